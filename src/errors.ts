@@ -1,0 +1,58 @@
+/**
+ * One error module: every failure tunnelgate reports has a stable code (TG_ERR_<AREA>_<WHAT>).
+ * Codes are API: docs/errors.md lists each one, and a test keeps the two in sync.
+ */
+export const ERROR_CODES = {
+  TG_ERR_HTTP_HEAD_TOO_LARGE: 'HTTP request head exceeds the configured limit',
+  TG_ERR_HTTP_HEAD_MALFORMED: 'HTTP request head could not be parsed',
+  TG_ERR_HTTP_HEAD_TIMEOUT: 'HTTP request head not complete within the header timeout',
+  TG_ERR_TUN_NO_COOKIE: 'tunnel leg without an x-sessioncookie header',
+  TG_ERR_TUN_BAD_COOKIE: 'x-sessioncookie value is empty, too short or too long',
+  TG_ERR_TUN_DUPLICATE_GET: 'a second GET arrived for a cookie that already has a live GET',
+  TG_ERR_TUN_PAIRING_TIMEOUT: 'a tunnel leg waited longer than the pairing window for its other half',
+  TG_ERR_TUN_SAME_CONNECTION: 'GET and POST of one cookie on the same TCP connection',
+  TG_ERR_TUN_IDLE: 'tunnel idle (no byte either way) longer than the idle timeout',
+  TG_ERR_TUN_TOO_MANY: 'too many tunnels or unpaired legs',
+  TG_ERR_TUN_BAD_CHUNKED: 'malformed chunked transfer coding on a POST leg',
+  TG_ERR_TUN_OUTPUT_OVERFLOW: 'client did not read its GET leg fast enough (output cap reached)',
+  TG_ERR_B64_GARBAGE: 'characters outside the base64 alphabet in a POST body',
+  TG_ERR_RTSP_MALFORMED: 'unparseable RTSP message',
+  TG_ERR_RTSP_TOO_LARGE: 'RTSP message head or body exceeds the configured limit',
+  TG_ERR_RTSP_VERSION: 'RTSP version not supported',
+  TG_ERR_RTSP_NO_ROUTE: 'no route maps the requested URL to a backend',
+  TG_ERR_RTSP_TRANSPORT: 'no TCP-interleaved alternative in the Transport header',
+  TG_ERR_RTSP_PROXY_REQUIRE: 'Proxy-Require names an option the gateway does not support',
+  TG_ERR_RTSP_SESSION: 'Session id unknown on this tunnel',
+  TG_ERR_BACKEND_UNAVAILABLE: 'no backend could be connected',
+  TG_ERR_BACKEND_TIMEOUT: 'backend did not answer in time',
+  TG_ERR_BACKEND_PROTOCOL: 'backend sent bytes that are not RTSP',
+  TG_ERR_BACKEND_CLOSED: 'backend closed the connection',
+  TG_ERR_CFG_INVALID: 'invalid configuration',
+  TG_ERR_LISTEN: 'cannot listen on the configured address'
+} as const
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+const kBrand = Symbol.for('tunnelgate.error')
+
+export class TunnelgateError extends Error {
+  readonly code: ErrorCode
+  readonly [kBrand] = true
+  /** Extra context, enumerable so loggers print it. */
+  readonly details: Record<string, unknown>
+
+  constructor (code: ErrorCode, message?: string, details: Record<string, unknown> = {}, cause?: unknown) {
+    super(message ?? ERROR_CODES[code], cause === undefined ? undefined : { cause })
+    this.name = 'TunnelgateError'
+    this.code = code
+    this.details = details
+  }
+
+  static is (value: unknown): value is TunnelgateError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kBrand] === true
+  }
+
+  toJSON (): Record<string, unknown> {
+    return { code: this.code, message: this.message, ...this.details }
+  }
+}
