@@ -1,0 +1,83 @@
+/**
+ * Command-line parsing (pure): turns argv into a role and a config layer.
+ *
+ *   tunnelgate [--port 80] [--host 0.0.0.0] [--workers N] [--backend rtsp://H:P ...] [--config FILE]
+ *   tunnelgate origin --port 8554 [--host 127.0.0.1] [--media DIR] [--metrics-port N]
+ */
+import { parseArgs } from 'node:util'
+import { TunnelgateError } from './errors.js'
+
+export type Role = 'all-in-one' | 'origin'
+
+export interface Cli {
+  role: Role
+  configFile?: string
+  /** Settings given on the command line (highest precedence). */
+  layer: Record<string, unknown>
+  origin: { port: number, host: string, mediaDir?: string, metricsPort?: number }
+  help: boolean
+}
+
+export const USAGE = `Usage:
+  tunnelgate [--port 80] [--host 0.0.0.0] [--backend rtsp://HOST:PORT ...] [--config FILE] [--log-level info]
+      All-in-one gateway. With no backend it starts the embedded origin with the demo media.
+  tunnelgate origin --port 8554 [--host 127.0.0.1] [--media DIR] [--metrics-port N]
+      The embedded Darwin-style RTSP origin on its own.
+
+Environment: PORT / TUNNELGATE_PORT, TUNNELGATE_HOST, TUNNELGATE_BACKENDS (comma list),
+TUNNELGATE_LOG_LEVEL, TUNNELGATE_WORKERS. See docs/configuration.md.`
+
+function num (v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined
+  if (!/^\d+$/.test(v)) throw new TunnelgateError('TG_ERR_CFG_INVALID', `--${flag} must be a whole number (got '${v}')`)
+  return Number(v)
+}
+
+export function parseCli (argv: string[]): Cli {
+  let role: Role = 'all-in-one'
+  let args = argv
+  if (args[0] === 'origin') { role = 'origin'; args = args.slice(1) }
+  let parsed
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        port: { type: 'string', short: 'p' },
+        host: { type: 'string' },
+        backend: { type: 'string', multiple: true, short: 'b' },
+        config: { type: 'string', short: 'c' },
+        workers: { type: 'string' },
+        'log-level': { type: 'string' },
+        media: { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'no-origin': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' }
+      },
+      strict: true,
+      allowPositionals: false
+    })
+  } catch (err) {
+    throw new TunnelgateError('TG_ERR_CFG_INVALID', `${(err as Error).message}\n\n${USAGE}`)
+  }
+  const v = parsed.values
+  const layer: Record<string, unknown> = {}
+  const port = num(v.port, 'port')
+  if (role === 'all-in-one') {
+    if (port !== undefined) layer.port = port
+    if (v.host !== undefined) layer.host = v.host
+    if (v.backend !== undefined) layer.backends = v.backend
+    const workers = num(v.workers, 'workers')
+    if (workers !== undefined) layer.workers = workers
+    if (v['log-level'] !== undefined) layer.logLevel = v['log-level']
+    if (v['no-origin'] === true) layer.origin = { enabled: false }
+    if (v.media !== undefined) layer.origin = { ...(layer.origin as object ?? {}), mediaDir: v.media }
+  }
+  const metricsPort = num(v['metrics-port'], 'metrics-port')
+  return {
+    role,
+    ...(v.config === undefined ? {} : { configFile: v.config }),
+    layer,
+    origin: { port: port ?? 8554, host: v.host ?? '127.0.0.1', ...(v.media === undefined ? {} : { mediaDir: v.media }), ...(metricsPort === undefined ? {} : { metricsPort }) },
+    help: v.help === true
+  }
+}

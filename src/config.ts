@@ -1,0 +1,259 @@
+/**
+ * Configuration: defaults, file loading (YAML or JSON), environment and command-line overrides,
+ * validation with messages that name the bad key, and a deep-frozen result. This is the only
+ * module that reads the environment.
+ */
+import { readFileSync } from 'node:fs'
+import { parse as parseYaml } from 'yaml'
+import { TunnelgateError } from './errors.js'
+
+export interface BackendConfig {
+  /** Stable name used in metrics and routes (defaults to host:port). */
+  name: string
+  /** rtsp://host:port — the backend's RTSP listener. */
+  url: string
+  /** Most sessions this gateway opens to it at once (0 = unlimited). */
+  maxSessions: number
+  /** Relative share of new sessions when loads are equal. */
+  weight: number
+}
+
+export interface RouteConfig {
+  /** Public path prefix ('/' matches everything). */
+  path: string
+  /** Names of the backends that serve it (empty = all backends). */
+  backends: string[]
+  /** Path prefix on the backend that replaces `path` (default: the same as `path`). */
+  backendPath?: string
+}
+
+export interface Config {
+  host: string
+  port: number
+  /** Local relay workers (0 = relay inside the portal process). */
+  workers: number
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  limits: {
+    /** Bytes of an HTTP request head on port 80. */
+    httpHeadBytes: number
+    /** Header lines in an HTTP request head. */
+    httpHeaders: number
+    /** Time for a new connection to send its whole request head (slowloris). */
+    headerTimeoutMs: number
+    /** RTSP message head bytes (both directions). */
+    rtspHeadBytes: number
+    /** RTSP header lines. */
+    rtspHeaders: number
+    /** RTSP body bytes (SDP). */
+    rtspBodyBytes: number
+    /** Bytes queued towards a client before its tunnel is closed for not reading. */
+    clientOutputBytes: number
+    /** Bytes of client data held while its backend connection is being opened. */
+    pendingInputBytes: number
+    /** Tunnels open at once (0 = unlimited). */
+    maxTunnels: number
+    /** Legs waiting for their other half at once. */
+    maxUnpairedLegs: number
+    minCookieLength: number
+    maxCookieLength: number
+  }
+  tunnel: {
+    /** A GET without POST, or POST without GET, is dropped after this. */
+    pairingTimeoutMs: number
+    /** No byte either way for this long closes the tunnel (≥ 2 × RTSP session timeout). */
+    idleTimeoutMs: number
+    /** What to do with `$` frames a client sends on its GET connection (live555/VLC RTCP). */
+    getUpstream: 'forward' | 'drop'
+  }
+  backend: {
+    connectTimeoutMs: number
+    /** A request the backend has not answered by then gets 504. */
+    replyTimeoutMs: number
+    /** After a connection failure a backend is skipped for this long. */
+    failureCooldownMs: number
+    /** Wait after the final TEARDOWN before closing the backend connection. */
+    teardownGraceMs: number
+  }
+  backends: BackendConfig[]
+  routes: RouteConfig[]
+  origin: {
+    /** Start the embedded origin and use it as the backend when no backend is configured. */
+    enabled: boolean
+    host: string
+    port: number
+    mediaDir?: string
+  }
+}
+
+export const DEFAULTS: Config = {
+  host: '0.0.0.0',
+  port: 80,
+  workers: 0,
+  logLevel: 'info',
+  limits: {
+    httpHeadBytes: 8192,
+    httpHeaders: 64,
+    headerTimeoutMs: 10_000,
+    rtspHeadBytes: 16_384,
+    rtspHeaders: 64,
+    rtspBodyBytes: 1024 * 1024,
+    clientOutputBytes: 8 * 1024 * 1024,
+    pendingInputBytes: 256 * 1024,
+    maxTunnels: 0,
+    maxUnpairedLegs: 10_000,
+    minCookieLength: 1,
+    maxCookieLength: 128
+  },
+  tunnel: {
+    pairingTimeoutMs: 30_000,
+    idleTimeoutMs: 180_000,
+    getUpstream: 'forward'
+  },
+  backend: {
+    connectTimeoutMs: 5_000,
+    replyTimeoutMs: 15_000,
+    failureCooldownMs: 5_000,
+    teardownGraceMs: 1_000
+  },
+  backends: [],
+  routes: [{ path: '/', backends: [] }],
+  origin: { enabled: true, host: '127.0.0.1', port: 0 }
+}
+
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+function fail (key: string, msg: string): never {
+  throw new TunnelgateError('TG_ERR_CFG_INVALID', `config: '${key}' ${msg}`, { key })
+}
+
+/** Merge `src` into `dst` (plain objects recursively, arrays and scalars replaced), rejecting unknown keys. */
+function mergeStrict (dst: Obj, src: Obj, path: string): void {
+  for (const [k, v] of Object.entries(src)) {
+    const key = path ? `${path}.${k}` : k
+    if (!(k in dst) && !(path === 'origin' && k === 'mediaDir')) fail(key, 'is not a known setting')
+    if (isObj(dst[k]) && !Array.isArray(dst[k])) {
+      if (!isObj(v)) fail(key, 'must be an object')
+      mergeStrict(dst[k] as Obj, v, key)
+    } else {
+      dst[k] = v
+    }
+  }
+}
+
+function int (v: unknown, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) fail(key, `must be an integer (got ${JSON.stringify(v)})`)
+  if (v < min || v > max) fail(key, `must be between ${min} and ${max} (got ${v})`)
+  return v
+}
+
+export function parseBackendUrl (raw: string, key: string): { host: string, port: number } {
+  let u: URL
+  try { u = new URL(raw) } catch { fail(key, `is not a URL: '${raw}'`) }
+  if (u.protocol !== 'rtsp:') fail(key, `must be an rtsp:// URL (got '${raw}')`)
+  if (!u.hostname) fail(key, `has no host: '${raw}'`)
+  if (u.pathname !== '/' && u.pathname !== '') fail(key, `must not have a path (routes map paths): '${raw}'`)
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port === '' ? 554 : Number(u.port) }
+}
+
+function normaliseBackend (b: unknown, i: number): BackendConfig {
+  const key = `backends[${i}]`
+  if (typeof b === 'string') b = { url: b }
+  if (!isObj(b)) fail(key, 'must be an rtsp:// URL or an object with a url')
+  for (const k of Object.keys(b)) if (!['name', 'url', 'maxSessions', 'weight'].includes(k)) fail(`${key}.${k}`, 'is not a known setting')
+  if (typeof b.url !== 'string') fail(`${key}.url`, 'is required and must be a string')
+  const { host, port } = parseBackendUrl(b.url, `${key}.url`)
+  const name = b.name === undefined ? `${host}:${port}` : b.name
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.:\-[\]]{1,64}$/.test(name)) fail(`${key}.name`, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -')
+  return {
+    name,
+    url: `rtsp://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    maxSessions: int(b.maxSessions ?? 0, `${key}.maxSessions`, 0),
+    weight: int(b.weight ?? 1, `${key}.weight`, 1, 1000)
+  }
+}
+
+/** Validate a merged config object; returns a deep-frozen Config. */
+export function validateConfig (raw: Obj): Config {
+  const c = raw as unknown as Config
+  if (typeof c.host !== 'string' || c.host === '') fail('host', 'must be a non-empty string')
+  int(c.port, 'port', 0, 65535)
+  int(c.workers, 'workers', 0, 256)
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(c.logLevel)) fail('logLevel', `must be one of fatal, error, warn, info, debug, trace, silent (got '${String(c.logLevel)}')`)
+  for (const [k, v] of Object.entries(c.limits)) int(v, `limits.${k}`, 0)
+  if (c.limits.httpHeadBytes < 256) fail('limits.httpHeadBytes', 'must be at least 256')
+  if (c.limits.minCookieLength < 1) fail('limits.minCookieLength', 'must be at least 1')
+  if (c.limits.maxCookieLength < c.limits.minCookieLength) fail('limits.maxCookieLength', 'must not be below limits.minCookieLength')
+  int(c.tunnel.pairingTimeoutMs, 'tunnel.pairingTimeoutMs', 1)
+  int(c.tunnel.idleTimeoutMs, 'tunnel.idleTimeoutMs', 1)
+  if (!['forward', 'drop'].includes(c.tunnel.getUpstream)) fail('tunnel.getUpstream', "must be 'forward' or 'drop'")
+  for (const [k, v] of Object.entries(c.backend)) int(v, `backend.${k}`, 0)
+  if (!Array.isArray(c.backends)) fail('backends', 'must be a list')
+  c.backends = c.backends.map(normaliseBackend)
+  const names = new Set<string>()
+  for (const [i, b] of c.backends.entries()) {
+    if (names.has(b.name)) fail(`backends[${i}].name`, `duplicates the name '${b.name}'`)
+    names.add(b.name)
+  }
+  if (!Array.isArray(c.routes) || c.routes.length === 0) fail('routes', 'must be a non-empty list')
+  c.routes = c.routes.map((r, i) => {
+    const key = `routes[${i}]`
+    if (!isObj(r)) fail(key, 'must be an object')
+    for (const k of Object.keys(r)) if (!['path', 'backends', 'backendPath'].includes(k)) fail(`${key}.${k}`, 'is not a known setting')
+    if (typeof r.path !== 'string' || !r.path.startsWith('/')) fail(`${key}.path`, "must be a path starting with '/'")
+    const backends = r.backends ?? []
+    if (!Array.isArray(backends)) fail(`${key}.backends`, 'must be a list of backend names')
+    for (const [j, n] of (backends as unknown[]).entries()) {
+      if (typeof n !== 'string' || (!names.has(n) && c.backends.length > 0)) fail(`${key}.backends[${j}]`, `names no configured backend ('${String(n)}')`)
+    }
+    if (r.backendPath !== undefined && (typeof r.backendPath !== 'string' || !r.backendPath.startsWith('/'))) fail(`${key}.backendPath`, "must be a path starting with '/'")
+    return { path: r.path, backends: backends as string[], ...(r.backendPath === undefined ? {} : { backendPath: r.backendPath as string }) }
+  })
+  if (typeof c.origin.enabled !== 'boolean') fail('origin.enabled', 'must be true or false')
+  int(c.origin.port, 'origin.port', 0, 65535)
+  if (c.origin.mediaDir !== undefined && typeof c.origin.mediaDir !== 'string') fail('origin.mediaDir', 'must be a directory path')
+  return deepFreeze(c)
+}
+
+function deepFreeze<T> (o: T): T {
+  if (typeof o === 'object' && o !== null) {
+    for (const v of Object.values(o)) deepFreeze(v)
+    Object.freeze(o)
+  }
+  return o
+}
+
+export function loadConfigFile (file: string): Obj {
+  let text: string
+  try { text = readFileSync(file, 'utf8') } catch (err) {
+    throw new TunnelgateError('TG_ERR_CFG_INVALID', `config: cannot read '${file}': ${(err as Error).message}`)
+  }
+  let parsed: unknown
+  try {
+    parsed = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text)
+  } catch (err) {
+    throw new TunnelgateError('TG_ERR_CFG_INVALID', `config: '${file}' is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`)
+  }
+  if (parsed === null || parsed === undefined) return {}
+  if (!isObj(parsed)) throw new TunnelgateError('TG_ERR_CFG_INVALID', `config: '${file}' must hold a mapping at the top level`)
+  return parsed
+}
+
+/** Environment variables that override settings (documented in docs/configuration.md). */
+export function envOverrides (env: NodeJS.ProcessEnv): Obj {
+  const o: Obj = {}
+  if (env.PORT !== undefined) o.port = Number(env.PORT)
+  if (env.TUNNELGATE_PORT !== undefined) o.port = Number(env.TUNNELGATE_PORT)
+  if (env.TUNNELGATE_HOST !== undefined) o.host = env.TUNNELGATE_HOST
+  if (env.TUNNELGATE_WORKERS !== undefined) o.workers = Number(env.TUNNELGATE_WORKERS)
+  if (env.TUNNELGATE_LOG_LEVEL !== undefined) o.logLevel = env.TUNNELGATE_LOG_LEVEL
+  if (env.TUNNELGATE_BACKENDS !== undefined) o.backends = env.TUNNELGATE_BACKENDS.split(',').map(s => s.trim()).filter(Boolean)
+  return o
+}
+
+/** defaults ← file ← environment ← command line; then validate. */
+export function buildConfig (layers: Obj[]): Config {
+  const merged = structuredClone(DEFAULTS) as unknown as Obj
+  for (const layer of layers) mergeStrict(merged, layer, '')
+  return validateConfig(merged)
+}

@@ -1,0 +1,71 @@
+/**
+ * Assembles a gateway in one process: metrics, relay (cookie registry + sessions + backend pool),
+ * the Fastify web surface and the port-80 front door. Used by main.ts and by the tests.
+ */
+import type net from 'node:net'
+import pino, { type Logger } from 'pino'
+import type { Config } from './config.js'
+import { TunnelgateError } from './errors.js'
+import { createMetrics, type GatewayMetrics } from './metrics.js'
+import { createFrontDoor } from './portal/front-door.js'
+import { buildWeb } from './portal/web.js'
+import { Relay } from './relay/relay.js'
+
+export interface Gateway {
+  port: number
+  host: string
+  metrics: GatewayMetrics
+  relay: Relay
+  logger: Logger
+  close (graceMs?: number): Promise<void>
+}
+
+export async function startGateway (config: Config, opts: { logger?: Logger } = {}): Promise<Gateway> {
+  const logger = opts.logger ?? pino({ level: config.logLevel })
+  const metrics = createMetrics()
+  const relay = new Relay(config, metrics, logger)
+  const web = await buildWeb({
+    metrics,
+    logger,
+    source: {
+      status: () => ({
+        tunnels: relay.activeSessions,
+        unpairedLegs: relay.pendingPostCount,
+        backends: relay.pool.all().map(b => ({ name: b.config.name, url: b.config.url, sessions: b.sessions, maxSessions: b.config.maxSessions, healthy: b.failedUntil <= Date.now() }))
+      }),
+      ready: () => relay.pool.all().some(b => b.failedUntil <= Date.now())
+    }
+  })
+  const door = createFrontDoor({ config, metrics, logger, legs: relay, web: web.server })
+  await listen(door, config.port, config.host)
+  const addr = door.address() as net.AddressInfo
+  logger.info({ event: 'listening', host: config.host, port: addr.port, backends: config.backends.map(b => b.url) }, `tunnelgate listening on ${config.host}:${addr.port}`)
+  return {
+    port: addr.port,
+    host: config.host,
+    metrics,
+    relay,
+    logger,
+    async close (graceMs = 0) {
+      await new Promise<void>(resolve => door.close(() => resolve()))
+      await relay.close(graceMs)
+      await web.close()
+    }
+  }
+}
+
+/** listen() with a clear, coded error instead of a stack trace. */
+export function listen (server: net.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const why = err.code === 'EADDRINUSE'
+        ? `port ${port} on ${host} is already in use (another server is listening there; choose another with --port)`
+        : err.code === 'EACCES'
+          ? `no permission to listen on port ${port} (ports below 1024 need root or CAP_NET_BIND_SERVICE; try --port 8080)`
+          : `cannot listen on ${host}:${port}: ${err.message}`
+      reject(new TunnelgateError('TG_ERR_LISTEN', why, { port, host, errno: err.code }))
+    }
+    server.once('error', onError)
+    server.listen(port, host, () => { server.removeListener('error', onError); resolve() })
+  })
+}

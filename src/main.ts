@@ -1,0 +1,76 @@
+/**
+ * Process entry: parse the command line, load the config, start the role, handle signals.
+ */
+import pino from 'pino'
+import { buildConfig, envOverrides, loadConfigFile } from './config.js'
+import { parseCli, USAGE } from './cli.js'
+import { TunnelgateError } from './errors.js'
+import { startGateway } from './gateway.js'
+import { startOrigin } from './backends/origin/index.js'
+
+async function main (argv: string[]): Promise<void> {
+  const cli = parseCli(argv)
+  if (cli.help) { process.stdout.write(USAGE + '\n'); return }
+  const logger = pino({ level: process.env.TUNNELGATE_LOG_LEVEL ?? 'info' })
+
+  if (cli.role === 'origin') {
+    const origin = await startOrigin({ ...cli.origin, logger })
+    logger.info({ port: origin.port, metricsPort: origin.metricsPort, streams: origin.streams() }, `origin listening on rtsp://${cli.origin.host}:${origin.port}/`)
+    onSignals(async () => { await origin.close() }, logger)
+    return
+  }
+
+  const fileLayer = cli.configFile === undefined ? {} : loadConfigFile(cli.configFile)
+  const envLayer = envOverrides(process.env)
+  // Validate once without the origin, so bad settings are reported before anything starts.
+  let config = buildConfig([fileLayer, envLayer, cli.layer])
+  let origin: Awaited<ReturnType<typeof startOrigin>> | null = null
+  if (config.backends.length === 0) {
+    if (!config.origin.enabled) throw new TunnelgateError('TG_ERR_CFG_INVALID', 'no backend configured and the embedded origin is disabled: give --backend rtsp://HOST:PORT')
+    origin = await startOrigin({ port: config.origin.port, host: config.origin.host, logger: logger.child({ component: 'origin' }), metricsPort: 0, ...(config.origin.mediaDir === undefined ? {} : { mediaDir: config.origin.mediaDir }) })
+    config = buildConfig([fileLayer, envLayer, cli.layer, { backends: [{ name: 'origin', url: `rtsp://${config.origin.host}:${origin.port}` }] }])
+  }
+  const gateway = await startGateway(config, { logger: logger.child({ component: 'gateway' }) })
+  if (origin !== null) printDemoCommands(config.host, gateway.port, origin.streams())
+  onSignals(async () => {
+    await gateway.close(5_000)
+    if (origin !== null) await origin.close()
+  }, logger)
+}
+
+function printDemoCommands (host: string, port: number, streams: string[]): void {
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+  const vod = streams.includes('demo') ? 'demo' : (streams[0] ?? 'demo')
+  const lines = [
+    '',
+    `tunnelgate is serving the demo media through the RTSP-over-HTTP tunnel on port ${port}:`,
+    `  ffplay -rtsp_transport http rtsp://${h}:${port}/${vod}`,
+    `  ffplay -rtsp_transport http rtsp://${h}:${port}/live/${vod}`,
+    `  vlc --rtsp-http --rtsp-http-port=${port} rtsp://${h}:${port}/${vod}`,
+    `  gst-launch-1.0 playbin uri=rtsph://${h}:${port}/${vod}`,
+    `Streams: ${streams.map(s => '/' + s).join(' ')}   Status: http://${h}:${port}/   Metrics: http://${h}:${port}/metrics`,
+    ''
+  ]
+  process.stdout.write(lines.join('\n') + '\n')
+}
+
+function onSignals (stop: () => Promise<void>, logger: pino.Logger): void {
+  let stopping = false
+  const handler = (sig: string): void => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal: sig }, 'draining and stopping')
+    stop().then(() => process.exit(0), err => { logger.error({ err }, 'error while stopping'); process.exit(1) })
+  }
+  process.on('SIGTERM', () => handler('SIGTERM'))
+  process.on('SIGINT', () => handler('SIGINT'))
+}
+
+main(process.argv.slice(2)).catch(err => {
+  if (TunnelgateError.is(err)) {
+    process.stderr.write(`tunnelgate: ${err.message}\n`)
+  } else {
+    process.stderr.write(`tunnelgate: unexpected error: ${(err as Error).stack ?? String(err)}\n`)
+  }
+  process.exit(1)
+})

@@ -1,0 +1,53 @@
+/**
+ * Gateway metrics (prom-client, one Registry per process, passed in — never the global default).
+ * Names and labels mirror docs/metrics.md; labels stay low-cardinality (no cookies, no session ids).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export interface GatewayMetrics {
+  registry: Registry
+  tunnelsActive: Gauge
+  tunnelsTotal: Counter<'outcome'>
+  tunnelSetupSeconds: Histogram
+  bytesTotal: Counter<'direction'>
+  backendSessions: Gauge<'backend'>
+  backendChoices: Counter<'backend'>
+  backendConnectFailures: Counter<'backend'>
+  errorsTotal: Counter<'code'>
+  legsTotal: Counter<'leg'>
+  unpairedLegs: Gauge
+  rtspRequestsTotal: Counter<'method'>
+  gatewayResponsesTotal: Counter<'status'>
+  webRequestsTotal: Counter<'route' | 'status'>
+}
+
+export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string } = {}): GatewayMetrics {
+  const registry = new Registry()
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'tunnelgate_process_' })
+  const registers = [registry]
+  return {
+    registry,
+    tunnelsActive: new Gauge({ name: 'tunnelgate_tunnels_active', help: 'Tunnels (client sessions) currently open', registers }),
+    tunnelsTotal: new Counter({ name: 'tunnelgate_tunnels_total', help: 'Tunnels closed, by outcome', labelNames: ['outcome'], registers }),
+    tunnelSetupSeconds: new Histogram({
+      name: 'tunnelgate_tunnel_setup_seconds',
+      help: 'Time from the tunnel GET to the first byte from the backend',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers
+    }),
+    bytesTotal: new Counter({ name: 'tunnelgate_bytes_total', help: 'Bytes relayed, by direction (client_to_backend, backend_to_client)', labelNames: ['direction'], registers }),
+    backendSessions: new Gauge({ name: 'tunnelgate_backend_sessions', help: 'Backend connections open, by backend', labelNames: ['backend'], registers }),
+    backendChoices: new Counter({ name: 'tunnelgate_backend_choices_total', help: 'Sessions the balancer sent to each backend', labelNames: ['backend'], registers }),
+    backendConnectFailures: new Counter({ name: 'tunnelgate_backend_connect_failures_total', help: 'Failed backend connection attempts', labelNames: ['backend'], registers }),
+    errorsTotal: new Counter({ name: 'tunnelgate_errors_total', help: 'Errors by code (TG_ERR_*, see docs/errors.md)', labelNames: ['code'], registers }),
+    legsTotal: new Counter({ name: 'tunnelgate_legs_total', help: 'Tunnel legs accepted, by kind (get, post, rtsp)', labelNames: ['leg'], registers }),
+    unpairedLegs: new Gauge({ name: 'tunnelgate_unpaired_legs', help: 'Legs waiting for their other half', registers }),
+    rtspRequestsTotal: new Counter({ name: 'tunnelgate_rtsp_requests_total', help: 'RTSP requests from clients, by method', labelNames: ['method'], registers }),
+    gatewayResponsesTotal: new Counter({ name: 'tunnelgate_gateway_responses_total', help: 'RTSP responses the gateway originated itself, by status', labelNames: ['status'], registers }),
+    webRequestsTotal: new Counter({ name: 'tunnelgate_web_requests_total', help: 'Requests to the web surface, by route and status', labelNames: ['route', 'status'], registers })
+  }
+}
+
+const KNOWN_METHODS = new Set(['OPTIONS', 'DESCRIBE', 'SETUP', 'PLAY', 'PAUSE', 'TEARDOWN', 'GET_PARAMETER', 'SET_PARAMETER', 'ANNOUNCE', 'RECORD', 'REDIRECT'])
+/** Keep the method label bounded: unknown methods are counted as 'other'. */
+export function methodLabel (method: string): string { return KNOWN_METHODS.has(method) ? method : 'other' }

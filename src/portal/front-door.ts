@@ -1,0 +1,90 @@
+/**
+ * The port-80 front door: a raw `net.Server` that reads each connection's request head itself
+ * (bounded in size and time), keeps tunnel legs raw and hands them to the relay, and gives
+ * every other connection to the web server (Fastify) with the bytes it read put back.
+ *
+ * Node's http.Server must never parse a tunnel leg (reference §3.8): it would chunk-encode the
+ * endless GET reply, end the POST at its fake Content-Length and time it out after 300 s.
+ */
+import net from 'node:net'
+import type { Logger } from 'pino'
+import type { Config } from '../config.js'
+import type { GatewayMetrics } from '../metrics.js'
+import { buildHttpError, classifyTunnelLeg, parseHttpHead, type HttpHead } from '../tunnel/codec/http-head.js'
+
+export interface LegSink {
+  acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, acceptedAt: number }): void
+  acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, acceptedAt: number }): void
+  acceptRtsp (socket: net.Socket, initial: Buffer, info: { clientAddress: string, acceptedAt: number }): void
+}
+
+export interface FrontDoorDeps {
+  config: Config
+  metrics: GatewayMetrics
+  logger: Logger
+  legs: LegSink
+  /** Where non-tunnel HTTP connections go (Fastify's underlying server). */
+  web: net.Server
+}
+
+/** First line of an RTSP request: "METHOD rtsp://… RTSP/1.0" (or "OPTIONS * RTSP/1.0"). */
+const RTSP_START = /^[A-Z_]{3,20} \S+ RTSP\/\d\.\d\r?\n/
+
+export function createFrontDoor (deps: FrontDoorDeps): net.Server {
+  const { config, metrics, logger, legs, web } = deps
+  const server = net.createServer({ noDelay: true, keepAlive: true })
+  server.on('connection', socket => {
+    const acceptedAt = performance.now()
+    const clientAddress = socket.remoteAddress ?? 'unknown'
+    let buf: Buffer = Buffer.alloc(0)
+    const timer = setTimeout(() => {
+      metrics.errorsTotal.inc({ code: 'TG_ERR_HTTP_HEAD_TIMEOUT' })
+      socket.destroy()
+    }, config.limits.headerTimeoutMs)
+    timer.unref()
+    const done = (): void => {
+      clearTimeout(timer)
+      socket.removeListener('data', onData)
+      socket.pause()
+    }
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
+      const nl = buf.indexOf(0x0a)
+      if (nl !== -1 && RTSP_START.test(buf.toString('latin1', 0, Math.min(nl + 1, 512)))) {
+        done()
+        legs.acceptRtsp(socket, buf, { clientAddress, acceptedAt })
+        socket.resume()
+        return
+      }
+      const r = parseHttpHead(buf, { maxHeadBytes: config.limits.httpHeadBytes, maxHeaders: config.limits.httpHeaders })
+      if (r.state === 'incomplete') return
+      done()
+      if (r.state === 'error') {
+        metrics.errorsTotal.inc({ code: r.code })
+        logger.debug({ client: clientAddress, reason: r.reason }, 'bad HTTP head')
+        const status = r.code === 'TG_ERR_HTTP_HEAD_TOO_LARGE' ? 431 : 400
+        socket.end(buildHttpError(status, status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'))
+        return
+      }
+      const head = r.head
+      const leg = classifyTunnelLeg(head, { minCookie: config.limits.minCookieLength, maxCookie: config.limits.maxCookieLength })
+      const rest = buf.subarray(head.headLength)
+      if (leg.leg === 'error') {
+        metrics.errorsTotal.inc({ code: leg.code })
+        logger.info({ client: clientAddress, reason: leg.reason }, 'tunnel leg refused')
+        socket.end(buildHttpError(leg.status, leg.reason))
+        return
+      }
+      if (leg.leg === 'get') { legs.acceptGet(socket, head, leg.cookie, rest, { clientAddress, acceptedAt }); socket.resume(); return }
+      if (leg.leg === 'post') { legs.acceptPost(socket, head, leg.cookie, rest, { clientAddress, acceptedAt }); socket.resume(); return }
+      // Ordinary HTTP: hand the connection to the web server with what was read put back.
+      socket.unshift(buf)
+      web.emit('connection', socket)
+      socket.resume()
+    }
+    socket.on('data', onData)
+    socket.on('error', () => { clearTimeout(timer) })
+    socket.on('close', () => { clearTimeout(timer) })
+  })
+  return server
+}

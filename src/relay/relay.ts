@@ -1,0 +1,237 @@
+/**
+ * The relay: where both legs of a tunnel meet. It owns the cookie registry (GET first or POST
+ * first, pairing window, duplicates), builds a ProxySession per tunnel and holds the backend pool.
+ * It takes sockets whose HTTP head has already been read (by the portal's front door, in this
+ * process or handed over from another), so it never runs Node's HTTP parser on a tunnel leg.
+ */
+import type net from 'node:net'
+import type { Logger } from 'pino'
+import type { Config } from '../config.js'
+import type { GatewayMetrics } from '../metrics.js'
+import { BackendPool } from '../backends/pool.js'
+import { buildHttpError, buildTunnelGetReply, type HttpHead } from '../tunnel/codec/http-head.js'
+import { getHeader } from '../tunnel/codec/rtsp-message.js'
+import { RtspDemuxer } from '../tunnel/codec/demux.js'
+import { HttpTunnel } from '../tunnel/http-tunnel.js'
+import { ProxySession, type ClientSide } from '../tunnel/proxy-session.js'
+
+interface PendingPost {
+  socket: net.Socket
+  head: HttpHead
+  initial: Buffer[]
+  timer: NodeJS.Timeout
+}
+
+export interface LegInfo {
+  clientAddress: string
+  /** performance.now() when the leg's connection was accepted. */
+  acceptedAt: number
+}
+
+const GET_REPLY = buildTunnelGetReply()
+
+export class Relay {
+  readonly config: Config
+  readonly metrics: GatewayMetrics
+  readonly pool: BackendPool
+  readonly #log: Logger
+  readonly #tunnels = new Map<string, HttpTunnel>()
+  readonly #pendingPosts = new Map<string, PendingPost[]>()
+  readonly #sessions = new Set<ProxySession>()
+  #unpaired = 0
+  #closing = false
+
+  constructor (config: Config, metrics: GatewayMetrics, logger: Logger) {
+    this.config = config
+    this.metrics = metrics
+    this.#log = logger
+    this.pool = new BackendPool(config, metrics)
+  }
+
+  get activeSessions (): number { return this.#sessions.size }
+  get pendingPostCount (): number { let n = 0; for (const l of this.#pendingPosts.values()) n += l.length; return n }
+  get tunnelCount (): number { return this.#tunnels.size }
+
+  #sessionDeps (): { config: Config, pool: BackendPool, metrics: GatewayMetrics, logger: Logger } {
+    return { config: this.config, pool: this.pool, metrics: this.metrics, logger: this.#log }
+  }
+
+  #setUnpaired (delta: number): void {
+    this.#unpaired += delta
+    this.metrics.unpairedLegs.set(this.#unpaired)
+  }
+
+  #tooMany (): boolean {
+    const max = this.config.limits.maxTunnels
+    return this.#closing || (max > 0 && this.#sessions.size >= max)
+  }
+
+  /** A tunnel GET whose head was read; `rest` holds bytes that followed the head. */
+  acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: LegInfo): void {
+    this.metrics.legsTotal.inc({ leg: 'get' })
+    const live = this.#tunnels.get(cookie)
+    if (live !== undefined && !live.closed) {
+      // A second GET for a live cookie is dropped; the existing tunnel is untouched.
+      this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_DUPLICATE_GET' })
+      this.#log.info({ client: info.clientAddress }, 'second GET for a live cookie refused')
+      socket.destroy()
+      return
+    }
+    if (this.#tooMany()) {
+      this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
+      socket.end(buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
+      return
+    }
+    socket.write(GET_REPLY)
+    const tunnel = new HttpTunnel(cookie, socket, { config: this.config, metrics: this.metrics, logger: this.#log }, () => {
+      if (this.#tunnels.get(cookie) === tunnel) this.#tunnels.delete(cookie)
+    })
+    this.#tunnels.set(cookie, tunnel)
+    const session = new ProxySession(this.#sessionDeps(), tunnel, {
+      transport: 'http-tunnel',
+      clientAddress: info.clientAddress,
+      userAgent: getHeader(head, 'User-Agent') ?? '',
+      entryPath: head.target,
+      startedAt: info.acceptedAt
+    })
+    tunnel.bind(session)
+    this.#track(session)
+    this.#log.info({ event: 'tunnel-opened', transport: 'http-tunnel', client: info.clientAddress, path: head.target, userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
+    if (rest.length > 0) socket.unshift(rest)
+    const waiting = this.#pendingPosts.get(cookie)
+    if (waiting !== undefined) {
+      this.#pendingPosts.delete(cookie)
+      for (const p of waiting) {
+        clearTimeout(p.timer)
+        this.#setUnpaired(-1)
+        Relay.detachHold(p.socket)
+        tunnel.attachPost(p.socket, p.head, Buffer.concat(p.initial))
+      }
+    }
+  }
+
+  /** A tunnel POST whose head was read; `rest` holds body bytes already read. */
+  acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: LegInfo): void {
+    this.metrics.legsTotal.inc({ leg: 'post' })
+    const tunnel = this.#tunnels.get(cookie)
+    if (tunnel !== undefined && !tunnel.closed) {
+      tunnel.attachPost(socket, head, rest)
+      return
+    }
+    // POST before GET: hold it (paused, bounded) for the pairing window.
+    if (this.#unpaired >= this.config.limits.maxUnpairedLegs) {
+      this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
+      socket.destroy()
+      return
+    }
+    const pending: PendingPost = {
+      socket,
+      head,
+      initial: rest.length > 0 ? [rest] : [],
+      timer: setTimeout(() => {
+        const list = this.#pendingPosts.get(cookie)
+        if (list !== undefined) {
+          const i = list.indexOf(pending)
+          if (i !== -1) list.splice(i, 1)
+          if (list.length === 0) this.#pendingPosts.delete(cookie)
+          this.#setUnpaired(-1)
+        }
+        this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_PAIRING_TIMEOUT' })
+        this.#log.info({ client: info.clientAddress, event: 'pairing-timeout', leg: 'post' }, 'POST without GET dropped')
+        socket.destroy()
+      }, this.config.tunnel.pairingTimeoutMs)
+    }
+    pending.timer.unref()
+    // Hold a bounded amount of early body; a POST that sends more before its GET is dropped.
+    let held = rest.length
+    socket.on('data', chunk => {
+      held += chunk.length
+      if (held > this.config.limits.pendingInputBytes) { socket.destroy(); return }
+      pending.initial.push(chunk)
+    })
+    socket.on('error', () => {})
+    socket.once('close', () => {
+      const list = this.#pendingPosts.get(cookie)
+      if (list === undefined) return
+      const i = list.indexOf(pending)
+      if (i === -1) return
+      clearTimeout(pending.timer)
+      list.splice(i, 1)
+      if (list.length === 0) this.#pendingPosts.delete(cookie)
+      this.#setUnpaired(-1)
+    })
+    const list = this.#pendingPosts.get(cookie) ?? []
+    list.push(pending)
+    this.#pendingPosts.set(cookie, list)
+    this.#setUnpaired(1)
+  }
+
+  /** Switch a held POST from buffering to the tunnel (remove the holding listeners first). */
+  static detachHold (socket: net.Socket): void {
+    socket.removeAllListeners('data')
+    socket.removeAllListeners('close')
+    socket.removeAllListeners('error')
+  }
+
+  /** Plain RTSP/TCP on the same port (a client that can reach port 80 but speaks RTSP). */
+  acceptRtsp (socket: net.Socket, initial: Buffer, info: LegInfo): void {
+    this.metrics.legsTotal.inc({ leg: 'rtsp' })
+    if (this.#tooMany()) {
+      socket.end('RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n')
+      return
+    }
+    socket.setNoDelay(true)
+    const l = this.config.limits
+    const demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
+    let closed = false
+    const client: ClientSide = {
+      write: buf => socket.write(buf),
+      get queued () { return socket.writableLength },
+      onDrain: cb => { socket.on('drain', cb) },
+      pauseInput: () => { socket.pause() },
+      resumeInput: () => { socket.resume() },
+      close: () => {
+        if (closed) return
+        closed = true
+        socket.end()
+        setTimeout(() => socket.destroy(), 1000).unref()
+      }
+    }
+    const session = new ProxySession(this.#sessionDeps(), client, { transport: 'rtsp', clientAddress: info.clientAddress, userAgent: '', entryPath: '/', startedAt: info.acceptedAt })
+    this.#track(session)
+    const onData = (chunk: Buffer): void => {
+      for (const u of demux.push(chunk)) {
+        if (session.closed) return
+        session.handleClientUnit(u)
+      }
+    }
+    socket.on('data', onData)
+    socket.on('error', () => {})
+    socket.on('close', () => session.clientGone('client-closed'))
+    onData(initial)
+  }
+
+  #track (session: ProxySession): void {
+    this.#sessions.add(session)
+    session.onClose(() => { this.#sessions.delete(session) })
+  }
+
+  /** Stop accepting new tunnels, TEARDOWN and close the ones open after `graceMs`. */
+  async close (graceMs = 0): Promise<void> {
+    this.#closing = true
+    for (const list of this.#pendingPosts.values()) for (const p of list) { clearTimeout(p.timer); p.socket.destroy() }
+    this.#pendingPosts.clear()
+    this.#setUnpaired(-this.#unpaired)
+    if (graceMs > 0 && this.#sessions.size > 0) {
+      await new Promise<void>(resolve => {
+        const t = setTimeout(resolve, graceMs)
+        const check = setInterval(() => { if (this.#sessions.size === 0) { clearTimeout(t); clearInterval(check); resolve() } }, 100)
+        t.unref(); check.unref()
+      })
+    }
+    for (const s of [...this.#sessions]) s.clientGone('shutdown')
+    for (const t of [...this.#tunnels.values()]) t.close()
+  }
+}
+
+export { buildHttpError }

@@ -1,0 +1,178 @@
+/**
+ * A paired QuickTime tunnel as one client connection (reference §1): the GET socket carries
+ * server→client bytes raw (and, upstream, live555-style raw `$` RTCP), each POST socket
+ * carries base64 client→server bytes. POSTs may come and go (re-POST, overlapping POSTs);
+ * the tunnel lives as long as its GET.
+ */
+import type net from 'node:net'
+import type { Logger } from 'pino'
+import type { Config } from '../config.js'
+import type { GatewayMetrics } from '../metrics.js'
+import { Base64StreamDecoder } from './codec/base64-stream.js'
+import { ChunkedDecoder } from './codec/chunked.js'
+import { RtspDemuxer, type RtspUnit } from './codec/demux.js'
+import { getHeader } from './codec/rtsp-message.js'
+import type { HttpHead } from './codec/http-head.js'
+import type { ClientSide, ProxySession } from './proxy-session.js'
+
+interface PostLeg {
+  socket: net.Socket
+  decoder: Base64StreamDecoder
+  chunked: ChunkedDecoder | null
+  demux: RtspDemuxer
+}
+
+export class HttpTunnel implements ClientSide {
+  readonly cookie: string
+  readonly #get: net.Socket
+  readonly #posts = new Set<PostLeg>()
+  readonly #config: Config
+  readonly #metrics: GatewayMetrics
+  readonly #log: Logger
+  readonly #getDemux: RtspDemuxer
+  #session: ProxySession | null = null
+  #pairingTimer: NodeJS.Timeout | null = null
+  #everPaired = false
+  #closed = false
+  #inputPaused = false
+  #drainCbs: Array<() => void> = []
+  #onEnd: () => void
+
+  constructor (cookie: string, get: net.Socket, deps: { config: Config, metrics: GatewayMetrics, logger: Logger }, onEnd: () => void) {
+    this.cookie = cookie
+    this.#get = get
+    this.#config = deps.config
+    this.#metrics = deps.metrics
+    this.#log = deps.logger
+    this.#onEnd = onEnd
+    const l = deps.config.limits
+    this.#getDemux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
+    get.setNoDelay(true)
+    get.setKeepAlive(true, 30_000)
+    get.on('drain', () => { for (const cb of this.#drainCbs) cb() })
+    get.on('data', chunk => this.#getUpstream(chunk))
+    get.on('error', () => {})
+    get.on('close', () => this.#getClosed())
+    this.#pairingTimer = setTimeout(() => {
+      if (this.#everPaired || this.#closed) return
+      this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_PAIRING_TIMEOUT' })
+      this.#log.info({ event: 'pairing-timeout', leg: 'get' }, 'GET without POST dropped')
+      if (this.#session !== null) this.#session.close('pairing-timeout', 'unpaired')
+      else this.close()
+    }, deps.config.tunnel.pairingTimeoutMs)
+    this.#pairingTimer.unref()
+  }
+
+  get paired (): boolean { return this.#everPaired }
+  get closed (): boolean { return this.#closed }
+
+  bind (session: ProxySession): void { this.#session = session }
+
+  /** Attach a POST leg (its head already parsed; `initial` is the body bytes read with it). */
+  attachPost (socket: net.Socket, head: HttpHead, initial: Buffer): void {
+    if (this.#closed) { socket.destroy(); return }
+    this.#everPaired = true
+    if (this.#pairingTimer !== null) { clearTimeout(this.#pairingTimer); this.#pairingTimer = null }
+    const te = getHeader(head, 'Transfer-Encoding')
+    const l = this.#config.limits
+    const leg: PostLeg = {
+      socket,
+      decoder: new Base64StreamDecoder(),
+      chunked: te !== undefined && /chunked/i.test(te) ? new ChunkedDecoder() : null,
+      demux: new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
+    }
+    this.#posts.add(leg)
+    socket.setNoDelay(true)
+    socket.setKeepAlive(true, 30_000)
+    // Apple servers never answer the POST; only an explicit Expect gets its interim 100.
+    const expect = getHeader(head, 'Expect')
+    if (expect !== undefined && /100-continue/i.test(expect)) socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+    socket.on('data', chunk => this.#postData(leg, chunk))
+    socket.on('error', () => {})
+    socket.on('close', () => { this.#posts.delete(leg) })
+    if (this.#inputPaused) socket.pause()
+    else socket.resume()
+    if (initial.length > 0) this.#postData(leg, initial)
+  }
+
+  #postData (leg: PostLeg, chunk: Buffer): void {
+    if (this.#closed || this.#session === null) return
+    this.#session.touch()
+    let bytes = chunk
+    if (leg.chunked !== null) {
+      const r = leg.chunked.push(chunk)
+      if (r.error !== undefined) {
+        this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_BAD_CHUNKED' })
+        this.#log.info({ reason: r.error }, 'bad chunked POST leg closed')
+        leg.socket.destroy()
+        return
+      }
+      bytes = r.data
+    }
+    const { data, garbage } = leg.decoder.push(bytes)
+    if (garbage > 0) {
+      this.#metrics.errorsTotal.inc({ code: 'TG_ERR_B64_GARBAGE' }, garbage)
+      this.#log.debug({ garbage }, 'non-base64 bytes in a POST body')
+    }
+    if (data.length > 0) this.#deliver(leg.demux.push(data))
+  }
+
+  #getUpstream (chunk: Buffer): void {
+    if (this.#closed || this.#session === null) return
+    this.#session.touch()
+    const units = this.#getDemux.push(chunk)
+    for (const u of units) {
+      if (u.kind === 'frame') {
+        if (this.#config.tunnel.getUpstream === 'forward') this.#session.handleClientUnit(u)
+        continue
+      }
+      if (u.kind === 'request' && u.version.startsWith('HTTP/')) {
+        // GET and POST of one cookie on one TCP connection (live555#19): refused, cleanly.
+        this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_SAME_CONNECTION' })
+        this.#log.info({ method: u.method }, 'HTTP request on a tunnel GET connection refused')
+        this.#session.close('http-on-get-connection', 'client_error')
+        return
+      }
+      this.#session.handleClientUnit(u)
+    }
+  }
+
+  #deliver (units: RtspUnit[]): void {
+    for (const u of units) {
+      if (this.#session === null || this.#session.closed) return
+      this.#session.handleClientUnit(u)
+    }
+  }
+
+  #getClosed (): void {
+    if (this.#closed) return
+    if (this.#session !== null) this.#session.clientGone('client-closed')
+    else this.close()
+  }
+
+  // ClientSide
+  write (buf: Buffer): boolean { return this.#closed ? true : this.#get.write(buf) }
+  get queued (): number { return this.#get.writableLength }
+  onDrain (cb: () => void): void { this.#drainCbs.push(cb) }
+  pauseInput (): void {
+    this.#inputPaused = true
+    for (const p of this.#posts) p.socket.pause()
+  }
+
+  resumeInput (): void {
+    this.#inputPaused = false
+    for (const p of this.#posts) p.socket.resume()
+  }
+
+  close (): void {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#pairingTimer !== null) clearTimeout(this.#pairingTimer)
+    this.#get.end()
+    this.#get.destroySoon?.()
+    setTimeout(() => this.#get.destroy(), 1000).unref()
+    for (const p of this.#posts) p.socket.destroy()
+    this.#posts.clear()
+    this.#onEnd()
+  }
+}

@@ -1,0 +1,496 @@
+/**
+ * One client RTSP session relayed to one backend TCP connection (reference §3).
+ *
+ * The client side is any byte duplex that yields RTSP units (a paired HTTP tunnel, a plain
+ * RTSP/TCP connection, a WebSocket): this class never knows which. It owns the backend socket:
+ * it chooses the backend on the first routed request, rewrites URLs both ways, filters Transport,
+ * answers what the gateway must answer itself (400/404/454/461/502/503/504/505/551), keeps
+ * replies in request order, forwards `$` frames untouched in both directions, propagates
+ * backpressure, and on client loss sends the backend a TEARDOWN before closing.
+ */
+import net from 'node:net'
+import type { Logger } from 'pino'
+import type { Config } from '../config.js'
+import type { ErrorCode } from '../errors.js'
+import { methodLabel, type GatewayMetrics } from '../metrics.js'
+import type { BackendPool, BackendState } from '../backends/pool.js'
+import { pathOfUrl, resolveRoute, type ResolvedRoute } from '../backends/routes.js'
+import { RtspDemuxer, type RtspUnit } from './codec/demux.js'
+import type { InterleavedFrame } from './codec/interleaved.js'
+import { getHeader, makeResponse, serializeMessage, setHeader, type Header, type RtspRequest, type RtspResponse } from './codec/rtsp-message.js'
+import { filterTcpTransports, parseSessionHeader } from './codec/transport.js'
+import { rewriteRequestUrls, rewriteResponseUrls, UrlMapper } from './codec/url-rewrite.js'
+
+/** What a session needs from its client connection(s). */
+export interface ClientSide {
+  /** Write towards the client; false when past the high-water mark (wait for onDrain). */
+  write (buf: Buffer): boolean
+  /** Bytes queued towards the client and not yet sent. */
+  readonly queued: number
+  onDrain (cb: () => void): void
+  /** Stop / restart reading client input (backpressure from the backend). */
+  pauseInput (): void
+  resumeInput (): void
+  /** Close every client connection of this session. */
+  close (): void
+}
+
+export interface SessionInfo {
+  transport: 'http-tunnel' | 'rtsp' | 'websocket'
+  clientAddress: string
+  userAgent: string
+  /** Path of the HTTP GET (used to route `OPTIONS *` before any URL was seen). */
+  entryPath: string
+  /** When the client arrived (ms, performance.now() clock) for the setup-time histogram. */
+  startedAt: number
+}
+
+export interface SessionDeps {
+  config: Config
+  pool: BackendPool
+  metrics: GatewayMetrics
+  logger: Logger
+}
+
+interface ReplySlot {
+  cseq: string | undefined
+  method: string
+  /** Filled when the reply is known (backend's, or the gateway's own). */
+  out?: Buffer
+  timer?: NodeJS.Timeout
+}
+
+const SUPPORTED_PROXY_OPTIONS = new Set<string>()
+
+type SessionState = 'idle' | 'connecting' | 'connected' | 'closing' | 'closed'
+
+export class ProxySession {
+  readonly #deps: SessionDeps
+  readonly #client: ClientSide
+  readonly #info: SessionInfo
+  readonly #log: Logger
+  #state: SessionState = 'idle'
+  #backend: BackendState | null = null
+  #socket: net.Socket | null = null
+  #route: ResolvedRoute | null = null
+  #mapper: UrlMapper | null = null
+  #publicAuthority: string | null = null
+  #path = ''
+
+  #demux: RtspDemuxer
+  /** Serialized client units waiting for the backend connection. */
+  #pendingOut: Array<Buffer | RtspRequest> = []
+  #pendingBytes = 0
+  #slots: ReplySlot[] = []
+  #sessions = new Map<string, number | undefined>()
+  #lastCseq = 0
+  #controlUrl: string | null = null
+  #firstBackendByte = false
+  #closeReason: string = 'client-closed'
+  #outcome: string = 'ok'
+  #bytesIn = 0
+  #bytesOut = 0
+  #lastActivity = Date.now()
+  #idleTimer: NodeJS.Timeout | null = null
+  #connectTimer: NodeJS.Timeout | null = null
+  #onClose: Array<(reason: string) => void> = []
+  readonly #openedAt = Date.now()
+
+  constructor (deps: SessionDeps, client: ClientSide, info: SessionInfo) {
+    this.#deps = deps
+    this.#client = client
+    this.#info = info
+    this.#log = deps.logger
+    const l = deps.config.limits
+    this.#demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
+    client.onDrain(() => { this.#socket?.resume() })
+    deps.metrics.tunnelsActive.inc()
+    this.#armIdle()
+  }
+
+  get backendName (): string | null { return this.#backend?.config.name ?? null }
+  get closed (): boolean { return this.#state === 'closed' }
+  get bytes (): { clientToBackend: number, backendToClient: number } { return { clientToBackend: this.#bytesIn, backendToClient: this.#bytesOut } }
+  onClose (cb: (reason: string) => void): void { this.#onClose.push(cb) }
+
+  /** Any byte from the client counts as activity (RTCP, keepalives, base64 whitespace). */
+  touch (): void { this.#lastActivity = Date.now() }
+
+  /** A unit decoded from the client's input (POST body, GET upstream, plain RTSP). */
+  handleClientUnit (unit: RtspUnit): void {
+    if (this.#state === 'closing' || this.#state === 'closed') return
+    this.touch()
+    switch (unit.kind) {
+      case 'frame': this.#clientFrame(unit); return
+      case 'response': this.#toBackend(serializeMessage(unit)); return
+      case 'error':
+        this.#error(unit.code, unit.reason)
+        this.#reply(makeResponse(400, unit.cseq), undefined)
+        if (unit.fatal) this.close('client-protocol-error', 'client_error')
+        return
+      case 'request': this.#clientRequest(unit)
+    }
+  }
+
+  #clientFrame (frame: InterleavedFrame): void {
+    this.#toBackend(frame.raw)
+  }
+
+  #clientRequest (req: RtspRequest & { raw: Buffer }): void {
+    const cseq = getHeader(req, 'CSeq')
+    this.#deps.metrics.rtspRequestsTotal.inc({ method: methodLabel(req.method) })
+    if (cseq !== undefined && /^\d+$/.test(cseq)) this.#lastCseq = Math.max(this.#lastCseq, Number(cseq))
+    const slot: ReplySlot = { cseq, method: req.method }
+    this.#slots.push(slot)
+    const answer = (status: number, code: ErrorCode, reason: string, extra: Header[] = []): void => {
+      this.#error(code, reason)
+      const session = getHeader(req, 'Session')
+      if (session !== undefined) extra.push(['Session', session])
+      this.#fill(slot, makeResponse(status, cseq, extra))
+    }
+    if (req.version !== 'RTSP/1.0') {
+      if (req.version.startsWith('RTSP/')) return answer(505, 'TG_ERR_RTSP_VERSION', `version ${req.version}`)
+      // An HTTP request inside the tunnel (e.g. a POST leg on the GET's own connection).
+      this.#error('TG_ERR_TUN_SAME_CONNECTION', `${req.method} ${req.version} inside an RTSP stream`)
+      this.close('http-inside-rtsp', 'client_error')
+      return
+    }
+    const proxyRequire = getHeader(req, 'Proxy-Require')
+    if (proxyRequire !== undefined) {
+      const unsupported = proxyRequire.split(',').map(s => s.trim()).filter(s => s !== '' && !SUPPORTED_PROXY_OPTIONS.has(s))
+      if (unsupported.length > 0) return answer(551, 'TG_ERR_RTSP_PROXY_REQUIRE', `Proxy-Require ${proxyRequire}`, [['Unsupported', unsupported.join(', ')]])
+    }
+    // Route by the request URL (OPTIONS * by the GET path).
+    const path = req.uri === '*' ? pathOfUrl(this.#info.entryPath) : pathOfUrl(req.uri)
+    const route = path === null ? null : resolveRoute(this.#deps.config.routes, path)
+    if (route === null || (this.#route !== null && route.route !== this.#route.route)) {
+      if (req.uri === '*' && req.method === 'OPTIONS' && this.#backend === null) {
+        return this.#fill(slot, makeResponse(200, cseq, [['Public', 'OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER']]))
+      }
+      return answer(404, 'TG_ERR_RTSP_NO_ROUTE', `no route for '${req.uri.slice(0, 200)}'`)
+    }
+    if (req.method === 'SETUP') {
+      const transport = getHeader(req, 'Transport')
+      const tcp = transport === undefined ? null : filterTcpTransports(transport)
+      if (tcp === null) return answer(461, 'TG_ERR_RTSP_TRANSPORT', `Transport '${transport ?? ''}'`)
+      setHeader(req, 'Transport', tcp)
+    }
+    const session = getHeader(req, 'Session')
+    if (session !== undefined && !this.#sessions.has(parseSessionHeader(session).id)) {
+      return answer(454, 'TG_ERR_RTSP_SESSION', `unknown Session '${session.slice(0, 80)}'`)
+    }
+    if (this.#route === null) { this.#route = route; this.#path = path ?? '' }
+    if (this.#publicAuthority === null && /^rtsps?:\/\//i.test(req.uri)) {
+      this.#publicAuthority = /^(rtsps?:\/\/[^/?#]*)/i.exec(req.uri)![1]!
+      this.#mapper = null
+    }
+    if (req.method === 'TEARDOWN' && session !== undefined) this.#sessions.delete(parseSessionHeader(session).id)
+    slot.timer = setTimeout(() => {
+      if (slot.out !== undefined) return
+      answer(504, 'TG_ERR_BACKEND_TIMEOUT', `no reply to ${req.method} within ${this.#deps.config.backend.replyTimeoutMs} ms`)
+    }, this.#deps.config.backend.replyTimeoutMs)
+    slot.timer.unref()
+    if (this.#state === 'connected') { this.#writeBackend(this.#forBackend(req)); return }
+    if (this.#state === 'idle') {
+      this.#connect()
+      if ((this.#state as SessionState) !== 'connecting') return
+    }
+    this.#queue(req)
+  }
+
+  /** URL mapping between what the client uses and the chosen backend (built once both are known). */
+  #getMapper (): UrlMapper | null {
+    if (this.#mapper !== null) return this.#mapper
+    if (this.#backend === null || this.#route === null) return null
+    const publicBase = (this.#publicAuthority ?? 'rtsp://gateway') + this.#route.publicPrefix
+    this.#mapper = new UrlMapper({ publicBase, backendBase: `rtsp://${authorityOf(this.#backend)}${this.#route.backendPrefix}` })
+    return this.#mapper
+  }
+
+  /** Rewrite a client request for the backend and serialize it. */
+  #forBackend (req: RtspRequest): Buffer {
+    const mapper = this.#getMapper()
+    if (mapper !== null && req.uri !== '*') rewriteRequestUrls(req, url => mapper.toBackend(absolute(url)))
+    if (req.method === 'PLAY' || req.method === 'DESCRIBE' || (req.method === 'SETUP' && this.#controlUrl === null)) {
+      this.#controlUrl = req.method === 'SETUP' ? req.uri.replace(/\/[^/]*$/, '') : req.uri
+    }
+    return serializeMessage(req)
+  }
+
+  /** Raw client bytes (frames, responses) for the backend; dropped when no backend is open. */
+  #toBackend (buf: Buffer): void {
+    if (this.#state === 'connected') this.#writeBackend(buf)
+    else if (this.#state === 'connecting') this.#queue(buf)
+  }
+
+  #queue (item: Buffer | RtspRequest): void {
+    const size = Buffer.isBuffer(item) ? item.length : item.body.length + 512
+    if (this.#pendingBytes + size > this.#deps.config.limits.pendingInputBytes) {
+      this.#error('TG_ERR_RTSP_TOO_LARGE', 'client sent too much before the backend connection opened')
+      this.close('pending-overflow', 'client_error')
+      return
+    }
+    this.#pendingOut.push(item)
+    this.#pendingBytes += size
+  }
+
+  #writeBackend (buf: Buffer): void {
+    this.#bytesIn += buf.length
+    this.#deps.metrics.bytesTotal.inc({ direction: 'client_to_backend' }, buf.length)
+    if (this.#socket!.write(buf) === false) this.#client.pauseInput()
+  }
+
+  #connect (tried: Set<string> = new Set()): void {
+    const route = this.#route
+    if (route === null) return
+    const choice = this.#deps.pool.choose(route.route, tried)
+    if (choice.backend === null) {
+      this.#failPending(choice.reason === 'all-full' ? 453 : 503, choice.reason === 'all-full' ? 'all backends are full' : 'no backend reachable')
+      return
+    }
+    const backend = this.#deps.pool.get(choice.backend)!
+    this.#backend = backend
+    this.#mapper = null
+    this.#deps.pool.acquire(backend.config.name)
+    this.#state = 'connecting'
+    const socket = net.connect({ host: backend.host, port: backend.port, noDelay: true })
+    this.#socket = socket
+    socket.setKeepAlive(true, 30_000)
+    this.#connectTimer = setTimeout(() => { socket.destroy(new Error('connect timeout')) }, this.#deps.config.backend.connectTimeoutMs)
+    socket.once('connect', () => {
+      clearTimeout(this.#connectTimer!)
+      if (this.#state !== 'connecting') return
+      this.#state = 'connected'
+      this.#deps.pool.markUp(backend.config.name)
+      const pending = this.#pendingOut
+      this.#pendingOut = []
+      this.#pendingBytes = 0
+      for (const item of pending) this.#writeBackend(Buffer.isBuffer(item) ? item : this.#forBackend(item))
+    })
+    socket.on('data', chunk => this.#backendData(chunk))
+    socket.on('drain', () => this.#client.resumeInput())
+    socket.on('error', err => {
+      if (this.#state === 'connecting') {
+        clearTimeout(this.#connectTimer!)
+        this.#log.warn({ backend: backend.config.name, err: err.message }, 'backend connect failed')
+        this.#deps.pool.release(backend.config.name)
+        this.#deps.pool.markFailed(backend.config.name)
+        this.#error('TG_ERR_BACKEND_UNAVAILABLE', `${backend.config.name}: ${err.message}`)
+        this.#backend = null
+        this.#socket = null
+        this.#state = 'idle'
+        tried.add(backend.config.name)
+        // Try the next backend serving this route; 503 when none is left.
+        this.#connect(tried)
+        return
+      }
+      this.#log.debug({ err: err.message }, 'backend socket error')
+    })
+    socket.on('close', () => {
+      if (this.#state === 'connected') {
+        this.#error('TG_ERR_BACKEND_CLOSED', 'backend closed the connection')
+        this.close('backend-closed', 'backend_closed')
+      } else if (this.#state === 'closing') {
+        this.close(this.#closeReason, this.#outcome)
+      }
+    })
+  }
+
+  /** Answer every waiting request with `status` (503 gets Retry-After) and drop queued input. */
+  #failPending (status: number, reason: string): void {
+    this.#error('TG_ERR_BACKEND_UNAVAILABLE', reason)
+    this.#pendingOut = []
+    this.#pendingBytes = 0
+    for (const s of this.#slots) {
+      if (s.out === undefined) this.#fill(s, makeResponse(status, s.cseq, status === 503 || status === 453 ? [['Retry-After', '5']] : []))
+    }
+  }
+
+  #backendData (chunk: Buffer): void {
+    if (!this.#firstBackendByte) {
+      this.#firstBackendByte = true
+      this.#deps.metrics.tunnelSetupSeconds.observe((performance.now() - this.#info.startedAt) / 1000)
+    }
+    this.touch()
+    const units = this.#demux.push(chunk)
+    // Consecutive frames that sit back to back in one read go out in one write.
+    let runStart = -1
+    let runEnd = -1
+    let runBuf: Buffer | null = null
+    const flushRun = (): void => {
+      if (runBuf !== null) this.#toClient(runBuf.byteOffset === runStart && runBuf.length === runEnd - runStart ? runBuf : Buffer.from(runBuf.buffer, runStart, runEnd - runStart))
+      runBuf = null
+    }
+    for (const u of units) {
+      if (u.kind === 'frame') {
+        if (runBuf !== null && u.raw.buffer === (runBuf as Buffer).buffer && u.raw.byteOffset === runEnd) {
+          runEnd += u.raw.length
+          continue
+        }
+        flushRun()
+        runBuf = u.raw
+        runStart = u.raw.byteOffset
+        runEnd = runStart + u.raw.length
+        continue
+      }
+      flushRun()
+      if (u.kind === 'response') this.#backendResponse(u)
+      else if (u.kind === 'request') this.#backendRequest(u)
+      else {
+        this.#error('TG_ERR_BACKEND_PROTOCOL', u.reason)
+        this.#log.warn({ backend: this.backendName, reason: u.reason }, 'backend sent bytes that are not RTSP')
+        for (const s of this.#slots) if (s.out === undefined) this.#fill(s, makeResponse(502, s.cseq))
+        this.close('backend-protocol-error', 'backend_error')
+        return
+      }
+    }
+    flushRun()
+  }
+
+  #backendResponse (res: RtspResponse): void {
+    const cseq = getHeader(res, 'CSeq')
+    const session = getHeader(res, 'Session')
+    if (session !== undefined && res.status >= 200 && res.status < 300) {
+      const parsed = parseSessionHeader(session)
+      this.#sessions.set(parsed.id, parsed.timeout)
+    }
+    const mapper = this.#getMapper()
+    if (mapper !== null) rewriteResponseUrls(res, url => mapper.toPublic(url))
+    const out = serializeMessage(res)
+    const slot = this.#slots.find(s => s.out === undefined && s.cseq === cseq)
+    if (slot === undefined) { this.#toClient(out); return }
+    this.#fill(slot, out)
+  }
+
+  #backendRequest (req: RtspRequest): void {
+    // Server-originated requests (OPTIONS, GET_PARAMETER, ANNOUNCE, REDIRECT) go to the client.
+    const mapper = this.#getMapper()
+    if (mapper !== null) {
+      const map = (url: string): string => mapper.toPublic(url)
+      req.uri = map(req.uri)
+      const location = getHeader(req, 'Location')
+      if (location !== undefined) setHeader(req, 'Location', map(location))
+    }
+    this.#toClient(serializeMessage(req))
+  }
+
+  #fill (slot: ReplySlot, res: RtspResponse | Buffer): void {
+    if (slot.timer !== undefined) clearTimeout(slot.timer)
+    if (!Buffer.isBuffer(res)) this.#deps.metrics.gatewayResponsesTotal.inc({ status: String(res.status) })
+    slot.out = Buffer.isBuffer(res) ? res : serializeMessage(res)
+    // Flush in request order.
+    while (this.#slots.length > 0 && this.#slots[0]!.out !== undefined) {
+      const s = this.#slots.shift()!
+      this.#toClient(s.out!)
+    }
+  }
+
+  #reply (res: RtspResponse, slot: ReplySlot | undefined): void {
+    if (slot !== undefined) { this.#fill(slot, res); return }
+    const s: ReplySlot = { cseq: getHeader(res, 'CSeq'), method: '' }
+    this.#slots.push(s)
+    this.#fill(s, res)
+  }
+
+  #toClient (buf: Buffer): void {
+    if (this.#state === 'closed') return
+    this.#bytesOut += buf.length
+    this.#deps.metrics.bytesTotal.inc({ direction: 'backend_to_client' }, buf.length)
+    const ok = this.#client.write(buf)
+    if (this.#client.queued > this.#deps.config.limits.clientOutputBytes) {
+      this.#error('TG_ERR_TUN_OUTPUT_OVERFLOW', `${this.#client.queued} bytes queued towards the client`)
+      this.close('client-too-slow', 'client_slow')
+      return
+    }
+    if (!ok) this.#socket?.pause()
+  }
+
+  #error (code: ErrorCode, reason: string): void {
+    this.#deps.metrics.errorsTotal.inc({ code })
+    this.#log.debug({ code, reason }, 'session error')
+  }
+
+  #armIdle (): void {
+    const idle = this.#deps.config.tunnel.idleTimeoutMs
+    const check = (): void => {
+      if (this.#state === 'closed') return
+      const quiet = Date.now() - this.#lastActivity
+      if (quiet >= idle) {
+        this.#error('TG_ERR_TUN_IDLE', `no byte either way for ${quiet} ms`)
+        this.close('idle-timeout', 'idle')
+        return
+      }
+      this.#idleTimer = setTimeout(check, idle - quiet)
+      this.#idleTimer.unref()
+    }
+    this.#idleTimer = setTimeout(check, idle)
+    this.#idleTimer.unref()
+  }
+
+  /**
+   * The client is gone (GET closed): tell the backend with a TEARDOWN for each session it
+   * granted, then close the backend connection (FIN) after its reply or the grace time.
+   */
+  clientGone (reason: string): void {
+    if (this.#state === 'closed' || this.#state === 'closing') return
+    this.#closeReason = reason
+    const socket = this.#socket
+    if (this.#state !== 'connected' || socket === null || this.#sessions.size === 0) { this.close(reason, 'ok'); return }
+    this.#state = 'closing'
+    this.#outcome = 'ok'
+    const url = this.#controlUrl ?? '*'
+    for (const id of this.#sessions.keys()) {
+      const td: RtspRequest = { kind: 'request', method: 'TEARDOWN', uri: url, version: 'RTSP/1.0', headers: [['CSeq', String(++this.#lastCseq)], ['Session', id], ['User-Agent', 'tunnelgate']], body: Buffer.alloc(0) }
+      socket.write(serializeMessage(td))
+    }
+    this.#sessions.clear()
+    // The reply (or the grace time) ends the connection; further backend data is discarded.
+    socket.removeAllListeners('data')
+    socket.resume()
+    const finish = (): void => { this.close(reason, 'ok') }
+    socket.once('data', finish)
+    setTimeout(finish, this.#deps.config.backend.teardownGraceMs).unref()
+  }
+
+  /** Close everything now. Idempotent. */
+  close (reason: string, outcome: string): void {
+    if (this.#state === 'closed') return
+    this.#state = 'closed'
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer)
+    if (this.#connectTimer !== null) clearTimeout(this.#connectTimer)
+    for (const s of this.#slots) if (s.timer !== undefined) clearTimeout(s.timer)
+    this.#slots = []
+    this.#pendingOut = []
+    if (this.#socket !== null) {
+      this.#socket.end()
+      const s = this.#socket
+      setTimeout(() => s.destroy(), 2000).unref()
+    }
+    if (this.#backend !== null) this.#deps.pool.release(this.#backend.config.name)
+    this.#client.close()
+    this.#deps.metrics.tunnelsActive.dec()
+    this.#deps.metrics.tunnelsTotal.inc({ outcome })
+    this.#log.info({
+      event: 'tunnel-closed',
+      transport: this.#info.transport,
+      client: this.#info.clientAddress,
+      userAgent: this.#info.userAgent,
+      path: this.#route === null ? this.#info.entryPath : this.#path,
+      backend: this.backendName,
+      durationMs: Date.now() - this.#openedAt,
+      bytesClientToBackend: this.#bytesIn,
+      bytesBackendToClient: this.#bytesOut,
+      reason,
+      outcome
+    }, 'tunnel closed')
+    for (const cb of this.#onClose) cb(reason)
+  }
+}
+
+function authorityOf (b: BackendState): string {
+  return `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`
+}
+
+function absolute (url: string): string {
+  return url.startsWith('/') ? `rtsp://gateway${url}` : url
+}
