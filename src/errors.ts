@@ -28,7 +28,9 @@ export const ERROR_CODES = {
   TG_ERR_BACKEND_PROTOCOL: 'backend sent bytes that are not RTSP',
   TG_ERR_BACKEND_CLOSED: 'backend closed the connection',
   TG_ERR_CFG_INVALID: 'invalid configuration',
-  TG_ERR_LISTEN: 'cannot listen on the configured address'
+  TG_ERR_LISTEN: 'cannot listen on the configured address',
+  TG_ERR_WORKER_EXIT: 'a relay worker process exited and is being restarted',
+  TG_ERR_RELAY_UNAVAILABLE: 'no relay could take the tunnel leg'
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

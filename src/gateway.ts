@@ -10,12 +10,15 @@ import { createMetrics, type GatewayMetrics } from './metrics.js'
 import { createFrontDoor } from './portal/front-door.js'
 import { buildWeb } from './portal/web.js'
 import { Relay } from './relay/relay.js'
+import { WorkerPool } from './relay/workers.js'
 
 export interface Gateway {
   port: number
   host: string
   metrics: GatewayMetrics
+  /** The in-process relay (used when workers = 0). */
   relay: Relay
+  workers: WorkerPool | null
   logger: Logger
   close (graceMs?: number): Promise<void>
 }
@@ -24,19 +27,31 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
   const logger = opts.logger ?? pino({ level: config.logLevel })
   const metrics = createMetrics()
   const relay = new Relay(config, metrics, logger)
+  let workers: WorkerPool | null = null
+  if (config.workers > 0) {
+    workers = new WorkerPool(config, metrics, logger)
+    await workers.start(config.workers)
+  }
+  const pool = workers
   const web = await buildWeb({
     metrics,
     logger,
     source: {
-      status: () => ({
-        tunnels: relay.activeSessions,
-        unpairedLegs: relay.pendingPostCount,
-        backends: relay.pool.all().map(b => ({ name: b.config.name, url: b.config.url, sessions: b.sessions, maxSessions: b.config.maxSessions, healthy: b.failedUntil <= Date.now() }))
-      }),
+      metricsText: async () => pool === null ? await metrics.registry.metrics() : await pool.metricsText(metrics),
+      status: async () => {
+        const local = relay.pool.all().map(b => ({ name: b.config.name, url: b.config.url, sessions: b.sessions, maxSessions: b.config.maxSessions, healthy: b.failedUntil <= Date.now() }))
+        if (pool === null) return { tunnels: relay.activeSessions, unpairedLegs: relay.pendingPostCount, backends: local }
+        const ws = await pool.status()
+        for (const b of local) {
+          b.sessions = 0
+          for (const w of ws) for (const wb of w.backends) if (wb.name === b.name) { b.sessions += wb.sessions; b.healthy &&= wb.healthy }
+        }
+        return { tunnels: ws.reduce((n, w) => n + w.tunnels, 0), unpairedLegs: ws.reduce((n, w) => n + w.unpairedLegs, 0), backends: local }
+      },
       ready: () => relay.pool.all().some(b => b.failedUntil <= Date.now())
     }
   })
-  const door = createFrontDoor({ config, metrics, logger, legs: relay, web: web.server })
+  const door = createFrontDoor({ config, metrics, logger, legs: pool ?? relay, web: web.server })
   await listen(door, config.port, config.host)
   const addr = door.address() as net.AddressInfo
   logger.info({ event: 'listening', host: config.host, port: addr.port, backends: config.backends.map(b => b.url) }, `tunnelgate listening on ${config.host}:${addr.port}`)
@@ -45,10 +60,12 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
     host: config.host,
     metrics,
     relay,
+    workers: pool,
     logger,
     async close (graceMs = 0) {
       await new Promise<void>(resolve => door.close(() => resolve()))
       await relay.close(graceMs)
+      if (pool !== null) await pool.close(graceMs)
       await web.close()
     }
   }

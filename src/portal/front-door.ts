@@ -53,7 +53,6 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
       if (nl !== -1 && RTSP_START.test(buf.toString('latin1', 0, Math.min(nl + 1, 512)))) {
         done()
         legs.acceptRtsp(socket, buf, { clientAddress, acceptedAt })
-        socket.resume()
         return
       }
       const r = parseHttpHead(buf, { maxHeadBytes: config.limits.httpHeadBytes, maxHeaders: config.limits.httpHeaders })
@@ -75,8 +74,9 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         socket.end(buildHttpError(leg.status, leg.reason))
         return
       }
-      if (leg.leg === 'get') { legs.acceptGet(socket, head, leg.cookie, rest, { clientAddress, acceptedAt }); socket.resume(); return }
-      if (leg.leg === 'post') { legs.acceptPost(socket, head, leg.cookie, rest, { clientAddress, acceptedAt }); socket.resume(); return }
+      // The sink resumes the socket itself (or hands it to another process unread).
+      if (leg.leg === 'get') { legs.acceptGet(socket, head, leg.cookie, rest, { clientAddress, acceptedAt }); return }
+      if (leg.leg === 'post') { legs.acceptPost(socket, head, leg.cookie, rest, { clientAddress, acceptedAt }); return }
       // Ordinary HTTP: hand the connection to the web server with what was read put back.
       socket.unshift(buf)
       web.emit('connection', socket)

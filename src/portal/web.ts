@@ -8,11 +8,13 @@ import type { Logger } from 'pino'
 import type { GatewayMetrics } from '../metrics.js'
 
 export interface StatusSource {
-  status (): {
+  /** The exposition text for /metrics (this process's registry, or aggregated across workers). */
+  metricsText (): Promise<string>
+  status (): Promise<{
     tunnels: number
     unpairedLegs: number
     backends: Array<{ name: string, url: string, sessions: number, maxSessions: number, healthy: boolean }>
-  }
+  }>
   ready (): boolean
 }
 
@@ -33,11 +35,11 @@ export async function buildWeb (deps: { metrics: GatewayMetrics, logger: Logger,
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not-ready' })
   })
   app.get('/metrics', async (_req, reply) => {
-    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
+    return reply.type(metrics.registry.contentType).send(await source.metricsText())
   })
-  app.get('/status', async () => source.status())
+  app.get('/status', async () => await source.status())
   app.get('/', async (_req, reply) => {
-    const s = source.status()
+    const s = await source.status()
     const rows = s.backends.map(b => `<tr><td>${esc(b.name)}</td><td>${esc(b.url)}</td><td>${b.healthy ? 'up' : 'down'}</td><td>${b.sessions}${b.maxSessions > 0 ? ` / ${b.maxSessions}` : ''}</td></tr>`).join('')
     return reply.type('text/html; charset=utf-8').send(`<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>tunnelgate</title>
 <style>body{font-family:system-ui,sans-serif;margin:1.5rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem}</style></head>

@@ -98,6 +98,7 @@ export class Relay {
     this.#track(session)
     this.#log.info({ event: 'tunnel-opened', transport: 'http-tunnel', client: info.clientAddress, path: head.target, userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
     if (rest.length > 0) socket.unshift(rest)
+    socket.resume()
     const waiting = this.#pendingPosts.get(cookie)
     if (waiting !== undefined) {
       this.#pendingPosts.delete(cookie)
@@ -116,6 +117,7 @@ export class Relay {
     const tunnel = this.#tunnels.get(cookie)
     if (tunnel !== undefined && !tunnel.closed) {
       tunnel.attachPost(socket, head, rest)
+      socket.resume()
       return
     }
     // POST before GET: hold it (paused, bounded) for the pairing window.
@@ -160,6 +162,7 @@ export class Relay {
       if (list.length === 0) this.#pendingPosts.delete(cookie)
       this.#setUnpaired(-1)
     })
+    socket.resume()
     const list = this.#pendingPosts.get(cookie) ?? []
     list.push(pending)
     this.#pendingPosts.set(cookie, list)
@@ -209,6 +212,7 @@ export class Relay {
     socket.on('error', () => {})
     socket.on('close', () => session.clientGone('client-closed'))
     onData(initial)
+    socket.resume()
   }
 
   #track (session: ProxySession): void {

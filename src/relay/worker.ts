@@ -1,0 +1,53 @@
+/**
+ * Relay worker process entry: receives its config over IPC, then tunnel legs (socket handles
+ * with the bytes already read), and answers metrics/status queries from the portal.
+ */
+import pino from 'pino'
+import type { Config } from '../config.js'
+import { createMetrics } from '../metrics.js'
+import { Relay } from './relay.js'
+import { isLegMessage } from './handoff.js'
+import type net from 'node:net'
+
+type ControlMessage =
+  | { type: 'config', config: Config, workerId: number }
+  | { type: 'query', id: number, what: 'metrics' | 'status' }
+  | { type: 'shutdown', graceMs: number }
+
+let relay: Relay | null = null
+let registry: ReturnType<typeof createMetrics>['registry'] | null = null
+
+process.on('message', (msg: unknown, handle?: unknown) => {
+  if (isLegMessage(msg)) {
+    const socket = handle as net.Socket | undefined
+    if (socket === undefined || relay === null) return
+    const rest = Buffer.from(msg.rest, 'base64')
+    const info = { clientAddress: msg.clientAddress, acceptedAt: performance.now() }
+    if (msg.kind === 'get' && msg.head !== null) relay.acceptGet(socket, msg.head, msg.cookie, rest, info)
+    else if (msg.kind === 'post' && msg.head !== null) relay.acceptPost(socket, msg.head, msg.cookie, rest, info)
+    else relay.acceptRtsp(socket, rest, info)
+    return
+  }
+  const m = msg as ControlMessage
+  if (m.type === 'config') {
+    const logger = pino({ level: m.config.logLevel }).child({ component: 'relay-worker', worker: m.workerId })
+    const metrics = createMetrics({ defaultMetrics: false })
+    registry = metrics.registry
+    relay = new Relay(m.config, metrics, logger)
+    process.send?.({ type: 'ready' })
+    return
+  }
+  if (m.type === 'query') {
+    if (m.what === 'metrics') {
+      registry?.getMetricsAsJSON().then(json => process.send?.({ type: 'reply', id: m.id, data: json }), () => process.send?.({ type: 'reply', id: m.id, data: [] }))
+    } else {
+      process.send?.({ type: 'reply', id: m.id, data: { tunnels: relay?.activeSessions ?? 0, unpairedLegs: relay?.pendingPostCount ?? 0, backends: relay?.pool.all().map(b => ({ name: b.config.name, sessions: b.sessions, healthy: b.failedUntil <= Date.now() })) ?? [] } })
+    }
+    return
+  }
+  if (m.type === 'shutdown') {
+    void (relay?.close(m.graceMs) ?? Promise.resolve()).then(() => process.exit(0))
+  }
+})
+
+process.on('disconnect', () => { void (relay?.close(0) ?? Promise.resolve()).then(() => process.exit(0)) })
