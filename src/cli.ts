@@ -2,12 +2,16 @@
  * Command-line parsing (pure): turns argv into a role and a config layer.
  *
  *   tunnelgate [--port 80] [--host 0.0.0.0] [--workers N] [--backend rtsp://H:P ...] [--config FILE]
- *   tunnelgate origin --port 8554 [--host 127.0.0.1] [--media DIR] [--metrics-port N]
+ *   tunnelgate portal --port 80 (--relay HOST:PORT ... | --relays dns:NAME:PORT)
+      A portal: hashes each tunnel's cookie to a relay node and forwards its legs there.
+  tunnelgate relay --port 8081 --backend rtsp://HOST:PORT ...
+      A relay node: accepts the legs portals forward, unwraps them, balances over backends.
+  tunnelgate origin --port 8554 [--host 127.0.0.1] [--media DIR] [--metrics-port N]
  */
 import { parseArgs } from 'node:util'
 import { TunnelgateError } from './errors.js'
 
-export type Role = 'all-in-one' | 'origin'
+export type Role = 'all-in-one' | 'portal' | 'relay' | 'origin'
 
 export interface Cli {
   role: Role
@@ -21,6 +25,10 @@ export interface Cli {
 export const USAGE = `Usage:
   tunnelgate [--port 80] [--host 0.0.0.0] [--backend rtsp://HOST:PORT ...] [--config FILE] [--log-level info]
       All-in-one gateway. With no backend it starts the embedded origin with the demo media.
+  tunnelgate portal --port 80 (--relay HOST:PORT ... | --relays dns:NAME:PORT)
+      A portal: hashes each tunnel's cookie to a relay node and forwards its legs there.
+  tunnelgate relay --port 8081 --backend rtsp://HOST:PORT ...
+      A relay node: accepts the legs portals forward, unwraps them, balances over backends.
   tunnelgate origin --port 8554 [--host 127.0.0.1] [--media DIR] [--metrics-port N]
       The embedded Darwin-style RTSP origin on its own.
 
@@ -36,7 +44,7 @@ function num (v: string | undefined, flag: string): number | undefined {
 export function parseCli (argv: string[]): Cli {
   let role: Role = 'all-in-one'
   let args = argv
-  if (args[0] === 'origin') { role = 'origin'; args = args.slice(1) }
+  if (args[0] === 'origin' || args[0] === 'portal' || args[0] === 'relay') { role = args[0]; args = args.slice(1) }
   let parsed
   try {
     parsed = parseArgs({
@@ -45,6 +53,8 @@ export function parseCli (argv: string[]): Cli {
         port: { type: 'string', short: 'p' },
         host: { type: 'string' },
         backend: { type: 'string', multiple: true, short: 'b' },
+        relay: { type: 'string', multiple: true },
+        relays: { type: 'string' },
         config: { type: 'string', short: 'c' },
         workers: { type: 'string' },
         'log-level': { type: 'string' },
@@ -62,7 +72,10 @@ export function parseCli (argv: string[]): Cli {
   const v = parsed.values
   const layer: Record<string, unknown> = {}
   const port = num(v.port, 'port')
-  if (role === 'all-in-one') {
+  if (role !== 'origin') {
+    if (role !== 'all-in-one') layer.role = role
+    const relays = [...(v.relay ?? []), ...(v.relays === undefined ? [] : [v.relays])]
+    if (relays.length > 0) layer.cluster = { relays }
     if (port !== undefined) layer.port = port
     if (v.host !== undefined) layer.host = v.host
     if (v.backend !== undefined) layer.backends = v.backend

@@ -28,6 +28,8 @@ export interface RouteConfig {
 }
 
 export interface Config {
+  /** all-in-one: portal + relay (+ origin); portal: forwards legs to relay nodes; relay: a relay node. */
+  role: 'all-in-one' | 'portal' | 'relay'
   host: string
   port: number
   /** Local relay workers (0 = relay inside the portal process). */
@@ -76,6 +78,13 @@ export interface Config {
   }
   backends: BackendConfig[]
   routes: RouteConfig[]
+  cluster: {
+    /** Relay nodes for a portal: "host:port" or "dns:NAME:PORT" (re-resolved). */
+    relays: string[]
+    probeIntervalMs: number
+    dnsIntervalMs: number
+    connectTimeoutMs: number
+  }
   origin: {
     /** Start the embedded origin and use it as the backend when no backend is configured. */
     enabled: boolean
@@ -86,6 +95,7 @@ export interface Config {
 }
 
 export const DEFAULTS: Config = {
+  role: 'all-in-one',
   host: '0.0.0.0',
   port: 80,
   workers: 0,
@@ -117,6 +127,7 @@ export const DEFAULTS: Config = {
   },
   backends: [],
   routes: [{ path: '/', backends: [] }],
+  cluster: { relays: [], probeIntervalMs: 2_000, dnsIntervalMs: 5_000, connectTimeoutMs: 3_000 },
   origin: { enabled: true, host: '127.0.0.1', port: 0 }
 }
 
@@ -209,6 +220,10 @@ export function validateConfig (raw: Obj): Config {
     if (r.backendPath !== undefined && (typeof r.backendPath !== 'string' || !r.backendPath.startsWith('/'))) fail(`${key}.backendPath`, "must be a path starting with '/'")
     return { path: r.path, backends: backends as string[], ...(r.backendPath === undefined ? {} : { backendPath: r.backendPath as string }) }
   })
+  if (!['all-in-one', 'portal', 'relay'].includes(c.role)) fail('role', "must be 'all-in-one', 'portal' or 'relay'")
+  if (!Array.isArray(c.cluster.relays) || c.cluster.relays.some(r => typeof r !== 'string' || !/^(dns:[^:]+:\d+|\[?[^\]]+\]?:\d+)$/.test(r))) fail('cluster.relays', 'must be a list of host:port or dns:NAME:PORT')
+  if (c.role === 'portal' && c.cluster.relays.length === 0) fail('cluster.relays', 'must name at least one relay for the portal role (--relay H:P or --relays dns:NAME:PORT)')
+  for (const k of ['probeIntervalMs', 'dnsIntervalMs', 'connectTimeoutMs'] as const) int(c.cluster[k], `cluster.${k}`, 1)
   if (typeof c.origin.enabled !== 'boolean') fail('origin.enabled', 'must be true or false')
   int(c.origin.port, 'origin.port', 0, 65535)
   if (c.origin.mediaDir !== undefined && typeof c.origin.mediaDir !== 'string') fail('origin.mediaDir', 'must be a directory path')
@@ -247,6 +262,7 @@ export function envOverrides (env: NodeJS.ProcessEnv): Obj {
   if (env.TUNNELGATE_HOST !== undefined) o.host = env.TUNNELGATE_HOST
   if (env.TUNNELGATE_WORKERS !== undefined) o.workers = Number(env.TUNNELGATE_WORKERS)
   if (env.TUNNELGATE_LOG_LEVEL !== undefined) o.logLevel = env.TUNNELGATE_LOG_LEVEL
+  if (env.TUNNELGATE_RELAYS !== undefined) o.cluster = { relays: env.TUNNELGATE_RELAYS.split(',').map(s => s.trim()).filter(Boolean) }
   if (env.TUNNELGATE_BACKENDS !== undefined) o.backends = env.TUNNELGATE_BACKENDS.split(',').map(s => s.trim()).filter(Boolean)
   return o
 }

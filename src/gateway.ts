@@ -11,6 +11,7 @@ import { createFrontDoor } from './portal/front-door.js'
 import { buildWeb } from './portal/web.js'
 import { Relay } from './relay/relay.js'
 import { WorkerPool } from './relay/workers.js'
+import { RemoteRelays } from './portal/remote-relays.js'
 
 export interface Gateway {
   port: number
@@ -19,6 +20,7 @@ export interface Gateway {
   /** The in-process relay (used when workers = 0). */
   relay: Relay
   workers: WorkerPool | null
+  remote: RemoteRelays | null
   logger: Logger
   close (graceMs?: number): Promise<void>
 }
@@ -28,7 +30,11 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
   const metrics = createMetrics()
   const relay = new Relay(config, metrics, logger)
   let workers: WorkerPool | null = null
-  if (config.workers > 0) {
+  let remote: RemoteRelays | null = null
+  if (config.role === 'portal') {
+    remote = new RemoteRelays({ relays: config.cluster.relays, probeIntervalMs: config.cluster.probeIntervalMs, dnsIntervalMs: config.cluster.dnsIntervalMs, connectTimeoutMs: config.cluster.connectTimeoutMs }, metrics, logger)
+    await remote.start()
+  } else if (config.workers > 0) {
     workers = new WorkerPool(config, metrics, logger)
     await workers.start(config.workers)
   }
@@ -48,10 +54,10 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
         }
         return { tunnels: ws.reduce((n, w) => n + w.tunnels, 0), unpairedLegs: ws.reduce((n, w) => n + w.unpairedLegs, 0), backends: local }
       },
-      ready: () => relay.pool.all().some(b => b.failedUntil <= Date.now())
+      ready: () => remote !== null ? remote.relays().some(r => r.up) : relay.pool.all().some(b => b.failedUntil <= Date.now())
     }
   })
-  const door = createFrontDoor({ config, metrics, logger, legs: pool ?? relay, web: web.server })
+  const door = createFrontDoor({ config, metrics, logger, legs: remote ?? pool ?? relay, web: web.server, trustForwarded: config.role === 'relay' })
   await listen(door, config.port, config.host)
   const addr = door.address() as net.AddressInfo
   logger.info({ event: 'listening', host: config.host, port: addr.port, backends: config.backends.map(b => b.url) }, `tunnelgate listening on ${config.host}:${addr.port}`)
@@ -61,11 +67,13 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
     metrics,
     relay,
     workers: pool,
+    remote,
     logger,
     async close (graceMs = 0) {
       await new Promise<void>(resolve => door.close(() => resolve()))
       await relay.close(graceMs)
       if (pool !== null) await pool.close(graceMs)
+      if (remote !== null) await remote.close()
       await web.close()
     }
   }

@@ -25,7 +25,8 @@ async function main (argv: string[]): Promise<void> {
   // Validate once without the origin, so bad settings are reported before anything starts.
   let config = buildConfig([fileLayer, envLayer, cli.layer])
   let origin: Awaited<ReturnType<typeof startOrigin>> | null = null
-  if (config.backends.length === 0) {
+  if (config.backends.length === 0 && config.role !== 'portal') {
+    if (config.role === 'relay') throw new TunnelgateError('TG_ERR_CFG_INVALID', 'a relay needs at least one --backend rtsp://HOST:PORT')
     if (!config.origin.enabled) throw new TunnelgateError('TG_ERR_CFG_INVALID', 'no backend configured and the embedded origin is disabled: give --backend rtsp://HOST:PORT')
     origin = await startOrigin({ port: config.origin.port, host: config.origin.host, logger: logger.child({ component: 'origin' }), metricsPort: 0, ...(config.origin.mediaDir === undefined ? {} : { mediaDir: config.origin.mediaDir }) })
     config = buildConfig([fileLayer, envLayer, cli.layer, { backends: [{ name: 'origin', url: `rtsp://${config.origin.host}:${origin.port}` }] }])

@@ -12,10 +12,18 @@ import type { Config } from '../config.js'
 import type { GatewayMetrics } from '../metrics.js'
 import { buildHttpError, classifyTunnelLeg, parseHttpHead, type HttpHead } from '../tunnel/codec/http-head.js'
 
+export interface LegInfo {
+  clientAddress: string
+  /** performance.now() when the connection was accepted. */
+  acceptedAt: number
+  /** Every byte read so far, head included (for forwarding a leg unchanged). */
+  raw?: Buffer
+}
+
 export interface LegSink {
-  acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, acceptedAt: number }): void
-  acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, acceptedAt: number }): void
-  acceptRtsp (socket: net.Socket, initial: Buffer, info: { clientAddress: string, acceptedAt: number }): void
+  acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: LegInfo): void
+  acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: LegInfo): void
+  acceptRtsp (socket: net.Socket, initial: Buffer, info: LegInfo): void
 }
 
 export interface FrontDoorDeps {
@@ -25,6 +33,13 @@ export interface FrontDoorDeps {
   legs: LegSink
   /** Where non-tunnel HTTP connections go (Fastify's underlying server). */
   web: net.Server
+  /** Take the client address from a portal's X-Tunnelgate-Client header (relay nodes only). */
+  trustForwarded?: boolean
+}
+
+function forwardedClient (head: HttpHead): string | undefined {
+  for (const [k, v] of head.headers) if (k.toLowerCase() === 'x-tunnelgate-client') return v.trim().slice(0, 64)
+  return undefined
 }
 
 /** First line of an RTSP request: "METHOD rtsp://… RTSP/1.0" (or "OPTIONS * RTSP/1.0"). */
@@ -32,6 +47,7 @@ const RTSP_START = /^[A-Z_]{3,20} \S+ RTSP\/\d\.\d\r?\n/
 
 export function createFrontDoor (deps: FrontDoorDeps): net.Server {
   const { config, metrics, logger, legs, web } = deps
+  const trustForwarded = deps.trustForwarded === true
   const server = net.createServer({ noDelay: true, keepAlive: true })
   server.on('connection', socket => {
     const acceptedAt = performance.now()
@@ -75,8 +91,9 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         return
       }
       // The sink resumes the socket itself (or hands it to another process unread).
-      if (leg.leg === 'get') { legs.acceptGet(socket, head, leg.cookie, rest, { clientAddress, acceptedAt }); return }
-      if (leg.leg === 'post') { legs.acceptPost(socket, head, leg.cookie, rest, { clientAddress, acceptedAt }); return }
+      const from = trustForwarded ? (forwardedClient(head) ?? clientAddress) : clientAddress
+      if (leg.leg === 'get') { legs.acceptGet(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf }); return }
+      if (leg.leg === 'post') { legs.acceptPost(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf }); return }
       // Ordinary HTTP: hand the connection to the web server with what was read put back.
       socket.unshift(buf)
       web.emit('connection', socket)

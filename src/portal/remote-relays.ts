@@ -1,0 +1,184 @@
+/**
+ * Remote relay nodes for a portal: the set of relays (static `--relay H:P` or `dns:NAME:PORT`
+ * re-resolved periodically), their health (HTTP /healthz probes with undici), and forwarding of
+ * a tunnel leg to the relay that owns its cookie by weighted rendezvous hashing. Every portal
+ * computes the same owner from the same relay set, so a GET at portal A and its POST at portal B
+ * meet at one relay with no shared state.
+ */
+import net from 'node:net'
+import { promises as dns } from 'node:dns'
+import type { Logger } from 'pino'
+import { Gauge, Counter } from 'prom-client'
+import { Pool } from 'undici'
+import { rankNodes } from '../balancer/hrw.js'
+import { TunnelgateError } from '../errors.js'
+import type { GatewayMetrics } from '../metrics.js'
+import type { HttpHead } from '../tunnel/codec/http-head.js'
+import type { LegSink } from './front-door.js'
+
+export interface RelayTarget { host: string, port: number }
+
+export interface RemoteRelayOptions {
+  /** Static relays ("host:port") and/or DNS names ("dns:NAME:PORT"). */
+  relays: string[]
+  probeIntervalMs: number
+  dnsIntervalMs: number
+  connectTimeoutMs: number
+}
+
+interface RelayState {
+  id: string
+  host: string
+  port: number
+  up: boolean
+  pool: Pool
+}
+
+/** The header a portal adds so the relay logs the real client address. */
+export const CLIENT_HEADER = 'X-Tunnelgate-Client'
+
+export function parseRelaySpec (spec: string): { kind: 'static', host: string, port: number } | { kind: 'dns', name: string, port: number } {
+  const dnsMatch = /^dns:([^:]+):(\d+)$/.exec(spec)
+  if (dnsMatch) return { kind: 'dns', name: dnsMatch[1]!, port: Number(dnsMatch[2]) }
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(spec)
+  if (!m) throw new TunnelgateError('TG_ERR_CFG_INVALID', `relay '${spec}' must be host:port or dns:NAME:PORT`)
+  return { kind: 'static', host: m[1]!, port: Number(m[2]) }
+}
+
+/** Insert a header line right after the request line of a raw HTTP head. */
+export function withHeader (raw: Buffer, headLength: number, name: string, value: string): Buffer {
+  const nl = raw.indexOf(0x0a)
+  if (nl === -1 || nl >= headLength) return raw
+  return Buffer.concat([raw.subarray(0, nl + 1), Buffer.from(`${name}: ${value}\r\n`, 'latin1'), raw.subarray(nl + 1)])
+}
+
+export class RemoteRelays implements LegSink {
+  readonly #opts: RemoteRelayOptions
+  readonly #metrics: GatewayMetrics
+  readonly #log: Logger
+  readonly #relays = new Map<string, RelayState>()
+  readonly #timers: NodeJS.Timeout[] = []
+  readonly #up: Gauge<'relay'>
+  readonly #forwarded: Counter<'relay'>
+  #rr = 0
+
+  constructor (opts: RemoteRelayOptions, metrics: GatewayMetrics, logger: Logger) {
+    this.#opts = opts
+    this.#metrics = metrics
+    this.#log = logger
+    const registers = [metrics.registry]
+    this.#up = new Gauge({ name: 'tunnelgate_relay_up', help: 'Relay node health as this portal sees it (1 up, 0 down)', labelNames: ['relay'], registers })
+    this.#forwarded = new Counter({ name: 'tunnelgate_relay_legs_total', help: 'Tunnel legs forwarded to each relay node', labelNames: ['relay'], registers })
+  }
+
+  relays (): Array<{ id: string, up: boolean }> { return [...this.#relays.values()].map(r => ({ id: r.id, up: r.up })) }
+
+  async start (): Promise<void> {
+    await this.#resolve()
+    await this.#probeAll()
+    this.#timers.push(setInterval(() => { void this.#resolve() }, this.#opts.dnsIntervalMs))
+    this.#timers.push(setInterval(() => { void this.#probeAll() }, this.#opts.probeIntervalMs))
+    for (const t of this.#timers) t.unref()
+  }
+
+  async #resolve (): Promise<void> {
+    const want = new Map<string, { host: string, port: number }>()
+    for (const spec of this.#opts.relays) {
+      const s = parseRelaySpec(spec)
+      if (s.kind === 'static') { want.set(`${s.host}:${s.port}`, s); continue }
+      const addrs: string[] = []
+      try { addrs.push(...await dns.resolve4(s.name)) } catch {}
+      try { addrs.push(...await dns.resolve6(s.name)) } catch {}
+      if (addrs.length === 0) {
+        try { for (const a of await dns.lookup(s.name, { all: true })) addrs.push(a.address) } catch {}
+      }
+      for (const a of addrs) want.set(`${a}:${s.port}`, { host: a, port: s.port })
+    }
+    for (const [id, r] of this.#relays) {
+      if (!want.has(id)) { void r.pool.close(); this.#relays.delete(id); this.#up.remove({ relay: id }) }
+    }
+    for (const [id, t] of want) {
+      if (this.#relays.has(id)) continue
+      const origin = `http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`
+      this.#relays.set(id, { id, host: t.host, port: t.port, up: true, pool: new Pool(origin, { connections: 1, keepAliveTimeout: 10_000 }) })
+    }
+  }
+
+  async #probeAll (): Promise<void> {
+    await Promise.all([...this.#relays.values()].map(async r => {
+      let ok = false
+      try {
+        const res = await r.pool.request({ path: '/healthz', method: 'GET', headersTimeout: 2000, bodyTimeout: 2000 })
+        await res.body.dump()
+        ok = res.statusCode === 200
+      } catch {}
+      if (ok !== r.up) this.#log.warn({ relay: r.id, up: ok }, 'relay health changed')
+      r.up = ok
+      this.#up.set({ relay: r.id }, ok ? 1 : 0)
+    }))
+  }
+
+  /** Relays in the order this key should try them: the HRW owner first, healthy ones only. */
+  #ranked (key: string): RelayState[] {
+    const healthy = [...this.#relays.values()].filter(r => r.up)
+    return rankNodes(key, healthy.map(r => ({ id: r.id, weight: 1 }))).map(id => this.#relays.get(id)!)
+  }
+
+  #forward (socket: net.Socket, raw: Buffer, key: string, fallback: boolean): void {
+    socket.pause()
+    const order = this.#ranked(key)
+    const attempt = (i: number): void => {
+      const relay = order[i]
+      if (relay === undefined || (i > 0 && !fallback)) {
+        this.#metrics.errorsTotal.inc({ code: 'TG_ERR_RELAY_UNAVAILABLE' })
+        socket.destroy()
+        return
+      }
+      const up = net.connect({ host: relay.host, port: relay.port, noDelay: true })
+      const timer = setTimeout(() => up.destroy(new Error('connect timeout')), this.#opts.connectTimeoutMs)
+      up.once('error', err => {
+        clearTimeout(timer)
+        if (up.bytesWritten > 0) { socket.destroy(); return }
+        this.#log.warn({ relay: relay.id, err: err.message }, 'relay unreachable')
+        relay.up = false
+        this.#up.set({ relay: relay.id }, 0)
+        attempt(i + 1)
+      })
+      up.once('connect', () => {
+        clearTimeout(timer)
+        this.#forwarded.inc({ relay: relay.id })
+        up.setKeepAlive(true, 30_000)
+        up.write(raw)
+        socket.pipe(up)
+        up.pipe(socket)
+        socket.on('error', () => up.destroy())
+        up.on('error', () => socket.destroy())
+        socket.on('close', () => up.destroy())
+        up.on('close', () => socket.destroy())
+        socket.resume()
+      })
+    }
+    attempt(0)
+  }
+
+  acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
+    this.#metrics.legsTotal.inc({ leg: 'get' })
+    this.#forward(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), cookie, true)
+  }
+
+  acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
+    this.#metrics.legsTotal.inc({ leg: 'post' })
+    // A POST follows its cookie's owner only: sent elsewhere it could never pair.
+    this.#forward(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), cookie, true)
+  }
+
+  acceptRtsp (socket: net.Socket, initial: Buffer, _info: { clientAddress: string }): void {
+    this.#metrics.legsTotal.inc({ leg: 'rtsp' })
+    this.#forward(socket, initial, `rtsp:${this.#rr++}`, true)
+  }
+
+  async close (): Promise<void> {
+    for (const t of this.#timers) clearInterval(t)
+    await Promise.all([...this.#relays.values()].map(r => r.pool.close()))
+  }
+}
