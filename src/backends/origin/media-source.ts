@@ -28,6 +28,8 @@ export interface MediaTrack {
 }
 
 export interface MediaUnit {
+  /** Index in the source's timeline (resume point after PAUSE: idx + 1). */
+  idx: number
   dueMs: number
   track: number
   rtpTime: number
@@ -120,10 +122,23 @@ export class MediaSource {
 
   /** Iterate units from `startSec` (a seekPoint), optionally looping forever. */
   cursor (startSec: number, loop: boolean): MediaCursor {
-    return new MediaCursor(this, this.#timeline, startSec, loop)
+    let i = 0
+    while (i < this.#timeline.length && this.#timeline[i]!.t < startSec - 1e-6) i++
+    return new MediaCursor(this, this.#timeline, startSec, loop, i)
   }
 
-  async readUnit (e: TimelineEntry, loopIndex: number, startSec: number): Promise<MediaUnit> {
+  /** A non-looping cursor from a timeline index (resume after PAUSE); its start is that entry's time. */
+  cursorAt (index: number): MediaCursor {
+    const t = this.timeAt(index)
+    return new MediaCursor(this, this.#timeline, t, false, index)
+  }
+
+  /** Media time of a timeline index (the duration past the end). */
+  timeAt (index: number): number {
+    return this.#timeline[index]?.t ?? this.durationSec
+  }
+
+  async readUnit (idx: number, e: TimelineEntry, loopIndex: number, startSec: number): Promise<MediaUnit> {
     const tr = this.tracks[e.track]!
     const s = tr.samples[e.sample]!
     const data = Buffer.allocUnsafe(s.size)
@@ -134,6 +149,7 @@ export class MediaSource {
       ? packetizeH264(data, tr.video!.nalLengthSize, this.#maxPayload, s.isSync ? [tr.video!.sps[0]!, ...tr.video!.pps] : undefined)
       : packetizeAac(data, this.#maxPayload)
     return {
+      idx,
       dueMs: (e.t + loopSec - startSec) * 1000,
       track: e.track,
       rtpTime: Math.round((s.pts / tr.timescale + loopSec) * tr.clockRate),
@@ -155,20 +171,12 @@ export class MediaCursor {
   #i: number
   #pass = 0
 
-  constructor (src: MediaSource, tl: TimelineEntry[], startSec: number, loop: boolean) {
+  constructor (src: MediaSource, tl: TimelineEntry[], startSec: number, loop: boolean, index: number) {
     this.#src = src
     this.#tl = tl
     this.#start = startSec
     this.#loop = loop
-    let i = 0
-    while (i < tl.length && tl[i]!.t < startSec - 1e-6) i++
-    this.#i = i
-  }
-
-  /** Seconds of media position of the next unit (for PAUSE bookkeeping). */
-  get position (): number {
-    const e = this.#tl[this.#i]
-    return e === undefined ? this.#src.durationSec : e.t
+    this.#i = index
   }
 
   async next (): Promise<MediaUnit | undefined> {
@@ -177,9 +185,10 @@ export class MediaCursor {
       this.#i = 0
       this.#pass++
     }
-    const e = this.#tl[this.#i++]!
+    const idx = this.#i++
+    const e = this.#tl[idx]!
     // Within a looped pass, samples past the loop length would overlap the next pass.
     if (this.#loop && e.t >= this.#src.loopSec) return await this.next()
-    return await this.#src.readUnit(e, this.#pass, this.#start)
+    return await this.#src.readUnit(idx, e, this.#pass, this.#start)
   }
 }
