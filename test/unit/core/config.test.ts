@@ -1,0 +1,80 @@
+import t from 'tap'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { buildConfig, DEFAULTS, envOverrides, loadConfigFile } from '../../../src/config.js'
+import { parseCli } from '../../../src/cli.js'
+import { TunnelgateError } from '../../../src/errors.js'
+
+const bad: Array<[string, Record<string, unknown>, string]> = [
+  ['unknown top-level key', { prot: 80 }, "config: 'prot' is not a known setting"],
+  ['unknown nested key', { limits: { httpHeadByte: 1 } }, "config: 'limits.httpHeadByte' is not a known setting"],
+  ['port out of range', { port: 70000 }, "config: 'port' must be between 0 and 65535 (got 70000)"],
+  ['port not a number', { port: '80' }, "config: 'port' must be an integer (got \"80\")"],
+  ['backend not rtsp', { backends: ['http://x:1'] }, "config: 'backends[0].url' must be an rtsp:// URL (got 'http://x:1')"],
+  ['backend with a path', { backends: ['rtsp://x:1/a'] }, "config: 'backends[0].url' must not have a path (routes map paths): 'rtsp://x:1/a'"],
+  ['backend unknown key', { backends: [{ url: 'rtsp://x:1', weigth: 2 }] }, "config: 'backends[0].weigth' is not a known setting"],
+  ['duplicate backend names', { backends: ['rtsp://x:1', 'rtsp://x:1'] }, "config: 'backends[1].name' duplicates the name 'x:1'"],
+  ['route names unknown backend', { backends: [{ name: 'a', url: 'rtsp://x:1' }], routes: [{ path: '/', backends: ['b'] }] }, "config: 'routes[0].backends[0]' names no configured backend ('b')"],
+  ['route path relative', { routes: [{ path: 'x' }] }, "config: 'routes[0].path' must be a path starting with '/'"],
+  ['empty routes', { routes: [] }, "config: 'routes' must be a non-empty list"],
+  ['bad getUpstream', { tunnel: { getUpstream: 'eat' } }, "config: 'tunnel.getUpstream' must be 'forward' or 'drop'"],
+  ['cookie bounds', { limits: { minCookieLength: 10, maxCookieLength: 5 } }, "config: 'limits.maxCookieLength' must not be below limits.minCookieLength"],
+  ['portal without relays', { role: 'portal' }, "config: 'cluster.relays' must name at least one relay for the portal role (--relay H:P or --relays dns:NAME:PORT)"],
+  ['bad relay spec', { cluster: { relays: ['nohost'] } }, "config: 'cluster.relays' must be a list of host:port or dns:NAME:PORT"],
+  ['bad log level', { logLevel: 'loud' }, "config: 'logLevel' must be one of fatal, error, warn, info, debug, trace, silent (got 'loud')"]
+]
+
+t.test('bad settings are refused with a message naming the key', async t => {
+  for (const [name, layer, message] of bad) {
+    try {
+      buildConfig([layer])
+      t.fail(`${name}: accepted`)
+    } catch (err) {
+      t.ok(TunnelgateError.is(err), `${name}: coded error`)
+      t.equal((err as TunnelgateError).code, 'TG_ERR_CFG_INVALID')
+      t.equal((err as Error).message, message, name)
+    }
+  }
+})
+
+t.test('defaults, normalisation and freezing', async t => {
+  const c = buildConfig([{ backends: ['rtsp://127.0.0.1:8554', { name: 'b', url: 'rtsp://[::1]', maxSessions: 3, weight: 2 }] }])
+  t.equal(c.port, DEFAULTS.port)
+  t.same(c.backends, [
+    { name: '127.0.0.1:8554', url: 'rtsp://127.0.0.1:8554', maxSessions: 0, weight: 1 },
+    { name: 'b', url: 'rtsp://[::1]:554', maxSessions: 3, weight: 2 }
+  ])
+  t.ok(Object.isFrozen(c) && Object.isFrozen(c.limits) && Object.isFrozen(c.backends[0]))
+  t.throws(() => { (c as { port: number }).port = 1 })
+})
+
+t.test('layers: file < env < command line', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'tg-cfg-'))
+  const file = join(dir, 'c.yml')
+  writeFileSync(file, 'port: 8080\nhost: 127.0.0.1\nbackends:\n  - rtsp://10.0.0.1:554\ntunnel:\n  pairingTimeoutMs: 5000\n')
+  const env = envOverrides({ PORT: '9090', TUNNELGATE_BACKENDS: 'rtsp://a:1, rtsp://b:2' })
+  const cli = parseCli(['--port', '7070'])
+  const c = buildConfig([loadConfigFile(file), env, cli.layer])
+  t.equal(c.port, 7070)
+  t.equal(c.host, '127.0.0.1')
+  t.same(c.backends.map(b => b.url), ['rtsp://a:1', 'rtsp://b:2'])
+  t.equal(c.tunnel.pairingTimeoutMs, 5000)
+  writeFileSync(join(dir, 'bad.json'), '{ "port": ')
+  t.throws(() => loadConfigFile(join(dir, 'bad.json')), /is not valid JSON/)
+  t.throws(() => loadConfigFile(join(dir, 'missing.yml')), /cannot read/)
+})
+
+t.test('command line roles and flags', async t => {
+  t.same(parseCli(['--backend', 'rtsp://a:1', '-b', 'rtsp://b:2', '--host', '::']).layer, { backends: ['rtsp://a:1', 'rtsp://b:2'], host: '::' })
+  const portal = parseCli(['portal', '--port', '80', '--relay', '10.0.0.1:8081', '--relays', 'dns:relay:8081'])
+  t.equal(portal.role, 'portal')
+  t.same(portal.layer, { role: 'portal', cluster: { relays: ['10.0.0.1:8081', 'dns:relay:8081'] }, port: 80 })
+  const relay = parseCli(['relay', '--port', '8081', '--backend', 'rtsp://o:8554'])
+  t.same(relay.layer, { role: 'relay', port: 8081, backends: ['rtsp://o:8554'] })
+  const origin = parseCli(['origin', '--port', '8554', '--media', '/m'])
+  t.same(origin.origin, { port: 8554, host: '127.0.0.1', mediaDir: '/m' })
+  t.throws(() => parseCli(['--port', 'eighty']), /--port must be a whole number/)
+  t.throws(() => parseCli(['--bogus']), /Unknown option/)
+  t.ok(parseCli(['--help']).help)
+})
