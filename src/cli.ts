@@ -6,12 +6,14 @@
       A portal: hashes each tunnel's cookie to a relay node and forwards its legs there.
   tunnelgate relay --port 8081 --backend rtsp://HOST:PORT ...
       A relay node: accepts the legs portals forward, unwraps them, balances over backends.
+  tunnelgate hash-password < password.txt
+      Prints a scrypt hash for auth.basic[].hash in the config file.
   tunnelgate origin --port 8554 [--host 127.0.0.1] [--media DIR] [--metrics-port N]
  */
 import { parseArgs } from 'node:util'
 import { TunnelgateError } from './errors.js'
 
-export type Role = 'all-in-one' | 'portal' | 'relay' | 'origin'
+export type Role = 'all-in-one' | 'portal' | 'relay' | 'origin' | 'hash-password'
 
 export interface Cli {
   role: Role
@@ -29,6 +31,8 @@ export const USAGE = `Usage:
       A portal: hashes each tunnel's cookie to a relay node and forwards its legs there.
   tunnelgate relay --port 8081 --backend rtsp://HOST:PORT ...
       A relay node: accepts the legs portals forward, unwraps them, balances over backends.
+  tunnelgate hash-password < password.txt
+      Prints a scrypt hash for auth.basic[].hash in the config file.
   tunnelgate origin --port 8554 [--host 127.0.0.1] [--media DIR] [--metrics-port N]
       The embedded Darwin-style RTSP origin on its own.
 
@@ -44,7 +48,7 @@ function num (v: string | undefined, flag: string): number | undefined {
 export function parseCli (argv: string[]): Cli {
   let role: Role = 'all-in-one'
   let args = argv
-  if (args[0] === 'origin' || args[0] === 'portal' || args[0] === 'relay') { role = args[0]; args = args.slice(1) }
+  if (args[0] === 'origin' || args[0] === 'portal' || args[0] === 'relay' || args[0] === 'hash-password') { role = args[0]; args = args.slice(1) }
   let parsed
   try {
     parsed = parseArgs({
@@ -72,7 +76,7 @@ export function parseCli (argv: string[]): Cli {
   const v = parsed.values
   const layer: Record<string, unknown> = {}
   const port = num(v.port, 'port')
-  if (role !== 'origin') {
+  if (role !== 'origin' && role !== 'hash-password') {
     if (role !== 'all-in-one') layer.role = role
     const relays = [...(v.relay ?? []), ...(v.relays === undefined ? [] : [v.relays])]
     if (relays.length > 0) layer.cluster = { relays }

@@ -78,6 +78,11 @@ export interface Config {
   }
   backends: BackendConfig[]
   routes: RouteConfig[]
+  auth: {
+    /** Users allowed to open a tunnel (HTTP Basic on the GET); empty = no gateway authentication. */
+    basic: Array<{ user: string, hash: string }>
+    realm: string
+  }
   cluster: {
     /** Relay nodes for a portal: "host:port" or "dns:NAME:PORT" (re-resolved). */
     relays: string[]
@@ -127,6 +132,7 @@ export const DEFAULTS: Config = {
   },
   backends: [],
   routes: [{ path: '/', backends: [] }],
+  auth: { basic: [], realm: 'tunnelgate' },
   cluster: { relays: [], probeIntervalMs: 2_000, dnsIntervalMs: 5_000, connectTimeoutMs: 3_000 },
   origin: { enabled: true, host: '127.0.0.1', port: 0 }
 }
@@ -220,6 +226,12 @@ export function validateConfig (raw: Obj): Config {
     if (r.backendPath !== undefined && (typeof r.backendPath !== 'string' || !r.backendPath.startsWith('/'))) fail(`${key}.backendPath`, "must be a path starting with '/'")
     return { path: r.path, backends: backends as string[], ...(r.backendPath === undefined ? {} : { backendPath: r.backendPath as string }) }
   })
+  if (!Array.isArray(c.auth.basic)) fail('auth.basic', 'must be a list of { user, hash }')
+  for (const [i, u] of c.auth.basic.entries()) {
+    if (!isObj(u) || typeof u.user !== 'string' || u.user === '' || u.user.includes(':')) fail(`auth.basic[${i}].user`, "must be a non-empty name without ':'")
+    if (typeof u.hash !== 'string' || !/^scrypt\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(u.hash)) fail(`auth.basic[${i}].hash`, "must be a scrypt hash made by 'tunnelgate hash-password'")
+  }
+  if (typeof c.auth.realm !== 'string' || /["\r\n]/.test(c.auth.realm)) fail('auth.realm', 'must be a string without quotes or line breaks')
   if (!['all-in-one', 'portal', 'relay'].includes(c.role)) fail('role', "must be 'all-in-one', 'portal' or 'relay'")
   if (!Array.isArray(c.cluster.relays) || c.cluster.relays.some(r => typeof r !== 'string' || !/^(dns:[^:]+:\d+|\[?[^\]]+\]?:\d+)$/.test(r))) fail('cluster.relays', 'must be a list of host:port or dns:NAME:PORT')
   if (c.role === 'portal' && c.cluster.relays.length === 0) fail('cluster.relays', 'must name at least one relay for the portal role (--relay H:P or --relays dns:NAME:PORT)')

@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   TG_ERR_BACKEND_CLOSED: 'backend closed the connection',
   TG_ERR_CFG_INVALID: 'invalid configuration',
   TG_ERR_LISTEN: 'cannot listen on the configured address',
+  TG_ERR_AUTH_REQUIRED: 'a tunnel GET without valid gateway credentials',
   TG_ERR_WORKER_EXIT: 'a relay worker process exited and is being restarted',
   TG_ERR_RELAY_UNAVAILABLE: 'no relay could take the tunnel leg'
 } as const

@@ -7,12 +7,21 @@ import { parseCli, USAGE } from './cli.js'
 import { TunnelgateError } from './errors.js'
 import { startGateway } from './gateway.js'
 import { startOrigin } from './backends/origin/index.js'
+import { hashPassword } from './portal/auth.js'
 
 async function main (argv: string[]): Promise<void> {
   const cli = parseCli(argv)
   if (cli.help) { process.stdout.write(USAGE + '\n'); return }
   const logger = pino({ level: process.env.TUNNELGATE_LOG_LEVEL ?? 'info' })
 
+  if (cli.role === 'hash-password') {
+    const chunks: Buffer[] = []
+    for await (const c of process.stdin) chunks.push(c as Buffer)
+    const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+    if (password === '') throw new TunnelgateError('TG_ERR_CFG_INVALID', 'hash-password: give the password on standard input')
+    process.stdout.write(hashPassword(password) + '\n')
+    return
+  }
   if (cli.role === 'origin') {
     const origin = await startOrigin({ ...cli.origin, logger })
     logger.info({ port: origin.port, metricsPort: origin.metricsPort, streams: origin.streams() }, `origin listening on rtsp://${cli.origin.host}:${origin.port}/`)

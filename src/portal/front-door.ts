@@ -10,6 +10,7 @@ import net from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { GatewayMetrics } from '../metrics.js'
+import { BasicAuth } from './auth.js'
 import { buildHttpError, classifyTunnelLeg, parseHttpHead, type HttpHead } from '../tunnel/codec/http-head.js'
 
 export interface LegInfo {
@@ -48,6 +49,8 @@ const RTSP_START = /^[A-Z_]{3,20} \S+ RTSP\/\d\.\d\r?\n/
 export function createFrontDoor (deps: FrontDoorDeps): net.Server {
   const { config, metrics, logger, legs, web } = deps
   const trustForwarded = deps.trustForwarded === true
+  // Relay nodes trust the portal that authenticated the GET.
+  const auth = new BasicAuth(config.role === 'relay' ? [] : config.auth.basic, config.auth.realm)
   const server = net.createServer({ noDelay: true, keepAlive: true })
   server.on('connection', socket => {
     const acceptedAt = performance.now()
@@ -68,6 +71,12 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
       const nl = buf.indexOf(0x0a)
       if (nl !== -1 && RTSP_START.test(buf.toString('latin1', 0, Math.min(nl + 1, 512)))) {
         done()
+        if (auth.enabled) {
+          // Gateway authentication covers the HTTP tunnel only; plain RTSP would bypass it.
+          metrics.errorsTotal.inc({ code: 'TG_ERR_AUTH_REQUIRED' })
+          socket.end('RTSP/1.0 403 Forbidden\r\nConnection: close\r\n\r\n')
+          return
+        }
         legs.acceptRtsp(socket, buf, { clientAddress, acceptedAt })
         return
       }
@@ -91,6 +100,12 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         return
       }
       // The sink resumes the socket itself (or hands it to another process unread).
+      if (leg.leg === 'get' && auth.enabled && auth.check(head.headers) === null) {
+        metrics.errorsTotal.inc({ code: 'TG_ERR_AUTH_REQUIRED' })
+        logger.info({ client: clientAddress, path: head.target }, 'tunnel GET without valid credentials: 401')
+        socket.end(buildHttpError(401, 'Unauthorized', auth.challenge()))
+        return
+      }
       const from = trustForwarded ? (forwardedClient(head) ?? clientAddress) : clientAddress
       if (leg.leg === 'get') { legs.acceptGet(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf }); return }
       if (leg.leg === 'post') { legs.acceptPost(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf }); return }
