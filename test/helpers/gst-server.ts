@@ -37,6 +37,13 @@ export interface GstServerOptions {
   fps?: number
   /** Live video kbit/s. */
   bitrate?: number
+  /**
+   * Leave /live seekable (gst-origin --seekable-live, stock gst-rtsp-server behaviour). Needed
+   * for clients that PAUSE a live stream (rtspsrc does on stop): gst-rtsp-server 1.22 answers
+   * 400 to PAUSE on the default non-seekable (clock+offset) live mount. Do not use it with
+   * clients that PLAY /live with Range: npt=0- (ffmpeg): see the note in gst-origin.py.
+   */
+  seekableLive?: boolean
   /** Print gst-origin's per-request log lines (see output()). */
   verbose?: boolean
   startTimeoutMs?: number
@@ -110,6 +117,7 @@ async function spawnOn (port: number, o: GstServerOptions): Promise<GstServer> {
     '--bitrate', String(o.bitrate ?? 500), '--no-overlay']
   if (o.vodFile !== undefined) args.push('--vod-file', o.vodFile)
   if (o.verbose === true) args.push('--verbose')
+  if (o.seekableLive === true) args.push('--seekable-live')
   const child: ChildProcess = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout?.on('data', (d: Buffer) => { out += d.toString() })
