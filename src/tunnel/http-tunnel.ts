@@ -30,6 +30,8 @@ export class HttpTunnel implements ClientSide {
   readonly #metrics: GatewayMetrics
   readonly #log: Logger
   readonly #getDemux: RtspDemuxer
+  /** First bytes of the incomplete unit held by #getDemux ('' when none). */
+  #heldStart = ''
   #session: ProxySession | null = null
   #pairingTimer: NodeJS.Timeout | null = null
   #everPaired = false
@@ -121,6 +123,18 @@ export class HttpTunnel implements ClientSide {
     if (this.#closed || this.#session === null) return
     this.#session.touch()
     const units = this.#getDemux.push(chunk)
+    // Start of the unit the demuxer holds incomplete: an HTTP head there (a POST on the GET's own
+    // connection) is refused now, not after the body its Content-Length (32767) announces.
+    const held = this.#getDemux.buffered
+    if (held === 0) this.#heldStart = ''
+    else if (held <= chunk.length) this.#heldStart = chunk.toString('latin1', chunk.length - held, Math.min(chunk.length, chunk.length - held + 512))
+    else if (this.#heldStart.length < 512) this.#heldStart += chunk.toString('latin1', 0, Math.min(chunk.length, 512 - this.#heldStart.length))
+    if (/^[A-Za-z]+ \S+ HTTP\/\d\.\d\r?\n/.test(this.#heldStart)) {
+      this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_SAME_CONNECTION' })
+      this.#log.info('HTTP request on a tunnel GET connection refused')
+      this.#session.close('http-on-get-connection', 'client_error')
+      return
+    }
     for (const u of units) {
       if (u.kind === 'frame') {
         if (this.#config.tunnel.getUpstream === 'forward') this.#session.handleClientUnit(u)
