@@ -20,6 +20,8 @@ export interface LiveViewer {
   /** Called once, at the keyframe where the viewer starts (before its first packet). */
   onStart: ((rtpInfo: RtpInfoEntry[]) => void) | undefined
   active: boolean
+  /** Tracks that still need their first sender report (sent before the first packet). */
+  needSr?: Set<number>
 }
 
 export interface LiveOptions {
@@ -98,6 +100,7 @@ export class LiveChannel {
         if (!v.active) {
           if (!startsHere) continue
           v.active = true
+          v.needSr = new Set(v.out.tracks.keys())
           const cb = v.onStart
           v.onStart = undefined
           cb?.(this.#rtpInfo(v, u, firstSeq))
@@ -107,6 +110,11 @@ export class LiveChannel {
           v.active = false
           this.#o.metrics.droppedPackets.inc(pkts.length)
           continue
+        }
+        if (v.needSr?.delete(u.track) === true) {
+          // Before the first packet: lets players sync audio and video from the start.
+          const sr = stream.senderReport(wallNow - (nowMs - u.dueMs), this.#o.cname)
+          if (sr !== undefined) v.out.sendRtcp(u.track, sr)
         }
         for (const p of pkts) v.out.sendRtp(u.track, p)
         if (late) this.#o.metrics.latePackets.inc(pkts.length)

@@ -150,13 +150,9 @@ export class RtspConnection {
           extra = this.#setup(req, sessionHeader)
           break
         case 'PLAY': {
-          const r = this.#play(req, sessionHeader)
-          if (r instanceof Promise) {
-            // Live: the reply goes out at the viewer's first keyframe.
-            const res = await r
-            if (res !== undefined) this.#send(method, makeResponse(200, cseq, [...base, ...res]))
-            return
-          }
+          // Live: the reply is written at the viewer's first keyframe, just before its packets.
+          const r = this.#play(req, sessionHeader, (h) => this.#send(method, makeResponse(200, cseq, [...base, ...h])))
+          if (r instanceof Promise) { await r; return }
           extra = r
           break
         }
@@ -292,7 +288,7 @@ export class RtspConnection {
     return info.map((e) => `url=${base}/${s.src.tracks[e.track]!.control};seq=${e.seq};rtptime=${e.rtptime >>> 0}`).join(',')
   }
 
-  #play (req: RtspRequest, sessionHeader: string | undefined): Header[] | Promise<Header[] | undefined> {
+  #play (req: RtspRequest, sessionHeader: string | undefined, replyNow: (h: Header[]) => void): Header[] | Promise<void> {
     const s = this.#session(sessionHeader)
     const { t, src } = this.#target(req)
     if (src !== s.src) throw new RtspError(454)
@@ -303,18 +299,19 @@ export class RtspConnection {
     const sessionOut: Header = ['Session', `${s.id};timeout=${this.#ctx.sessionTimeoutSec}`]
     if (s.live) {
       if (s.state === 'playing') return [sessionOut, ['Range', 'npt=now-']]
-      return new Promise<Header[] | undefined>((resolve) => {
+      return new Promise<void>((resolve) => {
         const viewer: LiveViewer = {
           out: s.out,
           active: false,
           onStart: (info) => {
             s.pendingPlay = undefined
             s.state = 'playing'
-            resolve([sessionOut, ['Range', 'npt=now-'], ['RTP-Info', this.#rtpInfo(s, t.base, info)]])
+            replyNow([sessionOut, ['Range', 'npt=now-'], ['RTP-Info', this.#rtpInfo(s, t.base, info)]])
+            resolve()
           }
         }
         s.viewer = viewer
-        s.pendingPlay = () => { s.pendingPlay = undefined; resolve(undefined) }
+        s.pendingPlay = () => { s.pendingPlay = undefined; resolve() }
         s.channel!.add(viewer)
       })
     }

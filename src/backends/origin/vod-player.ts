@@ -34,6 +34,8 @@ export class VodPlayer {
   #startSec = 0
   #lastSr = 0
   #ended = false
+  /** Tracks that still need their first sender report after PLAY. */
+  #needSr = new Set<number>()
 
   constructor (src: MediaSource, out: ViewerOutput, streams: RtpStream[], o: PlayerOptions) {
     this.#src = src
@@ -66,7 +68,8 @@ export class VodPlayer {
     })
     const pacer: Pacer<MediaUnit> = new Pacer(cursor, (batch, now) => this.#send(batch, now, pacer), (err) => this.#onEnd(pacer, err))
     this.#pacer = pacer
-    this.#lastSr = 0
+    this.#lastSr = Date.now()
+    this.#needSr = new Set(this.#out.tracks.keys())
     pacer.start()
     return { start, rtpInfo }
   }
@@ -84,7 +87,13 @@ export class VodPlayer {
     for (const u of batch) {
       this.#nextIdx = u.idx + 1
       if (!this.#out.tracks.has(u.track)) continue
-      const pkts = this.#streams[u.track]!.packetize(u, wallNow - (nowMs - u.dueMs), this.#o.stamp)
+      const stream = this.#streams[u.track]!
+      const wallDue = wallNow - (nowMs - u.dueMs)
+      const pkts = stream.packetize(u, wallDue, this.#o.stamp)
+      if (this.#needSr.delete(u.track)) {
+        const sr = stream.senderReport(wallDue, this.#o.cname)
+        if (sr !== undefined) this.#out.sendRtcp(u.track, sr)
+      }
       for (const p of pkts) this.#out.sendRtp(u.track, p)
       if (nowMs - u.dueMs > LATE_MS) this.#o.metrics.latePackets.inc(pkts.length)
     }
