@@ -15,17 +15,15 @@
  * gateway's. Only rtspsrc (Range: npt=now-) plays /live here, so the shared-pipeline seek issue
  * described in gst-origin.py does not arise.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Gateway } from '../../src/gateway.js'
 import { startGstServer, type GstServer } from '../helpers/gst-server.js'
-import { metricValue, startTestGateway, waitQuiet } from '../helpers/interop.js'
-import { makeTestMedia, runPeer } from '../helpers/peers.js'
-
-const FPS = 25
-const BUFFERS = 130
+import { startTestGateway } from '../helpers/interop.js'
+import { checkGstDecode, FPS, GST_BUFFERS, type Target } from '../helpers/interop-checks.js'
+import { makeTestMedia } from '../helpers/peers.js'
 
 let dir = ''
 let gst: GstServer | undefined
@@ -44,28 +42,8 @@ t.teardown(async () => {
   if (dir !== '') await rm(dir, { recursive: true, force: true })
 })
 
-async function assertQuiet (tt: Test): Promise<void> {
-  const s = await waitQuiet(gw!, [gst!.port])
-  tt.same(s, { tunnels: 0, backendSessions: 0, backendConnections: 0 }, 'no tunnel, backend session or backend connection left')
-}
-
-const requests = async (method: string): Promise<number> => await metricValue(gw!, 'tunnelgate_rtsp_requests_total', { method })
+const target = (): Target => ({ gw: gw!, backendPorts: [gst!.port] })
 
 for (const path of ['/vod', '/live']) {
-  t.test(`gst-launch rtspsrc rtsph:// decodes ${BUFFERS} frames of ${path} through the tunnel`, async tt => {
-    const before = { PLAY: await requests('PLAY'), PAUSE: await requests('PAUSE'), TEARDOWN: await requests('TEARDOWN') }
-    const r = await runPeer('gst-launch-1.0', ['-q',
-      'rtspsrc', `location=rtsph://127.0.0.1:${gw!.port}${path}`,
-      '!', 'rtph264depay', '!', 'h264parse', '!', 'avdec_h264',
-      '!', 'fakesink', `num-buffers=${BUFFERS}`, 'sync=true'], { timeoutMs: 30000 })
-    tt.equal(r.timedOut, false, 'gst-launch finished (reached num-buffers)')
-    tt.equal(r.code, 0, `gst-launch exit 0${r.code === 0 ? '' : `: ${r.stderr}`}`)
-    tt.equal(r.stderr, '', 'nothing on stderr')
-    tt.ok(r.ms >= (BUFFERS / FPS) * 1000 - 200, `decoded in real time (${r.ms} ms for ${BUFFERS} frames at ${FPS} fps)`)
-    tt.equal(await requests('PLAY') - before.PLAY, 1, 'gateway relayed the PLAY')
-    tt.equal(await requests('PAUSE') - before.PAUSE, 1, 'gateway relayed the PAUSE rtspsrc sends on stop')
-    tt.equal(await requests('TEARDOWN') - before.TEARDOWN, 1, 'gateway relayed the TEARDOWN')
-    tt.equal(await metricValue(gw!, 'tunnelgate_gateway_responses_total'), 0, 'the gateway answered no request itself')
-    await assertQuiet(tt)
-  })
+  t.test(`gst-launch rtspsrc rtsph:// decodes ${GST_BUFFERS} frames of ${path} through the tunnel`, tt => checkGstDecode(tt, target(), path))
 }
