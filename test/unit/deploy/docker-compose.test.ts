@@ -1,0 +1,102 @@
+import { execFile } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { parse as parseYaml } from 'yaml'
+
+const root = new URL('../../../', import.meta.url).pathname
+const COMPOSE = `${root}docker/compose.yml`
+const PROMETHEUS = `${root}docker/prometheus.yml`
+const DOCKERFILE = `${root}docker/Dockerfile`
+
+interface Service {
+  image?: string
+  command?: string[]
+  volumes?: string[]
+  networks?: Record<string, { aliases?: string[] } | null>
+  cap_add?: string[]
+}
+
+function flag (cmd: readonly string[], name: string): string[] {
+  const out: string[] = []
+  cmd.forEach((a, i) => { if (a === name && cmd[i + 1] !== undefined) out.push(cmd[i + 1]!) })
+  return out
+}
+
+t.test('docker-compose validates docker/compose.yml (no engine needed)', async (t) => {
+  // The Debian docker-compose (1.29) validates and interpolates without talking to a Docker engine.
+  const { stdout, stderr } = await promisify(execFile)('docker-compose', ['-f', COMPOSE, 'config', '-q'], { cwd: root, timeout: 60_000 })
+    .then(r => r, (err: { code: unknown, stdout: string, stderr: string }) => {
+      t.fail(`docker-compose config -q exited ${String(err.code)}: ${err.stderr}`)
+      return err
+    })
+  t.equal(stdout, '', 'nothing on stdout with -q')
+  t.notMatch(stderr, /error/i, 'no errors on stderr')
+})
+
+t.test('compose.yml: 2 portals, 3 relays, 2 origins and Prometheus scraping each', async (t) => {
+  const compose = parseYaml(readFileSync(COMPOSE, 'utf8'), { merge: true }) as { services: Record<string, Service> }
+  const services = Object.entries(compose.services)
+  const byRole = (role: string): Array<[string, Service]> => services.filter(([, s]) => s.command?.[0] === role)
+  const portals = byRole('portal')
+  const relays = byRole('relay')
+  const origins = byRole('origin')
+  t.equal(portals.length, 2, 'two portals')
+  t.equal(relays.length, 3, 'three relays')
+  t.equal(origins.length, 2, 'two origins')
+  const prometheus = services.filter(([, s]) => s.image?.startsWith('prom/prometheus:') === true)
+  t.equal(prometheus.length, 1, 'one Prometheus')
+  t.notMatch(prometheus[0]![1].image!, /:latest$/, 'Prometheus image is pinned')
+  t.ok(prometheus[0]![1].volumes?.some(v => v.startsWith('./prometheus.yml:')), 'mounts docker/prometheus.yml')
+
+  // Portals find the relays through one DNS name that every relay carries as a network alias.
+  for (const [name, s] of portals) {
+    t.same(flag(s.command!, '--port'), ['80'], `${name} listens on 80`)
+    t.same(flag(s.command!, '--relays'), ['dns:relay:8081'], `${name} uses dns:relay:8081`)
+  }
+  for (const [name, s] of relays) {
+    t.same(flag(s.command!, '--port'), ['8081'], `${name} listens on 8081`)
+    t.ok(s.networks?.default?.aliases?.includes('relay'), `${name} answers to the DNS name 'relay'`)
+    t.same(flag(s.command!, '--backend').sort(), origins.map(([o]) => `rtsp://${o}:8554`).sort(), `${name} balances over both origins`)
+  }
+  for (const [name, s] of origins) {
+    t.same(flag(s.command!, '--port'), ['8554'])
+    t.same(flag(s.command!, '--host'), ['0.0.0.0'], `${name} listens on all interfaces`)
+    t.same(flag(s.command!, '--metrics-port'), ['9100'])
+  }
+  for (const [name, s] of [...portals, ...relays, ...origins]) {
+    t.equal(s.image, 'tunnelgate:dev', `${name} runs the tunnelgate image`)
+    t.ok(s.cap_add?.includes('NET_BIND_SERVICE'), `${name} keeps NET_BIND_SERVICE after cap_drop ALL`)
+  }
+
+  // prometheus.yml scrapes every portal (its port), relay (its port) and origin (its metrics port).
+  const prom = parseYaml(readFileSync(PROMETHEUS, 'utf8')) as { scrape_configs: Array<{ job_name: string, metrics_path?: string, static_configs: Array<{ targets: string[] }> }> }
+  const targets = new Set(prom.scrape_configs.flatMap(j => j.static_configs.flatMap(c => c.targets)))
+  const expected = [
+    ...portals.map(([n, s]) => `${n}:${flag(s.command!, '--port')[0]}`),
+    ...relays.map(([n, s]) => `${n}:${flag(s.command!, '--port')[0]}`),
+    ...origins.map(([n, s]) => `${n}:${flag(s.command!, '--metrics-port')[0]}`)
+  ]
+  t.equal(expected.length, 7)
+  for (const target of expected) t.ok(targets.has(target), `Prometheus scrapes ${target}`)
+  t.ok(prom.scrape_configs.every(j => (j.metrics_path ?? '/metrics') === '/metrics'), 'all on /metrics')
+})
+
+t.test('Dockerfile: multi-stage, non-root on port 80, runs bin/tunnelgate.js', async (t) => {
+  const text = readFileSync(DOCKERFILE, 'utf8')
+  const froms = [...text.matchAll(/^FROM (\S+)(?: AS (\S+))?/gm)]
+  t.ok(froms.length >= 2, `${froms.length} stages`)
+  t.match(text, /^ARG NODE_IMAGE=node:20-bookworm-slim$/m)
+  t.ok(froms.every(f => f[1] === '${NODE_IMAGE}'), 'every stage starts from node:20-bookworm-slim')
+  t.match(text, /RUN npm ci --no-audit --no-fund\nCOPY tsconfig\.json[\s\S]*RUN npm run build/, 'build stage: npm ci + npm run build')
+  t.match(text, /npm ci --omit=dev/, 'runtime gets production dependencies only')
+  t.match(text, /setcap cap_net_bind_service=\+ep/)
+  t.match(text, /^USER node$/m, 'runs as the unprivileged node user')
+  t.match(text, /^EXPOSE 80$/m)
+  t.match(text, /^ENTRYPOINT \["node", ?"bin\/tunnelgate\.js"\]$/m)
+  const runtime = text.slice(text.lastIndexOf('\nFROM '))
+  t.notMatch(runtime, /COPY (--\S+ )*(src|test)\b/, 'no sources or tests in the runtime stage')
+  for (const m of text.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)) {
+    for (const src of m[1]!.split(' ')) t.ok(existsSync(`${root}${src}`), `COPY source ${src} exists`)
+  }
+})
