@@ -37,9 +37,19 @@ export function pause (ms: number): Promise<void> {
   return new Promise(resolve => setTimeout(resolve, ms))
 }
 
+const openSockets = new Set<net.Socket>()
+
+/** Destroy every client socket opened through connect() (test cleanup, also after a failure). */
+export function destroyAllClients (): void {
+  for (const s of openSockets) s.destroy()
+  openSockets.clear()
+}
+
 export function connect (port: number, host = '127.0.0.1'): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ port, host, noDelay: true })
+    openSockets.add(s)
+    s.once('close', () => openSockets.delete(s))
     s.once('connect', () => { s.off('error', reject); resolve(s) })
     s.once('error', reject)
   })

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { getHeader, type Header } from '../../src/tunnel/codec/rtsp-message.js'
 import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
 import { errorCount, metric, settled, startTestGateway } from '../helpers/gateway-harness.js'
-import { GetLeg, PostLeg, TunnelClient, b64, connect, frame, newCookie, patternBytes, rtspRequest, waitFor, writeAsync } from '../helpers/tunnel-client.js'
+import { GetLeg, PostLeg, TunnelClient, b64, connect, destroyAllClients, frame, newCookie, patternBytes, rtspRequest, waitFor, writeAsync } from '../helpers/tunnel-client.js'
 
 const PAIRING_MS = 600
 
@@ -32,7 +32,7 @@ async function roundTrip (tc: TunnelClient | { get: GetLeg, post: PostLeg }, cse
   if (res.status !== 200) throw new Error(`OPTIONS ${cseq} answered ${res.status}`)
 }
 
-t.afterEach(async () => { await settled(gw, [backend]) })
+t.afterEach(async () => { destroyAllClients(); await settled(gw, [backend]) })
 
 t.test('check 1: immediate exact HTTP/1.0 reply, before any backend connection; GET stays open', async tt => {
   const connsBefore = backend.conns.length

@@ -10,7 +10,10 @@
  *   symbol    = ALPHA / DIGIT / "+" / "/" / "-" / "_"
  *   skip      = SP / HTAB / CR / LF / NUL       ; ignored anywhere, even inside a quantum
  *                                               ; (MIME line breaks; GStreamer 1.16–1.18 NULs)
- *   garbage   = any other byte                  ; counted, skipped, and drops the pending symbols
+ *   garbage   = any other byte                  ; counted and skipped like whitespace (reference §1.5,
+ *                                               ; glib): an inserted stray byte costs nothing, while
+ *                                               ; dropping the pending symbols would misalign the rest
+ *                                               ; of the message and merge it into the next one
  *
  * Symbols carry over between pushes (0–3 pending), so a TCP segment boundary may fall anywhere,
  * including between two "=" characters. `=` is a message separator here: it flushes what is
@@ -98,8 +101,6 @@ export class Base64StreamDecoder {
         n = 0
       } else {
         garbage++
-        acc = 0
-        n = 0
       }
     }
     this.#acc = acc
