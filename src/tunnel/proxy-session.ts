@@ -19,7 +19,7 @@ import { RtspDemuxer, type RtspUnit } from './codec/demux.js'
 import type { InterleavedFrame } from './codec/interleaved.js'
 import { getHeader, makeResponse, serializeMessage, setHeader, type Header, type RtspRequest, type RtspResponse } from './codec/rtsp-message.js'
 import { filterTcpTransports, parseSessionHeader } from './codec/transport.js'
-import { rewriteRequestUrls, rewriteResponseUrls, UrlMapper } from './codec/url-rewrite.js'
+import { maskSdpAddress, rewriteRequestUrls, rewriteResponseUrls, UrlMapper } from './codec/url-rewrite.js'
 
 /** What a session needs from its client connection(s). */
 export interface ClientSide {
@@ -356,6 +356,9 @@ export class ProxySession {
     }
     const mapper = this.#getMapper()
     if (mapper !== null) rewriteResponseUrls(res, url => mapper.toPublic(url))
+    if (this.#backend !== null && res.body.length > 0 && /^application\/sdp/i.test(getHeader(res, 'Content-Type') ?? '')) {
+      res.body = maskSdpAddress(res.body, this.#backend.host)
+    }
     const out = serializeMessage(res)
     const slot = this.#slots.find(s => s.out === undefined && s.cseq === cseq)
     if (slot === undefined) { this.#toClient(out); return }

@@ -139,6 +139,24 @@ export function rewriteSdp (body: Buffer, map: UrlMap): Buffer {
 }
 
 /**
+ * Hide a backend address in SDP `o=` and `c=` lines (RFC 8866 §5.2, §5.7: `IN IP4 <addr>`):
+ * DSS writes its own IP into `o=`, which a tunnel client never needs (media is interleaved).
+ * The address becomes 0.0.0.0 (or :: for IP6); other lines and line endings are kept.
+ */
+export function maskSdpAddress (body: Buffer, host: string): Buffer {
+  if (body.length === 0 || body.length > MAX_SDP_BYTES || host === '') return body
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
+  const text = body.toString('latin1')
+  let changed = false
+  const out = text.replace(/^([oc]=[^\r\n]*?IN[ \t]+)(IP[46])([ \t]+)([^ \t\r\n/]+)/gm, (whole, lead: string, type: string, sp: string, addr: string) => {
+    if (addr.toLowerCase() !== h) return whole
+    changed = true
+    return `${lead}${type}${sp}${type === 'IP6' ? '::' : '0.0.0.0'}`
+  })
+  return changed ? Buffer.from(out, 'latin1') : body
+}
+
+/**
  * Rewrite every `url=` of an RTP-Info value. An unquoted url ends at `;seq=`, `;rtptime=`,
  * `;ssrc=`, whitespace, a comma starting the next `url=` entry, or the end; a quoted url
  * (RTSP 2.0) ends at its closing quote.
