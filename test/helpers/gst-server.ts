@@ -123,7 +123,14 @@ async function spawnOn (port: number, o: GstServerOptions): Promise<GstServer> {
   child.stdout?.on('data', (d: Buffer) => { out += d.toString() })
   child.stderr?.on('data', (d: Buffer) => { out += d.toString() })
   let exited: { code: number | null, signal: NodeJS.Signals | null } | undefined
-  const exit = new Promise<void>(resolve => child.once('exit', (code, signal) => { exited = { code, signal }; resolve() }))
+  // if the test process ends without teardown (crash, process.exit), do not orphan the server
+  const killOnExit = (): void => { child.kill('SIGKILL') }
+  process.once('exit', killOnExit)
+  const exit = new Promise<void>(resolve => child.once('exit', (code, signal) => {
+    exited = { code, signal }
+    process.removeListener('exit', killOnExit)
+    resolve()
+  }))
   let spawnError: Error | undefined
   child.once('error', err => { spawnError = err })
 
