@@ -70,11 +70,14 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
     remote,
     logger,
     async close (graceMs = 0) {
-      await new Promise<void>(resolve => door.close(() => resolve()))
+      // Stop accepting first; net.Server.close() resolves only when every accepted connection has
+      // ended, so the tunnels are closed before waiting for it.
+      const doorClosed = new Promise<void>(resolve => door.close(() => resolve()))
       await relay.close(graceMs)
       if (pool !== null) await pool.close(graceMs)
       if (remote !== null) await remote.close()
       await web.close()
+      await doorClosed
     }
   }
 }

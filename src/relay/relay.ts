@@ -116,8 +116,7 @@ export class Relay {
     this.metrics.legsTotal.inc({ leg: 'post' })
     const tunnel = this.#tunnels.get(cookie)
     if (tunnel !== undefined && !tunnel.closed) {
-      tunnel.attachPost(socket, head, rest)
-      socket.resume()
+      tunnel.attachPost(socket, head, rest) // resumes the socket unless the backend is applying backpressure
       return
     }
     // POST before GET: hold it (paused, bounded) for the pairing window.
