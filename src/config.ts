@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { TunnelgateError } from './errors.js'
+import { parseCidr } from './portal/access.js'
 
 export interface BackendConfig {
   /** Stable name used in metrics and routes (defaults to host:port). */
@@ -58,6 +59,18 @@ export interface Config {
     maxUnpairedLegs: number
     minCookieLength: number
     maxCookieLength: number
+    /** Tunnels open at once from one client address (0 = unlimited). */
+    maxTunnelsPerIp: number
+    /** Legs waiting for their other half at once from one client address (0 = unlimited). */
+    maxUnpairedLegsPerIp: number
+    /** Largest `$` frame (4-byte header + payload) a client may send upstream; larger ones are dropped. */
+    clientFrameBytes: number
+    /** RTSP requests per second one tunnel may send (0 = unlimited); over the rate → RTSP 503. */
+    rtspRequestsPerSecond: number
+    /** Requests a tunnel may send in a burst above the rate. */
+    rtspRequestBurst: number
+    /** With more than this queued towards a client, whole `$` frames are dropped (0 = never drop; close at clientOutputBytes). */
+    dropFramesAboveBytes: number
   }
   tunnel: {
     /** A GET without POST, or POST without GET, is dropped after this. */
@@ -66,6 +79,8 @@ export interface Config {
     idleTimeoutMs: number
     /** What to do with `$` frames a client sends on its GET connection (live555/VLC RTCP). */
     getUpstream: 'forward' | 'drop'
+    /** Refuse a POST whose cookie's GET came from another client address (off: proxy farms split legs). */
+    requireSameClientIp: boolean
   }
   backend: {
     connectTimeoutMs: number
@@ -82,6 +97,16 @@ export interface Config {
     /** Users allowed to open a tunnel (HTTP Basic on the GET); empty = no gateway authentication. */
     basic: Array<{ user: string, hash: string }>
     realm: string
+    /** Shared secrets for path-bound tokens on the tunnel GET (tunnelgate HMAC tokens and HS256 JWTs); empty = no tokens. */
+    tokenSecrets: string[]
+    /** Query parameter that may carry the token (besides `Authorization: Bearer`). */
+    tokenQueryParam: string
+  }
+  access: {
+    /** Client addresses (CIDR) allowed to connect; empty = all not denied. */
+    allow: string[]
+    /** Client addresses (CIDR) refused at once; wins over allow. */
+    deny: string[]
   }
   cluster: {
     /** Relay nodes for a portal: "host:port" or "dns:NAME:PORT" (re-resolved). */
@@ -116,12 +141,19 @@ export const DEFAULTS: Config = {
     pendingInputBytes: 256 * 1024,
     maxTunnels: 0,
     maxUnpairedLegs: 10_000,
-    minCookieLength: 1,
-    maxCookieLength: 128
+    minCookieLength: 8,
+    maxCookieLength: 128,
+    maxTunnelsPerIp: 500,
+    maxUnpairedLegsPerIp: 100,
+    clientFrameBytes: 16_384,
+    rtspRequestsPerSecond: 20,
+    rtspRequestBurst: 40,
+    dropFramesAboveBytes: 0
   },
   tunnel: {
     pairingTimeoutMs: 30_000,
     idleTimeoutMs: 180_000,
+    requireSameClientIp: false,
     getUpstream: 'forward'
   },
   backend: {
@@ -132,7 +164,8 @@ export const DEFAULTS: Config = {
   },
   backends: [],
   routes: [{ path: '/', backends: [] }],
-  auth: { basic: [], realm: 'tunnelgate' },
+  auth: { basic: [], realm: 'tunnelgate', tokenSecrets: [], tokenQueryParam: 'token' },
+  access: { allow: [], deny: [] },
   cluster: { relays: [], probeIntervalMs: 2_000, dnsIntervalMs: 5_000, connectTimeoutMs: 3_000 },
   origin: { enabled: true, host: '127.0.0.1', port: 0 }
 }
@@ -204,6 +237,8 @@ export function validateConfig (raw: Obj): Config {
   int(c.tunnel.pairingTimeoutMs, 'tunnel.pairingTimeoutMs', 1)
   int(c.tunnel.idleTimeoutMs, 'tunnel.idleTimeoutMs', 1)
   if (!['forward', 'drop'].includes(c.tunnel.getUpstream)) fail('tunnel.getUpstream', "must be 'forward' or 'drop'")
+  if (typeof c.tunnel.requireSameClientIp !== 'boolean') fail('tunnel.requireSameClientIp', 'must be true or false')
+  if (c.limits.clientFrameBytes < 4) fail('limits.clientFrameBytes', 'must be at least 4')
   for (const [k, v] of Object.entries(c.backend)) int(v, `backend.${k}`, 0)
   if (!Array.isArray(c.backends)) fail('backends', 'must be a list')
   c.backends = c.backends.map(normaliseBackend)
@@ -232,6 +267,16 @@ export function validateConfig (raw: Obj): Config {
     if (typeof u.hash !== 'string' || !/^scrypt\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(u.hash)) fail(`auth.basic[${i}].hash`, "must be a scrypt hash made by 'tunnelgate hash-password'")
   }
   if (typeof c.auth.realm !== 'string' || /["\r\n]/.test(c.auth.realm)) fail('auth.realm', 'must be a string without quotes or line breaks')
+  if (!Array.isArray(c.auth.tokenSecrets)) fail('auth.tokenSecrets', 'must be a list of secrets')
+  for (const [i, sec] of c.auth.tokenSecrets.entries()) if (typeof sec !== 'string' || sec.length < 16) fail(`auth.tokenSecrets[${i}]`, 'must be a string of at least 16 characters')
+  if (typeof c.auth.tokenQueryParam !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(c.auth.tokenQueryParam)) fail('auth.tokenQueryParam', 'must be 1-64 characters of A-Z a-z 0-9 _ . -')
+  for (const k of ['allow', 'deny'] as const) {
+    if (!Array.isArray(c.access[k])) fail(`access.${k}`, 'must be a list of CIDR blocks like 10.0.0.0/8')
+    for (const [i, e] of c.access[k].entries()) {
+      if (typeof e !== 'string') fail(`access.${k}[${i}]`, 'must be a CIDR block like 10.0.0.0/8')
+      try { parseCidr(e) } catch (err) { fail(`access.${k}[${i}]`, (err as Error).message) }
+    }
+  }
   if (!['all-in-one', 'portal', 'relay'].includes(c.role)) fail('role', "must be 'all-in-one', 'portal' or 'relay'")
   if (!Array.isArray(c.cluster.relays) || c.cluster.relays.some(r => typeof r !== 'string' || !/^(dns:[^:]+:\d+|\[?[^\]]+\]?:\d+)$/.test(r))) fail('cluster.relays', 'must be a list of host:port or dns:NAME:PORT')
   if (c.role === 'portal' && c.cluster.relays.length === 0) fail('cluster.relays', 'must name at least one relay for the portal role (--relay H:P or --relays dns:NAME:PORT)')

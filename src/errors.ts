@@ -30,6 +30,13 @@ export const ERROR_CODES = {
   TG_ERR_CFG_INVALID: 'invalid configuration',
   TG_ERR_LISTEN: 'cannot listen on the configured address',
   TG_ERR_AUTH_REQUIRED: 'a tunnel GET without valid gateway credentials',
+  TG_ERR_AUTH_TOKEN: 'a tunnel GET token that is malformed, badly signed or expired',
+  TG_ERR_AUTH_FORBIDDEN: 'a valid token used for a stream path it is not bound to',
+  TG_ERR_ACCESS_DENIED: 'a client address refused by access.allow / access.deny',
+  TG_ERR_TUN_IP_LIMIT: 'too many tunnels or unpaired legs from one client address',
+  TG_ERR_TUN_CLIENT_MISMATCH: 'a POST from another client address than its GET (tunnel.requireSameClientIp)',
+  TG_ERR_RTSP_RATE_LIMITED: 'a tunnel sent RTSP requests faster than limits.rtspRequestsPerSecond',
+  TG_ERR_RTSP_FRAME_TOO_LARGE: 'a client $ frame larger than limits.clientFrameBytes',
   TG_ERR_WORKER_EXIT: 'a relay worker process exited and is being restarted',
   TG_ERR_RELAY_UNAVAILABLE: 'no relay could take the tunnel leg'
 } as const

@@ -18,6 +18,10 @@ export interface GatewayMetrics {
   unpairedLegs: Gauge
   rtspRequestsTotal: Counter<'method'>
   gatewayResponsesTotal: Counter<'status'>
+  /** A configured limit was reached (label = the setting's key, e.g. limits.maxTunnelsPerIp). */
+  limitHitsTotal: Counter<'limit'>
+  /** Whole `$` frames dropped for a lagging client (limits.dropFramesAboveBytes). */
+  framesDroppedTotal: Counter
   webRequestsTotal: Counter<'route' | 'status'>
 }
 
@@ -44,6 +48,8 @@ export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string
     unpairedLegs: new Gauge({ name: 'tunnelgate_unpaired_legs', help: 'Legs waiting for their other half', registers }),
     rtspRequestsTotal: new Counter({ name: 'tunnelgate_rtsp_requests_total', help: 'RTSP requests from clients, by method', labelNames: ['method'], registers }),
     gatewayResponsesTotal: new Counter({ name: 'tunnelgate_gateway_responses_total', help: 'RTSP responses the gateway originated itself, by status', labelNames: ['status'], registers }),
+    limitHitsTotal: new Counter({ name: 'tunnelgate_limit_hits_total', help: 'Times a configured limit was reached, by setting (see docs/security.md)', labelNames: ['limit'], registers }),
+    framesDroppedTotal: new Counter({ name: 'tunnelgate_frames_dropped_total', help: 'Whole $ frames dropped towards lagging clients (limits.dropFramesAboveBytes)', registers }),
     webRequestsTotal: new Counter({ name: 'tunnelgate_web_requests_total', help: 'Requests to the web surface, by route and status', labelNames: ['route', 'status'], registers })
   }
 }
