@@ -25,8 +25,9 @@ export interface Cli {
 }
 
 export const USAGE = `Usage:
-  tunnelgate [--port 80] [--host 0.0.0.0] [--backend rtsp://HOST:PORT ...] [--config FILE] [--log-level info]
-      All-in-one gateway. With no backend it starts the embedded origin with the demo media.
+  tunnelgate [--port 80] [--host 0.0.0.0] [--workers auto|N] [--backend rtsp://HOST:PORT ...] [--config FILE] [--log-level info]
+      All-in-one gateway (one relay worker per CPU core by default; --workers 0 = one process).
+      With no backend it starts the embedded origin with the demo media.
   tunnelgate portal --port 80 (--relay HOST:PORT ... | --relays dns:NAME:PORT)
       A portal: hashes each tunnel's cookie to a relay node and forwards its legs there.
   tunnelgate relay --port 8081 --backend rtsp://HOST:PORT ...
@@ -83,7 +84,7 @@ export function parseCli (argv: string[]): Cli {
     if (port !== undefined) layer.port = port
     if (v.host !== undefined) layer.host = v.host
     if (v.backend !== undefined) layer.backends = v.backend
-    const workers = num(v.workers, 'workers')
+    const workers = v.workers === 'auto' ? 'auto' : num(v.workers, 'workers')
     if (workers !== undefined) layer.workers = workers
     if (v['log-level'] !== undefined) layer.logLevel = v['log-level']
     if (v['no-origin'] === true) layer.origin = { enabled: false }

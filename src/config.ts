@@ -17,6 +17,14 @@ export interface BackendConfig {
   maxSessions: number
   /** Relative share of new sessions when loads are equal. */
   weight: number
+  /** Most bits/s this gateway (cluster) sends from it at once (0 = unlimited); measured, see balancer. */
+  maxBandwidth: number
+  /** The backend's own Prometheus /metrics URL (http://…); '' = none. Its load overrides the relays' sums. */
+  metricsUrl: string
+  /** Gauge at metricsUrl that counts the backend's sessions (summed over label sets). */
+  metricsSessions: string
+  /** Counter at metricsUrl of bytes it sent (its rate is the bandwidth); '' = none. */
+  metricsBytes: string
 }
 
 export interface RouteConfig {
@@ -33,8 +41,8 @@ export interface Config {
   role: 'all-in-one' | 'portal' | 'relay'
   host: string
   port: number
-  /** Local relay workers (0 = relay inside the portal process). */
-  workers: number
+  /** Local relay workers (0 = relay inside the portal process; 'auto' = one per CPU core in the all-in-one). */
+  workers: number | 'auto'
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   limits: {
     /** Bytes of an HTTP request head on port 80. */
@@ -81,6 +89,8 @@ export interface Config {
     getUpstream: 'forward' | 'drop'
     /** Refuse a POST whose cookie's GET came from another client address (off: proxy farms split legs). */
     requireSameClientIp: boolean
+    /** On a relay node: a POST whose cookie no relay knows (no GET yet) is held this long, not pairingTimeoutMs. */
+    orphanPostMs: number
   }
   backend: {
     connectTimeoutMs: number
@@ -90,6 +100,12 @@ export interface Config {
     failureCooldownMs: number
     /** Wait after the final TEARDOWN before closing the backend connection. */
     teardownGraceMs: number
+    /** RTSP OPTIONS health probe interval (0 = no probes; connection failures still count). */
+    probeIntervalMs: number
+    /** A probe without a reply within this time fails. */
+    probeTimeoutMs: number
+    /** Passing probes in a row before a failed backend is chosen again. */
+    probeRise: number
   }
   backends: BackendConfig[]
   routes: RouteConfig[]
@@ -114,6 +130,27 @@ export interface Config {
     probeIntervalMs: number
     dnsIntervalMs: number
     connectTimeoutMs: number
+    /** Relay nodes whose /metrics this relay reads for cluster-wide backend load: "host:port" or "dns:NAME:PORT". */
+    peers: string[]
+    /** On SIGTERM a relay drains (keeps its tunnels, takes no new ones) for at most this long, then stops. */
+    drainTimeoutMs: number
+  }
+  balancer: {
+    /** Interval of load scrapes (peers, backend metrics URLs, PromQL) and of the portal → worker load push. */
+    scrapeIntervalMs: number
+    /** Timeout of one scrape. */
+    scrapeTimeoutMs: number
+    /** Figures older than this many scrape intervals are ignored (the relay falls back to its own counts). */
+    staleIntervals: number
+    /** Optional PromQL load source: a Prometheus server's HTTP API and instant queries returning a vector by `backend`. */
+    promql: {
+      /** Prometheus base URL (http://host:9090); '' = off. */
+      url: string
+      /** Sessions per backend, e.g. sum by (backend) (tunnelgate_backend_sessions). */
+      query: string
+      /** Bits/s per backend; '' = none. */
+      bandwidthQuery: string
+    }
   }
   origin: {
     /** Start the embedded origin and use it as the backend when no backend is configured. */
@@ -128,7 +165,7 @@ export const DEFAULTS: Config = {
   role: 'all-in-one',
   host: '0.0.0.0',
   port: 80,
-  workers: 0,
+  workers: 'auto',
   logLevel: 'info',
   limits: {
     httpHeadBytes: 8192,
@@ -154,19 +191,29 @@ export const DEFAULTS: Config = {
     pairingTimeoutMs: 30_000,
     idleTimeoutMs: 180_000,
     requireSameClientIp: false,
-    getUpstream: 'forward'
+    getUpstream: 'forward',
+    orphanPostMs: 5_000
   },
   backend: {
     connectTimeoutMs: 5_000,
     replyTimeoutMs: 15_000,
     failureCooldownMs: 5_000,
-    teardownGraceMs: 1_000
+    teardownGraceMs: 1_000,
+    probeIntervalMs: 2_000,
+    probeTimeoutMs: 2_000,
+    probeRise: 2
   },
   backends: [],
   routes: [{ path: '/', backends: [] }],
   auth: { basic: [], realm: 'tunnelgate', tokenSecrets: [], tokenQueryParam: 'token' },
   access: { allow: [], deny: [] },
-  cluster: { relays: [], probeIntervalMs: 2_000, dnsIntervalMs: 5_000, connectTimeoutMs: 3_000 },
+  cluster: { relays: [], probeIntervalMs: 2_000, dnsIntervalMs: 5_000, connectTimeoutMs: 3_000, peers: [], drainTimeoutMs: 60_000 },
+  balancer: {
+    scrapeIntervalMs: 1_000,
+    scrapeTimeoutMs: 2_000,
+    staleIntervals: 3,
+    promql: { url: '', query: 'sum by (backend) (tunnelgate_backend_sessions)', bandwidthQuery: '' }
+  },
   origin: { enabled: true, host: '127.0.0.1', port: 0 }
 }
 
@@ -210,7 +257,7 @@ function normaliseBackend (b: unknown, i: number): BackendConfig {
   const key = `backends[${i}]`
   if (typeof b === 'string') b = { url: b }
   if (!isObj(b)) fail(key, 'must be an rtsp:// URL or an object with a url')
-  for (const k of Object.keys(b)) if (!['name', 'url', 'maxSessions', 'weight'].includes(k)) fail(`${key}.${k}`, 'is not a known setting')
+  for (const k of Object.keys(b)) if (!['name', 'url', 'maxSessions', 'weight', 'maxBandwidth', 'metricsUrl', 'metricsSessions', 'metricsBytes'].includes(k)) fail(`${key}.${k}`, 'is not a known setting')
   if (typeof b.url !== 'string') fail(`${key}.url`, 'is required and must be a string')
   const { host, port } = parseBackendUrl(b.url, `${key}.url`)
   const name = b.name === undefined ? `${host}:${port}` : b.name
@@ -219,8 +266,28 @@ function normaliseBackend (b: unknown, i: number): BackendConfig {
     name,
     url: `rtsp://${host.includes(':') ? `[${host}]` : host}:${port}`,
     maxSessions: int(b.maxSessions ?? 0, `${key}.maxSessions`, 0),
-    weight: int(b.weight ?? 1, `${key}.weight`, 1, 1000)
+    weight: int(b.weight ?? 1, `${key}.weight`, 1, 1000),
+    maxBandwidth: int(b.maxBandwidth ?? 0, `${key}.maxBandwidth`, 0),
+    metricsUrl: httpUrl(b.metricsUrl ?? '', `${key}.metricsUrl`),
+    metricsSessions: metricName(b.metricsSessions ?? 'tunnelgate_origin_sessions', `${key}.metricsSessions`, false),
+    metricsBytes: metricName(b.metricsBytes ?? 'tunnelgate_origin_bytes_sent_total', `${key}.metricsBytes`, true)
   }
+}
+
+/** '' or an http(s):// URL. */
+function httpUrl (v: unknown, key: string): string {
+  if (v === '') return ''
+  if (typeof v !== 'string') fail(key, 'must be an http:// URL or empty')
+  let u: URL
+  try { u = new URL(v) } catch { fail(key, `is not a URL: '${v}'`) }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') fail(key, `must be an http:// or https:// URL (got '${v}')`)
+  return v
+}
+
+function metricName (v: unknown, key: string, emptyOk: boolean): string {
+  if (emptyOk && v === '') return ''
+  if (typeof v !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(v)) fail(key, `must be a Prometheus metric name (got ${JSON.stringify(v)})`)
+  return v
 }
 
 /** Validate a merged config object; returns a deep-frozen Config. */
@@ -228,7 +295,7 @@ export function validateConfig (raw: Obj): Config {
   const c = raw as unknown as Config
   if (typeof c.host !== 'string' || c.host === '') fail('host', 'must be a non-empty string')
   int(c.port, 'port', 0, 65535)
-  int(c.workers, 'workers', 0, 256)
+  if (c.workers !== 'auto') int(c.workers, 'workers', 0, 256)
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(c.logLevel)) fail('logLevel', `must be one of fatal, error, warn, info, debug, trace, silent (got '${String(c.logLevel)}')`)
   for (const [k, v] of Object.entries(c.limits)) int(v, `limits.${k}`, 0)
   if (c.limits.httpHeadBytes < 256) fail('limits.httpHeadBytes', 'must be at least 256')
@@ -239,6 +306,7 @@ export function validateConfig (raw: Obj): Config {
   if (!['forward', 'drop'].includes(c.tunnel.getUpstream)) fail('tunnel.getUpstream', "must be 'forward' or 'drop'")
   if (typeof c.tunnel.requireSameClientIp !== 'boolean') fail('tunnel.requireSameClientIp', 'must be true or false')
   if (c.limits.clientFrameBytes < 4) fail('limits.clientFrameBytes', 'must be at least 4')
+  int(c.tunnel.orphanPostMs, 'tunnel.orphanPostMs', 1)
   for (const [k, v] of Object.entries(c.backend)) int(v, `backend.${k}`, 0)
   if (!Array.isArray(c.backends)) fail('backends', 'must be a list')
   c.backends = c.backends.map(normaliseBackend)
@@ -281,6 +349,16 @@ export function validateConfig (raw: Obj): Config {
   if (!Array.isArray(c.cluster.relays) || c.cluster.relays.some(r => typeof r !== 'string' || !/^(dns:[^:]+:\d+|\[?[^\]]+\]?:\d+)$/.test(r))) fail('cluster.relays', 'must be a list of host:port or dns:NAME:PORT')
   if (c.role === 'portal' && c.cluster.relays.length === 0) fail('cluster.relays', 'must name at least one relay for the portal role (--relay H:P or --relays dns:NAME:PORT)')
   for (const k of ['probeIntervalMs', 'dnsIntervalMs', 'connectTimeoutMs'] as const) int(c.cluster[k], `cluster.${k}`, 1)
+  if (!Array.isArray(c.cluster.peers) || c.cluster.peers.some(r => typeof r !== 'string' || !/^(dns:[^:]+:\d+|\[?[^\]]+\]?:\d+)$/.test(r))) fail('cluster.peers', 'must be a list of host:port or dns:NAME:PORT')
+  int(c.cluster.drainTimeoutMs, 'cluster.drainTimeoutMs', 0)
+  int(c.backend.probeTimeoutMs, 'backend.probeTimeoutMs', 1)
+  int(c.backend.probeRise, 'backend.probeRise', 1, 100)
+  int(c.balancer.scrapeIntervalMs, 'balancer.scrapeIntervalMs', 100)
+  int(c.balancer.scrapeTimeoutMs, 'balancer.scrapeTimeoutMs', 1)
+  int(c.balancer.staleIntervals, 'balancer.staleIntervals', 1, 1000)
+  httpUrl(c.balancer.promql.url, 'balancer.promql.url')
+  for (const k of ['query', 'bandwidthQuery'] as const) if (typeof c.balancer.promql[k] !== 'string') fail(`balancer.promql.${k}`, 'must be a PromQL expression string')
+  if (c.balancer.promql.url !== '' && c.balancer.promql.query.trim() === '') fail('balancer.promql.query', 'must be set when balancer.promql.url is')
   if (typeof c.origin.enabled !== 'boolean') fail('origin.enabled', 'must be true or false')
   int(c.origin.port, 'origin.port', 0, 65535)
   if (c.origin.mediaDir !== undefined && typeof c.origin.mediaDir !== 'string') fail('origin.mediaDir', 'must be a directory path')
@@ -317,7 +395,7 @@ export function envOverrides (env: NodeJS.ProcessEnv): Obj {
   if (env.PORT !== undefined) o.port = Number(env.PORT)
   if (env.TUNNELGATE_PORT !== undefined) o.port = Number(env.TUNNELGATE_PORT)
   if (env.TUNNELGATE_HOST !== undefined) o.host = env.TUNNELGATE_HOST
-  if (env.TUNNELGATE_WORKERS !== undefined) o.workers = Number(env.TUNNELGATE_WORKERS)
+  if (env.TUNNELGATE_WORKERS !== undefined) o.workers = env.TUNNELGATE_WORKERS === 'auto' ? 'auto' : Number(env.TUNNELGATE_WORKERS)
   if (env.TUNNELGATE_LOG_LEVEL !== undefined) o.logLevel = env.TUNNELGATE_LOG_LEVEL
   if (env.TUNNELGATE_RELAYS !== undefined) o.cluster = { relays: env.TUNNELGATE_RELAYS.split(',').map(s => s.trim()).filter(Boolean) }
   if (env.TUNNELGATE_BACKENDS !== undefined) o.backends = env.TUNNELGATE_BACKENDS.split(',').map(s => s.trim()).filter(Boolean)

@@ -38,7 +38,10 @@ export const ERROR_CODES = {
   TG_ERR_RTSP_RATE_LIMITED: 'a tunnel sent RTSP requests faster than limits.rtspRequestsPerSecond',
   TG_ERR_RTSP_FRAME_TOO_LARGE: 'a client $ frame larger than limits.clientFrameBytes',
   TG_ERR_WORKER_EXIT: 'a relay worker process exited and is being restarted',
-  TG_ERR_RELAY_UNAVAILABLE: 'no relay could take the tunnel leg'
+  TG_ERR_RELAY_UNAVAILABLE: 'no relay could take the tunnel leg',
+  TG_ERR_BALANCER_SCRAPE: 'a load scrape (peer /metrics, backend metrics URL or PromQL query) failed or returned bad data',
+  TG_ERR_BACKEND_PROBE: 'a backend failed its RTSP OPTIONS health probe',
+  TG_ERR_TUN_ORPHAN_POST: 'a POST whose GET is on no relay was dropped after tunnel.orphanPostMs'
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

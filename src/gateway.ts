@@ -3,6 +3,7 @@
  * the Fastify web surface and the port-80 front door. Used by main.ts and by the tests.
  */
 import type net from 'node:net'
+import os from 'node:os'
 import pino, { type Logger } from 'pino'
 import type { Config } from './config.js'
 import { TunnelgateError } from './errors.js'
@@ -34,9 +35,9 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
   if (config.role === 'portal') {
     remote = new RemoteRelays({ relays: config.cluster.relays, probeIntervalMs: config.cluster.probeIntervalMs, dnsIntervalMs: config.cluster.dnsIntervalMs, connectTimeoutMs: config.cluster.connectTimeoutMs }, metrics, logger)
     await remote.start()
-  } else if (config.workers > 0) {
+  } else if (workerCount(config) > 0) {
     workers = new WorkerPool(config, metrics, logger)
-    await workers.start(config.workers)
+    await workers.start(workerCount(config))
   }
   const pool = workers
   const web = await buildWeb({
@@ -80,6 +81,12 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
       await doorClosed
     }
   }
+}
+
+/** Local relay workers to start: 'auto' = one per CPU core in the all-in-one, none on a relay node. */
+export function workerCount (config: Config): number {
+  if (config.workers !== 'auto') return config.workers
+  return config.role === 'all-in-one' ? os.availableParallelism() : 0
 }
 
 /** listen() with a clear, coded error instead of a stack trace. */

@@ -23,6 +23,13 @@ export interface GatewayMetrics {
   /** Whole `$` frames dropped for a lagging client (limits.dropFramesAboveBytes). */
   framesDroppedTotal: Counter
   webRequestsTotal: Counter<'route' | 'status'>
+  /** Balancer (issue 4): the load figures used, scrape errors, backend health and bandwidth. */
+  balancerBackendLoad: Gauge<'backend' | 'source'>
+  balancerScrapeErrors: Counter<'target'>
+  backendUp: Gauge<'backend'>
+  backendProbeSeconds: Histogram<'backend'>
+  backendBandwidth: Gauge<'backend'>
+  backendBytes: Counter<'backend'>
 }
 
 export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string } = {}): GatewayMetrics {
@@ -50,7 +57,13 @@ export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string
     gatewayResponsesTotal: new Counter({ name: 'tunnelgate_gateway_responses_total', help: 'RTSP responses the gateway originated itself, by status', labelNames: ['status'], registers }),
     limitHitsTotal: new Counter({ name: 'tunnelgate_limit_hits_total', help: 'Times a configured limit was reached, by setting (see docs/security.md)', labelNames: ['limit'], registers }),
     framesDroppedTotal: new Counter({ name: 'tunnelgate_frames_dropped_total', help: 'Whole $ frames dropped towards lagging clients (limits.dropFramesAboveBytes)', registers }),
-    webRequestsTotal: new Counter({ name: 'tunnelgate_web_requests_total', help: 'Requests to the web surface, by route and status', labelNames: ['route', 'status'], registers })
+    webRequestsTotal: new Counter({ name: 'tunnelgate_web_requests_total', help: 'Requests to the web surface, by route and status', labelNames: ['route', 'status'], registers }),
+    balancerBackendLoad: new Gauge({ name: 'tunnelgate_balancer_backend_load', help: 'Sessions per backend the balancer last used, by source (cluster, backend, promql, local)', labelNames: ['backend', 'source'], registers }),
+    balancerScrapeErrors: new Counter({ name: 'tunnelgate_balancer_scrape_errors_total', help: 'Failed load scrapes, by target', labelNames: ['target'], registers }),
+    backendUp: new Gauge({ name: 'tunnelgate_backend_up', help: 'Backend health as this relay sees it (1 chosen, 0 out: failed probes or connections)', labelNames: ['backend'], registers }),
+    backendProbeSeconds: new Histogram({ name: 'tunnelgate_backend_probe_seconds', help: 'Duration of RTSP OPTIONS health probes (failed ones included)', labelNames: ['backend'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
+    backendBandwidth: new Gauge({ name: 'tunnelgate_backend_bandwidth_bits', help: 'Bits/s received from each backend by this relay (last second)', labelNames: ['backend'], registers }),
+    backendBytes: new Counter({ name: 'tunnelgate_backend_bytes_total', help: 'Bytes received from each backend', labelNames: ['backend'], registers })
   }
 }
 

@@ -20,6 +20,8 @@ export async function startTestGateway (t: TestContext, backends: Array<Scripted
     port: 0,
     host: '127.0.0.1',
     logLevel: 'silent',
+    workers: 0,
+    backend: { probeIntervalMs: 0 },
     backends: backends.map(b => typeof b === 'string' ? b : b.url),
     tunnel: { pairingTimeoutMs: 2000 }
   }

@@ -103,7 +103,7 @@ t.test('HTTP/1.1 pipelined requests on one connection are answered in order', as
 })
 
 t.test('a taken port gives TG_ERR_LISTEN mentioning "already in use"', async tt => {
-  const cfg = buildConfig([{ port: gw.port, host: '127.0.0.1', logLevel: 'silent', backends: [backend.url] }])
+  const cfg = buildConfig([{ port: gw.port, host: '127.0.0.1', logLevel: 'silent', workers: 0, backends: [backend.url] }])
   const err = await startGateway(cfg).then(g => { void g.close(); return null }, (e: unknown) => e)
   tt.ok(TunnelgateError.is(err), 'rejects with a TunnelgateError')
   tt.equal((err as TunnelgateError).code, 'TG_ERR_LISTEN', 'code TG_ERR_LISTEN')

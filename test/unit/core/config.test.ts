@@ -42,8 +42,8 @@ t.test('defaults, normalisation and freezing', async t => {
   const c = buildConfig([{ backends: ['rtsp://127.0.0.1:8554', { name: 'b', url: 'rtsp://[::1]', maxSessions: 3, weight: 2 }] }])
   t.equal(c.port, DEFAULTS.port)
   t.same(c.backends, [
-    { name: '127.0.0.1:8554', url: 'rtsp://127.0.0.1:8554', maxSessions: 0, weight: 1 },
-    { name: 'b', url: 'rtsp://[::1]:554', maxSessions: 3, weight: 2 }
+    { name: '127.0.0.1:8554', url: 'rtsp://127.0.0.1:8554', maxSessions: 0, weight: 1, maxBandwidth: 0, metricsUrl: '', metricsSessions: 'tunnelgate_origin_sessions', metricsBytes: 'tunnelgate_origin_bytes_sent_total' },
+    { name: 'b', url: 'rtsp://[::1]:554', maxSessions: 3, weight: 2, maxBandwidth: 0, metricsUrl: '', metricsSessions: 'tunnelgate_origin_sessions', metricsBytes: 'tunnelgate_origin_bytes_sent_total' }
   ])
   t.ok(Object.isFrozen(c) && Object.isFrozen(c.limits) && Object.isFrozen(c.backends[0]))
   t.throws(() => { (c as { port: number }).port = 1 })
