@@ -43,6 +43,31 @@ export interface SessionInfo {
   entryPath: string
   /** When the client arrived (ms, performance.now() clock) for the setup-time histogram. */
   startedAt: number
+  /** Stable id for the admin API and the access log (never the cookie). */
+  id?: string
+  /** The gateway-authenticated user, when gateway auth is on. */
+  user?: string
+  /** Name of the relay (process) that holds the session. */
+  relay?: string
+}
+
+/** What the admin API lists and the access log records for one session. */
+export interface SessionSnapshot {
+  id: string
+  transport: SessionInfo['transport']
+  client: string
+  userAgent: string
+  path: string
+  backend: string | null
+  relay: string
+  user: string
+  /** Epoch ms when the session opened. */
+  startedAt: number
+  ageMs: number
+  bytesToClient: number
+  bytesFromClient: number
+  rtpPacketsToClient: number
+  rtpPacketsFromClient: number
 }
 
 export interface SessionDeps {
@@ -95,6 +120,8 @@ export class ProxySession {
   #connectTimer: NodeJS.Timeout | null = null
   #onClose: Array<(reason: string) => void> = []
   readonly #openedAt = Date.now()
+  #framesToClient = 0
+  #framesFromClient = 0
 
   constructor (deps: SessionDeps, client: ClientSide, info: SessionInfo) {
     this.#deps = deps
@@ -112,6 +139,28 @@ export class ProxySession {
   get closed (): boolean { return this.#state === 'closed' }
   get bytes (): { clientToBackend: number, backendToClient: number } { return { clientToBackend: this.#bytesIn, backendToClient: this.#bytesOut } }
   onClose (cb: (reason: string) => void): void { this.#onClose.push(cb) }
+  /** Close reason and outcome (final once closed). */
+  get closeReason (): string { return this.#closeReason }
+  get outcome (): string { return this.#outcome }
+
+  snapshot (): SessionSnapshot {
+    return {
+      id: this.#info.id ?? '',
+      transport: this.#info.transport,
+      client: this.#info.clientAddress,
+      userAgent: this.#info.userAgent,
+      path: this.#route === null ? this.#info.entryPath : this.#path,
+      backend: this.backendName,
+      relay: this.#info.relay ?? '',
+      user: this.#info.user ?? '',
+      startedAt: this.#openedAt,
+      ageMs: Date.now() - this.#openedAt,
+      bytesToClient: this.#bytesOut,
+      bytesFromClient: this.#bytesIn,
+      rtpPacketsToClient: this.#framesToClient,
+      rtpPacketsFromClient: this.#framesFromClient
+    }
+  }
 
   /** Any byte from the client counts as activity (RTCP, keepalives, base64 whitespace). */
   touch (): void { this.#lastActivity = Date.now() }
@@ -133,6 +182,7 @@ export class ProxySession {
   }
 
   #clientFrame (frame: InterleavedFrame): void {
+    this.#framesFromClient++
     this.#toBackend(frame.raw)
   }
 
@@ -323,6 +373,7 @@ export class ProxySession {
     }
     for (const u of units) {
       if (u.kind === 'frame') {
+        this.#framesToClient++
         if (runBuf !== null && u.raw.buffer === (runBuf as Buffer).buffer && u.raw.byteOffset === runEnd) {
           runEnd += u.raw.length
           continue
@@ -459,6 +510,8 @@ export class ProxySession {
   close (reason: string, outcome: string): void {
     if (this.#state === 'closed') return
     this.#state = 'closed'
+    this.#closeReason = reason
+    this.#outcome = outcome
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer)
     if (this.#connectTimer !== null) clearTimeout(this.#connectTimer)
     for (const s of this.#slots) if (s.timer !== undefined) clearTimeout(s.timer)
