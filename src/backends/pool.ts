@@ -18,7 +18,7 @@ export interface BackendState {
 export class BackendPool {
   readonly #states = new Map<string, BackendState>()
   readonly #metrics: GatewayMetrics
-  readonly #cooldownMs: number
+  #cooldownMs: number
 
   constructor (config: Config, metrics: GatewayMetrics) {
     this.#metrics = metrics
@@ -78,5 +78,38 @@ export class BackendPool {
   markUp (name: string): void {
     const s = this.#states.get(name)
     if (s !== undefined) s.failedUntil = 0
+  }
+
+  /** Operator drain: a draining backend keeps its sessions and gets no new one. False if unknown. */
+  setDraining (name: string, draining: boolean): boolean {
+    const s = this.#states.get(name)
+    if (s === undefined) return false
+    s.draining = draining
+    return true
+  }
+
+  /**
+   * A reloaded config: existing backends get their new settings (capacity, weight, URL for new
+   * connections) in place and keep their sessions, health and drain state; new ones are added;
+   * removed ones are no longer chosen (their open sessions run to their end).
+   */
+  reconfigure (config: Config): void {
+    this.#cooldownMs = config.backend.failureCooldownMs
+    const keep = new Set<string>()
+    for (const b of config.backends) {
+      keep.add(b.name)
+      const u = new URL(b.url)
+      const host = u.hostname.replace(/^\[|\]$/g, '')
+      const port = Number(u.port || 554)
+      const s = this.#states.get(b.name)
+      if (s !== undefined) { s.config = b; s.host = host; s.port = port; continue }
+      this.#states.set(b.name, { config: b, host, port, sessions: 0, failedUntil: 0, draining: false })
+      this.#metrics.backendSessions.set({ backend: b.name }, 0)
+    }
+    for (const name of [...this.#states.keys()]) {
+      if (keep.has(name)) continue
+      this.#states.delete(name)
+      this.#metrics.backendSessions.remove({ backend: name })
+    }
   }
 }

@@ -13,7 +13,9 @@ import { buildHttpError, buildTunnelGetReply, type HttpHead } from '../tunnel/co
 import { getHeader } from '../tunnel/codec/rtsp-message.js'
 import { RtspDemuxer } from '../tunnel/codec/demux.js'
 import { HttpTunnel } from '../tunnel/http-tunnel.js'
-import { ProxySession, type ClientSide } from '../tunnel/proxy-session.js'
+import { ProxySession, type ClientSide, type SessionSnapshot } from '../tunnel/proxy-session.js'
+import type { AccessSink } from '../ops/access-log.js'
+import { accessRecord, ClosedTotals, summarize, type RelaySummary } from '../ops/relay-view.js'
 
 interface PendingPost {
   socket: net.Socket
@@ -26,12 +28,15 @@ export interface LegInfo {
   clientAddress: string
   /** performance.now() when the leg's connection was accepted. */
   acceptedAt: number
+  /** The gateway-authenticated user of a GET (gateway auth on). */
+  user?: string
 }
 
 const GET_REPLY = buildTunnelGetReply()
 
 export class Relay {
-  readonly config: Config
+  /** Replaced by reconfigure(); sessions keep the config they started with. */
+  config: Config
   readonly metrics: GatewayMetrics
   readonly pool: BackendPool
   readonly #log: Logger
@@ -40,6 +45,16 @@ export class Relay {
   readonly #sessions = new Set<ProxySession>()
   #unpaired = 0
   #closing = false
+  /** Relay name in tunnel listings and access records ('local', 'w0', ...). */
+  name = 'local'
+  /** Tunnel ids are `${idPrefix}-${n}`: unique per process generation, never the cookie. */
+  idPrefix = 'l'
+  #nextId = 0
+  readonly #closedTotals = new ClosedTotals()
+  /** Where finished sessions' access records go (null = none). */
+  accessSink: AccessSink | null = null
+  /** Called when a tunnel (GET) ends, with its cookie (workers tell the portal). */
+  onTunnelEnd: ((cookie: string) => void) | null = null
 
   constructor (config: Config, metrics: GatewayMetrics, logger: Logger) {
     this.config = config
@@ -85,6 +100,7 @@ export class Relay {
     socket.write(GET_REPLY)
     const tunnel = new HttpTunnel(cookie, socket, { config: this.config, metrics: this.metrics, logger: this.#log }, () => {
       if (this.#tunnels.get(cookie) === tunnel) this.#tunnels.delete(cookie)
+      this.onTunnelEnd?.(cookie)
     })
     this.#tunnels.set(cookie, tunnel)
     const session = new ProxySession(this.#sessionDeps(), tunnel, {
@@ -92,7 +108,10 @@ export class Relay {
       clientAddress: info.clientAddress,
       userAgent: getHeader(head, 'User-Agent') ?? '',
       entryPath: head.target,
-      startedAt: info.acceptedAt
+      startedAt: info.acceptedAt,
+      id: this.#newId(),
+      relay: this.name,
+      ...(info.user === undefined ? {} : { user: info.user })
     })
     tunnel.bind(session)
     this.#track(session)
@@ -199,7 +218,7 @@ export class Relay {
         setTimeout(() => socket.destroy(), 1000).unref()
       }
     }
-    const session = new ProxySession(this.#sessionDeps(), client, { transport: 'rtsp', clientAddress: info.clientAddress, userAgent: '', entryPath: '/', startedAt: info.acceptedAt })
+    const session = new ProxySession(this.#sessionDeps(), client, { transport: 'rtsp', clientAddress: info.clientAddress, userAgent: '', entryPath: '/', startedAt: info.acceptedAt, id: this.#newId(), relay: this.name })
     this.#track(session)
     const onData = (chunk: Buffer): void => {
       for (const u of demux.push(chunk)) {
@@ -216,7 +235,36 @@ export class Relay {
 
   #track (session: ProxySession): void {
     this.#sessions.add(session)
-    session.onClose(() => { this.#sessions.delete(session) })
+    session.onClose(() => {
+      this.#sessions.delete(session)
+      const snap = session.snapshot()
+      this.#closedTotals.add(snap)
+      this.accessSink?.write(accessRecord(snap, session.closeReason, session.outcome))
+    })
+  }
+
+  #newId (): string { return `${this.idPrefix}-${(++this.#nextId).toString(36)}` }
+
+  /** Open sessions, for the admin API. */
+  listTunnels (): SessionSnapshot[] { return [...this.#sessions].map(s => s.snapshot()) }
+
+  /** Close one session by id (TEARDOWN at its backend); false when no such session. */
+  kick (id: string): boolean {
+    for (const s of this.#sessions) {
+      if (s.snapshot().id === id) { s.clientGone('kicked'); return true }
+    }
+    return false
+  }
+
+  /** Counts and byte totals for the status page and the traffic metrics. */
+  summary (): RelaySummary {
+    return summarize(this.name, this.listTunnels(), this.#closedTotals, this.pendingPostCount)
+  }
+
+  /** Swap in a reloaded config: new sessions use it, open ones keep theirs; backends change in place. */
+  reconfigure (config: Config): void {
+    this.config = config
+    this.pool.reconfigure(config)
   }
 
   /** Stop accepting new tunnels, TEARDOWN and close the ones open after `graceMs`. */

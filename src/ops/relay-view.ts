@@ -1,0 +1,86 @@
+/**
+ * What one relay (the in-process relay, a worker, a relay node) tells the operator surface about
+ * its sessions: the tunnel list, per-backend / per-path byte totals that survive session ends
+ * (so the status page and the Prometheus counters can compute rates), and access records.
+ */
+import type { SessionSnapshot } from '../tunnel/proxy-session.js'
+import type { AccessRecord } from './access-log.js'
+
+/** Paths listed per relay in a summary (the busiest by bytes, then tunnels). */
+export const SUMMARY_PATHS = 20
+
+export interface RelaySummary {
+  relay: string
+  tunnels: number
+  unpairedLegs: number
+  /** Bytes relayed by this relay since it started (both directions, sessions open and closed). */
+  bytes: number
+  /** Per backend: bytes since start (both directions) and sessions open. */
+  backends: Record<string, { bytes: number }>
+  /** The busiest paths: tunnels open and bytes since start (bounded to SUMMARY_PATHS). */
+  paths: Array<{ path: string, tunnels: number, bytes: number }>
+}
+
+/** Byte totals of sessions that have ended, so totals stay monotonic. */
+export class ClosedTotals {
+  bytes = 0
+  readonly byBackend = new Map<string, number>()
+  readonly byPath = new Map<string, number>()
+  /** Bound the per-path memory: past this many paths the smallest are forgotten. */
+  readonly maxPaths: number
+
+  constructor (maxPaths = 1000) { this.maxPaths = maxPaths }
+
+  add (s: SessionSnapshot): void {
+    const b = s.bytesToClient + s.bytesFromClient
+    this.bytes += b
+    if (s.backend !== null) this.byBackend.set(s.backend, (this.byBackend.get(s.backend) ?? 0) + b)
+    this.byPath.set(s.path, (this.byPath.get(s.path) ?? 0) + b)
+    if (this.byPath.size > this.maxPaths) {
+      let minKey = ''
+      let min = Infinity
+      for (const [k, v] of this.byPath) if (v < min) { min = v; minKey = k }
+      this.byPath.delete(minKey)
+    }
+  }
+}
+
+export function summarize (relay: string, live: readonly SessionSnapshot[], closed: ClosedTotals, unpairedLegs: number): RelaySummary {
+  let bytes = closed.bytes
+  const backends: Record<string, { bytes: number }> = {}
+  for (const [k, v] of closed.byBackend) backends[k] = { bytes: v }
+  const paths = new Map<string, { tunnels: number, bytes: number }>()
+  for (const s of live) {
+    const b = s.bytesToClient + s.bytesFromClient
+    bytes += b
+    if (s.backend !== null) (backends[s.backend] ??= { bytes: 0 }).bytes += b
+    const p = paths.get(s.path) ?? { tunnels: 0, bytes: closed.byPath.get(s.path) ?? 0 }
+    p.tunnels++
+    p.bytes += b
+    paths.set(s.path, p)
+  }
+  const list = [...paths.entries()].map(([path, v]) => ({ path, ...v }))
+  list.sort((a, b) => b.tunnels - a.tunnels || b.bytes - a.bytes)
+  return { relay, tunnels: live.length, unpairedLegs, bytes, backends, paths: list.slice(0, SUMMARY_PATHS) }
+}
+
+export function accessRecord (s: SessionSnapshot, reason: string, outcome: string): AccessRecord {
+  return {
+    id: s.id,
+    transport: s.transport,
+    client: s.client,
+    userAgent: s.userAgent,
+    path: s.path,
+    backend: s.backend,
+    relay: s.relay,
+    start: new Date(s.startedAt).toISOString(),
+    durationMs: s.ageMs,
+    bytesToClient: s.bytesToClient,
+    bytesFromClient: s.bytesFromClient,
+    rtpPacketsToClient: s.rtpPacketsToClient,
+    rtpPacketsFromClient: s.rtpPacketsFromClient,
+    reason,
+    outcome,
+    user: s.user === '' ? '-' : s.user
+  }
+}
