@@ -11,6 +11,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { GatewayMetrics } from '../metrics.js'
 import { BasicAuth } from './auth.js'
+import { createAddressFilter, pathAllowed, targetPath, tokenOf, verifyToken } from './access.js'
 import { buildHttpError, classifyTunnelLeg, parseHttpHead, type HttpHead } from '../tunnel/codec/http-head.js'
 
 export interface LegInfo {
@@ -19,6 +20,8 @@ export interface LegInfo {
   acceptedAt: number
   /** Every byte read so far, head included (for forwarding a leg unchanged). */
   raw?: Buffer
+  /** Stream path a token bound this tunnel to (requests for other paths get RTSP 403). */
+  allowedPath?: string
 }
 
 export interface LegSink {
@@ -51,10 +54,25 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
   const trustForwarded = deps.trustForwarded === true
   // Relay nodes trust the portal that authenticated the GET.
   const auth = new BasicAuth(config.role === 'relay' ? [] : config.auth.basic, config.auth.realm)
+  const tokenSecrets = config.auth.tokenSecrets
+  const gated = auth.enabled || tokenSecrets.length > 0
+  const filter = createAddressFilter(config.access.allow, config.access.deny)
+  const filtering = config.access.allow.length > 0 || config.access.deny.length > 0
+  const denied = (socket: net.Socket, address: string): void => {
+    metrics.errorsTotal.inc({ code: 'TG_ERR_ACCESS_DENIED' })
+    metrics.limitHitsTotal.inc({ limit: 'access' })
+    logger.info({ client: address }, 'client address refused by access.allow/deny')
+    socket.destroy()
+  }
+  const challenge = (): Array<[string, string]> => [
+    ...(auth.enabled ? auth.challenge() : []),
+    ...(tokenSecrets.length > 0 ? [['WWW-Authenticate', `Bearer realm="${config.auth.realm}"`] as [string, string]] : [])
+  ]
   const server = net.createServer({ noDelay: true, keepAlive: true })
   server.on('connection', socket => {
     const acceptedAt = performance.now()
     const clientAddress = socket.remoteAddress ?? 'unknown'
+    if (filtering && !trustForwarded && !filter.allows(clientAddress)) { denied(socket, clientAddress); return }
     let buf: Buffer = Buffer.alloc(0)
     const timer = setTimeout(() => {
       metrics.errorsTotal.inc({ code: 'TG_ERR_HTTP_HEAD_TIMEOUT' })
@@ -71,7 +89,7 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
       const nl = buf.indexOf(0x0a)
       if (nl !== -1 && RTSP_START.test(buf.toString('latin1', 0, Math.min(nl + 1, 512)))) {
         done()
-        if (auth.enabled) {
+        if (gated) {
           // Gateway authentication covers the HTTP tunnel only; plain RTSP would bypass it.
           metrics.errorsTotal.inc({ code: 'TG_ERR_AUTH_REQUIRED' })
           socket.end('RTSP/1.0 403 Forbidden\r\nConnection: close\r\n\r\n')
@@ -100,14 +118,34 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         return
       }
       // The sink resumes the socket itself (or hands it to another process unread).
-      if (leg.leg === 'get' && auth.enabled && auth.check(head.headers) === null) {
-        metrics.errorsTotal.inc({ code: 'TG_ERR_AUTH_REQUIRED' })
-        logger.info({ client: clientAddress, path: head.target }, 'tunnel GET without valid credentials: 401')
-        socket.end(buildHttpError(401, 'Unauthorized', auth.challenge()))
-        return
+      let allowedPath: string | undefined
+      if (leg.leg === 'get' && gated) {
+        const token = tokenSecrets.length > 0 ? tokenOf(head.target, head.headers, config.auth.tokenQueryParam) : null
+        if (token !== null) {
+          const v = verifyToken(token, tokenSecrets, Date.now() / 1000)
+          if (!v.ok) {
+            metrics.errorsTotal.inc({ code: 'TG_ERR_AUTH_TOKEN' })
+            logger.info({ client: clientAddress, path: targetPath(head.target), reason: v.reason }, 'tunnel GET with a bad token: 401')
+            socket.end(buildHttpError(401, 'Unauthorized', challenge()))
+            return
+          }
+          if (!pathAllowed(v.path, targetPath(head.target))) {
+            metrics.errorsTotal.inc({ code: 'TG_ERR_AUTH_FORBIDDEN' })
+            logger.info({ client: clientAddress, path: targetPath(head.target), tokenPath: v.path }, 'token for another stream path: 403')
+            socket.end(buildHttpError(403, 'Forbidden'))
+            return
+          }
+          allowedPath = v.path
+        } else if (!auth.enabled || auth.check(head.headers) === null) {
+          metrics.errorsTotal.inc({ code: 'TG_ERR_AUTH_REQUIRED' })
+          logger.info({ client: clientAddress, path: head.target }, 'tunnel GET without valid credentials: 401')
+          socket.end(buildHttpError(401, 'Unauthorized', challenge()))
+          return
+        }
       }
       const from = trustForwarded ? (forwardedClient(head) ?? clientAddress) : clientAddress
-      if (leg.leg === 'get') { legs.acceptGet(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf }); return }
+      if (filtering && trustForwarded && !filter.allows(from)) { denied(socket, from); return }
+      if (leg.leg === 'get') { legs.acceptGet(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf, ...(allowedPath === undefined ? {} : { allowedPath }) }); return }
       if (leg.leg === 'post') { legs.acceptPost(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf }); return }
       // Ordinary HTTP: hand the connection to the web server with what was read put back.
       socket.unshift(buf)

@@ -16,6 +16,8 @@ export interface LegMessage {
   /** Bytes already read after the head (base64, to survive JSON serialization). */
   rest: string
   clientAddress: string
+  /** Stream path a token bound the tunnel to (GET only). */
+  allowedPath?: string
 }
 
 /** Stop the socket reading and collect what it has buffered but not emitted. */

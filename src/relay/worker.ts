@@ -22,7 +22,7 @@ process.on('message', (msg: unknown, handle?: unknown) => {
     const socket = handle as net.Socket | undefined
     if (socket === undefined || relay === null) return
     const rest = Buffer.from(msg.rest, 'base64')
-    const info = { clientAddress: msg.clientAddress, acceptedAt: performance.now() }
+    const info = { clientAddress: msg.clientAddress, acceptedAt: performance.now(), ...(msg.allowedPath === undefined ? {} : { allowedPath: msg.allowedPath }) }
     if (msg.kind === 'get' && msg.head !== null) relay.acceptGet(socket, msg.head, msg.cookie, rest, info)
     else if (msg.kind === 'post' && msg.head !== null) relay.acceptPost(socket, msg.head, msg.cookie, rest, info)
     else relay.acceptRtsp(socket, rest, info)

@@ -94,7 +94,7 @@ export class WorkerPool implements LegSink {
     return live.find(s => String(s.id) === id) ?? null
   }
 
-  #handOff (kind: LegKind, socket: net.Socket, head: HttpHead | null, cookie: string, rest: Buffer, clientAddress: string, key: string): void {
+  #handOff (kind: LegKind, socket: net.Socket, head: HttpHead | null, cookie: string, rest: Buffer, clientAddress: string, key: string, allowedPath?: string): void {
     const slot = this.#owner(key)
     if (slot === null || slot.child === null) {
       this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
@@ -103,14 +103,14 @@ export class WorkerPool implements LegSink {
     }
     const extra = freezeSocket(socket)
     const all = extra.length > 0 ? Buffer.concat([rest, extra]) : rest
-    const msg: LegMessage = { type: 'leg', kind, cookie, head, rest: all.toString('base64'), clientAddress }
+    const msg: LegMessage = { type: 'leg', kind, cookie, head, rest: all.toString('base64'), clientAddress, ...(allowedPath === undefined ? {} : { allowedPath }) }
     slot.child.send(msg, socket, { keepOpen: false }, err => {
       if (err !== null && err !== undefined) { this.#log.warn({ err: err.message }, 'leg hand-off failed'); socket.destroy() }
     })
   }
 
-  acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string }): void {
-    this.#handOff('get', socket, head, cookie, rest, info.clientAddress, cookie)
+  acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, allowedPath?: string }): void {
+    this.#handOff('get', socket, head, cookie, rest, info.clientAddress, cookie, info.allowedPath)
   }
 
   acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string }): void {

@@ -16,7 +16,7 @@ export interface OriginOptions {
   /** RTSP session timeout in seconds (default 60). */
   sessionTimeoutSec?: number
   logger?: OriginLogger
-  /** Bench hook: stamp each RTP packet's due time (µs since epoch) in an RTP header extension. */
+  /** Bench hook: stamp each RTP packet with its send time (monotonic ns, profile 0x544E) in an RTP header extension. */
   stampPayloads?: boolean
   /** Cap on a TCP viewer's unsent bytes before VOD waits / live drops (default 4 MiB). */
   maxBacklogBytes?: number

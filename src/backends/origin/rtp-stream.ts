@@ -34,9 +34,10 @@ export class RtpStream {
   packetize (u: MediaUnit, wallDueMs: number, stamp: boolean): Buffer[] {
     const ts = this.timestamp(u.rtpTime)
     const out: Buffer[] = new Array(u.payloads.length)
+    const stampNs = stamp ? process.hrtime.bigint() : undefined
     for (let i = 0; i < u.payloads.length; i++) {
       const payload = u.payloads[i]!
-      out[i] = buildRtpPacket({ payloadType: this.payloadType, marker: i === u.payloads.length - 1, seq: this.seq, timestamp: ts, ssrc: this.ssrc, ...(stamp ? { stampUs: wallDueMs * 1000 } : {}) }, payload)
+      out[i] = buildRtpPacket({ payloadType: this.payloadType, marker: i === u.payloads.length - 1, seq: this.seq, timestamp: ts, ssrc: this.ssrc, ...(stampNs !== undefined ? { stampNs } : {}) }, payload)
       this.seq = (this.seq + 1) & 0xffff
       this.packets++
       this.octets += payload.length + (out[i]!.length - RTP_HEADER - payload.length)

@@ -4,9 +4,12 @@
  * With `stampUs` the packet carries a one-word-profile header extension (RFC 3550 §5.3.1,
  * profile 0x5447 'TG', two words: the packet's due time in µs since the Unix epoch): the
  * bench stamp hook. Players ignore header extensions they do not know.
+ * With `stampNs` the extension has profile 0x544E 'TN' and holds the sender's monotonic clock
+ * (process.hrtime.bigint(), ns) when the packet was built: what the bench reads (src/bench/stamp.ts).
  */
 export const RTP_HEADER = 12
 export const STAMP_PROFILE = 0x5447
+export const STAMP_PROFILE_NS = 0x544e
 
 export interface RtpFields {
   payloadType: number
@@ -16,10 +19,12 @@ export interface RtpFields {
   ssrc: number
   /** Bench stamp: due time in µs since the epoch (adds a 12-byte header extension). */
   stampUs?: number
+  /** Bench stamp: monotonic send time in ns (profile 0x544E; takes precedence over stampUs). */
+  stampNs?: bigint
 }
 
 export function buildRtpPacket (f: RtpFields, payload: Buffer): Buffer {
-  const ext = f.stampUs === undefined ? 0 : 12
+  const ext = f.stampUs === undefined && f.stampNs === undefined ? 0 : 12
   const out = Buffer.allocUnsafe(RTP_HEADER + ext + payload.length)
   out[0] = ext === 0 ? 0x80 : 0x90
   out[1] = (f.marker ? 0x80 : 0) | (f.payloadType & 0x7f)
@@ -27,9 +32,9 @@ export function buildRtpPacket (f: RtpFields, payload: Buffer): Buffer {
   out.writeUInt32BE(f.timestamp >>> 0, 4)
   out.writeUInt32BE(f.ssrc >>> 0, 8)
   if (ext !== 0) {
-    out.writeUInt16BE(STAMP_PROFILE, 12)
+    out.writeUInt16BE(f.stampNs !== undefined ? STAMP_PROFILE_NS : STAMP_PROFILE, 12)
     out.writeUInt16BE(2, 14)
-    out.writeBigUInt64BE(BigInt(Math.max(0, Math.round(f.stampUs!))), 16)
+    out.writeBigUInt64BE(f.stampNs ?? BigInt(Math.max(0, Math.round(f.stampUs!))), 16)
   }
   payload.copy(out, RTP_HEADER + ext)
   return out
