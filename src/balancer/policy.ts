@@ -13,13 +13,20 @@ export interface BackendSnapshot {
   weight: number
   healthy: boolean
   draining?: boolean
+  /** Bits/s it sends now (as measured by this relay, or summed across the cluster). */
+  bandwidthBps?: number
+  /** 0 or absent = unlimited. */
+  maxBandwidthBps?: number
 }
 
 export type Choice = { backend: string } | { backend: null, reason: 'none-healthy' | 'all-full' }
 
 export function loadOf (b: BackendSnapshot): number { return b.sessions / b.weight }
 
-export function isFull (b: BackendSnapshot): boolean { return b.maxSessions > 0 && b.sessions >= b.maxSessions }
+export function isFull (b: BackendSnapshot): boolean {
+  if (b.maxSessions > 0 && b.sessions >= b.maxSessions) return true
+  return b.maxBandwidthBps !== undefined && b.maxBandwidthBps > 0 && (b.bandwidthBps ?? 0) >= b.maxBandwidthBps
+}
 
 export function chooseBackend (candidates: readonly BackendSnapshot[], random: () => number = Math.random): Choice {
   const up = candidates.filter(b => b.healthy && b.draining !== true)
