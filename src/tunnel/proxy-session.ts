@@ -20,6 +20,7 @@ import type { InterleavedFrame } from './codec/interleaved.js'
 import { getHeader, makeResponse, serializeMessage, setHeader, type Header, type RtspRequest, type RtspResponse } from './codec/rtsp-message.js'
 import { filterTcpTransports, parseSessionHeader } from './codec/transport.js'
 import { maskSdpAddress, rewriteRequestUrls, rewriteResponseUrls, UrlMapper } from './codec/url-rewrite.js'
+import { pathAllowed } from '../portal/access.js'
 
 /** What a session needs from its client connection(s). */
 export interface ClientSide {
@@ -33,6 +34,12 @@ export interface ClientSide {
   resumeInput (): void
   /** Close every client connection of this session. */
   close (): void
+  /**
+   * Server-originated RTSP requests (OPTIONS/GET_PARAMETER keepalives, ANNOUNCE, ...): 'forward'
+   * them to the client (default), or 'answer' them on the client's behalf (a WebSocket player
+   * whose parser throws on requests).
+   */
+  readonly serverRequests?: 'forward' | 'answer'
 }
 
 export interface SessionInfo {
@@ -43,6 +50,8 @@ export interface SessionInfo {
   entryPath: string
   /** When the client arrived (ms, performance.now() clock) for the setup-time histogram. */
   startedAt: number
+  /** Stream path a token bound this session to: requests for other paths get RTSP 403. */
+  allowedPath?: string
   /** Stable id for the admin API and the access log (never the cookie). */
   id?: string
   /** The gateway-authenticated user, when gateway auth is on. */
@@ -122,6 +131,11 @@ export class ProxySession {
   readonly #openedAt = Date.now()
   #framesToClient = 0
   #framesFromClient = 0
+  /** Hardening (issue 5): request-rate token bucket, lag handling. */
+  #rateTokens = -1
+  #rateAt = 0
+  #stallTimer: NodeJS.Timeout | null = null
+  #dropping = false
 
   constructor (deps: SessionDeps, client: ClientSide, info: SessionInfo) {
     this.#deps = deps
@@ -130,7 +144,7 @@ export class ProxySession {
     this.#log = deps.logger
     const l = deps.config.limits
     this.#demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
-    client.onDrain(() => { this.#socket?.resume() })
+    client.onDrain(() => { this.#socket?.resume(); this.#clearStall() })
     deps.metrics.tunnelsActive.inc()
     this.#armIdle()
   }
@@ -182,6 +196,11 @@ export class ProxySession {
   }
 
   #clientFrame (frame: InterleavedFrame): void {
+    if (frame.raw.length > this.#deps.config.limits.clientFrameBytes) {
+      this.#error('TG_ERR_RTSP_FRAME_TOO_LARGE', `client $ frame of ${frame.raw.length} bytes dropped`)
+      this.#deps.metrics.limitHitsTotal.inc({ limit: 'limits.clientFrameBytes' })
+      return
+    }
     this.#framesFromClient++
     this.#toBackend(frame.raw)
   }
@@ -198,6 +217,10 @@ export class ProxySession {
       if (session !== undefined) extra.push(['Session', session])
       this.#fill(slot, makeResponse(status, cseq, extra))
     }
+    if (!this.#rateOk()) {
+      this.#deps.metrics.limitHitsTotal.inc({ limit: 'limits.rtspRequestsPerSecond' })
+      return answer(503, 'TG_ERR_RTSP_RATE_LIMITED', `more than ${this.#deps.config.limits.rtspRequestsPerSecond} requests/s`, [['Retry-After', '1']])
+    }
     if (req.version !== 'RTSP/1.0') {
       if (req.version.startsWith('RTSP/')) return answer(505, 'TG_ERR_RTSP_VERSION', `version ${req.version}`)
       // An HTTP request inside the tunnel (e.g. a POST leg on the GET's own connection).
@@ -213,6 +236,10 @@ export class ProxySession {
     // Route by the request URL (OPTIONS * by the GET path).
     const path = req.uri === '*' ? pathOfUrl(this.#info.entryPath) : pathOfUrl(req.uri)
     const route = path === null ? null : resolveRoute(this.#deps.config.routes, path)
+    const allowed = this.#info.allowedPath
+    if (allowed !== undefined && req.uri !== '*' && (path === null || !pathAllowed(allowed, path))) {
+      return answer(403, 'TG_ERR_AUTH_FORBIDDEN', `'${req.uri.slice(0, 200)}' is outside the token's path '${allowed}'`)
+    }
     if (route === null || (this.#route !== null && route.route !== this.#route.route)) {
       if (req.uri === '*' && req.method === 'OPTIONS' && this.#backend === null) {
         return this.#fill(slot, makeResponse(200, cseq, [['Public', 'OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER']]))
@@ -357,6 +384,7 @@ export class ProxySession {
   }
 
   #backendData (chunk: Buffer): void {
+    if (this.#backend !== null) this.#deps.pool.addBytes(this.#backend.config.name, chunk.length)
     if (!this.#firstBackendByte) {
       this.#firstBackendByte = true
       this.#deps.metrics.tunnelSetupSeconds.observe((performance.now() - this.#info.startedAt) / 1000)
@@ -367,8 +395,9 @@ export class ProxySession {
     let runStart = -1
     let runEnd = -1
     let runBuf: Buffer | null = null
+    let runFrames = 0
     const flushRun = (): void => {
-      if (runBuf !== null) this.#toClient(runBuf.byteOffset === runStart && runBuf.length === runEnd - runStart ? runBuf : Buffer.from(runBuf.buffer, runStart, runEnd - runStart))
+      if (runBuf !== null) this.#toClient(runBuf.byteOffset === runStart && runBuf.length === runEnd - runStart ? runBuf : Buffer.from(runBuf.buffer, runStart, runEnd - runStart), runFrames)
       runBuf = null
     }
     for (const u of units) {
@@ -376,10 +405,12 @@ export class ProxySession {
         this.#framesToClient++
         if (runBuf !== null && u.raw.buffer === (runBuf as Buffer).buffer && u.raw.byteOffset === runEnd) {
           runEnd += u.raw.length
+          runFrames++
           continue
         }
         flushRun()
         runBuf = u.raw
+        runFrames = 1
         runStart = u.raw.byteOffset
         runEnd = runStart + u.raw.length
         continue
@@ -417,6 +448,7 @@ export class ProxySession {
   }
 
   #backendRequest (req: RtspRequest): void {
+    if (this.#client.serverRequests === 'answer') { this.#answerForClient(req); return }
     // Server-originated requests (OPTIONS, GET_PARAMETER, ANNOUNCE, REDIRECT) go to the client.
     const mapper = this.#getMapper()
     if (mapper !== null) {
@@ -426,6 +458,17 @@ export class ProxySession {
       if (location !== undefined) setHeader(req, 'Location', map(location))
     }
     this.#toClient(serializeMessage(req))
+  }
+
+  /** Answer a backend's request for a client that must not see it: keepalives 200, others 501. */
+  #answerForClient (req: RtspRequest): void {
+    const ok = req.method === 'OPTIONS' || req.method === 'GET_PARAMETER' || req.method === 'SET_PARAMETER'
+    const headers: Header[] = [['CSeq', getHeader(req, 'CSeq') ?? '0']]
+    const session = getHeader(req, 'Session')
+    if (session !== undefined) headers.push(['Session', session])
+    const res: RtspResponse = { kind: 'response', version: 'RTSP/1.0', status: ok ? 200 : 501, reason: ok ? 'OK' : 'Not Implemented', headers, body: Buffer.alloc(0) }
+    this.#log.debug({ method: req.method, status: res.status, transport: this.#info.transport }, 'server request answered for the client')
+    if (this.#state === 'connected' && this.#socket !== null) this.#writeBackend(serializeMessage(res))
   }
 
   #fill (slot: ReplySlot, res: RtspResponse | Buffer): void {
@@ -446,8 +489,41 @@ export class ProxySession {
     this.#fill(s, res)
   }
 
-  #toClient (buf: Buffer): void {
+  /** Token bucket: limits.rtspRequestsPerSecond, burst limits.rtspRequestBurst (0 = unlimited). */
+  #rateOk (): boolean {
+    const { rtspRequestsPerSecond: rate, rtspRequestBurst: burst } = this.#deps.config.limits
+    if (rate <= 0) return true
+    const now = performance.now()
+    const cap = Math.max(1, burst)
+    this.#rateTokens = this.#rateTokens < 0 ? cap : Math.min(cap, this.#rateTokens + (now - this.#rateAt) * rate / 1000)
+    this.#rateAt = now
+    if (this.#rateTokens < 1) return false
+    this.#rateTokens -= 1
+    return true
+  }
+
+  #clearStall (): void {
+    if (this.#stallTimer !== null) { clearTimeout(this.#stallTimer); this.#stallTimer = null }
+  }
+
+  /**
+   * `frames` > 0: `buf` is that many whole `$` frames. Past limits.dropFramesAboveBytes queued
+   * they are dropped whole (never part of one, never an RTSP message); otherwise a full client
+   * buffer pauses the backend socket, and a client that stays full for limits.clientStallMs is closed.
+   */
+  #toClient (buf: Buffer, frames = 0): void {
     if (this.#state === 'closed') return
+    const dropAbove = this.#deps.config.limits.dropFramesAboveBytes
+    if (frames > 0 && dropAbove > 0 && this.#client.queued > dropAbove) {
+      this.#deps.metrics.framesDroppedTotal.inc(frames)
+      if (!this.#dropping) {
+        this.#dropping = true
+        this.#deps.metrics.limitHitsTotal.inc({ limit: 'limits.dropFramesAboveBytes' })
+        this.#log.info({ client: this.#info.clientAddress, queued: this.#client.queued }, 'client lagging: dropping whole frames')
+      }
+      return
+    }
+    if (frames > 0) this.#dropping = false
     this.#bytesOut += buf.length
     this.#deps.metrics.bytesTotal.inc({ direction: 'backend_to_client' }, buf.length)
     const ok = this.#client.write(buf)
@@ -456,7 +532,21 @@ export class ProxySession {
       this.close('client-too-slow', 'client_slow')
       return
     }
-    if (!ok) this.#socket?.pause()
+    if (!ok && dropAbove === 0) {
+      this.#socket?.pause()
+      const stallMs = this.#deps.config.limits.clientStallMs
+      if (stallMs > 0 && this.#stallTimer === null) {
+        this.#stallTimer = setTimeout(() => {
+          this.#stallTimer = null
+          if (this.#state === 'closed' || this.#client.queued === 0) return
+          this.#error('TG_ERR_TUN_OUTPUT_OVERFLOW', `client read nothing for ${stallMs} ms (${this.#client.queued} bytes queued)`)
+          this.#deps.metrics.limitHitsTotal.inc({ limit: 'limits.clientStallMs' })
+          this.#log.info({ client: this.#info.clientAddress, queued: this.#client.queued, stallMs }, 'client stalled: tunnel closed')
+          this.close('client-stalled', 'client_slow')
+        }, stallMs)
+        this.#stallTimer.unref()
+      }
+    }
   }
 
   #error (code: ErrorCode, reason: string): void {
@@ -514,6 +604,7 @@ export class ProxySession {
     this.#outcome = outcome
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer)
     if (this.#connectTimer !== null) clearTimeout(this.#connectTimer)
+    this.#clearStall()
     for (const s of this.#slots) if (s.timer !== undefined) clearTimeout(s.timer)
     this.#slots = []
     this.#pendingOut = []
@@ -525,7 +616,7 @@ export class ProxySession {
     if (this.#backend !== null) this.#deps.pool.release(this.#backend.config.name)
     this.#client.close()
     this.#deps.metrics.tunnelsActive.dec()
-    this.#deps.metrics.tunnelsTotal.inc({ outcome })
+    this.#deps.metrics.tunnelsTotal.inc({ outcome, transport: this.#info.transport })
     this.#log.info({
       event: 'tunnel-closed',
       transport: this.#info.transport,
