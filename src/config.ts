@@ -79,6 +79,8 @@ export interface Config {
     rtspRequestBurst: number
     /** With more than this queued towards a client, whole `$` frames are dropped (0 = never drop; close at clientOutputBytes). */
     dropFramesAboveBytes: number
+    /** A client whose output stays blocked (nothing drained) this long is closed (0 = never). */
+    clientStallMs: number
   }
   tunnel: {
     /** A GET without POST, or POST without GET, is dropped after this. */
@@ -185,6 +187,7 @@ export const DEFAULTS: Config = {
     clientFrameBytes: 16_384,
     rtspRequestsPerSecond: 20,
     rtspRequestBurst: 40,
+    clientStallMs: 30_000,
     dropFramesAboveBytes: 0
   },
   tunnel: {

@@ -13,6 +13,7 @@ import { buildHttpError, buildTunnelGetReply, type HttpHead } from '../tunnel/co
 import { getHeader } from '../tunnel/codec/rtsp-message.js'
 import { RtspDemuxer } from '../tunnel/codec/demux.js'
 import { HttpTunnel } from '../tunnel/http-tunnel.js'
+import { plainAddress } from '../portal/access.js'
 import { ProxySession, type ClientSide, type SessionSnapshot } from '../tunnel/proxy-session.js'
 import type { AccessSink } from '../ops/access-log.js'
 import { accessRecord, ClosedTotals, summarize, type RelaySummary } from '../ops/relay-view.js'
@@ -20,6 +21,8 @@ import { accessRecord, ClosedTotals, summarize, type RelaySummary } from '../ops
 interface PendingPost {
   socket: net.Socket
   head: HttpHead
+  /** Client address (for the per-address unpaired count and requireSameClientIp). */
+  ip: string
   initial: Buffer[]
   timer: NodeJS.Timeout
 }
@@ -28,11 +31,24 @@ export interface LegInfo {
   clientAddress: string
   /** performance.now() when the leg's connection was accepted. */
   acceptedAt: number
+  /** Stream path a token bound the tunnel to. */
+  allowedPath?: string
   /** The gateway-authenticated user of a GET (gateway auth on). */
   user?: string
 }
 
 const GET_REPLY = buildTunnelGetReply()
+
+/** Counts per client address (entries removed at zero, so the map stays as small as the live set). */
+class PerIp {
+  readonly #m = new Map<string, number>()
+  get (ip: string): number { return this.#m.get(ip) ?? 0 }
+  add (ip: string, d: number): void {
+    const n = (this.#m.get(ip) ?? 0) + d
+    if (n <= 0) this.#m.delete(ip)
+    else this.#m.set(ip, n)
+  }
+}
 
 export class Relay {
   /** Replaced by reconfigure(); sessions keep the config they started with. */
@@ -45,6 +61,11 @@ export class Relay {
   readonly #sessions = new Set<ProxySession>()
   #unpaired = 0
   #closing = false
+  /** Hardening (issue 5): per-address counts, unpaired GETs, the GET's address per tunnel. */
+  readonly #tunnelsByIp = new PerIp()
+  readonly #unpairedByIp = new PerIp()
+  readonly #unpairedGets = new Map<HttpTunnel, string>()
+  readonly #tunnelIp = new WeakMap<HttpTunnel, string>()
   /** Relay name in tunnel listings and access records ('local', 'w0', ...). */
   name = 'local'
   /** Tunnel ids are `${idPrefix}-${n}`: unique per process generation, never the cookie. */
@@ -78,7 +99,46 @@ export class Relay {
 
   #tooMany (): boolean {
     const max = this.config.limits.maxTunnels
+    if (max > 0 && this.#sessions.size >= max) this.metrics.limitHitsTotal.inc({ limit: 'limits.maxTunnels' })
     return this.#closing || (max > 0 && this.#sessions.size >= max)
+  }
+
+  /** A per-address or unpaired-leg limit reached by a new leg from `ip` (null when it may come in). */
+  #legLimit (ip: string, unpaired: boolean, tunnel: boolean): { code: 'TG_ERR_TUN_IP_LIMIT' | 'TG_ERR_TUN_TOO_MANY', limit: string } | null {
+    const l = this.config.limits
+    if (tunnel && l.maxTunnelsPerIp > 0 && this.#tunnelsByIp.get(ip) >= l.maxTunnelsPerIp) return { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxTunnelsPerIp' }
+    if (unpaired && l.maxUnpairedLegsPerIp > 0 && this.#unpairedByIp.get(ip) >= l.maxUnpairedLegsPerIp) return { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxUnpairedLegsPerIp' }
+    if (unpaired && this.#unpaired >= l.maxUnpairedLegs) return { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxUnpairedLegs' }
+    return null
+  }
+
+  #refused (hit: { code: 'TG_ERR_TUN_IP_LIMIT' | 'TG_ERR_TUN_TOO_MANY', limit: string }, ip: string, leg: string): void {
+    this.metrics.errorsTotal.inc({ code: hit.code })
+    this.metrics.limitHitsTotal.inc({ limit: hit.limit })
+    this.#log.info({ client: ip, leg, limit: hit.limit }, 'leg refused: limit reached')
+  }
+
+  /** The GET of `tunnel` got its first POST (or ended unpaired): no longer an unpaired leg. */
+  #getPaired (tunnel: HttpTunnel): void {
+    const ip = this.#unpairedGets.get(tunnel)
+    if (ip === undefined) return
+    this.#unpairedGets.delete(tunnel)
+    this.#unpairedByIp.add(ip, -1)
+    this.#setUnpaired(-1)
+  }
+
+  /** With tunnel.requireSameClientIp: a POST from another address than its GET is refused. */
+  #mismatch (tunnel: HttpTunnel, socket: net.Socket, ip: string): boolean {
+    if (!this.config.tunnel.requireSameClientIp) return false
+    const getIp = this.#tunnelIp.get(tunnel)
+    if (getIp === undefined || getIp === plainAddress(ip)) return false
+    this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_CLIENT_MISMATCH' })
+    this.metrics.limitHitsTotal.inc({ limit: 'tunnel.requireSameClientIp' })
+    this.#log.info({ client: ip, getClient: getIp }, 'POST from another address than its GET refused')
+    socket.on('error', () => {})
+    socket.end(buildHttpError(403, 'Forbidden'))
+    setTimeout(() => socket.destroy(), 1000).unref()
+    return true
   }
 
   /** A tunnel GET whose head was read; `rest` holds bytes that followed the head. */
@@ -97,24 +157,40 @@ export class Relay {
       socket.end(buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
       return
     }
+    const ip = plainAddress(info.clientAddress)
+    const waitingPosts = this.#pendingPosts.get(cookie)
+    const hit = this.#legLimit(ip, waitingPosts === undefined, true)
+    if (hit !== null) {
+      this.#refused(hit, ip, 'get')
+      socket.on('error', () => {})
+      socket.end(buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
+      setTimeout(() => socket.destroy(), 1000).unref()
+      return
+    }
     socket.write(GET_REPLY)
     const tunnel = new HttpTunnel(cookie, socket, { config: this.config, metrics: this.metrics, logger: this.#log }, () => {
       if (this.#tunnels.get(cookie) === tunnel) this.#tunnels.delete(cookie)
+      this.#getPaired(tunnel)
       this.onTunnelEnd?.(cookie)
     })
     this.#tunnels.set(cookie, tunnel)
+    this.#tunnelIp.set(tunnel, ip)
+    this.#unpairedGets.set(tunnel, ip)
+    this.#unpairedByIp.add(ip, 1)
+    this.#setUnpaired(1)
     const session = new ProxySession(this.#sessionDeps(), tunnel, {
       transport: 'http-tunnel',
       clientAddress: info.clientAddress,
       userAgent: getHeader(head, 'User-Agent') ?? '',
       entryPath: head.target,
+      ...(info.allowedPath === undefined ? {} : { allowedPath: info.allowedPath }),
       startedAt: info.acceptedAt,
       id: this.#newId(),
       relay: this.name,
       ...(info.user === undefined ? {} : { user: info.user })
     })
     tunnel.bind(session)
-    this.#track(session)
+    this.#track(session, ip)
     this.#log.info({ event: 'tunnel-opened', transport: 'http-tunnel', client: info.clientAddress, path: head.target, userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
     if (rest.length > 0) socket.unshift(rest)
     socket.resume()
@@ -124,7 +200,10 @@ export class Relay {
       for (const p of waiting) {
         clearTimeout(p.timer)
         this.#setUnpaired(-1)
+        this.#unpairedByIp.add(p.ip, -1)
         Relay.detachHold(p.socket)
+        if (this.#mismatch(tunnel, p.socket, p.ip)) continue
+        this.#getPaired(tunnel)
         tunnel.attachPost(p.socket, p.head, Buffer.concat(p.initial))
       }
     }
@@ -134,19 +213,25 @@ export class Relay {
   acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: LegInfo): void {
     this.metrics.legsTotal.inc({ leg: 'post' })
     const tunnel = this.#tunnels.get(cookie)
+    const ip = plainAddress(info.clientAddress)
     if (tunnel !== undefined && !tunnel.closed) {
+      if (this.#mismatch(tunnel, socket, ip)) return
+      this.#getPaired(tunnel)
       tunnel.attachPost(socket, head, rest) // resumes the socket unless the backend is applying backpressure
       return
     }
     // POST before GET: hold it (paused, bounded) for the pairing window.
-    if (this.#unpaired >= this.config.limits.maxUnpairedLegs) {
-      this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
+    const hit = this.#legLimit(ip, true, false)
+    if (hit !== null) {
+      this.#refused(hit, ip, 'post')
       socket.destroy()
       return
     }
+    this.#unpairedByIp.add(ip, 1)
     const pending: PendingPost = {
       socket,
       head,
+      ip,
       initial: rest.length > 0 ? [rest] : [],
       timer: setTimeout(() => {
         const list = this.#pendingPosts.get(cookie)
@@ -155,6 +240,7 @@ export class Relay {
           if (i !== -1) list.splice(i, 1)
           if (list.length === 0) this.#pendingPosts.delete(cookie)
           this.#setUnpaired(-1)
+          this.#unpairedByIp.add(ip, -1)
         }
         this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_PAIRING_TIMEOUT' })
         this.#log.info({ client: info.clientAddress, event: 'pairing-timeout', leg: 'post' }, 'POST without GET dropped')
@@ -179,6 +265,7 @@ export class Relay {
       list.splice(i, 1)
       if (list.length === 0) this.#pendingPosts.delete(cookie)
       this.#setUnpaired(-1)
+      this.#unpairedByIp.add(ip, -1)
     })
     socket.resume()
     const list = this.#pendingPosts.get(cookie) ?? []
@@ -201,6 +288,14 @@ export class Relay {
       socket.end('RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n')
       return
     }
+    const ip = plainAddress(info.clientAddress)
+    const hit = this.#legLimit(ip, false, true)
+    if (hit !== null) {
+      this.#refused(hit, ip, 'rtsp')
+      socket.on('error', () => {})
+      socket.end('RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n')
+      return
+    }
     socket.setNoDelay(true)
     const l = this.config.limits
     const demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
@@ -219,7 +314,7 @@ export class Relay {
       }
     }
     const session = new ProxySession(this.#sessionDeps(), client, { transport: 'rtsp', clientAddress: info.clientAddress, userAgent: '', entryPath: '/', startedAt: info.acceptedAt, id: this.#newId(), relay: this.name })
-    this.#track(session)
+    this.#track(session, ip)
     const onData = (chunk: Buffer): void => {
       for (const u of demux.push(chunk)) {
         if (session.closed) return
@@ -233,8 +328,10 @@ export class Relay {
     socket.resume()
   }
 
-  #track (session: ProxySession): void {
+  #track (session: ProxySession, ip: string): void {
     this.#sessions.add(session)
+    this.#tunnelsByIp.add(ip, 1)
+    session.onClose(() => { this.#tunnelsByIp.add(ip, -1) })
     session.onClose(() => {
       this.#sessions.delete(session)
       const snap = session.snapshot()
@@ -273,6 +370,8 @@ export class Relay {
     for (const list of this.#pendingPosts.values()) for (const p of list) { clearTimeout(p.timer); p.socket.destroy() }
     this.#pendingPosts.clear()
     this.#setUnpaired(-this.#unpaired)
+    for (const t of [...this.#unpairedGets.keys()]) this.#unpairedByIp.add(this.#unpairedGets.get(t)!, -1)
+    this.#unpairedGets.clear()
     if (graceMs > 0 && this.#sessions.size > 0) {
       await new Promise<void>(resolve => {
         const t = setTimeout(resolve, graceMs)
