@@ -79,6 +79,8 @@ export interface Config {
     rtspRequestBurst: number
     /** With more than this queued towards a client, whole `$` frames are dropped (0 = never drop; close at clientOutputBytes). */
     dropFramesAboveBytes: number
+    /** Largest WebSocket message (fragments together) a client may send, in bytes. */
+    wsMessageBytes: number
     /** A client whose output stays blocked (nothing drained) this long is closed (0 = never). */
     clientStallMs: number
   }
@@ -154,6 +156,26 @@ export interface Config {
       bandwidthQuery: string
     }
   }
+  websocket: {
+    /** Accept RTSP over WebSocket (subprotocols `binary` and `rtsp.onvif.org`) on the listen port(s). */
+    enabled: boolean
+    /** Request path of the WebSocket upgrade (media-stream-library's default). */
+    path: string
+  }
+  watch: {
+    /** Serve the browser player at /watch/<stream path> and its index at /watch. */
+    enabled: boolean
+    /** Stream paths listed at /watch and on the status page (the embedded origin's streams are added). */
+    streams: string[]
+  }
+  tls: {
+    /** PEM certificate chain file; with `key`, the front door also listens with TLS on `port`. '' = no TLS. */
+    cert: string
+    /** PEM private key file. */
+    key: string
+    /** TLS listen port (tunnel legs, WebSocket and the web surface, as on the plain port). */
+    port: number
+  }
   origin: {
     /** Start the embedded origin and use it as the backend when no backend is configured. */
     enabled: boolean
@@ -188,7 +210,8 @@ export const DEFAULTS: Config = {
     rtspRequestsPerSecond: 20,
     rtspRequestBurst: 40,
     clientStallMs: 30_000,
-    dropFramesAboveBytes: 0
+    dropFramesAboveBytes: 0,
+    wsMessageBytes: 256 * 1024
   },
   tunnel: {
     pairingTimeoutMs: 30_000,
@@ -217,6 +240,9 @@ export const DEFAULTS: Config = {
     staleIntervals: 3,
     promql: { url: '', query: 'sum by (backend) (tunnelgate_backend_sessions)', bandwidthQuery: '' }
   },
+  websocket: { enabled: true, path: '/rtsp-over-websocket' },
+  watch: { enabled: true, streams: [] },
+  tls: { cert: '', key: '', port: 443 },
   origin: { enabled: true, host: '127.0.0.1', port: 0 }
 }
 
@@ -362,6 +388,14 @@ export function validateConfig (raw: Obj): Config {
   httpUrl(c.balancer.promql.url, 'balancer.promql.url')
   for (const k of ['query', 'bandwidthQuery'] as const) if (typeof c.balancer.promql[k] !== 'string') fail(`balancer.promql.${k}`, 'must be a PromQL expression string')
   if (c.balancer.promql.url !== '' && c.balancer.promql.query.trim() === '') fail('balancer.promql.query', 'must be set when balancer.promql.url is')
+  if (c.limits.wsMessageBytes < 1024) fail('limits.wsMessageBytes', 'must be at least 1024')
+  if (typeof c.websocket.enabled !== 'boolean') fail('websocket.enabled', 'must be true or false')
+  if (typeof c.websocket.path !== 'string' || !/^\/[A-Za-z0-9_.~\-/]*$/.test(c.websocket.path)) fail('websocket.path', "must be a path starting with '/' (A-Z a-z 0-9 _ . ~ - /)")
+  if (typeof c.watch.enabled !== 'boolean') fail('watch.enabled', 'must be true or false')
+  if (!Array.isArray(c.watch.streams) || c.watch.streams.some(p => typeof p !== 'string' || !/^\/[^\s?#<>"']*$/.test(p))) fail('watch.streams', "must be a list of stream paths starting with '/'")
+  if (typeof c.tls.cert !== 'string' || typeof c.tls.key !== 'string') fail('tls', 'cert and key must be file paths (or both empty)')
+  if ((c.tls.cert === '') !== (c.tls.key === '')) fail(c.tls.cert === '' ? 'tls.cert' : 'tls.key', 'must be set together with ' + (c.tls.cert === '' ? 'tls.key' : 'tls.cert'))
+  int(c.tls.port, 'tls.port', 0, 65535)
   if (typeof c.origin.enabled !== 'boolean') fail('origin.enabled', 'must be true or false')
   int(c.origin.port, 'origin.port', 0, 65535)
   if (c.origin.mediaDir !== undefined && typeof c.origin.mediaDir !== 'string') fail('origin.mediaDir', 'must be a directory path')

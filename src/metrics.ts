@@ -7,14 +7,14 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface GatewayMetrics {
   registry: Registry
   tunnelsActive: Gauge
-  tunnelsTotal: Counter<'outcome'>
+  tunnelsTotal: Counter<'outcome' | 'transport'>
   tunnelSetupSeconds: Histogram
   bytesTotal: Counter<'direction'>
   backendSessions: Gauge<'backend'>
   backendChoices: Counter<'backend'>
   backendConnectFailures: Counter<'backend'>
   errorsTotal: Counter<'code'>
-  legsTotal: Counter<'leg'>
+  legsTotal: Counter<'leg' | 'transport'>
   unpairedLegs: Gauge
   rtspRequestsTotal: Counter<'method'>
   gatewayResponsesTotal: Counter<'status'>
@@ -39,7 +39,7 @@ export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string
   return {
     registry,
     tunnelsActive: new Gauge({ name: 'tunnelgate_tunnels_active', help: 'Tunnels (client sessions) currently open', registers }),
-    tunnelsTotal: new Counter({ name: 'tunnelgate_tunnels_total', help: 'Tunnels closed, by outcome', labelNames: ['outcome'], registers }),
+    tunnelsTotal: new Counter({ name: 'tunnelgate_tunnels_total', help: 'Tunnels closed, by outcome and transport (http-tunnel, websocket, rtsp)', labelNames: ['outcome', 'transport'], registers }),
     tunnelSetupSeconds: new Histogram({
       name: 'tunnelgate_tunnel_setup_seconds',
       help: 'Time from the tunnel GET to the first byte from the backend',
@@ -51,7 +51,7 @@ export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string
     backendChoices: new Counter({ name: 'tunnelgate_backend_choices_total', help: 'Sessions the balancer sent to each backend', labelNames: ['backend'], registers }),
     backendConnectFailures: new Counter({ name: 'tunnelgate_backend_connect_failures_total', help: 'Failed backend connection attempts', labelNames: ['backend'], registers }),
     errorsTotal: new Counter({ name: 'tunnelgate_errors_total', help: 'Errors by code (TG_ERR_*, see docs/errors.md)', labelNames: ['code'], registers }),
-    legsTotal: new Counter({ name: 'tunnelgate_legs_total', help: 'Tunnel legs accepted, by kind (get, post, rtsp)', labelNames: ['leg'], registers }),
+    legsTotal: new Counter({ name: 'tunnelgate_legs_total', help: 'Tunnel legs accepted, by kind (get, post, rtsp, websocket) and transport (http-tunnel, websocket, rtsp)', labelNames: ['leg', 'transport'], registers }),
     unpairedLegs: new Gauge({ name: 'tunnelgate_unpaired_legs', help: 'Legs waiting for their other half', registers }),
     rtspRequestsTotal: new Counter({ name: 'tunnelgate_rtsp_requests_total', help: 'RTSP requests from clients, by method', labelNames: ['method'], registers }),
     gatewayResponsesTotal: new Counter({ name: 'tunnelgate_gateway_responses_total', help: 'RTSP responses the gateway originated itself, by status', labelNames: ['status'], registers }),

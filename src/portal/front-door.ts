@@ -13,6 +13,7 @@ import type { GatewayMetrics } from '../metrics.js'
 import { BasicAuth } from './auth.js'
 import { createAddressFilter, pathAllowed, targetPath, tokenOf, verifyToken } from './access.js'
 import { buildHttpError, classifyTunnelLeg, parseHttpHead, type HttpHead } from '../tunnel/codec/http-head.js'
+import { admitWebSocket, isRtspWebSocket } from './websocket-door.js'
 
 export interface LegInfo {
   clientAddress: string
@@ -28,6 +29,8 @@ export interface LegSink {
   acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: LegInfo): void
   acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: LegInfo): void
   acceptRtsp (socket: net.Socket, initial: Buffer, info: LegInfo): void
+  /** RTSP over WebSocket: an upgrade request whose handshake and auth were checked (the 101 is the sink's). */
+  acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: LegInfo): void
 }
 
 export interface FrontDoorDeps {
@@ -109,6 +112,13 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         return
       }
       const head = r.head
+      if (isRtspWebSocket(config, head)) {
+        // RTSP over WebSocket: relayed like a tunnel leg (see websocket-door.ts).
+        const from = trustForwarded ? (forwardedClient(head) ?? clientAddress) : clientAddress
+        if (filtering && trustForwarded && !filter.allows(from)) { denied(socket, from); return }
+        admitWebSocket({ config, metrics, logger, legs, auth, challenge }, socket, head, buf.subarray(head.headLength), { clientAddress: from, acceptedAt, raw: buf })
+        return
+      }
       const leg = classifyTunnelLeg(head, { minCookie: config.limits.minCookieLength, maxCookie: config.limits.maxCookieLength })
       const rest = buf.subarray(head.headLength)
       if (leg.leg === 'error') {

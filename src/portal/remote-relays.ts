@@ -15,6 +15,7 @@ import { TunnelgateError } from '../errors.js'
 import type { GatewayMetrics } from '../metrics.js'
 import type { HttpHead } from '../tunnel/codec/http-head.js'
 import type { LegSink } from './front-door.js'
+import { webSocketKey } from './websocket-door.js'
 
 export interface RelayTarget { host: string, port: number }
 
@@ -162,18 +163,24 @@ export class RemoteRelays implements LegSink {
   }
 
   acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
-    this.#metrics.legsTotal.inc({ leg: 'get' })
+    this.#metrics.legsTotal.inc({ leg: 'get', transport: 'http-tunnel' })
     this.#forward(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), cookie, true)
   }
 
   acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
-    this.#metrics.legsTotal.inc({ leg: 'post' })
+    this.#metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
     // A POST follows its cookie's owner only: sent elsewhere it could never pair.
     this.#forward(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), cookie, true)
   }
 
+  /** A WebSocket upgrade is forwarded raw (with the client header) to the relay owning its key; that relay's front door admits it again. */
+  acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
+    this.#metrics.legsTotal.inc({ leg: 'websocket', transport: 'websocket' })
+    this.#forward(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), webSocketKey(head), true)
+  }
+
   acceptRtsp (socket: net.Socket, initial: Buffer, _info: { clientAddress: string }): void {
-    this.#metrics.legsTotal.inc({ leg: 'rtsp' })
+    this.#metrics.legsTotal.inc({ leg: 'rtsp', transport: 'rtsp' })
     this.#forward(socket, initial, `rtsp:${this.#rr++}`, true)
   }
 

@@ -6,7 +6,7 @@
 import type net from 'node:net'
 import type { HttpHead } from '../tunnel/codec/http-head.js'
 
-export type LegKind = 'get' | 'post' | 'rtsp'
+export type LegKind = 'get' | 'post' | 'rtsp' | 'websocket'
 
 export interface LegMessage {
   type: 'leg'

@@ -13,6 +13,7 @@ import { buildHttpError, buildTunnelGetReply, type HttpHead } from '../tunnel/co
 import { getHeader } from '../tunnel/codec/rtsp-message.js'
 import { RtspDemuxer } from '../tunnel/codec/demux.js'
 import { HttpTunnel } from '../tunnel/http-tunnel.js'
+import { openWebSocketSession } from '../tunnel/websocket-client.js'
 import { plainAddress } from '../portal/access.js'
 import { ProxySession, type ClientSide, type SessionSnapshot } from '../tunnel/proxy-session.js'
 import type { AccessSink } from '../ops/access-log.js'
@@ -143,7 +144,7 @@ export class Relay {
 
   /** A tunnel GET whose head was read; `rest` holds bytes that followed the head. */
   acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: LegInfo): void {
-    this.metrics.legsTotal.inc({ leg: 'get' })
+    this.metrics.legsTotal.inc({ leg: 'get', transport: 'http-tunnel' })
     const live = this.#tunnels.get(cookie)
     if (live !== undefined && !live.closed) {
       // A second GET for a live cookie is dropped; the existing tunnel is untouched.
@@ -211,7 +212,7 @@ export class Relay {
 
   /** A tunnel POST whose head was read; `rest` holds body bytes already read. */
   acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: LegInfo): void {
-    this.metrics.legsTotal.inc({ leg: 'post' })
+    this.metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
     const tunnel = this.#tunnels.get(cookie)
     const ip = plainAddress(info.clientAddress)
     if (tunnel !== undefined && !tunnel.closed) {
@@ -283,7 +284,7 @@ export class Relay {
 
   /** Plain RTSP/TCP on the same port (a client that can reach port 80 but speaks RTSP). */
   acceptRtsp (socket: net.Socket, initial: Buffer, info: LegInfo): void {
-    this.metrics.legsTotal.inc({ leg: 'rtsp' })
+    this.metrics.legsTotal.inc({ leg: 'rtsp', transport: 'rtsp' })
     if (this.#tooMany()) {
       socket.end('RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n')
       return
@@ -326,6 +327,36 @@ export class Relay {
     socket.on('close', () => session.clientGone('client-closed'))
     onData(initial)
     socket.resume()
+  }
+
+  /**
+   * RTSP over WebSocket (the upgrade head read and admitted by a front door): the same limits and
+   * the same ProxySession as a tunnel, with a WebSocket client side (websocket-client.ts).
+   */
+  acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: LegInfo): void {
+    this.metrics.legsTotal.inc({ leg: 'websocket', transport: 'websocket' })
+    const ip = plainAddress(info.clientAddress)
+    const tooMany = this.#tooMany()
+    const hit = tooMany ? null : this.#legLimit(ip, false, true)
+    if (tooMany || hit !== null) {
+      if (hit !== null) this.#refused(hit, ip, 'websocket')
+      else this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
+      socket.on('error', () => {})
+      socket.end(buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
+      setTimeout(() => socket.destroy(), 1000).unref()
+      return
+    }
+    const session = openWebSocketSession(this.#sessionDeps(), socket, head, rest, {
+      clientAddress: info.clientAddress,
+      acceptedAt: info.acceptedAt,
+      id: this.#newId(),
+      relay: this.name,
+      ...(info.allowedPath === undefined ? {} : { allowedPath: info.allowedPath }),
+      ...(info.user === undefined ? {} : { user: info.user })
+    })
+    if (session === null) return
+    this.#track(session, ip)
+    this.#log.info({ event: 'tunnel-opened', transport: 'websocket', client: info.clientAddress, path: info.allowedPath ?? head.target, userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
   }
 
   #track (session: ProxySession, ip: string): void {

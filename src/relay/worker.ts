@@ -25,6 +25,7 @@ process.on('message', (msg: unknown, handle?: unknown) => {
     const info = { clientAddress: msg.clientAddress, acceptedAt: performance.now(), ...(msg.allowedPath === undefined ? {} : { allowedPath: msg.allowedPath }) }
     if (msg.kind === 'get' && msg.head !== null) relay.acceptGet(socket, msg.head, msg.cookie, rest, info)
     else if (msg.kind === 'post' && msg.head !== null) relay.acceptPost(socket, msg.head, msg.cookie, rest, info)
+    else if (msg.kind === 'websocket' && msg.head !== null) relay.acceptWebSocket(socket, msg.head, rest, info)
     else relay.acceptRtsp(socket, rest, info)
     return
   }

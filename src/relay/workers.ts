@@ -16,6 +16,7 @@ import { ownerOf } from '../balancer/hrw.js'
 import type { LegSink } from '../portal/front-door.js'
 import type { HttpHead } from '../tunnel/codec/http-head.js'
 import { freezeSocket, type LegKind, type LegMessage } from './handoff.js'
+import { webSocketKey } from '../portal/websocket-door.js'
 
 interface WorkerSlot {
   id: number
@@ -119,6 +120,11 @@ export class WorkerPool implements LegSink {
 
   acceptRtsp (socket: net.Socket, initial: Buffer, info: { clientAddress: string }): void {
     this.#handOff('rtsp', socket, null, '', initial, info.clientAddress, `rtsp:${this.#rr++}`)
+  }
+
+  /** A WebSocket goes to the worker owning its random handshake key (the worker writes the 101). */
+  acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: { clientAddress: string, allowedPath?: string }): void {
+    this.#handOff('websocket', socket, head, '', rest, info.clientAddress, webSocketKey(head), info.allowedPath)
   }
 
   #query<T> (slot: WorkerSlot, what: 'metrics' | 'status'): Promise<T | null> {

@@ -1,0 +1,71 @@
+/**
+ * RTSP over WebSocket at the front door: recognise the upgrade request from its head, check the
+ * handshake and the gateway's authentication, and hand the raw socket to the leg sink (the
+ * in-process relay, the local worker owning its key, or a remote relay node), exactly like a
+ * tunnel leg. The relay that keeps the socket writes the 101 and runs the session.
+ *
+ * Authentication (when `auth.basic` or `auth.tokenSecrets` is set): a path-bound token in the
+ * query (`?token=…`, the parameter named by `auth.tokenQueryParam`) or `Authorization: Bearer`,
+ * or HTTP Basic credentials. A token's path bounds every RTSP request of the session.
+ */
+import type net from 'node:net'
+import type { Logger } from 'pino'
+import type { Config } from '../config.js'
+import type { GatewayMetrics } from '../metrics.js'
+import type { BasicAuth } from './auth.js'
+import { tokenOf, verifyToken } from './access.js'
+import { buildHttpError, type HttpHead } from '../tunnel/codec/http-head.js'
+import type { Header } from '../tunnel/codec/rtsp-message.js'
+import { checkHandshake, isWebSocketUpgrade, targetPath } from '../tunnel/codec/websocket-frame.js'
+import type { LegInfo, LegSink } from './front-door.js'
+
+/** True when `head` is an upgrade to the RTSP-over-WebSocket path (enabled in the config). */
+export function isRtspWebSocket (config: Config, head: HttpHead): boolean {
+  return config.websocket.enabled && isWebSocketUpgrade(head) && targetPath(head.target) === config.websocket.path
+}
+
+/** The key a WebSocket session is hashed by (to a worker or relay node): its random handshake key. */
+export function webSocketKey (head: HttpHead): string {
+  for (const [k, v] of head.headers) if (k.toLowerCase() === 'sec-websocket-key') return `ws:${v.trim()}`
+  return `ws:${head.target}`
+}
+
+export interface WebSocketAdmission {
+  config: Config
+  metrics: GatewayMetrics
+  logger: Logger
+  legs: LegSink
+  auth: BasicAuth
+  /** WWW-Authenticate headers for a 401. */
+  challenge: () => Header[]
+}
+
+/**
+ * Check an upgrade request and pass it on, or refuse it with a coded error, a log line and an
+ * HTTP error reply. `info.raw` holds every byte read (for forwarding to a relay node unchanged).
+ */
+export function admitWebSocket (d: WebSocketAdmission, socket: net.Socket, head: HttpHead, rest: Buffer, info: LegInfo): void {
+  const refuse = (code: 'TG_ERR_WS_HANDSHAKE' | 'TG_ERR_AUTH_TOKEN' | 'TG_ERR_AUTH_REQUIRED', status: number, reason: string, why: string, headers: Header[] = []): void => {
+    d.metrics.errorsTotal.inc({ code })
+    d.logger.info({ client: info.clientAddress, transport: 'websocket', code, reason: why.slice(0, 300) }, `WebSocket upgrade refused: ${status}`)
+    socket.on('error', () => {})
+    socket.end(buildHttpError(status, reason, headers))
+    setTimeout(() => socket.destroy(), 1000).unref()
+  }
+  const hs = checkHandshake(head)
+  if (!hs.ok) { refuse(hs.code, hs.status, hs.status === 426 ? 'Upgrade Required' : hs.status === 405 ? 'Method Not Allowed' : 'Bad Request', hs.reason, hs.headers); return }
+  const secrets = d.config.auth.tokenSecrets
+  let allowedPath: string | undefined
+  if (d.auth.enabled || secrets.length > 0) {
+    const token = secrets.length > 0 ? tokenOf(head.target, head.headers, d.config.auth.tokenQueryParam) : null
+    if (token !== null) {
+      const v = verifyToken(token, secrets, Date.now() / 1000)
+      if (!v.ok) { refuse('TG_ERR_AUTH_TOKEN', 401, 'Unauthorized', `token ${v.reason}`, d.challenge()); return }
+      allowedPath = v.path
+    } else if (!d.auth.enabled || d.auth.check(head.headers) === null) {
+      refuse('TG_ERR_AUTH_REQUIRED', 401, 'Unauthorized', 'no token and no valid Basic credentials', d.challenge())
+      return
+    }
+  }
+  d.legs.acceptWebSocket(socket, head, rest, { ...info, ...(allowedPath === undefined ? {} : { allowedPath }) })
+}
