@@ -34,6 +34,8 @@ export interface RouteConfig {
   backends: string[]
   /** Path prefix on the backend that replaces `path` (default: the same as `path`). */
   backendPath?: string
+  /** Live fan-out (docs/live-fanout.md): true, false (default) or 'auto' (detected from the backend's SDP / PLAY reply). */
+  live?: boolean | 'auto'
 }
 
 export interface Config {
@@ -79,10 +81,10 @@ export interface Config {
     rtspRequestBurst: number
     /** With more than this queued towards a client, whole `$` frames are dropped (0 = never drop; close at clientOutputBytes). */
     dropFramesAboveBytes: number
-    /** Largest WebSocket message (fragments together) a client may send, in bytes. */
-    wsMessageBytes: number
     /** A client whose output stays blocked (nothing drained) this long is closed (0 = never). */
     clientStallMs: number
+    /** Largest WebSocket message (fragments together) a client may send, in bytes. */
+    wsMessageBytes: number
   }
   tunnel: {
     /** A GET without POST, or POST without GET, is dropped after this. */
@@ -176,6 +178,63 @@ export interface Config {
     /** TLS listen port (tunnel legs, WebSocket and the web surface, as on the plain port). */
     port: number
   }
+  admin: {
+    /** Serve the admin API (JSON, /admin/*) on its own listener. */
+    enabled: boolean
+    /** Admin listen address (loopback by default; any other address requires a token). */
+    host: string
+    /** Admin listen port (0 = any free port). */
+    port: number
+    /** Bearer token for every admin request ('' = none, allowed on loopback only). */
+    token: string
+  }
+  accessLog: {
+    /** One line per finished tunnel (Darwin-style access log). */
+    enabled: boolean
+    /** File to append to ('' = through the process log on stdout, `event: "access"`). */
+    file: string
+    /** Rotate the file when it would grow past this many bytes. */
+    maxBytes: number
+    /** Rotated files kept (file.1 … file.N). */
+    keep: number
+  }
+  status: {
+    /** Interval of the status page's samples (live updates and sparklines). */
+    sampleIntervalMs: number
+    /** Samples kept for the sparklines (history = sampleIntervalMs × historySamples). */
+    historySamples: number
+    /** Busiest streams listed. */
+    streams: number
+    /** Status pages connected at once for live updates (server-sent events). */
+    maxEventClients: number
+  }
+  /** Live fan-out: one backend session per live path per relay, shared by its viewers (docs/live-fanout.md). */
+  live: {
+    /** The backend session of a live path stays open this long after its last viewer left. */
+    lingerMs: number
+    /** Viewers of a live path whose backend session cannot be restored within this are closed. */
+    outageDeadlineMs: number
+    /** First delay before reconnecting a lost live backend session (doubles per failure). */
+    reconnectMinMs: number
+    /** Longest delay between reconnect attempts. */
+    reconnectMaxMs: number
+    /** No RTP from a playing live backend session this long = lost (reconnect). */
+    stallTimeoutMs: number
+    /** Largest GOP cache per live path in bytes (0 = none: new viewers wait for the next keyframe). */
+    gopCacheBytes: number
+    /** Bytes queued towards a live viewer above which its whole frames are dropped up to the next keyframe. */
+    viewerQueueBytes: number
+    /** Viewers of one live path on one relay (0 = unlimited); more get RTSP 453. */
+    maxViewersPerPath: number
+    /** Live paths open at once on one relay; more get RTSP 453. */
+    maxPaths: number
+    /** Distinct path label values in the live metrics; later paths are counted under path="_other". */
+    metricsPaths: number
+    /** Route `live: auto`: how long a path's live/VOD verdict is remembered. */
+    detectCacheMs: number
+    /** Route `live: auto`: most remembered verdicts. */
+    detectCacheEntries: number
+  }
   origin: {
     /** Start the embedded origin and use it as the backend when no backend is configured. */
     enabled: boolean
@@ -243,6 +302,23 @@ export const DEFAULTS: Config = {
   websocket: { enabled: true, path: '/rtsp-over-websocket' },
   watch: { enabled: true, streams: [] },
   tls: { cert: '', key: '', port: 443 },
+  admin: { enabled: false, host: '127.0.0.1', port: 9180, token: '' },
+  accessLog: { enabled: true, file: '', maxBytes: 10 * 1024 * 1024, keep: 5 },
+  status: { sampleIntervalMs: 2_000, historySamples: 180, streams: 10, maxEventClients: 100 },
+  live: {
+    lingerMs: 5_000,
+    outageDeadlineMs: 30_000,
+    reconnectMinMs: 250,
+    reconnectMaxMs: 5_000,
+    stallTimeoutMs: 5_000,
+    gopCacheBytes: 4 * 1024 * 1024,
+    viewerQueueBytes: 1024 * 1024,
+    maxViewersPerPath: 0,
+    maxPaths: 100,
+    metricsPaths: 50,
+    detectCacheMs: 60_000,
+    detectCacheEntries: 1_000
+  },
   origin: { enabled: true, host: '127.0.0.1', port: 0 }
 }
 
@@ -348,7 +424,7 @@ export function validateConfig (raw: Obj): Config {
   c.routes = c.routes.map((r, i) => {
     const key = `routes[${i}]`
     if (!isObj(r)) fail(key, 'must be an object')
-    for (const k of Object.keys(r)) if (!['path', 'backends', 'backendPath'].includes(k)) fail(`${key}.${k}`, 'is not a known setting')
+    for (const k of Object.keys(r)) if (!['path', 'backends', 'backendPath', 'live'].includes(k)) fail(`${key}.${k}`, 'is not a known setting')
     if (typeof r.path !== 'string' || !r.path.startsWith('/')) fail(`${key}.path`, "must be a path starting with '/'")
     const backends = r.backends ?? []
     if (!Array.isArray(backends)) fail(`${key}.backends`, 'must be a list of backend names')
@@ -356,7 +432,8 @@ export function validateConfig (raw: Obj): Config {
       if (typeof n !== 'string' || (!names.has(n) && c.backends.length > 0)) fail(`${key}.backends[${j}]`, `names no configured backend ('${String(n)}')`)
     }
     if (r.backendPath !== undefined && (typeof r.backendPath !== 'string' || !r.backendPath.startsWith('/'))) fail(`${key}.backendPath`, "must be a path starting with '/'")
-    return { path: r.path, backends: backends as string[], ...(r.backendPath === undefined ? {} : { backendPath: r.backendPath as string }) }
+    if (r.live !== undefined && r.live !== true && r.live !== false && r.live !== 'auto') fail(`${key}.live`, "must be true, false or 'auto'")
+    return { path: r.path, backends: backends as string[], ...(r.backendPath === undefined ? {} : { backendPath: r.backendPath as string }), ...(r.live === undefined ? {} : { live: r.live as boolean | 'auto' }) }
   })
   if (!Array.isArray(c.auth.basic)) fail('auth.basic', 'must be a list of { user, hash }')
   for (const [i, u] of c.auth.basic.entries()) {
@@ -396,6 +473,25 @@ export function validateConfig (raw: Obj): Config {
   if (typeof c.tls.cert !== 'string' || typeof c.tls.key !== 'string') fail('tls', 'cert and key must be file paths (or both empty)')
   if ((c.tls.cert === '') !== (c.tls.key === '')) fail(c.tls.cert === '' ? 'tls.cert' : 'tls.key', 'must be set together with ' + (c.tls.cert === '' ? 'tls.key' : 'tls.cert'))
   int(c.tls.port, 'tls.port', 0, 65535)
+  if (typeof c.admin.enabled !== 'boolean') fail('admin.enabled', 'must be true or false')
+  if (typeof c.admin.host !== 'string' || c.admin.host === '') fail('admin.host', 'must be a non-empty address')
+  int(c.admin.port, 'admin.port', 0, 65535)
+  if (typeof c.admin.token !== 'string' || /\s/.test(c.admin.token)) fail('admin.token', 'must be a string without spaces')
+  if (c.admin.enabled && c.admin.token.length < 16 && !['localhost', '::1'].includes(c.admin.host) && !/^127\.\d+\.\d+\.\d+$/.test(c.admin.host)) {
+    fail('admin.token', `must be set (16 characters or more) when admin.host is not loopback (got host '${c.admin.host}')`)
+  }
+  if (typeof c.accessLog.enabled !== 'boolean') fail('accessLog.enabled', 'must be true or false')
+  if (typeof c.accessLog.file !== 'string') fail('accessLog.file', "must be a file path ('' = stdout)")
+  int(c.accessLog.maxBytes, 'accessLog.maxBytes', 1024)
+  int(c.accessLog.keep, 'accessLog.keep', 0, 1000)
+  int(c.status.sampleIntervalMs, 'status.sampleIntervalMs', 100, 3_600_000)
+  int(c.status.historySamples, 'status.historySamples', 2, 100_000)
+  int(c.status.streams, 'status.streams', 1, 1000)
+  int(c.status.maxEventClients, 'status.maxEventClients', 0, 100_000)
+  for (const [k, v] of Object.entries(c.live)) int(v, `live.${k}`, 0)
+  for (const k of ['outageDeadlineMs', 'reconnectMinMs', 'stallTimeoutMs', 'maxPaths'] as const) int(c.live[k], `live.${k}`, 1)
+  if (c.live.reconnectMaxMs < c.live.reconnectMinMs) fail('live.reconnectMaxMs', 'must not be below live.reconnectMinMs')
+  if (c.live.viewerQueueBytes < 1024) fail('live.viewerQueueBytes', 'must be at least 1024')
   if (typeof c.origin.enabled !== 'boolean') fail('origin.enabled', 'must be true or false')
   int(c.origin.port, 'origin.port', 0, 65535)
   if (c.origin.mediaDir !== undefined && typeof c.origin.mediaDir !== 'string') fail('origin.mediaDir', 'must be a directory path')
@@ -435,6 +531,7 @@ export function envOverrides (env: NodeJS.ProcessEnv): Obj {
   if (env.TUNNELGATE_WORKERS !== undefined) o.workers = env.TUNNELGATE_WORKERS === 'auto' ? 'auto' : Number(env.TUNNELGATE_WORKERS)
   if (env.TUNNELGATE_LOG_LEVEL !== undefined) o.logLevel = env.TUNNELGATE_LOG_LEVEL
   if (env.TUNNELGATE_RELAYS !== undefined) o.cluster = { relays: env.TUNNELGATE_RELAYS.split(',').map(s => s.trim()).filter(Boolean) }
+  if (env.TUNNELGATE_ADMIN_TOKEN !== undefined) o.admin = { token: env.TUNNELGATE_ADMIN_TOKEN }
   if (env.TUNNELGATE_BACKENDS !== undefined) o.backends = env.TUNNELGATE_BACKENDS.split(',').map(s => s.trim()).filter(Boolean)
   return o
 }

@@ -28,6 +28,13 @@ export const ERROR_CODES = {
   TG_ERR_BACKEND_PROTOCOL: 'backend sent bytes that are not RTSP',
   TG_ERR_BACKEND_CLOSED: 'backend closed the connection',
   TG_ERR_CFG_INVALID: 'invalid configuration',
+  TG_ERR_CFG_RELOAD: 'config reload not possible (no config file, or a reload already running)',
+  TG_ERR_ADMIN_AUTH: 'admin API request without the right bearer token',
+  TG_ERR_ADMIN_BAD_REQUEST: 'admin API request malformed (JSON, types, unknown fields, bad id)',
+  TG_ERR_ADMIN_NOT_FOUND: 'admin API: no such tunnel, relay, backend or route',
+  TG_ERR_ADMIN_INTERNAL: 'admin API request failed inside the gateway',
+  TG_ERR_STATUS_TOO_MANY_CLIENTS: 'too many status pages connected for live updates',
+  TG_ERR_ACCESS_LOG_WRITE: 'the access log file could not be written',
   TG_ERR_LISTEN: 'cannot listen on the configured address',
   TG_ERR_AUTH_REQUIRED: 'a tunnel GET without valid gateway credentials',
   TG_ERR_AUTH_TOKEN: 'a tunnel GET token that is malformed, badly signed or expired',
@@ -45,7 +52,16 @@ export const ERROR_CODES = {
   TG_ERR_WS_HANDSHAKE: 'a WebSocket upgrade request that is malformed or offers no supported subprotocol',
   TG_ERR_WS_PROTOCOL: 'a WebSocket frame that breaks RFC 6455 (unmasked, reserved bits, bad fragmentation or control frame)',
   TG_ERR_WS_TOO_LARGE: 'a WebSocket message larger than limits.wsMessageBytes',
-  TG_ERR_TLS_CONFIG: 'the TLS certificate or key cannot be read or used'
+  TG_ERR_TLS_CONFIG: 'the TLS certificate or key cannot be read or used',
+  TG_ERR_LIVE_UPSTREAM_LOST: 'the backend session of a live path was lost (closed, failed or stalled); reconnecting',
+  TG_ERR_LIVE_UPSTREAM_REFUSED: 'a backend answered DESCRIBE, SETUP or PLAY of a live path with an error status',
+  TG_ERR_LIVE_OUTAGE: 'a live path had no backend session for longer than live.outageDeadlineMs',
+  TG_ERR_LIVE_SDP_CHANGED: 'a live path reconnected to a backend whose SDP has another media layout',
+  TG_ERR_LIVE_VIEWER_SLOW: 'a live viewer fell behind by more than live.viewerQueueBytes (frames dropped to the next keyframe)',
+  TG_ERR_LIVE_TOO_MANY: 'live.maxPaths or live.maxViewersPerPath reached',
+  TG_ERR_LIVE_METHOD: 'a method a live viewer may not use (ANNOUNCE, RECORD, unknown)',
+  TG_ERR_LIVE_TRACK: 'a live viewer SETUP for a track the live path does not have',
+  TG_ERR_LIVE_STATE: 'a live viewer request not valid in its session state (PLAY before SETUP)'
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES
