@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { TunnelgateError } from './errors.js'
+import { HTTP_PROXY_DEFAULTS, validateHttpProxy, validateHttpRoutes, type HttpProxyConfig, type HttpRouteConfig } from './portal/http-routes-config.js'
 import { parseCidr } from './portal/access.js'
 
 export interface BackendConfig {
@@ -235,6 +236,10 @@ export interface Config {
     /** Route `live: auto`: most remembered verdicts. */
     detectCacheEntries: number
   }
+  /** HTTP pass-through routes on the listen port (path prefix → backend HTTP base URLs); see docs/http-routes.md. */
+  httpRoutes: HttpRouteConfig[]
+  /** Settings shared by all HTTP routes (timeouts, cool-down, viewer affinity, limits). */
+  httpProxy: HttpProxyConfig
   origin: {
     /** Start the embedded origin and use it as the backend when no backend is configured. */
     enabled: boolean
@@ -319,6 +324,8 @@ export const DEFAULTS: Config = {
     detectCacheMs: 60_000,
     detectCacheEntries: 1_000
   },
+  httpRoutes: [],
+  httpProxy: { ...HTTP_PROXY_DEFAULTS },
   origin: { enabled: true, host: '127.0.0.1', port: 0 }
 }
 
@@ -495,6 +502,8 @@ export function validateConfig (raw: Obj): Config {
   if (typeof c.origin.enabled !== 'boolean') fail('origin.enabled', 'must be true or false')
   int(c.origin.port, 'origin.port', 0, 65535)
   if (c.origin.mediaDir !== undefined && typeof c.origin.mediaDir !== 'string') fail('origin.mediaDir', 'must be a directory path')
+  c.httpRoutes = validateHttpRoutes(c.httpRoutes)
+  validateHttpProxy(c.httpProxy)
   return deepFreeze(c)
 }
 
