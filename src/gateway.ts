@@ -4,6 +4,7 @@
  */
 import type net from 'node:net'
 import os from 'node:os'
+import { randomUUID } from 'node:crypto'
 import pino, { type Logger } from 'pino'
 import type { Config } from './config.js'
 import { TunnelgateError } from './errors.js'
@@ -13,6 +14,7 @@ import { buildWeb } from './portal/web.js'
 import { Relay } from './relay/relay.js'
 import { WorkerPool } from './relay/workers.js'
 import { RemoteRelays } from './portal/remote-relays.js'
+import { startBalancing, type Balancing } from './backends/balancing.js'
 
 export interface Gateway {
   port: number
@@ -23,6 +25,13 @@ export interface Gateway {
   workers: WorkerPool | null
   remote: RemoteRelays | null
   logger: Logger
+  /** Health probes and load scrapes of the relay in this process (null on a portal). */
+  balancing: Balancing | null
+  /**
+   * Drain (a relay node on SIGTERM, or the operator API): /healthz says `draining`, so portals send
+   * this relay no new tunnels, while its tunnels go on; resolves when none is left or after `timeoutMs`.
+   */
+  drain (timeoutMs: number): Promise<void>
   close (graceMs?: number): Promise<void>
 }
 
@@ -40,6 +49,8 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
     await workers.start(workerCount(config))
   }
   const pool = workers
+  const balancing = config.role === 'portal' ? null : startBalancing({ config, pool: relay.pool, metrics, logger, scrape: true, probe: true, instanceId: randomUUID(), workers: pool })
+  let draining = false
   const web = await buildWeb({
     metrics,
     logger,
@@ -55,7 +66,8 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
         }
         return { tunnels: ws.reduce((n, w) => n + w.tunnels, 0), unpairedLegs: ws.reduce((n, w) => n + w.unpairedLegs, 0), backends: local }
       },
-      ready: () => remote !== null ? remote.relays().some(r => r.up) : relay.pool.all().some(b => b.failedUntil <= Date.now())
+      ready: () => remote !== null ? remote.relays().some(r => r.up) : relay.pool.all().some(b => b.failedUntil <= Date.now()),
+      draining: () => draining
     }
   })
   const door = createFrontDoor({ config, metrics, logger, legs: remote ?? pool ?? relay, web: web.server, trustForwarded: config.role === 'relay' })
@@ -70,6 +82,18 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
     workers: pool,
     remote,
     logger,
+    balancing,
+    async drain (timeoutMs: number) {
+      draining = true
+      relay.draining = true
+      logger.info({ event: 'draining', timeoutMs }, 'draining: no new tunnels; waiting for the open ones to end')
+      const deadline = Date.now() + timeoutMs
+      for (;;) {
+        const open = pool === null ? relay.activeSessions : (await pool.status()).reduce((n, w) => n + w.tunnels, 0)
+        if (open === 0 || Date.now() >= deadline) return
+        await new Promise(resolve => setTimeout(resolve, Math.min(500, Math.max(1, deadline - Date.now()))))
+      }
+    },
     async close (graceMs = 0) {
       // Stop accepting first; net.Server.close() resolves only when every accepted connection has
       // ended, so the tunnels are closed before waiting for it.
@@ -77,6 +101,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
       await relay.close(graceMs)
       if (pool !== null) await pool.close(graceMs)
       if (remote !== null) await remote.close()
+      if (balancing !== null) await balancing.close()
       await web.close()
       await doorClosed
     }

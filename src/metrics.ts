@@ -58,9 +58,9 @@ export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string
     limitHitsTotal: new Counter({ name: 'tunnelgate_limit_hits_total', help: 'Times a configured limit was reached, by setting (see docs/security.md)', labelNames: ['limit'], registers }),
     framesDroppedTotal: new Counter({ name: 'tunnelgate_frames_dropped_total', help: 'Whole $ frames dropped towards lagging clients (limits.dropFramesAboveBytes)', registers }),
     webRequestsTotal: new Counter({ name: 'tunnelgate_web_requests_total', help: 'Requests to the web surface, by route and status', labelNames: ['route', 'status'], registers }),
-    balancerBackendLoad: new Gauge({ name: 'tunnelgate_balancer_backend_load', help: 'Sessions per backend the balancer last used, by source (cluster, backend, promql, local)', labelNames: ['backend', 'source'], registers }),
+    balancerBackendLoad: new Gauge({ name: 'tunnelgate_balancer_backend_load', help: 'Sessions per backend the balancer last used, by source (cluster, backend, promql, local)', labelNames: ['backend', 'source'], aggregator: 'average', registers }),
     balancerScrapeErrors: new Counter({ name: 'tunnelgate_balancer_scrape_errors_total', help: 'Failed load scrapes, by target', labelNames: ['target'], registers }),
-    backendUp: new Gauge({ name: 'tunnelgate_backend_up', help: 'Backend health as this relay sees it (1 chosen, 0 out: failed probes or connections)', labelNames: ['backend'], registers }),
+    backendUp: new Gauge({ name: 'tunnelgate_backend_up', help: 'Backend health as this relay sees it (1 chosen, 0 out: failed probes or connections)', labelNames: ['backend'], aggregator: 'min', registers }),
     backendProbeSeconds: new Histogram({ name: 'tunnelgate_backend_probe_seconds', help: 'Duration of RTSP OPTIONS health probes (failed ones included)', labelNames: ['backend'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
     backendBandwidth: new Gauge({ name: 'tunnelgate_backend_bandwidth_bits', help: 'Bits/s received from each backend by this relay (last second)', labelNames: ['backend'], registers }),
     backendBytes: new Counter({ name: 'tunnelgate_backend_bytes_total', help: 'Bytes received from each backend', labelNames: ['backend'], registers })

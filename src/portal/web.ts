@@ -16,6 +16,8 @@ export interface StatusSource {
     backends: Array<{ name: string, url: string, sessions: number, maxSessions: number, healthy: boolean }>
   }>
   ready (): boolean
+  /** A draining relay: /healthz says so (portals then send it no new tunnels). */
+  draining? (): boolean
 }
 
 export async function buildWeb (deps: { metrics: GatewayMetrics, logger: Logger, source: StatusSource }): Promise<FastifyInstance> {
@@ -29,7 +31,7 @@ export async function buildWeb (deps: { metrics: GatewayMetrics, logger: Logger,
   app.addHook('onResponse', async (req, reply) => {
     metrics.webRequestsTotal.inc({ route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) })
   })
-  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/healthz', async () => source.draining?.() === true ? { status: 'draining', draining: true } : { status: 'ok' })
   app.get('/readyz', async (_req, reply) => {
     const ok = source.ready()
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not-ready' })

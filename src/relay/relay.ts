@@ -17,7 +17,9 @@ import { openWebSocketSession } from '../tunnel/websocket-client.js'
 import { plainAddress } from '../portal/access.js'
 import { ProxySession, type ClientSide, type SessionSnapshot } from '../tunnel/proxy-session.js'
 import type { AccessSink } from '../ops/access-log.js'
-import { accessRecord, ClosedTotals, summarize, type RelaySummary } from '../ops/relay-view.js'
+import { accessRecord, basicUser, ClosedTotals, summarize, type RelaySummary } from '../ops/relay-view.js'
+
+const userOf = (user: string | undefined): { user?: string } => user === undefined ? {} : { user }
 
 interface PendingPost {
   socket: net.Socket
@@ -39,6 +41,10 @@ export interface LegInfo {
 }
 
 const GET_REPLY = buildTunnelGetReply()
+/** Portal → relay POST hand-shake (relay nodes only): "attach only if the GET is here". */
+export const PAIR_HEADER = 'X-Tunnelgate-Pair'
+export const POST_KNOWN = 'HTTP/1.0 202 Accepted\r\nX-Tunnelgate-Pair: attached\r\n\r\n'
+export const POST_UNKNOWN = 'HTTP/1.0 421 Misdirected Request\r\nX-Tunnelgate-Pair: unknown\r\nContent-Length: 0\r\n\r\n'
 
 /** Counts per client address (entries removed at zero, so the map stays as small as the live set). */
 class PerIp {
@@ -75,6 +81,8 @@ export class Relay {
   readonly #closedTotals = new ClosedTotals()
   /** Where finished sessions' access records go (null = none). */
   accessSink: AccessSink | null = null
+  /** Draining (issue 4): /healthz says so and portals send no new tunnels here; open ones go on. */
+  draining = false
   /** Called when a tunnel (GET) ends, with its cookie (workers tell the portal). */
   onTunnelEnd: ((cookie: string) => void) | null = null
 
@@ -188,7 +196,7 @@ export class Relay {
       startedAt: info.acceptedAt,
       id: this.#newId(),
       relay: this.name,
-      ...(info.user === undefined ? {} : { user: info.user })
+      ...userOf(info.user ?? (this.config.auth.basic.length > 0 ? basicUser(head.headers) : undefined))
     })
     tunnel.bind(session)
     this.#track(session, ip)
@@ -212,8 +220,14 @@ export class Relay {
 
   /** A tunnel POST whose head was read; `rest` holds body bytes already read. */
   acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: LegInfo): void {
-    this.metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
     const tunnel = this.#tunnels.get(cookie)
+    // A portal asking "is this cookie's GET here?" (remote-relays.ts, relay nodes only): 202 and the
+    // POST is attached, or 421 and nothing happened, so it asks the next relay (owner changes, drains).
+    if (this.config.role === 'relay' && getHeader(head, PAIR_HEADER)?.toLowerCase() === 'known-only') {
+      if (tunnel === undefined || tunnel.closed) { socket.end(POST_UNKNOWN); return }
+      socket.write(POST_KNOWN)
+    }
+    this.metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
     const ip = plainAddress(info.clientAddress)
     if (tunnel !== undefined && !tunnel.closed) {
       if (this.#mismatch(tunnel, socket, ip)) return
@@ -229,6 +243,9 @@ export class Relay {
       return
     }
     this.#unpairedByIp.add(ip, 1)
+    // On a relay node the portal has asked the relays first: no relay has this cookie's GET, so it is
+    // either a POST-first client (its GET follows within milliseconds) or a leg whose owner changed.
+    const orphan = this.config.role === 'relay'
     const pending: PendingPost = {
       socket,
       head,
@@ -243,10 +260,10 @@ export class Relay {
           this.#setUnpaired(-1)
           this.#unpairedByIp.add(ip, -1)
         }
-        this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_PAIRING_TIMEOUT' })
-        this.#log.info({ client: info.clientAddress, event: 'pairing-timeout', leg: 'post' }, 'POST without GET dropped')
+        this.metrics.errorsTotal.inc({ code: orphan ? 'TG_ERR_TUN_ORPHAN_POST' : 'TG_ERR_TUN_PAIRING_TIMEOUT' })
+        this.#log.info({ client: info.clientAddress, event: orphan ? 'orphan-post' : 'pairing-timeout', leg: 'post' }, 'POST without GET dropped')
         socket.destroy()
-      }, this.config.tunnel.pairingTimeoutMs)
+      }, orphan ? Math.min(this.config.tunnel.orphanPostMs, this.config.tunnel.pairingTimeoutMs) : this.config.tunnel.pairingTimeoutMs)
     }
     pending.timer.unref()
     // Hold a bounded amount of early body; a POST that sends more before its GET is dropped.

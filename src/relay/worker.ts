@@ -7,15 +7,19 @@ import type { Config } from '../config.js'
 import { createMetrics } from '../metrics.js'
 import { Relay } from './relay.js'
 import { isLegMessage } from './handoff.js'
+import { startBalancing, type Balancing } from '../backends/balancing.js'
+import type { LoadFigure } from '../backends/pool.js'
 import type net from 'node:net'
 
 type ControlMessage =
   | { type: 'config', config: Config, workerId: number }
   | { type: 'query', id: number, what: 'metrics' | 'status' }
   | { type: 'shutdown', graceMs: number }
+  | { type: 'load', figures: LoadFigure[] }
 
 let relay: Relay | null = null
 let registry: ReturnType<typeof createMetrics>['registry'] | null = null
+let balancing: Balancing | null = null
 
 process.on('message', (msg: unknown, handle?: unknown) => {
   if (isLegMessage(msg)) {
@@ -35,6 +39,8 @@ process.on('message', (msg: unknown, handle?: unknown) => {
     const metrics = createMetrics({ defaultMetrics: false })
     registry = metrics.registry
     relay = new Relay(m.config, metrics, logger)
+    // Probes and bandwidth here; outside load figures come from the portal ('load' messages).
+    balancing = startBalancing({ config: m.config, pool: relay.pool, metrics, logger, scrape: false, probe: true })
     process.send?.({ type: 'ready' })
     return
   }
@@ -42,11 +48,16 @@ process.on('message', (msg: unknown, handle?: unknown) => {
     if (m.what === 'metrics') {
       registry?.getMetricsAsJSON().then(json => process.send?.({ type: 'reply', id: m.id, data: json }), () => process.send?.({ type: 'reply', id: m.id, data: [] }))
     } else {
-      process.send?.({ type: 'reply', id: m.id, data: { tunnels: relay?.activeSessions ?? 0, unpairedLegs: relay?.pendingPostCount ?? 0, backends: relay?.pool.all().map(b => ({ name: b.config.name, sessions: b.sessions, healthy: b.failedUntil <= Date.now() })) ?? [] } })
+      process.send?.({ type: 'reply', id: m.id, data: { tunnels: relay?.activeSessions ?? 0, unpairedLegs: relay?.pendingPostCount ?? 0, backends: relay?.pool.all().map(b => ({ name: b.config.name, sessions: b.sessions, healthy: relay!.pool.isHealthy(b), bps: b.bps })) ?? [] } })
     }
     return
   }
+  if (m.type === 'load') {
+    for (const f of m.figures) relay?.pool.setExternal(f)
+    return
+  }
   if (m.type === 'shutdown') {
+    void balancing?.close()
     void (relay?.close(m.graceMs) ?? Promise.resolve()).then(() => process.exit(0))
   }
 })

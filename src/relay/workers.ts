@@ -13,6 +13,8 @@ import { AggregatorRegistry } from 'prom-client'
 import type { Config } from '../config.js'
 import type { GatewayMetrics } from '../metrics.js'
 import { ownerOf } from '../balancer/hrw.js'
+import { workerFigures } from '../backends/balancing.js'
+import type { LoadFigure } from '../backends/pool.js'
 import type { LegSink } from '../portal/front-door.js'
 import type { HttpHead } from '../tunnel/codec/http-head.js'
 import { freezeSocket, type LegKind, type LegMessage } from './handoff.js'
@@ -25,7 +27,7 @@ interface WorkerSlot {
   restarts: number
 }
 
-export interface WorkerStatus { tunnels: number, unpairedLegs: number, backends: Array<{ name: string, sessions: number, healthy: boolean }> }
+export interface WorkerStatus { tunnels: number, unpairedLegs: number, backends: Array<{ name: string, sessions: number, healthy: boolean, bps?: number }> }
 
 const workerFile = (): string => {
   const here = fileURLToPath(import.meta.url)
@@ -143,6 +145,13 @@ export class WorkerPool implements LegSink {
     const parts = await Promise.all(this.#slots.map(s => this.#query<unknown[]>(s, 'metrics')))
     const all = [await own.registry.getMetricsAsJSON(), ...parts.filter((p): p is unknown[] => p !== null)]
     return AggregatorRegistry.aggregate(all as never).metrics()
+  }
+
+  /** Balancer: send every worker the other workers' load and the outside figures (backends/balancing.ts). */
+  async pushLoad (outside: LoadFigure[]): Promise<void> {
+    const statuses = await Promise.all(this.#slots.map(s => this.#query<WorkerStatus>(s, 'status')))
+    const per = workerFigures(statuses, outside, Date.now())
+    this.#slots.forEach((s, i) => { if (s.ready && s.child !== null && s.child.connected) s.child.send({ type: 'load', figures: per[i] }) })
   }
 
   async status (): Promise<WorkerStatus[]> {
