@@ -84,6 +84,39 @@ export interface SessionDeps {
   pool: BackendPool
   metrics: GatewayMetrics
   logger: Logger
+  /** Live fan-out (src/relay/live/): asked at the first routed request whether the path is live. */
+  live?: LiveGate
+}
+
+/**
+ * The live fan-out seam. At the first routed request (before any backend is dialled) the session
+ * asks the gate; a non-null delegate then receives every later client unit and answers the client
+ * itself (one shared backend session per live path). `release` hands the client back to ordinary
+ * proxying (route `live: auto` that turned out to be VOD) with the units the delegate held.
+ */
+export interface LiveGate {
+  attach (req: RtspRequest, ctx: LiveAttachContext): LiveDelegate | null
+}
+
+export interface LiveAttachContext {
+  route: ResolvedRoute
+  /** The routed public path. */
+  path: string
+  client: ClientSide
+  info: SessionInfo
+  /** Bytes / $ frames written to the client (activity, counters). */
+  sent (bytes: number, frames: number): void
+  /** Close the client session (every connection of it). */
+  close (reason: string, outcome: string): void
+  release (units: RtspUnit[]): void
+}
+
+export interface LiveDelegate {
+  handleClientUnit (unit: RtspUnit): void
+  /** The client went away (GET closed): finish and call ctx.close. */
+  clientGone (reason: string): void
+  /** The session closed (any reason): let go of shared state. Idempotent. */
+  closed (): void
 }
 
 interface ReplySlot {
@@ -136,6 +169,8 @@ export class ProxySession {
   #rateAt = 0
   #stallTimer: NodeJS.Timeout | null = null
   #dropping = false
+  /** Live fan-out delegate (null: ordinary proxying). */
+  #live: LiveDelegate | null = null
 
   constructor (deps: SessionDeps, client: ClientSide, info: SessionInfo) {
     this.#deps = deps
@@ -183,6 +218,7 @@ export class ProxySession {
   handleClientUnit (unit: RtspUnit): void {
     if (this.#state === 'closing' || this.#state === 'closed') return
     this.touch()
+    if (this.#live !== null && unit.kind !== 'request') { this.#live.handleClientUnit(unit); return }
     switch (unit.kind) {
       case 'frame': this.#clientFrame(unit); return
       case 'response': this.#toBackend(serializeMessage(unit)); return
@@ -221,6 +257,7 @@ export class ProxySession {
       this.#deps.metrics.limitHitsTotal.inc({ limit: 'limits.rtspRequestsPerSecond' })
       return answer(503, 'TG_ERR_RTSP_RATE_LIMITED', `more than ${this.#deps.config.limits.rtspRequestsPerSecond} requests/s`, [['Retry-After', '1']])
     }
+    if (this.#live !== null) { this.#slots.pop(); this.#live.handleClientUnit(req); return }
     if (req.version !== 'RTSP/1.0') {
       if (req.version.startsWith('RTSP/')) return answer(505, 'TG_ERR_RTSP_VERSION', `version ${req.version}`)
       // An HTTP request inside the tunnel (e.g. a POST leg on the GET's own connection).
@@ -256,6 +293,7 @@ export class ProxySession {
     if (session !== undefined && !this.#sessions.has(parseSessionHeader(session).id)) {
       return answer(454, 'TG_ERR_RTSP_SESSION', `unknown Session '${session.slice(0, 80)}'`)
     }
+    if (this.#route === null && this.#state === 'idle' && this.#deps.live !== undefined && this.#tryLive(req, route, path ?? '')) return
     if (this.#route === null) { this.#route = route; this.#path = path ?? '' }
     if (this.#publicAuthority === null && /^rtsps?:\/\//i.test(req.uri)) {
       this.#publicAuthority = /^(rtsps?:\/\/[^/?#]*)/i.exec(req.uri)![1]!
@@ -273,6 +311,29 @@ export class ProxySession {
       if ((this.#state as SessionState) !== 'connecting') return
     }
     this.#queue(req)
+  }
+
+  /** Live fan-out seam: hand the client to a live delegate when the gate says the path is live. */
+  #tryLive (req: RtspRequest & { raw: Buffer }, route: ResolvedRoute, path: string): boolean {
+    const delegate = this.#deps.live!.attach(req, {
+      route,
+      path,
+      client: this.#client,
+      info: this.#info,
+      sent: (bytes, frames) => { this.#bytesOut += bytes; this.#framesToClient += frames; this.touch() },
+      close: (reason, outcome) => this.close(reason, outcome),
+      release: units => {
+        this.#live = null
+        for (const u of units) { if (this.#state === 'closed') return; this.handleClientUnit(u) }
+      }
+    })
+    if (delegate === null) return false
+    this.#slots.pop()
+    this.#route = route
+    this.#path = path
+    this.#live = delegate
+    delegate.handleClientUnit(req)
+    return true
   }
 
   /** URL mapping between what the client uses and the chosen backend (built once both are known). */
@@ -577,6 +638,7 @@ export class ProxySession {
    */
   clientGone (reason: string): void {
     if (this.#state === 'closed' || this.#state === 'closing') return
+    if (this.#live !== null) { this.#live.clientGone(reason); return }
     this.#closeReason = reason
     const socket = this.#socket
     if (this.#state !== 'connected' || socket === null || this.#sessions.size === 0) { this.close(reason, 'ok'); return }
@@ -605,6 +667,7 @@ export class ProxySession {
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer)
     if (this.#connectTimer !== null) clearTimeout(this.#connectTimer)
     this.#clearStall()
+    this.#live?.closed()
     for (const s of this.#slots) if (s.timer !== undefined) clearTimeout(s.timer)
     this.#slots = []
     this.#pendingOut = []
