@@ -141,6 +141,8 @@ export interface Config {
     peers: string[]
     /** On SIGTERM a relay drains (keeps its tunnels, takes no new ones) for at most this long, then stops. */
     drainTimeoutMs: number
+    /** Portal: relays asked "is this POST's GET yours?" (in try order) before the POST is held by its owner. */
+    postAskRelays: number
   }
   balancer: {
     /** Interval of load scrapes (peers, backend metrics URLs, PromQL) and of the portal → worker load push. */
@@ -297,7 +299,7 @@ export const DEFAULTS: Config = {
   routes: [{ path: '/', backends: [] }],
   auth: { basic: [], realm: 'tunnelgate', tokenSecrets: [], tokenQueryParam: 'token' },
   access: { allow: [], deny: [] },
-  cluster: { relays: [], probeIntervalMs: 2_000, dnsIntervalMs: 5_000, connectTimeoutMs: 3_000, peers: [], drainTimeoutMs: 60_000 },
+  cluster: { relays: [], probeIntervalMs: 2_000, dnsIntervalMs: 5_000, connectTimeoutMs: 3_000, peers: [], drainTimeoutMs: 60_000, postAskRelays: 3 },
   balancer: {
     scrapeIntervalMs: 1_000,
     scrapeTimeoutMs: 2_000,
@@ -464,6 +466,7 @@ export function validateConfig (raw: Obj): Config {
   for (const k of ['probeIntervalMs', 'dnsIntervalMs', 'connectTimeoutMs'] as const) int(c.cluster[k], `cluster.${k}`, 1)
   if (!Array.isArray(c.cluster.peers) || c.cluster.peers.some(r => typeof r !== 'string' || !/^(dns:[^:]+:\d+|\[?[^\]]+\]?:\d+)$/.test(r))) fail('cluster.peers', 'must be a list of host:port or dns:NAME:PORT')
   int(c.cluster.drainTimeoutMs, 'cluster.drainTimeoutMs', 0)
+  int(c.cluster.postAskRelays, 'cluster.postAskRelays', 0, 64)
   int(c.backend.probeTimeoutMs, 'backend.probeTimeoutMs', 1)
   int(c.backend.probeRise, 'backend.probeRise', 1, 100)
   int(c.balancer.scrapeIntervalMs, 'balancer.scrapeIntervalMs', 100)

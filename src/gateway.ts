@@ -42,7 +42,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
   let workers: WorkerPool | null = null
   let remote: RemoteRelays | null = null
   if (config.role === 'portal') {
-    remote = new RemoteRelays({ relays: config.cluster.relays, probeIntervalMs: config.cluster.probeIntervalMs, dnsIntervalMs: config.cluster.dnsIntervalMs, connectTimeoutMs: config.cluster.connectTimeoutMs }, metrics, logger)
+    remote = new RemoteRelays({ relays: config.cluster.relays, probeIntervalMs: config.cluster.probeIntervalMs, dnsIntervalMs: config.cluster.dnsIntervalMs, connectTimeoutMs: config.cluster.connectTimeoutMs, postAskRelays: config.cluster.postAskRelays }, metrics, logger)
     await remote.start()
   } else if (workerCount(config) > 0) {
     workers = new WorkerPool(config, metrics, logger)
