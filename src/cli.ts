@@ -27,6 +27,7 @@ export interface Cli {
 export const USAGE = `Usage:
   tunnelgate [--port 80] [--host 0.0.0.0] [--workers auto|N] [--backend rtsp://HOST:PORT ...] [--config FILE] [--log-level info]
       All-in-one gateway (one relay worker per CPU core by default; --workers 0 = one process).
+      [--tls-cert FILE --tls-key FILE [--tls-port 443]] also serves the tunnel, WebSocket and web pages with TLS.
       With no backend it starts the embedded origin with the demo media.
   tunnelgate portal --port 80 (--relay HOST:PORT ... | --relays dns:NAME:PORT)
       A portal: hashes each tunnel's cookie to a relay node and forwards its legs there.
@@ -66,6 +67,9 @@ export function parseCli (argv: string[]): Cli {
         media: { type: 'string' },
         'metrics-port': { type: 'string' },
         'no-origin': { type: 'boolean' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-port': { type: 'string' },
         help: { type: 'boolean', short: 'h' }
       },
       strict: true,
@@ -88,6 +92,10 @@ export function parseCli (argv: string[]): Cli {
     if (workers !== undefined) layer.workers = workers
     if (v['log-level'] !== undefined) layer.logLevel = v['log-level']
     if (v['no-origin'] === true) layer.origin = { enabled: false }
+    const tlsPort = num(v['tls-port'], 'tls-port')
+    if (v['tls-cert'] !== undefined || v['tls-key'] !== undefined || tlsPort !== undefined) {
+      layer.tls = { ...(v['tls-cert'] === undefined ? {} : { cert: v['tls-cert'] }), ...(v['tls-key'] === undefined ? {} : { key: v['tls-key'] }), ...(tlsPort === undefined ? {} : { port: tlsPort }) }
+    }
     if (v.media !== undefined) layer.origin = { ...(layer.origin as object ?? {}), mediaDir: v.media }
   }
   const metricsPort = num(v['metrics-port'], 'metrics-port')

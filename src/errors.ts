@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   TG_ERR_WS_PROTOCOL: 'a WebSocket frame that breaks RFC 6455 (unmasked, reserved bits, bad fragmentation or control frame)',
   TG_ERR_WS_TOO_LARGE: 'a WebSocket message larger than limits.wsMessageBytes',
   TG_ERR_TLS_CONFIG: 'the TLS certificate or key cannot be read or used',
+  TG_ERR_TLS_HANDSHAKE: 'a client TLS handshake failed or timed out',
   TG_ERR_LIVE_UPSTREAM_LOST: 'the backend session of a live path was lost (closed, failed or stalled); reconnecting',
   TG_ERR_LIVE_UPSTREAM_REFUSED: 'a backend answered DESCRIBE, SETUP or PLAY of a live path with an error status',
   TG_ERR_LIVE_OUTAGE: 'a live path had no backend session for longer than live.outageDeadlineMs',

@@ -38,7 +38,7 @@ async function main (argv: string[]): Promise<void> {
     if (config.role === 'relay') throw new TunnelgateError('TG_ERR_CFG_INVALID', 'a relay needs at least one --backend rtsp://HOST:PORT')
     if (!config.origin.enabled) throw new TunnelgateError('TG_ERR_CFG_INVALID', 'no backend configured and the embedded origin is disabled: give --backend rtsp://HOST:PORT')
     origin = await startOrigin({ port: config.origin.port, host: config.origin.host, logger: logger.child({ component: 'origin' }), metricsPort: 0, ...(config.origin.mediaDir === undefined ? {} : { mediaDir: config.origin.mediaDir }) })
-    config = buildConfig([fileLayer, envLayer, cli.layer, { backends: [{ name: 'origin', url: `rtsp://${config.origin.host}:${origin.port}` }] }])
+    config = buildConfig([fileLayer, envLayer, cli.layer, { backends: [{ name: 'origin', url: `rtsp://${config.origin.host}:${origin.port}` }], watch: { streams: [...config.watch.streams, ...origin.streams().flatMap(n => [`/${n}`, `/live/${n}`])] } }])
   }
   const gateway = await startGateway(config, { logger: logger.child({ component: 'gateway' }) })
   if (origin !== null) printDemoCommands(config.host, gateway.port, origin.streams())
