@@ -14,6 +14,7 @@ import { buildWeb } from './portal/web.js'
 import { Relay } from './relay/relay.js'
 import { WorkerPool } from './relay/workers.js'
 import { RemoteRelays } from './portal/remote-relays.js'
+import { createOpsSurface, type OpsSurface } from './ops/surface.js'
 import { startBalancing, type Balancing } from './backends/balancing.js'
 
 export interface Gateway {
@@ -25,6 +26,12 @@ export interface Gateway {
   workers: WorkerPool | null
   remote: RemoteRelays | null
   logger: Logger
+  /** Operator surface: control (admin API), status feed, access log. */
+  ops: OpsSurface
+  /** Port of the admin API listener (null when admin.enabled is false). */
+  adminPort: number | null
+  /** Reload the config from its sources without dropping tunnels (SIGHUP, POST /admin/reload). */
+  reload (): ReturnType<OpsSurface['operator']['reload']>
   /** Health probes and load scrapes of the relay in this process (null on a portal). */
   balancing: Balancing | null
   /**
@@ -35,7 +42,7 @@ export interface Gateway {
   close (graceMs?: number): Promise<void>
 }
 
-export async function startGateway (config: Config, opts: { logger?: Logger } = {}): Promise<Gateway> {
+export async function startGateway (config: Config, opts: { logger?: Logger, loadConfig?: () => Config } = {}): Promise<Gateway> {
   const logger = opts.logger ?? pino({ level: config.logLevel })
   const metrics = createMetrics()
   const relay = new Relay(config, metrics, logger)
@@ -49,11 +56,13 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
     await workers.start(workerCount(config))
   }
   const pool = workers
+  const ops = createOpsSurface({ config, relay, workers, remote, metrics, logger, loadConfig: opts.loadConfig, metricsText: async () => pool === null ? await metrics.registry.metrics() : await pool.metricsText(metrics) })
   const balancing = config.role === 'portal' ? null : startBalancing({ config, pool: relay.pool, metrics, logger, scrape: true, probe: true, instanceId: randomUUID(), workers: pool })
   let draining = false
   const web = await buildWeb({
     metrics,
     logger,
+    extend: app => ops.registerWeb(app),
     source: {
       metricsText: async () => pool === null ? await metrics.registry.metrics() : await pool.metricsText(metrics),
       status: async () => {
@@ -71,7 +80,8 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
     }
   })
   const door = createFrontDoor({ config, metrics, logger, legs: remote ?? pool ?? relay, web: web.server, trustForwarded: config.role === 'relay' })
-  await listen(door, config.port, config.host)
+  const adminPort = await ops.startAdmin(listen)
+  await listen(door, config.port, config.host).catch(async err => { await ops.close(); throw err })
   const addr = door.address() as net.AddressInfo
   logger.info({ event: 'listening', host: config.host, port: addr.port, backends: config.backends.map(b => b.url) }, `tunnelgate listening on ${config.host}:${addr.port}`)
   return {
@@ -82,6 +92,9 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
     workers: pool,
     remote,
     logger,
+    ops,
+    adminPort,
+    reload: async () => await ops.operator.reload(),
     balancing,
     async drain (timeoutMs: number) {
       draining = true
@@ -102,6 +115,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger } = 
       if (pool !== null) await pool.close(graceMs)
       if (remote !== null) await remote.close()
       if (balancing !== null) await balancing.close()
+      await ops.close()
       await web.close()
       await doorClosed
     }

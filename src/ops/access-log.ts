@@ -51,9 +51,12 @@ export class AccessLog implements AccessSink {
   #closed = false
   #errors = 0
 
-  constructor (opts: AccessLogOptions, logger: Logger) {
+  readonly #onError: () => void
+
+  constructor (opts: AccessLogOptions, logger: Logger, onError: () => void = () => {}) {
     this.#opts = opts
     this.#log = logger
+    this.#onError = onError
   }
 
   /** Lines that could not be written (file errors). */
@@ -82,6 +85,7 @@ export class AccessLog implements AccessSink {
           this.#size += Buffer.byteLength(text)
         } catch (err) {
           this.#errors++
+          this.#onError()
           this.#log.error({ err: (err as Error).message, file }, 'access log: cannot write')
         }
       }

@@ -84,3 +84,19 @@ export function accessRecord (s: SessionSnapshot, reason: string, outcome: strin
     user: s.user === '' ? '-' : s.user
   }
 }
+
+/**
+ * The user name of a GET that the front door authenticated with HTTP Basic (it refuses the GET
+ * otherwise, so the name is verified whenever gateway users are configured).
+ */
+export function basicUser (headers: ReadonlyArray<readonly [string, string]>): string | undefined {
+  for (const [k, v] of headers) {
+    if (k.toLowerCase() !== 'authorization') continue
+    const m = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(v.trim())
+    if (m === null) return undefined
+    const decoded = Buffer.from(m[1]!, 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    return colon > 0 ? decoded.slice(0, colon).slice(0, 64) : undefined
+  }
+  return undefined
+}

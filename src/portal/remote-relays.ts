@@ -33,6 +33,11 @@ interface RelayState {
   port: number
   up: boolean
   pool: Pool
+  /** Operator drain: no new tunnels; the POSTs of tunnels it holds still go to it. */
+  draining: boolean
+  /** Forwarded connections open now, and bytes of those closed (status page, relay_bytes_total). */
+  open: Set<net.Socket>
+  bytesClosed: number
 }
 
 /** The header a portal adds so the relay logs the real client address. */
@@ -62,6 +67,8 @@ export class RemoteRelays implements LegSink {
   readonly #up: Gauge<'relay'>
   readonly #forwarded: Counter<'relay'>
   #rr = 0
+  /** Relay each open tunnel's GET went to from this portal (its POSTs follow it during a drain). */
+  readonly #cookieRelay = new Map<string, string>()
 
   constructor (opts: RemoteRelayOptions, metrics: GatewayMetrics, logger: Logger) {
     this.#opts = opts
@@ -72,7 +79,35 @@ export class RemoteRelays implements LegSink {
     this.#forwarded = new Counter({ name: 'tunnelgate_relay_legs_total', help: 'Tunnel legs forwarded to each relay node', labelNames: ['relay'], registers })
   }
 
-  relays (): Array<{ id: string, up: boolean }> { return [...this.#relays.values()].map(r => ({ id: r.id, up: r.up })) }
+  relays (): Array<{ id: string, up: boolean, draining: boolean, bytes: number }> {
+    return [...this.#relays.values()].map(r => {
+      let bytes = r.bytesClosed
+      for (const s of r.open) bytes += s.bytesRead + s.bytesWritten
+      return { id: r.id, up: r.up, draining: r.draining, bytes }
+    })
+  }
+
+  /** Operator drain of a relay node (this portal only); false when there is no such relay. */
+  setDraining (id: string, draining: boolean): boolean {
+    const r = this.#relays.get(id)
+    if (r === undefined) return false
+    r.draining = draining
+    return true
+  }
+
+  /**
+   * Try order for a leg: a POST first to the relay this portal sent its GET to; otherwise the HRW
+   * order with draining relays last (so new tunnels avoid them while any other relay is up).
+   */
+  #order (key: string, track?: { cookie: string, kind: 'get' | 'post' }): RelayState[] {
+    const ranked = this.#ranked(key)
+    const order = [...ranked.filter(r => !r.draining), ...ranked.filter(r => r.draining)]
+    if (track?.kind === 'post') {
+      const held = this.#relays.get(this.#cookieRelay.get(track.cookie) ?? '')
+      if (held !== undefined && held.up) return [held, ...order.filter(r => r !== held)]
+    }
+    return order
+  }
 
   async start (): Promise<void> {
     await this.#resolve()
@@ -101,7 +136,7 @@ export class RemoteRelays implements LegSink {
     for (const [id, t] of want) {
       if (this.#relays.has(id)) continue
       const origin = `http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`
-      this.#relays.set(id, { id, host: t.host, port: t.port, up: true, pool: new Pool(origin, { connections: 1, keepAliveTimeout: 10_000 }) })
+      this.#relays.set(id, { id, host: t.host, port: t.port, up: true, pool: new Pool(origin, { connections: 1, keepAliveTimeout: 10_000 }), draining: false, open: new Set(), bytesClosed: 0 })
     }
   }
 
@@ -125,9 +160,9 @@ export class RemoteRelays implements LegSink {
     return rankNodes(key, healthy.map(r => ({ id: r.id, weight: 1 }))).map(id => this.#relays.get(id)!)
   }
 
-  #forward (socket: net.Socket, raw: Buffer, key: string, fallback: boolean): void {
+  #forward (socket: net.Socket, raw: Buffer, key: string, fallback: boolean, track?: { cookie: string, kind: 'get' | 'post' }): void {
     socket.pause()
-    const order = this.#ranked(key)
+    const order = this.#order(key, track)
     const attempt = (i: number): void => {
       const relay = order[i]
       if (relay === undefined || (i > 0 && !fallback)) {
@@ -148,6 +183,13 @@ export class RemoteRelays implements LegSink {
       up.once('connect', () => {
         clearTimeout(timer)
         this.#forwarded.inc({ relay: relay.id })
+        relay.open.add(up)
+        if (track?.kind === 'get') this.#cookieRelay.set(track.cookie, relay.id)
+        up.once('close', () => {
+          relay.open.delete(up)
+          relay.bytesClosed += up.bytesRead + up.bytesWritten
+          if (track?.kind === 'get' && this.#cookieRelay.get(track.cookie) === relay.id) this.#cookieRelay.delete(track.cookie)
+        })
         up.setKeepAlive(true, 30_000)
         up.write(raw)
         socket.pipe(up)
@@ -164,13 +206,13 @@ export class RemoteRelays implements LegSink {
 
   acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
     this.#metrics.legsTotal.inc({ leg: 'get', transport: 'http-tunnel' })
-    this.#forward(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), cookie, true)
+    this.#forward(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), cookie, true, { cookie, kind: 'get' })
   }
 
   acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
     this.#metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
     // A POST follows its cookie's owner only: sent elsewhere it could never pair.
-    this.#forward(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), cookie, true)
+    this.#forward(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), cookie, true, { cookie, kind: 'post' })
   }
 
   /** A WebSocket upgrade is forwarded raw (with the client header) to the relay owning its key; that relay's front door admits it again. */

@@ -20,7 +20,7 @@ export interface StatusSource {
   draining? (): boolean
 }
 
-export async function buildWeb (deps: { metrics: GatewayMetrics, logger: Logger, source: StatusSource }): Promise<FastifyInstance> {
+export async function buildWeb (deps: { metrics: GatewayMetrics, logger: Logger, source: StatusSource, extend?: (app: FastifyInstance) => void }): Promise<FastifyInstance> {
   const { metrics, source } = deps
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'web' }, { level: 'warn' }) as unknown as FastifyBaseLogger,
@@ -40,19 +40,8 @@ export async function buildWeb (deps: { metrics: GatewayMetrics, logger: Logger,
     return reply.type(metrics.registry.contentType).send(await source.metricsText())
   })
   app.get('/status', async () => await source.status())
-  app.get('/', async (_req, reply) => {
-    const s = await source.status()
-    const rows = s.backends.map(b => `<tr><td>${esc(b.name)}</td><td>${esc(b.url)}</td><td>${b.healthy ? 'up' : 'down'}</td><td>${b.sessions}${b.maxSessions > 0 ? ` / ${b.maxSessions}` : ''}</td></tr>`).join('')
-    return reply.type('text/html; charset=utf-8').send(`<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>tunnelgate</title>
-<style>body{font-family:system-ui,sans-serif;margin:1.5rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem}</style></head>
-<body><h1>tunnelgate</h1><p>Tunnels open: <b>${s.tunnels}</b> &middot; legs waiting for their pair: ${s.unpairedLegs}</p>
-<h2>Backends</h2><table><tr><th>name</th><th>url</th><th>health</th><th>sessions</th></tr>${rows}</table>
-<p><a href="/metrics">/metrics</a> &middot; <a href="/status">/status</a> &middot; <a href="/healthz">/healthz</a></p></body></html>`)
-  })
+  // The status page (/, /status/assets/*, /status/live, /status/events): src/ops/status-routes.ts.
+  deps.extend?.(app)
   await app.ready()
   return app
-}
-
-function esc (s: string): string {
-  return s.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
 }

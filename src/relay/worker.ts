@@ -7,13 +7,14 @@ import type { Config } from '../config.js'
 import { createMetrics } from '../metrics.js'
 import { Relay } from './relay.js'
 import { isLegMessage } from './handoff.js'
+import { answerOps, setupWorkerOps } from '../ops/worker-ops.js'
 import { startBalancing, type Balancing } from '../backends/balancing.js'
 import type { LoadFigure } from '../backends/pool.js'
 import type net from 'node:net'
 
 type ControlMessage =
-  | { type: 'config', config: Config, workerId: number }
-  | { type: 'query', id: number, what: 'metrics' | 'status' }
+  | { type: 'config', config: Config, workerId: number, generation?: number, drainedBackends?: string[] }
+  | { type: 'query', id: number, what: 'metrics' | 'status' | 'summary' | 'tunnels' | 'kick' | 'drain-backend' | 'reconfigure', arg?: unknown }
   | { type: 'shutdown', graceMs: number }
   | { type: 'load', figures: LoadFigure[] }
 
@@ -39,12 +40,15 @@ process.on('message', (msg: unknown, handle?: unknown) => {
     const metrics = createMetrics({ defaultMetrics: false })
     registry = metrics.registry
     relay = new Relay(m.config, metrics, logger)
+    setupWorkerOps(relay, m, logger, metrics.registry)
     // Probes and bandwidth here; outside load figures come from the portal ('load' messages).
     balancing = startBalancing({ config: m.config, pool: relay.pool, metrics, logger, scrape: false, probe: true })
     process.send?.({ type: 'ready' })
     return
   }
   if (m.type === 'query') {
+    const ops = answerOps(relay, m.what, m.arg)
+    if (ops !== undefined) { process.send?.({ type: 'reply', id: m.id, data: ops }); return }
     if (m.what === 'metrics') {
       registry?.getMetricsAsJSON().then(json => process.send?.({ type: 'reply', id: m.id, data: json }), () => process.send?.({ type: 'reply', id: m.id, data: [] }))
     } else {

@@ -18,6 +18,7 @@ import type { LoadFigure } from '../backends/pool.js'
 import type { LegSink } from '../portal/front-door.js'
 import type { HttpHead } from '../tunnel/codec/http-head.js'
 import { freezeSocket, type LegKind, type LegMessage } from './handoff.js'
+import type { AccessRecord } from '../ops/access-log.js'
 import { webSocketKey } from '../portal/websocket-door.js'
 
 interface WorkerSlot {
@@ -25,6 +26,8 @@ interface WorkerSlot {
   child: ChildProcess | null
   ready: boolean
   restarts: number
+  /** Operator drain: no new tunnels (GETs); POSTs of its open tunnels still reach it. */
+  draining: boolean
 }
 
 export interface WorkerStatus { tunnels: number, unpairedLegs: number, backends: Array<{ name: string, sessions: number, healthy: boolean, bps?: number }> }
@@ -35,7 +38,7 @@ const workerFile = (): string => {
 }
 
 export class WorkerPool implements LegSink {
-  readonly #config: Config
+  #config: Config
   readonly #metrics: GatewayMetrics
   readonly #log: Logger
   readonly #slots: WorkerSlot[] = []
@@ -43,6 +46,11 @@ export class WorkerPool implements LegSink {
   readonly #waiting = new Map<number, (data: unknown) => void>()
   #closing = false
   #rr = 0
+  /** Access records from workers (accessLog.file: the portal alone writes the file). */
+  onAccess: ((r: AccessRecord) => void) | null = null
+  /** Worker holding each open tunnel's GET, so its POSTs follow it even when HRW would not. */
+  readonly #cookieOwner = new Map<string, number>()
+  #drainedBackends: string[] = []
 
   constructor (config: Config, metrics: GatewayMetrics, logger: Logger) {
     this.#config = config
@@ -55,7 +63,7 @@ export class WorkerPool implements LegSink {
   async start (count: number): Promise<void> {
     const ready: Array<Promise<void>> = []
     for (let i = 0; i < count; i++) {
-      const slot: WorkerSlot = { id: i, child: null, ready: false, restarts: 0 }
+      const slot: WorkerSlot = { id: i, child: null, ready: false, restarts: 0, draining: false }
       this.#slots.push(slot)
       ready.push(this.#spawn(slot))
     }
@@ -69,6 +77,8 @@ export class WorkerPool implements LegSink {
       slot.ready = false
       child.on('message', (m: { type: string, id?: number, data?: unknown }) => {
         if (m.type === 'ready') { slot.ready = true; resolve(); return }
+        if (m.type === 'tunnel-end') { const c = (m as { cookie?: string }).cookie; if (c !== undefined && this.#cookieOwner.get(c) === slot.id) this.#cookieOwner.delete(c); return }
+        if (m.type === 'access') { this.onAccess?.((m as unknown as { record: AccessRecord }).record); return }
         if (m.type === 'reply' && m.id !== undefined) {
           const cb = this.#waiting.get(m.id)
           if (cb !== undefined) { this.#waiting.delete(m.id); cb(m.data) }
@@ -85,20 +95,12 @@ export class WorkerPool implements LegSink {
         this.#log.error({ worker: slot.id, code, signal, restartInMs: delay }, 'relay worker exited; restarting')
         setTimeout(() => { if (!this.#closing) void this.#spawn(slot) }, delay).unref()
       })
-      child.send({ type: 'config', config: this.#config, workerId: slot.id })
+      child.send({ type: 'config', config: this.#config, workerId: slot.id, generation: slot.restarts, drainedBackends: this.#drainedBackends })
     })
   }
 
-  /** The live worker that owns a key (rendezvous hash over live workers). */
-  #owner (key: string): WorkerSlot | null {
-    const live = this.#slots.filter(s => s.ready && s.child !== null)
-    if (live.length === 0) return null
-    const id = ownerOf(key, live.map(s => ({ id: String(s.id), weight: 1 })))
-    return live.find(s => String(s.id) === id) ?? null
-  }
-
   #handOff (kind: LegKind, socket: net.Socket, head: HttpHead | null, cookie: string, rest: Buffer, clientAddress: string, key: string, allowedPath?: string): void {
-    const slot = this.#owner(key)
+    const slot = this.#pick(kind, cookie, key)
     if (slot === null || slot.child === null) {
       this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
       socket.destroy()
@@ -129,14 +131,61 @@ export class WorkerPool implements LegSink {
     this.#handOff('websocket', socket, head, '', rest, info.clientAddress, webSocketKey(head), info.allowedPath)
   }
 
-  #query<T> (slot: WorkerSlot, what: 'metrics' | 'status'): Promise<T | null> {
+  /**
+   * Where a leg goes: a POST to the worker holding its cookie's GET; anything else to the HRW
+   * owner among live workers that are not draining (all live workers when every one drains).
+   */
+  #pick (kind: LegKind, cookie: string, key: string): WorkerSlot | null {
+    if (kind === 'post') {
+      const held = this.#cookieOwner.get(cookie)
+      const s = held === undefined ? undefined : this.#slots[held]
+      if (s !== undefined && s.ready && s.child !== null) return s
+    }
+    const live = this.#slots.filter(s => s.ready && s.child !== null)
+    const open = live.filter(s => !s.draining)
+    const from = open.length > 0 ? open : live
+    if (from.length === 0) return null
+    const id = ownerOf(key, from.map(s => ({ id: String(s.id), weight: 1 })))
+    const slot = from.find(s => String(s.id) === id) ?? null
+    if (slot !== null && kind === 'get') this.#cookieOwner.set(cookie, slot.id)
+    return slot
+  }
+
+  slotsInfo (): Array<{ id: number, up: boolean, draining: boolean }> {
+    return this.#slots.map(s => ({ id: s.id, up: s.ready && s.child !== null, draining: s.draining }))
+  }
+
+  /** Operator drain of one worker; false when there is no such worker. */
+  setDraining (id: number, draining: boolean): boolean {
+    const s = this.#slots[id]
+    if (s === undefined) return false
+    s.draining = draining
+    return true
+  }
+
+  /** Backends drained by the operator, given to workers that (re)start. */
+  setDrainedBackends (names: string[]): void { this.#drainedBackends = names }
+
+  /** Ask every worker (or one) an operator question: summary, tunnels, kick, drain-backend, reconfigure. */
+  async ask<T> (what: string, arg?: unknown, only?: number): Promise<Array<{ slot: number, data: T | null }>> {
+    const slots = only === undefined ? this.#slots : this.#slots.filter(s => s.id === only)
+    return await Promise.all(slots.map(async s => ({ slot: s.id, data: await this.#query<T>(s, what as 'status', arg) })))
+  }
+
+  /** A reloaded config: kept for restarts and sent to every worker (open tunnels keep theirs). */
+  async reconfigure (config: Config): Promise<void> {
+    this.#config = config
+    await this.ask('reconfigure', config)
+  }
+
+  #query<T> (slot: WorkerSlot, what: 'metrics' | 'status', arg?: unknown): Promise<T | null> {
     const child = slot.child
     if (child === null || !slot.ready) return Promise.resolve(null)
     const id = ++this.#queryId
     return new Promise(resolve => {
       const t = setTimeout(() => { this.#waiting.delete(id); resolve(null) }, 2000)
       this.#waiting.set(id, data => { clearTimeout(t); resolve(data as T) })
-      child.send({ type: 'query', id, what })
+      child.send({ type: 'query', id, what, arg })
     })
   }
 

@@ -1,0 +1,55 @@
+/**
+ * The status page on the portal's web surface: `/` (index.html), its assets under /status/assets/
+ * (files in src/portal/status/, served by the portal: no CDN), `/status/live` (the last sample +
+ * the sparkline history, JSON) and `/status/events` (server-sent events, one per sample).
+ */
+import { readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { FastifyInstance } from 'fastify'
+import type { GatewayMetrics } from '../metrics.js'
+import type { StatusFeed } from './status-feed.js'
+
+/** src/portal/status/ (from src/ops/ and from dist/ops/ alike: the assets are not compiled). */
+export const STATUS_ASSET_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/portal/status')
+
+const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8', 'favicon.svg': 'image/svg+xml' }
+
+export function registerStatusRoutes (app: FastifyInstance, deps: { feed: StatusFeed, metrics: GatewayMetrics, maxEventClients: number, sampleIntervalMs: number }): { closeStreams: () => void } {
+  const { feed, metrics } = deps
+  const files = new Map<string, Buffer>()
+  for (const name of ['index.html', ...Object.keys(ASSETS)]) files.set(name, readFileSync(join(STATUS_ASSET_DIR, name)))
+  const streams = new Set<{ end: () => void }>()
+  const hasWatch = (): boolean => app.hasRoute({ method: 'GET', url: '/watch/*' })
+
+  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('Cache-Control', 'no-cache').send(files.get('index.html')))
+  app.get('/favicon.ico', async (_req, reply) => reply.type(ASSETS['favicon.svg']!).send(files.get('favicon.svg')))
+  app.get('/status/assets/:name', async (req, reply) => {
+    const name = (req.params as { name: string }).name
+    const type = ASSETS[name]
+    if (type === undefined) return reply.code(404).send({ error: 'not found' })
+    return reply.type(type).header('Cache-Control', 'no-cache').send(files.get(name))
+  })
+  app.get('/status/live', async () => {
+    const last = feed.last ?? await feed.sample()
+    return { sample: last, history: feed.history.toArray(), sampleIntervalMs: deps.sampleIntervalMs, watch: hasWatch() }
+  })
+  app.get('/status/events', (req, reply) => {
+    if (feed.listenerCount >= deps.maxEventClients) {
+      metrics.errorsTotal.inc({ code: 'TG_ERR_STATUS_TOO_MANY_CLIENTS' })
+      void reply.code(503).header('Retry-After', '10').send({ error: { code: 'TG_ERR_STATUS_TOO_MANY_CLIENTS', message: 'too many live status pages; poll /status/live' } })
+      return
+    }
+    reply.hijack()
+    const res = reply.raw
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' })
+    res.write(`retry: ${deps.sampleIntervalMs}\n`)
+    res.write(`event: history\ndata: ${JSON.stringify({ history: feed.history.toArray(), sampleIntervalMs: deps.sampleIntervalMs, watch: hasWatch(), sample: feed.last })}\n\n`)
+    const stream = { end: () => { off(); res.end() } }
+    const off = feed.subscribe(s => { res.write(`event: sample\ndata: ${JSON.stringify(s)}\n\n`) })
+    streams.add(stream)
+    req.raw.socket.setTimeout(0)
+    req.raw.on('close', () => { off(); streams.delete(stream) })
+  })
+  return { closeStreams: () => { for (const s of streams) s.end(); streams.clear() } }
+}

@@ -1,0 +1,121 @@
+// tunnelgate status page: live samples over server-sent events (/status/events), polling
+// /status/live as a fallback, sparklines drawn as SVG polylines from the in-memory history.
+'use strict'
+;(function () {
+  var $ = function (id) { return document.getElementById(id) }
+  var state = { history: [], sample: null, intervalMs: 2000, watch: false, capacity: 180, pollTimer: null }
+  var adminUrl = $('admin-url')
+  var adminToken = $('admin-token')
+  try {
+    adminUrl.value = localStorage.getItem('tg.adminUrl') || ''
+    adminToken.value = sessionStorage.getItem('tg.adminToken') || ''
+  } catch (e) {}
+  adminUrl.addEventListener('change', function () { try { localStorage.setItem('tg.adminUrl', adminUrl.value.trim()) } catch (e) {} render() })
+  adminToken.addEventListener('change', function () { try { sessionStorage.setItem('tg.adminToken', adminToken.value) } catch (e) {} })
+
+  function text (s) { return String(s).replace(/[&<>"']/g, function (c) { return '&#' + c.charCodeAt(0) + ';' }) }
+  function fmt (n, d) { return typeof n === 'number' ? n.toFixed(d === undefined ? 0 : d) : '–' }
+
+  function spark (values) {
+    if (values.length < 2) return ''
+    var max = Math.max.apply(null, values.concat([1e-9]))
+    var step = 120 / (values.length - 1)
+    var pts = values.map(function (v, i) { return (i * step).toFixed(1) + ',' + (27 - (v / max) * 25).toFixed(1) }).join(' ')
+    return '<polyline points="' + pts + '"/>'
+  }
+  function series (pick) { return state.history.map(pick) }
+
+  function setConn (s, label) { var el = $('conn'); el.dataset.state = s; el.textContent = label }
+
+  function render () {
+    var s = state.sample
+    if (!s) return
+    $('tunnels').textContent = s.tunnels
+    $('mbps').textContent = fmt(s.mbps, 2)
+    $('errors').textContent = s.errorsDelta
+    $('unpaired').textContent = s.unpairedLegs
+    $('updated').textContent = 'updated ' + new Date(s.t).toLocaleTimeString()
+    $('spark-tunnels').innerHTML = spark(series(function (h) { return h.tunnels }))
+    $('spark-mbps').innerHTML = spark(series(function (h) { return h.mbps }))
+    $('spark-errors').innerHTML = spark(series(function (h) { return h.errors }))
+    var admin = adminUrl.value.trim() !== ''
+
+    $('relays').tBodies[0].innerHTML = s.relays.map(function (r) {
+      var st = !r.up ? '<span class="bad">down</span>' : r.draining ? '<span class="warn">draining</span>' : '<span class="ok">up</span>'
+      var act = admin && r.kind !== 'in-process' ? '<button data-kind="relays" data-name="' + text(r.id) + '" data-drain="' + (!r.draining) + '">' + (r.draining ? 'undrain' : 'drain') + '</button>' : ''
+      return '<tr data-relay="' + text(r.id) + '"><td>' + text(r.id) + ' <span class="muted small">' + text(r.kind) + '</span></td><td>' + st + '</td><td class="n">' + (r.tunnels === null ? '–' : r.tunnels) +
+        '</td><td class="n">' + fmt(r.mbps, 2) + '</td><td><svg class="spark cell" viewBox="0 0 120 28" preserveAspectRatio="none">' + spark(series(function (h) { return h.relays[r.id] || 0 })) + '</svg></td><td>' + act + '</td></tr>'
+    }).join('')
+
+    $('backends').tBodies[0].innerHTML = s.backends.map(function (b) {
+      var st = !b.healthy ? '<span class="bad">down</span>' : b.draining ? '<span class="warn">draining</span>' : '<span class="ok">healthy</span>'
+      var act = admin ? '<button data-kind="backends" data-name="' + text(b.name) + '" data-drain="' + (!b.draining) + '">' + (b.draining ? 'undrain' : 'drain') + '</button>' : ''
+      return '<tr data-backend="' + text(b.name) + '"><td>' + text(b.name) + '</td><td>' + st + '</td><td class="n" data-testid="sessions">' + b.sessions + '</td><td class="n">' + (b.maxSessions > 0 ? b.maxSessions : '∞') +
+        '</td><td class="n">' + fmt(b.load, 2) + '</td><td class="n">' + fmt(b.mbps, 2) + '</td><td><svg class="spark cell" viewBox="0 0 120 28" preserveAspectRatio="none">' + spark(series(function (h) { return h.backends[b.name] || 0 })) + '</svg></td><td>' + act + '</td></tr>'
+    }).join('')
+
+    $('streams').tBodies[0].innerHTML = s.streams.length === 0 ? '<tr><td colspan="4" class="muted">no stream is playing</td></tr>' : s.streams.map(function (x) {
+      var watch = state.watch ? '<a href="/watch' + encodeURI(x.path) + '">watch</a>' : ''
+      return '<tr data-stream="' + text(x.path) + '"><td>' + text(x.path) + '</td><td class="n">' + x.tunnels + '</td><td class="n">' + fmt(x.mbps, 2) + '</td><td>' + watch + '</td></tr>'
+    }).join('')
+
+    var codes = Object.keys(s.errors).filter(function (k) { return s.errors[k] > 0 }).sort(function (a, b) { return s.errors[b] - s.errors[a] })
+    $('errtable').tBodies[0].innerHTML = codes.length === 0 ? '<tr><td colspan="2" class="muted">none</td></tr>' : codes.map(function (c) { return '<tr><td>' + text(c) + '</td><td class="n">' + s.errors[c] + '</td></tr>' }).join('')
+  }
+
+  document.addEventListener('click', function (ev) {
+    var btn = ev.target.closest && ev.target.closest('button[data-kind]')
+    if (!btn) return
+    var url = adminUrl.value.trim().replace(/\/$/, '') + '/admin/' + btn.dataset.kind + '/' + encodeURIComponent(btn.dataset.name) + '/draining'
+    var headers = { 'Content-Type': 'application/json' }
+    if (adminToken.value) headers.Authorization = 'Bearer ' + adminToken.value
+    $('admin-msg').textContent = '…'
+    fetch(url, { method: 'PUT', headers: headers, body: JSON.stringify({ draining: btn.dataset.drain === 'true' }) })
+      .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j } }) })
+      .then(function (x) { $('admin-msg').textContent = x.ok ? btn.dataset.name + (x.j.draining ? ' draining' : ' in service') : (x.j.error ? x.j.error.code + ': ' + x.j.error.message : 'failed') })
+      .catch(function (e) { $('admin-msg').textContent = 'admin API unreachable: ' + e.message })
+  })
+
+  function accept (sample) {
+    state.sample = sample
+    var last = state.history[state.history.length - 1]
+    if (!last || last.t !== sample.t) {
+      state.history.push({ t: sample.t, tunnels: sample.tunnels, mbps: sample.mbps, errors: sample.errorsDelta,
+        relays: Object.fromEntries(sample.relays.map(function (r) { return [r.id, r.mbps] })),
+        backends: Object.fromEntries(sample.backends.map(function (b) { return [b.name, b.sessions] })) })
+      while (state.history.length > state.capacity) state.history.shift()
+    }
+    render()
+  }
+
+  function poll () {
+    fetch('/status/live', { cache: 'no-store' }).then(function (r) { return r.json() }).then(function (j) {
+      state.history = j.history; state.intervalMs = j.sampleIntervalMs; state.watch = j.watch
+      state.capacity = Math.max(state.capacity, j.history.length)
+      setConn('polling', 'polling'); accept(j.sample)
+    }).catch(function () { setConn('down', 'unreachable') })
+  }
+
+  function startPolling () {
+    if (state.pollTimer) return
+    poll()
+    state.pollTimer = setInterval(poll, state.intervalMs)
+  }
+
+  if (typeof EventSource === 'undefined') { startPolling(); return }
+  var es = new EventSource('/status/events')
+  var opened = false
+  es.addEventListener('history', function (ev) {
+    var j = JSON.parse(ev.data)
+    opened = true
+    state.history = j.history; state.intervalMs = j.sampleIntervalMs; state.watch = j.watch
+    state.capacity = Math.max(state.capacity, j.history.length)
+    if (state.pollTimer) { clearInterval(state.pollTimer); state.pollTimer = null }
+    setConn('live', 'live')
+    if (j.sample) accept(j.sample); else render()
+  })
+  es.addEventListener('sample', function (ev) { setConn('live', 'live'); accept(JSON.parse(ev.data)) })
+  es.onerror = function () {
+    if (!opened || es.readyState === EventSource.CLOSED) { es.close(); startPolling() } else setConn('down', 'reconnecting…')
+  }
+})()
