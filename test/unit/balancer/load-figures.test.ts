@@ -1,0 +1,147 @@
+/**
+ * The balancer's load bookkeeping (pure parts and the pool's arithmetic, no sockets): which figure the
+ * pool uses per backend (promql > backend > cluster/workers > local), the in-flight correction (no
+ * herd on a stale view), staleness, maxBandwidth, probe rise/fall, the per-worker figures a portal
+ * pushes, and the PromQL vector parser.
+ */
+import t from 'tap'
+import { buildConfig } from '../../../src/config.js'
+import { createMetrics } from '../../../src/metrics.js'
+import { BackendPool } from '../../../src/backends/pool.js'
+import { workerFigures } from '../../../src/backends/balancing.js'
+import { parsePromqlVector } from '../../../src/backends/load-scraper.js'
+import { chooseBackend, isFull } from '../../../src/balancer/policy.js'
+
+const route = { path: '/', backends: [] }
+
+function makePool (extra: Record<string, unknown> = {}): { pool: BackendPool, metrics: ReturnType<typeof createMetrics> } {
+  const config = buildConfig([{
+    workers: 0,
+    backends: [{ name: 'a', url: 'rtsp://127.0.0.1:1001' }, { name: 'b', url: 'rtsp://127.0.0.1:1002', maxBandwidth: 8000 }],
+    balancer: { scrapeIntervalMs: 1000, staleIntervals: 3 },
+    backend: { probeIntervalMs: 1000, probeRise: 2 },
+    ...extra
+  }])
+  const metrics = createMetrics({ defaultMetrics: false })
+  return { pool: new BackendPool(config, metrics), metrics }
+}
+
+const snap = (pool: BackendPool, name: string) => pool.snapshots(route).find(s => s.name === name) ?? (() => { throw new Error(name) })()
+const gauge = async (m: ReturnType<typeof createMetrics>, name: string, labels: Record<string, string>): Promise<number | undefined> => {
+  const got = await m.registry.getSingleMetric(name)!.get()
+  return got.values.find(v => Object.entries(labels).every(([k, w]) => String((v.labels as Record<string, unknown>)[k]) === w))?.value
+}
+
+t.test('sources: local, workers + cluster add to own counts; backend and promql replace them', async t => {
+  const { pool, metrics } = makePool()
+  const now = Date.now()
+  pool.acquire('a'); pool.acquire('a')
+  t.equal(snap(pool, 'a').sessions, 2, 'local: own sessions')
+  t.equal(await gauge(metrics, 'tunnelgate_balancer_backend_load', { backend: 'a', source: 'local' }), 2)
+
+  pool.setExternal({ backend: 'a', source: 'workers', sessions: 5, bps: 100, at: now })
+  t.equal(snap(pool, 'a').sessions, 7, 'other workers add')
+  pool.setExternal({ backend: 'a', source: 'cluster', sessions: 10, bps: 1000, at: now })
+  t.equal(snap(pool, 'a').sessions, 17, 'other relays add too')
+  t.equal(await gauge(metrics, 'tunnelgate_balancer_backend_load', { backend: 'a', source: 'cluster' }), 17)
+  t.equal(await gauge(metrics, 'tunnelgate_balancer_backend_load', { backend: 'a', source: 'local' }), undefined, 'the previous source series is removed')
+
+  // The backend's own figure includes this relay as of the scrape: only choices since then are added.
+  pool.setExternal({ backend: 'a', source: 'backend', sessions: 30, bps: null, at: now })
+  t.equal(snap(pool, 'a').sessions, 30)
+  pool.acquire('a'); pool.acquire('a'); pool.acquire('a')
+  t.equal(snap(pool, 'a').sessions, 33, 'in-flight: 3 choices since the scrape are added')
+  pool.release('a')
+  t.equal(snap(pool, 'a').sessions, 32)
+  pool.setExternal({ backend: 'a', source: 'promql', sessions: 40, bps: 5, at: now })
+  t.equal(snap(pool, 'a').sessions, 40, 'promql wins over the backend figure')
+  t.equal(snap(pool, 'a').bandwidthBps, 5)
+  t.equal(await gauge(metrics, 'tunnelgate_balancer_backend_load', { backend: 'a', source: 'promql' }), 40)
+  t.equal(pool.externalFigures(now).length, 4, 'every fresh figure is forwardable to workers')
+  // An older figure never replaces a newer one.
+  pool.setExternal({ backend: 'a', source: 'promql', sessions: 1, bps: 1, at: now - 10 })
+  t.equal(snap(pool, 'a').sessions, 40)
+})
+
+t.test('stale figures (older than staleIntervals x scrapeIntervalMs) are ignored', async t => {
+  const { pool } = makePool()
+  pool.acquire('b')
+  const old = Date.now() - 3001
+  pool.setExternal({ backend: 'b', source: 'promql', sessions: 50, bps: null, at: old })
+  pool.setExternal({ backend: 'b', source: 'cluster', sessions: 50, bps: null, at: old })
+  t.equal(snap(pool, 'b').sessions, 1, 'only the own count is left')
+  t.same(pool.externalFigures(), [])
+  pool.setExternal({ backend: 'b', source: 'cluster', sessions: 4, bps: null, at: Date.now() - 2500 })
+  t.equal(snap(pool, 'b').sessions, 5, 'a figure within the window counts')
+})
+
+t.test('no herd: many choices on one stale cluster view spread by the in-flight correction', async t => {
+  const { pool } = makePool()
+  // The cluster says a has 20 sessions and b 0; this relay then opens 40 sessions before the next scrape.
+  const at = Date.now()
+  pool.setExternal({ backend: 'a', source: 'backend', sessions: 20, bps: null, at })
+  pool.setExternal({ backend: 'b', source: 'backend', sessions: 0, bps: null, at })
+  const got = { a: 0, b: 0 }
+  for (let i = 0; i < 40; i++) {
+    const c = pool.choose(route)
+    if (c.backend === null) throw new Error('no choice')
+    pool.acquire(c.backend)
+    got[c.backend as 'a' | 'b']++
+  }
+  t.ok(got.b >= 25 && got.a >= 5, `b gets the first ones, then both share: ${JSON.stringify(got)}`)
+  t.ok(Math.abs((20 + got.a) - got.b) <= 4, `loads end level (a 20+${got.a}, b ${got.b})`)
+})
+
+t.test('maxBandwidth: a backend at its bit rate is full; all full → all-full (453)', async t => {
+  const { pool } = makePool()
+  t.notOk(isFull(snap(pool, 'b')))
+  pool.addBytes('b', 2000) // 16000 bits over the sampling window below
+  pool.sampleBandwidth(Date.now() + 1000)
+  t.ok(snap(pool, 'b').bandwidthBps! >= 8000, `measured ${snap(pool, 'b').bandwidthBps} bit/s`)
+  t.ok(isFull(snap(pool, 'b')), 'b is at maxBandwidth (8000 bit/s)')
+  t.same(pool.choose({ path: '/', backends: ['b'] }), { backend: null, reason: 'all-full' })
+  t.same(pool.choose(route), { backend: 'a' })
+  t.same(chooseBackend([{ name: 'x', sessions: 0, maxSessions: 0, weight: 1, healthy: true, bandwidthBps: 10, maxBandwidthBps: 10 }]), { backend: null, reason: 'all-full' })
+})
+
+t.test('health: a failed probe or connection takes a backend out; probeRise passes bring it back; drain', async t => {
+  const { pool, metrics } = makePool()
+  pool.probeResult('a', false)
+  t.equal(snap(pool, 'a').healthy, false)
+  t.equal(await gauge(metrics, 'tunnelgate_backend_up', { backend: 'a' }), 0)
+  t.same(pool.choose(route), { backend: 'b' })
+  pool.probeResult('a', true)
+  t.equal(snap(pool, 'a').healthy, false, 'one pass is not enough (probeRise 2)')
+  pool.probeResult('a', true)
+  t.equal(snap(pool, 'a').healthy, true, 'back after two passes')
+  t.equal(await gauge(metrics, 'tunnelgate_backend_up', { backend: 'a' }), 1)
+  pool.markFailed('a')
+  t.equal(snap(pool, 'a').healthy, false, 'a connection failure takes it out')
+  t.ok(pool.setDraining('b', true))
+  t.same(pool.choose(route), { backend: null, reason: 'none-healthy' })
+  t.notOk(pool.setDraining('nope', true))
+})
+
+t.test('workerFigures: each worker gets the sum of the others plus the outside figures', async t => {
+  const outside = [{ backend: 'a', source: 'cluster' as const, sessions: 9, bps: 90, at: 5 }]
+  const per = workerFigures([
+    { backends: [{ name: 'a', sessions: 1, bps: 10 }, { name: 'b', sessions: 2 }] },
+    null,
+    { backends: [{ name: 'a', sessions: 4, bps: 40 }, { name: 'b', sessions: 0 }] }
+  ], outside, 7)
+  t.equal(per.length, 3)
+  t.same(per[0], [outside[0], { backend: 'a', source: 'workers', sessions: 4, bps: 40, at: 7 }, { backend: 'b', source: 'workers', sessions: 0, bps: 0, at: 7 }])
+  t.same(per[1]!.filter(f => f.source === 'workers').map(f => f.sessions), [5, 2], 'a worker that did not answer gets everyone')
+  t.same(per[2]!.filter(f => f.source === 'workers').map(f => f.sessions), [1, 2])
+})
+
+t.test('parsePromqlVector: real answer shapes; errors for anything else', async t => {
+  const ok = '{"status":"success","data":{"resultType":"vector","result":[{"metric":{"backend":"o1"},"value":[1732500000.123,"3"]},{"metric":{"backend":"o2"},"value":[1732500000.123,"0.5"]}]}}'
+  t.same([...parsePromqlVector(ok, 'backend')], [['o1', 3], ['o2', 0.5]])
+  t.same([...parsePromqlVector('{"status":"success","data":{"resultType":"vector","result":[]}}', 'backend')], [])
+  t.throws(() => parsePromqlVector('{"status":"error","errorType":"bad_data","error":"parse error"}', 'backend'), /status error/)
+  t.throws(() => parsePromqlVector('{"status":"success","data":{"resultType":"matrix","result":[]}}', 'backend'), /not a vector/)
+  t.throws(() => parsePromqlVector('{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1"]}]}}', 'backend'), /without a 'backend' label/)
+  t.throws(() => parsePromqlVector('{"status":"success","data":{"resultType":"vector","result":[{"metric":{"backend":"x"},"value":[1,"NaN"]}]}}', 'backend'), /not a number/)
+  t.throws(() => parsePromqlVector('<html>', 'backend'), /not JSON/)
+})
