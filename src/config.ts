@@ -242,36 +242,6 @@ export interface Config {
   httpRoutes: HttpRouteConfig[]
   /** Settings shared by all HTTP routes (timeouts, cool-down, viewer affinity, limits). */
   httpProxy: HttpProxyConfig
-  admin: {
-    /** Serve the admin API (JSON, /admin/*) on its own listener. */
-    enabled: boolean
-    /** Admin listen address (loopback by default; any other address requires a token). */
-    host: string
-    /** Admin listen port (0 = any free port). */
-    port: number
-    /** Bearer token for every admin request ('' = none, allowed on loopback only). */
-    token: string
-  }
-  accessLog: {
-    /** One line per finished tunnel (Darwin-style access log). */
-    enabled: boolean
-    /** File to append to ('' = through the process log on stdout, `event: "access"`). */
-    file: string
-    /** Rotate the file when it would grow past this many bytes. */
-    maxBytes: number
-    /** Rotated files kept (file.1 … file.N). */
-    keep: number
-  }
-  status: {
-    /** Interval of the status page's samples (live updates and sparklines). */
-    sampleIntervalMs: number
-    /** Samples kept for the sparklines (history = sampleIntervalMs × historySamples). */
-    historySamples: number
-    /** Busiest streams listed. */
-    streams: number
-    /** Status pages connected at once for live updates (server-sent events). */
-    maxEventClients: number
-  }
   origin: {
     /** Start the embedded origin and use it as the backend when no backend is configured. */
     enabled: boolean
@@ -358,9 +328,6 @@ export const DEFAULTS: Config = {
   },
   httpRoutes: [],
   httpProxy: { ...HTTP_PROXY_DEFAULTS },
-  admin: { enabled: false, host: '127.0.0.1', port: 9180, token: '' },
-  accessLog: { enabled: true, file: '', maxBytes: 10 * 1024 * 1024, keep: 5 },
-  status: { sampleIntervalMs: 2_000, historySamples: 180, streams: 10, maxEventClients: 100 },
   origin: { enabled: true, host: '127.0.0.1', port: 0 }
 }
 
@@ -535,21 +502,6 @@ export function validateConfig (raw: Obj): Config {
   for (const k of ['outageDeadlineMs', 'reconnectMinMs', 'stallTimeoutMs', 'maxPaths'] as const) int(c.live[k], `live.${k}`, 1)
   if (c.live.reconnectMaxMs < c.live.reconnectMinMs) fail('live.reconnectMaxMs', 'must not be below live.reconnectMinMs')
   if (c.live.viewerQueueBytes < 1024) fail('live.viewerQueueBytes', 'must be at least 1024')
-  if (typeof c.admin.enabled !== 'boolean') fail('admin.enabled', 'must be true or false')
-  if (typeof c.admin.host !== 'string' || c.admin.host === '') fail('admin.host', 'must be a non-empty address')
-  int(c.admin.port, 'admin.port', 0, 65535)
-  if (typeof c.admin.token !== 'string' || /\s/.test(c.admin.token)) fail('admin.token', 'must be a string without spaces')
-  if (c.admin.enabled && c.admin.token.length < 16 && !['localhost', '::1'].includes(c.admin.host) && !/^127\.\d+\.\d+\.\d+$/.test(c.admin.host)) {
-    fail('admin.token', `must be set (16 characters or more) when admin.host is not loopback (got host '${c.admin.host}')`)
-  }
-  if (typeof c.accessLog.enabled !== 'boolean') fail('accessLog.enabled', 'must be true or false')
-  if (typeof c.accessLog.file !== 'string') fail('accessLog.file', "must be a file path ('' = stdout)")
-  int(c.accessLog.maxBytes, 'accessLog.maxBytes', 1024)
-  int(c.accessLog.keep, 'accessLog.keep', 0, 1000)
-  int(c.status.sampleIntervalMs, 'status.sampleIntervalMs', 100, 3_600_000)
-  int(c.status.historySamples, 'status.historySamples', 2, 100_000)
-  int(c.status.streams, 'status.streams', 1, 1000)
-  int(c.status.maxEventClients, 'status.maxEventClients', 0, 100_000)
   if (typeof c.origin.enabled !== 'boolean') fail('origin.enabled', 'must be true or false')
   int(c.origin.port, 'origin.port', 0, 65535)
   if (c.origin.mediaDir !== undefined && typeof c.origin.mediaDir !== 'string') fail('origin.mediaDir', 'must be a directory path')
@@ -591,7 +543,6 @@ export function envOverrides (env: NodeJS.ProcessEnv): Obj {
   if (env.TUNNELGATE_WORKERS !== undefined) o.workers = env.TUNNELGATE_WORKERS === 'auto' ? 'auto' : Number(env.TUNNELGATE_WORKERS)
   if (env.TUNNELGATE_LOG_LEVEL !== undefined) o.logLevel = env.TUNNELGATE_LOG_LEVEL
   if (env.TUNNELGATE_RELAYS !== undefined) o.cluster = { relays: env.TUNNELGATE_RELAYS.split(',').map(s => s.trim()).filter(Boolean) }
-  if (env.TUNNELGATE_ADMIN_TOKEN !== undefined) o.admin = { token: env.TUNNELGATE_ADMIN_TOKEN }
   if (env.TUNNELGATE_ADMIN_TOKEN !== undefined) o.admin = { token: env.TUNNELGATE_ADMIN_TOKEN }
   if (env.TUNNELGATE_BACKENDS !== undefined) o.backends = env.TUNNELGATE_BACKENDS.split(',').map(s => s.trim()).filter(Boolean)
   return o
