@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import fc from 'fast-check'
-import { Receiver, Sender } from 'ws'
+import * as wsModule from 'ws'
 import {
   acceptKey, checkHandshake, closePayload, encodeFrame, frameHeader, isWebSocketUpgrade, targetPath, targetQuery, WsFrameDecoder,
   OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, type WsEvent
@@ -53,6 +53,11 @@ t.test('handshake: RFC 6455 §1.3 sample key, subprotocol echo, refusals', async
   t.same([...targetQuery('/x?token=a%2Eb&x&token=2')], [['token', 'a.b'], ['x', '']])
 })
 
+// @types/ws does not declare the frame-level classes the package exports.
+const { Sender, Receiver } = wsModule as unknown as {
+  Sender: new (socket: unknown) => { send (data: Buffer, o: object, cb: () => void): void }
+  Receiver: new (o: object) => { write (b: Buffer): boolean, on (ev: 'message', cb: (d: Buffer) => void): void }
+}
 const mask = Buffer.from([0x11, 0x22, 0x33, 0x44])
 const messages = (evs: WsEvent[]): string[] => evs.filter(e => e.kind === 'message').map(e => (e as { data: Buffer }).data.toString('hex'))
 
