@@ -40,7 +40,18 @@ async function main (argv: string[]): Promise<void> {
     origin = await startOrigin({ port: config.origin.port, host: config.origin.host, logger: logger.child({ component: 'origin' }), metricsPort: 0, ...(config.origin.mediaDir === undefined ? {} : { mediaDir: config.origin.mediaDir }) })
     config = buildConfig([fileLayer, envLayer, cli.layer, { backends: [{ name: 'origin', url: `rtsp://${config.origin.host}:${origin.port}` }], watch: { streams: [...config.watch.streams, ...origin.streams().flatMap(n => [`/${n}`, `/live/${n}`])] } }])
   }
-  const gateway = await startGateway(config, { logger: logger.child({ component: 'gateway' }) })
+  // Reload (SIGHUP, POST /admin/reload): the same sources read again; the embedded origin stays the backend.
+  const configFile = cli.configFile
+  const originUrl = origin === null ? null : `rtsp://${config.origin.host}:${origin.port}`
+  const loadConfig = configFile === undefined
+    ? undefined
+    : () => buildConfig([loadConfigFile(configFile), envOverrides(process.env), cli.layer, ...(originUrl === null ? [] : [{ backends: [{ name: 'origin', url: originUrl }] }])])
+  const gateway = await startGateway(config, { logger: logger.child({ component: 'gateway' }), ...(loadConfig === undefined ? {} : { loadConfig }) })
+  process.on('SIGHUP', () => {
+    gateway.reload().then(
+      r => logger.info({ event: 'sighup', ...r }, 'SIGHUP: config reloaded'),
+      err => logger.error({ event: 'sighup', err: (err as Error).message }, 'SIGHUP: config not reloaded'))
+  })
   if (origin !== null) printDemoCommands(config.host, gateway.port, origin.streams())
   onSignals(async () => {
     await gateway.close(5_000)

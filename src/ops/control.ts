@@ -47,8 +47,8 @@ export interface ReloadResult {
   routes: number
 }
 
-/** Top-level settings that a reload cannot change in a running process. */
-const RESTART_KEYS = ['role', 'host', 'port', 'workers', 'logLevel', 'cluster', 'origin', 'admin', 'accessLog', 'auth'] as const
+/** Top-level settings a reload applies in place; a change to any other one needs a restart. */
+const RELOADABLE = ['limits', 'tunnel', 'backend', 'backends', 'routes']
 
 export interface OperatorDeps {
   relay: Relay
@@ -182,8 +182,9 @@ export class Operator {
         throw err
       }
       const prev = this.#config
-      const restartRequired = RESTART_KEYS.filter(k => JSON.stringify((prev as unknown as Record<string, unknown>)[k]) !== JSON.stringify((next as unknown as Record<string, unknown>)[k]))
-      const applied = Object.keys(next).filter(k => !(RESTART_KEYS as readonly string[]).includes(k) && JSON.stringify((prev as unknown as Record<string, unknown>)[k]) !== JSON.stringify((next as unknown as Record<string, unknown>)[k]))
+      const changed = Object.keys(next).filter(k => JSON.stringify((prev as unknown as Record<string, unknown>)[k]) !== JSON.stringify((next as unknown as Record<string, unknown>)[k]))
+      const applied = changed.filter(k => RELOADABLE.includes(k))
+      const restartRequired = changed.filter(k => !RELOADABLE.includes(k))
       const { relay, workers } = this.#d
       relay.reconfigure(next)
       for (const n of this.#drainedBackends) if (!relay.pool.setDraining(n, true)) this.#drainedBackends.delete(n)
