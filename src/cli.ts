@@ -37,6 +37,8 @@ export const USAGE = `Usage:
       Prints a scrypt hash for auth.basic[].hash in the config file.
   tunnelgate origin --port 8554 [--host 127.0.0.1] [--media DIR] [--metrics-port N]
       The embedded Darwin-style RTSP origin on its own.
+  tunnelgate bench [--quick] [--out DIR] [--scenarios a,b1,b2,c,d,e]
+      The benchmark (load generator, HAProxy and raw-relay baselines); see docs/benchmarks.md.
 
 Environment: PORT / TUNNELGATE_PORT, TUNNELGATE_HOST, TUNNELGATE_BACKENDS (comma list),
 TUNNELGATE_LOG_LEVEL, TUNNELGATE_WORKERS. See docs/configuration.md.`

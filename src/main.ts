@@ -10,6 +10,12 @@ import { startOrigin } from './backends/origin/index.js'
 import { hashPassword } from './portal/auth.js'
 
 async function main (argv: string[]): Promise<void> {
+  if (argv[0] === 'bench') {
+    // The benchmark (src/bench/): loaded only for this subcommand.
+    const { benchMain } = await import('./bench/cli.js')
+    await benchMain(argv.slice(1))
+    process.exit(0)
+  }
   const cli = parseCli(argv)
   if (cli.help) { process.stdout.write(USAGE + '\n'); return }
   const logger = pino({ level: process.env.TUNNELGATE_LOG_LEVEL ?? 'info' })

@@ -1,0 +1,30 @@
+/**
+ * Entry of the bench's helper processes (each runs alone so its CPU is its own):
+ *
+ *   node dist/bench/child.js source [--port P] [--tick-ms 10]
+ *   node dist/bench/child.js relay --port P --target PORT
+ *
+ * Prints one JSON line {"port":N} on stdout once listening; exits on SIGTERM or when stdin closes.
+ */
+import { parseArgs } from 'node:util'
+import { BenchSource } from './source.js'
+import { startTcpRelay } from './tcp-relay.js'
+
+const [kind, ...rest] = process.argv.slice(2)
+const { values: v } = parseArgs({ args: rest, options: { port: { type: 'string' }, target: { type: 'string' }, 'tick-ms': { type: 'string' } } })
+let port = 0
+if (kind === 'source') {
+  const src = new BenchSource({ port: Number(v.port ?? 0), tickMs: Number(v['tick-ms'] ?? 10) })
+  port = await src.start()
+  process.on('SIGUSR2', () => { process.stderr.write(JSON.stringify({ sent: src.packetsSent, dropped: src.packetsDropped }) + '\n') })
+} else if (kind === 'relay') {
+  const srv = await startTcpRelay({ port: Number(v.port ?? 0), targetPort: Number(v.target) })
+  port = (srv.address() as { port: number }).port
+} else {
+  process.stderr.write('usage: child.js source|relay ...\n')
+  process.exit(2)
+}
+process.stdout.write(JSON.stringify({ port }) + '\n')
+process.stdin.on('end', () => process.exit(0))
+process.stdin.resume()
+process.on('SIGTERM', () => process.exit(0))

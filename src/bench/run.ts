@@ -1,0 +1,361 @@
+/**
+ * The benchmark run: micro-benchmarks of the hot path, then every scenario (scenarios.ts) through
+ * the same phases against one bench source, all in one run so every ratio compares figures taken
+ * on the same machine minutes apart:
+ *
+ *   scale    N paused tunnels (DESCRIBE, SETUP, PLAY, PAUSE) held at once, one GET_PARAMETER
+ *            keepalive round answered, middle-box RSS delta / N
+ *   setup    GET written → first RTP byte, over S sequential and P simultaneous setups
+ *   sweep    N tunnels × bitrate, N stepping up until a step loses or delays (late) a packet;
+ *            CPU-s of the middle box per delivered Gbit at every step
+ *   delay    one-way delay per RTP packet at 25/50/90 % of the load tunnelgate (a) held
+ *
+ * Then writes benchmarks.json, benchmarks.md and benchmarks.svg into `outDir`.
+ */
+import { execSync } from 'node:child_process'
+import { cpus, release } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { cpuSeconds, sumCpu, sumRss } from './procstat.js'
+import { BenchTunnel, delayPercentiles, newStats, percentile, pool, resetCounters, type LoadStats } from './load.js'
+import { haproxyVersion, raiseOwnNofile, SCENARIOS, startScenario, startSource, type Running, type ScenarioId } from './scenarios.js'
+import { runMicro, type MicroResult } from './micro.js'
+import { renderMarkdown, renderSvg } from './report.js'
+
+export interface BenchOptions {
+  outDir: string
+  scenarios: ScenarioId[]
+  kbps: number
+  steps: number[]
+  stepSeconds: number
+  warmSeconds: number
+  setupSequential: number
+  setupParallel: number
+  scaleTunnels: number
+  delayFractions: number[]
+  delaySeconds: number
+  tickMs: number
+  lateMs: number
+  microMs: number
+  /** Label of the run ('full', 'quick', 'smoke'). */
+  profile: string
+  log: (line: string) => void
+}
+
+export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
+  scenarios: ['a', 'b1', 'b2', 'c', 'd', 'e'],
+  kbps: 2000,
+  steps: [25, 50, 100, 150, 200, 300, 400, 500, 650, 800, 1000],
+  stepSeconds: 3,
+  warmSeconds: 1,
+  setupSequential: 500,
+  setupParallel: 200,
+  scaleTunnels: 10000,
+  delayFractions: [0.25, 0.5, 0.9],
+  delaySeconds: 4,
+  tickMs: 10,
+  lateMs: 50,
+  microMs: 400,
+  profile: 'full'
+}
+
+export const QUICK: Omit<BenchOptions, 'outDir' | 'log'> = {
+  ...FULL, steps: [25, 50, 100, 200, 300], stepSeconds: 1.5, warmSeconds: 0.5, setupSequential: 100, setupParallel: 50, scaleTunnels: 1000, delaySeconds: 1.5, microMs: 150, profile: 'quick'
+}
+
+export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
+  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, microMs: 20, profile: 'smoke'
+}
+
+export interface StepResult {
+  tunnels: number
+  kbps: number
+  seconds: number
+  offeredMbps: number
+  deliveredMbps: number
+  packets: number
+  lost: number
+  late: number
+  errors: number
+  held: boolean
+  cpuBox: number
+  cpuPerGbit: number | null
+  cpuSource: number
+  cpuClient: number
+  boxRssMB: number
+  delayMs: { n: number, p50: number, p99: number, p999: number }
+}
+
+export interface ScenarioResult {
+  id: ScenarioId
+  name: string
+  scale?: { requested: number, limit: number, nofile: number, opened: number, keepaliveAnswered: number, rssBeforeMB: number, rssAfterMB: number, bytesPerTunnel: number | null, openSeconds: number }
+  setup?: { sequential: Summary, parallel: Summary }
+  sweep: StepResult[]
+  heldTunnels: number
+  heldMbps: number
+  delay: Array<StepResult & { fraction: number }>
+  error?: string
+}
+
+export interface Summary { n: number, failed: number, p50: number, p99: number, max: number }
+
+export interface BenchResults {
+  date: string
+  profile: string
+  machine: { nproc: number, cpu: string, kernel: string, node: string, ffmpeg: string | null, haproxy: string | null, gstreamer: string | null, loadavg: string }
+  options: Omit<BenchOptions, 'outDir' | 'log'>
+  durationSeconds: number
+  micro: MicroResult[]
+  scenarios: ScenarioResult[]
+  /** Reference load for the delay phase (tunnels). */
+  referenceTunnels: number
+}
+
+const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+function version (cmd: string, re: RegExp): string | null {
+  try { return re.exec(execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))?.[1] ?? null } catch { return null }
+}
+
+export function machineInfo (): BenchResults['machine'] {
+  let load = ''
+  try { load = execSync('cat /proc/loadavg', { encoding: 'utf8' }).trim() } catch {}
+  return {
+    nproc: cpus().length,
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    kernel: release(),
+    node: process.version,
+    ffmpeg: version('ffmpeg -version', /ffmpeg version (\S+)/),
+    haproxy: haproxyVersion(),
+    gstreamer: version('gst-launch-1.0 --version', /GStreamer (\S+)/),
+    loadavg: load
+  }
+}
+
+class Ctx {
+  readonly o: BenchOptions
+  readonly stats: LoadStats
+  sourcePid = 0
+  nofile = 1024
+  constructor (o: BenchOptions) { this.o = o; this.stats = newStats(o.lateMs) }
+}
+
+async function openMany (box: Running, ctx: Ctx, list: BenchTunnel[], n: number, kbps: number, opts: { play?: boolean } = {}): Promise<void> {
+  const fresh: BenchTunnel[] = []
+  for (let i = list.length; i < n; i++) fresh.push(new BenchTunnel({ port: box.port, path: `/b/${kbps}`, stats: ctx.stats, timeoutMs: 30_000 }))
+  await pool(fresh, 64, async t => {
+    try { await t.open(opts); list.push(t) } catch { t.close() }
+  })
+}
+
+function closeAll (list: BenchTunnel[]): void { for (const t of list) t.close(); list.length = 0 }
+
+async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, seconds: number, recordDelays: boolean): Promise<StepResult> {
+  const s = ctx.stats
+  const pids = box.pids()
+  resetCounters(s)
+  s.recording = recordDelays
+  const cpu0 = sumCpu(pids)
+  const src0 = cpuSeconds(ctx.sourcePid)
+  const self0 = process.cpuUsage()
+  const t0 = performance.now()
+  await sleep(seconds * 1000)
+  const dt = (performance.now() - t0) / 1000
+  const cpuBox = sumCpu(pids) - cpu0
+  const cpuSource = cpuSeconds(ctx.sourcePid) - src0
+  const self = process.cpuUsage(self0)
+  s.recording = false
+  const gbit = (s.bytes * 8) / 1e9
+  const offeredMbps = (tunnels * kbps) / 1000
+  const deliveredMbps = (s.bytes * 8) / dt / 1e6
+  const held = s.lost === 0 && s.late === 0 && s.errors === 0 && deliveredMbps >= offeredMbps * 0.97
+  return {
+    tunnels,
+    kbps,
+    seconds: dt,
+    offeredMbps,
+    deliveredMbps,
+    packets: s.packets,
+    lost: s.lost,
+    late: s.late,
+    errors: s.errors,
+    held,
+    cpuBox,
+    cpuPerGbit: pids.length === 0 || gbit === 0 ? null : cpuBox / gbit,
+    cpuSource,
+    cpuClient: (self.user + self.system) / 1e6,
+    boxRssMB: sumRss(pids) / 1048576,
+    delayMs: delayPercentiles(s)
+  }
+}
+
+function summarize (ns: number[], failed: number): Summary {
+  const a = Float64Array.from(ns).sort()
+  return { n: a.length, failed, p50: percentile(a, 50) / 1e6, p99: percentile(a, 99) / 1e6, max: a.length === 0 ? NaN : a[a.length - 1]! / 1e6 }
+}
+
+async function scalePhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<void> {
+  // Paused tunnels hold their GET only (QuickTime closes the POST after PLAY and re-POSTs for
+  // the next request), so a middle box holds 2 descriptors per tunnel (GET + upstream), a relay
+  // worker of b2 half of them. The open-files hard limit caps what this machine can hold.
+  const perProcess = r.id === 'b2' ? 1 : 2
+  const cap = Math.floor((ctx.nofile - 400) / perProcess)
+  const n = Math.min(ctx.o.scaleTunnels, cap)
+  if (n < ctx.o.scaleTunnels) ctx.o.log(`  ${r.id} scale: capped at ${n} tunnels by the open-files hard limit (${ctx.nofile})`)
+  const list: BenchTunnel[] = []
+  await sleep(500)
+  const rss0 = sumRss(box.pids())
+  const t0 = performance.now()
+  const progress = setInterval(() => ctx.o.log(`  ${r.id} scale: ${list.length}/${n} tunnels open`), 5000)
+  try {
+    await openMany(box, ctx, list, n, 100, { play: true })
+    await pool(list.slice(), 256, async t => { try { await t.pause() } catch {} t.closePost() })
+  } finally { clearInterval(progress) }
+  const openSeconds = (performance.now() - t0) / 1000
+  await sleep(1500)
+  const rss1 = sumRss(box.pids())
+  let answered = 0
+  await pool(list.slice(), 256, async t => { try { if (await t.keepalive() === 200) answered++ } catch {} t.closePost() })
+  r.scale = {
+    requested: ctx.o.scaleTunnels,
+    limit: n,
+    nofile: ctx.nofile,
+    opened: list.length,
+    keepaliveAnswered: answered,
+    rssBeforeMB: rss0 / 1048576,
+    rssAfterMB: rss1 / 1048576,
+    bytesPerTunnel: list.length === 0 ? null : (rss1 - rss0) / list.length,
+    openSeconds
+  }
+  ctx.o.log(`  ${r.id} scale: ${list.length}/${n} paused tunnels held, ${answered} keepalives answered, ${r.scale.bytesPerTunnel === null ? '-' : (r.scale.bytesPerTunnel / 1024).toFixed(1)} KiB/tunnel (${openSeconds.toFixed(1)} s to open)`)
+  closeAll(list)
+  await sleep(Math.min(5000, 1000 + n / 4))
+}
+
+async function setupPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<void> {
+  const seq: number[] = []
+  let failedSeq = 0
+  for (let i = 0; i < ctx.o.setupSequential; i++) {
+    const t = new BenchTunnel({ port: box.port, path: '/b/200', stats: ctx.stats })
+    try { await t.open(); seq.push(t.setupNs) } catch { failedSeq++ }
+    t.close()
+  }
+  await sleep(300)
+  const par: number[] = []
+  let failedPar = 0
+  const list = Array.from({ length: ctx.o.setupParallel }, () => new BenchTunnel({ port: box.port, path: '/b/200', stats: ctx.stats }))
+  await Promise.all(list.map(async t => { try { await t.open(); par.push(t.setupNs) } catch { failedPar++ } }))
+  closeAll(list)
+  r.setup = { sequential: summarize(seq, failedSeq), parallel: summarize(par, failedPar) }
+  ctx.o.log(`  ${r.id} setup: sequential p50 ${r.setup.sequential.p50.toFixed(2)} ms p99 ${r.setup.sequential.p99.toFixed(2)} ms; ${ctx.o.setupParallel} simultaneous p50 ${r.setup.parallel.p50.toFixed(2)} ms p99 ${r.setup.parallel.p99.toFixed(2)} ms`)
+  await sleep(500)
+}
+
+function stepLine (id: string, s: StepResult): string {
+  return `  ${id} ${String(s.tunnels).padStart(5)} × ${s.kbps} kbit/s: offered ${s.offeredMbps.toFixed(0)} Mbit/s delivered ${s.deliveredMbps.toFixed(0)}, lost ${s.lost} late ${s.late}${s.errors > 0 ? ` errors ${s.errors}` : ''}, box ${s.cpuPerGbit === null ? '-' : s.cpuPerGbit.toFixed(3)} CPU-s/Gbit, delay p50 ${s.delayMs.p50.toFixed(2)} p99 ${s.delayMs.p99.toFixed(2)} ms${s.held ? '' : '  ← not held'}`
+}
+
+async function sweepPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<void> {
+  const list: BenchTunnel[] = []
+  for (const n of ctx.o.steps) {
+    await openMany(box, ctx, list, n, ctx.o.kbps)
+    await sleep(ctx.o.warmSeconds * 1000)
+    const s = await measure(box, ctx, n, ctx.o.kbps, ctx.o.stepSeconds, true)
+    if (list.length < n) s.held = false
+    r.sweep.push(s)
+    ctx.o.log(stepLine(r.id, s))
+    if (!s.held) break
+    r.heldTunnels = n
+    r.heldMbps = s.deliveredMbps
+  }
+  closeAll(list)
+  await sleep(1000)
+}
+
+async function delayPhase (box: Running, ctx: Ctx, r: ScenarioResult, reference: number): Promise<void> {
+  const list: BenchTunnel[] = []
+  for (const f of [...ctx.o.delayFractions].sort((x, y) => x - y)) {
+    const n = Math.max(1, Math.round(reference * f))
+    await openMany(box, ctx, list, n, ctx.o.kbps)
+    await sleep(ctx.o.warmSeconds * 1000)
+    const s = await measure(box, ctx, n, ctx.o.kbps, ctx.o.delaySeconds, true)
+    r.delay.push({ ...s, fraction: f })
+    ctx.o.log(stepLine(`${r.id} @${Math.round(f * 100)}%`, s))
+  }
+  closeAll(list)
+  await sleep(1000)
+}
+
+export async function runBench (o: BenchOptions): Promise<BenchResults> {
+  const started = performance.now()
+  const nofile = raiseOwnNofile()
+  if (nofile < o.scaleTunnels * 2 + 1000) o.log(`warning: open-files hard limit ${nofile} is below what ${o.scaleTunnels} paused tunnels need in one middle-box process (2 per tunnel): raise it (ulimit -Hn, LimitNOFILE) for the full scale phase`)
+  const ctx = new Ctx(o)
+  ctx.nofile = nofile
+  const { log: _log, outDir: _out, ...options } = o
+  const results: BenchResults = { date: new Date().toISOString(), profile: o.profile, machine: machineInfo(), options, durationSeconds: 0, micro: [], scenarios: [], referenceTunnels: 0 }
+  o.log(`tunnelgate bench (${o.profile}): ${results.machine.nproc} × ${results.machine.cpu}, Linux ${results.machine.kernel}, Node ${results.machine.node}, HAProxy ${results.machine.haproxy ?? 'not installed'}; load ${results.machine.loadavg}`)
+  o.log('micro-benchmarks of the hot path')
+  results.micro = runMicro(o.microMs)
+  for (const m of results.micro) o.log(`  ${m.name}: ${m.nsPerOp.toFixed(0)} ns/${m.unit}, ${m.ratio.toFixed(2)} × ${m.baseline} (${m.baselineNsPerOp.toFixed(0)} ns)`)
+  const source = await startSource(o.tickMs)
+  ctx.sourcePid = source.pid
+  try {
+    for (const id of o.scenarios) {
+      if (id === 'd' && results.machine.haproxy === null) { o.log('d: skipped (haproxy not installed: apt-get install haproxy)'); continue }
+      const r: ScenarioResult = { id, name: SCENARIOS[id], sweep: [], heldTunnels: 0, heldMbps: 0, delay: [] }
+      results.scenarios.push(r)
+      o.log(`${id}: ${SCENARIOS[id]}  (${((performance.now() - started) / 1000).toFixed(0)} s into the run)`)
+      let box: Running | null = null
+      try {
+        box = await startScenario(id, source.port)
+        await sleep(300)
+        await scalePhase(box, ctx, r)
+        await setupPhase(box, ctx, r)
+        await sweepPhase(box, ctx, r)
+        if (results.referenceTunnels === 0) results.referenceTunnels = Math.max(1, r.heldTunnels)
+        await delayPhase(box, ctx, r, results.referenceTunnels)
+      } catch (err) {
+        r.error = (err as Error).message
+        o.log(`  ${id}: failed: ${r.error}`)
+      } finally {
+        await box?.stop()
+      }
+    }
+  } finally {
+    await source.stop()
+  }
+  results.durationSeconds = (performance.now() - started) / 1000
+  writeReport(o.outDir, results)
+  o.log(`report written to ${join(o.outDir, 'benchmarks.md')} (${results.durationSeconds.toFixed(0)} s)`)
+  return results
+}
+
+export function writeReport (outDir: string, results: BenchResults): void {
+  mkdirSync(outDir, { recursive: true })
+  writeFileSync(join(outDir, 'benchmarks.json'), JSON.stringify(results, null, 2) + '\n')
+  writeFileSync(join(outDir, 'benchmarks.svg'), renderSvg(results))
+  writeFileSync(join(outDir, 'benchmarks.md'), renderMarkdown(results))
+}
+
+export function parseBenchArgs (argv: string[], defaultOut: string): BenchOptions {
+  const get = (flag: string): string | undefined => { const i = argv.indexOf(flag); return i >= 0 ? argv[i + 1] : undefined }
+  const base = argv.includes('--smoke') ? SMOKE : argv.includes('--quick') ? QUICK : FULL
+  const o: BenchOptions = { ...base, outDir: get('--out') ?? defaultOut, log: line => process.stderr.write(line + '\n') }
+  const sc = get('--scenarios')
+  if (sc !== undefined) o.scenarios = sc.split(',').map(s => s.trim()).filter((s): s is ScenarioId => s in SCENARIOS)
+  const num = (flag: string): number | undefined => { const v = get(flag); return v === undefined ? undefined : Number(v) }
+  o.kbps = num('--kbps') ?? o.kbps
+  o.scaleTunnels = num('--scale') ?? o.scaleTunnels
+  o.stepSeconds = num('--step-seconds') ?? o.stepSeconds
+  o.tickMs = num('--tick-ms') ?? o.tickMs
+  const steps = get('--steps')
+  if (steps !== undefined) o.steps = steps.split(',').map(Number).filter(n => n > 0)
+  return o
+}
+
+export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out DIR] [--scenarios a,b1,b2,c,d,e] [--kbps 2000]
+                       [--steps 25,50,100,...] [--step-seconds 3] [--scale 10000] [--tick-ms 10]
+  Runs the load generator against every scenario in one run and writes DIR/benchmarks.{md,json,svg}
+  (default DIR: ./bench-report). Needs haproxy for scenario d; run as root for 10,000 tunnels.`

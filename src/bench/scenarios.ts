@@ -1,0 +1,177 @@
+/**
+ * The middle boxes under test, each started as its own process(es) so its CPU and memory are
+ * read from /proc alone:
+ *
+ *   a   tunnelgate all-in-one (portal + relay in one process)
+ *   b1  tunnelgate --workers 1 (portal + 1 relay worker process; sockets handed over)
+ *   b2  tunnelgate --workers 2
+ *   c   direct: the bench source terminates the tunnel itself (no middle box)
+ *   d   HAProxy (Debian package) in TCP mode, balance source, in front of the source
+ *   e   raw TCP relay (Node pipe) in front of the source: the floor of any forwarder
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { processTree } from './procstat.js'
+
+export type ScenarioId = 'a' | 'b1' | 'b2' | 'c' | 'd' | 'e'
+
+export const SCENARIOS: Record<ScenarioId, string> = {
+  a: 'tunnelgate all-in-one',
+  b1: 'tunnelgate portal + 1 relay worker',
+  b2: 'tunnelgate portal + 2 relay workers',
+  c: 'direct (source terminates the tunnel)',
+  d: 'HAProxy TCP mode, balance source',
+  e: 'raw TCP relay (Node pipe)'
+}
+
+export interface Running {
+  id: ScenarioId
+  port: number
+  /** The middle box's processes now (empty for direct). */
+  pids (): number[]
+  stop (): Promise<void>
+}
+
+const here = fileURLToPath(import.meta.url)
+const isTs = here.endsWith('.ts')
+const srcRoot = resolve(dirname(here), '..')
+
+/** `node` arguments to run one of our modules (compiled .js, or .ts through tsx). */
+export function nodeArgs (module: string): string[] {
+  const file = join(srcRoot, isTs ? module.replace(/\.js$/, '.ts') : module)
+  return isTs ? ['--import', 'tsx', file] : [file]
+}
+
+export const NOFILE = 131072
+
+/** The open-files hard limit of this process (what `ulimit -n` may be raised to without privileges). */
+export function hardNofile (): number {
+  const r = spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' })
+  const v = r.stdout?.trim()
+  return v === 'unlimited' ? NOFILE : (Number(v) || 1024)
+}
+
+/** Spawn with the open-files soft limit raised as far as allowed (`ulimit -n`). */
+function spawnLimited (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const want = Math.min(NOFILE, hardNofile())
+  const child = spawn('sh', ['-c', `ulimit -n ${want} 2>/dev/null; exec "$@"`, 'sh', cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env })
+  child.stderr!.on('data', (d: Buffer) => { if (process.env.TUNNELGATE_BENCH_DEBUG !== undefined) process.stderr.write(d) })
+  return child
+}
+
+/** Raise this process's own open-files limit (root only; silently skipped otherwise). */
+export function raiseOwnNofile (): number {
+  if (!existsSync('/usr/bin/prlimit')) return 1024
+  const want = Math.min(NOFILE, hardNofile())
+  spawnSync('/usr/bin/prlimit', [`--pid=${process.pid}`, `--nofile=${want}:${want}`])
+  const r = spawnSync('/usr/bin/prlimit', [`--pid=${process.pid}`, '--nofile', '--raw', '--noheadings', '--output=SOFT'], { encoding: 'utf8' })
+  return Number(r.stdout?.trim()) || 1024
+}
+
+function readJsonLine (child: ChildProcess, what: string, timeoutMs = 15_000): Promise<{ port: number }> {
+  return new Promise((resolve, reject) => {
+    let buf = ''
+    const t = setTimeout(() => reject(new Error(`${what} did not start`)), timeoutMs)
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString()
+      const m = /\{"port":(\d+)\}/.exec(buf)
+      if (m !== null) { clearTimeout(t); resolve({ port: Number(m[1]) }) }
+    })
+    child.once('exit', code => { clearTimeout(t); reject(new Error(`${what} exited (${code})`)) })
+  })
+}
+
+export async function freePort (): Promise<number> {
+  const s = net.createServer()
+  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
+  const port = (s.address() as net.AddressInfo).port
+  await new Promise<void>(resolve => s.close(() => resolve()))
+  return port
+}
+
+async function waitListening (port: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const ok = await new Promise<boolean>(resolve => {
+      const s = net.connect({ port, host: '127.0.0.1' })
+      s.once('connect', () => { s.destroy(); resolve(true) })
+      s.once('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`nothing listening on ${port}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
+function stopChild (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise(resolve => {
+    const t = setTimeout(() => { child.kill('SIGKILL') }, 5000)
+    child.once('exit', () => { clearTimeout(t); resolve() })
+    child.kill('SIGTERM')
+  })
+}
+
+/** The bench source in its own process. */
+export async function startSource (tickMs: number): Promise<{ port: number, pid: number, stop: () => Promise<void> }> {
+  const child = spawnLimited(process.execPath, [...nodeArgs('bench/child.js'), 'source', '--tick-ms', String(tickMs)])
+  const { port } = await readJsonLine(child, 'bench source')
+  return { port, pid: child.pid!, stop: () => stopChild(child) }
+}
+
+export function haproxyVersion (): string | null {
+  const r = spawnSync('haproxy', ['-v'], { encoding: 'utf8' })
+  if (r.status !== 0 || typeof r.stdout !== 'string') return null
+  return /version (\S+)/.exec(r.stdout)?.[1] ?? r.stdout.split('\n')[0]!
+}
+
+export async function startScenario (id: ScenarioId, sourcePort: number): Promise<Running> {
+  if (id === 'c') return { id, port: sourcePort, pids: () => [], stop: async () => {} }
+  if (id === 'e') {
+    const child = spawnLimited(process.execPath, [...nodeArgs('bench/child.js'), 'relay', '--target', String(sourcePort)])
+    const { port } = await readJsonLine(child, 'raw relay')
+    return { id, port, pids: () => [child.pid!], stop: () => stopChild(child) }
+  }
+  const port = await freePort()
+  if (id === 'd') {
+    const dir = mkdtempSync(join(tmpdir(), 'tg-bench-haproxy-'))
+    const cfg = join(dir, 'haproxy.cfg')
+    writeFileSync(cfg, [
+      'global',
+      `  maxconn ${Math.floor((Math.min(NOFILE, hardNofile()) - 200) / 2)}`,
+      '  log stderr format raw local0 emerg',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 5s',
+      '  timeout client 1h',
+      '  timeout server 1h',
+      'frontend fe',
+      `  bind 127.0.0.1:${port}`,
+      '  default_backend be',
+      'backend be',
+      '  balance source',
+      `  server s1 127.0.0.1:${sourcePort}`,
+      ''
+    ].join('\n'))
+    const child = spawnLimited('haproxy', ['-db', '-f', cfg])
+    await waitListening(port)
+    return { id, port, pids: () => [child.pid!], stop: () => stopChild(child) }
+  }
+  const workers = id === 'b1' ? ['--workers', '1'] : id === 'b2' ? ['--workers', '2'] : []
+  const child = spawnLimited(process.execPath, [...nodeArgs('main.js'), '--port', String(port), '--host', '127.0.0.1', '--backend', `rtsp://127.0.0.1:${sourcePort}`, ...workers],
+    { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_BACKENDS: '' })
+  await waitListening(port)
+  // Workers announce readiness before the portal listens; give the tree a moment to settle.
+  const pid = child.pid!
+  return {
+    id,
+    port,
+    // sh execs the command: the pid is the gateway's.
+    pids: () => processTree(pid),
+    stop: () => stopChild(child)
+  }
+}
