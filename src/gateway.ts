@@ -14,12 +14,15 @@ import { buildWeb } from './portal/web.js'
 import { Relay } from './relay/relay.js'
 import { WorkerPool } from './relay/workers.js'
 import { RemoteRelays } from './portal/remote-relays.js'
+import { createTlsFrontDoor } from './portal/tls-door.js'
 import { createOpsSurface, type OpsSurface } from './ops/surface.js'
 import { startBalancing, type Balancing } from './backends/balancing.js'
 
 export interface Gateway {
   port: number
   host: string
+  /** The TLS listen port (tls.cert/tls.key set), else null. */
+  tlsPort: number | null
   metrics: GatewayMetrics
   /** The in-process relay (used when workers = 0). */
   relay: Relay
@@ -63,6 +66,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
     metrics,
     logger,
     extend: app => ops.registerWeb(app),
+    watch: { config, streams: () => config.watch.streams },
     source: {
       metricsText: async () => pool === null ? await metrics.registry.metrics() : await pool.metricsText(metrics),
       status: async () => {
@@ -83,10 +87,17 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
   const adminPort = await ops.startAdmin(listen)
   await listen(door, config.port, config.host).catch(async err => { await ops.close(); throw err })
   const addr = door.address() as net.AddressInfo
+  // TLS: the same front door behind tls.Server; its legs stay in this process (a TLS socket cannot be handed over).
+  const tlsDoor = config.tls.cert === '' ? null : createTlsFrontDoor({ config, metrics, logger, legs: remote ?? relay, web: web.server, trustForwarded: false }, config.tls)
+  if (tlsDoor !== null) {
+    try { await listen(tlsDoor, config.tls.port, config.host) } catch (err) { door.close(); throw err }
+    logger.info({ event: 'listening', host: config.host, port: (tlsDoor.address() as net.AddressInfo).port, tls: true }, `tunnelgate listening with TLS on ${config.host}:${(tlsDoor.address() as net.AddressInfo).port}`)
+  }
   logger.info({ event: 'listening', host: config.host, port: addr.port, backends: config.backends.map(b => b.url) }, `tunnelgate listening on ${config.host}:${addr.port}`)
   return {
     port: addr.port,
     host: config.host,
+    tlsPort: tlsDoor === null ? null : (tlsDoor.address() as net.AddressInfo).port,
     metrics,
     relay,
     workers: pool,
@@ -111,6 +122,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
       // Stop accepting first; net.Server.close() resolves only when every accepted connection has
       // ended, so the tunnels are closed before waiting for it.
       const doorClosed = new Promise<void>(resolve => door.close(() => resolve()))
+      const tlsClosed = tlsDoor === null ? Promise.resolve() : new Promise<void>(resolve => tlsDoor.close(() => resolve()))
       await relay.close(graceMs)
       if (pool !== null) await pool.close(graceMs)
       if (remote !== null) await remote.close()
@@ -118,6 +130,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
       await ops.close()
       await web.close()
       await doorClosed
+      await tlsClosed
     }
   }
 }

@@ -6,6 +6,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { GatewayMetrics } from '../metrics.js'
+import { registerWatch, type WatchOptions } from './watch/routes.js'
 
 export interface StatusSource {
   /** The exposition text for /metrics (this process's registry, or aggregated across workers). */
@@ -20,7 +21,7 @@ export interface StatusSource {
   draining? (): boolean
 }
 
-export async function buildWeb (deps: { metrics: GatewayMetrics, logger: Logger, source: StatusSource, extend?: (app: FastifyInstance) => void }): Promise<FastifyInstance> {
+export async function buildWeb (deps: { metrics: GatewayMetrics, logger: Logger, source: StatusSource, extend?: (app: FastifyInstance) => void, watch?: WatchOptions }): Promise<FastifyInstance> {
   const { metrics, source } = deps
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'web' }, { level: 'warn' }) as unknown as FastifyBaseLogger,
@@ -42,6 +43,8 @@ export async function buildWeb (deps: { metrics: GatewayMetrics, logger: Logger,
   app.get('/status', async () => await source.status())
   // The status page (/, /status/assets/*, /status/live, /status/events): src/ops/status-routes.ts.
   deps.extend?.(app)
+  // The browser player (issue 8): /watch, /watch/<stream path>, /watch-assets/* (src/portal/watch/routes.ts).
+  if (deps.watch !== undefined) await registerWatch(app, deps.watch)
   await app.ready()
   return app
 }
