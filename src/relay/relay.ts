@@ -9,6 +9,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { GatewayMetrics } from '../metrics.js'
 import { BackendPool } from '../backends/pool.js'
+import { LiveRegistry } from './live/registry.js'
 import { buildHttpError, buildTunnelGetReply, type HttpHead } from '../tunnel/codec/http-head.js'
 import { getHeader } from '../tunnel/codec/rtsp-message.js'
 import { RtspDemuxer } from '../tunnel/codec/demux.js'
@@ -62,6 +63,8 @@ export class Relay {
   config: Config
   readonly metrics: GatewayMetrics
   readonly pool: BackendPool
+  /** Live fan-out paths of this relay (docs/live-fanout.md). */
+  readonly live: LiveRegistry
   readonly #log: Logger
   readonly #tunnels = new Map<string, HttpTunnel>()
   readonly #pendingPosts = new Map<string, PendingPost[]>()
@@ -91,14 +94,15 @@ export class Relay {
     this.metrics = metrics
     this.#log = logger
     this.pool = new BackendPool(config, metrics)
+    this.live = new LiveRegistry({ config, pool: this.pool, metrics, logger })
   }
 
   get activeSessions (): number { return this.#sessions.size }
   get pendingPostCount (): number { let n = 0; for (const l of this.#pendingPosts.values()) n += l.length; return n }
   get tunnelCount (): number { return this.#tunnels.size }
 
-  #sessionDeps (): { config: Config, pool: BackendPool, metrics: GatewayMetrics, logger: Logger } {
-    return { config: this.config, pool: this.pool, metrics: this.metrics, logger: this.#log }
+  #sessionDeps (): { config: Config, pool: BackendPool, metrics: GatewayMetrics, logger: Logger, live: LiveRegistry } {
+    return { config: this.config, pool: this.pool, metrics: this.metrics, logger: this.#log, live: this.live }
   }
 
   #setUnpaired (delta: number): void {
@@ -428,6 +432,7 @@ export class Relay {
       })
     }
     for (const s of [...this.#sessions]) s.clientGone('shutdown')
+    this.live.close()
     for (const t of [...this.#tunnels.values()]) t.close()
   }
 }
