@@ -3,15 +3,19 @@
  * (files in src/portal/status/, served by the portal: no CDN), `/status/live` (the last sample +
  * the sparkline history, JSON) and `/status/events` (server-sent events, one per sample).
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import type { GatewayMetrics } from '../metrics.js'
 import type { StatusFeed } from './status-feed.js'
 
-/** src/portal/status/ (from src/ops/ and from dist/ops/ alike: the assets are not compiled). */
-export const STATUS_ASSET_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/portal/status')
+/**
+ * The page's files: <module dir>/../portal/status, i.e. src/portal/status when running from src/,
+ * dist/portal/status when the build copied them (the Docker image); else the repository's src/.
+ */
+const here = dirname(fileURLToPath(import.meta.url))
+export const STATUS_ASSET_DIR = existsSync(resolve(here, '../portal/status/index.html')) ? resolve(here, '../portal/status') : resolve(here, '../../src/portal/status')
 
 const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8', 'favicon.svg': 'image/svg+xml' }
 

@@ -82,6 +82,25 @@ t.test('compose.yml: 2 portals, 3 relays, 2 origins and Prometheus scraping each
   t.ok(prom.scrape_configs.every(j => (j.metrics_path ?? '/metrics') === '/metrics'), 'all on /metrics')
 })
 
+t.test('compose.yml: Grafana provisioned with the Prometheus datasource and the tunnelgate dashboard', async (t) => {
+  const compose = parseYaml(readFileSync(COMPOSE, 'utf8'), { merge: true }) as { services: Record<string, Service & { depends_on?: string[] }> }
+  const grafana = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith('grafana/grafana:') === true)
+  t.equal(grafana.length, 1, 'one Grafana')
+  const g = grafana[0]![1]
+  t.notMatch(g.image!, /:latest$/, 'Grafana image is pinned')
+  t.ok(g.depends_on?.includes('prometheus'), 'starts after Prometheus')
+  t.ok(g.volumes?.includes('./grafana/provisioning:/etc/grafana/provisioning:ro'), 'mounts the provisioning directory')
+  t.ok(g.volumes?.includes('./grafana/dashboards:/var/lib/grafana/dashboards:ro'), 'mounts the dashboards directory')
+  const ds = parseYaml(readFileSync(`${root}docker/grafana/provisioning/datasources/prometheus.yml`, 'utf8')) as { datasources: Array<{ uid: string, type: string, url: string }> }
+  const prom = Object.entries(compose.services).find(([, s]) => s.image?.startsWith('prom/prometheus:') === true)!
+  t.same(ds.datasources.map(d => [d.type, d.url]), [['prometheus', `http://${prom[0]}:9090`]], 'datasource = the compose Prometheus')
+  const prov = parseYaml(readFileSync(`${root}docker/grafana/provisioning/dashboards/tunnelgate.yml`, 'utf8')) as { providers: Array<{ options: { path: string } }> }
+  t.equal(prov.providers[0]!.options.path, '/var/lib/grafana/dashboards', 'dashboard provider reads the mounted directory')
+  const dash = JSON.parse(readFileSync(`${root}docker/grafana/dashboards/tunnelgate.json`, 'utf8')) as { panels: Array<{ datasource: { uid: string }, targets: Array<{ expr: string, datasource: { uid: string } }> }> }
+  t.ok(dash.panels.length >= 10, `${dash.panels.length} panels`)
+  for (const p of dash.panels) for (const q of [p.datasource, ...p.targets.map(x => x.datasource)]) t.equal(q.uid, ds.datasources[0]!.uid, 'panels use the provisioned datasource')
+})
+
 t.test('Dockerfile: multi-stage, non-root on port 80, runs bin/tunnelgate.js', async (t) => {
   const text = readFileSync(DOCKERFILE, 'utf8')
   const froms = [...text.matchAll(/^FROM (\S+)(?: AS (\S+))?/gm)]
