@@ -37,6 +37,8 @@ export interface BenchOptions {
   tickMs: number
   lateMs: number
   microMs: number
+  /** Pause between phases for the middle box to settle (ms). */
+  settleMs: number
   /** Label of the run ('full', 'quick', 'smoke'). */
   profile: string
   log: (line: string) => void
@@ -56,6 +58,7 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   tickMs: 10,
   lateMs: 50,
   microMs: 400,
+  settleMs: 1000,
   profile: 'full'
 }
 
@@ -64,7 +67,7 @@ export const QUICK: Omit<BenchOptions, 'outDir' | 'log'> = {
 }
 
 export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, microMs: 20, profile: 'smoke'
+  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, microMs: 20, settleMs: 100, profile: 'smoke'
 }
 
 export interface StepResult {
@@ -204,7 +207,7 @@ async function scalePhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
   const n = Math.min(ctx.o.scaleTunnels, cap)
   if (n < ctx.o.scaleTunnels) ctx.o.log(`  ${r.id} scale: capped at ${n} tunnels by the open-files hard limit (${ctx.nofile})`)
   const list: BenchTunnel[] = []
-  await sleep(500)
+  await sleep(ctx.o.settleMs / 2)
   const rss0 = sumRss(box.pids())
   const t0 = performance.now()
   const progress = setInterval(() => ctx.o.log(`  ${r.id} scale: ${list.length}/${n} tunnels open`), 5000)
@@ -213,7 +216,7 @@ async function scalePhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
     await pool(list.slice(), 256, async t => { try { await t.pause() } catch {} t.closePost() })
   } finally { clearInterval(progress) }
   const openSeconds = (performance.now() - t0) / 1000
-  await sleep(1500)
+  await sleep(ctx.o.settleMs * 1.5)
   const rss1 = sumRss(box.pids())
   let answered = 0
   await pool(list.slice(), 256, async t => { try { if (await t.keepalive() === 200) answered++ } catch {} t.closePost() })
@@ -230,7 +233,7 @@ async function scalePhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
   }
   ctx.o.log(`  ${r.id} scale: ${list.length}/${n} paused tunnels held, ${answered} keepalives answered, ${r.scale.bytesPerTunnel === null ? '-' : (r.scale.bytesPerTunnel / 1024).toFixed(1)} KiB/tunnel (${openSeconds.toFixed(1)} s to open)`)
   closeAll(list)
-  await sleep(Math.min(5000, 1000 + n / 4))
+  await sleep(Math.min(5000, ctx.o.settleMs + n / 4))
 }
 
 async function setupPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<void> {
@@ -241,7 +244,7 @@ async function setupPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
     try { await t.open(); seq.push(t.setupNs) } catch { failedSeq++ }
     t.close()
   }
-  await sleep(300)
+  await sleep(ctx.o.settleMs / 3)
   const par: number[] = []
   let failedPar = 0
   const list = Array.from({ length: ctx.o.setupParallel }, () => new BenchTunnel({ port: box.port, path: '/b/200', stats: ctx.stats }))
@@ -249,7 +252,7 @@ async function setupPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
   closeAll(list)
   r.setup = { sequential: summarize(seq, failedSeq), parallel: summarize(par, failedPar) }
   ctx.o.log(`  ${r.id} setup: sequential p50 ${r.setup.sequential.p50.toFixed(2)} ms p99 ${r.setup.sequential.p99.toFixed(2)} ms; ${ctx.o.setupParallel} simultaneous p50 ${r.setup.parallel.p50.toFixed(2)} ms p99 ${r.setup.parallel.p99.toFixed(2)} ms`)
-  await sleep(500)
+  await sleep(ctx.o.settleMs / 2)
 }
 
 function stepLine (id: string, s: StepResult): string {
@@ -270,7 +273,7 @@ async function sweepPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
     r.heldMbps = s.deliveredMbps
   }
   closeAll(list)
-  await sleep(1000)
+  await sleep(ctx.o.settleMs)
 }
 
 async function delayPhase (box: Running, ctx: Ctx, r: ScenarioResult, reference: number): Promise<void> {
@@ -284,7 +287,7 @@ async function delayPhase (box: Running, ctx: Ctx, r: ScenarioResult, reference:
     ctx.o.log(stepLine(`${r.id} @${Math.round(f * 100)}%`, s))
   }
   closeAll(list)
-  await sleep(1000)
+  await sleep(ctx.o.settleMs)
 }
 
 export async function runBench (o: BenchOptions): Promise<BenchResults> {
@@ -310,7 +313,7 @@ export async function runBench (o: BenchOptions): Promise<BenchResults> {
       let box: Running | null = null
       try {
         box = await startScenario(id, source.port)
-        await sleep(300)
+        await sleep(o.settleMs / 3)
         await scalePhase(box, ctx, r)
         await setupPhase(box, ctx, r)
         await sweepPhase(box, ctx, r)
