@@ -40,6 +40,8 @@ export interface ClientSide {
    * whose parser throws on requests).
    */
   readonly serverRequests?: 'forward' | 'answer'
+  /** Adjust an SDP body for this kind of client (a browser player's parser limits); default: as is. */
+  rewriteSdp? (sdp: Buffer): Buffer
 }
 
 export interface SessionInfo {
@@ -501,6 +503,7 @@ export class ProxySession {
     if (mapper !== null) rewriteResponseUrls(res, url => mapper.toPublic(url))
     if (this.#backend !== null && res.body.length > 0 && /^application\/sdp/i.test(getHeader(res, 'Content-Type') ?? '')) {
       res.body = maskSdpAddress(res.body, this.#backend.host)
+      if (this.#client.rewriteSdp !== undefined) res.body = this.#client.rewriteSdp(res.body)
     }
     const out = serializeMessage(res)
     const slot = this.#slots.find(s => s.out === undefined && s.cseq === cseq)
