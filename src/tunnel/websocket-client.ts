@@ -17,6 +17,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { GatewayMetrics } from '../metrics.js'
 import { RtspDemuxer } from './codec/demux.js'
+import { browserSdp } from './codec/sdp-browser.js'
 import { getHeader, type Header } from './codec/rtsp-message.js'
 import type { HttpHead } from './codec/http-head.js'
 import { buildHttpError } from './codec/http-head.js'
@@ -28,6 +29,8 @@ import { ProxySession, type ClientSide, type SessionDeps, type SessionInfo } fro
 
 export class WebSocketClient implements ClientSide {
   readonly serverRequests = 'answer' as const
+  /** media-stream-library takes only a 2-byte AAC config (see codec/sdp-browser.ts). */
+  rewriteSdp (sdp: Buffer): Buffer { return browserSdp(sdp) }
   readonly #socket: net.Socket
   readonly #metrics: GatewayMetrics
   readonly #log: Logger
