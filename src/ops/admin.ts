@@ -200,7 +200,9 @@ export async function buildAdmin (deps: { op: Operator, metrics: GatewayMetrics,
   const app = Fastify({
     loggerInstance: log.child({}, { level: 'warn' }) as unknown as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
-    connectionTimeout: 30_000
+    connectionTimeout: 30_000,
+    // Unknown fields are an error (400), not silently dropped.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } }
   })
   const fail = (reply: FastifyReply, status: number, code: ErrorCode, message: string): FastifyReply => {
     metrics.errorsTotal.inc({ code })
