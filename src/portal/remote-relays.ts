@@ -15,6 +15,7 @@ import { TunnelgateError } from '../errors.js'
 import type { GatewayMetrics } from '../metrics.js'
 import type { HttpHead } from '../tunnel/codec/http-head.js'
 import type { LegSink } from './front-door.js'
+import { PAIR_HEADER } from '../relay/relay.js'
 import { webSocketKey } from './websocket-door.js'
 
 export interface RelayTarget { host: string, port: number }
@@ -25,6 +26,8 @@ export interface RemoteRelayOptions {
   probeIntervalMs: number
   dnsIntervalMs: number
   connectTimeoutMs: number
+  /** POST hand-shake: relays asked "is this cookie's GET yours?" before holding the POST (cluster.postAskRelays). */
+  postAskRelays?: number
 }
 
 interface RelayState {
@@ -38,6 +41,8 @@ interface RelayState {
   /** Forwarded connections open now, and bytes of those closed (status page, relay_bytes_total). */
   open: Set<net.Socket>
   bytesClosed: number
+  /** The relay itself says it is draining (its /healthz: SIGTERM on a relay node, issue 4). */
+  selfDraining: boolean
 }
 
 /** The header a portal adds so the relay logs the real client address. */
@@ -67,6 +72,8 @@ export class RemoteRelays implements LegSink {
   readonly #up: Gauge<'relay'>
   readonly #forwarded: Counter<'relay'>
   #rr = 0
+  readonly #drainingGauge: Gauge<'relay'>
+  readonly #postAsks: Counter<'result'>
   /** Relay each open tunnel's GET went to from this portal (its POSTs follow it during a drain). */
   readonly #cookieRelay = new Map<string, string>()
 
@@ -77,6 +84,8 @@ export class RemoteRelays implements LegSink {
     const registers = [metrics.registry]
     this.#up = new Gauge({ name: 'tunnelgate_relay_up', help: 'Relay node health as this portal sees it (1 up, 0 down)', labelNames: ['relay'], registers })
     this.#forwarded = new Counter({ name: 'tunnelgate_relay_legs_total', help: 'Tunnel legs forwarded to each relay node', labelNames: ['relay'], registers })
+    this.#drainingGauge = new Gauge({ name: 'tunnelgate_relay_draining', help: 'Relay node draining as its /healthz says (1: no new tunnels go to it)', labelNames: ['relay'], registers })
+    this.#postAsks = new Counter({ name: 'tunnelgate_relay_post_asks_total', help: 'POST pair hand-shakes with relay nodes, by result (known, unknown, error)', labelNames: ['result'], registers })
   }
 
   relays (): Array<{ id: string, up: boolean, draining: boolean, bytes: number }> {
@@ -101,7 +110,7 @@ export class RemoteRelays implements LegSink {
    */
   #order (key: string, track?: { cookie: string, kind: 'get' | 'post' }): RelayState[] {
     const ranked = this.#ranked(key)
-    const order = [...ranked.filter(r => !r.draining), ...ranked.filter(r => r.draining)]
+    const order = [...ranked.filter(r => !r.draining && !r.selfDraining), ...ranked.filter(r => r.draining || r.selfDraining)]
     if (track?.kind === 'post') {
       const held = this.#relays.get(this.#cookieRelay.get(track.cookie) ?? '')
       if (held !== undefined && held.up) return [held, ...order.filter(r => r !== held)]
@@ -131,23 +140,29 @@ export class RemoteRelays implements LegSink {
       for (const a of addrs) want.set(`${a}:${s.port}`, { host: a, port: s.port })
     }
     for (const [id, r] of this.#relays) {
-      if (!want.has(id)) { void r.pool.close(); this.#relays.delete(id); this.#up.remove({ relay: id }) }
+      if (!want.has(id)) { void r.pool.close(); this.#relays.delete(id); this.#up.remove({ relay: id }); this.#drainingGauge.remove({ relay: id }) }
     }
     for (const [id, t] of want) {
       if (this.#relays.has(id)) continue
       const origin = `http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`
-      this.#relays.set(id, { id, host: t.host, port: t.port, up: true, pool: new Pool(origin, { connections: 1, keepAliveTimeout: 10_000 }), draining: false, open: new Set(), bytesClosed: 0 })
+      this.#relays.set(id, { id, host: t.host, port: t.port, up: true, pool: new Pool(origin, { connections: 1, keepAliveTimeout: 10_000 }), draining: false, open: new Set(), bytesClosed: 0, selfDraining: false })
     }
   }
 
   async #probeAll (): Promise<void> {
     await Promise.all([...this.#relays.values()].map(async r => {
       let ok = false
+      let draining = r.selfDraining
       try {
         const res = await r.pool.request({ path: '/healthz', method: 'GET', headersTimeout: 2000, bodyTimeout: 2000 })
-        await res.body.dump()
+        const body = (await res.body.text()).slice(0, 4096)
         ok = res.statusCode === 200
+        // A draining relay answers 200 {"status":"draining","draining":true}: up, but no new tunnels.
+        if (ok) { try { draining = (JSON.parse(body) as { draining?: unknown }).draining === true } catch { draining = false } }
       } catch {}
+      if (draining !== r.selfDraining) this.#log.info({ relay: r.id, draining }, draining ? 'relay is draining: no new tunnels go to it' : 'relay no longer draining')
+      r.selfDraining = draining
+      this.#drainingGauge.set({ relay: r.id }, draining ? 1 : 0)
       if (ok !== r.up) this.#log.warn({ relay: r.id, up: ok }, 'relay health changed')
       r.up = ok
       this.#up.set({ relay: r.id }, ok ? 1 : 0)
@@ -212,7 +227,75 @@ export class RemoteRelays implements LegSink {
   acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
     this.#metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
     // A POST follows its cookie's owner only: sent elsewhere it could never pair.
-    this.#forward(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), cookie, true, { cookie, kind: 'post' })
+    this.#forwardPost(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), cookie)
+  }
+
+  /**
+   * A POST goes to the relay that holds its cookie's GET, wherever the relay set has moved it (issue 4):
+   * the first `postAskRelays` relays in try order (the one this portal sent the GET to, then HRW order,
+   * draining ones last) are asked in turn with `X-Tunnelgate-Pair: known-only`; a relay that has the GET
+   * answers 202 (swallowed here) and takes the POST, one that has not answers 421 at once. When none has
+   * it (a POST-first client, or a leg whose GET is lost), the POST goes to the HRW owner, which holds it
+   * for tunnel.orphanPostMs. The client's bytes wait in its socket meanwhile (paused).
+   */
+  #forwardPost (socket: net.Socket, raw: Buffer, cookie: string): void {
+    socket.pause()
+    const ask = this.#order(cookie, { cookie, kind: 'post' }).slice(0, this.#opts.postAskRelays ?? 3)
+    const asked = withHeader(raw, raw.length, PAIR_HEADER, 'known-only')
+    const attempt = (i: number): void => {
+      if (socket.destroyed) return
+      const relay = ask[i]
+      if (relay === undefined) { this.#forward(socket, raw, cookie, true, { cookie, kind: 'post' }); return }
+      const up = net.connect({ host: relay.host, port: relay.port, noDelay: true })
+      let settled = false
+      let buf: Buffer = Buffer.alloc(0)
+      const timer = setTimeout(() => up.destroy(new Error('no pair answer in time')), this.#opts.connectTimeoutMs)
+      const next = (result: string): void => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        up.destroy()
+        this.#postAsks.inc({ result })
+        attempt(i + 1)
+      }
+      up.once('error', err => {
+        if (!up.connecting || settled) { next('error'); return }
+        this.#log.warn({ relay: relay.id, err: err.message }, 'relay unreachable')
+        relay.up = false
+        this.#up.set({ relay: relay.id }, 0)
+        next('error')
+      })
+      up.once('close', () => next('error'))
+      up.once('connect', () => { up.write(asked) })
+      up.on('data', (chunk: Buffer) => {
+        if (settled) return
+        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
+        const end = buf.indexOf('\r\n\r\n')
+        if (end === -1) { if (buf.length > 1024) next('error'); return }
+        const status = /^HTTP\/1\.[01] (\d{3})/.exec(buf.toString('latin1', 0, end))?.[1]
+        if (status !== '202') { next('unknown'); return }
+        settled = true
+        clearTimeout(timer)
+        this.#postAsks.inc({ result: 'known' })
+        up.removeAllListeners('data')
+        up.removeAllListeners('close')
+        up.removeAllListeners('error')
+        const after = buf.subarray(end + 4)
+        if (after.length > 0) socket.write(after)
+        this.#forwarded.inc({ relay: relay.id })
+        relay.open.add(up)
+        up.once('close', () => { relay.open.delete(up); relay.bytesClosed += up.bytesRead + up.bytesWritten })
+        up.setKeepAlive(true, 30_000)
+        socket.pipe(up)
+        up.pipe(socket)
+        socket.on('error', () => up.destroy())
+        up.on('error', () => socket.destroy())
+        socket.on('close', () => up.destroy())
+        up.on('close', () => socket.destroy())
+        socket.resume()
+      })
+    }
+    attempt(0)
   }
 
   /** A WebSocket upgrade is forwarded raw (with the client header) to the relay owning its key; that relay's front door admits it again. */
