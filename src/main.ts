@@ -60,6 +60,8 @@ async function main (argv: string[]): Promise<void> {
   })
   if (origin !== null) printDemoCommands(config.host, gateway.port, origin.streams())
   onSignals(async () => {
+    // A relay node drains first: portals see it on /healthz and send it no new tunnels, its own go on.
+    if (config.role === 'relay' && config.cluster.drainTimeoutMs > 0) await gateway.drain(config.cluster.drainTimeoutMs)
     await gateway.close(5_000)
     if (origin !== null) await origin.close()
   }, logger)
