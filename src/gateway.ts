@@ -65,6 +65,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
   const web = await buildWeb({
     metrics,
     logger,
+    config,
     extend: app => ops.registerWeb(app),
     watch: { config, streams: () => config.watch.streams },
     source: {

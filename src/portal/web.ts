@@ -6,6 +6,8 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { GatewayMetrics } from '../metrics.js'
+import type { Config } from '../config.js'
+import { HttpRoutes } from './http-routes.js'
 import { registerWatch, type WatchOptions } from './watch/routes.js'
 
 export interface StatusSource {
@@ -21,7 +23,7 @@ export interface StatusSource {
   draining? (): boolean
 }
 
-export async function buildWeb (deps: { metrics: GatewayMetrics, logger: Logger, source: StatusSource, extend?: (app: FastifyInstance) => void, watch?: WatchOptions }): Promise<FastifyInstance> {
+export async function buildWeb (deps: { config?: Config, metrics: GatewayMetrics, logger: Logger, source: StatusSource, extend?: (app: FastifyInstance) => void, watch?: WatchOptions }): Promise<FastifyInstance> {
   const { metrics, source } = deps
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'web' }, { level: 'warn' }) as unknown as FastifyBaseLogger,
@@ -40,7 +42,10 @@ export async function buildWeb (deps: { metrics: GatewayMetrics, logger: Logger,
   app.get('/metrics', async (_req, reply) => {
     return reply.type(metrics.registry.contentType).send(await source.metricsText())
   })
-  app.get('/status', async () => await source.status())
+  // HTTP routes (issue 10, docs/http-routes.md): the proxy plugin, and its figures in /status.
+  const httpRoutes = deps.config !== undefined && deps.config.httpRoutes.length > 0 ? new HttpRoutes(deps.config, metrics, deps.logger) : null
+  if (httpRoutes !== null) await app.register(httpRoutes.plugin)
+  app.get('/status', async () => httpRoutes === null ? await source.status() : { ...(await source.status()), httpRoutes: httpRoutes.status() })
   // The status page (/, /status/assets/*, /status/live, /status/events): src/ops/status-routes.ts.
   deps.extend?.(app)
   // The browser player (issue 8): /watch, /watch/<stream path>, /watch-assets/* (src/portal/watch/routes.ts).
