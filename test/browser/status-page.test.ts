@@ -56,15 +56,15 @@ t.test('live status page while tunnels play; drain a backend from the page', asy
   await page.goto(base + '/')
   await page.waitForSelector('#conn[data-state="live"]', { timeout: 15_000 })
   t.pass('live updates over server-sent events')
-  await page.waitForFunction(() => document.querySelector('#tunnels')?.textContent === '0')
+  await page.waitForFunction("document.querySelector('#tunnels')?.textContent === '0'")
   t.equal(await page.locator('#relays tbody tr').count(), 2, 'two worker relays listed')
   t.equal(await page.locator('#backends tbody tr').count(), 2, 'two backends listed')
 
   const url = `rtsp://127.0.0.1:${gw.port}/live/demo`
   const players = [play(url), play(url)]
-  await page.waitForFunction(() => document.querySelector('#tunnels')?.textContent === '2', undefined, { timeout: 20_000 })
+  await page.waitForFunction("document.querySelector('#tunnels')?.textContent === '2'", undefined, { timeout: 20_000 })
   t.pass('the page shows 2 tunnels')
-  await page.waitForFunction(() => Number(document.querySelector('#mbps')?.textContent) > 0, undefined, { timeout: 15_000 })
+  await page.waitForFunction("Number(document.querySelector('#mbps')?.textContent) > 0", undefined, { timeout: 15_000 })
   t.pass('and a non-zero bit rate')
   const stream = page.locator('#streams tr[data-stream="/live/demo"] td.n').first()
   await t.resolves(stream.waitFor({ timeout: 10_000 }), 'busiest streams lists /live/demo')
@@ -82,13 +82,13 @@ t.test('live status page while tunnels play; drain a backend from the page', asy
   await drainButton.waitFor({ timeout: 5000 })
   t.equal(await drainButton.textContent(), 'drain')
   await drainButton.click()
-  await page.waitForFunction(() => /draining/.test(document.querySelector('#backends tr[data-backend="origin-a"]')?.textContent ?? ''), undefined, { timeout: 10_000 })
+  await page.waitForFunction('/draining/.test(document.querySelector(\'#backends tr[data-backend="origin-a"]\')?.textContent ?? \'\')', undefined, { timeout: 10_000 })
   t.pass('origin-a shown draining')
   t.match(await page.locator('#admin-msg').textContent(), /origin-a draining/, 'the page reports the API answer')
   const aBefore = await sessions('origin-a')
   const bBefore = await sessions('origin-b')
   players.push(play(url), play(url))
-  await page.waitForFunction(() => document.querySelector('#tunnels')?.textContent === '4', undefined, { timeout: 20_000 })
+  await page.waitForFunction("document.querySelector('#tunnels')?.textContent === '4'", undefined, { timeout: 20_000 })
   await until(async () => await sessions('origin-b'), n => n === bBefore + 2, 'origin-b got both new sessions')
   t.equal(await sessions('origin-a'), aBefore, 'the drained backend got no new session')
   const api = adminClient(gw.adminPort!, TOKEN)
@@ -102,12 +102,12 @@ t.test('live status page while tunnels play; drain a backend from the page', asy
   // Stop two players: the count goes down.
   await players[0]!.stop()
   await players[1]!.stop()
-  await page.waitForFunction(() => document.querySelector('#tunnels')?.textContent === '2', undefined, { timeout: 20_000 })
+  await page.waitForFunction("document.querySelector('#tunnels')?.textContent === '2'", undefined, { timeout: 20_000 })
   t.pass('the page shows the count going down')
 
   // Phone viewport: the page itself does not scroll sideways (tables scroll in their boxes).
   await page.setViewportSize({ width: 375, height: 800 })
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+  const overflow = await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth') as number
   t.ok(overflow <= 1, `no horizontal page scroll on a phone (overflow ${overflow}px)`)
   t.same(foreign, [], 'no request leaves the portal (no CDN)')
   t.same(consoleErrors, [], 'no console errors')
