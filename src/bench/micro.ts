@@ -2,9 +2,10 @@
  * Micro-benchmarks of the per-packet and per-message hot path, each timed against a baseline
  * measured in the same run and the same process (ratios, never lone times):
  *
- *   $ demux + write path   RtspDemuxer.push + the run coalescing of ProxySession#backendData
- *                          (frames back to back in one read → one buffer to write), on 64 KiB
- *                          reads that split frames, and on small reads of 2 frames
+ *   $ demux + write path   ProxySession#backendData minus the socket: the allocation-free walk
+ *                          of leading whole frames (leadingFrames), then RtspDemuxer.push + run
+ *                          coalescing for the rest, on 64 KiB reads that split frames and on
+ *                          small reads of 2 frames; also the demuxer path alone (before the fix)
  *                          baseline: a bare loop that walks the `$` headers and slices the run
  *   base64 decode          Base64StreamDecoder.push over a POST body of per-message base64
  *                          baseline: Buffer.from(text, 'base64') of the same bytes (native)
@@ -13,6 +14,7 @@
  */
 import { Base64StreamDecoder } from '../tunnel/codec/base64-stream.js'
 import { RtspDemuxer } from '../tunnel/codec/demux.js'
+import { leadingFrames } from '../tunnel/codec/interleaved.js'
 import { serializeMessage, type RtspRequest } from '../tunnel/codec/rtsp-message.js'
 import { rewriteRequestUrls, UrlMapper } from '../tunnel/codec/url-rewrite.js'
 
@@ -63,7 +65,20 @@ function cut (stream: Buffer, readBytes: number): Buffer[] {
   return out
 }
 
-/** What ProxySession#backendData does with a read (demux, coalesce runs), minus the socket. */
+/** What ProxySession#backendData does with a read (fast path, demux, coalesce runs), minus the socket. */
+function backendPath (demux: RtspDemuxer, chunk: Buffer, write: (b: Buffer) => void): void {
+  if (demux.buffered === 0) {
+    const lead = leadingFrames(chunk)
+    if (lead.frames > 0) {
+      write(lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes))
+      if (lead.bytes === chunk.length) return
+      chunk = chunk.subarray(lead.bytes)
+    }
+  }
+  demuxPath(demux, chunk, write)
+}
+
+/** The demuxer path alone (all ProxySession did before the fast path). */
 function demuxPath (demux: RtspDemuxer, chunk: Buffer, write: (b: Buffer) => void): void {
   const units = demux.push(chunk)
   let runStart = -1
@@ -112,6 +127,13 @@ export function runMicro (ms: number): MicroResult[] {
     const reads = cut(stream, readBytes)
     const packets = Math.floor(stream.length / frameSize)
     out.push(compare(`$ demux + write path (${label})`, 'packet', 'bare header walk', () => {
+      const d = new RtspDemuxer()
+      for (const r of reads) backendPath(d, r, write)
+    }, () => {
+      const s = new BareScan()
+      for (const r of reads) s.push(r, write)
+    }, packets, ms))
+    out.push(compare(`… demuxer alone, without the fast path (${label})`, 'packet', 'bare header walk', () => {
       const d = new RtspDemuxer()
       for (const r of reads) demuxPath(d, r, write)
     }, () => {

@@ -16,7 +16,7 @@ import { methodLabel, type GatewayMetrics } from '../metrics.js'
 import type { BackendPool, BackendState } from '../backends/pool.js'
 import { pathOfUrl, resolveRoute, type ResolvedRoute } from '../backends/routes.js'
 import { RtspDemuxer, type RtspUnit } from './codec/demux.js'
-import type { InterleavedFrame } from './codec/interleaved.js'
+import { leadingFrames, type InterleavedFrame } from './codec/interleaved.js'
 import { getHeader, makeResponse, serializeMessage, setHeader, type Header, type RtspRequest, type RtspResponse } from './codec/rtsp-message.js'
 import { filterTcpTransports, parseSessionHeader } from './codec/transport.js'
 import { maskSdpAddress, rewriteRequestUrls, rewriteResponseUrls, UrlMapper } from './codec/url-rewrite.js'
@@ -453,6 +453,18 @@ export class ProxySession {
       this.#deps.metrics.tunnelSetupSeconds.observe((performance.now() - this.#info.startedAt) / 1000)
     }
     this.touch()
+    // Fast path, no allocation per frame: with nothing held by the demuxer, the whole `$` frames
+    // that start the read leave as one slice of it; only what follows (a partial frame, an RTSP
+    // message) goes through the demuxer. Same writes as the demuxer path below.
+    if (this.#demux.buffered === 0) {
+      const lead = leadingFrames(chunk)
+      if (lead.frames > 0) {
+        this.#framesToClient += lead.frames
+        this.#toClient(lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes), lead.frames)
+        if (lead.bytes === chunk.length) return
+        chunk = chunk.subarray(lead.bytes)
+      }
+    }
     const units = this.#demux.push(chunk)
     // Consecutive frames that sit back to back in one read go out in one write.
     let runStart = -1

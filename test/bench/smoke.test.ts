@@ -29,7 +29,7 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
     t.ok(s.delay.length > 0, `${s.id}: delay phase ran`)
     if (s.id !== 'c') t.ok(s.sweep.some(x => x.cpuPerGbit !== null), `${s.id}: middle-box CPU read from /proc`)
   }
-  t.equal(r.micro.length, 4, 'micro-benchmarks ran')
+  t.ok(r.micro.length >= 4 && r.micro.every(m => m.nsPerOp > 0 && m.baselineNsPerOp > 0), 'micro-benchmarks ran')
   for (const f of ['benchmarks.md', 'benchmarks.json', 'benchmarks.svg']) t.ok(existsSync(join(out, f)), `${f} written`)
   const md = readFileSync(join(out, 'benchmarks.md'), 'utf8')
   t.match(md, /## Targets/)

@@ -35,3 +35,21 @@ export function encodeInterleavedHeader (channel: number, length: number): Buffe
   out.writeUInt16BE(length, 2)
   return out
 }
+
+/**
+ * The whole `$` frames back to back at the start of `buf`: their total length in bytes and their
+ * count (0, 0 when `buf` does not start with a whole frame). Walks the 4-byte headers only: the
+ * allocation-free fast path for backend reads that hold nothing but frames.
+ */
+export function leadingFrames (buf: Buffer): { bytes: number, frames: number } {
+  let off = 0
+  let frames = 0
+  const len = buf.length
+  while (off + INTERLEAVED_HEADER <= len && buf[off] === INTERLEAVED_MAGIC) {
+    const end = off + INTERLEAVED_HEADER + ((buf[off + 2]! << 8) | buf[off + 3]!)
+    if (end > len) break
+    off = end
+    frames++
+  }
+  return { bytes: off, frames }
+}
