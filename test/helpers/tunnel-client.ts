@@ -104,10 +104,12 @@ export function b64 (data: Buffer | string): string {
 let cookieCounter = 0
 /** A fresh cookie of `length` characters (hex-ish, unique per process). */
 export function newCookie (length = 22): string {
-  const base = `${process.pid.toString(16)}${(++cookieCounter).toString(16)}${Date.now().toString(16)}`
+  // Counter first: slice(-length) of pid+counter+time+filler used to cut the counter off, so two
+  // cookies made in the same millisecond were equal (a concurrent test got "second GET" refusals).
+  const base = `${(++cookieCounter).toString(16)}${Date.now().toString(16)}${process.pid.toString(16)}`
   let s = base
   while (s.length < length) s += 'abcdef0123456789'
-  return s.slice(-length)
+  return s.slice(0, length)
 }
 
 export interface LegOptions {
