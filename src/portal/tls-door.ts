@@ -33,9 +33,9 @@ export function loadTlsContext (files: TlsFiles): { cert: Buffer, key: Buffer } 
   return { cert, key }
 }
 
-/** A tls.Server (not listening yet) feeding decrypted connections to a front door built from `deps`. */
-export function createTlsFrontDoor (deps: FrontDoorDeps, files: TlsFiles): tls.Server {
-  const { cert, key } = loadTlsContext(files)
+/** A tls.Server (not listening yet, `context` from loadTlsContext) feeding decrypted connections to a front door built from `deps`. */
+export function createTlsFrontDoor (deps: FrontDoorDeps, context: { cert: Buffer, key: Buffer }): tls.Server {
+  const { cert, key } = context
   const inner = createFrontDoor(deps)
   const server = tls.createServer({ cert, key, handshakeTimeout: deps.config.limits.headerTimeoutMs })
   server.on('secureConnection', socket => { inner.emit('connection', socket as net.Socket) })
