@@ -14,7 +14,7 @@ import { buildWeb } from './portal/web.js'
 import { Relay } from './relay/relay.js'
 import { WorkerPool } from './relay/workers.js'
 import { RemoteRelays } from './portal/remote-relays.js'
-import { createTlsFrontDoor } from './portal/tls-door.js'
+import { createTlsFrontDoor, loadTlsContext } from './portal/tls-door.js'
 import { createOpsSurface, type OpsSurface } from './ops/surface.js'
 import { startBalancing, type Balancing } from './backends/balancing.js'
 
@@ -47,6 +47,8 @@ export interface Gateway {
 
 export async function startGateway (config: Config, opts: { logger?: Logger, loadConfig?: () => Config } = {}): Promise<Gateway> {
   const logger = opts.logger ?? pino({ level: config.logLevel })
+  // Unusable TLS files stop the start before anything listens (TG_ERR_TLS_CONFIG).
+  const tlsContext = config.tls.cert === '' ? null : loadTlsContext(config.tls)
   const metrics = createMetrics()
   const relay = new Relay(config, metrics, logger)
   let workers: WorkerPool | null = null
@@ -89,7 +91,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
   await listen(door, config.port, config.host).catch(async err => { await ops.close(); throw err })
   const addr = door.address() as net.AddressInfo
   // TLS: the same front door behind tls.Server; its legs stay in this process (a TLS socket cannot be handed over).
-  const tlsDoor = config.tls.cert === '' ? null : createTlsFrontDoor({ config, metrics, logger, legs: remote ?? relay, web: web.server, trustForwarded: false }, config.tls)
+  const tlsDoor = tlsContext === null ? null : createTlsFrontDoor({ config, metrics, logger, legs: remote ?? relay, web: web.server, trustForwarded: false }, tlsContext)
   if (tlsDoor !== null) {
     try { await listen(tlsDoor, config.tls.port, config.host) } catch (err) { door.close(); throw err }
     logger.info({ event: 'listening', host: config.host, port: (tlsDoor.address() as net.AddressInfo).port, tls: true }, `tunnelgate listening with TLS on ${config.host}:${(tlsDoor.address() as net.AddressInfo).port}`)
