@@ -132,7 +132,7 @@ export class Operator {
     const list = relay.pool.all().map(b => ({
       name: b.config.name,
       url: b.config.url,
-      healthy: b.failedUntil <= Date.now(),
+      healthy: relay.pool.isHealthy(b),
       draining: this.#drainedBackends.has(b.config.name) || b.draining,
       sessions: b.sessions,
       maxSessions: b.config.maxSessions,
@@ -147,7 +147,10 @@ export class Operator {
         for (const w of st) for (const wb of w.backends) if (wb.name === b.name) { b.sessions += wb.sessions; b.healthy &&= wb.healthy }
       }
     }
-    for (const b of list) b.load = b.sessions / b.weight
+    // The load the balancer compares (policy loadOf): sessions per weight, with the cluster-wide
+    // session figures the in-process relay's pool uses when it has them.
+    const seen = workers === null ? new Map(relay.pool.snapshots({ path: '/', backends: [] }).map(s => [s.name, s.sessions])) : new Map<string, number>()
+    for (const b of list) b.load = Math.round((seen.get(b.name) ?? b.sessions) / b.weight * 1000) / 1000
     return list
   }
 
