@@ -247,6 +247,10 @@ export class BackendPool {
       if (keep.has(name)) continue
       this.#states.delete(name)
       this.#metrics.backendSessions.remove({ backend: name })
+      this.#metrics.backendUp.remove({ backend: name })
+      this.#metrics.backendBandwidth.remove({ backend: name })
+      const src = this.#lastSource.get(name)
+      if (src !== undefined) { this.#metrics.balancerBackendLoad.remove({ backend: name, source: src }); this.#lastSource.delete(name) }
     }
   }
 }
