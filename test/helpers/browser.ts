@@ -48,11 +48,11 @@ export interface PlayerState {
 }
 
 export async function playerState (page: Page): Promise<PlayerState> {
-  return await page.evaluate(() => (window as unknown as { tgPlayer: { state: () => PlayerState } }).tgPlayer.state())
+  return await page.evaluate('window.tgPlayer.state()') as PlayerState
 }
 
 export async function videoTime (page: Page): Promise<number> {
-  return await page.evaluate(() => document.querySelector('video')!.currentTime)
+  return await page.evaluate("document.querySelector('video').currentTime") as number
 }
 
 /** Wait until `fn` holds (polled in the test process), or throw with the last value. */
@@ -69,34 +69,34 @@ export async function until<T> (fn: () => Promise<T>, ok: (v: T) => boolean, tim
 
 /** Share of pixels that are not black (any channel > 24) in a frame drawn from the video. */
 export async function nonBlackShare (page: Page): Promise<{ share: number, width: number, height: number }> {
-  return await page.evaluate(() => {
-    const v = document.querySelector('video')!
+  // (page-side code as a string: the test tsconfig has no DOM library)
+  return await page.evaluate(`(() => {
+    const v = document.querySelector('video')
     const c = document.createElement('canvas')
     c.width = v.videoWidth
     c.height = v.videoHeight
-    const g = c.getContext('2d')!
+    const g = c.getContext('2d')
     g.drawImage(v, 0, 0)
     const d = g.getImageData(0, 0, c.width, c.height).data
     let lit = 0
-    for (let i = 0; i < d.length; i += 4) if (d[i]! > 24 || d[i + 1]! > 24 || d[i + 2]! > 24) lit++
+    for (let i = 0; i < d.length; i += 4) if (d[i] > 24 || d[i + 1] > 24 || d[i + 2] > 24) lit++
     return { share: lit / (d.length / 4), width: c.width, height: c.height }
-  })
+  })()`) as { share: number, width: number, height: number }
 }
 
 /** Video error events seen by the page since load (installed before the player script runs). */
 export async function installErrorProbe (page: Page): Promise<void> {
-  await page.addInitScript(() => {
-    const w = window as unknown as { __videoErrors: string[] }
-    w.__videoErrors = []
+  await page.addInitScript(`
+    window.__videoErrors = []
     document.addEventListener('error', e => {
-      const t = e.target as HTMLMediaElement | null
-      if (t !== null && t.tagName === 'VIDEO') w.__videoErrors.push(`video error ${t.error?.code ?? '?'}: ${t.error?.message ?? ''}`)
+      const t = e.target
+      if (t !== null && t.tagName === 'VIDEO') window.__videoErrors.push('video error ' + (t.error ? t.error.code + ': ' + t.error.message : '?'))
     }, true)
-  })
+  `)
 }
 
 export async function videoErrors (page: Page): Promise<string[]> {
-  return await page.evaluate(() => (window as unknown as { __videoErrors: string[] }).__videoErrors)
+  return await page.evaluate('window.__videoErrors') as string[]
 }
 
 /**
