@@ -22,6 +22,7 @@ export interface LoadStats {
   /** A packet whose delay exceeds this (ns) counts as late. */
   lateNs: number
   errors: number
+  lastError?: string
 }
 
 export function newStats (lateMs = 50): LoadStats {
@@ -68,7 +69,9 @@ export class BenchTunnel {
   #skip = 0
   #expectSeq = -1
   #firstRtp: ((t: number) => void) | null = null
+  #firstFail: ((e: Error) => void) | null = null
   #closed = false
+  #stage = 'connect GET'
   /** ns from the GET write to the first RTP byte. */
   setupNs = -1
 
@@ -80,21 +83,27 @@ export class BenchTunnel {
   async open (opts: { play?: boolean } = {}): Promise<void> {
     const host = this.#o.host ?? '127.0.0.1'
     const timeout = this.#o.timeoutMs ?? 15_000
-    const timer = setTimeout(() => this.#fail(new Error('tunnel setup timed out')), timeout)
+    const timer = setTimeout(() => this.#fail(new Error(`tunnel setup timed out (${this.#stage})`)), timeout)
     try {
       const get = await dial(this.#o.port, host)
       this.#get = get
       get.on('data', c => this.#onData(c))
       get.on('close', () => this.#fail(new Error('GET closed')))
       const t0 = nowNs()
-      const first = new Promise<number>((resolve) => { this.#firstRtp = resolve })
+      const first = new Promise<number>((resolve, reject) => { this.#firstRtp = resolve; this.#firstFail = reject })
+      first.catch(() => {})
       get.write(`GET ${this.#o.path} HTTP/1.0\r\nx-sessioncookie: ${this.#cookie}\r\nAccept: application/x-rtsp-tunnelled\r\nPragma: no-cache\r\nCache-Control: no-cache\r\nUser-Agent: tunnelgate-bench\r\n\r\n`)
+      this.#stage = 'POST'
       await this.#openPost()
+      this.#stage = 'DESCRIBE'
       const url = `rtsp://127.0.0.1:${this.#o.port}${this.#o.path}`
       await this.#expect200(this.request('DESCRIBE', url, ['Accept: application/sdp']))
+      this.#stage = 'SETUP'
       await this.#expect200(this.request('SETUP', `${url}/track0`, ['Transport: RTP/AVP/TCP;unicast;interleaved=0-1']))
       if (opts.play === false) return
+      this.#stage = 'PLAY'
       await this.#expect200(this.request('PLAY', url, ['Range: npt=0.000-']))
+      this.#stage = 'first RTP'
       const t1 = await first
       this.setupNs = t1 - t0
     } finally {
@@ -137,6 +146,8 @@ export class BenchTunnel {
   pause (): Promise<number> { return this.request('PAUSE', `rtsp://127.0.0.1:${this.#o.port}${this.#o.path}`) }
 
   close (): void {
+    this.#firstFail?.(new Error('closed'))
+    this.#firstFail = null
     if (this.#closed) return
     this.#closed = true
     this.#get?.destroy()
@@ -146,8 +157,11 @@ export class BenchTunnel {
   }
 
   #fail (e: Error): void {
+    this.#firstFail?.(e)
+    this.#firstFail = null
     if (this.#closed) return
     this.#o.stats.errors++
+    this.#o.stats.lastError = e.message
     for (const w of this.#waiters) w.reject(e)
     this.#waiters = []
     this.close()
@@ -184,7 +198,7 @@ export class BenchTunnel {
         const plen = (buf[off + 2]! << 8) | buf[off + 3]!
         if (len - off < Math.min(28, 4 + plen)) break
         if ((buf[off + 1]! & 1) === 0) {
-          if (this.#firstRtp !== null) { this.#firstRtp(nowNs()); this.#firstRtp = null }
+          if (this.#firstRtp !== null) { this.#firstRtp(nowNs()); this.#firstRtp = null; this.#firstFail = null }
           const seq = (buf[off + 6]! << 8) | buf[off + 7]!
           if (this.#expectSeq >= 0 && seq !== this.#expectSeq) {
             const gap = (seq - this.#expectSeq) & 0xffff

@@ -141,6 +141,7 @@ class Ctx {
   readonly stats: LoadStats
   sourcePid = 0
   nofile = 1024
+  readonly openErrors = new Map<string, number>()
   constructor (o: BenchOptions) { this.o = o; this.stats = newStats(o.lateMs) }
 }
 
@@ -148,8 +149,12 @@ async function openMany (box: Running, ctx: Ctx, list: BenchTunnel[], n: number,
   const fresh: BenchTunnel[] = []
   for (let i = list.length; i < n; i++) fresh.push(new BenchTunnel({ port: box.port, path: `/b/${kbps}`, stats: ctx.stats, timeoutMs: 30_000 }))
   await pool(fresh, 64, async t => {
-    try { await t.open(opts); list.push(t) } catch { t.close() }
+    try { await t.open(opts); list.push(t) } catch (err) { ctx.openErrors.set((err as Error).message, (ctx.openErrors.get((err as Error).message) ?? 0) + 1); t.close() }
   })
+  if (ctx.openErrors.size > 0) {
+    ctx.o.log(`    tunnels that failed to open: ${[...ctx.openErrors].map(([m, n]) => `${n} × ${m}`).join(', ')}`)
+    ctx.openErrors.clear()
+  }
 }
 
 function closeAll (list: BenchTunnel[]): void { for (const t of list) t.close(); list.length = 0 }

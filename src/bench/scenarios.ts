@@ -59,7 +59,10 @@ export function hardNofile (): number {
 function spawnLimited (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
   const want = Math.min(NOFILE, hardNofile())
   const child = spawn('sh', ['-c', `ulimit -n ${want} 2>/dev/null; exec "$@"`, 'sh', cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env })
-  child.stderr!.on('data', (d: Buffer) => { if (process.env.TUNNELGATE_BENCH_DEBUG !== undefined) process.stderr.write(d) })
+  // Always drain both pipes (a full pipe would block the child's logger); show them on request.
+  const debug = process.env.TUNNELGATE_BENCH_DEBUG !== undefined
+  child.stderr!.on('data', (d: Buffer) => { if (debug) process.stderr.write(d) })
+  child.stdout!.on('data', (d: Buffer) => { if (debug) process.stderr.write(d) })
   return child
 }
 
@@ -129,6 +132,19 @@ export function haproxyVersion (): string | null {
   return /version (\S+)/.exec(r.stdout)?.[1] ?? r.stdout.split('\n')[0]!
 }
 
+/**
+ * The gateway's settings for the bench: defaults, except the per-address limits (every bench
+ * client comes from 127.0.0.1, so the per-IP caps meant for one viewer's address would cap the
+ * whole load generator) and the unpaired-leg cap (setups come 64 at a time).
+ */
+export const GATEWAY_BENCH_CONFIG = { limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0, maxUnpairedLegs: 100_000 } }
+
+function gatewayConfig (): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'tg-bench-gw-')), 'tunnelgate.json')
+  writeFileSync(file, JSON.stringify(GATEWAY_BENCH_CONFIG))
+  return file
+}
+
 export async function startScenario (id: ScenarioId, sourcePort: number): Promise<Running> {
   if (id === 'c') return { id, port: sourcePort, pids: () => [], stop: async () => {} }
   if (id === 'e') {
@@ -161,8 +177,8 @@ export async function startScenario (id: ScenarioId, sourcePort: number): Promis
     await waitListening(port)
     return { id, port, pids: () => [child.pid!], stop: () => stopChild(child) }
   }
-  const workers = id === 'b1' ? ['--workers', '1'] : id === 'b2' ? ['--workers', '2'] : []
-  const child = spawnLimited(process.execPath, [...nodeArgs('main.js'), '--port', String(port), '--host', '127.0.0.1', '--backend', `rtsp://127.0.0.1:${sourcePort}`, ...workers],
+  const workers = id === 'b1' ? ['--workers', '1'] : id === 'b2' ? ['--workers', '2'] : ['--workers', '0']
+  const child = spawnLimited(process.execPath, [...nodeArgs('main.js'), '--config', gatewayConfig(), '--port', String(port), '--host', '127.0.0.1', '--backend', `rtsp://127.0.0.1:${sourcePort}`, ...workers],
     { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_BACKENDS: '' })
   await waitListening(port)
   // Workers announce readiness before the portal listens; give the tree a moment to settle.
