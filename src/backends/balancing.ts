@@ -47,7 +47,7 @@ export function startBalancing (deps: BalancingDeps): Balancing {
     const info = new Gauge({ name: INSTANCE_INFO, help: 'Identity of this tunnelgate process tree (a relay finds itself among cluster.peers by it)', labelNames: ['id'], registers: [metrics.registry] })
     info.set({ id: instanceId }, 1)
   }
-  const log = logger.child({ component: 'balancer' })
+  const log = logger.child({ subsystem: 'balancer' })
   const scraper = new LoadScraper(config, pool, metrics, log, { instanceId, scrape: deps.scrape })
   const health = new BackendHealth(config, pool, metrics, log)
   scraper.start()
