@@ -460,8 +460,11 @@ export class LiveChannel {
       queued += f.length
     }
     if (wasDropping && p.dropping && gopStarted && queued <= cap) {
-      // Resume at the keyframe that started in this batch: the GOP cache from its first packet.
-      for (const pk of this.#gop!.packets()) {
+      // Resume at the keyframe that started in this batch: the GOP cache from its first packet
+      // (without a cache, this batch's packets from the key packet on).
+      const gop = this.#gop!
+      const from = gop.valid ? gop.packets() : batch.slice(Math.max(0, batch.findIndex(pk => pk.key)))
+      for (const pk of from) {
         if (sent.has(pk)) continue
         const ch = v.channels[pk.track]
         if (ch === null || ch === undefined) continue
