@@ -13,6 +13,7 @@ import { startGateway, type Gateway } from '../../src/gateway.js'
 import { startOrigin, type OriginHandle } from '../../src/backends/origin/index.js'
 import { makeTestMedia } from './peers.js'
 import { TunnelClient } from './tunnel-client.js'
+import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 
 type Obj = Record<string, unknown>
 export interface Teardown { teardown (fn: () => void | Promise<void>): void }
@@ -76,14 +77,21 @@ export async function until<T> (fn: () => Promise<T>, ok: (v: T) => boolean, tim
   }
 }
 
-/** A tunnel that plays `path` (DESCRIBE, SETUP track 1, PLAY) and stays open; closed at teardown. */
-export async function playing (t: Teardown, port: number, path: string): Promise<{ client: TunnelClient, status: number }> {
-  const client = await TunnelClient.open(port, { path, url: `rtsp://gw.test${path}` })
+/**
+ * A tunnel that plays `path` (DESCRIBE, SETUP track 1, PLAY) and stays open; closed at teardown.
+ * Generous timeouts: these tests share two cores with other suites.
+ */
+export async function playing (t: Teardown, port: number, path: string, timeoutMs = 15_000): Promise<{ client: TunnelClient, status: number }> {
+  const client = await TunnelClient.open(port, { path, url: `rtsp://gw.test${path}`, headTimeoutMs: timeoutMs })
   t.teardown(() => client.close())
-  const describe = await client.request('DESCRIBE', client.url, [['Accept', 'application/sdp']], { timeoutMs: 8000 })
+  const describe = await client.request('DESCRIBE', client.url, [['Accept', 'application/sdp']], { timeoutMs })
   if (describe.status !== 200) return { client, status: describe.status }
-  const r = await client.play()
-  return { client, status: r.play.status }
+  const base = getHeader(describe, 'Content-Base') ?? `${client.url}/`
+  const setup = await client.request('SETUP', `${base}trackID=1`, [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']], { timeoutMs })
+  if (setup.status !== 200) return { client, status: setup.status }
+  const session = (getHeader(setup, 'Session') ?? '').split(';')[0]!
+  const play = await client.request('PLAY', base, [['Session', session], ['Range', 'npt=0.000-']], { timeoutMs })
+  return { client, status: play.status }
 }
 
 export interface Prometheus { url: string, child: ChildProcess, output: () => string, stop: () => Promise<void> }

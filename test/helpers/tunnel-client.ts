@@ -309,6 +309,8 @@ export interface TunnelOptions {
   postHeaders?: Header[]
   /** Public RTSP URL used in requests (default rtsp://gw.example.net/live/cam1). */
   url?: string
+  /** Wait this long for the GET's reply head (default 2000 ms). */
+  headTimeoutMs?: number
 }
 
 /** A paired tunnel: GET opened and its head read, then a POST with the same cookie. */
@@ -333,7 +335,7 @@ export class TunnelClient {
     const cookie = o.cookie ?? newCookie()
     const path = o.path ?? '/live/cam1'
     const get = await GetLeg.open(port, { cookie, path, version: o.version, headers: o.getHeaders })
-    await get.readHead()
+    await get.readHead(o.headTimeoutMs)
     const post = await PostLeg.open(port, { cookie, path, version: o.version, headers: o.postHeaders })
     return new TunnelClient(port, cookie, o.url ?? `rtsp://gw.example.net${path}`, get, post)
   }
