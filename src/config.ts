@@ -272,9 +272,9 @@ export const DEFAULTS: Config = {
     maxCookieLength: 128,
     maxTunnelsPerIp: 500,
     maxUnpairedLegsPerIp: 100,
-    clientFrameBytes: 16_384,
+    clientFrameBytes: 65_539,
     rtspRequestsPerSecond: 20,
-    rtspRequestBurst: 40,
+    rtspRequestBurst: 200,
     clientStallMs: 30_000,
     dropFramesAboveBytes: 0,
     wsMessageBytes: 256 * 1024
