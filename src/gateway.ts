@@ -73,7 +73,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
     source: {
       metricsText: async () => pool === null ? await metrics.registry.metrics() : await pool.metricsText(metrics),
       status: async () => {
-        const local = relay.pool.all().map(b => ({ name: b.config.name, url: b.config.url, sessions: b.sessions, maxSessions: b.config.maxSessions, healthy: b.failedUntil <= Date.now() }))
+        const local = relay.pool.all().map(b => ({ name: b.config.name, url: b.config.url, sessions: b.sessions, maxSessions: b.config.maxSessions, healthy: relay.pool.isHealthy(b) }))
         if (pool === null) return { tunnels: relay.activeSessions, unpairedLegs: relay.pendingPostCount, backends: local }
         const ws = await pool.status()
         for (const b of local) {
@@ -82,7 +82,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
         }
         return { tunnels: ws.reduce((n, w) => n + w.tunnels, 0), unpairedLegs: ws.reduce((n, w) => n + w.unpairedLegs, 0), backends: local }
       },
-      ready: () => remote !== null ? remote.relays().some(r => r.up) : relay.pool.all().some(b => b.failedUntil <= Date.now()),
+      ready: () => remote !== null ? remote.relays().some(r => r.up) : relay.pool.all().some(b => relay.pool.isHealthy(b)),
       draining: () => draining
     }
   })
