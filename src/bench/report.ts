@@ -7,6 +7,8 @@ import type { BenchResults, ScenarioResult, StepResult } from './run.js'
 const COLORS: Record<string, string> = { a: '#d62728', b1: '#ff7f0e', b2: '#9467bd', c: '#2ca02c', d: '#1f77b4', e: '#7f7f7f' }
 
 const f = (v: number | null | undefined, d = 2): string => v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(d)
+/** Signed difference: "+1.20", "−0.40". */
+const sg = (v: number | null | undefined, d = 2): string => v === null || v === undefined || !Number.isFinite(v) ? '–' : (v < 0 ? '−' : '+') + Math.abs(v).toFixed(d)
 
 function byId (r: BenchResults, id: string): ScenarioResult | undefined { return r.scenarios.find(s => s.id === id && s.error === undefined) ?? r.scenarios.find(s => s.id === id) }
 
@@ -35,14 +37,15 @@ export function verdicts (r: BenchResults): Verdict[] {
     const p99 = a.setup.sequential.p99 - c.setup.sequential.p99
     const pp50 = a.setup.parallel.p50 - c.setup.parallel.p50
     const pp99 = a.setup.parallel.p99 - c.setup.parallel.p99
-    out.push({ target: 'Added setup latency over direct: p50 ≤ 2 ms, p99 ≤ 10 ms', measured: `sequential +${f(p50)} / +${f(p99)} ms; ${a.setup.parallel.n} simultaneous +${f(pp50)} / +${f(pp99)} ms`, met: p50 <= 2 && p99 <= 10 && pp50 <= 2 && pp99 <= 10 })
+    out.push({ target: 'Added setup latency over direct: p50 ≤ 2 ms, p99 ≤ 10 ms', measured: `sequential ${sg(p50)} / ${sg(p99)} ms; ${a.setup.parallel.n} simultaneous ${sg(pp50)} / ${sg(pp99)} ms (verdict on both)`, met: p50 <= 2 && p99 <= 10 && pp50 <= 2 && pp99 <= 10 })
   } else out.push({ target: 'Added setup latency over direct: p50 ≤ 2 ms, p99 ≤ 10 ms', measured: 'not measured', met: null })
   // 3. Added per-packet delay at 50 %.
   const a50 = delayAt(a, 0.5)
   const c50 = delayAt(c, 0.5)
   if (a50 !== undefined && c50 !== undefined && a50.delayMs.n > 0 && c50.delayMs.n > 0) {
     const add = a50.delayMs.p99 - c50.delayMs.p99
-    out.push({ target: 'Added per-packet delay at 50 % of held load: p99 ≤ 1 ms', measured: `+${f(add, 3)} ms (a p99 ${f(a50.delayMs.p99, 3)} ms, direct ${f(c50.delayMs.p99, 3)} ms, ${a50.tunnels} tunnels)`, met: add <= 1 })
+    const clean = a50.late === 0 && c50.late === 0 && a50.lost === 0 && c50.lost === 0
+    out.push({ target: 'Added per-packet delay at 50 % of held load: p99 ≤ 1 ms', measured: `${sg(add, 3)} ms (a p99 ${f(a50.delayMs.p99, 3)} ms, direct ${f(c50.delayMs.p99, 3)} ms, ${a50.tunnels} tunnels)${clean ? '' : '; inconclusive: late or lost packets in one of the two windows'}`, met: clean ? add <= 1 : null })
   } else out.push({ target: 'Added per-packet delay at 50 % of held load: p99 ≤ 1 ms', measured: 'not measured', met: null })
   // 4. Memory and 10,000 paused tunnels.
   if (a?.scale !== undefined) {
@@ -54,7 +57,7 @@ export function verdicts (r: BenchResults): Verdict[] {
   if (b1 !== undefined && b2 !== undefined && b1.heldMbps > 0) {
     const ratio = b2.heldMbps / b1.heldMbps
     out.push({ target: 'Throughput scales with relay workers: 2 workers ≥ 1.7 × 1 worker', measured: `${f(ratio)}× (${f(b2.heldMbps, 0)} vs ${f(b1.heldMbps, 0)} Mbit/s held)`, met: ratio >= 1.7 })
-  } else out.push({ target: 'Throughput scales with relay workers: 2 workers ≥ 1.7 × 1 worker', measured: 'not measured', met: null })
+  } else out.push({ target: 'Throughput scales with relay workers: 2 workers ≥ 1.7 × 1 worker', measured: b1 === undefined || b2 === undefined ? 'not measured' : `no ratio: 1 worker held ${b1.heldMbps.toFixed(0)} Mbit/s, 2 workers ${b2.heldMbps.toFixed(0)} Mbit/s`, met: null })
   return out
 }
 
@@ -67,7 +70,7 @@ function stepRows (steps: StepResult[], direct: ScenarioResult | undefined, byFr
     const fr = (s as StepResult & { fraction?: number }).fraction
     const dir = direct === undefined ? undefined : (fr !== undefined ? delayAt(direct, fr) : direct.sweep.find(x => x.tunnels === s.tunnels))
     const added = dir !== undefined && dir.delayMs.n > 0 && s.delayMs.n > 0 ? s.delayMs.p99 - dir.delayMs.p99 : null
-    rows.push(`| ${byFraction ? `${Math.round((fr ?? 0) * 100)} % | ` : ''}${s.tunnels} × ${s.kbps} | ${f(s.offeredMbps, 0)} | ${f(s.deliveredMbps, 0)} | ${s.lost} | ${s.late} | ${f(s.cpuBox)} | ${f(s.cpuPerGbit, 3)} | ${f(s.cpuSource)} | ${f(s.cpuClient)} | ${f(s.delayMs.p50, 3)} / ${f(s.delayMs.p99, 3)} / ${f(s.delayMs.p999, 3)} | ${added === null ? '–' : f(added, 3)} | ${f(s.boxRssMB, 0)} |`)
+    rows.push(`| ${byFraction ? `${Math.round((fr ?? 0) * 100)} % | ` : ''}${s.tunnels} × ${s.kbps} | ${f(s.offeredMbps, 0)} | ${f(s.deliveredMbps, 0)} | ${s.lost} | ${s.late} | ${f(s.cpuBox)} | ${f(s.cpuPerGbit, 3)} | ${f(s.cpuSource)} | ${f(s.cpuClient)} | ${f(s.delayMs.p50, 3)} / ${f(s.delayMs.p99, 3)} / ${f(s.delayMs.p999, 3)} | ${added === null ? '–' : sg(added, 3)} | ${f(s.boxRssMB, 0)} |`)
   }
   return rows
 }
@@ -85,17 +88,18 @@ export function renderMarkdown (r: BenchResults): string {
   L.push(`| CPUs (nproc) | ${m.nproc} × ${m.cpu} |`, `| kernel | Linux ${m.kernel} |`, `| Node.js | ${m.node} |`, `| HAProxy | ${m.haproxy ?? 'not installed'} |`, `| ffmpeg | ${m.ffmpeg ?? '–'} |`, `| GStreamer | ${m.gstreamer ?? '–'} |`, `| load average at start | ${m.loadavg} |`)
   L.push('', 'Everything runs on this one machine: the load generator (one Node process), the bench source (one Node process) and the middle box under test share its cores, so absolute figures depend on the machine and on whatever else runs; compare scenarios by the ratios below, all taken in this one run.')
   L.push('', '## Targets (issue #6), from this run', '', '| target | measured | met? |', '|---|---|---|')
-  for (const v of verdicts(r)) L.push(`| ${v.target} | ${v.measured} | ${v.met === null ? 'not measured in this run' : v.met ? '**met**' : '**not met**'} |`)
-  L.push('', '## Summary', '', `Reference load for the delay phase: ${r.referenceTunnels} tunnels × ${o.kbps} kbit/s (the highest load tunnelgate all-in-one held in its sweep); every scenario is measured at the same fractions of it.`, '')
+  for (const v of verdicts(r)) L.push(`| ${v.target} | ${v.measured} | ${v.met === null ? 'not decided by this run' : v.met ? '**met**' : '**not met**'} |`)
+  const aHeld = byId(r, 'a')?.heldTunnels ?? 0
+  L.push('', '## Summary', '', `Reference load for the delay phase: ${r.referenceTunnels} tunnels × ${o.kbps} kbit/s (${aHeld > 0 ? 'the highest load tunnelgate all-in-one held in its sweep' : 'tunnelgate all-in-one held no sweep step without a late packet, so the first step is used'}); every scenario is measured at the same fractions of it.`, '')
   L.push('| scenario | held load (tunnels / Mbit/s) | CPU-s per Gbit at ' + o.delayFractions.map(x => `${Math.round(x * 100)} %`).join(' / ') + ' | setup p50 / p99 ms (sequential) | added over direct | delay p99 at 50 % ms | added over direct | paused tunnels held | KiB per tunnel |')
   L.push('|---|---|---|---|---|---|---|---|---|')
   for (const s of r.scenarios) {
     const cpu = o.delayFractions.map(x => f(delayAt(s, x)?.cpuPerGbit, 3)).join(' / ')
     const su = s.setup?.sequential
-    const addSetup = su !== undefined && c?.setup !== undefined ? `+${f(su.p50 - c.setup.sequential.p50)} / +${f(su.p99 - c.setup.sequential.p99)}` : '–'
+    const addSetup = su !== undefined && c?.setup !== undefined ? `${sg(su.p50 - c.setup.sequential.p50)} / ${sg(su.p99 - c.setup.sequential.p99)}` : '–'
     const d50 = delayAt(s, 0.5)
     const c50 = delayAt(c, 0.5)
-    const addDelay = d50 !== undefined && c50 !== undefined && d50.delayMs.n > 0 && c50.delayMs.n > 0 ? `+${f(d50.delayMs.p99 - c50.delayMs.p99, 3)}` : '–'
+    const addDelay = d50 !== undefined && c50 !== undefined && d50.delayMs.n > 0 && c50.delayMs.n > 0 ? sg(d50.delayMs.p99 - c50.delayMs.p99, 3) : '–'
     L.push(`| ${s.id}: ${s.name}${s.error !== undefined ? ` (failed: ${s.error})` : ''} | ${s.heldTunnels} / ${f(s.heldMbps, 0)} | ${s.id === 'c' ? 'no middle box' : cpu} | ${f(su?.p50)} / ${f(su?.p99)} | ${s.id === 'c' ? 'baseline' : addSetup} | ${f(d50?.delayMs.p99, 3)} | ${s.id === 'c' ? 'baseline' : addDelay} | ${s.scale === undefined ? '–' : `${s.scale.opened} / ${s.scale.requested}`} | ${s.id === 'c' ? '–' : f(s.scale?.bytesPerTunnel === null || s.scale === undefined ? null : s.scale.bytesPerTunnel / 1024, 1)} |`)
   }
   L.push('', '![CPU per delivered Gbit and added p99 delay against load](benchmarks.svg)', '')

@@ -382,4 +382,6 @@ export function parseBenchArgs (argv: string[], defaultOut: string): BenchOption
 export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out DIR] [--scenarios a,b1,b2,c,d,e] [--kbps 2000]
                        [--steps 25,50,100,...] [--step-seconds 3] [--scale 10000] [--tick-ms 10]
   Runs the load generator against every scenario in one run and writes DIR/benchmarks.{md,json,svg}
-  (default DIR: ./bench-report). Needs haproxy for scenario d; run as root for 10,000 tunnels.`
+  (default DIR: ./bench-report). Needs haproxy for scenario d; 10,000 paused tunnels need an
+  open-files hard limit above 20,000 (ulimit -Hn).
+       tunnelgate bench --render DIR/benchmarks.json   re-renders the report from a run's raw results.`
