@@ -123,7 +123,7 @@ export function renderMarkdown (r: BenchResults): string {
   L.push('- **Stamp**: each RTP packet carries a header extension (profile 0x544E) with the sender\'s `process.hrtime.bigint()` at write time; CLOCK_MONOTONIC is shared by all processes, so the load generator reads one-way delay directly. The embedded origin writes the same extension with `stampPayloads` (docs/origin.md).')
   L.push(`- **Load generator**: \`src/bench/load.ts\`, one process: GET + POST, DESCRIBE / SETUP / PLAY base64 on the POST, interleaved RTP read in place; sequence gaps = lost, delay > ${o.lateMs} ms = late. Keepalive is GET_PARAMETER.`)
   L.push('- **CPU** of a middle box: utime + stime from `/proc/<pid>/stat` of its processes only (portal and workers for b1/b2) over the measurement window, divided by the Gbit delivered to the clients (RTP frames incl. the 4-byte `$` header). Source and client CPU are reported beside it.')
-  L.push(`- **Windows**: sweep steps of ${o.steps.join(', ')} tunnels × ${o.kbps} kbit/s, ${o.warmSeconds} s warm-up, ${o.stepSeconds} s measured (a step that fails is measured once more before the sweep stops); delay phase ${o.delaySeconds} s per fraction; ${o.setupSequential} sequential and ${o.setupParallel} simultaneous setups; ${o.scaleTunnels} paused tunnels (DESCRIBE, SETUP, PLAY, PAUSE, then the POST is closed as QuickTime does; keepalive re-POSTs) for scale in scenarios ${o.scaleScenarios.join(', ')}, memory = RSS delta of the middle box / tunnels held. The open-files hard limit of the machine caps the scale phase (2 descriptors per tunnel in a middle-box process).`)
+  L.push(`- **Windows**: sweep steps of ${o.steps.join(', ')} tunnels × ${o.kbps} kbit/s, ${o.warmSeconds} s warm-up, ${o.stepSeconds} s measured (a step that fails is measured once more before the sweep stops); delay phase ${o.delaySeconds} s per fraction; ${o.setupSequential} sequential and ${o.setupParallel} simultaneous setups; ${o.scaleTunnels} paused tunnels (DESCRIBE, SETUP, PLAY, PAUSE, then the POST is closed as QuickTime does; keepalive re-POSTs) for scale in scenarios ${o.scaleScenarios.join(', ')} (opened 200 at a time for at most ${o.scaleOpenSeconds ?? '–'} s), memory = RSS delta of the middle box / tunnels held. The open-files hard limit of the machine caps the scale phase (2 descriptors per tunnel in a middle-box process).`)
   L.push('- **tunnelgate settings**: defaults, except `limits.maxTunnelsPerIp: 0`, `limits.maxUnpairedLegsPerIp: 0` and `limits.maxUnpairedLegs: 100000` (every bench client is 127.0.0.1); a = `--workers 0`, b1/b2 = `--workers 1/2`.')
   L.push('- **HAProxy**: Debian package, `mode tcp`, `balance source`, one server (the source), default threads. **Raw relay**: `src/bench/tcp-relay.ts`, Node `pipe()` with TCP_NODELAY.')
   L.push('- **Direct** is the same client against the source terminating the tunnel itself: it is the baseline for "added" setup time and delay. The embedded origin does not terminate the tunnel, so it is not used for the baseline; GStreamer\'s RTSP server does, but cannot send stamped RTP at a chosen bitrate.')
@@ -145,7 +145,8 @@ function panel (x0: number, y0: number, w: number, h: number, title: string, xLa
     return out.join('\n')
   }
   const xmax = niceMax(Math.max(...pts.map(p => p[0])))
-  const ymin = Math.min(0, ...pts.map(p => p[1]))
+  const low = Math.min(0, ...pts.map(p => p[1]))
+  const ymin = low < 0 ? -niceMax(-low) : 0
   const ymax = niceMax(Math.max(...pts.map(p => p[1]), 1e-9))
   const X = (v: number): number => x0 + padL + (v / xmax) * pw
   const Y = (v: number): number => y0 + padT + ph - ((v - ymin) / (ymax - ymin)) * ph

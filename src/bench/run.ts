@@ -34,6 +34,8 @@ export interface BenchOptions {
   scaleTunnels: number
   /** Scenarios that run the scale phase (memory per paused tunnel). */
   scaleScenarios: ScenarioId[]
+  /** Time allowed for opening the paused tunnels of one scenario (s); the rest are not attempted. */
+  scaleOpenSeconds: number
   delayFractions: number[]
   delaySeconds: number
   tickMs: number
@@ -52,14 +54,15 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   scenarios: ['a', 'b1', 'b2', 'c', 'd', 'e'],
   kbps: 2000,
   steps: [25, 50, 100, 200, 300, 400, 500, 650, 800, 1000],
-  stepSeconds: 3,
+  stepSeconds: 2.5,
   warmSeconds: 1,
   setupSequential: 500,
   setupParallel: 200,
   scaleTunnels: 10000,
   scaleScenarios: ['a', 'b2', 'd', 'e'],
+  scaleOpenSeconds: 100,
   delayFractions: [0.25, 0.5, 0.9],
-  delaySeconds: 4,
+  delaySeconds: 3,
   tickMs: 10,
   lateMs: 50,
   microMs: 400,
@@ -156,10 +159,11 @@ class Ctx {
   constructor (o: BenchOptions) { this.o = o; this.stats = newStats(o.lateMs) }
 }
 
-async function openMany (box: Running, ctx: Ctx, list: BenchTunnel[], n: number, kbps: number, opts: { play?: boolean } = {}, concurrency = 64): Promise<void> {
+async function openMany (box: Running, ctx: Ctx, list: BenchTunnel[], n: number, kbps: number, opts: { play?: boolean } = {}, concurrency = 64, deadline = Infinity): Promise<void> {
   const fresh: BenchTunnel[] = []
   for (let i = list.length; i < n; i++) fresh.push(new BenchTunnel({ port: box.port, path: `/b/${kbps}`, stats: ctx.stats, timeoutMs: ctx.o.openTimeoutMs }))
   await pool(fresh, concurrency, async t => {
+    if (performance.now() > deadline) return
     try { await t.open(opts); list.push(t) } catch (err) { ctx.openErrors.set((err as Error).message, (ctx.openErrors.get((err as Error).message) ?? 0) + 1); t.close() }
   })
   if (ctx.openErrors.size > 0) {
@@ -228,7 +232,7 @@ async function scalePhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
   const t0 = performance.now()
   const progress = setInterval(() => ctx.o.log(`  ${r.id} scale: ${list.length}/${n} tunnels open`), 5000)
   try {
-    await openMany(box, ctx, list, n, 100, { play: true }, 200)
+    await openMany(box, ctx, list, n, 100, { play: true }, 200, t0 + ctx.o.scaleOpenSeconds * 1000)
     await pool(list.slice(), 256, async t => { try { await withTimeout(t.pause(), ctx.o.openTimeoutMs) } catch {} t.closePost() })
   } finally { clearInterval(progress) }
   const openSeconds = (performance.now() - t0) / 1000
