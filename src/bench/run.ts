@@ -60,7 +60,7 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   setupParallel: 200,
   scaleTunnels: 10000,
   scaleScenarios: ['a', 'b2', 'd', 'e'],
-  scaleOpenSeconds: 100,
+  scaleOpenSeconds: 75,
   delayFractions: [0.25, 0.5, 0.9],
   delaySeconds: 3,
   tickMs: 10,
