@@ -1,7 +1,7 @@
 /**
  * Moving an accepted socket to another process (pure message shapes + the one unsafe step).
- * The bytes the front door already read travel with the message; reading is stopped first so
- * that no byte is read (and dropped) by the sending process between the decision and the send.
+ * The bytes the front door already read travel with the message, and the socket stops reading
+ * in the same tick, so that no byte is read (and dropped) by the sending process afterwards.
  */
 import type net from 'node:net'
 import type { HttpHead } from '../tunnel/codec/http-head.js'
@@ -20,13 +20,20 @@ export interface LegMessage {
   allowedPath?: string
 }
 
-/** Stop the socket reading and collect what it has buffered but not emitted. */
+/**
+ * Collect what the socket has buffered but not emitted, then stop it reading. The order
+ * matters: `socket.read()` on a drained buffer asks the handle to read again (net.Socket's
+ * `_read` calls `readStart`), so stopping first and draining after would restart reading, and
+ * bytes read between the send and the close of the parent's handle would be dropped (the
+ * handle's `onread` is a no-op once it is sent). Both steps run in one tick, so libuv reads
+ * nothing in between.
+ */
 export function freezeSocket (socket: net.Socket): Buffer {
-  const handle = (socket as unknown as { _handle?: { readStop?: () => number, reading?: boolean } })._handle
-  if (handle?.readStop !== undefined) { handle.readStop(); handle.reading = false }
   const chunks: Buffer[] = []
   let c: Buffer | null
   while ((c = socket.read() as Buffer | null) !== null) chunks.push(c)
+  const handle = (socket as unknown as { _handle?: { readStop?: () => number, reading?: boolean } })._handle
+  if (handle?.readStop !== undefined) { handle.readStop(); handle.reading = false }
   return Buffer.concat(chunks)
 }
 
