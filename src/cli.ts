@@ -4,7 +4,7 @@
  *   tunnelgate [--port 80] [--host 0.0.0.0] [--workers N] [--backend rtsp://H:P ...] [--config FILE]
  *   tunnelgate portal --port 80 (--relay HOST:PORT ... | --relays dns:NAME:PORT)
       A portal: hashes each tunnel's cookie to a relay node and forwards its legs there.
-  tunnelgate relay --port 8081 --backend rtsp://HOST:PORT ...
+  tunnelgate relay --port 8081 --backend rtsp://HOST:PORT ... [--peer HOST:PORT ... | --peer dns:NAME:PORT]
       A relay node: accepts the legs portals forward, unwraps them, balances over backends.
   tunnelgate hash-password < password.txt
       Prints a scrypt hash for auth.basic[].hash in the config file.
@@ -31,7 +31,7 @@ export const USAGE = `Usage:
       With no backend it starts the embedded origin with the demo media.
   tunnelgate portal --port 80 (--relay HOST:PORT ... | --relays dns:NAME:PORT)
       A portal: hashes each tunnel's cookie to a relay node and forwards its legs there.
-  tunnelgate relay --port 8081 --backend rtsp://HOST:PORT ...
+  tunnelgate relay --port 8081 --backend rtsp://HOST:PORT ... [--peer HOST:PORT ... | --peer dns:NAME:PORT]
       A relay node: accepts the legs portals forward, unwraps them, balances over backends.
   tunnelgate hash-password < password.txt
       Prints a scrypt hash for auth.basic[].hash in the config file.
@@ -49,7 +49,7 @@ function num (v: string | undefined, flag: string): number | undefined {
   return Number(v)
 }
 
-export function parseCli (argv: string[]): Cli {
+export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): Cli {
   let role: Role = 'all-in-one'
   let args = argv
   if (args[0] === 'origin' || args[0] === 'portal' || args[0] === 'relay' || args[0] === 'hash-password') { role = args[0]; args = args.slice(1) }
@@ -63,6 +63,7 @@ export function parseCli (argv: string[]): Cli {
         backend: { type: 'string', multiple: true, short: 'b' },
         relay: { type: 'string', multiple: true },
         relays: { type: 'string' },
+        peer: { type: 'string', multiple: true },
         config: { type: 'string', short: 'c' },
         workers: { type: 'string' },
         'log-level': { type: 'string' },
@@ -87,6 +88,7 @@ export function parseCli (argv: string[]): Cli {
     if (role !== 'all-in-one') layer.role = role
     const relays = [...(v.relay ?? []), ...(v.relays === undefined ? [] : [v.relays])]
     if (relays.length > 0) layer.cluster = { relays }
+    if (v.peer !== undefined) layer.cluster = { ...(layer.cluster as object ?? {}), peers: v.peer }
     if (port !== undefined) layer.port = port
     if (v.host !== undefined) layer.host = v.host
     if (v.backend !== undefined) layer.backends = v.backend
@@ -103,7 +105,7 @@ export function parseCli (argv: string[]): Cli {
   const metricsPort = num(v['metrics-port'], 'metrics-port')
   return {
     role,
-    ...(v.config === undefined ? {} : { configFile: v.config }),
+    ...(v.config === undefined ? (env.TUNNELGATE_CONFIG === undefined ? {} : { configFile: env.TUNNELGATE_CONFIG }) : { configFile: v.config }),
     layer,
     origin: { port: port ?? 8554, host: v.host ?? '127.0.0.1', ...(v.media === undefined ? {} : { mediaDir: v.media }), ...(metricsPort === undefined ? {} : { metricsPort }) },
     help: v.help === true

@@ -543,6 +543,16 @@ export function envOverrides (env: NodeJS.ProcessEnv): Obj {
   if (env.TUNNELGATE_WORKERS !== undefined) o.workers = env.TUNNELGATE_WORKERS === 'auto' ? 'auto' : Number(env.TUNNELGATE_WORKERS)
   if (env.TUNNELGATE_LOG_LEVEL !== undefined) o.logLevel = env.TUNNELGATE_LOG_LEVEL
   if (env.TUNNELGATE_RELAYS !== undefined) o.cluster = { relays: env.TUNNELGATE_RELAYS.split(',').map(s => s.trim()).filter(Boolean) }
+  const list = (v: string): string[] => v.split(',').map(s => s.trim()).filter(Boolean)
+  if (env.TUNNELGATE_PEERS !== undefined) o.cluster = { ...(o.cluster as Obj ?? {}), peers: list(env.TUNNELGATE_PEERS) }
+  if (env.TUNNELGATE_MEDIA !== undefined) o.origin = { mediaDir: env.TUNNELGATE_MEDIA }
+  if (env.TUNNELGATE_TLS_CERT !== undefined || env.TUNNELGATE_TLS_KEY !== undefined || env.TUNNELGATE_TLS_PORT !== undefined) {
+    o.tls = {
+      ...(env.TUNNELGATE_TLS_CERT === undefined ? {} : { cert: env.TUNNELGATE_TLS_CERT }),
+      ...(env.TUNNELGATE_TLS_KEY === undefined ? {} : { key: env.TUNNELGATE_TLS_KEY }),
+      ...(env.TUNNELGATE_TLS_PORT === undefined ? {} : { port: Number(env.TUNNELGATE_TLS_PORT) })
+    }
+  }
   if (env.TUNNELGATE_ADMIN_TOKEN !== undefined) o.admin = { token: env.TUNNELGATE_ADMIN_TOKEN }
   if (env.TUNNELGATE_BACKENDS !== undefined) o.backends = env.TUNNELGATE_BACKENDS.split(',').map(s => s.trim()).filter(Boolean)
   return o

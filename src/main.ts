@@ -16,7 +16,7 @@ async function main (argv: string[]): Promise<void> {
     await benchMain(argv.slice(1))
     process.exit(0)
   }
-  const cli = parseCli(argv)
+  const cli = parseCli(argv, process.env)
   if (cli.help) { process.stdout.write(USAGE + '\n'); return }
   const logger = pino({ level: process.env.TUNNELGATE_LOG_LEVEL ?? 'info' })
 

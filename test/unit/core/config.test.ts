@@ -78,3 +78,16 @@ t.test('command line roles and flags', async t => {
   t.throws(() => parseCli(['--bogus']), /Unknown option/)
   t.ok(parseCli(['--help']).help)
 })
+
+t.test('every cluster flag has a config key and an environment variable', async t => {
+  const cli = parseCli(['relay', '--peer', 'dns:relay:8081', '--peer', '10.0.0.2:8081', '--backend', 'rtsp://o:8554'])
+  t.same(cli.layer.cluster, { peers: ['dns:relay:8081', '10.0.0.2:8081'] })
+  const env = envOverrides({ TUNNELGATE_PEERS: 'a:1, dns:b:2', TUNNELGATE_RELAYS: 'r:8081', TUNNELGATE_MEDIA: '/m', TUNNELGATE_TLS_PORT: '8443' })
+  t.same(env.cluster, { relays: ['r:8081'], peers: ['a:1', 'dns:b:2'] })
+  const c = buildConfig([env])
+  t.same(c.cluster.peers, ['a:1', 'dns:b:2'])
+  t.equal(c.origin.mediaDir, '/m')
+  t.equal(c.tls.port, 8443)
+  t.equal(parseCli([], { TUNNELGATE_CONFIG: '/etc/tg.yml' }).configFile, '/etc/tg.yml')
+  t.equal(parseCli(['--config', '/x.yml'], { TUNNELGATE_CONFIG: '/etc/tg.yml' }).configFile, '/x.yml')
+})
