@@ -90,6 +90,8 @@ export interface Config {
   tunnel: {
     /** A GET without POST, or POST without GET, is dropped after this. */
     pairingTimeoutMs: number
+    /** On SIGTERM/SIGINT: open tunnels may finish for this long, then the rest get TEARDOWN. */
+    shutdownGraceMs: number
     /** No byte either way for this long closes the tunnel (≥ 2 × RTSP session timeout). */
     idleTimeoutMs: number
     /** What to do with `$` frames a client sends on its GET connection (live555/VLC RTCP). */
@@ -281,6 +283,7 @@ export const DEFAULTS: Config = {
   },
   tunnel: {
     pairingTimeoutMs: 30_000,
+    shutdownGraceMs: 5_000,
     idleTimeoutMs: 180_000,
     requireSameClientIp: false,
     getUpstream: 'forward',
@@ -416,6 +419,7 @@ export function validateConfig (raw: Obj): Config {
   if (c.limits.minCookieLength < 1) fail('limits.minCookieLength', 'must be at least 1')
   if (c.limits.maxCookieLength < c.limits.minCookieLength) fail('limits.maxCookieLength', 'must not be below limits.minCookieLength')
   int(c.tunnel.pairingTimeoutMs, 'tunnel.pairingTimeoutMs', 1)
+  int(c.tunnel.shutdownGraceMs, 'tunnel.shutdownGraceMs', 0)
   int(c.tunnel.idleTimeoutMs, 'tunnel.idleTimeoutMs', 1)
   if (!['forward', 'drop'].includes(c.tunnel.getUpstream)) fail('tunnel.getUpstream', "must be 'forward' or 'drop'")
   if (typeof c.tunnel.requireSameClientIp !== 'boolean') fail('tunnel.requireSameClientIp', 'must be true or false')

@@ -62,7 +62,7 @@ async function main (argv: string[]): Promise<void> {
   onSignals(async () => {
     // A relay node drains first: portals see it on /healthz and send it no new tunnels, its own go on.
     if (config.role === 'relay' && config.cluster.drainTimeoutMs > 0) await gateway.drain(config.cluster.drainTimeoutMs)
-    await gateway.close(5_000)
+    await gateway.close(config.tunnel.shutdownGraceMs)
     if (origin !== null) await origin.close()
   }, logger)
 }
