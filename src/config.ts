@@ -509,7 +509,7 @@ export function validateConfig (raw: Obj): Config {
   if (typeof c.origin.enabled !== 'boolean') fail('origin.enabled', 'must be true or false')
   int(c.origin.port, 'origin.port', 0, 65535)
   if (c.origin.mediaDir !== undefined && typeof c.origin.mediaDir !== 'string') fail('origin.mediaDir', 'must be a directory path')
-  c.httpRoutes = validateHttpRoutes(c.httpRoutes)
+  c.httpRoutes = validateHttpRoutes(c.httpRoutes, c.backends.map(b => b.name))
   validateHttpProxy(c.httpProxy)
   return deepFreeze(c)
 }

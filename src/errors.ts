@@ -54,6 +54,7 @@ export const ERROR_CODES = {
   TG_ERR_HTTP_UPSTREAM_TIMEOUT: 'HTTP route backend did not answer in time',
   TG_ERR_BALANCER_SCRAPE: 'a load scrape (peer /metrics, backend metrics URL or PromQL query) failed or returned bad data',
   TG_ERR_BACKEND_PROBE: 'a backend failed its RTSP OPTIONS health probe',
+  TG_ERR_HTTP_BACKEND_PROBE: 'an HTTP route backend failed its HTTP GET health probe',
   TG_ERR_TUN_ORPHAN_POST: 'a POST whose GET is on no relay was dropped after tunnel.orphanPostMs',
   TG_ERR_WS_HANDSHAKE: 'a WebSocket upgrade request that is malformed or offers no supported subprotocol',
   TG_ERR_WS_PROTOCOL: 'a WebSocket frame that breaks RFC 6455 (unmasked, reserved bits, bad fragmentation or control frame)',

@@ -64,7 +64,32 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
   const ops = createOpsSurface({ config, relay, workers, remote, metrics, logger, loadConfig: opts.loadConfig, metricsText: async () => pool === null ? await metrics.registry.metrics() : await pool.metricsText(metrics) })
   const balancing = config.role === 'portal' ? null : startBalancing({ config, pool: relay.pool, metrics, logger, scrape: true, probe: true, instanceId: randomUUID(), workers: pool })
   let draining = false
+  // HTTP backends tied to an RTSP backend (httpRoutes[].backends[].rtspBackend): its sessions as the
+  // balancer sees them. With local workers the sessions are theirs: summed every balancer.scrapeIntervalMs.
+  const workerSessions = new Map<string, number>()
+  const tied = config.httpRoutes.some(r => r.backends.some(b => b.rtspBackend !== ''))
+  let workerSum: NodeJS.Timeout | null = null
+  if (tied && pool !== null) {
+    const refresh = (): void => {
+      void pool.status().then(ws => {
+        workerSessions.clear()
+        for (const w of ws) for (const b of w.backends) workerSessions.set(b.name, (workerSessions.get(b.name) ?? 0) + b.sessions)
+      }).catch(err => { logger.warn({ err }, 'worker session sums for HTTP routes failed') })
+    }
+    workerSum = setInterval(refresh, config.balancer.scrapeIntervalMs)
+    workerSum.unref()
+    refresh()
+  }
+  const rtspLoad = (name: string): number | null => {
+    if (config.role === 'portal') return null // the RTSP figures live on the relay nodes
+    const s = relay.pool.get(name)
+    if (s === undefined) return null
+    const l = relay.pool.loadOf(s)
+    // Backend / PromQL figures already count every relay and worker; the others add the local workers.
+    return l.source === 'backend' || l.source === 'promql' ? l.sessions : l.sessions + (workerSessions.get(name) ?? 0)
+  }
   const web = await buildWeb({
+    rtspLoad,
     metrics,
     logger,
     config,
@@ -130,6 +155,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
       if (pool !== null) await pool.close(graceMs)
       if (remote !== null) await remote.close()
       if (balancing !== null) await balancing.close()
+      if (workerSum !== null) clearInterval(workerSum)
       await ops.close()
       await web.close()
       await doorClosed

@@ -22,6 +22,14 @@ export interface HttpBackendConfig {
   /** Base path on the backend ('' or '/x/y'). */
   basePath: string
   weight: number
+  /** Path GET by the active health probe (default: the base path + '/', i.e. '/' for a root base). */
+  healthPath: string
+  /**
+   * Name of a configured RTSP backend (`backends[].name`) on the same machine, or ''. When set, this
+   * backend's load for new viewers adds that backend's sessions as the RTSP balancer sees them
+   * (BackendPool.loadOf: local, other workers, peers, its metricsUrl, PromQL).
+   */
+  rtspBackend: string
 }
 
 export interface HttpRouteConfig {
@@ -53,6 +61,14 @@ export interface HttpProxyConfig {
   maxSocketsPerBackend: number
   /** Name of the affinity cookie the portal sets (Path = the route's prefix). */
   cookie: string
+  /** Active health probe (HTTP GET of each backend's healthPath) interval; 0 = no probes (passive marking only). */
+  probeIntervalMs: number
+  /** A probe without an answer head within this time fails. */
+  probeTimeoutMs: number
+  /** Passing probes in a row before a backend that failed probes is chosen again. */
+  probeRise: number
+  /** Failing probes in a row before a backend leaves the choice. */
+  probeFall: number
 }
 
 export const HTTP_PROXY_DEFAULTS: HttpProxyConfig = {
@@ -64,7 +80,11 @@ export const HTTP_PROXY_DEFAULTS: HttpProxyConfig = {
   maxViewers: 100_000,
   maxInFlight: 1_000,
   maxSocketsPerBackend: 256,
-  cookie: 'tg_http'
+  cookie: 'tg_http',
+  probeIntervalMs: 2_000,
+  probeTimeoutMs: 2_000,
+  probeRise: 2,
+  probeFall: 1
 }
 
 /** Paths the web surface owns; a route may not take them (or anything below them). */
@@ -94,6 +114,10 @@ export function validateHttpProxy (raw: unknown): HttpProxyConfig {
   int(c.maxViewers, 'httpProxy.maxViewers', 1)
   int(c.maxInFlight, 'httpProxy.maxInFlight', 0)
   int(c.maxSocketsPerBackend, 'httpProxy.maxSocketsPerBackend', 1)
+  int(c.probeIntervalMs, 'httpProxy.probeIntervalMs', 0)
+  int(c.probeTimeoutMs, 'httpProxy.probeTimeoutMs', 1)
+  int(c.probeRise, 'httpProxy.probeRise', 1, 100)
+  int(c.probeFall, 'httpProxy.probeFall', 1, 100)
   if (typeof c.cookie !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(c.cookie)) fail('httpProxy.cookie', 'must be 1-64 characters of A-Z a-z 0-9 _ -')
   return c
 }
@@ -101,7 +125,7 @@ export function validateHttpProxy (raw: unknown): HttpProxyConfig {
 function parseHttpBackend (b: unknown, key: string): HttpBackendConfig {
   if (typeof b === 'string') b = { url: b }
   if (!isObj(b)) fail(key, 'must be an http:// base URL or an object with a url')
-  for (const k of Object.keys(b)) if (!['url', 'name', 'weight'].includes(k)) fail(`${key}.${k}`, 'is not a known setting')
+  for (const k of Object.keys(b)) if (!['url', 'name', 'weight', 'healthPath', 'rtspBackend'].includes(k)) fail(`${key}.${k}`, 'is not a known setting')
   if (typeof b.url !== 'string') fail(`${key}.url`, 'is required and must be a string')
   let u: URL
   try { u = new URL(b.url) } catch { fail(`${key}.url`, `is not a URL: '${b.url}'`) }
@@ -115,10 +139,23 @@ function parseHttpBackend (b: unknown, key: string): HttpBackendConfig {
   const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`
   const name = b.name ?? hostPort
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.:\-[\]]{1,64}$/.test(name)) fail(`${key}.name`, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -')
-  return { name, url: `http://${hostPort}${basePath}`, host, port, basePath, weight: int(b.weight ?? 1, `${key}.weight`, 1, 1000) }
+  let healthPath = basePath + '/'
+  if (b.healthPath !== undefined) {
+    if (typeof b.healthPath !== 'string' || !b.healthPath.startsWith('/')) fail(`${key}.healthPath`, "must be a path starting with '/'")
+    const h = normalisePath(b.healthPath)
+    if (!h.ok || h.path + h.query !== b.healthPath) fail(`${key}.healthPath`, `must be a canonical path (no '..', '.', '//' or percent-escapes): '${b.healthPath}'`)
+    healthPath = b.healthPath
+  }
+  const rtspBackend = b.rtspBackend ?? ''
+  if (typeof rtspBackend !== 'string') fail(`${key}.rtspBackend`, 'must be the name of a configured RTSP backend')
+  return { name, url: `http://${hostPort}${basePath}`, host, port, basePath, weight: int(b.weight ?? 1, `${key}.weight`, 1, 1000), healthPath, rtspBackend }
 }
 
-export function validateHttpRoutes (raw: unknown): HttpRouteConfig[] {
+/**
+ * Validate `httpRoutes`. `rtspBackends`: the names of the configured RTSP backends
+ * (`httpRoutes[].backends[].rtspBackend` must name one of them).
+ */
+export function validateHttpRoutes (raw: unknown, rtspBackends: readonly string[] = []): HttpRouteConfig[] {
   if (!Array.isArray(raw)) fail('httpRoutes', 'must be a list')
   const seen = new Set<string>()
   const byName = new Map<string, string>()
@@ -144,6 +181,7 @@ export function validateHttpRoutes (raw: unknown): HttpRouteConfig[] {
       const other = byName.get(b.name)
       if (other !== undefined && other !== hostPort) fail(`${key}.backends[${j}].name`, `names '${b.name}' for ${hostPort}, but another route uses it for ${other}`)
       byName.set(b.name, hostPort)
+      if (b.rtspBackend !== '' && !rtspBackends.includes(b.rtspBackend)) fail(`${key}.backends[${j}].rtspBackend`, `names no configured RTSP backend ('${b.rtspBackend}'; backends[].name: ${rtspBackends.length === 0 ? 'none' : rtspBackends.join(', ')})`)
     }
     if (r.auth !== undefined && typeof r.auth !== 'boolean') fail(`${key}.auth`, 'must be true or false')
     return { path, backends, auth: r.auth !== false, maxInFlight: int(r.maxInFlight ?? 0, `${key}.maxInFlight`, 0) }

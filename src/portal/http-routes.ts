@@ -31,7 +31,7 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import httpProxy from 'http-proxy'
 import type { Logger } from 'pino'
-import { Counter, Gauge, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { chooseBackend, type BackendSnapshot } from '../balancer/policy.js'
 import type { Config } from '../config.js'
 import type { ErrorCode } from '../errors.js'
@@ -53,6 +53,8 @@ export interface HttpRouteMetrics {
   upstreamErrors: Counter<'transport' | 'route' | 'backend' | 'kind'>
   inFlight: Gauge<'transport' | 'route'>
   viewers: Gauge<'transport' | 'backend'>
+  backendUp: Gauge<'backend'>
+  probeSeconds: Histogram<'backend'>
 }
 
 const metricsByRegistry = new WeakMap<Registry, HttpRouteMetrics>()
@@ -67,7 +69,9 @@ export function httpRouteMetrics (registry: Registry): HttpRouteMetrics {
     bytes: new Counter({ name: 'tunnelgate_http_bytes_total', help: 'Body bytes relayed on HTTP routes, by route and direction (client_to_backend, backend_to_client)', labelNames: ['transport', 'route', 'direction'], registers }),
     upstreamErrors: new Counter({ name: 'tunnelgate_http_upstream_errors_total', help: 'Failed upstream requests on HTTP routes, by route, backend and kind (refused, timeout, reset, aborted, other)', labelNames: ['transport', 'route', 'backend', 'kind'], registers }),
     inFlight: new Gauge({ name: 'tunnelgate_http_in_flight', help: 'Requests on HTTP routes being answered now, by route', labelNames: ['transport', 'route'], registers }),
-    viewers: new Gauge({ name: 'tunnelgate_http_viewers', help: 'HTTP viewers (affinity keys seen within httpProxy.viewerIdleMs) per backend', labelNames: ['transport', 'backend'], registers })
+    viewers: new Gauge({ name: 'tunnelgate_http_viewers', help: 'HTTP viewers (affinity keys seen within httpProxy.viewerIdleMs) per backend', labelNames: ['transport', 'backend'], registers }),
+    backendUp: new Gauge({ name: 'tunnelgate_http_backend_up', help: 'HTTP route backend in the choice (1) or out of it (0: failed its health probes, or cooling down after a refused/timed-out request)', labelNames: ['backend'], registers }),
+    probeSeconds: new Histogram({ name: 'tunnelgate_http_backend_probe_seconds', help: 'Duration of HTTP backend health probes (GET of healthPath up to the answer head)', labelNames: ['backend'], buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2], registers })
   }
   metricsByRegistry.set(registry, m)
   return m
@@ -75,11 +79,52 @@ export function httpRouteMetrics (registry: Registry): HttpRouteMetrics {
 
 interface BackendState {
   name: string
+  /** The first config naming this backend (host, port, healthPath, rtspBackend). */
+  config: HttpBackendConfig
   inFlight: number
   viewers: number
   requests: number
   failedUntil: number
   failures: number
+  /** Health from the active probes (true until probes fail httpProxy.probeFall times in a row). */
+  up: boolean
+  /** Passing / failing probes in a row. */
+  passes: number
+  fails: number
+  /** The last probe: HTTP status or failure reason ('' before the first). */
+  probe: string
+}
+
+/** RTSP sessions of the tied RTSP backend (`rtspBackend`) as the RTSP balancer sees them, or null when unknown. */
+export type RtspLoadOf = (rtspBackend: string) => number | null
+
+export interface HttpProbeOutcome { ok: boolean, status?: number, reason?: string, seconds: number }
+
+/**
+ * One HTTP health probe: GET http://host:port<path>, passing on any answer head below 500 (a 403 or
+ * 404 still proves a live HTTP server); refused, reset, no head within `timeoutMs`, or a 5xx fail.
+ * The body is not read. Never rejects.
+ */
+export function probeHttp (host: string, port: number, path: string, timeoutMs: number): Promise<HttpProbeOutcome> {
+  const t0 = performance.now()
+  return new Promise(resolve => {
+    let done = false
+    const finish = (o: Omit<HttpProbeOutcome, 'seconds'>): void => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      req.destroy()
+      resolve({ ...o, seconds: (performance.now() - t0) / 1000 })
+    }
+    const req = http.request({ host, port, path, method: 'GET', agent: false, headers: { 'user-agent': 'tunnelgate-probe', connection: 'close' } }, res => {
+      res.on('error', () => {})
+      const status = res.statusCode ?? 0
+      finish(status > 0 && status < 500 ? { ok: true, status } : { ok: false, status, reason: `HTTP ${status}` })
+    })
+    const timer = setTimeout(() => finish({ ok: false, reason: `no answer within ${timeoutMs} ms` }), timeoutMs)
+    req.on('error', err => finish({ ok: false, reason: (err as NodeJS.ErrnoException).code ?? err.message }))
+    req.end()
+  })
 }
 
 interface Viewer {
@@ -111,7 +156,20 @@ export interface HttpRoutesStatus {
   bytes: number
   upstreamErrors: number
   statuses: Record<string, number>
-  backends: Array<{ name: string, url: string, weight: number, healthy: boolean, viewers: number, inFlight: number, requests: number, failures: number }>
+  backends: Array<{
+    name: string, url: string, weight: number,
+    /** In the choice now (probes passing and not cooling down). */
+    healthy: boolean,
+    /** Active probes passing (true when probes are off). */
+    up: boolean,
+    /** The last probe: HTTP status or failure reason ('' before the first or with probes off). */
+    probe: string,
+    viewers: number, inFlight: number, requests: number, failures: number,
+    /** The tied RTSP backend and its sessions (null when untied or unknown). */
+    rtspBackend: string, rtspSessions: number | null,
+    /** What the balancer compares for new viewers: (rtspSessions + viewers + inFlight) ÷ weight. */
+    load: number
+  }>
 }
 
 interface Ctx {
@@ -148,8 +206,13 @@ export class HttpRoutes {
   readonly #sweep: NodeJS.Timeout
   #inFlight = 0
   #hlsJs: Buffer | null = null
+  readonly #rtspLoad: RtspLoadOf
+  #probeTimer: NodeJS.Timeout | null = null
+  #probeRound: Promise<void> | null = null
+  #closed = false
 
-  constructor (config: Config, metrics: GatewayMetrics, logger: Logger) {
+  constructor (config: Config, metrics: GatewayMetrics, logger: Logger, opts: { rtspLoad?: RtspLoadOf } = {}) {
+    this.#rtspLoad = opts.rtspLoad ?? (() => null)
     this.#config = config
     this.#cfg = config.httpProxy
     this.#metrics = metrics
@@ -157,10 +220,10 @@ export class HttpRoutes {
     this.#m = httpRouteMetrics(metrics.registry)
     this.routes = config.httpRoutes.map(r => ({ config: r, inFlight: 0, requests: 0, bytes: 0, upstreamErrors: 0, statuses: {} }))
     for (const r of config.httpRoutes) {
-      for (const b of r.backends) if (!this.#backends.has(b.name)) this.#backends.set(b.name, { name: b.name, inFlight: 0, viewers: 0, requests: 0, failedUntil: 0, failures: 0 })
+      for (const b of r.backends) if (!this.#backends.has(b.name)) this.#backends.set(b.name, { name: b.name, config: b, inFlight: 0, viewers: 0, requests: 0, failedUntil: 0, failures: 0, up: true, passes: 0, fails: 0, probe: '' })
       this.#m.inFlight.set({ transport: 'http', route: r.path }, 0)
     }
-    for (const b of this.#backends.values()) this.#m.viewers.set({ transport: 'http', backend: b.name }, 0)
+    for (const b of this.#backends.values()) { this.#m.viewers.set({ transport: 'http', backend: b.name }, 0); this.#m.backendUp.set({ backend: b.name }, 1) }
     this.#basic = new BasicAuth(config.auth.basic, config.auth.realm)
     this.#agent = new http.Agent({ keepAlive: true, maxSockets: this.#cfg.maxSocketsPerBackend, scheduling: 'lifo' })
     this.#proxy = httpProxy.createProxyServer({ agent: this.#agent, xfwd: false, changeOrigin: true, ws: false, ignorePath: false })
@@ -171,12 +234,19 @@ export class HttpRoutes {
     this.#proxy.on('proxyRes', (proxyRes, req, res) => { this.#onProxyRes(proxyRes, req, res) })
     this.#sweep = setInterval(() => { this.#expireViewers(Date.now()) }, Math.max(250, Math.min(this.#cfg.viewerIdleMs / 2, 10_000)))
     this.#sweep.unref()
+    if (this.enabled && this.#cfg.probeIntervalMs > 0) {
+      this.#probeTimer = setInterval(() => { void this.probeAll() }, this.#cfg.probeIntervalMs)
+      this.#probeTimer.unref()
+      void this.probeAll()
+    }
   }
 
   get enabled (): boolean { return this.routes.length > 0 }
 
   close (): void {
+    this.#closed = true
     clearInterval(this.#sweep)
+    if (this.#probeTimer !== null) clearInterval(this.#probeTimer)
     this.#proxy.close()
     this.#agent.destroy()
   }
@@ -192,9 +262,57 @@ export class HttpRoutes {
       statuses: { ...r.statuses },
       backends: r.config.backends.map(b => {
         const s = this.#backends.get(b.name)!
-        return { name: b.name, url: b.url, weight: b.weight, healthy: s.failedUntil <= now, viewers: s.viewers, inFlight: s.inFlight, requests: s.requests, failures: s.failures }
+        const rtspSessions = b.rtspBackend === '' ? null : this.#rtspLoad(b.rtspBackend)
+        return {
+          name: b.name, url: b.url, weight: b.weight, healthy: this.#healthy(s, now), up: s.up, probe: s.probe,
+          viewers: s.viewers, inFlight: s.inFlight, requests: s.requests, failures: s.failures,
+          rtspBackend: b.rtspBackend, rtspSessions, load: this.#load(b, s) / b.weight
+        }
       })
     }))
+  }
+
+  // ------------------------------------------------------------ health and load
+
+  /** In the choice: active probes passing (or off) and not cooling down after a passive failure. */
+  #healthy (s: BackendState, now: number): boolean { return s.up && s.failedUntil <= now }
+
+  /** Load for new viewers (before the weight): tied RTSP sessions + HTTP viewers + requests in flight. */
+  #load (b: HttpBackendConfig, s: BackendState): number {
+    const rtsp = b.rtspBackend === '' ? null : this.#rtspLoad(b.rtspBackend)
+    return (rtsp ?? 0) + s.viewers + s.inFlight
+  }
+
+  #publishUp (s: BackendState): void { this.#m.backendUp.set({ backend: s.name }, this.#healthy(s, Date.now()) ? 1 : 0) }
+
+  /** Probe every HTTP backend once (httpProxy.probeIntervalMs); a round still running is not doubled. */
+  probeAll (): Promise<void> {
+    if (this.#closed) return Promise.resolve()
+    if (this.#probeRound !== null) return this.#probeRound
+    this.#probeRound = Promise.all([...this.#backends.values()].map(s => this.#probe(s))).then(() => {}).finally(() => { this.#probeRound = null })
+    return this.#probeRound
+  }
+
+  async #probe (s: BackendState): Promise<void> {
+    const b = s.config
+    const r = await probeHttp(b.host, b.port, b.healthPath, this.#cfg.probeTimeoutMs)
+    if (this.#closed) return
+    this.#m.probeSeconds.observe({ backend: s.name }, r.seconds)
+    s.probe = r.ok ? String(r.status) : (r.reason ?? 'failed')
+    const was = s.up
+    if (r.ok) {
+      s.fails = 0
+      s.passes++
+      if (!s.up && s.passes >= this.#cfg.probeRise) s.up = true
+    } else {
+      this.#metrics.errorsTotal.inc({ code: 'TG_ERR_HTTP_BACKEND_PROBE' })
+      s.passes = 0
+      s.fails++
+      if (s.up && s.fails >= this.#cfg.probeFall) s.up = false
+    }
+    this.#publishUp(s)
+    if (was && !s.up) this.#logger.warn({ event: 'http-backend-down', code: 'TG_ERR_HTTP_BACKEND_PROBE', backend: s.name, probe: `GET ${b.healthPath}`, reason: s.probe }, `HTTP backend ${s.name} failed its health probe; out of the choice`)
+    else if (!was && s.up) this.#logger.info({ event: 'http-backend-up', backend: s.name }, `HTTP backend ${s.name} passed its health probes; back in the choice`)
   }
 
   /** Fastify plugin: one wildcard route per prefix, plus the hls.js bundle and a player page. */
@@ -293,7 +411,7 @@ export class HttpRoutes {
     // Backend: the viewer's (or the one its cookie names) while healthy, else the one with the most room.
     const tried = new Set<string>()
     const want = viewer?.backend ?? affinity?.backend
-    let backend = route.config.backends.find(b => b.name === want && this.#backendState(b.name).failedUntil <= now)
+    let backend = route.config.backends.find(b => b.name === want && this.#healthy(this.#backendState(b.name), now))
     backend ??= this.#choose(route.config, tried, now)
     viewer = this.#touchViewer(viewerKey, viewer, rp, now, affinity?.id ?? randomBytes(16).toString('hex'))
     if (token !== null) { viewer.tokenPath = token.path; viewer.tokenExp = token.exp }
@@ -343,14 +461,16 @@ export class HttpRoutes {
   #choose (route: HttpRouteConfig, exclude: ReadonlySet<string>, now: number): HttpBackendConfig {
     const snaps: BackendSnapshot[] = route.backends.filter(b => !exclude.has(b.name)).map(b => {
       const s = this.#backendState(b.name)
-      return { name: b.name, sessions: s.viewers + s.inFlight, maxSessions: 0, weight: b.weight, healthy: s.failedUntil <= now }
+      return { name: b.name, sessions: this.#load(b, s), maxSessions: 0, weight: b.weight, healthy: this.#healthy(s, now) }
     })
     const c = chooseBackend(snaps)
     if (c.backend !== null) return route.backends.find(b => b.name === c.backend)!
-    // Every candidate is cooling down: try the one whose cool-down ends first rather than refusing.
+    // No candidate is in the choice: try one whose probes pass and whose cool-down ends first (else
+    // the earliest cool-down of the ones failing probes) rather than refusing.
     const left = route.backends.filter(b => !exclude.has(b.name))
     const pool = left.length > 0 ? left : route.backends
-    return pool.reduce((a, b) => this.#backendState(b.name).failedUntil < this.#backendState(a.name).failedUntil ? b : a)
+    const rank = (b: HttpBackendConfig): number => { const s = this.#backendState(b.name); return (s.up ? 0 : 1e15) + s.failedUntil }
+    return pool.reduce((a, b) => rank(b) < rank(a) ? b : a)
   }
 
   #touchViewer (key: string, viewer: Viewer | undefined, route: string, now: number, cookieId: string): Viewer {
@@ -471,6 +591,9 @@ export class HttpRoutes {
     const s = this.#backendState(name)
     s.failedUntil = Date.now() + this.#cfg.failureCooldownMs
     s.failures++
+    this.#publishUp(s)
+    // Back to 1 when the cool-down ends (unless probes failed meanwhile).
+    setTimeout(() => { this.#publishUp(s) }, this.#cfg.failureCooldownMs + 1).unref()
   }
 
   #onProxyError (err: NodeJS.ErrnoException, req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -7,7 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { GatewayMetrics } from '../metrics.js'
 import type { Config } from '../config.js'
-import { HttpRoutes } from './http-routes.js'
+import { HttpRoutes, type RtspLoadOf } from './http-routes.js'
 import { registerWatch, type WatchOptions } from './watch/routes.js'
 
 export interface StatusSource {
@@ -23,7 +23,7 @@ export interface StatusSource {
   draining? (): boolean
 }
 
-export async function buildWeb (deps: { config?: Config, metrics: GatewayMetrics, logger: Logger, source: StatusSource, extend?: (app: FastifyInstance) => void, watch?: WatchOptions }): Promise<FastifyInstance> {
+export async function buildWeb (deps: { config?: Config, metrics: GatewayMetrics, logger: Logger, source: StatusSource, extend?: (app: FastifyInstance) => void, watch?: WatchOptions, /** Sessions of an RTSP backend as the balancer sees them (HTTP backends tied by `rtspBackend`). */ rtspLoad?: RtspLoadOf }): Promise<FastifyInstance> {
   const { metrics, source } = deps
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'web' }, { level: 'warn' }) as unknown as FastifyBaseLogger,
@@ -43,7 +43,7 @@ export async function buildWeb (deps: { config?: Config, metrics: GatewayMetrics
     return reply.type(metrics.registry.contentType).send(await source.metricsText())
   })
   // HTTP routes (issue 10, docs/http-routes.md): the proxy plugin, and its figures in /status.
-  const httpRoutes = deps.config !== undefined && deps.config.httpRoutes.length > 0 ? new HttpRoutes(deps.config, metrics, deps.logger) : null
+  const httpRoutes = deps.config !== undefined && deps.config.httpRoutes.length > 0 ? new HttpRoutes(deps.config, metrics, deps.logger, { rtspLoad: deps.rtspLoad }) : null
   if (httpRoutes !== null) await app.register(httpRoutes.plugin)
   app.get('/status', async () => httpRoutes === null ? await source.status() : { ...(await source.status()), httpRoutes: httpRoutes.status() })
   // The status page (/, /status/assets/*, /status/live, /status/events): src/ops/status-routes.ts.

@@ -270,7 +270,7 @@ t.test('limits: maxInFlight answers 503', async t => {
   const stall = net.createServer(s => { hold.push(s); s.on('error', () => {}) })
   await new Promise<void>(resolve => stall.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { for (const s of hold) s.destroy(); stall.close() })
-  const gw = await gateway(t, { httpRoutes: [{ path: '/s', backends: [`http://127.0.0.1:${(stall.address() as net.AddressInfo).port}`], maxInFlight: 1 }], httpProxy: { responseTimeoutMs: 3000 } })
+  const gw = await gateway(t, { httpRoutes: [{ path: '/s', backends: [`http://127.0.0.1:${(stall.address() as net.AddressInfo).port}`], maxInFlight: 1 }], httpProxy: { responseTimeoutMs: 3000, probeIntervalMs: 0 } }) // no probes: every connection to the stall server is a request
   const first = spawn('curl', ['-s', '-o', '/dev/null', `http://127.0.0.1:${gw.port}/s/a`])
   t.teardown(() => { first.kill() })
   const deadline = Date.now() + 3000

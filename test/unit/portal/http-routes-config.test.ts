@@ -30,8 +30,8 @@ t.test('httpRoutes / httpProxy validation', async t => {
   t.same(c.httpRoutes[0], {
     path: '/hls',
     backends: [
-      { name: '10.0.0.5:8080', url: 'http://10.0.0.5:8080/hls', host: '10.0.0.5', port: 8080, basePath: '/hls', weight: 1 },
-      { name: 'v6', url: 'http://[::1]:80/x', host: '::1', port: 80, basePath: '/x', weight: 3 }
+      { name: '10.0.0.5:8080', url: 'http://10.0.0.5:8080/hls', host: '10.0.0.5', port: 8080, basePath: '/hls', weight: 1, healthPath: '/hls/', rtspBackend: '' },
+      { name: 'v6', url: 'http://[::1]:80/x', host: '::1', port: 80, basePath: '/x', weight: 3, healthPath: '/x/', rtspBackend: '' }
     ],
     auth: true,
     maxInFlight: 5
