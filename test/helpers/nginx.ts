@@ -49,12 +49,12 @@ export async function waitPort (port: number, timeoutMs = 5000): Promise<void> {
 
 const FIELDS = ['client', 'request', 'status', 'bytes', 'host', 'xff', 'xfhost', 'xfproto', 'range', 'connection', 'cookie', 'xhop', 'proxyauth', 'auth']
 
-/** Start nginx serving `root` on a free loopback port; killed at teardown. */
-export async function startNginx (t: TestContext, root: string, name: string): Promise<Nginx> {
+/** Start nginx serving `root` on a free loopback port (or `opts.port`, e.g. to restart one); killed at teardown. */
+export async function startNginx (t: TestContext, root: string, name: string, opts: { port?: number } = {}): Promise<Nginx> {
   const prefix = mkdtempSync(join(tmpdir(), `tg-nginx-${name}-`))
   t.teardown(() => { rmSync(prefix, { recursive: true, force: true }) })
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort()
+    const port = opts.port ?? await freePort()
     const conf = `daemon off;
 master_process off;
 worker_processes 1;
@@ -87,7 +87,7 @@ http {
     try {
       await Promise.race([waitPort(port), exit.then(() => { throw new Error(`nginx exited: ${stderr}${readMaybe(join(prefix, 'error.log'))}`) })])
     } catch (err) {
-      if (attempt < 3 && /in use/.test(String(err))) continue
+      if (attempt < 3 && opts.port === undefined && /in use/.test(String(err))) continue
       throw err
     }
     return {

@@ -63,6 +63,45 @@
     $('errtable').tBodies[0].innerHTML = codes.length === 0 ? '<tr><td colspan="2" class="muted">none</td></tr>' : codes.map(function (c) { return '<tr><td>' + text(c) + '</td><td class="n">' + s.errors[c] + '</td></tr>' }).join('')
   }
 
+  // HTTP routes (httpRoutes): rendered from /status, polled every sample interval; req/s from the
+  // difference between two polls.
+  var http = { prev: null, timer: null }
+  function renderHttp (routes, rates) {
+    $('http-section').hidden = routes.length === 0
+    $('httproutes').tBodies[0].innerHTML = routes.map(function (r) {
+      var viewers = r.backends.reduce(function (n, b) { return n + b.viewers }, 0)
+      var up = r.backends.filter(function (b) { return b.healthy }).length
+      var st = up === r.backends.length ? '<span class="ok">' + up + '/' + r.backends.length + ' up</span>' : up === 0 ? '<span class="bad">0/' + r.backends.length + ' up</span>' : '<span class="warn">' + up + '/' + r.backends.length + ' up</span>'
+      var head = '<tr class="route" data-route="' + text(r.path) + '"><td>' + text(r.path) + '</td><td>' + st + '</td><td class="n" data-testid="requests">' + r.requests +
+        '</td><td class="n" data-testid="rps">' + fmt(rates[r.path], 1) + '</td><td class="n" data-testid="mb">' + fmt(r.bytes / 1e6, 2) + '</td><td class="n" data-testid="viewers">' + viewers +
+        '</td><td class="n">' + r.inFlight + '</td><td class="n">' + r.upstreamErrors + '</td><td></td></tr>'
+      return head + r.backends.map(function (b) {
+        var bst = b.healthy ? '<span class="ok">healthy</span>' : !b.up ? '<span class="bad" title="' + text(b.probe) + '">down</span>' : '<span class="warn">cooling down</span>'
+        return '<tr class="hb" data-route="' + text(r.path) + '" data-http-backend="' + text(b.name) + '"><td>' + text(b.name) + '</td><td data-testid="health">' + bst + '</td><td class="n" data-testid="requests">' + b.requests +
+          '</td><td></td><td></td><td class="n">' + b.viewers + '</td><td class="n">' + b.inFlight + '</td><td class="n">' + b.failures + '</td><td class="n">' + (b.rtspSessions === null || b.rtspSessions === undefined ? '–' : b.rtspSessions) + '</td></tr>'
+      }).join('')
+    }).join('')
+  }
+  function pollHttp () {
+    fetch('/status', { cache: 'no-store' }).then(function (r) { return r.json() }).then(function (j) {
+      var routes = j.httpRoutes || []
+      var now = Date.now()
+      var rates = {}
+      if (http.prev) {
+        var dt = (now - http.prev.t) / 1000
+        routes.forEach(function (r) { var p = http.prev.req[r.path]; if (p !== undefined && dt > 0) rates[r.path] = Math.max(0, r.requests - p) / dt })
+      }
+      http.prev = { t: now, req: Object.fromEntries(routes.map(function (r) { return [r.path, r.requests] })) }
+      renderHttp(routes, rates)
+      if (routes.length === 0 && http.timer) { clearInterval(http.timer); http.timer = null } // no routes configured: stop polling
+    }).catch(function () {})
+  }
+  function startHttp () {
+    if (http.timer) clearInterval(http.timer)
+    pollHttp()
+    http.timer = setInterval(pollHttp, state.intervalMs)
+  }
+
   document.addEventListener('click', function (ev) {
     var btn = ev.target.closest && ev.target.closest('button[data-kind]')
     if (!btn) return
@@ -102,6 +141,7 @@
     state.pollTimer = setInterval(poll, state.intervalMs)
   }
 
+  startHttp()
   if (typeof EventSource === 'undefined') { startPolling(); return }
   var es = new EventSource('/status/events')
   var opened = false
@@ -111,6 +151,7 @@
     state.history = j.history; state.intervalMs = j.sampleIntervalMs; state.watch = j.watch
     state.capacity = Math.max(state.capacity, j.history.length)
     if (state.pollTimer) { clearInterval(state.pollTimer); state.pollTimer = null }
+    if (http.timer) startHttp() // at the server's sample interval
     setConn('live', 'live')
     if (j.sample) accept(j.sample); else render()
   })
