@@ -24,7 +24,11 @@ import { pathAllowed } from '../portal/access.js'
 
 /** What a session needs from its client connection(s). */
 export interface ClientSide {
-  /** Write towards the client; false when past the high-water mark (wait for onDrain). */
+  /**
+   * Write towards the client; false when past the high-water mark (wait for onDrain). An RTSP
+   * message is always written whole in a call of its own (ProxySession and the live fan-out's
+   * LiveViewer both do): the WebSocket side adjusts SDP responses there (codec/sdp-browser.ts).
+   */
   write (buf: Buffer): boolean
   /** Bytes queued towards the client and not yet sent. */
   readonly queued: number
@@ -40,8 +44,6 @@ export interface ClientSide {
    * whose parser throws on requests).
    */
   readonly serverRequests?: 'forward' | 'answer'
-  /** Adjust an SDP body for this kind of client (a browser player's parser limits); default: as is. */
-  rewriteSdp? (sdp: Buffer): Buffer
 }
 
 export interface SessionInfo {
@@ -515,7 +517,6 @@ export class ProxySession {
     if (mapper !== null) rewriteResponseUrls(res, url => mapper.toPublic(url))
     if (this.#backend !== null && res.body.length > 0 && /^application\/sdp/i.test(getHeader(res, 'Content-Type') ?? '')) {
       res.body = maskSdpAddress(res.body, this.#backend.host)
-      if (this.#client.rewriteSdp !== undefined) res.body = this.#client.rewriteSdp(res.body)
     }
     const out = serializeMessage(res)
     const slot = this.#slots.find(s => s.out === undefined && s.cseq === cseq)

@@ -17,7 +17,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { GatewayMetrics } from '../metrics.js'
 import { RtspDemuxer } from './codec/demux.js'
-import { browserSdp } from './codec/sdp-browser.js'
+import { browserSdpMessage } from './codec/sdp-browser.js'
 import { getHeader, type Header } from './codec/rtsp-message.js'
 import type { HttpHead } from './codec/http-head.js'
 import { buildHttpError } from './codec/http-head.js'
@@ -29,8 +29,6 @@ import { ProxySession, type ClientSide, type SessionDeps, type SessionInfo } fro
 
 export class WebSocketClient implements ClientSide {
   readonly serverRequests = 'answer' as const
-  /** media-stream-library takes only a 2-byte AAC config (see codec/sdp-browser.ts). */
-  rewriteSdp (sdp: Buffer): Buffer { return browserSdp(sdp) }
   readonly #socket: net.Socket
   readonly #metrics: GatewayMetrics
   readonly #log: Logger
@@ -111,6 +109,10 @@ export class WebSocketClient implements ClientSide {
   // ClientSide
   write (buf: Buffer): boolean {
     if (this.#closed || this.#socket.destroyed) return true
+    // media-stream-library takes only a 2-byte AAC config (codec/sdp-browser.ts). Reduced here, where
+    // every response to a WebSocket client passes whole (proxied replies and live fan-out viewers'
+    // replies from src/relay/live/ alike); `$` frame runs start with 0x24 and pass untouched.
+    if (buf[0] === 0x52) buf = browserSdpMessage(buf)
     this.#socket.cork()
     this.#socket.write(frameHeader(OP_BINARY, buf.length))
     const ok = this.#socket.write(buf)

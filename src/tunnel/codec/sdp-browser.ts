@@ -41,3 +41,33 @@ export function browserSdp (sdp: Buffer): Buffer {
   })
   return changed ? Buffer.from(out, 'latin1') : sdp
 }
+
+const RTSP_RESPONSE = Buffer.from('RTSP/1.0 ')
+const HEAD_END = Buffer.from('\r\n\r\n')
+
+/**
+ * One serialized RTSP message on its way to a browser client: when it is a response whose body is
+ * an SDP (`Content-Type: application/sdp`), the same response with `browserSdp` applied to the body
+ * and `Content-Length` set to the new length; any other message (a `$` frame run, a response
+ * without SDP, an SDP with nothing to reduce) is returned as the same buffer. Every way a WebSocket
+ * client is answered (proxied DESCRIBE replies and live fan-out viewers answered by the relay)
+ * writes its responses one whole message at a time through WebSocketClient.write, which calls this.
+ */
+export function browserSdpMessage (msg: Buffer): Buffer {
+  if (msg.length < RTSP_RESPONSE.length || msg[0] !== 0x52 || !msg.subarray(0, RTSP_RESPONSE.length).equals(RTSP_RESPONSE)) return msg
+  const end = msg.indexOf(HEAD_END)
+  if (end < 0) return msg
+  const head = msg.toString('latin1', 0, end)
+  if (!/\r\ncontent-type:[ \t]*application\/sdp/i.test(head)) return msg
+  const len = /\r\ncontent-length:[ \t]*(\d+)/i.exec(head)
+  if (len === null) return msg
+  const bodyStart = end + 4
+  const bodyLength = Number(len[1])
+  // Only a whole message (nothing after its body) is rewritten: the caller's contract.
+  if (msg.length !== bodyStart + bodyLength) return msg
+  const body = msg.subarray(bodyStart)
+  const out = browserSdp(body)
+  if (out === body) return msg
+  const newHead = head.replace(/(\r\ncontent-length:[ \t]*)\d+/i, (_m, p: string) => p + String(out.length))
+  return Buffer.concat([Buffer.from(newHead + '\r\n\r\n', 'latin1'), out])
+}
