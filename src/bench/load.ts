@@ -23,14 +23,16 @@ export interface LoadStats {
   lateNs: number
   errors: number
   lastError?: string
+  /** Measurement window number (resetCounters increments it; live tunnels restart their lag span). */
+  epoch: number
 }
 
 export function newStats (lateMs = 50): LoadStats {
-  return { packets: 0, bytes: 0, lost: 0, late: 0, delays: new Float64Array(1 << 16), delayCount: 0, recording: false, lateNs: lateMs * 1e6, errors: 0 }
+  return { packets: 0, bytes: 0, lost: 0, late: 0, delays: new Float64Array(1 << 16), delayCount: 0, recording: false, lateNs: lateMs * 1e6, errors: 0, epoch: 0 }
 }
 
 export function resetCounters (s: LoadStats): void {
-  s.packets = 0; s.bytes = 0; s.lost = 0; s.late = 0; s.delayCount = 0; s.errors = 0
+  s.packets = 0; s.bytes = 0; s.lost = 0; s.late = 0; s.delayCount = 0; s.errors = 0; s.epoch++
 }
 
 function record (s: LoadStats, d: number): void {
@@ -50,6 +52,13 @@ export interface TunnelOptions {
   path: string
   stats: LoadStats
   timeoutMs?: number
+  /**
+   * A live stream (the live scenario, live.ts): SETUP the first video track named by the SDP
+   * (Content-Base + a=control) instead of `<path>/track0`, PLAY the Content-Base without a Range,
+   * and keep, per measurement window, the arrival time and RTP timestamp (90 kHz) of the first and
+   * last video packet, so `lagMs()` tells how far the viewer fell behind the stream's own clock.
+   */
+  live?: boolean
 }
 
 interface Waiter { resolve: (status: number) => void, reject: (e: Error) => void }
@@ -72,6 +81,15 @@ export class BenchTunnel {
   #firstFail: ((e: Error) => void) | null = null
   #closed = false
   #stage = 'connect GET'
+  /** Head and body of the last RTSP reply (the DESCRIBE's SDP for a live tunnel). */
+  #lastBody = ''
+  #lastHead = ''
+  #epoch = -1
+  #spanFirstNs = 0
+  #spanFirstTs = 0
+  #spanLastNs = 0
+  #spanLastTs = 0
+  #spanPackets = 0
   /** ns from the GET write to the first RTP byte. */
   setupNs = -1
 
@@ -98,11 +116,18 @@ export class BenchTunnel {
       this.#stage = 'DESCRIBE'
       const url = `rtsp://127.0.0.1:${this.#o.port}${this.#o.path}`
       await this.#expect200(this.request('DESCRIBE', url, ['Accept: application/sdp']))
+      let trackUrl = `${url}/track0`
+      let playUrl = url
+      if (this.#o.live === true) {
+        const base = /\r\ncontent-base:\s*(\S+)/i.exec(this.#lastHead)?.[1] ?? `${url}/`
+        trackUrl = firstVideoControl(this.#lastBody, base)
+        playUrl = base
+      }
       this.#stage = 'SETUP'
-      await this.#expect200(this.request('SETUP', `${url}/track0`, ['Transport: RTP/AVP/TCP;unicast;interleaved=0-1']))
+      await this.#expect200(this.request('SETUP', trackUrl, ['Transport: RTP/AVP/TCP;unicast;interleaved=0-1']))
       if (opts.play === false) return
       this.#stage = 'PLAY'
-      await this.#expect200(this.request('PLAY', url, ['Range: npt=0.000-']))
+      await this.#expect200(this.request('PLAY', playUrl, this.#o.live === true ? [] : ['Range: npt=0.000-']))
       this.#stage = 'first RTP'
       const t1 = await first
       this.setupNs = t1 - t0
@@ -143,6 +168,19 @@ export class BenchTunnel {
   }
 
   keepalive (): Promise<number> { return this.request('GET_PARAMETER', `rtsp://127.0.0.1:${this.#o.port}${this.#o.path}`) }
+
+  /**
+   * Live tunnels: ms this viewer fell behind the stream's clock during the current measurement
+   * window (arrival span of its video packets minus their RTP timestamp span at 90 kHz); null when
+   * it got fewer than two video packets in the window.
+   */
+  lagMs (): number | null {
+    if (this.#epoch !== this.#o.stats.epoch || this.#spanPackets < 2) return null
+    return (this.#spanLastNs - this.#spanFirstNs) / 1e6 - ((this.#spanLastTs - this.#spanFirstTs) >>> 0) / 90
+  }
+
+  /** Video packets this tunnel received in the current measurement window. */
+  get windowPackets (): number { return this.#epoch === this.#o.stats.epoch ? this.#spanPackets : 0 }
   pause (): Promise<number> { return this.request('PAUSE', `rtsp://127.0.0.1:${this.#o.port}${this.#o.path}`) }
 
   close (): void {
@@ -207,6 +245,14 @@ export class BenchTunnel {
           this.#expectSeq = (seq + 1) & 0xffff
           s.packets++
           s.bytes += plen + 4
+          if (this.#o.live === true) {
+            if (now < 0) now = nowNs()
+            const ts = ((buf[off + 8]! << 24) | (buf[off + 9]! << 16) | (buf[off + 10]! << 8) | buf[off + 11]!) >>> 0
+            if (this.#epoch !== s.epoch) { this.#epoch = s.epoch; this.#spanPackets = 0; this.#spanFirstNs = now; this.#spanFirstTs = ts }
+            this.#spanPackets++
+            this.#spanLastNs = now
+            this.#spanLastTs = ts
+          }
           const st = readStamp(buf, off + 4, plen)
           if (st >= 0) {
             if (now < 0) now = nowNs()
@@ -230,6 +276,8 @@ export class BenchTunnel {
       if (end > len) break
       off = end
       if (head.startsWith('RTSP/')) {
+        this.#lastHead = head
+        this.#lastBody = buf.toString('latin1', e + 4, end)
         const sm = /\r\nsession:\s*([^;\r\n]+)/i.exec(head)
         if (sm !== null) this.#session = sm[1]!.trim()
         const w = this.#waiters.shift()
@@ -238,6 +286,16 @@ export class BenchTunnel {
     }
     if (off < len) this.#carry = Buffer.from(buf.subarray(off))
   }
+}
+
+/** The SETUP URL of the first video media of an SDP (its a=control resolved against `base`). */
+export function firstVideoControl (sdp: string, base: string): string {
+  const medias = sdp.split(/\r?\n(?=m=)/).slice(1)
+  const video = medias.find(m => m.startsWith('m=video')) ?? medias[0]
+  const control = video === undefined ? undefined : /^a=control:\s*(\S+)/m.exec(video)?.[1]
+  if (control === undefined || control === '*') return base
+  if (/^rtsps?:\/\//i.test(control)) return control
+  return (base.endsWith('/') ? base : `${base}/`) + control
 }
 
 function dial (port: number, host: string): Promise<net.Socket> {

@@ -10,21 +10,31 @@
  *            CPU-s of the middle box per delivered Gbit at every step
  *   delay    one-way delay per RTP packet at 25/50/90 % of the load tunnelgate (a) held
  *
- * Then writes benchmarks.json, benchmarks.md and benchmarks.svg into `outDir`.
+ * The `live` scenario (live.ts, issue #9) runs after them with its own baseline: one live stream
+ * to N viewers, tunnelgate's live fan-out vs gst-rtsp-server's shared media.
+ *
+ * Then writes benchmarks.json, benchmarks.md and benchmarks.svg into `outDir`, MERGED with the
+ * results already there (mergeResults): a run of `--scenarios live` alone replaces only the live
+ * section of an existing report; a run of a–e keeps an existing live section. Every section says
+ * which run (date, profile) its figures come from.
  */
 import { execSync } from 'node:child_process'
 import { cpus, release } from 'node:os'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cpuSeconds, sumCpu, sumRss } from './procstat.js'
 import { BenchTunnel, delayPercentiles, newStats, percentile, pool, resetCounters, type LoadStats } from './load.js'
 import { haproxyVersion, raiseOwnNofile, SCENARIOS, startScenario, startSource, type Running, type ScenarioId } from './scenarios.js'
 import { runMicro, type MicroResult } from './micro.js'
 import { renderMarkdown, renderSvg } from './report.js'
+import { runLive, type LiveResult } from './live.js'
+
+/** What `--scenarios` takes: the middle boxes a–e and the live scenario. */
+export type BenchScenario = ScenarioId | 'live'
 
 export interface BenchOptions {
   outDir: string
-  scenarios: ScenarioId[]
+  scenarios: BenchScenario[]
   kbps: number
   steps: number[]
   stepSeconds: number
@@ -47,11 +57,16 @@ export interface BenchOptions {
   settleMs: number
   /** Label of the run ('full', 'quick', 'smoke'). */
   profile: string
+  /** live scenario: viewer counts, stream bitrate (kbit/s), window (s), lag above which a viewer is late (ms). */
+  liveSteps: number[]
+  liveKbps: number
+  liveSeconds: number
+  liveLagMs: number
   log: (line: string) => void
 }
 
 export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
-  scenarios: ['a', 'b1', 'b2', 'c', 'd', 'e'],
+  scenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'live'],
   kbps: 2000,
   steps: [25, 50, 100, 200, 300, 400, 500, 650, 800, 1000],
   stepSeconds: 2.5,
@@ -68,15 +83,19 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   microMs: 400,
   settleMs: 1000,
   openTimeoutMs: 20_000,
-  profile: 'full'
+  profile: 'full',
+  liveSteps: [50, 100, 200, 400],
+  liveKbps: 2000,
+  liveSeconds: 3,
+  liveLagMs: 100
 }
 
 export const QUICK: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, steps: [25, 50, 100, 200, 300], stepSeconds: 1.5, warmSeconds: 0.5, setupSequential: 100, setupParallel: 50, scaleTunnels: 1000, delaySeconds: 1.5, microMs: 150, profile: 'quick'
+  ...FULL, steps: [25, 50, 100, 200, 300], stepSeconds: 1.5, warmSeconds: 0.5, setupSequential: 100, setupParallel: 50, scaleTunnels: 1000, delaySeconds: 1.5, microMs: 150, profile: 'quick', liveSteps: [50, 100, 200], liveSeconds: 2
 }
 
 export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, microMs: 20, settleMs: 100, openTimeoutMs: 5000, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e'], profile: 'smoke'
+  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, microMs: 20, settleMs: 100, openTimeoutMs: 5000, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6
 }
 
 export interface StepResult {
@@ -122,6 +141,8 @@ export interface BenchResults {
   scenarios: ScenarioResult[]
   /** Reference load for the delay phase (tunnels). */
   referenceTunnels: number
+  /** The live scenario, from its own run (its `date` may differ from the top-level one). */
+  live?: LiveResult
 }
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
@@ -324,13 +345,25 @@ export async function runBench (o: BenchOptions): Promise<BenchResults> {
   const { log: _log, outDir: _out, ...options } = o
   const results: BenchResults = { date: new Date().toISOString(), profile: o.profile, machine: machineInfo(), options, durationSeconds: 0, micro: [], scenarios: [], referenceTunnels: 0 }
   o.log(`tunnelgate bench (${o.profile}): ${results.machine.nproc} × ${results.machine.cpu}, Linux ${results.machine.kernel}, Node ${results.machine.node}, HAProxy ${results.machine.haproxy ?? 'not installed'}; load ${results.machine.loadavg}`)
+  const boxes = o.scenarios.filter((id): id is ScenarioId => id !== 'live')
+  if (boxes.length > 0) await runBoxes(o, ctx, results, boxes)
+  if (o.scenarios.includes('live')) results.live = await runLive(o)
+  results.durationSeconds = (performance.now() - started) / 1000
+  const written = writeReport(o.outDir, results, { merge: true })
+  o.log(`report written to ${join(o.outDir, 'benchmarks.md')} (${results.durationSeconds.toFixed(0)} s)${written !== results ? ' (merged with the results already there)' : ''}`)
+  return results
+}
+
+/** Micro-benchmarks and the middle-box scenarios a–e (one bench source for all of them). */
+async function runBoxes (o: BenchOptions, ctx: Ctx, results: BenchResults, boxes: ScenarioId[]): Promise<void> {
+  const started = performance.now()
   o.log('micro-benchmarks of the hot path')
   results.micro = runMicro(o.microMs)
   for (const m of results.micro) o.log(`  ${m.name}: ${m.nsPerOp.toFixed(0)} ns/${m.unit}, ${m.ratio.toFixed(2)} × ${m.baseline} (${m.baselineNsPerOp.toFixed(0)} ns)`)
   const source = await startSource(o.tickMs)
   ctx.sourcePid = source.pid
   try {
-    for (const id of o.scenarios) {
+    for (const id of boxes) {
       if (id === 'd' && results.machine.haproxy === null) { o.log('d: skipped (haproxy not installed: apt-get install haproxy)'); continue }
       const r: ScenarioResult = { id, name: SCENARIOS[id], sweep: [], heldTunnels: 0, heldMbps: 0, delay: [] }
       results.scenarios.push(r)
@@ -354,17 +387,42 @@ export async function runBench (o: BenchOptions): Promise<BenchResults> {
   } finally {
     await source.stop()
   }
-  results.durationSeconds = (performance.now() - started) / 1000
-  writeReport(o.outDir, results)
-  o.log(`report written to ${join(o.outDir, 'benchmarks.md')} (${results.durationSeconds.toFixed(0)} s)`)
-  return results
 }
 
-export function writeReport (outDir: string, results: BenchResults): void {
+/** Did this run measure the middle-box scenarios (a–e and the micro-benchmarks)? */
+export function hasBoxes (r: BenchResults): boolean { return r.scenarios.length > 0 || r.micro.length > 0 }
+
+/**
+ * The results to write after `run`, given what the report directory held before (`prev`, null
+ * when none): a run that measured only the live scenario keeps everything else of `prev` (its
+ * a–e scenarios, micro-benchmarks, machine and date) and replaces the live section; a run without
+ * the live scenario keeps `prev`'s live section; a run of both replaces everything.
+ */
+export function mergeResults (prev: BenchResults | null, run: BenchResults): BenchResults {
+  if (prev === null) return run
+  if (!hasBoxes(run) && run.live !== undefined) return { ...prev, live: run.live }
+  if (run.live === undefined && prev.live !== undefined) return { ...run, live: prev.live }
+  return run
+}
+
+/** The results in `outDir`/benchmarks.json, or null when there are none (or they do not parse). */
+export function readResults (outDir: string): BenchResults | null {
+  const file = join(outDir, 'benchmarks.json')
+  if (!existsSync(file)) return null
+  try {
+    const r = JSON.parse(readFileSync(file, 'utf8')) as BenchResults
+    return Array.isArray(r.scenarios) && Array.isArray(r.micro) ? r : null
+  } catch { return null }
+}
+
+/** Write benchmarks.{json,svg,md}; with `merge`, merged with what `outDir` holds (mergeResults). Returns what was written. */
+export function writeReport (outDir: string, results: BenchResults, opts: { merge?: boolean } = {}): BenchResults {
+  const out = opts.merge === true ? mergeResults(readResults(outDir), results) : results
   mkdirSync(outDir, { recursive: true })
-  writeFileSync(join(outDir, 'benchmarks.json'), JSON.stringify(results, null, 2) + '\n')
-  writeFileSync(join(outDir, 'benchmarks.svg'), renderSvg(results))
-  writeFileSync(join(outDir, 'benchmarks.md'), renderMarkdown(results))
+  writeFileSync(join(outDir, 'benchmarks.json'), JSON.stringify(out, null, 2) + '\n')
+  writeFileSync(join(outDir, 'benchmarks.svg'), renderSvg(out))
+  writeFileSync(join(outDir, 'benchmarks.md'), renderMarkdown(out))
+  return out
 }
 
 export function parseBenchArgs (argv: string[], defaultOut: string): BenchOptions {
@@ -372,7 +430,7 @@ export function parseBenchArgs (argv: string[], defaultOut: string): BenchOption
   const base = argv.includes('--smoke') ? SMOKE : argv.includes('--quick') ? QUICK : FULL
   const o: BenchOptions = { ...base, outDir: get('--out') ?? defaultOut, log: line => process.stderr.write(line + '\n') }
   const sc = get('--scenarios')
-  if (sc !== undefined) o.scenarios = sc.split(',').map(s => s.trim()).filter((s): s is ScenarioId => s in SCENARIOS)
+  if (sc !== undefined) o.scenarios = sc.split(',').map(s => s.trim()).filter((s): s is BenchScenario => s in SCENARIOS || s === 'live')
   const num = (flag: string): number | undefined => { const v = get(flag); return v === undefined ? undefined : Number(v) }
   o.kbps = num('--kbps') ?? o.kbps
   o.scaleTunnels = num('--scale') ?? o.scaleTunnels
@@ -380,12 +438,18 @@ export function parseBenchArgs (argv: string[], defaultOut: string): BenchOption
   o.tickMs = num('--tick-ms') ?? o.tickMs
   const steps = get('--steps')
   if (steps !== undefined) o.steps = steps.split(',').map(Number).filter(n => n > 0)
+  const liveSteps = get('--live-steps')
+  if (liveSteps !== undefined) o.liveSteps = liveSteps.split(',').map(Number).filter(n => n > 0)
+  o.liveKbps = num('--live-kbps') ?? o.liveKbps
   return o
 }
 
-export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out DIR] [--scenarios a,b1,b2,c,d,e] [--kbps 2000]
+export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out DIR] [--scenarios a,b1,b2,c,d,e,live] [--kbps 2000]
                        [--steps 25,50,100,...] [--step-seconds 3] [--scale 10000] [--tick-ms 10]
+                       [--live-steps 50,100,200,400] [--live-kbps 2000]
   Runs the load generator against every scenario in one run and writes DIR/benchmarks.{md,json,svg}
-  (default DIR: ./bench-report). Needs haproxy for scenario d; 10,000 paused tunnels need an
-  open-files hard limit above 20,000 (ulimit -Hn).
+  (default DIR: ./bench-report), merged with the results already in DIR: \`--scenarios live\` alone
+  replaces only the live section. Needs haproxy for scenario d; the live scenario needs
+  gst-rtsp-server (python3-gi, gir1.2-gst-rtsp-server-1.0) and the repository's
+  test/peers/gst-origin.py; 10,000 paused tunnels need an open-files hard limit above 20,000 (ulimit -Hn).
        tunnelgate bench --render DIR/benchmarks.json   re-renders the report from a run's raw results.`

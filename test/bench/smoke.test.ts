@@ -1,6 +1,8 @@
 /**
  * CI smoke form of the benchmark: a tiny configuration of every scenario (a handful of tunnels,
- * sub-second windows) that checks the tooling works end to end and writes its report. It asserts
+ * sub-second windows; the live scenario with 2 and 4 viewers of gst-rtsp-server's shared mount,
+ * through tunnelgate's live fan-out and directly) that checks the tooling works end to end and
+ * writes its report. It asserts
  * that things ran and were measured, never a timing or a ratio (docs/benchmarks.md is produced by
  * the full run: `npm run bench`).
  */
@@ -29,11 +31,31 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
     t.ok(s.delay.length > 0, `${s.id}: delay phase ran`)
     if (s.id !== 'c') t.ok(s.sweep.some(x => x.cpuPerGbit !== null), `${s.id}: middle-box CPU read from /proc`)
   }
+  const lv = r.live
+  t.ok(lv !== undefined, 'the live scenario ran')
+  t.same(lv?.sides.map(s => s.id), ['tunnelgate', 'gst'], 'live: both sides')
+  for (const s of lv?.sides ?? []) {
+    t.equal(s.error, undefined, `live/${s.id}: no error`)
+    t.ok(s.baseline !== null && s.baseline.packets > 0, `live/${s.id}: 1-viewer baseline received video`)
+    t.same(s.steps.map(x => x.viewers), SMOKE.liveSteps, `live/${s.id}: every step measured`)
+    for (const x of s.steps) {
+      t.equal(x.opened, x.viewers, `live/${s.id} ${x.viewers}: every viewer playing`)
+      t.ok(x.packets > 0 && x.deliveredMbps > 0, `live/${s.id} ${x.viewers}: RTP delivered`)
+      t.ok(x.lagMs.n > 0, `live/${s.id} ${x.viewers}: lag behind the stream clock measured`)
+      t.ok(x.cpuPerGbit !== null && x.serverRssMB > 0, `live/${s.id} ${x.viewers}: server CPU and RSS read from /proc`)
+    }
+  }
+  const tgLive = lv?.sides.find(s => s.id === 'tunnelgate')
+  t.ok(tgLive !== undefined && tgLive.steps.every(x => x.cpuSource > 0), 'live/tunnelgate: its gst-rtsp-server source CPU read too')
   t.ok(r.micro.length >= 4 && r.micro.every(m => m.nsPerOp > 0 && m.baselineNsPerOp > 0), 'micro-benchmarks ran')
   for (const f of ['benchmarks.md', 'benchmarks.json', 'benchmarks.svg']) t.ok(existsSync(join(out, f)), `${f} written`)
   const md = readFileSync(join(out, 'benchmarks.md'), 'utf8')
   t.match(md, /## Targets/)
   t.match(md, /## Machine/)
+  t.match(md, /## live: viewers per core on one live stream/)
+  t.match(md, /### live\/tunnelgate: /)
+  t.match(md, /### live\/gst: /)
+  t.match(md, new RegExp(`\\| live \\(viewers per core on one live stream\\) \\| ${lv!.date.replace(/[.]/g, '\\.')} \\| smoke \\|`), 'the report says which run the live figures come from')
   t.match(readFileSync(join(out, 'benchmarks.svg'), 'utf8'), /^<svg /)
   t.same(JSON.parse(readFileSync(join(out, 'benchmarks.json'), 'utf8')).profile, 'smoke')
 })
