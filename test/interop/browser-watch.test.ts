@@ -9,6 +9,8 @@
  *  - /watch/nope says the stream is unknown; /watch lists the streams;
  *  - tokens: the page refuses a missing/expired token with a clear message, and plays with a valid
  *    one (the token rides on the WebSocket URL);
+ *  - /watch/live/demo on a live fan-out route (`routes[].live: true`, answered by src/relay/live/):
+ *    plays the same way, with the 2-byte AAC config in the SDP the page received;
  *  - sessions, gauges and backend connections return to zero when the page goes.
  * TUNNELGATE_UPDATE_SCREENSHOTS=1 also writes docs/watch-demo.png.
  */
@@ -73,6 +75,36 @@ for (const path of ['/demo', '/live/demo']) {
     await backToZero(tt, gw)
   })
 }
+
+t.test('Chromium plays /watch/live/demo served by the live fan-out (routes[].live: true)', async tt => {
+  const g = await startTestGateway(tt, [`rtsp://127.0.0.1:${origin.port}`], {
+    workers: 0,
+    routes: [{ path: '/', backends: [] }, { path: '/live', backends: [], live: true }],
+    live: { lingerMs: 200 },
+    watch: { streams: ['/live/demo'] }
+  })
+  const { page, log } = await newPage()
+  // The SDP the page's WebSocket received (media-stream-library needs config= in 16 bits).
+  const sdps: string[] = []
+  page.on('websocket', ws => ws.on('framereceived', f => {
+    const text = typeof f.payload === 'string' ? f.payload : f.payload.toString('latin1')
+    if (text.startsWith('RTSP/1.0 200') && /\r\nContent-Type: application\/sdp/i.test(text)) sdps.push(text)
+  }))
+  const r = await checkPlays(page, `http://127.0.0.1:${g.port}/watch/live/demo`, 5)
+  tt.ok(r.t1 - r.t0 >= 5, `currentTime advanced ${(r.t1 - r.t0).toFixed(2)} s`)
+  tt.ok(r.share > 0.5, `${Math.round(r.share * 100)}% of the ${r.width}x${r.height} frame is not black`)
+  tt.same(await videoErrors(page), [], 'no error event on the video element')
+  tt.same(log.errors, [], 'no page or console error')
+  tt.same(r.state.errors, [], 'the player saw no RTSP error')
+  tt.equal(await metric(g, 'tunnelgate_live_viewers', { path: '/live/demo' }), 1, 'answered by the live fan-out: tunnelgate_live_viewers{path="/live/demo"} 1')
+  tt.equal(await metric(g, 'tunnelgate_live_upstreams', { path: '/live/demo' }), 1, 'one upstream session')
+  tt.equal(sdps.length, 1, 'one SDP received by the page')
+  tt.match(sdps[0] ?? '', /a=range:npt=now-/, 'the live SDP')
+  tt.match(sdps[0] ?? '', /mode=AAC-hbr;[^\r\n]*config=1190\r\n/, 'AAC config reduced to 1190 on the live fan-out path')
+  await page.close()
+  await backToZero(tt, g)
+  tt.equal(await waitFor(() => metric(g, 'tunnelgate_live_viewers', { path: '/live/demo' }), n => n === 0, 8000), 0, 'the live viewer detached')
+})
 
 t.test('VOD controls: pause, resume, seek bar, end of stream', async tt => {
   const { page, log } = await newPage()
