@@ -179,7 +179,7 @@ export function renderLive (lv: LiveResult): string[] {
     L.push(`| ${s.id}${s.error !== undefined ? ` (failed: ${s.error})` : ''} | ${s.heldViewers} | ${f(s.viewersPerCore, 0)} | ${f(s.kibPerViewer, 1)} | ${per === '' ? '–' : per} |`)
   }
   if (tg !== undefined && gst !== undefined) {
-    const pairs = tg.steps.flatMap(a => { const b = gst.steps.find(x => x.viewers === a.viewers); return b !== undefined && a.cpuPerGbit !== null && b.cpuPerGbitAboveBaseline !== null && b.cpuPerGbitAboveBaseline > 0 ? [`${a.viewers} viewers: ${f(a.cpuPerGbit / b.cpuPerGbitAboveBaseline)}×`] : [] })
+    const pairs = tg.steps.flatMap(a => { const b = gst.steps.find(x => x.viewers === a.viewers); return b !== undefined && a.cpuPerGbit !== null && a.cpuPerGbit > 0 && b.cpuPerGbitAboveBaseline !== null && b.cpuPerGbitAboveBaseline > 0 ? [`${a.viewers} viewers: ${f(a.cpuPerGbit / b.cpuPerGbitAboveBaseline)}×`] : [] })
     L.push('', `CPU per delivered Gbit, tunnelgate ÷ gst-rtsp-server above its baseline, same viewers, same run: ${pairs.length > 0 ? pairs.join(', ') : 'no common step measured'}.`)
   }
   L.push('')
