@@ -178,6 +178,9 @@ export function renderLive (lv: LiveResult): string[] {
     const per = s.steps.map(x => `${x.viewers}: ${f(s.id === 'gst' ? x.cpuPerGbitAboveBaseline : x.cpuPerGbit, 3)}`).join(', ')
     L.push(`| ${s.id}${s.error !== undefined ? ` (failed: ${s.error})` : ''} | ${s.heldViewers} | ${f(s.viewersPerCore, 0)} | ${f(s.kibPerViewer, 1)} | ${per === '' ? '–' : per} |`)
   }
+  const top = o.liveSteps[o.liveSteps.length - 1]
+  const allHeld = [tg, gst].filter((s): s is LiveSide => s !== undefined && s.error === undefined && top !== undefined && s.heldViewers === top).map(s => s.id)
+  if (allHeld.length > 0) L.push('', `${allHeld.join(' and ')} held every step, up to the largest (${top} viewers): ${allHeld.length > 1 ? 'their limits lie' : 'its limit lies'} above it on this machine, where the load generator shares the two cores.`)
   if (tg !== undefined && gst !== undefined) {
     const pairs = tg.steps.flatMap(a => { const b = gst.steps.find(x => x.viewers === a.viewers); return b !== undefined && a.cpuPerGbit !== null && a.cpuPerGbit > 0 && b.cpuPerGbitAboveBaseline !== null && b.cpuPerGbitAboveBaseline > 0 ? [`${a.viewers} viewers: ${f(a.cpuPerGbit / b.cpuPerGbitAboveBaseline)}×`] : [] })
     L.push('', `CPU per delivered Gbit, tunnelgate ÷ gst-rtsp-server above its baseline, same viewers, same run: ${pairs.length > 0 ? pairs.join(', ') : 'no common step measured'}.`)

@@ -339,7 +339,7 @@ async function delayPhase (box: Running, ctx: Ctx, r: ScenarioResult, reference:
 export async function runBench (o: BenchOptions): Promise<BenchResults> {
   const started = performance.now()
   const nofile = raiseOwnNofile()
-  if (nofile < o.scaleTunnels * 2 + 1000) o.log(`warning: open-files hard limit ${nofile} is below what ${o.scaleTunnels} paused tunnels need in one middle-box process (2 per tunnel): raise it (ulimit -Hn, LimitNOFILE) for the full scale phase`)
+  if (o.scenarios.some(id => id !== 'live') && nofile < o.scaleTunnels * 2 + 1000) o.log(`warning: open-files hard limit ${nofile} is below what ${o.scaleTunnels} paused tunnels need in one middle-box process (2 per tunnel): raise it (ulimit -Hn, LimitNOFILE) for the full scale phase`)
   const ctx = new Ctx(o)
   ctx.nofile = nofile
   const { log: _log, outDir: _out, ...options } = o
