@@ -55,9 +55,10 @@ t.test('kill one nginx mid-play: ffmpeg continues on the other backend', async t
   t.ok(failed <= 1, `${failed} failed request(s) through the portal (at most one): ${JSON.stringify(statuses)}`)
   const segmentErrors = err.split('\n').filter(l => /fail|error|refused|5\d\d/i.test(l))
   t.ok(segmentErrors.length <= 1, `at most one failed segment in ffmpeg's log: ${JSON.stringify(segmentErrors)}`)
-  const status = await (await fetch(`http://127.0.0.1:${gw.port}/status`)).json() as { httpRoutes: Array<{ backends: Array<{ name: string, healthy: boolean, failures: number }> }> }
+  const status = await (await fetch(`http://127.0.0.1:${gw.port}/status`)).json() as { httpRoutes: Array<{ backends: Array<{ name: string, healthy: boolean, up: boolean, failures: number }> }> }
   const v = status.httpRoutes[0]!.backends.find(x => x.name === `127.0.0.1:${victim.port}`)!
-  t.ok(v.failures >= 1, `the killed backend was marked failed (${v.failures})`)
+  // Out of the choice: by its health probes (often before ffmpeg's next request), or by a failed request.
+  t.ok(!v.healthy && (!v.up || v.failures >= 1), `the killed backend was marked failed (probes ${v.up ? 'up' : 'down'}, ${v.failures} failed requests)`)
 })
 
 t.test('headless Chromium plays the HLS stream with hls.js served by the portal', async t => {
