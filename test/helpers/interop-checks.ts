@@ -181,3 +181,21 @@ export async function checkGstDecode (tt: Test, t: Target, path: string): Promis
   tt.equal(await metricValue(t.gw, 'tunnelgate_gateway_responses_total') - gwAnswers0, 0, 'the gateway answered no request itself')
   await assertQuiet(tt, t)
 }
+
+/**
+ * GStreamer's playbin on rtsph:// (test/peers/gst-player.py) plays, pauses (the position holds),
+ * resumes, seeks to `seekTo` seconds and tears down, all through the gateway.
+ */
+export async function checkGstControls (tt: Test, t: Target, path: string, seekTo: number): Promise<void> {
+  const before = { PLAY: await requests(t, 'PLAY'), PAUSE: await requests(t, 'PAUSE'), TEARDOWN: await requests(t, 'TEARDOWN') }
+  const script = new URL('../peers/gst-player.py', import.meta.url).pathname
+  const r = await runPeer('/usr/bin/python3', [script, `rtsph://127.0.0.1:${t.gw.port}${path}`, '--seek', String(seekTo)], { timeoutMs: 60000 })
+  const seen = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Record<string, number | string | boolean>
+  tt.equal(r.code, 0, `play, pause, resume, seek and teardown held: ${r.stdout.trim()} ${r.stderr.slice(0, 300)}`)
+  tt.ok(Number(seen.after_pause) - Number(seen.paused_at) < 0.2, 'the position held while paused')
+  tt.ok(Math.abs(Number(seen.seeked_to) - seekTo) < 1.5, `the seek landed near ${seekTo} s (${String(seen.seeked_to)})`)
+  tt.ok(await requests(t, 'PAUSE') - before.PAUSE >= 1, 'gateway relayed the PAUSE')
+  tt.ok(await requests(t, 'PLAY') - before.PLAY >= 3, 'gateway relayed PLAY, the resume PLAY and the seek PLAY')
+  tt.ok(await requests(t, 'TEARDOWN') - before.TEARDOWN >= 1, 'gateway relayed the TEARDOWN')
+  await assertQuiet(tt, t)
+}

@@ -6,7 +6,8 @@
  * sync=true decodes 130 frames (5.2 s at 25 fps) in real time and exits 0 with nothing on
  * stderr; on stop rtspsrc sends PAUSE then TEARDOWN, which the gateway must relay (counted in
  * tunnelgate_rtsp_requests_total); afterwards no tunnel, backend session or backend TCP
- * connection is left. (Seeking is not covered: gst-launch cannot seek from the command line.)
+ * connection is left. (gst-launch cannot seek or pause from the command line: test/interop/gst-controls.test.ts
+ * drives GStreamer through pause, resume, seek and teardown with test/peers/gst-player.py.)
  *
  * The backend runs with --seekable-live: rtspsrc PAUSEs the live stream when it stops, and
  * gst-rtsp-server 1.22 answers that PAUSE with 400 Bad Request on gst-origin's default
