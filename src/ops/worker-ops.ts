@@ -15,6 +15,7 @@ export function setupWorkerOps (relay: Relay, m: { config: Config, workerId: num
   relay.idPrefix = `w${m.workerId}.${(m.generation ?? 0).toString(36)}`
   const send = (msg: unknown): void => { if (process.connected) process.send?.(msg) }
   relay.onTunnelEnd = cookie => send({ type: 'tunnel-end', cookie })
+  relay.onSessionEnd = ip => send({ type: 'session-end', ip })
   // The portal writes the access file; on stdout each worker logs its own lines.
   const local = new AccessLog({ ...m.config.accessLog, file: '' }, logger.child({ component: 'access' }))
   relay.accessSink = !m.config.accessLog.enabled ? null : m.config.accessLog.file === '' ? local : { write: r => send({ type: 'access', record: r }) }

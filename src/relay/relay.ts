@@ -56,6 +56,7 @@ class PerIp {
     if (n <= 0) this.#m.delete(ip)
     else this.#m.set(ip, n)
   }
+  entries (): Record<string, number> { return Object.fromEntries(this.#m) }
 }
 
 export class Relay {
@@ -88,6 +89,8 @@ export class Relay {
   draining = false
   /** Called when a tunnel (GET) ends, with its cookie (workers tell the portal). */
   onTunnelEnd: ((cookie: string) => void) | null = null
+  /** Called when any session ends, with its client address (workers tell the portal: per-IP limits). */
+  onSessionEnd: ((ip: string) => void) | null = null
 
   constructor (config: Config, metrics: GatewayMetrics, logger: Logger) {
     this.config = config
@@ -100,6 +103,8 @@ export class Relay {
   get activeSessions (): number { return this.#sessions.size }
   get pendingPostCount (): number { let n = 0; for (const l of this.#pendingPosts.values()) n += l.length; return n }
   get tunnelCount (): number { return this.#tunnels.size }
+  /** Open sessions per client address (the portal sums these over workers for limits.maxTunnelsPerIp). */
+  tunnelsPerIp (): Record<string, number> { return this.#tunnelsByIp.entries() }
 
   #sessionDeps (): { config: Config, pool: BackendPool, metrics: GatewayMetrics, logger: Logger, live: LiveRegistry } {
     return { config: this.config, pool: this.pool, metrics: this.metrics, logger: this.#log, live: this.live }
@@ -383,7 +388,7 @@ export class Relay {
   #track (session: ProxySession, ip: string): void {
     this.#sessions.add(session)
     this.#tunnelsByIp.add(ip, 1)
-    session.onClose(() => { this.#tunnelsByIp.add(ip, -1) })
+    session.onClose(() => { this.#tunnelsByIp.add(ip, -1); this.onSessionEnd?.(ip) })
     session.onClose(() => {
       this.#sessions.delete(session)
       const snap = session.snapshot()

@@ -52,7 +52,7 @@ process.on('message', (msg: unknown, handle?: unknown) => {
     if (m.what === 'metrics') {
       registry?.getMetricsAsJSON().then(json => process.send?.({ type: 'reply', id: m.id, data: json }), () => process.send?.({ type: 'reply', id: m.id, data: [] }))
     } else {
-      process.send?.({ type: 'reply', id: m.id, data: { tunnels: relay?.activeSessions ?? 0, unpairedLegs: relay?.pendingPostCount ?? 0, backends: relay?.pool.all().map(b => ({ name: b.config.name, sessions: b.sessions, healthy: relay!.pool.isHealthy(b), bps: b.bps })) ?? [] } })
+      process.send?.({ type: 'reply', id: m.id, data: { tunnels: relay?.activeSessions ?? 0, unpairedLegs: relay?.pendingPostCount ?? 0, tunnelsByIp: relay?.tunnelsPerIp() ?? {}, backends: relay?.pool.all().map(b => ({ name: b.config.name, sessions: b.sessions, healthy: relay!.pool.isHealthy(b), bps: b.bps })) ?? [] } })
     }
     return
   }

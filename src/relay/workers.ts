@@ -16,10 +16,11 @@ import { ownerOf } from '../balancer/hrw.js'
 import { workerFigures } from '../backends/balancing.js'
 import type { LoadFigure } from '../backends/pool.js'
 import type { LegSink } from '../portal/front-door.js'
-import type { HttpHead } from '../tunnel/codec/http-head.js'
+import { buildHttpError, type HttpHead } from '../tunnel/codec/http-head.js'
 import { freezeSocket, type LegKind, type LegMessage } from './handoff.js'
 import type { AccessRecord } from '../ops/access-log.js'
 import { webSocketKey } from '../portal/websocket-door.js'
+import { plainAddress } from '../portal/access.js'
 
 interface WorkerSlot {
   id: number
@@ -28,9 +29,25 @@ interface WorkerSlot {
   restarts: number
   /** Operator drain: no new tunnels (GETs); POSTs of its open tunnels still reach it. */
   draining: boolean
+  /**
+   * limits.maxTunnelsPerIp across workers: this worker's open sessions per client address as
+   * last reported (status reply), plus legs handed to it since, minus sessions it reported ended.
+   */
+  ipCounts: Map<string, number>
+  /** Legs handed off since the oldest status query still counted (seq, client address). */
+  handoffs: Array<{ seq: number, ip: string }>
+  seq: number
+  /** Hand-off seq at which the applied status reply was asked. */
+  appliedSeq: number
 }
 
-export interface WorkerStatus { tunnels: number, unpairedLegs: number, backends: Array<{ name: string, sessions: number, healthy: boolean, bps?: number }> }
+export interface WorkerStatus { tunnels: number, unpairedLegs: number, tunnelsByIp?: Record<string, number>, backends: Array<{ name: string, sessions: number, healthy: boolean, bps?: number }> }
+
+function addIp (m: Map<string, number>, ip: string, d: number): void {
+  const n = (m.get(ip) ?? 0) + d
+  if (n <= 0) m.delete(ip)
+  else m.set(ip, n)
+}
 
 const workerFile = (): string => {
   const here = fileURLToPath(import.meta.url)
@@ -63,7 +80,7 @@ export class WorkerPool implements LegSink {
   async start (count: number): Promise<void> {
     const ready: Array<Promise<void>> = []
     for (let i = 0; i < count; i++) {
-      const slot: WorkerSlot = { id: i, child: null, ready: false, restarts: 0, draining: false }
+      const slot: WorkerSlot = { id: i, child: null, ready: false, restarts: 0, draining: false, ipCounts: new Map(), handoffs: [], seq: 0, appliedSeq: 0 }
       this.#slots.push(slot)
       ready.push(this.#spawn(slot))
     }
@@ -78,6 +95,7 @@ export class WorkerPool implements LegSink {
       child.on('message', (m: { type: string, id?: number, data?: unknown }) => {
         if (m.type === 'ready') { slot.ready = true; resolve(); return }
         if (m.type === 'tunnel-end') { const c = (m as { cookie?: string }).cookie; if (c !== undefined && this.#cookieOwner.get(c) === slot.id) this.#cookieOwner.delete(c); return }
+        if (m.type === 'session-end') { const ip = (m as { ip?: string }).ip; if (ip !== undefined) addIp(slot.ipCounts, ip, -1); return }
         if (m.type === 'access') { this.onAccess?.((m as unknown as { record: AccessRecord }).record); return }
         if (m.type === 'reply' && m.id !== undefined) {
           const cb = this.#waiting.get(m.id)
@@ -87,6 +105,8 @@ export class WorkerPool implements LegSink {
       child.on('exit', (code, signal) => {
         slot.ready = false
         slot.child = null
+        slot.ipCounts.clear()
+        slot.handoffs = []
         resolve()
         if (this.#closing) return
         slot.restarts++
@@ -106,6 +126,13 @@ export class WorkerPool implements LegSink {
       socket.destroy()
       return
     }
+    if (kind !== 'post') {
+      // A GET, WebSocket or plain RTSP leg opens a session there (a POST joins its GET's).
+      const ip = plainAddress(clientAddress)
+      addIp(slot.ipCounts, ip, 1)
+      slot.handoffs.push({ seq: ++slot.seq, ip })
+      if (slot.handoffs.length > 100_000) slot.handoffs.shift()
+    }
     const extra = freezeSocket(socket)
     const all = extra.length > 0 ? Buffer.concat([rest, extra]) : rest
     const msg: LegMessage = { type: 'leg', kind, cookie, head, rest: all.toString('base64'), clientAddress, ...(allowedPath === undefined ? {} : { allowedPath }) }
@@ -115,6 +142,7 @@ export class WorkerPool implements LegSink {
   }
 
   acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, allowedPath?: string }): void {
+    if (this.#overIpLimit(socket, info.clientAddress)) return
     this.#handOff('get', socket, head, cookie, rest, info.clientAddress, cookie, info.allowedPath)
   }
 
@@ -129,6 +157,30 @@ export class WorkerPool implements LegSink {
   /** A WebSocket goes to the worker owning its random handshake key (the worker writes the 101). */
   acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: { clientAddress: string, allowedPath?: string }): void {
     this.#handOff('websocket', socket, head, '', rest, info.clientAddress, webSocketKey(head), info.allowedPath)
+  }
+
+  /** Open sessions from `ip` over all workers (see WorkerSlot.ipCounts). */
+  tunnelsFrom (ip: string): number {
+    let n = 0
+    for (const s of this.#slots) n += s.ipCounts.get(ip) ?? 0
+    return n
+  }
+
+  /**
+   * limits.maxTunnelsPerIp for the whole gateway, not per worker: a GET over it gets the in-process
+   * relay's answer (HTTP 503 + Retry-After, TG_ERR_TUN_IP_LIMIT, limit hit counted).
+   */
+  #overIpLimit (socket: net.Socket, clientAddress: string): boolean {
+    const max = this.#config.limits.maxTunnelsPerIp
+    const ip = plainAddress(clientAddress)
+    if (max <= 0 || this.tunnelsFrom(ip) < max) return false
+    this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_IP_LIMIT' })
+    this.#metrics.limitHitsTotal.inc({ limit: 'limits.maxTunnelsPerIp' })
+    this.#log.info({ client: ip, leg: 'get', limit: 'limits.maxTunnelsPerIp' }, 'leg refused: limit reached')
+    socket.on('error', () => {})
+    socket.end(buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
+    setTimeout(() => socket.destroy(), 1000).unref()
+    return true
   }
 
   /**
@@ -182,11 +234,32 @@ export class WorkerPool implements LegSink {
     const child = slot.child
     if (child === null || !slot.ready) return Promise.resolve(null)
     const id = ++this.#queryId
+    const from = slot.seq
     return new Promise(resolve => {
       const t = setTimeout(() => { this.#waiting.delete(id); resolve(null) }, 2000)
-      this.#waiting.set(id, data => { clearTimeout(t); resolve(data as T) })
+      this.#waiting.set(id, data => {
+        clearTimeout(t)
+        if (what === 'status') this.#correctIpCounts(slot, from, data as WorkerStatus | null)
+        resolve(data as T)
+      })
       child.send({ type: 'query', id, what, arg })
     })
+  }
+
+  /**
+   * A worker's status reply corrects the portal's per-address counts: what the worker reports
+   * (IPC keeps order, so it has seen every leg handed off before the query), plus legs handed off
+   * since the query was sent. Legs the worker refused without a session stop counting here.
+   */
+  #correctIpCounts (slot: WorkerSlot, from: number, status: WorkerStatus | null): void {
+    const by = status?.tunnelsByIp
+    if (by === undefined || by === null || from < slot.appliedSeq) return
+    slot.appliedSeq = from
+    const counts = new Map<string, number>()
+    for (const [ip, n] of Object.entries(by)) if (typeof n === 'number' && n > 0) counts.set(ip, n)
+    slot.handoffs = slot.handoffs.filter(h => h.seq > from)
+    for (const h of slot.handoffs) addIp(counts, h.ip, 1)
+    slot.ipCounts = counts
   }
 
   /** Portal + workers metrics, summed per series, as one exposition text. */
