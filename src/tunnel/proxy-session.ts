@@ -172,6 +172,8 @@ export class ProxySession {
   #rateTokens = -1
   #rateAt = 0
   #stallTimer: NodeJS.Timeout | null = null
+  /** Fatal client input: close once the ordered replies are flushed (or at the deadline). */
+  #closeWhenFlushed: { reason: string, outcome: string, timer: NodeJS.Timeout } | null = null
   #dropping = false
   /** Live fan-out delegate (null: ordinary proxying). */
   #live: LiveDelegate | null = null
@@ -220,7 +222,7 @@ export class ProxySession {
 
   /** A unit decoded from the client's input (POST body, GET upstream, plain RTSP). */
   handleClientUnit (unit: RtspUnit): void {
-    if (this.#state === 'closing' || this.#state === 'closed') return
+    if (this.#state === 'closing' || this.#state === 'closed' || this.#closeWhenFlushed !== null) return
     this.touch()
     if (this.#live !== null && unit.kind !== 'request') { this.#live.handleClientUnit(unit); return }
     switch (unit.kind) {
@@ -229,7 +231,7 @@ export class ProxySession {
       case 'error':
         this.#error(unit.code, unit.reason)
         this.#reply(makeResponse(400, unit.cseq), undefined)
-        if (unit.fatal) this.close('client-protocol-error', 'client_error')
+        if (unit.fatal) this.#closeAfterFlush('client-protocol-error', 'client_error')
         return
       case 'request': this.#clientRequest(unit)
     }
@@ -557,6 +559,20 @@ export class ProxySession {
       const s = this.#slots.shift()!
       this.#toClient(s.out!)
     }
+    if (this.#closeWhenFlushed !== null && this.#slots.length === 0) this.close(this.#closeWhenFlushed.reason, this.#closeWhenFlushed.outcome)
+  }
+
+  /**
+   * Fatal client input: read nothing more, but let the replies to the requests before it (and
+   * its 400) reach the client in order before closing; at most FLUSH_DEADLINE_MS.
+   */
+  #closeAfterFlush (reason: string, outcome: string): void {
+    if (this.#slots.length === 0) { this.close(reason, outcome); return }
+    if (this.#closeWhenFlushed !== null) return
+    this.#client.pauseInput()
+    const timer = setTimeout(() => { this.close(reason, outcome) }, Math.min(FLUSH_DEADLINE_MS, this.#deps.config.backend.replyTimeoutMs))
+    timer.unref()
+    this.#closeWhenFlushed = { reason, outcome, timer }
   }
 
   #reply (res: RtspResponse, slot: ReplySlot | undefined): void {
@@ -683,6 +699,7 @@ export class ProxySession {
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer)
     if (this.#connectTimer !== null) clearTimeout(this.#connectTimer)
     this.#clearStall()
+    if (this.#closeWhenFlushed !== null) clearTimeout(this.#closeWhenFlushed.timer)
     this.#live?.closed()
     for (const s of this.#slots) if (s.timer !== undefined) clearTimeout(s.timer)
     this.#slots = []
@@ -712,6 +729,9 @@ export class ProxySession {
     for (const cb of this.#onClose) cb(reason)
   }
 }
+
+/** How long replies to earlier requests may take to flush before a fatally malformed one closes the tunnel. */
+const FLUSH_DEADLINE_MS = 2000
 
 function authorityOf (b: BackendState): string {
   return `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`
