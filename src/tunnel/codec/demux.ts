@@ -155,7 +155,9 @@ type ParsedHead = Omit<RtspMessage, 'body'> & { kind: RtspMessage['kind'] }
 
 /** Parse a start line and headers; returns the reason string on failure. */
 export function parseHead (text: string, maxHeaders: number): RtspMessage | string {
-  const lines = text.split(/\r?\n/)
+  // The head ends just before the LF of its last line, so that line may still carry its CR
+  // (a message with no headers at all: the CR belongs to the start line).
+  const lines = text.replace(/\r$/, '').split(/\r?\n/)
   const start = lines[0] ?? ''
   const headers: Header[] = []
   for (let i = 1; i < lines.length; i++) {
