@@ -63,6 +63,17 @@ export function withHeader (raw: Buffer, headLength: number, name: string, value
   return Buffer.concat([raw.subarray(0, nl + 1), Buffer.from(`${name}: ${value}\r\n`, 'latin1'), raw.subarray(nl + 1)])
 }
 
+/** Join a client leg and its relay connection both ways; either side's end or error ends the other. */
+function splice (socket: net.Socket, up: net.Socket): void {
+  socket.pipe(up)
+  up.pipe(socket)
+  socket.on('error', () => up.destroy())
+  up.on('error', () => socket.destroy())
+  socket.on('close', () => up.destroy())
+  up.on('close', () => socket.destroy())
+  socket.resume()
+}
+
 export class RemoteRelays implements LegSink {
   readonly #opts: RemoteRelayOptions
   readonly #metrics: GatewayMetrics
@@ -207,13 +218,7 @@ export class RemoteRelays implements LegSink {
         })
         up.setKeepAlive(true, 30_000)
         up.write(raw)
-        socket.pipe(up)
-        up.pipe(socket)
-        socket.on('error', () => up.destroy())
-        up.on('error', () => socket.destroy())
-        socket.on('close', () => up.destroy())
-        up.on('close', () => socket.destroy())
-        socket.resume()
+        splice(socket, up)
       })
     }
     attempt(0)
@@ -286,13 +291,7 @@ export class RemoteRelays implements LegSink {
         relay.open.add(up)
         up.once('close', () => { relay.open.delete(up); relay.bytesClosed += up.bytesRead + up.bytesWritten })
         up.setKeepAlive(true, 30_000)
-        socket.pipe(up)
-        up.pipe(socket)
-        socket.on('error', () => up.destroy())
-        up.on('error', () => socket.destroy())
-        socket.on('close', () => up.destroy())
-        up.on('close', () => socket.destroy())
-        socket.resume()
+        splice(socket, up)
       })
     }
     attempt(0)
