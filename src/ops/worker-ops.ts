@@ -13,7 +13,7 @@ import { registerRelayBytes } from './surface.js'
 export function setupWorkerOps (relay: Relay, m: { config: Config, workerId: number, generation?: number, drainedBackends?: string[] }, logger: Logger, registry: Registry): void {
   relay.name = `w${m.workerId}`
   relay.idPrefix = `w${m.workerId}.${(m.generation ?? 0).toString(36)}`
-  const send = (msg: unknown): void => { if (process.connected) process.send?.(msg) }
+  const send = (msg: unknown): void => { if (process.connected) process.send?.(msg, undefined, {}, () => {}) }
   relay.onTunnelEnd = cookie => send({ type: 'tunnel-end', cookie })
   relay.onSessionEnd = ip => send({ type: 'session-end', ip })
   // The portal writes the access file; on stdout each worker logs its own lines.

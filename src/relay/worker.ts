@@ -18,6 +18,11 @@ type ControlMessage =
   | { type: 'shutdown', graceMs: number }
   | { type: 'load', figures: LoadFigure[] }
 
+/** To the portal; a failed write (the portal is gone) is dropped: 'disconnect' below ends this process. */
+function toPortal (msg: unknown): void {
+  if (process.connected) process.send?.(msg, undefined, {}, () => {})
+}
+
 let relay: Relay | null = null
 let registry: ReturnType<typeof createMetrics>['registry'] | null = null
 let balancing: Balancing | null = null
@@ -43,16 +48,16 @@ process.on('message', (msg: unknown, handle?: unknown) => {
     setupWorkerOps(relay, m, logger, metrics.registry)
     // Probes and bandwidth here; outside load figures come from the portal ('load' messages).
     balancing = startBalancing({ config: m.config, pool: relay.pool, metrics, logger, scrape: false, probe: true })
-    process.send?.({ type: 'ready' })
+    toPortal({ type: 'ready' })
     return
   }
   if (m.type === 'query') {
     const ops = answerOps(relay, m.what, m.arg)
-    if (ops !== undefined) { process.send?.({ type: 'reply', id: m.id, data: ops }); return }
+    if (ops !== undefined) { toPortal({ type: 'reply', id: m.id, data: ops }); return }
     if (m.what === 'metrics') {
-      registry?.getMetricsAsJSON().then(json => process.send?.({ type: 'reply', id: m.id, data: json }), () => process.send?.({ type: 'reply', id: m.id, data: [] }))
+      registry?.getMetricsAsJSON().then(json => toPortal({ type: 'reply', id: m.id, data: json }), () => toPortal({ type: 'reply', id: m.id, data: [] }))
     } else {
-      process.send?.({ type: 'reply', id: m.id, data: { tunnels: relay?.activeSessions ?? 0, unpairedLegs: relay?.pendingPostCount ?? 0, tunnelsByIp: relay?.tunnelsPerIp() ?? {}, backends: relay?.pool.all().map(b => ({ name: b.config.name, sessions: b.sessions, healthy: relay!.pool.isHealthy(b), bps: b.bps })) ?? [] } })
+      toPortal({ type: 'reply', id: m.id, data: { tunnels: relay?.activeSessions ?? 0, unpairedLegs: relay?.pendingPostCount ?? 0, tunnelsByIp: relay?.tunnelsPerIp() ?? {}, backends: relay?.pool.all().map(b => ({ name: b.config.name, sessions: b.sessions, healthy: relay!.pool.isHealthy(b), bps: b.bps })) ?? [] } })
     }
     return
   }

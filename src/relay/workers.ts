@@ -43,6 +43,16 @@ interface WorkerSlot {
 
 export interface WorkerStatus { tunnels: number, unpairedLegs: number, tunnelsByIp?: Record<string, number>, backends: Array<{ name: string, sessions: number, healthy: boolean, bps?: number }> }
 
+/**
+ * Send a control message to a worker. False when its IPC channel is already closed; a write that
+ * fails later (EPIPE while the worker exits) is dropped here, the worker's 'exit' handler covers it.
+ */
+function sendControl (child: ChildProcess, msg: unknown): boolean {
+  if (!child.connected) return false
+  child.send(msg as object, err => { if (err !== null && err !== undefined) child.emit('error', err) })
+  return true
+}
+
 function addIp (m: Map<string, number>, ip: string, d: number): void {
   const n = (m.get(ip) ?? 0) + d
   if (n <= 0) m.delete(ip)
@@ -92,6 +102,9 @@ export class WorkerPool implements LegSink {
       const child = fork(workerFile(), [], { serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
       slot.child = child
       slot.ready = false
+      // An IPC write to a worker that is exiting fails with EPIPE; without a listener that error
+      // would be thrown in the portal process. The 'exit' handler below restarts the worker.
+      child.on('error', err => { if (!this.#closing) this.#log.warn({ worker: slot.id, err: err.message }, 'relay worker IPC error') })
       child.on('message', (m: { type: string, id?: number, data?: unknown }) => {
         if (m.type === 'ready') { slot.ready = true; resolve(); return }
         if (m.type === 'tunnel-end') { const c = (m as { cookie?: string }).cookie; if (c !== undefined && this.#cookieOwner.get(c) === slot.id) this.#cookieOwner.delete(c); return }
@@ -115,7 +128,7 @@ export class WorkerPool implements LegSink {
         this.#log.error({ worker: slot.id, code, signal, restartInMs: delay }, 'relay worker exited; restarting')
         setTimeout(() => { if (!this.#closing) void this.#spawn(slot) }, delay).unref()
       })
-      child.send({ type: 'config', config: this.#config, workerId: slot.id, generation: slot.restarts, drainedBackends: this.#drainedBackends })
+      sendControl(child, { type: 'config', config: this.#config, workerId: slot.id, generation: slot.restarts, drainedBackends: this.#drainedBackends })
     })
   }
 
@@ -242,7 +255,7 @@ export class WorkerPool implements LegSink {
         if (what === 'status') this.#correctIpCounts(slot, from, data as WorkerStatus | null)
         resolve(data as T)
       })
-      child.send({ type: 'query', id, what, arg })
+      sendControl(child, { type: 'query', id, what, arg })
     })
   }
 
@@ -273,7 +286,7 @@ export class WorkerPool implements LegSink {
   async pushLoad (outside: LoadFigure[]): Promise<void> {
     const statuses = await Promise.all(this.#slots.map(s => this.#query<WorkerStatus>(s, 'status')))
     const per = workerFigures(statuses, outside, Date.now())
-    this.#slots.forEach((s, i) => { if (s.ready && s.child !== null && s.child.connected) s.child.send({ type: 'load', figures: per[i] }) })
+    this.#slots.forEach((s, i) => { if (s.ready && s.child !== null && s.child.connected) sendControl(s.child, { type: 'load', figures: per[i] }) })
   }
 
   async status (): Promise<WorkerStatus[]> {
@@ -288,7 +301,7 @@ export class WorkerPool implements LegSink {
       if (child === null) { resolve(); return }
       const t = setTimeout(() => { child.kill('SIGKILL'); resolve() }, graceMs + 3000)
       child.once('exit', () => { clearTimeout(t); resolve() })
-      child.send({ type: 'shutdown', graceMs })
+      if (!sendControl(child, { type: 'shutdown', graceMs })) { clearTimeout(t); child.kill('SIGKILL'); resolve() }
     })))
   }
 }

@@ -123,12 +123,21 @@ t.test('relay worker killed: its tunnel closes, it is restarted, the portal keep
   t.equal((await c.request('DESCRIBE', c.url, [], { timeoutMs: 5000 })).status, 200, 'a tunnel through the worker')
   const pids = childPids(/worker\.(ts|js)/)
   t.equal(pids.length, 1, `one worker process (${pids.map(p => readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')).join(' | ')})`)
+  // Status and /metrics queries keep going to the worker while it dies: an IPC write that fails
+  // with EPIPE must not surface as an uncaught error in the portal (it did, once, at teardown).
+  let querying = true
+  const queries = (async () => {
+    while (querying) { await Promise.all([gw.workers!.status(), fetch(`http://127.0.0.1:${gw.port}/metrics`).then(async r => await r.text())]) }
+  })()
+  await new Promise(resolve => setTimeout(resolve, 50))
   process.kill(pids[0]!, 'SIGKILL')
   await c.get.waitClosed(5000, 'the tunnel of the killed worker closed')
   await until(async () => await errorCount(gw, 'TG_ERR_WORKER_EXIT') === 1, 'worker exit counted', 3000)
   t.equal(await errorCount(gw, 'TG_ERR_WORKER_EXIT'), 1, 'TG_ERR_WORKER_EXIT counted')
   const health = await fetch(`http://127.0.0.1:${gw.port}/healthz`)
   t.equal(health.status, 200, 'the portal still answers')
+  querying = false
+  await queries
   await waitFor(() => { const p = childPids(/worker\.(ts|js)/); return p.length === 1 && p[0] !== pids[0] }, 'the worker restarted', 10_000)
   let ok = false
   for (let i = 0; i < 50 && !ok; i++) {
