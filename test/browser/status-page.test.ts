@@ -4,10 +4,12 @@
  * the page loads with no request leaving the portal, goes live over SSE, shows the tunnel
  * counts changing, the busiest stream, per-backend sessions and sparklines; a backend drained
  * with the page's own button (admin API with a token, cross-origin) is shown draining and new
- * sessions avoid it; a phone-sized viewport has no horizontal page scroll. Saves
- * docs/status-page.png.
+ * sessions avoid it; a phone-sized viewport has no horizontal page scroll. Saves a screenshot
+ * in the OS temp dir; TUNNELGATE_UPDATE_SCREENSHOTS=1 writes it to docs/status-page.png instead.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import pino from 'pino'
@@ -18,7 +20,9 @@ import { startGateway, type Gateway } from '../../src/gateway.js'
 import { adminClient, play, stopAllPlayers, until } from '../helpers/ops.js'
 
 const CHROMIUM = existsSync('/usr/lib/chromium/chromium') ? '/usr/lib/chromium/chromium' : '/usr/bin/chromium'
-const SCREENSHOT = fileURLToPath(new URL('../../docs/status-page.png', import.meta.url))
+const SCREENSHOT = process.env.TUNNELGATE_UPDATE_SCREENSHOTS === '1'
+  ? fileURLToPath(new URL('../../docs/status-page.png', import.meta.url))
+  : join(mkdtempSync(join(tmpdir(), 'tg-status-')), 'status-page.png')
 const TOKEN = 'browser-test-token-0123456789'
 const quiet = { info () {}, warn () {}, error () {} }
 
@@ -97,7 +101,7 @@ t.test('live status page while tunnels play; drain a backend from the page', asy
 
   await page.waitForTimeout(1500) // a few more samples for the sparklines in the screenshot
   await page.screenshot({ path: SCREENSHOT, fullPage: true })
-  t.ok(existsSync(SCREENSHOT), 'screenshot saved to docs/status-page.png')
+  t.ok(existsSync(SCREENSHOT), `screenshot saved to ${SCREENSHOT}`)
 
   // Stop two players: the count goes down.
   await players[0]!.stop()
