@@ -21,6 +21,7 @@ import { freezeSocket, type LegKind, type LegMessage } from './handoff.js'
 import type { AccessRecord } from '../ops/access-log.js'
 import { webSocketKey } from '../portal/websocket-door.js'
 import { plainAddress } from '../portal/access.js'
+import { legLimitHit, PerIpCounts, RTSP_503, UnpairedLegs, type LimitHit } from './leg-counts.js'
 
 interface WorkerSlot {
   id: number
@@ -30,10 +31,11 @@ interface WorkerSlot {
   /** Operator drain: no new tunnels (GETs); POSTs of its open tunnels still reach it. */
   draining: boolean
   /**
-   * limits.maxTunnelsPerIp across workers: this worker's open sessions per client address as
-   * last reported (status reply), plus legs handed to it since, minus sessions it reported ended.
+   * limits.maxTunnelsPerIp and limits.maxTunnels across workers: this worker's open sessions per
+   * client address as last reported (status reply), plus legs handed to it since, minus sessions
+   * it reported ended.
    */
-  ipCounts: Map<string, number>
+  ipCounts: PerIpCounts
   /** Legs handed off since the oldest status query still counted (seq, client address). */
   handoffs: Array<{ seq: number, ip: string }>
   seq: number
@@ -51,12 +53,6 @@ function sendControl (child: ChildProcess, msg: unknown): boolean {
   if (!child.connected) return false
   child.send(msg as object, err => { if (err !== null && err !== undefined) child.emit('error', err) })
   return true
-}
-
-function addIp (m: Map<string, number>, ip: string, d: number): void {
-  const n = (m.get(ip) ?? 0) + d
-  if (n <= 0) m.delete(ip)
-  else m.set(ip, n)
 }
 
 const workerFile = (): string => {
@@ -78,6 +74,13 @@ export class WorkerPool implements LegSink {
   /** Worker holding each open tunnel's GET, so its POSTs follow it even when HRW would not. */
   readonly #cookieOwner = new Map<string, number>()
   #drainedBackends: string[] = []
+  /**
+   * limits.maxUnpairedLegs(PerIp) across workers: GETs handed off with no POST of their cookie handed
+   * off since (until the worker reports the tunnel's end, or tunnel.pairingTimeoutMs, after which the
+   * worker has closed an unpaired GET), and POSTs handed off while no GET of their cookie was open
+   * (until that GET comes, or tunnel.pairingTimeoutMs: the worker drops them then).
+   */
+  readonly #unpaired = new UnpairedLegs()
 
   constructor (config: Config, metrics: GatewayMetrics, logger: Logger) {
     this.#config = config
@@ -90,7 +93,7 @@ export class WorkerPool implements LegSink {
   async start (count: number): Promise<void> {
     const ready: Array<Promise<void>> = []
     for (let i = 0; i < count; i++) {
-      const slot: WorkerSlot = { id: i, child: null, ready: false, restarts: 0, draining: false, ipCounts: new Map(), handoffs: [], seq: 0, appliedSeq: 0 }
+      const slot: WorkerSlot = { id: i, child: null, ready: false, restarts: 0, draining: false, ipCounts: new PerIpCounts(), handoffs: [], seq: 0, appliedSeq: 0 }
       this.#slots.push(slot)
       ready.push(this.#spawn(slot))
     }
@@ -107,8 +110,12 @@ export class WorkerPool implements LegSink {
       child.on('error', err => { if (!this.#closing) this.#log.warn({ worker: slot.id, err: err.message }, 'relay worker IPC error') })
       child.on('message', (m: { type: string, id?: number, data?: unknown }) => {
         if (m.type === 'ready') { slot.ready = true; resolve(); return }
-        if (m.type === 'tunnel-end') { const c = (m as { cookie?: string }).cookie; if (c !== undefined && this.#cookieOwner.get(c) === slot.id) this.#cookieOwner.delete(c); return }
-        if (m.type === 'session-end') { const ip = (m as { ip?: string }).ip; if (ip !== undefined) addIp(slot.ipCounts, ip, -1); return }
+        if (m.type === 'tunnel-end') {
+          const c = (m as { cookie?: string }).cookie
+          if (c !== undefined && this.#cookieOwner.get(c) === slot.id) { this.#cookieOwner.delete(c); this.#unpaired.getPaired(c) }
+          return
+        }
+        if (m.type === 'session-end') { const ip = (m as { ip?: string }).ip; if (ip !== undefined) slot.ipCounts.add(ip, -1); return }
         if (m.type === 'access') { this.onAccess?.((m as unknown as { record: AccessRecord }).record); return }
         if (m.type === 'reply' && m.id !== undefined) {
           const cb = this.#waiting.get(m.id)
@@ -120,6 +127,8 @@ export class WorkerPool implements LegSink {
         slot.child = null
         slot.ipCounts.clear()
         slot.handoffs = []
+        // Its tunnels are gone: their cookies no longer have an open GET, unpaired or not.
+        for (const [c, id] of this.#cookieOwner) if (id === slot.id) { this.#cookieOwner.delete(c); this.#unpaired.getPaired(c) }
         resolve()
         if (this.#closing) return
         slot.restarts++
@@ -132,17 +141,17 @@ export class WorkerPool implements LegSink {
     })
   }
 
-  #handOff (kind: LegKind, socket: net.Socket, head: HttpHead | null, cookie: string, rest: Buffer, clientAddress: string, key: string, allowedPath?: string): void {
+  #handOff (kind: LegKind, socket: net.Socket, head: HttpHead | null, cookie: string, rest: Buffer, clientAddress: string, key: string, allowedPath?: string): boolean {
     const slot = this.#pick(kind, cookie, key)
     if (slot === null || slot.child === null) {
       this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
       socket.destroy()
-      return
+      return false
     }
     if (kind !== 'post') {
       // A GET, WebSocket or plain RTSP leg opens a session there (a POST joins its GET's).
       const ip = plainAddress(clientAddress)
-      addIp(slot.ipCounts, ip, 1)
+      slot.ipCounts.add(ip, 1)
       slot.handoffs.push({ seq: ++slot.seq, ip })
       if (slot.handoffs.length > 100_000) slot.handoffs.shift()
     }
@@ -152,48 +161,89 @@ export class WorkerPool implements LegSink {
     slot.child.send(msg, socket, { keepOpen: false }, err => {
       if (err !== null && err !== undefined) { this.#log.warn({ err: err.message }, 'leg hand-off failed'); socket.destroy() }
     })
+    return true
   }
 
   acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, allowedPath?: string }): void {
-    if (this.#overIpLimit(socket, info.clientAddress)) return
-    this.#handOff('get', socket, head, cookie, rest, info.clientAddress, cookie, info.allowedPath)
+    const ip = plainAddress(info.clientAddress)
+    const waiting = this.#unpaired.hasPosts(cookie)
+    // A GET for a cookie whose tunnel is open is a duplicate (its worker drops it): never unpaired.
+    const duplicate = this.#cookieOwner.has(cookie)
+    if (this.#refusedHere('get', socket, ip, !waiting && !duplicate)) return
+    if (!this.#handOff('get', socket, head, cookie, rest, info.clientAddress, cookie, info.allowedPath)) return
+    if (waiting) this.#unpaired.postsPaired(cookie)
+    else if (!duplicate) this.#unpaired.addGet(cookie, ip, this.#config.tunnel.pairingTimeoutMs)
   }
 
   acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string }): void {
-    this.#handOff('post', socket, head, cookie, rest, info.clientAddress, cookie)
+    const ip = plainAddress(info.clientAddress)
+    const held = this.#cookieOwner.get(cookie)
+    const holder = held === undefined ? undefined : this.#slots[held]
+    if (holder !== undefined && holder.child !== null) {
+      // Its GET is open on a worker: this POST pairs it (or joins it as a re-POST).
+      this.#unpaired.getPaired(cookie)
+      this.#handOff('post', socket, head, cookie, rest, info.clientAddress, cookie)
+      return
+    }
+    if (this.#refusedHere('post', socket, ip, true)) return
+    if (!this.#handOff('post', socket, head, cookie, rest, info.clientAddress, cookie)) return
+    this.#unpaired.addPost(cookie, ip, this.#config.tunnel.pairingTimeoutMs)
   }
 
   acceptRtsp (socket: net.Socket, initial: Buffer, info: { clientAddress: string }): void {
+    if (this.#refusedHere('rtsp', socket, plainAddress(info.clientAddress), false)) return
     this.#handOff('rtsp', socket, null, '', initial, info.clientAddress, `rtsp:${this.#rr++}`)
   }
 
   /** A WebSocket goes to the worker owning its random handshake key (the worker writes the 101). */
   acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: { clientAddress: string, allowedPath?: string }): void {
+    if (this.#refusedHere('websocket', socket, plainAddress(info.clientAddress), false)) return
     this.#handOff('websocket', socket, head, '', rest, info.clientAddress, webSocketKey(head), info.allowedPath)
   }
 
   /** Open sessions from `ip` over all workers (see WorkerSlot.ipCounts). */
   tunnelsFrom (ip: string): number {
     let n = 0
-    for (const s of this.#slots) n += s.ipCounts.get(ip) ?? 0
+    for (const s of this.#slots) n += s.ipCounts.get(ip)
     return n
   }
 
+  /** Open sessions over all workers, as the portal counts them. */
+  get tunnels (): number {
+    let n = 0
+    for (const s of this.#slots) n += s.ipCounts.total
+    return n
+  }
+
+  /** Unpaired legs over all workers, as the portal counts them. */
+  get unpairedLegs (): number { return this.#unpaired.size }
+
   /**
-   * limits.maxTunnelsPerIp for the whole gateway, not per worker: a GET over it gets the in-process
-   * relay's answer (HTTP 503 + Retry-After, TG_ERR_TUN_IP_LIMIT, limit hit counted).
+   * limits.maxTunnels, maxTunnelsPerIp, maxUnpairedLegsPerIp and maxUnpairedLegs for the whole
+   * gateway, not per worker: a leg over one gets the in-process relay's answer here (a GET or a
+   * WebSocket HTTP 503 + Retry-After, plain RTSP an RTSP 503, a POST is closed), with its code,
+   * limit hit and log line. The workers keep their own checks as a second line.
    */
-  #overIpLimit (socket: net.Socket, clientAddress: string): boolean {
-    const max = this.#config.limits.maxTunnelsPerIp
-    const ip = plainAddress(clientAddress)
-    if (max <= 0 || this.tunnelsFrom(ip) < max) return false
-    this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_IP_LIMIT' })
-    this.#metrics.limitHitsTotal.inc({ limit: 'limits.maxTunnelsPerIp' })
-    this.#log.info({ client: ip, leg: 'get', limit: 'limits.maxTunnelsPerIp' }, 'leg refused: limit reached')
-    socket.on('error', () => {})
-    socket.end(buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
-    setTimeout(() => socket.destroy(), 1000).unref()
+  #refusedHere (leg: LegKind, socket: net.Socket, ip: string, unpaired: boolean): boolean {
+    const hit = legLimitHit(this.#config.limits, {
+      tunnels: this.tunnels,
+      tunnelsFromIp: this.tunnelsFrom(ip),
+      unpaired: this.#unpaired.size,
+      unpairedFromIp: this.#unpaired.from(ip)
+    }, { tunnel: leg !== 'post', unpaired })
+    if (hit === null) return false
+    this.#refuse(hit, leg, socket, ip)
     return true
+  }
+
+  #refuse (hit: LimitHit, leg: LegKind, socket: net.Socket, ip: string): void {
+    this.#metrics.errorsTotal.inc({ code: hit.code })
+    this.#metrics.limitHitsTotal.inc({ limit: hit.limit })
+    this.#log.info({ client: ip, leg, limit: hit.limit }, 'leg refused: limit reached')
+    socket.on('error', () => {})
+    if (leg === 'post') { socket.destroy(); return }
+    socket.end(leg === 'rtsp' ? RTSP_503 : buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
+    setTimeout(() => socket.destroy(), 1000).unref()
   }
 
   /**
@@ -268,10 +318,10 @@ export class WorkerPool implements LegSink {
     const by = status?.tunnelsByIp
     if (by === undefined || by === null || from < slot.appliedSeq) return
     slot.appliedSeq = from
-    const counts = new Map<string, number>()
-    for (const [ip, n] of Object.entries(by)) if (typeof n === 'number' && n > 0) counts.set(ip, n)
+    const counts = new PerIpCounts()
+    for (const [ip, n] of Object.entries(by)) if (typeof n === 'number' && n > 0) counts.add(ip, n)
     slot.handoffs = slot.handoffs.filter(h => h.seq > from)
-    for (const h of slot.handoffs) addIp(counts, h.ip, 1)
+    for (const h of slot.handoffs) counts.add(h.ip, 1)
     slot.ipCounts = counts
   }
 
@@ -296,6 +346,7 @@ export class WorkerPool implements LegSink {
 
   async close (graceMs = 0): Promise<void> {
     this.#closing = true
+    this.#unpaired.clear()
     await Promise.all(this.#slots.map(s => new Promise<void>(resolve => {
       const child = s.child
       if (child === null) { resolve(); return }
