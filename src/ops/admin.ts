@@ -62,6 +62,31 @@ const backendSchema: Schema = {
     bytes: { type: 'integer' }
   }
 }
+const processSchema: Schema = {
+  type: 'object',
+  required: ['id', 'kind', 'up'],
+  properties: {
+    id: { type: 'string', description: "'portal' (the main process; it also relays when workers: 0) or a worker's relay id (w0, w1, …)" },
+    kind: { type: 'string', enum: ['portal', 'worker'] },
+    up: { type: 'boolean', description: 'false: a worker slot with no live process (restarting); the figures below are then absent' },
+    pid: { type: 'integer' },
+    fds: { type: ['integer', 'null'], description: 'open file descriptors (/proc/self/fd); null off Linux' },
+    handles: {
+      type: 'object',
+      description: "active handles (process.getActiveResourcesInfo()) grouped: timers ('Timeout'), TCP sockets and listeners, pipes (IPC, stdio), other; byType has every type Node names",
+      properties: {
+        timers: { type: 'integer' },
+        tcp: { type: 'integer' },
+        pipes: { type: 'integer' },
+        other: { type: 'integer' },
+        byType: { type: 'object', additionalProperties: { type: 'integer' } }
+      }
+    },
+    rssBytes: { type: 'integer' },
+    heapUsedBytes: { type: 'integer' },
+    uptimeMs: { type: 'integer' }
+  }
+}
 const drainBody: Schema = {
   type: 'object',
   required: ['draining'],
@@ -127,6 +152,11 @@ const ROUTES: RouteSpec[] = [
     }
   },
   {
+    method: 'GET', url: '/admin/process', summary: 'Per process (the portal and each local relay worker): pid, open file descriptors, active handles by type, RSS and heap used',
+    ok: { type: 'object', properties: { processes: { type: 'array', items: processSchema } } }, errors: [401],
+    handler: async (_req, op) => ({ processes: await op.processes() })
+  },
+  {
     method: 'GET', url: '/admin/backends', summary: 'Backends with health, drain state, sessions, capacity and the load the balancer sees',
     ok: { type: 'object', properties: { backends: { type: 'array', items: backendSchema } } }, errors: [401],
     handler: async (_req, op) => ({ backends: await op.backends() })
@@ -177,7 +207,7 @@ export function openApiDocument (): Record<string, unknown> {
   paths['/admin/openapi.json'] = { get: { summary: 'This document', operationId: 'getOpenapi', responses: { 200: { description: 'OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object' } } } } } } }
   return {
     openapi: '3.1.0',
-    info: { title: 'tunnelgate admin API', version: '1', description: 'Operate a running tunnelgate: tunnels, relays, backends, config reload. Errors are { error: { code, message } } with a TG_ERR_* code.' },
+    info: { title: 'tunnelgate admin API', version: '1', description: 'Operate a running tunnelgate: tunnels, relays, backends, config reload, process resources. Errors are { error: { code, message } } with a TG_ERR_* code.' },
     servers: [{ url: '/' }],
     components: {
       schemas: { Error: errorSchema },

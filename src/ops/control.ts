@@ -11,6 +11,7 @@ import type { Relay } from '../relay/relay.js'
 import type { WorkerPool } from '../relay/workers.js'
 import type { RemoteRelays } from '../portal/remote-relays.js'
 import type { SessionSnapshot } from '../tunnel/proxy-session.js'
+import { processInfo, type ProcessInfo } from './process-view.js'
 import type { RelaySummary } from './relay-view.js'
 
 export interface RelayInfo {
@@ -95,6 +96,16 @@ export class Operator {
       const s = sums.find(x => x.slot === w.id)?.data ?? null
       return { id: `w${w.id}`, kind: 'worker', up: w.up, draining: w.draining, tunnels: s?.tunnels ?? 0, bytes: s?.bytes ?? 0 }
     })
+  }
+
+  /** Descriptors, handles and memory of the main process and of each local relay worker. */
+  async processes (): Promise<ProcessInfo[]> {
+    const { workers } = this.#d
+    const list = [processInfo('portal', 'portal')]
+    if (workers === null) return list
+    const got = await workers.ask<ProcessInfo>('process')
+    for (const w of workers.slotsInfo()) list.push(got.find(x => x.slot === w.id)?.data ?? { id: `w${w.id}`, kind: 'worker', up: false })
+    return list
   }
 
   async tunnels (): Promise<SessionSnapshot[]> {

@@ -1,13 +1,14 @@
 /**
  * The worker side of the operator surface: names the worker's relay and its tunnel ids, sends
  * access records and tunnel ends to the portal, registers the per-relay byte counter, and answers
- * the portal's operator questions (summary, tunnels, kick, drain-backend, reconfigure).
+ * the portal's operator questions (summary, tunnels, kick, drain-backend, reconfigure, process).
  */
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { Config } from '../config.js'
 import type { Relay } from '../relay/relay.js'
 import { AccessLog } from './access-log.js'
+import { processInfo } from './process-view.js'
 import { registerRelayBytes } from './surface.js'
 
 export function setupWorkerOps (relay: Relay, m: { config: Config, workerId: number, generation?: number, drainedBackends?: string[] }, logger: Logger, registry: Registry): void {
@@ -35,6 +36,7 @@ export function answerOps (relay: Relay | null, what: string, arg: unknown): unk
       return relay.pool.setDraining(a.name, a.draining)
     }
     case 'reconfigure': relay.reconfigure(arg as Config); return true
+    case 'process': return processInfo(relay.name, 'worker')
     default: return undefined
   }
 }

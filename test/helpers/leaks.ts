@@ -1,10 +1,14 @@
 /**
  * Leak checks for the hardening tests (issue 5): open file descriptors (/proc/self/fd), active
  * timers and sockets (process.getActiveResourcesInfo()), the tunnels_active gauge and backend
- * connections return to their starting values after each test.
+ * connections return to their starting values after each test. assertNoLeaks checks a gateway
+ * running in the test process; assertNoChildLeaks one whose processes are children (the real
+ * binary, relay workers), through GET /admin/process and /proc/<pid>/fd.
  */
 import { readdirSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import type { Gateway } from '../../src/gateway.js'
+import type { ProcessInfo } from '../../src/ops/process-view.js'
 import type { ScriptedBackend } from './scripted-backend.js'
 
 export interface LeakSnapshot {
@@ -43,6 +47,104 @@ export async function assertNoLeaks (gw: Gateway, before: LeakSnapshot, backends
     if (Date.now() > deadline) {
       throw new Error(`leak: before ${JSON.stringify(before)} after ${JSON.stringify(now)} backend connections open=${open}`)
     }
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+// ---------------------------------------------------------------- gateways in child processes
+
+/**
+ * A gateway whose processes are not this one (`node bin/tunnelgate.js` spawned by the test, or the
+ * relay worker processes of a `workers: N` gateway): its admin API (`GET /admin/process`) reports
+ * each process's descriptors and handles, `/proc/<pid>/fd` is read from here, and the tunnels
+ * gauge comes from its `/metrics`.
+ */
+export interface ChildGateway {
+  adminPort: number
+  /** The port serving /metrics (the tunnel port). */
+  port: number
+  token?: string
+  /** Which processes to check (default all: `portal`, `w0`, `w1`, …). */
+  include?: (id: string) => boolean
+}
+
+export interface ProcessLeakFigures {
+  id: string
+  pid: number
+  /** Descriptors the process counts in /proc/self/fd. */
+  fds: number
+  /** Entries of /proc/<pid>/fd as read from the test process (-1 when unreadable). */
+  procFds: number
+  timers: number
+  sockets: number
+}
+
+export interface ChildLeakSnapshot {
+  processes: ProcessLeakFigures[]
+  tunnels: number
+}
+
+/** A GET on a connection of its own (Connection: close): no keep-alive socket left in the gateway. */
+function getClose (port: number, path: string, token?: string): Promise<{ status: number, body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false, headers: { connection: 'close', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) } }, res => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', d => { body += d })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      res.on('error', reject)
+    })
+    req.setTimeout(5000, () => req.destroy(new Error(`GET ${path}: no answer in 5 s`)))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+function procFds (pid: number): number {
+  try { return readdirSync(`/proc/${pid}/fd`).length } catch { return -1 }
+}
+
+export async function childLeakSnapshot (gw: ChildGateway): Promise<ChildLeakSnapshot> {
+  const r = await getClose(gw.adminPort, '/admin/process', gw.token)
+  if (r.status !== 200) throw new Error(`GET /admin/process answered ${r.status}: ${r.body.slice(0, 300)}`)
+  const list = (JSON.parse(r.body) as { processes: ProcessInfo[] }).processes
+  const processes: ProcessLeakFigures[] = []
+  for (const p of list) {
+    if (gw.include !== undefined && !gw.include(p.id)) continue
+    if (!p.up || p.pid === undefined || p.handles === undefined) throw new Error(`process ${p.id} is not up: ${JSON.stringify(p)}`)
+    processes.push({ id: p.id, pid: p.pid, fds: p.fds ?? -1, procFds: procFds(p.pid), timers: p.handles.timers, sockets: p.handles.tcp + p.handles.pipes })
+  }
+  const m = await getClose(gw.port, '/metrics')
+  let tunnels = 0
+  for (const line of m.body.split('\n')) if (/^tunnelgate_tunnels_active(\{| )/.test(line)) tunnels += Number(line.slice(line.lastIndexOf(' ') + 1))
+  return { processes, tunnels }
+}
+
+function childDiff (before: ChildLeakSnapshot, now: ChildLeakSnapshot): string[] {
+  const out: string[] = []
+  if (now.tunnels !== before.tunnels) out.push(`tunnelgate_tunnels_active ${before.tunnels} -> ${now.tunnels}`)
+  for (const b of before.processes) {
+    const n = now.processes.find(p => p.id === b.id)
+    if (n === undefined) { out.push(`${b.id}: gone`); continue }
+    if (n.pid !== b.pid) { out.push(`${b.id}: pid ${b.pid} -> ${n.pid} (restarted)`); continue }
+    for (const k of ['fds', 'procFds', 'timers', 'sockets'] as const) if (n[k] > b[k]) out.push(`${b.id} (pid ${b.pid}): ${k} ${b[k]} -> ${n[k]}`)
+  }
+  for (const n of now.processes) if (!before.processes.some(b => b.id === n.id)) out.push(`${n.id}: new process`)
+  return out
+}
+
+/**
+ * Wait (up to `timeoutMs`, the settle time assertNoLeaks allows) until every process's descriptors
+ * (its own count and /proc/<pid>/fd), timers and sockets are back to `before`, the same processes
+ * run, and the tunnels gauge is back; otherwise throw with the difference.
+ */
+export async function assertNoChildLeaks (gw: ChildGateway, before: ChildLeakSnapshot, timeoutMs = 6000): Promise<ChildLeakSnapshot> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const now = await childLeakSnapshot(gw)
+    const diff = childDiff(before, now)
+    if (diff.length === 0) return now
+    if (Date.now() > deadline) throw new Error(`leak after ${timeoutMs} ms: ${diff.join('; ')}\nbefore ${JSON.stringify(before)}\nafter ${JSON.stringify(now)}`)
     await new Promise(resolve => setTimeout(resolve, 50))
   }
 }
