@@ -1,7 +1,7 @@
 /**
  * Entry of the bench's helper processes (each runs alone so its CPU is its own):
  *
- *   node dist/bench/child.js source [--port P] [--tick-ms 10]
+ *   node dist/bench/child.js source [--port P] [--tick-ms 10] [--phases 10]
  *   node dist/bench/child.js relay --port P --target PORT
  *
  * Prints one JSON line {"port":N} on stdout once listening; exits on SIGTERM or when stdin closes.
@@ -11,10 +11,10 @@ import { BenchSource } from './source.js'
 import { startTcpRelay } from './tcp-relay.js'
 
 const [kind, ...rest] = process.argv.slice(2)
-const { values: v } = parseArgs({ args: rest, options: { port: { type: 'string' }, target: { type: 'string' }, 'tick-ms': { type: 'string' } } })
+const { values: v } = parseArgs({ args: rest, options: { port: { type: 'string' }, target: { type: 'string' }, 'tick-ms': { type: 'string' }, phases: { type: 'string' } } })
 let port = 0
 if (kind === 'source') {
-  const src = new BenchSource({ port: Number(v.port ?? 0), tickMs: Number(v['tick-ms'] ?? 10) })
+  const src = new BenchSource({ port: Number(v.port ?? 0), tickMs: Number(v['tick-ms'] ?? 10), phases: Number(v.phases ?? 1) })
   port = await src.start()
   process.on('SIGUSR2', () => { process.stderr.write(JSON.stringify({ sent: src.packetsSent, dropped: src.packetsDropped }) + '\n') })
 } else if (kind === 'relay') {

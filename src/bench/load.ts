@@ -47,6 +47,12 @@ function record (s: LoadStats, d: number): void {
 
 export interface TunnelOptions {
   host?: string
+  /**
+   * Source address of the tunnel's connections (e.g. 127.0.0.2): the scale phase spreads its
+   * tunnels over several loopback addresses so no (source, destination) pair runs out of
+   * ephemeral ports while thousands of GETs and their closed POSTs (TIME_WAIT) are held.
+   */
+  localAddress?: string
   port: number
   /** Request path, e.g. /b/2000 (kbit/s). */
   path: string
@@ -103,7 +109,7 @@ export class BenchTunnel {
     const timeout = this.#o.timeoutMs ?? 15_000
     const timer = setTimeout(() => this.#fail(new Error(`tunnel setup timed out (${this.#stage})`)), timeout)
     try {
-      const get = await dial(this.#o.port, host)
+      const get = await dial(this.#o.port, host, this.#o.localAddress)
       this.#get = get
       get.on('data', c => this.#onData(c))
       get.on('close', () => this.#fail(new Error('GET closed')))
@@ -137,7 +143,7 @@ export class BenchTunnel {
   }
 
   async #openPost (): Promise<void> {
-    const post = await dial(this.#o.port, this.#o.host ?? '127.0.0.1')
+    const post = await dial(this.#o.port, this.#o.host ?? '127.0.0.1', this.#o.localAddress)
     if (this.#closed) { post.destroy(); throw new Error('tunnel closed') }
     this.#post = post
     post.on('close', () => { if (this.#post === post) this.#post = null })
@@ -298,9 +304,9 @@ export function firstVideoControl (sdp: string, base: string): string {
   return (base.endsWith('/') ? base : `${base}/`) + control
 }
 
-function dial (port: number, host: string): Promise<net.Socket> {
+function dial (port: number, host: string, localAddress?: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ port, host, noDelay: true })
+    const s = net.connect({ port, host, noDelay: true, ...(localAddress !== undefined ? { localAddress } : {}) })
     s.once('connect', () => { s.off('error', reject); s.on('error', () => {}); resolve(s) })
     s.once('error', reject)
   })

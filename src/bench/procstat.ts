@@ -2,7 +2,8 @@
  * CPU and memory of processes from /proc (Linux): utime+stime in clock ticks (USER_HZ = 100 on
  * Linux x86/arm), RSS in bytes, and the process tree below a pid (for a portal and its workers).
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 const CLK_TCK = 100
 const PAGE = 4096
@@ -39,3 +40,61 @@ export function processTree (pid: number): number[] {
 
 export function sumCpu (pids: number[]): number { return pids.reduce((n, p) => n + cpuSeconds(p), 0) }
 export function sumRss (pids: number[]): number { return pids.reduce((n, p) => n + rssBytes(p), 0) }
+
+/**
+ * Whole-machine CPU time from /proc/stat (s, summed over all CPUs): busy (user, nice, system,
+ * irq, softirq), idle (idle, iowait) and steal (taken by the hypervisor). The bench subtracts what
+ * its own processes used from `busy` to see what else ran during a window.
+ */
+export function machineCpu (): { busy: number, idle: number, steal: number } {
+  try {
+    const f = readFileSync('/proc/stat', 'latin1').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f
+    return { busy: (user + nice + system + irq + softirq) / CLK_TCK, idle: (idle + iowait) / CLK_TCK, steal: steal / CLK_TCK }
+  } catch { return { busy: 0, idle: 0, steal: 0 } }
+}
+
+export interface MemorySnapshot {
+  /** RSS of every process (bytes), read after the forced GC when there was one. */
+  rss: number
+  /** V8 heap used + external (incl. ArrayBuffers, i.e. socket buffers held by JS) summed over the hooked processes; null when a process is not hooked. */
+  heap: number | null
+  /** Did every process run a full GC before the figures were read? */
+  gc: boolean
+}
+
+const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+function readGcReport (dir: string, pid: number): { seq: number, gc: boolean, heapUsed: number, external: number } | null {
+  const file = join(dir, `gc-${pid}.json`)
+  if (!existsSync(file)) return null
+  try { return JSON.parse(readFileSync(file, 'utf8')) } catch { return null }
+}
+
+/**
+ * Memory of a middle box's processes. Processes preloaded with gc-hook.ts (they announce
+ * themselves with a report in `gcDir`) are sent SIGUSR2, run two full GCs and report their heap;
+ * the RSS of all is read once they have (or after `timeoutMs`). Processes that never announced
+ * themselves (HAProxy) are not signalled: SIGUSR2 would kill them.
+ */
+export async function memorySnapshot (pids: number[], gcDir: string | undefined, timeoutMs = 10_000): Promise<MemorySnapshot> {
+  const asked = new Map<number, number>()
+  if (gcDir !== undefined) {
+    for (const pid of pids) {
+      const r = readGcReport(gcDir, pid)
+      if (r === null) continue
+      try { process.kill(pid, 'SIGUSR2'); asked.set(pid, r.seq) } catch { /* gone */ }
+    }
+  }
+  const deadline = Date.now() + timeoutMs
+  let heap: number | null = asked.size === pids.length && pids.length > 0 ? 0 : null
+  let gc = asked.size === pids.length && pids.length > 0
+  for (const [pid, seq] of asked) {
+    let r = readGcReport(gcDir!, pid)
+    while ((r === null || r.seq <= seq) && Date.now() < deadline) { await sleep(20); r = readGcReport(gcDir!, pid) }
+    if (r === null || r.seq <= seq) { heap = null; gc = false; continue }
+    if (!r.gc) gc = false
+    if (heap !== null) heap += r.heapUsed + r.external
+  }
+  return { rss: sumRss(pids), heap, gc }
+}

@@ -3,8 +3,9 @@
  * the same phases against one bench source, all in one run so every ratio compares figures taken
  * on the same machine minutes apart:
  *
- *   scale    N paused tunnels (DESCRIBE, SETUP, PLAY, PAUSE) held at once, one GET_PARAMETER
- *            keepalive round answered, middle-box RSS delta / N
+ *   scale    N paused tunnels held at once, each opened as QuickTime does (DESCRIBE, SETUP,
+ *            PLAY, PAUSE, POST closed) before the next ones, one GET_PARAMETER keepalive round
+ *            answered; middle-box memory delta / N after a forced GC (RSS, and V8 heap for Node boxes)
  *   setup    GET written → first RTP byte, over S sequential and P simultaneous setups
  *   sweep    N tunnels × bitrate, N stepping up until a step loses or delays (late) a packet;
  *            CPU-s of the middle box per delivered Gbit at every step
@@ -22,9 +23,9 @@ import { execSync } from 'node:child_process'
 import { cpus, release } from 'node:os'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { cpuSeconds, sumCpu, sumRss } from './procstat.js'
+import { cpuSeconds, machineCpu, memorySnapshot, sumRss } from './procstat.js'
 import { BenchTunnel, delayPercentiles, newStats, percentile, pool, resetCounters, type LoadStats } from './load.js'
-import { haproxyVersion, raiseOwnNofile, SCENARIOS, startScenario, startSource, type Running, type ScenarioId } from './scenarios.js'
+import { hardNofile, haproxyVersion, NOFILE, raiseOwnNofile, SCENARIOS, startScenario, startSource, type Running, type ScenarioId } from './scenarios.js'
 import { runMicro, type MicroResult } from './micro.js'
 import { renderMarkdown, renderSvg } from './report.js'
 import { runLive, type LiveResult } from './live.js'
@@ -46,9 +47,15 @@ export interface BenchOptions {
   scaleScenarios: ScenarioId[]
   /** Time allowed for opening the paused tunnels of one scenario (s); the rest are not attempted. */
   scaleOpenSeconds: number
+  /** Paused tunnels being opened at once (each goes DESCRIBE … PAUSE before its slot takes the next). */
+  scaleConcurrency: number
+  /** Loopback source addresses (127.0.0.1 … 127.0.0.N) the scale phase spreads its tunnels over (ephemeral ports). */
+  scaleAddresses: number
   delayFractions: number[]
   delaySeconds: number
   tickMs: number
+  /** Slots per source tick: each session is sent in its own slot (1 = every session's packets in one burst per tick). */
+  phases: number
   lateMs: number
   microMs: number
   /** A tunnel that has not seen its first RTP byte (or PLAY reply) by then counts as failed. */
@@ -75,10 +82,13 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   setupParallel: 200,
   scaleTunnels: 10000,
   scaleScenarios: ['a', 'b2', 'd', 'e'],
-  scaleOpenSeconds: 75,
+  scaleOpenSeconds: 120,
+  scaleConcurrency: 16,
+  scaleAddresses: 4,
   delayFractions: [0.25, 0.5, 0.9],
   delaySeconds: 3,
   tickMs: 10,
+  phases: 10,
   lateMs: 50,
   microMs: 400,
   settleMs: 1000,
@@ -110,9 +120,16 @@ export interface StepResult {
   errors: number
   held: boolean
   cpuBox: number
+  /** CPU-s of each middle-box process over the window (tunnelgate: portal first, then its workers). */
+  cpuProcs: number[]
   cpuPerGbit: number | null
   cpuSource: number
   cpuClient: number
+  /** CPU-s the whole machine was busy over the window (all CPUs, /proc/stat), and stolen by the hypervisor. */
+  cpuMachine: number
+  cpuSteal: number
+  /** CPUs of the machine (the window's capacity is cores × seconds). */
+  cores: number
   boxRssMB: number
   delayMs: { n: number, p50: number, p99: number, p999: number }
 }
@@ -120,13 +137,37 @@ export interface StepResult {
 export interface ScenarioResult {
   id: ScenarioId
   name: string
-  scale?: { requested: number, limit: number, nofile: number, opened: number, keepaliveAnswered: number, rssBeforeMB: number, rssAfterMB: number, bytesPerTunnel: number | null, openSeconds: number }
+  scale?: ScaleResult
   setup?: { sequential: Summary, parallel: Summary }
   sweep: StepResult[]
   heldTunnels: number
   heldMbps: number
   delay: Array<StepResult & { fraction: number }>
   error?: string
+}
+
+export interface ScaleResult {
+  requested: number
+  /** What this scenario can hold on this machine (open-files limits, see capReason). */
+  limit: number
+  /** Why `limit` < `requested` (null when it is not). */
+  capReason: string | null
+  nofile: number
+  opened: number
+  keepaliveAnswered: number
+  rssBeforeMB: number
+  rssAfterMB: number
+  /** RSS delta / tunnels held (bytes). */
+  bytesPerTunnel: number | null
+  /** V8 heap used + external before/after (MB) and its delta / tunnels held; null for a box that is not a hooked Node process. */
+  heapBeforeMB: number | null
+  heapAfterMB: number | null
+  heapBytesPerTunnel: number | null
+  /** Were both memory readings taken after a forced full GC in every box process? */
+  gc: boolean
+  openSeconds: number
+  /** Tunnels that failed to open (or to pause), by error. */
+  openErrors: Record<string, number>
 }
 
 export interface Summary { n: number, failed: number, p50: number, p99: number, max: number }
@@ -200,13 +241,16 @@ async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, s
   const pids = box.pids()
   resetCounters(s)
   s.recording = recordDelays
-  const cpu0 = sumCpu(pids)
+  const cpu0 = pids.map(cpuSeconds)
   const src0 = cpuSeconds(ctx.sourcePid)
   const self0 = process.cpuUsage()
+  const m0 = machineCpu()
   const t0 = performance.now()
   await sleep(seconds * 1000)
   const dt = (performance.now() - t0) / 1000
-  const cpuBox = sumCpu(pids) - cpu0
+  const m1 = machineCpu()
+  const cpuProcs = pids.map((p, i) => cpuSeconds(p) - cpu0[i]!)
+  const cpuBox = cpuProcs.reduce((x, y) => x + y, 0)
   const cpuSource = cpuSeconds(ctx.sourcePid) - src0
   const self = process.cpuUsage(self0)
   s.recording = false
@@ -226,9 +270,13 @@ async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, s
     errors: s.errors,
     held,
     cpuBox,
+    cpuProcs,
     cpuPerGbit: pids.length === 0 || gbit === 0 ? null : cpuBox / gbit,
     cpuSource,
     cpuClient: (self.user + self.system) / 1e6,
+    cpuMachine: m1.busy - m0.busy,
+    cpuSteal: m1.steal - m0.steal,
+    cores: cpus().length,
     boxRssMB: sumRss(pids) / 1048576,
     delayMs: delayPercentiles(s)
   }
@@ -239,42 +287,90 @@ function summarize (ns: number[], failed: number): Summary {
   return { n: a.length, failed, p50: percentile(a, 50) / 1e6, p99: percentile(a, 99) / 1e6, max: a.length === 0 ? NaN : a[a.length - 1]! / 1e6 }
 }
 
+/**
+ * How many paused tunnels this scenario can hold here, and why not more. A middle-box process
+ * holds 2 descriptors per paused tunnel (its GET and the upstream connection; QuickTime closed
+ * the POST), so one process (tunnelgate all-in-one, HAProxy, the raw relay, b1's single worker)
+ * is capped near half the open-files hard limit; b2's two relay workers each hold half the
+ * tunnels (the portal hands the legs over and keeps none). The bench source holds 1 per tunnel
+ * (upstream session, or the GET it terminates), the load generator 1 (its GET) plus the POSTs
+ * in flight.
+ */
+export function scaleCap (id: ScenarioId, requested: number, boxNofile: number, ownNofile: number, concurrency: number): { n: number, reason: string | null } {
+  const reserve = 400
+  const relayProcs = id === 'b2' ? 2 : 1
+  const box = id === 'c' ? Infinity : Math.floor(((boxNofile - reserve) * relayProcs) / 2)
+  const source = boxNofile - reserve
+  const load = ownNofile - reserve - 2 * concurrency
+  const n = Math.max(0, Math.min(requested, box, source, load))
+  if (n >= requested) return { n, reason: null }
+  if (n === box) return { n, reason: `open-files hard limit ${boxNofile}: ${relayProcs === 1 ? 'one middle-box process holds' : `each of ${relayProcs} relay workers holds its share of`} 2 descriptors per paused tunnel (GET + upstream)` }
+  if (n === source) return { n, reason: `open-files hard limit ${boxNofile} of the bench source (1 descriptor per tunnel)` }
+  return { n, reason: `open-files limit ${ownNofile} of the load generator (1 descriptor per paused tunnel + ${2 * concurrency} in flight)` }
+}
+
 async function scalePhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<void> {
-  // Paused tunnels hold their GET only (QuickTime closes the POST after PLAY and re-POSTs for
-  // the next request), so a middle box holds 2 descriptors per tunnel (GET + upstream), a relay
-  // worker of b2 half of them. The open-files hard limit caps what this machine can hold.
-  const perProcess = r.id === 'b2' ? 1 : 2
-  const cap = Math.floor((ctx.nofile - 400) / perProcess)
-  const n = Math.min(ctx.o.scaleTunnels, cap)
-  if (n < ctx.o.scaleTunnels) ctx.o.log(`  ${r.id} scale: capped at ${n} tunnels by the open-files hard limit (${ctx.nofile})`)
+  const o = ctx.o
+  const boxNofile = Math.min(NOFILE, hardNofile())
+  const cap = scaleCap(r.id, o.scaleTunnels, boxNofile, ctx.nofile, o.scaleConcurrency)
+  const n = cap.n
+  if (cap.reason !== null) o.log(`  ${r.id} scale: capped at ${n} tunnels by the ${cap.reason}`)
   const list: BenchTunnel[] = []
-  await sleep(ctx.o.settleMs / 2)
-  const rss0 = sumRss(box.pids())
+  await sleep(o.settleMs / 2)
+  const mem0 = await memorySnapshot(box.pids(), box.gcDir)
   const t0 = performance.now()
-  const progress = setInterval(() => ctx.o.log(`  ${r.id} scale: ${list.length}/${n} tunnels open`), 5000)
+  const deadline = t0 + o.scaleOpenSeconds * 1000
+  const progress = setInterval(() => o.log(`  ${r.id} scale: ${list.length}/${n} tunnels open`), 5000)
+  const errors: Record<string, number> = {}
+  // Each tunnel is opened as QuickTime does and paused before its slot opens the next one, so
+  // the tunnels already held are idle (keepalive only) while the rest open.
+  const addrs = Array.from({ length: Math.max(1, o.scaleAddresses) }, (_, i) => `127.0.0.${i + 1}`)
+  const fresh = Array.from({ length: n }, (_, i) => new BenchTunnel({ port: box.port, path: '/b/100', stats: ctx.stats, timeoutMs: o.openTimeoutMs, localAddress: addrs[i % addrs.length] }))
   try {
-    await openMany(box, ctx, list, n, 100, { play: true }, 200, t0 + ctx.o.scaleOpenSeconds * 1000)
-    await pool(list.slice(), 256, async t => { try { await withTimeout(t.pause(), ctx.o.openTimeoutMs) } catch {} t.closePost() })
+    await pool(fresh, o.scaleConcurrency, async t => {
+      if (performance.now() > deadline) return
+      try {
+        await t.open()
+        const status = await withTimeout(t.pause(), o.openTimeoutMs)
+        if (status !== 200) throw new Error(`PAUSE: RTSP ${status}`)
+        t.closePost()
+        list.push(t)
+      } catch (err) {
+        const m = (err as Error).message
+        errors[m] = (errors[m] ?? 0) + 1
+        t.close()
+      }
+    })
   } finally { clearInterval(progress) }
   const openSeconds = (performance.now() - t0) / 1000
-  await sleep(ctx.o.settleMs * 1.5)
-  const rss1 = sumRss(box.pids())
+  if (Object.keys(errors).length > 0) o.log(`    paused tunnels that failed to open: ${Object.entries(errors).map(([m, k]) => `${k} × ${m}`).join(', ')}`)
+  await sleep(o.settleMs * 1.5)
+  const mem1 = await memorySnapshot(box.pids(), box.gcDir)
   let answered = 0
-  await pool(list.slice(), 256, async t => { try { if (await withTimeout(t.keepalive(), ctx.o.openTimeoutMs) === 200) answered++ } catch {} t.closePost() })
+  await pool(list.slice(), 256, async t => { try { if (await withTimeout(t.keepalive(), o.openTimeoutMs) === 200) answered++ } catch {} t.closePost() })
+  const held = list.filter(t => !t.closed).length
+  const per = (a: number | null, b: number | null): number | null => a === null || b === null || held === 0 ? null : (b - a) / held
   r.scale = {
-    requested: ctx.o.scaleTunnels,
+    requested: o.scaleTunnels,
     limit: n,
-    nofile: ctx.nofile,
-    opened: list.length,
+    capReason: cap.reason,
+    nofile: boxNofile,
+    opened: held,
     keepaliveAnswered: answered,
-    rssBeforeMB: rss0 / 1048576,
-    rssAfterMB: rss1 / 1048576,
-    bytesPerTunnel: list.length === 0 ? null : (rss1 - rss0) / list.length,
-    openSeconds
+    rssBeforeMB: mem0.rss / 1048576,
+    rssAfterMB: mem1.rss / 1048576,
+    bytesPerTunnel: per(mem0.rss, mem1.rss),
+    heapBeforeMB: mem0.heap === null ? null : mem0.heap / 1048576,
+    heapAfterMB: mem1.heap === null ? null : mem1.heap / 1048576,
+    heapBytesPerTunnel: per(mem0.heap, mem1.heap),
+    gc: mem0.gc && mem1.gc,
+    openSeconds,
+    openErrors: errors
   }
-  ctx.o.log(`  ${r.id} scale: ${list.length}/${n} paused tunnels held, ${answered} keepalives answered, ${r.scale.bytesPerTunnel === null ? '-' : (r.scale.bytesPerTunnel / 1024).toFixed(1)} KiB/tunnel (${openSeconds.toFixed(1)} s to open)`)
+  const kib = (v: number | null): string => v === null ? '-' : (v / 1024).toFixed(1)
+  o.log(`  ${r.id} scale: ${held}/${n} paused tunnels held, ${answered} keepalives answered, ${kib(r.scale.bytesPerTunnel)} KiB RSS/tunnel, ${kib(r.scale.heapBytesPerTunnel)} KiB heap/tunnel${r.scale.gc ? ' (after GC)' : ''} (${openSeconds.toFixed(1)} s to open)`)
   closeAll(list)
-  await sleep(Math.min(5000, ctx.o.settleMs + n / 4))
+  await sleep(Math.min(5000, o.settleMs + n / 4))
 }
 
 async function setupPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<void> {
@@ -339,7 +435,8 @@ async function delayPhase (box: Running, ctx: Ctx, r: ScenarioResult, reference:
 export async function runBench (o: BenchOptions): Promise<BenchResults> {
   const started = performance.now()
   const nofile = raiseOwnNofile()
-  if (o.scenarios.some(id => id !== 'live') && nofile < o.scaleTunnels * 2 + 1000) o.log(`warning: open-files hard limit ${nofile} is below what ${o.scaleTunnels} paused tunnels need in one middle-box process (2 per tunnel): raise it (ulimit -Hn, LimitNOFILE) for the full scale phase`)
+  const hard = Math.min(NOFILE, hardNofile())
+  if (o.scenarios.some(id => id !== 'live') && hard < o.scaleTunnels * 2 + 400) o.log(`note: open-files hard limit ${hard} is below what ${o.scaleTunnels} paused tunnels need in ONE middle-box process (2 per tunnel): single-process boxes (a, b1, d, e) are capped near ${Math.floor((hard - 400) / 2)}; b2's two relay workers share them (raise ulimit -Hn / LimitNOFILE to lift the cap)`)
   const ctx = new Ctx(o)
   ctx.nofile = nofile
   const { log: _log, outDir: _out, ...options } = o
@@ -360,7 +457,7 @@ async function runBoxes (o: BenchOptions, ctx: Ctx, results: BenchResults, boxes
   o.log('micro-benchmarks of the hot path')
   results.micro = runMicro(o.microMs)
   for (const m of results.micro) o.log(`  ${m.name}: ${m.nsPerOp.toFixed(0)} ns/${m.unit}, ${m.ratio.toFixed(2)} × ${m.baseline} (${m.baselineNsPerOp.toFixed(0)} ns)`)
-  const source = await startSource(o.tickMs)
+  const source = await startSource(o.tickMs, o.phases)
   ctx.sourcePid = source.pid
   try {
     for (const id of boxes) {
@@ -436,6 +533,8 @@ export function parseBenchArgs (argv: string[], defaultOut: string): BenchOption
   o.scaleTunnels = num('--scale') ?? o.scaleTunnels
   o.stepSeconds = num('--step-seconds') ?? o.stepSeconds
   o.tickMs = num('--tick-ms') ?? o.tickMs
+  o.phases = num('--phases') ?? o.phases
+  o.scaleConcurrency = num('--scale-concurrency') ?? o.scaleConcurrency
   const steps = get('--steps')
   if (steps !== undefined) o.steps = steps.split(',').map(Number).filter(n => n > 0)
   const liveSteps = get('--live-steps')
@@ -445,11 +544,14 @@ export function parseBenchArgs (argv: string[], defaultOut: string): BenchOption
 }
 
 export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out DIR] [--scenarios a,b1,b2,c,d,e,live] [--kbps 2000]
-                       [--steps 25,50,100,...] [--step-seconds 3] [--scale 10000] [--tick-ms 10]
+                       [--steps 25,50,100,...] [--step-seconds 3] [--scale 10000] [--scale-concurrency 16]
+                       [--tick-ms 10] [--phases 10]
                        [--live-steps 50,100,200,400] [--live-kbps 2000]
   Runs the load generator against every scenario in one run and writes DIR/benchmarks.{md,json,svg}
   (default DIR: ./bench-report), merged with the results already in DIR: \`--scenarios live\` alone
   replaces only the live section. Needs haproxy for scenario d; the live scenario needs
   gst-rtsp-server (python3-gi, gir1.2-gst-rtsp-server-1.0) and the repository's
-  test/peers/gst-origin.py; 10,000 paused tunnels need an open-files hard limit above 20,000 (ulimit -Hn).
+  test/peers/gst-origin.py. --phases N: the source serves each session in its own slot of N per tick
+  (1 = every session's packets in one burst per tick). A single middle-box process holds 2 descriptors per
+  paused tunnel: 10,000 in one process need an open-files hard limit above 20,400 (ulimit -Hn); b2 splits them.
        tunnelgate bench --render DIR/benchmarks.json   re-renders the report from a run's raw results.`

@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { processTree } from './procstat.js'
 
 export type ScenarioId = 'a' | 'b1' | 'b2' | 'c' | 'd' | 'e'
@@ -33,6 +33,12 @@ export interface Running {
   port: number
   /** The middle box's processes now (empty for direct). */
   pids (): number[]
+  /**
+   * Directory where the box's Node processes (tunnelgate, raw relay) preloaded with gc-hook.ts
+   * write their memory after a forced GC (procstat.ts memorySnapshot); undefined for HAProxy and
+   * direct.
+   */
+  gcDir?: string
   stop (): Promise<void>
 }
 
@@ -40,10 +46,21 @@ const here = fileURLToPath(import.meta.url)
 const isTs = here.endsWith('.ts')
 const srcRoot = resolve(dirname(here), '..')
 
-/** `node` arguments to run one of our modules (compiled .js, or .ts through tsx). */
-export function nodeArgs (module: string): string[] {
-  const file = join(srcRoot, isTs ? module.replace(/\.js$/, '.ts') : module)
-  return isTs ? ['--import', 'tsx', file] : [file]
+/**
+ * `node` arguments to run one of our modules (compiled .js, or .ts through tsx); with `gcHook`,
+ * preceded by `--expose-gc --import gc-hook.js` (a bench middle box whose memory the scale phase
+ * reads after a forced GC; fork()ed relay workers inherit these arguments).
+ */
+export function nodeArgs (module: string, opts: { gcHook?: boolean } = {}): string[] {
+  const ts = (m: string): string => join(srcRoot, isTs ? m.replace(/\.js$/, '.ts') : m)
+  const hook = opts.gcHook === true ? ['--expose-gc', '--import', pathToFileURL(ts('bench/gc-hook.js')).href] : []
+  return isTs ? ['--import', 'tsx', ...hook, ts(module)] : [...hook, ts(module)]
+}
+
+/** A fresh directory for gc-hook.ts reports, and the environment that points a box at it. */
+function gcEnv (env: NodeJS.ProcessEnv): { gcDir: string, env: NodeJS.ProcessEnv } {
+  const gcDir = mkdtempSync(join(tmpdir(), 'tg-bench-gc-'))
+  return { gcDir, env: { ...env, TUNNELGATE_BENCH_GC_DIR: gcDir } }
 }
 
 export const NOFILE = 131072
@@ -120,8 +137,8 @@ function stopChild (child: ChildProcess): Promise<void> {
 }
 
 /** The bench source in its own process. */
-export async function startSource (tickMs: number): Promise<{ port: number, pid: number, stop: () => Promise<void> }> {
-  const child = spawnLimited(process.execPath, [...nodeArgs('bench/child.js'), 'source', '--tick-ms', String(tickMs)])
+export async function startSource (tickMs: number, phases = 1): Promise<{ port: number, pid: number, stop: () => Promise<void> }> {
+  const child = spawnLimited(process.execPath, [...nodeArgs('bench/child.js'), 'source', '--tick-ms', String(tickMs), '--phases', String(phases)])
   const { port } = await readJsonLine(child, 'bench source')
   return { port, pid: child.pid!, stop: () => stopChild(child) }
 }
@@ -148,9 +165,10 @@ function gatewayConfig (): string {
 export async function startScenario (id: ScenarioId, sourcePort: number): Promise<Running> {
   if (id === 'c') return { id, port: sourcePort, pids: () => [], stop: async () => {} }
   if (id === 'e') {
-    const child = spawnLimited(process.execPath, [...nodeArgs('bench/child.js'), 'relay', '--target', String(sourcePort)])
+    const { gcDir, env } = gcEnv(process.env)
+    const child = spawnLimited(process.execPath, [...nodeArgs('bench/child.js', { gcHook: true }), 'relay', '--target', String(sourcePort)], env)
     const { port } = await readJsonLine(child, 'raw relay')
-    return { id, port, pids: () => [child.pid!], stop: () => stopChild(child) }
+    return { id, port, pids: () => [child.pid!], gcDir, stop: () => stopChild(child) }
   }
   const port = await freePort()
   if (id === 'd') {
@@ -178,8 +196,8 @@ export async function startScenario (id: ScenarioId, sourcePort: number): Promis
     return { id, port, pids: () => [child.pid!], stop: () => stopChild(child) }
   }
   const workers = id === 'b1' ? ['--workers', '1'] : id === 'b2' ? ['--workers', '2'] : ['--workers', '0']
-  const child = spawnLimited(process.execPath, [...nodeArgs('main.js'), '--config', gatewayConfig(), '--port', String(port), '--host', '127.0.0.1', '--backend', `rtsp://127.0.0.1:${sourcePort}`, ...workers],
-    { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_BACKENDS: '' })
+  const { gcDir, env } = gcEnv({ ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_BACKENDS: '' })
+  const child = spawnLimited(process.execPath, [...nodeArgs('main.js', { gcHook: true }), '--config', gatewayConfig(), '--port', String(port), '--host', '127.0.0.1', '--backend', `rtsp://127.0.0.1:${sourcePort}`, ...workers], env)
   await waitListening(port)
   // Workers announce readiness before the portal listens; give the tree a moment to settle.
   const pid = child.pid!
@@ -188,6 +206,7 @@ export async function startScenario (id: ScenarioId, sourcePort: number): Promis
     port,
     // sh execs the command: the pid is the gateway's.
     pids: () => processTree(pid),
+    gcDir,
     stop: () => stopChild(child)
   }
 }

@@ -8,10 +8,14 @@
  *   rtsp://HOST:PORT/b/<kbit/s>[/<RTP packet bytes>]       (default 2000 kbit/s, 1400 bytes)
  *
  * Each RTP packet carries the stamp header extension (see stamp.ts: monotonic ns at write time).
- * Packets are paced by one ticker for all sessions (`tickMs`); a session's packets due at a tick
- * leave in one write (as a Darwin-style server batches); the first packet leaves right after the
- * PLAY reply. A session whose socket has more than `backlogBytes` queued drops what is due (live
- * semantics) and the receiver sees the sequence gap as loss.
+ * Packets are paced per session every `tickMs`; a session's packets due at its tick leave in one
+ * write (as a Darwin-style server batches); the first packet leaves right after the PLAY reply.
+ * Sessions are NOT phase locked: the tick is cut into `phases` slots (a ticker every
+ * tickMs / phases ms) and each session is served in its own slot (sessions take the slots in turn
+ * as they start), so independent streams reach a middle box spread over the tick, as real ones do,
+ * instead of every session's packets in one burst per tick (`phases: 1` is that burst model). A
+ * session whose socket has more than `backlogBytes` queued drops what is due (live semantics) and
+ * the receiver sees the sequence gap as loss.
  */
 import net from 'node:net'
 import { Base64StreamDecoder } from '../tunnel/codec/base64-stream.js'
@@ -24,6 +28,8 @@ export interface SourceOptions {
   port?: number
   host?: string
   tickMs?: number
+  /** Slots per tick: sessions are served in their own slot (1 = all sessions at once, phase locked). */
+  phases?: number
   backlogBytes?: number
   defaultKbps?: number
 }
@@ -40,6 +46,8 @@ interface Session {
   ssrc: number
   template: Buffer
   dropped: number
+  /** Slot of the tick this session is served in (0 ≤ phase < phases). */
+  phase: number
 }
 
 const RTP_FIXED = 12
@@ -47,7 +55,10 @@ const RTP_FIXED = 12
 export class BenchSource {
   readonly #server: net.Server
   readonly #opts: Required<SourceOptions>
-  readonly #playing = new Set<Session>()
+  /** Playing sessions by slot. */
+  readonly #playing: Array<Set<Session>>
+  #slot = 0
+  #nextPhase = 0
   readonly #gets = new Map<string, Conn>()
   readonly #waitingPosts = new Map<string, Array<{ sock: net.Socket, rest: Buffer }>>()
   #ticker: NodeJS.Timeout | null = null
@@ -56,7 +67,9 @@ export class BenchSource {
   packetsDropped = 0
 
   constructor (opts: SourceOptions = {}) {
-    this.#opts = { port: 0, host: '127.0.0.1', tickMs: 10, backlogBytes: 1 << 20, defaultKbps: 2000, ...opts }
+    this.#opts = { port: 0, host: '127.0.0.1', tickMs: 10, phases: 1, backlogBytes: 1 << 20, defaultKbps: 2000, ...opts }
+    this.#opts.phases = Math.max(1, Math.floor(this.#opts.phases))
+    this.#playing = Array.from({ length: this.#opts.phases }, () => new Set<Session>())
     this.#server = net.createServer(s => this.#accept(s))
   }
 
@@ -67,7 +80,7 @@ export class BenchSource {
       this.#server.once('error', reject)
       this.#server.listen({ port: this.#opts.port, host: this.#opts.host, backlog: 4096 }, resolve)
     })
-    this.#ticker = setInterval(() => this.#tick(), this.#opts.tickMs)
+    this.#ticker = setInterval(() => this.#tick(), this.#opts.tickMs / this.#opts.phases)
     return this.port
   }
 
@@ -133,7 +146,7 @@ export class BenchSource {
     template[5] = 96
     const ssrc = (Math.random() * 0xffffffff) >>> 0
     template.writeUInt32BE(ssrc, 12)
-    return { id: String(this.#nextId++ * 7919 + 100000), out, kbps, pkt, playing: false, startNs: 0n, sent: 0, seq: (Math.random() * 0xffff) >>> 0, ssrc, template, dropped: 0 }
+    return { id: String(this.#nextId++ * 7919 + 100000), out, kbps, pkt, playing: false, startNs: 0n, sent: 0, seq: (Math.random() * 0xffff) >>> 0, ssrc, template, dropped: 0, phase: 0 }
   }
 
   play (s: Session): void {
@@ -141,19 +154,23 @@ export class BenchSource {
     s.playing = true
     s.startNs = process.hrtime.bigint()
     s.sent = 0
-    this.#playing.add(s)
+    s.phase = this.#nextPhase
+    this.#nextPhase = (this.#nextPhase + 1) % this.#opts.phases
+    this.#playing[s.phase]!.add(s)
     this.#send(s, 1, s.startNs)
   }
 
   stop (s: Session): void {
     s.playing = false
-    this.#playing.delete(s)
+    this.#playing[s.phase]!.delete(s)
   }
 
   #tick (): void {
     const now = process.hrtime.bigint()
-    for (const s of this.#playing) {
-      if (s.out.destroyed) { this.#playing.delete(s); continue }
+    const slot = this.#playing[this.#slot]!
+    this.#slot = (this.#slot + 1) % this.#opts.phases
+    for (const s of slot) {
+      if (s.out.destroyed) { slot.delete(s); continue }
       const pps = (s.kbps * 1000) / ((s.pkt + 4) * 8)
       const due = 1 + Math.floor(Number(now - s.startNs) * pps / 1e9)
       const n = due - s.sent
