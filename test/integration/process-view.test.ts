@@ -3,7 +3,7 @@
  * descriptors, active handles by type and memory; the figures follow what the process holds (a
  * tunnel open: more descriptors and TCP sockets in the process carrying it; closed: back).
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { readdirSync } from 'node:fs'
 import { startTestGateway } from '../helpers/gateway-harness.js'
 import { ScriptedBackend } from '../helpers/scripted-backend.js'
@@ -17,7 +17,7 @@ const TOKEN = 'process-view-token-0123456789'
 
 t.afterEach(() => destroyAllClients())
 
-function checkShape (t: Tap.Test, p: ProcessInfo): void {
+function checkShape (t: Test, p: ProcessInfo): void {
   t.equal(p.up, true, `${p.id} up`)
   t.ok(Number.isInteger(p.pid) && p.pid! > 0, `${p.id}: pid`)
   t.ok(Number.isInteger(p.fds) && p.fds! > 3, `${p.id}: fds ${p.fds}`)
