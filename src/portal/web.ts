@@ -5,6 +5,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { guardKeptAliveHeads, webClientError } from './web-limits.js'
 import type { GatewayMetrics } from '../metrics.js'
 import type { Config } from '../config.js'
 import { HttpRoutes, type RtspLoadOf } from './http-routes.js'
@@ -25,12 +26,18 @@ export interface StatusSource {
 
 export async function buildWeb (deps: { config?: Config, metrics: GatewayMetrics, logger: Logger, source: StatusSource, extend?: (app: FastifyInstance) => void, watch?: WatchOptions, /** Sessions of an RTSP backend as the balancer sees them (HTTP backends tied by `rtspBackend`). */ rtspLoad?: RtspLoadOf }): Promise<FastifyInstance> {
   const { metrics, source } = deps
+  const limits = deps.config?.limits
+  const log = deps.logger.child({ component: 'web' })
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'web' }, { level: 'warn' }) as unknown as FastifyBaseLogger,
-    http: { requireHostHeader: false } as never,
+    // The front door read the first request head of a web connection under limits.httpHead*; the
+    // later requests of a kept-alive connection are read by Node's parser under the same limits.
+    http: { requireHostHeader: false, ...(limits === undefined ? {} : { maxHeaderSize: limits.httpHeadBytes }) } as never,
     connectionTimeout: 60_000,
-    keepAliveTimeout: 5_000
+    keepAliveTimeout: 5_000,
+    clientErrorHandler: (err: Error & { code?: string }, socket) => { webClientError(err, socket, metrics, log) }
   })
+  if (limits !== undefined) guardKeptAliveHeads(app, limits, metrics, log)
   app.addHook('onResponse', async (req, reply) => {
     metrics.webRequestsTotal.inc({ route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) })
   })
@@ -53,3 +60,4 @@ export async function buildWeb (deps: { config?: Config, metrics: GatewayMetrics
   await app.ready()
   return app
 }
+
