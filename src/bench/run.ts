@@ -84,7 +84,7 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   scaleScenarios: ['a', 'b2', 'd', 'e'],
   scaleOpenSeconds: 120,
   scaleConcurrency: 16,
-  scaleAddresses: 4,
+  scaleAddresses: 16,
   delayFractions: [0.25, 0.5, 0.9],
   delaySeconds: 3,
   tickMs: 10,
@@ -347,7 +347,8 @@ async function scalePhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
   await sleep(o.settleMs * 1.5)
   const mem1 = await memorySnapshot(box.pids(), box.gcDir)
   let answered = 0
-  await pool(list.slice(), 256, async t => { try { if (await withTimeout(t.keepalive(), o.openTimeoutMs) === 200) answered++ } catch {} t.closePost() })
+  // As many keepalive POSTs in flight as opening ones: each holds a descriptor in the box too.
+  await pool(list.slice(), o.scaleConcurrency, async t => { try { if (await withTimeout(t.keepalive(), o.openTimeoutMs) === 200) answered++ } catch {} t.closePost() })
   const held = list.filter(t => !t.closed).length
   const per = (a: number | null, b: number | null): number | null => a === null || b === null || held === 0 ? null : (b - a) / held
   r.scale = {
