@@ -73,7 +73,7 @@ const processSchema: Schema = {
     fds: { type: ['integer', 'null'], description: 'open file descriptors (/proc/self/fd); null off Linux' },
     handles: {
       type: 'object',
-      description: "active handles (process.getActiveResourcesInfo()) grouped: timers ('Timeout'), TCP sockets and listeners, pipes (IPC, stdio), other; byType has every type Node names",
+      description: "active handles (process.getActiveResourcesInfo()) grouped: timers ('Timeout'; Node lists only timers not unref()'d), TCP sockets and listeners, pipes (IPC, stdio), other; byType has every type Node names",
       properties: {
         timers: { type: 'integer' },
         tcp: { type: 'integer' },

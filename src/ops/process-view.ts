@@ -8,7 +8,7 @@
 import { readdirSync } from 'node:fs'
 
 export interface HandleCounts {
-  /** setTimeout / setInterval timers (`Timeout`). */
+  /** setTimeout / setInterval timers (`Timeout`) that keep the process alive: Node does not list unref()'d ones. */
   timers: number
   /** TCP sockets and listeners (`TCPSocketWrap`, `TCPServerWrap`, `TCPWrap`, `TCPConnectWrap`). */
   tcp: number

@@ -4,6 +4,9 @@
  * oversized heads, RTSP messages and `$` frames, base64 garbage and SSRF attempts. Each gets its
  * documented answer (docs/errors.md), the gateway's resident memory stays under RSS_BOUND, and a
  * real ffmpeg client plays from another address during the whole attack and a new one after it.
+ * No leaks: once the attack's connections are closed, the child's descriptors (GET /admin/process
+ * and /proc/<pid>/fd), timers, sockets and the tunnels gauge are back to their values before it
+ * (taken after a warm-up of each kind of connection, with the healthy client playing).
  */
 import t from 'tap'
 import net from 'node:net'
@@ -14,6 +17,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { runPeer } from '../helpers/peers.js'
+import { assertNoChildLeaks, childLeakSnapshot } from '../helpers/leaks.js'
 
 const RSS_BOUND = 256 * 1024 * 1024
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -62,7 +66,8 @@ t.test('abuse stage against the real process', { skip: existsSync(`${ROOT}dist/m
   const dir = mkdtempSync(join(tmpdir(), 'tg-abuse-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const port = await freePort()
-  writeFileSync(join(dir, 'tg.json'), JSON.stringify({ host: '127.0.0.1', port, workers: 0, logLevel: 'warn', limits: { headerTimeoutMs: 3000, clientFrameBytes: 2048 }, tunnel: { pairingTimeoutMs: 4000 } }))
+  const adminPort = await freePort()
+  writeFileSync(join(dir, 'tg.json'), JSON.stringify({ host: '127.0.0.1', port, workers: 0, logLevel: 'warn', admin: { enabled: true, host: '127.0.0.1', port: adminPort }, limits: { headerTimeoutMs: 3000, clientFrameBytes: 2048 }, tunnel: { pairingTimeoutMs: 4000 } }))
   // Raise the gateway's descriptor limit to the hard limit (the attack keeps at most ~2,500 sockets open at once).
   const child = spawn('bash', ['-c', `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec node bin/tunnelgate.js --config ${join(dir, 'tg.json')} > /dev/null`], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
@@ -96,6 +101,19 @@ t.test('abuse stage against the real process', { skip: existsSync(`${ROOT}dist/m
   const started = Date.now() + 15_000
   while (lastAdvance === 0) { if (Date.now() > started) throw new Error('ffmpeg did not start'); await new Promise(resolve => setTimeout(resolve, 100)) }
   const baseRss = rss()
+  // Warm-up of each kind of connection the stage makes (first uses create lasting state), then the
+  // leak baseline: the healthy client's tunnel and its origin connection are part of it.
+  await Promise.all([
+    exchange(port, '127.0.0.10', 'GET /live/demo HTTP/1.1\r\nHost: x\r\nX-a: ', 5000),
+    exchange(port, '127.0.1.9', `GET /live/demo HTTP/1.0\r\nx-sessioncookie: ${cookie()}\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n`, 1500),
+    exchange(port, '127.0.1.9', `POST /live/demo HTTP/1.0\r\nx-sessioncookie: ${cookie()}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\n\r\n`, 300)
+  ])
+  const leakTarget = { adminPort, port }
+  await new Promise(resolve => setTimeout(resolve, 500))
+  const leakBefore = await childLeakSnapshot(leakTarget)
+  t.equal(leakBefore.processes.length, 1, 'one gateway process (workers: 0)')
+  t.equal(leakBefore.processes[0]!.pid, child.pid, 'the admin API reports the child we spawned')
+  t.equal(leakBefore.tunnels, 1, 'the healthy client\'s tunnel is open at the baseline')
 
   // 1. 2,000 slowloris connections: each closed by the header timeout.
   const slow = await inBatches(2000, 500, async i => await exchange(port, `127.0.0.${2 + (i % 8)}`, 'GET /live/demo HTTP/1.1\r\nHost: x\r\nX-a: ', 8000))
@@ -145,6 +163,10 @@ t.test('abuse stage against the real process', { skip: existsSync(`${ROOT}dist/m
   t.match(gText, /\r\nCSeq: 2\r\n/, `the SSRF-looking DESCRIBE is answered by the configured origin (no other address dialled) (${gText.slice(-400)})`)
   t.match(gText, /RTSP\/1\.0 400 /, 'oversized RTSP head: RTSP 400 (then the tunnel is closed)')
   post.destroy(); g.socket.destroy()
+
+  // No leaks: with the attack's connections closed, the child is back to its baseline.
+  const leakAfter = await assertNoChildLeaks(leakTarget, leakBefore)
+  t.pass(`no leak in the gateway process after the stage: ${JSON.stringify(leakBefore.processes[0])} -> ${JSON.stringify(leakAfter.processes[0])}`)
 
   const m = await metricsText(port)
   t.ok(metricValue(m, 'tunnelgate_errors_total', 'code="TG_ERR_HTTP_HEAD_TIMEOUT"') >= 2000, 'slowloris counted')
