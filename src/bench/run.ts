@@ -60,6 +60,13 @@ export interface BenchOptions {
   microMs: number
   /** A tunnel that has not seen its first RTP byte (or PLAY reply) by then counts as failed. */
   openTimeoutMs: number
+  /**
+   * A window in which processes other than the bench's used more than this share of the machine
+   * (cpuOther / (cores × seconds)) is disturbed: it is measured again, up to `disturbedRetries`
+   * times, and marked if it stays so.
+   */
+  otherCpuMax: number
+  disturbedRetries: number
   /** Pause between phases for the middle box to settle (ms). */
   settleMs: number
   /** Label of the run ('full', 'quick', 'smoke'). */
@@ -92,6 +99,8 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   lateMs: 50,
   microMs: 400,
   settleMs: 1000,
+  otherCpuMax: 0.15,
+  disturbedRetries: 3,
   openTimeoutMs: 20_000,
   profile: 'full',
   liveSteps: [50, 100, 200, 400],
@@ -105,7 +114,7 @@ export const QUICK: Omit<BenchOptions, 'outDir' | 'log'> = {
 }
 
 export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, microMs: 20, settleMs: 100, openTimeoutMs: 5000, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6
+  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, microMs: 20, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6
 }
 
 export interface StepResult {
@@ -130,6 +139,8 @@ export interface StepResult {
   cpuSteal: number
   /** CPUs of the machine (the window's capacity is cores × seconds). */
   cores: number
+  /** Other processes used more than otherCpuMax of the machine in this window (after the retries). */
+  disturbed: boolean
   boxRssMB: number
   delayMs: { n: number, p50: number, p99: number, p999: number }
 }
@@ -277,6 +288,7 @@ async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, s
     cpuMachine: m1.busy - m0.busy,
     cpuSteal: m1.steal - m0.steal,
     cores: cpus().length,
+    disturbed: false,
     boxRssMB: sumRss(pids) / 1048576,
     delayMs: delayPercentiles(s)
   }
@@ -393,8 +405,35 @@ async function setupPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
   await sleep(ctx.o.settleMs / 2)
 }
 
+/**
+ * CPU-s of a window used by processes other than the bench's (box, source, load generator): the
+ * machine's busy time minus theirs. Includes softirq time the kernel does not charge to a process
+ * (loopback TCP), so it is never quite 0 under load; a large value means something else ran.
+ */
+export function cpuOther (s: StepResult): number { return Math.max(0, s.cpuMachine - s.cpuBox - s.cpuSource - s.cpuClient) }
+
+/** CPU-s of a window nobody used: cores × seconds minus busy and stolen time. */
+export function cpuIdle (s: StepResult): number { return Math.max(0, s.cores * s.seconds - s.cpuMachine - s.cpuSteal) }
+
+export function isDisturbed (s: StepResult, otherCpuMax: number): boolean { return s.cores * s.seconds > 0 && cpuOther(s) / (s.cores * s.seconds) > otherCpuMax }
+
+/**
+ * measure(), again while other processes took more than otherCpuMax of the machine (up to
+ * disturbedRetries times): the figures of a window shared with something else are not the box's.
+ * The result says whether it stayed disturbed.
+ */
+async function measureUndisturbed (box: Running, ctx: Ctx, id: string, tunnels: number, seconds: number): Promise<StepResult> {
+  let s = await measure(box, ctx, tunnels, ctx.o.kbps, seconds, true)
+  for (let k = 0; k < ctx.o.disturbedRetries && isDisturbed(s, ctx.o.otherCpuMax); k++) {
+    ctx.o.log(stepLine(id, s) + ` (disturbed: other processes used ${cpuOther(s).toFixed(2)} CPU-s; measuring again)`)
+    s = await measure(box, ctx, tunnels, ctx.o.kbps, seconds, true)
+  }
+  s.disturbed = isDisturbed(s, ctx.o.otherCpuMax)
+  return s
+}
+
 function stepLine (id: string, s: StepResult): string {
-  return `  ${id} ${String(s.tunnels).padStart(5)} × ${s.kbps} kbit/s: offered ${s.offeredMbps.toFixed(0)} Mbit/s delivered ${s.deliveredMbps.toFixed(0)}, lost ${s.lost} late ${s.late}${s.errors > 0 ? ` errors ${s.errors}` : ''}, box ${s.cpuPerGbit === null ? '-' : s.cpuPerGbit.toFixed(3)} CPU-s/Gbit, delay p50 ${s.delayMs.p50.toFixed(2)} p99 ${s.delayMs.p99.toFixed(2)} ms${s.held ? '' : '  ← not held'}`
+  return `  ${id} ${String(s.tunnels).padStart(5)} × ${s.kbps} kbit/s: offered ${s.offeredMbps.toFixed(0)} Mbit/s delivered ${s.deliveredMbps.toFixed(0)}, lost ${s.lost} late ${s.late}${s.errors > 0 ? ` errors ${s.errors}` : ''}, box ${s.cpuPerGbit === null ? '-' : s.cpuPerGbit.toFixed(3)} CPU-s/Gbit, delay p50 ${s.delayMs.p50.toFixed(2)} p99 ${s.delayMs.p99.toFixed(2)} ms; CPU-s box ${s.cpuBox.toFixed(2)}${s.cpuProcs.length > 1 ? ` (${s.cpuProcs.map(x => x.toFixed(2)).join('+')})` : ''} source ${s.cpuSource.toFixed(2)} client ${s.cpuClient.toFixed(2)} other ${cpuOther(s).toFixed(2)} steal ${s.cpuSteal.toFixed(2)} idle ${cpuIdle(s).toFixed(2)} of ${(s.cores * s.seconds).toFixed(2)}${s.disturbed ? '  (disturbed)' : ''}${s.held ? '' : '  ← not held'}`
 }
 
 async function sweepPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<void> {
@@ -402,11 +441,11 @@ async function sweepPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
   for (const n of ctx.o.steps) {
     await openMany(box, ctx, list, n, ctx.o.kbps)
     await sleep(ctx.o.warmSeconds * 1000)
-    let s = await measure(box, ctx, n, ctx.o.kbps, ctx.o.stepSeconds, true)
+    let s = await measureUndisturbed(box, ctx, r.id, n, ctx.o.stepSeconds)
     if (!s.held && list.length >= n) {
       // One retry: a spike from outside the bench should not end the sweep; a real limit repeats.
       ctx.o.log(stepLine(r.id, s) + ' (measuring again)')
-      s = await measure(box, ctx, n, ctx.o.kbps, ctx.o.stepSeconds, true)
+      s = await measureUndisturbed(box, ctx, r.id, n, ctx.o.stepSeconds)
     }
     if (list.length < n) s.held = false
     r.sweep.push(s)
@@ -425,7 +464,7 @@ async function delayPhase (box: Running, ctx: Ctx, r: ScenarioResult, reference:
     const n = Math.max(1, Math.round(reference * f))
     await openMany(box, ctx, list, n, ctx.o.kbps)
     await sleep(ctx.o.warmSeconds * 1000)
-    const s = await measure(box, ctx, n, ctx.o.kbps, ctx.o.delaySeconds, true)
+    const s = await measureUndisturbed(box, ctx, `${r.id} @${Math.round(f * 100)}%`, n, ctx.o.delaySeconds)
     r.delay.push({ ...s, fraction: f })
     ctx.o.log(stepLine(`${r.id} @${Math.round(f * 100)}%`, s))
   }
