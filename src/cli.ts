@@ -8,6 +8,9 @@
       A relay node: accepts the legs portals forward, unwraps them, balances over backends.
   tunnelgate hash-password < password.txt
       Prints a scrypt hash for auth.basic[].hash in the config file.
+  tunnelgate token --path /STREAM [--ttl SECONDS | --expires WHEN] [--format hmac|jwt] [--url rtsp://HOST]
+      Mints an access token for auth.tokenSecrets; the secret from $TUNNELGATE_TOKEN_SECRET or stdin
+      (see tunnelgate token --help).
   tunnelgate origin --port 8554 [--host 127.0.0.1] [--media DIR] [--metrics-port N]
  */
 import { parseArgs } from 'node:util'
@@ -35,6 +38,9 @@ export const USAGE = `Usage:
       A relay node: accepts the legs portals forward, unwraps them, balances over backends.
   tunnelgate hash-password < password.txt
       Prints a scrypt hash for auth.basic[].hash in the config file.
+  tunnelgate token --path /STREAM [--ttl SECONDS | --expires WHEN] [--format hmac|jwt] [--url rtsp://HOST]
+      Mints an access token for auth.tokenSecrets; the secret from $TUNNELGATE_TOKEN_SECRET or stdin
+      (see tunnelgate token --help).
   tunnelgate origin --port 8554 [--host 127.0.0.1] [--media DIR] [--metrics-port N]
       The embedded Darwin-style RTSP origin on its own.
   tunnelgate bench [--quick] [--out DIR] [--scenarios a,b1,b2,c,d,e]

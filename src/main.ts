@@ -16,6 +16,12 @@ async function main (argv: string[]): Promise<void> {
     await benchMain(argv.slice(1))
     process.exit(0)
   }
+  if (argv[0] === 'token') {
+    // Mint an access token (src/ops/token-cli.ts): the secret from the environment or stdin.
+    const { tokenMain } = await import('./ops/token-cli.js')
+    await tokenMain(argv.slice(1), { env: process.env, stdin: process.stdin, out: s => process.stdout.write(s), err: s => process.stderr.write(s) })
+    return
+  }
   const cli = parseCli(argv, process.env)
   if (cli.help) { process.stdout.write(USAGE + '\n'); return }
   const logger = pino({ level: process.env.TUNNELGATE_LOG_LEVEL ?? 'info' })

@@ -94,11 +94,25 @@ export function signJwt (secret: string, claims: Record<string, unknown>, header
   return `${body}.${b64url(hmac(secret, body))}`
 }
 
+/** Longest token verifyToken looks at (longer ones are malformed). */
+export const TOKEN_MAX_CHARS = 4096
+
+export type TokenFormat = 'hmac' | 'jwt'
+
+/**
+ * A token of either format for `path` valid until `expSeconds` (Unix seconds), as verifyToken
+ * accepts it: what `tunnelgate token` prints. The JWT also carries `iat` (`nowSeconds`).
+ */
+export function mintToken (format: TokenFormat, secret: string, path: string, expSeconds: number, nowSeconds: number): string {
+  const exp = Math.floor(expSeconds)
+  return format === 'hmac' ? signHmacToken(secret, path, exp) : signJwt(secret, { path, exp, iat: Math.floor(nowSeconds) })
+}
+
 const B64URL = /^[A-Za-z0-9_-]*$/
 
 /** Verify a token of either format against any of `secrets` at time `nowSeconds`. */
 export function verifyToken (token: string, secrets: readonly string[], nowSeconds: number): TokenResult {
-  if (token.length > 4096) return { ok: false, reason: 'malformed' }
+  if (token.length > TOKEN_MAX_CHARS) return { ok: false, reason: 'malformed' }
   const parts = token.split('.')
   if (parts[0] === 'tg1' && parts.length === 4) {
     const [, expText = '', pathB64 = '', sig = ''] = parts
