@@ -202,6 +202,7 @@ export class Operator {
       const { relay, workers } = this.#d
       relay.reconfigure(next)
       for (const n of this.#drainedBackends) if (!relay.pool.setDraining(n, true)) this.#drainedBackends.delete(n)
+      this.#d.remote?.setLimits(next.limits)
       if (workers !== null) {
         workers.setDrainedBackends([...this.#drainedBackends])
         await workers.reconfigure(next)

@@ -17,6 +17,8 @@ import type { HttpHead } from '../tunnel/codec/http-head.js'
 import type { LegSink } from './front-door.js'
 import { PAIR_HEADER } from '../relay/relay.js'
 import { webSocketKey } from './websocket-door.js'
+import { plainAddress } from './access.js'
+import { legLimitHit, PerIpCounts, refuseLeg, UnpairedLegs, type LegLimitSettings } from '../relay/leg-counts.js'
 
 export interface RelayTarget { host: string, port: number }
 
@@ -28,6 +30,13 @@ export interface RemoteRelayOptions {
   connectTimeoutMs: number
   /** POST hand-shake: relays asked "is this cookie's GET yours?" before holding the POST (cluster.postAskRelays). */
   postAskRelays?: number
+  /**
+   * limits.maxTunnels, maxTunnelsPerIp, maxUnpairedLegs, maxUnpairedLegsPerIp counted over this
+   * portal's own legs (absent: no limit at the portal, the relay nodes' own checks only).
+   */
+  limits?: LegLimitSettings
+  /** tunnel.pairingTimeoutMs: the longest a leg this portal forwarded counts as unpaired. */
+  pairingTimeoutMs?: number
 }
 
 interface RelayState {
@@ -87,9 +96,17 @@ export class RemoteRelays implements LegSink {
   readonly #postAsks: Counter<'result'>
   /** Relay each open tunnel's GET went to from this portal (its POSTs follow it during a drain). */
   readonly #cookieRelay = new Map<string, string>()
+  #limits: LegLimitSettings | null
+  /** Spliced GET, WebSocket and plain RTSP legs open now, per client address (until the client's socket closes). */
+  readonly #sessions = new PerIpCounts()
+  /** Unpaired legs as this portal sees them (see acceptGet / acceptPost). */
+  readonly #unpaired = new UnpairedLegs()
+  /** Open GET legs through this portal, by cookie. */
+  readonly #openGets = new Map<string, number>()
 
   constructor (opts: RemoteRelayOptions, metrics: GatewayMetrics, logger: Logger) {
     this.#opts = opts
+    this.#limits = opts.limits ?? null
     this.#metrics = metrics
     this.#log = logger
     const registers = [metrics.registry]
@@ -226,13 +243,70 @@ export class RemoteRelays implements LegSink {
 
   acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
     this.#metrics.legsTotal.inc({ leg: 'get', transport: 'http-tunnel' })
+    const ip = plainAddress(info.clientAddress)
+    const waiting = this.#unpaired.hasPosts(cookie)
+    // A second GET for a cookie whose GET is open here is a duplicate (its relay drops it): never unpaired.
+    const duplicate = this.#openGets.has(cookie)
+    if (this.#refusedHere('get', socket, ip, !waiting && !duplicate)) return
+    this.#countSession(socket, ip)
+    this.#openGets.set(cookie, (this.#openGets.get(cookie) ?? 0) + 1)
+    socket.once('close', () => {
+      const n = (this.#openGets.get(cookie) ?? 1) - 1
+      if (n > 0) { this.#openGets.set(cookie, n); return }
+      this.#openGets.delete(cookie)
+      this.#unpaired.getPaired(cookie)
+    })
+    if (waiting) this.#unpaired.postsPaired(cookie)
+    else if (!duplicate) this.#unpaired.addGet(cookie, ip, this.#pairingMs)
     this.#forward(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), cookie, true, { cookie, kind: 'get' })
   }
 
   acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
     this.#metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
+    const raw = withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress)
+    if (this.#openGets.has(cookie)) {
+      // Its GET is open through this portal: this POST pairs it (or joins it as a re-POST).
+      this.#unpaired.getPaired(cookie)
+      this.#forwardPost(socket, raw, cookie)
+      return
+    }
+    // Unpaired as far as this portal knows, until a relay says it holds the GET (its GET came through
+    // another portal), a GET with its cookie comes here, the POST closes, or the pairing window ends.
+    const ip = plainAddress(info.clientAddress)
+    if (this.#refusedHere('post', socket, ip, true)) return
+    const done = this.#unpaired.addPost(cookie, ip, this.#pairingMs)
+    socket.once('close', done)
     // A POST follows its cookie's owner only: sent elsewhere it could never pair.
-    this.#forwardPost(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), cookie)
+    this.#forwardPost(socket, raw, cookie, done)
+  }
+
+  get #pairingMs (): number { return this.#opts.pairingTimeoutMs ?? 30_000 }
+
+  /** Reloaded limits (new legs only). */
+  setLimits (limits: LegLimitSettings): void { this.#limits = limits }
+
+  /** Spliced GET, WebSocket and plain RTSP legs open through this portal. */
+  get tunnels (): number { return this.#sessions.total }
+
+  /** Unpaired legs as this portal counts them. */
+  get unpairedLegs (): number { return this.#unpaired.size }
+
+  /**
+   * The four leg limits over this portal's own legs, with the in-process relay's answers (refuseLeg).
+   * Several portals each count their own share; the relay nodes keep their own checks.
+   */
+  #refusedHere (leg: 'get' | 'post' | 'rtsp' | 'websocket', socket: net.Socket, ip: string, unpaired: boolean): boolean {
+    if (this.#limits === null) return false
+    const hit = legLimitHit(this.#limits, { tunnels: this.#sessions.total, tunnelsFromIp: this.#sessions.get(ip), unpaired: this.#unpaired.size, unpairedFromIp: this.#unpaired.from(ip) }, { tunnel: leg !== 'post', unpaired })
+    if (hit === null) return false
+    refuseLeg(hit, leg, socket, ip, this.#metrics, this.#log)
+    return true
+  }
+
+  /** A spliced session leg counts from its acceptance until the client's socket closes. */
+  #countSession (socket: net.Socket, ip: string): void {
+    this.#sessions.add(ip, 1)
+    socket.once('close', () => this.#sessions.add(ip, -1))
   }
 
   /**
@@ -243,7 +317,7 @@ export class RemoteRelays implements LegSink {
    * it (a POST-first client, or a leg whose GET is lost), the POST goes to the HRW owner, which holds it
    * for tunnel.orphanPostMs. The client's bytes wait in its socket meanwhile (paused).
    */
-  #forwardPost (socket: net.Socket, raw: Buffer, cookie: string): void {
+  #forwardPost (socket: net.Socket, raw: Buffer, cookie: string, onPaired?: () => void): void {
     socket.pause()
     const ask = this.#order(cookie, { cookie, kind: 'post' }).slice(0, this.#opts.postAskRelays ?? 3)
     const asked = withHeader(raw, raw.length, PAIR_HEADER, 'known-only')
@@ -282,6 +356,7 @@ export class RemoteRelays implements LegSink {
         settled = true
         clearTimeout(timer)
         this.#postAsks.inc({ result: 'known' })
+        onPaired?.()
         up.removeAllListeners('data')
         up.removeAllListeners('close')
         up.removeAllListeners('error')
@@ -300,16 +375,23 @@ export class RemoteRelays implements LegSink {
   /** A WebSocket upgrade is forwarded raw (with the client header) to the relay owning its key; that relay's front door admits it again. */
   acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
     this.#metrics.legsTotal.inc({ leg: 'websocket', transport: 'websocket' })
+    const ip = plainAddress(info.clientAddress)
+    if (this.#refusedHere('websocket', socket, ip, false)) return
+    this.#countSession(socket, ip)
     this.#forward(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), webSocketKey(head), true)
   }
 
-  acceptRtsp (socket: net.Socket, initial: Buffer, _info: { clientAddress: string }): void {
+  acceptRtsp (socket: net.Socket, initial: Buffer, info: { clientAddress: string }): void {
     this.#metrics.legsTotal.inc({ leg: 'rtsp', transport: 'rtsp' })
+    const ip = plainAddress(info.clientAddress)
+    if (this.#refusedHere('rtsp', socket, ip, false)) return
+    this.#countSession(socket, ip)
     this.#forward(socket, initial, `rtsp:${this.#rr++}`, true)
   }
 
   async close (): Promise<void> {
     for (const t of this.#timers) clearInterval(t)
+    this.#unpaired.clear()
     await Promise.all([...this.#relays.values()].map(r => r.pool.close()))
   }
 }

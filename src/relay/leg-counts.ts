@@ -6,7 +6,11 @@
  * Memory stays bounded: an unpaired leg is counted only once the limits let it in, and every entry
  * expires after its pairing window at the latest.
  */
+import type net from 'node:net'
+import type { Logger } from 'pino'
 import type { Config } from '../config.js'
+import type { GatewayMetrics } from '../metrics.js'
+import { buildHttpError } from '../tunnel/codec/http-head.js'
 
 export type LegLimitSettings = Pick<Config['limits'], 'maxTunnels' | 'maxTunnelsPerIp' | 'maxUnpairedLegs' | 'maxUnpairedLegsPerIp'>
 
@@ -42,6 +46,21 @@ export function legLimitHit (l: LegLimitSettings, c: { tunnels: number, tunnelsF
   if (leg.unpaired && l.maxUnpairedLegsPerIp > 0 && c.unpairedFromIp >= l.maxUnpairedLegsPerIp) return { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxUnpairedLegsPerIp' }
   if (leg.unpaired && c.unpaired >= l.maxUnpairedLegs) return { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxUnpairedLegs' }
   return null
+}
+
+/**
+ * Refuse a leg over a limit with the in-process relay's answer: a GET or WebSocket upgrade gets
+ * HTTP 503 + Retry-After, plain RTSP an RTSP 503 + Retry-After, a POST is closed; the error code,
+ * the limit hit (by setting name) and a log line are counted.
+ */
+export function refuseLeg (hit: LimitHit, leg: 'get' | 'post' | 'rtsp' | 'websocket', socket: net.Socket, ip: string, metrics: GatewayMetrics, log: Logger): void {
+  metrics.errorsTotal.inc({ code: hit.code })
+  metrics.limitHitsTotal.inc({ limit: hit.limit })
+  log.info({ client: ip, leg, limit: hit.limit }, 'leg refused: limit reached')
+  socket.on('error', () => {})
+  if (leg === 'post') { socket.destroy(); return }
+  socket.end(leg === 'rtsp' ? RTSP_503 : buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
+  setTimeout(() => socket.destroy(), 1000).unref()
 }
 
 interface Unpaired { cookie: string, ip: string, timer: NodeJS.Timeout }

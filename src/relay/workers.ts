@@ -16,12 +16,12 @@ import { ownerOf } from '../balancer/hrw.js'
 import { workerFigures } from '../backends/balancing.js'
 import type { LoadFigure } from '../backends/pool.js'
 import type { LegSink } from '../portal/front-door.js'
-import { buildHttpError, type HttpHead } from '../tunnel/codec/http-head.js'
+import type { HttpHead } from '../tunnel/codec/http-head.js'
 import { freezeSocket, type LegKind, type LegMessage } from './handoff.js'
 import type { AccessRecord } from '../ops/access-log.js'
 import { webSocketKey } from '../portal/websocket-door.js'
 import { plainAddress } from '../portal/access.js'
-import { legLimitHit, PerIpCounts, RTSP_503, UnpairedLegs, type LimitHit } from './leg-counts.js'
+import { legLimitHit, PerIpCounts, refuseLeg, UnpairedLegs } from './leg-counts.js'
 
 interface WorkerSlot {
   id: number
@@ -232,19 +232,10 @@ export class WorkerPool implements LegSink {
       unpairedFromIp: this.#unpaired.from(ip)
     }, { tunnel: leg !== 'post', unpaired })
     if (hit === null) return false
-    this.#refuse(hit, leg, socket, ip)
+    refuseLeg(hit, leg, socket, ip, this.#metrics, this.#log)
     return true
   }
 
-  #refuse (hit: LimitHit, leg: LegKind, socket: net.Socket, ip: string): void {
-    this.#metrics.errorsTotal.inc({ code: hit.code })
-    this.#metrics.limitHitsTotal.inc({ limit: hit.limit })
-    this.#log.info({ client: ip, leg, limit: hit.limit }, 'leg refused: limit reached')
-    socket.on('error', () => {})
-    if (leg === 'post') { socket.destroy(); return }
-    socket.end(leg === 'rtsp' ? RTSP_503 : buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
-    setTimeout(() => socket.destroy(), 1000).unref()
-  }
 
   /**
    * Where a leg goes: a POST to the worker holding its cookie's GET; anything else to the HRW

@@ -9,7 +9,7 @@
  * Each case checks the refused client's answer, the error code and limit-hit metrics, that another
  * client keeps working, and that a slot frees when a session ends or a leg pairs or times out.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import type { Gateway } from '../../src/gateway.js'
@@ -81,11 +81,38 @@ async function wsFrom (port: number, local: string): Promise<WsRtspClient> {
 const retryAfter = (leg: GetLeg): string | undefined => leg.head?.headers.find(([k]) => k.toLowerCase() === 'retry-after')?.[1]
 const hits = async (gw: Gateway, limit: string): Promise<number> => await metric(gw, 'tunnelgate_limit_hits_total', { limit })
 
-t.test('workers: 2 — tunnels per address and in total over both workers: GET, plain RTSP, WebSocket', async t => {
+/** Where the legs of a case go: a gateway with local workers, or a portal in front of a relay node. */
+interface Env {
+  /** The gateway that counts (its metrics are read), and the port clients connect to. */
+  gw: Gateway
+  backend: ScriptedBackend
+  /** Sessions and unpaired legs as the counting process sees them. */
+  counts: { tunnels: number, unpairedLegs: number }
+  /** A cookie for the n-th tunnel (workers: alternately owned by worker 0 and 1). */
+  cookie: (n: number) => string
+  /** Workers: their own session counts (none reaches the per-address limit alone). */
+  perWorker?: () => Promise<number[]>
+}
+
+async function workersEnv (t: Test): Promise<Env> {
   const backend = await ScriptedBackend.start()
   t.teardown(() => backend.close())
-  const gw = await startTestGateway(t, [backend], { workers: 2, limits: LIMITS })
-  const pool = gw.workers!
+  const gw = await startTestGateway(t, [backend], { workers: 2, limits: LIMITS, tunnel: { pairingTimeoutMs: 2000 } })
+  return { gw, backend, counts: gw.workers!, cookie: n => cookieFor(n % 2), perWorker: async () => (await gw.workers!.status()).map(s => s.tunnels) }
+}
+
+async function portalEnv (t: Test): Promise<Env> {
+  const backend = await ScriptedBackend.start()
+  t.teardown(() => backend.close())
+  const relay = await startTestGateway(t, [backend], { role: 'relay', tunnel: { pairingTimeoutMs: 2000 } })
+  const gw = await startTestGateway(t, [], { role: 'portal', limits: LIMITS, tunnel: { pairingTimeoutMs: 2000 }, cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 } })
+  return { gw, backend, counts: gw.remote!, cookie: () => randomBytes(16).toString('base64url') }
+}
+
+async function tunnelsCase (t: Test, env: Env): Promise<void> {
+  const { gw, backend } = env
+  const pool = env.counts
+  const cookieFor = env.cookie
   const before = await leakSnapshot(gw)
 
   // Three sessions from 127.0.0.1 over both workers: a tunnel on each, and plain RTSP.
@@ -95,8 +122,7 @@ t.test('workers: 2 — tunnels per address and in total over both workers: GET, 
   const r = await rtspFrom(gw.port, '127.0.0.1')
   t.match(r.reply, /^RTSP\/1\.0 200 /, 'plain RTSP within the limits')
   await waitFor(() => pool.tunnels === 3, 'the portal counts 3 sessions')
-  const perWorker = await pool.status()
-  t.same(perWorker.map(s => s.tunnels).sort(), [1, 2], 'no worker alone holds 3 sessions')
+  if (env.perWorker !== undefined) t.same((await env.perWorker()).sort(), [1, 2], 'no worker alone holds 3 sessions')
 
   // limits.maxTunnelsPerIp: the 4th session from 127.0.0.1, of any kind, is refused by the portal.
   const g4 = await getFrom(gw.port, '127.0.0.1', cookieFor(1))
@@ -140,13 +166,12 @@ t.test('workers: 2 — tunnels per address and in total over both workers: GET, 
   a0.close(); a1.close(); r6.socket.destroy(); w1.ws.terminate(); g4.destroy(); g6.destroy()
   await assertNoLeaks(gw, before, [backend])
   t.equal(pool.tunnels, 0, 'portal session count back to 0')
-})
+}
 
-t.test('workers: 2 — unpaired GETs and POSTs per address and in total over both workers', async t => {
-  const backend = await ScriptedBackend.start()
-  t.teardown(() => backend.close())
-  const gw = await startTestGateway(t, [backend], { workers: 2, limits: LIMITS, tunnel: { pairingTimeoutMs: 2000 } })
-  const pool = gw.workers!
+async function unpairedCase (t: Test, env: Env): Promise<void> {
+  const { gw, backend } = env
+  const pool = env.counts
+  const cookieFor = env.cookie
   const before = await leakSnapshot(gw)
 
   // Two unpaired GETs from 127.0.0.1, one on each worker (neither worker reaches 2 alone).
@@ -204,4 +229,20 @@ t.test('workers: 2 — unpaired GETs and POSTs per address and in total over bot
 
   for (const l of [g1, g2, g3, g5, g6, g6b, pair1, p5, late]) l.destroy()
   await assertNoLeaks(gw, before, [backend])
+}
+
+t.test('workers: 2 — tunnels per address and in total over both workers: GET, plain RTSP, WebSocket', async t => {
+  await tunnelsCase(t, await workersEnv(t))
+})
+
+t.test('workers: 2 — unpaired GETs and POSTs per address and in total over both workers', async t => {
+  await unpairedCase(t, await workersEnv(t))
+})
+
+t.test('portal role — the portal enforces the limits over its spliced legs: GET, plain RTSP, WebSocket', async t => {
+  await tunnelsCase(t, await portalEnv(t))
+})
+
+t.test('portal role — unpaired GETs and POSTs counted at the portal', async t => {
+  await unpairedCase(t, await portalEnv(t))
 })
