@@ -4,10 +4,15 @@
  * (or the raw tunnel client) through the gateway, asserts on what the peer got, and ends by
  * asserting that no tunnel, backend session or backend TCP connection is left.
  */
+import t from 'tap'
 import type { Test } from 'tap'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startGstServer, type GstServer, type GstServerOptions } from './gst-server.js'
 import type { Gateway } from '../../src/gateway.js'
-import { controlUrl, delay, establishedTo, metricValue, parseFramecrc, sdpMediaControls, TunnelClient, waitFor, waitQuiet } from './interop.js'
-import { runPeer } from './peers.js'
+import { controlUrl, delay, establishedTo, metricValue, parseFramecrc, sdpMediaControls, startTestGateway, TunnelClient, waitFor, waitQuiet } from './interop.js'
+import { makeTestMedia, runPeer } from './peers.js'
 
 export const FPS = 25
 export const DECODE_SECONDS = 5
@@ -20,6 +25,29 @@ export interface Target {
   gw: Gateway
   /** RTSP ports of the gateway's backends (their established connections must drop to 0). */
   backendPorts: number[]
+}
+
+/**
+ * The usual interop bed of a test file: 20 s of 320×240 test media (H.264 + AAC), GStreamer's RTSP
+ * server serving it (/vod, /live) and a gateway in front, started before the file's tests and
+ * closed after them. `target()` is valid inside the tests.
+ */
+export function gstBackendBed (name: string, gstOptions: Omit<GstServerOptions, 'vodFile'> = {}): { target: () => Target, gst: () => GstServer } {
+  let dir = ''
+  let gst: GstServer | undefined
+  let gw: Gateway | undefined
+  t.before(async () => {
+    dir = await mkdtemp(join(tmpdir(), `tg-interop-${name}-`))
+    const vodFile = await makeTestMedia(dir, 20, { width: 320, height: 240, fps: FPS })
+    gst = await startGstServer({ vodFile, width: 320, height: 240, fps: FPS, ...gstOptions })
+    gw = await startTestGateway([gst.url])
+  })
+  t.teardown(async () => {
+    await gw?.close()
+    await gst?.close()
+    if (dir !== '') await rm(dir, { recursive: true, force: true })
+  })
+  return { target: () => ({ gw: gw!, backendPorts: [gst!.port] }), gst: () => gst! }
 }
 
 export const gwUrl = (t: Target, path: string): string => `rtsp://127.0.0.1:${t.gw.port}${path}`

@@ -149,6 +149,25 @@ export class NetnsBed {
   }
 
   /** Run a program to completion inside a host (see runPeer). */
+  /**
+   * The firewalled client of the design card: `host` may send only to TCP port 80 (and loopback,
+   * and replies); everything else leaving it is dropped and counted (rule comment "dropped").
+   */
+  port80Only (host: Host): void {
+    this.nft(host, [
+      'table inet tgfw {',
+      '  chain output {',
+      '    type filter hook output priority 0; policy drop;',
+      '    oif "lo" accept',
+      '    ct state established,related accept',
+      '    tcp dport 80 accept',
+      '    counter comment "dropped"',
+      '  }',
+      '}',
+      ''
+    ].join('\n'))
+  }
+
   run (host: Host, cmd: string, args: string[], opts: RunPeerOptions = {}): Promise<PeerResult> {
     return runPeer('ip', ['netns', 'exec', host.ns, cmd, ...args], opts)
   }

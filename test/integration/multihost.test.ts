@@ -97,18 +97,7 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
   const origins = [h('o1'), h('o2')]
 
   // Client egress firewall: only port 80 (and replies) leaves the client host.
-  bed.nft(client, [
-    'table inet tgfw {',
-    '  chain output {',
-    '    type filter hook output priority 0; policy drop;',
-    '    oif "lo" accept',
-    '    ct state established,related accept',
-    '    tcp dport 80 accept',
-    '    counter comment "dropped"',
-    '  }',
-    '}',
-    ''
-  ].join('\n'))
+  bed.port80Only(client)
 
   // The cluster.
   const procs = new Map<string, Proc>()

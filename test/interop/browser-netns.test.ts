@@ -39,18 +39,7 @@ t.test('browser behind a port-80-only firewall plays through two portals and two
   const portals = [h('pa'), h('pb')]
   const relays = [h('r1'), h('r2')]
   const origin = h('o1')
-  bed.nft(client, [
-    'table inet tgfw {',
-    '  chain output {',
-    '    type filter hook output priority 0; policy drop;',
-    '    oif "lo" accept',
-    '    ct state established,related accept',
-    '    tcp dport 80 accept',
-    '    counter comment "dropped"',
-    '  }',
-    '}',
-    ''
-  ].join('\n'))
+  bed.port80Only(client)
   const procs: Proc[] = []
   const dump = (): string => procs.map(p => `--- ${p.label} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'})\n${p.output().slice(-2000)}`).join('\n')
   const wait = async (from: Host, tcp: string[], timeoutMs: number): Promise<boolean> =>

@@ -13,33 +13,9 @@
  * The checks live in test/helpers/interop-checks.ts (shared with tunnel-origin.test.ts).
  */
 import t from 'tap'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import type { Gateway } from '../../src/gateway.js'
-import { startGstServer, type GstServer } from '../helpers/gst-server.js'
-import { startTestGateway } from '../helpers/interop.js'
-import { checkFfmpegDecode, checkFfmpegSeek, checkFfprobe, checkPauseResume, FPS, type Target } from '../helpers/interop-checks.js'
-import { makeTestMedia } from '../helpers/peers.js'
+import { checkFfmpegDecode, checkFfmpegSeek, checkFfprobe, checkPauseResume, gstBackendBed } from '../helpers/interop-checks.js'
 
-let dir = ''
-let gst: GstServer | undefined
-let gw: Gateway | undefined
-
-t.before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tg-interop-ffmpeg-'))
-  const vodFile = await makeTestMedia(dir, 20, { width: 320, height: 240, fps: FPS })
-  gst = await startGstServer({ vodFile, width: 320, height: 240, fps: FPS })
-  gw = await startTestGateway([gst.url])
-})
-
-t.teardown(async () => {
-  await gw?.close()
-  await gst?.close()
-  if (dir !== '') await rm(dir, { recursive: true, force: true })
-})
-
-const target = (): Target => ({ gw: gw!, backendPorts: [gst!.port] })
+const { target } = gstBackendBed('ffmpeg')
 
 for (const path of ['/vod', '/live']) {
   t.test(`ffmpeg decodes 5 s of ${path} through the tunnel`, tt => checkFfmpegDecode(tt, target(), path, { vod: path === '/vod' }))

@@ -17,33 +17,9 @@
  * described in gst-origin.py does not arise.
  */
 import t from 'tap'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import type { Gateway } from '../../src/gateway.js'
-import { startGstServer, type GstServer } from '../helpers/gst-server.js'
-import { startTestGateway } from '../helpers/interop.js'
-import { checkGstDecode, FPS, GST_BUFFERS, type Target } from '../helpers/interop-checks.js'
-import { makeTestMedia } from '../helpers/peers.js'
+import { checkGstDecode, GST_BUFFERS, gstBackendBed } from '../helpers/interop-checks.js'
 
-let dir = ''
-let gst: GstServer | undefined
-let gw: Gateway | undefined
-
-t.before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tg-interop-gst-'))
-  const vodFile = await makeTestMedia(dir, 20, { width: 320, height: 240, fps: FPS })
-  gst = await startGstServer({ vodFile, width: 320, height: 240, fps: FPS, seekableLive: true })
-  gw = await startTestGateway([gst.url])
-})
-
-t.teardown(async () => {
-  await gw?.close()
-  await gst?.close()
-  if (dir !== '') await rm(dir, { recursive: true, force: true })
-})
-
-const target = (): Target => ({ gw: gw!, backendPorts: [gst!.port] })
+const { target } = gstBackendBed('gst', { seekableLive: true })
 
 for (const path of ['/vod', '/live']) {
   t.test(`gst-launch rtspsrc rtsph:// decodes ${GST_BUFFERS} frames of ${path} through the tunnel`, tt => checkGstDecode(tt, target(), path))
