@@ -2,7 +2,7 @@
  * Gateway metrics (prom-client, one Registry per process, passed in — never the global default).
  * Names and labels mirror docs/metrics.md; labels stay low-cardinality (no cookies, no session ids).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client'
 
 export interface GatewayMetrics {
   registry: Registry
@@ -36,7 +36,7 @@ export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string
   const registry = new Registry()
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'tunnelgate_process_' })
   const registers = [registry]
-  return {
+  const m: GatewayMetrics = {
     registry,
     tunnelsActive: new Gauge({ name: 'tunnelgate_tunnels_active', help: 'Tunnels (client sessions) currently open', registers }),
     tunnelsTotal: new Counter({ name: 'tunnelgate_tunnels_total', help: 'Tunnels closed, by outcome and transport (http-tunnel, websocket, rtsp)', labelNames: ['outcome', 'transport'], registers }),
@@ -65,6 +65,64 @@ export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string
     backendBandwidth: new Gauge({ name: 'tunnelgate_backend_bandwidth_bits', help: 'Bits/s received from each backend by this relay (last second)', labelNames: ['backend'], registers }),
     backendBytes: new Counter({ name: 'tunnelgate_backend_bytes_total', help: 'Bytes received from each backend', labelNames: ['backend'], registers })
   }
+  // Counted per read, per request or per tunnel: no label hashing on the hot path.
+  for (const c of [m.bytesTotal, m.backendBytes, m.errorsTotal, m.rtspRequestsTotal, m.legsTotal, m.tunnelsTotal, m.gatewayResponsesTotal, m.limitHitsTotal, m.backendChoices]) deferIncrements(c as Counter<string>)
+  return m
+}
+
+/**
+ * Make `counter.inc(labels, n)` cheap: prom-client hashes and validates the label object on every
+ * call (measurable per `$` read and per setup, see src/bench/micro.ts). Increments go to a plain
+ * number per label set instead, added to the counter whenever it is read (its `collect`, which
+ * prom-client runs on every scrape, get() or registry dump), so every reader sees the same values
+ * as before. The first increment of each label set (so unknown label names throw as before) and any
+ * value prom-client would refuse (negative, not finite) go through prom-client's own inc.
+ */
+function deferIncrements<T extends string> (counter: Counter<T>): void {
+  const original = counter.inc as (...a: unknown[]) => void
+  const direct = (labels: LabelValues<T>, value?: number): void => { original.call(counter, labels, value) }
+  const names = (counter as unknown as { labelNames: T[] }).labelNames
+  const cells = new Map<string, { labels: LabelValues<T>, n: number }>()
+  const keyOf = (labels: LabelValues<T>): string | null => {
+    if (names.length === 1) { const v = labels[names[0]!]; return typeof v === 'string' ? v : null }
+    let key = ''
+    for (const name of names) {
+      const v = labels[name]
+      if (typeof v !== 'string') return null
+      key += v.length + ':' + v
+    }
+    return key
+  }
+  const flush = (): void => {
+    for (const cell of cells.values()) {
+      if (cell.n === 0) continue
+      const n = cell.n
+      cell.n = 0
+      direct(cell.labels, n)
+    }
+  }
+  function inc (this: unknown, labels?: LabelValues<T> | number, value?: number): void {
+    if (labels === null || typeof labels !== 'object' || (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0))) {
+      original.apply(counter, arguments as unknown as unknown[]) // eslint-disable-line prefer-rest-params
+      return
+    }
+    const key = keyOf(labels)
+    const cell = key === null ? undefined : cells.get(key)
+    if (cell === undefined) {
+      direct(labels, value) // validates the labels (throws on unknown ones), like before
+      if (key !== null && Object.keys(labels).length === names.length) cells.set(key, { labels: { ...labels }, n: 0 })
+      return
+    }
+    cell.n += value ?? 1
+  }
+  const reset = counter.reset.bind(counter)
+  const remove = counter.remove.bind(counter)
+  Object.assign(counter, {
+    inc,
+    collect: flush,
+    reset: () => { for (const cell of cells.values()) cell.n = 0; reset() },
+    remove: (...labels: unknown[]) => { flush(); (remove as (...a: unknown[]) => void)(...labels) }
+  })
 }
 
 const KNOWN_METHODS = new Set(['OPTIONS', 'DESCRIBE', 'SETUP', 'PLAY', 'PAUSE', 'TEARDOWN', 'GET_PARAMETER', 'SET_PARAMETER', 'ANNOUNCE', 'RECORD', 'REDIRECT'])
