@@ -49,6 +49,9 @@ function forwardedClient (head: HttpHead): string | undefined {
   return undefined
 }
 
+/** The front door's error listener once a connection's head is read (the sink adds its own). */
+function ignoreError (): void {}
+
 /** First line of an RTSP request: "METHOD rtsp://… RTSP/1.0" (or "OPTIONS * RTSP/1.0"). */
 const RTSP_START = /^[A-Z_]{3,20} \S+ RTSP\/\d\.\d\r?\n/
 
@@ -82,9 +85,16 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
       socket.destroy()
     }, config.limits.headerTimeoutMs)
     timer.unref()
+    const onClose = (): void => { clearTimeout(timer) }
     const done = (): void => {
       clearTimeout(timer)
       socket.removeListener('data', onData)
+      // Once the head is read the timer is cleared for good: swap this connection's listeners for
+      // ones that hold nothing, so a long-lived leg does not keep the head bytes, the timer and
+      // these closures alive (memory per paused tunnel). Errors stay swallowed as before.
+      socket.removeListener('error', onClose)
+      socket.removeListener('close', onClose)
+      socket.on('error', ignoreError)
       socket.pause()
     }
     const onData = (chunk: Buffer): void => {
@@ -163,8 +173,8 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
       socket.resume()
     }
     socket.on('data', onData)
-    socket.on('error', () => { clearTimeout(timer) })
-    socket.on('close', () => { clearTimeout(timer) })
+    socket.on('error', onClose)
+    socket.on('close', onClose)
   })
   return server
 }

@@ -403,6 +403,7 @@ export class ProxySession {
     this.#connectTimer = setTimeout(() => { socket.destroy(new Error('connect timeout')) }, this.#deps.config.backend.connectTimeoutMs)
     socket.once('connect', () => {
       clearTimeout(this.#connectTimer!)
+      this.#connectTimer = null // a held Timeout (and its closure) would outlive the setup
       if (this.#state !== 'connecting') return
       this.#state = 'connected'
       this.#deps.pool.markUp(backend.config.name)
@@ -416,6 +417,7 @@ export class ProxySession {
     socket.on('error', err => {
       if (this.#state === 'connecting') {
         clearTimeout(this.#connectTimer!)
+        this.#connectTimer = null
         this.#log.warn({ backend: backend.config.name, err: err.message }, 'backend connect failed')
         this.#deps.pool.release(backend.config.name)
         this.#deps.pool.markFailed(backend.config.name)
