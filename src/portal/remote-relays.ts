@@ -227,7 +227,7 @@ export class RemoteRelays implements LegSink {
         clearTimeout(timer)
         this.#forwarded.inc({ relay: relay.id })
         relay.open.add(up)
-        if (track?.kind === 'get') this.#cookieRelay.set(track.cookie, relay.id)
+        if (track?.kind === 'get') { this.#cookieRelay.set(track.cookie, relay.id); this.#watchPairing(up, track.cookie) }
         up.once('close', () => {
           relay.open.delete(up)
           relay.bytesClosed += up.bytesRead + up.bytesWritten
@@ -301,6 +301,21 @@ export class RemoteRelays implements LegSink {
     if (hit === null) return false
     refuseLeg(hit, leg, socket, ip, this.#metrics, this.#log)
     return true
+  }
+
+  /**
+   * A GET's POST may reach its relay through another portal: the relay then answers RTSP on the GET,
+   * so a byte after the GET's reply head means the tunnel is paired and the GET no longer counts.
+   */
+  #watchPairing (up: net.Socket, cookie: string): void {
+    let head = ''
+    const onData = (chunk: Buffer): void => {
+      head += chunk.toString('latin1')
+      const end = head.indexOf('\r\n\r\n')
+      if (end === -1) { if (head.length > 4096) up.off('data', onData); return }
+      if (head.length > end + 4) { up.off('data', onData); this.#unpaired.getPaired(cookie) } else head = '\r\n\r\n'
+    }
+    up.on('data', onData)
   }
 
   /** A spliced session leg counts from its acceptance until the client's socket closes. */
