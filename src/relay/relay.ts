@@ -312,6 +312,8 @@ export class Relay {
   acceptRtsp (socket: net.Socket, initial: Buffer, info: LegInfo): void {
     this.metrics.legsTotal.inc({ leg: 'rtsp', transport: 'rtsp' })
     if (this.#tooMany()) {
+      this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
+      socket.on('error', () => {})
       socket.end('RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n')
       return
     }
