@@ -19,6 +19,68 @@ function delayAt (s: ScenarioResult | undefined, fraction: number): (StepResult 
 
 export interface Verdict { target: string, measured: string, met: boolean | null }
 
+/** CPU-s not used by the bench's processes (older results lack the machine figures: null). */
+function other (s: StepResult): number | null { return s.cpuMachine === undefined ? null : Math.max(0, s.cpuMachine - s.cpuBox - s.cpuSource - s.cpuClient) }
+function idle (s: StepResult): number | null { return s.cpuMachine === undefined || s.cores === undefined ? null : Math.max(0, s.cores * s.seconds - s.cpuMachine - (s.cpuSteal ?? 0)) }
+/** Box CPU-s, with each process's share when there are several (portal + workers). */
+function boxCpu (s: StepResult): string { return (s.cpuProcs?.length ?? 0) > 1 ? `${f(s.cpuBox)} (${s.cpuProcs.map(x => f(x)).join(' + ')})` : f(s.cpuBox) }
+
+/** The last sweep step a scenario held, and the first it did not (either may be missing). */
+function heldAndFailed (sc: ScenarioResult | undefined): { held?: StepResult, failed?: StepResult } {
+  if (sc === undefined) return {}
+  const i = sc.sweep.findIndex(x => !x.held)
+  const held = (i < 0 ? sc.sweep : sc.sweep.slice(0, i)).at(-1)
+  return { held, failed: i < 0 ? undefined : sc.sweep[i] }
+}
+
+export interface WorkerScaling {
+  ratio: number
+  b1Mbps: number
+  b2Mbps: number
+  cores: number
+  /** Source + load generator CPU-s per delivered Gbit at b2's held step. */
+  harnessPerGbit: number
+  boxPerGbit: number
+  /** Cores needed to carry 1.7 × b1's held load through b2 with the source and load generator on the same machine. */
+  coresFor17: number
+  /** Highest load (Mbit/s) this machine could carry through b2 at those costs, every core busy. */
+  machineCeilingMbps: number
+  /** CPU-s/s (cores) of b1's relay worker at its first step not held; null when it held every step. */
+  b1WorkerCoresAtLimit: number | null
+}
+
+/**
+ * Worker scaling, accounted for honestly on a machine whose cores also run the source and the
+ * load generator: the measured ratio (b2 held / b1 held) and what carrying 1.7 × b1's load
+ * through b2 would cost in cores at the CPU per Gbit measured at b2's held step (box + source +
+ * load generator), against the cores there are.
+ */
+export function workerScaling (r: BenchResults): WorkerScaling | null {
+  const b1 = byId(r, 'b1')
+  const b2 = byId(r, 'b2')
+  const h1 = heldAndFailed(b1)
+  const h2 = heldAndFailed(b2)
+  if (b1 === undefined || b2 === undefined || h1.held === undefined || h2.held === undefined || b1.heldMbps <= 0) return null
+  const s = h2.held
+  const gbit = (s.deliveredMbps * s.seconds) / 1000
+  if (!(gbit > 0)) return null
+  const harnessPerGbit = (s.cpuSource + s.cpuClient) / gbit
+  const boxPerGbit = s.cpuBox / gbit
+  const cores = s.cores ?? r.machine.nproc
+  const worker = h1.failed?.cpuProcs !== undefined && h1.failed.cpuProcs.length > 1 ? h1.failed.cpuProcs.slice(1).reduce((x, y) => x + y, 0) / h1.failed.seconds : null
+  return {
+    ratio: b2.heldMbps / b1.heldMbps,
+    b1Mbps: b1.heldMbps,
+    b2Mbps: b2.heldMbps,
+    cores,
+    harnessPerGbit,
+    boxPerGbit,
+    coresFor17: (1.7 * b1.heldMbps / 1000) * (boxPerGbit + harnessPerGbit),
+    machineCeilingMbps: (cores / (boxPerGbit + harnessPerGbit)) * 1000,
+    b1WorkerCoresAtLimit: worker
+  }
+}
+
 export function verdicts (r: BenchResults): Verdict[] {
   const a = byId(r, 'a')
   const b1 = byId(r, 'b1')
@@ -48,32 +110,86 @@ export function verdicts (r: BenchResults): Verdict[] {
     const clean = a50.late === 0 && c50.late === 0 && a50.lost === 0 && c50.lost === 0
     out.push({ target: 'Added per-packet delay at 50 % of held load: p99 ≤ 1 ms', measured: `${sg(add, 3)} ms (a p99 ${f(a50.delayMs.p99, 3)} ms, direct ${f(c50.delayMs.p99, 3)} ms, ${a50.tunnels} tunnels)${clean ? '' : '; inconclusive: late or lost packets in one of the two windows'}`, met: clean ? add <= 1 : null })
   } else out.push({ target: 'Added per-packet delay at 50 % of held load: p99 ≤ 1 ms', measured: 'not measured', met: null })
-  // 4. Memory and 10,000 paused tunnels.
-  if (a?.scale !== undefined) {
-    const kib = a.scale.bytesPerTunnel === null ? null : a.scale.bytesPerTunnel / 1024
-    const held = a.scale.opened >= 10000 && a.scale.keepaliveAnswered >= 10000
-    out.push({ target: 'Memory ≤ 32 KiB per paused tunnel; 10,000 paused tunnels held', measured: `${f(kib, 1)} KiB per tunnel; ${a.scale.opened} of ${a.scale.requested} held, ${a.scale.keepaliveAnswered} keepalives answered`, met: a.scale.requested < 10000 ? null : (kib !== null && kib <= 32 && held) })
-  } else out.push({ target: 'Memory ≤ 32 KiB per paused tunnel; 10,000 paused tunnels held', measured: 'not measured', met: null })
+  // 4. Memory and 10,000 paused tunnels: carried by b2, the default layout on this 2-core machine
+  // (`workers: auto`), whose two relay workers share the descriptors; a single process (a) is
+  // capped by the open-files hard limit (2 per paused tunnel), its figures are shown beside.
+  const memTarget = 'Memory ≤ 32 KiB per paused tunnel; 10,000 paused tunnels held'
+  const carrier = b2?.scale !== undefined ? b2 : a?.scale !== undefined ? a : undefined
+  if (carrier?.scale !== undefined) {
+    const sc = carrier.scale
+    const kib = sc.bytesPerTunnel === null ? null : sc.bytesPerTunnel / 1024
+    const heap = sc.heapBytesPerTunnel === null || sc.heapBytesPerTunnel === undefined ? null : sc.heapBytesPerTunnel / 1024
+    const held = sc.opened >= 10000 && sc.keepaliveAnswered >= 10000
+    const aNote = carrier.id !== 'a' && a?.scale !== undefined ? `; a (one process): ${a.scale.opened} of ${a.scale.limit ?? a.scale.requested} held${a.scale.capReason ? ` (capped: ${a.scale.capReason})` : ''}, ${a.scale.keepaliveAnswered} keepalives answered, ${f(a.scale.bytesPerTunnel === null ? null : a.scale.bytesPerTunnel / 1024, 1)} KiB RSS / ${f(a.scale.heapBytesPerTunnel === null || a.scale.heapBytesPerTunnel === undefined ? null : a.scale.heapBytesPerTunnel / 1024, 1)} KiB heap per tunnel` : ''
+    out.push({ target: memTarget, measured: `verdict on ${carrier.id} (${carrier.name}${carrier.id === 'b2' ? ', the default `workers: auto` layout on 2 cores' : ''}): ${f(kib, 1)} KiB RSS per tunnel (${f(heap, 1)} KiB V8 heap + external)${sc.gc === true ? ' after a forced GC' : ''}; ${sc.opened} of ${sc.requested} held, ${sc.keepaliveAnswered} keepalives answered${aNote}`, met: sc.requested < 10000 ? null : (kib !== null && kib <= 32 && held) })
+  } else out.push({ target: memTarget, measured: 'not measured', met: null })
   // 5. Workers scale.
-  if (b1 !== undefined && b2 !== undefined && b1.heldMbps > 0) {
+  const ws = workerScaling(r)
+  if (ws !== null) {
+    const reach = ws.coresFor17 > ws.cores
+      ? `; out of reach on this machine: carrying 1.7 × ${f(ws.b1Mbps, 0)} Mbit/s through b2 costs ${f(ws.coresFor17)} cores (b2 ${f(ws.boxPerGbit, 3)} + source and load generator ${f(ws.harnessPerGbit, 3)} CPU-s per Gbit) of the ${ws.cores} there are, whose ceiling at those costs is ${f(ws.machineCeilingMbps, 0)} Mbit/s (see "Worker scaling")`
+      : `; within reach here: 1.7 × b1 needs ${f(ws.coresFor17)} of ${ws.cores} cores`
+    out.push({ target: 'Throughput scales with relay workers: 2 workers ≥ 1.7 × 1 worker', measured: `${f(ws.ratio)}× (${f(ws.b2Mbps, 0)} vs ${f(ws.b1Mbps, 0)} Mbit/s held)${reach}`, met: ws.ratio >= 1.7 })
+  } else if (b1 !== undefined && b2 !== undefined && b1.heldMbps > 0) {
     const ratio = b2.heldMbps / b1.heldMbps
     out.push({ target: 'Throughput scales with relay workers: 2 workers ≥ 1.7 × 1 worker', measured: `${f(ratio)}× (${f(b2.heldMbps, 0)} vs ${f(b1.heldMbps, 0)} Mbit/s held)`, met: ratio >= 1.7 })
   } else out.push({ target: 'Throughput scales with relay workers: 2 workers ≥ 1.7 × 1 worker', measured: b1 === undefined || b2 === undefined ? 'not measured' : `no ratio: 1 worker held ${b1.heldMbps.toFixed(0)} Mbit/s, 2 workers ${b2.heldMbps.toFixed(0)} Mbit/s`, met: null })
   return out
 }
 
+function scaleLine (s: ScenarioResult): string {
+  const sc = s.scale!
+  const kib = (v: number | null | undefined): string => f(v === null || v === undefined ? null : v / 1024, 1)
+  const cap = sc.capReason !== null && sc.capReason !== undefined ? ` (of ${sc.requested} requested: capped at ${sc.limit} by the ${sc.capReason})` : ''
+  const errors = Object.entries(sc.openErrors ?? {}).map(([m, n]) => `${n} × ${m}`).join(', ')
+  const mem = s.id === 'c'
+    ? 'no middle box'
+    : `middle-box RSS ${f(sc.rssBeforeMB, 0)} → ${f(sc.rssAfterMB, 0)} MB = **${kib(sc.bytesPerTunnel)} KiB per tunnel**` +
+      (sc.heapBeforeMB !== null && sc.heapBeforeMB !== undefined && sc.heapAfterMB !== null && sc.heapAfterMB !== undefined ? `; V8 heap used + external ${f(sc.heapBeforeMB, 1)} → ${f(sc.heapAfterMB, 1)} MB = **${kib(sc.heapBytesPerTunnel)} KiB per tunnel**` : '; no heap figure (not a Node process)') +
+      (sc.gc === true ? ', both read after two forced full GCs in every box process' : ', read without a forced GC')
+  return `Scale: ${sc.opened} paused tunnels held${cap}, opened in ${f(sc.openSeconds, 1)} s${errors !== '' ? ` (failed: ${errors})` : ''}, ${sc.keepaliveAnswered} keepalives answered; ${mem}.`
+}
+
 function stepRows (steps: StepResult[], direct: ScenarioResult | undefined, byFraction = false): string[] {
   const rows = [
-    `| ${byFraction ? 'load | ' : ''}tunnels × kbit/s | offered Mbit/s | delivered Mbit/s | lost | late | box CPU-s | box CPU-s/Gbit | source CPU-s | client CPU-s | delay p50 / p99 / p99.9 ms | added p99 over direct ms | box RSS MB |`,
-    `|${byFraction ? '---|' : ''}---|---|---|---|---|---|---|---|---|---|---|---|`
+    `| ${byFraction ? 'load | ' : ''}tunnels × kbit/s | offered Mbit/s | delivered Mbit/s | lost | late | box CPU-s | box CPU-s/Gbit | source CPU-s | client CPU-s | other CPU-s | idle CPU-s | delay p50 / p99 / p99.9 ms | added p99 over direct ms | box RSS MB |`,
+    `|${byFraction ? '---|' : ''}---|---|---|---|---|---|---|---|---|---|---|---|---|---|`
   ]
   for (const s of steps) {
     const fr = (s as StepResult & { fraction?: number }).fraction
     const dir = direct === undefined ? undefined : (fr !== undefined ? delayAt(direct, fr) : direct.sweep.find(x => x.tunnels === s.tunnels))
     const added = dir !== undefined && dir.delayMs.n > 0 && s.delayMs.n > 0 ? s.delayMs.p99 - dir.delayMs.p99 : null
-    rows.push(`| ${byFraction ? `${Math.round((fr ?? 0) * 100)} % | ` : ''}${s.tunnels} × ${s.kbps} | ${f(s.offeredMbps, 0)} | ${f(s.deliveredMbps, 0)} | ${s.lost} | ${s.late} | ${f(s.cpuBox)} | ${f(s.cpuPerGbit, 3)} | ${f(s.cpuSource)} | ${f(s.cpuClient)} | ${f(s.delayMs.p50, 3)} / ${f(s.delayMs.p99, 3)} / ${f(s.delayMs.p999, 3)} | ${added === null ? '–' : sg(added, 3)} | ${f(s.boxRssMB, 0)} |`)
+    rows.push(`| ${byFraction ? `${Math.round((fr ?? 0) * 100)} % | ` : ''}${s.tunnels} × ${s.kbps}${s.disturbed === true ? ' (disturbed)' : ''} | ${f(s.offeredMbps, 0)} | ${f(s.deliveredMbps, 0)} | ${s.lost} | ${s.late} | ${boxCpu(s)} | ${f(s.cpuPerGbit, 3)} | ${f(s.cpuSource)} | ${f(s.cpuClient)} | ${f(other(s))} | ${f(idle(s))} | ${f(s.delayMs.p50, 3)} / ${f(s.delayMs.p99, 3)} / ${f(s.delayMs.p999, 3)} | ${added === null ? '–' : sg(added, 3)} | ${f(s.boxRssMB, 0)} |`)
   }
   return rows
+}
+
+/** The worker-scaling section: where the machine's CPU went at b1's and b2's limits (and a's, for reference). */
+function renderWorkerScaling (r: BenchResults): string[] {
+  const rows: string[] = []
+  for (const id of ['a', 'b1', 'b2']) {
+    const sc = byId(r, id)
+    const { held, failed } = heldAndFailed(sc)
+    for (const [label, s] of [['last held', held], ['first not held', failed]] as const) {
+      if (s === undefined) continue
+      const per = (v: number | null): string => f(v === null ? null : v / s.seconds)
+      const procs = (s.cpuProcs?.length ?? 0) > 1 ? ` (${s.cpuProcs.map(x => f(x / s.seconds)).join(' + ')})` : ''
+      rows.push(`| ${id} | ${label}${s.disturbed === true ? ' (disturbed)' : ''} | ${s.tunnels} | ${f(s.deliveredMbps, 0)} | ${s.lost} / ${s.late} | ${per(s.cpuBox)}${procs} | ${per(s.cpuSource)} | ${per(s.cpuClient)} | ${per(other(s))} | ${per(idle(s))} |`)
+    }
+  }
+  if (rows.length === 0) return []
+  const cores = r.machine.nproc
+  const L = ['## Worker scaling: where the CPU went', '']
+  L.push(`The source and the load generator run on the same ${cores} cores as the middle box, so every Gbit/s carried costs the box's CPU **plus** theirs. CPU-s per second (cores busy) at each layout's last held sweep step and its first step not held; *other* is the machine's busy time (/proc/stat) not used by these processes (kernel softirq work for loopback TCP not charged to a process, and anything else that ran), *idle* what nobody used.${r.options.otherCpuMax === undefined ? ' (not recorded by this run: its results predate the machine-wide accounting).' : ` A window where other processes took more than ${Math.round(r.options.otherCpuMax * 100)} % of the machine was measured again (up to ${r.options.disturbedRetries} times) and is marked *disturbed* if it stayed so.`}`, '')
+  L.push('| scenario | step | tunnels | delivered Mbit/s | lost / late | box cores (portal + workers) | source cores | load generator cores | other cores | idle cores |', '|---|---|---|---|---|---|---|---|---|---|', ...rows, '')
+  const ws = workerScaling(r)
+  if (ws !== null) {
+    const gb = ws.boxPerGbit + ws.harnessPerGbit
+    L.push(`Ratio held: b2 ${f(ws.b2Mbps, 0)} ÷ b1 ${f(ws.b1Mbps, 0)} Mbit/s = **${f(ws.ratio)}×**. At b2's last held step each delivered Gbit cost ${f(ws.boxPerGbit, 3)} CPU-s in the box and ${f(ws.harnessPerGbit, 3)} CPU-s in the source and load generator: ${f(gb, 3)} CPU-s per Gbit of this machine, so its ${ws.cores} cores carry at most ${f(ws.machineCeilingMbps, 0)} Mbit/s through b2 however many workers it has. 1.7 × b1 = ${f(1.7 * ws.b1Mbps, 0)} Mbit/s would need ${f(ws.coresFor17)} cores: ${ws.coresFor17 > ws.cores ? `**the 1.7× target is out of reach on this machine** (the source and load generator alone would need ${f((1.7 * ws.b1Mbps / 1000) * ws.harnessPerGbit)} cores); it needs the load on other machines, or b1 limited by its worker rather than by the machine` : 'within reach of this machine'}.`)
+    if (ws.b1WorkerCoresAtLimit !== null) L.push('', `b1's one relay worker used ${f(ws.b1WorkerCoresAtLimit)} cores at its first step not held: ${ws.b1WorkerCoresAtLimit >= 0.9 ? 'it was saturated, so b1 was limited by its worker' : 'it was NOT saturated, so b1 was limited by the machine (shared with the source and load generator), not by its worker; the ratio then measures the machine, not worker scaling'}.`)
+    L.push('')
+  }
+  return L
 }
 
 /** Which run each section's figures come from (sections can come from different runs: run.ts mergeResults). */
@@ -104,7 +220,7 @@ export function renderMarkdown (r: BenchResults): string {
   for (const v of verdicts(r)) L.push(`| ${v.target} | ${v.measured} | ${v.met === null ? 'not decided by this run' : v.met ? '**met**' : '**not met**'} |`)
   const aHeld = byId(r, 'a')?.heldTunnels ?? 0
   L.push('', '## Summary', '', `Reference load for the delay phase: ${r.referenceTunnels} tunnels × ${o.kbps} kbit/s (${aHeld > 0 ? 'the highest load tunnelgate all-in-one held in its sweep' : 'tunnelgate all-in-one held no sweep step without a late packet, so the first step is used'}); every scenario is measured at the same fractions of it.`, '')
-  L.push('| scenario | held load (tunnels / Mbit/s) | CPU-s per Gbit at ' + o.delayFractions.map(x => `${Math.round(x * 100)} %`).join(' / ') + ' | setup p50 / p99 ms (sequential) | added over direct | delay p99 at 50 % ms | added over direct | paused tunnels held | KiB per tunnel |')
+  L.push('| scenario | held load (tunnels / Mbit/s) | CPU-s per Gbit at ' + o.delayFractions.map(x => `${Math.round(x * 100)} %`).join(' / ') + ' | setup p50 / p99 ms (sequential) | added over direct | delay p99 at 50 % ms | added over direct | paused tunnels held | KiB per tunnel (RSS / heap) |')
   L.push('|---|---|---|---|---|---|---|---|---|')
   for (const s of r.scenarios) {
     const cpu = o.delayFractions.map(x => f(delayAt(s, x)?.cpuPerGbit, 3)).join(' / ')
@@ -113,13 +229,14 @@ export function renderMarkdown (r: BenchResults): string {
     const d50 = delayAt(s, 0.5)
     const c50 = delayAt(c, 0.5)
     const addDelay = d50 !== undefined && c50 !== undefined && d50.delayMs.n > 0 && c50.delayMs.n > 0 ? sg(d50.delayMs.p99 - c50.delayMs.p99, 3) : '–'
-    L.push(`| ${s.id}: ${s.name}${s.error !== undefined ? ` (failed: ${s.error})` : ''} | ${s.heldTunnels} / ${f(s.heldMbps, 0)} | ${s.id === 'c' ? 'no middle box' : cpu} | ${f(su?.p50)} / ${f(su?.p99)} | ${s.id === 'c' ? 'baseline' : addSetup} | ${f(d50?.delayMs.p99, 3)} | ${s.id === 'c' ? 'baseline' : addDelay} | ${s.scale === undefined ? '–' : `${s.scale.opened} / ${s.scale.requested}`} | ${s.id === 'c' ? '–' : f(s.scale?.bytesPerTunnel === null || s.scale === undefined ? null : s.scale.bytesPerTunnel / 1024, 1)} |`)
+    L.push(`| ${s.id}: ${s.name}${s.error !== undefined ? ` (failed: ${s.error})` : ''} | ${s.heldTunnels} / ${f(s.heldMbps, 0)} | ${s.id === 'c' ? 'no middle box' : cpu} | ${f(su?.p50)} / ${f(su?.p99)} | ${s.id === 'c' ? 'baseline' : addSetup} | ${f(d50?.delayMs.p99, 3)} | ${s.id === 'c' ? 'baseline' : addDelay} | ${s.scale === undefined ? '–' : `${s.scale.opened} / ${s.scale.requested}`} | ${s.id === 'c' || s.scale === undefined ? '–' : `${f(s.scale.bytesPerTunnel === null ? null : s.scale.bytesPerTunnel / 1024, 1)} / ${f(s.scale.heapBytesPerTunnel === null || s.scale.heapBytesPerTunnel === undefined ? null : s.scale.heapBytesPerTunnel / 1024, 1)}`} |`)
   }
   L.push('', '![CPU per delivered Gbit and added p99 delay against load](benchmarks.svg)', '')
+  L.push(...renderWorkerScaling(r))
   for (const s of r.scenarios) {
     L.push(`## ${s.id}: ${s.name}`, '')
     if (s.error !== undefined) L.push(`**Failed:** ${s.error}`, '')
-    if (s.scale !== undefined) L.push(`Scale: ${s.scale.opened} of ${s.scale.requested} paused tunnels opened in ${f(s.scale.openSeconds, 1)} s, ${s.scale.keepaliveAnswered} keepalives answered; middle-box RSS ${f(s.scale.rssBeforeMB, 0)} → ${f(s.scale.rssAfterMB, 0)} MB = ${s.id === 'c' ? '– (no middle box)' : `${f(s.scale.bytesPerTunnel === null ? null : s.scale.bytesPerTunnel / 1024, 1)} KiB per tunnel`}.`, '')
+    if (s.scale !== undefined) L.push(scaleLine(s), '')
     if (s.setup !== undefined) {
       L.push('Setup (GET written → first RTP byte):', '', '| | n | failed | p50 ms | p99 ms | max ms |', '|---|---|---|---|---|---|')
       L.push(`| sequential | ${s.setup.sequential.n} | ${s.setup.sequential.failed} | ${f(s.setup.sequential.p50)} | ${f(s.setup.sequential.p99)} | ${f(s.setup.sequential.max)} |`)
@@ -133,11 +250,17 @@ export function renderMarkdown (r: BenchResults): string {
   L.push('| subject | ns per op | baseline | baseline ns | ratio |', '|---|---|---|---|---|')
   for (const x of r.micro) L.push(`| ${x.name} | ${f(x.nsPerOp, 0)} per ${x.unit} | ${x.baseline} | ${f(x.baselineNsPerOp, 0)} | ${f(x.ratio)} × |`)
   L.push('', '## Method', '')
+  const phases = o.phases ?? 1
   L.push(`- **Source**: \`src/bench/source.ts\`, one Node process for the whole run. It serves \`rtsp://…/b/<kbit/s>\` with synthetic RTP (1400-byte packets, ${o.tickMs} ms pacing tick: a session's due packets leave in one write), over plain RTSP/TCP (tunnelgate's relays) and over the QuickTime tunnel, which it terminates itself (direct, HAProxy, raw relay). Above 1 MiB unsent on a socket it drops due packets (live semantics), which the receiver counts as lost.`)
+  L.push(phases > 1
+    ? `- **Sessions are not phase locked** (\`--phases ${phases}\`): the ${o.tickMs} ms tick is cut into ${phases} slots (a timer every ${f(o.tickMs / phases, 1)} ms) and each session is sent in its own slot, the slots taken in turn as sessions start. Independent real streams are not synchronised; with one burst per tick for all sessions (\`--phases 1\`, the earlier method) a middle box had to forward hundreds of packets at once and the p99 measured how long that burst took to drain, not what a packet waits in the box. The same source, the same schedule and the same load generator serve every scenario (direct and HAProxy included): the box sees the same packets per second, only spread as independent streams would be. Processes are not pinned to CPUs: pinning the box to one core would cap b2's second worker, and pinning only during the delay phase would change the box between phases; instead every window records where the machine's CPU went (below).`
+    : '- **Sessions are phase locked** (`--phases 1`): every session\'s due packets leave in one burst per tick, so a middle box forwards the whole burst at once and the p99 delay includes the burst\'s drain time.')
   L.push('- **Stamp**: each RTP packet carries a header extension (profile 0x544E) with the sender\'s `process.hrtime.bigint()` at write time; CLOCK_MONOTONIC is shared by all processes, so the load generator reads one-way delay directly. The embedded origin writes the same extension with `stampPayloads` (docs/origin.md).')
   L.push(`- **Load generator**: \`src/bench/load.ts\`, one process: GET + POST, DESCRIBE / SETUP / PLAY base64 on the POST, interleaved RTP read in place; sequence gaps = lost, delay > ${o.lateMs} ms = late. Keepalive is GET_PARAMETER.`)
-  L.push('- **CPU** of a middle box: utime + stime from `/proc/<pid>/stat` of its processes only (portal and workers for b1/b2) over the measurement window, divided by the Gbit delivered to the clients (RTP frames incl. the 4-byte `$` header). Source and client CPU are reported beside it.')
-  L.push(`- **Windows**: sweep steps of ${o.steps.join(', ')} tunnels × ${o.kbps} kbit/s, ${o.warmSeconds} s warm-up, ${o.stepSeconds} s measured (a step that fails is measured once more before the sweep stops); delay phase ${o.delaySeconds} s per fraction; ${o.setupSequential} sequential and ${o.setupParallel} simultaneous setups; ${o.scaleTunnels} paused tunnels (DESCRIBE, SETUP, PLAY, PAUSE, then the POST is closed as QuickTime does; keepalive re-POSTs) for scale in scenarios ${o.scaleScenarios.join(', ')} (opened 200 at a time for at most ${o.scaleOpenSeconds ?? '–'} s), memory = RSS delta of the middle box / tunnels held. The open-files hard limit of the machine caps the scale phase (2 descriptors per tunnel in a middle-box process).`)
+  L.push(`- **CPU** of a middle box: utime + stime from \`/proc/<pid>/stat\` of its processes only (portal and workers for b1/b2, each shown) over the measurement window, divided by the Gbit delivered to the clients (RTP frames incl. the 4-byte \`$\` header). Source and client (load generator) CPU are reported beside it, and the whole machine's busy, stolen and idle time from \`/proc/stat\`: *other* = busy time not used by the box, source or load generator. A window where other processes took more than ${Math.round((o.otherCpuMax ?? 0.15) * 100)} % of the machine is measured again, up to ${o.disturbedRetries ?? 0} times, and marked *disturbed* if it stays so: a window shared with something else measures that, not the box (a step whose box, source and load generator all get less CPU than at the step before, while packets turn late, is the sign).`)
+  L.push(`- **Windows**: sweep steps of ${o.steps.join(', ')} tunnels × ${o.kbps} kbit/s, ${o.warmSeconds} s warm-up, ${o.stepSeconds} s measured (a step that fails is measured once more before the sweep stops); delay phase ${o.delaySeconds} s per fraction; ${o.setupSequential} sequential and ${o.setupParallel} simultaneous setups.`)
+  L.push(`- **Scale** (scenarios ${o.scaleScenarios.join(', ')}): ${o.scaleTunnels} paused tunnels requested, each opened as QuickTime does — GET, POST, DESCRIBE, SETUP, PLAY, first RTP byte, PAUSE answered, POST closed — before its slot opens the next (${o.scaleConcurrency ?? '–'} slots, at most ${o.scaleOpenSeconds ?? '–'} s), so the tunnels already held are idle while the rest open; their connections come from ${o.scaleAddresses ?? 1} loopback addresses (127.0.0.1–${o.scaleAddresses ?? 1}) so no address runs short of ephemeral ports. Then one GET_PARAMETER keepalive round on a fresh POST per tunnel, every answer checked. **Memory per tunnel** = (after − before) / tunnels held, over all the box's processes: RSS from \`/proc\`, and for the Node boxes (tunnelgate, raw relay) V8 heap used + external (incl. socket ArrayBuffers) from \`process.memoryUsage()\`, both read after two forced full GCs: the bench preloads \`src/bench/gc-hook.ts\` (\`--expose-gc\`, a SIGUSR2 handler; relay workers inherit it) into the box — the gateway has no GC hook of its own. RSS also counts pages V8 keeps after the GC and allocator slack; the heap figure is what the tunnels themselves hold; kernel socket buffers are in neither.`)
+  L.push('- **Open-files limit**: the hard limit here caps what one process can hold (it cannot be raised without CAP_SYS_RESOURCE). A middle-box process holds 2 descriptors per paused tunnel (GET + upstream), so a single-process box — tunnelgate all-in-one (a), b1\'s one worker, HAProxy (d), the raw relay (e) — is capped near half the limit, and the scale line of each scenario says so. b2, the default layout on this 2-core machine (`workers: auto` = one relay worker per core), spreads the tunnels over 2 worker processes (the portal hands the legs over and keeps none), so it can hold 10,000: it carries the 10,000-tunnel verdict. The source holds 1 descriptor per tunnel and the load generator 1 per held tunnel plus those in flight, both under the limit.')
   L.push('- **tunnelgate settings**: defaults, except `limits.maxTunnelsPerIp: 0`, `limits.maxUnpairedLegsPerIp: 0` and `limits.maxUnpairedLegs: 100000` (every bench client is 127.0.0.1); a = `--workers 0`, b1/b2 = `--workers 1/2`.')
   L.push('- **HAProxy**: Debian package, `mode tcp`, `balance source`, one server (the source), default threads. **Raw relay**: `src/bench/tcp-relay.ts`, Node `pipe()` with TCP_NODELAY.')
   L.push('- **live** (issue #9): its own method, run and baseline; see its section above (`src/bench/live.ts`). It is left out of the targets of issue #6.')
