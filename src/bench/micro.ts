@@ -11,12 +11,17 @@
  *                          baseline: Buffer.from(text, 'base64') of the same bytes (native)
  *   header rewrite         demux one SETUP request, rewrite its URL with UrlMapper, serialize
  *                          baseline: String.replace of the URL in the raw text + Buffer.from
+ *   per-read byte counting what ProxySession and the pool count per backend read (bytes by direction,
+ *                          bytes by backend) with the gateway's counters (src/metrics.ts)
+ *                          baseline: the same increments on plain prom-client counters (before)
  */
 import { Base64StreamDecoder } from '../tunnel/codec/base64-stream.js'
 import { RtspDemuxer } from '../tunnel/codec/demux.js'
 import { leadingFrames } from '../tunnel/codec/interleaved.js'
 import { serializeMessage, type RtspRequest } from '../tunnel/codec/rtsp-message.js'
 import { rewriteRequestUrls, UrlMapper } from '../tunnel/codec/url-rewrite.js'
+import { Counter, Registry } from 'prom-client'
+import { createMetrics } from '../metrics.js'
 
 export interface MicroResult {
   name: string
@@ -166,6 +171,22 @@ export function runMicro (ms: number): MicroResult[] {
   }, () => {
     sink += Buffer.from(setupText.replace('rtsp://gw.example.net/', 'rtsp://10.0.0.5:8554/'), 'latin1').length
   }, 1, ms))
+  // per-read counting: two labelled increments per backend read (direction, backend).
+  const m = createMetrics({ defaultMetrics: false })
+  const plain = new Registry()
+  const plainBytes = new Counter({ name: 'b', help: 'b', labelNames: ['direction'], registers: [plain] })
+  const plainBackend = new Counter({ name: 'bb', help: 'bb', labelNames: ['backend'], registers: [plain] })
+  out.push(compare('per-read byte counting (2 labelled counters)', 'read', 'plain prom-client inc (before)', () => {
+    for (let i = 0; i < 1000; i++) {
+      m.backendBytes.inc({ backend: 'origin' }, 2808)
+      m.bytesTotal.inc({ direction: 'backend_to_client' }, 2808)
+    }
+  }, () => {
+    for (let i = 0; i < 1000; i++) {
+      plainBackend.inc({ backend: 'origin' }, 2808)
+      plainBytes.inc({ direction: 'backend_to_client' }, 2808)
+    }
+  }, 1000, ms))
   if (sink === -1) console.log(sink)
   return out
 }
