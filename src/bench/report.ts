@@ -108,7 +108,8 @@ export function verdicts (r: BenchResults): Verdict[] {
   if (a50 !== undefined && c50 !== undefined && a50.delayMs.n > 0 && c50.delayMs.n > 0) {
     const add = a50.delayMs.p99 - c50.delayMs.p99
     const clean = a50.late === 0 && c50.late === 0 && a50.lost === 0 && c50.lost === 0
-    out.push({ target: 'Added per-packet delay at 50 % of held load: p99 ≤ 1 ms', measured: `${sg(add, 3)} ms (a p99 ${f(a50.delayMs.p99, 3)} ms, direct ${f(c50.delayMs.p99, 3)} ms, ${a50.tunnels} tunnels)${clean ? '' : '; inconclusive: late or lost packets in one of the two windows'}`, met: clean ? add <= 1 : null })
+    const quiet = a50.disturbed !== true && c50.disturbed !== true
+    out.push({ target: 'Added per-packet delay at 50 % of held load: p99 ≤ 1 ms', measured: `${sg(add, 3)} ms (a p99 ${f(a50.delayMs.p99, 3)} ms, direct ${f(c50.delayMs.p99, 3)} ms, ${a50.tunnels} tunnels)${clean ? '' : '; inconclusive: late or lost packets in one of the two windows'}${quiet ? '' : '; inconclusive: other processes took part of the machine in one of the two windows (disturbed)'}`, met: clean && quiet ? add <= 1 : null })
   } else out.push({ target: 'Added per-packet delay at 50 % of held load: p99 ≤ 1 ms', measured: 'not measured', met: null })
   // 4. Memory and 10,000 paused tunnels: carried by b2, the default layout on this 2-core machine
   // (`workers: auto`), whose two relay workers share the descriptors; a single process (a) is
@@ -129,7 +130,9 @@ export function verdicts (r: BenchResults): Verdict[] {
     const reach = ws.coresFor17 > ws.cores
       ? `; out of reach on this machine: carrying 1.7 × ${f(ws.b1Mbps, 0)} Mbit/s through b2 costs ${f(ws.coresFor17)} cores (b2 ${f(ws.boxPerGbit, 3)} + source and load generator ${f(ws.harnessPerGbit, 3)} CPU-s per Gbit) of the ${ws.cores} there are, whose ceiling at those costs is ${f(ws.machineCeilingMbps, 0)} Mbit/s (see "Worker scaling")`
       : `; within reach here: 1.7 × b1 needs ${f(ws.coresFor17)} of ${ws.cores} cores`
-    out.push({ target: 'Throughput scales with relay workers: 2 workers ≥ 1.7 × 1 worker', measured: `${f(ws.ratio)}× (${f(ws.b2Mbps, 0)} vs ${f(ws.b1Mbps, 0)} Mbit/s held)${reach}`, met: ws.ratio >= 1.7 })
+    const ended = [['b1', heldAndFailed(b1).failed], ['b2', heldAndFailed(b2).failed]].filter(([, x]) => (x as StepResult | undefined)?.disturbed === true).map(([id]) => id as string)
+    const note = ended.length > 0 ? `; inconclusive: the window that ended ${ended.join(' and ')}'s sweep was disturbed by other processes` : ''
+    out.push({ target: 'Throughput scales with relay workers: 2 workers ≥ 1.7 × 1 worker', measured: `${f(ws.ratio)}× (${f(ws.b2Mbps, 0)} vs ${f(ws.b1Mbps, 0)} Mbit/s held)${reach}${note}`, met: ended.length > 0 ? null : ws.ratio >= 1.7 })
   } else if (b1 !== undefined && b2 !== undefined && b1.heldMbps > 0) {
     const ratio = b2.heldMbps / b1.heldMbps
     out.push({ target: 'Throughput scales with relay workers: 2 workers ≥ 1.7 × 1 worker', measured: `${f(ratio)}× (${f(b2.heldMbps, 0)} vs ${f(b1.heldMbps, 0)} Mbit/s held)`, met: ratio >= 1.7 })
@@ -229,7 +232,7 @@ export function renderMarkdown (r: BenchResults): string {
     const d50 = delayAt(s, 0.5)
     const c50 = delayAt(c, 0.5)
     const addDelay = d50 !== undefined && c50 !== undefined && d50.delayMs.n > 0 && c50.delayMs.n > 0 ? sg(d50.delayMs.p99 - c50.delayMs.p99, 3) : '–'
-    L.push(`| ${s.id}: ${s.name}${s.error !== undefined ? ` (failed: ${s.error})` : ''} | ${s.heldTunnels} / ${f(s.heldMbps, 0)} | ${s.id === 'c' ? 'no middle box' : cpu} | ${f(su?.p50)} / ${f(su?.p99)} | ${s.id === 'c' ? 'baseline' : addSetup} | ${f(d50?.delayMs.p99, 3)} | ${s.id === 'c' ? 'baseline' : addDelay} | ${s.scale === undefined ? '–' : `${s.scale.opened} / ${s.scale.requested}`} | ${s.id === 'c' || s.scale === undefined ? '–' : `${f(s.scale.bytesPerTunnel === null ? null : s.scale.bytesPerTunnel / 1024, 1)} / ${f(s.scale.heapBytesPerTunnel === null || s.scale.heapBytesPerTunnel === undefined ? null : s.scale.heapBytesPerTunnel / 1024, 1)}`} |`)
+    L.push(`| ${s.id}: ${s.name}${s.error !== undefined ? ` (failed: ${s.error})` : ''} | ${s.heldTunnels} / ${f(s.heldMbps, 0)}${heldAndFailed(s).failed?.disturbed === true ? ' (sweep ended by a disturbed window)' : ''} | ${s.id === 'c' ? 'no middle box' : cpu} | ${f(su?.p50)} / ${f(su?.p99)} | ${s.id === 'c' ? 'baseline' : addSetup} | ${f(d50?.delayMs.p99, 3)} | ${s.id === 'c' ? 'baseline' : addDelay} | ${s.scale === undefined ? '–' : `${s.scale.opened} / ${s.scale.requested}`} | ${s.id === 'c' || s.scale === undefined ? '–' : `${f(s.scale.bytesPerTunnel === null ? null : s.scale.bytesPerTunnel / 1024, 1)} / ${f(s.scale.heapBytesPerTunnel === null || s.scale.heapBytesPerTunnel === undefined ? null : s.scale.heapBytesPerTunnel / 1024, 1)}`} |`)
   }
   L.push('', '![CPU per delivered Gbit and added p99 delay against load](benchmarks.svg)', '')
   L.push(...renderWorkerScaling(r))
