@@ -260,7 +260,8 @@ async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, s
   await sleep(seconds * 1000)
   const dt = (performance.now() - t0) / 1000
   const m1 = machineCpu()
-  const cpuProcs = pids.map((p, i) => cpuSeconds(p) - cpu0[i]!)
+  // A process gone by the end of the window reads 0: count nothing for it rather than a negative delta.
+  const cpuProcs = pids.map((p, i) => Math.max(0, cpuSeconds(p) - cpu0[i]!))
   const cpuBox = cpuProcs.reduce((x, y) => x + y, 0)
   const cpuSource = cpuSeconds(ctx.sourcePid) - src0
   const self = process.cpuUsage(self0)
