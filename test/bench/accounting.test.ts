@@ -1,0 +1,109 @@
+/**
+ * The bench's accounting, on small hand-made results (test data, not figures): how many paused
+ * tunnels each scenario can hold under the open-files limits (run.ts scaleCap), the
+ * worker-scaling analysis that charges the source and the load generator to the same machine
+ * (report.ts workerScaling), which scenario carries the 10,000-tunnel verdict, and disturbed
+ * windows (other processes on the machine) making a verdict inconclusive.
+ */
+import t from 'tap'
+import { cpuIdle, cpuOther, isDisturbed, parseBenchArgs, scaleCap, SMOKE, type BenchResults, type ScaleResult, type ScenarioResult, type StepResult } from '../../src/bench/run.js'
+import { renderMarkdown, verdicts, workerScaling } from '../../src/bench/report.js'
+
+const machine: BenchResults['machine'] = { nproc: 2, cpu: 'test cpu', kernel: 'k', node: 'v20', ffmpeg: null, haproxy: null, gstreamer: null, loadavg: '0 0 0' }
+const { outDir: _o, log: _l, ...options } = { ...SMOKE, outDir: '', log: () => {} }
+
+function step (tunnels: number, o: Partial<StepResult> = {}): StepResult {
+  const mbps = tunnels * 2
+  return {
+    tunnels, kbps: 2000, seconds: 2, offeredMbps: mbps, deliveredMbps: mbps, packets: 1000, lost: 0, late: 0, errors: 0, held: true,
+    cpuBox: 0, cpuProcs: [], cpuPerGbit: null, cpuSource: 0, cpuClient: 0, cpuMachine: 0, cpuSteal: 0, cores: 2, disturbed: false, boxRssMB: 100,
+    delayMs: { n: 10, p50: 1, p99: 2, p999: 3 },
+    ...o
+  }
+}
+
+function scale (o: Partial<ScaleResult>): ScaleResult {
+  return { requested: 10000, limit: 10000, capReason: null, nofile: 20000, opened: 10000, keepaliveAnswered: 10000, rssBeforeMB: 100, rssAfterMB: 250, bytesPerTunnel: 15 * 1024, heapBeforeMB: 20, heapAfterMB: 90, heapBytesPerTunnel: 7 * 1024, gc: true, openSeconds: 10, openErrors: {}, ...o }
+}
+
+function sc (id: ScenarioResult['id'], sweep: StepResult[], extra: Partial<ScenarioResult> = {}): ScenarioResult {
+  const held = sweep.filter((x, i) => x.held && sweep.slice(0, i).every(y => y.held)).at(-1)
+  return { id, name: `scenario ${id}`, sweep, heldTunnels: held?.tunnels ?? 0, heldMbps: held?.deliveredMbps ?? 0, delay: [], ...extra }
+}
+
+function results (scenarios: ScenarioResult[]): BenchResults {
+  return { date: '2026-01-01T10:00:00.000Z', profile: 'full', machine, options: { ...options, scaleTunnels: 10000 }, durationSeconds: 600, micro: [], scenarios, referenceTunnels: 200 }
+}
+
+t.test('scaleCap: a single middle-box process holds 2 descriptors per paused tunnel; b2 spreads them over 2 workers', async t => {
+  const a = scaleCap('a', 10000, 20000, 20000, 16)
+  t.equal(a.n, 9800, 'a is capped near half the hard limit')
+  t.match(a.reason, /open-files hard limit 20000: one middle-box process holds 2 descriptors/)
+  for (const id of ['b1', 'd', 'e'] as const) t.equal(scaleCap(id, 10000, 20000, 20000, 16).n, 9800, `${id}: one relay process, capped too`)
+  t.same(scaleCap('b2', 10000, 20000, 20000, 16), { n: 10000, reason: null }, 'b2 holds 10,000')
+  t.same(scaleCap('a', 10000, 131072, 131072, 16), { n: 10000, reason: null }, 'a higher limit lifts the cap')
+  const load = scaleCap('b2', 10000, 131072, 8000, 16)
+  t.equal(load.n, 8000 - 400 - 32, 'the load generator\'s own limit caps it when it is the lowest')
+  t.match(load.reason, /load generator/)
+  t.equal(scaleCap('c', 10000, 20000, 20000, 16).n, 10000, 'direct: only the source (1 per tunnel) and the load generator count')
+})
+
+t.test('cpuOther / cpuIdle / isDisturbed', async t => {
+  const s = step(100, { cpuBox: 1, cpuSource: 0.5, cpuClient: 0.5, cpuMachine: 3, cpuSteal: 0.2 })
+  t.equal(cpuOther(s), 1, 'busy time not used by box, source or load generator')
+  t.equal(cpuIdle(s), 4 - 3 - 0.2, 'cores × seconds minus busy and stolen')
+  t.ok(isDisturbed(s, 0.15), '1 of 4 CPU-s is more than 15 %')
+  t.notOk(isDisturbed(s, 0.3), 'but not more than 30 %')
+  t.equal(parseBenchArgs(['--phases', '1'], '/tmp/x').phases, 1, '--phases parses')
+  t.equal(parseBenchArgs([], '/tmp/x').phases, 10, 'the full run de-phases sessions by default')
+})
+
+// b1 holds 400 tunnels (800 Mbit/s), b2 holds 500 (1000 Mbit/s); at b2's held step the box used
+// 0.9 and the source + load generator 1.0 CPU-s per delivered Gbit.
+const gbit = (tunnels: number, seconds = 2): number => tunnels * 2 * seconds / 1000
+const b1 = sc('b1', [
+  step(400, { cpuBox: 1.2, cpuProcs: [0.02, 1.18], cpuSource: 0.7, cpuClient: 0.9, cpuMachine: 3.0 }),
+  step(500, { held: false, late: 100, cpuBox: 1.9, cpuProcs: [0.02, 1.88], cpuSource: 0.9, cpuClient: 1.0, cpuMachine: 3.9 })
+])
+const b2 = sc('b2', [
+  step(500, { cpuBox: 0.9 * gbit(500), cpuProcs: [0.02, 0.88, 0.9], cpuSource: 0.5 * gbit(500), cpuClient: 0.5 * gbit(500), cpuMachine: 3.9 }),
+  step(650, { held: false, late: 10, cpuBox: 1.3, cpuProcs: [0.02, 0.64, 0.64], cpuSource: 1.2, cpuClient: 1.3, cpuMachine: 3.95 })
+], { scale: scale({}) })
+
+t.test('workerScaling charges the source and load generator to the same machine', async t => {
+  const ws = workerScaling(results([b1, b2]))!
+  t.ok(ws !== null)
+  t.equal(ws.ratio, 1000 / 800)
+  t.ok(Math.abs(ws.boxPerGbit - 0.9) < 1e-9 && Math.abs(ws.harnessPerGbit - 1.0) < 1e-9, 'costs per Gbit at b2\'s held step')
+  t.ok(Math.abs(ws.coresFor17 - 1.7 * 0.8 * 1.9) < 1e-9, '1.7 × b1\'s Gbit/s × (box + harness) CPU-s per Gbit')
+  t.ok(Math.abs(ws.machineCeilingMbps - 2 / 1.9 * 1000) < 1e-6, 'what 2 cores carry at those costs')
+  t.ok(Math.abs(ws.b1WorkerCoresAtLimit! - 1.88 / 2) < 1e-9, 'b1\'s worker CPU at its first failing step (portal left out)')
+  const v = verdicts(results([b1, b2])).find(x => x.target.startsWith('Throughput scales'))!
+  t.equal(v.met, false)
+  t.match(v.measured, /out of reach on this machine: carrying 1\.7 × 800 Mbit\/s through b2 costs 2\.58 cores/)
+  const md = renderMarkdown(results([b1, b2]))
+  t.match(md, /## Worker scaling: where the CPU went/)
+  t.match(md, /\| b1 \| first not held \| 500 \| 1000 \| 0 \/ 100 \| 0\.95 \(0\.01 \+ 0\.94\) \|/, 'per-process cores at b1\'s limit')
+  t.match(md, /b1's one relay worker used 0\.94 cores at its first step not held: it was saturated/)
+})
+
+t.test('a disturbed window that ended a sweep makes the worker-scaling verdict inconclusive', async t => {
+  const noisy = sc('b1', [b1.sweep[0]!, { ...b1.sweep[1]!, disturbed: true }])
+  const v = verdicts(results([noisy, b2])).find(x => x.target.startsWith('Throughput scales'))!
+  t.equal(v.met, null)
+  t.match(v.measured, /inconclusive: the window that ended b1's sweep was disturbed/)
+  t.match(renderMarkdown(results([noisy, b2])), /\| 400 \/ 800 \(sweep ended by a disturbed window\) \|/)
+})
+
+t.test('the 10,000-paused-tunnel verdict is carried by b2; a\'s capped figures are shown beside it', async t => {
+  const a = sc('a', [step(100)], { scale: scale({ limit: 9800, opened: 9800, keepaliveAnswered: 9800, capReason: 'open-files hard limit 20000: one middle-box process holds 2 descriptors per paused tunnel (GET + upstream)', bytesPerTunnel: 13 * 1024 }) })
+  const v = verdicts(results([a, b1, b2])).find(x => x.target.startsWith('Memory'))!
+  t.equal(v.met, true, 'b2 held 10,000 at 15 KiB')
+  t.match(v.measured, /^verdict on b2 .*15\.0 KiB RSS per tunnel \(7\.0 KiB V8 heap \+ external\) after a forced GC; 10000 of 10000 held/)
+  t.match(v.measured, /a \(one process\): 9800 of 9800 held \(capped: open-files hard limit 20000/)
+  const fat = sc('b2', b2.sweep, { scale: scale({ bytesPerTunnel: 40 * 1024 }) })
+  t.equal(verdicts(results([a, fat])).find(x => x.target.startsWith('Memory'))!.met, false, 'over 32 KiB: not met')
+  const md = renderMarkdown(results([a, b2]))
+  t.match(md, /Scale: 9800 paused tunnels held \(of 10000 requested: capped at 9800 by the open-files hard limit 20000/)
+  t.match(md, /V8 heap used \+ external 20\.0 → 90\.0 MB = \*\*7\.0 KiB per tunnel\*\*, both read after two forced full GCs/)
+})
