@@ -16,8 +16,8 @@
  *                          baseline: the same increments on plain prom-client counters (before)
  */
 import { Base64StreamDecoder } from '../tunnel/codec/base64-stream.js'
-import { RtspDemuxer } from '../tunnel/codec/demux.js'
-import { leadingFrames } from '../tunnel/codec/interleaved.js'
+import { RtspDemuxer, type RtspUnit } from '../tunnel/codec/demux.js'
+import { leadingFrames, type InterleavedFrame } from '../tunnel/codec/interleaved.js'
 import { serializeMessage, type RtspRequest } from '../tunnel/codec/rtsp-message.js'
 import { rewriteRequestUrls, UrlMapper } from '../tunnel/codec/url-rewrite.js'
 import { Counter, Registry } from 'prom-client'
@@ -70,21 +70,34 @@ function cut (stream: Buffer, readBytes: number): Buffer[] {
   return out
 }
 
-/** What ProxySession#backendData does with a read (fast path, demux, coalesce runs), minus the socket. */
-function backendPath (demux: RtspDemuxer, chunk: Buffer, write: (b: Buffer) => void): void {
+/**
+ * What ProxySession#backendData does with a read (complete a held frame from the head of the read,
+ * fast path, demux, coalesce runs), minus the socket. `write` gets the pieces of one client write
+ * (two when the completed frame and the whole frames after it go out corked together).
+ */
+export function backendPath (demux: RtspDemuxer, chunk: Buffer, write: (b: Buffer, b2?: Buffer) => void, carry = true, other?: (u: RtspUnit) => void): void {
+  let carried: Buffer | null = null
+  const need = carry ? demux.frameRemainder : 0
+  if (need > 0 && need < chunk.length) {
+    carried = (demux.push(chunk.subarray(0, need))[0] as InterleavedFrame).raw
+    chunk = chunk.subarray(need)
+  }
   if (demux.buffered === 0) {
     const lead = leadingFrames(chunk)
-    if (lead.frames > 0) {
+    if (carried !== null) {
+      if (lead.frames === 0) write(carried)
+      else write(carried, lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes))
+    } else if (lead.frames > 0) {
       write(lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes))
-      if (lead.bytes === chunk.length) return
-      chunk = chunk.subarray(lead.bytes)
     }
+    if (lead.bytes === chunk.length) return
+    chunk = chunk.subarray(lead.bytes)
   }
-  demuxPath(demux, chunk, write)
+  demuxPath(demux, chunk, write, other)
 }
 
 /** The demuxer path alone (all ProxySession did before the fast path). */
-function demuxPath (demux: RtspDemuxer, chunk: Buffer, write: (b: Buffer) => void): void {
+export function demuxPath (demux: RtspDemuxer, chunk: Buffer, write: (b: Buffer) => void, other?: (u: RtspUnit) => void): void {
   const units = demux.push(chunk)
   let runStart = -1
   let runEnd = -1
@@ -103,6 +116,7 @@ function demuxPath (demux: RtspDemuxer, chunk: Buffer, write: (b: Buffer) => voi
       continue
     }
     flushRun()
+    other?.(u)
   }
   flushRun()
 }
@@ -126,7 +140,7 @@ class BareScan {
 
 export function runMicro (ms: number): MicroResult[] {
   const out: MicroResult[] = []
-  const write = (b: Buffer): void => { sink += b.length }
+  const write = (b: Buffer, b2?: Buffer): void => { sink += b.length + (b2?.length ?? 0) }
   for (const [label, readBytes, frameSize] of [['64 KiB reads', 65536, 1404], ['2-frame reads', 2808, 1404]] as const) {
     const stream = frames(Math.ceil((1 << 20) / frameSize), frameSize)
     const reads = cut(stream, readBytes)
@@ -134,6 +148,13 @@ export function runMicro (ms: number): MicroResult[] {
     out.push(compare(`$ demux + write path (${label})`, 'packet', 'bare header walk', () => {
       const d = new RtspDemuxer()
       for (const r of reads) backendPath(d, r, write)
+    }, () => {
+      const s = new BareScan()
+      for (const r of reads) s.push(r, write)
+    }, packets, ms))
+    out.push(compare(`… without completing a held frame from the read's head (${label})`, 'packet', 'bare header walk', () => {
+      const d = new RtspDemuxer()
+      for (const r of reads) backendPath(d, r, write, false)
     }, () => {
       const s = new BareScan()
       for (const r of reads) s.push(r, write)

@@ -13,7 +13,7 @@ import { LiveRegistry } from './live/registry.js'
 import { buildHttpError, buildTunnelGetReply, type HttpHead } from '../tunnel/codec/http-head.js'
 import { getHeader } from '../tunnel/codec/rtsp-message.js'
 import { RtspDemuxer } from '../tunnel/codec/demux.js'
-import { HttpTunnel } from '../tunnel/http-tunnel.js'
+import { HttpTunnel, writeCorked } from '../tunnel/http-tunnel.js'
 import { openWebSocketSession } from '../tunnel/websocket-client.js'
 import { plainAddress } from '../portal/access.js'
 import { ProxySession, type ClientSide, type SessionSnapshot } from '../tunnel/proxy-session.js'
@@ -331,6 +331,7 @@ export class Relay {
     let closed = false
     const client: ClientSide = {
       write: buf => socket.write(buf),
+      writeBoth: (a, b) => writeCorked(socket, a, b),
       get queued () { return socket.writableLength },
       onDrain: cb => { socket.on('drain', cb) },
       pauseInput: () => { socket.pause() },

@@ -166,6 +166,7 @@ export class HttpTunnel implements ClientSide {
 
   // ClientSide
   write (buf: Buffer): boolean { return this.#closed ? true : this.#get.write(buf) }
+  writeBoth (a: Buffer, b: Buffer): boolean { return this.#closed ? true : writeCorked(this.#get, a, b) }
   get queued (): number { return this.#get.writableLength }
   onDrain (cb: () => void): void { this.#drainCbs.push(cb) }
   pauseInput (): void {
@@ -189,4 +190,13 @@ export class HttpTunnel implements ClientSide {
     this.#posts.clear()
     this.#onEnd()
   }
+}
+
+/** `a` then `b` in one writev (one syscall where a single write of both would be one); false like socket.write. */
+export function writeCorked (socket: net.Socket, a: Buffer, b: Buffer): boolean {
+  socket.cork()
+  socket.write(a)
+  const ok = socket.write(b)
+  socket.uncork()
+  return ok
 }

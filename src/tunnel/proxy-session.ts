@@ -30,6 +30,12 @@ export interface ClientSide {
    * LiveViewer both do): the WebSocket side adjusts SDP responses there (codec/sdp-browser.ts).
    */
   write (buf: Buffer): boolean
+  /**
+   * Optional: write `a` then `b` as if they were one buffer (`$` frames only, never a message),
+   * e.g. corked into one writev; false as `write` would be for their concatenation. Without it,
+   * the session concatenates them and calls `write` once.
+   */
+  writeBoth? (a: Buffer, b: Buffer): boolean
   /** Bytes queued towards the client and not yet sent. */
   readonly queued: number
   onDrain (cb: () => void): void
@@ -459,17 +465,30 @@ export class ProxySession {
       this.#deps.metrics.tunnelSetupSeconds.observe((performance.now() - this.#info.startedAt) / 1000)
     }
     this.touch()
+    // A `$` frame held from the last read (large reads usually end mid-frame): complete it from the
+    // head of this read alone, rather than have the demuxer copy the whole read behind it.
+    let carried: Buffer | null = null
+    const need = this.#demux.frameRemainder
+    if (need > 0 && need < chunk.length) {
+      carried = (this.#demux.push(chunk.subarray(0, need))[0] as InterleavedFrame).raw
+      chunk = chunk.subarray(need)
+    }
     // Fast path, no allocation per frame: with nothing held by the demuxer, the whole `$` frames
-    // that start the read leave as one slice of it; only what follows (a partial frame, an RTSP
-    // message) goes through the demuxer. Same writes as the demuxer path below.
+    // that start the read leave as one slice of it (with the completed frame before them: one
+    // write, as when the demuxer returned them back to back); only what follows (a partial frame,
+    // an RTSP message) goes through the demuxer. Same writes as the demuxer path below.
     if (this.#demux.buffered === 0) {
       const lead = leadingFrames(chunk)
-      if (lead.frames > 0) {
+      if (carried !== null) {
+        this.#framesToClient += 1 + lead.frames
+        if (lead.frames === 0) this.#toClient(carried, 1)
+        else this.#toClientBoth(carried, lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes), 1 + lead.frames)
+      } else if (lead.frames > 0) {
         this.#framesToClient += lead.frames
         this.#toClient(lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes), lead.frames)
-        if (lead.bytes === chunk.length) return
-        chunk = chunk.subarray(lead.bytes)
       }
+      if (lead.bytes === chunk.length) return
+      chunk = chunk.subarray(lead.bytes)
     }
     const units = this.#demux.push(chunk)
     // Consecutive frames that sit back to back in one read go out in one write.
@@ -606,7 +625,10 @@ export class ProxySession {
    * they are dropped whole (never part of one, never an RTSP message); otherwise a full client
    * buffer pauses the backend socket, and a client that stays full for limits.clientStallMs is closed.
    */
-  #toClient (buf: Buffer, frames = 0): void {
+  #toClient (buf: Buffer, frames = 0): void { this.#toClientBoth(buf, null, frames) }
+
+  /** #toClient of `a` followed by `b` (whole `$` frames, `frames` of them in all) as one write. */
+  #toClientBoth (a: Buffer, b: Buffer | null, frames: number): void {
     if (this.#state === 'closed') return
     const dropAbove = this.#deps.config.limits.dropFramesAboveBytes
     if (frames > 0 && dropAbove > 0 && this.#client.queued > dropAbove) {
@@ -619,9 +641,10 @@ export class ProxySession {
       return
     }
     if (frames > 0) this.#dropping = false
-    this.#bytesOut += buf.length
-    this.#deps.metrics.bytesTotal.inc({ direction: 'backend_to_client' }, buf.length)
-    const ok = this.#client.write(buf)
+    const length = b === null ? a.length : a.length + b.length
+    this.#bytesOut += length
+    this.#deps.metrics.bytesTotal.inc({ direction: 'backend_to_client' }, length)
+    const ok = b === null ? this.#client.write(a) : this.#client.writeBoth !== undefined ? this.#client.writeBoth(a, b) : this.#client.write(Buffer.concat([a, b], length))
     if (this.#client.queued > this.#deps.config.limits.clientOutputBytes) {
       this.#error('TG_ERR_TUN_OUTPUT_OVERFLOW', `${this.#client.queued} bytes queued towards the client`)
       this.close('client-too-slow', 'client_slow')

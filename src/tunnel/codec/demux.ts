@@ -63,6 +63,16 @@ export class RtspDemuxer {
   /** Bytes held while waiting for the rest of a unit. */
   get buffered (): number { return this.#pending.length }
 
+  /**
+   * When the held unit is a `$` frame whose 4-byte header is held: how many more bytes complete
+   * it (pushing exactly those yields that one frame). 0 when nothing or something else is held.
+   */
+  get frameRemainder (): number {
+    const p = this.#pending
+    if (p.length < INTERLEAVED_HEADER || p[0] !== INTERLEAVED_MAGIC) return 0
+    return INTERLEAVED_HEADER + ((p[2]! << 8) | p[3]!) - p.length
+  }
+
   push (chunk: Buffer): RtspUnit[] {
     const out: RtspUnit[] = []
     if (this.#dead) return out

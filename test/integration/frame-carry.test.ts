@@ -1,0 +1,94 @@
+/**
+ * Backend `$` frames cut anywhere by the backend's writes (issue #6: a frame held from the last
+ * read is completed from the head of the next read, and goes out with the whole frames after it
+ * in one corked write): the client still gets every frame byte-identical and in order, with the
+ * backend's replies in their place, through a tunnel GET and through a plain RTSP connection.
+ */
+import t, { type Test } from 'tap'
+import net from 'node:net'
+import { RtspDemuxer, type RtspUnit } from '../../src/tunnel/codec/demux.js'
+import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
+import { ScriptedBackend, dssScript, type BackendConn } from '../helpers/scripted-backend.js'
+import { settled, startTestGateway } from '../helpers/gateway-harness.js'
+import { TunnelClient, destroyAllClients, frame, patternBytes, pause, rtspRequest, rtspResponse, waitFor } from '../helpers/tunnel-client.js'
+
+const backend = await ScriptedBackend.start(dssScript())
+t.teardown(() => backend.close())
+const gw = await startTestGateway(t, [backend])
+t.afterEach(async () => { destroyAllClients(); await settled(gw, [backend]) })
+
+/** A deterministic stream: frames of many sizes (0 to 65535-byte payloads) with two replies among them. */
+function stream (): { bytes: Buffer, frames: Buffer[] } {
+  const frames: Buffer[] = []
+  const parts: Buffer[] = []
+  let seed = 7
+  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
+  for (let i = 0; i < 400; i++) {
+    const size = i % 97 === 0 ? 65535 : i % 13 === 0 ? 0 : 1 + rnd(3000)
+    const f = frame(i % 2, patternBytes(size, i + 1))
+    frames.push(f)
+    parts.push(f)
+    if (i === 150 || i === 300) parts.push(rtspResponse(200, 'OK', [['CSeq', String(900 + i)]]))
+  }
+  return { bytes: Buffer.concat(parts), frames }
+}
+
+/** Send `bytes` in writes of pseudo-random sizes (1 byte to 70 KB), a short pause now and then. */
+async function sendCut (conn: BackendConn, bytes: Buffer): Promise<void> {
+  let seed = 3
+  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
+  for (let o = 0, i = 0; o < bytes.length; i++) {
+    const n = i % 5 === 0 ? 1 + rnd(8) : 1 + rnd(70_000)
+    conn.send(bytes.subarray(o, o + n))
+    o += n
+    if (i % 4 === 0) await pause(1)
+  }
+}
+
+function check (tt: Test, units: RtspUnit[], frames: Buffer[]): void {
+  const got = units.filter(u => u.kind === 'frame')
+  tt.equal(got.length, frames.length, 'frame count')
+  tt.ok(got.every((f, i) => f.raw.equals(frames[i]!)), 'every frame byte-identical, in order')
+  tt.equal(units.filter(u => u.kind === 'error').length, 0, 'client stream never desynchronised')
+  const replies = units.filter(u => u.kind === 'response').map(u => u.kind === 'response' ? getHeader(u, 'CSeq') : '')
+  tt.same(replies.slice(-2), ['1050', '1200'], 'the replies among the frames delivered')
+  const at = units.findIndex(u => u.kind === 'response' && getHeader(u, 'CSeq') === '1050')
+  tt.equal(units.slice(0, at).filter(u => u.kind === 'frame').length, 151, 'the first reply right after frame 150')
+}
+
+t.test('tunnel GET: frames cut anywhere by backend writes arrive intact', async tt => {
+  const tc = await TunnelClient.open(gw.port)
+  await tc.play()
+  const conn = backend.conns.at(-1)!
+  const before = tc.get.units.length
+  const { bytes, frames } = stream()
+  await sendCut(conn, bytes)
+  await waitFor(() => tc.get.units.slice(before).filter(u => u.kind === 'frame').length >= frames.length, 'all frames at the client', 10_000)
+  check(tt, tc.get.units.slice(before), frames)
+  tc.close()
+})
+
+t.test('plain RTSP client: the same', async tt => {
+  const s = net.connect(gw.port, '127.0.0.1')
+  t.teardown(() => s.destroy())
+  await new Promise(resolve => s.once('connect', resolve))
+  const demux = new RtspDemuxer()
+  const units: RtspUnit[] = []
+  s.on('data', c => { for (const u of demux.push(c)) units.push(u) })
+  const url = 'rtsp://gw.example.net/live/cam1'
+  const ask = async (method: string, uri: string, cseq: number, headers: Array<[string, string]> = []): Promise<RtspUnit> => {
+    s.write(rtspRequest(method, uri, cseq, headers))
+    return await waitFor(() => units.find(u => u.kind === 'response' && getHeader(u, 'CSeq') === String(cseq)), `${method} reply`)
+  }
+  await ask('DESCRIBE', url, 1)
+  const setup = await ask('SETUP', `${url}/trackID=1`, 2, [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']])
+  const session = (setup.kind === 'response' ? getHeader(setup, 'Session') ?? '' : '').split(';')[0]!
+  await ask('PLAY', url, 3, [['Session', session]])
+  const conn = backend.conns.at(-1)!
+  const before = units.length
+  const { bytes, frames } = stream()
+  await sendCut(conn, bytes)
+  await waitFor(() => units.slice(before).filter(u => u.kind === 'frame').length >= frames.length, 'all frames at the client', 10_000)
+  check(tt, units.slice(before), frames)
+  s.destroy()
+})
