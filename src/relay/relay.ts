@@ -391,8 +391,9 @@ export class Relay {
   #track (session: ProxySession, ip: string): void {
     this.#sessions.add(session)
     this.#tunnelsByIp.add(ip, 1)
-    session.onClose(() => { this.#tunnelsByIp.add(ip, -1); this.onSessionEnd?.(ip) })
     session.onClose(() => {
+      this.#tunnelsByIp.add(ip, -1)
+      this.onSessionEnd?.(ip)
       this.#sessions.delete(session)
       const snap = session.snapshot()
       this.#closedTotals.add(snap)

@@ -138,6 +138,8 @@ interface ReplySlot {
 }
 
 const SUPPORTED_PROXY_OPTIONS = new Set<string>()
+/** No backend has failed yet (shared, never added to). */
+const NONE_TRIED: ReadonlySet<string> = new Set<string>()
 
 type SessionState = 'idle' | 'connecting' | 'connected' | 'closing' | 'closed'
 
@@ -306,9 +308,9 @@ export class ProxySession {
       return answer(454, 'TG_ERR_RTSP_SESSION', `unknown Session '${session.slice(0, 80)}'`)
     }
     if (this.#route === null && this.#state === 'idle' && this.#deps.live !== undefined && this.#tryLive(req, route, path ?? '')) return
-    if (this.#route === null) { this.#route = route; this.#path = path ?? '' }
+    if (this.#route === null) { this.#route = route; this.#path = own(path ?? '') }
     if (this.#publicAuthority === null && /^rtsps?:\/\//i.test(req.uri)) {
-      this.#publicAuthority = /^(rtsps?:\/\/[^/?#]*)/i.exec(req.uri)![1]!
+      this.#publicAuthority = own(/^(rtsps?:\/\/[^/?#]*)/i.exec(req.uri)![1]!)
       this.#mapper = null
     }
     if (req.method === 'TEARDOWN' && session !== undefined) this.#sessions.delete(parseSessionHeader(session).id)
@@ -362,7 +364,7 @@ export class ProxySession {
     const mapper = this.#getMapper()
     if (mapper !== null && req.uri !== '*') rewriteRequestUrls(req, url => mapper.toBackend(absolute(url)))
     if (req.method === 'PLAY' || req.method === 'DESCRIBE' || (req.method === 'SETUP' && this.#controlUrl === null)) {
-      this.#controlUrl = req.method === 'SETUP' ? req.uri.replace(/\/[^/]*$/, '') : req.uri
+      this.#controlUrl = own(req.method === 'SETUP' ? req.uri.replace(/\/[^/]*$/, '') : req.uri)
     }
     return serializeMessage(req)
   }
@@ -390,7 +392,8 @@ export class ProxySession {
     if (this.#socket!.write(buf) === false) this.#client.pauseInput()
   }
 
-  #connect (tried: Set<string> = new Set()): void {
+  /** `tried`: backends that failed for this session (allocated on the first failure only: held per tunnel). */
+  #connect (tried: ReadonlySet<string> = NONE_TRIED): void {
     const route = this.#route
     if (route === null) return
     const choice = this.#deps.pool.choose(route.route, tried)
@@ -431,9 +434,10 @@ export class ProxySession {
         this.#backend = null
         this.#socket = null
         this.#state = 'idle'
-        tried.add(backend.config.name)
+        const failed = new Set(tried)
+        failed.add(backend.config.name)
         // Try the next backend serving this route; 503 when none is left.
-        this.#connect(tried)
+        this.#connect(failed)
         return
       }
       this.#log.debug({ err: err.message }, 'backend socket error')
@@ -757,6 +761,12 @@ export class ProxySession {
 
 /** How long replies to earlier requests may take to flush before a fatally malformed one closes the tunnel. */
 const FLUSH_DEADLINE_MS = 2000
+
+/**
+ * A copy of `s` that does not keep the string it was cut from alive (V8 keeps a substring as a
+ * view of its parent: a field kept for the session's life would hold the whole request head).
+ */
+function own (s: string): string { return (' ' + s).slice(1) }
 
 function authorityOf (b: BackendState): string {
   return `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`
