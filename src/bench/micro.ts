@@ -2,10 +2,13 @@
  * Micro-benchmarks of the per-packet and per-message hot path, each timed against a baseline
  * measured in the same run and the same process (ratios, never lone times):
  *
- *   $ demux + write path   ProxySession#backendData minus the socket: the allocation-free walk
- *                          of leading whole frames (leadingFrames), then RtspDemuxer.push + run
- *                          coalescing for the rest, on 64 KiB reads that split frames and on
- *                          small reads of 2 frames; also the demuxer path alone (before the fix)
+ *   $ demux + write path   ProxySession#backendData minus the socket: a frame held from the last
+ *                          read completed from the head of this one (RtspDemuxer.frameRemainder),
+ *                          the allocation-free walk of leading whole frames (leadingFrames), then
+ *                          RtspDemuxer.push + run coalescing for the rest, on 64 KiB reads that
+ *                          split frames and on small reads of 2 frames; also without completing
+ *                          the held frame (the demuxer copies the whole read behind it) and the
+ *                          demuxer path alone (before either fix)
  *                          baseline: a bare loop that walks the `$` headers and slices the run
  *   base64 decode          Base64StreamDecoder.push over a POST body of per-message base64
  *                          baseline: Buffer.from(text, 'base64') of the same bytes (native)
