@@ -138,6 +138,9 @@ interface ReplySlot {
 }
 
 const SUPPORTED_PROXY_OPTIONS = new Set<string>()
+/** Label sets of the per-read byte counters (no object per read). */
+const BACKEND_TO_CLIENT = Object.freeze({ direction: 'backend_to_client' })
+const CLIENT_TO_BACKEND = Object.freeze({ direction: 'client_to_backend' })
 /** No backend has failed yet (shared, never added to). */
 const NONE_TRIED: ReadonlySet<string> = new Set<string>()
 
@@ -388,7 +391,7 @@ export class ProxySession {
 
   #writeBackend (buf: Buffer): void {
     this.#bytesIn += buf.length
-    this.#deps.metrics.bytesTotal.inc({ direction: 'client_to_backend' }, buf.length)
+    this.#deps.metrics.bytesTotal.inc(CLIENT_TO_BACKEND, buf.length)
     if (this.#socket!.write(buf) === false) this.#client.pauseInput()
   }
 
@@ -647,7 +650,7 @@ export class ProxySession {
     if (frames > 0) this.#dropping = false
     const length = b === null ? a.length : a.length + b.length
     this.#bytesOut += length
-    this.#deps.metrics.bytesTotal.inc({ direction: 'backend_to_client' }, length)
+    this.#deps.metrics.bytesTotal.inc(BACKEND_TO_CLIENT, length)
     const ok = b === null ? this.#client.write(a) : this.#client.writeBoth !== undefined ? this.#client.writeBoth(a, b) : this.#client.write(Buffer.concat([a, b], length))
     if (this.#client.queued > this.#deps.config.limits.clientOutputBytes) {
       this.#error('TG_ERR_TUN_OUTPUT_OVERFLOW', `${this.#client.queued} bytes queued towards the client`)
