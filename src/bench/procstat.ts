@@ -98,3 +98,53 @@ export async function memorySnapshot (pids: number[], gcDir: string | undefined,
   }
   return { rss: sumRss(pids), heap, gc }
 }
+
+export interface GcStats {
+  /** Per hooked process: collections and their total pause so far (ms), recent pauses ≥ 1 ms as [end epoch ms, ms]. */
+  procs: Map<number, { count: number, totalMs: number, pauses: Array<[number, number]> }>
+}
+
+/**
+ * GC pause counters of a box's hooked Node processes (gc-hook.ts), asked with SIGURG (ignored
+ * by default, so a process without the hook is unaffected) and read once each has answered (or
+ * after `timeoutMs`); null without a gc directory or a hooked process.
+ */
+export async function gcStats (pids: number[], gcDir: string | undefined, timeoutMs = 2000): Promise<GcStats | null> {
+  if (gcDir === undefined) return null
+  const read = (pid: number): { seq: number, count: number, totalMs: number, pauses: Array<[number, number]> } | null => {
+    const file = join(gcDir, `gcstats-${pid}.json`)
+    if (!existsSync(file)) return null
+    try { return JSON.parse(readFileSync(file, 'utf8')) } catch { return null }
+  }
+  const asked = new Map<number, number>()
+  for (const pid of pids) {
+    if (readGcReport(gcDir, pid) === null) continue // not hooked (or not yet)
+    try { process.kill(pid, 'SIGURG'); asked.set(pid, read(pid)?.seq ?? 0) } catch { /* gone */ }
+  }
+  if (asked.size === 0) return null
+  const deadline = Date.now() + timeoutMs
+  const procs: GcStats['procs'] = new Map()
+  for (const [pid, seq] of asked) {
+    let r = read(pid)
+    while ((r === null || r.seq <= seq) && Date.now() < deadline) { await sleep(5); r = read(pid) }
+    if (r !== null && r.seq > seq) procs.set(pid, { count: r.count, totalMs: r.totalMs, pauses: r.pauses })
+  }
+  return { procs }
+}
+
+/** GC in the box between two gcStats readings: collections, total pause (ms), longest pause ending in [fromMs, toMs] (epoch ms). */
+export function gcBetween (a: GcStats | null, b: GcStats | null, fromMs: number, toMs: number): { count: number, totalMs: number, maxMs: number } | null {
+  if (a === null || b === null) return null
+  let count = 0
+  let totalMs = 0
+  let maxMs = 0
+  if (a.procs.size === 0 || a.procs.size !== b.procs.size) return null // a process did not answer: no figure rather than a partial one
+  for (const [pid, y] of b.procs) {
+    const x = a.procs.get(pid)
+    if (x === undefined) return null
+    count += y.count - x.count
+    totalMs += y.totalMs - x.totalMs
+    for (const [end, ms] of y.pauses) if (end >= fromMs && end <= toMs && ms > maxMs) maxMs = ms
+  }
+  return { count, totalMs, maxMs }
+}

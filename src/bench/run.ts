@@ -23,7 +23,7 @@ import { execSync } from 'node:child_process'
 import { cpus, release } from 'node:os'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { cpuSeconds, machineCpu, memorySnapshot, sumRss } from './procstat.js'
+import { cpuSeconds, gcBetween, gcStats, machineCpu, memorySnapshot, sumRss } from './procstat.js'
 import { BenchTunnel, delayPercentiles, newStats, percentile, pool, resetCounters, type LoadStats } from './load.js'
 import { hardNofile, haproxyVersion, NOFILE, raiseOwnNofile, SCENARIOS, startScenario, startSource, type Running, type ScenarioId } from './scenarios.js'
 import { runMicro, type MicroResult } from './micro.js'
@@ -139,6 +139,8 @@ export interface StepResult {
   cpuSteal: number
   /** CPUs of the machine (the window's capacity is cores × seconds). */
   cores: number
+  /** GC in the box's Node processes during the window (collections, total and longest pause ms); null for HAProxy, direct, or when not read. */
+  gc: { count: number, totalMs: number, maxMs: number } | null
   /** Other processes used more than otherCpuMax of the machine in this window (after the retries). */
   disturbed: boolean
   boxRssMB: number
@@ -252,6 +254,8 @@ async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, s
   const pids = box.pids()
   resetCounters(s)
   s.recording = recordDelays
+  const gc0 = await gcStats(pids, box.gcDir)
+  const wall0 = Date.now()
   const cpu0 = pids.map(cpuSeconds)
   const src0 = cpuSeconds(ctx.sourcePid)
   const self0 = process.cpuUsage()
@@ -266,6 +270,8 @@ async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, s
   const cpuSource = cpuSeconds(ctx.sourcePid) - src0
   const self = process.cpuUsage(self0)
   s.recording = false
+  const wall1 = Date.now()
+  const gc = gcBetween(gc0, await gcStats(pids, box.gcDir), wall0, wall1)
   const gbit = (s.bytes * 8) / 1e9
   const offeredMbps = (tunnels * kbps) / 1000
   const deliveredMbps = (s.bytes * 8) / dt / 1e6
@@ -289,6 +295,7 @@ async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, s
     cpuMachine: m1.busy - m0.busy,
     cpuSteal: m1.steal - m0.steal,
     cores: cpus().length,
+    gc,
     disturbed: false,
     boxRssMB: sumRss(pids) / 1048576,
     delayMs: delayPercentiles(s)
@@ -434,7 +441,7 @@ async function measureUndisturbed (box: Running, ctx: Ctx, id: string, tunnels: 
 }
 
 function stepLine (id: string, s: StepResult): string {
-  return `  ${id} ${String(s.tunnels).padStart(5)} × ${s.kbps} kbit/s: offered ${s.offeredMbps.toFixed(0)} Mbit/s delivered ${s.deliveredMbps.toFixed(0)}, lost ${s.lost} late ${s.late}${s.errors > 0 ? ` errors ${s.errors}` : ''}, box ${s.cpuPerGbit === null ? '-' : s.cpuPerGbit.toFixed(3)} CPU-s/Gbit, delay p50 ${s.delayMs.p50.toFixed(2)} p99 ${s.delayMs.p99.toFixed(2)} ms; CPU-s box ${s.cpuBox.toFixed(2)}${s.cpuProcs.length > 1 ? ` (${s.cpuProcs.map(x => x.toFixed(2)).join('+')})` : ''} source ${s.cpuSource.toFixed(2)} client ${s.cpuClient.toFixed(2)} other ${cpuOther(s).toFixed(2)} steal ${s.cpuSteal.toFixed(2)} idle ${cpuIdle(s).toFixed(2)} of ${(s.cores * s.seconds).toFixed(2)}${s.disturbed ? '  (disturbed)' : ''}${s.held ? '' : '  ← not held'}`
+  return `  ${id} ${String(s.tunnels).padStart(5)} × ${s.kbps} kbit/s: offered ${s.offeredMbps.toFixed(0)} Mbit/s delivered ${s.deliveredMbps.toFixed(0)}, lost ${s.lost} late ${s.late}${s.errors > 0 ? ` errors ${s.errors}` : ''}, box ${s.cpuPerGbit === null ? '-' : s.cpuPerGbit.toFixed(3)} CPU-s/Gbit, delay p50 ${s.delayMs.p50.toFixed(2)} p99 ${s.delayMs.p99.toFixed(2)} ms${s.gc !== null ? `; box GC ${s.gc.count} × ${s.gc.totalMs.toFixed(1)} ms, longest ${s.gc.maxMs.toFixed(1)} ms` : ''}; CPU-s box ${s.cpuBox.toFixed(2)}${s.cpuProcs.length > 1 ? ` (${s.cpuProcs.map(x => x.toFixed(2)).join('+')})` : ''} source ${s.cpuSource.toFixed(2)} client ${s.cpuClient.toFixed(2)} other ${cpuOther(s).toFixed(2)} steal ${s.cpuSteal.toFixed(2)} idle ${cpuIdle(s).toFixed(2)} of ${(s.cores * s.seconds).toFixed(2)}${s.disturbed ? '  (disturbed)' : ''}${s.held ? '' : '  ← not held'}`
 }
 
 async function sweepPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<void> {

@@ -29,6 +29,8 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
     if (s.id === 'd') t.equal(s.scale?.heapBytesPerTunnel, null, 'd: no heap figure for HAProxy (not a Node process, never signalled)')
     else if (s.id !== 'c') t.ok(s.scale?.gc === true && s.scale.heapAfterMB !== null && s.scale.heapAfterMB > 0, `${s.id}: memory read after a forced GC, with the V8 heap`)
     t.ok([...s.sweep, ...s.delay].every(x => Number.isFinite(x.cpuMachine) && x.cpuMachine >= 0 && x.cores === cpus().length), `${s.id}: whole-machine CPU recorded per window`)
+    if (s.id === 'c' || s.id === 'd') t.ok([...s.sweep, ...s.delay].every(x => x.gc === null), `${s.id}: no GC figures (no Node middle box)`)
+    else t.ok([...s.sweep, ...s.delay].some(x => x.gc !== null && x.gc.count >= 0 && x.gc.totalMs >= 0), `${s.id}: the box's GC pauses read around the windows`)
     if (s.id === 'b1' || s.id === 'b2') t.ok(s.sweep.every(x => x.cpuProcs.length === (s.id === 'b1' ? 2 : 3)), `${s.id}: CPU of the portal and each worker`)
     t.ok(s.setup !== undefined && s.setup.sequential.n > 0 && s.setup.parallel.n > 0, `${s.id}: setups measured`)
     t.ok(s.sweep.length > 0 && s.sweep[0]!.packets > 0, `${s.id}: RTP delivered in the sweep`)
