@@ -49,6 +49,15 @@ function forwardedClient (head: HttpHead): string | undefined {
   return undefined
 }
 
+/** The path binding a portal forwarded with a leg (X-Tunnelgate-Path, relay nodes only). */
+function forwardedPath (head: HttpHead): string | undefined {
+  for (const [k, v] of head.headers) {
+    if (k.toLowerCase() !== 'x-tunnelgate-path') continue
+    try { const p = decodeURIComponent(v.trim()); return p.startsWith('/') ? p : '/' } catch { return '/' }
+  }
+  return undefined
+}
+
 /** The front door's error listener once a connection's head is read (the sink adds its own). */
 function ignoreError (): void {}
 
@@ -82,6 +91,7 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
     let buf: Buffer = Buffer.alloc(0)
     const timer = setTimeout(() => {
       metrics.errorsTotal.inc({ code: 'TG_ERR_HTTP_HEAD_TIMEOUT' })
+      metrics.limitHitsTotal.inc({ limit: 'limits.headerTimeoutMs' })
       socket.destroy()
     }, config.limits.headerTimeoutMs)
     timer.unref()
@@ -116,6 +126,7 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
       done()
       if (r.state === 'error') {
         metrics.errorsTotal.inc({ code: r.code })
+        if (r.code === 'TG_ERR_HTTP_HEAD_TOO_LARGE') metrics.limitHitsTotal.inc({ limit: r.reason.includes('header fields') ? 'limits.httpHeaders' : 'limits.httpHeadBytes' })
         logger.debug({ client: clientAddress, reason: r.reason }, 'bad HTTP head')
         const status = r.code === 'TG_ERR_HTTP_HEAD_TOO_LARGE' ? 431 : 400
         socket.end(buildHttpError(status, status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'))
@@ -126,7 +137,8 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         // RTSP over WebSocket: relayed like a tunnel leg (see websocket-door.ts).
         const from = trustForwarded ? (forwardedClient(head) ?? clientAddress) : clientAddress
         if (filtering && trustForwarded && !filter.allows(from)) { denied(socket, from); return }
-        admitWebSocket({ config, metrics, logger, legs, auth, challenge }, socket, head, buf.subarray(head.headLength), { clientAddress: from, acceptedAt, raw: buf })
+        const bound = trustForwarded ? forwardedPath(head) : undefined
+        admitWebSocket({ config, metrics, logger, legs, auth, challenge }, socket, head, buf.subarray(head.headLength), { clientAddress: from, acceptedAt, raw: buf, ...(bound === undefined ? {} : { allowedPath: bound }) })
         return
       }
       const leg = classifyTunnelLeg(head, { minCookie: config.limits.minCookieLength, maxCookie: config.limits.maxCookieLength })
@@ -165,6 +177,8 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
       }
       const from = trustForwarded ? (forwardedClient(head) ?? clientAddress) : clientAddress
       if (filtering && trustForwarded && !filter.allows(from)) { denied(socket, from); return }
+      // On a relay node, the binding of the token the portal checked (unless this relay checked one itself).
+      if (leg.leg === 'get' && allowedPath === undefined && trustForwarded) allowedPath = forwardedPath(head)
       if (leg.leg === 'get') { legs.acceptGet(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf, ...(allowedPath === undefined ? {} : { allowedPath }) }); return }
       if (leg.leg === 'post') { legs.acceptPost(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf }); return }
       // Ordinary HTTP: hand the connection to the web server with what was read put back.

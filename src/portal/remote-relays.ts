@@ -56,6 +56,18 @@ interface RelayState {
 
 /** The header a portal adds so the relay logs the real client address. */
 export const CLIENT_HEADER = 'X-Tunnelgate-Client'
+/**
+ * The stream path a token bound a GET or WebSocket to at this portal (URI-encoded). The relay node
+ * holds the session to it (RTSP 403 for other paths) without knowing the token secrets.
+ */
+export const PATH_HEADER = 'X-Tunnelgate-Path'
+
+/** The client address header, and the token's path binding when there is one. */
+function forwardHeaders (raw: Buffer, headLength: number, info: { clientAddress: string, allowedPath?: string }): Buffer {
+  const withClient = withHeader(raw, headLength, CLIENT_HEADER, info.clientAddress)
+  if (info.allowedPath === undefined) return withClient
+  return withHeader(withClient, headLength + CLIENT_HEADER.length + info.clientAddress.length + 4, PATH_HEADER, encodeURIComponent(info.allowedPath))
+}
 
 export function parseRelaySpec (spec: string): { kind: 'static', host: string, port: number } | { kind: 'dns', name: string, port: number } {
   const dnsMatch = /^dns:([^:]+):(\d+)$/.exec(spec)
@@ -241,7 +253,7 @@ export class RemoteRelays implements LegSink {
     attempt(0)
   }
 
-  acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
+  acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer, allowedPath?: string }): void {
     this.#metrics.legsTotal.inc({ leg: 'get', transport: 'http-tunnel' })
     const ip = plainAddress(info.clientAddress)
     const waiting = this.#unpaired.hasPosts(cookie)
@@ -258,7 +270,7 @@ export class RemoteRelays implements LegSink {
     })
     if (waiting) this.#unpaired.postsPaired(cookie)
     else if (!duplicate) this.#unpaired.addGet(cookie, ip, this.#pairingMs)
-    this.#forward(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), cookie, true, { cookie, kind: 'get' })
+    this.#forward(socket, forwardHeaders(info.raw ?? rest, head.headLength, info), cookie, true, { cookie, kind: 'get' })
   }
 
   acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
@@ -388,12 +400,12 @@ export class RemoteRelays implements LegSink {
   }
 
   /** A WebSocket upgrade is forwarded raw (with the client header) to the relay owning its key; that relay's front door admits it again. */
-  acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
+  acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: { clientAddress: string, raw?: Buffer, allowedPath?: string }): void {
     this.#metrics.legsTotal.inc({ leg: 'websocket', transport: 'websocket' })
     const ip = plainAddress(info.clientAddress)
     if (this.#refusedHere('websocket', socket, ip, false)) return
     this.#countSession(socket, ip)
-    this.#forward(socket, withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress), webSocketKey(head), true)
+    this.#forward(socket, forwardHeaders(info.raw ?? rest, head.headLength, info), webSocketKey(head), true)
   }
 
   acceptRtsp (socket: net.Socket, initial: Buffer, info: { clientAddress: string }): void {

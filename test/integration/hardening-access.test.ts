@@ -116,6 +116,26 @@ t.test('tokens on the tunnel GET: query and Bearer, expiry, path binding inside 
   await assertNoLeaks(gw, before, [backend])
 })
 
+t.test('portal role: the token path binding checked at the portal holds on a relay node without the token secrets', async t => {
+  const backend = await ScriptedBackend.start()
+  t.teardown(() => backend.close())
+  const relay = await startTestGateway(t, [backend], { role: 'relay' })
+  const portal = await startTestGateway(t, [], { role: 'portal', auth: { tokenSecrets: [SECRET] }, cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 } })
+  for (let i = 0; i < 100 && (await fetch(`http://127.0.0.1:${portal.port}/readyz`)).status !== 200; i++) await new Promise(resolve => setTimeout(resolve, 100))
+  const c = await TunnelClient.open(portal.port, { cookie: newCookie(), path: `/live/cam1?token=${encodeURIComponent(signHmacToken(SECRET, '/live/cam1', now() + 60))}`, url: 'rtsp://gw.example.net/live/cam1' })
+  t.equal(c.get.head?.statusLine, 'HTTP/1.0 200 OK', 'the tunnel opens through the portal')
+  const sneaky = await c.request('DESCRIBE', 'rtsp://gw.example.net/live/cam2')
+  t.equal(sneaky.status, 403, 'a request for a path outside the token: RTSP 403 from the relay node')
+  t.equal(backend.conns.length, 0, 'nothing was dialled for it')
+  t.equal(await errorCount(relay, 'TG_ERR_AUTH_FORBIDDEN'), 1, 'counted at the relay node')
+  t.equal((await c.request('DESCRIBE', 'rtsp://gw.example.net/live/cam1')).status, 200, 'the token path is served')
+  c.close()
+  // A client cannot pass a binding of its own to widen its access: the portal's header comes first.
+  const forged = await TunnelClient.open(portal.port, { cookie: newCookie(), path: `/live/cam1?token=${encodeURIComponent(signHmacToken(SECRET, '/live/cam1', now() + 60))}`, url: 'rtsp://gw.example.net/live/cam1', getHeaders: [['X-Tunnelgate-Path', '%2F']] })
+  t.equal((await forged.request('DESCRIBE', 'rtsp://gw.example.net/live/cam2')).status, 403, 'a client-sent X-Tunnelgate-Path does not widen the binding')
+  forged.close()
+})
+
 t.test('IP allow/deny lists', async t => {
   const backend = await ScriptedBackend.start()
   t.teardown(() => backend.close())

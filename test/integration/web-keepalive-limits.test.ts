@@ -65,3 +65,25 @@ t.test('a later request head not finished within limits.headerTimeoutMs: 408, co
   t.ok(r.closed, 'and the connection is closed')
   t.equal(await metric(gw, 'tunnelgate_limit_hits_total', { limit: 'limits.headerTimeoutMs' }), before + 1, 'limit hit counted')
 })
+
+t.test('the first head (read by the front door) counts the same limit hits', async t => {
+  const hits = async (limit: string): Promise<number> => await metric(gw, 'tunnelgate_limit_hits_total', { limit })
+  const send = async (raw: string): Promise<string> => {
+    const s: net.Socket = await connect(gw.port)
+    let text = ''
+    s.on('data', (d: Buffer) => { text += d.toString('latin1') })
+    const closed = new Promise<void>(resolve => s.once('close', () => resolve()))
+    await writeAsync(s, raw)
+    await closed
+    return text
+  }
+  const bytes = await hits('limits.httpHeadBytes')
+  t.match(await send(`GET /healthz HTTP/1.1\r\nHost: gw.test\r\nX-Big: ${'a'.repeat(2000)}\r\n\r\n`), /^HTTP\/1\.0 431 /, 'too large: 431')
+  t.equal(await hits('limits.httpHeadBytes'), bytes + 1, 'limits.httpHeadBytes hit counted')
+  const lines = await hits('limits.httpHeaders')
+  t.match(await send(`GET /healthz HTTP/1.1\r\nHost: gw.test\r\n${Array.from({ length: 12 }, (_, i) => `X-H${i}: ${i}\r\n`).join('')}\r\n`), /^HTTP\/1\.0 431 /, 'too many lines: 431')
+  t.equal(await hits('limits.httpHeaders'), lines + 1, 'limits.httpHeaders hit counted')
+  const slow = await hits('limits.headerTimeoutMs')
+  t.equal(await send('GET /healthz HTTP/1.1\r\nHost: gw'), '', 'an unfinished first head: closed without a reply')
+  t.equal(await hits('limits.headerTimeoutMs'), slow + 1, 'limits.headerTimeoutMs hit counted')
+})
