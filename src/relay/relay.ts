@@ -173,6 +173,8 @@ export class Relay {
     if (this.#tooMany()) {
       this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
       socket.end(buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
+      // A portal in front of workers keeps the GET's worker per cookie until it hears of the end.
+      this.onTunnelEnd?.(cookie)
       return
     }
     const ip = plainAddress(info.clientAddress)
@@ -183,6 +185,7 @@ export class Relay {
       socket.on('error', () => {})
       socket.end(buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
       setTimeout(() => socket.destroy(), 1000).unref()
+      this.onTunnelEnd?.(cookie)
       return
     }
     socket.write(GET_REPLY)
