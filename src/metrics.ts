@@ -34,7 +34,7 @@ export interface GatewayMetrics {
 
 export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string } = {}): GatewayMetrics {
   const registry = new Registry()
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'tunnelgate_process_' })
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'tunnelgate_' })
   const registers = [registry]
   const m: GatewayMetrics = {
     registry,

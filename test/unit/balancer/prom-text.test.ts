@@ -127,7 +127,7 @@ t.test('captured tunnelgate exposition (test/fixtures/prom/tunnelgate.txt)', asy
   t.equal(valueOf(samples, 'tunnelgate_tunnel_setup_seconds_sum'), 0.324)
   t.equal(valueOf(samples, 'tunnelgate_rtsp_requests_total', { method: 'SETUP' }), 24)
   t.equal(valueOf(samples, 'tunnelgate_web_requests_total', { route: '/metrics', status: '200' }), 4)
-  t.ok((valueOf(samples, 'tunnelgate_process_process_resident_memory_bytes') ?? 0) > 1e6, 'default process metrics present')
+  t.ok((valueOf(samples, 'tunnelgate_process_resident_memory_bytes') ?? 0) > 1e6, 'default process metrics present')
   // Every tunnelgate_* family in the fixture is still registered by createMetrics() (catches a rename).
   const live = new Set((await createMetrics().registry.getMetricsAsJSON()).map(m => m.name))
   const types = [...text.matchAll(/^# TYPE (\S+) /gm)].map(m => m[1]!)
