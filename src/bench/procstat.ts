@@ -109,7 +109,7 @@ export interface GcStats {
  * by default, so a process without the hook is unaffected) and read once each has answered (or
  * after `timeoutMs`); null without a gc directory or a hooked process.
  */
-export async function gcStats (pids: number[], gcDir: string | undefined, timeoutMs = 2000): Promise<GcStats | null> {
+export async function gcStats (pids: number[], gcDir: string | undefined, timeoutMs = 1000): Promise<GcStats | null> {
   if (gcDir === undefined) return null
   const read = (pid: number): { seq: number, count: number, totalMs: number, pauses: Array<[number, number]> } | null => {
     const file = join(gcDir, `gcstats-${pid}.json`)
@@ -119,7 +119,8 @@ export async function gcStats (pids: number[], gcDir: string | undefined, timeou
   const asked = new Map<number, number>()
   for (const pid of pids) {
     if (readGcReport(gcDir, pid) === null) continue // not hooked (or not yet)
-    try { process.kill(pid, 'SIGURG'); asked.set(pid, read(pid)?.seq ?? 0) } catch { /* gone */ }
+    const seq = read(pid)?.seq ?? 0 // before the signal: the answer can be written before kill() returns
+    try { process.kill(pid, 'SIGURG'); asked.set(pid, seq) } catch { /* gone */ }
   }
   if (asked.size === 0) return null
   const deadline = Date.now() + timeoutMs

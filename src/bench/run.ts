@@ -252,9 +252,11 @@ function closeAll (list: BenchTunnel[]): void { for (const t of list) t.close();
 async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, seconds: number, recordDelays: boolean): Promise<StepResult> {
   const s = ctx.stats
   const pids = box.pids()
+  // GC counters are read (asynchronously) before the window opens and after it has closed and
+  // every other figure is taken: nothing that arrives while they are read is counted.
+  const gc0 = await gcStats(pids, box.gcDir)
   resetCounters(s)
   s.recording = recordDelays
-  const gc0 = await gcStats(pids, box.gcDir)
   const wall0 = Date.now()
   const cpu0 = pids.map(cpuSeconds)
   const src0 = cpuSeconds(ctx.sourcePid)
@@ -271,12 +273,11 @@ async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, s
   const self = process.cpuUsage(self0)
   s.recording = false
   const wall1 = Date.now()
-  const gc = gcBetween(gc0, await gcStats(pids, box.gcDir), wall0, wall1)
   const gbit = (s.bytes * 8) / 1e9
   const offeredMbps = (tunnels * kbps) / 1000
   const deliveredMbps = (s.bytes * 8) / dt / 1e6
   const held = s.lost === 0 && s.late === 0 && s.errors === 0 && deliveredMbps >= offeredMbps * 0.97
-  return {
+  const r: StepResult = {
     tunnels,
     kbps,
     seconds: dt,
@@ -295,11 +296,13 @@ async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, s
     cpuMachine: m1.busy - m0.busy,
     cpuSteal: m1.steal - m0.steal,
     cores: cpus().length,
-    gc,
+    gc: null,
     disturbed: false,
     boxRssMB: sumRss(pids) / 1048576,
     delayMs: delayPercentiles(s)
   }
+  r.gc = gcBetween(gc0, await gcStats(pids, box.gcDir), wall0, wall1)
+  return r
 }
 
 function summarize (ns: number[], failed: number): Summary {
