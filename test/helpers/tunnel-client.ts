@@ -45,9 +45,10 @@ export function destroyAllClients (): void {
   openSockets.clear()
 }
 
-export function connect (port: number, host = '127.0.0.1'): Promise<net.Socket> {
+/** A client connection (tracked for destroyAllClients); `localAddress` picks a loopback source address (127.0.0.0/8 all reach 127.0.0.1). */
+export function connect (port: number, host = '127.0.0.1', localAddress?: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ port, host, noDelay: true })
+    const s = net.connect({ port, host, noDelay: true, ...(localAddress === undefined ? {} : { localAddress }) })
     openSockets.add(s)
     s.once('close', () => openSockets.delete(s))
     s.once('connect', () => { s.off('error', reject); resolve(s) })

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto'
 import type { Gateway } from '../../src/gateway.js'
 import { startTestGateway, errorCount, metric, waitFor } from '../helpers/gateway-harness.js'
 import { ScriptedBackend } from '../helpers/scripted-backend.js'
-import { GetLeg, PostLeg, TunnelClient, b64, destroyAllClients, rtspRequest } from '../helpers/tunnel-client.js'
+import { GetLeg, PostLeg, TunnelClient, b64, connect, destroyAllClients, rtspRequest } from '../helpers/tunnel-client.js'
 import { WsRtspClient } from '../helpers/ws-rtsp-client.js'
 import { ownerOf } from '../../src/balancer/hrw.js'
 import { assertNoLeaks, leakSnapshot } from '../helpers/leaks.js'
@@ -23,7 +23,7 @@ import { assertNoLeaks, leakSnapshot } from '../helpers/leaks.js'
 t.teardown(() => { destroyAllClients() })
 
 const mine: Array<{ destroy: () => void }> = []
-t.afterEach(() => { for (const s of mine) s.destroy(); mine.length = 0 })
+t.afterEach(() => { for (const s of mine) s.destroy(); mine.length = 0; destroyAllClients() })
 
 const LIMITS = { maxTunnelsPerIp: 3, maxTunnels: 4, maxUnpairedLegsPerIp: 2, maxUnpairedLegs: 3 }
 const RTSP_503 = 'RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n'
@@ -36,14 +36,7 @@ function cookieFor (want: number): string {
   }
 }
 
-function connectFrom (port: number, localAddress: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ port, host: '127.0.0.1', localAddress, noDelay: true })
-    mine.push(s)
-    s.once('connect', () => { s.off('error', reject); resolve(s) })
-    s.once('error', reject)
-  })
-}
+const connectFrom = async (port: number, localAddress: string): Promise<net.Socket> => await connect(port, '127.0.0.1', localAddress)
 
 async function getFrom (port: number, local: string, cookie: string): Promise<GetLeg> {
   const leg = new GetLeg(await connectFrom(port, local), cookie)

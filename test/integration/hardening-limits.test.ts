@@ -10,7 +10,7 @@ import net from 'node:net'
 import { startTestGateway, errorCount, metric, waitFor } from '../helpers/gateway-harness.js'
 import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
 import { randomBytes } from 'node:crypto'
-import { GetLeg, PostLeg, TunnelClient, b64, destroyAllClients, frame, rtspRequest } from '../helpers/tunnel-client.js'
+import { GetLeg, PostLeg, TunnelClient, b64, connect, destroyAllClients, frame, rtspRequest } from '../helpers/tunnel-client.js'
 
 /** Unique cookies (the shared newCookie() repeats within one millisecond). */
 const newCookie = (): string => randomBytes(16).toString('base64url')
@@ -19,18 +19,9 @@ import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 
 t.teardown(() => { destroyAllClients() })
 
-const mine: net.Socket[] = []
-t.afterEach(() => { for (const s of mine) s.destroy(); mine.length = 0 })
+t.afterEach(() => { destroyAllClients() })
 
-/** A connection from a chosen loopback source address (127.0.0.0/8 all reach the gateway). */
-function connectFrom (port: number, localAddress: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ port, host: '127.0.0.1', localAddress, noDelay: true })
-    mine.push(s)
-    s.once('connect', () => { s.off('error', reject); resolve(s) })
-    s.once('error', reject)
-  })
-}
+const connectFrom = async (port: number, localAddress: string): Promise<net.Socket> => await connect(port, '127.0.0.1', localAddress)
 
 const getHead = (cookie: string, path = '/live/cam1'): string =>
   `GET ${path} HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n`
