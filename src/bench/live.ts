@@ -24,7 +24,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cpuSeconds, processTree, sumCpu, sumRss } from './procstat.js'
 import { BenchTunnel, newStats, percentile, pool, resetCounters, type LoadStats } from './load.js'
-import { freePort, GATEWAY_BENCH_CONFIG, hardNofile, NOFILE, nodeArgs } from './scenarios.js'
+import { freePort, GATEWAY_BENCH_CONFIG, hardNofile, NOFILE, nodeArgs, stopChild } from './scenarios.js'
 
 export const LIVE_NAME = 'viewers per core on one live stream: tunnelgate live fan-out vs gst-rtsp-server shared media'
 
@@ -117,15 +117,6 @@ function spawnLimited (cmd: string, args: string[], env: NodeJS.ProcessEnv = pro
   return { child, output: () => out }
 }
 
-function stop (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise(resolve => {
-    const t = setTimeout(() => { child.kill('SIGKILL') }, 5000)
-    child.once('exit', () => { clearTimeout(t); resolve() })
-    child.kill('SIGTERM')
-  })
-}
-
 async function waitPort (port: number, child: ChildProcess, what: string, output: () => string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
@@ -154,8 +145,8 @@ export async function startGstLive (kbps: number): Promise<Proc & { port: number
     '--preset', s.preset, '--bitrate', String(kbps), '--no-overlay'])
   try {
     await waitPort(port, child, 'gst-rtsp-server (gst-origin.py; needs python3-gi, gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-ugly)', output)
-  } catch (err) { await stop(child); throw err }
-  return { port, pid: child.pid!, stop: () => stop(child) }
+  } catch (err) { await stopChild(child); throw err }
+  return { port, pid: child.pid!, stop: () => stopChild(child) }
 }
 
 /** tunnelgate all-in-one with every path live, in front of `backendPort`. */
@@ -165,9 +156,9 @@ async function startTunnelgateLive (backendPort: number): Promise<Proc & { port:
   writeFileSync(file, JSON.stringify({ ...GATEWAY_BENCH_CONFIG, routes: [{ path: '/', backends: [], live: true }] }))
   const { child, output } = spawnLimited(process.execPath, [...nodeArgs('main.js'), '--config', file, '--port', String(port), '--host', '127.0.0.1',
     '--backend', `rtsp://127.0.0.1:${backendPort}`, '--workers', '0'], { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_BACKENDS: '' })
-  try { await waitPort(port, child, 'tunnelgate', output) } catch (err) { await stop(child); throw err }
+  try { await waitPort(port, child, 'tunnelgate', output) } catch (err) { await stopChild(child); throw err }
   const pid = child.pid!
-  return { port, pid, pids: () => processTree(pid), stop: () => stop(child) }
+  return { port, pid, pids: () => processTree(pid), stop: () => stopChild(child) }
 }
 
 function gstVersion (): string | null {

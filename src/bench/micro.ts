@@ -148,27 +148,22 @@ export function runMicro (ms: number): MicroResult[] {
     const stream = frames(Math.ceil((1 << 20) / frameSize), frameSize)
     const reads = cut(stream, readBytes)
     const packets = Math.floor(stream.length / frameSize)
+    const bare = (): void => {
+      const s = new BareScan()
+      for (const r of reads) s.push(r, write)
+    }
     out.push(compare(`$ demux + write path (${label})`, 'packet', 'bare header walk', () => {
       const d = new RtspDemuxer()
       for (const r of reads) backendPath(d, r, write)
-    }, () => {
-      const s = new BareScan()
-      for (const r of reads) s.push(r, write)
-    }, packets, ms))
+    }, bare, packets, ms))
     out.push(compare(`… without completing a held frame from the read's head (${label})`, 'packet', 'bare header walk', () => {
       const d = new RtspDemuxer()
       for (const r of reads) backendPath(d, r, write, false)
-    }, () => {
-      const s = new BareScan()
-      for (const r of reads) s.push(r, write)
-    }, packets, ms))
+    }, bare, packets, ms))
     out.push(compare(`… demuxer alone, without the fast path (${label})`, 'packet', 'bare header walk', () => {
       const d = new RtspDemuxer()
       for (const r of reads) demuxPath(d, r, write)
-    }, () => {
-      const s = new BareScan()
-      for (const r of reads) s.push(r, write)
-    }, packets, ms))
+    }, bare, packets, ms))
   }
   // base64: a POST body of 200 requests (as the bench client and ffmpeg send them: one padded string each).
   const req = 'GET_PARAMETER rtsp://gw.example.net:80/live/cam1 RTSP/1.0\r\nCSeq: 17\r\nSession: 12345678\r\nUser-Agent: Lavf59.27.100\r\n\r\n'

@@ -127,7 +127,8 @@ async function waitListening (port: number, timeoutMs = 20_000): Promise<void> {
   }
 }
 
-function stopChild (child: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL after 5 s; resolves when the child has exited. */
+export function stopChild (child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
   return new Promise(resolve => {
     const t = setTimeout(() => { child.kill('SIGKILL') }, 5000)

@@ -18,19 +18,12 @@ import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { runPeer } from '../helpers/peers.js'
 import { assertNoChildLeaks, childLeakSnapshot } from '../helpers/leaks.js'
+import { freePort } from '../helpers/ports.js'
 
 const RSS_BOUND = 256 * 1024 * 1024
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const STALL_MS = 4000
 const cookie = (): string => randomBytes(12).toString('base64url')
-
-async function freePort (): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', () => resolve()))
-  const port = (s.address() as net.AddressInfo).port
-  await new Promise<void>(resolve => s.close(() => resolve()))
-  return port
-}
 
 /** Open a connection from `local`, write `data`, collect what comes back until close or `waitMs`. */
 function exchange (port: number, local: string, data: string | Buffer, waitMs: number, keep = false): Promise<{ text: string, closed: boolean, socket: net.Socket }> {

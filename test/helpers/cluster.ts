@@ -3,7 +3,6 @@
  * embedded origins with a tiny test clip, a real Prometheus server (Debian package `prometheus`)
  * with a generated scrape config, metric reads, and a tunnel that DESCRIBE/SETUP/PLAYs and holds.
  */
-import net from 'node:net'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,20 +13,14 @@ import { startOrigin, type OriginHandle } from '../../src/backends/origin/index.
 import { makeTestMedia } from './peers.js'
 import { TunnelClient } from './tunnel-client.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
+import { freePort } from './ports.js'
 
 type Obj = Record<string, unknown>
 export interface Teardown { teardown (fn: () => void | Promise<void>): void }
 
 export const quietLog = { info () {}, warn () {}, error () {} }
 
-/** A free loopback TCP port (listen on 0, close). */
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)) })
-  })
-}
+export { freePort }
 
 /** A directory with one small H.264 clip `clip.mp4` (served as /clip and /live/clip). */
 export async function clipDir (t: Teardown, seconds = 30): Promise<string> {

@@ -10,9 +10,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { runPeer } from './peers.js'
+import { freePort } from './ports.js'
 
 export const PYTHON = '/usr/bin/python3'
 export const GST_ORIGIN_SCRIPT = fileURLToPath(new URL('../peers/gst-origin.py', import.meta.url))
@@ -49,17 +50,7 @@ export interface GstServerOptions {
   startTimeoutMs?: number
 }
 
-/** A port that was free a moment ago (listen on 0, read it, close). */
-export function freePort (host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
-}
+export { freePort }
 
 function canConnect (port: number, host: string): Promise<boolean> {
   return new Promise(resolve => {

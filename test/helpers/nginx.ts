@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from './ports.js'
 
 export interface TestContext { teardown (fn: () => void | Promise<void>): void }
 
@@ -25,13 +26,7 @@ export interface Nginx {
 export const NGINX_BIN = '/usr/sbin/nginx'
 export const haveNginx = existsSync(NGINX_BIN)
 
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)) })
-  })
-}
+export { freePort }
 
 export async function waitPort (port: number, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs

@@ -13,6 +13,8 @@
  *   event can be awaited).
  */
 import net from 'node:net'
+import { randomBytes } from 'node:crypto'
+import { ownerOf } from '../../src/balancer/hrw.js'
 import { RtspDemuxer, type RtspUnit } from '../../src/tunnel/codec/demux.js'
 import { getHeader, type Header, type RtspRequest, type RtspResponse } from '../../src/tunnel/codec/rtsp-message.js'
 import type { InterleavedFrame } from '../../src/tunnel/codec/interleaved.js'
@@ -375,5 +377,32 @@ export class TunnelClient {
     this.post.destroy()
     for (const p of this.extraPosts) p.destroy()
     this.get.destroy()
+  }
+}
+
+/** A minimal tunnel GET (cookie and Accept only) from a chosen loopback source address. */
+export async function getLegFrom (port: number, localAddress: string, cookie: string, path = '/live/cam1'): Promise<GetLeg> {
+  const leg = new GetLeg(await connect(port, '127.0.0.1', localAddress), cookie)
+  await leg.write(`GET ${path} HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n`)
+  return leg
+}
+
+/** A minimal tunnel POST from a chosen loopback source address, followed by `body` (base64 text). */
+export async function postLegFrom (port: number, localAddress: string, cookie: string, body = '', path = '/live/cam1'): Promise<PostLeg> {
+  const leg = new PostLeg(await connect(port, '127.0.0.1', localAddress), cookie)
+  await leg.write(`POST ${path} HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\n\r\n${body}`)
+  return leg
+}
+
+/** The status line a GET got (the 200 tunnel reply or an HTTP error; 'closed' for none), waiting for it. */
+export async function getStatusLine (leg: GetLeg, timeoutMs = 3000): Promise<string> {
+  return await waitFor(() => leg.head?.statusLine ?? (leg.closed ? (leg.rawBeforeHead.split('\r\n')[0] ?? 'closed') : undefined), 'a GET status', timeoutMs)
+}
+
+/** A cookie that rendezvous hashing over workers '0' and '1' gives to worker `want`. */
+export function cookieForWorker (want: 0 | 1 | number): string {
+  for (;;) {
+    const c = randomBytes(16).toString('base64url')
+    if (ownerOf(c, [{ id: '0', weight: 1 }, { id: '1', weight: 1 }]) === String(want)) return c
   }
 }

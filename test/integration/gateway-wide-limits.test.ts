@@ -15,9 +15,8 @@ import { randomBytes } from 'node:crypto'
 import type { Gateway } from '../../src/gateway.js'
 import { startTestGateway, errorCount, metric, waitFor } from '../helpers/gateway-harness.js'
 import { ScriptedBackend } from '../helpers/scripted-backend.js'
-import { GetLeg, PostLeg, TunnelClient, b64, connect, destroyAllClients, rtspRequest } from '../helpers/tunnel-client.js'
+import { GetLeg, TunnelClient, b64, connect, cookieForWorker, destroyAllClients, getLegFrom, getStatusLine, postLegFrom, rtspRequest } from '../helpers/tunnel-client.js'
 import { WsRtspClient } from '../helpers/ws-rtsp-client.js'
-import { ownerOf } from '../../src/balancer/hrw.js'
 import { assertNoLeaks, leakSnapshot } from '../helpers/leaks.js'
 
 t.teardown(() => { destroyAllClients() })
@@ -28,31 +27,11 @@ t.afterEach(() => { for (const s of mine) s.destroy(); mine.length = 0; destroyA
 const LIMITS = { maxTunnelsPerIp: 3, maxTunnels: 4, maxUnpairedLegsPerIp: 2, maxUnpairedLegs: 3 }
 const RTSP_503 = 'RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n'
 
-/** A cookie the portal's rendezvous hashing gives to worker `want` (of workers 0 and 1). */
-function cookieFor (want: number): string {
-  for (;;) {
-    const c = randomBytes(16).toString('base64url')
-    if (ownerOf(c, [{ id: '0', weight: 1 }, { id: '1', weight: 1 }]) === String(want)) return c
-  }
-}
-
 const connectFrom = async (port: number, localAddress: string): Promise<net.Socket> => await connect(port, '127.0.0.1', localAddress)
-
-async function getFrom (port: number, local: string, cookie: string): Promise<GetLeg> {
-  const leg = new GetLeg(await connectFrom(port, local), cookie)
-  await leg.write(`GET /live/cam1 HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n`)
-  return leg
-}
-
-async function postFrom (port: number, local: string, cookie: string, body = ''): Promise<PostLeg> {
-  const leg = new PostLeg(await connectFrom(port, local), cookie)
-  await leg.write(`POST /live/cam1 HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\n\r\n${body}`)
-  return leg
-}
-
-async function statusOf (leg: GetLeg): Promise<string> {
-  return await waitFor(() => leg.head?.statusLine ?? (leg.closed ? (leg.rawBeforeHead.split('\r\n')[0] ?? 'closed') : undefined), 'a GET status', 3000)
-}
+const getFrom = getLegFrom
+const postFrom = postLegFrom
+const statusOf = getStatusLine
+const cookieFor = cookieForWorker
 
 /** Plain RTSP from `local`: sends OPTIONS, resolves with the socket and the first reply head. */
 async function rtspFrom (port: number, local: string): Promise<{ socket: net.Socket, reply: string }> {

@@ -16,6 +16,7 @@ import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
 import { TunnelClient, destroyAllClients } from '../helpers/tunnel-client.js'
 import { assertNoLeaks, leakSnapshot } from '../helpers/leaks.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
+import { freePort } from '../helpers/ports.js'
 
 t.teardown(() => { destroyAllClients() })
 const newCookie = (): string => randomBytes(16).toString('base64url')
@@ -28,14 +29,6 @@ async function until (fn: () => Promise<boolean> | boolean, what: string, timeou
   }
 }
 const open = async (port: number): Promise<TunnelClient> => await TunnelClient.open(port, { cookie: newCookie() })
-
-async function freePort (): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', () => resolve()))
-  const port = (s.address() as net.AddressInfo).port
-  await new Promise<void>(resolve => s.close(() => resolve()))
-  return port
-}
 
 t.test('backend refuses: next backend, then RTSP 503 + Retry-After', async t => {
   const good = await ScriptedBackend.start()

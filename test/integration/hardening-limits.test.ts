@@ -6,11 +6,10 @@
  * timers, sockets, tunnels gauge, backend connections).
  */
 import t from 'tap'
-import net from 'node:net'
 import { startTestGateway, errorCount, metric, waitFor } from '../helpers/gateway-harness.js'
 import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
 import { randomBytes } from 'node:crypto'
-import { GetLeg, PostLeg, TunnelClient, b64, connect, destroyAllClients, frame, rtspRequest } from '../helpers/tunnel-client.js'
+import { GetLeg, TunnelClient, b64, connect, destroyAllClients, frame, getLegFrom, getStatusLine, postLegFrom, rtspRequest } from '../helpers/tunnel-client.js'
 
 /** Unique cookies (the shared newCookie() repeats within one millisecond). */
 const newCookie = (): string => randomBytes(16).toString('base64url')
@@ -21,31 +20,9 @@ t.teardown(() => { destroyAllClients() })
 
 t.afterEach(() => { destroyAllClients() })
 
-const connectFrom = async (port: number, localAddress: string): Promise<net.Socket> => await connect(port, '127.0.0.1', localAddress)
-
-const getHead = (cookie: string, path = '/live/cam1'): string =>
-  `GET ${path} HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n`
-const postHead = (cookie: string, path = '/live/cam1'): string =>
-  `POST ${path} HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\n\r\n`
-
-async function getFrom (port: number, local: string, cookie = newCookie()): Promise<GetLeg> {
-  const s = await connectFrom(port, local)
-  const leg = new GetLeg(s, cookie)
-  await leg.write(getHead(cookie))
-  return leg
-}
-
-async function postFrom (port: number, local: string, cookie: string, body = ''): Promise<PostLeg> {
-  const s = await connectFrom(port, local)
-  const leg = new PostLeg(s, cookie)
-  await leg.write(postHead(cookie) + body)
-  return leg
-}
-
-/** The status line a GET got (200 tunnel reply or an HTTP error), waiting for it. */
-async function statusOf (leg: GetLeg): Promise<string> {
-  return await waitFor(() => leg.head?.statusLine ?? (leg.closed ? (leg.rawBeforeHead.split('\r\n')[0] ?? 'closed') : undefined), 'a GET status', 3000)
-}
+const getFrom = async (port: number, local: string, cookie = newCookie()): Promise<GetLeg> => await getLegFrom(port, local, cookie)
+const postFrom = postLegFrom
+const statusOf = getStatusLine
 
 t.test('unpaired legs per client address and in total; other addresses untouched', async t => {
   const backend = await ScriptedBackend.start()
@@ -95,9 +72,9 @@ t.test('tunnels per client address (tunnel and plain RTSP), other addresses unto
   t.equal((await b.request('OPTIONS')).status, 200)
   const third = await getFrom(gw.port, '127.0.0.1')
   t.match(await statusOf(third), /^HTTP\/1\.0 503 /, 'third tunnel from one address: HTTP 503')
-  const rtsp = await connectFrom(gw.port, '127.0.0.1')
+  const rtsp = await connect(gw.port, '127.0.0.1', '127.0.0.1')
   const got: Buffer[] = []
-  rtsp.on('data', c => got.push(c))
+  rtsp.on('data', (c: Buffer) => got.push(c))
   rtsp.write(rtspRequest('OPTIONS', 'rtsp://gw/live/cam1', 1))
   await waitFor(() => Buffer.concat(got).toString('latin1').includes('\r\n\r\n'), 'plain RTSP answer')
   t.match(Buffer.concat(got).toString('latin1'), /^RTSP\/1\.0 503 /, 'plain RTSP from the same address: RTSP 503')

@@ -5,42 +5,17 @@
  * itself (HTTP 503 + Retry-After, TG_ERR_TUN_IP_LIMIT), even when each worker is under it.
  */
 import t from 'tap'
-import net from 'node:net'
-import { randomBytes } from 'node:crypto'
 import { startTestGateway, errorCount, metric, waitFor } from '../helpers/gateway-harness.js'
 import { ScriptedBackend } from '../helpers/scripted-backend.js'
-import { GetLeg, TunnelClient, destroyAllClients } from '../helpers/tunnel-client.js'
-import { ownerOf } from '../../src/balancer/hrw.js'
+import { TunnelClient, cookieForWorker, destroyAllClients, getLegFrom, getStatusLine } from '../helpers/tunnel-client.js'
 import { assertNoLeaks, leakSnapshot } from '../helpers/leaks.js'
 
 t.teardown(() => { destroyAllClients() })
+t.afterEach(() => { destroyAllClients() })
 
-const mine: net.Socket[] = []
-t.afterEach(() => { for (const s of mine) s.destroy(); mine.length = 0 })
-
-/** A cookie the portal's rendezvous hashing gives to worker `want` (of workers 0 and 1). */
-function cookieFor (want: number): string {
-  for (;;) {
-    const c = randomBytes(16).toString('base64url')
-    if (ownerOf(c, [{ id: '0', weight: 1 }, { id: '1', weight: 1 }]) === String(want)) return c
-  }
-}
-
-async function getFrom (port: number, localAddress: string, cookie: string): Promise<GetLeg> {
-  const s = await new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect({ port, host: '127.0.0.1', localAddress, noDelay: true })
-    mine.push(s)
-    s.once('connect', () => { s.off('error', reject); resolve(s) })
-    s.once('error', reject)
-  })
-  const leg = new GetLeg(s, cookie)
-  await leg.write(`GET /live/cam1 HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n`)
-  return leg
-}
-
-async function statusOf (leg: GetLeg): Promise<string> {
-  return await waitFor(() => leg.head?.statusLine ?? (leg.closed ? (leg.rawBeforeHead.split('\r\n')[0] ?? 'closed') : undefined), 'a GET status', 3000)
-}
+const getFrom = getLegFrom
+const statusOf = getStatusLine
+const cookieFor = cookieForWorker
 
 t.test('workers: 2, maxTunnelsPerIp: 3 → the 4th tunnel from one address is refused gateway-wide', async t => {
   const backend = await ScriptedBackend.start()
