@@ -236,3 +236,16 @@ t.test('real clients: ffmpeg with a query token; ffmpeg and openRTSP-style retry
   const gst = await runPeer('gst-launch-1.0', ['-q', 'rtspsrc', `location=rtsph://127.0.0.1:${gw.port}/demo`, 'user-id=viewer', 'user-pw=s3cret', '!', 'decodebin', '!', 'fakesink', 'num-buffers=30'], { timeoutMs: 30_000 })
   t.equal(gst.code, 0, `GStreamer retry-on-401 with Basic plays while tokens are on (stderr: ${gst.stderr.slice(0, 300)})`)
 })
+
+t.test('real client through a portal and a relay node without the token secrets: ffmpeg plays with a query token', async t => {
+  const silent = pino({ level: 'silent' })
+  const origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: silent })
+  t.teardown(() => origin.close())
+  const relay = await startTestGateway(t, [`rtsp://127.0.0.1:${origin.port}`], { role: 'relay' })
+  const portal = await startTestGateway(t, [], { role: 'portal', auth: { tokenSecrets: [SECRET] }, cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 } })
+  for (let i = 0; i < 100 && (await fetch(`http://127.0.0.1:${portal.port}/readyz`)).status !== 200; i++) await new Promise(resolve => setTimeout(resolve, 100))
+  const ff = await runPeer('ffmpeg', ['-v', 'error', '-rtsp_transport', 'http', '-i', `rtsp://127.0.0.1:${portal.port}/demo?token=${signHmacToken(SECRET, '/demo', now() + 300)}`, '-t', '2', '-f', 'null', '-'], { timeoutMs: 30_000 })
+  t.equal(ff.code, 0, `ffmpeg plays through portal and relay with the forwarded binding (stderr: ${ff.stderr.slice(0, 300)})`)
+  const wrong = await runPeer('ffmpeg', ['-v', 'error', '-rtsp_transport', 'http', '-i', `rtsp://127.0.0.1:${portal.port}/demo?token=${signHmacToken(SECRET, '/live/', now() + 300)}`, '-t', '1', '-f', 'null', '-'], { timeoutMs: 30_000 })
+  t.not(wrong.code, 0, 'ffmpeg with a token for another path is refused')
+})
