@@ -1,7 +1,7 @@
 /**
  * Issue 5 leg limits where the legs are not served in this process: the portal in front of local
  * relay workers (workers.ts) and a portal splicing legs to remote relay nodes (remote-relays.ts).
- * The checks, their order and their codes are the in-process relay's (relay.ts #tooMany, #legLimit):
+ * The checks, their order and their codes are the in-process relay's (relay.ts #tooMany, and #legLimit, which calls legLimitHit):
  * limits.maxTunnels, limits.maxTunnelsPerIp, limits.maxUnpairedLegsPerIp, limits.maxUnpairedLegs.
  * Memory stays bounded: an unpaired leg is counted only once the limits let it in, and every entry
  * expires after its pairing window at the latest.
@@ -32,6 +32,7 @@ export class PerIpCounts {
     else this.#m.set(ip, n)
   }
   clear (): void { this.#m.clear(); this.#total = 0 }
+  entries (): Record<string, number> { return Object.fromEntries(this.#m) }
 }
 
 /**
@@ -48,15 +49,20 @@ export function legLimitHit (l: LegLimitSettings, c: { tunnels: number, tunnelsF
   return null
 }
 
+/** A leg refused over a limit: its error code, the limit hit (by setting name) and a log line. */
+export function countRefusal (hit: LimitHit, leg: string, ip: string, metrics: GatewayMetrics, log: Logger): void {
+  metrics.errorsTotal.inc({ code: hit.code })
+  metrics.limitHitsTotal.inc({ limit: hit.limit })
+  log.info({ client: ip, leg, limit: hit.limit }, 'leg refused: limit reached')
+}
+
 /**
  * Refuse a leg over a limit with the in-process relay's answer: a GET or WebSocket upgrade gets
  * HTTP 503 + Retry-After, plain RTSP an RTSP 503 + Retry-After, a POST is closed; the error code,
  * the limit hit (by setting name) and a log line are counted.
  */
 export function refuseLeg (hit: LimitHit, leg: 'get' | 'post' | 'rtsp' | 'websocket', socket: net.Socket, ip: string, metrics: GatewayMetrics, log: Logger): void {
-  metrics.errorsTotal.inc({ code: hit.code })
-  metrics.limitHitsTotal.inc({ limit: hit.limit })
-  log.info({ client: ip, leg, limit: hit.limit }, 'leg refused: limit reached')
+  countRefusal(hit, leg, ip, metrics, log)
   socket.on('error', () => {})
   if (leg === 'post') { socket.destroy(); return }
   socket.end(leg === 'rtsp' ? RTSP_503 : buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))

@@ -16,6 +16,7 @@ import { RtspDemuxer } from '../tunnel/codec/demux.js'
 import { HttpTunnel, writeCorked } from '../tunnel/http-tunnel.js'
 import { openWebSocketSession } from '../tunnel/websocket-client.js'
 import { plainAddress } from '../portal/access.js'
+import { countRefusal, legLimitHit, PerIpCounts, type LimitHit } from './leg-counts.js'
 import { ProxySession, type ClientSide, type SessionSnapshot } from '../tunnel/proxy-session.js'
 import type { AccessSink } from '../ops/access-log.js'
 import { accessRecord, basicUser, ClosedTotals, summarize, type RelaySummary } from '../ops/relay-view.js'
@@ -48,17 +49,6 @@ export const POST_KNOWN = 'HTTP/1.0 202 Accepted\r\nX-Tunnelgate-Pair: attached\
 export const POST_UNKNOWN = 'HTTP/1.0 421 Misdirected Request\r\nX-Tunnelgate-Pair: unknown\r\nContent-Length: 0\r\n\r\n'
 
 /** Counts per client address (entries removed at zero, so the map stays as small as the live set). */
-class PerIp {
-  readonly #m = new Map<string, number>()
-  get (ip: string): number { return this.#m.get(ip) ?? 0 }
-  add (ip: string, d: number): void {
-    const n = (this.#m.get(ip) ?? 0) + d
-    if (n <= 0) this.#m.delete(ip)
-    else this.#m.set(ip, n)
-  }
-  entries (): Record<string, number> { return Object.fromEntries(this.#m) }
-}
-
 export class Relay {
   /** Replaced by reconfigure(); sessions keep the config they started with. */
   config: Config
@@ -73,8 +63,8 @@ export class Relay {
   #unpaired = 0
   #closing = false
   /** Hardening (issue 5): per-address counts, unpaired GETs, the GET's address per tunnel. */
-  readonly #tunnelsByIp = new PerIp()
-  readonly #unpairedByIp = new PerIp()
+  readonly #tunnelsByIp = new PerIpCounts()
+  readonly #unpairedByIp = new PerIpCounts()
   readonly #unpairedGets = new Map<HttpTunnel, string>()
   readonly #tunnelIp = new WeakMap<HttpTunnel, string>()
   /** Relay name in tunnel listings and access records ('local', 'w0', ...). */
@@ -121,20 +111,15 @@ export class Relay {
     return this.#closing || (max > 0 && this.#sessions.size >= max)
   }
 
-  /** A per-address or unpaired-leg limit reached by a new leg from `ip` (null when it may come in). */
-  #legLimit (ip: string, unpaired: boolean, tunnel: boolean): { code: 'TG_ERR_TUN_IP_LIMIT' | 'TG_ERR_TUN_TOO_MANY', limit: string } | null {
-    const l = this.config.limits
-    if (tunnel && l.maxTunnelsPerIp > 0 && this.#tunnelsByIp.get(ip) >= l.maxTunnelsPerIp) return { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxTunnelsPerIp' }
-    if (unpaired && l.maxUnpairedLegsPerIp > 0 && this.#unpairedByIp.get(ip) >= l.maxUnpairedLegsPerIp) return { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxUnpairedLegsPerIp' }
-    if (unpaired && this.#unpaired >= l.maxUnpairedLegs) return { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxUnpairedLegs' }
-    return null
+  /**
+   * A per-address or unpaired-leg limit reached by a new leg from `ip` (null when it may come in);
+   * limits.maxTunnels is #tooMany's, checked before this.
+   */
+  #legLimit (ip: string, unpaired: boolean, tunnel: boolean): LimitHit | null {
+    return legLimitHit(this.config.limits, { tunnels: 0, tunnelsFromIp: this.#tunnelsByIp.get(ip), unpaired: this.#unpaired, unpairedFromIp: this.#unpairedByIp.get(ip) }, { tunnel, unpaired })
   }
 
-  #refused (hit: { code: 'TG_ERR_TUN_IP_LIMIT' | 'TG_ERR_TUN_TOO_MANY', limit: string }, ip: string, leg: string): void {
-    this.metrics.errorsTotal.inc({ code: hit.code })
-    this.metrics.limitHitsTotal.inc({ limit: hit.limit })
-    this.#log.info({ client: ip, leg, limit: hit.limit }, 'leg refused: limit reached')
-  }
+  #refused (hit: LimitHit, ip: string, leg: string): void { countRefusal(hit, leg, ip, this.metrics, this.#log) }
 
   /** The GET of `tunnel` got its first POST (or ended unpaired): no longer an unpaired leg. */
   #getPaired (tunnel: HttpTunnel): void {
