@@ -53,7 +53,9 @@ const srcRoot = resolve(dirname(here), '..')
  */
 export function nodeArgs (module: string, opts: { gcHook?: boolean } = {}): string[] {
   const ts = (m: string): string => join(srcRoot, isTs ? m.replace(/\.js$/, '.ts') : m)
-  const hook = opts.gcHook === true ? ['--expose-gc', '--import', pathToFileURL(ts('bench/gc-hook.js')).href] : []
+  // TUNNELGATE_BENCH_BOX_NODE_FLAGS: extra node flags for the middle box (e.g. --trace-gc, --cpu-prof), to study it.
+  const extra = (process.env.TUNNELGATE_BENCH_BOX_NODE_FLAGS ?? '').split(/\s+/).filter(f => f !== '')
+  const hook = opts.gcHook === true ? ['--expose-gc', '--import', pathToFileURL(ts('bench/gc-hook.js')).href, ...extra] : []
   return isTs ? ['--import', 'tsx', ...hook, ts(module)] : [...hook, ts(module)]
 }
 
