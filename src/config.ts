@@ -103,6 +103,11 @@ export interface Config {
   }
   backend: {
     connectTimeoutMs: number
+    /**
+     * Each proxied session's own buffer for reads from its backend (bytes; 0 = a fresh buffer
+     * per read, Node's default): reused for every read, so the media path allocates nothing per read.
+     */
+    readBufferBytes: number
     /** A request the backend has not answered by then gets 504. */
     replyTimeoutMs: number
     /** After a connection failure a backend is skipped for this long. */
@@ -291,6 +296,7 @@ export const DEFAULTS: Config = {
   },
   backend: {
     connectTimeoutMs: 5_000,
+    readBufferBytes: 16_384,
     replyTimeoutMs: 15_000,
     failureCooldownMs: 5_000,
     teardownGraceMs: 1_000,
@@ -472,6 +478,7 @@ export function validateConfig (raw: Obj): Config {
   int(c.cluster.drainTimeoutMs, 'cluster.drainTimeoutMs', 0)
   int(c.cluster.postAskRelays, 'cluster.postAskRelays', 0, 64)
   int(c.backend.probeTimeoutMs, 'backend.probeTimeoutMs', 1)
+  if (c.backend.readBufferBytes !== 0) int(c.backend.readBufferBytes, 'backend.readBufferBytes', 1024, 1 << 20)
   int(c.backend.probeRise, 'backend.probeRise', 1, 100)
   int(c.balancer.scrapeIntervalMs, 'balancer.scrapeIntervalMs', 100)
   int(c.balancer.scrapeTimeoutMs, 'balancer.scrapeTimeoutMs', 1)

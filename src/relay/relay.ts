@@ -318,8 +318,8 @@ export class Relay {
     const demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
     let closed = false
     const client: ClientSide = {
-      write: buf => socket.write(buf),
-      writeBoth: (a, b) => writeCorked(socket, a, b),
+      write: (buf, done) => socket.write(buf, done),
+      writeBoth: (a, b, done) => writeCorked(socket, a, b, done),
       get queued () { return socket.writableLength },
       onDrain: cb => { socket.on('drain', cb) },
       pauseInput: () => { socket.pause() },

@@ -165,8 +165,18 @@ export class HttpTunnel implements ClientSide {
   }
 
   // ClientSide
-  write (buf: Buffer): boolean { return this.#closed ? true : this.#get.write(buf) }
-  writeBoth (a: Buffer, b: Buffer): boolean { return this.#closed ? true : writeCorked(this.#get, a, b) }
+  write (buf: Buffer, done?: () => void): boolean {
+    if (!this.#closed) return this.#get.write(buf, done)
+    done?.()
+    return true
+  }
+
+  writeBoth (a: Buffer, b: Buffer, done?: () => void): boolean {
+    if (!this.#closed) return writeCorked(this.#get, a, b, done)
+    done?.()
+    return true
+  }
+
   get queued (): number { return this.#get.writableLength }
   onDrain (cb: () => void): void { this.#drainCbs.push(cb) }
   pauseInput (): void {
@@ -192,11 +202,14 @@ export class HttpTunnel implements ClientSide {
   }
 }
 
-/** `a` then `b` in one writev (one syscall where a single write of both would be one); false like socket.write. */
-export function writeCorked (socket: net.Socket, a: Buffer, b: Buffer): boolean {
+/**
+ * `a` then `b` in one writev (one syscall where a single write of both would be one); false like
+ * socket.write; `done` when both have left the process (they leave together).
+ */
+export function writeCorked (socket: net.Socket, a: Buffer, b: Buffer, done?: () => void): boolean {
   socket.cork()
   socket.write(a)
-  const ok = socket.write(b)
+  const ok = socket.write(b, done)
   socket.uncork()
   return ok
 }

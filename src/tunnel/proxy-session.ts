@@ -29,13 +29,17 @@ export interface ClientSide {
    * message is always written whole in a call of its own (ProxySession and the live fan-out's
    * LiveViewer both do): the WebSocket side adjusts SDP responses there (codec/sdp-browser.ts).
    */
-  write (buf: Buffer): boolean
+  write (buf: Buffer, done?: () => void): boolean
   /**
    * Optional: write `a` then `b` as if they were one buffer (`$` frames only, never a message),
    * e.g. corked into one writev; false as `write` would be for their concatenation. Without it,
    * the session concatenates them and calls `write` once.
+   *
+   * `done` (of either): called once the bytes have left the process, or were discarded (closed
+   * client). The session passes it when the bytes sit in its backend read buffer
+   * (`backend.readBufferBytes`), and reads nothing more into that buffer until it is called.
    */
-  writeBoth? (a: Buffer, b: Buffer): boolean
+  writeBoth? (a: Buffer, b: Buffer, done?: () => void): boolean
   /** Bytes queued towards the client and not yet sent. */
   readonly queued: number
   onDrain (cb: () => void): void
@@ -186,6 +190,29 @@ export class ProxySession {
   /** Fatal client input: close once the ordered replies are flushed (or at the deadline). */
   #closeWhenFlushed: { reason: string, outcome: string, timer: NodeJS.Timeout } | null = null
   #dropping = false
+  /**
+   * backend.readBufferBytes > 0: this session's own buffer the backend socket reads into (socket
+   * `onread`), so a read allocates nothing: at hundreds of Mbit/s, a fresh ArrayBuffer per read
+   * made V8 run a full GC every few hundred ms (external memory pressure), each a pause of ms.
+   */
+  #readBuffer: Buffer | null = null
+  /** True while #backendData runs on bytes of #readBuffer: they stay valid only until it returns. */
+  #borrowed = false
+  /** Writes towards the client of #readBuffer bytes that have not left the process yet. */
+  #borrowedWrites = 0
+  /** Backend reading paused until the client drains (it was past its high-water mark). */
+  #waitDrain = false
+  /** Backend reading paused until #borrowedWrites is 0 (a write of #readBuffer bytes was queued). */
+  #waitBorrowed = false
+  readonly #borrowedDone = (): void => {
+    this.#borrowedWrites--
+    if (this.#borrowedWrites > 0 || !this.#waitBorrowed) return
+    this.#waitBorrowed = false
+    if (!this.#waitDrain) this.#socket?.resume()
+  }
+
+  /** Set by clientGone: the next backend bytes (the TEARDOWN reply) end the session. */
+  #teardownFinish: (() => void) | null = null
   /** Live fan-out delegate (null: ordinary proxying). */
   #live: LiveDelegate | null = null
 
@@ -196,7 +223,11 @@ export class ProxySession {
     this.#log = deps.logger
     const l = deps.config.limits
     this.#demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
-    client.onDrain(() => { this.#socket?.resume(); this.#clearStall() })
+    client.onDrain(() => {
+      this.#waitDrain = false
+      if (!this.#waitBorrowed) this.#socket?.resume()
+      this.#clearStall()
+    })
     deps.metrics.tunnelsActive.inc()
     this.#armIdle()
   }
@@ -409,7 +440,18 @@ export class ProxySession {
     this.#mapper = null
     this.#deps.pool.acquire(backend.config.name)
     this.#state = 'connecting'
-    const socket = net.connect({ host: backend.host, port: backend.port, noDelay: true })
+    const readBufferBytes = this.#deps.config.backend.readBufferBytes
+    let socket: net.Socket
+    // Not with limits.dropFramesAboveBytes: a lagging client must not pause the backend there
+    // (frames are dropped instead), so a queued write could not hold the buffer.
+    if (readBufferBytes > 0 && this.#deps.config.limits.dropFramesAboveBytes === 0) {
+      // Reused by a failover connection: the failed one never carried data.
+      const buffer = this.#readBuffer ??= Buffer.allocUnsafeSlow(readBufferBytes)
+      socket = net.connect({ host: backend.host, port: backend.port, noDelay: true, onread: { buffer, callback: (n: number) => { this.#borrowedRead(n); return true } } })
+    } else {
+      socket = net.connect({ host: backend.host, port: backend.port, noDelay: true })
+      socket.on('data', (chunk: Buffer) => { this.#backendRead(chunk) })
+    }
     this.#socket = socket
     socket.setKeepAlive(true, 30_000)
     this.#connectTimer = setTimeout(() => { socket.destroy(new Error('connect timeout')) }, this.#deps.config.backend.connectTimeoutMs)
@@ -424,7 +466,6 @@ export class ProxySession {
       this.#pendingBytes = 0
       for (const item of pending) this.#writeBackend(Buffer.isBuffer(item) ? item : this.#forBackend(item))
     })
-    socket.on('data', chunk => this.#backendData(chunk))
     socket.on('drain', () => this.#client.resumeInput())
     socket.on('error', err => {
       if (this.#state === 'connecting') {
@@ -463,6 +504,21 @@ export class ProxySession {
     for (const s of this.#slots) {
       if (s.out === undefined) this.#fill(s, makeResponse(status, s.cseq, status === 503 || status === 453 ? [['Retry-After', '5']] : []))
     }
+  }
+
+  /** `n` bytes arrived in #readBuffer (socket `onread`): valid until this returns. */
+  #borrowedRead (n: number): void {
+    this.#borrowed = true
+    try {
+      this.#backendRead(this.#readBuffer!.subarray(0, n))
+    } finally {
+      this.#borrowed = false
+    }
+  }
+
+  #backendRead (chunk: Buffer): void {
+    if (this.#teardownFinish !== null) { this.#teardownFinish(); return }
+    this.#backendData(chunk)
   }
 
   #backendData (chunk: Buffer): void {
@@ -651,13 +707,35 @@ export class ProxySession {
     const length = b === null ? a.length : a.length + b.length
     this.#bytesOut += length
     this.#deps.metrics.bytesTotal.inc(BACKEND_TO_CLIENT, length)
-    const ok = b === null ? this.#client.write(a) : this.#client.writeBoth !== undefined ? this.#client.writeBoth(a, b) : this.#client.write(Buffer.concat([a, b], length))
+    // Frames may lie in #readBuffer (#borrowed). Behind bytes already queued they would wait in
+    // the queue: copy them. Otherwise write them in place and, should the write be queued after
+    // all, read nothing more into the buffer until it has left (#borrowedDone).
+    let borrowed = frames > 0 && this.#borrowed
+    if (borrowed && this.#client.queued > 0) {
+      a = Buffer.from(a)
+      if (b !== null) b = Buffer.from(b)
+      borrowed = false
+    }
+    let ok: boolean
+    if (b !== null && this.#client.writeBoth === undefined) {
+      ok = this.#client.write(Buffer.concat([a, b], length))
+      borrowed = false
+    } else {
+      const done = borrowed ? this.#borrowedDone : undefined
+      if (borrowed) this.#borrowedWrites++
+      ok = b === null ? this.#client.write(a, done) : this.#client.writeBoth!(a, b, done)
+    }
+    if (borrowed && this.#client.queued > 0 && this.#borrowedWrites > 0 && !this.#waitBorrowed) {
+      this.#waitBorrowed = true
+      this.#socket?.pause()
+    }
     if (this.#client.queued > this.#deps.config.limits.clientOutputBytes) {
       this.#error('TG_ERR_TUN_OUTPUT_OVERFLOW', `${this.#client.queued} bytes queued towards the client`)
       this.close('client-too-slow', 'client_slow')
       return
     }
     if (!ok && dropAbove === 0) {
+      this.#waitDrain = true
       this.#socket?.pause()
       const stallMs = this.#deps.config.limits.clientStallMs
       if (stallMs > 0 && this.#stallTimer === null) {
@@ -715,10 +793,11 @@ export class ProxySession {
     }
     this.#sessions.clear()
     // The reply (or the grace time) ends the connection; further backend data is discarded.
-    socket.removeAllListeners('data')
-    socket.resume()
     const finish = (): void => { this.close(reason, 'ok') }
-    socket.once('data', finish)
+    this.#teardownFinish = finish
+    this.#waitDrain = false
+    this.#waitBorrowed = false
+    socket.resume()
     setTimeout(finish, this.#deps.config.backend.teardownGraceMs).unref()
   }
 

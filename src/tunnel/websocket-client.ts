@@ -107,15 +107,15 @@ export class WebSocketClient implements ClientSide {
   }
 
   // ClientSide
-  write (buf: Buffer): boolean {
-    if (this.#closed || this.#socket.destroyed) return true
+  write (buf: Buffer, done?: () => void): boolean {
+    if (this.#closed || this.#socket.destroyed) { done?.(); return true }
     // media-stream-library takes only a 2-byte AAC config (codec/sdp-browser.ts). Reduced here, where
     // every response to a WebSocket client passes whole (proxied replies and live fan-out viewers'
     // replies from src/relay/live/ alike); `$` frame runs start with 0x24 and pass untouched.
     if (buf[0] === 0x52) buf = browserSdpMessage(buf)
     this.#socket.cork()
     this.#socket.write(frameHeader(OP_BINARY, buf.length))
-    const ok = this.#socket.write(buf)
+    const ok = this.#socket.write(buf, done)
     this.#socket.uncork()
     return ok
   }

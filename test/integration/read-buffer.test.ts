@@ -1,0 +1,123 @@
+/**
+ * backend.readBufferBytes (issue #6): a session reads its backend into one buffer of its own and
+ * writes `$` frames to the client straight from it. A client that stops reading makes those writes
+ * queue; the buffer must then not be read into again until they have left (else the client would
+ * get bytes of later reads in place of earlier ones). Here clients stop reading while the backend
+ * sends megabytes of frames cut at random, then read again: every frame must arrive intact and in
+ * order, with the backend's replies in their place, for a buffer of 1 KiB (reads end mid-frame
+ * all the time), the default (16 KiB) and 0 (a fresh buffer per read, Node's default).
+ */
+import t, { type Test } from 'tap'
+import net from 'node:net'
+import { RtspDemuxer, type RtspUnit } from '../../src/tunnel/codec/demux.js'
+import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
+import { ScriptedBackend, dssScript, type BackendConn } from '../helpers/scripted-backend.js'
+import { settled, startTestGateway } from '../helpers/gateway-harness.js'
+import { TunnelClient, destroyAllClients, frame, patternBytes, pause, rtspRequest, rtspResponse, waitFor } from '../helpers/tunnel-client.js'
+
+const FRAMES = 3000
+
+/** ≈12 MB of frames (up to 8000-byte payloads, some empty), two replies among them. */
+function stream (): { bytes: Buffer, frames: Buffer[] } {
+  const frames: Buffer[] = []
+  const parts: Buffer[] = []
+  let seed = 11
+  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
+  for (let i = 0; i < FRAMES; i++) {
+    const f = frame(i % 2, patternBytes(i % 17 === 0 ? 0 : 1 + rnd(8000), i + 1))
+    frames.push(f)
+    parts.push(f)
+    if (i === 1000 || i === 2000) parts.push(rtspResponse(200, 'OK', [['CSeq', String(9000 + i)]]))
+  }
+  return { bytes: Buffer.concat(parts), frames }
+}
+
+/** Writes of pseudo-random sizes (1 byte to 70 KB). */
+function sendCut (conn: BackendConn, bytes: Buffer): void {
+  let seed = 5
+  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
+  for (let o = 0, i = 0; o < bytes.length; i++) {
+    const n = i % 5 === 0 ? 1 + rnd(8) : 1 + rnd(70_000)
+    conn.send(bytes.subarray(o, o + n))
+    o += n
+  }
+}
+
+function check (tt: Test, units: RtspUnit[], frames: Buffer[]): void {
+  const got = units.filter(u => u.kind === 'frame')
+  tt.equal(got.length, frames.length, 'frame count')
+  const bad = got.findIndex((f, i) => !f.raw.equals(frames[i]!))
+  tt.equal(bad, -1, 'every frame byte-identical, in order')
+  tt.equal(units.filter(u => u.kind === 'error').length, 0, 'client stream never desynchronised')
+  const at = units.findIndex(u => u.kind === 'response' && getHeader(u, 'CSeq') === '10000')
+  tt.equal(units.slice(0, at).filter(u => u.kind === 'frame').length, 1001, 'the first reply right after frame 1000')
+  const at2 = units.findIndex(u => u.kind === 'response' && getHeader(u, 'CSeq') === '11000')
+  tt.equal(units.slice(0, at2).filter(u => u.kind === 'frame').length, 2001, 'the second reply right after frame 2000')
+}
+
+/** The backend's queue grows while the client does not read: the gateway stopped reading the backend. */
+async function backendBlocked (conn: BackendConn): Promise<void> {
+  await waitFor(() => conn.socket.writableLength > 0 ? true : undefined, 'the backend\'s writes queue up (gateway not reading)', 10_000)
+}
+
+for (const [label, readBufferBytes] of [['1 KiB', 1024], ['default (16 KiB)', undefined], ['0 (a buffer per read)', 0]] as const) {
+  t.test(`backend.readBufferBytes ${label}`, async t => {
+    const backend = await ScriptedBackend.start(dssScript())
+    t.teardown(() => backend.close())
+    const gw = await startTestGateway(t, [backend], readBufferBytes === undefined ? {} : { backend: { readBufferBytes } })
+    t.afterEach(async () => { destroyAllClients(); await settled(gw, [backend]) })
+
+    t.test('tunnel GET that stops reading, then reads again', async tt => {
+      const tc = await TunnelClient.open(gw.port)
+      await tc.play()
+      const conn = backend.conns.at(-1)!
+      const before = tc.get.units.length
+      tc.get.socket.pause()
+      const { bytes, frames } = stream()
+      sendCut(conn, bytes)
+      await backendBlocked(conn)
+      await pause(200)
+      tc.get.socket.resume()
+      await waitFor(() => tc.get.units.slice(before).filter(u => u.kind === 'frame').length >= frames.length ? true : undefined, 'all frames at the client', 20_000)
+      check(tt, tc.get.units.slice(before), frames)
+      tc.close()
+    })
+
+    t.test('plain RTSP client that stops reading, then reads again', async tt => {
+      const s = net.connect(gw.port, '127.0.0.1')
+      tt.teardown(() => s.destroy())
+      await new Promise(resolve => s.once('connect', resolve))
+      const demux = new RtspDemuxer({ maxBodyBytes: 1 << 20 })
+      const units: RtspUnit[] = []
+      s.on('data', c => { for (const u of demux.push(c)) units.push(u.kind === 'frame' ? { ...u, raw: Buffer.from(u.raw) } : u) })
+      const url = 'rtsp://gw.example.net/live/cam1'
+      const ask = async (method: string, uri: string, cseq: number, headers: Array<[string, string]> = []): Promise<RtspUnit> => {
+        s.write(rtspRequest(method, uri, cseq, headers))
+        return await waitFor(() => units.find(u => u.kind === 'response' && getHeader(u, 'CSeq') === String(cseq)), `${method} reply`)
+      }
+      await ask('DESCRIBE', url, 1)
+      const setup = await ask('SETUP', `${url}/trackID=1`, 2, [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']])
+      const session = (setup.kind === 'response' ? getHeader(setup, 'Session') ?? '' : '').split(';')[0]!
+      await ask('PLAY', url, 3, [['Session', session]])
+      const conn = backend.conns.at(-1)!
+      const before = units.length
+      s.pause()
+      const { bytes, frames } = stream()
+      sendCut(conn, bytes)
+      await backendBlocked(conn)
+      await pause(200)
+      s.resume()
+      await waitFor(() => units.slice(before).filter(u => u.kind === 'frame').length >= frames.length ? true : undefined, 'all frames at the client', 20_000)
+      check(tt, units.slice(before), frames)
+      s.destroy()
+    })
+  })
+}
+
+t.test('backend.readBufferBytes is checked', async t => {
+  const { buildConfig } = await import('../../src/config.js')
+  for (const v of [-1, 1, 1023, (1 << 20) + 1, 1.5, '16384']) {
+    t.throws(() => buildConfig([{ backend: { readBufferBytes: v } }]), /backend\.readBufferBytes/, `refused: ${JSON.stringify(v)}`)
+  }
+  for (const v of [0, 1024, 65536, 1 << 20]) t.equal(buildConfig([{ backend: { readBufferBytes: v } }]).backend.readBufferBytes, v)
+})
