@@ -109,7 +109,14 @@ export function verdicts (r: BenchResults): Verdict[] {
     const add = a50.delayMs.p99 - c50.delayMs.p99
     const clean = a50.late === 0 && c50.late === 0 && a50.lost === 0 && c50.lost === 0
     const quiet = a50.disturbed !== true && c50.disturbed !== true
-    out.push({ target: 'Added per-packet delay at 50 % of held load: p99 ≤ 1 ms', measured: `${sg(add, 3)} ms (a p99 ${f(a50.delayMs.p99, 3)} ms, direct ${f(c50.delayMs.p99, 3)} ms, ${a50.tunnels} tunnels)${clean ? '' : '; inconclusive: late or lost packets in one of the two windows'}${quiet ? '' : '; inconclusive: other processes took part of the machine in one of the two windows (disturbed)'}`, met: clean && quiet ? add <= 1 : null })
+    // The other boxes at the same load, for scale (not the verdict): a third busy process on 2 cores
+    // (source, load generator, box) waits for a core, which HAProxy's p99 shows as much as ours.
+    const others = [b1, b2, d, byId(r, 'e')].flatMap(x => {
+      const w = delayAt(x, 0.5)
+      return x === undefined || w === undefined || w.delayMs.n === 0 ? [] : [`${x.id} ${sg(w.delayMs.p99 - c50.delayMs.p99, 3)}`]
+    })
+    const beside = others.length > 0 ? `; the other boxes in the same run (not the verdict): ${others.join(', ')} ms` : ''
+    out.push({ target: 'Added per-packet delay at 50 % of held load: p99 ≤ 1 ms', measured: `verdict on a: ${sg(add, 3)} ms (a p99 ${f(a50.delayMs.p99, 3)} ms, direct ${f(c50.delayMs.p99, 3)} ms, ${a50.tunnels} tunnels)${beside}${clean ? '' : '; inconclusive: late or lost packets in one of the two windows'}${quiet ? '' : '; inconclusive: other processes took part of the machine in one of the two windows (disturbed)'}`, met: clean && quiet ? add <= 1 : null })
   } else out.push({ target: 'Added per-packet delay at 50 % of held load: p99 ≤ 1 ms', measured: 'not measured', met: null })
   // 4. Memory and 10,000 paused tunnels: carried by b2, the default layout on this 2-core machine
   // (`workers: auto`), whose two relay workers share the descriptors; a single process (a) is
