@@ -15,9 +15,9 @@ import { ScriptedBackend, dssScript, type BackendConn } from '../helpers/scripte
 import { settled, startTestGateway } from '../helpers/gateway-harness.js'
 import { TunnelClient, destroyAllClients, frame, patternBytes, pause, rtspRequest, rtspResponse, waitFor } from '../helpers/tunnel-client.js'
 
-const FRAMES = 3000
+const FRAMES = 6000
 
-/** ≈12 MB of frames (up to 8000-byte payloads, some empty), two replies among them. */
+/** ≈24 MB of frames (up to 8000-byte payloads, some empty), two replies among them: more than loopback TCP buffers take in while the client does not read. */
 function stream (): { bytes: Buffer, frames: Buffer[] } {
   const frames: Buffer[] = []
   const parts: Buffer[] = []
