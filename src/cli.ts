@@ -43,7 +43,7 @@ export const USAGE = `Usage:
       (see tunnelgate token --help).
   tunnelgate origin --port 8554 [--host 127.0.0.1] [--media DIR] [--metrics-port N]
       The embedded Darwin-style RTSP origin on its own.
-  tunnelgate bench [--quick] [--out DIR] [--scenarios a,b1,b2,c,d,e]
+  tunnelgate bench [--quick] [--out DIR] [--scenarios a,b1,b2,c,d,e,f,live]
       The benchmark (load generator, HAProxy and raw-relay baselines); see docs/benchmarks.md.
 
 Environment: PORT / TUNNELGATE_PORT, TUNNELGATE_HOST, TUNNELGATE_BACKENDS (comma list),

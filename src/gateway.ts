@@ -54,7 +54,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
   let workers: WorkerPool | null = null
   let remote: RemoteRelays | null = null
   if (config.role === 'portal') {
-    remote = new RemoteRelays({ relays: config.cluster.relays, probeIntervalMs: config.cluster.probeIntervalMs, dnsIntervalMs: config.cluster.dnsIntervalMs, connectTimeoutMs: config.cluster.connectTimeoutMs, postAskRelays: config.cluster.postAskRelays, limits: config.limits, pairingTimeoutMs: config.tunnel.pairingTimeoutMs }, metrics, logger)
+    remote = new RemoteRelays({ relays: config.cluster.relays, probeIntervalMs: config.cluster.probeIntervalMs, dnsIntervalMs: config.cluster.dnsIntervalMs, connectTimeoutMs: config.cluster.connectTimeoutMs, postAskRelays: config.cluster.postAskRelays, limits: config.limits, pairingTimeoutMs: config.tunnel.pairingTimeoutMs, readBufferBytes: config.backend.readBufferBytes }, metrics, logger)
     await remote.start()
   } else if (workerCount(config) > 0) {
     workers = new WorkerPool(config, metrics, logger)

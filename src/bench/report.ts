@@ -5,7 +5,7 @@
 import type { BenchResults, ScenarioResult, StepResult } from './run.js'
 import type { LiveResult, LiveSide, LiveStep } from './live.js'
 
-const COLORS: Record<string, string> = { a: '#d62728', b1: '#ff7f0e', b2: '#9467bd', c: '#2ca02c', d: '#1f77b4', e: '#7f7f7f' }
+const COLORS: Record<string, string> = { a: '#d62728', b1: '#ff7f0e', b2: '#9467bd', c: '#2ca02c', d: '#1f77b4', e: '#7f7f7f', f: '#8c564b' }
 
 const f = (v: number | null | undefined, d = 2): string => v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(d)
 /** Signed difference: "+1.20", "−0.40". */
@@ -111,7 +111,7 @@ export function verdicts (r: BenchResults): Verdict[] {
     const quiet = a50.disturbed !== true && c50.disturbed !== true
     // The other boxes at the same load, for scale (not the verdict): a third busy process on 2 cores
     // (source, load generator, box) waits for a core, which HAProxy's p99 shows as much as ours.
-    const others = [b1, b2, d, byId(r, 'e')].flatMap(x => {
+    const others = [b1, b2, byId(r, 'f'), d, byId(r, 'e')].flatMap(x => {
       const w = delayAt(x, 0.5)
       return x === undefined || w === undefined || w.delayMs.n === 0 ? [] : [`${x.id} ${sg(w.delayMs.p99 - c50.delayMs.p99, 3)}`]
     })
@@ -271,7 +271,7 @@ export function renderMarkdown (r: BenchResults): string {
   L.push(`- **Windows**: sweep steps of ${o.steps.join(', ')} tunnels × ${o.kbps} kbit/s, ${o.warmSeconds} s warm-up, ${o.stepSeconds} s measured (a step that fails is measured once more before the sweep stops); delay phase ${o.delaySeconds} s per fraction; ${o.setupSequential} sequential and ${o.setupParallel} simultaneous setups.`)
   L.push(`- **Scale** (scenarios ${o.scaleScenarios.join(', ')}): ${o.scaleTunnels} paused tunnels requested, each opened as QuickTime does — GET, POST, DESCRIBE, SETUP, PLAY, first RTP byte, PAUSE answered, POST closed — before its slot opens the next (${o.scaleConcurrency ?? '–'} slots, at most ${o.scaleOpenSeconds ?? '–'} s), so the tunnels already held are idle while the rest open; their connections come from ${o.scaleAddresses ?? 1} loopback addresses (127.0.0.1–${o.scaleAddresses ?? 1}) so no address runs short of ephemeral ports. Then one GET_PARAMETER keepalive round on a fresh POST per tunnel, every answer checked. **Memory per tunnel** = (after − before) / tunnels held, over all the box's processes: RSS from \`/proc\`, and for the Node boxes (tunnelgate, raw relay) V8 heap used + external (incl. socket ArrayBuffers) from \`process.memoryUsage()\`, both read after two forced full GCs: the bench preloads \`src/bench/gc-hook.ts\` (\`--expose-gc\`, a SIGUSR2 handler; relay workers inherit it) into the box — the gateway has no GC hook of its own. RSS also counts pages V8 keeps after the GC and allocator slack; the heap figure is what the tunnels themselves hold; kernel socket buffers are in neither. tunnelgate's external memory includes each session's backend read buffer (\`backend.readBufferBytes\`, 16 KiB by default) in full, of which RSS counts only the pages its reads have touched.`)
   L.push('- **Open-files limit**: the hard limit here caps what one process can hold (it cannot be raised without CAP_SYS_RESOURCE). A middle-box process holds 2 descriptors per paused tunnel (GET + upstream), so a single-process box — tunnelgate all-in-one (a), b1\'s one worker, HAProxy (d), the raw relay (e) — is capped near half the limit, and the scale line of each scenario says so. b2, the default layout on this 2-core machine (`workers: auto` = one relay worker per core), spreads the tunnels over 2 worker processes (the portal hands the legs over and keeps none), so it can hold 10,000: it carries the 10,000-tunnel verdict. The source holds 1 descriptor per tunnel and the load generator 1 per held tunnel plus those in flight, both under the limit.')
-  L.push('- **tunnelgate settings**: defaults, except `limits.maxTunnelsPerIp: 0`, `limits.maxUnpairedLegsPerIp: 0` and `limits.maxUnpairedLegs: 100000` (every bench client is 127.0.0.1); a = `--workers 0`, b1/b2 = `--workers 1/2`.')
+  L.push('- **tunnelgate settings**: defaults, except `limits.maxTunnelsPerIp: 0`, `limits.maxUnpairedLegsPerIp: 0` and `limits.maxUnpairedLegs: 100000` (every bench client is 127.0.0.1); a = `--workers 0`, b1/b2 = `--workers 1/2`; f = `tunnelgate portal --relay` in front of `tunnelgate relay` (one process each, both with these settings; the portal reads each leg\'s head and then copies raw bytes both ways, the relay node unwraps the tunnel), its CPU that of both processes.')
   L.push('- **HAProxy**: Debian package, `mode tcp`, `balance source`, one server (the source), default threads. **Raw relay**: `src/bench/tcp-relay.ts`, Node `pipe()` with TCP_NODELAY.')
   L.push('- **live** (issue #9): its own method, run and baseline; see its section above (`src/bench/live.ts`). It is left out of the targets of issue #6.')
   L.push('- **Direct** is the same client against the source terminating the tunnel itself: it is the baseline for "added" setup time and delay. The embedded origin does not terminate the tunnel, so it is not used for the baseline; GStreamer\'s RTSP server does, but cannot send stamped RTP at a chosen bitrate.')

@@ -80,7 +80,7 @@ export interface BenchOptions {
 }
 
 export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
-  scenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'live'],
+  scenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f', 'live'],
   kbps: 2000,
   steps: [25, 50, 100, 200, 300, 400, 500, 650, 800, 1000],
   stepSeconds: 2.5,
@@ -114,7 +114,7 @@ export const QUICK: Omit<BenchOptions, 'outDir' | 'log'> = {
 }
 
 export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, microMs: 20, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6
+  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, microMs: 20, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6
 }
 
 export interface StepResult {
@@ -594,7 +594,7 @@ export function parseBenchArgs (argv: string[], defaultOut: string): BenchOption
   return o
 }
 
-export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out DIR] [--scenarios a,b1,b2,c,d,e,live] [--kbps 2000]
+export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out DIR] [--scenarios a,b1,b2,c,d,e,f,live] [--kbps 2000]
                        [--steps 25,50,100,...] [--step-seconds 3] [--scale 10000] [--scale-concurrency 16]
                        [--tick-ms 10] [--phases 10]
                        [--live-steps 50,100,200,400] [--live-kbps 2000]

@@ -17,7 +17,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { processTree } from './procstat.js'
 
-export type ScenarioId = 'a' | 'b1' | 'b2' | 'c' | 'd' | 'e'
+export type ScenarioId = 'a' | 'b1' | 'b2' | 'c' | 'd' | 'e' | 'f'
 
 export const SCENARIOS: Record<ScenarioId, string> = {
   a: 'tunnelgate all-in-one',
@@ -25,7 +25,8 @@ export const SCENARIOS: Record<ScenarioId, string> = {
   b2: 'tunnelgate portal + 2 relay workers',
   c: 'direct (source terminates the tunnel)',
   d: 'HAProxy TCP mode, balance source',
-  e: 'raw TCP relay (Node pipe)'
+  e: 'raw TCP relay (Node pipe)',
+  f: 'tunnelgate portal + relay node (cluster roles, two processes)'
 }
 
 export interface Running {
@@ -198,8 +199,9 @@ export async function startScenario (id: ScenarioId, sourcePort: number): Promis
     await waitListening(port)
     return { id, port, pids: () => [child.pid!], stop: () => stopChild(child) }
   }
-  const workers = id === 'b1' ? ['--workers', '1'] : id === 'b2' ? ['--workers', '2'] : ['--workers', '0']
   const { gcDir, env } = gcEnv({ ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_BACKENDS: '' })
+  if (id === 'f') return await startCluster(port, sourcePort, gcDir, env)
+  const workers = id === 'b1' ? ['--workers', '1'] : id === 'b2' ? ['--workers', '2'] : ['--workers', '0']
   const child = spawnLimited(process.execPath, [...nodeArgs('main.js', { gcHook: true }), '--config', gatewayConfig(), '--port', String(port), '--host', '127.0.0.1', '--backend', `rtsp://127.0.0.1:${sourcePort}`, ...workers], env)
   await waitListening(port)
   // Workers announce readiness before the portal listens; give the tree a moment to settle.
@@ -211,5 +213,33 @@ export async function startScenario (id: ScenarioId, sourcePort: number): Promis
     pids: () => processTree(pid),
     gcDir,
     stop: () => stopChild(child)
+  }
+}
+
+/**
+ * Scenario f, the paper's layout: `tunnelgate portal` forwards each leg (raw bytes, after reading
+ * its head) to `tunnelgate relay`, which unwraps the tunnel and proxies RTSP to the source. The
+ * box is both processes; the run starts once the portal's health probe has found the relay up.
+ */
+async function startCluster (port: number, sourcePort: number, gcDir: string, env: NodeJS.ProcessEnv): Promise<Running> {
+  const relayPort = await freePort()
+  const config = gatewayConfig()
+  const relay = spawnLimited(process.execPath, [...nodeArgs('main.js', { gcHook: true }), 'relay', '--config', config, '--port', String(relayPort), '--host', '127.0.0.1', '--backend', `rtsp://127.0.0.1:${sourcePort}`], env)
+  await waitListening(relayPort)
+  const portal = spawnLimited(process.execPath, [...nodeArgs('main.js', { gcHook: true }), 'portal', '--config', config, '--port', String(port), '--host', '127.0.0.1', '--relay', `127.0.0.1:${relayPort}`], env)
+  await waitListening(port)
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(async r => await r.text()).catch(() => '')
+    if (/^tunnelgate_relay_up\{[^}]*\} 1$/m.test(text)) break
+    if (Date.now() > deadline) throw new Error('the portal never saw its relay node up')
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  return {
+    id: 'f',
+    port,
+    pids: () => [...processTree(portal.pid!), ...processTree(relay.pid!)],
+    gcDir,
+    stop: async () => { await stopChild(portal); await stopChild(relay) }
   }
 }

@@ -37,6 +37,11 @@ export interface RemoteRelayOptions {
   limits?: LegLimitSettings
   /** tunnel.pairingTimeoutMs: the longest a leg this portal forwarded counts as unpaired. */
   pairingTimeoutMs?: number
+  /**
+   * backend.readBufferBytes: a forwarded GET, WebSocket or plain RTSP leg reads its relay node
+   * into one buffer of its own (0: a fresh buffer per read, as `pipe()` does). See RelayReads.
+   */
+  readBufferBytes?: number
 }
 
 interface RelayState {
@@ -93,6 +98,71 @@ function splice (socket: net.Socket, up: net.Socket): void {
   socket.on('close', () => up.destroy())
   up.on('close', () => socket.destroy())
   socket.resume()
+}
+
+/**
+ * The relay → client half of a forwarded leg, read into one buffer of its own (socket `onread`)
+ * instead of a fresh one per read: the same as ProxySession's backend read buffer, for the same
+ * reason (per-read ArrayBuffers at media rates make V8 collect garbage every few hundred ms).
+ * Bytes go to the client straight from the buffer; a write the kernel did not take at once pauses
+ * the relay connection until it has left, bytes behind bytes already queued are copied, and the
+ * client's high-water mark pauses it until 'drain', as `pipe()` would.
+ */
+class RelayReads {
+  readonly buffer: Buffer
+  /** Sees every read before it is forwarded (the GET pairing watch). */
+  watch: ((chunk: Buffer) => void) | null = null
+  #client: net.Socket | null = null
+  #up: net.Socket | null = null
+  /** Reads that came before the splice (copied). */
+  #early: Buffer[] = []
+  #inFlight = 0
+  #waitDrain = false
+  #waitWrite = false
+  readonly #written = (): void => {
+    if (--this.#inFlight > 0 || !this.#waitWrite) return
+    this.#waitWrite = false
+    if (!this.#waitDrain) this.#up?.resume()
+  }
+
+  constructor (size: number) { this.buffer = Buffer.allocUnsafeSlow(size) }
+
+  read (n: number): void {
+    const chunk = this.buffer.subarray(0, n)
+    this.watch?.(chunk)
+    const client = this.#client
+    if (client === null) { this.#early.push(Buffer.from(chunk)); return }
+    if (client.destroyed) return
+    let ok: boolean
+    if (client.writableLength > 0) {
+      ok = client.write(Buffer.from(chunk))
+    } else {
+      this.#inFlight++
+      ok = client.write(chunk, this.#written)
+      if (client.writableLength > 0 && this.#inFlight > 0 && !this.#waitWrite) { this.#waitWrite = true; this.#up!.pause() }
+    }
+    if (!ok && !this.#waitDrain) { this.#waitDrain = true; this.#up!.pause() }
+  }
+
+  /** As splice(), with this object carrying relay → client. */
+  splice (socket: net.Socket, up: net.Socket): void {
+    this.#client = socket
+    this.#up = up
+    for (const b of this.#early) socket.write(b)
+    this.#early = []
+    socket.on('drain', () => {
+      if (!this.#waitDrain) return
+      this.#waitDrain = false
+      if (!this.#waitWrite) up.resume()
+    })
+    socket.pipe(up)
+    up.once('end', () => socket.end())
+    socket.on('error', () => up.destroy())
+    up.on('error', () => socket.destroy())
+    socket.on('close', () => up.destroy())
+    up.on('close', () => socket.destroy())
+    socket.resume()
+  }
 }
 
 export class RemoteRelays implements LegSink {
@@ -225,7 +295,12 @@ export class RemoteRelays implements LegSink {
         socket.destroy()
         return
       }
-      const up = net.connect({ host: relay.host, port: relay.port, noDelay: true })
+      // POSTs carry next to nothing back: only the legs that carry media get a read buffer.
+      const size = this.#opts.readBufferBytes ?? 0
+      const reads = size > 0 && track?.kind !== 'post' ? new RelayReads(size) : null
+      const up = reads === null
+        ? net.connect({ host: relay.host, port: relay.port, noDelay: true })
+        : net.connect({ host: relay.host, port: relay.port, noDelay: true, onread: { buffer: reads.buffer, callback: (n: number) => { reads.read(n); return true } } })
       const timer = setTimeout(() => up.destroy(new Error('connect timeout')), this.#opts.connectTimeoutMs)
       up.once('error', err => {
         clearTimeout(timer)
@@ -239,7 +314,7 @@ export class RemoteRelays implements LegSink {
         clearTimeout(timer)
         this.#forwarded.inc({ relay: relay.id })
         relay.open.add(up)
-        if (track?.kind === 'get') { this.#cookieRelay.set(track.cookie, relay.id); this.#watchPairing(up, track.cookie) }
+        if (track?.kind === 'get') { this.#cookieRelay.set(track.cookie, relay.id); this.#watchPairing(up, track.cookie, reads) }
         up.once('close', () => {
           relay.open.delete(up)
           relay.bytesClosed += up.bytesRead + up.bytesWritten
@@ -247,7 +322,8 @@ export class RemoteRelays implements LegSink {
         })
         up.setKeepAlive(true, 30_000)
         up.write(raw)
-        splice(socket, up)
+        if (reads === null) splice(socket, up)
+        else reads.splice(socket, up)
       })
     }
     attempt(0)
@@ -319,15 +395,17 @@ export class RemoteRelays implements LegSink {
    * A GET's POST may reach its relay through another portal: the relay then answers RTSP on the GET,
    * so a byte after the GET's reply head means the tunnel is paired and the GET no longer counts.
    */
-  #watchPairing (up: net.Socket, cookie: string): void {
+  #watchPairing (up: net.Socket, cookie: string, reads: RelayReads | null): void {
     let head = ''
+    const stop = (): void => { if (reads === null) up.off('data', onData); else reads.watch = null }
     const onData = (chunk: Buffer): void => {
       head += chunk.toString('latin1')
       const end = head.indexOf('\r\n\r\n')
-      if (end === -1) { if (head.length > 4096) up.off('data', onData); return }
-      if (head.length > end + 4) { up.off('data', onData); this.#unpaired.getPaired(cookie) } else head = '\r\n\r\n'
+      if (end === -1) { if (head.length > 4096) stop(); return }
+      if (head.length > end + 4) { stop(); this.#unpaired.getPaired(cookie) } else head = '\r\n\r\n'
     }
-    up.on('data', onData)
+    if (reads === null) up.on('data', onData)
+    else reads.watch = onData
   }
 
   /** A spliced session leg counts from its acceptance until the client's socket closes. */

@@ -20,7 +20,7 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
   const lines: string[] = []
   const r = await runBench({ ...SMOKE, outDir: out, log: l => { lines.push(l) } })
   t.comment(lines.join('\n'))
-  const expected = haproxyVersion() === null ? ['a', 'b1', 'b2', 'c', 'e'] : ['a', 'b1', 'b2', 'c', 'd', 'e']
+  const expected = haproxyVersion() === null ? ['a', 'b1', 'b2', 'c', 'e', 'f'] : ['a', 'b1', 'b2', 'c', 'd', 'e', 'f']
   t.same(r.scenarios.map(s => s.id), expected, 'every scenario ran (d needs haproxy)')
   for (const s of r.scenarios) {
     t.equal(s.error, undefined, `${s.id}: no error`)
@@ -32,6 +32,7 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
     if (s.id === 'c' || s.id === 'd') t.ok([...s.sweep, ...s.delay].every(x => x.gc === null), `${s.id}: no GC figures (no Node middle box)`)
     else t.ok([...s.sweep, ...s.delay].some(x => x.gc !== null && x.gc.count >= 0 && x.gc.totalMs >= 0), `${s.id}: the box's GC pauses read around the windows`)
     if (s.id === 'b1' || s.id === 'b2') t.ok(s.sweep.every(x => x.cpuProcs.length === (s.id === 'b1' ? 2 : 3)), `${s.id}: CPU of the portal and each worker`)
+    if (s.id === 'f') t.ok(s.sweep.every(x => x.cpuProcs.length === 2), 'f: CPU of the portal and of the relay node')
     t.ok(s.setup !== undefined && s.setup.sequential.n > 0 && s.setup.parallel.n > 0, `${s.id}: setups measured`)
     t.ok(s.sweep.length > 0 && s.sweep[0]!.packets > 0, `${s.id}: RTP delivered in the sweep`)
     t.ok(s.sweep[0]!.delayMs.n > 0, `${s.id}: stamps read (one-way delay)`)

@@ -5,14 +5,15 @@
  * get bytes of later reads in place of earlier ones). Here clients stop reading while the backend
  * sends megabytes of frames cut at random, then read again: every frame must arrive intact and in
  * order, with the backend's replies in their place, for a buffer of 1 KiB (reads end mid-frame
- * all the time), the default (16 KiB) and 0 (a fresh buffer per read, Node's default).
+ * all the time), the default (16 KiB) and 0 (a fresh buffer per read, Node's default); directly
+ * and through a portal and a relay node (the portal's RelayReads).
  */
 import t, { type Test } from 'tap'
 import net from 'node:net'
 import { RtspDemuxer, type RtspUnit } from '../../src/tunnel/codec/demux.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 import { ScriptedBackend, dssScript, type BackendConn } from '../helpers/scripted-backend.js'
-import { settled, startTestGateway } from '../helpers/gateway-harness.js'
+import { metric, settled, startTestGateway } from '../helpers/gateway-harness.js'
 import { TunnelClient, destroyAllClients, frame, patternBytes, pause, rtspRequest, rtspResponse, waitFor } from '../helpers/tunnel-client.js'
 
 const FRAMES = 6000
@@ -64,7 +65,8 @@ for (const [label, readBufferBytes] of [['1 KiB', 1024], ['default (16 KiB)', un
   t.test(`backend.readBufferBytes ${label}`, async t => {
     const backend = await ScriptedBackend.start(dssScript())
     t.teardown(() => backend.close())
-    const gw = await startTestGateway(t, [backend], readBufferBytes === undefined ? {} : { backend: { readBufferBytes } })
+    const layer = readBufferBytes === undefined ? {} : { backend: { readBufferBytes } }
+    const gw = await startTestGateway(t, [backend], layer)
     t.afterEach(async () => { destroyAllClients(); await settled(gw, [backend]) })
 
     t.test('tunnel GET that stops reading, then reads again', async tt => {
@@ -81,6 +83,30 @@ for (const [label, readBufferBytes] of [['1 KiB', 1024], ['default (16 KiB)', un
       await waitFor(() => tc.get.units.slice(before).filter(u => u.kind === 'frame').length >= frames.length ? true : undefined, 'all frames at the client', 20_000)
       check(tt, tc.get.units.slice(before), frames)
       tc.close()
+    })
+
+    t.test('tunnel GET through a portal and a relay node, the client stops reading, then reads again', async tt => {
+      // The portal reads its relay node into a buffer of its own too (RelayReads): both hops at once.
+      const relay = await startTestGateway(tt, [backend], { role: 'relay', ...layer })
+      const portal = await startTestGateway(tt, [], { role: 'portal', ...layer, cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 } })
+      for (const deadline = Date.now() + 10_000; await metric(portal, 'tunnelgate_relay_up') !== 1;) {
+        if (Date.now() > deadline) throw new Error('the portal never saw its relay node up')
+        await pause(50)
+      }
+      const tc = await TunnelClient.open(portal.port)
+      await tc.play()
+      const conn = backend.conns.at(-1)!
+      const before = tc.get.units.length
+      tc.get.socket.pause()
+      const { bytes, frames } = stream()
+      sendCut(conn, bytes)
+      await backendBlocked(conn)
+      await pause(200)
+      tc.get.socket.resume()
+      await waitFor(() => tc.get.units.slice(before).filter(u => u.kind === 'frame').length >= frames.length ? true : undefined, 'all frames at the client', 30_000)
+      check(tt, tc.get.units.slice(before), frames)
+      tc.close()
+      await settled(relay, [backend])
     })
 
     t.test('plain RTSP client that stops reading, then reads again', async tt => {
