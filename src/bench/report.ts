@@ -207,7 +207,7 @@ function provenance (r: BenchResults): string[] {
   const boxes = r.scenarios.length > 0 || r.micro.length > 0
   const L = ['', '| section | from the run of | profile | run took |', '|---|---|---|---|']
   if (boxes) L.push(`| micro-benchmarks, scenarios ${r.scenarios.map(s => s.id).join(', ')} and the targets | ${r.date} | ${r.profile} | ${f(r.durationSeconds / 60, 1)} min |`)
-  else L.push('| micro-benchmarks, scenarios a–e and the targets | not measured yet | – | – |')
+  else L.push('| micro-benchmarks, scenarios a–f and the targets | not measured yet | – | – |')
   if (r.live !== undefined) L.push(`| live (viewers per core on one live stream) | ${r.live.date} | ${r.live.profile} | ${f(r.live.durationSeconds / 60, 1)} min |`)
   else L.push('| live (viewers per core on one live stream) | not measured yet | – | – |')
   return L

@@ -16,7 +16,7 @@
  *
  * Then writes benchmarks.json, benchmarks.md and benchmarks.svg into `outDir`, MERGED with the
  * results already there (mergeResults): a run of `--scenarios live` alone replaces only the live
- * section of an existing report; a run of a–e keeps an existing live section. Every section says
+ * section of an existing report; a run of a–f keeps an existing live section. Every section says
  * which run (date, profile) its figures come from.
  */
 import { execSync } from 'node:child_process'
@@ -30,7 +30,7 @@ import { runMicro, type MicroResult } from './micro.js'
 import { renderMarkdown, renderSvg } from './report.js'
 import { runLive, type LiveResult } from './live.js'
 
-/** What `--scenarios` takes: the middle boxes a–e and the live scenario. */
+/** What `--scenarios` takes: the middle boxes a–f and the live scenario. */
 export type BenchScenario = ScenarioId | 'live'
 
 export interface BenchOptions {
@@ -502,7 +502,7 @@ export async function runBench (o: BenchOptions): Promise<BenchResults> {
   return results
 }
 
-/** Micro-benchmarks and the middle-box scenarios a–e (one bench source for all of them). */
+/** Micro-benchmarks and the middle-box scenarios a–f (one bench source for all of them). */
 async function runBoxes (o: BenchOptions, ctx: Ctx, results: BenchResults, boxes: ScenarioId[]): Promise<void> {
   const started = performance.now()
   o.log('micro-benchmarks of the hot path')
@@ -537,13 +537,13 @@ async function runBoxes (o: BenchOptions, ctx: Ctx, results: BenchResults, boxes
   }
 }
 
-/** Did this run measure the middle-box scenarios (a–e and the micro-benchmarks)? */
+/** Did this run measure the middle-box scenarios (a–f and the micro-benchmarks)? */
 export function hasBoxes (r: BenchResults): boolean { return r.scenarios.length > 0 || r.micro.length > 0 }
 
 /**
  * The results to write after `run`, given what the report directory held before (`prev`, null
  * when none): a run that measured only the live scenario keeps everything else of `prev` (its
- * a–e scenarios, micro-benchmarks, machine and date) and replaces the live section; a run without
+ * a–f scenarios, micro-benchmarks, machine and date) and replaces the live section; a run without
  * the live scenario keeps `prev`'s live section; a run of both replaces everything.
  */
 export function mergeResults (prev: BenchResults | null, run: BenchResults): BenchResults {

@@ -1,8 +1,8 @@
 /**
  * Merging a partial bench run into the report already in the output directory (run.ts
  * mergeResults / writeReport { merge }): `--scenarios live` alone replaces only the live section
- * and keeps the a–e scenarios, micro-benchmarks, machine and date of the earlier run; a run of
- * a–e keeps an earlier live section; the rendered report names the run (date, profile) each
+ * and keeps the a–f scenarios, micro-benchmarks, machine and date of the earlier run; a run of
+ * a–f keeps an earlier live section; the rendered report names the run (date, profile) each
  * section comes from. The results here are small hand-made objects (test data, not figures).
  */
 import t from 'tap'
@@ -65,7 +65,7 @@ t.test('mergeResults', async t => {
   t.equal(mergeResults(withLive, newer).live?.date, '2026-01-02T08:00:00.000Z', 'a newer live run replaces an older live section')
   const boxesRun = boxes('2026-01-03T10:00:00.000Z')
   const kept = mergeResults(withLive, boxesRun)
-  t.equal(kept.date, boxesRun.date, 'a run of a–e is the new top level')
+  t.equal(kept.date, boxesRun.date, 'a run of a–f is the new top level')
   t.equal(kept.live, withLive.live, 'and keeps the earlier live section')
   const both = { ...boxes('2026-01-04T10:00:00.000Z'), live: live('2026-01-04T10:10:00.000Z') }
   t.equal(mergeResults(withLive, both), both, 'a run of everything replaces everything')
@@ -82,9 +82,9 @@ t.test('writeReport { merge } reads the directory, writes the merged report nami
   t.same(json.scenarios.map(s => s.id), ['a'], 'scenario a kept')
   t.equal(json.live?.date, '2026-01-01T11:00:00.000Z', 'live section added')
   const md = readFileSync(join(dir, 'benchmarks.md'), 'utf8')
-  t.match(md, /\| micro-benchmarks, scenarios a and the targets \| 2026-01-01T10:00:00\.000Z \| full \|/, 'provenance of a–e')
+  t.match(md, /\| micro-benchmarks, scenarios a and the targets \| 2026-01-01T10:00:00\.000Z \| full \|/, 'provenance of a–f')
   t.match(md, /\| live \(viewers per core on one live stream\) \| 2026-01-01T11:00:00\.000Z \| smoke \|/, 'provenance of live')
-  t.match(md, /## a: tunnelgate all-in-one/, 'a–e section still rendered')
+  t.match(md, /## a: tunnelgate all-in-one/, 'a–f section still rendered')
   t.match(md, /## live: viewers per core on one live stream[\s\S]*From the run of 2026-01-01T11:00:00\.000Z/, 'live section rendered with its run')
   t.match(md, /\| 4 \| 4 \| 2\.0 \| 500 \| 0 \| 0 \|/, 'live step rows come from the results')
   t.match(readFileSync(join(dir, 'benchmarks.svg'), 'utf8'), /Live: serving-process CPU per delivered Gbit/, 'the chart gains the live panels')
