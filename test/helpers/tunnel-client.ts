@@ -406,3 +406,24 @@ export function cookieForWorker (want: 0 | 1 | number): string {
     if (ownerOf(c, [{ id: '0', weight: 1 }, { id: '1', weight: 1 }]) === String(want)) return c
   }
 }
+
+/**
+ * A plain RTSP/TCP client (no tunnel) on the gateway's port that has sent DESCRIBE, SETUP of
+ * trackID=1 (interleaved 0-1) and PLAY for `url` and got their replies; every unit it receives is
+ * collected in `units` (frames copied out of the read). Tracked for destroyAllClients.
+ */
+export async function playPlainRtsp (port: number, url = 'rtsp://gw.example.net/live/cam1'): Promise<{ socket: net.Socket, units: RtspUnit[] }> {
+  const socket = await connect(port)
+  const demux = new RtspDemuxer()
+  const units: RtspUnit[] = []
+  socket.on('data', (c: Buffer) => { for (const u of demux.push(c)) units.push(u.kind === 'frame' ? { ...u, raw: Buffer.from(u.raw), payload: Buffer.from(u.payload) } : u) })
+  const ask = async (method: string, uri: string, cseq: number, headers: Header[] = []): Promise<RtspUnit> => {
+    socket.write(rtspRequest(method, uri, cseq, headers))
+    return await waitFor(() => units.find(u => u.kind === 'response' && getHeader(u, 'CSeq') === String(cseq)), `${method} reply`)
+  }
+  await ask('DESCRIBE', url, 1)
+  const setup = await ask('SETUP', `${url}/trackID=1`, 2, [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']])
+  const session = (setup.kind === 'response' ? getHeader(setup, 'Session') ?? '' : '').split(';')[0]!
+  await ask('PLAY', url, 3, [['Session', session]])
+  return { socket, units }
+}

@@ -5,12 +5,11 @@
  * backend's replies in their place, through a tunnel GET and through a plain RTSP connection.
  */
 import t, { type Test } from 'tap'
-import net from 'node:net'
-import { RtspDemuxer, type RtspUnit } from '../../src/tunnel/codec/demux.js'
+import type { RtspUnit } from '../../src/tunnel/codec/demux.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 import { ScriptedBackend, dssScript, type BackendConn } from '../helpers/scripted-backend.js'
 import { settled, startTestGateway } from '../helpers/gateway-harness.js'
-import { TunnelClient, destroyAllClients, frame, patternBytes, pause, rtspRequest, rtspResponse, waitFor } from '../helpers/tunnel-client.js'
+import { TunnelClient, destroyAllClients, frame, patternBytes, pause, playPlainRtsp, rtspResponse, waitFor } from '../helpers/tunnel-client.js'
 
 const backend = await ScriptedBackend.start(dssScript())
 t.teardown(() => backend.close())
@@ -69,21 +68,7 @@ t.test('tunnel GET: frames cut anywhere by backend writes arrive intact', async 
 })
 
 t.test('plain RTSP client: the same', async tt => {
-  const s = net.connect(gw.port, '127.0.0.1')
-  t.teardown(() => s.destroy())
-  await new Promise(resolve => s.once('connect', resolve))
-  const demux = new RtspDemuxer()
-  const units: RtspUnit[] = []
-  s.on('data', c => { for (const u of demux.push(c)) units.push(u) })
-  const url = 'rtsp://gw.example.net/live/cam1'
-  const ask = async (method: string, uri: string, cseq: number, headers: Array<[string, string]> = []): Promise<RtspUnit> => {
-    s.write(rtspRequest(method, uri, cseq, headers))
-    return await waitFor(() => units.find(u => u.kind === 'response' && getHeader(u, 'CSeq') === String(cseq)), `${method} reply`)
-  }
-  await ask('DESCRIBE', url, 1)
-  const setup = await ask('SETUP', `${url}/trackID=1`, 2, [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']])
-  const session = (setup.kind === 'response' ? getHeader(setup, 'Session') ?? '' : '').split(';')[0]!
-  await ask('PLAY', url, 3, [['Session', session]])
+  const { socket: s, units } = await playPlainRtsp(gw.port)
   const conn = backend.conns.at(-1)!
   const before = units.length
   const { bytes, frames } = stream()

@@ -10,11 +10,11 @@
  */
 import t, { type Test } from 'tap'
 import net from 'node:net'
-import { RtspDemuxer, type RtspUnit } from '../../src/tunnel/codec/demux.js'
+import type { RtspUnit } from '../../src/tunnel/codec/demux.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 import { ScriptedBackend, dssScript, type BackendConn } from '../helpers/scripted-backend.js'
 import { metric, settled, startTestGateway } from '../helpers/gateway-harness.js'
-import { TunnelClient, destroyAllClients, frame, patternBytes, pause, rtspRequest, rtspResponse, waitFor } from '../helpers/tunnel-client.js'
+import { TunnelClient, destroyAllClients, frame, patternBytes, pause, playPlainRtsp, rtspResponse, waitFor } from '../helpers/tunnel-client.js'
 
 const FRAMES = 6000
 
@@ -61,6 +61,19 @@ async function backendBlocked (conn: BackendConn): Promise<void> {
   await waitFor(() => conn.socket.writableLength > 0 ? true : undefined, 'the backend\'s writes queue up (gateway not reading)', 10_000)
 }
 
+/** The client stops reading while the backend sends stream(); once the backend blocks it reads again and gets it all. */
+async function stallThenRead (tt: Test, conn: BackendConn, client: net.Socket, units: RtspUnit[], timeoutMs = 20_000): Promise<void> {
+  const before = units.length
+  client.pause()
+  const { bytes, frames } = stream()
+  sendCut(conn, bytes)
+  await backendBlocked(conn)
+  await pause(200)
+  client.resume()
+  await waitFor(() => units.slice(before).filter(u => u.kind === 'frame').length >= frames.length ? true : undefined, 'all frames at the client', timeoutMs)
+  check(tt, units.slice(before), frames)
+}
+
 for (const [label, readBufferBytes] of [['1 KiB', 1024], ['default (16 KiB)', undefined], ['0 (a buffer per read)', 0]] as const) {
   t.test(`backend.readBufferBytes ${label}`, async t => {
     const backend = await ScriptedBackend.start(dssScript())
@@ -72,16 +85,7 @@ for (const [label, readBufferBytes] of [['1 KiB', 1024], ['default (16 KiB)', un
     t.test('tunnel GET that stops reading, then reads again', async tt => {
       const tc = await TunnelClient.open(gw.port)
       await tc.play()
-      const conn = backend.conns.at(-1)!
-      const before = tc.get.units.length
-      tc.get.socket.pause()
-      const { bytes, frames } = stream()
-      sendCut(conn, bytes)
-      await backendBlocked(conn)
-      await pause(200)
-      tc.get.socket.resume()
-      await waitFor(() => tc.get.units.slice(before).filter(u => u.kind === 'frame').length >= frames.length ? true : undefined, 'all frames at the client', 20_000)
-      check(tt, tc.get.units.slice(before), frames)
+      await stallThenRead(tt, backend.conns.at(-1)!, tc.get.socket, tc.get.units)
       tc.close()
     })
 
@@ -95,47 +99,15 @@ for (const [label, readBufferBytes] of [['1 KiB', 1024], ['default (16 KiB)', un
       }
       const tc = await TunnelClient.open(portal.port)
       await tc.play()
-      const conn = backend.conns.at(-1)!
-      const before = tc.get.units.length
-      tc.get.socket.pause()
-      const { bytes, frames } = stream()
-      sendCut(conn, bytes)
-      await backendBlocked(conn)
-      await pause(200)
-      tc.get.socket.resume()
-      await waitFor(() => tc.get.units.slice(before).filter(u => u.kind === 'frame').length >= frames.length ? true : undefined, 'all frames at the client', 30_000)
-      check(tt, tc.get.units.slice(before), frames)
+      await stallThenRead(tt, backend.conns.at(-1)!, tc.get.socket, tc.get.units, 30_000)
       tc.close()
       await settled(relay, [backend])
     })
 
     t.test('plain RTSP client that stops reading, then reads again', async tt => {
-      const s = net.connect(gw.port, '127.0.0.1')
-      tt.teardown(() => s.destroy())
-      await new Promise(resolve => s.once('connect', resolve))
-      const demux = new RtspDemuxer({ maxBodyBytes: 1 << 20 })
-      const units: RtspUnit[] = []
-      s.on('data', c => { for (const u of demux.push(c)) units.push(u.kind === 'frame' ? { ...u, raw: Buffer.from(u.raw) } : u) })
-      const url = 'rtsp://gw.example.net/live/cam1'
-      const ask = async (method: string, uri: string, cseq: number, headers: Array<[string, string]> = []): Promise<RtspUnit> => {
-        s.write(rtspRequest(method, uri, cseq, headers))
-        return await waitFor(() => units.find(u => u.kind === 'response' && getHeader(u, 'CSeq') === String(cseq)), `${method} reply`)
-      }
-      await ask('DESCRIBE', url, 1)
-      const setup = await ask('SETUP', `${url}/trackID=1`, 2, [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']])
-      const session = (setup.kind === 'response' ? getHeader(setup, 'Session') ?? '' : '').split(';')[0]!
-      await ask('PLAY', url, 3, [['Session', session]])
-      const conn = backend.conns.at(-1)!
-      const before = units.length
-      s.pause()
-      const { bytes, frames } = stream()
-      sendCut(conn, bytes)
-      await backendBlocked(conn)
-      await pause(200)
-      s.resume()
-      await waitFor(() => units.slice(before).filter(u => u.kind === 'frame').length >= frames.length ? true : undefined, 'all frames at the client', 20_000)
-      check(tt, units.slice(before), frames)
-      s.destroy()
+      const { socket, units } = await playPlainRtsp(gw.port)
+      await stallThenRead(tt, backend.conns.at(-1)!, socket, units)
+      socket.destroy()
     })
   })
 }
