@@ -17,6 +17,7 @@ import type { HttpHead } from '../tunnel/codec/http-head.js'
 import type { LegSink } from './front-door.js'
 import { PAIR_HEADER } from '../relay/relay.js'
 import { webSocketKey } from './websocket-door.js'
+import { ReadGate } from '../tunnel/read-gate.js'
 import { plainAddress } from './access.js'
 import { legLimitHit, PerIpCounts, refuseLeg, UnpairedLegs, type LegLimitSettings } from '../relay/leg-counts.js'
 
@@ -104,26 +105,16 @@ function splice (socket: net.Socket, up: net.Socket): void {
  * The relay → client half of a forwarded leg, read into one buffer of its own (socket `onread`)
  * instead of a fresh one per read: the same as ProxySession's backend read buffer, for the same
  * reason (per-read ArrayBuffers at media rates make V8 collect garbage every few hundred ms).
- * Bytes go to the client straight from the buffer; a write the kernel did not take at once pauses
- * the relay connection until it has left, bytes behind bytes already queued are copied, and the
- * client's high-water mark pauses it until 'drain', as `pipe()` would.
+ * Bytes go to the client straight from the buffer, with ReadGate's flow control (as ProxySession).
  */
 class RelayReads {
   readonly buffer: Buffer
   /** Sees every read before it is forwarded (the GET pairing watch). */
   watch: ((chunk: Buffer) => void) | null = null
   #client: net.Socket | null = null
-  #up: net.Socket | null = null
+  #gate: ReadGate | null = null
   /** Reads that came before the splice (copied). */
   #early: Buffer[] = []
-  #inFlight = 0
-  #waitDrain = false
-  #waitWrite = false
-  readonly #written = (): void => {
-    if (--this.#inFlight > 0 || !this.#waitWrite) return
-    this.#waitWrite = false
-    if (!this.#waitDrain) this.#up?.resume()
-  }
 
   constructor (size: number) { this.buffer = Buffer.allocUnsafeSlow(size) }
 
@@ -131,30 +122,27 @@ class RelayReads {
     const chunk = this.buffer.subarray(0, n)
     this.watch?.(chunk)
     const client = this.#client
-    if (client === null) { this.#early.push(Buffer.from(chunk)); return }
+    const gate = this.#gate
+    if (client === null || gate === null) { this.#early.push(Buffer.from(chunk)); return }
     if (client.destroyed) return
     let ok: boolean
-    if (client.writableLength > 0) {
-      ok = client.write(Buffer.from(chunk))
+    if (gate.inPlace(client.writableLength)) {
+      ok = client.write(chunk, gate.written)
+      gate.afterWrite(client.writableLength)
     } else {
-      this.#inFlight++
-      ok = client.write(chunk, this.#written)
-      if (client.writableLength > 0 && this.#inFlight > 0 && !this.#waitWrite) { this.#waitWrite = true; this.#up!.pause() }
+      ok = client.write(Buffer.from(chunk))
     }
-    if (!ok && !this.#waitDrain) { this.#waitDrain = true; this.#up!.pause() }
+    if (!ok) gate.full()
   }
 
   /** As splice(), with this object carrying relay → client. */
   splice (socket: net.Socket, up: net.Socket): void {
+    const gate = new ReadGate(up)
     this.#client = socket
-    this.#up = up
+    this.#gate = gate
     for (const b of this.#early) socket.write(b)
     this.#early = []
-    socket.on('drain', () => {
-      if (!this.#waitDrain) return
-      this.#waitDrain = false
-      if (!this.#waitWrite) up.resume()
-    })
+    socket.on('drain', () => gate.drained())
     socket.pipe(up)
     up.once('end', () => socket.end())
     socket.on('error', () => up.destroy())

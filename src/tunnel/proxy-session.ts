@@ -21,6 +21,7 @@ import { getHeader, makeResponse, serializeMessage, setHeader, type Header, type
 import { filterTcpTransports, parseSessionHeader } from './codec/transport.js'
 import { maskSdpAddress, rewriteRequestUrls, rewriteResponseUrls, UrlMapper } from './codec/url-rewrite.js'
 import { pathAllowed } from '../portal/access.js'
+import { ReadGate } from './read-gate.js'
 
 /** What a session needs from its client connection(s). */
 export interface ClientSide {
@@ -198,18 +199,8 @@ export class ProxySession {
   #readBuffer: Buffer | null = null
   /** True while #backendData runs on bytes of #readBuffer: they stay valid only until it returns. */
   #borrowed = false
-  /** Writes towards the client of #readBuffer bytes that have not left the process yet. */
-  #borrowedWrites = 0
-  /** Backend reading paused until the client drains (it was past its high-water mark). */
-  #waitDrain = false
-  /** Backend reading paused until #borrowedWrites is 0 (a write of #readBuffer bytes was queued). */
-  #waitBorrowed = false
-  readonly #borrowedDone = (): void => {
-    this.#borrowedWrites--
-    if (this.#borrowedWrites > 0 || !this.#waitBorrowed) return
-    this.#waitBorrowed = false
-    if (!this.#waitDrain) this.#socket?.resume()
-  }
+  /** Pauses the backend socket while the client is full or holds a write of #readBuffer bytes. */
+  #gate: ReadGate | null = null
 
   /** Set by clientGone: the next backend bytes (the TEARDOWN reply) end the session. */
   #teardownFinish: (() => void) | null = null
@@ -224,8 +215,7 @@ export class ProxySession {
     const l = deps.config.limits
     this.#demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
     client.onDrain(() => {
-      this.#waitDrain = false
-      if (!this.#waitBorrowed) this.#socket?.resume()
+      this.#gate?.drained()
       this.#clearStall()
     })
     deps.metrics.tunnelsActive.inc()
@@ -453,6 +443,7 @@ export class ProxySession {
       socket.on('data', (chunk: Buffer) => { this.#backendRead(chunk) })
     }
     this.#socket = socket
+    this.#gate = new ReadGate(socket)
     socket.setKeepAlive(true, 30_000)
     this.#connectTimer = setTimeout(() => { socket.destroy(new Error('connect timeout')) }, this.#deps.config.backend.connectTimeoutMs)
     socket.once('connect', () => {
@@ -477,6 +468,7 @@ export class ProxySession {
         this.#error('TG_ERR_BACKEND_UNAVAILABLE', `${backend.config.name}: ${err.message}`)
         this.#backend = null
         this.#socket = null
+        this.#gate = null
         this.#state = 'idle'
         const failed = new Set(tried)
         failed.add(backend.config.name)
@@ -707,27 +699,21 @@ export class ProxySession {
     const length = b === null ? a.length : a.length + b.length
     this.#bytesOut += length
     this.#deps.metrics.bytesTotal.inc(BACKEND_TO_CLIENT, length)
-    // Frames may lie in #readBuffer (#borrowed). Behind bytes already queued they would wait in
-    // the queue: copy them. Otherwise write them in place and, should the write be queued after
-    // all, read nothing more into the buffer until it has left (#borrowedDone).
-    let borrowed = frames > 0 && this.#borrowed
-    if (borrowed && this.#client.queued > 0) {
-      a = Buffer.from(a)
-      if (b !== null) b = Buffer.from(b)
-      borrowed = false
-    }
+    // Frames may lie in #readBuffer (#borrowed): written in place, or copied when the client already
+    // has bytes queued; #gate keeps the backend from reading into the buffer while it is held.
+    const gate = this.#gate
     let ok: boolean
     if (b !== null && this.#client.writeBoth === undefined) {
       ok = this.#client.write(Buffer.concat([a, b], length))
-      borrowed = false
+    } else if (frames > 0 && this.#borrowed && gate !== null) {
+      if (gate.inPlace(this.#client.queued)) {
+        ok = b === null ? this.#client.write(a, gate.written) : this.#client.writeBoth!(a, b, gate.written)
+        gate.afterWrite(this.#client.queued)
+      } else {
+        ok = b === null ? this.#client.write(Buffer.from(a)) : this.#client.writeBoth!(Buffer.from(a), Buffer.from(b))
+      }
     } else {
-      const done = borrowed ? this.#borrowedDone : undefined
-      if (borrowed) this.#borrowedWrites++
-      ok = b === null ? this.#client.write(a, done) : this.#client.writeBoth!(a, b, done)
-    }
-    if (borrowed && this.#client.queued > 0 && this.#borrowedWrites > 0 && !this.#waitBorrowed) {
-      this.#waitBorrowed = true
-      this.#socket?.pause()
+      ok = b === null ? this.#client.write(a) : this.#client.writeBoth!(a, b)
     }
     if (this.#client.queued > this.#deps.config.limits.clientOutputBytes) {
       this.#error('TG_ERR_TUN_OUTPUT_OVERFLOW', `${this.#client.queued} bytes queued towards the client`)
@@ -735,8 +721,7 @@ export class ProxySession {
       return
     }
     if (!ok && dropAbove === 0) {
-      this.#waitDrain = true
-      this.#socket?.pause()
+      this.#gate?.full()
       const stallMs = this.#deps.config.limits.clientStallMs
       if (stallMs > 0 && this.#stallTimer === null) {
         this.#stallTimer = setTimeout(() => {
@@ -795,9 +780,7 @@ export class ProxySession {
     // The reply (or the grace time) ends the connection; further backend data is discarded.
     const finish = (): void => { this.close(reason, 'ok') }
     this.#teardownFinish = finish
-    this.#waitDrain = false
-    this.#waitBorrowed = false
-    socket.resume()
+    this.#gate!.release()
     setTimeout(finish, this.#deps.config.backend.teardownGraceMs).unref()
   }
 
