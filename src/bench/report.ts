@@ -274,6 +274,7 @@ export function renderMarkdown (r: BenchResults): string {
   L.push('- **tunnelgate settings**: defaults, except `limits.maxTunnelsPerIp: 0`, `limits.maxUnpairedLegsPerIp: 0` and `limits.maxUnpairedLegs: 100000` (every bench client is 127.0.0.1); a = `--workers 0`, b1/b2 = `--workers 1/2`; f = `tunnelgate portal --relay` in front of `tunnelgate relay` (one process each, both with these settings; the portal reads each leg\'s head and then copies raw bytes both ways, the relay node unwraps the tunnel), its CPU that of both processes.')
   L.push('- **HAProxy**: Debian package, `mode tcp`, `balance source`, one server (the source), default threads. **Raw relay**: `src/bench/tcp-relay.ts`, Node `pipe()` with TCP_NODELAY.')
   L.push('- **live** (issue #9): its own method, run and baseline; see its section above (`src/bench/live.ts`). It is left out of the targets of issue #6.')
+  L.push('- **Studying a box**: `TUNNELGATE_BENCH_BOX_NODE_FLAGS` adds node flags to the Node middle boxes\' processes (relay workers inherit them), e.g. `--trace-gc` or `--cpu-prof --cpu-prof-dir=DIR`; `TUNNELGATE_BENCH_DEBUG=1` shows their output on stderr. Neither is set for the report\'s runs.')
   L.push('- **Direct** is the same client against the source terminating the tunnel itself: it is the baseline for "added" setup time and delay. The embedded origin does not terminate the tunnel, so it is not used for the baseline; GStreamer\'s RTSP server does, but cannot send stamped RTP at a chosen bitrate.')
   L.push('')
   return L.join('\n')
