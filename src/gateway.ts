@@ -61,7 +61,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
     await workers.start(workerCount(config))
   }
   const pool = workers
-  const ops = createOpsSurface({ config, relay, workers, remote, metrics, logger, loadConfig: opts.loadConfig, metricsText: async () => pool === null ? await metrics.registry.metrics() : await pool.metricsText(metrics) })
+  const ops = createOpsSurface({ config, relay, workers, remote, metrics, logger, loadConfig: opts.loadConfig })
   const balancing = config.role === 'portal' ? null : startBalancing({ config, pool: relay.pool, metrics, logger, scrape: true, probe: true, instanceId: randomUUID(), workers: pool })
   let draining = false
   // HTTP backends tied to an RTSP backend (httpRoutes[].backends[].rtspBackend): its sessions as the

@@ -125,6 +125,22 @@ function deferIncrements<T extends string> (counter: Counter<T>): void {
   })
 }
 
+/** A counter's values summed by its `code` label (tunnelgate_errors_total), without rendering a registry. */
+export async function countsByCode (counter: Counter<'code'>): Promise<Record<string, number>> {
+  const out: Record<string, number> = {}
+  for (const v of (await counter.get()).values) {
+    const code = v.labels.code
+    if (typeof code === 'string') out[code] = (out[code] ?? 0) + v.value
+  }
+  return out
+}
+
+/** Add `from`'s counts to `into` (by key). */
+export function addCounts (into: Record<string, number>, from: Record<string, number> | null | undefined): void {
+  if (from === null || from === undefined) return
+  for (const [k, v] of Object.entries(from)) if (typeof v === 'number') into[k] = (into[k] ?? 0) + v
+}
+
 const KNOWN_METHODS = new Set(['OPTIONS', 'DESCRIBE', 'SETUP', 'PLAY', 'PAUSE', 'TEARDOWN', 'GET_PARAMETER', 'SET_PARAMETER', 'ANNOUNCE', 'RECORD', 'REDIRECT'])
 /** Keep the method label bounded: unknown methods are counted as 'other'. */
 export function methodLabel (method: string): string { return KNOWN_METHODS.has(method) ? method : 'other' }

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import { TunnelgateError } from '../errors.js'
-import type { GatewayMetrics } from '../metrics.js'
+import { addCounts, countsByCode, type GatewayMetrics } from '../metrics.js'
 import type { Relay } from '../relay/relay.js'
 import type { WorkerPool } from '../relay/workers.js'
 import type { RemoteRelays } from '../portal/remote-relays.js'
@@ -84,18 +84,29 @@ export class Operator {
     return (await workers.ask<RelaySummary>('summary')).flatMap(r => r.data === null ? [] : [r.data])
   }
 
-  async relays (): Promise<RelayInfo[]> {
+  /** `sums`: the relays' summaries when the caller already has them (summaries()), else asked for here. */
+  async relays (sums?: readonly RelaySummary[]): Promise<RelayInfo[]> {
     const { workers, remote } = this.#d
     if (remote !== null) return remote.relays().map(r => ({ id: r.id, kind: 'remote', up: r.up, draining: r.draining, tunnels: null, bytes: r.bytes }))
     if (workers === null) {
-      const s = this.#d.relay.summary()
+      const s = sums?.[0] ?? this.#d.relay.summary()
       return [{ id: s.relay, kind: 'in-process', up: true, draining: false, tunnels: s.tunnels, bytes: s.bytes }]
     }
-    const sums = await workers.ask<RelaySummary>('summary')
+    const got = sums ?? await this.summaries()
     return workers.slotsInfo().map(w => {
-      const s = sums.find(x => x.slot === w.id)?.data ?? null
+      const s = got.find(x => x.relay === `w${w.id}`) ?? null
       return { id: `w${w.id}`, kind: 'worker', up: w.up, draining: w.draining, tunnels: s?.tunnels ?? 0, bytes: s?.bytes ?? 0 }
     })
+  }
+
+  /**
+   * tunnelgate_errors_total by code, this process's and its local workers' (what /metrics sums),
+   * read from the counters: no registry is rendered (the status feed asks every few seconds).
+   */
+  async errorCounts (): Promise<Record<string, number>> {
+    const out = await countsByCode(this.#d.metrics.errorsTotal)
+    if (this.#d.workers !== null) for (const r of await this.#d.workers.ask<Record<string, number>>('errors')) addCounts(out, r.data)
+    return out
   }
 
   /** Descriptors, handles and memory of the main process and of each local relay worker. */
@@ -135,10 +146,11 @@ export class Operator {
     return ok
   }
 
-  async backends (): Promise<BackendInfo[]> {
+  /** `summaries`: as for relays(). */
+  async backends (summaries?: readonly RelaySummary[]): Promise<BackendInfo[]> {
     const { workers, remote, relay } = this.#d
     if (remote !== null) return []
-    const sums = await this.summaries()
+    const sums = summaries ?? await this.summaries()
     const bytes = (name: string): number => sums.reduce((n, s) => n + (s.backends[name]?.bytes ?? 0), 0)
     const list = relay.pool.all().map(b => ({
       name: b.config.name,

@@ -3,7 +3,7 @@
  * its sessions: the tunnel list, per-backend / per-path byte totals that survive session ends
  * (so the status page and the Prometheus counters can compute rates), and access records.
  */
-import type { SessionSnapshot } from '../tunnel/proxy-session.js'
+import type { SessionSnapshot, SessionTally } from '../tunnel/proxy-session.js'
 import type { AccessRecord } from './access-log.js'
 
 /** Paths listed per relay in a summary (the busiest by bytes, then tunnels). */
@@ -45,23 +45,28 @@ export class ClosedTotals {
   }
 }
 
-export function summarize (relay: string, live: readonly SessionSnapshot[], closed: ClosedTotals, unpairedLegs: number): RelaySummary {
+/**
+ * One relay's summary from its open sessions' tallies (SessionTally: path, backend, bytes; no
+ * snapshot per session, the status feed takes one every few seconds) and the closed sessions' totals.
+ */
+export function summarize (relay: string, live: Iterable<SessionTally>, closed: ClosedTotals, unpairedLegs: number): RelaySummary {
   let bytes = closed.bytes
+  let tunnels = 0
   const backends: Record<string, { bytes: number }> = {}
   for (const [k, v] of closed.byBackend) backends[k] = { bytes: v }
   const paths = new Map<string, { tunnels: number, bytes: number }>()
   for (const s of live) {
-    const b = s.bytesToClient + s.bytesFromClient
-    bytes += b
-    if (s.backend !== null) (backends[s.backend] ??= { bytes: 0 }).bytes += b
+    tunnels++
+    bytes += s.bytes
+    if (s.backend !== null) (backends[s.backend] ??= { bytes: 0 }).bytes += s.bytes
     const p = paths.get(s.path) ?? { tunnels: 0, bytes: closed.byPath.get(s.path) ?? 0 }
     p.tunnels++
-    p.bytes += b
+    p.bytes += s.bytes
     paths.set(s.path, p)
   }
   const list = [...paths.entries()].map(([path, v]) => ({ path, ...v }))
   list.sort((a, b) => b.tunnels - a.tunnels || b.bytes - a.bytes)
-  return { relay, tunnels: live.length, unpairedLegs, bytes, backends, paths: list.slice(0, SUMMARY_PATHS) }
+  return { relay, tunnels, unpairedLegs, bytes, backends, paths: list.slice(0, SUMMARY_PATHS) }
 }
 
 export function accessRecord (s: SessionSnapshot, reason: string, outcome: string): AccessRecord {

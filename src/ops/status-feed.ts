@@ -45,22 +45,12 @@ export class Ring<T> {
   }
 }
 
-/** Sum of `tunnelgate_errors_total` per code in an exposition text. */
-export function errorsByCode (metricsText: string): Record<string, number> {
-  const out: Record<string, number> = {}
-  for (const m of metricsText.matchAll(/^tunnelgate_errors_total\{[^}]*code="([A-Z0-9_]+)"[^}]*\}\s+([0-9.eE+-]+)/gm)) {
-    out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2])
-  }
-  return out
-}
-
 const mbps = (bytes: number, ms: number): number => ms <= 0 ? 0 : Math.round(bytes * 8 / ms / 1000 * 1000) / 1000
 
 export interface StatusFeedOptions { sampleIntervalMs: number, historySamples: number, streams: number }
 
 export class StatusFeed {
   readonly #op: Operator
-  readonly #metricsText: () => Promise<string>
   readonly #opts: StatusFeedOptions
   readonly history: Ring<HistoryPoint>
   #last: StatusSample | null = null
@@ -71,9 +61,8 @@ export class StatusFeed {
   #sampling: Promise<StatusSample> | null = null
   readonly #listeners = new Set<(s: StatusSample) => void>()
 
-  constructor (op: Operator, metricsText: () => Promise<string>, opts: StatusFeedOptions) {
+  constructor (op: Operator, opts: StatusFeedOptions) {
     this.#op = op
-    this.#metricsText = metricsText
     this.#opts = opts
     this.history = new Ring(opts.historySamples)
   }
@@ -105,7 +94,10 @@ export class StatusFeed {
   }
 
   async #take (): Promise<StatusSample> {
-    const [relays, backends, summaries, text] = await Promise.all([this.#op.relays(), this.#op.backends(), this.#op.summaries(), this.#metricsText()])
+    // One summary per relay serves the relay, backend and stream rows; error counts come from the
+    // counters. Nothing here renders the metrics registry (its default metrics list /proc/self/fd).
+    const summaries = await this.#op.summaries()
+    const [relays, backends, errors] = await Promise.all([this.#op.relays(summaries), this.#op.backends(summaries), this.#op.errorCounts()])
     const t = Date.now()
     const dt = this.#prevT === 0 ? 0 : t - this.#prevT
     const nextBytes = new Map<string, number>()
@@ -129,7 +121,6 @@ export class StatusFeed {
       .sort((a, b) => b.tunnels - a.tunnels || b.mbps - a.mbps).slice(0, this.#opts.streams)
     this.#prevBytes = nextBytes
     this.#prevT = t
-    const errors = errorsByCode(text)
     const errTotal = Object.values(errors).reduce((a, b) => a + b, 0)
     const errorsDelta = this.#prevErrors < 0 ? 0 : Math.max(0, errTotal - this.#prevErrors)
     this.#prevErrors = errTotal

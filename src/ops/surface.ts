@@ -51,7 +51,7 @@ export interface OpsSurface {
   close (): Promise<void>
 }
 
-export function createOpsSurface (d: { config: Config, relay: Relay, workers: WorkerPool | null, remote: RemoteRelays | null, metrics: GatewayMetrics, logger: Logger, metricsText: () => Promise<string>, loadConfig?: (() => Config) | undefined }): OpsSurface {
+export function createOpsSurface (d: { config: Config, relay: Relay, workers: WorkerPool | null, remote: RemoteRelays | null, metrics: GatewayMetrics, logger: Logger, loadConfig?: (() => Config) | undefined }): OpsSurface {
   const { config, metrics, logger } = d
   const accessLog = new AccessLog(config.accessLog, logger.child({ component: 'access' }), () => metrics.errorsTotal.inc({ code: 'TG_ERR_ACCESS_LOG_WRITE' }))
   if (d.remote === null && d.workers === null) {
@@ -61,7 +61,7 @@ export function createOpsSurface (d: { config: Config, relay: Relay, workers: Wo
   if (d.workers !== null) d.workers.onAccess = r => accessLog.write(r)
   if (d.remote !== null) registerRelayBytes(metrics.registry, () => Object.fromEntries(d.remote!.relays().map(r => [r.id, r.bytes])))
   const operator = new Operator({ relay: d.relay, workers: d.workers, remote: d.remote, metrics, logger, config, loadConfig: d.loadConfig })
-  const feed = new StatusFeed(operator, d.metricsText, { sampleIntervalMs: config.status.sampleIntervalMs, historySamples: config.status.historySamples, streams: config.status.streams })
+  const feed = new StatusFeed(operator, { sampleIntervalMs: config.status.sampleIntervalMs, historySamples: config.status.historySamples, streams: config.status.streams })
   let admin: FastifyInstance | null = null
   let streams: { closeStreams: () => void } | null = null
   return {

@@ -17,7 +17,7 @@ import { HttpTunnel, writeCorked } from '../tunnel/http-tunnel.js'
 import { openWebSocketSession } from '../tunnel/websocket-client.js'
 import { plainAddress } from '../portal/access.js'
 import { countRefusal, legLimitHit, PerIpCounts, type LimitHit } from './leg-counts.js'
-import { ProxySession, type ClientSide, type SessionSnapshot } from '../tunnel/proxy-session.js'
+import { ProxySession, type ClientSide, type SessionSnapshot, type SessionTally } from '../tunnel/proxy-session.js'
 import type { AccessSink } from '../ops/access-log.js'
 import { accessRecord, basicUser, ClosedTotals, summarize, type RelaySummary } from '../ops/relay-view.js'
 
@@ -404,7 +404,9 @@ export class Relay {
 
   /** Counts and byte totals for the status page and the traffic metrics. */
   summary (): RelaySummary {
-    return summarize(this.name, this.listTunnels(), this.#closedTotals, this.pendingPostCount)
+    const sessions = this.#sessions
+    function * tallies (): Generator<SessionTally> { for (const s of sessions) yield s.tally }
+    return summarize(this.name, tallies(), this.#closedTotals, this.pendingPostCount)
   }
 
   /** Swap in a reloaded config: new sessions use it, open ones keep theirs; backends change in place. */

@@ -4,7 +4,7 @@
  */
 import pino from 'pino'
 import type { Config } from '../config.js'
-import { createMetrics } from '../metrics.js'
+import { countsByCode, createMetrics } from '../metrics.js'
 import { Relay } from './relay.js'
 import { isLegMessage } from './handoff.js'
 import { answerOps, setupWorkerOps } from '../ops/worker-ops.js'
@@ -14,7 +14,7 @@ import type net from 'node:net'
 
 type ControlMessage =
   | { type: 'config', config: Config, workerId: number, generation?: number, drainedBackends?: string[] }
-  | { type: 'query', id: number, what: 'metrics' | 'status' | 'summary' | 'tunnels' | 'kick' | 'drain-backend' | 'reconfigure', arg?: unknown }
+  | { type: 'query', id: number, what: 'metrics' | 'errors' | 'status' | 'summary' | 'tunnels' | 'kick' | 'drain-backend' | 'reconfigure', arg?: unknown }
   | { type: 'shutdown', graceMs: number }
   | { type: 'load', figures: LoadFigure[] }
 
@@ -54,7 +54,9 @@ process.on('message', (msg: unknown, handle?: unknown) => {
   if (m.type === 'query') {
     const ops = answerOps(relay, m.what, m.arg)
     if (ops !== undefined) { toPortal({ type: 'reply', id: m.id, data: ops }); return }
-    if (m.what === 'metrics') {
+    if (m.what === 'errors') {
+      void (relay === null ? Promise.resolve({}) : countsByCode(relay.metrics.errorsTotal)).then(data => toPortal({ type: 'reply', id: m.id, data }), () => toPortal({ type: 'reply', id: m.id, data: {} }))
+    } else if (m.what === 'metrics') {
       registry?.getMetricsAsJSON().then(json => toPortal({ type: 'reply', id: m.id, data: json }), () => toPortal({ type: 'reply', id: m.id, data: [] }))
     } else {
       toPortal({ type: 'reply', id: m.id, data: { tunnels: relay?.activeSessions ?? 0, unpairedLegs: relay?.pendingPostCount ?? 0, tunnelsByIp: relay?.tunnelsPerIp() ?? {}, backends: relay?.pool.all().map(b => ({ name: b.config.name, sessions: b.sessions, healthy: relay!.pool.isHealthy(b), bps: b.bps })) ?? [] } })

@@ -75,6 +75,9 @@ export interface SessionInfo {
   relay?: string
 }
 
+/** What a relay's summary (status page, /metrics byte totals) counts of one open session. */
+export interface SessionTally { path: string, backend: string | null, bytes: number }
+
 /** What the admin API lists and the access log records for one session. */
 export interface SessionSnapshot {
   id: string
@@ -225,6 +228,8 @@ export class ProxySession {
   get backendName (): string | null { return this.#backend?.config.name ?? null }
   get closed (): boolean { return this.#state === 'closed' }
   get bytes (): { clientToBackend: number, backendToClient: number } { return { clientToBackend: this.#bytesIn, backendToClient: this.#bytesOut } }
+  /** What a relay summary counts of this session (relay-view.ts summarize), without building a snapshot. */
+  get tally (): SessionTally { return { path: this.#route === null ? this.#info.entryPath : this.#path, backend: this.backendName, bytes: this.#bytesIn + this.#bytesOut } }
   onClose (cb: (reason: string) => void): void { this.#onClose.push(cb) }
   /** Close reason and outcome (final once closed). */
   get closeReason (): string { return this.#closeReason }
