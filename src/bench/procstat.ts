@@ -2,7 +2,8 @@
  * CPU and memory of processes from /proc (Linux): utime+stime in clock ticks (USER_HZ = 100 on
  * Linux x86/arm), RSS in bytes, and the process tree below a pid (for a portal and its workers).
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { setPriority } from 'node:os'
 import { join } from 'node:path'
 
 const CLK_TCK = 100
@@ -148,4 +149,16 @@ export function gcBetween (a: GcStats | null, b: GcStats | null, fromMs: number,
     for (const [end, ms] of y.pauses) if (end >= fromMs && end <= toMs && ms > maxMs) maxMs = ms
   }
   return { count, totalMs, maxMs }
+}
+
+/**
+ * Set the scheduling priority (nice) of every thread of `pids` (Linux nice is per thread; threads
+ * started later inherit their creator's). False when not permitted (a nice below 0 needs root or
+ * CAP_SYS_NICE) or a process is gone.
+ */
+export function setThreadsNice (pids: number[], nice: number): boolean {
+  try {
+    for (const p of pids) for (const tid of readdirSync(`/proc/${p}/task`)) setPriority(Number(tid), nice)
+    return true
+  } catch { return false }
 }

@@ -23,7 +23,7 @@ import { execSync } from 'node:child_process'
 import { cpus, release } from 'node:os'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { cpuSeconds, gcBetween, gcStats, machineCpu, memorySnapshot, sumRss } from './procstat.js'
+import { cpuSeconds, gcBetween, gcStats, machineCpu, memorySnapshot, setThreadsNice, sumRss } from './procstat.js'
 import { BenchTunnel, delayPercentiles, newStats, percentile, pool, resetCounters, type LoadStats } from './load.js'
 import { hardNofile, haproxyVersion, NOFILE, raiseOwnNofile, SCENARIOS, startScenario, startSource, type Running, type ScenarioId } from './scenarios.js'
 import { runMicro, type MicroResult } from './micro.js'
@@ -53,6 +53,19 @@ export interface BenchOptions {
   scaleAddresses: number
   delayFractions: number[]
   delaySeconds: number
+  /**
+   * Direct probe tunnels (load generator → source, no middle box) held open through the delay
+   * phase beside the box's tunnels: their delays, recorded in the same windows, are the baseline
+   * of the box's added delay (optional in results written before they existed).
+   */
+  delayProbes?: number
+  /**
+   * Box first: each delay window is measured again with every thread of the box at this nice
+   * value (e.g. -10), so the box runs whenever it is ready instead of waiting behind the source and
+   * the load generator for one of the shared cores, as it would on a host of its own. Undefined =
+   * not measured.
+   */
+  boxFirstNice?: number
   tickMs: number
   /** Slots per source tick: each session is sent in its own slot (1 = every session's packets in one burst per tick). */
   phases: number
@@ -93,7 +106,9 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   scaleConcurrency: 16,
   scaleAddresses: 16,
   delayFractions: [0.25, 0.5, 0.9],
-  delaySeconds: 3,
+  delaySeconds: 5,
+  delayProbes: 32,
+  boxFirstNice: -10,
   tickMs: 10,
   phases: 10,
   lateMs: 50,
@@ -110,11 +125,11 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
 }
 
 export const QUICK: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, steps: [25, 50, 100, 200, 300], stepSeconds: 1.5, warmSeconds: 0.5, setupSequential: 100, setupParallel: 50, scaleTunnels: 1000, delaySeconds: 1.5, microMs: 150, profile: 'quick', liveSteps: [50, 100, 200], liveSeconds: 2
+  ...FULL, steps: [25, 50, 100, 200, 300], stepSeconds: 1.5, warmSeconds: 0.5, setupSequential: 100, setupParallel: 50, scaleTunnels: 1000, delaySeconds: 2, delayProbes: 16, microMs: 150, profile: 'quick', liveSteps: [50, 100, 200], liveSeconds: 2
 }
 
 export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, microMs: 20, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6
+  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, delayProbes: 2, microMs: 20, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6
 }
 
 export interface StepResult {
@@ -144,8 +159,14 @@ export interface StepResult {
   /** Other processes used more than otherCpuMax of the machine in this window (after the retries). */
   disturbed: boolean
   boxRssMB: number
-  delayMs: { n: number, p50: number, p99: number, p999: number }
+  delayMs: Percentiles
+  /** Delay phase: the direct probe tunnels' delays in the same window (BenchOptions.delayProbes); absent elsewhere. */
+  probeDelayMs?: Percentiles
+  /** Lost + late packets of the probe tunnels in that window (a window where they have any says nothing of the box). */
+  probeLate?: number
 }
+
+export interface Percentiles { n: number, p50: number, p99: number, p999: number }
 
 export interface ScenarioResult {
   id: ScenarioId
@@ -156,6 +177,10 @@ export interface ScenarioResult {
   heldTunnels: number
   heldMbps: number
   delay: Array<StepResult & { fraction: number }>
+  /** The delay windows measured again with the box first (BenchOptions.boxFirstNice); absent when not measured. */
+  delayBoxFirst?: Array<StepResult & { fraction: number }>
+  /** Why the box-first windows were not measured (not permitted to raise the box's priority). */
+  boxFirstSkipped?: string
   error?: string
 }
 
@@ -228,15 +253,19 @@ export function machineInfo (): BenchResults['machine'] {
 class Ctx {
   readonly o: BenchOptions
   readonly stats: LoadStats
+  /** The delay phase's direct probe tunnels (measure() records them while `probing`). */
+  readonly probeStats: LoadStats
+  probing = false
   sourcePid = 0
+  sourcePort = 0
   nofile = 1024
   readonly openErrors = new Map<string, number>()
-  constructor (o: BenchOptions) { this.o = o; this.stats = newStats(o.lateMs) }
+  constructor (o: BenchOptions) { this.o = o; this.stats = newStats(o.lateMs); this.probeStats = newStats(o.lateMs) }
 }
 
-async function openMany (box: Running, ctx: Ctx, list: BenchTunnel[], n: number, kbps: number, opts: { play?: boolean } = {}, concurrency = 64, deadline = Infinity): Promise<void> {
+async function openMany (box: Running, ctx: Ctx, list: BenchTunnel[], n: number, kbps: number, opts: { play?: boolean } = {}, concurrency = 64, deadline = Infinity, stats = ctx.stats): Promise<void> {
   const fresh: BenchTunnel[] = []
-  for (let i = list.length; i < n; i++) fresh.push(new BenchTunnel({ port: box.port, path: `/b/${kbps}`, stats: ctx.stats, timeoutMs: ctx.o.openTimeoutMs }))
+  for (let i = list.length; i < n; i++) fresh.push(new BenchTunnel({ port: box.port, path: `/b/${kbps}`, stats, timeoutMs: ctx.o.openTimeoutMs }))
   await pool(fresh, concurrency, async t => {
     if (performance.now() > deadline) return
     try { await t.open(opts); list.push(t) } catch (err) { ctx.openErrors.set((err as Error).message, (ctx.openErrors.get((err as Error).message) ?? 0) + 1); t.close() }
@@ -255,8 +284,10 @@ async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, s
   // GC counters are read (asynchronously) before the window opens and after it has closed and
   // every other figure is taken: nothing that arrives while they are read is counted.
   const gc0 = await gcStats(pids, box.gcDir)
+  const probe = ctx.probing ? ctx.probeStats : null
   resetCounters(s)
   s.recording = recordDelays
+  if (probe !== null) { resetCounters(probe); probe.recording = true }
   const wall0 = Date.now()
   const cpu0 = pids.map(cpuSeconds)
   const src0 = cpuSeconds(ctx.sourcePid)
@@ -272,6 +303,7 @@ async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, s
   const cpuSource = cpuSeconds(ctx.sourcePid) - src0
   const self = process.cpuUsage(self0)
   s.recording = false
+  if (probe !== null) probe.recording = false
   const wall1 = Date.now()
   const gbit = (s.bytes * 8) / 1e9
   const offeredMbps = (tunnels * kbps) / 1000
@@ -299,7 +331,8 @@ async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, s
     gc: null,
     disturbed: false,
     boxRssMB: sumRss(pids) / 1048576,
-    delayMs: delayPercentiles(s)
+    delayMs: delayPercentiles(s),
+    ...(probe === null ? {} : { probeDelayMs: delayPercentiles(probe), probeLate: probe.lost + probe.late + probe.errors })
   }
   r.gc = gcBetween(gc0, await gcStats(pids, box.gcDir), wall0, wall1)
   return r
@@ -444,7 +477,7 @@ async function measureUndisturbed (box: Running, ctx: Ctx, id: string, tunnels: 
 }
 
 function stepLine (id: string, s: StepResult): string {
-  return `  ${id} ${String(s.tunnels).padStart(5)} × ${s.kbps} kbit/s: offered ${s.offeredMbps.toFixed(0)} Mbit/s delivered ${s.deliveredMbps.toFixed(0)}, lost ${s.lost} late ${s.late}${s.errors > 0 ? ` errors ${s.errors}` : ''}, box ${s.cpuPerGbit === null ? '-' : s.cpuPerGbit.toFixed(3)} CPU-s/Gbit, delay p50 ${s.delayMs.p50.toFixed(2)} p99 ${s.delayMs.p99.toFixed(2)} ms${s.gc !== null ? `; box GC ${s.gc.count} × ${s.gc.totalMs.toFixed(1)} ms, longest ${s.gc.maxMs.toFixed(1)} ms` : ''}; CPU-s box ${s.cpuBox.toFixed(2)}${s.cpuProcs.length > 1 ? ` (${s.cpuProcs.map(x => x.toFixed(2)).join('+')})` : ''} source ${s.cpuSource.toFixed(2)} client ${s.cpuClient.toFixed(2)} other ${cpuOther(s).toFixed(2)} steal ${s.cpuSteal.toFixed(2)} idle ${cpuIdle(s).toFixed(2)} of ${(s.cores * s.seconds).toFixed(2)}${s.disturbed ? '  (disturbed)' : ''}${s.held ? '' : '  ← not held'}`
+  return `  ${id} ${String(s.tunnels).padStart(5)} × ${s.kbps} kbit/s: offered ${s.offeredMbps.toFixed(0)} Mbit/s delivered ${s.deliveredMbps.toFixed(0)}, lost ${s.lost} late ${s.late}${s.errors > 0 ? ` errors ${s.errors}` : ''}, box ${s.cpuPerGbit === null ? '-' : s.cpuPerGbit.toFixed(3)} CPU-s/Gbit, delay p50 ${s.delayMs.p50.toFixed(2)} p99 ${s.delayMs.p99.toFixed(2)} ms${s.probeDelayMs !== undefined && s.probeDelayMs.n > 0 ? ` (direct probes p99 ${s.probeDelayMs.p99.toFixed(2)}: added ${(s.delayMs.p99 - s.probeDelayMs.p99).toFixed(2)})` : ''}${s.gc !== null ? `; box GC ${s.gc.count} × ${s.gc.totalMs.toFixed(1)} ms, longest ${s.gc.maxMs.toFixed(1)} ms` : ''}; CPU-s box ${s.cpuBox.toFixed(2)}${s.cpuProcs.length > 1 ? ` (${s.cpuProcs.map(x => x.toFixed(2)).join('+')})` : ''} source ${s.cpuSource.toFixed(2)} client ${s.cpuClient.toFixed(2)} other ${cpuOther(s).toFixed(2)} steal ${s.cpuSteal.toFixed(2)} idle ${cpuIdle(s).toFixed(2)} of ${(s.cores * s.seconds).toFixed(2)}${s.disturbed ? '  (disturbed)' : ''}${s.held ? '' : '  ← not held'}`
 }
 
 async function sweepPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<void> {
@@ -471,6 +504,11 @@ async function sweepPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
 
 async function delayPhase (box: Running, ctx: Ctx, r: ScenarioResult, reference: number): Promise<void> {
   const list: BenchTunnel[] = []
+  // Direct probes first: they play through every fraction, so each window holds the box's
+  // tunnels and the probes under the same source, load generator and machine.
+  const probes: BenchTunnel[] = []
+  await openMany({ ...box, port: ctx.sourcePort }, ctx, probes, ctx.o.delayProbes ?? 0, ctx.o.kbps, {}, 16, Infinity, ctx.probeStats)
+  ctx.probing = probes.length > 0
   for (const f of [...ctx.o.delayFractions].sort((x, y) => x - y)) {
     const n = Math.max(1, Math.round(reference * f))
     await openMany(box, ctx, list, n, ctx.o.kbps)
@@ -478,7 +516,25 @@ async function delayPhase (box: Running, ctx: Ctx, r: ScenarioResult, reference:
     const s = await measureUndisturbed(box, ctx, `${r.id} @${Math.round(f * 100)}%`, n, ctx.o.delaySeconds)
     r.delay.push({ ...s, fraction: f })
     ctx.o.log(stepLine(`${r.id} @${Math.round(f * 100)}%`, s))
+    const nice = ctx.o.boxFirstNice
+    if (nice === undefined || box.pids().length === 0 || r.boxFirstSkipped !== undefined) continue
+    if (!setThreadsNice(box.pids(), nice)) {
+      setThreadsNice(box.pids(), 0)
+      r.boxFirstSkipped = `could not set the box's threads to nice ${nice} (needs root or CAP_SYS_NICE)`
+      ctx.o.log(`  ${r.id}: box-first windows skipped: ${r.boxFirstSkipped}`)
+      continue
+    }
+    try {
+      await sleep(ctx.o.warmSeconds * 500)
+      const b = await measureUndisturbed(box, ctx, `${r.id} @${Math.round(f * 100)}% box first`, n, ctx.o.delaySeconds)
+      ;(r.delayBoxFirst ??= []).push({ ...b, fraction: f })
+      ctx.o.log(stepLine(`${r.id} @${Math.round(f * 100)}% box first`, b))
+    } finally {
+      setThreadsNice(box.pids(), 0)
+    }
   }
+  ctx.probing = false
+  closeAll(probes)
   closeAll(list)
   await sleep(ctx.o.settleMs)
 }
@@ -510,6 +566,7 @@ async function runBoxes (o: BenchOptions, ctx: Ctx, results: BenchResults, boxes
   for (const m of results.micro) o.log(`  ${m.name}: ${m.nsPerOp.toFixed(0)} ns/${m.unit}, ${m.ratio.toFixed(2)} × ${m.baseline} (${m.baselineNsPerOp.toFixed(0)} ns)`)
   const source = await startSource(o.tickMs, o.phases)
   ctx.sourcePid = source.pid
+  ctx.sourcePort = source.port
   try {
     for (const id of boxes) {
       if (id === 'd' && results.machine.haproxy === null) { o.log('d: skipped (haproxy not installed: apt-get install haproxy)'); continue }

@@ -13,7 +13,11 @@
  * Sessions are NOT phase locked: the tick is cut into `phases` slots (a ticker every
  * tickMs / phases ms) and each session is served in its own slot (sessions take the slots in turn
  * as they start), so independent streams reach a middle box spread over the tick, as real ones do,
- * instead of every session's packets in one burst per tick (`phases: 1` is that burst model). A
+ * instead of every session's packets in one burst per tick (`phases: 1` is that burst model).
+ * Within a slot the sessions are served from a starting point that moves on by one every pass,
+ * and each session's packets are stamped when its write is made (not when the slot began), so no
+ * session is always first or always last: tunnels opened before others (the delay phase's direct
+ * probes) see the same delays as the rest. A
  * session whose socket has more than `backlogBytes` queued drops what is due (live semantics) and
  * the receiver sees the sequence gap as loss.
  */
@@ -56,7 +60,9 @@ export class BenchSource {
   readonly #server: net.Server
   readonly #opts: Required<SourceOptions>
   /** Playing sessions by slot. */
-  readonly #playing: Array<Set<Session>>
+  /** Sessions per slot, and where the next pass over each slot starts (moves on by one per pass). */
+  readonly #playing: Session[][]
+  readonly #start: number[]
   #slot = 0
   #nextPhase = 0
   readonly #gets = new Map<string, Conn>()
@@ -69,7 +75,8 @@ export class BenchSource {
   constructor (opts: SourceOptions = {}) {
     this.#opts = { port: 0, host: '127.0.0.1', tickMs: 10, phases: 1, backlogBytes: 1 << 20, defaultKbps: 2000, ...opts }
     this.#opts.phases = Math.max(1, Math.floor(this.#opts.phases))
-    this.#playing = Array.from({ length: this.#opts.phases }, () => new Set<Session>())
+    this.#playing = Array.from({ length: this.#opts.phases }, () => [])
+    this.#start = new Array<number>(this.#opts.phases).fill(0)
     this.#server = net.createServer(s => this.#accept(s))
   }
 
@@ -156,25 +163,37 @@ export class BenchSource {
     s.sent = 0
     s.phase = this.#nextPhase
     this.#nextPhase = (this.#nextPhase + 1) % this.#opts.phases
-    this.#playing[s.phase]!.add(s)
+    this.#playing[s.phase]!.push(s)
     this.#send(s, 1, s.startNs)
   }
 
   stop (s: Session): void {
+    if (!s.playing) return
     s.playing = false
-    this.#playing[s.phase]!.delete(s)
+    const slot = this.#playing[s.phase]!
+    const i = slot.indexOf(s)
+    if (i >= 0) slot.splice(i, 1)
   }
 
   #tick (): void {
     const now = process.hrtime.bigint()
-    const slot = this.#playing[this.#slot]!
-    this.#slot = (this.#slot + 1) % this.#opts.phases
-    for (const s of slot) {
-      if (s.out.destroyed) { slot.delete(s); continue }
+    const k = this.#slot
+    const slot = this.#playing[k]!
+    this.#slot = (k + 1) % this.#opts.phases
+    const len = slot.length
+    if (len === 0) return
+    const first = this.#start[k] = (this.#start[k]! + 1) % len
+    let gone = false
+    for (let j = 0; j < len; j++) {
+      const s = slot[(first + j) % len]!
+      if (s.out.destroyed) { gone = true; continue }
       const pps = (s.kbps * 1000) / ((s.pkt + 4) * 8)
       const due = 1 + Math.floor(Number(now - s.startNs) * pps / 1e9)
       const n = due - s.sent
-      if (n > 0) this.#send(s, Math.min(n, 2000), now)
+      if (n > 0) this.#send(s, Math.min(n, 2000), process.hrtime.bigint())
+    }
+    if (gone) {
+      for (const s of slot.filter(x => x.out.destroyed)) this.stop(s)
     }
   }
 

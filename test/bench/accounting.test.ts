@@ -3,11 +3,12 @@
  * tunnels each scenario can hold under the open-files limits (run.ts scaleCap), the
  * worker-scaling analysis that charges the source and the load generator to the same machine
  * (report.ts workerScaling), which scenario carries the 10,000-tunnel verdict, and disturbed
- * windows (other processes on the machine) making a verdict inconclusive.
+ * windows (other processes on the machine) making a verdict inconclusive, and the added-delay
+ * verdict taken against the direct probes of the same window.
  */
 import t from 'tap'
 import { cpuIdle, cpuOther, isDisturbed, parseBenchArgs, scaleCap, SMOKE, type BenchResults, type ScaleResult, type ScenarioResult, type StepResult } from '../../src/bench/run.js'
-import { renderMarkdown, verdicts, workerScaling } from '../../src/bench/report.js'
+import { inWindow, renderMarkdown, verdicts, workerScaling } from '../../src/bench/report.js'
 
 const machine: BenchResults['machine'] = { nproc: 2, cpu: 'test cpu', kernel: 'k', node: 'v20', ffmpeg: null, haproxy: null, gstreamer: null, loadavg: '0 0 0' }
 const { outDir: _o, log: _l, ...options } = { ...SMOKE, outDir: '', log: () => {} }
@@ -106,4 +107,25 @@ t.test('the 10,000-paused-tunnel verdict is carried by b2; a\'s capped figures a
   const md = renderMarkdown(results([a, b2]))
   t.match(md, /Scale: 9800 paused tunnels held \(of 10000 requested: capped at 9800 by the open-files hard limit 20000/)
   t.match(md, /V8 heap used \+ external 20\.0 → 90\.0 MB = \*\*7\.0 KiB per tunnel\*\*, both read after two forced full GCs/)
+})
+
+t.test('added delay: against the direct probes of the same window, not direct\'s own window', async t => {
+  const at50 = (p99: number, o: Partial<StepResult> = {}): StepResult & { fraction: number } => ({ ...step(100, { delayMs: { n: 1000, p50: 0.5, p99, p999: p99 + 1 }, ...o }), fraction: 0.5 })
+  const delayVerdict = (a: StepResult & { fraction: number }, c: StepResult & { fraction: number }): ReturnType<typeof verdicts>[number] =>
+    verdicts(results([sc('a', [step(200)], { delay: [a] }), sc('c', [step(200)], { delay: [c] })])).find(v => v.target.startsWith('Added per-packet delay'))!
+  const probes = (p99: number, late = 0): Partial<StepResult> => ({ probeDelayMs: { n: 500, p50: 0.4, p99, p999: p99 + 1 }, probeLate: late })
+  t.equal(inWindow(at50(4, probes(3.5))), 0.5, 'p99 of the box\'s tunnels minus p99 of the probes')
+  t.equal(inWindow(at50(4)), null, 'no probes, no same-window figure')
+  // Direct's own window was noisier (p99 9 ms): against it a would look met; the same window says not.
+  const v = delayVerdict(at50(6, probes(2)), at50(9, probes(8.8)))
+  t.equal(v.met, false, '+4 ms over the probes of its window: not met')
+  t.match(v.measured, /against direct probes in the same window: \+4\.000 ms/)
+  t.match(v.measured, /c \+0\.200/, 'direct measured the same way is listed (the method\'s noise)')
+  t.match(v.measured, /against direct's own window instead: −3\.000 ms/)
+  t.equal(delayVerdict(at50(2.5, probes(2)), at50(2, probes(2))).met, true, '+0.5 ms: met')
+  t.equal(delayVerdict(at50(2.5, probes(2, 3)), at50(2, probes(2))).met, null, 'late probe packets: inconclusive')
+  t.equal(delayVerdict(at50(2.5, { ...probes(2), disturbed: true }), at50(2, probes(2))).met, null, 'disturbed window: inconclusive')
+  t.equal(delayVerdict(at50(6), at50(9)).met, true, 'results without probes keep the old comparison (a −3 ms "met", which the probes above refute)')
+  const md = renderMarkdown(results([sc('a', [step(200)], { delay: [at50(6, probes(2))] }), sc('c', [step(200)], { delay: [at50(9, probes(8.8))] })]))
+  t.match(md, /direct probes in the window: p99 ms \(lost \+ late\) \| added p99 over them ms/, 'the delay tables show the probes\' column')
 })

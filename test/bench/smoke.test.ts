@@ -37,6 +37,11 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
     t.ok(s.sweep.length > 0 && s.sweep[0]!.packets > 0, `${s.id}: RTP delivered in the sweep`)
     t.ok(s.sweep[0]!.delayMs.n > 0, `${s.id}: stamps read (one-way delay)`)
     t.ok(s.delay.length > 0, `${s.id}: delay phase ran`)
+    t.ok(s.delay.every(x => x.probeDelayMs !== undefined && x.probeDelayMs.n > 0), `${s.id}: the direct probes' delays recorded in every delay window`)
+    t.ok(s.sweep.every(x => x.probeDelayMs === undefined), `${s.id}: no probes in the sweep`)
+    if (s.id === 'c') t.equal(s.delayBoxFirst, undefined, 'c: no box to put first')
+    else if (process.getuid?.() === 0) t.ok(s.delayBoxFirst !== undefined && s.delayBoxFirst.length === s.delay.length && s.delayBoxFirst.every(x => x.probeDelayMs !== undefined && x.probeDelayMs.n > 0), `${s.id}: every delay window measured again with the box first, probes recorded`)
+    else t.match(s.boxFirstSkipped, /nice/, `${s.id}: box first skipped without the right to raise priority, and said so`)
     if (s.id !== 'c') t.ok(s.sweep.some(x => x.cpuPerGbit !== null), `${s.id}: middle-box CPU read from /proc`)
   }
   // /proc/stat counts in 10 ms ticks: one short, light window may read 0 busy, all of them together not.
@@ -64,6 +69,8 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
   t.match(md, /## Machine/)
   t.match(md, /## Worker scaling: where the CPU went/)
   t.match(md, /\*\*Scale\*\* \(scenarios /, 'the report explains the scale method')
+  t.match(md, /\*\*Added delay, same window\*\*/, 'the report explains the direct probes')
+  if (process.getuid?.() === 0) t.match(md, /The same windows with the box first/, 'the box-first tables are in the report')
   t.match(md, /## live: viewers per core on one live stream/)
   t.match(md, /### live\/tunnelgate: /)
   t.match(md, /### live\/gst: /)
