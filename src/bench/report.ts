@@ -412,13 +412,18 @@ export function renderSvg (r: BenchResults): string {
   const boxes = r.scenarios.filter(s => s.id !== 'c')
   const c = r.scenarios.find(s => s.id === 'c')
   const cpu: Series[] = boxes.map(s => ({ name: `${s.id}: ${s.name}`, color: COLORS[s.id] ?? '#000', points: s.sweep.filter(x => x.cpuPerGbit !== null && x.deliveredMbps > 0).map(x => [x.deliveredMbps, x.cpuPerGbit!] as [number, number]) }))
+  // Added delay: the delay phase's windows against their own direct probes when the run had them
+  // (steadier), else the sweep's windows against direct's sweep window at the same load.
+  const probed = boxes.some(s => s.delay.some(x => inWindow(x) !== null))
   const delay: Series[] = boxes.map(s => ({
     name: `${s.id}: ${s.name}`,
     color: COLORS[s.id] ?? '#000',
-    points: s.sweep.flatMap(x => {
-      const d = c?.sweep.find(y => y.tunnels === x.tunnels)
-      return d !== undefined && d.delayMs.n > 0 && x.delayMs.n > 0 ? [[x.offeredMbps, x.delayMs.p99 - d.delayMs.p99] as [number, number]] : []
-    })
+    points: probed
+      ? s.delay.flatMap(x => { const add = inWindow(x); return add === null ? [] : [[x.offeredMbps, add] as [number, number]] })
+      : s.sweep.flatMap(x => {
+        const d = c?.sweep.find(y => y.tunnels === x.tunnels)
+        return d !== undefined && d.delayMs.n > 0 && x.delayMs.n > 0 ? [[x.offeredMbps, x.delayMs.p99 - d.delayMs.p99] as [number, number]] : []
+      })
   }))
   const W = 1000; const H = 380
   const lv = r.live
@@ -427,7 +432,7 @@ export function renderSvg (r: BenchResults): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H + 24 + liveH}" viewBox="0 0 ${W} ${H + 24 + liveH}" font-family="sans-serif">`,
     `<rect width="${W}" height="${H + 24 + liveH}" fill="#fff"/>`,
     panel(0, 0, W / 2, H, 'Middle-box CPU per delivered Gbit', 'delivered Mbit/s', 'CPU-s per Gbit', cpu),
-    panel(W / 2, 0, W / 2, H, 'Added p99 one-way delay over direct', 'offered Mbit/s', 'ms', delay),
+    panel(W / 2, 0, W / 2, H, probed ? 'Added p99 one-way delay over direct probes, same window' : 'Added p99 one-way delay over direct', 'offered Mbit/s', 'ms', delay),
     `<text x="8" y="${H + 16}" font-size="10" fill="#555">tunnelgate bench (${r.profile}), ${esc(r.date)}, ${r.machine.nproc} × ${esc(r.machine.cpu)}, Node ${r.machine.node}, HAProxy ${esc(r.machine.haproxy ?? '–')}</text>`
   ]
   if (lv !== undefined) {
