@@ -19,7 +19,7 @@ export interface RelayInfo {
   kind: 'in-process' | 'worker' | 'remote'
   up: boolean
   draining: boolean
-  /** Tunnels open (null when this process cannot see them: remote relay nodes count their own). */
+  /** Tunnels open (remote: as the relay node's /status/summary says; null when it did not answer). */
   tunnels: number | null
   /** Bytes relayed since start, both directions (remote: bytes this portal forwarded). */
   bytes: number
@@ -79,7 +79,7 @@ export class Operator {
 
   async summaries (): Promise<RelaySummary[]> {
     const { workers, relay, remote } = this.#d
-    if (remote !== null) return []
+    if (remote !== null) return await remote.summaries()
     if (workers === null) return [relay.summary()]
     return (await workers.ask<RelaySummary>('summary')).flatMap(r => r.data === null ? [] : [r.data])
   }
@@ -87,7 +87,14 @@ export class Operator {
   /** `sums`: the relays' summaries when the caller already has them (summaries()), else asked for here. */
   async relays (sums?: readonly RelaySummary[]): Promise<RelayInfo[]> {
     const { workers, remote } = this.#d
-    if (remote !== null) return remote.relays().map(r => ({ id: r.id, kind: 'remote', up: r.up, draining: r.draining, tunnels: null, bytes: r.bytes }))
+    if (remote !== null) {
+      // A relay node's tunnels are what it said in its summaries (null when it did not answer).
+      const got = sums ?? await this.summaries()
+      return remote.relays().map(r => {
+        const own = got.filter(s => s.relay.startsWith(`${r.id}/`))
+        return { id: r.id, kind: 'remote', up: r.up, draining: r.draining, tunnels: own.length === 0 ? null : own.reduce((n, s) => n + s.tunnels, 0), bytes: r.bytes }
+      })
+    }
     if (workers === null) {
       const s = sums?.[0] ?? this.#d.relay.summary()
       return [{ id: s.relay, kind: 'in-process', up: true, draining: false, tunnels: s.tunnels, bytes: s.bytes }]

@@ -21,6 +21,30 @@ export interface RelaySummary {
   paths: Array<{ path: string, tunnels: number, bytes: number }>
 }
 
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0
+
+/**
+ * The relay summaries in a relay node's `/status/summary` reply ({ relays: RelaySummary[] }),
+ * checked field by field: what does not have the shape is left out (never thrown).
+ */
+export function parseSummaries (body: unknown): RelaySummary[] {
+  const list = (body as { relays?: unknown } | null)?.relays
+  if (!Array.isArray(list)) return []
+  const out: RelaySummary[] = []
+  for (const x of list as Array<Record<string, unknown>>) {
+    if (x === null || typeof x !== 'object' || typeof x.relay !== 'string' || !isCount(x.tunnels) || !isCount(x.unpairedLegs) || !isCount(x.bytes)) continue
+    const backends: Record<string, { bytes: number }> = {}
+    if (x.backends !== null && typeof x.backends === 'object') {
+      for (const [k, v] of Object.entries(x.backends as Record<string, { bytes?: unknown }>)) if (v !== null && typeof v === 'object' && isCount(v.bytes)) backends[k] = { bytes: v.bytes }
+    }
+    const paths = Array.isArray(x.paths)
+      ? (x.paths as Array<Record<string, unknown>>).filter(p => p !== null && typeof p === 'object' && typeof p.path === 'string' && isCount(p.tunnels) && isCount(p.bytes)).slice(0, SUMMARY_PATHS).map(p => ({ path: p.path as string, tunnels: p.tunnels as number, bytes: p.bytes as number }))
+      : []
+    out.push({ relay: x.relay.slice(0, 200), tunnels: x.tunnels, unpairedLegs: x.unpairedLegs, bytes: x.bytes, backends, paths })
+  }
+  return out
+}
+
 /** Byte totals of sessions that have ended, so totals stay monotonic. */
 export class ClosedTotals {
   bytes = 0

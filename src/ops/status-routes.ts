@@ -1,13 +1,15 @@
 /**
  * The status page on the portal's web surface: `/` (index.html), its assets under /status/assets/
  * (files in src/portal/status/, served by the portal: no CDN), `/status/live` (the last sample +
- * the sparkline history, JSON) and `/status/events` (server-sent events, one per sample).
+ * the sparkline history, JSON), `/status/events` (server-sent events, one per sample) and
+ * `/status/summary` (this gateway's relay summaries, JSON: what a portal in front of a relay node reads).
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import type { GatewayMetrics } from '../metrics.js'
+import type { RelaySummary } from './relay-view.js'
 import type { StatusFeed } from './status-feed.js'
 
 /**
@@ -19,7 +21,7 @@ export const STATUS_ASSET_DIR = existsSync(resolve(here, '../portal/status/index
 
 const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8', 'favicon.svg': 'image/svg+xml' }
 
-export function registerStatusRoutes (app: FastifyInstance, deps: { feed: StatusFeed, metrics: GatewayMetrics, maxEventClients: number, sampleIntervalMs: number }): { closeStreams: () => void } {
+export function registerStatusRoutes (app: FastifyInstance, deps: { feed: StatusFeed, metrics: GatewayMetrics, maxEventClients: number, sampleIntervalMs: number, summaries: () => Promise<RelaySummary[]> }): { closeStreams: () => void } {
   const { feed, metrics } = deps
   const files = new Map<string, Buffer>()
   for (const name of ['index.html', ...Object.keys(ASSETS)]) files.set(name, readFileSync(join(STATUS_ASSET_DIR, name)))
@@ -38,6 +40,9 @@ export function registerStatusRoutes (app: FastifyInstance, deps: { feed: Status
     const last = feed.last ?? await feed.sample()
     return { sample: last, history: feed.history.toArray(), sampleIntervalMs: deps.sampleIntervalMs, watch: hasWatch() }
   })
+  // This gateway's relays in brief (tunnels, bytes, busiest paths): what a portal in front of it
+  // asks for its own status page (RemoteRelays.summaries).
+  app.get('/status/summary', async () => ({ relays: await deps.summaries() }))
   app.get('/status/events', (req, reply) => {
     if (feed.listenerCount >= deps.maxEventClients) {
       metrics.errorsTotal.inc({ code: 'TG_ERR_STATUS_TOO_MANY_CLIENTS' })

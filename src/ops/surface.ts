@@ -69,7 +69,7 @@ export function createOpsSurface (d: { config: Config, relay: Relay, workers: Wo
     feed,
     accessLog,
     registerWeb (app) {
-      streams = registerStatusRoutes(app, { feed, metrics, maxEventClients: config.status.maxEventClients, sampleIntervalMs: config.status.sampleIntervalMs })
+      streams = registerStatusRoutes(app, { feed, metrics, maxEventClients: config.status.maxEventClients, sampleIntervalMs: config.status.sampleIntervalMs, summaries: async () => await operator.summaries() })
       feed.start()
     },
     async startAdmin (listen) {

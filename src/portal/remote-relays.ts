@@ -12,6 +12,7 @@ import { Gauge, Counter } from 'prom-client'
 import { Pool } from 'undici'
 import { rankNodes } from '../balancer/hrw.js'
 import { TunnelgateError } from '../errors.js'
+import { parseSummaries, type RelaySummary } from '../ops/relay-view.js'
 import type { GatewayMetrics } from '../metrics.js'
 import type { HttpHead } from '../tunnel/codec/http-head.js'
 import type { LegSink } from './front-door.js'
@@ -192,6 +193,23 @@ export class RemoteRelays implements LegSink {
       for (const s of r.open) bytes += s.bytesRead + s.bytesWritten
       return { id: r.id, up: r.up, draining: r.draining, bytes }
     })
+  }
+
+  /**
+   * What each relay node that is up says of its relays (its `/status/summary`: tunnels, bytes,
+   * busiest paths), each relabelled `<relay node>/<its relay>`; a node that does not answer within
+   * `timeoutMs` (or with something else) is left out. For this portal's status page.
+   */
+  async summaries (timeoutMs = 1000): Promise<RelaySummary[]> {
+    const per = await Promise.all([...this.#relays.values()].filter(r => r.up).map(async r => {
+      try {
+        const res = await r.pool.request({ path: '/status/summary', method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
+        const text = await res.body.text()
+        if (res.statusCode !== 200 || text.length > 1 << 20) return []
+        return parseSummaries(JSON.parse(text)).map(s => ({ ...s, relay: `${r.id}/${s.relay}` }))
+      } catch { return [] }
+    }))
+    return per.flat()
   }
 
   /** Operator drain of a relay node (this portal only); false when there is no such relay. */

@@ -1,7 +1,8 @@
 /**
  * The status feed's samples (status page, /status/live, /status/events) against a real gateway:
  * tunnels, relay rows, streams and error counts by code, in one process and with two relay
- * workers, where the errors are counted in the workers. A sample reads the error counters
+ * workers, where the errors are counted in the workers; and at a portal in front of a relay node,
+ * which reads the node's /status/summary (bad replies left out, see parseSummaries). A sample reads the error counters
  * directly: it must not render the metrics registry (the default process metrics list
  * /proc/self/fd, a pause that grew with every open tunnel, every status.sampleIntervalMs).
  */
@@ -78,4 +79,24 @@ t.test('two relay workers: errors counted in the workers reach the sample', asyn
   t.same(s.relays.map(r => [r.id, r.tunnels]), [['w0', 0], ['w1', 1]], 'each worker row has its own tunnels')
   t.equal(s.streams[0]?.path, '/demo', 'the busiest stream is /demo')
   c.close()
+})
+
+t.test('portal in front of a relay node: the relay row and the streams come from its /status/summary', async t => {
+  const relay = await startTestGateway(t, [], { ...routes(), role: 'relay', status: { sampleIntervalMs: 60_000 } })
+  const portal = await startTestGateway(t, [], { role: 'portal', cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 }, status: { sampleIntervalMs: 60_000 } })
+  const id = `127.0.0.1:${relay.port}`
+  const empty = await portal.ops.feed.sample()
+  t.same(empty.relays.map(r => [r.id, r.kind, r.tunnels]), [[id, 'remote', 0]], 'the relay node answers: no tunnels yet')
+  const c = await TunnelClient.open(portal.port, { path: '/demo', url: `rtsp://127.0.0.1:${portal.port}/demo` })
+  t.equal((await c.play({ track: 'trackID=1' })).play.status, 200, 'a tunnel plays through the portal')
+  const s = await until(async () => await portal.ops.feed.sample(), x => x.tunnels === 1 && (x.streams[0]?.mbps ?? 0) >= 0, 'the portal sees the tunnel', 5000)
+  t.same(s.relays.map(r => [r.id, r.tunnels]), [[id, 1]], 'the relay row counts the relay node\'s tunnel')
+  t.equal(s.streams[0]?.path, '/demo', 'the busiest stream is /demo')
+  const direct = await fetch(`http://127.0.0.1:${relay.port}/status/summary`)
+  const body = await direct.json() as { relays: Array<{ relay: string, tunnels: number }> }
+  t.same(body.relays.map(r => r.tunnels), [1], 'the relay node\'s /status/summary')
+  c.close()
+  await relay.close()
+  const gone = await until(async () => await portal.ops.feed.sample(), x => x.relays.every(r => !r.up), 'the portal sees the relay down', 5000)
+  t.same(gone.relays.map(r => [r.id, r.tunnels]), [[id, null]], 'a relay node that does not answer: tunnels unknown (null), not 0')
 })
