@@ -59,8 +59,7 @@ const RTP_FIXED = 12
 export class BenchSource {
   readonly #server: net.Server
   readonly #opts: Required<SourceOptions>
-  /** Playing sessions by slot. */
-  /** Sessions per slot, and where the next pass over each slot starts (moves on by one per pass). */
+  /** Playing sessions per slot, and where the next pass over each slot starts (moves on by one per pass). */
   readonly #playing: Session[][]
   readonly #start: number[]
   #slot = 0
