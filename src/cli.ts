@@ -1,17 +1,6 @@
 /**
- * Command-line parsing (pure): turns argv into a role and a config layer.
- *
- *   tunnelgate [--port 80] [--host 0.0.0.0] [--workers N] [--backend rtsp://H:P ...] [--config FILE]
- *   tunnelgate portal --port 80 (--relay HOST:PORT ... | --relays dns:NAME:PORT)
-      A portal: hashes each tunnel's cookie to a relay node and forwards its legs there.
-  tunnelgate relay --port 8081 --backend rtsp://HOST:PORT ... [--peer HOST:PORT ... | --peer dns:NAME:PORT]
-      A relay node: accepts the legs portals forward, unwraps them, balances over backends.
-  tunnelgate hash-password < password.txt
-      Prints a scrypt hash for auth.basic[].hash in the config file.
-  tunnelgate token --path /STREAM [--ttl SECONDS | --expires WHEN] [--format hmac|jwt] [--url rtsp://HOST]
-      Mints an access token for auth.tokenSecrets; the secret from $TUNNELGATE_TOKEN_SECRET or stdin
-      (see tunnelgate token --help).
-  tunnelgate origin --port 8554 [--host 127.0.0.1] [--media DIR] [--metrics-port N]
+ * Command-line parsing (pure): turns argv into a role and a config layer. The roles and their
+ * options are listed once, in USAGE below (what `tunnelgate --help` prints).
  */
 import { parseArgs } from 'node:util'
 import { TunnelgateError } from './errors.js'

@@ -82,6 +82,22 @@ export class BackendConn {
   }
 }
 
+/**
+ * Send `bytes` on `conn` in writes of pseudo-random sizes (every 5th write 1 to 8 bytes, the others
+ * 1 byte to 70 KB; `seed` fixes the cuts). With `pauseEvery`, a 1 ms pause every that many writes;
+ * without, every write is made before this returns its promise.
+ */
+export async function sendCut (conn: BackendConn, bytes: Buffer, o: { seed: number, pauseEvery?: number }): Promise<void> {
+  let seed = o.seed
+  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
+  for (let off = 0, i = 0; off < bytes.length; i++) {
+    const n = i % 5 === 0 ? 1 + rnd(8) : 1 + rnd(70_000)
+    conn.send(bytes.subarray(off, off + n))
+    off += n
+    if (o.pauseEvery !== undefined && i % o.pauseEvery === 0) await new Promise(resolve => setTimeout(resolve, 1))
+  }
+}
+
 export type Script = (unit: RtspUnit, conn: BackendConn) => void
 
 export class ScriptedBackend {

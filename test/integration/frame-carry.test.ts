@@ -7,9 +7,9 @@
 import t, { type Test } from 'tap'
 import type { RtspUnit } from '../../src/tunnel/codec/demux.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
-import { ScriptedBackend, dssScript, type BackendConn } from '../helpers/scripted-backend.js'
+import { ScriptedBackend, dssScript, sendCut } from '../helpers/scripted-backend.js'
 import { settled, startTestGateway } from '../helpers/gateway-harness.js'
-import { TunnelClient, destroyAllClients, frame, patternBytes, pause, playPlainRtsp, rtspResponse, waitFor } from '../helpers/tunnel-client.js'
+import { TunnelClient, destroyAllClients, frame, patternBytes, playPlainRtsp, rtspResponse, waitFor } from '../helpers/tunnel-client.js'
 
 const backend = await ScriptedBackend.start(dssScript())
 t.teardown(() => backend.close())
@@ -32,17 +32,6 @@ function stream (): { bytes: Buffer, frames: Buffer[] } {
   return { bytes: Buffer.concat(parts), frames }
 }
 
-/** Send `bytes` in writes of pseudo-random sizes (1 byte to 70 KB), a short pause now and then. */
-async function sendCut (conn: BackendConn, bytes: Buffer): Promise<void> {
-  let seed = 3
-  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
-  for (let o = 0, i = 0; o < bytes.length; i++) {
-    const n = i % 5 === 0 ? 1 + rnd(8) : 1 + rnd(70_000)
-    conn.send(bytes.subarray(o, o + n))
-    o += n
-    if (i % 4 === 0) await pause(1)
-  }
-}
 
 function check (tt: Test, units: RtspUnit[], frames: Buffer[]): void {
   const got = units.filter(u => u.kind === 'frame')
@@ -61,7 +50,7 @@ t.test('tunnel GET: frames cut anywhere by backend writes arrive intact', async 
   const conn = backend.conns.at(-1)!
   const before = tc.get.units.length
   const { bytes, frames } = stream()
-  await sendCut(conn, bytes)
+  await sendCut(conn, bytes, { seed: 3, pauseEvery: 4 })
   await waitFor(() => tc.get.units.slice(before).filter(u => u.kind === 'frame').length >= frames.length, 'all frames at the client', 10_000)
   check(tt, tc.get.units.slice(before), frames)
   tc.close()
@@ -72,7 +61,7 @@ t.test('plain RTSP client: the same', async tt => {
   const conn = backend.conns.at(-1)!
   const before = units.length
   const { bytes, frames } = stream()
-  await sendCut(conn, bytes)
+  await sendCut(conn, bytes, { seed: 3, pauseEvery: 4 })
   await waitFor(() => units.slice(before).filter(u => u.kind === 'frame').length >= frames.length, 'all frames at the client', 10_000)
   check(tt, units.slice(before), frames)
   s.destroy()

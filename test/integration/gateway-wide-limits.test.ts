@@ -53,6 +53,22 @@ async function wsFrom (port: number, local: string): Promise<WsRtspClient> {
 const retryAfter = (leg: GetLeg): string | undefined => leg.head?.headers.find(([k]) => k.toLowerCase() === 'retry-after')?.[1]
 const hits = async (gw: Gateway, limit: string): Promise<number> => await metric(gw, 'tunnelgate_limit_hits_total', { limit })
 
+/**
+ * One session of each kind from `from` over a tunnel limit: a GET (HTTP 503 + Retry-After: 5), plain
+ * RTSP (RTSP 503 + Retry-After) and a WebSocket (HTTP 503), each counted as `code` and as a hit of
+ * limits.`limit` by the counting process (3 of each: this is the limit's first refusal round).
+ */
+async function refusedThreeWays (t: Test, gw: Gateway, from: string, cookie: string, limit: string, code: string): Promise<void> {
+  const g = await getFrom(gw.port, from, cookie)
+  t.match(await statusOf(g), /^HTTP\/1\.0 503 /, `GET over ${limit}: HTTP 503`)
+  t.equal(retryAfter(g), '5', 'with Retry-After: 5')
+  g.destroy()
+  t.equal((await rtspFrom(gw.port, from)).reply, RTSP_503, `plain RTSP over ${limit}: RTSP 503 + Retry-After`)
+  t.equal(await WsRtspClient.refused(gw.port, { wsOptions: { localAddress: from } }), 503, `WebSocket over ${limit}: HTTP 503`)
+  t.equal(await errorCount(gw, code), 3, `${code} counted by the portal`)
+  t.equal(await hits(gw, `limits.${limit}`), 3, `limits.${limit} hits counted`)
+}
+
 /** Where the legs of a case go: a gateway with local workers, or a portal in front of a relay node. */
 interface Env {
   /** The gateway that counts (its metrics are read), and the port clients connect to. */
@@ -97,13 +113,7 @@ async function tunnelsCase (t: Test, env: Env): Promise<void> {
   if (env.perWorker !== undefined) t.same((await env.perWorker()).sort(), [1, 2], 'no worker alone holds 3 sessions')
 
   // limits.maxTunnelsPerIp: the 4th session from 127.0.0.1, of any kind, is refused by the portal.
-  const g4 = await getFrom(gw.port, '127.0.0.1', cookieFor(1))
-  t.match(await statusOf(g4), /^HTTP\/1\.0 503 /, 'GET over maxTunnelsPerIp: HTTP 503')
-  t.equal(retryAfter(g4), '5', 'with Retry-After: 5')
-  t.equal((await rtspFrom(gw.port, '127.0.0.1')).reply, RTSP_503, 'plain RTSP over maxTunnelsPerIp: RTSP 503 + Retry-After')
-  t.equal(await WsRtspClient.refused(gw.port, { wsOptions: { localAddress: '127.0.0.1' } }), 503, 'WebSocket over maxTunnelsPerIp: HTTP 503')
-  t.equal(await errorCount(gw, 'TG_ERR_TUN_IP_LIMIT'), 3, 'TG_ERR_TUN_IP_LIMIT counted by the portal')
-  t.equal(await hits(gw, 'limits.maxTunnelsPerIp'), 3, 'limit hits counted')
+  await refusedThreeWays(t, gw, '127.0.0.1', cookieFor(1), 'maxTunnelsPerIp', 'TG_ERR_TUN_IP_LIMIT')
 
   // Another address gets a session (a WebSocket): the 4th in total.
   const w5 = await wsFrom(gw.port, '127.0.0.5')
@@ -111,13 +121,7 @@ async function tunnelsCase (t: Test, env: Env): Promise<void> {
   await waitFor(() => pool.tunnels === 4, 'the portal counts 4 sessions')
 
   // limits.maxTunnels: a 5th session from any address is refused.
-  const g6 = await getFrom(gw.port, '127.0.0.6', cookieFor(0))
-  t.match(await statusOf(g6), /^HTTP\/1\.0 503 /, 'GET over maxTunnels: HTTP 503')
-  t.equal(retryAfter(g6), '5', 'with Retry-After: 5')
-  t.equal((await rtspFrom(gw.port, '127.0.0.6')).reply, RTSP_503, 'plain RTSP over maxTunnels: RTSP 503')
-  t.equal(await WsRtspClient.refused(gw.port, { wsOptions: { localAddress: '127.0.0.6' } }), 503, 'WebSocket over maxTunnels: HTTP 503')
-  t.equal(await errorCount(gw, 'TG_ERR_TUN_TOO_MANY'), 3, 'TG_ERR_TUN_TOO_MANY counted by the portal')
-  t.equal(await hits(gw, 'limits.maxTunnels'), 3, 'limits.maxTunnels hits counted')
+  await refusedThreeWays(t, gw, '127.0.0.6', cookieFor(0), 'maxTunnels', 'TG_ERR_TUN_TOO_MANY')
 
   for (const a of [a0, a1]) t.equal((await a.request('OPTIONS')).status, 200, 'open tunnel untouched')
   t.equal((await w5.request('OPTIONS', 'rtsp://gw/live/cam1')).status, 200, 'open WebSocket untouched')
@@ -135,7 +139,7 @@ async function tunnelsCase (t: Test, env: Env): Promise<void> {
   t.equal(await errorCount(gw, 'TG_ERR_TUN_IP_LIMIT'), 3, 'no further per-address refusal')
   t.equal(await errorCount(gw, 'TG_ERR_TUN_TOO_MANY'), 3, 'no further total refusal')
 
-  a0.close(); a1.close(); r6.socket.destroy(); w1.ws.terminate(); g4.destroy(); g6.destroy()
+  a0.close(); a1.close(); r6.socket.destroy(); w1.ws.terminate()
   await assertNoLeaks(gw, before, [backend])
   t.equal(pool.tunnels, 0, 'portal session count back to 0')
 }

@@ -12,7 +12,7 @@ import t, { type Test } from 'tap'
 import net from 'node:net'
 import type { RtspUnit } from '../../src/tunnel/codec/demux.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
-import { ScriptedBackend, dssScript, type BackendConn } from '../helpers/scripted-backend.js'
+import { ScriptedBackend, dssScript, sendCut, type BackendConn } from '../helpers/scripted-backend.js'
 import { metric, settled, startTestGateway } from '../helpers/gateway-harness.js'
 import { TunnelClient, destroyAllClients, frame, patternBytes, pause, playPlainRtsp, rtspResponse, waitFor } from '../helpers/tunnel-client.js'
 
@@ -33,16 +33,6 @@ function stream (): { bytes: Buffer, frames: Buffer[] } {
   return { bytes: Buffer.concat(parts), frames }
 }
 
-/** Writes of pseudo-random sizes (1 byte to 70 KB). */
-function sendCut (conn: BackendConn, bytes: Buffer): void {
-  let seed = 5
-  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
-  for (let o = 0, i = 0; o < bytes.length; i++) {
-    const n = i % 5 === 0 ? 1 + rnd(8) : 1 + rnd(70_000)
-    conn.send(bytes.subarray(o, o + n))
-    o += n
-  }
-}
 
 function check (tt: Test, units: RtspUnit[], frames: Buffer[]): void {
   const got = units.filter(u => u.kind === 'frame')
@@ -66,7 +56,7 @@ async function stallThenRead (tt: Test, conn: BackendConn, client: net.Socket, u
   const before = units.length
   client.pause()
   const { bytes, frames } = stream()
-  sendCut(conn, bytes)
+  void sendCut(conn, bytes, { seed: 5 })
   await backendBlocked(conn)
   await pause(200)
   client.resume()
