@@ -15,6 +15,8 @@ export interface LiveViewerOptions {
   /** RTSP URL authority to use in requests (default rtsp://127.0.0.1:<port>). */
   host?: string
   timeoutMs?: number
+  /** First interleaved channel: track i is SET UP on channelBase + 2i (RTP) and + 2i + 1 (RTCP). Default 0. */
+  channelBase?: number
 }
 
 export interface VideoRecord { seq: number, hash: string }
@@ -33,6 +35,8 @@ export class LiveViewerClient {
   readonly video: VideoRecord[] = []
   /** Channel of each SDP media (index → RTP channel). */
   readonly channelOf: Record<string, number> = {}
+  /** Frames that arrived on a channel this viewer did not set up. */
+  foreignFrames = 0
 
   private constructor (client: TunnelClient, url: string) {
     this.client = client
@@ -61,15 +65,19 @@ export class LiveViewerClient {
     const base = d.header('content-base') ?? `${this.url}/`
     const medias = sdpMediaControls(d.body.toString('latin1'))
     let videoChannel = -1
+    const cb = o.channelBase ?? 0
+    const mine = new Set<number>()
     for (const [i, m] of medias.entries()) {
-      const s = await c.request('SETUP', controlUrl(base, m.control), { Transport: `RTP/AVP/TCP;unicast;interleaved=${2 * i}-${2 * i + 1}` }, timeout)
+      const s = await c.request('SETUP', controlUrl(base, m.control), { Transport: `RTP/AVP/TCP;unicast;interleaved=${cb + 2 * i}-${cb + 2 * i + 1}` }, timeout)
       if (s.status !== 200) throw new Error(`SETUP ${m.control}: ${s.status}`)
       const ch = /interleaved=(\d+)/.exec(s.header('transport') ?? '')
-      const rtp = ch === null ? 2 * i : Number(ch[1])
+      const rtp = ch === null ? cb + 2 * i : Number(ch[1])
       this.channelOf[m.media] = rtp
+      mine.add(rtp).add(rtp + 1)
       if (m.media === 'video' && videoChannel === -1) videoChannel = rtp
     }
     c.onFrame = (channel, payload) => {
+      if (!mine.has(channel)) { this.foreignFrames++; return }
       if (channel % 2 === 1) return // RTCP
       if (this.packets === 0) this.firstPacketAt = performance.now()
       this.packets++

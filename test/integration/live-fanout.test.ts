@@ -111,6 +111,22 @@ t.test('start time: a viewer of a playing live path starts sooner than a direct 
   tt.ok(median(relayed) < median(direct), `median time to first RTP: relayed ${median(relayed).toFixed(1)} ms < direct ${median(direct).toFixed(1)} ms (relayed ${relayed.map(x => x.toFixed(0)).join('/')}, direct ${direct.map(x => x.toFixed(0)).join('/')})`)
 })
 
+t.test('viewers starting together, on two channel layouts: each gets the GOP on its own channels only', async tt => {
+  // Viewers whose PLAYs land in the same upstream batch start from one framed copy of the GOP per
+  // channel layout (fanout.ts #tryStart): a copy must never reach a viewer of the other layout.
+  const keeper = await LiveViewerClient.start(gw.port, '/live/demo')
+  tt.teardown(() => keeper.close())
+  await waitFor(() => keeper.firstVideo !== null, 'the path plays', 5000, 5)
+  const viewers = await Promise.all(Array.from({ length: 12 }, async (_, i) => await LiveViewerClient.start(gw.port, '/live/demo', { recordVideo: true, channelBase: i % 2 === 0 ? 0 : 10 })))
+  tt.teardown(() => { for (const v of viewers) v.close() })
+  await waitFor(() => viewers.every(v => v.video.length >= 60), 'every viewer got 60 video packets', 10000, 20)
+  tt.same([...new Set(viewers.map(v => v.channelOf.video))].sort((a, b) => a - b), [0, 10], 'video on interleaved 0 for half of them, 10 for the others')
+  tt.ok(viewers.every(v => v.foreignFrames === 0), 'no frame on a channel a viewer did not set up')
+  tt.ok(viewers.every(v => firstIsKey(v.firstVideo)), 'every viewer starts at SPS/PPS or an IDR')
+  const w = commonVideoWindow(viewers)
+  tt.ok(w.length >= 30 && w.identical && w.contiguous, `the same video payloads, contiguous, in a common window of ${w.length} packets`)
+})
+
 t.test('the relay answers a live viewer\'s RTSP itself: keepalive, PAUSE, resume, TEARDOWN, errors', async tt => {
   const c = await TunnelClient.open(gw.port, '/live/demo')
   tt.teardown(() => c.close())

@@ -115,6 +115,8 @@ export class LiveChannel {
   #gop: GopCache | null = null
   #upstream: Upstream | null = null
   readonly #viewers = new Set<ChannelViewer>()
+  /** The current GOP framed per channel layout, for viewers that start from it (#startFramed). */
+  readonly #starts = new Map<string, StartFrames>()
   readonly #playing = new Set<ChannelViewer>()
   readonly #pending = new Set<ChannelViewer>()
   #tried = new Set<string>()
@@ -412,6 +414,8 @@ export class LiveChannel {
       batch.push(p)
     }
     if (batch.length === 0) return
+    // A new GOP: the framed starts of the old one are of no use to viewers that join from now on.
+    if (gopStarted) this.#starts.clear()
     this.#d.live.gopCacheBytes.set({ path: this.#label }, gop.bytes)
     const cap = this.#d.config.live.viewerQueueBytes
     const shared = new Map<string, { buf: Buffer, frames: number }>()
@@ -518,14 +522,45 @@ export class LiveChannel {
     this.#playing.add(v)
     v.started(info)
     // A sender report first (players sync tracks with it), then the GOP from its keyframe.
-    const parts: Buffer[] = []
+    const srs: Buffer[] = []
     for (const e of info) {
       const sr = this.#lastSr[e.track]
       const ch = v.channels[e.track]
-      if (sr !== null && sr !== undefined && ch !== null && ch !== undefined) parts.push(frameRaw(ch.rtcp, sr))
+      if (sr !== null && sr !== undefined && ch !== null && ch !== undefined) srs.push(frameRaw(ch.rtcp, sr))
     }
-    for (const pk of packets) parts.push(frameOne(pk, v.channels[pk.track]!))
-    if (parts.length > 0) v.write(Buffer.concat(parts), parts.length)
+    if (srs.length > 0) v.write(srs.length === 1 ? srs[0]! : Buffer.concat(srs), srs.length)
+    const start = this.#startFramed(v, packets)
+    for (let i = 0; i < start.bufs.length; i++) if (start.frames[i]! > 0) v.write(start.bufs[i]!, start.frames[i]!)
+  }
+
+  /**
+   * `packets` (a viewer's start, from a keyframe) framed for the viewer's channel layout. Viewers of
+   * one layout that start from the same keyframe share the framed bytes: what an earlier one had
+   * framed is reused and only the packets that arrived since are framed (and kept for the next),
+   * so a crowd joining a live path costs one framed copy of the GOP per layout, not one each.
+   * At most START_LAYOUTS layouts are kept; others frame their start for themselves.
+   */
+  #startFramed (v: ChannelViewer, packets: readonly LivePacket[]): StartFrames {
+    let c = this.#starts.get(v.signature)
+    if (c === undefined || c.first !== packets[0] || c.n > packets.length || packets[c.n - 1] !== c.last) {
+      const fresh: StartFrames = { first: packets[0]!, last: packets[0]!, n: 0, bufs: [], frames: [] }
+      if (c === undefined && this.#starts.size >= START_LAYOUTS) {
+        const own = frameAll(packets, v.channels)
+        return { ...fresh, n: packets.length, bufs: [own.buf], frames: [own.frames] }
+      }
+      c = fresh
+      this.#starts.set(v.signature, c)
+    }
+    if (c.n < packets.length) {
+      const tail = frameAll(packets.slice(c.n), v.channels)
+      c.bufs.push(tail.buf)
+      c.frames.push(tail.frames)
+      c.n = packets.length
+      c.last = packets[packets.length - 1]!
+      // Many small joins: fold the pieces into one buffer now and then (each viewer writes them all).
+      if (c.bufs.length > 8) { c.bufs = [Buffer.concat(c.bufs)]; c.frames = [c.frames.reduce((a, b) => a + b, 0)] }
+    }
+    return c
   }
 
   /** Close the channel: TEARDOWN upstream, timers off. Viewers are not closed here. Idempotent. */
@@ -544,10 +579,20 @@ export class LiveChannel {
     this.#playing.clear()
     this.#pending.clear()
     this.#gop?.clear()
+    this.#starts.clear()
     this.#log.info({ event: 'live-path-closed', path: this.path, reason }, 'live path closed')
     this.#d.onClosed(this)
   }
 }
+
+/**
+ * A start (GOP from its keyframe) framed for one channel layout: which packets (the first, the last,
+ * how many) and the framed bytes in pieces, with the frames in each.
+ */
+interface StartFrames { first: LivePacket, last: LivePacket, n: number, bufs: Buffer[], frames: number[] }
+
+/** Channel layouts whose framed start a path keeps for the viewers that join after (#startFramed). */
+const START_LAYOUTS = 8
 
 function frameRaw (channel: number, data: Buffer): Buffer {
   const out = Buffer.allocUnsafe(4 + data.length)
@@ -563,7 +608,7 @@ function frameOne (pk: LivePacket, ch: Channels): Buffer {
 }
 
 /** Every packet of a batch framed for one channel layout, in one buffer. */
-function frameAll (batch: LivePacket[], channels: ReadonlyArray<Channels | null>): { buf: Buffer, frames: number } {
+function frameAll (batch: readonly LivePacket[], channels: ReadonlyArray<Channels | null>): { buf: Buffer, frames: number } {
   let size = 0
   let frames = 0
   for (const pk of batch) {
