@@ -133,7 +133,7 @@ class RelayReads {
     } else {
       ok = client.write(Buffer.from(chunk))
     }
-    if (!ok) gate.full()
+    if (!ok && client.writableLength > 0) gate.full()
   }
 
   /** As splice(), with this object carrying relay → client. */

@@ -725,7 +725,9 @@ export class ProxySession {
       this.close('client-too-slow', 'client_slow')
       return
     }
-    if (!ok && dropAbove === 0) {
+    // A corked pair of writes (writeBoth) of 16 KiB or more says false even when the kernel took it
+    // all at once: pause only for bytes really queued.
+    if (!ok && dropAbove === 0 && this.#client.queued > 0) {
       this.#gate?.full()
       const stallMs = this.#deps.config.limits.clientStallMs
       if (stallMs > 0 && this.#stallTimer === null) {
