@@ -91,10 +91,14 @@ export function withHeader (raw: Buffer, headLength: number, name: string, value
   return Buffer.concat([raw.subarray(0, nl + 1), Buffer.from(`${name}: ${value}\r\n`, 'latin1'), raw.subarray(nl + 1)])
 }
 
-/** Join a client leg and its relay connection both ways; either side's end or error ends the other. */
-function splice (socket: net.Socket, up: net.Socket): void {
+/**
+ * Join a client leg and its relay connection both ways; either side's end or error ends the other.
+ * Relay → client goes through `reads` when the connection reads into a buffer of its own, else pipe().
+ */
+function splice (socket: net.Socket, up: net.Socket, reads: RelayReads | null): void {
   socket.pipe(up)
-  up.pipe(socket)
+  if (reads === null) up.pipe(socket)
+  else reads.attach(socket, up)
   socket.on('error', () => up.destroy())
   up.on('error', () => socket.destroy())
   socket.on('close', () => up.destroy())
@@ -136,21 +140,15 @@ class RelayReads {
     if (!ok && client.writableLength > 0) gate.full()
   }
 
-  /** As splice(), with this object carrying relay → client. */
-  splice (socket: net.Socket, up: net.Socket): void {
+  /** From now on carry relay (`up`) → client (`socket`), as up.pipe(socket) would (splice()). */
+  attach (socket: net.Socket, up: net.Socket): void {
     const gate = new ReadGate(up)
     this.#client = socket
     this.#gate = gate
     for (const b of this.#early) socket.write(b)
     this.#early = []
     socket.on('drain', () => gate.drained())
-    socket.pipe(up)
     up.once('end', () => socket.end())
-    socket.on('error', () => up.destroy())
-    up.on('error', () => socket.destroy())
-    socket.on('close', () => up.destroy())
-    up.on('close', () => socket.destroy())
-    socket.resume()
   }
 }
 
@@ -328,8 +326,7 @@ export class RemoteRelays implements LegSink {
         })
         up.setKeepAlive(true, 30_000)
         up.write(raw)
-        if (reads === null) splice(socket, up)
-        else reads.splice(socket, up)
+        splice(socket, up, reads)
       })
     }
     attempt(0)
@@ -477,7 +474,7 @@ export class RemoteRelays implements LegSink {
         relay.open.add(up)
         up.once('close', () => { relay.open.delete(up); relay.bytesClosed += up.bytesRead + up.bytesWritten })
         up.setKeepAlive(true, 30_000)
-        splice(socket, up)
+        splice(socket, up, null)
       })
     }
     attempt(0)

@@ -13,7 +13,7 @@ import net from 'node:net'
 import { createHash } from 'node:crypto'
 import { RtspDemuxer, type RtspUnit } from '../../src/tunnel/codec/demux.js'
 import { getHeader, type Header, type RtspRequest } from '../../src/tunnel/codec/rtsp-message.js'
-import { frame, rtspResponse, waitFor } from './tunnel-client.js'
+import { frame, patternBytes, rtspResponse, waitFor } from './tunnel-client.js'
 
 export type Request = RtspRequest & { raw: Buffer }
 
@@ -82,14 +82,36 @@ export class BackendConn {
   }
 }
 
+/** A deterministic pseudo-random source: `rnd(n)` is in 0 … n-1, the same sequence for the same seed. */
+export function lcg (seed: number): (n: number) => number {
+  return n => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
+}
+
+/**
+ * A deterministic backend stream: `count` `$` frames on channels 0/1 whose payload sizes `size(i, rnd)`
+ * chooses (patternBytes), with an RTSP 200 reply (CSeq cseqBase + i) right after each frame i in
+ * `replyAfter`. Returns the bytes and the frames alone, for checking what a client received.
+ */
+export function frameStream (o: { count: number, seed: number, size: (i: number, rnd: (n: number) => number) => number, replyAfter: number[], cseqBase: number }): { bytes: Buffer, frames: Buffer[] } {
+  const frames: Buffer[] = []
+  const parts: Buffer[] = []
+  const rnd = lcg(o.seed)
+  for (let i = 0; i < o.count; i++) {
+    const f = frame(i % 2, patternBytes(o.size(i, rnd), i + 1))
+    frames.push(f)
+    parts.push(f)
+    if (o.replyAfter.includes(i)) parts.push(rtspResponse(200, 'OK', [['CSeq', String(o.cseqBase + i)]]))
+  }
+  return { bytes: Buffer.concat(parts), frames }
+}
+
 /**
  * Send `bytes` on `conn` in writes of pseudo-random sizes (every 5th write 1 to 8 bytes, the others
  * 1 byte to 70 KB; `seed` fixes the cuts). With `pauseEvery`, a 1 ms pause every that many writes;
  * without, every write is made before this returns its promise.
  */
 export async function sendCut (conn: BackendConn, bytes: Buffer, o: { seed: number, pauseEvery?: number }): Promise<void> {
-  let seed = o.seed
-  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
+  const rnd = lcg(o.seed)
   for (let off = 0, i = 0; off < bytes.length; i++) {
     const n = i % 5 === 0 ? 1 + rnd(8) : 1 + rnd(70_000)
     conn.send(bytes.subarray(off, off + n))

@@ -7,9 +7,9 @@
 import t, { type Test } from 'tap'
 import type { RtspUnit } from '../../src/tunnel/codec/demux.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
-import { ScriptedBackend, dssScript, sendCut } from '../helpers/scripted-backend.js'
+import { ScriptedBackend, dssScript, frameStream, sendCut } from '../helpers/scripted-backend.js'
 import { settled, startTestGateway } from '../helpers/gateway-harness.js'
-import { TunnelClient, destroyAllClients, frame, patternBytes, playPlainRtsp, rtspResponse, waitFor } from '../helpers/tunnel-client.js'
+import { TunnelClient, destroyAllClients, playPlainRtsp, waitFor } from '../helpers/tunnel-client.js'
 
 const backend = await ScriptedBackend.start(dssScript())
 t.teardown(() => backend.close())
@@ -18,18 +18,7 @@ t.afterEach(async () => { destroyAllClients(); await settled(gw, [backend]) })
 
 /** A deterministic stream: frames of many sizes (0 to 65535-byte payloads) with two replies among them. */
 function stream (): { bytes: Buffer, frames: Buffer[] } {
-  const frames: Buffer[] = []
-  const parts: Buffer[] = []
-  let seed = 7
-  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
-  for (let i = 0; i < 400; i++) {
-    const size = i % 97 === 0 ? 65535 : i % 13 === 0 ? 0 : 1 + rnd(3000)
-    const f = frame(i % 2, patternBytes(size, i + 1))
-    frames.push(f)
-    parts.push(f)
-    if (i === 150 || i === 300) parts.push(rtspResponse(200, 'OK', [['CSeq', String(900 + i)]]))
-  }
-  return { bytes: Buffer.concat(parts), frames }
+  return frameStream({ count: 400, seed: 7, size: (i, rnd) => i % 97 === 0 ? 65535 : i % 13 === 0 ? 0 : 1 + rnd(3000), replyAfter: [150, 300], cseqBase: 900 })
 }
 
 

@@ -12,25 +12,15 @@ import t, { type Test } from 'tap'
 import net from 'node:net'
 import type { RtspUnit } from '../../src/tunnel/codec/demux.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
-import { ScriptedBackend, dssScript, sendCut, type BackendConn } from '../helpers/scripted-backend.js'
+import { ScriptedBackend, dssScript, frameStream, sendCut, type BackendConn } from '../helpers/scripted-backend.js'
 import { metric, settled, startTestGateway } from '../helpers/gateway-harness.js'
-import { TunnelClient, destroyAllClients, frame, patternBytes, pause, playPlainRtsp, rtspResponse, waitFor } from '../helpers/tunnel-client.js'
+import { TunnelClient, destroyAllClients, pause, playPlainRtsp, waitFor } from '../helpers/tunnel-client.js'
 
 const FRAMES = 6000
 
 /** ≈24 MB of frames (up to 8000-byte payloads, some empty), two replies among them: more than loopback TCP buffers take in while the client does not read. */
 function stream (): { bytes: Buffer, frames: Buffer[] } {
-  const frames: Buffer[] = []
-  const parts: Buffer[] = []
-  let seed = 11
-  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
-  for (let i = 0; i < FRAMES; i++) {
-    const f = frame(i % 2, patternBytes(i % 17 === 0 ? 0 : 1 + rnd(8000), i + 1))
-    frames.push(f)
-    parts.push(f)
-    if (i === 1000 || i === 2000) parts.push(rtspResponse(200, 'OK', [['CSeq', String(9000 + i)]]))
-  }
-  return { bytes: Buffer.concat(parts), frames }
+  return frameStream({ count: FRAMES, seed: 11, size: (i, rnd) => i % 17 === 0 ? 0 : 1 + rnd(8000), replyAfter: [1000, 2000], cseqBase: 9000 })
 }
 
 
