@@ -72,6 +72,12 @@ t.test('two portals, two relays: /watch/demo at portal A and /watch/live/demo at
   }
   tt.equal(relays.reduce((n, r) => n + r.relay.activeSessions, 0), 2, 'both sessions live on the relay nodes')
   tt.equal(portals.reduce((n, p) => n + p.relay.activeSessions, 0), 0, 'none on the portals')
+  // Each portal's status page counts the relay nodes' tunnels (from their /status/summary).
+  for (const [i, p] of portals.entries()) {
+    const s = await p.ops.feed.sample()
+    tt.equal(s.tunnels, 2, `portal ${i}: its status page counts both tunnels`)
+    tt.equal(s.relays.reduce((n, r) => n + (r.tunnels ?? 0), 0), 2, `portal ${i}: its relay rows add up to them`)
+  }
   let forwarded = 0
   for (const p of portals) forwarded += await metric(p, 'tunnelgate_legs_total', { leg: 'websocket' })
   tt.equal(forwarded, 2, 'each portal forwarded one websocket leg')
