@@ -23,15 +23,22 @@ import { execSync } from 'node:child_process'
 import { cpus, release } from 'node:os'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { cpuSeconds, gcBetween, gcStats, machineCpu, memorySnapshot, setThreadsNice, sumRss } from './procstat.js'
-import { BenchTunnel, delayPercentiles, newStats, percentile, pool, resetCounters, type LoadStats } from './load.js'
+import { memorySnapshot, setThreadsNice } from './procstat.js'
+import { BenchTunnel, percentile, pool } from './load.js'
+import { closeAll, Ctx, measureUndisturbed, openMany, sleep, stepLine, withTimeout } from './window.js'
 import { hardNofile, haproxyVersion, NOFILE, raiseOwnNofile, SCENARIOS, startScenario, startSource, type Running, type ScenarioId } from './scenarios.js'
 import { runMicro, type MicroResult } from './micro.js'
 import { renderMarkdown, renderSvg } from './report.js'
 import { runLive, type LiveResult } from './live.js'
+import { runCappedScaling, type CappedScalingResult } from './capped-scaling.js'
 
-/** What `--scenarios` takes: the middle boxes a–f and the live scenario. */
-export type BenchScenario = ScenarioId | 'live'
+export { cpuIdle, cpuOther, isDisturbed } from './window.js'
+
+/**
+ * What `--scenarios` takes: the middle boxes a–f, the capped worker-scaling run (b1 against b2
+ * with each relay worker under a CPU quota: capped-scaling.ts) and the live scenario.
+ */
+export type BenchScenario = ScenarioId | 'scaling' | 'live'
 
 export interface BenchOptions {
   outDir: string
@@ -89,11 +96,22 @@ export interface BenchOptions {
   liveKbps: number
   liveSeconds: number
   liveLagMs: number
+  /**
+   * Capped worker scaling (capped-scaling.ts): each relay worker's CPU quota (cores), the first
+   * tunnel count, its growth until a step is not held, the precision of the bisection after it
+   * (fraction of the held count), and the most windows and tunnels per layout.
+   */
+  capWorkerCores: number
+  capStartTunnels: number
+  capGrowth: number
+  capPrecision: number
+  capMaxSteps: number
+  capMaxTunnels: number
   log: (line: string) => void
 }
 
 export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
-  scenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f', 'live'],
+  scenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f', 'scaling', 'live'],
   kbps: 2000,
   steps: [25, 50, 100, 200, 300, 400, 500, 650, 800, 1000],
   stepSeconds: 2.5,
@@ -121,15 +139,21 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   liveSteps: [50, 100, 200, 400],
   liveKbps: 2000,
   liveSeconds: 3,
-  liveLagMs: 100
+  liveLagMs: 100,
+  capWorkerCores: 0.15,
+  capStartTunnels: 40,
+  capGrowth: 1.25,
+  capPrecision: 0.04,
+  capMaxSteps: 16,
+  capMaxTunnels: 1500
 }
 
 export const QUICK: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, steps: [25, 50, 100, 200, 300], stepSeconds: 1.5, warmSeconds: 0.5, setupSequential: 100, setupParallel: 50, scaleTunnels: 1000, delaySeconds: 2, delayProbes: 16, microMs: 150, profile: 'quick', liveSteps: [50, 100, 200], liveSeconds: 2
+  ...FULL, steps: [25, 50, 100, 200, 300], stepSeconds: 1.5, warmSeconds: 0.5, setupSequential: 100, setupParallel: 50, scaleTunnels: 1000, delaySeconds: 2, delayProbes: 16, microMs: 150, profile: 'quick', liveSteps: [50, 100, 200], liveSeconds: 2, capPrecision: 0.08, capMaxSteps: 10
 }
 
 export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, delayProbes: 2, microMs: 20, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6
+  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, delayProbes: 2, microMs: 20, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6, capStartTunnels: 2, capGrowth: 2, capPrecision: 0.5, capMaxSteps: 3, capMaxTunnels: 4
 }
 
 export interface StepResult {
@@ -222,13 +246,8 @@ export interface BenchResults {
   referenceTunnels: number
   /** The live scenario, from its own run (its `date` may differ from the top-level one). */
   live?: LiveResult
-}
-
-const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
-
-function withTimeout<T> (p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([p, new Promise<T>((_resolve, reject) => { timer = setTimeout(() => reject(new Error('timed out')), ms) })]).finally(() => clearTimeout(timer))
+  /** Capped worker scaling (b1 against b2, each relay worker under a CPU quota), from its own run. */
+  cappedScaling?: CappedScalingResult
 }
 
 function version (cmd: string, re: RegExp): string | null {
@@ -248,94 +267,6 @@ export function machineInfo (): BenchResults['machine'] {
     gstreamer: version('gst-launch-1.0 --version', /GStreamer (\S+)/),
     loadavg: load
   }
-}
-
-class Ctx {
-  readonly o: BenchOptions
-  readonly stats: LoadStats
-  /** The delay phase's direct probe tunnels (measure() records them while `probing`). */
-  readonly probeStats: LoadStats
-  probing = false
-  sourcePid = 0
-  sourcePort = 0
-  nofile = 1024
-  readonly openErrors = new Map<string, number>()
-  constructor (o: BenchOptions) { this.o = o; this.stats = newStats(o.lateMs); this.probeStats = newStats(o.lateMs) }
-}
-
-async function openMany (box: Running, ctx: Ctx, list: BenchTunnel[], n: number, kbps: number, opts: { play?: boolean } = {}, concurrency = 64, deadline = Infinity, stats = ctx.stats): Promise<void> {
-  const fresh: BenchTunnel[] = []
-  for (let i = list.length; i < n; i++) fresh.push(new BenchTunnel({ port: box.port, path: `/b/${kbps}`, stats, timeoutMs: ctx.o.openTimeoutMs }))
-  await pool(fresh, concurrency, async t => {
-    if (performance.now() > deadline) return
-    try { await t.open(opts); list.push(t) } catch (err) { ctx.openErrors.set((err as Error).message, (ctx.openErrors.get((err as Error).message) ?? 0) + 1); t.close() }
-  })
-  if (ctx.openErrors.size > 0) {
-    ctx.o.log(`    tunnels that failed to open: ${[...ctx.openErrors].map(([m, n]) => `${n} × ${m}`).join(', ')}`)
-    ctx.openErrors.clear()
-  }
-}
-
-function closeAll (list: BenchTunnel[]): void { for (const t of list) t.close(); list.length = 0 }
-
-async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: number, seconds: number, recordDelays: boolean): Promise<StepResult> {
-  const s = ctx.stats
-  const pids = box.pids()
-  // GC counters are read (asynchronously) before the window opens and after it has closed and
-  // every other figure is taken: nothing that arrives while they are read is counted.
-  const gc0 = await gcStats(pids, box.gcDir)
-  const probe = ctx.probing ? ctx.probeStats : null
-  resetCounters(s)
-  s.recording = recordDelays
-  if (probe !== null) { resetCounters(probe); probe.recording = true }
-  const wall0 = Date.now()
-  const cpu0 = pids.map(cpuSeconds)
-  const src0 = cpuSeconds(ctx.sourcePid)
-  const self0 = process.cpuUsage()
-  const m0 = machineCpu()
-  const t0 = performance.now()
-  await sleep(seconds * 1000)
-  const dt = (performance.now() - t0) / 1000
-  const m1 = machineCpu()
-  // A process gone by the end of the window reads 0: count nothing for it rather than a negative delta.
-  const cpuProcs = pids.map((p, i) => Math.max(0, cpuSeconds(p) - cpu0[i]!))
-  const cpuBox = cpuProcs.reduce((x, y) => x + y, 0)
-  const cpuSource = cpuSeconds(ctx.sourcePid) - src0
-  const self = process.cpuUsage(self0)
-  s.recording = false
-  if (probe !== null) probe.recording = false
-  const wall1 = Date.now()
-  const gbit = (s.bytes * 8) / 1e9
-  const offeredMbps = (tunnels * kbps) / 1000
-  const deliveredMbps = (s.bytes * 8) / dt / 1e6
-  const held = s.lost === 0 && s.late === 0 && s.errors === 0 && deliveredMbps >= offeredMbps * 0.97
-  const r: StepResult = {
-    tunnels,
-    kbps,
-    seconds: dt,
-    offeredMbps,
-    deliveredMbps,
-    packets: s.packets,
-    lost: s.lost,
-    late: s.late,
-    errors: s.errors,
-    held,
-    cpuBox,
-    cpuProcs,
-    cpuPerGbit: pids.length === 0 || gbit === 0 ? null : cpuBox / gbit,
-    cpuSource,
-    cpuClient: (self.user + self.system) / 1e6,
-    cpuMachine: m1.busy - m0.busy,
-    cpuSteal: m1.steal - m0.steal,
-    cores: cpus().length,
-    gc: null,
-    disturbed: false,
-    boxRssMB: sumRss(pids) / 1048576,
-    delayMs: delayPercentiles(s),
-    ...(probe === null ? {} : { probeDelayMs: delayPercentiles(probe), probeLate: probe.lost + probe.late + probe.errors })
-  }
-  r.gc = gcBetween(gc0, await gcStats(pids, box.gcDir), wall0, wall1)
-  return r
 }
 
 function summarize (ns: number[], failed: number): Summary {
@@ -449,37 +380,6 @@ async function setupPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
   await sleep(ctx.o.settleMs / 2)
 }
 
-/**
- * CPU-s of a window used by processes other than the bench's (box, source, load generator): the
- * machine's busy time minus theirs. Includes softirq time the kernel does not charge to a process
- * (loopback TCP), so it is never quite 0 under load; a large value means something else ran.
- */
-export function cpuOther (s: StepResult): number { return Math.max(0, s.cpuMachine - s.cpuBox - s.cpuSource - s.cpuClient) }
-
-/** CPU-s of a window nobody used: cores × seconds minus busy and stolen time. */
-export function cpuIdle (s: StepResult): number { return Math.max(0, s.cores * s.seconds - s.cpuMachine - s.cpuSteal) }
-
-export function isDisturbed (s: StepResult, otherCpuMax: number): boolean { return s.cores * s.seconds > 0 && cpuOther(s) / (s.cores * s.seconds) > otherCpuMax }
-
-/**
- * measure(), again while other processes took more than otherCpuMax of the machine (up to
- * disturbedRetries times): the figures of a window shared with something else are not the box's.
- * The result says whether it stayed disturbed.
- */
-async function measureUndisturbed (box: Running, ctx: Ctx, id: string, tunnels: number, seconds: number): Promise<StepResult> {
-  let s = await measure(box, ctx, tunnels, ctx.o.kbps, seconds, true)
-  for (let k = 0; k < ctx.o.disturbedRetries && isDisturbed(s, ctx.o.otherCpuMax); k++) {
-    ctx.o.log(stepLine(id, s) + ` (disturbed: other processes used ${cpuOther(s).toFixed(2)} CPU-s; measuring again)`)
-    s = await measure(box, ctx, tunnels, ctx.o.kbps, seconds, true)
-  }
-  s.disturbed = isDisturbed(s, ctx.o.otherCpuMax)
-  return s
-}
-
-function stepLine (id: string, s: StepResult): string {
-  return `  ${id} ${String(s.tunnels).padStart(5)} × ${s.kbps} kbit/s: offered ${s.offeredMbps.toFixed(0)} Mbit/s delivered ${s.deliveredMbps.toFixed(0)}, lost ${s.lost} late ${s.late}${s.errors > 0 ? ` errors ${s.errors}` : ''}, box ${s.cpuPerGbit === null ? '-' : s.cpuPerGbit.toFixed(3)} CPU-s/Gbit, delay p50 ${s.delayMs.p50.toFixed(2)} p99 ${s.delayMs.p99.toFixed(2)} ms${s.probeDelayMs !== undefined && s.probeDelayMs.n > 0 ? ` (direct probes p99 ${s.probeDelayMs.p99.toFixed(2)}: added ${(s.delayMs.p99 - s.probeDelayMs.p99).toFixed(2)})` : ''}${s.gc !== null ? `; box GC ${s.gc.count} × ${s.gc.totalMs.toFixed(1)} ms, longest ${s.gc.maxMs.toFixed(1)} ms` : ''}; CPU-s box ${s.cpuBox.toFixed(2)}${s.cpuProcs.length > 1 ? ` (${s.cpuProcs.map(x => x.toFixed(2)).join('+')})` : ''} source ${s.cpuSource.toFixed(2)} client ${s.cpuClient.toFixed(2)} other ${cpuOther(s).toFixed(2)} steal ${s.cpuSteal.toFixed(2)} idle ${cpuIdle(s).toFixed(2)} of ${(s.cores * s.seconds).toFixed(2)}${s.disturbed ? '  (disturbed)' : ''}${s.held ? '' : '  ← not held'}`
-}
-
 async function sweepPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<void> {
   const list: BenchTunnel[] = []
   for (const n of ctx.o.steps) {
@@ -543,14 +443,15 @@ export async function runBench (o: BenchOptions): Promise<BenchResults> {
   const started = performance.now()
   const nofile = raiseOwnNofile()
   const hard = Math.min(NOFILE, hardNofile())
-  if (o.scenarios.some(id => id !== 'live') && hard < o.scaleTunnels * 2 + 400) o.log(`note: open-files hard limit ${hard} is below what ${o.scaleTunnels} paused tunnels need in ONE middle-box process (2 per tunnel): single-process boxes (a, b1, d, e) are capped near ${Math.floor((hard - 400) / 2)}; b2's two relay workers share them (raise ulimit -Hn / LimitNOFILE to lift the cap)`)
+  if (o.scenarios.some(id => id in SCENARIOS) && hard < o.scaleTunnels * 2 + 400) o.log(`note: open-files hard limit ${hard} is below what ${o.scaleTunnels} paused tunnels need in ONE middle-box process (2 per tunnel): single-process boxes (a, b1, d, e) are capped near ${Math.floor((hard - 400) / 2)}; b2's two relay workers share them (raise ulimit -Hn / LimitNOFILE to lift the cap)`)
   const ctx = new Ctx(o)
   ctx.nofile = nofile
   const { log: _log, outDir: _out, ...options } = o
   const results: BenchResults = { date: new Date().toISOString(), profile: o.profile, machine: machineInfo(), options, durationSeconds: 0, micro: [], scenarios: [], referenceTunnels: 0 }
   o.log(`tunnelgate bench (${o.profile}): ${results.machine.nproc} × ${results.machine.cpu}, Linux ${results.machine.kernel}, Node ${results.machine.node}, HAProxy ${results.machine.haproxy ?? 'not installed'}; load ${results.machine.loadavg}`)
-  const boxes = o.scenarios.filter((id): id is ScenarioId => id !== 'live')
+  const boxes = o.scenarios.filter((id): id is ScenarioId => id in SCENARIOS)
   if (boxes.length > 0) await runBoxes(o, ctx, results, boxes)
+  if (o.scenarios.includes('scaling')) results.cappedScaling = await runCappedScaling(o)
   if (o.scenarios.includes('live')) results.live = await runLive(o)
   results.durationSeconds = (performance.now() - started) / 1000
   const written = writeReport(o.outDir, results, { merge: true })
@@ -599,15 +500,21 @@ export function hasBoxes (r: BenchResults): boolean { return r.scenarios.length 
 
 /**
  * The results to write after `run`, given what the report directory held before (`prev`, null
- * when none): a run that measured only the live scenario keeps everything else of `prev` (its
- * a–f scenarios, micro-benchmarks, machine and date) and replaces the live section; a run without
- * the live scenario keeps `prev`'s live section; a run of both replaces everything.
+ * when none). The report has three sections that runs may measure apart: the middle boxes a–f
+ * with the micro-benchmarks (the top level: date, machine, profile), the capped worker scaling
+ * and the live scenario. Each section comes from `run` when it measured it, else from `prev`: a
+ * run of `--scenarios live` alone replaces only the live section, a run of a–f keeps an earlier
+ * live and capped-scaling section, a run of everything replaces everything.
  */
 export function mergeResults (prev: BenchResults | null, run: BenchResults): BenchResults {
   if (prev === null) return run
-  if (!hasBoxes(run) && run.live !== undefined) return { ...prev, live: run.live }
-  if (run.live === undefined && prev.live !== undefined) return { ...run, live: prev.live }
-  return run
+  const top = hasBoxes(run) ? run : { ...prev, live: run.live, cappedScaling: run.cappedScaling }
+  const out: BenchResults = { ...top }
+  const live = run.live ?? prev.live
+  const capped = run.cappedScaling ?? prev.cappedScaling
+  if (live !== undefined) out.live = live; else delete out.live
+  if (capped !== undefined) out.cappedScaling = capped; else delete out.cappedScaling
+  return hasBoxes(run) && out.live === run.live && out.cappedScaling === run.cappedScaling ? run : out
 }
 
 /** The results in `outDir`/benchmarks.json, or null when there are none (or they do not parse). */
@@ -635,7 +542,7 @@ export function parseBenchArgs (argv: string[], defaultOut: string): BenchOption
   const base = argv.includes('--smoke') ? SMOKE : argv.includes('--quick') ? QUICK : FULL
   const o: BenchOptions = { ...base, outDir: get('--out') ?? defaultOut, log: line => process.stderr.write(line + '\n') }
   const sc = get('--scenarios')
-  if (sc !== undefined) o.scenarios = sc.split(',').map(s => s.trim()).filter((s): s is BenchScenario => s in SCENARIOS || s === 'live')
+  if (sc !== undefined) o.scenarios = sc.split(',').map(s => s.trim()).filter((s): s is BenchScenario => s in SCENARIOS || s === 'live' || s === 'scaling')
   const num = (flag: string): number | undefined => { const v = get(flag); return v === undefined ? undefined : Number(v) }
   o.kbps = num('--kbps') ?? o.kbps
   o.scaleTunnels = num('--scale') ?? o.scaleTunnels
@@ -648,16 +555,18 @@ export function parseBenchArgs (argv: string[], defaultOut: string): BenchOption
   const liveSteps = get('--live-steps')
   if (liveSteps !== undefined) o.liveSteps = liveSteps.split(',').map(Number).filter(n => n > 0)
   o.liveKbps = num('--live-kbps') ?? o.liveKbps
+  o.capWorkerCores = num('--cap-worker-cores') ?? o.capWorkerCores
   return o
 }
 
-export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out DIR] [--scenarios a,b1,b2,c,d,e,f,live] [--kbps 2000]
+export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out DIR] [--scenarios a,b1,b2,c,d,e,f,scaling,live] [--kbps 2000]
                        [--steps 25,50,100,...] [--step-seconds 3] [--scale 10000] [--scale-concurrency 16]
-                       [--tick-ms 10] [--phases 10]
+                       [--tick-ms 10] [--phases 10] [--cap-worker-cores 0.15]
                        [--live-steps 50,100,200,400] [--live-kbps 2000]
   Runs the load generator against every scenario in one run and writes DIR/benchmarks.{md,json,svg}
   (default DIR: ./bench-report), merged with the results already in DIR: \`--scenarios live\` alone
-  replaces only the live section. Needs haproxy for scenario d; the live scenario needs
+  replaces only the live section, \`--scenarios scaling\` only the capped worker scaling (b1 against
+  b2 with each relay worker capped at --cap-worker-cores of a core by a cgroup; needs root). Needs haproxy for scenario d; the live scenario needs
   gst-rtsp-server (python3-gi, gir1.2-gst-rtsp-server-1.0) and the repository's
   test/peers/gst-origin.py. --phases N: the source serves each session in its own slot of N per tick
   (1 = every session's packets in one burst per tick). A single middle-box process holds 2 descriptors per

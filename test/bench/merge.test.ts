@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { mergeResults, parseBenchArgs, readResults, writeReport, SMOKE, type BenchResults } from '../../src/bench/run.js'
 import { LIVE_STREAM, type LiveResult, type LiveStep } from '../../src/bench/live.js'
+import type { CappedScalingResult } from '../../src/bench/capped-scaling.js'
 
 const machine: BenchResults['machine'] = { nproc: 2, cpu: 'test cpu', kernel: 'k', node: 'v20', ffmpeg: null, haproxy: null, gstreamer: null, loadavg: '0 0 0' }
 const { outDir: _o, log: _l, ...options } = { ...SMOKE, outDir: '', log: () => {} }
@@ -69,6 +70,43 @@ t.test('mergeResults', async t => {
   t.equal(kept.live, withLive.live, 'and keeps the earlier live section')
   const both = { ...boxes('2026-01-04T10:00:00.000Z'), live: live('2026-01-04T10:10:00.000Z') }
   t.equal(mergeResults(withLive, both), both, 'a run of everything replaces everything')
+})
+
+function cappedOnly (date: string): BenchResults {
+  const cappedScaling: CappedScalingResult = {
+    date, profile: 'full', durationSeconds: 130, machine: { nproc: 2, cpu: 'test cpu', kernel: 'k', loadavg: '1 1 1' },
+    options: { workerCores: 0.15, startTunnels: 40, growth: 1.25, precision: 0.04, maxSteps: 16, maxTunnels: 1500, kbps: 2000, stepSeconds: 2.5, warmSeconds: 1, lateMs: 50 },
+    cgroup: 'v1', layouts: []
+  }
+  return { date, profile: 'full', machine, options, durationSeconds: 130, micro: [], scenarios: [], referenceTunnels: 0, cappedScaling }
+}
+
+t.test('mergeResults: the capped worker scaling is a section of its own', async t => {
+  const all = { ...boxes('2026-01-01T10:00:00.000Z'), live: live('2026-01-01T10:20:00.000Z') }
+  const sc = cappedOnly('2026-01-02T10:00:00.000Z')
+  const m = mergeResults(all, sc)
+  t.equal(m.date, all.date, 'a scaling-only run keeps the a–f run\'s date')
+  t.equal(m.scenarios, all.scenarios, '… its scenarios')
+  t.equal(m.live, all.live, '… and the live section')
+  t.equal(m.cappedScaling, sc.cappedScaling, 'and brings the capped scaling')
+  const later = boxes('2026-01-03T10:00:00.000Z')
+  const kept = mergeResults(m, later)
+  t.equal(kept.date, later.date, 'a later run of a–f is the new top level')
+  t.equal(kept.cappedScaling, sc.cappedScaling, 'and keeps the capped scaling')
+  t.equal(kept.live, all.live, 'and the live section')
+  const liveRun = liveOnly('2026-01-04T10:00:00.000Z')
+  const both = mergeResults(kept, liveRun)
+  t.equal(both.cappedScaling, sc.cappedScaling, 'a live-only run keeps the capped scaling too')
+  t.equal(both.live, liveRun.live)
+  const dir = mkdtempSync(join(tmpdir(), 'tg-bench-merge-capped-'))
+  writeReport(dir, all)
+  writeReport(dir, sc, { merge: true })
+  const md = readFileSync(join(dir, 'benchmarks.md'), 'utf8')
+  t.match(md, /\| worker scaling with capped workers \| 2026-01-02T10:00:00\.000Z \| full \|/, 'the report names the capped run')
+  t.match(md, /## Worker scaling with capped workers/, 'and renders its section')
+  t.same(parseBenchArgs(['--scenarios', 'scaling', '--cap-worker-cores', '0.2'], '/tmp/x').scenarios, ['scaling'], '--scenarios scaling parses')
+  t.equal(parseBenchArgs(['--cap-worker-cores', '0.2'], '/tmp/x').capWorkerCores, 0.2)
+  t.ok(parseBenchArgs([], '/tmp/x').scenarios.includes('scaling'), 'the full run includes it')
 })
 
 t.test('writeReport { merge } reads the directory, writes the merged report naming each section\'s run', async t => {

@@ -1,6 +1,6 @@
 /**
  * CI smoke form of the benchmark: a tiny configuration of every scenario (a handful of tunnels,
- * sub-second windows; the live scenario with 2 and 4 viewers of gst-rtsp-server's shared mount,
+ * sub-second windows; b1 and b2 again with each relay worker capped by a cgroup; the live scenario with 2 and 4 viewers of gst-rtsp-server's shared mount,
  * through tunnelgate's live fan-out and directly) that checks the tooling works end to end and
  * writes its report. It asserts
  * that things ran and were measured, never a timing or a ratio (docs/benchmarks.md is produced by
@@ -62,12 +62,26 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
   }
   const tgLive = lv?.sides.find(s => s.id === 'tunnelgate')
   t.ok(tgLive !== undefined && tgLive.steps.every(x => x.cpuSource > 0), 'live/tunnelgate: its gst-rtsp-server source CPU read too')
+  const cs = r.cappedScaling
+  t.ok(cs !== undefined, 'the capped worker scaling ran')
+  if (process.getuid?.() === 0) {
+    t.equal(cs?.skipped, undefined, 'capped scaling: measured (root)')
+    t.same(cs?.layouts.map(l => [l.id, l.error]), [['b1', undefined], ['b2', undefined]], 'capped scaling: b1 and b2, no error')
+    for (const l of cs?.layouts ?? []) {
+      t.ok(l.steps.length > 0 && l.steps[0]!.packets > 0, `capped ${l.id}: RTP delivered`)
+      t.ok(l.steps.every(x => x.workerCores.length === l.workers && x.throttledMs.length === l.workers), `capped ${l.id}: each worker's CPU and quota throttling read`)
+      t.ok(l.steps.every(x => x.workerCores.every(w => Number.isFinite(w) && w >= 0)), `capped ${l.id}: the workers' CPU read from /proc`)
+    }
+    // /proc counts in 10 ms ticks: a short, light window may read 0 for one worker, all of them together not.
+    t.ok((cs?.layouts ?? []).flatMap(l => l.steps).reduce((n, x) => n + x.workerCores.reduce((a, b) => a + b, 0), 0) > 0, 'capped scaling: the relay workers did the work')
+  } else t.match(cs?.skipped, /root/, 'capped scaling: skipped without root, and said so')
   t.ok(r.micro.length >= 4 && r.micro.every(m => m.nsPerOp > 0 && m.baselineNsPerOp > 0), 'micro-benchmarks ran')
   for (const f of ['benchmarks.md', 'benchmarks.json', 'benchmarks.svg']) t.ok(existsSync(join(out, f)), `${f} written`)
   const md = readFileSync(join(out, 'benchmarks.md'), 'utf8')
   t.match(md, /## Targets/)
   t.match(md, /## Machine/)
   t.match(md, /## Worker scaling: where the CPU went/)
+  t.match(md, /## Worker scaling with capped workers/)
   t.match(md, /\*\*Scale\*\* \(scenarios /, 'the report explains the scale method')
   t.match(md, /\*\*Added delay, same window\*\*/, 'the report explains the direct probes')
   if (process.getuid?.() === 0) t.match(md, /The same windows with the box first/, 'the box-first tables are in the report')
