@@ -193,9 +193,14 @@ export class HttpTunnel implements ClientSide {
     if (this.#closed) return
     this.#closed = true
     if (this.#pairingTimer !== null) clearTimeout(this.#pairingTimer)
-    this.#get.end()
-    this.#get.destroySoon?.()
-    setTimeout(() => this.#get.destroy(), 1000).unref()
+    // A GET the client already closed needs nothing more (end() on it would only build an
+    // ERR_STREAM_DESTROYED error, stack and all); an open one ends once its queue has left, or
+    // is destroyed a second later when the client does not read it.
+    if (!this.#get.destroyed) {
+      this.#get.end()
+      this.#get.destroySoon?.()
+      setTimeout(() => this.#get.destroy(), 1000).unref()
+    }
     for (const p of this.#posts) p.socket.destroy()
     this.#posts.clear()
     this.#onEnd()

@@ -805,7 +805,7 @@ export class ProxySession {
     for (const s of this.#slots) if (s.timer !== undefined) clearTimeout(s.timer)
     this.#slots = []
     this.#pendingOut = []
-    if (this.#socket !== null) {
+    if (this.#socket !== null && !this.#socket.destroyed) {
       this.#socket.end()
       const s = this.#socket
       setTimeout(() => s.destroy(), 2000).unref()
