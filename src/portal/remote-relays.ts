@@ -356,9 +356,13 @@ export class RemoteRelays implements LegSink {
     this.#metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
     const raw = withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress)
     if (this.#openGets.has(cookie)) {
-      // Its GET is open through this portal: this POST pairs it (or joins it as a re-POST).
+      // Its GET is open through this portal: this POST pairs it (or joins it as a re-POST). When this
+      // portal's connection to the GET's relay is up, the POST goes straight there, with no hand-shake
+      // round trip in front of the client's first request; else the relays are asked as below.
       this.#unpaired.getPaired(cookie)
-      this.#forwardPost(socket, raw, cookie)
+      const held = this.#relays.get(this.#cookieRelay.get(cookie) ?? '')
+      if (held !== undefined && held.up) this.#forward(socket, raw, cookie, false, { cookie, kind: 'post' })
+      else this.#forwardPost(socket, raw, cookie)
       return
     }
     // Unpaired as far as this portal knows, until a relay says it holds the GET (its GET came through

@@ -2,7 +2,8 @@
  * Relay set changes on loopback (portals and relays in process, one embedded origin):
  *   portal P1 knows relays {R1, R2}; portal P2 knows {R1, R2, R3} (R3 just joined, P1 has not seen it).
  *  1. a tunnel whose cookie's owner differs between the two views (R3 for P2, R1/R2 for P1), GET via
- *     P1 and POST via P2, still pairs: P2 asks R3 (421) then the GET's relay (202) — and plays;
+ *     P1 and POST via P2, still pairs: P2 asks R3 (421) then the GET's relay (202) — and plays; with
+ *     both legs through P1, the POST goes straight to its GET's relay without a hand-shake;
  *  2. an orphan POST (no GET anywhere) is held by its owner only tunnel.orphanPostMs, then closed
  *     (TG_ERR_TUN_ORPHAN_POST) — fast, not the 30 s pairing window;
  *  3. drain: R1.drain() → its /healthz says draining → P1 sends new tunnels elsewhere, while R1's
@@ -83,6 +84,18 @@ t.test('relay joins, leaves and drains: only moved tunnels fail, and fast', asyn
     const s2 = await splitPlay(t, p1.port, p2.port, same)
     t.same(s2.statuses, [200, 200, 200], 'unchanged owner: plays')
     t.equal(await asks('unknown'), u2, 'no 421 on the way')
+    // Both legs through one portal: its POST goes straight to the GET's relay, with no hand-shake.
+    const asksAt = async (g: Gateway): Promise<number> => {
+      let n = 0
+      for (const result of ['known', 'unknown', 'error']) n += await metricValue(g, 'tunnelgate_relay_post_asks_total', { result }) ?? 0
+      return n
+    }
+    const before = await asksAt(p1)
+    const s3 = await splitPlay(t, p1.port, p1.port, cookieWhere(() => true))
+    t.same(s3.statuses, [200, 200, 200], 'GET and POST through one portal: plays')
+    await until(async () => s3.get.frames().length, n => n >= 5, 3000)
+    t.ok(s3.get.frames().length >= 5, 'media flows')
+    t.equal(await asksAt(p1), before, 'the POST was not asked around (its GET\'s relay is known here)')
   })
 
   await t.test('2: an orphan POST is dropped after tunnel.orphanPostMs, not the pairing window', async t => {
