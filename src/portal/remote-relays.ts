@@ -183,6 +183,9 @@ export class RemoteRelays implements LegSink {
     this.#forwarded = new Counter({ name: 'tunnelgate_relay_legs_total', help: 'Tunnel legs forwarded to each relay node', labelNames: ['relay'], registers })
     this.#drainingGauge = new Gauge({ name: 'tunnelgate_relay_draining', help: 'Relay node draining as its /healthz says (1: no new tunnels go to it)', labelNames: ['relay'], registers })
     this.#postAsks = new Counter({ name: 'tunnelgate_relay_post_asks_total', help: 'POST pair hand-shakes with relay nodes, by result (known, unknown, error)', labelNames: ['result'], registers })
+    // tunnelgate_unpaired_legs at a portal is this portal's own count, read whenever it is scraped
+    // (the in-process relay, which would set it, gets no legs in the portal role).
+    Object.assign(metrics.unpairedLegs, { collect: () => { metrics.unpairedLegs.set(this.#unpaired.size) } })
   }
 
   relays (): Array<{ id: string, up: boolean, draining: boolean, bytes: number }> {

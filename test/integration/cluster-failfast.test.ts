@@ -98,6 +98,17 @@ t.test('relay joins, leaves and drains: only moved tunnels fail, and fast', asyn
     t.equal(await asksAt(p1), before, 'the POST was not asked around (its GET\'s relay is known here)')
   })
 
+  await t.test('a portal reports its own unpaired legs (tunnelgate_unpaired_legs)', async t => {
+    const unpaired = async (): Promise<number> => await metricValue(p1, 'tunnelgate_unpaired_legs') ?? -1
+    const before = await unpaired()
+    const get = await GetLeg.open(p1.port, { cookie: newCookie(24), path: '/clip' })
+    await get.readHead(3000)
+    t.equal(await unpaired(), before + 1, 'a GET without its POST counts at its portal')
+    get.destroy()
+    await until(unpaired, n => n === before, 3000)
+    t.equal(await unpaired(), before, 'and no longer once it has closed')
+  })
+
   await t.test('2: an orphan POST is dropped after tunnel.orphanPostMs, not the pairing window', async t => {
     const cookie = cookieWhere(() => true)
     const own = owner(cookie, [r1, r2, r3])
