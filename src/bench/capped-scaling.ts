@@ -30,6 +30,12 @@ export interface CappedStep extends StepResult {
   workerCores: number[]
   /** Time each worker was held back by its quota during the window (ms). */
   throttledMs: number[]
+  /**
+   * Tunnels each relay worker held at the end of the window, as the gateway's /status/summary says
+   * (w0, w1, …: cookies are hashed to workers, so the split is not exactly even); empty when it did
+   * not answer.
+   */
+  workerTunnels: number[]
 }
 
 export interface CappedLayout {
@@ -142,7 +148,19 @@ async function cappedWindow (box: Running, ctx: Ctx, caps: CpuCap[], n: number, 
   const s = await measureUndisturbed(box, ctx, `${box.id} capped`, n, so.stepSeconds)
   // cpuProcs: the portal first, then the workers in the order of box.pids() (as the caps).
   const workerCores = s.cpuProcs.slice(1).map(x => x / s.seconds)
-  return { ...s, workerCores, throttledMs: caps.map((c, i) => c.throttled().ms - t0[i]!) }
+  return { ...s, workerCores, throttledMs: caps.map((c, i) => c.throttled().ms - t0[i]!), workerTunnels: await workerTunnels(box.port) }
+}
+
+/** Tunnels per relay worker from the gateway's /status/summary (sorted by worker name), or [] . */
+export async function workerTunnels (port: number): Promise<number[]> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/status/summary`, { signal: AbortSignal.timeout(2000) })
+    const body = await res.json() as { relays?: Array<{ relay?: unknown, tunnels?: unknown }> }
+    return (body.relays ?? [])
+      .filter((r): r is { relay: string, tunnels: number } => typeof r.relay === 'string' && typeof r.tunnels === 'number')
+      .sort((a, b) => a.relay.localeCompare(b.relay))
+      .map(r => r.tunnels)
+  } catch { return [] }
 }
 
 /** The name of every cgroup this run makes starts so (a later run removes those left empty). */

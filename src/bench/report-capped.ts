@@ -73,15 +73,18 @@ export function scalingVerdict (uncapped: Verdict, c: CappedScalingResult | unde
   }
 }
 
+/** Tunnels per worker ("118 + 118"), '–' when not read (or results from before it was). */
+function split (s: CappedStep): string { return (s.workerTunnels ?? []).length > 0 ? s.workerTunnels.join(' + ') : '–' }
+
 function rows (c: CappedScalingResult, l: CappedLayout): string[] {
   const out = [
-    '| tunnels × kbit/s | offered Mbit/s | delivered Mbit/s | lost / late | held | worker cores (each, of ' + c.options.workerCores + ') | held back by the quota ms (each) | portal cores | source cores | load generator cores | idle cores | delay p50 / p99 ms |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|'
+    '| tunnels × kbit/s | offered Mbit/s | delivered Mbit/s | lost / late | held | tunnels per worker | worker cores (each, of ' + c.options.workerCores + ') | held back by the quota ms (each) | portal cores | source cores | load generator cores | idle cores | delay p50 / p99 ms |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|'
   ]
   for (const s of l.steps) {
     const per = (v: number): string => f(v / s.seconds)
     const idle = idleCores(s)
-    out.push(`| ${s.tunnels} × ${s.kbps}${s.disturbed ? ' (disturbed)' : ''} | ${f(s.offeredMbps, 0)} | ${f(s.deliveredMbps, 0)} | ${s.lost} / ${s.late}${s.errors > 0 ? ` (${s.errors} failed)` : ''} | ${s.held ? 'yes' : 'no'} | ${s.workerCores.map(w => f(w)).join(' + ')} | ${s.throttledMs.map(x => f(x, 0)).join(' + ')} | ${per(s.cpuProcs[0] ?? 0)} | ${per(s.cpuSource)} | ${per(s.cpuClient)} | ${f(idle)} | ${f(s.delayMs.p50)} / ${f(s.delayMs.p99)} |`)
+    out.push(`| ${s.tunnels} × ${s.kbps}${s.disturbed ? ' (disturbed)' : ''} | ${f(s.offeredMbps, 0)} | ${f(s.deliveredMbps, 0)} | ${s.lost} / ${s.late}${s.errors > 0 ? ` (${s.errors} failed)` : ''} | ${s.held ? 'yes' : 'no'} | ${split(s)} | ${s.workerCores.map(w => f(w)).join(' + ')} | ${s.throttledMs.map(x => f(x, 0)).join(' + ')} | ${per(s.cpuProcs[0] ?? 0)} | ${per(s.cpuSource)} | ${per(s.cpuClient)} | ${f(idle)} | ${f(s.delayMs.p50)} / ${f(s.delayMs.p99)} |`)
   }
   return out
 }
@@ -95,10 +98,10 @@ export function renderCappedScaling (c: CappedScalingResult): string[] {
   const { ratio, doubts } = cappedFinding(c)
   const b1 = c.layouts.find(l => l.id === 'b1')
   const b2 = c.layouts.find(l => l.id === 'b2')
-  L.push('| layout | held (tunnels / Mbit/s) | first not held (tunnels) | workers\' cores there | idle cores there |', '|---|---|---|---|---|')
+  L.push('| layout | held (tunnels / Mbit/s) | first not held (tunnels) | tunnels per worker there | workers\' cores there | idle cores there |', '|---|---|---|---|---|---|')
   for (const l of c.layouts) {
     const s = limitStep(l)
-    L.push(`| ${l.id}: ${l.name}${l.error !== undefined ? ` (failed: ${l.error})` : ''} | ${l.heldTunnels} / ${f(l.heldMbps, 0)} | ${l.failedTunnels ?? 'not reached'} | ${s === undefined ? '–' : s.workerCores.map(w => f(w)).join(' + ')} | ${s === undefined ? '–' : f(idleCores(s))} |`)
+    L.push(`| ${l.id}: ${l.name}${l.error !== undefined ? ` (failed: ${l.error})` : ''} | ${l.heldTunnels} / ${f(l.heldMbps, 0)} | ${l.failedTunnels ?? 'not reached'} | ${s === undefined ? '–' : split(s)} | ${s === undefined ? '–' : s.workerCores.map(w => f(w)).join(' + ')} | ${s === undefined ? '–' : f(idleCores(s))} |`)
   }
   L.push('')
   if (ratio !== null && b1 !== undefined && b2 !== undefined) {

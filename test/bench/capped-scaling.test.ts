@@ -62,7 +62,7 @@ function step (tunnels: number, workerCores: number[], o: Partial<CappedStep> = 
   return {
     tunnels, kbps: 2000, seconds: 2, offeredMbps: mbps, deliveredMbps: mbps, packets: 1000, lost: 0, late: 0, errors: 0, held: true,
     cpuBox: 0, cpuProcs: [0.02, ...workerCores.map(w => w * 2)], cpuPerGbit: null, cpuSource: 0.4, cpuClient: 0.4, cpuMachine: 2, cpuSteal: 0, cores: 2, gc: null, disturbed: false, boxRssMB: 100,
-    delayMs: { n: 10, p50: 1, p99: 2, p999: 3 }, workerCores, throttledMs: workerCores.map(() => 100),
+    delayMs: { n: 10, p50: 1, p99: 2, p999: 3 }, workerCores, throttledMs: workerCores.map(() => 100), workerTunnels: workerCores.map(() => Math.floor(tunnels / workerCores.length)),
     ...o
   }
 }
@@ -96,7 +96,7 @@ t.test('the capped ratio decides when both limits are the workers\'', async t =>
   t.equal(scalingVerdict(uncappedNotMet, capped([layout('b1', 124, 127), layout('b2', 180, 186)])).met, false, '1.45×: not met')
   const md = renderCappedScaling(c).join('\n')
   t.match(md, /## Worker scaling with capped workers/)
-  t.match(md, /\| b2: layout b2 \| 273 \/ 546 \| 280 \| 0\.15 \+ 0\.15 \| 1\.00 \|/, 'the limit row of b2 from the results')
+  t.match(md, /\| b2: layout b2 \| 273 \/ 546 \| 280 \| 140 \+ 140 \| 0\.15 \+ 0\.15 \| 1\.00 \|/, 'the limit row of b2 from the results, with its split over the workers')
   t.match(md, /the workers, not the machine, set both limits/)
 })
 

@@ -70,6 +70,7 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
     for (const l of cs?.layouts ?? []) {
       t.ok(l.steps.length > 0 && l.steps[0]!.packets > 0, `capped ${l.id}: RTP delivered`)
       t.ok(l.steps.every(x => x.workerCores.length === l.workers && x.throttledMs.length === l.workers), `capped ${l.id}: each worker's CPU and quota throttling read`)
+      t.ok(l.steps.every(x => x.workerTunnels.length === l.workers && x.workerTunnels.reduce((n, k) => n + k, 0) === x.tunnels), `capped ${l.id}: every window's tunnels found on the workers (/status/summary)`)
       t.ok(l.steps.every(x => x.workerCores.every(w => Number.isFinite(w) && w >= 0)), `capped ${l.id}: the workers' CPU read from /proc`)
     }
     // /proc counts in 10 ms ticks: a short, light window may read 0 for one worker, all of them together not.
