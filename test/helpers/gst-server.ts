@@ -45,6 +45,8 @@ export interface GstServerOptions {
    * clients that PLAY /live with Range: npt=0- (ffmpeg): see the note in gst-origin.py.
    */
   seekableLive?: boolean
+  /** RTP lower transports the server offers (gst-origin --protocols; default all: UDP, UDP multicast, TCP). */
+  protocols?: 'all' | 'tcp' | 'udp'
   /** Print gst-origin's per-request log lines (see output()). */
   verbose?: boolean
   startTimeoutMs?: number
@@ -109,6 +111,7 @@ async function spawnOn (port: number, o: GstServerOptions): Promise<GstServer> {
   if (o.vodFile !== undefined) args.push('--vod-file', o.vodFile)
   if (o.verbose === true) args.push('--verbose')
   if (o.seekableLive === true) args.push('--seekable-live')
+  if (o.protocols !== undefined) args.push('--protocols', o.protocols)
   const child: ChildProcess = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout?.on('data', (d: Buffer) => { out += d.toString() })

@@ -40,8 +40,10 @@ import sys
 import gi
 
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+# RTSPLowerTrans lives in GstRtsp (gst-plugins-base), not GstRtspServer.
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 
 def have(element):
@@ -99,9 +101,9 @@ def make_factory(launch, shared, a, live=False):
         f.set_publish_clock_mode(GstRtspServer.RTSPPublishClockMode.CLOCK_AND_OFFSET)
     f.set_latency(a.latency)
     if a.protocols == "tcp":
-        f.set_protocols(GstRtspServer.RTSPLowerTrans.TCP)
+        f.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
     elif a.protocols == "udp":
-        f.set_protocols(GstRtspServer.RTSPLowerTrans.UDP)
+        f.set_protocols(GstRtsp.RTSPLowerTrans.UDP)
     if a.auth:
         f.add_role_from_structure(
             Gst.Structure.from_string(
