@@ -18,7 +18,7 @@
  * and the first not held until they are within `precision` of each other.
  */
 import { cpus, release } from 'node:os'
-import { execSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { capCpu, cpuHierarchy, removeEmptyCaps, type CpuCap } from './cpu-cap.js'
 import { type BenchTunnel } from './load.js'
 import { startScenario, startSource, SCENARIOS, type Running } from './scenarios.js'
@@ -175,7 +175,7 @@ export async function runCappedScaling (o: BenchOptions): Promise<CappedScalingR
   const started = performance.now()
   const so = cappedOptions(o)
   let loadavg = ''
-  try { loadavg = execSync('cat /proc/loadavg', { encoding: 'utf8' }).trim() } catch {}
+  try { loadavg = readFileSync('/proc/loadavg', 'utf8').trim() } catch {}
   const result: CappedScalingResult = { date: new Date().toISOString(), profile: o.profile, durationSeconds: 0, machine: { nproc: cpus().length, cpu: cpus()[0]?.model.trim() ?? 'unknown', kernel: release(), loadavg }, options: so, cgroup: null, layouts: [] }
   const h = cpuHierarchy()
   if (h === null) result.skipped = 'no cgroup cpu controller on this machine (neither cgroup v2 cpu.max nor v1 cpu.cfs_quota_us)'

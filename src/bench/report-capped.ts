@@ -4,6 +4,7 @@
  */
 import type { CappedLayout, CappedScalingResult, CappedStep } from './capped-scaling.js'
 import type { Verdict } from './report.js'
+import { cpuIdle } from './window.js'
 
 const f = (v: number | null | undefined, d = 2): string => v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(d)
 
@@ -18,9 +19,8 @@ export function limitStep (l: CappedLayout): CappedStep | undefined {
   return l.steps.filter(s => s.tunnels === l.failedTunnels).at(-1)
 }
 
-function idleCores (s: CappedStep): number | null {
-  return s.cpuMachine === undefined ? null : Math.max(0, s.cores * s.seconds - s.cpuMachine - (s.cpuSteal ?? 0)) / s.seconds
-}
+/** Cores nobody used over the window (window.ts cpuIdle per second). */
+function idleCores (s: CappedStep): number { return cpuIdle(s) / s.seconds }
 
 export interface CappedFinding {
   ratio: number | null
@@ -45,7 +45,7 @@ export function cappedFinding (c: CappedScalingResult): CappedFinding {
     const low = s.workerCores.filter(w => w < SATURATED * c.options.workerCores)
     if (low.length > 0) doubts.push(`at ${l.id}'s limit (${s.tunnels} tunnels) a worker used ${low.map(w => f(w)).join(', ')} of its ${c.options.workerCores} cores: not the workers' limit`)
     const idle = idleCores(s)
-    if (idle !== null && idle < SPARE_CORES) doubts.push(`at ${l.id}'s limit the machine had ${f(idle)} cores idle: the machine, not the workers, may have run out`)
+    if (idle < SPARE_CORES) doubts.push(`at ${l.id}'s limit the machine had ${f(idle)} cores idle: the machine, not the workers, may have run out`)
     if (s.disturbed) doubts.push(`${l.id}'s limit window was disturbed by other processes`)
   }
   const ratio = b1.heldMbps > 0 && b2.heldMbps > 0 ? b2.heldMbps / b1.heldMbps : null
