@@ -188,6 +188,12 @@ export interface StepResult {
   probeDelayMs?: Percentiles
   /** Lost + late packets of the probe tunnels in that window (a window where they have any says nothing of the box). */
   probeLate?: number
+  /**
+   * The load generator's own event-loop stalls over the window (ms beyond a 1 ms timer, p99 and
+   * longest; perf_hooks.monitorEventLoopDelay): a stall delays every tunnel's packets alike,
+   * the box's and the direct probes'. Absent in results from before it was recorded.
+   */
+  clientStallMs?: { p99: number, max: number }
 }
 
 export interface Percentiles { n: number, p50: number, p99: number, p999: number }

@@ -5,6 +5,7 @@
  * the load generator and the whole machine, and the box's GC pauses.
  */
 import { cpus } from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { cpuSeconds, gcBetween, gcStats, machineCpu, sumRss } from './procstat.js'
 import { BenchTunnel, delayPercentiles, newStats, resetCounters, pool, type LoadStats } from './load.js'
 import type { Running } from './scenarios.js'
@@ -55,6 +56,8 @@ export async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: nu
   resetCounters(s)
   s.recording = recordDelays
   if (probe !== null) { resetCounters(probe); probe.recording = true }
+  const stall = monitorEventLoopDelay({ resolution: 1 })
+  stall.enable()
   const wall0 = Date.now()
   const cpu0 = pids.map(cpuSeconds)
   const src0 = cpuSeconds(ctx.sourcePid)
@@ -63,6 +66,7 @@ export async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: nu
   const t0 = performance.now()
   await sleep(seconds * 1000)
   const dt = (performance.now() - t0) / 1000
+  stall.disable()
   const m1 = machineCpu()
   // A process gone by the end of the window reads 0: count nothing for it rather than a negative delta.
   const cpuProcs = pids.map((p, i) => Math.max(0, cpuSeconds(p) - cpu0[i]!))
@@ -99,6 +103,7 @@ export async function measure (box: Running, ctx: Ctx, tunnels: number, kbps: nu
     disturbed: false,
     boxRssMB: sumRss(pids) / 1048576,
     delayMs: delayPercentiles(s),
+    clientStallMs: { p99: Math.max(0, stall.percentile(99) / 1e6 - 1), max: Math.max(0, stall.max / 1e6 - 1) },
     ...(probe === null ? {} : { probeDelayMs: delayPercentiles(probe), probeLate: probe.lost + probe.late + probe.errors })
   }
   r.gc = gcBetween(gc0, await gcStats(pids, box.gcDir), wall0, wall1)
@@ -133,5 +138,5 @@ export async function measureUndisturbed (box: Running, ctx: Ctx, id: string, tu
 }
 
 export function stepLine (id: string, s: StepResult): string {
-  return `  ${id} ${String(s.tunnels).padStart(5)} × ${s.kbps} kbit/s: offered ${s.offeredMbps.toFixed(0)} Mbit/s delivered ${s.deliveredMbps.toFixed(0)}, lost ${s.lost} late ${s.late}${s.errors > 0 ? ` errors ${s.errors}` : ''}, box ${s.cpuPerGbit === null ? '-' : s.cpuPerGbit.toFixed(3)} CPU-s/Gbit, delay p50 ${s.delayMs.p50.toFixed(2)} p99 ${s.delayMs.p99.toFixed(2)} ms${s.probeDelayMs !== undefined && s.probeDelayMs.n > 0 ? ` (direct probes p99 ${s.probeDelayMs.p99.toFixed(2)}: added ${(s.delayMs.p99 - s.probeDelayMs.p99).toFixed(2)})` : ''}${s.gc !== null ? `; box GC ${s.gc.count} × ${s.gc.totalMs.toFixed(1)} ms, longest ${s.gc.maxMs.toFixed(1)} ms` : ''}; CPU-s box ${s.cpuBox.toFixed(2)}${s.cpuProcs.length > 1 ? ` (${s.cpuProcs.map(x => x.toFixed(2)).join('+')})` : ''} source ${s.cpuSource.toFixed(2)} client ${s.cpuClient.toFixed(2)} other ${cpuOther(s).toFixed(2)} steal ${s.cpuSteal.toFixed(2)} idle ${cpuIdle(s).toFixed(2)} of ${(s.cores * s.seconds).toFixed(2)}${s.disturbed ? '  (disturbed)' : ''}${s.held ? '' : '  ← not held'}`
+  return `  ${id} ${String(s.tunnels).padStart(5)} × ${s.kbps} kbit/s: offered ${s.offeredMbps.toFixed(0)} Mbit/s delivered ${s.deliveredMbps.toFixed(0)}, lost ${s.lost} late ${s.late}${s.errors > 0 ? ` errors ${s.errors}` : ''}, box ${s.cpuPerGbit === null ? '-' : s.cpuPerGbit.toFixed(3)} CPU-s/Gbit, delay p50 ${s.delayMs.p50.toFixed(2)} p99 ${s.delayMs.p99.toFixed(2)} ms${s.probeDelayMs !== undefined && s.probeDelayMs.n > 0 ? ` (direct probes p99 ${s.probeDelayMs.p99.toFixed(2)}: added ${(s.delayMs.p99 - s.probeDelayMs.p99).toFixed(2)})` : ''}${s.gc !== null ? `; box GC ${s.gc.count} × ${s.gc.totalMs.toFixed(1)} ms, longest ${s.gc.maxMs.toFixed(1)} ms` : ''}${s.clientStallMs !== undefined ? `; load generator stalls p99 ${s.clientStallMs.p99.toFixed(1)} max ${s.clientStallMs.max.toFixed(1)} ms` : ''}; CPU-s box ${s.cpuBox.toFixed(2)}${s.cpuProcs.length > 1 ? ` (${s.cpuProcs.map(x => x.toFixed(2)).join('+')})` : ''} source ${s.cpuSource.toFixed(2)} client ${s.cpuClient.toFixed(2)} other ${cpuOther(s).toFixed(2)} steal ${s.cpuSteal.toFixed(2)} idle ${cpuIdle(s).toFixed(2)} of ${(s.cores * s.seconds).toFixed(2)}${s.disturbed ? '  (disturbed)' : ''}${s.held ? '' : '  ← not held'}`
 }
