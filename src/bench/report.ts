@@ -39,6 +39,11 @@ function idle (s: StepResult): number | null { return s.cpuMachine === undefined
 function boxCpu (s: StepResult): string { return (s.cpuProcs?.length ?? 0) > 1 ? `${f(s.cpuBox)} (${s.cpuProcs.map(x => f(x)).join(' + ')})` : f(s.cpuBox) }
 
 /** The last sweep step a scenario held, and the first it did not (either may be missing). */
+/** The scenario held every step of its sweep: its limit lies above the sweep's last step. */
+export function heldEveryStep (sc: ScenarioResult | undefined): boolean {
+  return sc !== undefined && sc.error === undefined && sc.sweep.length > 0 && sc.sweep.every(x => x.held)
+}
+
 function heldAndFailed (sc: ScenarioResult | undefined): { held?: StepResult, failed?: StepResult } {
   if (sc === undefined) return {}
   const i = sc.sweep.findIndex(x => !x.held)
@@ -230,7 +235,8 @@ function renderWorkerScaling (r: BenchResults): string[] {
   const ws = workerScaling(r)
   if (ws !== null) {
     const gb = ws.boxPerGbit + ws.harnessPerGbit
-    L.push(`Ratio held: b2 ${f(ws.b2Mbps, 0)} ÷ b1 ${f(ws.b1Mbps, 0)} Mbit/s = **${f(ws.ratio)}×**. At b2's last held step each delivered Gbit cost ${f(ws.boxPerGbit, 3)} CPU-s in the box and ${f(ws.harnessPerGbit, 3)} CPU-s in the source and load generator: ${f(gb, 3)} CPU-s per Gbit of this machine, so its ${ws.cores} cores carry at most ${f(ws.machineCeilingMbps, 0)} Mbit/s through b2 however many workers it has. 1.7 × b1 = ${f(1.7 * ws.b1Mbps, 0)} Mbit/s would need ${f(ws.coresFor17)} cores: ${ws.coresFor17 > ws.cores ? `**the 1.7× target is out of reach on this machine** (the source and load generator alone would need ${f((1.7 * ws.b1Mbps / 1000) * ws.harnessPerGbit)} cores); it needs the load on other machines, or b1 limited by its worker rather than by the machine` : 'within reach of this machine'}.`)
+    const topped = ['b1', 'b2'].filter(id => heldEveryStep(byId(r, id)))
+    L.push(`Ratio held: b2 ${f(ws.b2Mbps, 0)} ÷ b1 ${f(ws.b1Mbps, 0)} Mbit/s = **${f(ws.ratio)}×**${topped.length > 0 ? ` (${topped.join(' and ')} held every sweep step: ${topped.length > 1 ? 'their limits are' : 'its limit is'} higher, so the ratio is a bound, not a measurement)` : ''}. At b2's last held step each delivered Gbit cost ${f(ws.boxPerGbit, 3)} CPU-s in the box and ${f(ws.harnessPerGbit, 3)} CPU-s in the source and load generator: ${f(gb, 3)} CPU-s per Gbit of this machine, so its ${ws.cores} cores carry at most ${f(ws.machineCeilingMbps, 0)} Mbit/s through b2 however many workers it has. 1.7 × b1 = ${f(1.7 * ws.b1Mbps, 0)} Mbit/s would need ${f(ws.coresFor17)} cores: ${ws.coresFor17 > ws.cores ? `**the 1.7× target is out of reach on this machine** (the source and load generator alone would need ${f((1.7 * ws.b1Mbps / 1000) * ws.harnessPerGbit)} cores); it needs the load on other machines, or b1 limited by its worker rather than by the machine` : 'within reach of this machine'}.`)
     if (ws.b1WorkerCoresAtLimit !== null) L.push('', `b1's one relay worker used ${f(ws.b1WorkerCoresAtLimit)} cores at its first step not held: ${ws.b1WorkerCoresAtLimit >= 0.9 ? 'it was saturated, so b1 was limited by its worker' : 'it was NOT saturated, so b1 was limited by the machine (shared with the source and load generator), not by its worker; the ratio then measures the machine, not worker scaling'}.`)
     L.push('')
   }
@@ -278,7 +284,7 @@ export function renderMarkdown (r: BenchResults): string {
     const c50 = delayAt(c, 0.5)
     const w50 = d50 === undefined ? null : inWindow(d50)
     const addDelay = w50 !== null ? sg(w50, 3) : d50 !== undefined && c50 !== undefined && d50.delayMs.n > 0 && c50.delayMs.n > 0 ? sg(d50.delayMs.p99 - c50.delayMs.p99, 3) : '–'
-    L.push(`| ${s.id}: ${s.name}${s.error !== undefined ? ` (failed: ${s.error})` : ''} | ${s.heldTunnels} / ${f(s.heldMbps, 0)}${heldAndFailed(s).failed?.disturbed === true ? ' (sweep ended by a disturbed window)' : ''} | ${s.id === 'c' ? 'no middle box' : cpu} | ${f(su?.p50)} / ${f(su?.p99)} | ${s.id === 'c' ? 'baseline' : addSetup} | ${f(d50?.delayMs.p99, 3)} | ${s.id === 'c' && w50 === null ? 'baseline' : addDelay} |${boxFirst ? ` ${firstAt50(s)} |` : ''} ${s.scale === undefined ? '–' : `${s.scale.opened} / ${s.scale.requested}`} | ${s.id === 'c' || s.scale === undefined ? '–' : `${f(s.scale.bytesPerTunnel === null ? null : s.scale.bytesPerTunnel / 1024, 1)} / ${f(s.scale.heapBytesPerTunnel === null || s.scale.heapBytesPerTunnel === undefined ? null : s.scale.heapBytesPerTunnel / 1024, 1)}`} |`)
+    L.push(`| ${s.id}: ${s.name}${s.error !== undefined ? ` (failed: ${s.error})` : ''} | ${s.heldTunnels} / ${f(s.heldMbps, 0)}${heldAndFailed(s).failed?.disturbed === true ? ' (sweep ended by a disturbed window)' : ''}${heldEveryStep(s) ? ' (every sweep step held: the limit is higher)' : ''} | ${s.id === 'c' ? 'no middle box' : cpu} | ${f(su?.p50)} / ${f(su?.p99)} | ${s.id === 'c' ? 'baseline' : addSetup} | ${f(d50?.delayMs.p99, 3)} | ${s.id === 'c' && w50 === null ? 'baseline' : addDelay} |${boxFirst ? ` ${firstAt50(s)} |` : ''} ${s.scale === undefined ? '–' : `${s.scale.opened} / ${s.scale.requested}`} | ${s.id === 'c' || s.scale === undefined ? '–' : `${f(s.scale.bytesPerTunnel === null ? null : s.scale.bytesPerTunnel / 1024, 1)} / ${f(s.scale.heapBytesPerTunnel === null || s.scale.heapBytesPerTunnel === undefined ? null : s.scale.heapBytesPerTunnel / 1024, 1)}`} |`)
   }
   L.push('', '![CPU per delivered Gbit and added p99 delay against load](benchmarks.svg)', '')
   L.push(...renderWorkerScaling(r))

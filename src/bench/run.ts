@@ -113,7 +113,7 @@ export interface BenchOptions {
 export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   scenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f', 'scaling', 'live'],
   kbps: 2000,
-  steps: [25, 50, 100, 200, 300, 400, 500, 650, 800, 1000],
+  steps: [25, 50, 100, 200, 300, 400, 500, 650, 800, 1000, 1300, 1600, 2000],
   stepSeconds: 2.5,
   warmSeconds: 1,
   setupSequential: 500,

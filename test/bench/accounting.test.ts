@@ -8,7 +8,7 @@
  */
 import t from 'tap'
 import { cpuIdle, cpuOther, isDisturbed, parseBenchArgs, scaleCap, SMOKE, type BenchResults, type ScaleResult, type ScenarioResult, type StepResult } from '../../src/bench/run.js'
-import { inWindow, renderMarkdown, verdicts, workerScaling } from '../../src/bench/report.js'
+import { heldEveryStep, inWindow, renderMarkdown, verdicts, workerScaling } from '../../src/bench/report.js'
 
 const machine: BenchResults['machine'] = { nproc: 2, cpu: 'test cpu', kernel: 'k', node: 'v20', ffmpeg: null, haproxy: null, gstreamer: null, loadavg: '0 0 0' }
 const { outDir: _o, log: _l, ...options } = { ...SMOKE, outDir: '', log: () => {} }
@@ -128,4 +128,16 @@ t.test('added delay: against the direct probes of the same window, not direct\'s
   t.equal(delayVerdict(at50(6), at50(9)).met, true, 'results without probes keep the old comparison (a −3 ms "met", which the probes above refute)')
   const md = renderMarkdown(results([sc('a', [step(200)], { delay: [at50(6, probes(2))] }), sc('c', [step(200)], { delay: [at50(9, probes(8.8))] })]))
   t.match(md, /direct probes in the window: p99 ms \(lost \+ late\) \| added p99 over them ms/, 'the delay tables show the probes\' column')
+})
+
+t.test('a scenario that held every sweep step is flagged: its limit, and a ratio built on it, lie above the sweep', async t => {
+  const topped = sc('b1', [step(100), step(200)])
+  const limited = sc('b2', [step(100), step(200, { held: false, late: 3 })])
+  t.ok(heldEveryStep(topped), 'every step held')
+  t.notOk(heldEveryStep(limited), 'a step not held')
+  t.notOk(heldEveryStep(sc('a', [])), 'no sweep: nothing to say')
+  const md = renderMarkdown(results([sc('a', [step(100)]), topped, limited]))
+  t.match(md, /\| b1: scenario b1 \| 200 \/ 400 \(every sweep step held: the limit is higher\) \|/, 'the summary says so for b1')
+  t.notMatch(md, /\| b2: scenario b2 \| 100 \/ 200 \(every sweep step held/, 'and not for b2')
+  t.match(md, /\(b1 held every sweep step: its limit is higher, so the ratio is a bound, not a measurement\)/, 'the worker-scaling ratio is called a bound')
 })
