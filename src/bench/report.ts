@@ -26,6 +26,26 @@ export function inWindow (s: StepResult): number | null {
   return s.probeDelayMs === undefined || s.probeDelayMs.n === 0 || s.delayMs.n === 0 ? null : s.delayMs.p99 - s.probeDelayMs.p99
 }
 
+/**
+ * Added p99 at 50 % against the direct probes of the same window, over the first 50 % window and
+ * its repeats (BenchOptions.delayRepeats): every value in the order measured, and their median.
+ * Null when no window had probes.
+ */
+export function added50 (s: ScenarioResult | undefined): { values: number[], median: number, windows: StepResult[] } | null {
+  if (s === undefined) return null
+  const windows = [delayAt(s, 0.5), ...(s.delayRepeats ?? [])].filter((w): w is StepResult & { fraction: number } => w !== undefined && inWindow(w) !== null)
+  if (windows.length === 0) return null
+  const values = windows.map(w => inWindow(w)!)
+  const sorted = [...values].sort((x, y) => x - y)
+  const m = sorted.length >> 1
+  return { values, median: sorted.length % 2 === 1 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2, windows }
+}
+
+/** added50 as text: the median, and every window's value when there were several. */
+function added50Text (a: NonNullable<ReturnType<typeof added50>>): string {
+  return a.values.length > 1 ? `${sg(a.median, 3)} (${a.values.map(v => sg(v, 3)).join(', ')})` : sg(a.median, 3)
+}
+
 function delayAt (s: ScenarioResult | undefined, fraction: number): (StepResult & { fraction: number }) | undefined {
   return s?.delay.find(d => d.fraction === fraction)
 }
@@ -127,19 +147,22 @@ export function verdicts (r: BenchResults): Verdict[] {
   // had them (inWindow), else against direct's own window.
   const a50 = delayAt(a, 0.5)
   const c50 = delayAt(c, 0.5)
-  const aw = a50 === undefined ? null : inWindow(a50)
-  if (a50 !== undefined && aw !== null) {
-    const clean = a50.late === 0 && a50.lost === 0 && a50.probeLate === 0
-    const quiet = a50.disturbed !== true
+  const aa = added50(a)
+  if (a50 !== undefined && aa !== null) {
+    const aw = aa.median
+    const clean = aa.windows.every(w => w.late === 0 && w.lost === 0 && w.probeLate === 0)
+    const quiet = aa.windows.every(w => w.disturbed !== true)
     const others = [b1, b2, byId(r, 'f'), d, byId(r, 'e'), c].flatMap(x => {
-      const w = delayAt(x, 0.5)
-      const add = w === undefined ? null : inWindow(w)
-      return x === undefined || add === null ? [] : [`${x.id} ${sg(add, 3)}`]
+      const add = added50(x)
+      return x === undefined || add === null ? [] : [`${x.id} ${added50Text(add)}`]
     })
+    const how = aa.values.length > 1
+      ? `verdict on a, the median of its ${aa.values.length} windows at 50 % (one after another), each against the direct probes in the same window: ${added50Text(aa)} ms (first window: a p99 ${f(a50.delayMs.p99, 3)} ms over ${a50.tunnels} tunnels, direct probes p99 ${f(a50.probeDelayMs!.p99, 3)} ms over ${r.options.delayProbes ?? '–'})`
+      : `verdict on a, against direct probes in the same window: ${sg(aw, 3)} ms (a p99 ${f(a50.delayMs.p99, 3)} ms over ${a50.tunnels} tunnels, direct probes p99 ${f(a50.probeDelayMs!.p99, 3)} ms over ${r.options.delayProbes ?? '–'})`
     const across = c50 !== undefined && c50.delayMs.n > 0 ? `; against direct's own window instead: ${sg(a50.delayMs.p99 - c50.delayMs.p99, 3)} ms (direct p99 ${f(c50.delayMs.p99, 3)} ms)` : ''
     const first = [a, b1, b2, byId(r, 'f'), d, byId(r, 'e')].flatMap(x => x?.delayBoxFirst === undefined ? [] : [`${x.id} ${firstAt50(x)}`])
     const firstText = first.length > 0 ? `; box first (the box's threads at nice ${r.options.boxFirstNice ?? '–'}, as on a host of its own; not the verdict): ${first.join(', ')} ms` : ''
-    out.push({ target: 'Added per-packet delay at 50 % of held load: p99 ≤ 1 ms', measured: `verdict on a, against direct probes in the same window: ${sg(aw, 3)} ms (a p99 ${f(a50.delayMs.p99, 3)} ms over ${a50.tunnels} tunnels, direct probes p99 ${f(a50.probeDelayMs!.p99, 3)} ms over ${r.options.delayProbes ?? '–'})${others.length > 0 ? `; the other scenarios measured the same way (not the verdict): ${others.join(', ')} ms` : ''}${firstText}${across}${clean ? '' : '; inconclusive: late or lost packets in the window'}${quiet ? '' : '; inconclusive: other processes took part of the machine in the window (disturbed)'}`, met: clean && quiet ? aw <= 1 : null })
+    out.push({ target: 'Added per-packet delay at 50 % of held load: p99 ≤ 1 ms', measured: `${how}${others.length > 0 ? `; the other scenarios measured the same way (not the verdict): ${others.join(', ')} ms` : ''}${firstText}${across}${clean ? '' : '; inconclusive: late or lost packets in a window'}${quiet ? '' : '; inconclusive: other processes took part of the machine in a window (disturbed)'}`, met: clean && quiet ? aw <= 1 : null })
   } else if (a50 !== undefined && c50 !== undefined && a50.delayMs.n > 0 && c50.delayMs.n > 0) {
     const add = a50.delayMs.p99 - c50.delayMs.p99
     const clean = a50.late === 0 && c50.late === 0 && a50.lost === 0 && c50.lost === 0
@@ -274,7 +297,7 @@ export function renderMarkdown (r: BenchResults): string {
   const aHeld = byId(r, 'a')?.heldTunnels ?? 0
   L.push('', '## Summary', '', `Reference load for the delay phase: ${r.referenceTunnels} tunnels × ${o.kbps} kbit/s (${aHeld > 0 ? 'the highest load tunnelgate all-in-one held in its sweep' : 'tunnelgate all-in-one held no sweep step without a late packet, so the first step is used'}); every scenario is measured at the same fractions of it.`, '')
   const boxFirst = r.scenarios.some(s => s.delayBoxFirst !== undefined)
-  L.push('| scenario | held load (tunnels / Mbit/s) | CPU-s per Gbit at ' + o.delayFractions.map(x => `${Math.round(x * 100)} %`).join(' / ') + ' | setup p50 / p99 ms (sequential) | added over direct | delay p99 at 50 % ms | added over direct' + (o.delayProbes !== undefined && o.delayProbes > 0 ? ' (probes in the same window)' : '') + (boxFirst ? ' | the same, box first' : '') + ' | paused tunnels held | KiB per tunnel (RSS / heap) |')
+  L.push('| scenario | held load (tunnels / Mbit/s) | CPU-s per Gbit at ' + o.delayFractions.map(x => `${Math.round(x * 100)} %`).join(' / ') + ' | setup p50 / p99 ms (sequential) | added over direct | delay p99 at 50 % ms | added over direct' + (o.delayProbes !== undefined && o.delayProbes > 0 ? ` (probes in the same window${(o.delayRepeats ?? 0) > 0 ? `; median of the ${1 + (o.delayRepeats ?? 0)} windows at 50 %, each in brackets` : ''})` : '') + (boxFirst ? ' | the same, box first' : '') + ' | paused tunnels held | KiB per tunnel (RSS / heap) |')
   L.push('|---|---|---|---|---|---|---|---|---|' + (boxFirst ? '---|' : ''))
   for (const s of r.scenarios) {
     const cpu = o.delayFractions.map(x => f(delayAt(s, x)?.cpuPerGbit, 3)).join(' / ')
@@ -282,8 +305,9 @@ export function renderMarkdown (r: BenchResults): string {
     const addSetup = su !== undefined && c?.setup !== undefined ? `${sg(su.p50 - c.setup.sequential.p50)} / ${sg(su.p99 - c.setup.sequential.p99)}` : '–'
     const d50 = delayAt(s, 0.5)
     const c50 = delayAt(c, 0.5)
-    const w50 = d50 === undefined ? null : inWindow(d50)
-    const addDelay = w50 !== null ? sg(w50, 3) : d50 !== undefined && c50 !== undefined && d50.delayMs.n > 0 && c50.delayMs.n > 0 ? sg(d50.delayMs.p99 - c50.delayMs.p99, 3) : '–'
+    const a50s = added50(s)
+    const w50 = a50s === null ? null : a50s.median
+    const addDelay = a50s !== null ? added50Text(a50s) : d50 !== undefined && c50 !== undefined && d50.delayMs.n > 0 && c50.delayMs.n > 0 ? sg(d50.delayMs.p99 - c50.delayMs.p99, 3) : '–'
     L.push(`| ${s.id}: ${s.name}${s.error !== undefined ? ` (failed: ${s.error})` : ''} | ${s.heldTunnels} / ${f(s.heldMbps, 0)}${heldAndFailed(s).failed?.disturbed === true ? ' (sweep ended by a disturbed window)' : ''}${heldEveryStep(s) ? ' (every sweep step held: the limit is higher)' : ''} | ${s.id === 'c' ? 'no middle box' : cpu} | ${f(su?.p50)} / ${f(su?.p99)} | ${s.id === 'c' ? 'baseline' : addSetup} | ${f(d50?.delayMs.p99, 3)} | ${s.id === 'c' && w50 === null ? 'baseline' : addDelay} |${boxFirst ? ` ${firstAt50(s)} |` : ''} ${s.scale === undefined ? '–' : `${s.scale.opened} / ${s.scale.requested}`} | ${s.id === 'c' || s.scale === undefined ? '–' : `${f(s.scale.bytesPerTunnel === null ? null : s.scale.bytesPerTunnel / 1024, 1)} / ${f(s.scale.heapBytesPerTunnel === null || s.scale.heapBytesPerTunnel === undefined ? null : s.scale.heapBytesPerTunnel / 1024, 1)}`} |`)
   }
   L.push('', '![CPU per delivered Gbit and added p99 delay against load](benchmarks.svg)', '')
@@ -300,6 +324,7 @@ export function renderMarkdown (r: BenchResults): string {
     }
     if (s.sweep.length > 0) L.push('Throughput sweep (stops at the first step with a lost or late packet, a failed tunnel, or < 97 % delivered, measured twice):', '', ...stepRows(s.sweep, s.id === 'c' ? undefined : c), '')
     if (s.delay.length > 0) L.push(`One-way delay at fractions of the reference load (${r.referenceTunnels} tunnels):`, '', ...stepRows(s.delay, s.id === 'c' ? undefined : c, true), '')
+    if (s.delayRepeats !== undefined && s.delayRepeats.length > 0) L.push('The 50 % window measured again, one window after another (the delay verdict takes the median of these and the first):', '', ...stepRows(s.delayRepeats, c, true), '')
     if (s.delayBoxFirst !== undefined && s.delayBoxFirst.length > 0) L.push(`The same windows with the box first (every thread of the box at nice ${o.boxFirstNice ?? '–'}; see Method):`, '', ...stepRows(s.delayBoxFirst, c, true), '')
     if (s.boxFirstSkipped !== undefined) L.push(`Box-first windows not measured: ${s.boxFirstSkipped}.`, '')
   }
@@ -323,6 +348,7 @@ export function renderMarkdown (r: BenchResults): string {
   L.push('- **HAProxy**: Debian package, `mode tcp`, `balance source`, one server (the source), default threads. **Raw relay**: `src/bench/tcp-relay.ts`, Node `pipe()` with TCP_NODELAY.')
   L.push('- **live** (issue #9): its own method, run and baseline; see its section above (`src/bench/live.ts`). It is left out of the targets of issue #6.')
   L.push('- **Studying a box**: `TUNNELGATE_BENCH_BOX_NODE_FLAGS` adds node flags to the Node middle boxes\' processes (relay workers inherit them), e.g. `--trace-gc` or `--cpu-prof --cpu-prof-dir=DIR`; `TUNNELGATE_BENCH_DEBUG=1` shows their output on stderr. Neither is set for the report\'s runs.')
+  if ((o.delayRepeats ?? 0) > 0) L.push(`- **Repeated half-load windows**: the 50 % window is measured ${1 + (o.delayRepeats ?? 0)} times in a row (same tunnels, ${o.delaySeconds} s each), and the added p99 of the delay target is the median of the ${1 + (o.delayRepeats ?? 0)}: on 2 cores shared by the box, the source and the load generator, one window's p99 depends on how the scheduler interleaved them in those seconds and swings by several ms between otherwise equal runs. Every window's value is shown.`)
   if (o.delayProbes !== undefined && o.delayProbes > 0) L.push(`- **Added delay, same window**: through each scenario's delay phase the load generator also plays ${o.delayProbes} direct probe tunnels (load generator → source, no middle box; ${o.kbps} kbit/s each, on top of the fraction's load), opened first and kept for every fraction. A window's added delay is the p99 of the box's tunnels minus the p99 of those probes, both recorded in that window: the source, the load generator and the machine were the same for both, so what is left is what the box adds. On 2 shared cores the p99 of any window moves by several ms from one window to the next (a lone direct window is no steadier), so a box's p99 against direct's *own* window — kept in the tables as "over direct's own window" — flips sign between runs; the same-window figure carries the verdict. Direct (c) measured this way is the control: its tunnels and its probes take the same path, so its figure shows the method's noise. A window where the probes lost or were late is not counted.`)
   if (o.boxFirstNice !== undefined) L.push(`- **Box first**: every delay window is measured a second time with all the box's threads at nice ${o.boxFirstNice} (HAProxy's and the raw relay's too), restored to 0 afterwards. With the source, the load generator and the box all busy on 2 cores, a single-threaded box (tunnelgate all-in-one, b1's one worker, the raw relay) waits for a core whenever the other two hold both, and that wait is in its added p99; HAProxy runs one thread per core and waits less. At nice ${o.boxFirstNice} the kernel runs the box as soon as it is ready, as on a host of its own, and the same-window figure is what the box's own work adds. The verdict stays on the shared windows. Caveat: the source and load generator then wait instead, so the probes' own p99 grows, and a stall of the box that falls on packets the harness delayed less than its p99 moves the box's p99 less than it would on a quiet machine.`)
   L.push('- **Direct** is the same client against the source terminating the tunnel itself: it is the baseline for "added" setup time and delay. The embedded origin does not terminate the tunnel, so it is not used for the baseline; GStreamer\'s RTSP server does, but cannot send stamped RTP at a chosen bitrate.')

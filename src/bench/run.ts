@@ -61,6 +61,12 @@ export interface BenchOptions {
   delayFractions: number[]
   delaySeconds: number
   /**
+   * The 50 % delay window (the verdict's) measured this many more times, each after the one
+   * before: one window's p99 on a shared 2-core machine swings by several ms from run to run, so
+   * the verdict takes the median of all of them (absent in older results: one window).
+   */
+  delayRepeats?: number
+  /**
    * Direct probe tunnels (load generator → source, no middle box) held open through the delay
    * phase beside the box's tunnels: their delays, recorded in the same windows, are the baseline
    * of the box's added delay (optional in results written before they existed).
@@ -125,6 +131,7 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   scaleAddresses: 16,
   delayFractions: [0.25, 0.5, 0.9],
   delaySeconds: 5,
+  delayRepeats: 2,
   delayProbes: 32,
   boxFirstNice: -10,
   tickMs: 10,
@@ -153,7 +160,7 @@ export const QUICK: Omit<BenchOptions, 'outDir' | 'log'> = {
 }
 
 export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, delayProbes: 2, microMs: 20, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6, capStartTunnels: 2, capGrowth: 2, capPrecision: 0.5, capMaxSteps: 3, capMaxTunnels: 4
+  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, delayRepeats: 1, delayProbes: 2, microMs: 20, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6, capStartTunnels: 2, capGrowth: 2, capPrecision: 0.5, capMaxSteps: 3, capMaxTunnels: 4
 }
 
 export interface StepResult {
@@ -209,6 +216,8 @@ export interface ScenarioResult {
   delay: Array<StepResult & { fraction: number }>
   /** The delay windows measured again with the box first (BenchOptions.boxFirstNice); absent when not measured. */
   delayBoxFirst?: Array<StepResult & { fraction: number }>
+  /** The 50 % window measured again (BenchOptions.delayRepeats), after the first and before its box-first one. */
+  delayRepeats?: Array<StepResult & { fraction: number }>
   /** Why the box-first windows were not measured (not permitted to raise the box's priority). */
   boxFirstSkipped?: string
   error?: string
@@ -422,6 +431,11 @@ async function delayPhase (box: Running, ctx: Ctx, r: ScenarioResult, reference:
     const s = await measureUndisturbed(box, ctx, `${r.id} @${Math.round(f * 100)}%`, n, ctx.o.delaySeconds)
     r.delay.push({ ...s, fraction: f })
     ctx.o.log(stepLine(`${r.id} @${Math.round(f * 100)}%`, s))
+    for (let k = 0; f === 0.5 && k < (ctx.o.delayRepeats ?? 0); k++) {
+      const again = await measureUndisturbed(box, ctx, `${r.id} @${Math.round(f * 100)}% again`, n, ctx.o.delaySeconds)
+      ;(r.delayRepeats ??= []).push({ ...again, fraction: f })
+      ctx.o.log(stepLine(`${r.id} @${Math.round(f * 100)}% again`, again))
+    }
     const nice = ctx.o.boxFirstNice
     if (nice === undefined || box.pids().length === 0 || r.boxFirstSkipped !== undefined) continue
     if (!setThreadsNice(box.pids(), nice)) {

@@ -8,7 +8,7 @@
  */
 import t from 'tap'
 import { cpuIdle, cpuOther, isDisturbed, parseBenchArgs, scaleCap, SMOKE, type BenchResults, type ScaleResult, type ScenarioResult, type StepResult } from '../../src/bench/run.js'
-import { heldEveryStep, inWindow, renderMarkdown, verdicts, workerScaling } from '../../src/bench/report.js'
+import { added50, heldEveryStep, inWindow, renderMarkdown, verdicts, workerScaling } from '../../src/bench/report.js'
 
 const machine: BenchResults['machine'] = { nproc: 2, cpu: 'test cpu', kernel: 'k', node: 'v20', ffmpeg: null, haproxy: null, gstreamer: null, loadavg: '0 0 0' }
 const { outDir: _o, log: _l, ...options } = { ...SMOKE, outDir: '', log: () => {} }
@@ -140,4 +140,23 @@ t.test('a scenario that held every sweep step is flagged: its limit, and a ratio
   t.match(md, /\| b1: scenario b1 \| 200 \/ 400 \(every sweep step held: the limit is higher\) \|/, 'the summary says so for b1')
   t.notMatch(md, /\| b2: scenario b2 \| 100 \/ 200 \(every sweep step held/, 'and not for b2')
   t.match(md, /\(b1 held every sweep step: its limit is higher, so the ratio is a bound, not a measurement\)/, 'the worker-scaling ratio is called a bound')
+})
+
+t.test('added delay over repeated half-load windows: the verdict is their median, every window shown', async t => {
+  const probes = (p99: number, late = 0): Partial<StepResult> => ({ probeDelayMs: { n: 500, p50: 0.4, p99, p999: p99 + 1 }, probeLate: late })
+  const at50 = (p99: number, o: Partial<StepResult> = {}): StepResult & { fraction: number } => ({ ...step(100, { delayMs: { n: 1000, p50: 0.5, p99, p999: p99 + 1 }, ...probes(1), ...o }), fraction: 0.5 })
+  const a = sc('a', [step(200)], { delay: [at50(4.8)], delayRepeats: [at50(1.5), at50(1.9)] })
+  const add = added50(a)!
+  t.same(add.values.map(v => Math.round(v * 10) / 10), [3.8, 0.5, 0.9], 'every window, in the order measured')
+  t.equal(Math.round(add.median * 10) / 10, 0.9, 'the median, not the first window')
+  t.equal(added50(sc('b2', [step(200)], { delay: [at50(2)], delayRepeats: [at50(3)] }))!.median, 1.5, 'an even count: the mean of the middle two')
+  t.equal(added50(sc('x' as 'a', [], { delay: [at50(2, { probeDelayMs: undefined })] })), null, 'no probes: nothing to take')
+  const v = verdicts(results([a, sc('c', [step(200)], { delay: [at50(1)] })])).find(x => x.target.startsWith('Added per-packet delay'))!
+  t.equal(v.met, true, 'median +0.9 ms: met, though the first window alone (+3.8) was not')
+  t.match(v.measured, /the median of its 3 windows at 50 %.*\+0\.900 \(\+3\.800, \+0\.500, \+0\.900\) ms/)
+  const late = sc('a', [step(200)], { delay: [at50(1.2)], delayRepeats: [at50(1.2, { late: 4 }), at50(1.2)] })
+  t.equal(verdicts(results([late])).find(x => x.target.startsWith('Added per-packet delay'))!.met, null, 'late packets in any of the windows: inconclusive')
+  const md = renderMarkdown(results([a, sc('c', [step(200)], { delay: [at50(1)] })]))
+  t.match(md, /The 50 % window measured again/, 'the repeated windows get a table')
+  t.match(md, /\| \+0\.900 \(\+3\.800, \+0\.500, \+0\.900\) \|/, 'the summary shows the median and each window')
 })

@@ -39,6 +39,7 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
     t.ok(s.delay.length > 0, `${s.id}: delay phase ran`)
     t.ok(s.delay.every(x => x.probeDelayMs !== undefined && x.probeDelayMs.n > 0), `${s.id}: the direct probes' delays recorded in every delay window`)
     t.ok(s.sweep.every(x => x.probeDelayMs === undefined), `${s.id}: no probes in the sweep`)
+    t.ok(s.delayRepeats !== undefined && s.delayRepeats.length === SMOKE.delayRepeats && s.delayRepeats.every(x => x.fraction === 0.5 && x.probeDelayMs !== undefined), `${s.id}: the 50 % window measured again, with its probes`)
     t.ok([...s.sweep, ...s.delay].every(x => x.clientStallMs !== undefined && x.clientStallMs.p99 >= 0 && x.clientStallMs.max >= x.clientStallMs.p99), `${s.id}: the load generator's own stalls recorded per window`)
     if (s.id === 'c') t.equal(s.delayBoxFirst, undefined, 'c: no box to put first')
     else if (process.getuid?.() === 0) t.ok(s.delayBoxFirst !== undefined && s.delayBoxFirst.length === s.delay.length && s.delayBoxFirst.every(x => x.probeDelayMs !== undefined && x.probeDelayMs.n > 0), `${s.id}: every delay window measured again with the box first, probes recorded`)
