@@ -58,12 +58,12 @@ function idle (s: StepResult): number | null { return s.cpuMachine === undefined
 /** Box CPU-s, with each process's share when there are several (portal + workers). */
 function boxCpu (s: StepResult): string { return (s.cpuProcs?.length ?? 0) > 1 ? `${f(s.cpuBox)} (${s.cpuProcs.map(x => f(x)).join(' + ')})` : f(s.cpuBox) }
 
-/** The last sweep step a scenario held, and the first it did not (either may be missing). */
 /** The scenario held every step of its sweep: its limit lies above the sweep's last step. */
 export function heldEveryStep (sc: ScenarioResult | undefined): boolean {
-  return sc !== undefined && sc.error === undefined && sc.sweep.length > 0 && sc.sweep.every(x => x.held)
+  return sc !== undefined && sc.error === undefined && sc.sweep.length > 0 && heldAndFailed(sc).failed === undefined
 }
 
+/** The last sweep step a scenario held, and the first it did not (either may be missing). */
 function heldAndFailed (sc: ScenarioResult | undefined): { held?: StepResult, failed?: StepResult } {
   if (sc === undefined) return {}
   const i = sc.sweep.findIndex(x => !x.held)

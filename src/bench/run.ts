@@ -431,7 +431,9 @@ async function delayPhase (box: Running, ctx: Ctx, r: ScenarioResult, reference:
     const s = await measureUndisturbed(box, ctx, `${r.id} @${Math.round(f * 100)}%`, n, ctx.o.delaySeconds)
     r.delay.push({ ...s, fraction: f })
     ctx.o.log(stepLine(`${r.id} @${Math.round(f * 100)}%`, s))
-    for (let k = 0; f === 0.5 && k < (ctx.o.delayRepeats ?? 0); k++) {
+    // The verdict's window (50 %) again, delayRepeats times: report.ts added50 takes the median.
+    const repeats = f === 0.5 ? (ctx.o.delayRepeats ?? 0) : 0
+    for (let k = 0; k < repeats; k++) {
       const again = await measureUndisturbed(box, ctx, `${r.id} @${Math.round(f * 100)}% again`, n, ctx.o.delaySeconds)
       ;(r.delayRepeats ??= []).push({ ...again, fraction: f })
       ctx.o.log(stepLine(`${r.id} @${Math.round(f * 100)}% again`, again))
