@@ -200,6 +200,11 @@ t.test('lag: whole frames dropped and counted (never part of one); RTSP replies 
   c.get.socket.resume()
   const res = await c.get.response(cseq, 10_000)
   t.equal(res.status, 200, 'an RTSP reply sent during the lag arrives whole')
+  // Keep the backend streaming until frames sent after the lag have arrived: stopped at the reply,
+  // it could end before the gateway's queue fell below the drop threshold again, and then nothing
+  // after the dropped frames was ever sent (the gap below would have no far side).
+  const atReply = c.get.frames().length
+  await waitFor(() => c.get.frames().length > atReply + 10 || undefined, 'frames sent after the lag', 10_000)
   stop.now = true
   await waitFor(() => c.get.frames().length > 10 || undefined, 'frames at the client')
   let bad = 0
