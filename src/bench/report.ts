@@ -329,7 +329,7 @@ export function renderMarkdown (r: BenchResults): string {
     if (s.boxFirstSkipped !== undefined) L.push(`Box-first windows not measured: ${s.boxFirstSkipped}.`, '')
   }
   if (r.live !== undefined) L.push(...renderLive(r.live))
-  L.push('## Micro-benchmarks of the hot path', '', 'Each subject is timed against a baseline in the same process, interleaved (median of 3 rounds).', '')
+  L.push('## Micro-benchmarks of the hot path', '', 'Each subject is timed against a baseline in the same process, interleaved (median of 3 rounds). The leg hand-off rows (`src/bench/ipc-handoff.ts`) time how fast the portal can pass accepted sockets to a relay worker process, which bounds b1\'s and b2\'s simultaneous setups: Node passes one socket per IPC message and sends the next only after the worker has acknowledged the last, so the hand-offs to one worker are paced by round trips through both event loops; the baseline is the same messages without a socket.', '')
   L.push('| subject | ns per op | baseline | baseline ns | ratio |', '|---|---|---|---|---|')
   for (const x of r.micro) L.push(`| ${x.name} | ${f(x.nsPerOp, 0)} per ${x.unit} | ${x.baseline} | ${f(x.baselineNsPerOp, 0)} | ${f(x.ratio)} × |`)
   L.push('', '## Method', '')

@@ -27,6 +27,7 @@ import { memorySnapshot, setThreadsNice } from './procstat.js'
 import { BenchTunnel, percentile, pool } from './load.js'
 import { closeAll, Ctx, measureUndisturbed, openMany, sleep, stepLine, withTimeout } from './window.js'
 import { hardNofile, haproxyVersion, NOFILE, raiseOwnNofile, SCENARIOS, startScenario, startSource, type Running, type ScenarioId } from './scenarios.js'
+import { runHandoffMicro } from './ipc-handoff.js'
 import { runMicro, type MicroResult } from './micro.js'
 import { renderMarkdown, renderSvg } from './report.js'
 import { runLive, type LiveResult } from './live.js'
@@ -84,6 +85,9 @@ export interface BenchOptions {
   phases: number
   lateMs: number
   microMs: number
+  /** Sockets per round of the leg hand-off micro-benchmark (ipc-handoff.ts), and the busy worker's µs per loop turn. */
+  handoffLegs: number
+  handoffBusyUs: number
   /** A tunnel that has not seen its first RTP byte (or PLAY reply) by then counts as failed. */
   openTimeoutMs: number
   /**
@@ -138,6 +142,8 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   phases: 10,
   lateMs: 50,
   microMs: 400,
+  handoffLegs: 400,
+  handoffBusyUs: 500,
   settleMs: 1000,
   otherCpuMax: 0.15,
   disturbedRetries: 3,
@@ -156,11 +162,11 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
 }
 
 export const QUICK: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, steps: [25, 50, 100, 200, 300], stepSeconds: 1.5, warmSeconds: 0.5, setupSequential: 100, setupParallel: 50, scaleTunnels: 1000, delaySeconds: 2, delayProbes: 16, microMs: 150, profile: 'quick', liveSteps: [50, 100, 200], liveSeconds: 2, capPrecision: 0.08, capMaxSteps: 10
+  ...FULL, steps: [25, 50, 100, 200, 300], stepSeconds: 1.5, warmSeconds: 0.5, setupSequential: 100, setupParallel: 50, scaleTunnels: 1000, delaySeconds: 2, delayProbes: 16, microMs: 150, handoffLegs: 100, profile: 'quick', liveSteps: [50, 100, 200], liveSeconds: 2, capPrecision: 0.08, capMaxSteps: 10
 }
 
 export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, delayRepeats: 1, delayProbes: 2, microMs: 20, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6, capStartTunnels: 2, capGrowth: 2, capPrecision: 0.5, capMaxSteps: 3, capMaxTunnels: 4
+  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, delayRepeats: 1, delayProbes: 2, microMs: 20, handoffLegs: 10, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6, capStartTunnels: 2, capGrowth: 2, capPrecision: 0.5, capMaxSteps: 3, capMaxTunnels: 4
 }
 
 export interface StepResult {
@@ -485,7 +491,7 @@ export async function runBench (o: BenchOptions): Promise<BenchResults> {
 async function runBoxes (o: BenchOptions, ctx: Ctx, results: BenchResults, boxes: ScenarioId[]): Promise<void> {
   const started = performance.now()
   o.log('micro-benchmarks of the hot path')
-  results.micro = runMicro(o.microMs)
+  results.micro = [...runMicro(o.microMs), ...await runHandoffMicro(o.handoffLegs, o.handoffBusyUs)]
   for (const m of results.micro) o.log(`  ${m.name}: ${m.nsPerOp.toFixed(0)} ns/${m.unit}, ${m.ratio.toFixed(2)} × ${m.baseline} (${m.baselineNsPerOp.toFixed(0)} ns)`)
   const source = await startSource(o.tickMs, o.phases)
   ctx.sourcePid = source.pid
