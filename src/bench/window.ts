@@ -8,6 +8,7 @@ import { cpus } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { cpuSeconds, gcBetween, gcStats, machineCpu, sumRss } from './procstat.js'
 import { BenchTunnel, delayPercentiles, newStats, resetCounters, pool, type LoadStats } from './load.js'
+import { inWindow } from './report.js'
 import type { Running } from './scenarios.js'
 import type { BenchOptions, StepResult } from './run.js'
 
@@ -138,5 +139,5 @@ export async function measureUndisturbed (box: Running, ctx: Ctx, id: string, tu
 }
 
 export function stepLine (id: string, s: StepResult): string {
-  return `  ${id} ${String(s.tunnels).padStart(5)} × ${s.kbps} kbit/s: offered ${s.offeredMbps.toFixed(0)} Mbit/s delivered ${s.deliveredMbps.toFixed(0)}, lost ${s.lost} late ${s.late}${s.errors > 0 ? ` errors ${s.errors}` : ''}, box ${s.cpuPerGbit === null ? '-' : s.cpuPerGbit.toFixed(3)} CPU-s/Gbit, delay p50 ${s.delayMs.p50.toFixed(2)} p99 ${s.delayMs.p99.toFixed(2)} ms${s.probeDelayMs !== undefined && s.probeDelayMs.n > 0 ? ` (direct probes p99 ${s.probeDelayMs.p99.toFixed(2)}: added ${(s.delayMs.p99 - s.probeDelayMs.p99).toFixed(2)})` : ''}${s.gc !== null ? `; box GC ${s.gc.count} × ${s.gc.totalMs.toFixed(1)} ms, longest ${s.gc.maxMs.toFixed(1)} ms` : ''}${s.clientStallMs !== undefined ? `; load generator stalls p99 ${s.clientStallMs.p99.toFixed(1)} max ${s.clientStallMs.max.toFixed(1)} ms` : ''}; CPU-s box ${s.cpuBox.toFixed(2)}${s.cpuProcs.length > 1 ? ` (${s.cpuProcs.map(x => x.toFixed(2)).join('+')})` : ''} source ${s.cpuSource.toFixed(2)} client ${s.cpuClient.toFixed(2)} other ${cpuOther(s).toFixed(2)} steal ${s.cpuSteal.toFixed(2)} idle ${cpuIdle(s).toFixed(2)} of ${(s.cores * s.seconds).toFixed(2)}${s.disturbed ? '  (disturbed)' : ''}${s.held ? '' : '  ← not held'}`
+  return `  ${id} ${String(s.tunnels).padStart(5)} × ${s.kbps} kbit/s: offered ${s.offeredMbps.toFixed(0)} Mbit/s delivered ${s.deliveredMbps.toFixed(0)}, lost ${s.lost} late ${s.late}${s.errors > 0 ? ` errors ${s.errors}` : ''}, box ${s.cpuPerGbit === null ? '-' : s.cpuPerGbit.toFixed(3)} CPU-s/Gbit, delay p50 ${s.delayMs.p50.toFixed(2)} p99 ${s.delayMs.p99.toFixed(2)} ms${inWindow(s) !== null ? ` (direct probes p99 ${s.probeDelayMs!.p99.toFixed(2)}: added ${inWindow(s)!.toFixed(2)})` : ''}${s.gc !== null ? `; box GC ${s.gc.count} × ${s.gc.totalMs.toFixed(1)} ms, longest ${s.gc.maxMs.toFixed(1)} ms` : ''}${s.clientStallMs !== undefined ? `; load generator stalls p99 ${s.clientStallMs.p99.toFixed(1)} max ${s.clientStallMs.max.toFixed(1)} ms` : ''}; CPU-s box ${s.cpuBox.toFixed(2)}${s.cpuProcs.length > 1 ? ` (${s.cpuProcs.map(x => x.toFixed(2)).join('+')})` : ''} source ${s.cpuSource.toFixed(2)} client ${s.cpuClient.toFixed(2)} other ${cpuOther(s).toFixed(2)} steal ${s.cpuSteal.toFixed(2)} idle ${cpuIdle(s).toFixed(2)} of ${(s.cores * s.seconds).toFixed(2)}${s.disturbed ? '  (disturbed)' : ''}${s.held ? '' : '  ← not held'}`
 }
