@@ -61,7 +61,7 @@ export function countRefusal (hit: LimitHit, leg: string, ip: string, metrics: G
  * HTTP 503 + Retry-After, plain RTSP an RTSP 503 + Retry-After, a POST is closed; the error code,
  * the limit hit (by setting name) and a log line are counted.
  */
-export function refuseLeg (hit: LimitHit, leg: 'get' | 'post' | 'rtsp' | 'websocket', socket: net.Socket, ip: string, metrics: GatewayMetrics, log: Logger): void {
+export function refuseLeg (hit: LimitHit, leg: 'get' | 'post' | 'rtsp' | 'websocket', socket: Pick<net.Socket, 'on' | 'end' | 'destroy'>, ip: string, metrics: GatewayMetrics, log: Logger): void {
   countRefusal(hit, leg, ip, metrics, log)
   socket.on('error', () => {})
   if (leg === 'post') { socket.destroy(); return }

@@ -13,7 +13,7 @@ import { LiveRegistry } from './live/registry.js'
 import { buildHttpError, buildTunnelGetReply, type HttpHead } from '../tunnel/codec/http-head.js'
 import { getHeader } from '../tunnel/codec/rtsp-message.js'
 import { RtspDemuxer } from '../tunnel/codec/demux.js'
-import { HttpTunnel, writeCorked } from '../tunnel/http-tunnel.js'
+import { HttpTunnel, writeCorked, type PostSocket } from '../tunnel/http-tunnel.js'
 import { openWebSocketSession } from '../tunnel/websocket-client.js'
 import { plainAddress } from '../portal/access.js'
 import { countRefusal, legLimitHit, PerIpCounts, type LimitHit } from './leg-counts.js'
@@ -24,7 +24,7 @@ import { accessRecord, basicUser, ClosedTotals, summarize, type RelaySummary } f
 const userOf = (user: string | undefined): { user?: string } => user === undefined ? {} : { user }
 
 interface PendingPost {
-  socket: net.Socket
+  socket: PostSocket
   head: HttpHead
   /** Client address (for the per-address unpaired count and requireSameClientIp). */
   ip: string
@@ -131,7 +131,7 @@ export class Relay {
   }
 
   /** With tunnel.requireSameClientIp: a POST from another address than its GET is refused. */
-  #mismatch (tunnel: HttpTunnel, socket: net.Socket, ip: string): boolean {
+  #mismatch (tunnel: HttpTunnel, socket: PostSocket, ip: string): boolean {
     if (!this.config.tunnel.requireSameClientIp) return false
     const getIp = this.#tunnelIp.get(tunnel)
     if (getIp === undefined || getIp === plainAddress(ip)) return false
@@ -216,7 +216,7 @@ export class Relay {
   }
 
   /** A tunnel POST whose head was read; `rest` holds body bytes already read. */
-  acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: LegInfo): void {
+  acceptPost (socket: PostSocket, head: HttpHead, cookie: string, rest: Buffer, info: LegInfo): void {
     const tunnel = this.#tunnels.get(cookie)
     // A portal asking "is this cookie's GET here?" (remote-relays.ts, relay nodes only): 202 and the
     // POST is attached, or 421 and nothing happened, so it asks the next relay (owner changes, drains).
@@ -290,7 +290,7 @@ export class Relay {
   }
 
   /** Switch a held POST from buffering to the tunnel (remove the holding listeners first). */
-  static detachHold (socket: net.Socket): void {
+  static detachHold (socket: PostSocket): void {
     socket.removeAllListeners('data')
     socket.removeAllListeners('close')
     socket.removeAllListeners('error')

@@ -1,12 +1,14 @@
 /**
  * Relay worker process entry: receives its config over IPC, then tunnel legs (socket handles
- * with the bytes already read), and answers metrics/status queries from the portal.
+ * with the bytes already read; POST legs as relayed messages, see relayed-post.ts), and answers
+ * metrics/status queries from the portal.
  */
 import pino from 'pino'
 import type { Config } from '../config.js'
 import { countsByCode, createMetrics } from '../metrics.js'
 import { Relay } from './relay.js'
 import { isLegMessage } from './handoff.js'
+import { isPostToWorker, RelayedPost, type PostToWorker } from './relayed-post.js'
 import { answerOps, setupWorkerOps } from '../ops/worker-ops.js'
 import { startBalancing, type Balancing } from '../backends/balancing.js'
 import type { LoadFigure } from '../backends/pool.js'
@@ -24,10 +26,23 @@ function toPortal (msg: unknown): void {
 }
 
 let relay: Relay | null = null
+/** POST legs the portal relays here, by its id. */
+const posts = new Map<number, RelayedPost>()
+
+function relayedPost (m: PostToWorker): void {
+  if (m.type === 'post') {
+    const leg = new RelayedPost(m.id, c => { toPortal(c) }, () => { posts.delete(m.id) })
+    if (relay === null) { leg.destroy(); return }
+    posts.set(m.id, leg)
+    relay.acceptPost(leg, m.head, m.cookie, Buffer.from(m.rest, 'latin1'), { clientAddress: m.clientAddress, acceptedAt: performance.now() })
+  } else if (m.type === 'post-data') posts.get(m.id)?.deliver(Buffer.from(m.data, 'latin1'))
+  else posts.get(m.id)?.clientClosed()
+}
 let registry: ReturnType<typeof createMetrics>['registry'] | null = null
 let balancing: Balancing | null = null
 
 process.on('message', (msg: unknown, handle?: unknown) => {
+  if (isPostToWorker(msg)) { relayedPost(msg); return }
   if (isLegMessage(msg)) {
     const socket = handle as net.Socket | undefined
     if (socket === undefined || relay === null) return

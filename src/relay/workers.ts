@@ -2,7 +2,9 @@
  * Local relay workers: one process per core by default. The portal hands each tunnel leg (the
  * accepted socket itself, with the bytes already read) to the worker that owns its cookie by
  * rendezvous hashing, so both legs of a tunnel meet in one worker and media bytes never pass
- * through the portal process. A worker that dies is restarted with backoff; its tunnels are lost
+ * through the portal process. POST legs (client requests only) stay here and their bytes are
+ * relayed to the worker as messages (relayed-post.ts): Node passes one socket per IPC round trip,
+ * so a hand-off per leg would make every tunnel wait for two. A worker that dies is restarted with backoff; its tunnels are lost
  * (their clients reconnect), other workers are untouched.
  */
 import { fork, type ChildProcess } from 'node:child_process'
@@ -18,6 +20,7 @@ import type { LoadFigure } from '../backends/pool.js'
 import type { LegSink } from '../portal/front-door.js'
 import type { HttpHead } from '../tunnel/codec/http-head.js'
 import { freezeSocket, type LegKind, type LegMessage } from './handoff.js'
+import { isPostControl, PostRelays } from './relayed-post.js'
 import type { AccessRecord } from '../ops/access-log.js'
 import { webSocketKey } from '../portal/websocket-door.js'
 import { plainAddress } from '../portal/access.js'
@@ -41,6 +44,8 @@ interface WorkerSlot {
   seq: number
   /** Hand-off seq at which the applied status reply was asked. */
   appliedSeq: number
+  /** POST legs relayed to this worker (their sockets stay in the portal). */
+  posts: PostRelays
 }
 
 export interface WorkerStatus { tunnels: number, unpairedLegs: number, tunnelsByIp?: Record<string, number>, backends: Array<{ name: string, sessions: number, healthy: boolean, bps?: number }> }
@@ -93,7 +98,7 @@ export class WorkerPool implements LegSink {
   async start (count: number): Promise<void> {
     const ready: Array<Promise<void>> = []
     for (let i = 0; i < count; i++) {
-      const slot: WorkerSlot = { id: i, child: null, ready: false, restarts: 0, draining: false, ipCounts: new PerIpCounts(), handoffs: [], seq: 0, appliedSeq: 0 }
+      const slot: WorkerSlot = { id: i, child: null, ready: false, restarts: 0, draining: false, ipCounts: new PerIpCounts(), handoffs: [], seq: 0, appliedSeq: 0, posts: new PostRelays() }
       this.#slots.push(slot)
       ready.push(this.#spawn(slot))
     }
@@ -117,6 +122,7 @@ export class WorkerPool implements LegSink {
         }
         if (m.type === 'session-end') { const ip = (m as { ip?: string }).ip; if (ip !== undefined) slot.ipCounts.add(ip, -1); return }
         if (m.type === 'access') { this.onAccess?.((m as unknown as { record: AccessRecord }).record); return }
+        if (isPostControl(m)) { slot.posts.control(m); return }
         if (m.type === 'reply' && m.id !== undefined) {
           const cb = this.#waiting.get(m.id)
           if (cb !== undefined) { this.#waiting.delete(m.id); cb(m.data) }
@@ -127,6 +133,7 @@ export class WorkerPool implements LegSink {
         slot.child = null
         slot.ipCounts.clear()
         slot.handoffs = []
+        slot.posts.closeAll()
         // Its tunnels are gone: their cookies no longer have an open GET, unpaired or not.
         for (const [c, id] of this.#cookieOwner) if (id === slot.id) { this.#cookieOwner.delete(c); this.#unpaired.getPaired(c) }
         resolve()
@@ -154,6 +161,12 @@ export class WorkerPool implements LegSink {
       slot.ipCounts.add(ip, 1)
       slot.handoffs.push({ seq: ++slot.seq, ip })
       if (slot.handoffs.length > 100_000) slot.handoffs.shift()
+    }
+    if (kind === 'post' && head !== null) {
+      // Kept here, its bytes relayed as messages (relayed-post.ts): no IPC round trip of its own.
+      const child = slot.child
+      slot.posts.open(m => sendControl(child, m), socket, head, cookie, rest, clientAddress)
+      return true
     }
     const extra = freezeSocket(socket)
     const all = extra.length > 0 ? Buffer.concat([rest, extra]) : rest

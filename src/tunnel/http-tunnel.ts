@@ -15,8 +15,27 @@ import { getHeader } from './codec/rtsp-message.js'
 import type { HttpHead } from './codec/http-head.js'
 import type { ClientSide, ProxySession } from './proxy-session.js'
 
+/**
+ * What a POST leg is used as: a net.Socket, or in a relay worker a leg the portal relays as
+ * messages (src/relay/relayed-post.ts).
+ */
+export interface PostSocket {
+  on (event: 'data', listener: (chunk: Buffer) => void): unknown
+  on (event: 'close' | 'error', listener: (...args: any[]) => void): unknown
+  once (event: 'close', listener: () => void): unknown
+  write (data: Buffer | string): boolean
+  end (): unknown
+  end (data: Buffer | string): unknown
+  destroy (): unknown
+  pause (): unknown
+  resume (): unknown
+  removeAllListeners (event: 'data' | 'close' | 'error'): unknown
+  setNoDelay (noDelay?: boolean): unknown
+  setKeepAlive (enable?: boolean, initialDelay?: number): unknown
+}
+
 interface PostLeg {
-  socket: net.Socket
+  socket: PostSocket
   decoder: Base64StreamDecoder
   chunked: ChunkedDecoder | null
   demux: RtspDemuxer
@@ -71,7 +90,7 @@ export class HttpTunnel implements ClientSide {
   bind (session: ProxySession): void { this.#session = session }
 
   /** Attach a POST leg (its head already parsed; `initial` is the body bytes read with it). */
-  attachPost (socket: net.Socket, head: HttpHead, initial: Buffer): void {
+  attachPost (socket: PostSocket, head: HttpHead, initial: Buffer): void {
     if (this.#closed) { socket.destroy(); return }
     this.#everPaired = true
     if (this.#pairingTimer !== null) { clearTimeout(this.#pairingTimer); this.#pairingTimer = null }
