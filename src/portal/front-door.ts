@@ -83,7 +83,9 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
     ...(auth.enabled ? auth.challenge() : []),
     ...(tokenSecrets.length > 0 ? [['WWW-Authenticate', `Bearer realm="${config.auth.realm}"`] as [string, string]] : [])
   ]
-  const server = net.createServer({ noDelay: true, keepAlive: true })
+  // keepAliveInitialDelay: left at 0, Node asks for TCP_KEEPIDLE 0, which Linux refuses (EINVAL),
+  // and the kernel's 2 h stays until a leg sets its own 30 s.
+  const server = net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 })
   server.on('connection', socket => {
     const acceptedAt = performance.now()
     const clientAddress = socket.remoteAddress ?? 'unknown'
