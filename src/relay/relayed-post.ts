@@ -8,6 +8,11 @@
  * loops. A POST carries only the client's RTSP requests (base64) and the odd RTCP report, so the
  * portal keeps the POST socket and relays its bytes over the worker's IPC channel as plain
  * messages, which are not acknowledged one by one; only the GET (the media path) is handed over.
+ * They do still queue behind sockets not yet acknowledged (Node keeps the channel in order), so in
+ * a burst a tunnel's requests wait for the GETs handed over before them. A pipe of their own
+ * (tried: the worker's fd 4, one JSON text per line) lets them pass, at the price of POSTs reaching
+ * the worker before their GET; in bursts of 200 simultaneous setups here it gave no gain beyond
+ * the run-to-run noise, so the one ordered channel stays.
  *
  *   portal → worker  { type: 'post', id, cookie, head, rest, clientAddress }  a POST leg arrives
  *                    { type: 'post-data', id, data }                           bytes read from it

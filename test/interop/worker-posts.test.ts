@@ -80,5 +80,5 @@ t.test('real clients through 2 workers: ffmpeg, ffprobe and GStreamer rtsph://',
   t.match(probe.stdout, /h264/, 'ffprobe lists the video stream')
   // sync=true: see gateway-auth.test.ts (an unsynced gst-launch can stop mid-PAUSE and exit 1).
   const gst = await runPeer('gst-launch-1.0', ['-q', 'rtspsrc', `location=rtsph://127.0.0.1:${gw.port}/demo`, '!', 'decodebin', '!', 'fakesink', 'num-buffers=50', 'sync=true'], { timeoutMs: 30_000 })
-  t.equal(gst.code, 0, `GStreamer rtsph:// plays (stderr: ${gst.stderr.slice(0, 300)})`)
+  t.equal(gst.code, 0, `GStreamer rtsph:// plays (stderr: ${gst.stderr.slice(0, 3000)})`)
 })
