@@ -4,8 +4,8 @@
  * rendezvous hashing, so both legs of a tunnel meet in one worker and media bytes never pass
  * through the portal process. POST legs (client requests only) stay here and their bytes are
  * relayed to the worker as messages (relayed-post.ts): Node passes one socket per IPC round trip,
- * so a hand-off per leg would make every tunnel wait for two. A worker that dies is restarted with backoff; its tunnels are lost
- * (their clients reconnect), other workers are untouched.
+ * so a hand-off per leg would make every tunnel wait for two. A worker that dies is restarted
+ * with backoff; its tunnels are lost (their clients reconnect), other workers are untouched.
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
