@@ -17,7 +17,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
-import type { MicroResult } from './micro.js'
+import { fromRounds, type MicroResult } from './micro.js'
 import { nodeArgs } from './scenarios.js'
 
 interface SinkReport { got: number }
@@ -98,19 +98,13 @@ export async function runHandoffMicro (legs: number, busyUs: number, rounds = 3)
           socks.close()
         }
       }
-      const med = (a: number[]): number => a.sort((x, y) => x - y)[Math.floor(a.length / 2)]!
-      const nsPerOp = med(s)
-      const baselineNsPerOp = med(b)
-      out.push({
-        name: busy === 0
+      out.push(fromRounds(
+        busy === 0
           ? `leg hand-off to an idle relay worker (${legs} sockets over its IPC channel, one per round trip)`
           : `leg hand-off to a relay worker busy ${busy} µs per event-loop turn (${legs} sockets)`,
-        unit: 'leg',
-        nsPerOp,
-        baseline: busy === 0 ? 'the same IPC messages without a socket' : 'the same messages to that worker without a socket',
-        baselineNsPerOp,
-        ratio: nsPerOp / baselineNsPerOp
-      })
+        'leg',
+        busy === 0 ? 'the same IPC messages without a socket' : 'the same messages to that worker without a socket',
+        s, b))
     } finally {
       child.kill()
     }

@@ -49,15 +49,20 @@ function time (fn: () => void, ops: number, ms: number): number {
   return ((performance.now() - t0) * 1e6) / (calls * ops)
 }
 
+/** The result of interleaved rounds (ns per op each): the median of the subject's and of the baseline's. */
+export function fromRounds (name: string, unit: string, baseline: string, subject: number[], base: number[]): MicroResult {
+  const med = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!
+  const nsPerOp = med(subject)
+  const baselineNsPerOp = med(base)
+  return { name, unit, nsPerOp, baseline, baselineNsPerOp, ratio: nsPerOp / baselineNsPerOp }
+}
+
 /** Median of 3 interleaved rounds of subject and baseline. */
 function compare (name: string, unit: string, baseline: string, subject: () => void, base: () => void, ops: number, ms: number): MicroResult {
   const s: number[] = []
   const b: number[] = []
   for (let i = 0; i < 3; i++) { s.push(time(subject, ops, ms / 3)); b.push(time(base, ops, ms / 3)) }
-  const med = (a: number[]): number => a.sort((x, y) => x - y)[1]!
-  const nsPerOp = med(s)
-  const baselineNsPerOp = med(b)
-  return { name, unit, nsPerOp, baseline, baselineNsPerOp, ratio: nsPerOp / baselineNsPerOp }
+  return fromRounds(name, unit, baseline, s, b)
 }
 
 /** A backend byte stream of `n` RTP frames of `size` bytes (header included), cut into reads. */

@@ -31,7 +31,7 @@ const posts = new Map<number, RelayedPost>()
 
 function relayedPost (m: PostToWorker): void {
   if (m.type === 'post') {
-    const leg = new RelayedPost(m.id, c => { toPortal(c) }, () => { posts.delete(m.id) })
+    const leg = new RelayedPost(m.id, toPortal, () => { posts.delete(m.id) })
     if (relay === null) { leg.destroy(); return }
     posts.set(m.id, leg)
     relay.acceptPost(leg, m.head, m.cookie, Buffer.from(m.rest, 'latin1'), { clientAddress: m.clientAddress, acceptedAt: performance.now() })

@@ -23,19 +23,24 @@ interface Wired {
 
 const head = { method: 'POST', target: '/live/cam1', version: 'HTTP/1.0', headers: [['x-sessioncookie', 'abc']], headLength: 0 } as never
 
-async function wire (t: TestContext, rest = Buffer.alloc(0)): Promise<Wired> {
+/** A connected client socket and the portal's side of it, accepted paused (as the front door leaves it). */
+async function acceptedPair (t: TestContext): Promise<{ client: net.Socket, socket: net.Socket }> {
   let accepted: net.Socket | null = null
   const server = net.createServer({ pauseOnConnect: true }, s => { accepted = s })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { server.close() })
   const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
   client.on('error', () => {})
+  t.teardown(() => { client.destroy() })
+  return { client, socket: await waitFor(() => accepted, 'accepted') }
+}
+
+async function wire (t: TestContext, rest = Buffer.alloc(0)): Promise<Wired> {
+  const { client, socket } = await acceptedPair(t)
   const back: Buffer[] = []
   let cClosed = false
   client.on('data', (b: Buffer) => back.push(b))
   client.on('close', () => { cClosed = true })
-  t.teardown(() => { client.destroy() })
-  const socket = await waitFor(() => accepted, 'accepted')
   const relays = new PostRelays()
   const ops: string[] = []
   const got: Buffer[] = []
@@ -140,15 +145,9 @@ t.test('closeAll (the worker exited) closes every relayed connection', async t =
 })
 
 t.test('a channel that is closed closes the leg at once', async t => {
-  let accepted: net.Socket | null = null
-  const server = net.createServer({ pauseOnConnect: true }, s => { accepted = s })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { server.close() })
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
-  client.on('error', () => {})
+  const { client, socket } = await acceptedPair(t)
   let closed = false
   client.on('close', () => { closed = true })
-  const socket = await waitFor(() => accepted, 'accepted')
   const relays = new PostRelays()
   relays.open(() => false, socket, head, 'abc', Buffer.alloc(0), '127.0.0.1')
   await waitFor(() => closed, 'client connection closed')
