@@ -9,7 +9,8 @@
  *   setup    GET written → first RTP byte, over S sequential and P simultaneous setups
  *   sweep    N tunnels × bitrate, N stepping up until a step loses or delays (late) a packet;
  *            CPU-s of the middle box per delivered Gbit at every step
- *   delay    one-way delay per RTP packet at 25/50/90 % of the load tunnelgate (a) held
+ *   delay    one-way delay per RTP packet at 25/50/90 % of the load tunnelgate (a) held; then
+ *            rounds through every scenario that measure its 50 % window again (delayRounds)
  *
  * The `live` scenario (live.ts, issue #9) runs after them with its own baseline: one live stream
  * to N viewers, tunnelgate's live fan-out vs gst-rtsp-server's shared media.
@@ -62,9 +63,10 @@ export interface BenchOptions {
   delayFractions: number[]
   delaySeconds: number
   /**
-   * The 50 % delay window (the verdict's) measured this many more times, each after the one
-   * before: one window's p99 on a shared 2-core machine swings by several ms from run to run, so
-   * the verdict takes the median of all of them (absent in older results: one window).
+   * The 50 % delay window (the verdict's) measured this many more times, in rounds across the
+   * scenarios after all of them have run (delayRounds): one window's p99 on a shared 2-core machine
+   * swings by several ms from run to run, so the verdict takes the median of all of them (absent in
+   * older results: one window).
    */
   delayRepeats?: number
   /**
@@ -135,7 +137,7 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   scaleAddresses: 16,
   delayFractions: [0.25, 0.5, 0.9],
   delaySeconds: 5,
-  delayRepeats: 2,
+  delayRepeats: 4,
   delayProbes: 32,
   boxFirstNice: -10,
   tickMs: 10,
@@ -222,7 +224,7 @@ export interface ScenarioResult {
   delay: Array<StepResult & { fraction: number }>
   /** The delay windows measured again with the box first (BenchOptions.boxFirstNice); absent when not measured. */
   delayBoxFirst?: Array<StepResult & { fraction: number }>
-  /** The 50 % window measured again (BenchOptions.delayRepeats), after the first and before its box-first one. */
+  /** The 50 % window measured again (BenchOptions.delayRepeats), one per round of delayRounds, on a box started afresh. */
   delayRepeats?: Array<StepResult & { fraction: number }>
   /** Why the box-first windows were not measured (not permitted to raise the box's priority). */
   boxFirstSkipped?: string
@@ -437,13 +439,7 @@ async function delayPhase (box: Running, ctx: Ctx, r: ScenarioResult, reference:
     const s = await measureUndisturbed(box, ctx, `${r.id} @${Math.round(f * 100)}%`, n, ctx.o.delaySeconds)
     r.delay.push({ ...s, fraction: f })
     ctx.o.log(stepLine(`${r.id} @${Math.round(f * 100)}%`, s))
-    // The verdict's window (50 %) again, delayRepeats times: report.ts added50 takes the median.
-    const repeats = f === 0.5 ? (ctx.o.delayRepeats ?? 0) : 0
-    for (let k = 0; k < repeats; k++) {
-      const again = await measureUndisturbed(box, ctx, `${r.id} @${Math.round(f * 100)}% again`, n, ctx.o.delaySeconds)
-      ;(r.delayRepeats ??= []).push({ ...again, fraction: f })
-      ctx.o.log(stepLine(`${r.id} @${Math.round(f * 100)}% again`, again))
-    }
+    // The verdict's window (50 %) is measured again later, in rounds across the scenarios (delayRounds).
     const nice = ctx.o.boxFirstNice
     if (nice === undefined || box.pids().length === 0 || r.boxFirstSkipped !== undefined) continue
     if (!setThreadsNice(box.pids(), nice)) {
@@ -487,6 +483,52 @@ export async function runBench (o: BenchOptions): Promise<BenchResults> {
   return results
 }
 
+/**
+ * The verdict's 50 % delay window measured again, `delayRepeats` more times per scenario, in rounds
+ * that go through every scenario in turn once all of them have run: round k starts each box afresh,
+ * opens the direct probes and the 50 % tunnels anew, warms up (twice `warmSeconds`, the box is
+ * fresh) and measures one window. A noisy spell of the shared machine (seconds of another tenant's
+ * work, which the same-window probes do not always cancel) then falls on one window of several
+ * scenarios instead of on several windows of one, so the medians compare the boxes and not the
+ * moments they were measured at. A round that fails for a scenario is logged and skipped; the
+ * report says how many windows each median took.
+ */
+async function delayRounds (ctx: Ctx, results: BenchResults): Promise<void> {
+  const o = ctx.o
+  const repeats = o.delayRepeats ?? 0
+  if (repeats === 0 || !o.delayFractions.includes(0.5) || results.referenceTunnels === 0) return
+  const n = Math.max(1, Math.round(results.referenceTunnels * 0.5))
+  const due = results.scenarios.filter(r => r.error === undefined && r.delay.some(w => w.fraction === 0.5))
+  for (let k = 0; k < repeats; k++) {
+    o.log(`delay round ${k + 2} of ${repeats + 1}: the 50 % window (${n} tunnels) of ${due.map(r => r.id).join(', ')}, each box started afresh`)
+    for (const r of due) {
+      const label = `${r.id} @50% round ${k + 2}`
+      let box: Running | null = null
+      const probes: BenchTunnel[] = []
+      const list: BenchTunnel[] = []
+      try {
+        box = await startScenario(r.id, ctx.sourcePort)
+        await sleep(o.settleMs / 3)
+        await openMany({ ...box, port: ctx.sourcePort }, ctx, probes, o.delayProbes ?? 0, o.kbps, {}, 16, Infinity, ctx.probeStats)
+        ctx.probing = probes.length > 0
+        await openMany(box, ctx, list, n, o.kbps)
+        await sleep(o.warmSeconds * 2000)
+        const s = await measureUndisturbed(box, ctx, label, n, o.delaySeconds)
+        ;(r.delayRepeats ??= []).push({ ...s, fraction: 0.5 })
+        o.log(stepLine(label, s))
+      } catch (err) {
+        o.log(`  ${label}: failed, window skipped: ${(err as Error).message}`)
+      } finally {
+        ctx.probing = false
+        closeAll(probes)
+        closeAll(list)
+        await box?.stop()
+        await sleep(o.settleMs)
+      }
+    }
+  }
+}
+
 /** Micro-benchmarks and the middle-box scenarios a–f (one bench source for all of them). */
 async function runBoxes (o: BenchOptions, ctx: Ctx, results: BenchResults, boxes: ScenarioId[]): Promise<void> {
   const started = performance.now()
@@ -518,6 +560,7 @@ async function runBoxes (o: BenchOptions, ctx: Ctx, results: BenchResults, boxes
         await box?.stop()
       }
     }
+    await delayRounds(ctx, results)
   } finally {
     await source.stop()
   }

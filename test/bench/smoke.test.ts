@@ -22,6 +22,12 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
   t.comment(lines.join('\n'))
   const expected = haproxyVersion() === null ? ['a', 'b1', 'b2', 'c', 'e', 'f'] : ['a', 'b1', 'b2', 'c', 'd', 'e', 'f']
   t.same(r.scenarios.map(s => s.id), expected, 'every scenario ran (d needs haproxy)')
+  // The repeated 50 % windows come in rounds through every scenario after all of them have run.
+  const rounds = lines.map((l, i) => /^delay round (\d+) of/.test(l) ? i : -1).filter(i => i >= 0)
+  t.equal(rounds.length, SMOKE.delayRepeats, 'one round per repeat of the 50 % window')
+  const lastPhase = lines.map((l, i) => /^f: /.test(l) ? i : -1).filter(i => i >= 0).pop() ?? -1
+  t.ok(rounds.every(i => i > lastPhase), 'the rounds run after the last scenario\'s own phases')
+  t.ok(lines.some(l => /^ {2}a @50% round 2 /.test(l)) && lines.some(l => /^ {2}f @50% round 2 /.test(l)), 'each round measures every scenario')
   for (const s of r.scenarios) {
     t.equal(s.error, undefined, `${s.id}: no error`)
     t.ok(s.scale !== undefined && s.scale.opened > 0 && s.scale.keepaliveAnswered > 0, `${s.id}: paused tunnels held and kept alive`)
@@ -39,7 +45,8 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
     t.ok(s.delay.length > 0, `${s.id}: delay phase ran`)
     t.ok(s.delay.every(x => x.probeDelayMs !== undefined && x.probeDelayMs.n > 0), `${s.id}: the direct probes' delays recorded in every delay window`)
     t.ok(s.sweep.every(x => x.probeDelayMs === undefined), `${s.id}: no probes in the sweep`)
-    t.ok(s.delayRepeats !== undefined && s.delayRepeats.length === SMOKE.delayRepeats && s.delayRepeats.every(x => x.fraction === 0.5 && x.probeDelayMs !== undefined), `${s.id}: the 50 % window measured again, with its probes`)
+    const half = s.delay.find(x => x.fraction === 0.5)!
+    t.ok(s.delayRepeats !== undefined && s.delayRepeats.length === SMOKE.delayRepeats && s.delayRepeats.every(x => x.fraction === 0.5 && x.tunnels === half.tunnels && x.probeDelayMs !== undefined && x.probeDelayMs.n > 0 && x.packets > 0), `${s.id}: the 50 % window measured again, same load, with its probes`)
     t.ok([...s.sweep, ...s.delay].every(x => x.clientStallMs !== undefined && x.clientStallMs.p99 >= 0 && x.clientStallMs.max >= x.clientStallMs.p99), `${s.id}: the load generator's own stalls recorded per window`)
     if (s.id === 'c') t.equal(s.delayBoxFirst, undefined, 'c: no box to put first')
     else if (process.getuid?.() === 0) t.ok(s.delayBoxFirst !== undefined && s.delayBoxFirst.length === s.delay.length && s.delayBoxFirst.every(x => x.probeDelayMs !== undefined && x.probeDelayMs.n > 0), `${s.id}: every delay window measured again with the box first, probes recorded`)

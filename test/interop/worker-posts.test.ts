@@ -78,7 +78,7 @@ t.test('real clients through 2 workers: ffmpeg, ffprobe and GStreamer rtsph://',
   const probe = await runPeer('ffprobe', ['-v', 'error', '-rtsp_transport', 'http', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', url], { timeoutMs: 30_000 })
   t.equal(probe.code, 0, `ffprobe (stderr: ${probe.stderr.slice(0, 300)})`)
   t.match(probe.stdout, /h264/, 'ffprobe lists the video stream')
-  // sync=true: see gateway-auth.test.ts (an unsynced gst-launch can stop mid-PAUSE and exit 1).
+  // sync=true: see test/interop/gateway-auth.test.ts (an unsynced gst-launch can stop mid-PAUSE and exit 1).
   const gst = await runPeer('gst-launch-1.0', ['-q', 'rtspsrc', `location=rtsph://127.0.0.1:${gw.port}/demo`, '!', 'decodebin', '!', 'fakesink', 'num-buffers=50', 'sync=true'], { timeoutMs: 30_000 })
   t.equal(gst.code, 0, `GStreamer rtsph:// plays (stderr: ${gst.stderr.slice(0, 3000)})`)
 })
