@@ -16,6 +16,11 @@
  * grid: the tunnel count grows by `growth` until a step is not held (lost or late packets, a
  * failed tunnel or < 97 % delivered; measured twice), then is bisected between the last step held
  * and the first not held until they are within `precision` of each other.
+ *
+ * Each layout is searched `passes` times, in the order b1 b2 b2 b1 (b1 b2 b2 b1 b1 b2 … for more),
+ * each pass on a box started afresh; a layout's held load is the mean of its passes. The shared
+ * machine's speed drifts over minutes (another tenant's work): a single b1-then-b2 order puts all of
+ * a drift into the ratio, the mirrored order cancels a steady one and averages the rest.
  */
 import { cpus, release } from 'node:os'
 import { readFileSync } from 'node:fs'
@@ -42,6 +47,8 @@ export interface CappedLayout {
   id: 'b1' | 'b2'
   name: string
   workers: number
+  /** Which search of this layout (1, 2, …; absent in results from before there were several: 1). */
+  pass?: number
   /** Every window, in the order measured (the search goes up, then bisects). */
   steps: CappedStep[]
   /** The most tunnels held, and what they delivered (0 when none was held). */
@@ -59,6 +66,8 @@ export interface CappedScalingOptions {
   precision: number
   maxSteps: number
   maxTunnels: number
+  /** Searches per layout, in mirrored order (b1 b2 b2 b1 …); absent in older results: 1. */
+  passes?: number
   kbps: number
   stepSeconds: number
   warmSeconds: number
@@ -98,10 +107,21 @@ async function hold (box: Running, ctx: Ctx, list: BenchTunnel[], n: number, kbp
   else await openMany(box, ctx, list, n, kbps)
 }
 
-async function searchLayout (id: 'b1' | 'b2', sourcePort: number, ctx: Ctx, so: CappedScalingOptions): Promise<CappedLayout> {
+/** The order of the searches: b1 b2, then mirrored (b2 b1), and so on, `passes` of each layout. */
+export function passOrder (passes: number): Array<{ id: 'b1' | 'b2', pass: number }> {
+  const out: Array<{ id: 'b1' | 'b2', pass: number }> = []
+  for (let p = 1; p <= Math.max(1, passes); p++) {
+    const pair = p % 2 === 1 ? (['b1', 'b2'] as const) : (['b2', 'b1'] as const)
+    for (const id of pair) out.push({ id, pass: p })
+  }
+  return out
+}
+
+async function searchLayout (id: 'b1' | 'b2', pass: number, sourcePort: number, ctx: Ctx, so: CappedScalingOptions): Promise<CappedLayout> {
   const o = ctx.o
   const workers = id === 'b1' ? 1 : 2
-  const r: CappedLayout = { id, name: SCENARIOS[id], workers, steps: [], heldTunnels: 0, heldMbps: 0, failedTunnels: null }
+  const r: CappedLayout = { id, name: SCENARIOS[id], workers, pass, steps: [], heldTunnels: 0, heldMbps: 0, failedTunnels: null }
+  o.log(`  ${id} capped, pass ${pass}`)
   const box = await startScenario(id, sourcePort)
   const caps: CpuCap[] = []
   const list: BenchTunnel[] = []
@@ -167,10 +187,10 @@ export async function workerTunnels (port: number): Promise<number[]> {
 const CAP_PREFIX = 'tunnelgate-bench-'
 
 export function cappedOptions (o: BenchOptions): CappedScalingOptions {
-  return { workerCores: o.capWorkerCores, startTunnels: o.capStartTunnels, growth: o.capGrowth, precision: o.capPrecision, maxSteps: o.capMaxSteps, maxTunnels: o.capMaxTunnels, kbps: o.kbps, stepSeconds: o.stepSeconds, warmSeconds: o.warmSeconds, lateMs: o.lateMs }
+  return { workerCores: o.capWorkerCores, startTunnels: o.capStartTunnels, growth: o.capGrowth, precision: o.capPrecision, maxSteps: o.capMaxSteps, maxTunnels: o.capMaxTunnels, passes: o.capPasses, kbps: o.kbps, stepSeconds: o.stepSeconds, warmSeconds: o.warmSeconds, lateMs: o.lateMs }
 }
 
-/** b1 and b2 with every relay worker capped at `workerCores`, each searched for its held load. */
+/** b1 and b2 with every relay worker capped at `workerCores`, each searched `passes` times for its held load. */
 export async function runCappedScaling (o: BenchOptions): Promise<CappedScalingResult> {
   const started = performance.now()
   const so = cappedOptions(o)
@@ -187,14 +207,15 @@ export async function runCappedScaling (o: BenchOptions): Promise<CappedScalingR
   }
   result.cgroup = h!.kind
   removeEmptyCaps(CAP_PREFIX, h)
-  o.log(`capped worker scaling: each relay worker capped at ${so.workerCores} of a core (cgroup ${h!.kind}), b1 against b2`)
+  const order = passOrder(so.passes ?? 1)
+  o.log(`capped worker scaling: each relay worker capped at ${so.workerCores} of a core (cgroup ${h!.kind}), b1 against b2, searched in the order ${order.map(x => x.id).join(' ')}`)
   const ctx = new Ctx(o)
   const source = await startSource(o.tickMs, o.phases)
   ctx.sourcePid = source.pid
   ctx.sourcePort = source.port
   try {
-    for (const id of ['b1', 'b2'] as const) {
-      result.layouts.push(await searchLayout(id, source.port, ctx, so))
+    for (const { id, pass } of order) {
+      result.layouts.push(await searchLayout(id, pass, source.port, ctx, so))
       await sleep(o.settleMs)
     }
   } finally {

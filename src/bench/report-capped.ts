@@ -22,34 +22,61 @@ export function limitStep (l: CappedLayout): CappedStep | undefined {
 /** Cores nobody used over the window (window.ts cpuIdle per second). */
 function idleCores (s: CappedStep): number { return cpuIdle(s) / s.seconds }
 
+/** A layout's searches (passes), in the order measured. */
+export function passesOf (c: CappedScalingResult, id: 'b1' | 'b2'): CappedLayout[] { return c.layouts.filter(l => l.id === id) }
+
+/** What a layout held: the mean over its passes, and each pass's figure. */
+export interface LayoutHeld { mbps: number, tunnels: number, passes: number[] }
+
+function heldOf (ls: CappedLayout[]): LayoutHeld {
+  const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length)
+  return { mbps: mean(ls.map(l => l.heldMbps)), tunnels: Math.round(mean(ls.map(l => l.heldTunnels))), passes: ls.map(l => l.heldMbps) }
+}
+
+/** "b2" for a layout searched once, "b2 pass 2" when the run searched it several times. */
+function tag (c: CappedScalingResult, l: CappedLayout): string { return passesOf(c, l.id).length > 1 ? `${l.id} pass ${l.pass ?? 1}` : l.id }
+
 export interface CappedFinding {
   ratio: number | null
   /** Why the ratio does not decide (no limit found, the workers not saturated, the machine out of cores); empty when it does. */
   doubts: string[]
+  /** Each layout's held load (null when it was not measured). */
+  b1: LayoutHeld | null
+  b2: LayoutHeld | null
 }
 
 /**
- * The ratio b2 held ÷ b1 held, and whether it measures the workers: each layout must have found
- * its limit, with every worker at its quota there and cores to spare on the machine.
+ * The ratio b2 held ÷ b1 held (each the mean of its passes), and whether it measures the workers:
+ * every pass of each layout must have found its limit, with every worker at its quota there and
+ * cores to spare on the machine.
  */
 export function cappedFinding (c: CappedScalingResult): CappedFinding {
   const doubts: string[] = []
-  const b1 = c.layouts.find(l => l.id === 'b1')
-  const b2 = c.layouts.find(l => l.id === 'b2')
-  if (b1 === undefined || b2 === undefined) return { ratio: null, doubts: [c.skipped ?? 'b1 or b2 not measured'] }
-  for (const l of [b1, b2]) {
-    if (l.error !== undefined) { doubts.push(`${l.id} failed: ${l.error}`); continue }
-    if (l.heldTunnels === 0) { doubts.push(`${l.id} held no step`); continue }
+  const b1s = passesOf(c, 'b1')
+  const b2s = passesOf(c, 'b2')
+  if (b1s.length === 0 || b2s.length === 0) return { ratio: null, doubts: [c.skipped ?? 'b1 or b2 not measured'], b1: null, b2: null }
+  for (const l of [...b1s, ...b2s]) {
+    const id = tag(c, l)
+    if (l.error !== undefined) { doubts.push(`${id} failed: ${l.error}`); continue }
+    if (l.heldTunnels === 0) { doubts.push(`${id} held no step`); continue }
     const s = limitStep(l)
-    if (s === undefined) { doubts.push(`${l.id} never reached its limit (held ${l.heldTunnels} tunnels, the most tried)`); continue }
+    if (s === undefined) { doubts.push(`${id} never reached its limit (held ${l.heldTunnels} tunnels, the most tried)`); continue }
     const low = s.workerCores.filter(w => w < SATURATED * c.options.workerCores)
-    if (low.length > 0) doubts.push(`at ${l.id}'s limit (${s.tunnels} tunnels) a worker used ${low.map(w => f(w)).join(', ')} of its ${c.options.workerCores} cores: not the workers' limit`)
+    if (low.length > 0) doubts.push(`at ${id}'s limit (${s.tunnels} tunnels) a worker used ${low.map(w => f(w)).join(', ')} of its ${c.options.workerCores} cores: not the workers' limit`)
     const idle = idleCores(s)
-    if (idle < SPARE_CORES) doubts.push(`at ${l.id}'s limit the machine had ${f(idle)} cores idle: the machine, not the workers, may have run out`)
-    if (s.disturbed) doubts.push(`${l.id}'s limit window was disturbed by other processes`)
+    if (idle < SPARE_CORES) doubts.push(`at ${id}'s limit the machine had ${f(idle)} cores idle: the machine, not the workers, may have run out`)
+    if (s.disturbed) doubts.push(`${id}'s limit window was disturbed by other processes`)
   }
-  const ratio = b1.heldMbps > 0 && b2.heldMbps > 0 ? b2.heldMbps / b1.heldMbps : null
-  return { ratio, doubts }
+  const b1 = heldOf(b1s)
+  const b2 = heldOf(b2s)
+  const ratio = b1.mbps > 0 && b2.mbps > 0 ? b2.mbps / b1.mbps : null
+  return { ratio, doubts, b1, b2 }
+}
+
+/** ", the means of 2 searches each in the order b1 b2 b2 b1 (b2 890, 918; b1 380, 418)" when there were passes. */
+function passesText (c: CappedScalingResult, b1: LayoutHeld, b2: LayoutHeld): string {
+  if (b1.passes.length < 2 && b2.passes.length < 2) return ''
+  return `, the means of ${b1.passes.length === b2.passes.length ? b1.passes.length : `${b2.passes.length} and ${b1.passes.length}`} searches each in the order ${c.layouts.map(l => l.id).join(' ')} (b2 ${b2.passes.map(v => f(v, 0)).join(', ')}; b1 ${b1.passes.map(v => f(v, 0)).join(', ')})`
 }
 
 /**
@@ -59,12 +86,10 @@ export function cappedFinding (c: CappedScalingResult): CappedFinding {
 export function scalingVerdict (uncapped: Verdict, c: CappedScalingResult | undefined): Verdict {
   if (c === undefined) return uncapped
   if (c.skipped !== undefined) return { ...uncapped, measured: `${uncapped.measured}; capped workers not measured: ${c.skipped}` }
-  const { ratio, doubts } = cappedFinding(c)
-  const b1 = c.layouts.find(l => l.id === 'b1')
-  const b2 = c.layouts.find(l => l.id === 'b2')
-  const capped = ratio === null
+  const { ratio, doubts, b1, b2 } = cappedFinding(c)
+  const capped = ratio === null || b1 === null || b2 === null
     ? `with each relay worker capped at ${c.options.workerCores} of a core: no ratio (${doubts.join('; ')})`
-    : `with each relay worker capped at ${c.options.workerCores} of a core so that the workers, not the cores shared with the source and the load generator, are the limit (run of ${c.date}): **${f(ratio)}×** (b2 ${f(b2!.heldMbps, 0)} vs b1 ${f(b1!.heldMbps, 0)} Mbit/s held, ${b2!.heldTunnels} vs ${b1!.heldTunnels} tunnels; see "Worker scaling with capped workers")${doubts.length > 0 ? `; inconclusive: ${doubts.join('; ')}` : ''}`
+    : `with each relay worker capped at ${c.options.workerCores} of a core so that the workers, not the cores shared with the source and the load generator, are the limit (run of ${c.date}): **${f(ratio)}×** (b2 ${f(b2.mbps, 0)} vs b1 ${f(b1.mbps, 0)} Mbit/s held, ${b2.tunnels} vs ${b1.tunnels} tunnels${passesText(c, b1, b2)}; see "Worker scaling with capped workers")${doubts.length > 0 ? `; inconclusive: ${doubts.join('; ')}` : ''}`
   const decided = ratio !== null && doubts.length === 0
   return {
     target: uncapped.target,
@@ -94,21 +119,19 @@ export function renderCappedScaling (c: CappedScalingResult): string[] {
   const L = ['## Worker scaling with capped workers', '']
   L.push(`> From the run of ${c.date} (profile **${c.profile}**, ${f(c.durationSeconds / 60, 1)} min; ${c.machine.nproc} × ${c.machine.cpu ?? 'unknown CPU'}, Linux ${c.machine.kernel ?? '–'}, load average at its start ${c.machine.loadavg}).${c.profile !== 'full' ? ` **A ${c.profile} run: indicative only.**` : ''}`, '')
   if (c.skipped !== undefined) { L.push(`Not measured: ${c.skipped}.`, ''); return L }
-  L.push(`The uncapped sweep above cannot show worker scaling on this machine: the source and the load generator need about as many cores per delivered Gbit as the box, so one worker's layout runs out of machine before its worker is busy. Here b1 and b2 run again with **each relay worker in a cgroup of its own (${c.cgroup}) capped at ${o.workerCores} of a core** (CFS quota, 10 ms period; \`src/bench/cpu-cap.ts\`), the portal uncapped (it hands each leg's socket to a worker and is then out of the data path). A capped worker saturates at a load the machine carries with cores to spare, so each layout's held load is what its workers carry. The held load is searched, not swept on a grid: ${o.startTunnels} tunnels × ${o.kbps} kbit/s, growing ×${o.growth} until a step is not held (a lost packet or one later than ${o.lateMs} ms, a failed tunnel, or < 97 % delivered; every such step measured twice), then bisected until the last step held and the first not held are within ${f(o.precision * 100, 0)} % (at most ${o.maxSteps} windows). ${o.warmSeconds} s warm-up (twice that after coming down), ${o.stepSeconds} s windows. Cores are CPU-s per second of the window.`, '')
-  const { ratio, doubts } = cappedFinding(c)
-  const b1 = c.layouts.find(l => l.id === 'b1')
-  const b2 = c.layouts.find(l => l.id === 'b2')
+  L.push(`The uncapped sweep above cannot show worker scaling on this machine: the source and the load generator need about as many cores per delivered Gbit as the box, so one worker's layout runs out of machine before its worker is busy. Here b1 and b2 run again with **each relay worker in a cgroup of its own (${c.cgroup}) capped at ${o.workerCores} of a core** (CFS quota, 10 ms period; \`src/bench/cpu-cap.ts\`), the portal uncapped (it hands each leg's socket to a worker and is then out of the data path). A capped worker saturates at a load the machine carries with cores to spare, so each layout's held load is what its workers carry. The held load is searched, not swept on a grid: ${o.startTunnels} tunnels × ${o.kbps} kbit/s, growing ×${o.growth} until a step is not held (a lost packet or one later than ${o.lateMs} ms, a failed tunnel, or < 97 % delivered; every such step measured twice), then bisected until the last step held and the first not held are within ${f(o.precision * 100, 0)} % (at most ${o.maxSteps} windows).${(o.passes ?? 1) > 1 ? ` Each layout is searched ${o.passes} times, each time on a box started afresh, in the mirrored order ${c.layouts.map(l => l.id).join(' ')}, and its held load is the mean of its searches: the shared machine's speed drifts over minutes, and a single b1-then-b2 order would put a drift into the ratio.` : ''} ${o.warmSeconds} s warm-up (twice that after coming down), ${o.stepSeconds} s windows. Cores are CPU-s per second of the window.`, '')
+  const { ratio, doubts, b1, b2 } = cappedFinding(c)
   L.push('| layout | held (tunnels / Mbit/s) | first not held (tunnels) | tunnels per worker there | workers\' cores there | idle cores there |', '|---|---|---|---|---|---|')
   for (const l of c.layouts) {
     const s = limitStep(l)
-    L.push(`| ${l.id}: ${l.name}${l.error !== undefined ? ` (failed: ${l.error})` : ''} | ${l.heldTunnels} / ${f(l.heldMbps, 0)} | ${l.failedTunnels ?? 'not reached'} | ${s === undefined ? '–' : split(s)} | ${s === undefined ? '–' : s.workerCores.map(w => f(w)).join(' + ')} | ${s === undefined ? '–' : f(idleCores(s))} |`)
+    L.push(`| ${l.id}: ${l.name}${tag(c, l) !== l.id ? ` (pass ${l.pass ?? 1})` : ''}${l.error !== undefined ? ` (failed: ${l.error})` : ''} | ${l.heldTunnels} / ${f(l.heldMbps, 0)} | ${l.failedTunnels ?? 'not reached'} | ${s === undefined ? '–' : split(s)} | ${s === undefined ? '–' : s.workerCores.map(w => f(w)).join(' + ')} | ${s === undefined ? '–' : f(idleCores(s))} |`)
   }
   L.push('')
-  if (ratio !== null && b1 !== undefined && b2 !== undefined) {
-    L.push(`Ratio held: b2 ${f(b2.heldMbps, 0)} ÷ b1 ${f(b1.heldMbps, 0)} Mbit/s = **${f(ratio)}×**${doubts.length === 0 ? `, with every worker at its quota (≥ ${SATURATED * 100} % of ${o.workerCores} cores) at each layout's limit and at least ${SPARE_CORES} cores idle on the machine: the workers, not the machine, set both limits.` : `; inconclusive: ${doubts.join('; ')}.`}`, '')
+  if (ratio !== null && b1 !== null && b2 !== null) {
+    L.push(`Ratio held: b2 ${f(b2.mbps, 0)} ÷ b1 ${f(b1.mbps, 0)} Mbit/s${passesText(c, b1, b2)} = **${f(ratio)}×**${doubts.length === 0 ? `, with every worker at its quota (≥ ${SATURATED * 100} % of ${o.workerCores} cores) at each layout's limit and at least ${SPARE_CORES} cores idle on the machine: the workers, not the machine, set both limits.` : `; inconclusive: ${doubts.join('; ')}.`}`, '')
   } else L.push(`No ratio: ${doubts.join('; ')}.`, '')
   for (const l of c.layouts) {
-    L.push(`### ${l.id} capped: ${l.name}, each worker at ${o.workerCores} of a core`, '')
+    L.push(`### ${l.id} capped${tag(c, l) !== l.id ? ` (pass ${l.pass ?? 1})` : ''}: ${l.name}, each worker at ${o.workerCores} of a core`, '')
     if (l.error !== undefined) L.push(`**Failed:** ${l.error}`, '')
     if (l.steps.length > 0) L.push('Every window in the order measured:', '', ...rows(c, l), '')
   }

@@ -111,7 +111,8 @@ export interface BenchOptions {
   /**
    * Capped worker scaling (capped-scaling.ts): each relay worker's CPU quota (cores), the first
    * tunnel count, its growth until a step is not held, the precision of the bisection after it
-   * (fraction of the held count), and the most windows and tunnels per layout.
+   * (fraction of the held count), the most windows and tunnels per layout, and how many times each
+   * layout is searched (mirrored order b1 b2 b2 b1: capped-scaling.ts passOrder).
    */
   capWorkerCores: number
   capStartTunnels: number
@@ -119,6 +120,7 @@ export interface BenchOptions {
   capPrecision: number
   capMaxSteps: number
   capMaxTunnels: number
+  capPasses: number
   log: (line: string) => void
 }
 
@@ -160,7 +162,8 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   capGrowth: 1.25,
   capPrecision: 0.04,
   capMaxSteps: 16,
-  capMaxTunnels: 1500
+  capMaxTunnels: 1500,
+  capPasses: 2
 }
 
 export const QUICK: Omit<BenchOptions, 'outDir' | 'log'> = {
@@ -627,17 +630,19 @@ export function parseBenchArgs (argv: string[], defaultOut: string): BenchOption
   if (liveSteps !== undefined) o.liveSteps = liveSteps.split(',').map(Number).filter(n => n > 0)
   o.liveKbps = num('--live-kbps') ?? o.liveKbps
   o.capWorkerCores = num('--cap-worker-cores') ?? o.capWorkerCores
+  o.capPasses = Math.max(1, Math.round(num('--cap-passes') ?? o.capPasses))
   return o
 }
 
 export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out DIR] [--scenarios a,b1,b2,c,d,e,f,scaling,live] [--kbps 2000]
                        [--steps 25,50,100,...] [--step-seconds 3] [--scale 10000] [--scale-concurrency 16]
-                       [--tick-ms 10] [--phases 10] [--cap-worker-cores 0.15]
+                       [--tick-ms 10] [--phases 10] [--cap-worker-cores 0.15] [--cap-passes 2]
                        [--live-steps 50,100,200,400] [--live-kbps 2000]
   Runs the load generator against every scenario in one run and writes DIR/benchmarks.{md,json,svg}
   (default DIR: ./bench-report), merged with the results already in DIR: \`--scenarios live\` alone
   replaces only the live section, \`--scenarios scaling\` only the capped worker scaling (b1 against
-  b2 with each relay worker capped at --cap-worker-cores of a core by a cgroup; needs root). Needs haproxy for scenario d; the live scenario needs
+  b2 with each relay worker capped at --cap-worker-cores of a core by a cgroup, each layout searched
+  --cap-passes times in the order b1 b2 b2 b1 …; needs root). Needs haproxy for scenario d; the live scenario needs
   gst-rtsp-server (python3-gi, gir1.2-gst-rtsp-server-1.0) and the repository's
   test/peers/gst-origin.py. --phases N: the source serves each session in its own slot of N per tick
   (1 = every session's packets in one burst per tick). A single middle-box process holds 2 descriptors per

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { cpuSeconds } from '../../src/bench/procstat.js'
 import { capCpu, cpuHierarchy, quotaUs, removeEmptyCaps } from '../../src/bench/cpu-cap.js'
-import { nextCount, type CappedLayout, type CappedScalingResult, type CappedStep } from '../../src/bench/capped-scaling.js'
+import { nextCount, passOrder, type CappedLayout, type CappedScalingResult, type CappedStep } from '../../src/bench/capped-scaling.js'
 import { cappedFinding, renderCappedScaling, scalingVerdict } from '../../src/bench/report-capped.js'
 import type { Verdict } from '../../src/bench/report.js'
 
@@ -98,6 +98,30 @@ t.test('the capped ratio decides when both limits are the workers\'', async t =>
   t.match(md, /## Worker scaling with capped workers/)
   t.match(md, /\| b2: layout b2 \| 273 \/ 546 \| 280 \| 140 \+ 140 \| 0\.15 \+ 0\.15 \| 1\.00 \|/, 'the limit row of b2 from the results, with its split over the workers')
   t.match(md, /the workers, not the machine, set both limits/)
+})
+
+t.test('several passes per layout: the mirrored order, and the ratio of the means', async t => {
+  t.same(passOrder(2).map(x => `${x.id}.${x.pass}`), ['b1.1', 'b2.1', 'b2.2', 'b1.2'], 'b1 b2 b2 b1')
+  t.same(passOrder(3).map(x => x.id), ['b1', 'b2', 'b2', 'b1', 'b1', 'b2'], 'then b1 b2 again')
+  t.same(passOrder(0).map(x => x.id), ['b1', 'b2'], 'at least one pass')
+  const pass = (l: CappedLayout, p: number): CappedLayout => ({ ...l, pass: p })
+  const c = capped([pass(layout('b1', 100, 104), 1), pass(layout('b2', 150, 156), 1), pass(layout('b2', 250, 260), 2), pass(layout('b1', 140, 146), 2)], { options: { ...capped([]).options, passes: 2 } })
+  const found = cappedFinding(c)
+  t.equal(found.ratio?.toFixed(3), (400 / 240).toFixed(3), 'mean of b2 (300, 500) ÷ mean of b1 (200, 280)')
+  t.same(found.b2?.passes, [300, 500], 'each pass kept, in the order measured')
+  t.equal(found.b1?.tunnels, 120, 'the mean tunnel count')
+  t.same(found.doubts, [], 'every pass at its workers\' limit')
+  const v = scalingVerdict(uncappedNotMet, c)
+  t.equal(v.met, false, '1.67×: not met, though the second pair alone (1.79×) would be')
+  t.match(v.measured, /\*\*1\.67×\*\* \(b2 400 vs b1 240 Mbit\/s held, 200 vs 120 tunnels, the means of 2 searches each in the order b1 b2 b2 b1 \(b2 300, 500; b1 200, 280\)/)
+  const lazy = capped([pass(layout('b1', 100, 104), 1), pass(layout('b2', 150, 156), 1), pass(layout('b2', 250, 260, { workers: [0.15, 0.08] }), 2), pass(layout('b1', 140, 146), 2)])
+  t.match(cappedFinding(lazy).doubts.join(), /at b2 pass 2's limit \(260 tunnels\) a worker used 0\.08/, 'a doubt names the pass')
+  t.equal(scalingVerdict(uncappedNotMet, lazy).met, false, 'one pass in doubt: inconclusive, the uncapped verdict stands')
+  const md = renderCappedScaling(c).join('\n')
+  t.match(md, /\| b2: layout b2 \(pass 2\) \| 250 \/ 500 \| 260 \|/, 'a summary row per pass')
+  t.match(md, /### b1 capped \(pass 2\): layout b1/, 'a table per pass')
+  t.match(md, /Each layout is searched 2 times, each time on a box started afresh, in the mirrored order b1 b2 b2 b1/, 'the method says how')
+  t.match(md, /Ratio held: b2 400 ÷ b1 240 Mbit\/s, the means of 2 searches/)
 })
 
 t.test('the capped ratio does not decide when it may not measure the workers', async t => {

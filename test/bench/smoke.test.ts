@@ -75,7 +75,7 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
   t.ok(cs !== undefined, 'the capped worker scaling ran')
   if (process.getuid?.() === 0) {
     t.equal(cs?.skipped, undefined, 'capped scaling: measured (root)')
-    t.same(cs?.layouts.map(l => [l.id, l.error]), [['b1', undefined], ['b2', undefined]], 'capped scaling: b1 and b2, no error')
+    t.same(cs?.layouts.map(l => [l.id, l.pass, l.error]), [['b1', 1, undefined], ['b2', 1, undefined], ['b2', 2, undefined], ['b1', 2, undefined]], 'capped scaling: b1 and b2 searched twice each, in mirrored order, no error')
     for (const l of cs?.layouts ?? []) {
       t.ok(l.steps.length > 0 && l.steps[0]!.packets > 0, `capped ${l.id}: RTP delivered`)
       t.ok(l.steps.every(x => x.workerCores.length === l.workers && x.throttledMs.length === l.workers), `capped ${l.id}: each worker's CPU and quota throttling read`)
