@@ -33,6 +33,9 @@ function heldOf (ls: CappedLayout[]): LayoutHeld {
   return { mbps: mean(ls.map(l => l.heldMbps)), tunnels: Math.round(mean(ls.map(l => l.heldTunnels))), passes: ls.map(l => l.heldMbps) }
 }
 
+/** The layouts in the order the run searched them ("b1 b2 b2 b1"). */
+function searchOrder (c: CappedScalingResult): string { return c.layouts.map(l => l.id).join(' ') }
+
 /** "b2" for a layout searched once, "b2 pass 2" when the run searched it several times. */
 function tag (c: CappedScalingResult, l: CappedLayout): string { return passesOf(c, l.id).length > 1 ? `${l.id} pass ${l.pass ?? 1}` : l.id }
 
@@ -76,7 +79,7 @@ export function cappedFinding (c: CappedScalingResult): CappedFinding {
 /** ", the means of 2 searches each in the order b1 b2 b2 b1 (b2 890, 918; b1 380, 418)" when there were passes. */
 function passesText (c: CappedScalingResult, b1: LayoutHeld, b2: LayoutHeld): string {
   if (b1.passes.length < 2 && b2.passes.length < 2) return ''
-  return `, the means of ${b1.passes.length === b2.passes.length ? b1.passes.length : `${b2.passes.length} and ${b1.passes.length}`} searches each in the order ${c.layouts.map(l => l.id).join(' ')} (b2 ${b2.passes.map(v => f(v, 0)).join(', ')}; b1 ${b1.passes.map(v => f(v, 0)).join(', ')})`
+  return `, the means of ${b1.passes.length === b2.passes.length ? b1.passes.length : `${b2.passes.length} and ${b1.passes.length}`} searches each in the order ${searchOrder(c)} (b2 ${b2.passes.map(v => f(v, 0)).join(', ')}; b1 ${b1.passes.map(v => f(v, 0)).join(', ')})`
 }
 
 /**
@@ -119,7 +122,7 @@ export function renderCappedScaling (c: CappedScalingResult): string[] {
   const L = ['## Worker scaling with capped workers', '']
   L.push(`> From the run of ${c.date} (profile **${c.profile}**, ${f(c.durationSeconds / 60, 1)} min; ${c.machine.nproc} × ${c.machine.cpu ?? 'unknown CPU'}, Linux ${c.machine.kernel ?? '–'}, load average at its start ${c.machine.loadavg}).${c.profile !== 'full' ? ` **A ${c.profile} run: indicative only.**` : ''}`, '')
   if (c.skipped !== undefined) { L.push(`Not measured: ${c.skipped}.`, ''); return L }
-  L.push(`The uncapped sweep above cannot show worker scaling on this machine: the source and the load generator need about as many cores per delivered Gbit as the box, so one worker's layout runs out of machine before its worker is busy. Here b1 and b2 run again with **each relay worker in a cgroup of its own (${c.cgroup}) capped at ${o.workerCores} of a core** (CFS quota, 10 ms period; \`src/bench/cpu-cap.ts\`), the portal uncapped (it hands each leg's socket to a worker and is then out of the data path). A capped worker saturates at a load the machine carries with cores to spare, so each layout's held load is what its workers carry. The held load is searched, not swept on a grid: ${o.startTunnels} tunnels × ${o.kbps} kbit/s, growing ×${o.growth} until a step is not held (a lost packet or one later than ${o.lateMs} ms, a failed tunnel, or < 97 % delivered; every such step measured twice), then bisected until the last step held and the first not held are within ${f(o.precision * 100, 0)} % (at most ${o.maxSteps} windows).${(o.passes ?? 1) > 1 ? ` Each layout is searched ${o.passes} times, each time on a box started afresh, in the mirrored order ${c.layouts.map(l => l.id).join(' ')}, and its held load is the mean of its searches: the shared machine's speed drifts over minutes, and a single b1-then-b2 order would put a drift into the ratio.` : ''} ${o.warmSeconds} s warm-up (twice that after coming down), ${o.stepSeconds} s windows. Cores are CPU-s per second of the window.`, '')
+  L.push(`The uncapped sweep above cannot show worker scaling on this machine: the source and the load generator need about as many cores per delivered Gbit as the box, so one worker's layout runs out of machine before its worker is busy. Here b1 and b2 run again with **each relay worker in a cgroup of its own (${c.cgroup}) capped at ${o.workerCores} of a core** (CFS quota, 10 ms period; \`src/bench/cpu-cap.ts\`), the portal uncapped (it hands each leg's socket to a worker and is then out of the data path). A capped worker saturates at a load the machine carries with cores to spare, so each layout's held load is what its workers carry. The held load is searched, not swept on a grid: ${o.startTunnels} tunnels × ${o.kbps} kbit/s, growing ×${o.growth} until a step is not held (a lost packet or one later than ${o.lateMs} ms, a failed tunnel, or < 97 % delivered; every such step measured twice), then bisected until the last step held and the first not held are within ${f(o.precision * 100, 0)} % (at most ${o.maxSteps} windows).${(o.passes ?? 1) > 1 ? ` Each layout is searched ${o.passes} times, each time on a box started afresh, in the mirrored order ${searchOrder(c)}, and its held load is the mean of its searches: the shared machine's speed drifts over minutes, and a single b1-then-b2 order would put a drift into the ratio.` : ''} ${o.warmSeconds} s warm-up (twice that after coming down), ${o.stepSeconds} s windows. Cores are CPU-s per second of the window.`, '')
   const { ratio, doubts, b1, b2 } = cappedFinding(c)
   L.push('| layout | held (tunnels / Mbit/s) | first not held (tunnels) | tunnels per worker there | workers\' cores there | idle cores there |', '|---|---|---|---|---|---|')
   for (const l of c.layouts) {

@@ -428,15 +428,33 @@ async function sweepPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
   await sleep(ctx.o.settleMs)
 }
 
+/** Tunnels at fraction `f` of the reference load (the delay windows). */
+const tunnelsAt = (reference: number, f: number): number => Math.max(1, Math.round(reference * f))
+
+/**
+ * Open the direct probe tunnels (load generator → source, BenchOptions.delayProbes) into `probes`
+ * and record them in every window from now on, beside the box's tunnels.
+ */
+async function openProbes (box: Running, ctx: Ctx, probes: BenchTunnel[]): Promise<void> {
+  await openMany({ ...box, port: ctx.sourcePort }, ctx, probes, ctx.o.delayProbes ?? 0, ctx.o.kbps, {}, 16, Infinity, ctx.probeStats)
+  ctx.probing = probes.length > 0
+}
+
+/** Stop recording the probes and close them and the box's tunnels. */
+function closeDelayTunnels (ctx: Ctx, probes: BenchTunnel[], list: BenchTunnel[]): void {
+  ctx.probing = false
+  closeAll(probes)
+  closeAll(list)
+}
+
 async function delayPhase (box: Running, ctx: Ctx, r: ScenarioResult, reference: number): Promise<void> {
   const list: BenchTunnel[] = []
   // Direct probes first: they play through every fraction, so each window holds the box's
   // tunnels and the probes under the same source, load generator and machine.
   const probes: BenchTunnel[] = []
-  await openMany({ ...box, port: ctx.sourcePort }, ctx, probes, ctx.o.delayProbes ?? 0, ctx.o.kbps, {}, 16, Infinity, ctx.probeStats)
-  ctx.probing = probes.length > 0
+  await openProbes(box, ctx, probes)
   for (const f of [...ctx.o.delayFractions].sort((x, y) => x - y)) {
-    const n = Math.max(1, Math.round(reference * f))
+    const n = tunnelsAt(reference, f)
     await openMany(box, ctx, list, n, ctx.o.kbps)
     await sleep(ctx.o.warmSeconds * 1000)
     const s = await measureUndisturbed(box, ctx, `${r.id} @${Math.round(f * 100)}%`, n, ctx.o.delaySeconds)
@@ -460,9 +478,7 @@ async function delayPhase (box: Running, ctx: Ctx, r: ScenarioResult, reference:
       setThreadsNice(box.pids(), 0)
     }
   }
-  ctx.probing = false
-  closeAll(probes)
-  closeAll(list)
+  closeDelayTunnels(ctx, probes, list)
   await sleep(ctx.o.settleMs)
 }
 
@@ -500,7 +516,7 @@ async function delayRounds (ctx: Ctx, results: BenchResults): Promise<void> {
   const o = ctx.o
   const repeats = o.delayRepeats ?? 0
   if (repeats === 0 || !o.delayFractions.includes(0.5) || results.referenceTunnels === 0) return
-  const n = Math.max(1, Math.round(results.referenceTunnels * 0.5))
+  const n = tunnelsAt(results.referenceTunnels, 0.5)
   const due = results.scenarios.filter(r => r.error === undefined && r.delay.some(w => w.fraction === 0.5))
   for (let k = 0; k < repeats; k++) {
     o.log(`delay round ${k + 2} of ${repeats + 1}: the 50 % window (${n} tunnels) of ${due.map(r => r.id).join(', ')}, each box started afresh`)
@@ -512,8 +528,7 @@ async function delayRounds (ctx: Ctx, results: BenchResults): Promise<void> {
       try {
         box = await startScenario(r.id, ctx.sourcePort)
         await sleep(o.settleMs / 3)
-        await openMany({ ...box, port: ctx.sourcePort }, ctx, probes, o.delayProbes ?? 0, o.kbps, {}, 16, Infinity, ctx.probeStats)
-        ctx.probing = probes.length > 0
+        await openProbes(box, ctx, probes)
         await openMany(box, ctx, list, n, o.kbps)
         await sleep(o.warmSeconds * 2000)
         const s = await measureUndisturbed(box, ctx, label, n, o.delaySeconds)
@@ -522,9 +537,7 @@ async function delayRounds (ctx: Ctx, results: BenchResults): Promise<void> {
       } catch (err) {
         o.log(`  ${label}: failed, window skipped: ${(err as Error).message}`)
       } finally {
-        ctx.probing = false
-        closeAll(probes)
-        closeAll(list)
+        closeDelayTunnels(ctx, probes, list)
         await box?.stop()
         await sleep(o.settleMs)
       }
