@@ -2,7 +2,7 @@
  * docs/benchmarks.md and docs/benchmarks.svg from one run's results (run.ts). Every figure in
  * them comes from the results object; nothing is typed in by hand.
  */
-import type { BenchResults, ScenarioResult, StepResult } from './run.js'
+import type { BenchResults, ScenarioResult, SetupSummary, StepResult } from './run.js'
 import type { LiveResult, LiveSide, LiveStep } from './live.js'
 import { renderCappedScaling, scalingVerdict } from './report-capped.js'
 
@@ -119,6 +119,23 @@ export function workerScaling (r: BenchResults): WorkerScaling | null {
   }
 }
 
+/**
+ * A scenario's setup table: each part's latency and the CPU it cost per setup attempted, the box's
+ * beside what the source and the load generator spent in the same span (direct has no box).
+ */
+export function setupRows (id: string, setup: { sequential: SetupSummary, parallel: SetupSummary }): string[] {
+  const cpu = (x: SetupSummary): string => x.cpu === undefined ? '– | – | –' : `${id === 'c' ? '–' : f(x.cpu.boxUs, 0)} | ${f(x.cpu.sourceUs, 0)} | ${f(x.cpu.clientUs, 0)}`
+  const row = (name: string, x: SetupSummary): string => `| ${name} | ${x.n} | ${x.failed} | ${f(x.p50)} | ${f(x.p99)} | ${f(x.max)} | ${cpu(x)} |`
+  return [
+    'Setup (GET written → first RTP byte; CPU per setup attempted: over the sequential part with each tunnel\'s close, over the simultaneous part from the first GET to the last first RTP byte):',
+    '',
+    '| | n | failed | p50 ms | p99 ms | max ms | box CPU µs per setup | source CPU µs | load generator CPU µs |',
+    '|---|---|---|---|---|---|---|---|---|',
+    row('sequential', setup.sequential),
+    row('simultaneous', setup.parallel)
+  ]
+}
+
 export function verdicts (r: BenchResults): Verdict[] {
   const a = byId(r, 'a')
   const b1 = byId(r, 'b1')
@@ -139,9 +156,10 @@ export function verdicts (r: BenchResults): Verdict[] {
     const pp50 = a.setup.parallel.p50 - c.setup.parallel.p50
     const pp99 = a.setup.parallel.p99 - c.setup.parallel.p99
     // The other boxes' simultaneous setups beside it (not the verdict): a burst is bound by the CPU
-    // each box spends per setup, which the table of each scenario shows.
+    // each box spends per setup, given after them (and per part in each scenario's setup table).
     const burst = [b1, b2, byId(r, 'f'), d, byId(r, 'e')].flatMap(x => x?.setup === undefined ? [] : [`${x.id} ${sg(x.setup.parallel.p50 - c.setup!.parallel.p50)} / ${sg(x.setup.parallel.p99 - c.setup!.parallel.p99)}`])
-    out.push({ target: 'Added setup latency over direct: p50 ≤ 2 ms, p99 ≤ 10 ms', measured: `sequential ${sg(p50)} / ${sg(p99)} ms; ${a.setup.parallel.n} simultaneous ${sg(pp50)} / ${sg(pp99)} ms (verdict on both; direct's own ${a.setup.parallel.n} take ${f(c.setup.parallel.p50)} / ${f(c.setup.parallel.p99)} ms)${burst.length > 0 ? `; the other boxes' simultaneous setups (not the verdict): ${burst.join(', ')} ms` : ''}`, met: p50 <= 2 && p99 <= 10 && pp50 <= 2 && pp99 <= 10 })
+    const boxCpu = [a, b1, b2, byId(r, 'f'), d, byId(r, 'e')].flatMap(x => x?.setup?.parallel.cpu === undefined ? [] : [`${x.id} ${f(x.setup.parallel.cpu.boxUs, 0)}`])
+    out.push({ target: 'Added setup latency over direct: p50 ≤ 2 ms, p99 ≤ 10 ms', measured: `sequential ${sg(p50)} / ${sg(p99)} ms; ${a.setup.parallel.n} simultaneous ${sg(pp50)} / ${sg(pp99)} ms (verdict on both; direct's own ${a.setup.parallel.n} take ${f(c.setup.parallel.p50)} / ${f(c.setup.parallel.p99)} ms)${burst.length > 0 ? `; the other boxes' simultaneous setups (not the verdict): ${burst.join(', ')} ms` : ''}${boxCpu.length > 0 ? `; the box's CPU per simultaneous setup: ${boxCpu.join(', ')} µs` : ''}`, met: p50 <= 2 && p99 <= 10 && pp50 <= 2 && pp99 <= 10 })
   } else out.push({ target: 'Added setup latency over direct: p50 ≤ 2 ms, p99 ≤ 10 ms', measured: 'not measured', met: null })
   // 3. Added per-packet delay at 50 %: against the direct probes of the same window when the run
   // had them (inWindow), else against direct's own window.
@@ -318,9 +336,7 @@ export function renderMarkdown (r: BenchResults): string {
     if (s.error !== undefined) L.push(`**Failed:** ${s.error}`, '')
     if (s.scale !== undefined) L.push(scaleLine(s), '')
     if (s.setup !== undefined) {
-      L.push('Setup (GET written → first RTP byte):', '', '| | n | failed | p50 ms | p99 ms | max ms |', '|---|---|---|---|---|---|')
-      L.push(`| sequential | ${s.setup.sequential.n} | ${s.setup.sequential.failed} | ${f(s.setup.sequential.p50)} | ${f(s.setup.sequential.p99)} | ${f(s.setup.sequential.max)} |`)
-      L.push(`| simultaneous | ${s.setup.parallel.n} | ${s.setup.parallel.failed} | ${f(s.setup.parallel.p50)} | ${f(s.setup.parallel.p99)} | ${f(s.setup.parallel.max)} |`, '')
+      L.push(...setupRows(s.id, s.setup), '')
     }
     if (s.sweep.length > 0) L.push('Throughput sweep (stops at the first step with a lost or late packet, a failed tunnel, or < 97 % delivered, measured twice):', '', ...stepRows(s.sweep, s.id === 'c' ? undefined : c), '')
     if (s.delay.length > 0) L.push(`One-way delay at fractions of the reference load (${r.referenceTunnels} tunnels):`, '', ...stepRows(s.delay, s.id === 'c' ? undefined : c, true), '')
@@ -341,7 +357,7 @@ export function renderMarkdown (r: BenchResults): string {
   L.push('- **Stamp**: each RTP packet carries a header extension (profile 0x544E) with the sender\'s `process.hrtime.bigint()` at write time; CLOCK_MONOTONIC is shared by all processes, so the load generator reads one-way delay directly. The embedded origin writes the same extension with `stampPayloads` (docs/origin.md).')
   L.push(`- **Load generator**: \`src/bench/load.ts\`, one process: GET + POST, DESCRIBE / SETUP / PLAY base64 on the POST, interleaved RTP read in place; sequence gaps = lost, delay > ${o.lateMs} ms = late. Keepalive is GET_PARAMETER. Every GET's reads land in one buffer the process reuses (net.connect \`onread\`), never a Buffer per read. Runs from before that change (their JSON has no \`clientStallMs\`) allocated one per read, and those Buffers (about 125 MB/s of external memory at 1 Gbit/s) made V8 run a full mark-compact about twice a second, each stalling it 5–15 ms, which put 6–15 ms into the p99 delay of every window, the direct probes' included. Each window records the load generator's event-loop stalls (\`monitorEventLoopDelay\` at 1 ms resolution; the stall beyond that 1 ms, p99 and longest): a stall delays the box's tunnels and the direct probes alike.`)
   L.push(`- **CPU** of a middle box: utime + stime from \`/proc/<pid>/stat\` of its processes only (portal and workers for b1/b2, each shown) over the measurement window, divided by the Gbit delivered to the clients (RTP frames incl. the 4-byte \`$\` header). Source and client (load generator) CPU are reported beside it; for the Node boxes (tunnelgate, raw relay) the garbage collections during the window too (count, total pause, longest pause — only pauses of 1 ms or more are timed individually, so 0 means none that long; from \`PerformanceObserver('gc')\` in the bench's gc-hook preload, read on SIGURG without collecting), so a stall can be told from a GC pause; and the whole machine's busy, stolen and idle time from \`/proc/stat\`: *other* = busy time not used by the box, source or load generator. A window where other processes took more than ${Math.round((o.otherCpuMax ?? 0.15) * 100)} % of the machine is measured again, up to ${o.disturbedRetries ?? 0} times, and marked *disturbed* if it stays so: a window shared with something else measures that, not the box (a step whose box, source and load generator all get less CPU than at the step before, while packets turn late, is the sign).`)
-  L.push(`- **Windows**: sweep steps of ${o.steps.join(', ')} tunnels × ${o.kbps} kbit/s, ${o.warmSeconds} s warm-up, ${o.stepSeconds} s measured (a step that fails is measured once more before the sweep stops); delay phase ${o.delaySeconds} s per fraction; ${o.setupSequential} sequential and ${o.setupParallel} simultaneous setups.`)
+  L.push(`- **Windows**: sweep steps of ${o.steps.join(', ')} tunnels × ${o.kbps} kbit/s, ${o.warmSeconds} s warm-up, ${o.stepSeconds} s measured (a step that fails is measured once more before the sweep stops); delay phase ${o.delaySeconds} s per fraction; ${o.setupSequential} sequential and ${o.setupParallel} simultaneous setups, each part's CPU per setup read for every thread of the box's processes and the source from the scheduler's run time in ns (\`/proc/<pid>/task/<tid>/schedstat\`: a burst of ${o.setupParallel} lasts a few 10 ms clock ticks) and for the load generator from \`process.cpuUsage()\`.`)
   L.push(`- **Scale** (scenarios ${o.scaleScenarios.join(', ')}): ${o.scaleTunnels} paused tunnels requested, each opened as QuickTime does — GET, POST, DESCRIBE, SETUP, PLAY, first RTP byte, PAUSE answered, POST closed — before its slot opens the next (${o.scaleConcurrency ?? '–'} slots, at most ${o.scaleOpenSeconds ?? '–'} s), so the tunnels already held are idle while the rest open; their connections come from ${o.scaleAddresses ?? 1} loopback addresses (127.0.0.1–${o.scaleAddresses ?? 1}) so no address runs short of ephemeral ports. Then one GET_PARAMETER keepalive round on a fresh POST per tunnel, every answer checked. **Memory per tunnel** = (after − before) / tunnels held, over all the box's processes: RSS from \`/proc\`, and for the Node boxes (tunnelgate, raw relay) V8 heap used + external (incl. socket ArrayBuffers) from \`process.memoryUsage()\`, both read after two forced full GCs: the bench preloads \`src/bench/gc-hook.ts\` (\`--expose-gc\`, a SIGUSR2 handler; relay workers inherit it) into the box — the gateway has no GC hook of its own. RSS also counts pages V8 keeps after the GC and allocator slack; the heap figure is what the tunnels themselves hold; kernel socket buffers are in neither. tunnelgate's external memory includes each session's backend read buffer (\`backend.readBufferBytes\`, 16 KiB by default) in full, of which RSS counts only the pages its reads have touched.`)
   L.push('- **Open-files limit**: the hard limit here caps what one process can hold (it cannot be raised without CAP_SYS_RESOURCE). A middle-box process holds 2 descriptors per paused tunnel (GET + upstream), so a single-process box — tunnelgate all-in-one (a), b1\'s one worker, HAProxy (d), the raw relay (e) — is capped near half the limit, and the scale line of each scenario says so. b2, the default layout on this 2-core machine (`workers: auto` = one relay worker per core), spreads the tunnels over 2 worker processes (the portal hands the legs over and keeps none), so it can hold 10,000: it carries the 10,000-tunnel verdict. The source holds 1 descriptor per tunnel and the load generator 1 per held tunnel plus those in flight, both under the limit.')
   L.push('- **tunnelgate settings**: defaults, except `limits.maxTunnelsPerIp: 0`, `limits.maxUnpairedLegsPerIp: 0` and `limits.maxUnpairedLegs: 100000` (every bench client is 127.0.0.1); a = `--workers 0`, b1/b2 = `--workers 1/2`; f = `tunnelgate portal --relay` in front of `tunnelgate relay` (one process each, both with these settings; the portal reads each leg\'s head and then copies raw bytes both ways, the relay node unwraps the tunnel), its CPU that of both processes.')

@@ -24,7 +24,7 @@ import { execSync } from 'node:child_process'
 import { cpus, release } from 'node:os'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { memorySnapshot, setThreadsNice } from './procstat.js'
+import { memorySnapshot, setThreadsNice, threadCpuSeconds } from './procstat.js'
 import { BenchTunnel, percentile, pool } from './load.js'
 import { closeAll, Ctx, measureUndisturbed, openMany, sleep, stepLine, withTimeout } from './window.js'
 import { hardNofile, haproxyVersion, NOFILE, raiseOwnNofile, SCENARIOS, startScenario, startSource, type Running, type ScenarioId } from './scenarios.js'
@@ -220,7 +220,7 @@ export interface ScenarioResult {
   id: ScenarioId
   name: string
   scale?: ScaleResult
-  setup?: { sequential: Summary, parallel: Summary }
+  setup?: { sequential: SetupSummary, parallel: SetupSummary }
   sweep: StepResult[]
   heldTunnels: number
   heldMbps: number
@@ -259,6 +259,10 @@ export interface ScaleResult {
 }
 
 export interface Summary { n: number, failed: number, p50: number, p99: number, max: number }
+
+/** CPU used over a part of the setup phase, per setup attempted (µs): by the box (0 for direct), the source and the load generator. */
+export interface SetupCpu { boxUs: number, sourceUs: number, clientUs: number }
+export interface SetupSummary extends Summary { cpu?: SetupCpu }
 
 export interface BenchResults {
   date: string
@@ -387,22 +391,46 @@ async function scalePhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
   await sleep(Math.min(5000, o.settleMs + n / 4))
 }
 
+/**
+ * Start counting the CPU of the box's processes, the source and this process (every thread, to
+ * the ns where the kernel keeps schedstat: a burst of setups is shorter than a few clock ticks);
+ * the function returned reads it back per setup.
+ */
+function setupCpuMeter (box: Running, ctx: Ctx): (setups: number) => SetupCpu {
+  const pids = box.pids()
+  const box0 = pids.map(threadCpuSeconds)
+  const source0 = threadCpuSeconds(ctx.sourcePid)
+  const self0 = process.cpuUsage()
+  return setups => {
+    const per = Math.max(1, setups)
+    const boxS = pids.reduce((n, p, i) => n + Math.max(0, threadCpuSeconds(p) - box0[i]!), 0)
+    const self = process.cpuUsage(self0)
+    return { boxUs: boxS * 1e6 / per, sourceUs: Math.max(0, threadCpuSeconds(ctx.sourcePid) - source0) * 1e6 / per, clientUs: (self.user + self.system) / per }
+  }
+}
+
 async function setupPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<void> {
   const seq: number[] = []
   let failedSeq = 0
+  const seqCpu = setupCpuMeter(box, ctx)
   for (let i = 0; i < ctx.o.setupSequential; i++) {
     const t = new BenchTunnel({ port: box.port, path: '/b/200', stats: ctx.stats, timeoutMs: ctx.o.openTimeoutMs })
     try { await t.open(); seq.push(t.setupNs) } catch { failedSeq++ }
     t.close()
   }
+  const seqUsed = seqCpu(ctx.o.setupSequential)
   await sleep(ctx.o.settleMs / 3)
   const par: number[] = []
   let failedPar = 0
   const list = Array.from({ length: ctx.o.setupParallel }, () => new BenchTunnel({ port: box.port, path: '/b/200', stats: ctx.stats, timeoutMs: ctx.o.openTimeoutMs }))
+  // From the first GET until the last tunnel has played (or failed); the closes come after.
+  const parCpu = setupCpuMeter(box, ctx)
   await Promise.all(list.map(async t => { try { await t.open(); par.push(t.setupNs) } catch { failedPar++ } }))
+  const parUsed = parCpu(ctx.o.setupParallel)
   closeAll(list)
-  r.setup = { sequential: summarize(seq, failedSeq), parallel: summarize(par, failedPar) }
-  ctx.o.log(`  ${r.id} setup: sequential p50 ${r.setup.sequential.p50.toFixed(2)} ms p99 ${r.setup.sequential.p99.toFixed(2)} ms; ${ctx.o.setupParallel} simultaneous p50 ${r.setup.parallel.p50.toFixed(2)} ms p99 ${r.setup.parallel.p99.toFixed(2)} ms`)
+  r.setup = { sequential: { ...summarize(seq, failedSeq), cpu: seqUsed }, parallel: { ...summarize(par, failedPar), cpu: parUsed } }
+  const us = (c: SetupCpu): string => `CPU per setup: box ${c.boxUs.toFixed(0)} µs, source ${c.sourceUs.toFixed(0)}, load generator ${c.clientUs.toFixed(0)}`
+  ctx.o.log(`  ${r.id} setup: sequential p50 ${r.setup.sequential.p50.toFixed(2)} ms p99 ${r.setup.sequential.p99.toFixed(2)} ms (${us(seqUsed)}); ${ctx.o.setupParallel} simultaneous p50 ${r.setup.parallel.p50.toFixed(2)} ms p99 ${r.setup.parallel.p99.toFixed(2)} ms (${us(parUsed)})`)
   await sleep(ctx.o.settleMs / 2)
 }
 

@@ -4,10 +4,11 @@
  * worker-scaling analysis that charges the source and the load generator to the same machine
  * (report.ts workerScaling), which scenario carries the 10,000-tunnel verdict, and disturbed
  * windows (other processes on the machine) making a verdict inconclusive, and the added-delay
- * verdict taken against the direct probes of the same window.
+ * verdict taken against the direct probes of the same window; the setup verdict and the CPU per
+ * setup shown beside it.
  */
 import t from 'tap'
-import { cpuIdle, cpuOther, isDisturbed, parseBenchArgs, scaleCap, SMOKE, type BenchResults, type ScaleResult, type ScenarioResult, type StepResult } from '../../src/bench/run.js'
+import { cpuIdle, cpuOther, isDisturbed, parseBenchArgs, scaleCap, SMOKE, type BenchResults, type ScaleResult, type ScenarioResult, type SetupSummary, type StepResult } from '../../src/bench/run.js'
 import { added50, heldEveryStep, inWindow, renderMarkdown, verdicts, workerScaling } from '../../src/bench/report.js'
 
 const machine: BenchResults['machine'] = { nproc: 2, cpu: 'test cpu', kernel: 'k', node: 'v20', ffmpeg: null, haproxy: null, gstreamer: null, loadavg: '0 0 0' }
@@ -159,4 +160,19 @@ t.test('added delay over repeated half-load windows: the verdict is their median
   const md = renderMarkdown(results([a, sc('c', [step(200)], { delay: [at50(1)] })]))
   t.match(md, /The 50 % window measured again/, 'the repeated windows get a table')
   t.match(md, /\| \+0\.900 \(\+3\.800, \+0\.500, \+0\.900\) \|/, 'the summary shows the median and each window')
+})
+
+t.test('setup: the added latency verdict, and each box\'s CPU per setup beside the latencies', async t => {
+  const part = (p50: number, p99: number, boxUs: number): SetupSummary => ({ n: 200, failed: 0, p50, p99, max: p99 + 1, cpu: { boxUs, sourceUs: 120, clientUs: 240 } })
+  const a = sc('a', [step(100)], { setup: { sequential: part(1.2, 5, 510.4), parallel: part(60, 80, 420.6) } })
+  const c = sc('c', [step(100)], { setup: { sequential: part(0.3, 1, 0), parallel: part(25, 30, 0) } })
+  const d = sc('d', [step(100)], { setup: { sequential: part(0.5, 3, 160), parallel: part(24, 29, 170.2) } })
+  const v = verdicts(results([a, c, d])).find(x => x.target.startsWith('Added setup'))!
+  t.equal(v.met, false, '+35 ms in the burst: not met')
+  t.match(v.measured, /^sequential \+0\.90 \/ \+4\.00 ms; 200 simultaneous \+35\.00 \/ \+50\.00 ms \(verdict on both; direct's own 200 take 25\.00 \/ 30\.00 ms\); the other boxes' simultaneous setups \(not the verdict\): d −1\.00 \/ −1\.00 ms; the box's CPU per simultaneous setup: a 421, d 170 µs$/)
+  const md = renderMarkdown(results([a, c, d]))
+  t.match(md, /\| sequential \| 200 \| 0 \| 1\.20 \| 5\.00 \| 6\.00 \| 510 \| 120 \| 240 \|/, 'a: the box\'s, the source\'s and the load generator\'s CPU per setup')
+  t.match(md, /\| simultaneous \| 200 \| 0 \| 25\.00 \| 30\.00 \| 31\.00 \| – \| 120 \| 240 \|/, 'c: no box')
+  const old = sc('a', [step(100)], { setup: { sequential: { n: 10, failed: 0, p50: 1, p99: 2, max: 3 }, parallel: { n: 10, failed: 0, p50: 1, p99: 2, max: 3 } } })
+  t.match(renderMarkdown(results([old, c])), /\| sequential \| 10 \| 0 \| 1\.00 \| 2\.00 \| 3\.00 \| – \| – \| – \|/, 'results from before the CPU was read render with dashes')
 })

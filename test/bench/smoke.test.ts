@@ -40,6 +40,10 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
     if (s.id === 'b1' || s.id === 'b2') t.ok(s.sweep.every(x => x.cpuProcs.length === (s.id === 'b1' ? 2 : 3)), `${s.id}: CPU of the portal and each worker`)
     if (s.id === 'f') t.ok(s.sweep.every(x => x.cpuProcs.length === 2), 'f: CPU of the portal and of the relay node')
     t.ok(s.setup !== undefined && s.setup.sequential.n > 0 && s.setup.parallel.n > 0, `${s.id}: setups measured`)
+    for (const part of [s.setup?.sequential, s.setup?.parallel]) {
+      const cpu = part?.cpu
+      t.ok(cpu !== undefined && cpu.sourceUs > 0 && cpu.clientUs > 0 && (s.id === 'c' ? cpu.boxUs === 0 : cpu.boxUs > 0), `${s.id}: CPU per setup read for the box, the source and the load generator`)
+    }
     t.ok(s.sweep.length > 0 && s.sweep[0]!.packets > 0, `${s.id}: RTP delivered in the sweep`)
     t.ok(s.sweep[0]!.delayMs.n > 0, `${s.id}: stamps read (one-way delay)`)
     t.ok(s.delay.length > 0, `${s.id}: delay phase ran`)
