@@ -36,9 +36,37 @@ export function added50 (s: ScenarioResult | undefined): { values: number[], med
   const windows = [delayAt(s, 0.5), ...(s.delayRepeats ?? [])].filter((w): w is StepResult & { fraction: number } => w !== undefined && inWindow(w) !== null)
   if (windows.length === 0) return null
   const values = windows.map(w => inWindow(w)!)
+  return { values, median: median(values), windows }
+}
+
+/** The median of `values` (the mean of the middle two for an even count). */
+function median (values: number[]): number {
   const sorted = [...values].sort((x, y) => x - y)
   const m = sorted.length >> 1
-  return { values, median: sorted.length % 2 === 1 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2, windows }
+  return sorted.length % 2 === 1 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2
+}
+
+/**
+ * A box's simultaneous setups over direct: each burst's p50 and p99 minus those of the direct
+ * burst just before it, and the medians over the bursts. Results from before the bursts were
+ * paired have one burst, set against direct's own (scenario c's, from its phase). Null when
+ * either side is missing.
+ */
+export function burstAdded (s: ScenarioResult | undefined, c: ScenarioResult | undefined): { p50: number, p99: number, pairs: Array<{ p50: number, p99: number }>, directP50: number, directP99: number, paired: boolean } | null {
+  if (s?.setup === undefined) return null
+  const bursts = s.setup.bursts
+  if (bursts !== undefined && bursts.length > 0) {
+    const pairs = bursts.map(b => ({ p50: b.box.p50 - b.direct.p50, p99: b.box.p99 - b.direct.p99 }))
+    return { p50: median(pairs.map(x => x.p50)), p99: median(pairs.map(x => x.p99)), pairs, directP50: median(bursts.map(b => b.direct.p50)), directP99: median(bursts.map(b => b.direct.p99)), paired: true }
+  }
+  if (c?.setup === undefined) return null
+  const one = { p50: s.setup.parallel.p50 - c.setup.parallel.p50, p99: s.setup.parallel.p99 - c.setup.parallel.p99 }
+  return { ...one, pairs: [one], directP50: c.setup.parallel.p50, directP99: c.setup.parallel.p99, paired: false }
+}
+
+/** burstAdded as text: the medians, and each pair's when there were several. */
+function burstText (b: NonNullable<ReturnType<typeof burstAdded>>): string {
+  return `${sg(b.p50)} / ${sg(b.p99)}${b.pairs.length > 1 ? ` (${b.pairs.map(x => `${sg(x.p50)} / ${sg(x.p99)}`).join(', ')})` : ''}`
 }
 
 /** added50 as text: the median, and every window's value when there were several. */
@@ -119,20 +147,30 @@ export function workerScaling (r: BenchResults): WorkerScaling | null {
   }
 }
 
+/** The box's CPU per simultaneous setup (µs), the mean over its bursts; null when not read. */
+function meanBoxCpu (s: ScenarioResult | undefined): number | null {
+  const parts = (s?.setup?.bursts?.map(b => b.box) ?? (s?.setup === undefined ? [] : [s.setup.parallel])).filter(x => x.cpu !== undefined)
+  return parts.length === 0 ? null : parts.reduce((n, x) => n + x.cpu!.boxUs, 0) / parts.length
+}
+
 /**
  * A scenario's setup table: each part's latency and the CPU it cost per setup attempted, the box's
- * beside what the source and the load generator spent in the same span (direct has no box).
+ * beside what the source and the load generator spent in the same span; each burst through the
+ * box follows its direct burst (no box there: its box column is a dash).
  */
-export function setupRows (id: string, setup: { sequential: SetupSummary, parallel: SetupSummary }): string[] {
-  const cpu = (x: SetupSummary): string => x.cpu === undefined ? '– | – | –' : `${id === 'c' ? '–' : f(x.cpu.boxUs, 0)} | ${f(x.cpu.sourceUs, 0)} | ${f(x.cpu.clientUs, 0)}`
-  const row = (name: string, x: SetupSummary): string => `| ${name} | ${x.n} | ${x.failed} | ${f(x.p50)} | ${f(x.p99)} | ${f(x.max)} | ${cpu(x)} |`
+export function setupRows (id: string, setup: NonNullable<ScenarioResult['setup']>): string[] {
+  const cpu = (x: SetupSummary, box: boolean): string => x.cpu === undefined ? '– | – | –' : `${box && id !== 'c' ? f(x.cpu.boxUs, 0) : '–'} | ${f(x.cpu.sourceUs, 0)} | ${f(x.cpu.clientUs, 0)}`
+  const row = (name: string, x: SetupSummary, box = true): string => `| ${name} | ${x.n} | ${x.failed} | ${f(x.p50)} | ${f(x.p99)} | ${f(x.max)} | ${cpu(x, box)} |`
+  const bursts = setup.bursts ?? []
   return [
-    'Setup (GET written → first RTP byte; CPU per setup attempted: over the sequential part with each tunnel\'s close, over the simultaneous part from the first GET to the last first RTP byte):',
+    'Setup (GET written → first RTP byte; CPU per setup attempted: over the sequential part with each tunnel\'s close, over a burst from its first GET to its last first RTP byte):',
     '',
     '| | n | failed | p50 ms | p99 ms | max ms | box CPU µs per setup | source CPU µs | load generator CPU µs |',
     '|---|---|---|---|---|---|---|---|---|',
     row('sequential', setup.sequential),
-    row('simultaneous', setup.parallel)
+    ...(bursts.length === 0
+      ? [row('simultaneous', setup.parallel)]
+      : bursts.flatMap((b, i) => [row(`direct burst ${i + 1}`, b.direct, false), row(`simultaneous ${i + 1}${id === 'c' ? ' (direct again)' : ''}, added ${sg(b.box.p50 - b.direct.p50)} / ${sg(b.box.p99 - b.direct.p99)}`, b.box)]))
   ]
 }
 
@@ -150,16 +188,19 @@ export function verdicts (r: BenchResults): Verdict[] {
     out.push({ target: 'CPU per delivered Gbit: tunnelgate (a) ≤ 2.0 × HAProxy (d)', measured: pairs.map(p => `${f(p.a! / p.d!)}× at ${Math.round(p.f * 100)} %`).join(', ') + ` (verdict at ${Math.round(top.f * 100)} %)`, met: top.a! / top.d! <= 2.0 })
   } else out.push({ target: 'CPU per delivered Gbit: tunnelgate (a) ≤ 2.0 × HAProxy (d)', measured: 'not measured', met: null })
   // 2. Setup latency added over direct.
-  if (a?.setup !== undefined && c?.setup !== undefined) {
+  const aBurst = burstAdded(a, c)
+  if (a?.setup !== undefined && c?.setup !== undefined && aBurst !== null) {
     const p50 = a.setup.sequential.p50 - c.setup.sequential.p50
     const p99 = a.setup.sequential.p99 - c.setup.sequential.p99
-    const pp50 = a.setup.parallel.p50 - c.setup.parallel.p50
-    const pp99 = a.setup.parallel.p99 - c.setup.parallel.p99
+    const n = a.setup.parallel.n + a.setup.parallel.failed
+    const how = aBurst.paired
+      ? `median of ${aBurst.pairs.length} bursts, each against a direct burst just before it: ${burstText(aBurst)} ms (verdict on both; the direct bursts' median ${f(aBurst.directP50)} / ${f(aBurst.directP99)} ms)`
+      : `${burstText(aBurst)} ms (verdict on both; direct's own ${n} take ${f(aBurst.directP50)} / ${f(aBurst.directP99)} ms)`
     // The other boxes' simultaneous setups beside it (not the verdict): a burst is bound by the CPU
-    // each box spends per setup, given after them (and per part in each scenario's setup table).
-    const burst = [b1, b2, byId(r, 'f'), d, byId(r, 'e')].flatMap(x => x?.setup === undefined ? [] : [`${x.id} ${sg(x.setup.parallel.p50 - c.setup!.parallel.p50)} / ${sg(x.setup.parallel.p99 - c.setup!.parallel.p99)}`])
-    const boxCpu = [a, b1, b2, byId(r, 'f'), d, byId(r, 'e')].flatMap(x => x?.setup?.parallel.cpu === undefined ? [] : [`${x.id} ${f(x.setup.parallel.cpu.boxUs, 0)}`])
-    out.push({ target: 'Added setup latency over direct: p50 ≤ 2 ms, p99 ≤ 10 ms', measured: `sequential ${sg(p50)} / ${sg(p99)} ms; ${a.setup.parallel.n} simultaneous ${sg(pp50)} / ${sg(pp99)} ms (verdict on both; direct's own ${a.setup.parallel.n} take ${f(c.setup.parallel.p50)} / ${f(c.setup.parallel.p99)} ms)${burst.length > 0 ? `; the other boxes' simultaneous setups (not the verdict): ${burst.join(', ')} ms` : ''}${boxCpu.length > 0 ? `; the box's CPU per simultaneous setup: ${boxCpu.join(', ')} µs` : ''}`, met: p50 <= 2 && p99 <= 10 && pp50 <= 2 && pp99 <= 10 })
+    // each box spends per setup, given after them (and per burst in each scenario's setup table).
+    const burst = [b1, b2, byId(r, 'f'), d, byId(r, 'e'), c].flatMap(x => { const b = burstAdded(x, c); return b === null || (x === c && !b.paired) ? [] : [`${x!.id} ${sg(b.p50)} / ${sg(b.p99)}`] })
+    const boxCpu = [a, b1, b2, byId(r, 'f'), d, byId(r, 'e')].flatMap(x => { const u = meanBoxCpu(x); return u === null ? [] : [`${x!.id} ${f(u, 0)}`] })
+    out.push({ target: 'Added setup latency over direct: p50 ≤ 2 ms, p99 ≤ 10 ms', measured: `sequential ${sg(p50)} / ${sg(p99)} ms; ${n} simultaneous, ${how}${burst.length > 0 ? `; the other boxes' simultaneous setups (not the verdict${aBurst.paired ? '; c against c is the method\'s noise' : ''}): ${burst.join(', ')} ms` : ''}${boxCpu.length > 0 ? `; the box's CPU per simultaneous setup: ${boxCpu.join(', ')} µs` : ''}`, met: p50 <= 2 && p99 <= 10 && aBurst.p50 <= 2 && aBurst.p99 <= 10 })
   } else out.push({ target: 'Added setup latency over direct: p50 ≤ 2 ms, p99 ≤ 10 ms', measured: 'not measured', met: null })
   // 3. Added per-packet delay at 50 %: against the direct probes of the same window when the run
   // had them (inWindow), else against direct's own window.
@@ -357,7 +398,7 @@ export function renderMarkdown (r: BenchResults): string {
   L.push('- **Stamp**: each RTP packet carries a header extension (profile 0x544E) with the sender\'s `process.hrtime.bigint()` at write time; CLOCK_MONOTONIC is shared by all processes, so the load generator reads one-way delay directly. The embedded origin writes the same extension with `stampPayloads` (docs/origin.md).')
   L.push(`- **Load generator**: \`src/bench/load.ts\`, one process: GET + POST, DESCRIBE / SETUP / PLAY base64 on the POST, interleaved RTP read in place; sequence gaps = lost, delay > ${o.lateMs} ms = late. Keepalive is GET_PARAMETER. Every GET's reads land in one buffer the process reuses (net.connect \`onread\`), never a Buffer per read. Runs from before that change (their JSON has no \`clientStallMs\`) allocated one per read, and those Buffers (about 125 MB/s of external memory at 1 Gbit/s) made V8 run a full mark-compact about twice a second, each stalling it 5–15 ms, which put 6–15 ms into the p99 delay of every window, the direct probes' included. Each window records the load generator's event-loop stalls (\`monitorEventLoopDelay\` at 1 ms resolution; the stall beyond that 1 ms, p99 and longest): a stall delays the box's tunnels and the direct probes alike.`)
   L.push(`- **CPU** of a middle box: utime + stime from \`/proc/<pid>/stat\` of its processes only (portal and workers for b1/b2, each shown) over the measurement window, divided by the Gbit delivered to the clients (RTP frames incl. the 4-byte \`$\` header). Source and client (load generator) CPU are reported beside it; for the Node boxes (tunnelgate, raw relay) the garbage collections during the window too (count, total pause, longest pause — only pauses of 1 ms or more are timed individually, so 0 means none that long; from \`PerformanceObserver('gc')\` in the bench's gc-hook preload, read on SIGURG without collecting), so a stall can be told from a GC pause; and the whole machine's busy, stolen and idle time from \`/proc/stat\`: *other* = busy time not used by the box, source or load generator. A window where other processes took more than ${Math.round((o.otherCpuMax ?? 0.15) * 100)} % of the machine is measured again, up to ${o.disturbedRetries ?? 0} times, and marked *disturbed* if it stays so: a window shared with something else measures that, not the box (a step whose box, source and load generator all get less CPU than at the step before, while packets turn late, is the sign).`)
-  L.push(`- **Windows**: sweep steps of ${o.steps.join(', ')} tunnels × ${o.kbps} kbit/s, ${o.warmSeconds} s warm-up, ${o.stepSeconds} s measured (a step that fails is measured once more before the sweep stops); delay phase ${o.delaySeconds} s per fraction; ${o.setupSequential} sequential and ${o.setupParallel} simultaneous setups, each part's CPU per setup read for every thread of the box's processes and the source from the scheduler's run time in ns (\`/proc/<pid>/task/<tid>/schedstat\`: a burst of ${o.setupParallel} lasts a few 10 ms clock ticks) and for the load generator from \`process.cpuUsage()\`.`)
+  L.push(`- **Windows**: sweep steps of ${o.steps.join(', ')} tunnels × ${o.kbps} kbit/s, ${o.warmSeconds} s warm-up, ${o.stepSeconds} s measured (a step that fails is measured once more before the sweep stops); delay phase ${o.delaySeconds} s per fraction; ${o.setupSequential} sequential setups, then ${(o.setupBursts ?? 1) > 1 ? `${o.setupBursts} bursts of ${o.setupParallel} simultaneous ones, each through the box just after one straight to the source (direct, the box idle), so that a burst's added p50 and p99 are read against direct a moment before, not against direct's own phase minutes away; the verdict takes the median over the pairs (for c the pairs are direct against direct: the method's noise)` : `${o.setupParallel} simultaneous ones`}; each part's CPU per setup read for every thread of the box's processes and the source from the scheduler's run time in ns (\`/proc/<pid>/task/<tid>/schedstat\`: a burst of ${o.setupParallel} lasts a few 10 ms clock ticks) and for the load generator from \`process.cpuUsage()\`.`)
   L.push(`- **Scale** (scenarios ${o.scaleScenarios.join(', ')}): ${o.scaleTunnels} paused tunnels requested, each opened as QuickTime does — GET, POST, DESCRIBE, SETUP, PLAY, first RTP byte, PAUSE answered, POST closed — before its slot opens the next (${o.scaleConcurrency ?? '–'} slots, at most ${o.scaleOpenSeconds ?? '–'} s), so the tunnels already held are idle while the rest open; their connections come from ${o.scaleAddresses ?? 1} loopback addresses (127.0.0.1–${o.scaleAddresses ?? 1}) so no address runs short of ephemeral ports. Then one GET_PARAMETER keepalive round on a fresh POST per tunnel, every answer checked. **Memory per tunnel** = (after − before) / tunnels held, over all the box's processes: RSS from \`/proc\`, and for the Node boxes (tunnelgate, raw relay) V8 heap used + external (incl. socket ArrayBuffers) from \`process.memoryUsage()\`, both read after two forced full GCs: the bench preloads \`src/bench/gc-hook.ts\` (\`--expose-gc\`, a SIGUSR2 handler; relay workers inherit it) into the box — the gateway has no GC hook of its own. RSS also counts pages V8 keeps after the GC and allocator slack; the heap figure is what the tunnels themselves hold; kernel socket buffers are in neither. tunnelgate's external memory includes each session's backend read buffer (\`backend.readBufferBytes\`, 16 KiB by default) in full, of which RSS counts only the pages its reads have touched.`)
   L.push('- **Open-files limit**: the hard limit here caps what one process can hold (it cannot be raised without CAP_SYS_RESOURCE). A middle-box process holds 2 descriptors per paused tunnel (GET + upstream), so a single-process box — tunnelgate all-in-one (a), b1\'s one worker, HAProxy (d), the raw relay (e) — is capped near half the limit, and the scale line of each scenario says so. b2, the default layout on this 2-core machine (`workers: auto` = one relay worker per core), spreads the tunnels over 2 worker processes (the portal hands the legs over and keeps none), so it can hold 10,000: it carries the 10,000-tunnel verdict. The source holds 1 descriptor per tunnel and the load generator 1 per held tunnel plus those in flight, both under the limit.')
   L.push('- **tunnelgate settings**: defaults, except `limits.maxTunnelsPerIp: 0`, `limits.maxUnpairedLegsPerIp: 0` and `limits.maxUnpairedLegs: 100000` (every bench client is 127.0.0.1); a = `--workers 0`, b1/b2 = `--workers 1/2`; f = `tunnelgate portal --relay` in front of `tunnelgate relay` (one process each, both with these settings; the portal reads each leg\'s head and then copies raw bytes both ways, the relay node unwraps the tunnel), its CPU that of both processes.')
@@ -367,7 +408,7 @@ export function renderMarkdown (r: BenchResults): string {
   if ((o.delayRepeats ?? 0) > 0) L.push(`- **Repeated half-load windows**: the 50 % window is measured ${1 + (o.delayRepeats ?? 0)} times (${o.delaySeconds} s each), and the added p99 of the delay target is the median of the ${1 + (o.delayRepeats ?? 0)}: on 2 cores shared by the box, the source and the load generator, one window's p99 depends on how the scheduler interleaved them in those seconds and swings by several ms between otherwise equal runs. The first is in the scenario's delay phase; the other ${o.delayRepeats ?? 0} come in rounds after every scenario has run, each round going through the scenarios in turn and starting each box afresh (its direct probes and tunnels opened anew, ${o.warmSeconds * 2} s warm-up), so a noisy spell of the machine, which lasts seconds to minutes, lands on one window of several scenarios rather than on several windows of one. Every window's value is shown.`)
   if (o.delayProbes !== undefined && o.delayProbes > 0) L.push(`- **Added delay, same window**: through each scenario's delay phase the load generator also plays ${o.delayProbes} direct probe tunnels (load generator → source, no middle box; ${o.kbps} kbit/s each, on top of the fraction's load), opened first and kept for every fraction. A window's added delay is the p99 of the box's tunnels minus the p99 of those probes, both recorded in that window: the source, the load generator and the machine were the same for both, so what is left is what the box adds. On 2 shared cores the p99 of any window moves by several ms from one window to the next (a lone direct window is no steadier), so a box's p99 against direct's *own* window — kept in the tables as "over direct's own window" — flips sign between runs; the same-window figure carries the verdict. Direct (c) measured this way is the control: its tunnels and its probes take the same path, so its figure shows the method's noise. A window where the probes lost or were late is not counted.`)
   if (o.boxFirstNice !== undefined) L.push(`- **Box first**: every delay window is measured a second time with all the box's threads at nice ${o.boxFirstNice} (HAProxy's and the raw relay's too), restored to 0 afterwards. With the source, the load generator and the box all busy on 2 cores, a single-threaded box (tunnelgate all-in-one, b1's one worker, the raw relay) waits for a core whenever the other two hold both, and that wait is in its added p99; HAProxy runs one thread per core and waits less. At nice ${o.boxFirstNice} the kernel runs the box as soon as it is ready, as on a host of its own, and the same-window figure is what the box's own work adds. The verdict stays on the shared windows. Caveat: the source and load generator then wait instead, so the probes' own p99 grows, and a stall of the box that falls on packets the harness delayed less than its p99 moves the box's p99 less than it would on a quiet machine.`)
-  L.push('- **Direct** is the same client against the source terminating the tunnel itself: it is the baseline for "added" setup time and delay. The embedded origin does not terminate the tunnel, so it is not used for the baseline; GStreamer\'s RTSP server does, but cannot send stamped RTP at a chosen bitrate.')
+  L.push('- **Direct** is the same client against the source terminating the tunnel itself: it is the baseline for "added" setup time (sequential: direct\'s own phase; simultaneous: the direct burst just before each burst through the box) and delay. The embedded origin does not terminate the tunnel, so it is not used for the baseline; GStreamer\'s RTSP server does, but cannot send stamped RTP at a chosen bitrate.')
   L.push('')
   return L.join('\n')
 }

@@ -51,6 +51,8 @@ export interface BenchOptions {
   warmSeconds: number
   setupSequential: number
   setupParallel: number
+  /** Bursts of setupParallel simultaneous setups per scenario, each just after a direct one; the verdict takes the median of the pairs (absent in older results: 1, unpaired). */
+  setupBursts?: number
   scaleTunnels: number
   /** Scenarios that run the scale phase (memory per paused tunnel). */
   scaleScenarios: ScenarioId[]
@@ -132,6 +134,7 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   warmSeconds: 1,
   setupSequential: 500,
   setupParallel: 200,
+  setupBursts: 5,
   scaleTunnels: 10000,
   scaleScenarios: ['a', 'b2', 'd', 'e'],
   scaleOpenSeconds: 120,
@@ -167,11 +170,11 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
 }
 
 export const QUICK: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, steps: [25, 50, 100, 200, 300], stepSeconds: 1.5, warmSeconds: 0.5, setupSequential: 100, setupParallel: 50, scaleTunnels: 1000, delaySeconds: 2, delayProbes: 16, microMs: 150, handoffLegs: 100, profile: 'quick', liveSteps: [50, 100, 200], liveSeconds: 2, capPrecision: 0.08, capMaxSteps: 10
+  ...FULL, steps: [25, 50, 100, 200, 300], stepSeconds: 1.5, warmSeconds: 0.5, setupSequential: 100, setupParallel: 50, setupBursts: 3, scaleTunnels: 1000, delaySeconds: 2, delayProbes: 16, microMs: 150, handoffLegs: 100, profile: 'quick', liveSteps: [50, 100, 200], liveSeconds: 2, capPrecision: 0.08, capMaxSteps: 10
 }
 
 export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, delayRepeats: 1, delayProbes: 2, microMs: 20, handoffLegs: 10, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6, capStartTunnels: 2, capGrowth: 2, capPrecision: 0.5, capMaxSteps: 3, capMaxTunnels: 4
+  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, setupBursts: 2, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, delayRepeats: 1, delayProbes: 2, microMs: 20, handoffLegs: 10, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6, capStartTunnels: 2, capGrowth: 2, capPrecision: 0.5, capMaxSteps: 3, capMaxTunnels: 4
 }
 
 export interface StepResult {
@@ -220,7 +223,8 @@ export interface ScenarioResult {
   id: ScenarioId
   name: string
   scale?: ScaleResult
-  setup?: { sequential: SetupSummary, parallel: SetupSummary }
+  /** `parallel` is the first of `bursts` through the box (results from before bursts were paired have no `bursts`). */
+  setup?: { sequential: SetupSummary, parallel: SetupSummary, bursts?: SetupBurstPair[] }
   sweep: StepResult[]
   heldTunnels: number
   heldMbps: number
@@ -263,6 +267,8 @@ export interface Summary { n: number, failed: number, p50: number, p99: number, 
 /** CPU used over a part of the setup phase, per setup attempted (µs): by the box (0 for direct), the source and the load generator. */
 export interface SetupCpu { boxUs: number, sourceUs: number, clientUs: number }
 export interface SetupSummary extends Summary { cpu?: SetupCpu }
+/** A burst of simultaneous setups through the box and the direct burst just before it. */
+export interface SetupBurstPair { box: SetupSummary, direct: SetupSummary }
 
 export interface BenchResults {
   date: string
@@ -409,6 +415,21 @@ function setupCpuMeter (box: Running, ctx: Ctx): (setups: number) => SetupCpu {
   }
 }
 
+/**
+ * One burst of `setupParallel` simultaneous setups against `port`, with the CPU it cost per setup
+ * from the first GET until the last tunnel played (or failed); the closes come after.
+ */
+async function setupBurst (port: number, box: Running, ctx: Ctx): Promise<SetupSummary> {
+  const times: number[] = []
+  let failed = 0
+  const list = Array.from({ length: ctx.o.setupParallel }, () => new BenchTunnel({ port, path: '/b/200', stats: ctx.stats, timeoutMs: ctx.o.openTimeoutMs }))
+  const cpu = setupCpuMeter(box, ctx)
+  await Promise.all(list.map(async t => { try { await t.open(); times.push(t.setupNs) } catch { failed++ } }))
+  const used = cpu(ctx.o.setupParallel)
+  closeAll(list)
+  return { ...summarize(times, failed), cpu: used }
+}
+
 async function setupPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<void> {
   const seq: number[] = []
   let failedSeq = 0
@@ -420,17 +441,21 @@ async function setupPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
   }
   const seqUsed = seqCpu(ctx.o.setupSequential)
   await sleep(ctx.o.settleMs / 3)
-  const par: number[] = []
-  let failedPar = 0
-  const list = Array.from({ length: ctx.o.setupParallel }, () => new BenchTunnel({ port: box.port, path: '/b/200', stats: ctx.stats, timeoutMs: ctx.o.openTimeoutMs }))
-  // From the first GET until the last tunnel has played (or failed); the closes come after.
-  const parCpu = setupCpuMeter(box, ctx)
-  await Promise.all(list.map(async t => { try { await t.open(); par.push(t.setupNs) } catch { failedPar++ } }))
-  const parUsed = parCpu(ctx.o.setupParallel)
-  closeAll(list)
-  r.setup = { sequential: { ...summarize(seq, failedSeq), cpu: seqUsed }, parallel: { ...summarize(par, failedPar), cpu: parUsed } }
-  const us = (c: SetupCpu): string => `CPU per setup: box ${c.boxUs.toFixed(0)} µs, source ${c.sourceUs.toFixed(0)}, load generator ${c.clientUs.toFixed(0)}`
-  ctx.o.log(`  ${r.id} setup: sequential p50 ${r.setup.sequential.p50.toFixed(2)} ms p99 ${r.setup.sequential.p99.toFixed(2)} ms (${us(seqUsed)}); ${ctx.o.setupParallel} simultaneous p50 ${r.setup.parallel.p50.toFixed(2)} ms p99 ${r.setup.parallel.p99.toFixed(2)} ms (${us(parUsed)})`)
+  // Each burst through the box comes just after one straight to the source (direct), so that the
+  // added time is read from two bursts a moment apart, not from direct's phase minutes away; for
+  // c the pairs are direct against direct, the control.
+  const bursts: SetupBurstPair[] = []
+  for (let i = 0; i < Math.max(1, ctx.o.setupBursts ?? 1); i++) {
+    const direct = await setupBurst(ctx.sourcePort, box, ctx)
+    await sleep(ctx.o.settleMs / 3)
+    const through = await setupBurst(box.port, box, ctx)
+    await sleep(ctx.o.settleMs / 3)
+    bursts.push({ box: through, direct })
+  }
+  r.setup = { sequential: { ...summarize(seq, failedSeq), cpu: seqUsed }, parallel: bursts[0]!.box, bursts }
+  const us = (c: SetupCpu | undefined): string => c === undefined ? '' : ` (CPU per setup: box ${c.boxUs.toFixed(0)} µs, source ${c.sourceUs.toFixed(0)}, load generator ${c.clientUs.toFixed(0)})`
+  const pairs = bursts.map(b => `p50 ${b.box.p50.toFixed(2)} ms p99 ${b.box.p99.toFixed(2)} ms${us(b.box.cpu)} after direct p50 ${b.direct.p50.toFixed(2)} p99 ${b.direct.p99.toFixed(2)}`)
+  ctx.o.log(`  ${r.id} setup: sequential p50 ${r.setup.sequential.p50.toFixed(2)} ms p99 ${r.setup.sequential.p99.toFixed(2)} ms${us(seqUsed)}; ${ctx.o.setupParallel} simultaneous: ${pairs.join('; ')}`)
   await sleep(ctx.o.settleMs / 2)
 }
 
@@ -672,12 +697,14 @@ export function parseBenchArgs (argv: string[], defaultOut: string): BenchOption
   o.liveKbps = num('--live-kbps') ?? o.liveKbps
   o.capWorkerCores = num('--cap-worker-cores') ?? o.capWorkerCores
   o.capPasses = Math.max(1, Math.round(num('--cap-passes') ?? o.capPasses))
+  o.setupBursts = Math.max(1, Math.round(num('--setup-bursts') ?? o.setupBursts ?? 1))
   return o
 }
 
 export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out DIR] [--scenarios a,b1,b2,c,d,e,f,scaling,live] [--kbps 2000]
                        [--steps 25,50,100,...] [--step-seconds 3] [--scale 10000] [--scale-concurrency 16]
                        [--tick-ms 10] [--phases 10] [--cap-worker-cores 0.15] [--cap-passes 2]
+                       [--setup-bursts 5]
                        [--live-steps 50,100,200,400] [--live-kbps 2000]
   Runs the load generator against every scenario in one run and writes DIR/benchmarks.{md,json,svg}
   (default DIR: ./bench-report), merged with the results already in DIR: \`--scenarios live\` alone
@@ -686,6 +713,7 @@ export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out D
   --cap-passes times in the order b1 b2 b2 b1 …; needs root). Needs haproxy for scenario d; the live scenario needs
   gst-rtsp-server (python3-gi, gir1.2-gst-rtsp-server-1.0) and the repository's
   test/peers/gst-origin.py. --phases N: the source serves each session in its own slot of N per tick
-  (1 = every session's packets in one burst per tick). A single middle-box process holds 2 descriptors per
+  (1 = every session's packets in one burst per tick). --setup-bursts N: bursts of simultaneous setups
+  per scenario, each just after a burst straight to the source; the setup verdict takes their median. A single middle-box process holds 2 descriptors per
   paused tunnel: 10,000 in one process need an open-files hard limit above 20,400 (ulimit -Hn); b2 splits them.
        tunnelgate bench --render DIR/benchmarks.json   re-renders the report from a run's raw results.`

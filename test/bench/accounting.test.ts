@@ -9,7 +9,7 @@
  */
 import t from 'tap'
 import { cpuIdle, cpuOther, isDisturbed, parseBenchArgs, scaleCap, SMOKE, type BenchResults, type ScaleResult, type ScenarioResult, type SetupSummary, type StepResult } from '../../src/bench/run.js'
-import { added50, heldEveryStep, inWindow, renderMarkdown, verdicts, workerScaling } from '../../src/bench/report.js'
+import { added50, burstAdded, heldEveryStep, inWindow, renderMarkdown, verdicts, workerScaling } from '../../src/bench/report.js'
 
 const machine: BenchResults['machine'] = { nproc: 2, cpu: 'test cpu', kernel: 'k', node: 'v20', ffmpeg: null, haproxy: null, gstreamer: null, loadavg: '0 0 0' }
 const { outDir: _o, log: _l, ...options } = { ...SMOKE, outDir: '', log: () => {} }
@@ -58,6 +58,9 @@ t.test('cpuOther / cpuIdle / isDisturbed', async t => {
   t.notOk(isDisturbed(s, 0.3), 'but not more than 30 %')
   t.equal(parseBenchArgs(['--phases', '1'], '/tmp/x').phases, 1, '--phases parses')
   t.equal(parseBenchArgs([], '/tmp/x').phases, 10, 'the full run de-phases sessions by default')
+  t.equal(parseBenchArgs([], '/tmp/x').setupBursts, 5, 'the full run pairs 5 bursts of simultaneous setups with direct ones')
+  t.equal(parseBenchArgs(['--setup-bursts', '3'], '/tmp/x').setupBursts, 3, '--setup-bursts parses')
+  t.equal(parseBenchArgs(['--setup-bursts', '0'], '/tmp/x').setupBursts, 1, 'at least one burst')
 })
 
 // b1 holds 400 tunnels (800 Mbit/s), b2 holds 500 (1000 Mbit/s); at b2's held step the box used
@@ -162,17 +165,36 @@ t.test('added delay over repeated half-load windows: the verdict is their median
   t.match(md, /\| \+0\.900 \(\+3\.800, \+0\.500, \+0\.900\) \|/, 'the summary shows the median and each window')
 })
 
-t.test('setup: the added latency verdict, and each box\'s CPU per setup beside the latencies', async t => {
+t.test('setup without paired bursts (older results): the one burst against direct\'s own; each box\'s CPU per setup beside', async t => {
   const part = (p50: number, p99: number, boxUs: number): SetupSummary => ({ n: 200, failed: 0, p50, p99, max: p99 + 1, cpu: { boxUs, sourceUs: 120, clientUs: 240 } })
   const a = sc('a', [step(100)], { setup: { sequential: part(1.2, 5, 510.4), parallel: part(60, 80, 420.6) } })
   const c = sc('c', [step(100)], { setup: { sequential: part(0.3, 1, 0), parallel: part(25, 30, 0) } })
   const d = sc('d', [step(100)], { setup: { sequential: part(0.5, 3, 160), parallel: part(24, 29, 170.2) } })
   const v = verdicts(results([a, c, d])).find(x => x.target.startsWith('Added setup'))!
   t.equal(v.met, false, '+35 ms in the burst: not met')
-  t.match(v.measured, /^sequential \+0\.90 \/ \+4\.00 ms; 200 simultaneous \+35\.00 \/ \+50\.00 ms \(verdict on both; direct's own 200 take 25\.00 \/ 30\.00 ms\); the other boxes' simultaneous setups \(not the verdict\): d −1\.00 \/ −1\.00 ms; the box's CPU per simultaneous setup: a 421, d 170 µs$/)
+  t.match(v.measured, /^sequential \+0\.90 \/ \+4\.00 ms; 200 simultaneous, \+35\.00 \/ \+50\.00 ms \(verdict on both; direct's own 200 take 25\.00 \/ 30\.00 ms\); the other boxes' simultaneous setups \(not the verdict\): d −1\.00 \/ −1\.00 ms; the box's CPU per simultaneous setup: a 421, d 170 µs$/)
   const md = renderMarkdown(results([a, c, d]))
   t.match(md, /\| sequential \| 200 \| 0 \| 1\.20 \| 5\.00 \| 6\.00 \| 510 \| 120 \| 240 \|/, 'a: the box\'s, the source\'s and the load generator\'s CPU per setup')
   t.match(md, /\| simultaneous \| 200 \| 0 \| 25\.00 \| 30\.00 \| 31\.00 \| – \| 120 \| 240 \|/, 'c: no box')
   const old = sc('a', [step(100)], { setup: { sequential: { n: 10, failed: 0, p50: 1, p99: 2, max: 3 }, parallel: { n: 10, failed: 0, p50: 1, p99: 2, max: 3 } } })
   t.match(renderMarkdown(results([old, c])), /\| sequential \| 10 \| 0 \| 1\.00 \| 2\.00 \| 3\.00 \| – \| – \| – \|/, 'results from before the CPU was read render with dashes')
+})
+
+t.test('setup in paired bursts: each burst against the direct burst just before it, the verdict on the medians', async t => {
+  const part = (p50: number, p99: number, boxUs = 0): SetupSummary => ({ n: 200, failed: 0, p50, p99, max: p99 + 1, cpu: { boxUs, sourceUs: 100, clientUs: 200 } })
+  // a: +30/+40, +1/+8, +3/+9 → medians +3 / +9; the direct bursts swing between 20 and 60 ms.
+  const a = sc('a', [step(100)], { setup: { sequential: part(1, 5, 500), parallel: part(50, 70, 400), bursts: [{ direct: part(20, 30), box: part(50, 70, 400) }, { direct: part(60, 62), box: part(61, 70, 300) }, { direct: part(30, 31), box: part(33, 40, 500) }] } })
+  const c = sc('c', [step(100)], { setup: { sequential: part(0.5, 1), parallel: part(25, 30), bursts: [{ direct: part(25, 30), box: part(26, 30) }, { direct: part(40, 45), box: part(39, 44) }] } })
+  const b = burstAdded(a, c)!
+  t.same(b.pairs, [{ p50: 30, p99: 40 }, { p50: 1, p99: 8 }, { p50: 3, p99: 9 }], 'each burst minus the direct burst before it')
+  t.same([b.p50, b.p99, b.directP50, b.directP99, b.paired], [3, 9, 30, 31, true], 'the medians; direct\'s own phase (c) is not used')
+  const v = verdicts(results([a, c])).find(x => x.target.startsWith('Added setup'))!
+  t.equal(v.met, false, 'sequential p99 +4, burst medians +3 / +9: p50 over 2 ms, not met')
+  t.match(v.measured, /200 simultaneous, median of 3 bursts, each against a direct burst just before it: \+3\.00 \/ \+9\.00 \(\+30\.00 \/ \+40\.00, \+1\.00 \/ \+8\.00, \+3\.00 \/ \+9\.00\) ms \(verdict on both; the direct bursts' median 30\.00 \/ 31\.00 ms\)/)
+  t.match(v.measured, /not the verdict; c against c is the method's noise\): c \+0\.00 \/ −0\.50 ms; the box's CPU per simultaneous setup: a 400 µs$/)
+  const fast = sc('a', [step(100)], { setup: { sequential: part(1, 5), parallel: part(21, 31), bursts: [{ direct: part(20, 30), box: part(21, 31) }] } })
+  t.equal(verdicts(results([fast, c])).find(x => x.target.startsWith('Added setup'))!.met, true, '+0.5 / +4 sequential and +1 / +1 in the burst: met')
+  const md = renderMarkdown(results([a, c]))
+  t.match(md, /\| direct burst 2 \| 200 \| 0 \| 60\.00 \| 62\.00 \| 63\.00 \| – \| 100 \| 200 \|\n\| simultaneous 2, added \+1\.00 \/ \+8\.00 \| 200 \| 0 \| 61\.00 \| 70\.00 \| 71\.00 \| 300 \| 100 \| 200 \|/, 'a burst row follows its direct burst, with what it added')
+  t.match(md, /\| simultaneous 1 \(direct again\), added \+1\.00 \/ \+0\.00 \| 200 \| 0 \| 26\.00 \| 30\.00 \| 31\.00 \| – \|/, 'c: the control, no box')
 })
