@@ -6,7 +6,9 @@
  *   scale    N paused tunnels held at once, each opened as QuickTime does (DESCRIBE, SETUP,
  *            PLAY, PAUSE, POST closed) before the next ones, one GET_PARAMETER keepalive round
  *            answered; middle-box memory delta / N after a forced GC (RSS, and V8 heap for Node boxes)
- *   setup    GET written → first RTP byte, over S sequential and P simultaneous setups
+ *   setup    GET written → first RTP byte, over S sequential setups, then B bursts of P
+ *            simultaneous ones, each just after a burst straight to the source (direct); the CPU
+ *            the box, the source and the load generator spent per setup in each part
  *   sweep    N tunnels × bitrate, N stepping up until a step loses or delays (late) a packet;
  *            CPU-s of the middle box per delivered Gbit at every step
  *   delay    one-way delay per RTP packet at 25/50/90 % of the load tunnelgate (a) held; then
