@@ -40,8 +40,9 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
     if (s.id === 'b1' || s.id === 'b2') t.ok(s.sweep.every(x => x.cpuProcs.length === (s.id === 'b1' ? 2 : 3)), `${s.id}: CPU of the portal and each worker`)
     if (s.id === 'f') t.ok(s.sweep.every(x => x.cpuProcs.length === 2), 'f: CPU of the portal and of the relay node')
     t.ok(s.setup !== undefined && s.setup.sequential.n > 0 && s.setup.parallel.n > 0, `${s.id}: setups measured`)
-    t.ok(s.setup?.bursts?.length === SMOKE.setupBursts && s.setup.bursts.every(b => b.box.n > 0 && b.direct.n > 0) && s.setup.parallel === s.setup.bursts[0]!.box, `${s.id}: every burst of simultaneous setups through the box paired with a direct burst`)
-    for (const part of [s.setup?.sequential, ...(s.setup?.bursts ?? []).map(b => b.box)]) {
+    const bursts = s.setup?.bursts ?? []
+    t.ok(bursts.length === SMOKE.setupBursts && bursts.every(b => b.box.n > 0 && b.direct.n > 0) && s.setup?.parallel === bursts[0]?.box, `${s.id}: every burst of simultaneous setups through the box paired with a direct burst`)
+    for (const part of [s.setup?.sequential, ...bursts.map(b => b.box)]) {
       const cpu = part?.cpu
       t.ok(cpu !== undefined && cpu.sourceUs > 0 && cpu.clientUs > 0 && (s.id === 'c' ? cpu.boxUs === 0 : cpu.boxUs > 0), `${s.id}: CPU per setup read for the box, the source and the load generator`)
     }
