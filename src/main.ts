@@ -8,8 +8,10 @@ import { TunnelgateError } from './errors.js'
 import { startGateway } from './gateway.js'
 import { startOrigin } from './backends/origin/index.js'
 import { hashPassword } from './portal/auth.js'
+import { trackTimersIfAsked } from './ops/timer-census.js'
 
 async function main (argv: string[]): Promise<void> {
+  trackTimersIfAsked()
   if (argv[0] === 'bench') {
     // The benchmark (src/bench/): loaded only for this subcommand.
     const { benchMain } = await import('./bench/cli.js')

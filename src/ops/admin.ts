@@ -73,9 +73,10 @@ const processSchema: Schema = {
     fds: { type: ['integer', 'null'], description: 'open file descriptors (/proc/self/fd); null off Linux' },
     handles: {
       type: 'object',
-      description: "active handles (process.getActiveResourcesInfo()) grouped: timers ('Timeout'; Node lists only timers not unref()'d), TCP sockets and listeners, pipes (IPC, stdio), other; byType has every type Node names",
+      description: "active handles (process.getActiveResourcesInfo()) grouped: timers ('Timeout'; Node lists only timers not unref()'d), TCP sockets and listeners, pipes (IPC, stdio), other; byType has every type Node names; allTimers (only with TUNNELGATE_TRACK_TIMERS=1) every armed timer, unref()'d ones too",
       properties: {
         timers: { type: 'integer' },
+        allTimers: { type: 'integer', description: 'every armed timer, unref()\'d ones too, created since the process started counting; present only when the process runs with TUNNELGATE_TRACK_TIMERS=1 (an async hook on every async resource: a diagnostic)' },
         tcp: { type: 'integer' },
         pipes: { type: 'integer' },
         other: { type: 'integer' },

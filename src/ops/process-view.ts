@@ -6,6 +6,7 @@
  * come back.
  */
 import { readdirSync } from 'node:fs'
+import { armedTimers } from './timer-census.js'
 
 export interface HandleCounts {
   /** setTimeout / setInterval timers (`Timeout`) that keep the process alive: Node does not list unref()'d ones. */
@@ -18,6 +19,8 @@ export interface HandleCounts {
   other: number
   /** Every type as Node names it, with its count. */
   byType: Record<string, number>
+  /** Every armed timer, unref()'d ones too (created since the process started counting): only with TUNNELGATE_TRACK_TIMERS=1 (timer-census.ts). */
+  allTimers?: number
 }
 
 export interface ProcessInfo {
@@ -51,6 +54,11 @@ export function countHandles (types: readonly string[]): HandleCounts {
   return out
 }
 
+function withAllTimers (h: HandleCounts): HandleCounts {
+  const all = armedTimers()
+  return all === null ? h : { ...h, allTimers: all }
+}
+
 /** Open descriptors of this process, or null where /proc/self/fd does not exist. */
 export function openFds (): number | null {
   try {
@@ -70,7 +78,7 @@ export function processInfo (id: string, kind: ProcessInfo['kind']): ProcessInfo
     up: true,
     pid: process.pid,
     fds: openFds(),
-    handles: countHandles(process.getActiveResourcesInfo()),
+    handles: withAllTimers(countHandles(process.getActiveResourcesInfo())),
     rssBytes: mem.rss,
     heapUsedBytes: mem.heapUsed,
     uptimeMs: Math.round(process.uptime() * 1000)

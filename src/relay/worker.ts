@@ -13,6 +13,9 @@ import { answerOps, setupWorkerOps } from '../ops/worker-ops.js'
 import { startBalancing, type Balancing } from '../backends/balancing.js'
 import type { LoadFigure } from '../backends/pool.js'
 import type net from 'node:net'
+import { trackTimersIfAsked } from '../ops/timer-census.js'
+
+trackTimersIfAsked()
 
 type ControlMessage =
   | { type: 'config', config: Config, workerId: number, generation?: number, drainedBackends?: string[] }

@@ -2,21 +2,32 @@
  * Leak checks for the hardening tests (issue 5): open file descriptors (/proc/self/fd), active
  * timers and sockets (process.getActiveResourcesInfo()), the tunnels_active gauge and backend
  * connections return to their starting values after each test. assertNoLeaks checks a gateway
- * running in the test process; assertNoChildLeaks one whose processes are children (the real
- * binary, relay workers), through GET /admin/process and /proc/<pid>/fd.
+ * running in the test process, and there also every timer whether unref()'d or not (an async
+ * hook: Node lists only the timers that hold the process open, and the gateway unrefs most of
+ * its own, so a session timer left armed after its session closed, keeping the session in memory
+ * until it fires, was invisible); assertNoChildLeaks one whose processes are children (the real
+ * binary, relay workers), through GET /admin/process and /proc/<pid>/fd, every timer too when
+ * those processes run with TUNNELGATE_TRACK_TIMERS=1.
  */
 import { readdirSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import type { Gateway } from '../../src/gateway.js'
 import type { ProcessInfo } from '../../src/ops/process-view.js'
+import { armedTimers, trackTimersIfAsked } from '../../src/ops/timer-census.js'
 import type { ScriptedBackend } from './scripted-backend.js'
 
 export interface LeakSnapshot {
   fds: number
   timers: number
+  /** Timers armed in this process, unref()'d ones too (since this module was loaded). */
+  allTimers: number
   sockets: number
   tunnels: number
 }
+
+// Count every timer of this process from now on (src/ops/timer-census.ts): from when the test
+// file loads, before any of its gateways starts.
+trackTimersIfAsked({ TUNNELGATE_TRACK_TIMERS: '1' })
 
 function resources (): { timers: number, sockets: number } {
   let timers = 0
@@ -30,12 +41,15 @@ function resources (): { timers: number, sockets: number } {
 
 export async function leakSnapshot (gw: Gateway): Promise<LeakSnapshot> {
   const tunnels = (await gw.metrics.tunnelsActive.get()).values.reduce((n, v) => n + v.value, 0)
-  return { fds: readdirSync('/proc/self/fd').length, ...resources(), tunnels }
+  // Node runs the destroy hooks of timers cleared or fired in this turn of the loop in its check
+  // phase: let it pass, or a timer that has just fired (this module's own poll) still counts.
+  await new Promise(resolve => setImmediate(resolve))
+  return { fds: readdirSync('/proc/self/fd').length, ...resources(), allTimers: armedTimers() ?? 0, tunnels }
 }
 
 /**
- * Wait (up to `timeoutMs`: close paths keep 1-2 s destroy timers) until fds, timers, sockets and
- * the tunnels gauge are back to `before` and every backend connection is closed; otherwise throw
+ * Wait (up to `timeoutMs`: close paths keep 1-2 s destroy timers) until fds, timers (ref'd and
+ * all), sockets and the tunnels gauge are back to `before` and every backend connection is closed; otherwise throw
  * with the difference.
  */
 export async function assertNoLeaks (gw: Gateway, before: LeakSnapshot, backends: ScriptedBackend[] = [], timeoutMs = 6000): Promise<LeakSnapshot> {
@@ -43,7 +57,7 @@ export async function assertNoLeaks (gw: Gateway, before: LeakSnapshot, backends
   for (;;) {
     const now = await leakSnapshot(gw)
     const open = backends.reduce((n, b) => n + b.conns.filter(c => !c.closed).length, 0)
-    if (now.fds <= before.fds && now.timers <= before.timers && now.sockets <= before.sockets && now.tunnels === before.tunnels && open === 0) return now
+    if (now.fds <= before.fds && now.timers <= before.timers && now.allTimers <= before.allTimers && now.sockets <= before.sockets && now.tunnels === before.tunnels && open === 0) return now
     if (Date.now() > deadline) {
       throw new Error(`leak: before ${JSON.stringify(before)} after ${JSON.stringify(now)} backend connections open=${open}`)
     }
@@ -76,6 +90,8 @@ export interface ProcessLeakFigures {
   /** Entries of /proc/<pid>/fd as read from the test process (-1 when unreadable). */
   procFds: number
   timers: number
+  /** Every armed timer, unref()'d ones too: only from a process run with TUNNELGATE_TRACK_TIMERS=1. */
+  allTimers?: number
   sockets: number
 }
 
@@ -112,7 +128,7 @@ export async function childLeakSnapshot (gw: ChildGateway): Promise<ChildLeakSna
   for (const p of list) {
     if (gw.include !== undefined && !gw.include(p.id)) continue
     if (!p.up || p.pid === undefined || p.handles === undefined) throw new Error(`process ${p.id} is not up: ${JSON.stringify(p)}`)
-    processes.push({ id: p.id, pid: p.pid, fds: p.fds ?? -1, procFds: procFds(p.pid), timers: p.handles.timers, sockets: p.handles.tcp + p.handles.pipes })
+    processes.push({ id: p.id, pid: p.pid, fds: p.fds ?? -1, procFds: procFds(p.pid), timers: p.handles.timers, ...(p.handles.allTimers === undefined ? {} : { allTimers: p.handles.allTimers }), sockets: p.handles.tcp + p.handles.pipes })
   }
   const m = await getClose(gw.port, '/metrics')
   let tunnels = 0
@@ -128,6 +144,7 @@ function childDiff (before: ChildLeakSnapshot, now: ChildLeakSnapshot): string[]
     if (n === undefined) { out.push(`${b.id}: gone`); continue }
     if (n.pid !== b.pid) { out.push(`${b.id}: pid ${b.pid} -> ${n.pid} (restarted)`); continue }
     for (const k of ['fds', 'procFds', 'timers', 'sockets'] as const) if (n[k] > b[k]) out.push(`${b.id} (pid ${b.pid}): ${k} ${b[k]} -> ${n[k]}`)
+    if (b.allTimers !== undefined && n.allTimers !== undefined && n.allTimers > b.allTimers) out.push(`${b.id} (pid ${b.pid}): allTimers ${b.allTimers} -> ${n.allTimers}`)
   }
   for (const n of now.processes) if (!before.processes.some(b => b.id === n.id)) out.push(`${n.id}: new process`)
   return out

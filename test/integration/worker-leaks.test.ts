@@ -1,8 +1,9 @@
 /**
  * Issue 5 "no leaks" for relay worker processes: 20 tunnels opened and closed through
- * `workers: 2` leave no descriptor, timer or socket behind in either worker (GET /admin/process
- * and /proc/<pid>/fd), and the tunnels gauge is back to 0. The check itself is shown to fail while
- * a tunnel is still open.
+ * `workers: 2` leave no descriptor, timer (unref()'d ones too: the workers run with
+ * TUNNELGATE_TRACK_TIMERS=1) or socket behind in either worker (GET /admin/process and
+ * /proc/<pid>/fd), and the tunnels gauge is back to 0. The check itself is shown to fail while a
+ * tunnel is still open.
  */
 import t from 'tap'
 import { startTestGateway } from '../helpers/gateway-harness.js'
@@ -14,6 +15,9 @@ import { assertNoChildLeaks, childLeakSnapshot } from '../helpers/leaks.js'
 t.afterEach(() => destroyAllClients())
 
 t.test('20 tunnels through two workers: no fd, timer or socket growth in any worker', async t => {
+  // The workers are forked with this environment: they count every timer (src/ops/timer-census.ts).
+  process.env.TUNNELGATE_TRACK_TIMERS = '1'
+  t.teardown(() => { delete process.env.TUNNELGATE_TRACK_TIMERS })
   const backend = await ScriptedBackend.start()
   t.teardown(() => backend.close())
   const gw = await startTestGateway(t, [backend], { workers: 2, admin: { enabled: true, port: 0 }, limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 } })
@@ -34,11 +38,14 @@ t.test('20 tunnels through two workers: no fd, timer or socket growth in any wor
   await pause(300)
   const before = await childLeakSnapshot(target)
   t.same(before.processes.map(p => p.id), ['w0', 'w1'], 'both workers measured')
+  t.ok(before.processes.every(p => p.allTimers !== undefined && p.allTimers >= p.timers), 'each worker counts every timer, unref()\'d ones too')
   t.equal(before.tunnels, 0)
 
   // The check fails while a tunnel is open (its legs and backend connection are in a worker).
   const held = await openTunnel()
   await t.rejects(assertNoChildLeaks(target, before, 300), /leak after 300 ms: .*(fds|sockets|tunnels_active)/, 'an open tunnel is reported as a difference')
+  const during = await childLeakSnapshot(target)
+  t.ok(during.processes.some((p, i) => p.allTimers! > before.processes[i]!.allTimers!), 'the open tunnel\'s timers (its session\'s deadlines, mostly unref()\'d) are counted in its worker')
   held.close()
 
   // 20 tunnels, in two waves, closed three ways: GET first, POST first, both at once.
