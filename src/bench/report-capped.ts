@@ -36,8 +36,14 @@ function heldOf (ls: CappedLayout[]): LayoutHeld {
 /** The layouts in the order the run searched them ("b1 b2 b2 b1"). */
 function searchOrder (c: CappedScalingResult): string { return c.layouts.map(l => l.id).join(' ') }
 
+/** Which search of its layout `l` was, or null when the run searched that layout once. */
+function passNo (c: CappedScalingResult, l: CappedLayout): number | null { return passesOf(c, l.id).length > 1 ? (l.pass ?? 1) : null }
+
 /** "b2" for a layout searched once, "b2 pass 2" when the run searched it several times. */
-function tag (c: CappedScalingResult, l: CappedLayout): string { return passesOf(c, l.id).length > 1 ? `${l.id} pass ${l.pass ?? 1}` : l.id }
+function tag (c: CappedScalingResult, l: CappedLayout): string { const p = passNo(c, l); return p === null ? l.id : `${l.id} pass ${p}` }
+
+/** " (pass 2)" after a layout's name when the run searched it several times, else nothing. */
+function passSuffix (c: CappedScalingResult, l: CappedLayout): string { const p = passNo(c, l); return p === null ? '' : ` (pass ${p})` }
 
 export interface CappedFinding {
   ratio: number | null
@@ -127,14 +133,14 @@ export function renderCappedScaling (c: CappedScalingResult): string[] {
   L.push('| layout | held (tunnels / Mbit/s) | first not held (tunnels) | tunnels per worker there | workers\' cores there | idle cores there |', '|---|---|---|---|---|---|')
   for (const l of c.layouts) {
     const s = limitStep(l)
-    L.push(`| ${l.id}: ${l.name}${tag(c, l) !== l.id ? ` (pass ${l.pass ?? 1})` : ''}${l.error !== undefined ? ` (failed: ${l.error})` : ''} | ${l.heldTunnels} / ${f(l.heldMbps, 0)} | ${l.failedTunnels ?? 'not reached'} | ${s === undefined ? '–' : split(s)} | ${s === undefined ? '–' : s.workerCores.map(w => f(w)).join(' + ')} | ${s === undefined ? '–' : f(idleCores(s))} |`)
+    L.push(`| ${l.id}: ${l.name}${passSuffix(c, l)}${l.error !== undefined ? ` (failed: ${l.error})` : ''} | ${l.heldTunnels} / ${f(l.heldMbps, 0)} | ${l.failedTunnels ?? 'not reached'} | ${s === undefined ? '–' : split(s)} | ${s === undefined ? '–' : s.workerCores.map(w => f(w)).join(' + ')} | ${s === undefined ? '–' : f(idleCores(s))} |`)
   }
   L.push('')
   if (ratio !== null && b1 !== null && b2 !== null) {
     L.push(`Ratio held: b2 ${f(b2.mbps, 0)} ÷ b1 ${f(b1.mbps, 0)} Mbit/s${passesText(c, b1, b2)} = **${f(ratio)}×**${doubts.length === 0 ? `, with every worker at its quota (≥ ${SATURATED * 100} % of ${o.workerCores} cores) at each layout's limit and at least ${SPARE_CORES} cores idle on the machine: the workers, not the machine, set both limits.` : `; inconclusive: ${doubts.join('; ')}.`}`, '')
   } else L.push(`No ratio: ${doubts.join('; ')}.`, '')
   for (const l of c.layouts) {
-    L.push(`### ${l.id} capped${tag(c, l) !== l.id ? ` (pass ${l.pass ?? 1})` : ''}: ${l.name}, each worker at ${o.workerCores} of a core`, '')
+    L.push(`### ${l.id} capped${passSuffix(c, l)}: ${l.name}, each worker at ${o.workerCores} of a core`, '')
     if (l.error !== undefined) L.push(`**Failed:** ${l.error}`, '')
     if (l.steps.length > 0) L.push('Every window in the order measured:', '', ...rows(c, l), '')
   }

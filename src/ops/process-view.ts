@@ -54,11 +54,6 @@ export function countHandles (types: readonly string[]): HandleCounts {
   return out
 }
 
-function withAllTimers (h: HandleCounts): HandleCounts {
-  const all = armedTimers()
-  return all === null ? h : { ...h, allTimers: all }
-}
-
 /** Open descriptors of this process, or null where /proc/self/fd does not exist. */
 export function openFds (): number | null {
   try {
@@ -72,13 +67,16 @@ export function openFds (): number | null {
 /** This process's figures. */
 export function processInfo (id: string, kind: ProcessInfo['kind']): ProcessInfo {
   const mem = process.memoryUsage()
+  const handles = countHandles(process.getActiveResourcesInfo())
+  const allTimers = armedTimers()
+  if (allTimers !== null) handles.allTimers = allTimers
   return {
     id,
     kind,
     up: true,
     pid: process.pid,
     fds: openFds(),
-    handles: withAllTimers(countHandles(process.getActiveResourcesInfo())),
+    handles,
     rssBytes: mem.rss,
     heapUsedBytes: mem.heapUsed,
     uptimeMs: Math.round(process.uptime() * 1000)
