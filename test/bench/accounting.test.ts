@@ -4,12 +4,12 @@
  * worker-scaling analysis that charges the source and the load generator to the same machine
  * (report.ts workerScaling), which scenario carries the 10,000-tunnel verdict, and disturbed
  * windows (other processes on the machine) making a verdict inconclusive, and the added-delay
- * verdict taken against the direct probes of the same window; the setup verdict and the CPU per
- * setup shown beside it.
+ * verdict taken against the direct probes of the same window; the setup verdict, the CPU per
+ * setup shown beside it, and whether HAProxy's own bursts put the target out of this machine's reach.
  */
 import t from 'tap'
 import { cpuIdle, cpuOther, isDisturbed, parseBenchArgs, scaleCap, SMOKE, type BenchResults, type ScaleResult, type ScenarioResult, type SetupSummary, type StepResult } from '../../src/bench/run.js'
-import { added50, burstAdded, heldEveryStep, inWindow, renderMarkdown, verdicts, workerScaling } from '../../src/bench/report.js'
+import { added50, burstAdded, heldEveryStep, inWindow, renderMarkdown, setupReach, verdicts, workerScaling } from '../../src/bench/report.js'
 
 const machine: BenchResults['machine'] = { nproc: 2, cpu: 'test cpu', kernel: 'k', node: 'v20', ffmpeg: null, haproxy: null, gstreamer: null, loadavg: '0 0 0' }
 const { outDir: _o, log: _l, ...options } = { ...SMOKE, outDir: '', log: () => {} }
@@ -197,4 +197,27 @@ t.test('setup in paired bursts: each burst against the direct burst just before 
   const md = renderMarkdown(results([a, c]))
   t.match(md, /\| direct burst 2 \| 200 \| 0 \| 60\.00 \| 62\.00 \| 63\.00 \| – \| 100 \| 200 \|\n\| simultaneous 2, added \+1\.00 \/ \+8\.00 \| 200 \| 0 \| 61\.00 \| 70\.00 \| 71\.00 \| 300 \| 100 \| 200 \|/, 'a burst row follows its direct burst, with what it added')
   t.match(md, /\| simultaneous 1 \(direct again\), added \+1\.00 \/ \+0\.00 \| 200 \| 0 \| 26\.00 \| 30\.00 \| 31\.00 \| – \|/, 'c: the control, no box')
+})
+
+t.test('setupReach: out of reach only when HAProxy misses too, the added time grows with the CPU per setup, and tunnelgate spends more than HAProxy', async t => {
+  const part = (p50: number, p99: number, boxUs = 0): SetupSummary => ({ n: 200, failed: 0, p50, p99, max: p99 + 1, cpu: { boxUs, sourceUs: 100, clientUs: 200 } })
+  // A box adding `add` ms to each of 3 bursts (direct 20 / 25 ms), spending `us` per setup.
+  const box = (id: ScenarioResult['id'], add: number, us: number): ScenarioResult => sc(id, [step(100)], { setup: { sequential: part(1, 5, us), parallel: part(20 + add, 25 + add, us), bursts: [0, 1, 2].map(() => ({ direct: part(20, 25), box: part(20 + add, 25 + add, us) })) } })
+  const c = box('c', 0, 0)
+  const setupOf = (r: BenchResults): string => verdicts(r).find(x => x.target.startsWith('Added setup'))!.measured
+  const slow = results([box('a', 35, 520), box('d', 12, 120), box('e', 16, 180), c])
+  const x = setupReach(slow)!
+  t.same([x.p50, x.p99, x.p50Over, x.pairs, x.growsWithCpu, x.outOfReach], [12, 12, 3, 3, true, true], 'HAProxy +12 in 3 of 3 pairs; a spends more')
+  t.same(x.boxes.map(b => b.id), ['d', 'e', 'a'], 'the boxes in the order of their CPU per setup')
+  t.match(setupOf(slow), /; HAProxy \(d\), the thinnest forwarder, misses it here too \(\+12\.00 \/ \+12\.00 ms, its p50 over 2 ms in 3 of 3 pairs\); the added p50 grows with the CPU a box spends per setup, in every box measured \(d 120 µs \+12\.00, e 180 µs \+16\.00, a 520 µs \+35\.00 ms\), and tunnelgate \(a\) spends more per setup than HAProxy: \*\*out of reach on this machine\*\*$/)
+  t.notMatch(setupOf(slow), /the box's CPU per simultaneous setup/, 'the CPU per setup is said once, beside what each box added')
+  const unordered = results([box('a', 35, 520), box('d', 12, 120), box('e', 40, 180), c])
+  t.same([setupReach(unordered)!.growsWithCpu, setupReach(unordered)!.outOfReach], [false, false], 'e adds more than a with less CPU: no claim')
+  t.match(setupOf(unordered), /misses it here too .*; the boxes' added p50 by their CPU per setup: d 120 µs \+12\.00, e 180 µs \+40\.00, a 520 µs \+35\.00 ms$/)
+  const cheap = results([box('a', 35, 100), box('d', 12, 120), box('e', 16, 180), c])
+  t.equal(setupReach(cheap)!.outOfReach, false, 'a box cheaper per setup than HAProxy could still make it')
+  const fastD = results([box('a', 35, 520), box('d', 1, 120), box('e', 16, 180), c])
+  t.equal(setupReach(fastD)!.outOfReach, false, 'HAProxy met it: within reach')
+  t.match(setupOf(fastD), /the box's CPU per simultaneous setup: a 520, d 120, e 180 µs$/, 'no reach clause then')
+  t.equal(setupReach(results([box('a', 35, 520), c])), null, 'no HAProxy: nothing to say')
 })
