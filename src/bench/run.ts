@@ -168,15 +168,17 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   capPrecision: 0.04,
   capMaxSteps: 16,
   capMaxTunnels: 1500,
-  capPasses: 2
+  // Four searches per layout (b1 b2 b2 b1 b1 b2 b2 b1): with two, the ratio of the means ranged
+  // 1.56–1.76 between full runs of the same code, and a single search 1.63–2.46.
+  capPasses: 4
 }
 
 export const QUICK: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, steps: [25, 50, 100, 200, 300], stepSeconds: 1.5, warmSeconds: 0.5, setupSequential: 100, setupParallel: 50, setupBursts: 3, scaleTunnels: 1000, delaySeconds: 2, delayProbes: 16, microMs: 150, handoffLegs: 100, profile: 'quick', liveSteps: [50, 100, 200], liveSeconds: 2, capPrecision: 0.08, capMaxSteps: 10
+  ...FULL, steps: [25, 50, 100, 200, 300], stepSeconds: 1.5, warmSeconds: 0.5, setupSequential: 100, setupParallel: 50, setupBursts: 3, scaleTunnels: 1000, delaySeconds: 2, delayProbes: 16, microMs: 150, handoffLegs: 100, profile: 'quick', liveSteps: [50, 100, 200], liveSeconds: 2, capPrecision: 0.08, capMaxSteps: 10, capPasses: 2
 }
 
 export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, setupBursts: 2, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, delayRepeats: 1, delayProbes: 2, microMs: 20, handoffLegs: 10, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6, capStartTunnels: 2, capGrowth: 2, capPrecision: 0.5, capMaxSteps: 3, capMaxTunnels: 4
+  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, setupBursts: 2, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, delayRepeats: 1, delayProbes: 2, microMs: 20, handoffLegs: 10, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6, capStartTunnels: 2, capGrowth: 2, capPrecision: 0.5, capMaxSteps: 3, capMaxTunnels: 4, capPasses: 2
 }
 
 export interface StepResult {
@@ -705,7 +707,7 @@ export function parseBenchArgs (argv: string[], defaultOut: string): BenchOption
 
 export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out DIR] [--scenarios a,b1,b2,c,d,e,f,scaling,live] [--kbps 2000]
                        [--steps 25,50,100,...] [--step-seconds 3] [--scale 10000] [--scale-concurrency 16]
-                       [--tick-ms 10] [--phases 10] [--cap-worker-cores 0.15] [--cap-passes 2]
+                       [--tick-ms 10] [--phases 10] [--cap-worker-cores 0.15] [--cap-passes 4]
                        [--setup-bursts 5]
                        [--live-steps 50,100,200,400] [--live-kbps 2000]
   Runs the load generator against every scenario in one run and writes DIR/benchmarks.{md,json,svg}
