@@ -159,7 +159,9 @@ t.test('in-process relay: auth, OpenAPI, tunnels, kick, backend drain, reload, a
   await until(() => api('GET', '/admin/tunnels'), r => r.body.tunnels.length === 4 && !r.body.tunnels.some((x: any) => x.id === victim.id), 'kicked tunnel gone')
   await until(async () => [a, b].filter(p => p.child.exitCode !== null).length, n => n === 1, 'the kicked player ended')
 
-  // Access log: one line per finished tunnel
+  // Access log: one line per finished tunnel. The drain step's two players only had to start
+  // playing; let every tunnel carry some media first (a loaded CI machine is slow to get there).
+  await until(() => api('GET', '/admin/tunnels'), r => r.body.tunnels?.length === 4 && r.body.tunnels.every((x: any) => x.rtpPacketsToClient > 20), 'every remaining tunnel past 20 RTP packets')
   for (const p of [a, b, cam, c1, c2]) await p.stop()
   await until(() => api('GET', '/admin/tunnels'), r => r.body.tunnels.length === 0, 'all tunnels closed')
   await gw.ops.accessLog.flush()
