@@ -161,7 +161,7 @@ function meanBoxCpu (s: ScenarioResult | undefined): number | null {
  * spent more per setup than HAProxy added more than it did, and tunnelgate (a) is one of them, the
  * target is out of reach here: a box does not add less than HAProxy while spending more. (Boxes
  * costlier than HAProxy need not rank among themselves by CPU: b1 and b2 also wait on the hand-off
- * of each GET to a worker.) Null without d's paired bursts.
+ * of each GET to a worker, f on its second hop to the relay node.) Null without d's paired bursts.
  */
 export function setupReach (r: BenchResults): { p50: number, p99: number, p50Over: number, pairs: number, boxes: Array<{ id: string, us: number, p50: number }>, costlierAddMore: boolean, outOfReach: boolean } | null {
   const c = byId(r, 'c')
