@@ -77,8 +77,8 @@ export interface GstResult extends PeerResult {
  * gst-launch exits 1, after every buffer has played. It is GStreamer's alone: with no gateway in
  * the path (rtspt:// straight to the embedded origin, two CPU hogs running) 5 of 90 runs ended so,
  * every one after all 50 buffers; sync=true makes it rare on an idle machine, not impossible on a
- * loaded one. `stopRace` is that ending exactly: exit 1, every buffer received, and every ERROR
- * one of those two.
+ * loaded one. `stopRace` is that ending exactly: exit 1, every buffer received, nothing on stderr
+ * but ERRORs, and every ERROR one of those two.
  */
 export async function runGst (elements: string[], buffers: number, opts: RunPeerOptions = {}): Promise<GstResult> {
   return gstOutcome(await runPeer('gst-launch-1.0', ['-v', ...elements, '!', 'fakesink', `num-buffers=${buffers}`, 'sync=true', 'silent=false'], opts), buffers)
@@ -92,8 +92,8 @@ export function gstSummary (r: GstResult, stderrChars = 300): string {
 /** runGst's reading of a finished gst-launch -v run that was to play `buffers` buffers. */
 export function gstOutcome (r: PeerResult, buffers: number): GstResult {
   const got = (r.stdout.match(/last-message = chain/g) ?? []).length
-  const errors = r.stderr.split(/^ERROR: /m).slice(1)
-  const stopRace = r.code === 1 && !r.timedOut && got >= buffers && errors.length > 0 &&
+  const [before, ...errors] = r.stderr.split(/^ERROR: /m)
+  const stopRace = r.code === 1 && !r.timedOut && got >= buffers && before!.trim() === '' && errors.length > 0 &&
     errors.every(e => /gst_rtspsrc_(try_send|pause) \(\)/.test(e) && /Could not send message\. \(Received end-of-file\)/.test(e))
   return { ...r, buffers: got, stopRace, played: r.code === 0 || stopRace }
 }

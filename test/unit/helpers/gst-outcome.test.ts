@@ -32,6 +32,7 @@ t.test('anything else is a failure', async t => {
   const receive = race.replace(/Could not send message\. \(Received end-of-file\)/, 'Could not receive message. (Timeout while waiting for server response)')
   t.equal(gstOutcome(run({ code: 1, stderr: receive }), 50).played, false, 'a different failure in the same functions')
   t.equal(gstOutcome(run({ code: 1, stderr: '' }), 50).played, false, 'exit 1 with no error printed')
+  t.equal(gstOutcome(run({ code: 1, stderr: 'WARNING: from element /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0: Could not read from resource.\n' + race }), 50).played, false, 'something else on stderr before the race')
   t.equal(gstOutcome(run({ code: 1, stderr: race, timedOut: true }), 50).played, false, 'timed out')
   t.equal(gstOutcome(run({ code: 2, stderr: race }), 50).played, false, 'another exit code')
 })
