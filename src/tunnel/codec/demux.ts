@@ -16,6 +16,7 @@
 import type { ErrorCode } from '../../errors.js'
 import { INTERLEAVED_HEADER, INTERLEAVED_MAGIC, type InterleavedFrame } from './interleaved.js'
 import type { Header, RtspMessage } from './rtsp-message.js'
+import { parseFieldLines, parseRequestLine, parseStatusLine, splitLines } from './head-grammar.js'
 
 export interface DemuxLimits {
   /** Longest start line + headers, in bytes. */
@@ -49,7 +50,6 @@ export type RtspUnit = (RtspMessage & { raw: Buffer }) | InterleavedFrame | Demu
 const CR = 0x0d
 const LF = 0x0a
 const EMPTY = Buffer.alloc(0)
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 export class RtspDemuxer {
   readonly #limits: DemuxLimits
@@ -163,35 +163,24 @@ function cseqOf (text: string): { cseq?: string } {
 
 type ParsedHead = Omit<RtspMessage, 'body'> & { kind: RtspMessage['kind'] }
 
-/** Parse a start line and headers; returns the reason string on failure. */
+/** RTSP/1.0 and 2.0; other PROTO/d.d versions parse too, so the session can refuse an HTTP request inside the stream. */
+const REQUEST_VERSION = /^[A-Z]{2,8}\/\d\.\d+$/
+
+/** Parse a start line and headers (head-grammar.ts); returns the reason string on failure. */
 export function parseHead (text: string, maxHeaders: number): RtspMessage | string {
-  // The head ends just before the LF of its last line, so that line may still carry its CR
-  // (a message with no headers at all: the CR belongs to the start line).
-  const lines = text.replace(/\r$/, '').split(/\r?\n/)
-  const start = lines[0] ?? ''
-  const headers: Header[] = []
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!
-    if (line === '') continue
-    if ((line[0] === ' ' || line[0] === '\t') && headers.length > 0) {
-      const last = headers[headers.length - 1]!
-      last[1] = `${last[1]} ${line.trim()}`
-      continue
-    }
-    const colon = line.indexOf(':')
-    if (colon <= 0) return `header line without a colon: '${line.slice(0, 64)}'`
-    const name = line.slice(0, colon).trim()
-    if (!TOKEN.test(name)) return `bad header name '${name.slice(0, 64)}'`
-    headers.push([name, line.slice(colon + 1).trim()])
-    if (headers.length > maxHeaders) return `too many headers (more than ${maxHeaders})`
-  }
+  const lines = splitLines(text)
+  if (!lines.ok) return lines.reason
+  const start = lines.value[0] ?? ''
+  const fields = parseFieldLines(lines.value, 1, maxHeaders)
+  if (!fields.ok) return fields.tooMany ? `too many headers (${fields.reason})` : fields.reason
+  const headers = fields.value
   if (start.startsWith('RTSP/')) {
-    const m = /^(RTSP\/\d\.\d+) (\d{3})(?: (.*))?$/.exec(start)
-    if (!m) return `bad status line '${start.slice(0, 64)}'`
-    return { kind: 'response', version: m[1]!, status: Number(m[2]), reason: m[3] ?? '', headers, body: EMPTY }
+    const s = parseStatusLine(start)
+    if (!s.ok) return s.reason
+    return { kind: 'response', version: s.value.version, status: s.value.status, reason: s.value.reason, headers, body: EMPTY }
   }
-  const m = /^([A-Za-z_][A-Za-z0-9_\-]{0,63}) (\S+) ([A-Z]{2,8}\/\d\.\d+)$/.exec(start)
-  if (!m) return `bad request line '${start.slice(0, 64)}'`
-  return { kind: 'request', method: m[1]!, uri: m[2]!, version: m[3]!, headers, body: EMPTY }
+  const r = parseRequestLine(start, REQUEST_VERSION)
+  if (!r.ok) return r.reason
+  return { kind: 'request', method: r.value.method, uri: r.value.target, version: r.value.version, headers, body: EMPTY }
 }
 export type { ParsedHead }

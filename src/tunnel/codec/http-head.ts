@@ -16,6 +16,7 @@
  */
 import type { ErrorCode } from '../../errors.js'
 import type { Header } from './rtsp-message.js'
+import { isToken, parseFieldLines, parseRequestLine, printable, splitLines, type Grammar, type RequestLine } from './head-grammar.js'
 
 export interface HttpHeadLimits {
   /** Longest head (leading blank lines, request line, headers, final blank line), in bytes. */
@@ -45,20 +46,20 @@ export type HttpHeadResult =
 
 const CR = 0x0d
 const LF = 0x0a
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\s\x00-\x1f\x7f]+) (HTTP\/\d\.\d)$/
-/** Bytes never allowed inside a head line (bare CR, NUL, other C0 controls except HTAB). */
-const BAD_CTL = /[\x00-\x08\x0a-\x1f\x7f]/
+const HTTP_VERSION = /^HTTP\/\d\.\d$/
 
 /**
  * Parse an HTTP request head from the start of `buf` (the caller accumulates bytes and calls
- * again on 'incomplete'). A complete but malformed request line is reported as soon as its LF
- * arrives, so a non-HTTP client is refused without waiting for the size limit.
+ * again on 'incomplete'). The grammar is head-grammar.ts's; a complete but malformed request
+ * line is reported as soon as its LF arrives, so a non-HTTP client is refused without waiting
+ * for the size limit.
  */
 export function parseHttpHead (buf: Buffer, limits: Partial<HttpHeadLimits> = {}): HttpHeadResult {
   const { maxHeadBytes, maxHeaders } = { ...DEFAULT_HTTP_HEAD_LIMITS, ...limits }
   let start = 0
-  while (start < buf.length && (buf[start] === CR || buf[start] === LF)) start++
+  // RFC 9112 §2.2: empty lines (CRLF) before the request line are ignored.
+  while (start + 1 < buf.length && buf[start] === CR && buf[start + 1] === LF) start += 2
+  while (start < buf.length && buf[start] === LF) start++
   const scanEnd = Math.min(buf.length, maxHeadBytes)
   let firstLf = -1
   let end = -1 // index after the blank line
@@ -72,14 +73,16 @@ export function parseHttpHead (buf: Buffer, limits: Partial<HttpHeadLimits> = {}
   if (end > maxHeadBytes) end = -1
   if (end === -1) {
     if (firstLf !== -1) {
-      const bad = checkRequestLine(buf.toString('latin1', start, firstLf))
-      if (bad !== null) return bad
-    } else if (buf.length - start > 0) {
-      // No LF yet: refuse obvious non-HTTP early (control bytes or a non-token method).
+      const first = requestLine(buf.toString('latin1', start, firstLf))
+      if (!first.ok) return malformed(first.reason)
+    } else if (buf.length > start) {
+      // No LF yet: refuse obvious non-HTTP early (a control byte, or a method that is no token).
       const text = buf.toString('latin1', start, Math.min(buf.length, start + 64))
-      const sp = text.indexOf(' ')
-      const method = sp === -1 ? text : text.slice(0, sp)
-      if ((method.length > 0 && !TOKEN.test(method.replace(/\r$/, ''))) || /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(text)) {
+      const body = text.endsWith('\r') ? text.slice(0, -1) : text
+      const sp = body.indexOf(' ')
+      const method = sp === -1 ? body : body.slice(0, sp)
+      // eslint-disable-next-line no-control-regex
+      if ((method.length > 0 && !isToken(method)) || /[\x00-\x1f\x7f]/.test(body)) {
         return malformed(`not an HTTP request line: '${printable(text)}'`)
       }
     }
@@ -88,47 +91,27 @@ export function parseHttpHead (buf: Buffer, limits: Partial<HttpHeadLimits> = {}
     }
     return { state: 'incomplete' }
   }
-  const lines = buf.toString('latin1', start, lineEnd).split('\n')
-  for (let i = 0; i < lines.length; i++) {
-    const l = lines[i]!
-    if (l.endsWith('\r')) lines[i] = l.slice(0, -1)
+  const lines = splitLines(buf.toString('latin1', start, lineEnd))
+  if (!lines.ok) return malformed(lines.reason)
+  const first = requestLine(lines.value[0]!)
+  if (!first.ok) return malformed(first.reason)
+  const fields = parseFieldLines(lines.value, 1, maxHeaders)
+  if (!fields.ok) {
+    return fields.tooMany
+      ? { state: 'error', code: 'TG_ERR_HTTP_HEAD_TOO_LARGE', reason: fields.reason }
+      : malformed(fields.reason)
   }
-  const first = checkRequestLine(lines[0]!)
-  if (first !== null) return first
-  const m = REQUEST_LINE.exec(lines[0]!)!
-  const headers: Header[] = []
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!
-    if (BAD_CTL.test(line)) return malformed(`control character in header line '${printable(line)}'`)
-    if ((line[0] === ' ' || line[0] === '\t') && headers.length > 0) {
-      const last = headers[headers.length - 1]!
-      last[1] = `${last[1]} ${line.trim()}`.trim()
-      continue
-    }
-    const colon = line.indexOf(':')
-    if (colon <= 0) return malformed(`header line without a colon: '${printable(line)}'`)
-    const name = line.slice(0, colon)
-    if (!TOKEN.test(name)) return malformed(`bad header name '${printable(name)}'`)
-    if (headers.length >= maxHeaders) {
-      return { state: 'error', code: 'TG_ERR_HTTP_HEAD_TOO_LARGE', reason: `more than ${maxHeaders} header fields` }
-    }
-    headers.push([name, line.slice(colon + 1).trim()])
-  }
-  return { state: 'ok', head: { method: m[1]!, target: m[2]!, version: m[3]!, headers, headLength: end } }
+  const { method, target, version } = first.value
+  return { state: 'ok', head: { method, target, version, headers: fields.value, headLength: end } }
 }
 
-function checkRequestLine (line: string): { state: 'error', code: ErrorCode, reason: string } | null {
-  const l = line.endsWith('\r') ? line.slice(0, -1) : line
-  return REQUEST_LINE.test(l) ? null : malformed(`bad request line '${printable(l)}'`)
+/** The request line as written up to its LF (one CR before the LF belongs to the line end). */
+function requestLine (line: string): Grammar<RequestLine> {
+  return parseRequestLine(line.endsWith('\r') ? line.slice(0, -1) : line, HTTP_VERSION)
 }
 
 function malformed (reason: string): { state: 'error', code: ErrorCode, reason: string } {
   return { state: 'error', code: 'TG_ERR_HTTP_HEAD_MALFORMED', reason }
-}
-
-function printable (s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.slice(0, 64).replace(/[\x00-\x1f\x7f-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -260,7 +243,7 @@ export function buildHttpError (status: number, reason: string, extraHeaders: He
   let head = `HTTP/1.0 ${status} ${why}\r\nConnection: close\r\nCache-Control: no-store\r\n` +
     `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body, 'latin1')}\r\n`
   for (const [k, v] of extraHeaders) {
-    if (!TOKEN.test(k)) throw new TypeError(`bad header name '${k}'`)
+    if (!isToken(k)) throw new TypeError(`bad header name '${k}'`)
     head += `${k}: ${headerSafe(v)}\r\n`
   }
   return Buffer.from(`${head}\r\n${body}`, 'latin1')
