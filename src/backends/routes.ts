@@ -3,6 +3,7 @@
  * a path no route matches gets 404 and nothing is dialled.
  */
 import type { RouteConfig } from '../config.js'
+import { canonicalPath, parseRtspUrl } from '../tunnel/codec/rtsp-url.js'
 
 export interface ResolvedRoute {
   route: RouteConfig
@@ -31,19 +32,13 @@ export function resolveRoute (routes: readonly RouteConfig[], path: string): Res
   return { route: best, backendPath: backendPrefix + path.slice(publicPrefix.length), publicPrefix, backendPrefix }
 }
 
-/** Path of an rtsp:// URL (or of an absolute path), without query; null when it is neither. */
+/**
+ * Canonical path of an rtsp:// URL or of an absolute path, without query (rtsp-url.ts
+ * canonicalPath: `/live//demo` and `/live/./demo` are `/live/demo`); null when it is neither or
+ * when `..` climbs out of the root.
+ */
 export function pathOfUrl (url: string): string | null {
-  if (url.startsWith('/')) return decodeSafe(url.split('?')[0]!)
-  const m = /^rtsps?:\/\/[^/?#]*(\/[^?#]*)?/i.exec(url)
-  if (!m) return null
-  return decodeSafe(m[1] ?? '/')
-}
-
-function decodeSafe (p: string): string | null {
-  try {
-    const d = decodeURIComponent(p)
-    // Never let an encoded dot-segment climb out of a route prefix.
-    if (d.split('/').some(s => s === '..')) return null
-    return p
-  } catch { return null }
+  if (url.startsWith('/')) return canonicalPath(url.split(/[?#]/)[0]!)
+  const r = parseRtspUrl(url)
+  return r.ok ? canonicalPath(r.url.path) : null
 }

@@ -51,6 +51,11 @@ export function removeHeader (msg: { headers: Header[] }, name: string): void {
   for (let j = msg.headers.length - 1; j >= 0; j--) if (msg.headers[j]![0].toLowerCase() === lower) msg.headers.splice(j, 1)
 }
 
+/** Remove every header whose name starts with `prefix` (lower-case), e.g. 'proxy-'. */
+export function removeHeaderPrefix (msg: { headers: Header[] }, prefix: string): void {
+  for (let j = msg.headers.length - 1; j >= 0; j--) if (msg.headers[j]![0].toLowerCase().startsWith(prefix)) msg.headers.splice(j, 1)
+}
+
 /** Reason phrases for the statuses tunnelgate and its origin originate (RFC 2326 §7.1.1). */
 export const REASONS: Readonly<Record<number, string>> = {
   200: 'OK',

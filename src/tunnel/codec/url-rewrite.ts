@@ -2,7 +2,7 @@
  * Mapping between the public RTSP URLs a tunnel client uses and a backend's URLs (reference
  * §3.2). URLs follow RFC 2326 §3.2 / RFC 3986:
  *
- *   rtsp_URL  = "rtsp:" "//" authority [ path-abempty ] [ "?" query ]
+ *   rtsp_URL  = "rtsp:" "//" authority [ path-abempty ] [ "?" query ]   (parsed by rtsp-url.ts)
  *   authority = [ userinfo "@" ] host [ ":" port ]             ; port defaults to 554
  *
  * Where URLs appear (and are rewritten):
@@ -19,40 +19,16 @@
  * tunnel port so its URL implies 554) and on authority + prefix for backend URLs.
  */
 import { getHeader, type RtspRequest, type RtspResponse } from './rtsp-message.js'
+import { parseRtspUrl, type RtspUrl } from './rtsp-url.js'
 
 /** Default RTSP port (RFC 2326 §3.2). */
 export const RTSP_DEFAULT_PORT = 554
-/** Longest URL mapped; longer ones are returned unchanged. */
-export const MAX_URL_LENGTH = 8192
-/** Largest SDP body rewritten; larger bodies are returned unchanged. */
-export const MAX_SDP_BYTES = 256 * 1024
 
 export type UrlMap = (url: string) => string
 
-interface ParsedUrl {
-  scheme: string
-  /** Authority as written (without userinfo). */
-  authority: string
-  host: string
-  port: number
-  path: string
-  /** "?query#fragment" part, possibly empty. */
-  tail: string
-}
-
-const URL_RE = /^(rtsp):\/\/([^/?#\s]*)([^?#\s]*)(\S*)$/i
-
-function parseRtspUrl (url: string): ParsedUrl | null {
-  if (url.length > MAX_URL_LENGTH) return null
-  const m = URL_RE.exec(url)
-  if (!m) return null
-  let authority = m[2]!
-  const at = authority.lastIndexOf('@')
-  if (at !== -1) authority = authority.slice(at + 1)
-  const hp = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(authority)
-  if (!hp) return null
-  const port = hp[2] === undefined || hp[2] === '' ? RTSP_DEFAULT_PORT : Number(hp[2])
-  return { scheme: m[1]!, authority, host: hp[1]!.toLowerCase(), port, path: m[3]!, tail: m[4]! }
+function parse (url: string): RtspUrl | null {
+  const r = parseRtspUrl(url)
+  return r.ok ? r.url : null
 }
 
 /** "/live/" → "/live"; "" and "/" → "". */
@@ -77,25 +53,25 @@ export interface UrlMapperOptions {
 }
 
 export class UrlMapper {
-  readonly #public: ParsedUrl
+  readonly #public: RtspUrl
   readonly #publicPrefix: string
-  readonly #backend: ParsedUrl
+  readonly #backend: RtspUrl
   readonly #backendPrefix: string
   readonly #backendAuthorities: Array<{ host: string, port: number }>
 
   constructor (opts: UrlMapperOptions) {
-    const pub = parseRtspUrl(opts.publicBase)
-    const back = parseRtspUrl(opts.backendBase)
-    if (pub === null || pub.tail !== '') throw new TypeError(`publicBase is not an rtsp://authority/prefix URL: '${opts.publicBase}'`)
-    if (back === null || back.tail !== '') throw new TypeError(`backendBase is not an rtsp://authority/prefix URL: '${opts.backendBase}'`)
+    const pub = parse(opts.publicBase)
+    const back = parse(opts.backendBase)
+    if (pub === null || pub.query !== '' || pub.fragment !== '') throw new TypeError(`publicBase is not an rtsp://authority/prefix URL: '${opts.publicBase}'`)
+    if (back === null || back.query !== '' || back.fragment !== '') throw new TypeError(`backendBase is not an rtsp://authority/prefix URL: '${opts.backendBase}'`)
     this.#public = pub
     this.#publicPrefix = normalisePrefix(pub.path)
     this.#backend = back
     this.#backendPrefix = normalisePrefix(back.path)
     this.#backendAuthorities = [{ host: back.host, port: back.port }]
     for (const alias of opts.backendAliases ?? []) {
-      const a = parseRtspUrl(`rtsp://${alias}`)
-      if (a === null || a.path !== '' || a.tail !== '') throw new TypeError(`bad backend alias authority '${alias}'`)
+      const a = parse(`rtsp://${alias}`)
+      if (a === null || a.path !== '' || a.query !== '' || a.userinfo !== '') throw new TypeError(`bad backend alias authority '${alias}'`)
       this.#backendAuthorities.push({ host: a.host, port: a.port })
     }
   }
@@ -105,27 +81,30 @@ export class UrlMapper {
 
   /** Public → backend: any rtsp URL under the public prefix, whatever its authority. */
   toBackend (url: string): string {
-    const u = parseRtspUrl(url)
+    const u = parse(url)
     if (u === null || !hasPrefix(u.path, this.#publicPrefix)) return url
     const rest = u.path.slice(this.#publicPrefix.length)
-    return `rtsp://${this.#backend.authority}${this.#backendPrefix}${rest}${u.tail}`
+    return `${this.#backend.scheme}://${this.#backend.authority}${this.#backendPrefix}${rest}${u.query}${u.fragment}`
   }
 
   /** Backend → public: rtsp URLs on the backend's authority under the backend prefix. */
   toPublic (url: string): string {
-    const u = parseRtspUrl(url)
+    const u = parse(url)
     if (u === null || !hasPrefix(u.path, this.#backendPrefix)) return url
     if (!this.#backendAuthorities.some((a) => a.host === u.host && a.port === u.port)) return url
     const rest = u.path.slice(this.#backendPrefix.length)
-    return `rtsp://${this.#public.authority}${this.#publicPrefix}${rest}${u.tail}`
+    return `${this.#public.scheme}://${this.#public.authority}${this.#publicPrefix}${rest}${u.query}${u.fragment}`
   }
 }
 
 const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//
 
-/** Rewrite absolute `a=control:` URLs in an SDP body; line endings and other bytes are kept. */
+/**
+ * Rewrite absolute `a=control:` URLs in an SDP body; line endings and other bytes are kept. Any
+ * size (the demuxer's body limit bounds it): a rewrite skipped for size would leak the backend.
+ */
 export function rewriteSdp (body: Buffer, map: UrlMap): Buffer {
-  if (body.length === 0 || body.length > MAX_SDP_BYTES) return body
+  if (body.length === 0) return body
   const text = body.toString('latin1')
   let changed = false
   const out = text.replace(/^(a=control:[ \t]*)([^\r\n]*?)([ \t]*)(?=\r|\n|$)/gm, (whole, lead: string, url: string, trail: string) => {
@@ -144,7 +123,7 @@ export function rewriteSdp (body: Buffer, map: UrlMap): Buffer {
  * The address becomes 0.0.0.0 (or :: for IP6); other lines and line endings are kept.
  */
 export function maskSdpAddress (body: Buffer, host: string): Buffer {
-  if (body.length === 0 || body.length > MAX_SDP_BYTES || host === '') return body
+  if (body.length === 0 || host === '') return body
   const h = host.replace(/^\[|\]$/g, '').toLowerCase()
   const text = body.toString('latin1')
   let changed = false
@@ -212,7 +191,7 @@ export function findBackendAuthorityLeak (bytes: Buffer, authority: string): boo
   const text = bytes.toString('latin1').toLowerCase()
   const auth = authority.toLowerCase()
   if (text.includes(auth)) return true
-  const a = parseRtspUrl(`rtsp://${auth}`)
+  const a = parse(`rtsp://${auth}`)
   if (a === null || a.port !== RTSP_DEFAULT_PORT) return false
   const needle = `//${a.host}`
   for (let i = text.indexOf(needle); i !== -1; i = text.indexOf(needle, i + 1)) {
