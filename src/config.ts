@@ -60,8 +60,14 @@ export interface Config {
     rtspHeaders: number
     /** RTSP body bytes (SDP). */
     rtspBodyBytes: number
-    /** Bytes queued towards a client before its tunnel is closed for not reading. */
+    /** Bytes queued towards one client connection (replies, frames, the gateway's answers, pongs) before it is closed for not reading. */
     clientOutputBytes: number
+    /** Bytes queued past their sockets' high-water marks towards all clients of one process (0 = no bound); a lagging client may not push the sum over it. */
+    clientOutputBytesTotal: number
+    /** Bytes queued towards one backend connection before its tunnel is closed (the client is paused long before). */
+    backendOutputBytes: number
+    /** Distinct Session ids a backend may grant on one tunnel (each costs a TEARDOWN at close). */
+    sessionsPerTunnel: number
     /** Bytes of client data held while its backend connection is being opened. */
     pendingInputBytes: number
     /** Tunnels open at once (0 = unlimited). */
@@ -272,6 +278,9 @@ export const DEFAULTS: Config = {
     rtspHeaders: 64,
     rtspBodyBytes: 1024 * 1024,
     clientOutputBytes: 8 * 1024 * 1024,
+    clientOutputBytesTotal: 512 * 1024 * 1024,
+    backendOutputBytes: 1024 * 1024,
+    sessionsPerTunnel: 16,
     pendingInputBytes: 256 * 1024,
     maxTunnels: 0,
     maxUnpairedLegs: 10_000,
@@ -430,6 +439,9 @@ export function validateConfig (raw: Obj): Config {
   if (!['forward', 'drop'].includes(c.tunnel.getUpstream)) fail('tunnel.getUpstream', "must be 'forward' or 'drop'")
   if (typeof c.tunnel.requireSameClientIp !== 'boolean') fail('tunnel.requireSameClientIp', 'must be true or false')
   if (c.limits.clientFrameBytes < 4) fail('limits.clientFrameBytes', 'must be at least 4')
+  if (c.limits.clientOutputBytes < 4096) fail('limits.clientOutputBytes', 'must be at least 4096')
+  if (c.limits.backendOutputBytes < 4096) fail('limits.backendOutputBytes', 'must be at least 4096')
+  if (c.limits.sessionsPerTunnel < 1) fail('limits.sessionsPerTunnel', 'must be at least 1')
   int(c.tunnel.orphanPostMs, 'tunnel.orphanPostMs', 1)
   for (const [k, v] of Object.entries(c.backend)) int(v, `backend.${k}`, 0)
   if (!Array.isArray(c.backends)) fail('backends', 'must be a list')

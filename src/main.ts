@@ -9,9 +9,11 @@ import { startGateway } from './gateway.js'
 import { startOrigin } from './backends/origin/index.js'
 import { hashPassword } from './portal/auth.js'
 import { trackTimersIfAsked } from './ops/timer-census.js'
+import { installFaultsFromEnv } from './containment.js'
 
 async function main (argv: string[]): Promise<void> {
   trackTimersIfAsked()
+  installFaultsFromEnv(process.env)
   if (argv[0] === 'bench') {
     // The benchmark (src/bench/): loaded only for this subcommand.
     const { benchMain } = await import('./bench/cli.js')

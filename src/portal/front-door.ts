@@ -14,6 +14,7 @@ import { BasicAuth } from './auth.js'
 import { createAddressFilter, pathAllowed, targetPath, tokenOf, verifyToken } from './access.js'
 import { buildHttpError, classifyTunnelLeg, parseHttpHead, type HttpHead } from '../tunnel/codec/http-head.js'
 import { admitWebSocket, isRtspWebSocket } from './websocket-door.js'
+import { contained, reportFault, type FaultOwner } from '../containment.js'
 
 export interface LegInfo {
   clientAddress: string
@@ -89,13 +90,21 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
   server.on('connection', socket => {
     const acceptedAt = performance.now()
     const clientAddress = socket.remoteAddress ?? 'unknown'
+    // A throw while reading this connection's head closes this connection only.
+    const owner: FaultOwner = {
+      faultTag: clientAddress,
+      fault (err, where) {
+        reportFault(metrics, logger, where, err, { client: clientAddress })
+        socket.destroy()
+      }
+    }
     if (filtering && !trustForwarded && !filter.allows(clientAddress)) { denied(socket, clientAddress); return }
     let buf: Buffer = Buffer.alloc(0)
-    const timer = setTimeout(() => {
+    const timer = setTimeout(contained(owner, 'door-timeout', () => {
       metrics.errorsTotal.inc({ code: 'TG_ERR_HTTP_HEAD_TIMEOUT' })
       metrics.limitHitsTotal.inc({ limit: 'limits.headerTimeoutMs' })
       socket.destroy()
-    }, config.limits.headerTimeoutMs)
+    }), config.limits.headerTimeoutMs)
     timer.unref()
     const onClose = (): void => { clearTimeout(timer) }
     const done = (): void => {
@@ -109,7 +118,7 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
       socket.on('error', ignoreError)
       socket.pause()
     }
-    const onData = (chunk: Buffer): void => {
+    const onData = contained(owner, 'door-data', (chunk: Buffer): void => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
       const nl = buf.indexOf(0x0a)
       if (nl !== -1 && RTSP_START.test(buf.toString('latin1', 0, Math.min(nl + 1, 512)))) {
@@ -187,7 +196,7 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
       socket.unshift(buf)
       web.emit('connection', socket)
       socket.resume()
-    }
+    })
     socket.on('data', onData)
     socket.on('error', onClose)
     socket.on('close', onClose)

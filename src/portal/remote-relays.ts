@@ -19,6 +19,7 @@ import type { LegSink } from './front-door.js'
 import { PAIR_HEADER } from '../relay/relay.js'
 import { webSocketKey } from './websocket-door.js'
 import { ReadGate } from '../tunnel/read-gate.js'
+import { contained, reportFault, socketOwner } from '../containment.js'
 import { plainAddress } from './access.js'
 import { legLimitHit, PerIpCounts, refuseLeg, UnpairedLegs, type LegLimitSettings } from '../relay/leg-counts.js'
 
@@ -294,6 +295,8 @@ export class RemoteRelays implements LegSink {
 
   #forward (socket: net.Socket, raw: Buffer, key: string, fallback: boolean, track?: { cookie: string, kind: 'get' | 'post' }): void {
     socket.pause()
+    // A throw while forwarding this leg closes this leg only.
+    const owner = socketOwner(socket, socket.remoteAddress ?? '', (where, err) => { reportFault(this.#metrics, this.#log, where, err) })
     const order = this.#order(key, track)
     const attempt = (i: number): void => {
       const relay = order[i]
@@ -307,7 +310,7 @@ export class RemoteRelays implements LegSink {
       const reads = size > 0 && track?.kind !== 'post' ? new RelayReads(size) : null
       const up = reads === null
         ? net.connect({ host: relay.host, port: relay.port, noDelay: true })
-        : net.connect({ host: relay.host, port: relay.port, noDelay: true, onread: { buffer: reads.buffer, callback: (n: number) => { reads.read(n); return true } } })
+        : net.connect({ host: relay.host, port: relay.port, noDelay: true, onread: { buffer: reads.buffer, callback: contained(owner, 'portal-forward-data', (n: number) => { reads.read(n); return true }, false) } })
       const timer = setTimeout(() => up.destroy(new Error('connect timeout')), this.#opts.connectTimeoutMs)
       up.once('error', err => {
         clearTimeout(timer)
@@ -317,7 +320,7 @@ export class RemoteRelays implements LegSink {
         this.#up.set({ relay: relay.id }, 0)
         attempt(i + 1)
       })
-      up.once('connect', () => {
+      up.once('connect', contained(owner, 'portal-forward-connect', () => {
         clearTimeout(timer)
         this.#forwarded.inc({ relay: relay.id })
         relay.open.add(up)
@@ -330,7 +333,7 @@ export class RemoteRelays implements LegSink {
         up.setKeepAlive(true, 30_000)
         up.write(raw)
         splice(socket, up, reads)
-      })
+      }))
     }
     attempt(0)
   }
@@ -461,7 +464,7 @@ export class RemoteRelays implements LegSink {
       })
       up.once('close', () => next('error'))
       up.once('connect', () => { up.write(asked) })
-      up.on('data', (chunk: Buffer) => {
+      up.on('data', contained(socketOwner(socket, socket.remoteAddress ?? '', (where, err) => { reportFault(this.#metrics, this.#log, where, err) }), 'portal-forward-data', (chunk: Buffer) => {
         if (settled) return
         buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
         const end = buf.indexOf('\r\n\r\n')
@@ -482,7 +485,7 @@ export class RemoteRelays implements LegSink {
         up.once('close', () => { relay.open.delete(up); relay.bytesClosed += up.bytesRead + up.bytesWritten })
         up.setKeepAlive(true, 30_000)
         splice(socket, up, null)
-      })
+      }))
     }
     attempt(0)
   }

@@ -13,7 +13,9 @@ import { LiveRegistry } from './live/registry.js'
 import { buildHttpError, buildTunnelGetReply, type HttpHead } from '../tunnel/codec/http-head.js'
 import { getHeader } from '../tunnel/codec/rtsp-message.js'
 import { RtspDemuxer } from '../tunnel/codec/demux.js'
-import { HttpTunnel, writeCorked, type PostSocket } from '../tunnel/http-tunnel.js'
+import { HttpTunnel, type PostSocket } from '../tunnel/http-tunnel.js'
+import { OutputLedger, SocketOutput } from '../tunnel/socket-output.js'
+import { contained, reportFault, type EntryPoint, type FaultOwner } from '../containment.js'
 import { openWebSocketSession } from '../tunnel/websocket-client.js'
 import { plainAddress } from '../portal/access.js'
 import { countRefusal, legLimitHit, PerIpCounts, type LimitHit } from './leg-counts.js'
@@ -56,6 +58,8 @@ export class Relay {
   readonly pool: BackendPool
   /** Live fan-out paths of this relay (docs/live-fanout.md). */
   readonly live: LiveRegistry
+  /** Bytes queued towards this relay's clients past their high-water marks (limits.clientOutputBytesTotal). */
+  readonly output: OutputLedger
   readonly #log: Logger
   readonly #tunnels = new Map<string, HttpTunnel>()
   readonly #pendingPosts = new Map<string, PendingPost[]>()
@@ -87,6 +91,7 @@ export class Relay {
     this.metrics = metrics
     this.#log = logger
     this.pool = new BackendPool(config, metrics)
+    this.output = new OutputLedger(config.limits.clientOutputBytesTotal)
     this.live = new LiveRegistry({ config, pool: this.pool, metrics, logger })
   }
 
@@ -96,8 +101,8 @@ export class Relay {
   /** Open sessions per client address (the portal sums these over workers for limits.maxTunnelsPerIp). */
   tunnelsPerIp (): Record<string, number> { return this.#tunnelsByIp.entries() }
 
-  #sessionDeps (): { config: Config, pool: BackendPool, metrics: GatewayMetrics, logger: Logger, live: LiveRegistry } {
-    return { config: this.config, pool: this.pool, metrics: this.metrics, logger: this.#log, live: this.live }
+  #sessionDeps (): { config: Config, pool: BackendPool, metrics: GatewayMetrics, logger: Logger, live: LiveRegistry, output: OutputLedger } {
+    return { config: this.config, pool: this.pool, metrics: this.metrics, logger: this.#log, live: this.live, output: this.output }
   }
 
   #setUnpaired (delta: number): void {
@@ -174,7 +179,7 @@ export class Relay {
       return
     }
     socket.write(GET_REPLY)
-    const tunnel = new HttpTunnel(cookie, socket, { config: this.config, metrics: this.metrics, logger: this.#log }, () => {
+    const tunnel = new HttpTunnel(cookie, socket, { config: this.config, metrics: this.metrics, logger: this.#log, output: this.output }, () => {
       if (this.#tunnels.get(cookie) === tunnel) this.#tunnels.delete(cookie)
       this.#getPaired(tunnel)
       this.onTunnelEnd?.(cookie)
@@ -243,12 +248,13 @@ export class Relay {
     // On a relay node the portal has asked the relays first: no relay has this cookie's GET, so it is
     // either a POST-first client (its GET follows within milliseconds) or a leg whose owner changed.
     const orphan = this.config.role === 'relay'
+    const owner = legOwner(this.metrics, this.#log, () => socket.destroy(), getHeader(head, 'User-Agent') ?? '')
     const pending: PendingPost = {
       socket,
       head,
       ip,
       initial: rest.length > 0 ? [rest] : [],
-      timer: setTimeout(() => {
+      timer: setTimeout(contained(owner, 'pending-post-timer', () => {
         const list = this.#pendingPosts.get(cookie)
         if (list !== undefined) {
           const i = list.indexOf(pending)
@@ -260,16 +266,16 @@ export class Relay {
         this.metrics.errorsTotal.inc({ code: orphan ? 'TG_ERR_TUN_ORPHAN_POST' : 'TG_ERR_TUN_PAIRING_TIMEOUT' })
         this.#log.info({ client: info.clientAddress, event: orphan ? 'orphan-post' : 'pairing-timeout', leg: 'post' }, 'POST without GET dropped')
         socket.destroy()
-      }, orphan ? Math.min(this.config.tunnel.orphanPostMs, this.config.tunnel.pairingTimeoutMs) : this.config.tunnel.pairingTimeoutMs)
+      }), orphan ? Math.min(this.config.tunnel.orphanPostMs, this.config.tunnel.pairingTimeoutMs) : this.config.tunnel.pairingTimeoutMs)
     }
     pending.timer.unref()
     // Hold a bounded amount of early body; a POST that sends more before its GET is dropped.
     let held = rest.length
-    socket.on('data', chunk => {
+    socket.on('data', contained(owner, 'pending-post-data', (chunk: Buffer) => {
       held += chunk.length
       if (held > this.config.limits.pendingInputBytes) { socket.destroy(); return }
       pending.initial.push(chunk)
-    })
+    }))
     socket.on('error', () => {})
     socket.once('close', () => {
       const list = this.#pendingPosts.get(cookie)
@@ -317,11 +323,13 @@ export class Relay {
     const l = this.config.limits
     const demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
     let closed = false
+    const out = new SocketOutput(socket, l.clientOutputBytes, this.output)
     const client: ClientSide = {
-      write: (buf, done) => socket.write(buf, done),
-      writeBoth: (a, b, done) => writeCorked(socket, a, b, done),
+      write: (buf, done) => out.write(buf, done),
+      writeBoth: (a, b, done) => out.writeBoth(a, b, done),
       get queued () { return socket.writableLength },
       onDrain: cb => { socket.on('drain', cb) },
+      onOverflow: handler => { out.onOverflow(handler) },
       pauseInput: () => { socket.pause() },
       resumeInput: () => { socket.resume() },
       close: () => {
@@ -333,15 +341,15 @@ export class Relay {
     }
     const session = new ProxySession(this.#sessionDeps(), client, { transport: 'rtsp', clientAddress: info.clientAddress, userAgent: '', entryPath: '/', startedAt: info.acceptedAt, id: this.#newId(), relay: this.name })
     this.#track(session, ip)
-    const onData = (chunk: Buffer): void => {
+    const onData = contained(session, 'rtsp-data', (chunk: Buffer): void => {
       for (const u of demux.push(chunk)) {
         if (session.closed) return
         session.handleClientUnit(u)
       }
-    }
+    })
     socket.on('data', onData)
     socket.on('error', () => {})
-    socket.on('close', () => session.clientGone('client-closed'))
+    socket.on('close', contained(session, 'rtsp-close', () => session.clientGone('client-closed')))
     onData(initial)
     socket.resume()
   }
@@ -433,6 +441,17 @@ export class Relay {
     for (const s of [...this.#sessions]) s.clientGone('shutdown')
     this.live.close()
     for (const t of [...this.#tunnels.values()]) t.close()
+  }
+}
+
+/** The fault owner of a leg that has no session yet: a throw closes that leg. */
+function legOwner (metrics: GatewayMetrics, log: Logger, destroy: () => void, tag: string): FaultOwner {
+  return {
+    faultTag: tag,
+    fault (err: unknown, where: EntryPoint): void {
+      reportFault(metrics, log, where, err)
+      destroy()
+    }
   }
 }
 

@@ -28,6 +28,7 @@
 import { Duplex } from 'node:stream'
 import type net from 'node:net'
 import type { HttpHead } from '../tunnel/codec/http-head.js'
+import { contained, socketOwner } from '../containment.js'
 
 export type PostToWorker =
   | { type: 'post', id: number, cookie: string, head: HttpHead, rest: string, clientAddress: string }
@@ -61,7 +62,7 @@ export class PostRelays {
     const id = ++this.#seq
     if (!send({ type: 'post', id, cookie, head, rest: rest.toString('latin1'), clientAddress })) { socket.destroy(); return }
     this.#sockets.set(id, socket)
-    socket.on('data', (chunk: Buffer) => { if (!send({ type: 'post-data', id, data: chunk.toString('latin1') })) socket.destroy() })
+    socket.on('data', contained(socketOwner(socket), 'portal-post-data', (chunk: Buffer) => { if (!send({ type: 'post-data', id, data: chunk.toString('latin1') })) socket.destroy() }))
     socket.on('error', () => {})
     socket.on('close', () => { if (this.#sockets.delete(id)) send({ type: 'post-end', id }) })
     socket.resume()

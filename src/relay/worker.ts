@@ -7,15 +7,17 @@ import pino from 'pino'
 import type { Config } from '../config.js'
 import { countsByCode, createMetrics } from '../metrics.js'
 import { Relay } from './relay.js'
-import { isLegMessage } from './handoff.js'
+import { isLegMessage, type LegMessage } from './handoff.js'
 import { isPostToWorker, RelayedPost, type PostToWorker } from './relayed-post.js'
 import { answerOps, setupWorkerOps } from '../ops/worker-ops.js'
 import { startBalancing, type Balancing } from '../backends/balancing.js'
 import type { LoadFigure } from '../backends/pool.js'
 import type net from 'node:net'
 import { trackTimersIfAsked } from '../ops/timer-census.js'
+import { contained, installFaultsFromEnv, reportFault, type FaultOwner } from '../containment.js'
 
 trackTimersIfAsked()
+installFaultsFromEnv(process.env)
 
 type ControlMessage =
   | { type: 'config', config: Config, workerId: number, generation?: number, drainedBackends?: string[] }
@@ -44,20 +46,47 @@ function relayedPost (m: PostToWorker): void {
 let registry: ReturnType<typeof createMetrics>['registry'] | null = null
 let balancing: Balancing | null = null
 
+/** A throw while taking one leg closes that leg (its socket, or its relayed POST), not the worker. */
+function legOwner (close: () => void, tag: string): FaultOwner {
+  return {
+    faultTag: tag,
+    fault (err, where) {
+      if (relay !== null) reportFault(relay.metrics, logOf(), where, err)
+      try { close() } catch {}
+    }
+  }
+}
+const userAgentOf = (head: { headers: Array<[string, string]> }): string => head.headers.find(([k]) => k.toLowerCase() === 'user-agent')?.[1] ?? ''
+let workerLog: pino.Logger | null = null
+const logOf = (): pino.Logger => workerLog ?? (workerLog = pino({ level: 'info' }))
+
 process.on('message', (msg: unknown, handle?: unknown) => {
-  if (isPostToWorker(msg)) { relayedPost(msg); return }
+  if (isPostToWorker(msg)) {
+    const m = msg
+    const tag = m.type === 'post' ? userAgentOf(m.head) : ''
+    contained(legOwner(() => { posts.get(m.id)?.destroy(); posts.delete(m.id) }, tag), 'worker-post-message', relayedPost)(m)
+    return
+  }
   if (isLegMessage(msg)) {
     const socket = handle as net.Socket | undefined
     if (socket === undefined || relay === null) return
-    const rest = Buffer.from(msg.rest, 'base64')
-    const info = { clientAddress: msg.clientAddress, acceptedAt: performance.now(), ...(msg.allowedPath === undefined ? {} : { allowedPath: msg.allowedPath }) }
-    if (msg.kind === 'get' && msg.head !== null) relay.acceptGet(socket, msg.head, msg.cookie, rest, info)
-    else if (msg.kind === 'post' && msg.head !== null) relay.acceptPost(socket, msg.head, msg.cookie, rest, info)
-    else if (msg.kind === 'websocket' && msg.head !== null) relay.acceptWebSocket(socket, msg.head, rest, info)
-    else relay.acceptRtsp(socket, rest, info)
+    contained(legOwner(() => socket.destroy(), msg.head === null ? '' : userAgentOf(msg.head)), 'worker-leg-message', takeLeg)(msg, socket)
     return
   }
-  const m = msg as ControlMessage
+  control(msg as ControlMessage)
+})
+
+function takeLeg (msg: LegMessage, socket: net.Socket): void {
+  if (relay === null) return
+  const rest = Buffer.from(msg.rest, 'base64')
+  const info = { clientAddress: msg.clientAddress, acceptedAt: performance.now(), ...(msg.allowedPath === undefined ? {} : { allowedPath: msg.allowedPath }) }
+  if (msg.kind === 'get' && msg.head !== null) relay.acceptGet(socket, msg.head, msg.cookie, rest, info)
+  else if (msg.kind === 'post' && msg.head !== null) relay.acceptPost(socket, msg.head, msg.cookie, rest, info)
+  else if (msg.kind === 'websocket' && msg.head !== null) relay.acceptWebSocket(socket, msg.head, rest, info)
+  else relay.acceptRtsp(socket, rest, info)
+}
+
+function control (m: ControlMessage): void {
   if (m.type === 'config') {
     const logger = pino({ level: m.config.logLevel }).child({ component: 'relay-worker', worker: m.workerId })
     const metrics = createMetrics({ defaultMetrics: false })
@@ -89,6 +118,6 @@ process.on('message', (msg: unknown, handle?: unknown) => {
     void balancing?.close()
     void (relay?.close(m.graceMs) ?? Promise.resolve()).then(() => process.exit(0))
   }
-})
+}
 
 process.on('disconnect', () => { void (relay?.close(0) ?? Promise.resolve()).then(() => process.exit(0)) })

@@ -14,6 +14,17 @@ import { RtspDemuxer, type RtspUnit } from './codec/demux.js'
 import { getHeader } from './codec/rtsp-message.js'
 import type { HttpHead } from './codec/http-head.js'
 import type { ClientSide, ProxySession } from './proxy-session.js'
+import { contained, reportFault, type EntryPoint, type FaultOwner } from '../containment.js'
+import { SocketOutput, type OutputLedger } from './socket-output.js'
+
+/** What a tunnel needs from its relay. */
+export interface TunnelDeps {
+  config: Config
+  metrics: GatewayMetrics
+  logger: Logger
+  /** The process-wide output ledger (limits.clientOutputBytesTotal); null = none. */
+  output?: OutputLedger | null
+}
 
 /**
  * What a POST leg is used as: a net.Socket, or in a relay worker a leg the portal relays as
@@ -41,9 +52,11 @@ interface PostLeg {
   demux: RtspDemuxer
 }
 
-export class HttpTunnel implements ClientSide {
+export class HttpTunnel implements ClientSide, FaultOwner {
   readonly cookie: string
   readonly #get: net.Socket
+  /** The GET's output budget: every write towards the client goes through it. */
+  readonly #out: SocketOutput
   readonly #posts = new Set<PostLeg>()
   readonly #config: Config
   readonly #metrics: GatewayMetrics
@@ -59,7 +72,7 @@ export class HttpTunnel implements ClientSide {
   #drainCbs: Array<() => void> = []
   #onEnd: () => void
 
-  constructor (cookie: string, get: net.Socket, deps: { config: Config, metrics: GatewayMetrics, logger: Logger }, onEnd: () => void) {
+  constructor (cookie: string, get: net.Socket, deps: TunnelDeps, onEnd: () => void) {
     this.cookie = cookie
     this.#get = get
     this.#config = deps.config
@@ -68,23 +81,34 @@ export class HttpTunnel implements ClientSide {
     this.#onEnd = onEnd
     const l = deps.config.limits
     this.#getDemux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
+    this.#out = new SocketOutput(get, l.clientOutputBytes, deps.output ?? null)
     get.setNoDelay(true)
     get.setKeepAlive(true, 30_000)
-    get.on('drain', () => { for (const cb of this.#drainCbs) cb() })
-    get.on('data', chunk => this.#getUpstream(chunk))
+    get.on('drain', contained(this, 'tunnel-get-drain', () => { for (const cb of this.#drainCbs) cb() }))
+    get.on('data', contained(this, 'tunnel-get-data', (chunk: Buffer) => this.#getUpstream(chunk)))
     get.on('error', () => {})
-    get.on('close', () => this.#getClosed())
-    this.#pairingTimer = setTimeout(() => {
+    get.on('close', contained(this, 'tunnel-get-close', () => this.#getClosed()))
+    this.#pairingTimer = setTimeout(contained(this, 'tunnel-pairing-timer', () => {
       if (this.#everPaired || this.#closed) return
       this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_PAIRING_TIMEOUT' })
       this.#log.info({ event: 'pairing-timeout', leg: 'get' }, 'GET without POST dropped')
       if (this.#session !== null) this.#session.close('pairing-timeout', 'unpaired')
       else this.close()
-    }, deps.config.tunnel.pairingTimeoutMs)
+    }), deps.config.tunnel.pairingTimeoutMs)
     this.#pairingTimer.unref()
   }
 
   get paired (): boolean { return this.#everPaired }
+
+  /** FaultOwner: the session's tag, or the GET's own until one is bound. */
+  get faultTag (): string { return this.#session?.faultTag ?? '' }
+
+  /** FaultOwner: a throw in a leg's handler closes this tunnel (through its session when bound). */
+  fault (err: unknown, where: EntryPoint): void {
+    if (this.#session !== null) { this.#session.fault(err, where); return }
+    reportFault(this.#metrics, this.#log, where, err, { transport: 'http-tunnel' })
+    try { this.close() } catch { this.#get.destroy() }
+  }
   get closed (): boolean { return this.#closed }
 
   bind (session: ProxySession): void { this.#session = session }
@@ -108,12 +132,12 @@ export class HttpTunnel implements ClientSide {
     // Apple servers never answer the POST; only an explicit Expect gets its interim 100.
     const expect = getHeader(head, 'Expect')
     if (expect !== undefined && /100-continue/i.test(expect)) socket.write('HTTP/1.1 100 Continue\r\n\r\n')
-    socket.on('data', chunk => this.#postData(leg, chunk))
+    socket.on('data', contained(this, 'tunnel-post-data', (chunk: Buffer) => this.#postData(leg, chunk)))
     socket.on('error', () => {})
     socket.on('close', () => { this.#posts.delete(leg) })
     if (this.#inputPaused) socket.pause()
     else socket.resume()
-    if (initial.length > 0) this.#postData(leg, initial)
+    if (initial.length > 0) contained(this, 'tunnel-post-data', (b: Buffer) => this.#postData(leg, b))(initial)
   }
 
   #postData (leg: PostLeg, chunk: Buffer): void {
@@ -185,26 +209,30 @@ export class HttpTunnel implements ClientSide {
 
   // ClientSide
   write (buf: Buffer, done?: () => void): boolean {
-    if (!this.#closed) return this.#get.write(buf, done)
+    if (!this.#closed) return this.#out.write(buf, done)
     done?.()
     return true
   }
 
   writeBoth (a: Buffer, b: Buffer, done?: () => void): boolean {
-    if (!this.#closed) return writeCorked(this.#get, a, b, done)
+    if (!this.#closed) return this.#out.writeBoth(a, b, done)
     done?.()
     return true
   }
 
   get queued (): number { return this.#get.writableLength }
   onDrain (cb: () => void): void { this.#drainCbs.push(cb) }
+  onOverflow (handler: (reason: string) => void): void { this.#out.onOverflow(handler) }
+  /** Backpressure from the backend: stop reading every leg, the GET's upstream (`$` RTCP) too. */
   pauseInput (): void {
     this.#inputPaused = true
+    this.#get.pause()
     for (const p of this.#posts) p.socket.pause()
   }
 
   resumeInput (): void {
     this.#inputPaused = false
+    this.#get.resume()
     for (const p of this.#posts) p.socket.resume()
   }
 

@@ -17,11 +17,17 @@ import type { BackendPool, BackendState } from '../backends/pool.js'
 import { pathOfUrl, resolveRoute, type ResolvedRoute } from '../backends/routes.js'
 import { RtspDemuxer, type RtspUnit } from './codec/demux.js'
 import { leadingFrames, type InterleavedFrame } from './codec/interleaved.js'
-import { getHeader, makeResponse, serializeMessage, setHeader, type Header, type RtspRequest, type RtspResponse } from './codec/rtsp-message.js'
+import { getHeader, makeResponse, removeHeaderPrefix, serializeMessage, setHeader, type Header, type RtspRequest, type RtspResponse } from './codec/rtsp-message.js'
+import { canonicalUri, urlBase } from './codec/rtsp-url.js'
+import { ambiguity } from './codec/header-ambiguity.js'
+import { printable } from './codec/head-grammar.js'
+import { COOKIE_QUERY_PARAM } from './codec/http-head.js'
 import { filterTcpTransports, parseSessionHeader } from './codec/transport.js'
 import { maskSdpAddress, rewriteRequestUrls, rewriteResponseUrls, UrlMapper } from './codec/url-rewrite.js'
 import { pathAllowed } from '../portal/access.js'
 import { ReadGate } from './read-gate.js'
+import { contained, reportFault, type EntryPoint, type FaultOwner } from '../containment.js'
+import type { OutputLedger } from './socket-output.js'
 
 /** What a session needs from its client connection(s). */
 export interface ClientSide {
@@ -49,6 +55,11 @@ export interface ClientSide {
   resumeInput (): void
   /** Close every client connection of this session. */
   close (): void
+  /**
+   * Who to tell when a write would pass the connection's output budget (socket-output.ts): the
+   * write was dropped, and the session closes the client.
+   */
+  onOverflow? (handler: (reason: string) => void): void
   /**
    * Server-originated RTSP requests (OPTIONS/GET_PARAMETER keepalives, ANNOUNCE, ...): 'forward'
    * them to the client (default), or 'answer' them on the client's behalf (a WebSocket player
@@ -104,6 +115,8 @@ export interface SessionDeps {
   logger: Logger
   /** Live fan-out (src/relay/live/): asked at the first routed request whether the path is live. */
   live?: LiveGate
+  /** Process-wide output ledger for the client sides (limits.clientOutputBytesTotal). */
+  output?: OutputLedger
 }
 
 /**
@@ -117,6 +130,8 @@ export interface LiveGate {
 }
 
 export interface LiveAttachContext {
+  /** Where a fault in the delegate's own handlers goes (the session: it closes). */
+  owner: FaultOwner
   route: ResolvedRoute
   /** The routed public path. */
   path: string
@@ -154,7 +169,7 @@ const NONE_TRIED: ReadonlySet<string> = new Set<string>()
 
 type SessionState = 'idle' | 'connecting' | 'connected' | 'closing' | 'closed'
 
-export class ProxySession {
+export class ProxySession implements FaultOwner {
   readonly #deps: SessionDeps
   readonly #client: ClientSide
   readonly #info: SessionInfo
@@ -221,6 +236,11 @@ export class ProxySession {
       this.#gate?.drained()
       this.#clearStall()
     })
+    client.onOverflow?.(reason => {
+      this.#error('TG_ERR_TUN_OUTPUT_OVERFLOW', reason)
+      this.#log.info({ client: this.#info.clientAddress, reason }, 'client output budget exceeded: tunnel closed')
+      this.close('client-too-slow', 'client_slow')
+    })
     deps.metrics.tunnelsActive.inc()
     this.#armIdle()
   }
@@ -252,6 +272,36 @@ export class ProxySession {
       rtpPacketsToClient: this.#framesToClient,
       rtpPacketsFromClient: this.#framesFromClient
     }
+  }
+
+  /** FaultOwner: what injected faults match (the client's User-Agent). */
+  get faultTag (): string { return this.#info.userAgent }
+
+  /** FaultOwner: a throw inside one of this session's handlers closes this session only. */
+  fault (err: unknown, where: EntryPoint): void {
+    reportFault(this.#deps.metrics, this.#log, where, err, { transport: this.#info.transport, client: this.#info.clientAddress, path: this.#route === null ? this.#info.entryPath : this.#path })
+    try {
+      for (const s of [...this.#slots]) if (s.out === undefined) this.#fill(s, makeResponse(500, s.cseq))
+    } catch {}
+    try {
+      this.close('internal-error', 'internal_error')
+    } catch {
+      this.#state = 'closed'
+      this.#socket?.destroy()
+      try { this.#client.close() } catch {}
+    }
+  }
+
+  /** `fn` run as a handler of this session (a throw inside it closes this session). */
+  #guard<A extends unknown[], R> (where: EntryPoint, fn: (...args: A) => R, fallback?: R): (...args: A) => R {
+    return contained(this, where, fn, fallback)
+  }
+
+  /** A timer whose callback is a handler of this session. */
+  #timer (where: EntryPoint, ms: number, fn: () => void): NodeJS.Timeout {
+    const t = setTimeout(this.#guard(where, fn), ms)
+    t.unref()
+    return t
   }
 
   /** Any byte from the client counts as activity (RTCP, keepalives, base64 whitespace). */
@@ -286,6 +336,8 @@ export class ProxySession {
 
   #clientRequest (req: RtspRequest & { raw: Buffer }): void {
     const cseq = getHeader(req, 'CSeq')
+    // Plain RTSP has no HTTP head: its User-Agent comes with the first request.
+    if (this.#info.userAgent === '') this.#info.userAgent = own((getHeader(req, 'User-Agent') ?? '').slice(0, 200))
     this.#deps.metrics.rtspRequestsTotal.inc({ method: methodLabel(req.method) })
     if (cseq !== undefined && /^\d+$/.test(cseq)) this.#lastCseq = Math.max(this.#lastCseq, Number(cseq))
     const slot: ReplySlot = { cseq, method: req.method }
@@ -300,8 +352,7 @@ export class ProxySession {
       this.#deps.metrics.limitHitsTotal.inc({ limit: 'limits.rtspRequestsPerSecond' })
       return answer(503, 'TG_ERR_RTSP_RATE_LIMITED', `more than ${this.#deps.config.limits.rtspRequestsPerSecond} requests/s`, [['Retry-After', '1']])
     }
-    if (this.#live !== null) { this.#slots.pop(); this.#live.handleClientUnit(req); return }
-    if (req.version !== 'RTSP/1.0') {
+    if (req.version !== 'RTSP/1.0' && this.#live === null) {
       if (req.version.startsWith('RTSP/')) return answer(505, 'TG_ERR_RTSP_VERSION', `version ${req.version}`)
       // An HTTP request inside the tunnel (e.g. a POST leg on the GET's own connection).
       this.#error('TG_ERR_TUN_SAME_CONNECTION', `${req.method} ${req.version} inside an RTSP stream`)
@@ -313,6 +364,16 @@ export class ProxySession {
       const unsupported = proxyRequire.split(',').map(s => s.trim()).filter(s => s !== '' && !SUPPORTED_PROXY_OPTIONS.has(s))
       if (unsupported.length > 0) return answer(551, 'TG_ERR_RTSP_PROXY_REQUIRE', `Proxy-Require ${proxyRequire}`, [['Unsupported', unsupported.join(', ')]])
     }
+    // Proxy-* headers are addressed to the gateway (the proxy), never to the backend.
+    removeHeaderPrefix(req, 'proxy-')
+    if (req.uri !== '*') {
+      const uri = canonicalUri(req.uri, [this.#deps.config.auth.tokenQueryParam, COOKIE_QUERY_PARAM])
+      if (!uri.ok) return answer(400, 'TG_ERR_RTSP_BAD_URL', `'${printable(req.uri)}': ${uri.reason}`)
+      req.uri = uri.uri
+    }
+    const ambiguous = ambiguity(req.method, req.uri, req.headers)
+    if (ambiguous !== null) return answer(400, 'TG_ERR_RTSP_AMBIGUOUS', ambiguous)
+    if (this.#live !== null) { this.#slots.pop(); this.#live.handleClientUnit(req); return }
     // Route by the request URL (OPTIONS * by the GET path).
     const path = req.uri === '*' ? pathOfUrl(this.#info.entryPath) : pathOfUrl(req.uri)
     const route = path === null ? null : resolveRoute(this.#deps.config.routes, path)
@@ -338,16 +399,15 @@ export class ProxySession {
     }
     if (this.#route === null && this.#state === 'idle' && this.#deps.live !== undefined && this.#tryLive(req, route, path ?? '')) return
     if (this.#route === null) { this.#route = route; this.#path = own(path ?? '') }
-    if (this.#publicAuthority === null && /^rtsps?:\/\//i.test(req.uri)) {
-      this.#publicAuthority = own(/^(rtsps?:\/\/[^/?#]*)/i.exec(req.uri)![1]!)
-      this.#mapper = null
+    if (this.#publicAuthority === null) {
+      const base = urlBase(req.uri)
+      if (base !== null) { this.#publicAuthority = own(base); this.#mapper = null }
     }
     if (req.method === 'TEARDOWN' && session !== undefined) this.#sessions.delete(parseSessionHeader(session).id)
-    slot.timer = setTimeout(() => {
+    slot.timer = this.#timer('session-reply-timer', this.#deps.config.backend.replyTimeoutMs, () => {
       if (slot.out !== undefined) return
       answer(504, 'TG_ERR_BACKEND_TIMEOUT', `no reply to ${req.method} within ${this.#deps.config.backend.replyTimeoutMs} ms`)
-    }, this.#deps.config.backend.replyTimeoutMs)
-    slot.timer.unref()
+    })
     if (this.#state === 'connected') { this.#writeBackend(this.#forBackend(req)); return }
     if (this.#state === 'idle') {
       this.#connect()
@@ -359,6 +419,7 @@ export class ProxySession {
   /** Live fan-out seam: hand the client to a live delegate when the gate says the path is live. */
   #tryLive (req: RtspRequest & { raw: Buffer }, route: ResolvedRoute, path: string): boolean {
     const delegate = this.#deps.live!.attach(req, {
+      owner: this,
       route,
       path,
       client: this.#client,
@@ -416,9 +477,18 @@ export class ProxySession {
   }
 
   #writeBackend (buf: Buffer): void {
+    const socket = this.#socket!
+    const limit = this.#deps.config.limits.backendOutputBytes
+    if (socket.writableLength > 0 && socket.writableLength + buf.length > limit) {
+      // The client is paused at the high-water mark; this is what still arrived past it.
+      this.#error('TG_ERR_BACKEND_SLOW', `${socket.writableLength + buf.length} bytes would be queued towards the backend (limits.backendOutputBytes ${limit})`)
+      this.#deps.metrics.limitHitsTotal.inc({ limit: 'limits.backendOutputBytes' })
+      this.close('backend-too-slow', 'backend_error')
+      return
+    }
     this.#bytesIn += buf.length
     this.#deps.metrics.bytesTotal.inc(CLIENT_TO_BACKEND, buf.length)
-    if (this.#socket!.write(buf) === false) this.#client.pauseInput()
+    if (!socket.write(buf)) this.#client.pauseInput()
   }
 
   /** `tried`: backends that failed for this session (allocated on the first failure only: held per tunnel). */
@@ -442,16 +512,16 @@ export class ProxySession {
     if (readBufferBytes > 0 && this.#deps.config.limits.dropFramesAboveBytes === 0) {
       // Reused by a failover connection: the failed one never carried data.
       const buffer = this.#readBuffer ??= Buffer.allocUnsafeSlow(readBufferBytes)
-      socket = net.connect({ host: backend.host, port: backend.port, noDelay: true, onread: { buffer, callback: (n: number) => { this.#borrowedRead(n); return true } } })
+      socket = net.connect({ host: backend.host, port: backend.port, noDelay: true, onread: { buffer, callback: this.#guard('session-backend-read', (n: number) => { this.#borrowedRead(n); return true }, false) } })
     } else {
       socket = net.connect({ host: backend.host, port: backend.port, noDelay: true })
-      socket.on('data', (chunk: Buffer) => { this.#backendRead(chunk) })
+      socket.on('data', this.#guard('session-backend-read', (chunk: Buffer) => { this.#backendRead(chunk) }))
     }
     this.#socket = socket
     this.#gate = new ReadGate(socket)
     socket.setKeepAlive(true, 30_000)
-    this.#connectTimer = setTimeout(() => { socket.destroy(new Error('connect timeout')) }, this.#deps.config.backend.connectTimeoutMs)
-    socket.once('connect', () => {
+    this.#connectTimer = this.#timer('session-connect-timer', this.#deps.config.backend.connectTimeoutMs, () => { socket.destroy(new Error('connect timeout')) })
+    socket.once('connect', this.#guard('session-backend-connect', () => {
       clearTimeout(this.#connectTimer!)
       this.#connectTimer = null // a held Timeout (and its closure) would outlive the setup
       if (this.#state !== 'connecting') return
@@ -460,10 +530,13 @@ export class ProxySession {
       const pending = this.#pendingOut
       this.#pendingOut = []
       this.#pendingBytes = 0
-      for (const item of pending) this.#writeBackend(Buffer.isBuffer(item) ? item : this.#forBackend(item))
-    })
-    socket.on('drain', () => this.#client.resumeInput())
-    socket.on('error', err => {
+      for (const item of pending) {
+        if (this.#state !== 'connected') return
+        this.#writeBackend(Buffer.isBuffer(item) ? item : this.#forBackend(item))
+      }
+    }))
+    socket.on('drain', this.#guard('session-backend-drain', () => this.#client.resumeInput()))
+    socket.on('error', this.#guard('session-backend-error', (err: Error) => {
       if (this.#state === 'connecting') {
         clearTimeout(this.#connectTimer!)
         this.#connectTimer = null
@@ -482,15 +555,15 @@ export class ProxySession {
         return
       }
       this.#log.debug({ err: err.message }, 'backend socket error')
-    })
-    socket.on('close', () => {
+    }))
+    socket.on('close', this.#guard('session-backend-close', () => {
       if (this.#state === 'connected') {
         this.#error('TG_ERR_BACKEND_CLOSED', 'backend closed the connection')
         this.close('backend-closed', 'backend_closed')
       } else if (this.#state === 'closing') {
         this.close(this.#closeReason, this.#outcome)
       }
-    })
+    }))
   }
 
   /** Answer every waiting request with `status` (503 gets Retry-After) and drop queued input. */
@@ -594,6 +667,16 @@ export class ProxySession {
     const session = getHeader(res, 'Session')
     if (session !== undefined && res.status >= 200 && res.status < 300) {
       const parsed = parseSessionHeader(session)
+      const max = this.#deps.config.limits.sessionsPerTunnel
+      if (!this.#sessions.has(parsed.id) && this.#sessions.size >= max) {
+        // Each id would cost a map entry and a TEARDOWN at close: a backend may not grow them without bound.
+        this.#error('TG_ERR_BACKEND_TOO_MANY_SESSIONS', `backend granted more than ${max} Session ids on one tunnel`)
+        this.#deps.metrics.limitHitsTotal.inc({ limit: 'limits.sessionsPerTunnel' })
+        this.#log.warn({ backend: this.backendName, max }, 'backend granted too many Session ids: tunnel closed')
+        for (const s of [...this.#slots]) if (s.out === undefined) this.#fill(s, makeResponse(502, s.cseq))
+        this.close('backend-protocol-error', 'backend_error')
+        return
+      }
       this.#sessions.set(parsed.id, parsed.timeout)
     }
     const mapper = this.#getMapper()
@@ -651,8 +734,7 @@ export class ProxySession {
     if (this.#slots.length === 0) { this.close(reason, outcome); return }
     if (this.#closeWhenFlushed !== null) return
     this.#client.pauseInput()
-    const timer = setTimeout(() => { this.close(reason, outcome) }, Math.min(FLUSH_DEADLINE_MS, this.#deps.config.backend.replyTimeoutMs))
-    timer.unref()
+    const timer = this.#timer('session-flush-timer', Math.min(FLUSH_DEADLINE_MS, this.#deps.config.backend.replyTimeoutMs), () => { this.close(reason, outcome) })
     this.#closeWhenFlushed = { reason, outcome, timer }
   }
 
@@ -689,7 +771,7 @@ export class ProxySession {
 
   /** #toClient of `a` followed by `b` (whole `$` frames, `frames` of them in all) as one write. */
   #toClientBoth (a: Buffer, b: Buffer | null, frames: number): void {
-    if (this.#state === 'closed') return
+    if ((this.#state as SessionState) === 'closed') return
     const dropAbove = this.#deps.config.limits.dropFramesAboveBytes
     if (frames > 0 && dropAbove > 0 && this.#client.queued > dropAbove) {
       this.#deps.metrics.framesDroppedTotal.inc(frames)
@@ -720,26 +802,21 @@ export class ProxySession {
     } else {
       ok = b === null ? this.#client.write(a) : this.#client.writeBoth!(a, b)
     }
-    if (this.#client.queued > this.#deps.config.limits.clientOutputBytes) {
-      this.#error('TG_ERR_TUN_OUTPUT_OVERFLOW', `${this.#client.queued} bytes queued towards the client`)
-      this.close('client-too-slow', 'client_slow')
-      return
-    }
+    if (this.#state === 'closed') return
     // A corked pair of writes (writeBoth) of 16 KiB or more says false even when the kernel took it
     // all at once: pause only for bytes really queued.
     if (!ok && dropAbove === 0 && this.#client.queued > 0) {
       this.#gate?.full()
       const stallMs = this.#deps.config.limits.clientStallMs
       if (stallMs > 0 && this.#stallTimer === null) {
-        this.#stallTimer = setTimeout(() => {
+        this.#stallTimer = this.#timer('session-stall-timer', stallMs, () => {
           this.#stallTimer = null
           if (this.#state === 'closed' || this.#client.queued === 0) return
           this.#error('TG_ERR_TUN_OUTPUT_OVERFLOW', `client read nothing for ${stallMs} ms (${this.#client.queued} bytes queued)`)
           this.#deps.metrics.limitHitsTotal.inc({ limit: 'limits.clientStallMs' })
           this.#log.info({ client: this.#info.clientAddress, queued: this.#client.queued, stallMs }, 'client stalled: tunnel closed')
           this.close('client-stalled', 'client_slow')
-        }, stallMs)
-        this.#stallTimer.unref()
+        })
       }
     }
   }
@@ -759,11 +836,9 @@ export class ProxySession {
         this.close('idle-timeout', 'idle')
         return
       }
-      this.#idleTimer = setTimeout(check, idle - quiet)
-      this.#idleTimer.unref()
+      this.#idleTimer = this.#timer('session-idle-timer', idle - quiet, check)
     }
-    this.#idleTimer = setTimeout(check, idle)
-    this.#idleTimer.unref()
+    this.#idleTimer = this.#timer('session-idle-timer', idle, check)
   }
 
   /**
@@ -788,7 +863,7 @@ export class ProxySession {
     const finish = (): void => { this.close(reason, 'ok') }
     this.#teardownFinish = finish
     this.#gate!.release()
-    setTimeout(finish, this.#deps.config.backend.teardownGraceMs).unref()
+    this.#timer('session-teardown-timer', this.#deps.config.backend.teardownGraceMs, finish)
   }
 
   /** Close everything now. Idempotent. */

@@ -26,10 +26,14 @@ import {
   checkHandshake, closePayload, encodeFrame, frameHeader
 } from './codec/websocket-frame.js'
 import { ProxySession, type ClientSide, type SessionDeps, type SessionInfo } from './proxy-session.js'
+import { contained, reportFault, type EntryPoint, type FaultOwner } from '../containment.js'
+import { SocketOutput, type OutputLedger } from './socket-output.js'
 
-export class WebSocketClient implements ClientSide {
+export class WebSocketClient implements ClientSide, FaultOwner {
   readonly serverRequests = 'answer' as const
   readonly #socket: net.Socket
+  /** The connection's output budget: data frames, pongs and the close frame alike. */
+  readonly #out: SocketOutput
   readonly #metrics: GatewayMetrics
   readonly #log: Logger
   readonly #decoder: WsFrameDecoder
@@ -41,8 +45,9 @@ export class WebSocketClient implements ClientSide {
   #closeReason = 'stream ended'
   #drainCbs: Array<() => void> = []
 
-  constructor (socket: net.Socket, deps: { config: Config, metrics: GatewayMetrics, logger: Logger }) {
+  constructor (socket: net.Socket, deps: { config: Config, metrics: GatewayMetrics, logger: Logger, output?: OutputLedger | null }) {
     this.#socket = socket
+    this.#out = new SocketOutput(socket, deps.config.limits.clientOutputBytes, deps.output ?? null)
     this.#metrics = deps.metrics
     this.#log = deps.logger
     const l = deps.config.limits
@@ -52,10 +57,19 @@ export class WebSocketClient implements ClientSide {
     socket.setKeepAlive(true, 30_000)
     socket.on('drain', () => { for (const cb of this.#drainCbs) cb() })
     socket.on('error', () => {})
-    socket.on('close', () => {
+    socket.on('close', contained(this, 'ws-close', () => {
       if (this.#session !== null) this.#session.clientGone('client-closed')
       this.#closed = true
-    })
+    }))
+  }
+
+  get faultTag (): string { return this.#session?.faultTag ?? '' }
+
+  /** FaultOwner: a throw in this connection's handlers closes its session. */
+  fault (err: unknown, where: EntryPoint): void {
+    if (this.#session !== null) { this.#session.fault(err, where); return }
+    reportFault(this.#metrics, this.#log, where, err, { transport: 'websocket' })
+    this.#socket.destroy()
   }
 
   get closed (): boolean { return this.#closed }
@@ -63,8 +77,9 @@ export class WebSocketClient implements ClientSide {
   /** Attach the session and start reading (`initial`: frame bytes read with the handshake). */
   start (session: ProxySession, initial: Buffer): void {
     this.#session = session
-    this.#socket.on('data', chunk => this.#input(chunk))
-    if (initial.length > 0) this.#input(initial)
+    const input = contained(this, 'ws-data', (chunk: Buffer) => this.#input(chunk))
+    this.#socket.on('data', input)
+    if (initial.length > 0) input(initial)
     this.#socket.resume()
   }
 
@@ -103,7 +118,7 @@ export class WebSocketClient implements ClientSide {
   }
 
   #frame (buf: Buffer): boolean {
-    return this.#closed ? true : this.#socket.write(buf)
+    return this.#closed ? true : this.#out.write(buf)
   }
 
   // ClientSide
@@ -113,15 +128,12 @@ export class WebSocketClient implements ClientSide {
     // every response to a WebSocket client passes whole (proxied replies and live fan-out viewers'
     // replies from src/relay/live/ alike); `$` frame runs start with 0x24 and pass untouched.
     if (buf[0] === 0x52) buf = browserSdpMessage(buf)
-    this.#socket.cork()
-    this.#socket.write(frameHeader(OP_BINARY, buf.length))
-    const ok = this.#socket.write(buf, done)
-    this.#socket.uncork()
-    return ok
+    return this.#out.writeBoth(frameHeader(OP_BINARY, buf.length), buf, done)
   }
 
   get queued (): number { return this.#socket.writableLength }
   onDrain (cb: () => void): void { this.#drainCbs.push(cb) }
+  onOverflow (handler: (reason: string) => void): void { this.#out.onOverflow(handler) }
   pauseInput (): void { this.#socket.pause() }
   resumeInput (): void { this.#socket.resume() }
 
@@ -131,7 +143,7 @@ export class WebSocketClient implements ClientSide {
     const s = this.#socket
     if (!s.destroyed) {
       // 1001 (going away) when the stream or backend ended: media-stream-library reports it as onServerClose.
-      s.write(encodeFrame(OP_CLOSE, closePayload(this.#closeCode, this.#closeReason)))
+      this.#out.write(encodeFrame(OP_CLOSE, closePayload(this.#closeCode, this.#closeReason)))
       s.end()
     }
     setTimeout(() => s.destroy(), 1000).unref()

@@ -17,6 +17,7 @@
  * GOP cache from its start), so a slow viewer costs the others nothing. After an upstream change
  * every viewer resumes at the new session's first keyframe the same way.
  */
+import { contained, reportFault, type EntryPoint, type FaultOwner } from '../../containment.js'
 import type { Logger } from 'pino'
 import type { Config } from '../../config.js'
 import type { ErrorCode } from '../../errors.js'
@@ -96,7 +97,7 @@ export interface ChannelDeps {
 
 type ChannelState = 'starting' | 'ready' | 'outage' | 'closed'
 
-export class LiveChannel {
+export class LiveChannel implements FaultOwner {
   readonly path: string
   readonly route: ResolvedRoute
   readonly auto: boolean
@@ -164,7 +165,7 @@ export class LiveChannel {
     this.#d.live.viewers.dec({ path: this.#label })
     if (this.#viewers.size === 0 && this.#state !== 'closed') {
       if (this.#state === 'starting' && this.#sdp === null) { this.close('no viewer left'); return }
-      this.#lingerTimer = setTimeout(() => { this.#lingerTimer = null; if (this.#viewers.size === 0) this.close('linger over') }, this.#d.config.live.lingerMs)
+      this.#lingerTimer = setTimeout(contained(this, 'live-channel-timer', () => { this.#lingerTimer = null; if (this.#viewers.size === 0) this.close('linger over') }), this.#d.config.live.lingerMs)
       this.#lingerTimer.unref()
     }
   }
@@ -217,7 +218,7 @@ export class LiveChannel {
     const backend = this.#d.pool.get(choice.backend)!
     const authority = `${backend.host.includes(':') ? `[${backend.host}]` : backend.host}:${backend.port}`
     const url = `rtsp://${authority}${this.route.backendPrefix}${this.path.slice(this.route.publicPrefix.length)}`
-    const up: Upstream = new Upstream({ config: this.#d.config, pool: this.#d.pool, logger: this.#log, backend, url }, {
+    const up: Upstream = new Upstream({ config: this.#d.config, pool: this.#d.pool, logger: this.#log, metrics: this.#d.metrics, backend, url }, {
       described: (sdp, body, b) => this.#described(up, sdp, body, b),
       playing: range => this.#upPlaying(up, range),
       frames: (frames, channels) => { if (this.#upstream === up) this.#frames(frames, channels) },
@@ -317,13 +318,13 @@ export class LiveChannel {
       this.#gop?.clear()
       this.#d.live.gopCacheBytes.set({ path: this.#label }, 0)
       const deadline = this.#d.config.live.outageDeadlineMs
-      this.#outageTimer = setTimeout(() => {
+      this.#outageTimer = setTimeout(contained(this, 'live-channel-timer', () => {
         this.#outageTimer = null
         this.#error('TG_ERR_LIVE_OUTAGE', `no backend session for ${this.path} within ${deadline} ms`)
         for (const v of this.#pending) v.failed(503, 'TG_ERR_LIVE_OUTAGE', 'live path outage')
         this.#endViewers('live-outage', 'backend_closed')
         this.close('outage deadline')
-      }, deadline)
+      }), deadline)
       this.#outageTimer.unref()
     }
     this.#tried.add(up.backend.config.name)
@@ -335,7 +336,7 @@ export class LiveChannel {
     const { reconnectMinMs: min, reconnectMaxMs: max } = this.#d.config.live
     const delay = Math.min(max, min * 2 ** Math.min(this.#attempt, 20))
     this.#attempt++
-    this.#reconnectTimer = setTimeout(() => {
+    this.#reconnectTimer = setTimeout(contained(this, 'live-channel-timer', () => {
       this.#reconnectTimer = null
       if (this.#state === 'closed') return
       this.#d.live.reconnects.inc({ path: this.#label })
@@ -343,7 +344,7 @@ export class LiveChannel {
       // the ones in failure cool-down); `tried` only avoids the one that just failed.
       if (this.#d.pool.choose(this.route.route, this.#tried).backend === null) this.#tried.clear()
       this.#connect()
-    }, delay)
+    }), delay)
     this.#reconnectTimer.unref()
   }
 
@@ -564,6 +565,20 @@ export class LiveChannel {
   }
 
   /** Close the channel: TEARDOWN upstream, timers off. Viewers are not closed here. Idempotent. */
+  get faultTag (): string { return this.path }
+
+  /** FaultOwner: a throw in the channel's own handlers ends the channel and its viewers. */
+  fault (err: unknown, where: EntryPoint): void {
+    reportFault(this.#d.metrics, this.#log, where, err, { live: this.path })
+    try {
+      this.#endViewers('internal-error', 'internal_error')
+      this.close('internal fault')
+    } catch {
+      this.#state = 'closed'
+      this.#upstream?.close(false)
+    }
+  }
+
   close (reason: string): void {
     if (this.#state === 'closed') return
     this.#state = 'closed'

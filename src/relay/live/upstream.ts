@@ -18,6 +18,8 @@ import type { InterleavedFrame } from '../../tunnel/codec/interleaved.js'
 import { getHeader, makeResponse, serializeMessage, type Header, type RtspResponse } from '../../tunnel/codec/rtsp-message.js'
 import { parseInterleaved, parseSessionHeader } from '../../tunnel/codec/transport.js'
 import { parseSdp, resolveControl, type SdpInfo } from './sdp-info.js'
+import { contained, reportFault, type EntryPoint, type FaultOwner } from '../../containment.js'
+import type { GatewayMetrics } from '../../metrics.js'
 
 export interface UpstreamHandlers {
   /** The SDP arrived (DESCRIBE 200). 'stop' ends the session here (auto-detected VOD). */
@@ -36,6 +38,8 @@ export interface UpstreamOptions {
   config: Config
   pool: BackendPool
   logger: Logger
+  /** For contained faults (a throw in this session's handlers loses it; the channel reconnects). */
+  metrics?: GatewayMetrics
   backend: BackendState
   /** rtsp://backend-authority/backend/path of the live stream. */
   url: string
@@ -43,7 +47,7 @@ export interface UpstreamOptions {
 
 const USER_AGENT = 'tunnelgate-live'
 
-export class Upstream {
+export class Upstream implements FaultOwner {
   readonly backend: BackendState
   readonly url: string
   readonly #o: UpstreamOptions
@@ -75,6 +79,13 @@ export class Upstream {
     this.#demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
   }
 
+  get faultTag (): string { return this.url }
+
+  fault (err: unknown, where: EntryPoint): void {
+    if (this.#o.metrics !== undefined) reportFault(this.#o.metrics, this.#o.logger, where, err, { live: this.url })
+    try { this.#lose(`internal fault at ${where}`) } catch { this.#socket?.destroy() }
+  }
+
   get playing (): boolean { return this.#playing }
   get done (): boolean { return this.#done }
 
@@ -85,22 +96,22 @@ export class Upstream {
     const socket = net.connect({ host: b.host, port: b.port, noDelay: true })
     this.#socket = socket
     socket.setKeepAlive(true, 30_000)
-    this.#connectTimer = setTimeout(() => socket.destroy(new Error('connect timeout')), this.#o.config.backend.connectTimeoutMs)
-    socket.once('connect', () => {
+    this.#connectTimer = setTimeout(contained(this, 'live-upstream-timer', () => socket.destroy(new Error('connect timeout'))), this.#o.config.backend.connectTimeoutMs)
+    socket.once('connect', contained(this, 'live-upstream-connect', () => {
       clearTimeout(this.#connectTimer!)
       this.#connected = true
       this.#o.pool.markUp(b.config.name)
       this.#run().catch((err: unknown) => this.#lose(`setup failed: ${(err as Error).message}`))
-    })
-    socket.on('data', chunk => this.#data(chunk))
-    socket.on('error', err => {
+    }))
+    socket.on('data', contained(this, 'live-upstream-read', (chunk: Buffer) => this.#data(chunk)))
+    socket.on('error', contained(this, 'live-upstream-close', (err: Error) => {
       if (!this.#connected) {
         clearTimeout(this.#connectTimer!)
         this.#o.pool.markFailed(b.config.name)
       }
       this.#lose(`${this.#connected ? 'socket error' : 'connect failed'}: ${err.message}`)
-    })
-    socket.on('close', () => this.#lose('backend closed the connection'))
+    }))
+    socket.on('close', contained(this, 'live-upstream-close', () => this.#lose('backend closed the connection')))
   }
 
   async #run (): Promise<void> {
@@ -145,24 +156,24 @@ export class Upstream {
   #armKeepalive (): void {
     const everyMs = Math.max(1000, (this.#timeoutSec * 1000) / 2)
     const method = /\bGET_PARAMETER\b/i.test(this.#public) ? 'GET_PARAMETER' : 'OPTIONS'
-    this.#keepalive = setInterval(() => {
+    this.#keepalive = setInterval(contained(this, 'live-upstream-timer', () => {
       if (this.#done) return
       this.#request(method, method === 'OPTIONS' ? this.url : this.#aggregate, this.#session === null ? [] : [['Session', this.#session]])
         .then(r => { if (r.status === 454) this.#lose('backend forgot the session (454 to keepalive)') })
         .catch(() => {})
-    }, everyMs)
+    }), everyMs)
     this.#keepalive.unref()
   }
 
   /** No RTP for live.stallTimeoutMs once PLAY was sent = lost (a frozen backend, a cut path). */
   #armStall (): void {
     const stallMs = this.#o.config.live.stallTimeoutMs
-    this.#stallCheck = setInterval(() => {
+    this.#stallCheck = setInterval(contained(this, 'live-upstream-timer', () => {
       if (this.#done) return
       const quiet = Date.now() - this.#lastFrameAt
       // Before the PLAY reply the request timeout applies (the origin holds it until a keyframe).
       if (this.#playing && quiet >= stallMs) this.#lose(`no RTP for ${quiet} ms`)
-    }, Math.max(50, Math.floor(stallMs / 4)))
+    }), Math.max(50, Math.floor(stallMs / 4)))
     this.#stallCheck.unref()
   }
 
@@ -170,10 +181,10 @@ export class Upstream {
     const cseq = String(++this.#cseq)
     const msg = { kind: 'request' as const, method, uri: url, version: 'RTSP/1.0', headers: [['CSeq', cseq], ['User-Agent', USER_AGENT], ...headers] as Header[], body: Buffer.alloc(0) }
     return new Promise(resolve => {
-      const timer = setTimeout(() => {
+      const timer = setTimeout(contained(this, 'live-upstream-timer', () => {
         this.#pending.delete(cseq)
         this.#lose(`no reply to ${method} within ${this.#o.config.backend.replyTimeoutMs} ms`)
-      }, this.#o.config.backend.replyTimeoutMs)
+      }), this.#o.config.backend.replyTimeoutMs)
       timer.unref()
       this.#pending.set(cseq, { resolve, timer, method })
       this.#socket?.write(serializeMessage(msg))

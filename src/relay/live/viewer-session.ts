@@ -17,6 +17,7 @@
  * Replies leave in request order. Requests for another path of the same tunnel get 404.
  * RTCP from the client only counts as activity (the backend session is shared).
  */
+import { contained } from '../../containment.js'
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { ErrorCode } from '../../errors.js'
@@ -324,12 +325,12 @@ export class LiveViewer implements LiveDelegate, ChannelViewer {
     }
     slot.play = true
     const arm = (): void => {
-      slot.timer = setTimeout(() => {
+      slot.timer = setTimeout(contained(this.#ctx.owner, 'live-viewer-timer', () => {
         if (slot.out !== undefined || this.#closed) return
         if (this.#channel?.state === 'outage') { arm(); return } // the outage deadline decides
         this.#channel?.stop(this)
         this.#answer(slot, req, 504, 'TG_ERR_BACKEND_TIMEOUT', `live path did not start within ${this.#host.replyTimeoutMs} ms`)
-      }, this.#host.replyTimeoutMs)
+      }), this.#host.replyTimeoutMs)
       slot.timer.unref()
     }
     arm()
@@ -338,11 +339,11 @@ export class LiveViewer implements LiveDelegate, ChannelViewer {
 
   #wait (slot: Slot, req: RtspRequest): void {
     slot.req = req
-    slot.timer = setTimeout(() => {
+    slot.timer = setTimeout(contained(this.#ctx.owner, 'live-viewer-timer', () => {
       if (slot.out !== undefined || this.#closed) return
       slot.req = undefined
       this.#answer(slot, req, 504, 'TG_ERR_BACKEND_TIMEOUT', `no SDP for the live path within ${this.#host.replyTimeoutMs} ms`)
-    }, this.#host.replyTimeoutMs)
+    }), this.#host.replyTimeoutMs)
     slot.timer.unref()
   }
 
