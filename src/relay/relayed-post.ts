@@ -28,7 +28,7 @@
 import { Duplex } from 'node:stream'
 import type net from 'node:net'
 import type { HttpHead } from '../tunnel/codec/http-head.js'
-import { contained, socketOwner } from '../containment.js'
+import { contained, socketOwner, type EntryPoint } from '../containment.js'
 
 export type PostToWorker =
   | { type: 'post', id: number, cookie: string, head: HttpHead, rest: string, clientAddress: string }
@@ -50,6 +50,10 @@ export function isPostControl (m: unknown): m is PostControl {
 export class PostRelays {
   readonly #sockets = new Map<number, net.Socket>()
   #seq = 0
+  /** Counts and logs a fault contained in one relayed leg. */
+  readonly #report: ((where: EntryPoint, err: unknown) => void) | undefined
+
+  constructor (report?: (where: EntryPoint, err: unknown) => void) { this.#report = report }
 
   /** Legs relayed now. */
   get size (): number { return this.#sockets.size }
@@ -62,7 +66,8 @@ export class PostRelays {
     const id = ++this.#seq
     if (!send({ type: 'post', id, cookie, head, rest: rest.toString('latin1'), clientAddress })) { socket.destroy(); return }
     this.#sockets.set(id, socket)
-    socket.on('data', contained(socketOwner(socket), 'portal-post-data', (chunk: Buffer) => { if (!send({ type: 'post-data', id, data: chunk.toString('latin1') })) socket.destroy() }))
+    const ua = head.headers.find(([k]) => k.toLowerCase() === 'user-agent')?.[1] ?? ''
+    socket.on('data', contained(socketOwner(socket, ua, this.#report), 'portal-post-data', (chunk: Buffer) => { if (!send({ type: 'post-data', id, data: chunk.toString('latin1') })) socket.destroy() }))
     socket.on('error', () => {})
     socket.on('close', () => { if (this.#sockets.delete(id)) send({ type: 'post-end', id }) })
     socket.resume()

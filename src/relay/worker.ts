@@ -64,7 +64,13 @@ process.on('message', (msg: unknown, handle?: unknown) => {
   if (isPostToWorker(msg)) {
     const m = msg
     const tag = m.type === 'post' ? userAgentOf(m.head) : ''
-    contained(legOwner(() => { posts.get(m.id)?.destroy(); posts.delete(m.id) }, tag), 'worker-post-message', relayedPost)(m)
+    const close = (): void => {
+      const leg = posts.get(m.id)
+      posts.delete(m.id)
+      if (leg !== undefined) leg.destroy()
+      else toPortal({ type: 'post-ctl', id: m.id, op: 'destroy' })
+    }
+    contained(legOwner(close, tag), 'worker-post-message', relayedPost)(m)
     return
   }
   if (isLegMessage(msg)) {

@@ -25,6 +25,7 @@ import type { AccessRecord } from '../ops/access-log.js'
 import { webSocketKey } from '../portal/websocket-door.js'
 import { plainAddress } from '../portal/access.js'
 import { legLimitHit, PerIpCounts, refuseLeg, UnpairedLegs } from './leg-counts.js'
+import { reportFault } from '../containment.js'
 
 interface WorkerSlot {
   id: number
@@ -98,7 +99,7 @@ export class WorkerPool implements LegSink {
   async start (count: number): Promise<void> {
     const ready: Array<Promise<void>> = []
     for (let i = 0; i < count; i++) {
-      const slot: WorkerSlot = { id: i, child: null, ready: false, restarts: 0, draining: false, ipCounts: new PerIpCounts(), handoffs: [], seq: 0, appliedSeq: 0, posts: new PostRelays() }
+      const slot: WorkerSlot = { id: i, child: null, ready: false, restarts: 0, draining: false, ipCounts: new PerIpCounts(), handoffs: [], seq: 0, appliedSeq: 0, posts: new PostRelays((where, err) => { reportFault(this.#metrics, this.#log, where, err) }) }
       this.#slots.push(slot)
       ready.push(this.#spawn(slot))
     }

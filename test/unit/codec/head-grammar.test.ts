@@ -74,7 +74,7 @@ t.test('property: heads built from random line terminators and bytes never throw
     'OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n', 'RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n', 'GET / HTTP/1.1\n\n')
   const edit = fc.record({ at: fc.nat(), op: fc.constantFrom('insert', 'delete', 'dup'), byte: fc.constantFrom('\r', '\n', ' ', '\t', '\x00', ':', '\x7f') })
   const mutated = fc.tuple(valid, fc.array(edit, { minLength: 1, maxLength: 3 })).map(([v, edits]) => {
-    let x = v
+    let x: string = v
     for (const e of edits) {
       const i = e.at % (x.length + 1)
       x = e.op === 'insert' ? x.slice(0, i) + e.byte + x.slice(i) : e.op === 'delete' ? x.slice(0, i) + x.slice(i + 1) : x.slice(0, i) + x.slice(i, i + 1) + x.slice(i)
