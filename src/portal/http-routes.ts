@@ -178,7 +178,7 @@ interface Ctx {
   startedAt: number
   bytesDown: number
   viewer: Viewer
-  /** The affinity cookie value the request carried (id.backend), to decide whether to set it. */
+  /** The affinity cookie value the request carried (id.slot), to decide whether to set it. */
   cookieSent: string | null
   /** The grant cookie to set (the request carried a valid token), else null. */
   grantCookie: string | null
@@ -436,7 +436,7 @@ export class HttpRoutes {
 
     // Backend: the viewer's (or the one its cookie names) while healthy, else the one with the most room.
     const tried = new Set<string>()
-    const want = viewer?.backend ?? affinity?.backend
+    const want = viewer?.backend ?? (affinity === null ? undefined : route.config.backends[affinity.slot]?.name)
     let backend = route.config.backends.find(b => b.name === want && this.#healthy(this.#backendState(b.name), now))
     backend ??= this.#choose(route.config, tried, now)
     viewer = this.#touchViewer(viewerKey, viewer, rp, now, affinity?.id ?? randomBytes(16).toString('hex'))
@@ -452,7 +452,7 @@ export class HttpRoutes {
       startedAt: performance.now(),
       bytesDown: 0,
       viewer,
-      cookieSent: affinity === null ? null : `${affinity.id}.${affinity.backend}`,
+      cookieSent: affinity === null ? null : `${affinity.id}.${affinity.slot}`,
       grantCookie,
       timedOut: false,
       connectTimer: null,
@@ -593,7 +593,8 @@ export class HttpRoutes {
         if (h.location.startsWith(origin + '/')) { h.location = h.location.slice(origin.length); break }
       }
     }
-    const value = `${ctx.viewer.cookieId}.${ctx.viewer.backend}`
+    // The affinity cookie names the backend by its place in the route's list, never by name or address.
+    const value = `${ctx.viewer.cookieId}.${ctx.route.config.backends.findIndex(x => x.name === ctx.viewer.backend)}`
     const set = [...(ctx.cookieSent !== value ? [`${this.#cfg.cookie}=${value}; Path=${ctx.route.config.path}; HttpOnly; SameSite=Lax`] : []), ...(ctx.grantCookie === null ? [] : [ctx.grantCookie])]
     if (set.length > 0) h['set-cookie'] = [...(h['set-cookie'] ?? []), ...set]
     proxyRes.on('data', (chunk: Buffer) => { ctx.bytesDown += chunk.length })
@@ -681,10 +682,10 @@ export class HttpRoutes {
   }
 }
 
-/** The affinity cookie: `<32 hex id>.<backend name>`. */
-function parseAffinity (value: string | undefined): { id: string, backend: string } | null {
-  const m = value === undefined ? null : /^([0-9a-f]{32})\.([A-Za-z0-9_.:\-[\]]{1,64})$/.exec(value)
-  return m === null ? null : { id: m[1]!, backend: m[2]! }
+/** The affinity cookie: `<32 hex id>.<the backend's index in the route's list>`. */
+function parseAffinity (value: string | undefined): { id: string, slot: number } | null {
+  const m = value === undefined ? null : /^([0-9a-f]{32})\.(\d{1,4})$/.exec(value)
+  return m === null ? null : { id: m[1]!, slot: Number(m[2]) }
 }
 
 /** Every value of cookie `name` in a Cookie header (several may come, with different paths), at most `max`. */
