@@ -12,6 +12,9 @@
  *       (required) and `nbf` (optional).
  *   A token's path allows that path and everything below it on a segment boundary (`/cam` allows
  *   `/cam`, `/cam/trackID=1`, not `/camera`); `/` allows every path.
+ * - Grants (`g1.…`, the HTTP routes' grant cookie): a token's path and expiry signed over another
+ *   domain with the same secrets, given to the holder of a verified token.
+ * Signatures are compared in constant time.
  *
  * Pure apart from the clock (passed in for tests).
  */

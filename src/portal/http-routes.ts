@@ -10,8 +10,8 @@
  *   (percent-decoding, '.', '..', '//') before matching; absolute-form targets, encoded '/', '\' and
  *   NUL, and '..' above the root are refused with 400; an unmapped path gets 404. The upstream path
  *   is rebuilt from the decoded segments, so what reaches a backend is always <base>/<canonical rest>.
- * - Balancing: a viewer (the affinity cookie the portal sets, else client address + User-Agent)
- *   stays on its backend while that backend is healthy; a new viewer goes to the backend with the
+ * - Balancing: a viewer (the affinity cookie the portal sets, an opaque id and the backend's place
+ *   in the route, else client address + User-Agent) stays on its backend while that backend is healthy; a new viewer goes to the backend with the
  *   most room (the p2c policy of src/balancer/policy.ts; load = viewers + requests in flight, per
  *   weight). A backend that refuses a connection or times out is marked failed for
  *   `httpProxy.failureCooldownMs`; the request is retried on another backend when nothing of the
@@ -19,9 +19,10 @@
  * - Streaming both ways (pipes, no buffering); Range and 206 pass through untouched; hop-by-hop
  *   headers dropped both ways; Host is the backend's, X-Forwarded-For/-Host/-Proto/-Port are set
  *   by the portal (client-sent ones are dropped).
- * - Access control as for tunnels: path-bound tokens (`auth.tokenSecrets`, Bearer or query
- *   parameter; a verified token authorises the viewer's later requests below its path, so HLS
- *   segments need not carry it), else HTTP Basic (`auth.basic`) when configured.
+ * - Access control as for tunnels (the gate, gate.ts): path-bound tokens (`auth.tokenSecrets`, Bearer
+ *   or query parameter; the answer sets a signed grant cookie for the token's path, so HLS segments
+ *   need not carry it), else HTTP Basic (`auth.basic`) when configured. Address + User-Agent never
+ *   stand for a credential.
  */
 import http from 'node:http'
 import { randomBytes } from 'node:crypto'
