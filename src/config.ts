@@ -137,6 +137,22 @@ export interface Config {
     tokenSecrets: string[]
     /** Query parameter that may carry the token (besides `Authorization: Bearer`). */
     tokenQueryParam: string
+    /** Failed Basic sign-ins from one client address (IPv6: its /64) before it is refused (429) for a while (0 = never). */
+    maxFailuresPerAddress: number
+    /** Failed Basic sign-ins as one user (from addresses it never signed in from) before it is refused (0 = never). */
+    maxFailuresPerUser: number
+    /** Failures are counted until none came (and no refusal period ran) for this long. */
+    failureWindowMs: number
+    /** First refusal period; each further failure doubles it. */
+    backoffMs: number
+    /** Longest refusal period. */
+    backoffMaxMs: number
+    /** Client addresses (and, separately, unknown user names) the back-off remembers at once. */
+    backoffEntries: number
+    /** Password verifications (scrypt on libuv's threadpool) running at once; more get 503 + Retry-After. */
+    maxVerifications: number
+    /** Verified credentials remembered (so a player's repeated GETs cost no scrypt). */
+    cacheEntries: number
   }
   access: {
     /** Client addresses (CIDR) allowed to connect; empty = all not denied. */
@@ -315,7 +331,20 @@ export const DEFAULTS: Config = {
   },
   backends: [],
   routes: [{ path: '/', backends: [] }],
-  auth: { basic: [], realm: 'tunnelgate', tokenSecrets: [], tokenQueryParam: 'token' },
+  auth: {
+    basic: [],
+    realm: 'tunnelgate',
+    tokenSecrets: [],
+    tokenQueryParam: 'token',
+    maxFailuresPerAddress: 5,
+    maxFailuresPerUser: 20,
+    failureWindowMs: 60_000,
+    backoffMs: 1_000,
+    backoffMaxMs: 60_000,
+    backoffEntries: 10_000,
+    maxVerifications: 2,
+    cacheEntries: 1_024
+  },
   access: { allow: [], deny: [] },
   cluster: { relays: [], probeIntervalMs: 2_000, dnsIntervalMs: 5_000, connectTimeoutMs: 3_000, peers: [], drainTimeoutMs: 60_000, postAskRelays: 3 },
   balancer: {
@@ -475,6 +504,12 @@ export function validateConfig (raw: Obj): Config {
   if (!Array.isArray(c.auth.tokenSecrets)) fail('auth.tokenSecrets', 'must be a list of secrets')
   for (const [i, sec] of c.auth.tokenSecrets.entries()) if (typeof sec !== 'string' || sec.length < 16) fail(`auth.tokenSecrets[${i}]`, 'must be a string of at least 16 characters')
   if (typeof c.auth.tokenQueryParam !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(c.auth.tokenQueryParam)) fail('auth.tokenQueryParam', 'must be 1-64 characters of A-Z a-z 0-9 _ . -')
+  for (const k of ['maxFailuresPerAddress', 'maxFailuresPerUser', 'cacheEntries'] as const) int(c.auth[k], `auth.${k}`, 0, 1_000_000)
+  for (const k of ['failureWindowMs', 'backoffMs', 'backoffMaxMs'] as const) int(c.auth[k], `auth.${k}`, 1, 86_400_000)
+  int(c.auth.backoffEntries, 'auth.backoffEntries', 1, 10_000_000)
+  // The threadpool also serves fs, dns.lookup and zlib; more verifications than it has threads would only queue there.
+  int(c.auth.maxVerifications, 'auth.maxVerifications', 1, 1024)
+  if (c.auth.backoffMaxMs < c.auth.backoffMs) fail('auth.backoffMaxMs', 'must not be below auth.backoffMs')
   for (const k of ['allow', 'deny'] as const) {
     if (!Array.isArray(c.access[k])) fail(`access.${k}`, 'must be a list of CIDR blocks like 10.0.0.0/8')
     for (const [i, e] of c.access[k].entries()) {

@@ -44,6 +44,8 @@ export const ERROR_CODES = {
   TG_ERR_AUTH_REQUIRED: 'a tunnel GET without valid gateway credentials',
   TG_ERR_AUTH_TOKEN: 'a tunnel GET token that is malformed, badly signed or expired',
   TG_ERR_AUTH_FORBIDDEN: 'a valid token used for a stream path it is not bound to',
+  TG_ERR_AUTH_BACKOFF: 'a sign-in attempt from an address or for a user under back-off after failed attempts',
+  TG_ERR_AUTH_BUSY: 'too many password verifications in flight (auth.maxVerifications)',
   TG_ERR_ACCESS_DENIED: 'a client address refused by access.allow / access.deny',
   TG_ERR_TUN_IP_LIMIT: 'too many tunnels or unpaired legs from one client address',
   TG_ERR_TUN_CLIENT_MISMATCH: 'a POST from another client address than its GET (tunnel.requireSameClientIp)',

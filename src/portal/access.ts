@@ -12,6 +12,9 @@
  *       (required) and `nbf` (optional).
  *   A token's path allows that path and everything below it on a segment boundary (`/cam` allows
  *   `/cam`, `/cam/trackID=1`, not `/camera`); `/` allows every path.
+ * - Grants (`g1.…`, the HTTP routes' grant cookie): a token's path and expiry signed over another
+ *   domain with the same secrets, given to the holder of a verified token.
+ * Signatures are compared in constant time.
  *
  * Pure apart from the clock (passed in for tests).
  */
@@ -84,8 +87,43 @@ function sigEqual (a: Buffer, b: Buffer): boolean {
 
 /** A tunnelgate HMAC token for `path`, valid until `expSeconds` (Unix seconds). */
 export function signHmacToken (secret: string, path: string, expSeconds: number): string {
-  const body = `tg1.${Math.floor(expSeconds)}.${b64url(path)}`
-  return `${body}.${b64url(hmac(secret, body))}`
+  return signPathClaim('tg1', '', secret, path, expSeconds)
+}
+
+/**
+ * A grant for the holder of a verified token (the HTTP routes' grant cookie): like a tg1 token but
+ * signed over another domain, so a grant is never accepted as a token nor a token as a grant.
+ */
+export function signGrant (secret: string, path: string, expSeconds: number): string {
+  return signPathClaim('g1', GRANT_DOMAIN, secret, path, expSeconds)
+}
+
+/** Verify a grant made by signGrant with any of `secrets` at time `nowSeconds`. */
+export function verifyGrant (grant: string, secrets: readonly string[], nowSeconds: number): TokenResult {
+  return verifyPathClaim('g1', GRANT_DOMAIN, grant, secrets, nowSeconds)
+}
+
+const GRANT_DOMAIN = 'tunnelgate-grant\n'
+
+/** `<prefix>.<exp>.<base64url(path)>.<base64url(HMAC(secret, domain + "<prefix>.<exp>.<base64url(path)>"))>` */
+function signPathClaim (prefix: string, domain: string, secret: string, path: string, expSeconds: number): string {
+  const body = `${prefix}.${Math.floor(expSeconds)}.${b64url(path)}`
+  return `${body}.${b64url(hmac(secret, domain + body))}`
+}
+
+function verifyPathClaim (prefix: string, domain: string, token: string, secrets: readonly string[], nowSeconds: number): TokenResult {
+  const parts = token.split('.')
+  if (token.length > TOKEN_MAX_CHARS || parts.length !== 4 || parts[0] !== prefix) return { ok: false, reason: 'malformed' }
+  const [, expText = '', pathB64 = '', sig = ''] = parts
+  if (!/^\d{1,12}$/.test(expText) || !B64URL.test(pathB64) || !B64URL.test(sig)) return { ok: false, reason: 'malformed' }
+  const body = `${prefix}.${expText}.${pathB64}`
+  const given = Buffer.from(sig, 'base64url')
+  if (!secrets.some(s => sigEqual(hmac(s, domain + body), given))) return { ok: false, reason: 'bad-signature' }
+  const path = Buffer.from(pathB64, 'base64url').toString('utf8')
+  if (!path.startsWith('/')) return { ok: false, reason: 'malformed' }
+  const exp = Number(expText)
+  if (exp <= nowSeconds) return { ok: false, reason: 'expired' }
+  return { ok: true, path, exp }
 }
 
 /** An HS256 JWT with claims { path, exp } (and any `extra` claims). */
@@ -114,18 +152,7 @@ const B64URL = /^[A-Za-z0-9_-]*$/
 export function verifyToken (token: string, secrets: readonly string[], nowSeconds: number): TokenResult {
   if (token.length > TOKEN_MAX_CHARS) return { ok: false, reason: 'malformed' }
   const parts = token.split('.')
-  if (parts[0] === 'tg1' && parts.length === 4) {
-    const [, expText = '', pathB64 = '', sig = ''] = parts
-    if (!/^\d{1,12}$/.test(expText) || !B64URL.test(pathB64) || !B64URL.test(sig)) return { ok: false, reason: 'malformed' }
-    const body = `tg1.${expText}.${pathB64}`
-    const given = Buffer.from(sig, 'base64url')
-    if (!secrets.some(s => sigEqual(hmac(s, body), given))) return { ok: false, reason: 'bad-signature' }
-    const path = Buffer.from(pathB64, 'base64url').toString('utf8')
-    if (!path.startsWith('/')) return { ok: false, reason: 'malformed' }
-    const exp = Number(expText)
-    if (exp <= nowSeconds) return { ok: false, reason: 'expired' }
-    return { ok: true, path, exp }
-  }
+  if (parts[0] === 'tg1' && parts.length === 4) return verifyPathClaim('tg1', '', token, secrets, nowSeconds)
   if (parts.length === 3) {
     const [h = '', c = '', sig = ''] = parts
     if (!B64URL.test(h) || !B64URL.test(c) || !B64URL.test(sig)) return { ok: false, reason: 'malformed' }

@@ -10,8 +10,8 @@ import net from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { GatewayMetrics } from '../metrics.js'
-import { BasicAuth } from './auth.js'
-import { createAddressFilter, pathAllowed, targetPath, tokenOf, verifyToken } from './access.js'
+import { createAddressFilter, targetPath } from './access.js'
+import { gateFor, whenDecided, type GateVerdict } from './gate.js'
 import { buildHttpError, classifyTunnelLeg, parseHttpHead, type HttpHead } from '../tunnel/codec/http-head.js'
 import { admitWebSocket, isRtspWebSocket } from './websocket-door.js'
 import { contained, reportFault, type FaultOwner } from '../containment.js'
@@ -68,10 +68,8 @@ const RTSP_START = /^[A-Z_]{3,20} \S+ RTSP\/\d\.\d\r?\n/
 export function createFrontDoor (deps: FrontDoorDeps): net.Server {
   const { config, metrics, logger, legs, web } = deps
   const trustForwarded = deps.trustForwarded === true
-  // Relay nodes trust the portal that authenticated the GET.
-  const auth = new BasicAuth(config.role === 'relay' ? [] : config.auth.basic, config.auth.realm)
-  const tokenSecrets = config.auth.tokenSecrets
-  const gated = auth.enabled || tokenSecrets.length > 0
+  const gate = gateFor(config, metrics, logger)
+  const gated = gate.enabled
   const filter = createAddressFilter(config.access.allow, config.access.deny)
   const filtering = config.access.allow.length > 0 || config.access.deny.length > 0
   const denied = (socket: net.Socket, address: string): void => {
@@ -80,10 +78,6 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
     logger.info({ client: address }, 'client address refused by access.allow/deny')
     socket.destroy()
   }
-  const challenge = (): Array<[string, string]> => [
-    ...(auth.enabled ? auth.challenge() : []),
-    ...(tokenSecrets.length > 0 ? [['WWW-Authenticate', `Bearer realm="${config.auth.realm}"`] as [string, string]] : [])
-  ]
   // keepAliveInitialDelay: left at 0, Node asks for TCP_KEEPIDLE 0, which Linux refuses (EINVAL),
   // and the kernel's 2 h stays until a leg sets its own 30 s.
   const server = net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 })
@@ -126,7 +120,7 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         if (gated) {
           // Gateway authentication covers the HTTP tunnel only; plain RTSP would bypass it.
           metrics.errorsTotal.inc({ code: 'TG_ERR_AUTH_REQUIRED' })
-          socket.end('RTSP/1.0 403 Forbidden\r\nConnection: close\r\n\r\n')
+          socket.end(gate.rtspRefusal(clientAddress))
           return
         }
         legs.acceptRtsp(socket, buf, { clientAddress, acceptedAt })
@@ -149,7 +143,7 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         const from = trustForwarded ? (forwardedClient(head) ?? clientAddress) : clientAddress
         if (filtering && trustForwarded && !filter.allows(from)) { denied(socket, from); return }
         const bound = trustForwarded ? forwardedPath(head) : undefined
-        admitWebSocket({ config, metrics, logger, legs, auth, challenge }, socket, head, buf.subarray(head.headLength), { clientAddress: from, acceptedAt, raw: buf, ...(bound === undefined ? {} : { allowedPath: bound }) })
+        admitWebSocket({ config, metrics, logger, legs, gate }, socket, head, buf.subarray(head.headLength), { clientAddress: from, acceptedAt, raw: buf, ...(bound === undefined ? {} : { allowedPath: bound }) })
         return
       }
       const leg = classifyTunnelLeg(head, { minCookie: config.limits.minCookieLength, maxCookie: config.limits.maxCookieLength })
@@ -161,41 +155,24 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         return
       }
       // The sink resumes the socket itself (or hands it to another process unread).
-      let allowedPath: string | undefined
-      if (leg.leg === 'get' && gated) {
-        const token = tokenSecrets.length > 0 ? tokenOf(head.target, head.headers, config.auth.tokenQueryParam) : null
-        if (token !== null) {
-          const v = verifyToken(token, tokenSecrets, Date.now() / 1000)
-          if (!v.ok) {
-            metrics.errorsTotal.inc({ code: 'TG_ERR_AUTH_TOKEN' })
-            logger.info({ client: clientAddress, path: targetPath(head.target), reason: v.reason }, 'tunnel GET with a bad token: 401')
-            socket.end(buildHttpError(401, 'Unauthorized', challenge()))
-            return
-          }
-          if (!pathAllowed(v.path, targetPath(head.target))) {
-            metrics.errorsTotal.inc({ code: 'TG_ERR_AUTH_FORBIDDEN' })
-            logger.info({ client: clientAddress, path: targetPath(head.target), tokenPath: v.path }, 'token for another stream path: 403')
-            socket.end(buildHttpError(403, 'Forbidden'))
-            return
-          }
-          allowedPath = v.path
-        } else if (!auth.enabled || auth.check(head.headers) === null) {
-          metrics.errorsTotal.inc({ code: 'TG_ERR_AUTH_REQUIRED' })
-          logger.info({ client: clientAddress, path: head.target }, 'tunnel GET without valid credentials: 401')
-          socket.end(buildHttpError(401, 'Unauthorized', challenge()))
-          return
-        }
+      const admit = (checked: string | undefined): void => {
+        const from = trustForwarded ? (forwardedClient(head) ?? clientAddress) : clientAddress
+        if (filtering && trustForwarded && !filter.allows(from)) { denied(socket, from); return }
+        // On a relay node, the binding of the token the portal checked (unless this relay checked one itself).
+        const allowedPath = checked ?? (leg.leg === 'get' && trustForwarded ? forwardedPath(head) : undefined)
+        if (leg.leg === 'get') { legs.acceptGet(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf, ...(allowedPath === undefined ? {} : { allowedPath }) }); return }
+        if (leg.leg === 'post') { legs.acceptPost(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf }); return }
+        // Ordinary HTTP: hand the connection to the web server with what was read put back.
+        socket.unshift(buf)
+        web.emit('connection', socket)
+        socket.resume()
       }
-      const from = trustForwarded ? (forwardedClient(head) ?? clientAddress) : clientAddress
-      if (filtering && trustForwarded && !filter.allows(from)) { denied(socket, from); return }
-      // On a relay node, the binding of the token the portal checked (unless this relay checked one itself).
-      if (leg.leg === 'get' && allowedPath === undefined && trustForwarded) allowedPath = forwardedPath(head)
-      if (leg.leg === 'get') { legs.acceptGet(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf, ...(allowedPath === undefined ? {} : { allowedPath }) }); return }
-      if (leg.leg === 'post') { legs.acceptPost(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf }); return }
-      // Ordinary HTTP: hand the connection to the web server with what was read put back.
-      socket.unshift(buf)
-      web.emit('connection', socket)
-      socket.resume()
+      if (leg.leg !== 'get' || !gated) { admit(undefined); return }
+      // Password checks run off the event loop; the socket stays paused with its head kept meanwhile.
+      whenDecided(socket, gate.check({ client: clientAddress, headers: head.headers, target: head.target, path: targetPath(head.target), transport: 'http-tunnel' }), contained(owner, 'door-data', (v: GateVerdict) => {
+        if (v.ok) admit(v.tokenPath)
+        else socket.end(buildHttpError(v.status, v.statusText, v.headers))
+      }))
     })
     socket.on('data', onData)
     socket.on('error', onClose)

@@ -61,6 +61,8 @@ export interface HttpProxyConfig {
   maxSocketsPerBackend: number
   /** Name of the affinity cookie the portal sets (Path = the route's prefix). */
   cookie: string
+  /** Name of the grant cookie the portal sets on the answer to a request with a valid token (Path = the token's path). */
+  grantCookie: string
   /** Active health probe (HTTP GET of each backend's healthPath) interval; 0 = no probes (passive marking only). */
   probeIntervalMs: number
   /** A probe without an answer head within this time fails. */
@@ -81,6 +83,7 @@ export const HTTP_PROXY_DEFAULTS: HttpProxyConfig = {
   maxInFlight: 1_000,
   maxSocketsPerBackend: 256,
   cookie: 'tg_http',
+  grantCookie: 'tg_grant',
   probeIntervalMs: 2_000,
   probeTimeoutMs: 2_000,
   probeRise: 2,
@@ -118,7 +121,8 @@ export function validateHttpProxy (raw: unknown): HttpProxyConfig {
   int(c.probeTimeoutMs, 'httpProxy.probeTimeoutMs', 1)
   int(c.probeRise, 'httpProxy.probeRise', 1, 100)
   int(c.probeFall, 'httpProxy.probeFall', 1, 100)
-  if (typeof c.cookie !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(c.cookie)) fail('httpProxy.cookie', 'must be 1-64 characters of A-Z a-z 0-9 _ -')
+  for (const k of ['cookie', 'grantCookie'] as const) if (typeof c[k] !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(c[k])) fail(`httpProxy.${k}`, 'must be 1-64 characters of A-Z a-z 0-9 _ -')
+  if (c.grantCookie === c.cookie) fail('httpProxy.grantCookie', 'must differ from httpProxy.cookie')
   return c
 }
 

@@ -10,8 +10,8 @@
  *   (percent-decoding, '.', '..', '//') before matching; absolute-form targets, encoded '/', '\' and
  *   NUL, and '..' above the root are refused with 400; an unmapped path gets 404. The upstream path
  *   is rebuilt from the decoded segments, so what reaches a backend is always <base>/<canonical rest>.
- * - Balancing: a viewer (the affinity cookie the portal sets, else client address + User-Agent)
- *   stays on its backend while that backend is healthy; a new viewer goes to the backend with the
+ * - Balancing: a viewer (the affinity cookie the portal sets, an opaque id and the backend's place
+ *   in the route, else client address + User-Agent) stays on its backend while that backend is healthy; a new viewer goes to the backend with the
  *   most room (the p2c policy of src/balancer/policy.ts; load = viewers + requests in flight, per
  *   weight). A backend that refuses a connection or times out is marked failed for
  *   `httpProxy.failureCooldownMs`; the request is retried on another backend when nothing of the
@@ -19,9 +19,10 @@
  * - Streaming both ways (pipes, no buffering); Range and 206 pass through untouched; hop-by-hop
  *   headers dropped both ways; Host is the backend's, X-Forwarded-For/-Host/-Proto/-Port are set
  *   by the portal (client-sent ones are dropped).
- * - Access control as for tunnels: path-bound tokens (`auth.tokenSecrets`, Bearer or query
- *   parameter; a verified token authorises the viewer's later requests below its path, so HLS
- *   segments need not carry it), else HTTP Basic (`auth.basic`) when configured.
+ * - Access control as for tunnels (the gate, gate.ts): path-bound tokens (`auth.tokenSecrets`, Bearer
+ *   or query parameter; the answer sets a signed grant cookie for the token's path, so HLS segments
+ *   need not carry it), else HTTP Basic (`auth.basic`) when configured. Address + User-Agent never
+ *   stand for a credential.
  */
 import http from 'node:http'
 import { randomBytes } from 'node:crypto'
@@ -37,8 +38,8 @@ import type { Config } from '../config.js'
 import type { ErrorCode } from '../errors.js'
 import type { GatewayMetrics } from '../metrics.js'
 import type { Header } from '../tunnel/codec/rtsp-message.js'
-import { pathAllowed, tokenOf, verifyToken } from './access.js'
-import { BasicAuth } from './auth.js'
+import { pathAllowed, signGrant, tokenOf, verifyGrant } from './access.js'
+import { gateFor, type Gate } from './gate.js'
 import { encodeSegment, matchRoute, normalisePath, type HttpBackendConfig, type HttpProxyConfig, type HttpRouteConfig } from './http-routes-config.js'
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones the portal sets itself. */
@@ -135,9 +136,6 @@ interface Viewer {
   cookieId: string
   /** Forgotten (expired or evicted) while a request of it was still in flight. */
   gone?: boolean
-  /** Path a verified token allowed, and until when (ms). */
-  tokenPath?: string
-  tokenExp?: number
 }
 
 interface RouteState {
@@ -181,8 +179,10 @@ interface Ctx {
   startedAt: number
   bytesDown: number
   viewer: Viewer
-  /** The affinity cookie value the request carried (id.backend), to decide whether to set it. */
+  /** The affinity cookie value the request carried (id.slot), to decide whether to set it. */
   cookieSent: string | null
+  /** The grant cookie to set (the request carried a valid token), else null. */
+  grantCookie: string | null
   timedOut: boolean
   connectTimer: NodeJS.Timeout | null
   publicPath: string
@@ -202,7 +202,7 @@ export class HttpRoutes {
   readonly #agent: http.Agent
   readonly #proxy: httpProxy
   readonly #ctx = new WeakMap<http.IncomingMessage, Ctx>()
-  readonly #basic: BasicAuth
+  readonly #gate: Gate
   readonly #sweep: NodeJS.Timeout
   #inFlight = 0
   #hlsJs: Buffer | null = null
@@ -224,7 +224,7 @@ export class HttpRoutes {
       this.#m.inFlight.set({ transport: 'http', route: r.path }, 0)
     }
     for (const b of this.#backends.values()) { this.#m.viewers.set({ transport: 'http', backend: b.name }, 0); this.#m.backendUp.set({ backend: b.name }, 1) }
-    this.#basic = new BasicAuth(config.auth.basic, config.auth.realm)
+    this.#gate = gateFor(config, metrics, logger)
     this.#agent = new http.Agent({ keepAlive: true, maxSockets: this.#cfg.maxSocketsPerBackend, scheduling: 'lifo' })
     this.#proxy = httpProxy.createProxyServer({ agent: this.#agent, xfwd: false, changeOrigin: true, ws: false, ignorePath: false })
     // Never a crash: every proxy error without a per-call handler ends up here.
@@ -318,7 +318,7 @@ export class HttpRoutes {
   /** Fastify plugin: one wildcard route per prefix, plus the hls.js bundle and a player page. */
   plugin = async (app: FastifyInstance): Promise<void> => {
     if (!this.enabled) return
-    const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => { this.#handle(req, reply) }
+    const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => { await this.#handle(req, reply) }
     for (const r of this.routes) {
       app.route({ method: [...METHODS], url: r.config.path, exposeHeadRoute: false, handler })
       app.route({ method: [...METHODS], url: `${r.config.path}/*`, exposeHeadRoute: false, handler })
@@ -335,14 +335,58 @@ export class HttpRoutes {
 
   #refuse (req: FastifyRequest, reply: FastifyReply, route: string, status: number, code: ErrorCode, reason: string, headers: Record<string, string> = {}): void {
     this.#metrics.errorsTotal.inc({ code })
+    this.#logger.info({ event: 'http', client: req.ip, method: req.method, target: req.raw.url?.slice(0, 256), route, status, code, reason }, `${req.method} ${status} ${reason}`)
+    this.#answer(reply, route, status, reason, headers)
+  }
+
+  /** A portal-made answer, counted per route (the caller counted and logged its error). */
+  #answer (reply: FastifyReply, route: string, status: number, reason: string, headers: Record<string, string | string[]> = {}): void {
     this.#m.requests.inc({ transport: 'http', route, backend: 'none', status: String(status) })
     const rs = this.routes.find(r => r.config.path === route)
     if (rs !== undefined) { rs.requests++; rs.statuses[String(status)] = (rs.statuses[String(status)] ?? 0) + 1 }
-    this.#logger.info({ event: 'http', client: req.ip, method: req.method, target: req.raw.url?.slice(0, 256), route, status, code, reason }, `${req.method} ${status} ${reason}`)
     void reply.code(status).headers({ 'cache-control': 'no-store', ...headers }).type('text/plain; charset=utf-8').send(`${status} ${http.STATUS_CODES[status] ?? ''}: ${reason}\n`)
   }
 
-  #handle (req: FastifyRequest, reply: FastifyReply): void {
+  /**
+   * Access control, as for tunnel GETs. A request with a valid token earns a grant cookie for the
+   * token's path (set on its answer): HLS segments are relative URLs without the token, and players
+   * (hls.js, ffmpeg, GStreamer) send the playlist's cookies with them. Nothing else stands for a
+   * token: a client without the cookie presents the token on every request.
+   * Returns false when the request was answered (refused, or its client left).
+   */
+  async #authorise (req: FastifyRequest, reply: FastifyReply, rp: string, path: string, cookieHeader: string | undefined): Promise<{ grantCookie: string | null } | false> {
+    const raw = req.raw
+    const secrets = this.#config.auth.tokenSecrets
+    const headers: Header[] = Object.entries(raw.headers).flatMap(([k, v]) => v === undefined ? [] : Array.isArray(v) ? v.map(x => [k, x] as Header) : [[k, v] as Header])
+    const target = raw.url ?? ''
+    const now = Date.now()
+    if (secrets.length > 0 && tokenOf(target, headers, this.#config.auth.tokenQueryParam) === null && this.#grantCovers(cookieHeader, path, now)) return { grantCookie: null }
+    const verdict = this.#gate.check({ client: req.ip, headers, target, path, transport: 'http' })
+    const v = verdict instanceof Promise ? await verdict : verdict
+    if (raw.socket.destroyed) { reply.hijack(); return false }
+    if (!v.ok) {
+      const h: Record<string, string[]> = {}
+      for (const [k, val] of v.headers) (h[k.toLowerCase()] ??= []).push(val)
+      this.#answer(reply, rp, v.status, v.statusText, h)
+      return false
+    }
+    if (v.tokenPath === undefined || v.tokenExpMs === undefined) return { grantCookie: null }
+    const cookiePath = v.tokenPath === '/' ? '/' : v.tokenPath.replace(/\/+$/, '').split('/').map(encodeURIComponent).join('/')
+    const maxAge = Math.max(1, Math.floor((v.tokenExpMs - now) / 1000))
+    const secure = (raw.socket as { encrypted?: boolean }).encrypted === true ? '; Secure' : ''
+    return { grantCookie: `${this.#cfg.grantCookie}=${signGrant(secrets[0]!, v.tokenPath, v.tokenExpMs / 1000)}; Path=${cookiePath}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure}` }
+  }
+
+  /** True when one of the request's grant cookies (a few at most are looked at) is valid and covers `path`. */
+  #grantCovers (cookieHeader: string | undefined, path: string, now: number): boolean {
+    for (const value of cookieValues(cookieHeader, this.#cfg.grantCookie, 8)) {
+      const g = verifyGrant(value, this.#config.auth.tokenSecrets, now / 1000)
+      if (g.ok && pathAllowed(g.path, path)) return true
+    }
+    return false
+  }
+
+  async #handle (req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const raw = req.raw
     const target = raw.url ?? ''
     const norm = normalisePath(target)
@@ -355,13 +399,18 @@ export class HttpRoutes {
     if ((raw.headers['content-length'] !== undefined && raw.headers['content-length'] !== '0') || raw.headers['transfer-encoding'] !== undefined) {
       this.#refuse(req, reply, rp, 400, 'TG_ERR_HTTP_BAD_PATH', 'GET/HEAD with a body'); return
     }
+    let grantCookie: string | null = null
+    if (route.config.auth && this.#gate.enabled) {
+      const a = await this.#authorise(req, reply, rp, norm.path, raw.headers.cookie)
+      if (a === false) return
+      grantCookie = a.grantCookie
+    }
     const now = Date.now()
     const cookies = parseCookies(raw.headers.cookie)
-    const cookieVal = cookies.get(this.#cfg.cookie)
-    const affinity = parseAffinity(cookieVal)
+    const affinity = parseAffinity(cookies.get(this.#cfg.cookie))
     const client = req.ip
     // A viewer is its affinity cookie, else (first request, or a client that keeps no cookies) its
-    // address + User-Agent on this route. The record moves to the cookie key when the cookie comes back.
+    // address + User-Agent on this route: for balancing only, never for access.
     const addrKey = `a:${client}|${String(raw.headers['user-agent'] ?? '').slice(0, 200)}|${rp}`
     let viewerKey = addrKey
     let viewer: Viewer | undefined
@@ -376,28 +425,6 @@ export class HttpRoutes {
       viewer = this.#viewers.get(addrKey)
     }
 
-    // Access control, as for tunnel GETs.
-    let token: { path: string, exp: number } | null = null
-    if (route.config.auth) {
-      const secrets = this.#config.auth.tokenSecrets
-      if (secrets.length > 0 || this.#basic.enabled) {
-        const headers: Header[] = Object.entries(raw.headers).flatMap(([k, v]) => v === undefined ? [] : Array.isArray(v) ? v.map(x => [k, x] as Header) : [[k, v] as Header])
-        const challenge: Record<string, string> = { 'www-authenticate': secrets.length > 0 ? `Bearer realm="${this.#config.auth.realm}"` : `Basic realm="${this.#config.auth.realm}"` }
-        const t = secrets.length > 0 ? tokenOf(target, headers, this.#config.auth.tokenQueryParam) : null
-        if (t !== null) {
-          const v = verifyToken(t, secrets, now / 1000)
-          if (!v.ok) { this.#refuse(req, reply, rp, 401, 'TG_ERR_AUTH_TOKEN', `token ${v.reason}`, challenge); return }
-          if (!pathAllowed(v.path, norm.path)) { this.#refuse(req, reply, rp, 403, 'TG_ERR_AUTH_FORBIDDEN', `token is bound to ${v.path}`); return }
-          token = { path: v.path, exp: v.exp * 1000 }
-        } else if (viewer?.tokenPath !== undefined && (viewer.tokenExp ?? 0) > now) {
-          // A viewer whose playlist request carried a valid token: its segments need not carry it.
-          if (!pathAllowed(viewer.tokenPath, norm.path)) { this.#refuse(req, reply, rp, 403, 'TG_ERR_AUTH_FORBIDDEN', `the viewer's token is bound to ${viewer.tokenPath}`); return }
-        } else if (!this.#basic.enabled || this.#basic.check(headers) === null) {
-          this.#refuse(req, reply, rp, 401, 'TG_ERR_AUTH_REQUIRED', 'credentials required', this.#basic.enabled ? { 'www-authenticate': `Basic realm="${this.#config.auth.realm}"` } : challenge); return
-        }
-      }
-    }
-
     // Limits.
     if (this.#cfg.maxInFlight > 0 && this.#inFlight >= this.#cfg.maxInFlight) {
       this.#metrics.limitHitsTotal.inc({ limit: 'http_in_flight' })
@@ -410,11 +437,10 @@ export class HttpRoutes {
 
     // Backend: the viewer's (or the one its cookie names) while healthy, else the one with the most room.
     const tried = new Set<string>()
-    const want = viewer?.backend ?? affinity?.backend
+    const want = viewer?.backend ?? (affinity === null ? undefined : route.config.backends[affinity.slot]?.name)
     let backend = route.config.backends.find(b => b.name === want && this.#healthy(this.#backendState(b.name), now))
     backend ??= this.#choose(route.config, tried, now)
     viewer = this.#touchViewer(viewerKey, viewer, rp, now, affinity?.id ?? randomBytes(16).toString('hex'))
-    if (token !== null) { viewer.tokenPath = token.path; viewer.tokenExp = token.exp }
     this.#assign(viewer, backend.name)
 
     const rest = m.rest.map(encodeSegment).join('/')
@@ -427,7 +453,8 @@ export class HttpRoutes {
       startedAt: performance.now(),
       bytesDown: 0,
       viewer,
-      cookieSent: affinity === null ? null : `${affinity.id}.${affinity.backend}`,
+      cookieSent: affinity === null ? null : `${affinity.id}.${affinity.slot}`,
+      grantCookie,
       timedOut: false,
       connectTimer: null,
       publicPath: norm.path,
@@ -441,9 +468,9 @@ export class HttpRoutes {
     const h = raw.headers
     const listed = typeof h.connection === 'string' ? h.connection.split(',').map(s => s.trim().toLowerCase()).filter(Boolean) : []
     for (const k of [...HOP_BY_HOP, ...PORTAL_SET, ...listed]) Reflect.deleteProperty(h, k)
-    if (route.config.auth && (this.#basic.enabled || this.#config.auth.tokenSecrets.length > 0)) Reflect.deleteProperty(h, 'authorization')
-    if (cookieVal !== undefined) {
-      const others = [...cookies].filter(([k]) => k !== this.#cfg.cookie).map(([k, v]) => `${k}=${v}`).join('; ')
+    if (route.config.auth && this.#gate.enabled) Reflect.deleteProperty(h, 'authorization')
+    if (cookies.has(this.#cfg.cookie) || cookies.has(this.#cfg.grantCookie)) {
+      const others = [...cookies].filter(([k]) => k !== this.#cfg.cookie && k !== this.#cfg.grantCookie).map(([k, v]) => `${k}=${v}`).join('; ')
       if (others === '') Reflect.deleteProperty(h, 'cookie'); else h.cookie = others
     }
     h['x-forwarded-for'] = client
@@ -567,10 +594,10 @@ export class HttpRoutes {
         if (h.location.startsWith(origin + '/')) { h.location = h.location.slice(origin.length); break }
       }
     }
-    const value = `${ctx.viewer.cookieId}.${ctx.viewer.backend}`
-    if (ctx.cookieSent !== value) {
-      h['set-cookie'] = [...(h['set-cookie'] ?? []), `${this.#cfg.cookie}=${value}; Path=${ctx.route.config.path}; HttpOnly; SameSite=Lax`]
-    }
+    // The affinity cookie names the backend by its place in the route's list, never by name or address.
+    const value = `${ctx.viewer.cookieId}.${ctx.route.config.backends.findIndex(x => x.name === ctx.viewer.backend)}`
+    const set = [...(ctx.cookieSent !== value ? [`${this.#cfg.cookie}=${value}; Path=${ctx.route.config.path}; HttpOnly; SameSite=Lax`] : []), ...(ctx.grantCookie === null ? [] : [ctx.grantCookie])]
+    if (set.length > 0) h['set-cookie'] = [...(h['set-cookie'] ?? []), ...set]
     proxyRes.on('data', (chunk: Buffer) => { ctx.bytesDown += chunk.length })
     // The backend dying mid-body: cut the client's transfer (it sees a short answer), never a crash.
     proxyRes.on('error', (err: NodeJS.ErrnoException) => {
@@ -656,10 +683,22 @@ export class HttpRoutes {
   }
 }
 
-/** The affinity cookie: `<32 hex id>.<backend name>`. */
-function parseAffinity (value: string | undefined): { id: string, backend: string } | null {
-  const m = value === undefined ? null : /^([0-9a-f]{32})\.([A-Za-z0-9_.:\-[\]]{1,64})$/.exec(value)
-  return m === null ? null : { id: m[1]!, backend: m[2]! }
+/** The affinity cookie: `<32 hex id>.<the backend's index in the route's list>`. */
+function parseAffinity (value: string | undefined): { id: string, slot: number } | null {
+  const m = value === undefined ? null : /^([0-9a-f]{32})\.(\d{1,4})$/.exec(value)
+  return m === null ? null : { id: m[1]!, slot: Number(m[2]) }
+}
+
+/** Every value of cookie `name` in a Cookie header (several may come, with different paths), at most `max`. */
+function cookieValues (header: string | undefined, name: string, max: number): string[] {
+  const out: string[] = []
+  if (header === undefined) return out
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq !== -1 && part.slice(0, eq).trim() === name) out.push(part.slice(eq + 1).trim())
+    if (out.length >= max) break
+  }
+  return out
 }
 
 function parseCookies (header: string | undefined): Map<string, string> {

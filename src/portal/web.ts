@@ -10,6 +10,7 @@ import type { GatewayMetrics } from '../metrics.js'
 import type { Config } from '../config.js'
 import { HttpRoutes, type RtspLoadOf } from './http-routes.js'
 import { registerWatch, type WatchOptions } from './watch/routes.js'
+import { gateFor } from './gate.js'
 
 export interface StatusSource {
   /** The exposition text for /metrics (this process's registry, or aggregated across workers). */
@@ -56,7 +57,7 @@ export async function buildWeb (deps: { config?: Config, metrics: GatewayMetrics
   // The status page (/, /status/assets/*, /status/live, /status/events): src/ops/status-routes.ts.
   deps.extend?.(app)
   // The browser player (issue 8): /watch, /watch/<stream path>, /watch-assets/* (src/portal/watch/routes.ts).
-  if (deps.watch !== undefined) await registerWatch(app, deps.watch)
+  if (deps.watch !== undefined) await registerWatch(app, deps.watch, gateFor(deps.watch.config, metrics, deps.logger))
   await app.ready()
   return app
 }

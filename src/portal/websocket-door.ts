@@ -12,8 +12,8 @@ import type net from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { GatewayMetrics } from '../metrics.js'
-import type { BasicAuth } from './auth.js'
-import { tokenOf, verifyToken } from './access.js'
+import { whenDecided, type Gate, type GateVerdict } from './gate.js'
+import { contained, reportFault, socketOwner } from '../containment.js'
 import { buildHttpError, type HttpHead } from '../tunnel/codec/http-head.js'
 import type { Header } from '../tunnel/codec/rtsp-message.js'
 import { checkHandshake, isWebSocketUpgrade, targetPath } from '../tunnel/codec/websocket-frame.js'
@@ -35,9 +35,8 @@ export interface WebSocketAdmission {
   metrics: GatewayMetrics
   logger: Logger
   legs: LegSink
-  auth: BasicAuth
-  /** WWW-Authenticate headers for a 401. */
-  challenge: () => Header[]
+  /** The gateway's authentication (it counts and logs its own refusals). */
+  gate: Gate
 }
 
 /**
@@ -45,27 +44,24 @@ export interface WebSocketAdmission {
  * HTTP error reply. `info.raw` holds every byte read (for forwarding to a relay node unchanged).
  */
 export function admitWebSocket (d: WebSocketAdmission, socket: net.Socket, head: HttpHead, rest: Buffer, info: LegInfo): void {
-  const refuse = (code: 'TG_ERR_WS_HANDSHAKE' | 'TG_ERR_AUTH_TOKEN' | 'TG_ERR_AUTH_REQUIRED', status: number, reason: string, why: string, headers: Header[] = []): void => {
-    d.metrics.errorsTotal.inc({ code })
-    d.logger.info({ client: info.clientAddress, transport: 'websocket', code, reason: why.slice(0, 300) }, `WebSocket upgrade refused: ${status}`)
+  const answer = (status: number, reason: string, headers: Header[]): void => {
     socket.on('error', () => {})
     socket.end(buildHttpError(status, reason, headers))
     setTimeout(() => socket.destroy(), 1000).unref()
   }
   const hs = checkHandshake(head)
-  if (!hs.ok) { refuse(hs.code, hs.status, hs.status === 426 ? 'Upgrade Required' : hs.status === 405 ? 'Method Not Allowed' : 'Bad Request', hs.reason, hs.headers); return }
-  const secrets = d.config.auth.tokenSecrets
-  let allowedPath: string | undefined
-  if (d.auth.enabled || secrets.length > 0) {
-    const token = secrets.length > 0 ? tokenOf(head.target, head.headers, d.config.auth.tokenQueryParam) : null
-    if (token !== null) {
-      const v = verifyToken(token, secrets, Date.now() / 1000)
-      if (!v.ok) { refuse('TG_ERR_AUTH_TOKEN', 401, 'Unauthorized', `token ${v.reason}`, d.challenge()); return }
-      allowedPath = v.path
-    } else if (!d.auth.enabled || d.auth.check(head.headers) === null) {
-      refuse('TG_ERR_AUTH_REQUIRED', 401, 'Unauthorized', 'no token and no valid Basic credentials', d.challenge())
-      return
-    }
+  if (!hs.ok) {
+    d.metrics.errorsTotal.inc({ code: hs.code })
+    d.logger.info({ client: info.clientAddress, transport: 'websocket', code: hs.code, reason: hs.reason.slice(0, 300) }, `WebSocket upgrade refused: ${hs.status}`)
+    answer(hs.status, hs.status === 426 ? 'Upgrade Required' : hs.status === 405 ? 'Method Not Allowed' : 'Bad Request', hs.headers)
+    return
   }
-  d.legs.acceptWebSocket(socket, head, rest, { ...info, ...(allowedPath === undefined ? {} : { allowedPath }) })
+  const accept = (allowedPath: string | undefined): void => { d.legs.acceptWebSocket(socket, head, rest, { ...info, ...(allowedPath === undefined ? {} : { allowedPath }) }) }
+  if (!d.gate.enabled) { accept(undefined); return }
+  // A token's path bounds the session's RTSP requests (the upgrade's own path is the WebSocket endpoint).
+  const owner = socketOwner(socket, info.clientAddress, (where, err) => { reportFault(d.metrics, d.logger, where, err, { transport: 'websocket' }) })
+  whenDecided(socket, d.gate.check({ client: info.clientAddress, headers: head.headers, target: head.target, transport: 'websocket' }), contained(owner, 'door-data', (v: GateVerdict) => {
+    if (v.ok) accept(v.tokenPath)
+    else answer(v.status, v.statusText, v.headers)
+  }))
 }

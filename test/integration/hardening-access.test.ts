@@ -17,7 +17,7 @@ import { startTestGateway, errorCount, waitFor } from '../helpers/gateway-harnes
 import { ScriptedBackend } from '../helpers/scripted-backend.js'
 import { GetLeg, PostLeg, TunnelClient, b64, destroyAllClients, rtspRequest } from '../helpers/tunnel-client.js'
 import { assertNoLeaks, leakSnapshot } from '../helpers/leaks.js'
-import { createAddressFilter, pathAllowed, signHmacToken, signJwt, tokenOf, verifyToken } from '../../src/portal/access.js'
+import { createAddressFilter, pathAllowed, signGrant, signHmacToken, signJwt, tokenOf, verifyGrant, verifyToken } from '../../src/portal/access.js'
 import { hashPassword } from '../../src/portal/auth.js'
 import { buildConfig } from '../../src/config.js'
 import { startGateway } from '../../src/gateway.js'
@@ -61,6 +61,14 @@ t.test('token and address-list primitives', async t => {
   t.match(verifyToken(none, [SECRET], now()), { ok: false, reason: 'bad-algorithm' }, 'alg none refused')
   t.match(verifyToken(signJwt(SECRET, { path: '/', exp: now() + 60 }, { alg: 'HS512' }), [SECRET], now()), { ok: false, reason: 'bad-algorithm' })
   for (const junk of ['', 'a.b', 'tg1.x.y.z', '...', 'a'.repeat(5000), 'tg1.1.%%.x']) t.equal(verifyToken(junk, [SECRET], now()).ok, false, `junk '${junk.slice(0, 12)}' refused`)
+  // Grants (the HTTP routes' grant cookie): their own signing domain, so neither passes for the other.
+  const grant = signGrant(SECRET, '/hls/cam1', now() + 60)
+  t.match(verifyGrant(grant, ['old secret 0123456789', SECRET], now()), { ok: true, path: '/hls/cam1' }, 'grant verifies with any configured secret')
+  t.match(verifyGrant(grant, ['another secret of 16+'], now()), { ok: false, reason: 'bad-signature' })
+  t.match(verifyGrant(signGrant(SECRET, '/hls/cam1', now() - 1), [SECRET], now()), { ok: false, reason: 'expired' })
+  t.equal(verifyToken(grant, [SECRET], now()).ok, false, 'a grant is not a token')
+  t.equal(verifyGrant(tok, [SECRET], now()).ok, false, 'a token is not a grant')
+  t.equal(verifyGrant(`g1.${tok.split('.').slice(1).join('.')}`, [SECRET], now()).ok, false, 'a token relabelled as a grant: bad signature')
   t.ok(pathAllowed('/live/cam1', '/live/cam1/trackID=1'))
   t.notOk(pathAllowed('/live/cam1', '/live/cam10'))
   t.ok(pathAllowed('/', '/anything'))

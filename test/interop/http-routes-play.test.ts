@@ -9,6 +9,7 @@ import { startGateway, type Gateway } from '../../src/gateway.js'
 import { buildConfig } from '../../src/config.js'
 import { haveNginx, makeMedia, startNginx } from '../helpers/nginx.js'
 import { metric } from '../helpers/gateway-harness.js'
+import { signHmacToken } from '../../src/portal/access.js'
 
 if (!haveNginx) throw new Error('nginx is not installed (apt-get install nginx; .ci/run installs it)')
 
@@ -61,11 +62,13 @@ t.test('kill one nginx mid-play: ffmpeg continues on the other backend', async t
   t.ok(!v.healthy && (!v.up || v.failures >= 1), `the killed backend was marked failed (probes ${v.up ? 'up' : 'down'}, ${v.failures} failed requests)`)
 })
 
-t.test('headless Chromium plays the HLS stream with hls.js served by the portal', async t => {
+/** hls.js in headless Chromium plays /hls/stream.m3u8; with a secret, only the playlist URL carries a token. */
+async function playInChromium (t: Test, secret: string | null): Promise<void> {
   const { chromium } = await import('playwright-core')
   const media = makeMedia(t, 20)
   const a = await startNginx(t, media.root, 'a')
-  const gw = await gateway(t, { httpRoutes: [{ path: '/hls', backends: [`${a.url}/hls`] }] })
+  const gw = await gateway(t, { httpRoutes: [{ path: '/hls', backends: [`${a.url}/hls`] }], ...(secret === null ? {} : { auth: { tokenSecrets: [secret] } }) })
+  const src = secret === null ? '/hls/stream.m3u8' : `/hls/stream.m3u8?token=${signHmacToken(secret, '/hls', Math.floor(Date.now() / 1000) + 600)}`
   const browser = await chromium.launch({ executablePath: '/usr/lib/chromium/chromium', args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
   t.teardown(async () => { await browser.close() })
   const page = await browser.newPage()
@@ -76,7 +79,7 @@ t.test('headless Chromium plays the HLS stream with hls.js served by the portal'
   page.on('response', r => { if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) badResponses.push(`${r.status()} ${r.url()}`) })
   const scripts: Array<{ url: string, status: number }> = []
   page.on('response', r => { if (r.url().endsWith('.js')) scripts.push({ url: r.url(), status: r.status() }) })
-  await page.goto(`http://127.0.0.1:${gw.port}/hls-player.html?src=/hls/stream.m3u8`)
+  await page.goto(`http://127.0.0.1:${gw.port}/hls-player.html?src=${encodeURIComponent(src)}`)
   t.same(scripts, [{ url: `http://127.0.0.1:${gw.port}/hls.js/hls.min.js`, status: 200 }], 'hls.js came from the portal (no CDN)')
   // Page-side code as strings: the test's tsconfig has no DOM types.
   await page.waitForFunction('document.querySelector("video").currentTime >= 5 || window.hlsState.fatal !== null', undefined, { timeout: 40_000 })
@@ -90,4 +93,8 @@ t.test('headless Chromium plays the HLS stream with hls.js served by the portal'
   t.comment(`non-fatal hls.js events: ${JSON.stringify(state.errors)}`)
   t.ok(segs(a.accessLog()) >= 5, `${segs(a.accessLog())} segments fetched through the portal`)
   t.ok(await metric(gw, 'tunnelgate_http_requests_total', { route: '/hls', status: '200' }) >= 6)
-})
+  if (secret !== null) t.ok(a.accessLog().filter(l => /seg\d+\.ts/.test(l.request ?? '')).every(l => !/token=/.test(l.request ?? '')), 'the segments carried no token: the grant cookie let them through')
+}
+
+t.test('headless Chromium plays the HLS stream with hls.js served by the portal', async t => { await playInChromium(t, null) })
+t.test('headless Chromium plays a token-protected HLS stream: hls.js sends the grant cookie with the segments', async t => { await playInChromium(t, 'chromium-hls-secret-0123') })

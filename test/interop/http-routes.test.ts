@@ -156,7 +156,8 @@ t.test('HTTP routes through the portal to two nginx backends', async t => {
     t.equal(seen2.size, 1, 'viewer 2 stayed on one backend')
     t.not([...seen2][0], [...seen1][0], 'the new viewer went to the backend with more room')
     const cookie = readFileSync(jar1, 'utf8')
-    t.match(cookie, /\/aff\tFALSE\t0\ttg_http\t[0-9a-f]{32}\.aff-[ab]/, 'affinity cookie with Path=/aff')
+    t.match(cookie, /\/aff\tFALSE\t0\ttg_http\t[0-9a-f]{32}\.[01]\n/, 'affinity cookie with Path=/aff: an id and the backend\'s place in the route, nothing else')
+    t.notMatch(cookie, /aff-[ab]|127\.0\.0\.1:|:\d{4,5}\b/, 'the cookie names no backend and no backend address')
   })
 
   await t.test('hostile paths get 400/404 and nothing else is dialled', async t => {
@@ -255,8 +256,34 @@ t.test('tokens bound to a path, and Basic auth, on HTTP routes', async t => {
   t.equal((await curl([`${base}/hls/stream.m3u8?token=${signHmacToken(secret, '/media', exp)}`])).status, 403, 'token for another path: 403')
   t.equal((await curl([`${base}/hls/stream.m3u8?token=${signHmacToken(secret, '/hls', Math.floor(Date.now() / 1000) - 5)}`])).status, 401, 'expired token: 401')
   const jar = join(mkdtempSync(join(tmpdir(), 'tg-jar-')), 'j')
-  t.equal((await curl(['-c', jar, '-b', jar, `${base}/hls/stream.m3u8?token=${signHmacToken(secret, '/hls', exp)}`])).status, 200, 'token for /hls: 200')
-  t.equal((await curl(['-c', jar, '-b', jar, `${base}/hls/seg000.ts`])).status, 200, 'the same viewer fetches a segment without the token (cookie)')
+  const ua = ['-A', 'same-player/1.0']
+  const first = await curl([...ua, '-c', jar, '-b', jar, `${base}/hls/stream.m3u8?token=${signHmacToken(secret, '/hls', exp)}`])
+  t.equal(first.status, 200, 'token for /hls: 200')
+  const grant = first.headers.split(/\r?\n/).find(l => /^set-cookie: tg_grant=/i.test(l)) ?? ''
+  t.match(grant, /^set-cookie: tg_grant=g1\.\d+\.[\w-]+\.[\w-]+; Path=\/hls; Max-Age=\d+; HttpOnly; SameSite=Strict$/i, 'the answer sets an HttpOnly, SameSite grant cookie for the token\'s path')
+  // An attacker who can only reproduce A's address and User-Agent inherits nothing (asked before A comes back with its cookie).
+  t.equal((await curl([...ua, `${base}/hls/seg000.ts`])).status, 401, 'client B with A\'s address and User-Agent but no cookie: 401')
+  t.equal((await curl([...ua, '-c', jar, '-b', jar, `${base}/hls/seg000.ts`])).status, 200, 'A fetches a segment without the token (its grant cookie)')
+  t.equal((await curl([...ua, '-H', `Cookie: tg_http=${'0'.repeat(32)}.0`, `${base}/hls/seg001.ts`])).status, 401, 'nor with an affinity cookie it made up')
+  t.equal((await curl([...ua, '-H', `Cookie: tg_grant=${signHmacToken(secret, '/hls', exp)}`, `${base}/hls/seg001.ts`])).status, 401, 'a token is no grant (another signing domain)')
+  const otherSecret = await curl([...ua, '-H', `Cookie: tg_grant=g1.${exp}.${Buffer.from('/hls').toString('base64url')}.${Buffer.alloc(32).toString('base64url')}`, `${base}/hls/seg001.ts`])
+  t.equal(otherSecret.status, 401, 'a forged grant: 401')
+  t.notOk(a.accessLog().some(l => /seg001/.test(l.request ?? '')), 'none of the refused requests for seg001 reached the backend')
+  t.equal((await curl([...ua, '-c', jar, '-b', jar, `${base}/hls/seg001.ts`])).status, 200, 'A still can (cookie)')
+  // A client that keeps no cookies presents the token on every request.
+  const tok = signHmacToken(secret, '/hls', exp)
+  t.equal((await curl([`${base}/hls/stream.m3u8?token=${tok}`])).status, 200, 'cookieless client: the playlist with its token')
+  t.equal((await curl([`${base}/hls/seg002.ts?token=${tok}`])).status, 200, 'cookieless client: a segment with its token')
+  t.equal((await curl([`${base}/hls/seg002.ts`])).status, 401, 'cookieless client: a segment without it is refused')
+  const forwarded = a.accessLog().filter(l => /seg00[0-2]/.test(l.request ?? ''))
+  t.ok(forwarded.length >= 3 && forwarded.every(l => !/tg_grant|tg_http/.test(l.cookie ?? '')), 'neither the grant nor the affinity cookie reaches the backend')
+  // Real HLS players carry the playlist's cookies to its segments: they play with ?token= on the playlist alone.
+  const ff = await run('ffmpeg', ['-hide_banner', '-v', 'error', '-nostats', '-i', `${base}/hls/stream.m3u8?token=${tok}`, '-f', 'null', '-', '-progress', 'pipe:1'], 60_000)
+  t.equal(ff.status, 0, `ffmpeg plays the token-protected HLS stream (${ff.stderr.slice(0, 300)})`)
+  t.ok(Math.max(...[...ff.stdout.matchAll(/out_time_us=(\d+)/g)].map(m => Number(m[1]))) >= (media.segments - 0.5) * 1e6, 'every segment decoded')
+  const gst = await run('gst-launch-1.0', ['-q', 'souphttpsrc', `location=${base}/hls/stream.m3u8?token=${tok}`, '!', 'hlsdemux', '!', 'tsdemux', '!', 'h264parse', '!', 'avdec_h264', '!', 'fakesink', 'sync=false'], 60_000)
+  t.equal(gst.status, 0, `GStreamer (hlsdemux) plays it too (${(gst.stderr + gst.stdout).slice(0, 300)})`)
+  t.ok(await metric(gw, 'tunnelgate_http_requests_total', { route: '/hls', status: '401' }) >= 6, 'the refusals were answered by the portal')
   t.equal((await curl(['-H', `Authorization: Bearer ${signHmacToken(secret, '/hls/seg001.ts', exp)}`, `${base}/hls/seg001.ts`])).status, 200, 'Bearer token for exactly that file')
   t.equal((await curl([`${base}/open/stream.m3u8`])).status, 200, 'auth: false route is open')
   const line = a.accessLog().find(l => /seg001/.test(l.request ?? ''))!

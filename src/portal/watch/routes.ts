@@ -17,8 +17,8 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Config } from '../../config.js'
-import { BasicAuth } from '../auth.js'
 import { pathAllowed, verifyToken } from '../access.js'
+import type { Gate } from '../gate.js'
 import { PLAYER_JS } from './player-script.js'
 
 export interface WatchOptions {
@@ -70,14 +70,20 @@ export function playerPage (config: Config, path: string, token: string | null):
 <script src="/watch-assets/player.js"></script>`)
 }
 
-export async function registerWatch (app: FastifyInstance, opts: WatchOptions): Promise<void> {
+const WATCH_REFUSALS = {
+  401: 'This stream needs a link with a valid token (or a user name and password).',
+  403: 'That sign-in is not valid for this stream.',
+  429: 'Too many failed sign-ins from here: try again later.',
+  503: 'The gateway is busy checking sign-ins: try again in a moment.'
+} as const
+
+export async function registerWatch (app: FastifyInstance, opts: WatchOptions, gate: Gate): Promise<void> {
   const { config } = opts
   if (!config.watch.enabled) return
   const bundlePath = mediaStreamLibraryBundle()
   let bundle: Buffer | null = null
-  const auth = new BasicAuth(config.role === 'relay' ? [] : config.auth.basic, config.auth.realm)
   const secrets = config.auth.tokenSecrets
-  const gated = auth.enabled || secrets.length > 0
+  const gated = gate.enabled
 
   const html = (reply: FastifyReply, status: number, body: string): FastifyReply =>
     reply.code(status).header('Cache-Control', 'no-store').type('text/html; charset=utf-8').send(body)
@@ -102,16 +108,18 @@ export async function registerWatch (app: FastifyInstance, opts: WatchOptions): 
     const given = q[config.auth.tokenQueryParam]
     const token = typeof given === 'string' && given !== '' ? given : null
     if (gated) {
-      const refused = (status: number, why: string): FastifyReply => {
-        if (status === 401 && auth.enabled) void reply.header('WWW-Authenticate', `Basic realm="${config.auth.realm}"`)
+      const refused = (status: number, why: string, headers: ReadonlyArray<readonly [string, string]> = []): FastifyReply => {
+        if (status === 401 && gate.basic.enabled) void reply.header('WWW-Authenticate', `Basic realm="${config.auth.realm}"`)
+        for (const [k, v] of headers) if (k.toLowerCase() === 'retry-after') void reply.header(k, v)
         return html(reply, status, page(`${path} · refused`, `<h1>${esc(path)}</h1><p id="status" data-kind="refused">${esc(why)}</p>`))
       }
       if (token !== null && secrets.length > 0) {
         const v = verifyToken(token, secrets, Date.now() / 1000)
         if (!v.ok) return refused(401, v.reason === 'expired' ? 'This link has expired: ask for a new one.' : 'This link is not valid for this gateway.')
         if (!pathAllowed(v.path, path)) return refused(403, `This link is for ${v.path}, not ${path}.`)
-      } else if (!auth.enabled || auth.check(req.headers.authorization === undefined ? [] : [['Authorization', req.headers.authorization]]) === null) {
-        return refused(401, 'This stream needs a link with a valid token (or a user name and password).')
+      } else {
+        const v = await gate.check({ client: req.ip, headers: req.headers.authorization === undefined ? [] : [['Authorization', req.headers.authorization]], target: path, path, transport: 'watch' })
+        if (!v.ok) return refused(v.status, WATCH_REFUSALS[v.status], v.headers)
       }
     }
     return html(reply, 200, playerPage(config, path, token))

@@ -22,7 +22,11 @@ const bad: Array<[string, Record<string, unknown>, string]> = [
   ['cookie bounds', { limits: { minCookieLength: 10, maxCookieLength: 5 } }, "config: 'limits.maxCookieLength' must not be below limits.minCookieLength"],
   ['portal without relays', { role: 'portal' }, "config: 'cluster.relays' must name at least one relay for the portal role (--relay H:P or --relays dns:NAME:PORT)"],
   ['bad relay spec', { cluster: { relays: ['nohost'] } }, "config: 'cluster.relays' must be a list of host:port or dns:NAME:PORT"],
-  ['bad log level', { logLevel: 'loud' }, "config: 'logLevel' must be one of fatal, error, warn, info, debug, trace, silent (got 'loud')"]
+  ['bad log level', { logLevel: 'loud' }, "config: 'logLevel' must be one of fatal, error, warn, info, debug, trace, silent (got 'loud')"],
+  ['no verification allowed', { auth: { maxVerifications: 0 } }, "config: 'auth.maxVerifications' must be between 1 and 1024 (got 0)"],
+  ['back-off maximum below its start', { auth: { backoffMs: 5000, backoffMaxMs: 1000 } }, "config: 'auth.backoffMaxMs' must not be below auth.backoffMs"],
+  ['negative failure count', { auth: { maxFailuresPerUser: -1 } }, "config: 'auth.maxFailuresPerUser' must be between 0 and 1000000 (got -1)"],
+  ['grant cookie named like the affinity cookie', { httpProxy: { grantCookie: 'tg_http' } }, "config: 'httpProxy.grantCookie' must differ from httpProxy.cookie"]
 ]
 
 t.test('bad settings are refused with a message naming the key', async t => {
