@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml'
 import { TunnelgateError } from './errors.js'
 import { HTTP_PROXY_DEFAULTS, validateHttpProxy, validateHttpRoutes, type HttpProxyConfig, type HttpRouteConfig } from './portal/http-routes-config.js'
 import { parseCidr } from './portal/access.js'
+import { redactText } from './ops/redact.js'
 
 export interface BackendConfig {
   /** Stable name used in metrics and routes (defaults to host:port). */
@@ -344,7 +345,7 @@ type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 function fail (key: string, msg: string): never {
-  throw new TunnelgateError('TG_ERR_CFG_INVALID', `config: '${key}' ${msg}`, { key })
+  throw new TunnelgateError('TG_ERR_CFG_INVALID', `config: '${key}' ${redactText(msg)}`, { key })
 }
 
 /** Merge `src` into `dst` (plain objects recursively, arrays and scalars replaced), rejecting unknown keys. */

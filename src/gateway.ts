@@ -5,7 +5,7 @@
 import type net from 'node:net'
 import os from 'node:os'
 import { randomUUID } from 'node:crypto'
-import pino, { type Logger } from 'pino'
+import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import { TunnelgateError } from './errors.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
@@ -17,6 +17,7 @@ import { RemoteRelays } from './portal/remote-relays.js'
 import { createTlsFrontDoor, loadTlsContext } from './portal/tls-door.js'
 import { createOpsSurface, type OpsSurface } from './ops/surface.js'
 import { startBalancing, type Balancing } from './backends/balancing.js'
+import { createLogger } from './ops/logger.js'
 
 export interface Gateway {
   port: number
@@ -46,7 +47,7 @@ export interface Gateway {
 }
 
 export async function startGateway (config: Config, opts: { logger?: Logger, loadConfig?: () => Config } = {}): Promise<Gateway> {
-  const logger = opts.logger ?? pino({ level: config.logLevel })
+  const logger = opts.logger ?? createLogger(config.logLevel)
   // Unusable TLS files stop the start before anything listens (TG_ERR_TLS_CONFIG).
   const tlsContext = config.tls.cert === '' ? null : loadTlsContext(config.tls)
   const metrics = createMetrics()

@@ -1,7 +1,7 @@
 /**
  * Process entry: parse the command line, load the config, start the role, handle signals.
  */
-import pino from 'pino'
+import type { Logger } from 'pino'
 import { buildConfig, envOverrides, loadConfigFile } from './config.js'
 import { parseCli, USAGE } from './cli.js'
 import { TunnelgateError } from './errors.js'
@@ -9,6 +9,7 @@ import { startGateway } from './gateway.js'
 import { startOrigin } from './backends/origin/index.js'
 import { hashPassword } from './portal/auth.js'
 import { trackTimersIfAsked } from './ops/timer-census.js'
+import { createLogger } from './ops/logger.js'
 
 async function main (argv: string[]): Promise<void> {
   trackTimersIfAsked()
@@ -26,7 +27,7 @@ async function main (argv: string[]): Promise<void> {
   }
   const cli = parseCli(argv, process.env)
   if (cli.help) { process.stdout.write(USAGE + '\n'); return }
-  const logger = pino({ level: process.env.TUNNELGATE_LOG_LEVEL ?? 'info' })
+  const logger = createLogger(process.env.TUNNELGATE_LOG_LEVEL ?? 'info')
 
   if (cli.role === 'hash-password') {
     const chunks: Buffer[] = []
@@ -91,7 +92,7 @@ function printDemoCommands (host: string, port: number, streams: string[]): void
   process.stdout.write(lines.join('\n') + '\n')
 }
 
-function onSignals (stop: () => Promise<void>, logger: pino.Logger): void {
+function onSignals (stop: () => Promise<void>, logger: Logger): void {
   let stopping = false
   const handler = (sig: string): void => {
     if (stopping) return

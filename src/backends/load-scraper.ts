@@ -22,6 +22,7 @@ import type { GatewayMetrics } from '../metrics.js'
 import { parsePromText, sumBy, type PromSample } from '../balancer/prom-text.js'
 import { parseRelaySpec } from '../portal/remote-relays.js'
 import type { BackendPool } from './pool.js'
+import { redactUrl } from '../ops/redact.js'
 
 /** This process tree's identity in `tunnelgate_relay_instance_info{id}` (self-detection among peers). */
 export const INSTANCE_INFO = 'tunnelgate_relay_instance_info'
@@ -191,9 +192,9 @@ export class LoadScraper {
         }
         if (!Number.isFinite(sessions) || sessions < 0) throw new Error(`bad ${c.metricsSessions} value ${sessions}`)
         this.#pool.setExternal({ backend: c.name, source: 'backend', sessions, bps, at: now })
-        this.#ok(c.metricsUrl)
+        this.#ok(redactUrl(c.metricsUrl))
       } catch (err) {
-        this.#fail(c.metricsUrl, err)
+        this.#fail(redactUrl(c.metricsUrl), err)
       }
     }))
   }
@@ -207,7 +208,7 @@ export class LoadScraper {
   async #scrapePromql (): Promise<void> {
     const q = this.#config.balancer.promql
     if (q.url === '') return
-    const target = `promql:${q.url}`
+    const target = `promql:${redactUrl(q.url)}`
     try {
       const at = Date.now()
       const [sessions, bits] = await Promise.all([this.#query(q.query), q.bandwidthQuery === '' ? Promise.resolve(null) : this.#query(q.bandwidthQuery)])

@@ -39,6 +39,7 @@ import type { GatewayMetrics } from '../metrics.js'
 import type { Header } from '../tunnel/codec/rtsp-message.js'
 import { pathAllowed, tokenOf, verifyToken } from './access.js'
 import { BasicAuth } from './auth.js'
+import { redactUrl } from '../ops/redact.js'
 import { encodeSegment, matchRoute, normalisePath, type HttpBackendConfig, type HttpProxyConfig, type HttpRouteConfig } from './http-routes-config.js'
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones the portal sets itself. */
@@ -338,7 +339,7 @@ export class HttpRoutes {
     this.#m.requests.inc({ transport: 'http', route, backend: 'none', status: String(status) })
     const rs = this.routes.find(r => r.config.path === route)
     if (rs !== undefined) { rs.requests++; rs.statuses[String(status)] = (rs.statuses[String(status)] ?? 0) + 1 }
-    this.#logger.info({ event: 'http', client: req.ip, method: req.method, target: req.raw.url?.slice(0, 256), route, status, code, reason }, `${req.method} ${status} ${reason}`)
+    this.#logger.info({ event: 'http', client: req.ip, method: req.method, target: redactUrl(req.raw.url ?? '').slice(0, 256), route, status, code, reason }, `${req.method} ${status} ${reason}`)
     void reply.code(status).headers({ 'cache-control': 'no-store', ...headers }).type('text/plain; charset=utf-8').send(`${status} ${http.STATUS_CODES[status] ?? ''}: ${reason}\n`)
   }
 

@@ -15,7 +15,7 @@ import { getHeader } from '../tunnel/codec/rtsp-message.js'
 import { RtspDemuxer } from '../tunnel/codec/demux.js'
 import { HttpTunnel, writeCorked, type PostSocket } from '../tunnel/http-tunnel.js'
 import { openWebSocketSession } from '../tunnel/websocket-client.js'
-import { plainAddress } from '../portal/access.js'
+import { plainAddress, targetPath } from '../portal/access.js'
 import { countRefusal, legLimitHit, PerIpCounts, type LimitHit } from './leg-counts.js'
 import { ProxySession, type ClientSide, type SessionSnapshot, type SessionTally } from '../tunnel/proxy-session.js'
 import type { AccessSink } from '../ops/access-log.js'
@@ -174,6 +174,8 @@ export class Relay {
       return
     }
     socket.write(GET_REPLY)
+    // The path only: the query may carry a token or an Axis sessioncookie (status views, logs, OPTIONS * routing).
+    const entryPath = targetPath(head.target)
     const tunnel = new HttpTunnel(cookie, socket, { config: this.config, metrics: this.metrics, logger: this.#log }, () => {
       if (this.#tunnels.get(cookie) === tunnel) this.#tunnels.delete(cookie)
       this.#getPaired(tunnel)
@@ -188,7 +190,7 @@ export class Relay {
       transport: 'http-tunnel',
       clientAddress: info.clientAddress,
       userAgent: getHeader(head, 'User-Agent') ?? '',
-      entryPath: head.target,
+      entryPath,
       ...(info.allowedPath === undefined ? {} : { allowedPath: info.allowedPath }),
       startedAt: info.acceptedAt,
       id: this.#newId(),
@@ -197,7 +199,7 @@ export class Relay {
     })
     tunnel.bind(session)
     this.#track(session, ip)
-    this.#log.info({ event: 'tunnel-opened', transport: 'http-tunnel', client: info.clientAddress, path: head.target, userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
+    this.#log.info({ event: 'tunnel-opened', transport: 'http-tunnel', client: info.clientAddress, path: entryPath, userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
     if (rest.length > 0) socket.unshift(rest)
     socket.resume()
     const waiting = this.#pendingPosts.get(cookie)
@@ -373,7 +375,7 @@ export class Relay {
     })
     if (session === null) return
     this.#track(session, ip)
-    this.#log.info({ event: 'tunnel-opened', transport: 'websocket', client: info.clientAddress, path: info.allowedPath ?? head.target, userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
+    this.#log.info({ event: 'tunnel-opened', transport: 'websocket', client: info.clientAddress, path: info.allowedPath ?? targetPath(head.target), userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
   }
 
   #track (session: ProxySession, ip: string): void {

@@ -3,7 +3,7 @@
  * with the bytes already read; POST legs as relayed messages, see relayed-post.ts), and answers
  * metrics/status queries from the portal.
  */
-import pino from 'pino'
+import { createLogger } from '../ops/logger.js'
 import type { Config } from '../config.js'
 import { countsByCode, createMetrics } from '../metrics.js'
 import { Relay } from './relay.js'
@@ -59,7 +59,7 @@ process.on('message', (msg: unknown, handle?: unknown) => {
   }
   const m = msg as ControlMessage
   if (m.type === 'config') {
-    const logger = pino({ level: m.config.logLevel }).child({ component: 'relay-worker', worker: m.workerId })
+    const logger = createLogger(m.config.logLevel).child({ component: 'relay-worker', worker: m.workerId })
     const metrics = createMetrics({ defaultMetrics: false })
     registry = metrics.registry
     relay = new Relay(m.config, metrics, logger)
