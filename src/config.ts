@@ -189,15 +189,18 @@ export interface Config {
     /** TLS listen port (tunnel legs, WebSocket and the web surface, as on the plain port). */
     port: number
   }
-  admin: {
-    /** Serve the admin API (JSON, /admin/*) on its own listener. */
-    enabled: boolean
-    /** Admin listen address (loopback by default; any other address requires a token). */
+  /** The operations listener: /metrics, /status, the status page, /healthz, /readyz and the admin API. */
+  ops: {
+    /** Listen address (loopback by default; any other address requires a token). */
     host: string
-    /** Admin listen port (0 = any free port). */
+    /** Listen port (0 = any free port). */
     port: number
-    /** Bearer token for every admin request ('' = none, allowed on loopback only). */
+    /** Bearer token (or Basic password) for every request ('' = none, allowed on loopback only). */
     token: string
+  }
+  admin: {
+    /** Serve the admin API (JSON, /admin/*) on the ops listener. */
+    enabled: boolean
   }
   accessLog: {
     /** One line per finished tunnel (Darwin-style access log). */
@@ -319,7 +322,8 @@ export const DEFAULTS: Config = {
   websocket: { enabled: true, path: '/rtsp-over-websocket' },
   watch: { enabled: true, streams: [] },
   tls: { cert: '', key: '', port: 443 },
-  admin: { enabled: false, host: '127.0.0.1', port: 9180, token: '' },
+  ops: { host: '127.0.0.1', port: 9180, token: '' },
+  admin: { enabled: false },
   accessLog: { enabled: true, file: '', maxBytes: 10 * 1024 * 1024, keep: 5 },
   status: { sampleIntervalMs: 2_000, historySamples: 180, streams: 10, maxEventClients: 100 },
   live: {
@@ -348,10 +352,16 @@ function fail (key: string, msg: string): never {
   throw new TunnelgateError('TG_ERR_CFG_INVALID', `config: '${key}' ${redactText(msg)}`, { key })
 }
 
+/** Settings that were renamed: a config naming the old key is refused with the new one. */
+const MOVED: Record<string, string> = { 'admin.host': 'ops.host', 'admin.port': 'ops.port', 'admin.token': 'ops.token (environment: TUNNELGATE_OPS_TOKEN)' }
+const MOVED_WHY = 'the admin API is served on the ops listener with /metrics and the status page (docs/configuration.md)'
+
 /** Merge `src` into `dst` (plain objects recursively, arrays and scalars replaced), rejecting unknown keys. */
 function mergeStrict (dst: Obj, src: Obj, path: string): void {
   for (const [k, v] of Object.entries(src)) {
     const key = path ? `${path}.${k}` : k
+    const moved = MOVED[key]
+    if (moved !== undefined) fail(key, `has moved to '${moved}': ${MOVED_WHY}`)
     if (!(k in dst) && !(path === 'origin' && k === 'mediaDir')) fail(key, 'is not a known setting')
     if (isObj(dst[k]) && !Array.isArray(dst[k])) {
       if (!isObj(v)) fail(key, 'must be an object')
@@ -412,6 +422,14 @@ function metricName (v: unknown, key: string, emptyOk: boolean): string {
   if (emptyOk && v === '') return ''
   if (typeof v !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(v)) fail(key, `must be a Prometheus metric name (got ${JSON.stringify(v)})`)
   return v
+}
+
+/** Shortest ops.token. */
+export const OPS_TOKEN_MIN = 16
+
+/** A loopback listen address: reachable from this machine only. */
+export function isLoopbackHost (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }
 
 /** Validate a merged config object; returns a deep-frozen Config. */
@@ -496,12 +514,11 @@ export function validateConfig (raw: Obj): Config {
   if ((c.tls.cert === '') !== (c.tls.key === '')) fail(c.tls.cert === '' ? 'tls.cert' : 'tls.key', 'must be set together with ' + (c.tls.cert === '' ? 'tls.key' : 'tls.cert'))
   int(c.tls.port, 'tls.port', 0, 65535)
   if (typeof c.admin.enabled !== 'boolean') fail('admin.enabled', 'must be true or false')
-  if (typeof c.admin.host !== 'string' || c.admin.host === '') fail('admin.host', 'must be a non-empty address')
-  int(c.admin.port, 'admin.port', 0, 65535)
-  if (typeof c.admin.token !== 'string' || /\s/.test(c.admin.token)) fail('admin.token', 'must be a string without spaces')
-  if (c.admin.enabled && c.admin.token.length < 16 && !['localhost', '::1'].includes(c.admin.host) && !/^127\.\d+\.\d+\.\d+$/.test(c.admin.host)) {
-    fail('admin.token', `must be set (16 characters or more) when admin.host is not loopback (got host '${c.admin.host}')`)
-  }
+  if (typeof c.ops.host !== 'string' || c.ops.host === '') fail('ops.host', 'must be a non-empty address')
+  int(c.ops.port, 'ops.port', 0, 65535)
+  if (typeof c.ops.token !== 'string' || /\s/.test(c.ops.token)) fail('ops.token', 'must be a string without spaces')
+  if (c.ops.token !== '' && c.ops.token.length < OPS_TOKEN_MIN) fail('ops.token', `must be ${OPS_TOKEN_MIN} characters or more`)
+  if (c.ops.token === '' && !isLoopbackHost(c.ops.host)) fail('ops.token', `must be set (${OPS_TOKEN_MIN} characters or more) when ops.host is not loopback (got host '${c.ops.host}')`)
   if (typeof c.accessLog.enabled !== 'boolean') fail('accessLog.enabled', 'must be true or false')
   if (typeof c.accessLog.file !== 'string') fail('accessLog.file', "must be a file path ('' = stdout)")
   int(c.accessLog.maxBytes, 'accessLog.maxBytes', 1024)
@@ -566,6 +583,13 @@ export function envOverrides (env: NodeJS.ProcessEnv): Obj {
     }
   }
   if (env.TUNNELGATE_ADMIN_TOKEN !== undefined) o.admin = { token: env.TUNNELGATE_ADMIN_TOKEN }
+  if (env.TUNNELGATE_OPS_HOST !== undefined || env.TUNNELGATE_OPS_PORT !== undefined || env.TUNNELGATE_OPS_TOKEN !== undefined) {
+    o.ops = {
+      ...(env.TUNNELGATE_OPS_HOST === undefined ? {} : { host: env.TUNNELGATE_OPS_HOST }),
+      ...(env.TUNNELGATE_OPS_PORT === undefined ? {} : { port: Number(env.TUNNELGATE_OPS_PORT) }),
+      ...(env.TUNNELGATE_OPS_TOKEN === undefined ? {} : { token: env.TUNNELGATE_OPS_TOKEN })
+    }
+  }
   if (env.TUNNELGATE_BACKENDS !== undefined) o.backends = env.TUNNELGATE_BACKENDS.split(',').map(s => s.trim()).filter(Boolean)
   return o
 }

@@ -29,7 +29,7 @@ export const ERROR_CODES = {
   TG_ERR_BACKEND_CLOSED: 'backend closed the connection',
   TG_ERR_CFG_INVALID: 'invalid configuration',
   TG_ERR_CFG_RELOAD: 'config reload not possible (no config file, or a reload already running)',
-  TG_ERR_ADMIN_AUTH: 'admin API request without the right bearer token',
+  TG_ERR_OPS_AUTH: 'ops listener request without the ops token, or (no token) naming a non-loopback Host or from another site',
   TG_ERR_ADMIN_BAD_REQUEST: 'admin API request malformed (JSON, types, unknown fields, bad id)',
   TG_ERR_ADMIN_NOT_FOUND: 'admin API: no such tunnel, relay, backend or route',
   TG_ERR_ADMIN_INTERNAL: 'admin API request failed inside the gateway',

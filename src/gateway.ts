@@ -10,7 +10,8 @@ import type { Config } from './config.js'
 import { TunnelgateError } from './errors.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
 import { createFrontDoor } from './portal/front-door.js'
-import { buildWeb } from './portal/web.js'
+import { buildWeb, type StatusSource } from './portal/web.js'
+import { HttpRoutes } from './portal/http-routes.js'
 import { Relay } from './relay/relay.js'
 import { WorkerPool } from './relay/workers.js'
 import { RemoteRelays } from './portal/remote-relays.js'
@@ -30,10 +31,10 @@ export interface Gateway {
   workers: WorkerPool | null
   remote: RemoteRelays | null
   logger: Logger
-  /** Operator surface: control (admin API), status feed, access log. */
+  /** Operator surface: control (admin API), status feed, access log, the ops listener. */
   ops: OpsSurface
-  /** Port of the admin API listener (null when admin.enabled is false). */
-  adminPort: number | null
+  /** Port of the ops listener (metrics, status page, admin API when admin.enabled). */
+  opsPort: number
   /** Reload the config from its sources without dropping tunnels (SIGHUP, POST /admin/reload). */
   reload (): ReturnType<OpsSurface['operator']['reload']>
   /** Health probes and load scrapes of the relay in this process (null on a portal). */
@@ -89,33 +90,27 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
     // Backend / PromQL figures already count every relay and worker; the others add the local workers.
     return l.source === 'backend' || l.source === 'promql' ? l.sessions : l.sessions + (workerSessions.get(name) ?? 0)
   }
-  const web = await buildWeb({
-    rtspLoad,
-    metrics,
-    logger,
-    config,
-    extend: app => ops.registerWeb(app),
-    watch: { config, streams: () => config.watch.streams },
-    source: {
-      metricsText: async () => pool === null ? await metrics.registry.metrics() : await pool.metricsText(metrics),
-      status: async () => {
-        const local = relay.pool.all().map(b => ({ name: b.config.name, url: b.config.url, sessions: b.sessions, maxSessions: b.config.maxSessions, healthy: relay.pool.isHealthy(b) }))
-        if (pool === null) return { tunnels: relay.activeSessions, unpairedLegs: relay.pendingPostCount, backends: local }
-        const ws = await pool.status()
-        for (const b of local) {
-          b.sessions = 0
-          for (const w of ws) for (const wb of w.backends) if (wb.name === b.name) { b.sessions += wb.sessions; b.healthy &&= wb.healthy }
-        }
-        return { tunnels: ws.reduce((n, w) => n + w.tunnels, 0), unpairedLegs: ws.reduce((n, w) => n + w.unpairedLegs, 0), backends: local }
-      },
-      ready: () => remote !== null ? remote.relays().some(r => r.up) : relay.pool.all().some(b => relay.pool.isHealthy(b)),
-      draining: () => draining
-    }
-  })
+  const httpRoutes = config.httpRoutes.length > 0 ? new HttpRoutes(config, metrics, logger, { rtspLoad }) : null
+  const source: StatusSource = {
+    metricsText: async () => pool === null ? await metrics.registry.metrics() : await pool.metricsText(metrics),
+    status: async () => {
+      const local = relay.pool.all().map(b => ({ name: b.config.name, url: b.config.url, sessions: b.sessions, maxSessions: b.config.maxSessions, healthy: relay.pool.isHealthy(b) }))
+      if (pool === null) return { tunnels: relay.activeSessions, unpairedLegs: relay.pendingPostCount, backends: local }
+      const ws = await pool.status()
+      for (const b of local) {
+        b.sessions = 0
+        for (const w of ws) for (const wb of w.backends) if (wb.name === b.name) { b.sessions += wb.sessions; b.healthy &&= wb.healthy }
+      }
+      return { tunnels: ws.reduce((n, w) => n + w.tunnels, 0), unpairedLegs: ws.reduce((n, w) => n + w.unpairedLegs, 0), backends: local }
+    },
+    ready: () => remote !== null ? remote.relays().some(r => r.up) : relay.pool.all().some(b => relay.pool.isHealthy(b)),
+    draining: () => draining
+  }
+  const web = await buildWeb({ metrics, logger, config, source, httpRoutes, watch: { config, streams: () => config.watch.streams } })
   const door = createFrontDoor({ config, metrics, logger, legs: remote ?? pool ?? relay, web: web.server, trustForwarded: config.role === 'relay' })
-  const adminPort = await ops.startAdmin(listen)
   await listen(door, config.port, config.host).catch(async err => { await ops.close(); throw err })
   const addr = door.address() as net.AddressInfo
+  const opsPort = await ops.start(async (s, p, h) => await listen(s, p, h, '--ops-port'), { source, httpRoutes, watchPort: () => config.watch.enabled ? addr.port : null }).catch(async err => { door.close(); await ops.close(); throw err })
   // TLS: the same front door behind tls.Server; its legs stay in this process (a TLS socket cannot be handed over).
   const tlsDoor = tlsContext === null ? null : createTlsFrontDoor({ config, metrics, logger, legs: remote ?? relay, web: web.server, trustForwarded: false }, tlsContext)
   if (tlsDoor !== null) {
@@ -133,7 +128,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
     remote,
     logger,
     ops,
-    adminPort,
+    opsPort,
     reload: async () => await ops.operator.reload(),
     balancing,
     async drain (timeoutMs: number) {
@@ -172,11 +167,11 @@ export function workerCount (config: Config): number {
 }
 
 /** listen() with a clear, coded error instead of a stack trace. */
-export function listen (server: net.Server, port: number, host: string): Promise<void> {
+export function listen (server: net.Server, port: number, host: string, flag = '--port'): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const why = err.code === 'EADDRINUSE'
-        ? `port ${port} on ${host} is already in use (another server is listening there; choose another with --port)`
+        ? `port ${port} on ${host} is already in use (another server is listening there; choose another with ${flag})`
         : err.code === 'EACCES'
           ? `no permission to listen on port ${port} (ports below 1024 need root or CAP_NET_BIND_SERVICE; try --port 8080)`
           : `cannot listen on ${host}:${port}: ${err.message}`

@@ -67,7 +67,7 @@ async function main (argv: string[]): Promise<void> {
       r => logger.info({ event: 'sighup', ...r }, 'SIGHUP: config reloaded'),
       err => logger.error({ event: 'sighup', err: (err as Error).message }, 'SIGHUP: config not reloaded'))
   })
-  if (origin !== null) printDemoCommands(config.host, gateway.port, origin.streams())
+  if (origin !== null) printDemoCommands(config.host, gateway.port, config.ops.host, gateway.opsPort, origin.streams())
   onSignals(async () => {
     // A relay node drains first: portals see it on /healthz and send it no new tunnels, its own go on.
     if (config.role === 'relay' && config.cluster.drainTimeoutMs > 0) await gateway.drain(config.cluster.drainTimeoutMs)
@@ -76,8 +76,10 @@ async function main (argv: string[]): Promise<void> {
   }, logger)
 }
 
-function printDemoCommands (host: string, port: number, streams: string[]): void {
-  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+function printDemoCommands (host: string, port: number, opsHost: string, opsPort: number, streams: string[]): void {
+  const local = (a: string): string => a === '0.0.0.0' || a === '::' ? '127.0.0.1' : a
+  const h = local(host)
+  const o = local(opsHost)
   const vod = streams.includes('demo') ? 'demo' : (streams[0] ?? 'demo')
   const lines = [
     '',
@@ -86,7 +88,8 @@ function printDemoCommands (host: string, port: number, streams: string[]): void
     `  ffplay -rtsp_transport http rtsp://${h}:${port}/live/${vod}`,
     `  vlc --rtsp-http --rtsp-http-port=${port} rtsp://${h}:${port}/${vod}`,
     `  gst-launch-1.0 playbin uri=rtsph://${h}:${port}/${vod}`,
-    `Streams: ${streams.map(s => '/' + s).join(' ')}   Status: http://${h}:${port}/   Metrics: http://${h}:${port}/metrics`,
+    `Streams: ${streams.map(s => '/' + s).join(' ')}   Browser: http://${h}:${port}/watch`,
+    `Status page: http://${o}:${opsPort}/   Metrics: http://${o}:${opsPort}/metrics   (the ops listener, not on port ${port})`,
     ''
   ]
   process.stdout.write(lines.join('\n') + '\n')

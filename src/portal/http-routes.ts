@@ -24,7 +24,7 @@
  *   segments need not carry it), else HTTP Basic (`auth.basic`) when configured.
  */
 import http from 'node:http'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { Readable } from 'node:stream'
@@ -182,7 +182,7 @@ interface Ctx {
   startedAt: number
   bytesDown: number
   viewer: Viewer
-  /** The affinity cookie value the request carried (id.backend), to decide whether to set it. */
+  /** The affinity cookie value the request carried (id.ref), to decide whether to set it. */
   cookieSent: string | null
   timedOut: boolean
   connectTimer: NodeJS.Timeout | null
@@ -411,7 +411,7 @@ export class HttpRoutes {
 
     // Backend: the viewer's (or the one its cookie names) while healthy, else the one with the most room.
     const tried = new Set<string>()
-    const want = viewer?.backend ?? affinity?.backend
+    const want = viewer?.backend ?? (affinity === null ? undefined : route.config.backends.find(b => backendRef(b.name) === affinity.ref)?.name)
     let backend = route.config.backends.find(b => b.name === want && this.#healthy(this.#backendState(b.name), now))
     backend ??= this.#choose(route.config, tried, now)
     viewer = this.#touchViewer(viewerKey, viewer, rp, now, affinity?.id ?? randomBytes(16).toString('hex'))
@@ -428,7 +428,7 @@ export class HttpRoutes {
       startedAt: performance.now(),
       bytesDown: 0,
       viewer,
-      cookieSent: affinity === null ? null : `${affinity.id}.${affinity.backend}`,
+      cookieSent: affinity === null ? null : `${affinity.id}.${affinity.ref}`,
       timedOut: false,
       connectTimer: null,
       publicPath: norm.path,
@@ -568,7 +568,7 @@ export class HttpRoutes {
         if (h.location.startsWith(origin + '/')) { h.location = h.location.slice(origin.length); break }
       }
     }
-    const value = `${ctx.viewer.cookieId}.${ctx.viewer.backend}`
+    const value = `${ctx.viewer.cookieId}.${backendRef(ctx.viewer.backend)}`
     if (ctx.cookieSent !== value) {
       h['set-cookie'] = [...(h['set-cookie'] ?? []), `${this.#cfg.cookie}=${value}; Path=${ctx.route.config.path}; HttpOnly; SameSite=Lax`]
     }
@@ -657,10 +657,24 @@ export class HttpRoutes {
   }
 }
 
-/** The affinity cookie: `<32 hex id>.<backend name>`. */
-function parseAffinity (value: string | undefined): { id: string, backend: string } | null {
-  const m = value === undefined ? null : /^([0-9a-f]{32})\.([A-Za-z0-9_.:\-[\]]{1,64})$/.exec(value)
-  return m === null ? null : { id: m[1]!, backend: m[2]! }
+/** The affinity cookie: `<32 hex id>.<backendRef>`. */
+function parseAffinity (value: string | undefined): { id: string, ref: string } | null {
+  const m = value === undefined ? null : /^([0-9a-f]{32})\.([A-Za-z0-9_-]{12})$/.exec(value)
+  return m === null ? null : { id: m[1]!, ref: m[2]! }
+}
+
+const refs = new Map<string, string>()
+/**
+ * A backend as the affinity cookie names it: a hash of its name, the same on every portal with the
+ * same config, so a client never sees a backend's name (nor its address).
+ */
+export function backendRef (name: string): string {
+  let r = refs.get(name)
+  if (r === undefined) {
+    r = createHash('sha256').update(name).digest('base64url').slice(0, 12)
+    if (refs.size < 10_000) refs.set(name, r)
+  }
+  return r
 }
 
 function parseCookies (header: string | undefined): Map<string, string> {

@@ -21,12 +21,14 @@ export async function startTestGateway (t: TestContext, backends: Array<Scripted
     host: '127.0.0.1',
     logLevel: 'silent',
     workers: 0,
+    // Any free port for the ops listener: tests run gateways side by side.
+    ops: { port: 0 },
     backend: { probeIntervalMs: 0 },
     backends: backends.map(b => typeof b === 'string' ? b : b.url),
     tunnel: { pairingTimeoutMs: 2000 }
   }
   const merged: Obj = { ...base, ...layer }
-  for (const k of ['tunnel', 'limits', 'backend']) {
+  for (const k of ['tunnel', 'limits', 'backend', 'ops']) {
     if (layer[k] !== undefined) merged[k] = { ...(base[k] as Obj | undefined ?? {}), ...(layer[k] as Obj) }
   }
   const gw = await startGateway(buildConfig([merged]))

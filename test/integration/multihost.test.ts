@@ -31,6 +31,8 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const BIN = join(ROOT, 'bin', 'tunnelgate.js')
 const CLIENT_SCRIPT = join(ROOT, 'test', 'helpers', 'raw-tunnel-client.mjs')
 const ENV = { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn' }
+/** Every node's ops listener (the default port, on its own host's loopback). */
+const OPS_PORT = 9180
 const T0 = Date.now()
 const since = (): string => `${((Date.now() - T0) / 1000).toFixed(1)} s`
 
@@ -121,6 +123,8 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
     if (r === undefined || r.status !== 200) throw new Error(`GET ${url}: ${JSON.stringify(r)}`)
     return r.body as string
   }
+  /** A node's /metrics, read on its own host: the ops listener is on that host's loopback. */
+  const opsMetrics = async (host: Host): Promise<string> => await fetchText(host, `http://127.0.0.1:${OPS_PORT}/metrics`)
 
   try {
     // Origins and relays first, so the portals' first health probe sees every relay up.
@@ -128,7 +132,7 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
     for (const p of portals) startNode(p, ['portal', '--port', '80', '--host', '0.0.0.0', ...relays.flatMap(r => ['--relay', `${r.ip}:8081`])])
     await script(h('r1'), { mode: 'wait', tcp: portals.map(p => `${p.ip}:80`), timeoutMs: 20_000 })
     for (const p of portals) {
-      const up = metricByLabel(await fetchText(h('r1'), `http://${p.ip}/metrics`), 'tunnelgate_relay_up', 'relay')
+      const up = metricByLabel(await opsMetrics(p), 'tunnelgate_relay_up', 'relay')
       t.same([...up.values()], [1, 1, 1], `portal ${p.name} sees all three relays up`)
     }
     t.comment(`[${since()}] cluster up: 2 portals, 3 relays, 2 origins`)
@@ -182,8 +186,7 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
     let victims = ''
     const kill = async (): Promise<void> => {
       // The busiest relay (legs forwarded by portal A) and the busiest origin (the relays' choices).
-      const urls = [`http://${portals[0]!.ip}/metrics`, ...relays.map(r => `http://${r.ip}:8081/metrics`)]
-      const bodies = (await script(h('pa'), { mode: 'fetch', urls }, 10_000)).map(r => String(r.body ?? ''))
+      const bodies = await Promise.all([portals[0]!, ...relays].map(opsMetrics))
       const legs = metricByLabel(bodies[0]!, 'tunnelgate_relay_legs_total', 'relay')
       const relayIp = [...legs.entries()].sort((a, b) => b[1] - a[1])[0]![0].split(':')[0]
       const relay = relays.find(r => r.ip === relayIp)!
@@ -227,7 +230,7 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
     for (const p of portals) {
       let up = new Map<string, number>()
       for (let i = 0; i < 30; i++) {
-        up = metricByLabel(await fetchText(h('pa'), `http://${p.ip}/metrics`), 'tunnelgate_relay_up', 'relay')
+        up = metricByLabel(await opsMetrics(p), 'tunnelgate_relay_up', 'relay')
         if ([...up.values()].filter(v => v === 0).length === 1) break
         await new Promise(resolve => setTimeout(resolve, 200))
       }

@@ -23,7 +23,7 @@ let origin: OriginHandle
 let browser: Browser
 
 async function cluster (tt: Test, extra: Record<string, unknown> = {}): Promise<{ portals: Gateway[], relays: Gateway[] }> {
-  const base = { host: '127.0.0.1', port: 0, logLevel: 'silent', workers: 0, ...extra }
+  const base = { host: '127.0.0.1', port: 0, logLevel: 'silent', workers: 0, ops: { port: 0 }, ...extra }
   const relays: Gateway[] = []
   for (let i = 0; i < 2; i++) relays.push(await startGateway(buildConfig([{ ...base, role: 'relay', backends: [`rtsp://127.0.0.1:${origin.port}`] }])))
   const portals: Gateway[] = []
