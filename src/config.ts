@@ -151,6 +151,17 @@ export interface Config {
     drainTimeoutMs: number
     /** Portal: relays asked "is this POST's GET yours?" (in try order) before the POST is held by its owner. */
     postAskRelays: number
+    /**
+     * Shared secret portals sign what they forward with and relay nodes verify (src/portal/forward-proof.ts);
+     * required for role portal and relay and with cluster.peers. Never logged.
+     */
+    secret: string
+    /** More secrets a relay node accepts (not used to sign): rotation without downtime. */
+    acceptSecrets: string[]
+    /** A proof older or newer than this (clock difference included) is refused. */
+    maxClockSkewMs: number
+    /** Proof nonces remembered at once (2 × maxClockSkewMs); past this, new legs are refused. */
+    maxNonces: number
   }
   balancer: {
     /** Interval of load scrapes (peers, backend metrics URLs, PromQL) and of the portal → worker load push. */
@@ -312,7 +323,7 @@ export const DEFAULTS: Config = {
   routes: [{ path: '/', backends: [] }],
   auth: { basic: [], realm: 'tunnelgate', tokenSecrets: [], tokenQueryParam: 'token' },
   access: { allow: [], deny: [] },
-  cluster: { relays: [], probeIntervalMs: 2_000, dnsIntervalMs: 5_000, connectTimeoutMs: 3_000, peers: [], drainTimeoutMs: 60_000, postAskRelays: 3 },
+  cluster: { relays: [], probeIntervalMs: 2_000, dnsIntervalMs: 5_000, connectTimeoutMs: 3_000, peers: [], drainTimeoutMs: 60_000, postAskRelays: 3, secret: '', acceptSecrets: [], maxClockSkewMs: 30_000, maxNonces: 200_000 },
   balancer: {
     scrapeIntervalMs: 1_000,
     scrapeTimeoutMs: 2_000,
@@ -426,6 +437,8 @@ function metricName (v: unknown, key: string, emptyOk: boolean): string {
 
 /** Shortest ops.token. */
 export const OPS_TOKEN_MIN = 16
+/** Shortest cluster secret. */
+export const CLUSTER_SECRET_MIN = 16
 
 /** A loopback listen address: reachable from this machine only. */
 export function isLoopbackHost (host: string): boolean {
@@ -496,6 +509,13 @@ export function validateConfig (raw: Obj): Config {
   if (!Array.isArray(c.cluster.peers) || c.cluster.peers.some(r => typeof r !== 'string' || !/^(dns:[^:]+:\d+|\[?[^\]]+\]?:\d+)$/.test(r))) fail('cluster.peers', 'must be a list of host:port or dns:NAME:PORT')
   int(c.cluster.drainTimeoutMs, 'cluster.drainTimeoutMs', 0)
   int(c.cluster.postAskRelays, 'cluster.postAskRelays', 0, 64)
+  if (typeof c.cluster.secret !== 'string' || (c.cluster.secret !== '' && c.cluster.secret.length < CLUSTER_SECRET_MIN)) fail('cluster.secret', `must be a string of at least ${CLUSTER_SECRET_MIN} characters`)
+  const needsSecret = c.role === 'portal' || c.role === 'relay' ? `role ${c.role}` : c.cluster.peers.length > 0 ? 'cluster.peers' : null
+  if (c.cluster.secret === '' && needsSecret !== null) fail('cluster.secret', `must be set (${CLUSTER_SECRET_MIN}+ characters, the same on every portal and relay node; TUNNELGATE_CLUSTER_SECRET) for ${needsSecret}: relay nodes believe only what a portal signs`)
+  if (!Array.isArray(c.cluster.acceptSecrets)) fail('cluster.acceptSecrets', 'must be a list of secrets')
+  for (const [i, s] of c.cluster.acceptSecrets.entries()) if (typeof s !== 'string' || s.length < CLUSTER_SECRET_MIN) fail(`cluster.acceptSecrets[${i}]`, `must be a string of at least ${CLUSTER_SECRET_MIN} characters`)
+  int(c.cluster.maxClockSkewMs, 'cluster.maxClockSkewMs', 1000, 3_600_000)
+  int(c.cluster.maxNonces, 'cluster.maxNonces', 1000, 10_000_000)
   int(c.backend.probeTimeoutMs, 'backend.probeTimeoutMs', 1)
   if (c.backend.readBufferBytes !== 0) int(c.backend.readBufferBytes, 'backend.readBufferBytes', 1024, 1 << 20)
   int(c.backend.probeRise, 'backend.probeRise', 1, 100)
@@ -574,6 +594,8 @@ export function envOverrides (env: NodeJS.ProcessEnv): Obj {
   if (env.TUNNELGATE_RELAYS !== undefined) o.cluster = { relays: env.TUNNELGATE_RELAYS.split(',').map(s => s.trim()).filter(Boolean) }
   const list = (v: string): string[] => v.split(',').map(s => s.trim()).filter(Boolean)
   if (env.TUNNELGATE_PEERS !== undefined) o.cluster = { ...(o.cluster as Obj ?? {}), peers: list(env.TUNNELGATE_PEERS) }
+  if (env.TUNNELGATE_CLUSTER_SECRET !== undefined) o.cluster = { ...(o.cluster as Obj ?? {}), secret: env.TUNNELGATE_CLUSTER_SECRET }
+  if (env.TUNNELGATE_CLUSTER_ACCEPT_SECRETS !== undefined) o.cluster = { ...(o.cluster as Obj ?? {}), acceptSecrets: list(env.TUNNELGATE_CLUSTER_ACCEPT_SECRETS) }
   if (env.TUNNELGATE_MEDIA !== undefined) o.origin = { mediaDir: env.TUNNELGATE_MEDIA }
   if (env.TUNNELGATE_TLS_CERT !== undefined || env.TUNNELGATE_TLS_KEY !== undefined || env.TUNNELGATE_TLS_PORT !== undefined) {
     o.tls = {

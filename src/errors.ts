@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   TG_ERR_RTSP_FRAME_TOO_LARGE: 'a client $ frame larger than limits.clientFrameBytes',
   TG_ERR_WORKER_EXIT: 'a relay worker process exited and is being restarted',
   TG_ERR_RELAY_UNAVAILABLE: 'no relay could take the tunnel leg',
+  TG_ERR_RELAY_UNTRUSTED: 'a leg or cluster read at a relay node without a valid portal proof (missing, malformed, wrong secret, stale, replayed or for another leg)',
   TG_ERR_HTTP_BAD_PATH: 'HTTP route request target refused (absolute-form, encoded slash, .. above the root, body on GET)',
   TG_ERR_HTTP_NO_ROUTE: 'no HTTP route maps the normalised path',
   TG_ERR_HTTP_METHOD: 'HTTP route request with a method other than GET or HEAD',

@@ -19,6 +19,9 @@ import { createTlsFrontDoor, loadTlsContext } from './portal/tls-door.js'
 import { createOpsSurface, type OpsSurface } from './ops/surface.js'
 import { startBalancing, type Balancing } from './backends/balancing.js'
 import { createLogger } from './ops/logger.js'
+import { ForwardTrust } from './portal/forward-trust.js'
+import { ForwardSigner } from './portal/forward-signer.js'
+import { registerClusterReads } from './portal/cluster-reads.js'
 
 export interface Gateway {
   port: number
@@ -56,7 +59,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
   let workers: WorkerPool | null = null
   let remote: RemoteRelays | null = null
   if (config.role === 'portal') {
-    remote = new RemoteRelays({ relays: config.cluster.relays, probeIntervalMs: config.cluster.probeIntervalMs, dnsIntervalMs: config.cluster.dnsIntervalMs, connectTimeoutMs: config.cluster.connectTimeoutMs, postAskRelays: config.cluster.postAskRelays, limits: config.limits, pairingTimeoutMs: config.tunnel.pairingTimeoutMs, readBufferBytes: config.backend.readBufferBytes }, metrics, logger)
+    remote = new RemoteRelays({ signer: new ForwardSigner(config.cluster.secret), basicUsers: config.auth.basic.length > 0, relays: config.cluster.relays, probeIntervalMs: config.cluster.probeIntervalMs, dnsIntervalMs: config.cluster.dnsIntervalMs, connectTimeoutMs: config.cluster.connectTimeoutMs, postAskRelays: config.cluster.postAskRelays, limits: config.limits, pairingTimeoutMs: config.tunnel.pairingTimeoutMs, readBufferBytes: config.backend.readBufferBytes }, metrics, logger)
     await remote.start()
   } else if (workerCount(config) > 0) {
     workers = new WorkerPool(config, metrics, logger)
@@ -106,13 +109,24 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
     ready: () => remote !== null ? remote.relays().some(r => r.up) : relay.pool.all().some(b => relay.pool.isHealthy(b)),
     draining: () => draining
   }
-  const web = await buildWeb({ metrics, logger, config, source, httpRoutes, watch: { config, streams: () => config.watch.streams } })
-  const door = createFrontDoor({ config, metrics, logger, legs: remote ?? pool ?? relay, web: web.server, trustForwarded: config.role === 'relay' })
+  // Cluster members prove what they send each other with cluster.secret (docs/scaling.md, "Trust").
+  const trust = config.cluster.secret === '' ? null : new ForwardTrust({ secrets: [config.cluster.secret, ...config.cluster.acceptSecrets], maxClockSkewMs: config.cluster.maxClockSkewMs, maxNonces: config.cluster.maxNonces }, metrics, logger)
+  const forward = config.role === 'relay' ? trust : null
+  const web = await buildWeb({
+    metrics,
+    logger,
+    config,
+    source,
+    httpRoutes,
+    watch: { config, streams: () => config.watch.streams },
+    ...(trust === null ? {} : { extend: app => registerClusterReads(app, { trust, source, summaries: async () => await ops.operator.summaries(), contentType: metrics.registry.contentType }) })
+  })
+  const door = createFrontDoor({ config, metrics, logger, legs: remote ?? pool ?? relay, web: web.server, forward })
   await listen(door, config.port, config.host).catch(async err => { await ops.close(); throw err })
   const addr = door.address() as net.AddressInfo
   const opsPort = await ops.start(async (s, p, h) => await listen(s, p, h, '--ops-port'), { source, httpRoutes, watchPort: () => config.watch.enabled ? addr.port : null }).catch(async err => { door.close(); await ops.close(); throw err })
   // TLS: the same front door behind tls.Server; its legs stay in this process (a TLS socket cannot be handed over).
-  const tlsDoor = tlsContext === null ? null : createTlsFrontDoor({ config, metrics, logger, legs: remote ?? relay, web: web.server, trustForwarded: false }, tlsContext)
+  const tlsDoor = tlsContext === null ? null : createTlsFrontDoor({ config, metrics, logger, legs: remote ?? relay, web: web.server, forward }, tlsContext)
   if (tlsDoor !== null) {
     try { await listen(tlsDoor, config.tls.port, config.host) } catch (err) { door.close(); throw err }
     logger.info({ event: 'listening', host: config.host, port: (tlsDoor.address() as net.AddressInfo).port, tls: true }, `tunnelgate listening with TLS on ${config.host}:${(tlsDoor.address() as net.AddressInfo).port}`)

@@ -30,6 +30,8 @@ export interface GatewayMetrics {
   backendProbeSeconds: Histogram<'backend'>
   backendBandwidth: Gauge<'backend'>
   backendBytes: Counter<'backend'>
+  /** At a relay node: legs and cluster reads refused for want of a valid portal proof, by reason. */
+  relayUntrusted: Counter<'reason'>
 }
 
 export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string } = {}): GatewayMetrics {
@@ -63,7 +65,8 @@ export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string
     backendUp: new Gauge({ name: 'tunnelgate_backend_up', help: 'Backend health as this relay sees it (1 chosen, 0 out: failed probes or connections)', labelNames: ['backend'], aggregator: 'min', registers }),
     backendProbeSeconds: new Histogram({ name: 'tunnelgate_backend_probe_seconds', help: 'Duration of RTSP OPTIONS health probes (failed ones included)', labelNames: ['backend'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
     backendBandwidth: new Gauge({ name: 'tunnelgate_backend_bandwidth_bits', help: 'Bits/s received from each backend by this relay (last second)', labelNames: ['backend'], registers }),
-    backendBytes: new Counter({ name: 'tunnelgate_backend_bytes_total', help: 'Bytes received from each backend', labelNames: ['backend'], registers })
+    backendBytes: new Counter({ name: 'tunnelgate_backend_bytes_total', help: 'Bytes received from each backend', labelNames: ['backend'], registers }),
+    relayUntrusted: new Counter({ name: 'tunnelgate_relay_untrusted_total', help: 'Legs and cluster reads a relay node refused for want of a valid portal proof, by reason (missing, malformed, bad-signature, stale, replayed, mismatch, nonces-full)', labelNames: ['reason'], registers })
   }
   // Counted per read, per request or per tunnel: no label hashing on the hot path.
   for (const c of [m.bytesTotal, m.backendBytes, m.errorsTotal, m.rtspRequestsTotal, m.legsTotal, m.tunnelsTotal, m.gatewayResponsesTotal, m.limitHitsTotal, m.backendChoices]) deferIncrements(c as Counter<string>)

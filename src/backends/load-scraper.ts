@@ -23,6 +23,7 @@ import { parsePromText, sumBy, type PromSample } from '../balancer/prom-text.js'
 import { parseRelaySpec } from '../portal/remote-relays.js'
 import type { BackendPool } from './pool.js'
 import { redactUrl } from '../ops/redact.js'
+import { ForwardSigner } from '../portal/forward-signer.js'
 
 /** This process tree's identity in `tunnelgate_relay_instance_info{id}` (self-detection among peers). */
 export const INSTANCE_INFO = 'tunnelgate_relay_instance_info'
@@ -44,6 +45,8 @@ export class LoadScraper {
   readonly #metrics: GatewayMetrics
   readonly #log: Logger
   readonly #opts: LoadScraperOptions
+  /** Peers' /metrics are read on their tunnel ports, signed with cluster.secret. */
+  readonly #signer: ForwardSigner | null
   readonly #clients = new Map<string, Pool>()
   readonly #peers = new Map<string, PeerFigures>()
   readonly #failing = new Set<string>()
@@ -62,6 +65,7 @@ export class LoadScraper {
     this.#metrics = metrics
     this.#log = logger
     this.#opts = opts
+    this.#signer = config.cluster.secret === '' ? null : new ForwardSigner(config.cluster.secret)
   }
 
   get scraping (): boolean {
@@ -95,10 +99,11 @@ export class LoadScraper {
     return p
   }
 
-  async #get (url: string): Promise<string> {
+  async #get (url: string, signed = false): Promise<string> {
     const u = new URL(url)
     const t = this.#config.balancer.scrapeTimeoutMs
-    const res = await this.#client(u.origin).request({ path: u.pathname + u.search, method: 'GET', headersTimeout: t, bodyTimeout: t, headers: { accept: 'text/plain;version=0.0.4, application/json' } })
+    const proof = signed && this.#signer !== null ? this.#signer.readHeaders(u.pathname) : {}
+    const res = await this.#client(u.origin).request({ path: u.pathname + u.search, method: 'GET', headersTimeout: t, bodyTimeout: t, headers: { accept: 'text/plain;version=0.0.4, application/json', ...proof } })
     const text = await res.body.text()
     if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`)
     if (text.length > 8 * 1024 * 1024) throw new Error('response over 8 MiB')
@@ -148,7 +153,7 @@ export class LoadScraper {
     const peers = await this.#resolvePeers()
     await Promise.all(peers.map(async addr => {
       try {
-        const samples = parsePromText(await this.#get(`http://${addr}/metrics`))
+        const samples = parsePromText(await this.#get(`http://${addr}/metrics`, true))
         if (isSelf(samples, this.#opts.instanceId)) { this.#self.add(addr); this.#peers.delete(addr); this.#ok(addr); return }
         this.#peers.set(addr, { sessions: sumBy(samples, 'tunnelgate_backend_sessions', 'backend'), bits: sumBy(samples, 'tunnelgate_backend_bandwidth_bits', 'backend'), at: Date.now() })
         this.#ok(addr)

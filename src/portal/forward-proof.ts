@@ -38,6 +38,11 @@ export type ForwardVerdict =
   | { ok: true, claims: ForwardClaims }
   | { ok: false, reason: 'malformed' | 'bad-signature' | 'stale' }
 
+/** The line a portal writes first on every connection it forwards to a relay node: PREAMBLE + proof + CRLF. */
+export const PREAMBLE = 'TUNNELGATE-FORWARD '
+/** The header a cluster read (a relay's /metrics, /status/summary on its tunnel port) carries its proof in. */
+export const FORWARD_HEADER = 'X-Tunnelgate-Forward'
+
 const PREFIX = 'tgf1.'
 /** Longest proof looked at (a path, a user and a cookie are bounded well below this). */
 export const PROOF_MAX_CHARS = 2048

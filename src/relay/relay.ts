@@ -195,7 +195,8 @@ export class Relay {
       startedAt: info.acceptedAt,
       id: this.#newId(),
       relay: this.name,
-      ...userOf(info.user ?? (this.config.auth.basic.length > 0 ? basicUser(head.headers) : undefined))
+      // A GET let in by a token (allowedPath) never had its Authorization header checked as Basic.
+      ...userOf(info.user ?? (this.config.auth.basic.length > 0 && info.allowedPath === undefined ? basicUser(head.headers) : undefined))
     })
     tunnel.bind(session)
     this.#track(session, ip)

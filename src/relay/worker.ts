@@ -50,7 +50,7 @@ process.on('message', (msg: unknown, handle?: unknown) => {
     const socket = handle as net.Socket | undefined
     if (socket === undefined || relay === null) return
     const rest = Buffer.from(msg.rest, 'base64')
-    const info = { clientAddress: msg.clientAddress, acceptedAt: performance.now(), ...(msg.allowedPath === undefined ? {} : { allowedPath: msg.allowedPath }) }
+    const info = { clientAddress: msg.clientAddress, acceptedAt: performance.now(), ...(msg.allowedPath === undefined ? {} : { allowedPath: msg.allowedPath }), ...(msg.user === undefined ? {} : { user: msg.user }) }
     if (msg.kind === 'get' && msg.head !== null) relay.acceptGet(socket, msg.head, msg.cookie, rest, info)
     else if (msg.kind === 'post' && msg.head !== null) relay.acceptPost(socket, msg.head, msg.cookie, rest, info)
     else if (msg.kind === 'websocket' && msg.head !== null) relay.acceptWebSocket(socket, msg.head, rest, info)
