@@ -9,6 +9,7 @@
  *   d   HAProxy (Debian package) in TCP mode, balance source, in front of the source
  *   e   raw TCP relay (Node pipe) in front of the source: the floor of any forwarder
  */
+import { randomBytes } from 'node:crypto'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -202,7 +203,8 @@ export async function startScenario (id: ScenarioId, sourcePort: number): Promis
     return { id, port, pids: () => [child.pid!], stop: () => stopChild(child) }
   }
   const { gcDir, env } = gcEnv({ ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_BACKENDS: '' })
-  if (id === 'f') return await startCluster(port, sourcePort, gcDir, env)
+  // The portal and relay node of scenario f sign and check what they forward with a secret of this run.
+  if (id === 'f') return await startCluster(port, sourcePort, gcDir, { ...env, TUNNELGATE_CLUSTER_SECRET: randomBytes(24).toString('base64url') })
   const workers = id === 'b1' ? ['--workers', '1'] : id === 'b2' ? ['--workers', '2'] : ['--workers', '0']
   const opsPort = await freePort()
   const child = spawnLimited(process.execPath, [...nodeArgs('main.js', { gcHook: true }), '--config', gatewayConfig(), '--port', String(port), '--host', '127.0.0.1', '--ops-port', String(opsPort), '--backend', `rtsp://127.0.0.1:${sourcePort}`, ...workers], env)

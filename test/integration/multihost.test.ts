@@ -10,6 +10,8 @@
  *
  * It shows, in order:
  *   1. plain RTSP from the client to an origin's port 554 is blocked (and works from a relay host);
+ *   1b. a host that can reach a relay node (an origin host: a firewall mistake) is refused there: forged
+ *      X-Tunnelgate-* headers, plain RTSP, a forged preamble, unsigned /status/summary and /metrics;
  *   2. ffmpeg `-rtsp_transport http` through portal A plays;
  *   3. a hand-written tunnel with its GET on portal A and its POST on portal B plays (≥ 50 frames);
  *   4. under a load of 50 tunnels (GET/POST on different portals), killing one relay and one
@@ -30,7 +32,8 @@ import { NetnsBed, type Host, type Proc } from '../helpers/netns.js'
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const BIN = join(ROOT, 'bin', 'tunnelgate.js')
 const CLIENT_SCRIPT = join(ROOT, 'test', 'helpers', 'raw-tunnel-client.mjs')
-const ENV = { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn' }
+/** Portals sign what they forward with the cluster secret; relay nodes refuse anything else. */
+const ENV = { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_CLUSTER_SECRET: 'multihost-cluster-secret-0123' }
 /** Every node's ops listener (the default port, on its own host's loopback). */
 const OPS_PORT = 9180
 const T0 = Date.now()
@@ -153,6 +156,22 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
     const open = await bed.run(relays[0]!, 'ffprobe', ['-v', 'error', '-rtsp_transport', 'tcp', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', url], { timeoutMs: 10_000 })
     t.equal(open.code, 0, `the same ffprobe from host r1 succeeds (${open.ms} ms): ${open.stdout.trim().replace(/\n/g, ',')} ${open.stderr.slice(-500)}`)
     t.comment(`[${since()}] step 1 done`)
+  })
+
+  // 1b. A host inside the cluster network (as after one firewall mistake) reaches a relay node
+  // straight: its forged headers, plain RTSP and unsigned cluster reads are refused, and counted.
+  await t.test('1b: a host that reaches a relay node directly is not believed', async t => {
+    const r1 = relays[0]!
+    const raw = async (send: string): Promise<string> => String((await script(origins[1]!, { mode: 'raw', to: `${r1.ip}:8081`, send }, 10_000))[0]?.received ?? '')
+    const forgedGet = `GET /demo HTTP/1.0\r\nx-sessioncookie: ${'f'.repeat(22)}\r\nX-Tunnelgate-Client: ${client.ip}\r\nX-Tunnelgate-Path: %2F\r\n\r\n`
+    t.match(await raw(forgedGet), /^HTTP\/1\.[01] 403/, 'a GET with forged X-Tunnelgate-Client/-Path: 403')
+    t.match(await raw(`DESCRIBE rtsp://${r1.ip}:8081/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n`), /^RTSP\/1\.0 403/, 'plain RTSP: RTSP 403')
+    t.equal(await raw(`TUNNELGATE-FORWARD tgf1.forged.proof\r\n${forgedGet}`), '', 'a forged preamble: closed')
+    const [summary] = await script(origins[1]!, { mode: 'fetch', urls: [`http://${r1.ip}:8081/status/summary`, `http://${r1.ip}:8081/metrics`] }, 10_000)
+    t.equal(summary?.status, 404, 'its /status/summary and /metrics are not served unsigned')
+    const refused = metricByLabel(await opsMetrics(r1), 'tunnelgate_relay_untrusted_total', 'reason')
+    t.ok((refused.get('missing') ?? 0) >= 2 && (refused.get('bad-signature') ?? 0) >= 1, `r1 counted the refusals: ${JSON.stringify(Object.fromEntries(refused))}`)
+    t.comment(`[${since()}] step 1b done`)
   })
 
   // 2. ffmpeg through the tunnel, port 80 only.
