@@ -57,3 +57,13 @@ t.test('createLogger: every line through the formatter', async t => {
   t.match(text, /"path":"\/cam"/)
   t.match(text, /"url":"\/watch\/cam"/)
 })
+
+t.test('a config error never repeats a password or token from the URL it refuses', async t => {
+  const { buildConfig } = await import('../../../src/config.js')
+  for (const layer of [{ backends: ['http://feed:PASSW0RD-1@10.0.0.5:554'] }, { backends: [{ url: 'rtsp://feed:PASSW0RD-2@10.0.0.5:554/path?token=TOKEN-3' }] }, { httpRoutes: [{ path: '/hls', backends: ['http://u:PASSW0RD-4@h:1/x?token=TOKEN-5'] }] }]) {
+    let message = ''
+    try { buildConfig([layer]) } catch (err) { message = (err as Error).message }
+    t.match(message, /^config: '/, message)
+    t.notMatch(message, /PASSW0RD|TOKEN-/, 'no secret in the message')
+  }
+})
