@@ -604,6 +604,7 @@ export function envOverrides (env: NodeJS.ProcessEnv): Obj {
       ...(env.TUNNELGATE_TLS_PORT === undefined ? {} : { port: Number(env.TUNNELGATE_TLS_PORT) })
     }
   }
+  // The old variable still maps to admin.token, which is refused naming ops.token (MOVED).
   if (env.TUNNELGATE_ADMIN_TOKEN !== undefined) o.admin = { token: env.TUNNELGATE_ADMIN_TOKEN }
   if (env.TUNNELGATE_OPS_HOST !== undefined || env.TUNNELGATE_OPS_PORT !== undefined || env.TUNNELGATE_OPS_TOKEN !== undefined) {
     o.ops = {

@@ -1,7 +1,8 @@
 /**
  * The balancer's outside load figures, read with undici (the policy itself stays pure):
  *
- *  - `cluster.peers`: every peer relay's `/metrics`; `tunnelgate_backend_sessions{backend}` and
+ *  - `cluster.peers`: every peer relay's `/metrics` (on its tunnel port, a read signed with
+ *    `cluster.secret`: forward-signer.ts); `tunnelgate_backend_sessions{backend}` and
  *    `tunnelgate_backend_bandwidth_bits{backend}` summed over the peers other than this relay (a peer
  *    that serves this relay's own `tunnelgate_relay_instance_info{id}` is this relay and is skipped);
  *  - `backends[].metricsUrl`: the backend's own `/metrics` (`metricsSessions` gauge, `metricsBytes`
