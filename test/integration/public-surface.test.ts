@@ -16,7 +16,7 @@ import { hashPassword } from '../../src/portal/auth.js'
 import { signHmacToken } from '../../src/portal/access.js'
 import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
 import { startTestGateway } from '../helpers/gateway-harness.js'
-import { TunnelClient, connect, destroyAllClients, rtspRequest } from '../helpers/tunnel-client.js'
+import { TunnelClient, destroyAllClients, exchangeRaw, rtspRequest } from '../helpers/tunnel-client.js'
 
 const SECRET = 'public-surface-token-secret-01'
 const BASIC = `Basic ${Buffer.from('viewer:s3cret').toString('base64')}`
@@ -64,17 +64,7 @@ async function layout (t: Test, kind: 'one process' | 'two workers' | 'portal' |
   return { name: kind, public: portal, ops: relay, needles: [...needles, `127.0.0.1:${relay.port}`], plainRtsp: !auth }
 }
 
-/** One raw exchange: what came back (head and body) until the peer closed or `ms` passed. */
-async function exchange (port: number, bytes: string, ms = 1500): Promise<string> {
-  const s = await connect(port)
-  let got = ''
-  s.on('data', d => { got += d.toString('latin1') })
-  const closed = new Promise<void>(resolve => s.once('close', () => resolve()))
-  s.write(bytes)
-  await Promise.race([closed, new Promise(resolve => setTimeout(resolve, ms))])
-  s.destroy()
-  return got
-}
+const exchange = async (port: number, bytes: string, ms = 1500): Promise<string> => await exchangeRaw(port, bytes, ms)
 
 /** A GET on the public port, headers and body as text. */
 async function page (port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number, text: string }> {

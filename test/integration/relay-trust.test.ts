@@ -15,7 +15,7 @@ import pino from 'pino'
 import { startOrigin } from '../../src/backends/origin/index.js'
 import { FORWARD_HEADER, PREAMBLE, newNonce, signForward, verifyForward, type ForwardClaims } from '../../src/portal/forward-proof.js'
 import { ForwardSigner } from '../../src/portal/forward-signer.js'
-import { rtspRequest, connect, getStatusLine, newCookie, waitFor, destroyAllClients, GetLeg, PostLeg } from '../helpers/tunnel-client.js'
+import { rtspRequest, connect, exchangeRaw, getStatusLine, newCookie, waitFor, destroyAllClients, GetLeg, PostLeg } from '../helpers/tunnel-client.js'
 import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
 import { metric, startTestGateway, TEST_CLUSTER_SECRET } from '../helpers/gateway-harness.js'
 import { runPeer } from '../helpers/peers.js'
@@ -51,17 +51,7 @@ t.afterEach(() => { destroyAllClients() })
 const untrusted = async (reason: string): Promise<number> => await metric(relay, 'tunnelgate_relay_untrusted_total', { reason })
 const CAM = 'rtsp://gw.example.net/live/cam1'
 
-/** A raw connection: writes `bytes`, resolves with everything received until the peer closes. */
-async function raw (port: number, bytes: Buffer | string, timeoutMs = 4000): Promise<string> {
-  const s = await connect(port)
-  let got = ''
-  s.on('data', d => { got += d.toString('latin1') })
-  const closed = new Promise<void>(resolve => s.once('close', () => resolve()))
-  s.write(bytes)
-  await Promise.race([closed, new Promise(resolve => setTimeout(resolve, timeoutMs))])
-  s.destroy()
-  return got
-}
+const raw = exchangeRaw
 
 const getHead = (cookie: string, extra = ''): string => `GET /live/cam1 HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nAccept: application/x-rtsp-tunnelled\r\n${extra}\r\n`
 const postHead = (cookie: string, extra = ''): string => `POST /live/cam1 HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\n${extra}\r\n`
