@@ -20,6 +20,7 @@ export const USAGE = `Usage:
   tunnelgate [--port 80] [--host 0.0.0.0] [--workers auto|N] [--backend rtsp://HOST:PORT ...] [--config FILE] [--log-level info]
       All-in-one gateway (one relay worker per CPU core by default; --workers 0 = one process).
       [--tls-cert FILE --tls-key FILE [--tls-port 443]] also serves the tunnel, WebSocket and web pages with TLS.
+      [--ops-host 127.0.0.1] [--ops-port 9180]: the ops listener (metrics, status page, admin API; every role).
       With no backend it starts the embedded origin with the demo media.
   tunnelgate portal --port 80 (--relay HOST:PORT ... | --relays dns:NAME:PORT)
       A portal: hashes each tunnel's cookie to a relay node and forwards its legs there.
@@ -36,7 +37,7 @@ export const USAGE = `Usage:
       The benchmark (load generator, HAProxy and raw-relay baselines); see docs/benchmarks.md.
 
 Environment: PORT / TUNNELGATE_PORT, TUNNELGATE_HOST, TUNNELGATE_BACKENDS (comma list),
-TUNNELGATE_LOG_LEVEL, TUNNELGATE_WORKERS. See docs/configuration.md.`
+TUNNELGATE_LOG_LEVEL, TUNNELGATE_WORKERS, TUNNELGATE_OPS_HOST / _PORT / _TOKEN. See docs/configuration.md.`
 
 function num (v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined
@@ -68,6 +69,8 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): Cli {
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'tls-port': { type: 'string' },
+        'ops-host': { type: 'string' },
+        'ops-port': { type: 'string' },
         help: { type: 'boolean', short: 'h' }
       },
       strict: true,
@@ -96,6 +99,8 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): Cli {
       layer.tls = { ...(v['tls-cert'] === undefined ? {} : { cert: v['tls-cert'] }), ...(v['tls-key'] === undefined ? {} : { key: v['tls-key'] }), ...(tlsPort === undefined ? {} : { port: tlsPort }) }
     }
     if (v.media !== undefined) layer.origin = { ...(layer.origin as object ?? {}), mediaDir: v.media }
+    const opsPort = num(v['ops-port'], 'ops-port')
+    if (v['ops-host'] !== undefined || opsPort !== undefined) layer.ops = { ...(v['ops-host'] === undefined ? {} : { host: v['ops-host'] }), ...(opsPort === undefined ? {} : { port: opsPort }) }
   }
   const metricsPort = num(v['metrics-port'], 'metrics-port')
   return {

@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml'
 import { TunnelgateError } from './errors.js'
 import { HTTP_PROXY_DEFAULTS, validateHttpProxy, validateHttpRoutes, type HttpProxyConfig, type HttpRouteConfig } from './portal/http-routes-config.js'
 import { parseCidr } from './portal/access.js'
+import { redactText } from './ops/redact.js'
 
 export interface BackendConfig {
   /** Stable name used in metrics and routes (defaults to host:port). */
@@ -172,6 +173,17 @@ export interface Config {
     drainTimeoutMs: number
     /** Portal: relays asked "is this POST's GET yours?" (in try order) before the POST is held by its owner. */
     postAskRelays: number
+    /**
+     * Shared secret portals sign what they forward with and relay nodes verify (src/portal/forward-proof.ts);
+     * required for role portal and relay and with cluster.peers. Never logged.
+     */
+    secret: string
+    /** More secrets a relay node accepts (not used to sign): rotation without downtime. */
+    acceptSecrets: string[]
+    /** A proof older or newer than this (clock difference included) is refused. */
+    maxClockSkewMs: number
+    /** Proof nonces remembered at once (2 × maxClockSkewMs); past this, new legs are refused. */
+    maxNonces: number
   }
   balancer: {
     /** Interval of load scrapes (peers, backend metrics URLs, PromQL) and of the portal → worker load push. */
@@ -210,15 +222,18 @@ export interface Config {
     /** TLS listen port (tunnel legs, WebSocket and the web surface, as on the plain port). */
     port: number
   }
-  admin: {
-    /** Serve the admin API (JSON, /admin/*) on its own listener. */
-    enabled: boolean
-    /** Admin listen address (loopback by default; any other address requires a token). */
+  /** The operations listener: /metrics, /status, the status page, /healthz, /readyz and the admin API. */
+  ops: {
+    /** Listen address (loopback by default; any other address requires a token). */
     host: string
-    /** Admin listen port (0 = any free port). */
+    /** Listen port (0 = any free port). */
     port: number
-    /** Bearer token for every admin request ('' = none, allowed on loopback only). */
+    /** Bearer token (or Basic password) for every request ('' = none, allowed on loopback only). */
     token: string
+  }
+  admin: {
+    /** Serve the admin API (JSON, /admin/*) on the ops listener. */
+    enabled: boolean
   }
   accessLog: {
     /** One line per finished tunnel (Darwin-style access log). */
@@ -346,7 +361,7 @@ export const DEFAULTS: Config = {
     cacheEntries: 1_024
   },
   access: { allow: [], deny: [] },
-  cluster: { relays: [], probeIntervalMs: 2_000, dnsIntervalMs: 5_000, connectTimeoutMs: 3_000, peers: [], drainTimeoutMs: 60_000, postAskRelays: 3 },
+  cluster: { relays: [], probeIntervalMs: 2_000, dnsIntervalMs: 5_000, connectTimeoutMs: 3_000, peers: [], drainTimeoutMs: 60_000, postAskRelays: 3, secret: '', acceptSecrets: [], maxClockSkewMs: 30_000, maxNonces: 200_000 },
   balancer: {
     scrapeIntervalMs: 1_000,
     scrapeTimeoutMs: 2_000,
@@ -356,7 +371,8 @@ export const DEFAULTS: Config = {
   websocket: { enabled: true, path: '/rtsp-over-websocket' },
   watch: { enabled: true, streams: [] },
   tls: { cert: '', key: '', port: 443 },
-  admin: { enabled: false, host: '127.0.0.1', port: 9180, token: '' },
+  ops: { host: '127.0.0.1', port: 9180, token: '' },
+  admin: { enabled: false },
   accessLog: { enabled: true, file: '', maxBytes: 10 * 1024 * 1024, keep: 5 },
   status: { sampleIntervalMs: 2_000, historySamples: 180, streams: 10, maxEventClients: 100 },
   live: {
@@ -382,13 +398,19 @@ type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 function fail (key: string, msg: string): never {
-  throw new TunnelgateError('TG_ERR_CFG_INVALID', `config: '${key}' ${msg}`, { key })
+  throw new TunnelgateError('TG_ERR_CFG_INVALID', `config: '${key}' ${redactText(msg)}`, { key })
 }
+
+/** Settings that were renamed: a config naming the old key is refused with the new one. */
+const MOVED: Record<string, string> = { 'admin.host': 'ops.host', 'admin.port': 'ops.port', 'admin.token': 'ops.token (environment: TUNNELGATE_OPS_TOKEN)' }
+const MOVED_WHY = 'the admin API is served on the ops listener with /metrics and the status page (docs/configuration.md)'
 
 /** Merge `src` into `dst` (plain objects recursively, arrays and scalars replaced), rejecting unknown keys. */
 function mergeStrict (dst: Obj, src: Obj, path: string): void {
   for (const [k, v] of Object.entries(src)) {
     const key = path ? `${path}.${k}` : k
+    const moved = MOVED[key]
+    if (moved !== undefined) fail(key, `has moved to '${moved}': ${MOVED_WHY}`)
     if (!(k in dst) && !(path === 'origin' && k === 'mediaDir')) fail(key, 'is not a known setting')
     if (isObj(dst[k]) && !Array.isArray(dst[k])) {
       if (!isObj(v)) fail(key, 'must be an object')
@@ -449,6 +471,16 @@ function metricName (v: unknown, key: string, emptyOk: boolean): string {
   if (emptyOk && v === '') return ''
   if (typeof v !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(v)) fail(key, `must be a Prometheus metric name (got ${JSON.stringify(v)})`)
   return v
+}
+
+/** Shortest ops.token. */
+export const OPS_TOKEN_MIN = 16
+/** Shortest cluster secret. */
+export const CLUSTER_SECRET_MIN = 16
+
+/** A loopback listen address: reachable from this machine only. */
+export function isLoopbackHost (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }
 
 /** Validate a merged config object; returns a deep-frozen Config. */
@@ -524,6 +556,13 @@ export function validateConfig (raw: Obj): Config {
   if (!Array.isArray(c.cluster.peers) || c.cluster.peers.some(r => typeof r !== 'string' || !/^(dns:[^:]+:\d+|\[?[^\]]+\]?:\d+)$/.test(r))) fail('cluster.peers', 'must be a list of host:port or dns:NAME:PORT')
   int(c.cluster.drainTimeoutMs, 'cluster.drainTimeoutMs', 0)
   int(c.cluster.postAskRelays, 'cluster.postAskRelays', 0, 64)
+  if (typeof c.cluster.secret !== 'string' || (c.cluster.secret !== '' && c.cluster.secret.length < CLUSTER_SECRET_MIN)) fail('cluster.secret', `must be a string of at least ${CLUSTER_SECRET_MIN} characters`)
+  const needsSecret = c.role === 'portal' || c.role === 'relay' ? `role ${c.role}` : c.cluster.peers.length > 0 ? 'cluster.peers' : null
+  if (c.cluster.secret === '' && needsSecret !== null) fail('cluster.secret', `must be set (${CLUSTER_SECRET_MIN}+ characters, the same on every portal and relay node; TUNNELGATE_CLUSTER_SECRET) for ${needsSecret}: relay nodes believe only what a portal signs`)
+  if (!Array.isArray(c.cluster.acceptSecrets)) fail('cluster.acceptSecrets', 'must be a list of secrets')
+  for (const [i, s] of c.cluster.acceptSecrets.entries()) if (typeof s !== 'string' || s.length < CLUSTER_SECRET_MIN) fail(`cluster.acceptSecrets[${i}]`, `must be a string of at least ${CLUSTER_SECRET_MIN} characters`)
+  int(c.cluster.maxClockSkewMs, 'cluster.maxClockSkewMs', 1000, 3_600_000)
+  int(c.cluster.maxNonces, 'cluster.maxNonces', 1000, 10_000_000)
   int(c.backend.probeTimeoutMs, 'backend.probeTimeoutMs', 1)
   if (c.backend.readBufferBytes !== 0) int(c.backend.readBufferBytes, 'backend.readBufferBytes', 1024, 1 << 20)
   int(c.backend.probeRise, 'backend.probeRise', 1, 100)
@@ -542,12 +581,11 @@ export function validateConfig (raw: Obj): Config {
   if ((c.tls.cert === '') !== (c.tls.key === '')) fail(c.tls.cert === '' ? 'tls.cert' : 'tls.key', 'must be set together with ' + (c.tls.cert === '' ? 'tls.key' : 'tls.cert'))
   int(c.tls.port, 'tls.port', 0, 65535)
   if (typeof c.admin.enabled !== 'boolean') fail('admin.enabled', 'must be true or false')
-  if (typeof c.admin.host !== 'string' || c.admin.host === '') fail('admin.host', 'must be a non-empty address')
-  int(c.admin.port, 'admin.port', 0, 65535)
-  if (typeof c.admin.token !== 'string' || /\s/.test(c.admin.token)) fail('admin.token', 'must be a string without spaces')
-  if (c.admin.enabled && c.admin.token.length < 16 && !['localhost', '::1'].includes(c.admin.host) && !/^127\.\d+\.\d+\.\d+$/.test(c.admin.host)) {
-    fail('admin.token', `must be set (16 characters or more) when admin.host is not loopback (got host '${c.admin.host}')`)
-  }
+  if (typeof c.ops.host !== 'string' || c.ops.host === '') fail('ops.host', 'must be a non-empty address')
+  int(c.ops.port, 'ops.port', 0, 65535)
+  if (typeof c.ops.token !== 'string' || /\s/.test(c.ops.token)) fail('ops.token', 'must be a string without spaces')
+  if (c.ops.token !== '' && c.ops.token.length < OPS_TOKEN_MIN) fail('ops.token', `must be ${OPS_TOKEN_MIN} characters or more`)
+  if (c.ops.token === '' && !isLoopbackHost(c.ops.host)) fail('ops.token', `must be set (${OPS_TOKEN_MIN} characters or more) when ops.host is not loopback (got host '${c.ops.host}')`)
   if (typeof c.accessLog.enabled !== 'boolean') fail('accessLog.enabled', 'must be true or false')
   if (typeof c.accessLog.file !== 'string') fail('accessLog.file', "must be a file path ('' = stdout)")
   int(c.accessLog.maxBytes, 'accessLog.maxBytes', 1024)
@@ -603,6 +641,8 @@ export function envOverrides (env: NodeJS.ProcessEnv): Obj {
   if (env.TUNNELGATE_RELAYS !== undefined) o.cluster = { relays: env.TUNNELGATE_RELAYS.split(',').map(s => s.trim()).filter(Boolean) }
   const list = (v: string): string[] => v.split(',').map(s => s.trim()).filter(Boolean)
   if (env.TUNNELGATE_PEERS !== undefined) o.cluster = { ...(o.cluster as Obj ?? {}), peers: list(env.TUNNELGATE_PEERS) }
+  if (env.TUNNELGATE_CLUSTER_SECRET !== undefined) o.cluster = { ...(o.cluster as Obj ?? {}), secret: env.TUNNELGATE_CLUSTER_SECRET }
+  if (env.TUNNELGATE_CLUSTER_ACCEPT_SECRETS !== undefined) o.cluster = { ...(o.cluster as Obj ?? {}), acceptSecrets: list(env.TUNNELGATE_CLUSTER_ACCEPT_SECRETS) }
   if (env.TUNNELGATE_MEDIA !== undefined) o.origin = { mediaDir: env.TUNNELGATE_MEDIA }
   if (env.TUNNELGATE_TLS_CERT !== undefined || env.TUNNELGATE_TLS_KEY !== undefined || env.TUNNELGATE_TLS_PORT !== undefined) {
     o.tls = {
@@ -611,7 +651,15 @@ export function envOverrides (env: NodeJS.ProcessEnv): Obj {
       ...(env.TUNNELGATE_TLS_PORT === undefined ? {} : { port: Number(env.TUNNELGATE_TLS_PORT) })
     }
   }
+  // The old variable still maps to admin.token, which is refused naming ops.token (MOVED).
   if (env.TUNNELGATE_ADMIN_TOKEN !== undefined) o.admin = { token: env.TUNNELGATE_ADMIN_TOKEN }
+  if (env.TUNNELGATE_OPS_HOST !== undefined || env.TUNNELGATE_OPS_PORT !== undefined || env.TUNNELGATE_OPS_TOKEN !== undefined) {
+    o.ops = {
+      ...(env.TUNNELGATE_OPS_HOST === undefined ? {} : { host: env.TUNNELGATE_OPS_HOST }),
+      ...(env.TUNNELGATE_OPS_PORT === undefined ? {} : { port: Number(env.TUNNELGATE_OPS_PORT) }),
+      ...(env.TUNNELGATE_OPS_TOKEN === undefined ? {} : { token: env.TUNNELGATE_OPS_TOKEN })
+    }
+  }
   if (env.TUNNELGATE_BACKENDS !== undefined) o.backends = env.TUNNELGATE_BACKENDS.split(',').map(s => s.trim()).filter(Boolean)
   return o
 }

@@ -5,18 +5,23 @@
 import type net from 'node:net'
 import os from 'node:os'
 import { randomUUID } from 'node:crypto'
-import pino, { type Logger } from 'pino'
+import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import { TunnelgateError } from './errors.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
 import { createFrontDoor } from './portal/front-door.js'
-import { buildWeb } from './portal/web.js'
+import { buildWeb, type StatusSource } from './portal/web.js'
+import { HttpRoutes } from './portal/http-routes.js'
 import { Relay } from './relay/relay.js'
 import { WorkerPool } from './relay/workers.js'
 import { RemoteRelays } from './portal/remote-relays.js'
 import { createTlsFrontDoor, loadTlsContext } from './portal/tls-door.js'
 import { createOpsSurface, type OpsSurface } from './ops/surface.js'
 import { startBalancing, type Balancing } from './backends/balancing.js'
+import { createLogger } from './ops/logger.js'
+import { ForwardTrust } from './portal/forward-trust.js'
+import { ForwardSigner } from './portal/forward-signer.js'
+import { registerClusterReads } from './portal/cluster-reads.js'
 
 export interface Gateway {
   port: number
@@ -29,10 +34,10 @@ export interface Gateway {
   workers: WorkerPool | null
   remote: RemoteRelays | null
   logger: Logger
-  /** Operator surface: control (admin API), status feed, access log. */
+  /** Operator surface: control (admin API), status feed, access log, the ops listener. */
   ops: OpsSurface
-  /** Port of the admin API listener (null when admin.enabled is false). */
-  adminPort: number | null
+  /** Port of the ops listener (metrics, status page, admin API when admin.enabled). */
+  opsPort: number
   /** Reload the config from its sources without dropping tunnels (SIGHUP, POST /admin/reload). */
   reload (): ReturnType<OpsSurface['operator']['reload']>
   /** Health probes and load scrapes of the relay in this process (null on a portal). */
@@ -46,7 +51,7 @@ export interface Gateway {
 }
 
 export async function startGateway (config: Config, opts: { logger?: Logger, loadConfig?: () => Config } = {}): Promise<Gateway> {
-  const logger = opts.logger ?? pino({ level: config.logLevel })
+  const logger = opts.logger ?? createLogger(config.logLevel)
   // Unusable TLS files stop the start before anything listens (TG_ERR_TLS_CONFIG).
   const tlsContext = config.tls.cert === '' ? null : loadTlsContext(config.tls)
   const metrics = createMetrics()
@@ -54,7 +59,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
   let workers: WorkerPool | null = null
   let remote: RemoteRelays | null = null
   if (config.role === 'portal') {
-    remote = new RemoteRelays({ relays: config.cluster.relays, probeIntervalMs: config.cluster.probeIntervalMs, dnsIntervalMs: config.cluster.dnsIntervalMs, connectTimeoutMs: config.cluster.connectTimeoutMs, postAskRelays: config.cluster.postAskRelays, limits: config.limits, pairingTimeoutMs: config.tunnel.pairingTimeoutMs, readBufferBytes: config.backend.readBufferBytes }, metrics, logger)
+    remote = new RemoteRelays({ signer: new ForwardSigner(config.cluster.secret), basicUsers: config.auth.basic.length > 0, relays: config.cluster.relays, probeIntervalMs: config.cluster.probeIntervalMs, dnsIntervalMs: config.cluster.dnsIntervalMs, connectTimeoutMs: config.cluster.connectTimeoutMs, postAskRelays: config.cluster.postAskRelays, limits: config.limits, pairingTimeoutMs: config.tunnel.pairingTimeoutMs, readBufferBytes: config.backend.readBufferBytes }, metrics, logger)
     await remote.start()
   } else if (workerCount(config) > 0) {
     workers = new WorkerPool(config, metrics, logger)
@@ -88,35 +93,40 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
     // Backend / PromQL figures already count every relay and worker; the others add the local workers.
     return l.source === 'backend' || l.source === 'promql' ? l.sessions : l.sessions + (workerSessions.get(name) ?? 0)
   }
+  const httpRoutes = config.httpRoutes.length > 0 ? new HttpRoutes(config, metrics, logger, { rtspLoad }) : null
+  const source: StatusSource = {
+    metricsText: async () => pool === null ? await metrics.registry.metrics() : await pool.metricsText(metrics),
+    status: async () => {
+      const local = relay.pool.all().map(b => ({ name: b.config.name, url: b.config.url, sessions: b.sessions, maxSessions: b.config.maxSessions, healthy: relay.pool.isHealthy(b) }))
+      if (pool === null) return { tunnels: relay.activeSessions, unpairedLegs: relay.pendingPostCount, backends: local }
+      const ws = await pool.status()
+      for (const b of local) {
+        b.sessions = 0
+        for (const w of ws) for (const wb of w.backends) if (wb.name === b.name) { b.sessions += wb.sessions; b.healthy &&= wb.healthy }
+      }
+      return { tunnels: ws.reduce((n, w) => n + w.tunnels, 0), unpairedLegs: ws.reduce((n, w) => n + w.unpairedLegs, 0), backends: local }
+    },
+    ready: () => remote !== null ? remote.relays().some(r => r.up) : relay.pool.all().some(b => relay.pool.isHealthy(b)),
+    draining: () => draining
+  }
+  // Cluster members prove what they send each other with cluster.secret (docs/scaling.md, "Trust").
+  const trust = config.cluster.secret === '' ? null : new ForwardTrust({ secrets: [config.cluster.secret, ...config.cluster.acceptSecrets], maxClockSkewMs: config.cluster.maxClockSkewMs, maxNonces: config.cluster.maxNonces }, metrics, logger)
+  const forward = config.role === 'relay' ? trust : null
   const web = await buildWeb({
-    rtspLoad,
     metrics,
     logger,
     config,
-    extend: app => ops.registerWeb(app),
+    source,
+    httpRoutes,
     watch: { config, streams: () => config.watch.streams },
-    source: {
-      metricsText: async () => pool === null ? await metrics.registry.metrics() : await pool.metricsText(metrics),
-      status: async () => {
-        const local = relay.pool.all().map(b => ({ name: b.config.name, url: b.config.url, sessions: b.sessions, maxSessions: b.config.maxSessions, healthy: relay.pool.isHealthy(b) }))
-        if (pool === null) return { tunnels: relay.activeSessions, unpairedLegs: relay.pendingPostCount, backends: local }
-        const ws = await pool.status()
-        for (const b of local) {
-          b.sessions = 0
-          for (const w of ws) for (const wb of w.backends) if (wb.name === b.name) { b.sessions += wb.sessions; b.healthy &&= wb.healthy }
-        }
-        return { tunnels: ws.reduce((n, w) => n + w.tunnels, 0), unpairedLegs: ws.reduce((n, w) => n + w.unpairedLegs, 0), backends: local }
-      },
-      ready: () => remote !== null ? remote.relays().some(r => r.up) : relay.pool.all().some(b => relay.pool.isHealthy(b)),
-      draining: () => draining
-    }
+    ...(trust === null ? {} : { extend: app => registerClusterReads(app, { trust, source, summaries: async () => await ops.operator.summaries(), contentType: metrics.registry.contentType }) })
   })
-  const door = createFrontDoor({ config, metrics, logger, legs: remote ?? pool ?? relay, web: web.server, trustForwarded: config.role === 'relay' })
-  const adminPort = await ops.startAdmin(listen)
+  const door = createFrontDoor({ config, metrics, logger, legs: remote ?? pool ?? relay, web: web.server, forward })
   await listen(door, config.port, config.host).catch(async err => { await ops.close(); throw err })
   const addr = door.address() as net.AddressInfo
+  const opsPort = await ops.start(async (s, p, h) => await listen(s, p, h, '--ops-port'), { source, httpRoutes, watchPort: () => config.watch.enabled ? addr.port : null }).catch(async err => { door.close(); await ops.close(); throw err })
   // TLS: the same front door behind tls.Server; its legs stay in this process (a TLS socket cannot be handed over).
-  const tlsDoor = tlsContext === null ? null : createTlsFrontDoor({ config, metrics, logger, legs: remote ?? relay, web: web.server, trustForwarded: false }, tlsContext)
+  const tlsDoor = tlsContext === null ? null : createTlsFrontDoor({ config, metrics, logger, legs: remote ?? relay, web: web.server, forward }, tlsContext)
   if (tlsDoor !== null) {
     try { await listen(tlsDoor, config.tls.port, config.host) } catch (err) { door.close(); throw err }
     logger.info({ event: 'listening', host: config.host, port: (tlsDoor.address() as net.AddressInfo).port, tls: true }, `tunnelgate listening with TLS on ${config.host}:${(tlsDoor.address() as net.AddressInfo).port}`)
@@ -132,7 +142,7 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
     remote,
     logger,
     ops,
-    adminPort,
+    opsPort,
     reload: async () => await ops.operator.reload(),
     balancing,
     async drain (timeoutMs: number) {
@@ -171,11 +181,11 @@ export function workerCount (config: Config): number {
 }
 
 /** listen() with a clear, coded error instead of a stack trace. */
-export function listen (server: net.Server, port: number, host: string): Promise<void> {
+export function listen (server: net.Server, port: number, host: string, flag = '--port'): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const why = err.code === 'EADDRINUSE'
-        ? `port ${port} on ${host} is already in use (another server is listening there; choose another with --port)`
+        ? `port ${port} on ${host} is already in use (another server is listening there; choose another with ${flag})`
         : err.code === 'EACCES'
           ? `no permission to listen on port ${port} (ports below 1024 need root or CAP_NET_BIND_SERVICE; try --port 8080)`
           : `cannot listen on ${host}:${port}: ${err.message}`

@@ -1,7 +1,7 @@
 /**
  * Process entry: parse the command line, load the config, start the role, handle signals.
  */
-import pino from 'pino'
+import type { Logger } from 'pino'
 import { buildConfig, envOverrides, loadConfigFile } from './config.js'
 import { parseCli, USAGE } from './cli.js'
 import { TunnelgateError } from './errors.js'
@@ -10,6 +10,7 @@ import { startOrigin } from './backends/origin/index.js'
 import { hashPassword } from './portal/auth.js'
 import { trackTimersIfAsked } from './ops/timer-census.js'
 import { installFaultsFromEnv } from './containment.js'
+import { createLogger } from './ops/logger.js'
 
 async function main (argv: string[]): Promise<void> {
   trackTimersIfAsked()
@@ -28,7 +29,7 @@ async function main (argv: string[]): Promise<void> {
   }
   const cli = parseCli(argv, process.env)
   if (cli.help) { process.stdout.write(USAGE + '\n'); return }
-  const logger = pino({ level: process.env.TUNNELGATE_LOG_LEVEL ?? 'info' })
+  const logger = createLogger(process.env.TUNNELGATE_LOG_LEVEL ?? 'info')
 
   if (cli.role === 'hash-password') {
     const chunks: Buffer[] = []
@@ -68,7 +69,7 @@ async function main (argv: string[]): Promise<void> {
       r => logger.info({ event: 'sighup', ...r }, 'SIGHUP: config reloaded'),
       err => logger.error({ event: 'sighup', err: (err as Error).message }, 'SIGHUP: config not reloaded'))
   })
-  if (origin !== null) printDemoCommands(config.host, gateway.port, origin.streams())
+  if (origin !== null) printDemoCommands(config.host, gateway.port, config.ops.host, gateway.opsPort, origin.streams())
   onSignals(async () => {
     // A relay node drains first: portals see it on /healthz and send it no new tunnels, its own go on.
     if (config.role === 'relay' && config.cluster.drainTimeoutMs > 0) await gateway.drain(config.cluster.drainTimeoutMs)
@@ -77,8 +78,10 @@ async function main (argv: string[]): Promise<void> {
   }, logger)
 }
 
-function printDemoCommands (host: string, port: number, streams: string[]): void {
-  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+function printDemoCommands (host: string, port: number, opsHost: string, opsPort: number, streams: string[]): void {
+  const local = (a: string): string => a === '0.0.0.0' || a === '::' ? '127.0.0.1' : a
+  const h = local(host)
+  const o = local(opsHost)
   const vod = streams.includes('demo') ? 'demo' : (streams[0] ?? 'demo')
   const lines = [
     '',
@@ -87,13 +90,14 @@ function printDemoCommands (host: string, port: number, streams: string[]): void
     `  ffplay -rtsp_transport http rtsp://${h}:${port}/live/${vod}`,
     `  vlc --rtsp-http --rtsp-http-port=${port} rtsp://${h}:${port}/${vod}`,
     `  gst-launch-1.0 playbin uri=rtsph://${h}:${port}/${vod}`,
-    `Streams: ${streams.map(s => '/' + s).join(' ')}   Status: http://${h}:${port}/   Metrics: http://${h}:${port}/metrics`,
+    `Streams: ${streams.map(s => '/' + s).join(' ')}   Browser: http://${h}:${port}/watch`,
+    `Status page: http://${o}:${opsPort}/   Metrics: http://${o}:${opsPort}/metrics   (the ops listener, not on port ${port})`,
     ''
   ]
   process.stdout.write(lines.join('\n') + '\n')
 }
 
-function onSignals (stop: () => Promise<void>, logger: pino.Logger): void {
+function onSignals (stop: () => Promise<void>, logger: Logger): void {
   let stopping = false
   const handler = (sig: string): void => {
     if (stopping) return

@@ -32,6 +32,8 @@ export interface GatewayMetrics {
   backendBytes: Counter<'backend'>
   /** Faults contained in one session or connection (TG_ERR_INTERNAL), by entry point (src/containment.ts). */
   faultsTotal: Counter<'where'>
+  /** At a relay node: legs and cluster reads refused for want of a valid portal proof, by reason. */
+  relayUntrusted: Counter<'reason'>
 }
 
 export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string } = {}): GatewayMetrics {
@@ -66,7 +68,8 @@ export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string
     backendProbeSeconds: new Histogram({ name: 'tunnelgate_backend_probe_seconds', help: 'Duration of RTSP OPTIONS health probes (failed ones included)', labelNames: ['backend'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
     backendBandwidth: new Gauge({ name: 'tunnelgate_backend_bandwidth_bits', help: 'Bits/s received from each backend by this relay (last second)', labelNames: ['backend'], registers }),
     backendBytes: new Counter({ name: 'tunnelgate_backend_bytes_total', help: 'Bytes received from each backend', labelNames: ['backend'], registers }),
-    faultsTotal: new Counter({ name: 'tunnelgate_faults_total', help: 'Faults inside the gateway contained in one session or connection (TG_ERR_INTERNAL), by entry point', labelNames: ['where'], registers })
+    faultsTotal: new Counter({ name: 'tunnelgate_faults_total', help: 'Faults inside the gateway contained in one session or connection (TG_ERR_INTERNAL), by entry point', labelNames: ['where'], registers }),
+    relayUntrusted: new Counter({ name: 'tunnelgate_relay_untrusted_total', help: 'Legs and cluster reads a relay node refused for want of a valid portal proof, by reason (missing, malformed, bad-signature, stale, replayed, mismatch, nonces-full)', labelNames: ['reason'], registers })
   }
   // Counted per read, per request or per tunnel: no label hashing on the hot path.
   for (const c of [m.bytesTotal, m.backendBytes, m.errorsTotal, m.rtspRequestsTotal, m.legsTotal, m.tunnelsTotal, m.gatewayResponsesTotal, m.limitHitsTotal, m.backendChoices]) deferIncrements(c as Counter<string>)

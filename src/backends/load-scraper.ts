@@ -1,7 +1,8 @@
 /**
  * The balancer's outside load figures, read with undici (the policy itself stays pure):
  *
- *  - `cluster.peers`: every peer relay's `/metrics`; `tunnelgate_backend_sessions{backend}` and
+ *  - `cluster.peers`: every peer relay's `/metrics` (on its tunnel port, a read signed with
+ *    `cluster.secret`: forward-signer.ts); `tunnelgate_backend_sessions{backend}` and
  *    `tunnelgate_backend_bandwidth_bits{backend}` summed over the peers other than this relay (a peer
  *    that serves this relay's own `tunnelgate_relay_instance_info{id}` is this relay and is skipped);
  *  - `backends[].metricsUrl`: the backend's own `/metrics` (`metricsSessions` gauge, `metricsBytes`
@@ -22,6 +23,8 @@ import type { GatewayMetrics } from '../metrics.js'
 import { parsePromText, sumBy, type PromSample } from '../balancer/prom-text.js'
 import { parseRelaySpec } from '../portal/remote-relays.js'
 import type { BackendPool } from './pool.js'
+import { redactUrl } from '../ops/redact.js'
+import { ForwardSigner } from '../portal/forward-signer.js'
 
 /** This process tree's identity in `tunnelgate_relay_instance_info{id}` (self-detection among peers). */
 export const INSTANCE_INFO = 'tunnelgate_relay_instance_info'
@@ -43,6 +46,8 @@ export class LoadScraper {
   readonly #metrics: GatewayMetrics
   readonly #log: Logger
   readonly #opts: LoadScraperOptions
+  /** Peers' /metrics are read on their tunnel ports, signed with cluster.secret. */
+  readonly #signer: ForwardSigner | null
   readonly #clients = new Map<string, Pool>()
   readonly #peers = new Map<string, PeerFigures>()
   readonly #failing = new Set<string>()
@@ -61,6 +66,7 @@ export class LoadScraper {
     this.#metrics = metrics
     this.#log = logger
     this.#opts = opts
+    this.#signer = config.cluster.secret === '' ? null : new ForwardSigner(config.cluster.secret)
   }
 
   get scraping (): boolean {
@@ -94,10 +100,11 @@ export class LoadScraper {
     return p
   }
 
-  async #get (url: string): Promise<string> {
+  async #get (url: string, signed = false): Promise<string> {
     const u = new URL(url)
     const t = this.#config.balancer.scrapeTimeoutMs
-    const res = await this.#client(u.origin).request({ path: u.pathname + u.search, method: 'GET', headersTimeout: t, bodyTimeout: t, headers: { accept: 'text/plain;version=0.0.4, application/json' } })
+    const proof = signed && this.#signer !== null ? this.#signer.readHeaders(u.pathname) : {}
+    const res = await this.#client(u.origin).request({ path: u.pathname + u.search, method: 'GET', headersTimeout: t, bodyTimeout: t, headers: { accept: 'text/plain;version=0.0.4, application/json', ...proof } })
     const text = await res.body.text()
     if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`)
     if (text.length > 8 * 1024 * 1024) throw new Error('response over 8 MiB')
@@ -147,7 +154,7 @@ export class LoadScraper {
     const peers = await this.#resolvePeers()
     await Promise.all(peers.map(async addr => {
       try {
-        const samples = parsePromText(await this.#get(`http://${addr}/metrics`))
+        const samples = parsePromText(await this.#get(`http://${addr}/metrics`, true))
         if (isSelf(samples, this.#opts.instanceId)) { this.#self.add(addr); this.#peers.delete(addr); this.#ok(addr); return }
         this.#peers.set(addr, { sessions: sumBy(samples, 'tunnelgate_backend_sessions', 'backend'), bits: sumBy(samples, 'tunnelgate_backend_bandwidth_bits', 'backend'), at: Date.now() })
         this.#ok(addr)
@@ -191,9 +198,9 @@ export class LoadScraper {
         }
         if (!Number.isFinite(sessions) || sessions < 0) throw new Error(`bad ${c.metricsSessions} value ${sessions}`)
         this.#pool.setExternal({ backend: c.name, source: 'backend', sessions, bps, at: now })
-        this.#ok(c.metricsUrl)
+        this.#ok(redactUrl(c.metricsUrl))
       } catch (err) {
-        this.#fail(c.metricsUrl, err)
+        this.#fail(redactUrl(c.metricsUrl), err)
       }
     }))
   }
@@ -207,7 +214,7 @@ export class LoadScraper {
   async #scrapePromql (): Promise<void> {
     const q = this.#config.balancer.promql
     if (q.url === '') return
-    const target = `promql:${q.url}`
+    const target = `promql:${redactUrl(q.url)}`
     try {
       const at = Date.now()
       const [sessions, bits] = await Promise.all([this.#query(q.query), q.bandwidthQuery === '' ? Promise.resolve(null) : this.#query(q.bandwidthQuery)])

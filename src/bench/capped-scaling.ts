@@ -168,13 +168,13 @@ async function cappedWindow (box: Running, ctx: Ctx, caps: CpuCap[], n: number, 
   const s = await measureUndisturbed(box, ctx, `${box.id} capped`, n, so.stepSeconds)
   // cpuProcs: the portal first, then the workers in the order of box.pids() (as the caps).
   const workerCores = s.cpuProcs.slice(1).map(x => x / s.seconds)
-  return { ...s, workerCores, throttledMs: caps.map((c, i) => c.throttled().ms - t0[i]!), workerTunnels: await workerTunnels(box.port) }
+  return { ...s, workerCores, throttledMs: caps.map((c, i) => c.throttled().ms - t0[i]!), workerTunnels: box.opsPort === undefined ? [] : await workerTunnels(box.opsPort) }
 }
 
-/** Tunnels per relay worker from the gateway's /status/summary (sorted by worker name), or [] . */
-export async function workerTunnels (port: number): Promise<number[]> {
+/** Tunnels per relay worker from the gateway's /status/summary on its ops listener (sorted by worker name), or [] . */
+export async function workerTunnels (opsPort: number): Promise<number[]> {
   try {
-    const res = await fetch(`http://127.0.0.1:${port}/status/summary`, { signal: AbortSignal.timeout(2000) })
+    const res = await fetch(`http://127.0.0.1:${opsPort}/status/summary`, { signal: AbortSignal.timeout(2000) })
     const body = await res.json() as { relays?: Array<{ relay?: unknown, tunnels?: unknown }> }
     return (body.relays ?? [])
       .filter((r): r is { relay: string, tunnels: number } => typeof r.relay === 'string' && typeof r.tunnels === 'number')

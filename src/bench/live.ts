@@ -154,7 +154,7 @@ async function startTunnelgateLive (backendPort: number): Promise<Proc & { port:
   const port = await freePort()
   const file = join(mkdtempSync(join(tmpdir(), 'tg-bench-live-')), 'tunnelgate.json')
   writeFileSync(file, JSON.stringify({ ...GATEWAY_BENCH_CONFIG, routes: [{ path: '/', backends: [], live: true }] }))
-  const { child, output } = spawnLimited(process.execPath, [...nodeArgs('main.js'), '--config', file, '--port', String(port), '--host', '127.0.0.1',
+  const { child, output } = spawnLimited(process.execPath, [...nodeArgs('main.js'), '--config', file, '--port', String(port), '--host', '127.0.0.1', '--ops-port', '0',
     '--backend', `rtsp://127.0.0.1:${backendPort}`, '--workers', '0'], { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_BACKENDS: '' })
   try { await waitPort(port, child, 'tunnelgate', output) } catch (err) { await stopChild(child); throw err }
   const pid = child.pid!

@@ -9,6 +9,7 @@
  *   d   HAProxy (Debian package) in TCP mode, balance source, in front of the source
  *   e   raw TCP relay (Node pipe) in front of the source: the floor of any forwarder
  */
+import { randomBytes } from 'node:crypto'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -32,6 +33,8 @@ export const SCENARIOS: Record<ScenarioId, string> = {
 export interface Running {
   id: ScenarioId
   port: number
+  /** A tunnelgate box's ops listener (metrics, /status/summary; the portal's in scenario f). */
+  opsPort?: number
   /** The middle box's processes now (empty for direct). */
   pids (): number[]
   /**
@@ -200,15 +203,18 @@ export async function startScenario (id: ScenarioId, sourcePort: number): Promis
     return { id, port, pids: () => [child.pid!], stop: () => stopChild(child) }
   }
   const { gcDir, env } = gcEnv({ ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_BACKENDS: '' })
-  if (id === 'f') return await startCluster(port, sourcePort, gcDir, env)
+  // The portal and relay node of scenario f sign and check what they forward with a secret of this run.
+  if (id === 'f') return await startCluster(port, sourcePort, gcDir, { ...env, TUNNELGATE_CLUSTER_SECRET: randomBytes(24).toString('base64url') })
   const workers = id === 'b1' ? ['--workers', '1'] : id === 'b2' ? ['--workers', '2'] : ['--workers', '0']
-  const child = spawnLimited(process.execPath, [...nodeArgs('main.js', { gcHook: true }), '--config', gatewayConfig(), '--port', String(port), '--host', '127.0.0.1', '--backend', `rtsp://127.0.0.1:${sourcePort}`, ...workers], env)
+  const opsPort = await freePort()
+  const child = spawnLimited(process.execPath, [...nodeArgs('main.js', { gcHook: true }), '--config', gatewayConfig(), '--port', String(port), '--host', '127.0.0.1', '--ops-port', String(opsPort), '--backend', `rtsp://127.0.0.1:${sourcePort}`, ...workers], env)
   await waitListening(port)
   // Workers announce readiness before the portal listens; give the tree a moment to settle.
   const pid = child.pid!
   return {
     id,
     port,
+    opsPort,
     // sh execs the command: the pid is the gateway's.
     pids: () => processTree(pid),
     gcDir,
@@ -223,14 +229,15 @@ export async function startScenario (id: ScenarioId, sourcePort: number): Promis
  */
 async function startCluster (port: number, sourcePort: number, gcDir: string, env: NodeJS.ProcessEnv): Promise<Running> {
   const relayPort = await freePort()
+  const [relayOps, portalOps] = [await freePort(), await freePort()]
   const config = gatewayConfig()
-  const relay = spawnLimited(process.execPath, [...nodeArgs('main.js', { gcHook: true }), 'relay', '--config', config, '--port', String(relayPort), '--host', '127.0.0.1', '--backend', `rtsp://127.0.0.1:${sourcePort}`], env)
+  const relay = spawnLimited(process.execPath, [...nodeArgs('main.js', { gcHook: true }), 'relay', '--config', config, '--port', String(relayPort), '--host', '127.0.0.1', '--ops-port', String(relayOps), '--backend', `rtsp://127.0.0.1:${sourcePort}`], env)
   await waitListening(relayPort)
-  const portal = spawnLimited(process.execPath, [...nodeArgs('main.js', { gcHook: true }), 'portal', '--config', config, '--port', String(port), '--host', '127.0.0.1', '--relay', `127.0.0.1:${relayPort}`], env)
+  const portal = spawnLimited(process.execPath, [...nodeArgs('main.js', { gcHook: true }), 'portal', '--config', config, '--port', String(port), '--host', '127.0.0.1', '--ops-port', String(portalOps), '--relay', `127.0.0.1:${relayPort}`], env)
   await waitListening(port)
   const deadline = Date.now() + 20_000
   for (;;) {
-    const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(async r => await r.text()).catch(() => '')
+    const text = await fetch(`http://127.0.0.1:${portalOps}/metrics`).then(async r => await r.text()).catch(() => '')
     if (/^tunnelgate_relay_up\{[^}]*\} 1$/m.test(text)) break
     if (Date.now() > deadline) throw new Error('the portal never saw its relay node up')
     await new Promise(resolve => setTimeout(resolve, 100))
@@ -238,6 +245,7 @@ async function startCluster (port: number, sourcePort: number, gcDir: string, en
   return {
     id: 'f',
     port,
+    opsPort: portalOps,
     pids: () => [...processTree(portal.pid!), ...processTree(relay.pid!)],
     gcDir,
     stop: async () => { await stopChild(portal); await stopChild(relay) }

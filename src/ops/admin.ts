@@ -1,11 +1,10 @@
 /**
- * The admin API: JSON over HTTP on its own listener (`admin.host`, loopback by default;
- * `admin.token` required when it is not loopback), a Fastify instance of its own. The route
- * table below is the single source of both the routes' validation schemas and the OpenAPI
- * description served at /admin/openapi.json.
+ * The admin API: JSON over HTTP under /admin on the ops listener (`ops.host`, loopback by default;
+ * `ops.token` required when it is not loopback), when `admin.enabled`. The route table below is the
+ * single source of both the routes' validation schemas and the OpenAPI description served at
+ * /admin/openapi.json.
  */
-import { timingSafeEqual, createHash } from 'node:crypto'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { TunnelgateError, type ErrorCode } from '../errors.js'
 import type { GatewayMetrics } from '../metrics.js'
@@ -212,72 +211,46 @@ export function openApiDocument (): Record<string, unknown> {
     servers: [{ url: '/' }],
     components: {
       schemas: { Error: errorSchema },
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'admin.token (required when admin.host is not loopback)' } }
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'ops.token (required when ops.host is not loopback)' } }
     },
     security: [{ bearer: [] }, {}],
     paths
   }
 }
 
-export function isLoopback (host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
-}
-
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
-
-export async function buildAdmin (deps: { op: Operator, metrics: GatewayMetrics, logger: Logger, token: string }): Promise<FastifyInstance> {
-  const { op, metrics, token } = deps
+/**
+ * The admin routes on the ops listener (src/ops/ops-web.ts), an encapsulated plugin under /admin
+ * with its own coded errors; the listener's token guard has already let the request in.
+ */
+export async function registerAdmin (ops: FastifyInstance, deps: { op: Operator, metrics: GatewayMetrics, logger: Logger }): Promise<void> {
+  const { op, metrics } = deps
   const log = deps.logger.child({ component: 'admin' })
-  const app = Fastify({
-    loggerInstance: log.child({}, { level: 'warn' }) as unknown as FastifyBaseLogger,
-    bodyLimit: 64 * 1024,
-    connectionTimeout: 30_000,
-    // Unknown fields are an error (400), not silently dropped.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } }
-  })
   const fail = (reply: FastifyReply, status: number, code: ErrorCode, message: string): FastifyReply => {
     metrics.errorsTotal.inc({ code })
     log.info({ event: 'admin-error', status, code, reason: message }, 'admin request refused')
     return reply.code(status).send({ error: { code, message } })
   }
-  app.addHook('onResponse', async (req, reply) => {
-    metrics.webRequestsTotal.inc({ route: `admin:${req.routeOptions.url ?? 'unknown'}`, status: String(reply.statusCode) })
-  })
-  // Cross-origin calls (the status page's drain buttons) only when a token protects the API: with
-  // no token, any web page the operator opens could otherwise drive a loopback admin API.
-  if (token !== '') {
-    app.addHook('onSend', async (_req, reply, payload) => { void reply.header('Access-Control-Allow-Origin', '*'); return payload })
-    app.options('/admin/*', async (_req, reply) => reply.code(204).header('Access-Control-Allow-Methods', 'GET, PUT, POST, DELETE')
-      .header('Access-Control-Allow-Headers', 'Authorization, Content-Type').header('Access-Control-Max-Age', '600').send())
-  }
-  app.addHook('onRequest', async (req, reply) => {
-    if (token === '' || req.method === 'OPTIONS') return
-    const h = req.headers.authorization ?? ''
-    const m = /^Bearer\s+(\S+)$/i.exec(h)
-    if (m === null || !timingSafeEqual(digest(m[1]!), digest(token))) {
-      void reply.header('WWW-Authenticate', 'Bearer realm="tunnelgate-admin"')
-      return fail(reply, 401, 'TG_ERR_ADMIN_AUTH', m === null ? 'an Authorization: Bearer <admin.token> header is required' : 'wrong admin token')
-    }
-  })
-  app.setErrorHandler((err: Error & { statusCode?: number, validation?: unknown, code?: string }, _req, reply) => {
-    if (err instanceof HttpError) return fail(reply, err.status, err.code, err.message)
-    if (err.validation !== undefined || (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)) {
-      return fail(reply, err.statusCode ?? 400, 'TG_ERR_ADMIN_BAD_REQUEST', err.message)
-    }
-    log.error({ err }, 'admin request failed')
-    return reply.code(500).send({ error: { code: 'TG_ERR_ADMIN_INTERNAL', message: err.message } })
-  })
-  app.setNotFoundHandler((req, reply) => fail(reply, 404, 'TG_ERR_ADMIN_NOT_FOUND', `no route ${req.method} ${req.url.slice(0, 200)} (see /admin/openapi.json)`))
-  const doc = openApiDocument()
-  app.get('/admin/openapi.json', async () => doc)
-  for (const r of ROUTES) {
-    app.route({
-      method: r.method,
-      url: r.url,
-      schema: { ...(r.params !== undefined ? { params: r.params } : {}), ...(r.body !== undefined ? { body: r.body } : {}) },
-      handler: async (req) => await r.handler(req, op)
+  await ops.register(async app => {
+    app.setErrorHandler((err: Error & { statusCode?: number, validation?: unknown, code?: string }, _req, reply) => {
+      if (err instanceof HttpError) return fail(reply, err.status, err.code, err.message)
+      if (err.validation !== undefined || (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)) {
+        return fail(reply, err.statusCode ?? 400, 'TG_ERR_ADMIN_BAD_REQUEST', err.message)
+      }
+      log.error({ err }, 'admin request failed')
+      return reply.code(500).send({ error: { code: 'TG_ERR_ADMIN_INTERNAL', message: err.message } })
     })
-  }
-  await app.ready()
-  return app
+    app.setNotFoundHandler((req, reply) => fail(reply, 404, 'TG_ERR_ADMIN_NOT_FOUND', `no route ${req.method} ${req.url.slice(0, 200)} (see /admin/openapi.json)`))
+    const doc = openApiDocument()
+    app.get('/openapi.json', async () => doc)
+    for (const r of ROUTES) {
+      app.route({
+        method: r.method,
+        url: r.url.slice(ADMIN_PREFIX.length),
+        schema: { ...(r.params !== undefined ? { params: r.params } : {}), ...(r.body !== undefined ? { body: r.body } : {}) },
+        handler: async (req) => await r.handler(req, op)
+      })
+    }
+  }, { prefix: ADMIN_PREFIX })
 }
+
+const ADMIN_PREFIX = '/admin'

@@ -5,6 +5,7 @@
  */
 import type { SessionSnapshot, SessionTally } from '../tunnel/proxy-session.js'
 import type { AccessRecord } from './access-log.js'
+import { redactUrl } from './redact.js'
 
 /** Paths listed per relay in a summary (the busiest by bytes, then tunnels). */
 export const SUMMARY_PATHS = 20
@@ -99,7 +100,7 @@ export function accessRecord (s: SessionSnapshot, reason: string, outcome: strin
     transport: s.transport,
     client: s.client,
     userAgent: s.userAgent,
-    path: s.path,
+    path: redactUrl(s.path),
     backend: s.backend,
     relay: s.relay,
     start: new Date(s.startedAt).toISOString(),

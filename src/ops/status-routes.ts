@@ -1,8 +1,9 @@
 /**
- * The status page on the portal's web surface: `/` (index.html), its assets under /status/assets/
+ * The status page on the ops listener: `/` (index.html), its assets under /status/assets/
  * (files in src/portal/status/, served by the portal: no CDN), `/status/live` (the last sample +
  * the sparkline history, JSON), `/status/events` (server-sent events, one per sample) and
- * `/status/summary` (this gateway's relay summaries, JSON: what a portal in front of a relay node reads).
+ * `/status/summary` (this gateway's relay summaries, JSON; a portal reads a relay node's with a signed
+ * request on the relay's tunnel port, src/portal/cluster-reads.ts).
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -21,12 +22,24 @@ export const STATUS_ASSET_DIR = existsSync(resolve(here, '../portal/status/index
 
 const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8', 'favicon.svg': 'image/svg+xml' }
 
-export function registerStatusRoutes (app: FastifyInstance, deps: { feed: StatusFeed, metrics: GatewayMetrics, maxEventClients: number, sampleIntervalMs: number, summaries: () => Promise<RelaySummary[]> }): { closeStreams: () => void } {
+export interface StatusRoutesDeps {
+  feed: StatusFeed
+  metrics: GatewayMetrics
+  maxEventClients: number
+  sampleIntervalMs: number
+  summaries: () => Promise<RelaySummary[]>
+  /** The public port serving /watch (the page links there), null when the player is off. */
+  watchPort: () => number | null
+  /** The admin API is on this listener (the page shows its drain buttons). */
+  admin: boolean
+}
+
+export function registerStatusRoutes (app: FastifyInstance, deps: StatusRoutesDeps): { closeStreams: () => void } {
   const { feed, metrics } = deps
   const files = new Map<string, Buffer>()
   for (const name of ['index.html', ...Object.keys(ASSETS)]) files.set(name, readFileSync(join(STATUS_ASSET_DIR, name)))
   const streams = new Set<{ end: () => void }>()
-  const hasWatch = (): boolean => app.hasRoute({ method: 'GET', url: '/watch/*' })
+  const meta = (): { sampleIntervalMs: number, watchPort: number | null, admin: boolean } => ({ sampleIntervalMs: deps.sampleIntervalMs, watchPort: deps.watchPort(), admin: deps.admin })
 
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('Cache-Control', 'no-cache').send(files.get('index.html')))
   app.get('/favicon.ico', async (_req, reply) => reply.type(ASSETS['favicon.svg']!).send(files.get('favicon.svg')))
@@ -38,7 +51,7 @@ export function registerStatusRoutes (app: FastifyInstance, deps: { feed: Status
   })
   app.get('/status/live', async () => {
     const last = feed.last ?? await feed.sample()
-    return { sample: last, history: feed.history.toArray(), sampleIntervalMs: deps.sampleIntervalMs, watch: hasWatch() }
+    return { sample: last, history: feed.history.toArray(), ...meta() }
   })
   // This gateway's relays in brief (tunnels, bytes, busiest paths): what a portal in front of it
   // asks for its own status page (RemoteRelays.summaries).
@@ -53,7 +66,7 @@ export function registerStatusRoutes (app: FastifyInstance, deps: { feed: Status
     const res = reply.raw
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' })
     res.write(`retry: ${deps.sampleIntervalMs}\n`)
-    res.write(`event: history\ndata: ${JSON.stringify({ history: feed.history.toArray(), sampleIntervalMs: deps.sampleIntervalMs, watch: hasWatch(), sample: feed.last })}\n\n`)
+    res.write(`event: history\ndata: ${JSON.stringify({ history: feed.history.toArray(), ...meta(), sample: feed.last })}\n\n`)
     const stream = { end: () => { off(); res.end() } }
     const off = feed.subscribe(s => { res.write(`event: sample\ndata: ${JSON.stringify(s)}\n\n`) })
     streams.add(stream)

@@ -1,8 +1,8 @@
 /**
  * The operator surface of one gateway process, assembled: the Operator (control over relays,
  * workers, backends, reload), the status feed (samples for the status page), the access log,
- * the admin listener, and the per-relay traffic counters. gateway.ts creates it; main.ts wires
- * SIGHUP to reload().
+ * the ops listener (metrics, status, the status page, the admin API), and the per-relay traffic
+ * counters. gateway.ts creates it; main.ts wires SIGHUP to reload().
  */
 import type net from 'node:net'
 import type { FastifyInstance } from 'fastify'
@@ -13,9 +13,11 @@ import type { GatewayMetrics } from '../metrics.js'
 import type { Relay } from '../relay/relay.js'
 import type { WorkerPool } from '../relay/workers.js'
 import type { RemoteRelays } from '../portal/remote-relays.js'
+import type { HttpRoutes } from '../portal/http-routes.js'
+import type { StatusSource } from '../portal/web.js'
 import { AccessLog } from './access-log.js'
-import { buildAdmin } from './admin.js'
 import { Operator } from './control.js'
+import { buildOpsWeb } from './ops-web.js'
 import { StatusFeed } from './status-feed.js'
 import { registerStatusRoutes } from './status-routes.js'
 
@@ -44,10 +46,8 @@ export interface OpsSurface {
   operator: Operator
   feed: StatusFeed
   accessLog: AccessLog
-  /** Register the status page routes on the port-80 web app (before it is ready). */
-  registerWeb (app: FastifyInstance): void
-  /** Start the admin listener (when admin.enabled); returns its port or null. */
-  startAdmin (listen: (server: net.Server, port: number, host: string) => Promise<void>): Promise<number | null>
+  /** Start the ops listener (`ops.host:ops.port`); returns its port. */
+  start (listen: (server: net.Server, port: number, host: string) => Promise<void>, web: { source: StatusSource, httpRoutes: HttpRoutes | null, watchPort: () => number | null }): Promise<number>
   close (): Promise<void>
 }
 
@@ -62,28 +62,34 @@ export function createOpsSurface (d: { config: Config, relay: Relay, workers: Wo
   if (d.remote !== null) registerRelayBytes(metrics.registry, () => Object.fromEntries(d.remote!.relays().map(r => [r.id, r.bytes])))
   const operator = new Operator({ relay: d.relay, workers: d.workers, remote: d.remote, metrics, logger, config, loadConfig: d.loadConfig })
   const feed = new StatusFeed(operator, { sampleIntervalMs: config.status.sampleIntervalMs, historySamples: config.status.historySamples, streams: config.status.streams })
-  let admin: FastifyInstance | null = null
+  let app: FastifyInstance | null = null
   let streams: { closeStreams: () => void } | null = null
   return {
     operator,
     feed,
     accessLog,
-    registerWeb (app) {
-      streams = registerStatusRoutes(app, { feed, metrics, maxEventClients: config.status.maxEventClients, sampleIntervalMs: config.status.sampleIntervalMs, summaries: async () => await operator.summaries() })
+    async start (listen, web) {
+      app = await buildOpsWeb({
+        config,
+        metrics,
+        logger,
+        source: web.source,
+        httpRoutes: web.httpRoutes,
+        operator,
+        registerStatus: a => {
+          streams = registerStatusRoutes(a, { feed, metrics, maxEventClients: config.status.maxEventClients, sampleIntervalMs: config.status.sampleIntervalMs, summaries: async () => await operator.summaries(), watchPort: web.watchPort, admin: config.admin.enabled })
+        }
+      })
+      await listen(app.server, config.ops.port, config.ops.host)
       feed.start()
-    },
-    async startAdmin (listen) {
-      if (!config.admin.enabled) return null
-      admin = await buildAdmin({ op: operator, metrics, logger, token: config.admin.token })
-      await listen(admin.server, config.admin.port, config.admin.host)
-      const port = (admin.server.address() as net.AddressInfo).port
-      logger.info({ event: 'admin-listening', host: config.admin.host, port }, `admin API on http://${config.admin.host}:${port}/admin/openapi.json`)
+      const port = (app.server.address() as net.AddressInfo).port
+      logger.info({ event: 'ops-listening', host: config.ops.host, port, admin: config.admin.enabled }, `ops listener (metrics, status page${config.admin.enabled ? ', admin API' : ''}) on http://${config.ops.host}:${port}/`)
       return port
     },
     async close () {
       feed.stop()
       streams?.closeStreams()
-      if (admin !== null) await admin.close()
+      if (app !== null) await app.close()
       await accessLog.close()
     }
   }

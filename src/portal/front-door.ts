@@ -15,6 +15,8 @@ import { gateFor, whenDecided, type GateVerdict } from './gate.js'
 import { buildHttpError, classifyTunnelLeg, parseHttpHead, type HttpHead } from '../tunnel/codec/http-head.js'
 import { admitWebSocket, isRtspWebSocket } from './websocket-door.js'
 import { contained, reportFault, type FaultOwner } from '../containment.js'
+import type { ForwardTrust } from './forward-trust.js'
+import type { ForwardClaims } from './forward-proof.js'
 
 export interface LegInfo {
   clientAddress: string
@@ -24,6 +26,8 @@ export interface LegInfo {
   raw?: Buffer
   /** Stream path a token bound this tunnel to (requests for other paths get RTSP 403). */
   allowedPath?: string
+  /** The gateway-authenticated user a portal's proof names (relay nodes). */
+  user?: string
 }
 
 export interface LegSink {
@@ -41,23 +45,16 @@ export interface FrontDoorDeps {
   legs: LegSink
   /** Where non-tunnel HTTP connections go (Fastify's underlying server). */
   web: net.Server
-  /** Take the client address from a portal's X-Tunnelgate-Client header (relay nodes only). */
-  trustForwarded?: boolean
+  /**
+   * Relay nodes: every leg must come with a portal's proof (forward-trust.ts), whose client address,
+   * token path and user are then believed; a leg without one is refused.
+   */
+  forward?: ForwardTrust | null
 }
 
-function forwardedClient (head: HttpHead): string | undefined {
-  for (const [k, v] of head.headers) if (k.toLowerCase() === 'x-tunnelgate-client') return v.trim().slice(0, 64)
-  return undefined
-}
-
-/** The path binding a portal forwarded with a leg (X-Tunnelgate-Path, relay nodes only). */
-function forwardedPath (head: HttpHead): string | undefined {
-  for (const [k, v] of head.headers) {
-    if (k.toLowerCase() !== 'x-tunnelgate-path') continue
-    try { const p = decodeURIComponent(v.trim()); return p.startsWith('/') ? p : '/' } catch { return '/' }
-  }
-  return undefined
-}
+/** What a portal's proof says of a leg, as the sink takes it. */
+const vouched = (c: ForwardClaims): { clientAddress: string, allowedPath?: string, user?: string } =>
+  ({ clientAddress: c.client, ...(c.path === undefined ? {} : { allowedPath: c.path }), ...(c.user === undefined ? {} : { user: c.user }) })
 
 /** The front door's error listener once a connection's head is read (the sink adds its own). */
 function ignoreError (): void {}
@@ -67,7 +64,8 @@ const RTSP_START = /^[A-Z_]{3,20} \S+ RTSP\/\d\.\d\r?\n/
 
 export function createFrontDoor (deps: FrontDoorDeps): net.Server {
   const { config, metrics, logger, legs, web } = deps
-  const trustForwarded = deps.trustForwarded === true
+  const forward = deps.forward ?? null
+  const trustForwarded = forward !== null
   const gate = gateFor(config, metrics, logger)
   const gated = gate.enabled
   const filter = createAddressFilter(config.access.allow, config.access.deny)
@@ -94,6 +92,8 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
     }
     if (filtering && !trustForwarded && !filter.allows(clientAddress)) { denied(socket, clientAddress); return }
     let buf: Buffer = Buffer.alloc(0)
+    // A relay node's portal proof: undefined until the preamble is read, null when there is none.
+    let proof: ForwardClaims | null | undefined = forward === null ? null : undefined
     const timer = setTimeout(contained(owner, 'door-timeout', () => {
       metrics.errorsTotal.inc({ code: 'TG_ERR_HTTP_HEAD_TIMEOUT' })
       metrics.limitHitsTotal.inc({ limit: 'limits.headerTimeoutMs' })
@@ -114,6 +114,14 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
     }
     const onData = contained(owner, 'door-data', (chunk: Buffer): void => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
+      if (proof === undefined) {
+        const p = forward!.takePreamble(buf, clientAddress)
+        if (p.state === 'incomplete') return
+        if (p.state === 'refused') { done(); socket.destroy(); return }
+        proof = p.state === 'signed' ? p.claims : null
+        if (p.state === 'signed') buf = p.rest
+        if (buf.length === 0) return
+      }
       const nl = buf.indexOf(0x0a)
       if (nl !== -1 && RTSP_START.test(buf.toString('latin1', 0, Math.min(nl + 1, 512)))) {
         done()
@@ -123,7 +131,9 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
           socket.end(gate.rtspRefusal(clientAddress))
           return
         }
-        legs.acceptRtsp(socket, buf, { clientAddress, acceptedAt })
+        const by = forward === null ? null : forward.accept(socket, proof, 'rtsp', undefined, null, clientAddress)
+        if (forward !== null && by === null) return
+        legs.acceptRtsp(socket, buf, { clientAddress, acceptedAt, ...(by === null ? {} : vouched(by)) })
         return
       }
       const r = parseHttpHead(buf, { maxHeadBytes: config.limits.httpHeadBytes, maxHeaders: config.limits.httpHeaders })
@@ -140,10 +150,10 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
       const head = r.head
       if (isRtspWebSocket(config, head)) {
         // RTSP over WebSocket: relayed like a tunnel leg (see websocket-door.ts).
-        const from = trustForwarded ? (forwardedClient(head) ?? clientAddress) : clientAddress
-        if (filtering && trustForwarded && !filter.allows(from)) { denied(socket, from); return }
-        const bound = trustForwarded ? forwardedPath(head) : undefined
-        admitWebSocket({ config, metrics, logger, legs, gate }, socket, head, buf.subarray(head.headLength), { clientAddress: from, acceptedAt, raw: buf, ...(bound === undefined ? {} : { allowedPath: bound }) })
+        const by = forward === null ? null : forward.accept(socket, proof, 'websocket', undefined, head, clientAddress)
+        if (forward !== null && by === null) return
+        if (filtering && by !== null && !filter.allows(by.client)) { denied(socket, by.client); return }
+        admitWebSocket({ config, metrics, logger, legs, gate }, socket, head, buf.subarray(head.headLength), { clientAddress, acceptedAt, raw: buf, ...(by === null ? {} : vouched(by)) })
         return
       }
       const leg = classifyTunnelLeg(head, { minCookie: config.limits.minCookieLength, maxCookie: config.limits.maxCookieLength })
@@ -154,13 +164,17 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         socket.end(buildHttpError(leg.status, leg.reason))
         return
       }
+      // A relay node believes only a leg its portal vouched for.
+      const by = forward === null || (leg.leg !== 'get' && leg.leg !== 'post') ? null : forward.accept(socket, proof, leg.leg, leg.cookie, head, clientAddress)
+      if (by === null && forward !== null && (leg.leg === 'get' || leg.leg === 'post')) return
       // The sink resumes the socket itself (or hands it to another process unread).
       const admit = (checked: string | undefined): void => {
-        const from = trustForwarded ? (forwardedClient(head) ?? clientAddress) : clientAddress
-        if (filtering && trustForwarded && !filter.allows(from)) { denied(socket, from); return }
+        const from = by?.client ?? clientAddress
+        if (filtering && by !== null && !filter.allows(from)) { denied(socket, from); return }
         // On a relay node, the binding of the token the portal checked (unless this relay checked one itself).
-        const allowedPath = checked ?? (leg.leg === 'get' && trustForwarded ? forwardedPath(head) : undefined)
-        if (leg.leg === 'get') { legs.acceptGet(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf, ...(allowedPath === undefined ? {} : { allowedPath }) }); return }
+        const allowedPath = checked ?? (leg.leg === 'get' ? by?.path : undefined)
+        const user = by?.user === undefined ? {} : { user: by.user }
+        if (leg.leg === 'get') { legs.acceptGet(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf, ...(allowedPath === undefined ? {} : { allowedPath }), ...user }); return }
         if (leg.leg === 'post') { legs.acceptPost(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf }); return }
         // Ordinary HTTP: hand the connection to the web server with what was read put back.
         socket.unshift(buf)

@@ -11,6 +11,7 @@
  *       maxInFlight: 0                   # requests in flight on this route at once (0 = unlimited)
  */
 import { TunnelgateError } from '../errors.js'
+import { redactText } from '../ops/redact.js'
 
 export interface HttpBackendConfig {
   /** Backend identity in metrics, status and the affinity cookie (default host:port). Shared by routes. */
@@ -97,7 +98,7 @@ type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 function fail (key: string, msg: string): never {
-  throw new TunnelgateError('TG_ERR_CFG_INVALID', `config: '${key}' ${msg}`, { key })
+  throw new TunnelgateError('TG_ERR_CFG_INVALID', `config: '${key}' ${redactText(msg)}`, { key })
 }
 
 function int (v: unknown, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number {

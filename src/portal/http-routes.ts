@@ -40,6 +40,7 @@ import type { GatewayMetrics } from '../metrics.js'
 import type { Header } from '../tunnel/codec/rtsp-message.js'
 import { pathAllowed, signGrant, tokenOf, verifyGrant } from './access.js'
 import { gateFor, type Gate } from './gate.js'
+import { redactUrl } from '../ops/redact.js'
 import { encodeSegment, matchRoute, normalisePath, type HttpBackendConfig, type HttpProxyConfig, type HttpRouteConfig } from './http-routes-config.js'
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones the portal sets itself. */
@@ -335,7 +336,7 @@ export class HttpRoutes {
 
   #refuse (req: FastifyRequest, reply: FastifyReply, route: string, status: number, code: ErrorCode, reason: string, headers: Record<string, string> = {}): void {
     this.#metrics.errorsTotal.inc({ code })
-    this.#logger.info({ event: 'http', client: req.ip, method: req.method, target: req.raw.url?.slice(0, 256), route, status, code, reason }, `${req.method} ${status} ${reason}`)
+    this.#logger.info({ event: 'http', client: req.ip, method: req.method, target: redactUrl(req.raw.url ?? '').slice(0, 256), route, status, code, reason }, `${req.method} ${status} ${reason}`)
     this.#answer(reply, route, status, reason, headers)
   }
 

@@ -1,7 +1,8 @@
 /**
  * Remote relay nodes for a portal: the set of relays (static `--relay H:P` or `dns:NAME:PORT`
  * re-resolved periodically), their health (HTTP /healthz probes with undici), and forwarding of
- * a tunnel leg to the relay that owns its cookie by weighted rendezvous hashing. Every portal
+ * a tunnel leg to the relay that owns its cookie by weighted rendezvous hashing, behind a signed
+ * preamble that tells the relay node what this portal vouches for (forward-signer.ts). Every portal
  * computes the same owner from the same relay set, so a GET at portal A and its POST at portal B
  * meet at one relay with no shared state.
  */
@@ -12,7 +13,7 @@ import { Gauge, Counter } from 'prom-client'
 import { Pool } from 'undici'
 import { rankNodes } from '../balancer/hrw.js'
 import { TunnelgateError } from '../errors.js'
-import { parseSummaries, type RelaySummary } from '../ops/relay-view.js'
+import { basicUser, parseSummaries, type RelaySummary } from '../ops/relay-view.js'
 import type { GatewayMetrics } from '../metrics.js'
 import type { HttpHead } from '../tunnel/codec/http-head.js'
 import type { LegSink } from './front-door.js'
@@ -21,11 +22,16 @@ import { webSocketKey } from './websocket-door.js'
 import { ReadGate } from '../tunnel/read-gate.js'
 import { contained, reportFault, socketOwner } from '../containment.js'
 import { plainAddress } from './access.js'
+import type { ForwardSigner, LegClaims } from './forward-signer.js'
 import { legLimitHit, PerIpCounts, refuseLeg, UnpairedLegs, type LegLimitSettings } from '../relay/leg-counts.js'
 
 export interface RelayTarget { host: string, port: number }
 
 export interface RemoteRelayOptions {
+  /** Signs every forwarded leg and the /status/summary reads (cluster.secret). */
+  signer: ForwardSigner
+  /** auth.basic is on: a GET the front door let in without a token carries a verified Basic user. */
+  basicUsers?: boolean
   /** Static relays ("host:port") and/or DNS names ("dns:NAME:PORT"). */
   relays: string[]
   probeIntervalMs: number
@@ -62,19 +68,15 @@ interface RelayState {
   selfDraining: boolean
 }
 
-/** The header a portal adds so the relay logs the real client address. */
-export const CLIENT_HEADER = 'X-Tunnelgate-Client'
 /**
- * The stream path a token bound a GET or WebSocket to at this portal (URI-encoded). The relay node
- * holds the session to it (RTSP 403 for other paths) without knowing the token secrets.
+ * A forwarded head without the client's own X-Tunnelgate-* lines: what a relay node believes comes
+ * in the portal's signed preamble only, and the pair hand-shake header is the portal's to add.
  */
-export const PATH_HEADER = 'X-Tunnelgate-Path'
-
-/** The client address header, and the token's path binding when there is one. */
-function forwardHeaders (raw: Buffer, headLength: number, info: { clientAddress: string, allowedPath?: string }): Buffer {
-  const withClient = withHeader(raw, headLength, CLIENT_HEADER, info.clientAddress)
-  if (info.allowedPath === undefined) return withClient
-  return withHeader(withClient, headLength + CLIENT_HEADER.length + info.clientAddress.length + 4, PATH_HEADER, encodeURIComponent(info.allowedPath))
+export function withoutOwnHeaders (raw: Buffer, headLength: number): Buffer {
+  const head = raw.toString('latin1', 0, headLength)
+  if (!/\nx-tunnelgate-/i.test(head)) return raw
+  const kept = head.split('\n').filter((line, i) => i === 0 || !/^x-tunnelgate-/i.test(line)).join('\n')
+  return Buffer.concat([Buffer.from(kept, 'latin1'), raw.subarray(headLength)])
 }
 
 export function parseRelaySpec (spec: string): { kind: 'static', host: string, port: number } | { kind: 'dns', name: string, port: number } {
@@ -205,7 +207,7 @@ export class RemoteRelays implements LegSink {
   async summaries (timeoutMs = 1000): Promise<RelaySummary[]> {
     const per = await Promise.all([...this.#relays.values()].filter(r => r.up).map(async r => {
       try {
-        const res = await r.pool.request({ path: '/status/summary', method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
+        const res = await r.pool.request({ path: '/status/summary', method: 'GET', headers: this.#opts.signer.readHeaders('/status/summary'), headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
         const text = await res.body.text()
         if (res.statusCode !== 200 || text.length > 1 << 20) return []
         return parseSummaries(JSON.parse(text)).map(s => ({ ...s, relay: `${r.id}/${s.relay}` }))
@@ -293,7 +295,7 @@ export class RemoteRelays implements LegSink {
     return rankNodes(key, healthy.map(r => ({ id: r.id, weight: 1 }))).map(id => this.#relays.get(id)!)
   }
 
-  #forward (socket: net.Socket, raw: Buffer, key: string, fallback: boolean, track?: { cookie: string, kind: 'get' | 'post' }): void {
+  #forward (socket: net.Socket, raw: Buffer, claims: LegClaims, key: string, fallback: boolean, track?: { cookie: string, kind: 'get' | 'post' }): void {
     socket.pause()
     // A throw while forwarding this leg closes this leg only.
     const owner = socketOwner(socket, socket.remoteAddress ?? '', (where, err) => { reportFault(this.#metrics, this.#log, where, err) })
@@ -331,7 +333,8 @@ export class RemoteRelays implements LegSink {
           if (track?.kind === 'get' && this.#cookieRelay.get(track.cookie) === relay.id) this.#cookieRelay.delete(track.cookie)
         })
         up.setKeepAlive(true, 30_000)
-        up.write(raw)
+        // A proof per connection: a relay node refuses a nonce it has seen.
+        up.write(Buffer.concat([this.#opts.signer.preamble(claims), raw]))
         splice(socket, up, reads)
       }))
     }
@@ -355,20 +358,28 @@ export class RemoteRelays implements LegSink {
     })
     if (waiting) this.#unpaired.postsPaired(cookie)
     else if (!duplicate) this.#unpaired.addGet(cookie, ip, this.#pairingMs)
-    this.#forward(socket, forwardHeaders(info.raw ?? rest, head.headLength, info), cookie, true, { cookie, kind: 'get' })
+    this.#forward(socket, withoutOwnHeaders(info.raw ?? rest, head.headLength), { ...this.#vouch(head, info), kind: 'get', cookie }, cookie, true, { cookie, kind: 'get' })
+  }
+
+  /** What this portal vouches for with a leg: the client address, the token's path, the Basic user. */
+  #vouch (head: HttpHead, info: { clientAddress: string, allowedPath?: string }): Omit<LegClaims, 'kind'> {
+    // A token (allowedPath) was checked instead of Basic credentials: an Authorization header is then unverified.
+    const user = info.allowedPath === undefined && this.#opts.basicUsers === true ? basicUser(head.headers) : undefined
+    return { client: info.clientAddress, ...(info.allowedPath === undefined ? {} : { path: info.allowedPath }), ...(user === undefined ? {} : { user }) }
   }
 
   acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
     this.#metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
-    const raw = withHeader(info.raw ?? rest, head.headLength, CLIENT_HEADER, info.clientAddress)
+    const raw = withoutOwnHeaders(info.raw ?? rest, head.headLength)
+    const client = info.clientAddress
     if (this.#openGets.has(cookie)) {
       // Its GET is open through this portal: this POST pairs it (or joins it as a re-POST). When this
       // portal's connection to the GET's relay is up, the POST goes straight there, with no hand-shake
       // round trip in front of the client's first request; else the relays are asked as below.
       this.#unpaired.getPaired(cookie)
       const held = this.#relays.get(this.#cookieRelay.get(cookie) ?? '')
-      if (held !== undefined && held.up) this.#forward(socket, raw, cookie, false, { cookie, kind: 'post' })
-      else this.#forwardPost(socket, raw, cookie)
+      if (held !== undefined && held.up) this.#forward(socket, raw, { kind: 'post', client, cookie }, cookie, false, { cookie, kind: 'post' })
+      else this.#forwardPost(socket, raw, client, cookie)
       return
     }
     // Unpaired as far as this portal knows, until a relay says it holds the GET (its GET came through
@@ -378,7 +389,7 @@ export class RemoteRelays implements LegSink {
     const done = this.#unpaired.addPost(cookie, ip, this.#pairingMs)
     socket.once('close', done)
     // A POST follows its cookie's owner only: sent elsewhere it could never pair.
-    this.#forwardPost(socket, raw, cookie, done)
+    this.#forwardPost(socket, raw, client, cookie, done)
   }
 
   get #pairingMs (): number { return this.#opts.pairingTimeoutMs ?? 30_000 }
@@ -435,14 +446,14 @@ export class RemoteRelays implements LegSink {
    * it (a POST-first client, or a leg whose GET is lost), the POST goes to the HRW owner, which holds it
    * for tunnel.orphanPostMs. The client's bytes wait in its socket meanwhile (paused).
    */
-  #forwardPost (socket: net.Socket, raw: Buffer, cookie: string, onPaired?: () => void): void {
+  #forwardPost (socket: net.Socket, raw: Buffer, client: string, cookie: string, onPaired?: () => void): void {
     socket.pause()
     const ask = this.#order(cookie, { cookie, kind: 'post' }).slice(0, this.#opts.postAskRelays ?? 3)
     const asked = withHeader(raw, raw.length, PAIR_HEADER, 'known-only')
     const attempt = (i: number): void => {
       if (socket.destroyed) return
       const relay = ask[i]
-      if (relay === undefined) { this.#forward(socket, raw, cookie, true, { cookie, kind: 'post' }); return }
+      if (relay === undefined) { this.#forward(socket, raw, { kind: 'post', client, cookie }, cookie, true, { cookie, kind: 'post' }); return }
       const up = net.connect({ host: relay.host, port: relay.port, noDelay: true })
       let settled = false
       let buf: Buffer = Buffer.alloc(0)
@@ -463,7 +474,7 @@ export class RemoteRelays implements LegSink {
         next('error')
       })
       up.once('close', () => next('error'))
-      up.once('connect', () => { up.write(asked) })
+      up.once('connect', () => { up.write(Buffer.concat([this.#opts.signer.preamble({ kind: 'post-ask', client, cookie }), asked])) })
       up.on('data', contained(socketOwner(socket, socket.remoteAddress ?? '', (where, err) => { reportFault(this.#metrics, this.#log, where, err) }), 'portal-forward-data', (chunk: Buffer) => {
         if (settled) return
         buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
@@ -496,7 +507,7 @@ export class RemoteRelays implements LegSink {
     const ip = plainAddress(info.clientAddress)
     if (this.#refusedHere('websocket', socket, ip, false)) return
     this.#countSession(socket, ip)
-    this.#forward(socket, forwardHeaders(info.raw ?? rest, head.headLength, info), webSocketKey(head), true)
+    this.#forward(socket, withoutOwnHeaders(info.raw ?? rest, head.headLength), { ...this.#vouch(head, info), kind: 'websocket' }, webSocketKey(head), true)
   }
 
   acceptRtsp (socket: net.Socket, initial: Buffer, info: { clientAddress: string }): void {
@@ -504,7 +515,8 @@ export class RemoteRelays implements LegSink {
     const ip = plainAddress(info.clientAddress)
     if (this.#refusedHere('rtsp', socket, ip, false)) return
     this.#countSession(socket, ip)
-    this.#forward(socket, initial, `rtsp:${this.#rr++}`, true)
+    // Plain RTSP has no head to carry anything: the signed preamble gives the relay node its client address.
+    this.#forward(socket, initial, { kind: 'rtsp', client: info.clientAddress }, `rtsp:${this.#rr++}`, true)
   }
 
   async close (): Promise<void> {

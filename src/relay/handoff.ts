@@ -18,6 +18,8 @@ export interface LegMessage {
   clientAddress: string
   /** Stream path a token bound the tunnel to (GET only). */
   allowedPath?: string
+  /** The gateway-authenticated user (on a relay node: as its portal's proof says). */
+  user?: string
 }
 
 /**

@@ -17,7 +17,7 @@ import { HttpTunnel, type PostSocket } from '../tunnel/http-tunnel.js'
 import { OutputLedger, SocketOutput } from '../tunnel/socket-output.js'
 import { contained, reportFault, type EntryPoint, type FaultOwner } from '../containment.js'
 import { openWebSocketSession } from '../tunnel/websocket-client.js'
-import { plainAddress } from '../portal/access.js'
+import { plainAddress, targetPath } from '../portal/access.js'
 import { countRefusal, legLimitHit, PerIpCounts, type LimitHit } from './leg-counts.js'
 import { ProxySession, type ClientSide, type SessionSnapshot, type SessionTally } from '../tunnel/proxy-session.js'
 import type { AccessSink } from '../ops/access-log.js'
@@ -179,6 +179,8 @@ export class Relay {
       return
     }
     socket.write(GET_REPLY)
+    // The path only: the query may carry a token or an Axis sessioncookie (status views, logs, OPTIONS * routing).
+    const entryPath = targetPath(head.target)
     const tunnel = new HttpTunnel(cookie, socket, { config: this.config, metrics: this.metrics, logger: this.#log, output: this.output }, () => {
       if (this.#tunnels.get(cookie) === tunnel) this.#tunnels.delete(cookie)
       this.#getPaired(tunnel)
@@ -193,16 +195,17 @@ export class Relay {
       transport: 'http-tunnel',
       clientAddress: info.clientAddress,
       userAgent: getHeader(head, 'User-Agent') ?? '',
-      entryPath: head.target,
+      entryPath,
       ...(info.allowedPath === undefined ? {} : { allowedPath: info.allowedPath }),
       startedAt: info.acceptedAt,
       id: this.#newId(),
       relay: this.name,
-      ...userOf(info.user ?? (this.config.auth.basic.length > 0 ? basicUser(head.headers) : undefined))
+      // A GET let in by a token (allowedPath) never had its Authorization header checked as Basic.
+      ...userOf(info.user ?? (this.config.auth.basic.length > 0 && info.allowedPath === undefined ? basicUser(head.headers) : undefined))
     })
     tunnel.bind(session)
     this.#track(session, ip)
-    this.#log.info({ event: 'tunnel-opened', transport: 'http-tunnel', client: info.clientAddress, path: head.target, userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
+    this.#log.info({ event: 'tunnel-opened', transport: 'http-tunnel', client: info.clientAddress, path: entryPath, userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
     if (rest.length > 0) socket.unshift(rest)
     socket.resume()
     const waiting = this.#pendingPosts.get(cookie)
@@ -381,7 +384,7 @@ export class Relay {
     })
     if (session === null) return
     this.#track(session, ip)
-    this.#log.info({ event: 'tunnel-opened', transport: 'websocket', client: info.clientAddress, path: info.allowedPath ?? head.target, userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
+    this.#log.info({ event: 'tunnel-opened', transport: 'websocket', client: info.clientAddress, path: info.allowedPath ?? targetPath(head.target), userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
   }
 
   #track (session: ProxySession, ip: string): void {

@@ -3,7 +3,8 @@
  * with the bytes already read; POST legs as relayed messages, see relayed-post.ts), and answers
  * metrics/status queries from the portal.
  */
-import pino from 'pino'
+import { createLogger } from '../ops/logger.js'
+import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import { countsByCode, createMetrics } from '../metrics.js'
 import { Relay } from './relay.js'
@@ -57,8 +58,8 @@ function legOwner (close: () => void, tag: string): FaultOwner {
   }
 }
 const userAgentOf = (head: { headers: Array<[string, string]> }): string => head.headers.find(([k]) => k.toLowerCase() === 'user-agent')?.[1] ?? ''
-let workerLog: pino.Logger | null = null
-const logOf = (): pino.Logger => workerLog ?? (workerLog = pino({ level: 'info' }))
+let workerLog: Logger | null = null
+const logOf = (): Logger => workerLog ?? (workerLog = createLogger('info'))
 
 process.on('message', (msg: unknown, handle?: unknown) => {
   if (isPostToWorker(msg)) {
@@ -85,7 +86,7 @@ process.on('message', (msg: unknown, handle?: unknown) => {
 function takeLeg (msg: LegMessage, socket: net.Socket): void {
   if (relay === null) return
   const rest = Buffer.from(msg.rest, 'base64')
-  const info = { clientAddress: msg.clientAddress, acceptedAt: performance.now(), ...(msg.allowedPath === undefined ? {} : { allowedPath: msg.allowedPath }) }
+  const info = { clientAddress: msg.clientAddress, acceptedAt: performance.now(), ...(msg.allowedPath === undefined ? {} : { allowedPath: msg.allowedPath }), ...(msg.user === undefined ? {} : { user: msg.user }) }
   if (msg.kind === 'get' && msg.head !== null) relay.acceptGet(socket, msg.head, msg.cookie, rest, info)
   else if (msg.kind === 'post' && msg.head !== null) relay.acceptPost(socket, msg.head, msg.cookie, rest, info)
   else if (msg.kind === 'websocket' && msg.head !== null) relay.acceptWebSocket(socket, msg.head, rest, info)
@@ -94,7 +95,8 @@ function takeLeg (msg: LegMessage, socket: net.Socket): void {
 
 function control (m: ControlMessage): void {
   if (m.type === 'config') {
-    const logger = pino({ level: m.config.logLevel }).child({ component: 'relay-worker', worker: m.workerId })
+    const logger = createLogger(m.config.logLevel).child({ component: 'relay-worker', worker: m.workerId })
+    workerLog = logger
     const metrics = createMetrics({ defaultMetrics: false })
     registry = metrics.registry
     relay = new Relay(m.config, metrics, logger)

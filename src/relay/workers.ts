@@ -149,7 +149,7 @@ export class WorkerPool implements LegSink {
     })
   }
 
-  #handOff (kind: LegKind, socket: net.Socket, head: HttpHead | null, cookie: string, rest: Buffer, clientAddress: string, key: string, allowedPath?: string): boolean {
+  #handOff (kind: LegKind, socket: net.Socket, head: HttpHead | null, cookie: string, rest: Buffer, clientAddress: string, key: string, vouched: { allowedPath?: string, user?: string } = {}): boolean {
     const slot = this.#pick(kind, cookie, key)
     if (slot === null || slot.child === null) {
       this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
@@ -171,20 +171,20 @@ export class WorkerPool implements LegSink {
     }
     const extra = freezeSocket(socket)
     const all = extra.length > 0 ? Buffer.concat([rest, extra]) : rest
-    const msg: LegMessage = { type: 'leg', kind, cookie, head, rest: all.toString('base64'), clientAddress, ...(allowedPath === undefined ? {} : { allowedPath }) }
+    const msg: LegMessage = { type: 'leg', kind, cookie, head, rest: all.toString('base64'), clientAddress, ...(vouched.allowedPath === undefined ? {} : { allowedPath: vouched.allowedPath }), ...(vouched.user === undefined ? {} : { user: vouched.user }) }
     slot.child.send(msg, socket, { keepOpen: false }, err => {
       if (err !== null && err !== undefined) { this.#log.warn({ err: err.message }, 'leg hand-off failed'); socket.destroy() }
     })
     return true
   }
 
-  acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, allowedPath?: string }): void {
+  acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, allowedPath?: string, user?: string }): void {
     const ip = plainAddress(info.clientAddress)
     const waiting = this.#unpaired.hasPosts(cookie)
     // A GET for a cookie whose tunnel is open is a duplicate (its worker drops it): never unpaired.
     const duplicate = this.#cookieOwner.has(cookie)
     if (this.#refusedHere('get', socket, ip, !waiting && !duplicate)) return
-    if (!this.#handOff('get', socket, head, cookie, rest, info.clientAddress, cookie, info.allowedPath)) return
+    if (!this.#handOff('get', socket, head, cookie, rest, info.clientAddress, cookie, info)) return
     if (waiting) this.#unpaired.postsPaired(cookie)
     else if (!duplicate) this.#unpaired.addGet(cookie, ip, this.#config.tunnel.pairingTimeoutMs)
   }
@@ -210,9 +210,9 @@ export class WorkerPool implements LegSink {
   }
 
   /** A WebSocket goes to the worker owning its random handshake key (the worker writes the 101). */
-  acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: { clientAddress: string, allowedPath?: string }): void {
+  acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: { clientAddress: string, allowedPath?: string, user?: string }): void {
     if (this.#refusedHere('websocket', socket, plainAddress(info.clientAddress), false)) return
-    this.#handOff('websocket', socket, head, '', rest, info.clientAddress, webSocketKey(head), info.allowedPath)
+    this.#handOff('websocket', socket, head, '', rest, info.clientAddress, webSocketKey(head), info)
   }
 
   /** Open sessions from `ip` over all workers (see WorkerSlot.ipCounts). */

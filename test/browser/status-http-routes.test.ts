@@ -23,7 +23,7 @@ t.before(async () => {
 t.teardown(async () => { await browser?.close() })
 
 async function gateway (t: Test, layer: Record<string, unknown>): Promise<Gateway> {
-  const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, status: { sampleIntervalMs: 500 }, ...layer }]), { logger: pino({ level: 'silent' }) })
+  const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ops: { port: 0 }, status: { sampleIntervalMs: 500 }, ...layer }]), { logger: pino({ level: 'silent' }) })
   t.teardown(async () => { await gw.close() })
   return gw
 }
@@ -40,7 +40,7 @@ t.test('HTTP routes on the status page: route, traffic, backend health', async t
   const page = await browser.newPage({ viewport: { width: 1100, height: 1000 } })
   const consoleErrors: string[] = []
   page.on('console', m => { if (m.type() === 'error') consoleErrors.push(m.text()) })
-  await page.goto(base + '/')
+  await page.goto(`http://127.0.0.1:${gw.opsPort}/`)
   const cell = (sel: string): string => `document.querySelector(${JSON.stringify(sel)})?.textContent`
   const route = 'tr.route[data-route="/hls"]'
   await page.waitForSelector('#http-section:not([hidden]) ' + route, { timeout: 15_000 })
@@ -82,7 +82,7 @@ t.test('no HTTP routes: the section stays hidden', async t => {
   const gw = await gateway(t, {})
   const page = await browser.newPage()
   const statusFetched = page.waitForResponse(r => new URL(r.url()).pathname === '/status', { timeout: 10_000 })
-  await page.goto(`http://127.0.0.1:${gw.port}/`)
+  await page.goto(`http://127.0.0.1:${gw.opsPort}/`)
   await statusFetched
   await page.waitForSelector('#conn[data-state="live"]', { timeout: 15_000 })
   t.equal(await page.locator('#http-section').isHidden(), true, 'hidden')

@@ -3,7 +3,7 @@
  * (ffmpeg -rtsp_transport http through the gateway to two embedded origins, two relay workers):
  * the page loads with no request leaving the portal, goes live over SSE, shows the tunnel
  * counts changing, the busiest stream, per-backend sessions and sparklines; a backend drained
- * with the page's own button (admin API with a token, cross-origin) is shown draining and new
+ * with the page's own button (the admin API on the same ops listener, behind its token) is shown draining and new
  * sessions avoid it; a phone-sized viewport has no horizontal page scroll. Saves a screenshot
  * in the OS temp dir; TUNNELGATE_UPDATE_SCREENSHOTS=1 writes it to docs/status-page.png instead.
  */
@@ -37,7 +37,8 @@ t.before(async () => {
   gw = await startGateway(buildConfig([{
     port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 2,
     backends: [{ name: 'origin-a', url: `rtsp://127.0.0.1:${o1.port}`, maxSessions: 8 }, { name: 'origin-b', url: `rtsp://127.0.0.1:${o2.port}`, maxSessions: 8 }],
-    admin: { enabled: true, port: 0, token: TOKEN },
+    ops: { port: 0, token: TOKEN },
+    admin: { enabled: true },
     status: { sampleIntervalMs: 500 }
   }]), { logger: pino({ level: 'silent' }) })
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
@@ -51,12 +52,16 @@ t.teardown(async () => {
 })
 
 t.test('live status page while tunnels play; drain a backend from the page', async t => {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 1250 } })
+  // The page is on the ops listener, not the tunnel port; with ops.token the browser answers the
+  // Basic challenge with the token as password (and sends it for the page's own requests).
+  t.equal((await fetch(`http://127.0.0.1:${gw.port}/`)).status, 404, 'no status page on the tunnel port')
+  t.equal((await fetch(`http://127.0.0.1:${gw.opsPort}/`)).status, 401, 'the ops listener wants the token')
+  const page = await browser.newPage({ viewport: { width: 1100, height: 1250 }, httpCredentials: { username: 'ops', password: TOKEN } })
   const foreign: string[] = []
   const consoleErrors: string[] = []
   page.on('request', r => { const u = new URL(r.url()); if (u.hostname !== '127.0.0.1') foreign.push(r.url()) })
   page.on('console', m => { if (m.type() === 'error') consoleErrors.push(m.text()) })
-  const base = `http://127.0.0.1:${gw.port}`
+  const base = `http://127.0.0.1:${gw.opsPort}`
   await page.goto(base + '/')
   await page.waitForSelector('#conn[data-state="live"]', { timeout: 15_000 })
   t.pass('live updates over server-sent events')
@@ -77,11 +82,7 @@ t.test('live status page while tunnels play; drain a backend from the page', asy
   await until(async () => await sessions('origin-a') + await sessions('origin-b'), n => n === 2, 'backend sessions sum to 2')
   t.ok(await page.locator('#spark-tunnels polyline').count() === 1, 'tunnels sparkline drawn')
 
-  // Drain origin-a with the page's button (admin API with its token, cross-origin).
-  await page.fill('#admin-url', `http://127.0.0.1:${gw.adminPort!}`)
-  await page.dispatchEvent('#admin-url', 'change')
-  await page.fill('#admin-token', TOKEN)
-  await page.dispatchEvent('#admin-token', 'change')
+  // Drain origin-a with the page's button (the admin API on the same listener).
   const drainButton = page.locator('#backends tr[data-backend="origin-a"] button')
   await drainButton.waitFor({ timeout: 5000 })
   t.equal(await drainButton.textContent(), 'drain')
@@ -95,7 +96,7 @@ t.test('live status page while tunnels play; drain a backend from the page', asy
   await page.waitForFunction("document.querySelector('#tunnels')?.textContent === '4'", undefined, { timeout: 20_000 })
   await until(async () => await sessions('origin-b'), n => n === bBefore + 2, 'origin-b got both new sessions')
   t.equal(await sessions('origin-a'), aBefore, 'the drained backend got no new session')
-  const api = adminClient(gw.adminPort!, TOKEN)
+  const api = adminClient(gw.opsPort, TOKEN)
   const tunnels = (await api('GET', '/admin/tunnels')).body.tunnels as Array<{ backend: string, startedAt: number }>
   t.same(tunnels.sort((x, y) => y.startedAt - x.startedAt).slice(0, 2).map(x => x.backend), ['origin-b', 'origin-b'], 'the API agrees: new sessions on origin-b')
 

@@ -59,8 +59,8 @@ t.test('abuse stage against the real process', { skip: existsSync(`${ROOT}dist/m
   const dir = mkdtempSync(join(tmpdir(), 'tg-abuse-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const port = await freePort()
-  const adminPort = await freePort()
-  writeFileSync(join(dir, 'tg.json'), JSON.stringify({ host: '127.0.0.1', port, workers: 0, logLevel: 'warn', admin: { enabled: true, host: '127.0.0.1', port: adminPort }, limits: { headerTimeoutMs: 3000, clientFrameBytes: 2048 }, tunnel: { pairingTimeoutMs: 4000 } }))
+  const opsPort = await freePort()
+  writeFileSync(join(dir, 'tg.json'), JSON.stringify({ host: '127.0.0.1', port, workers: 0, logLevel: 'warn', ops: { host: '127.0.0.1', port: opsPort }, admin: { enabled: true }, limits: { headerTimeoutMs: 3000, clientFrameBytes: 2048 }, tunnel: { pairingTimeoutMs: 4000 } }))
   // Raise the gateway's descriptor limit to the hard limit (the attack keeps at most ~2,500 sockets open at once).
   const child = spawn('bash', ['-c', `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec node bin/tunnelgate.js --config ${join(dir, 'tg.json')} > /dev/null`], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
@@ -101,7 +101,7 @@ t.test('abuse stage against the real process', { skip: existsSync(`${ROOT}dist/m
     exchange(port, '127.0.1.9', `GET /live/demo HTTP/1.0\r\nx-sessioncookie: ${cookie()}\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n`, 1500),
     exchange(port, '127.0.1.9', `POST /live/demo HTTP/1.0\r\nx-sessioncookie: ${cookie()}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\n\r\n`, 300)
   ])
-  const leakTarget = { adminPort, port }
+  const leakTarget = { opsPort }
   await new Promise(resolve => setTimeout(resolve, 500))
   const leakBefore = await childLeakSnapshot(leakTarget)
   t.equal(leakBefore.processes.length, 1, 'one gateway process (workers: 0)')
@@ -161,7 +161,7 @@ t.test('abuse stage against the real process', { skip: existsSync(`${ROOT}dist/m
   const leakAfter = await assertNoChildLeaks(leakTarget, leakBefore)
   t.pass(`no leak in the gateway process after the stage: ${JSON.stringify(leakBefore.processes[0])} -> ${JSON.stringify(leakAfter.processes[0])}`)
 
-  const m = await metricsText(port)
+  const m = await metricsText(opsPort)
   t.ok(metricValue(m, 'tunnelgate_errors_total', 'code="TG_ERR_HTTP_HEAD_TIMEOUT"') >= 2000, 'slowloris counted')
   t.ok(metricValue(m, 'tunnelgate_errors_total', 'code="TG_ERR_TUN_IP_LIMIT"') >= busy503, 'per-address limit counted')
   t.equal(metricValue(m, 'tunnelgate_errors_total', 'code="TG_ERR_HTTP_HEAD_TOO_LARGE"'), 1, 'oversized head counted')

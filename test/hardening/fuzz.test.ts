@@ -104,7 +104,7 @@ t.test(`fuzz the portal for ${SECONDS} s (seed ${SEED}) while ffmpeg plays`, asy
   const silent = pino({ level: 'silent' })
   const origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: silent })
   t.teardown(() => origin.close())
-  const config = buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, backends: [`rtsp://127.0.0.1:${origin.port}`], limits: { headerTimeoutMs: 2000 }, tunnel: { pairingTimeoutMs: 2000 } }])
+  const config = buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ops: { port: 0 }, backends: [`rtsp://127.0.0.1:${origin.port}`], limits: { headerTimeoutMs: 2000 }, tunnel: { pairingTimeoutMs: 2000 } }])
   const gw = await startGateway(config, { logger: silent })
   t.teardown(() => gw.close())
 

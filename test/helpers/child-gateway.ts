@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { freePort } from './ports.js'
+import { TEST_CLUSTER_SECRET } from './gateway-harness.js'
 
 export type Layout = 'all' | 'workers' | 'cluster'
 export const LAYOUTS: readonly Layout[] = ['all', 'workers', 'cluster']
@@ -48,7 +49,8 @@ export interface ChildOptions {
   env?: NodeJS.ProcessEnv
 }
 
-const BASE = { host: '127.0.0.1', logLevel: 'info', tunnel: { pairingTimeoutMs: 4000 }, limits: { headerTimeoutMs: 3000 } }
+const BASE = { host: '127.0.0.1', logLevel: 'info', ops: { port: 0 }, tunnel: { pairingTimeoutMs: 4000 }, limits: { headerTimeoutMs: 3000 } }
+const CLUSTER = { secret: TEST_CLUSTER_SECRET }
 
 export async function startChildGateway (layout: Layout, o: ChildOptions = {}): Promise<ChildGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'tg-child-'))
@@ -78,9 +80,9 @@ export async function startChildGateway (layout: Layout, o: ChildOptions = {}): 
     const relayPort = await freePort()
     run('origin', ['origin', '--port', String(originPort)])
     await listening(originPort, procs)
-    run('relay', ['relay', '--config', config('relay', { ...BASE, ...o.relay, role: 'relay', port: relayPort, workers: 0, backends: [`rtsp://127.0.0.1:${originPort}`] })])
+    run('relay', ['relay', '--config', config('relay', { ...BASE, ...o.relay, role: 'relay', port: relayPort, workers: 0, cluster: CLUSTER, backends: [`rtsp://127.0.0.1:${originPort}`] })])
     await listening(relayPort, procs)
-    run('portal', ['portal', '--config', config('portal', { ...BASE, ...o.front, role: 'portal', port, cluster: { relays: [`127.0.0.1:${relayPort}`] } })])
+    run('portal', ['portal', '--config', config('portal', { ...BASE, ...o.front, role: 'portal', port, cluster: { ...CLUSTER, relays: [`127.0.0.1:${relayPort}`] } })])
   } else {
     run('gateway', ['--config', config('gateway', { ...BASE, ...o.front, port, workers: layout === 'all' ? 0 : 2 })])
   }

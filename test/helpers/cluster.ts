@@ -14,6 +14,7 @@ import { makeTestMedia } from './peers.js'
 import { TunnelClient } from './tunnel-client.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 import { freePort } from './ports.js'
+import { withClusterSecret } from './gateway-harness.js'
 
 type Obj = Record<string, unknown>
 export interface Teardown { teardown (fn: () => void | Promise<void>): void }
@@ -38,7 +39,7 @@ export async function origin (t: Teardown, mediaDir: string, port = 0): Promise<
 
 /** A gateway in process (ephemeral port unless `layer.port`), silent, workers 0 unless set. */
 export async function gateway (t: Teardown, layer: Obj): Promise<Gateway> {
-  const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ...layer }]))
+  const gw = await startGateway(buildConfig([withClusterSecret({ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ops: { port: 0 }, ...layer })]))
   t.teardown(async () => { await gw.close() })
   return gw
 }

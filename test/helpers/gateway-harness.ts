@@ -14,6 +14,16 @@ export interface TestContext {
   teardown (fn: () => void | Promise<void>): void
 }
 
+/** The cluster secret test portals and relay nodes share (unless a layer names its own). */
+export const TEST_CLUSTER_SECRET = 'test-cluster-secret-0123456789'
+
+/** `layer` with cluster.secret set when its role or peers need one and it has none. */
+export function withClusterSecret (layer: Obj): Obj {
+  const cluster = (layer.cluster ?? {}) as Obj
+  const needs = layer.role === 'portal' || layer.role === 'relay' || (Array.isArray(cluster.peers) && cluster.peers.length > 0)
+  return needs && cluster.secret === undefined ? { ...layer, cluster: { ...cluster, secret: TEST_CLUSTER_SECRET } } : layer
+}
+
 /** A gateway in front of `backends` (URLs or scripted backends); `layer` overrides settings. */
 export async function startTestGateway (t: TestContext, backends: Array<ScriptedBackend | string>, layer: Obj = {}): Promise<Gateway> {
   const base: Obj = {
@@ -21,12 +31,14 @@ export async function startTestGateway (t: TestContext, backends: Array<Scripted
     host: '127.0.0.1',
     logLevel: 'silent',
     workers: 0,
+    // Any free port for the ops listener: tests run gateways side by side.
+    ops: { port: 0 },
     backend: { probeIntervalMs: 0 },
     backends: backends.map(b => typeof b === 'string' ? b : b.url),
     tunnel: { pairingTimeoutMs: 2000 }
   }
-  const merged: Obj = { ...base, ...layer }
-  for (const k of ['tunnel', 'limits', 'backend']) {
+  const merged: Obj = withClusterSecret({ ...base, ...layer })
+  for (const k of ['tunnel', 'limits', 'backend', 'ops']) {
     if (layer[k] !== undefined) merged[k] = { ...(base[k] as Obj | undefined ?? {}), ...(layer[k] as Obj) }
   }
   const gw = await startGateway(buildConfig([merged]))

@@ -14,7 +14,7 @@ import { getHeader, type RtspResponse } from '../../src/tunnel/codec/rtsp-messag
 
 /** A gateway on 127.0.0.1:0 in front of the given rtsp:// backends (logging silent). */
 export async function startTestGateway (backends: Array<string | { name: string, url: string }>): Promise<Gateway> {
-  const config = buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, backends }])
+  const config = buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ops: { port: 0 }, backends }])
   return await startGateway(config)
 }
 

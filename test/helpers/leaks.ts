@@ -71,12 +71,11 @@ export async function assertNoLeaks (gw: Gateway, before: LeakSnapshot, backends
  * A gateway whose processes are not this one (`node bin/tunnelgate.js` spawned by the test, or the
  * relay worker processes of a `workers: N` gateway): its admin API (`GET /admin/process`) reports
  * each process's descriptors and handles, `/proc/<pid>/fd` is read from here, and the tunnels
- * gauge comes from its `/metrics`.
+ * gauge comes from its `/metrics` (both on the ops listener).
  */
 export interface ChildGateway {
-  adminPort: number
-  /** The port serving /metrics (the tunnel port). */
-  port: number
+  /** The ops listener: /admin/process and /metrics. */
+  opsPort: number
   token?: string
   /** Which processes to check (default all: `portal`, `w0`, `w1`, …). */
   include?: (id: string) => boolean
@@ -121,7 +120,7 @@ function procFds (pid: number): number {
 }
 
 export async function childLeakSnapshot (gw: ChildGateway): Promise<ChildLeakSnapshot> {
-  const r = await getClose(gw.adminPort, '/admin/process', gw.token)
+  const r = await getClose(gw.opsPort, '/admin/process', gw.token)
   if (r.status !== 200) throw new Error(`GET /admin/process answered ${r.status}: ${r.body.slice(0, 300)}`)
   const list = (JSON.parse(r.body) as { processes: ProcessInfo[] }).processes
   const processes: ProcessLeakFigures[] = []
@@ -130,7 +129,7 @@ export async function childLeakSnapshot (gw: ChildGateway): Promise<ChildLeakSna
     if (!p.up || p.pid === undefined || p.handles === undefined) throw new Error(`process ${p.id} is not up: ${JSON.stringify(p)}`)
     processes.push({ id: p.id, pid: p.pid, fds: p.fds ?? -1, procFds: procFds(p.pid), timers: p.handles.timers, ...(p.handles.allTimers === undefined ? {} : { allTimers: p.handles.allTimers }), sockets: p.handles.tcp + p.handles.pipes })
   }
-  const m = await getClose(gw.port, '/metrics')
+  const m = await getClose(gw.opsPort, '/metrics', gw.token)
   let tunnels = 0
   for (const line of m.body.split('\n')) if (/^tunnelgate_tunnels_active(\{| )/.test(line)) tunnels += Number(line.slice(line.lastIndexOf(' ') + 1))
   return { processes, tunnels }

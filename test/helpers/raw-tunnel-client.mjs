@@ -13,6 +13,8 @@
 //       until every address accepts a TCP connection; prints {"ok":true} or exits 1.
 //   {"mode":"fetch","urls":["http://H:P/metrics",...]}
 //       GET each URL (fetch); prints {"url":…,"status":…,"body":…} lines.
+//   {"mode":"raw","to":"H:P","send":"…","timeoutMs":3000}
+//       write `send` on one connection, print {"received":…} with what came back until it closed (or the time-out).
 import net from 'node:net'
 import { randomBytes } from 'node:crypto'
 
@@ -245,6 +247,18 @@ async function main () {
         out({ url, status: 0, error: e.message })
       }
     }
+    return
+  }
+  if (cfg.mode === 'raw') {
+    const s = await dial(cfg.to)
+    let received = ''
+    s.on('data', (d) => { received += d.toString('latin1') })
+    s.on('error', () => {})
+    const closed = new Promise(resolve => s.once('close', resolve))
+    s.write(cfg.send)
+    await Promise.race([closed, new Promise(resolve => setTimeout(resolve, cfg.timeoutMs ?? 3000))])
+    s.destroy()
+    out({ received })
     return
   }
   throw new Error(`unknown mode ${cfg.mode}`)

@@ -59,6 +59,18 @@ export function connect (port: number, host = '127.0.0.1', localAddress?: string
 }
 
 /** Write and wait for the bytes to be handed to the kernel. */
+/** Write `bytes` on a connection of its own; everything received (latin1) until the peer closed or `timeoutMs` passed. */
+export async function exchangeRaw (port: number, bytes: Buffer | string, timeoutMs = 4000): Promise<string> {
+  const s = await connect(port)
+  let got = ''
+  s.on('data', (d: Buffer) => { got += d.toString('latin1') })
+  const closed = new Promise<void>(resolve => s.once('close', () => resolve()))
+  s.write(bytes)
+  await Promise.race([closed, new Promise(resolve => setTimeout(resolve, timeoutMs))])
+  s.destroy()
+  return got
+}
+
 export function writeAsync (s: net.Socket, data: Buffer | string): Promise<void> {
   return new Promise((resolve, reject) => {
     s.write(data, err => { if (err) reject(err); else resolve() })

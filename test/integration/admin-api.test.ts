@@ -8,15 +8,16 @@
  *    access log file lines with RTP packet counts and the close reason;
  *  - two local relay workers: tunnels listed across workers, kick, worker drain (new tunnels go
  *    to the other worker), backend drain reaching the workers, access lines sent to the portal;
- *  - access log size rotation; admin.token required off loopback.
+ *  - access log size rotation; ops.token required off loopback; the old admin.host/port/token keys refused by name.
  */
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import pino from 'pino'
 import { startOrigin, type OriginHandle } from '../../src/backends/origin/index.js'
-import { buildConfig, loadConfigFile } from '../../src/config.js'
+import { buildConfig, envOverrides, loadConfigFile } from '../../src/config.js'
 import { startGateway, type Gateway } from '../../src/gateway.js'
 import { AccessLog, type AccessRecord } from '../../src/ops/access-log.js'
 import { openApiDocument } from '../../src/ops/admin.js'
@@ -51,12 +52,26 @@ function yaml (o1Max: number, extraRoute: boolean, accessFile: string): string {
   ].join('\n')
 }
 
-const overrides = (workers: number, token: string): Record<string, unknown> => ({ port: 0, host: '127.0.0.1', logLevel: 'silent', workers, admin: { enabled: true, port: 0, token }, status: { sampleIntervalMs: 500 } })
+const overrides = (workers: number, token: string): Record<string, unknown> => ({ port: 0, host: '127.0.0.1', logLevel: 'silent', workers, ops: { port: 0, token }, admin: { enabled: true }, status: { sampleIntervalMs: 500 } })
 
 async function startFromFile (file: string, workers: number, token: string): Promise<Gateway> {
   const load = (): ReturnType<typeof buildConfig> => buildConfig([loadConfigFile(file), overrides(workers, token)])
   const gw = await startGateway(load(), { loadConfig: load, logger: pino({ level: 'silent' }) })
   return gw
+}
+
+/** A GET with headers fetch() will not send (Host). */
+function rawGet (port: number, path: string, headers: Record<string, string>): Promise<{ status: number, body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers, agent: false }, res => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', d => { body += d })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
 }
 
 const readLines = (file: string): AccessRecord[] => existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map(l => JSON.parse(l) as AccessRecord) : []
@@ -67,22 +82,25 @@ t.test('in-process relay: auth, OpenAPI, tunnels, kick, backend drain, reload, a
   writeFileSync(file, yaml(4, false, access))
   const gw = await startFromFile(file, 0, TOKEN)
   t.teardown(() => gw.close())
-  t.ok(gw.adminPort !== null && gw.adminPort !== gw.port, 'admin API on a listener of its own')
-  const api = adminClient(gw.adminPort!, TOKEN)
-  const noToken = adminClient(gw.adminPort!)
-  const wrong = adminClient(gw.adminPort!, 'wrong-token-wrong-token')
+  t.ok(gw.opsPort !== gw.port, 'admin API on the ops listener, not the tunnel port')
+  const api = adminClient(gw.opsPort, TOKEN)
+  const noToken = adminClient(gw.opsPort)
+  const wrong = adminClient(gw.opsPort, 'wrong-token-wrong-token')
   const url = (p: string): string => `rtsp://127.0.0.1:${gw.port}${p}`
 
   // Authentication
   for (const [name, c] of [['no token', noToken], ['wrong token', wrong]] as const) {
     const r = await c('GET', '/admin/tunnels')
     t.equal(r.status, 401, `${name}: 401`)
-    t.equal(r.body.error.code, 'TG_ERR_ADMIN_AUTH', `${name}: coded error`)
-    t.match(r.headers.get('www-authenticate') ?? '', /^Bearer/, `${name}: Bearer challenge`)
+    t.equal(r.body.error.code, 'TG_ERR_OPS_AUTH', `${name}: coded error`)
+    t.match(r.headers.get('www-authenticate') ?? '', /^Bearer realm="tunnelgate-ops", Basic realm="tunnelgate-ops"$/, `${name}: Bearer and Basic challenges`)
   }
   t.equal((await noToken('GET', '/admin/openapi.json')).status, 401, 'OpenAPI is behind the token too')
+  const basic = (password: string): Record<string, string> => ({ authorization: `Basic ${Buffer.from(`anyone:${password}`).toString('base64')}` })
+  t.equal((await fetch(`http://127.0.0.1:${gw.opsPort}/admin/relays`, { headers: basic(TOKEN) })).status, 200, 'the token as the password of Basic (a browser) is accepted')
+  t.equal((await fetch(`http://127.0.0.1:${gw.opsPort}/admin/relays`, { headers: basic('wrong-token-wrong-token') })).status, 401, 'a wrong Basic password is not')
   const errs = await gw.metrics.errorsTotal.get()
-  t.ok(errs.values.some(v => v.labels.code === 'TG_ERR_ADMIN_AUTH' && v.value >= 3), 'refusals counted in tunnelgate_errors_total')
+  t.ok(errs.values.some(v => v.labels.code === 'TG_ERR_OPS_AUTH' && v.value >= 4), 'refusals counted in tunnelgate_errors_total')
 
   // OpenAPI
   const doc = await api('GET', '/admin/openapi.json')
@@ -181,8 +199,15 @@ t.test('two relay workers: list across workers, kick, worker drain, backend drai
   writeFileSync(file, yaml(0, false, access))
   const gw = await startFromFile(file, 2, '')
   t.teardown(() => gw.close())
-  const api = adminClient(gw.adminPort!)
+  const api = adminClient(gw.opsPort)
   const url = `rtsp://127.0.0.1:${gw.port}/live/demo`
+  // No token (loopback): a request naming another host, or from another site's page, is refused.
+  const other = await rawGet(gw.opsPort, '/admin/relays', { host: 'rebound.example.net:9180' })
+  t.match({ status: other.status, body: JSON.parse(other.body) }, { status: 403, body: { error: { code: 'TG_ERR_OPS_AUTH' } } }, 'a non-loopback Host (DNS rebinding) → 403')
+  t.equal((await rawGet(gw.opsPort, '/admin/relays', { host: `localhost:${gw.opsPort}` })).status, 200, 'Host: localhost is served')
+  const site = await fetch(`http://127.0.0.1:${gw.opsPort}/admin/reload`, { method: 'POST', headers: { origin: 'https://evil.example.net' } })
+  t.equal(site.status, 403, 'a request from another site\'s page → 403, nothing reloaded')
+  t.equal((await fetch(`http://127.0.0.1:${gw.opsPort}/admin/relays`, { headers: { origin: `http://127.0.0.1:${gw.opsPort}` } })).status, 200, 'the listener\'s own page (same origin) is served')
   t.match(await api('GET', '/admin/relays'), { status: 200, body: { relays: [{ id: 'w0', kind: 'worker', up: true, draining: false }, { id: 'w1', kind: 'worker', up: true, draining: false }] } })
   t.match(await api('PUT', '/admin/relays/w0/draining', { draining: true }), { status: 200, body: { id: 'w0', draining: true } }, 'w0 draining')
   t.match(await api('PUT', '/admin/relays/w9/draining', { draining: true }), { status: 404 }, 'no worker 9 → 404')
@@ -219,8 +244,14 @@ t.test('access log rotates by size and keeps N files', async t => {
   t.equal(last[last.length - 1]!.id, 'l-39', 'newest line in the live file')
 })
 
-t.test('admin.token is required off loopback', async t => {
-  t.throws(() => buildConfig([{ admin: { enabled: true, host: '0.0.0.0' } }]), { code: 'TG_ERR_CFG_INVALID', message: /admin\.token/ })
-  t.ok(buildConfig([{ admin: { enabled: true, host: '0.0.0.0', token: TOKEN } }]).admin.enabled)
-  t.ok(buildConfig([{ admin: { enabled: true, host: '127.0.0.1' } }]).admin.enabled, 'loopback without token is allowed')
+t.test('ops.token is required off loopback; the old admin.* listener keys are refused by name', async t => {
+  t.throws(() => buildConfig([{ ops: { host: '0.0.0.0' } }]), { code: 'TG_ERR_CFG_INVALID', message: /ops\.token/ })
+  t.throws(() => buildConfig([{ ops: { host: '127.0.0.1', token: 'short' } }]), { code: 'TG_ERR_CFG_INVALID', message: /ops\.token.*16/ })
+  t.equal(buildConfig([{ ops: { host: '0.0.0.0', token: TOKEN } }]).ops.token, TOKEN)
+  t.equal(buildConfig([{ admin: { enabled: true } }]).ops.host, '127.0.0.1', 'loopback without a token is allowed (the default)')
+  for (const [key, to] of [['host', 'ops.host'], ['port', 'ops.port'], ['token', 'ops.token']] as const) {
+    t.throws(() => buildConfig([{ admin: { enabled: true, [key]: key === 'port' ? 9181 : 'x' } }]), { code: 'TG_ERR_CFG_INVALID', message: new RegExp(`'admin\\.${key}' has moved to '${to.replace('.', '\\.')}`) }, `admin.${key} → ${to}`)
+  }
+  t.throws(() => buildConfig([envOverrides({ TUNNELGATE_ADMIN_TOKEN: TOKEN })]), { message: /TUNNELGATE_OPS_TOKEN/ }, 'the old environment variable names the new one')
+  t.equal(buildConfig([envOverrides({ TUNNELGATE_OPS_TOKEN: TOKEN, TUNNELGATE_OPS_HOST: '0.0.0.0', TUNNELGATE_OPS_PORT: '9190' })]).ops.port, 9190)
 })

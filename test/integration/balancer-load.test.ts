@@ -12,6 +12,7 @@
  */
 import t from 'tap'
 import { clipDir, freePort, gateway, metricValue, origin, originSessions, playing, startPrometheus, until } from '../helpers/cluster.js'
+import type { Gateway } from '../../src/gateway.js'
 
 t.test('cluster peers, backend metrics URL and PromQL (real Prometheus) feed the balancer', async t => {
   const media = await clipDir(t)
@@ -30,10 +31,13 @@ t.test('cluster peers, backend metrics URL and PromQL (real Prometheus) feed the
   const r1 = await gateway(t, relay(p1, { cluster: { peers } }))
   const r2 = await gateway(t, relay(p2, { cluster: { peers } }))
   const r3 = await gateway(t, relay(0, { backends: backends(true) }))
+  // Relay nodes take legs from a portal only (signed): each relay played through gets one in front.
+  const portalFor = async (r: Gateway): Promise<number> => (await gateway(t, { role: 'portal', cluster: { relays: [`127.0.0.1:${r.port}`], probeIntervalMs: 500 } })).port
+  const [via1, via3] = [await portalFor(r1), await portalFor(r3)]
 
   // Three sessions on o1 through R1.
   for (let i = 0; i < 3; i++) {
-    const r = await playing(t, r1.port, '/o1/clip')
+    const r = await playing(t, via1, '/o1/clip')
     t.equal(r.status, 200, `session ${i + 1} plays /o1/clip through R1`)
   }
   t.equal(await originSessions(o1), 3, 'o1 has 3 RTSP sessions')
@@ -70,14 +74,14 @@ t.test('cluster peers, backend metrics URL and PromQL (real Prometheus) feed the
     t.equal(got, 3, 'o1: 3 from its /metrics')
     t.equal(await metricValue(r3, 'tunnelgate_balancer_backend_load', { backend: 'o2', source: 'backend' }), 0, 'o2: 0')
     // A new session through R3 goes to the idle o2.
-    const r = await playing(t, r3.port, '/clip')
+    const r = await playing(t, via3, '/clip')
     t.equal(r.status, 200)
     t.equal(await metricValue(r3, 'tunnelgate_backend_choices_total', { backend: 'o2' }), 1, 'R3 chose o2')
   })
 
   await t.test('(c) balancer.promql against a real Prometheus scraping the relays and origins', async t => {
     const prom = await startPrometheus(t, [
-      { job: 'relays', targets: [`127.0.0.1:${p1}`, `127.0.0.1:${p2}`] },
+      { job: 'relays', targets: [`127.0.0.1:${r1.opsPort}`, `127.0.0.1:${r2.opsPort}`] },
       { job: 'origins', targets: [`127.0.0.1:${o1.metricsPort}`, `127.0.0.1:${o2.metricsPort}`] }
     ], 1)
     t.comment('prometheus up; every target scraped at least once')
@@ -92,7 +96,8 @@ t.test('cluster peers, backend metrics URL and PromQL (real Prometheus) feed the
     const o2Load = await load('o2') ?? -1
     t.ok(o2Load >= 0 && o2Load < 3, `o2 per PromQL: ${o2Load}`)
     // Two new sessions through R4: both go to the less loaded o2 (in-flight counted between scrapes).
-    for (let i = 0; i < 2; i++) t.equal((await playing(t, r4.port, '/clip')).status, 200)
+    const via4 = await portalFor(r4)
+    for (let i = 0; i < 2; i++) t.equal((await playing(t, via4, '/clip')).status, 200)
     t.equal(await metricValue(r4, 'tunnelgate_backend_choices_total', { backend: 'o2' }), 2, 'both new sessions went to o2')
     t.equal(await metricValue(r4, 'tunnelgate_backend_choices_total', { backend: 'o1' }), undefined, 'none to o1')
     t.equal(await metricValue(r4, 'tunnelgate_balancer_scrape_errors_total'), undefined, 'no PromQL scrape error')

@@ -1,7 +1,8 @@
 /**
  * Every metric the Grafana dashboard (docker/grafana/dashboards/tunnelgate.json) queries exists in
- * /metrics of a running gateway, with the relay in process and with local relay workers, after a
- * real tunnel (ffmpeg through the gateway to the embedded origin) so labelled series are present.
+ * /metrics of a running gateway's ops listener (read with its bearer token, as docker/prometheus.yml
+ * scrapes it), with the relay in process and with local relay workers, after a real tunnel (ffmpeg
+ * through the gateway to the embedded origin) so labelled series are present.
  */
 import { readFileSync } from 'node:fs'
 import t from 'tap'
@@ -12,6 +13,7 @@ import { runPeer } from '../helpers/peers.js'
 
 const DASHBOARD = new URL('../../docker/grafana/dashboards/tunnelgate.json', import.meta.url)
 const quiet = { info () {}, warn () {}, error () {} }
+const OPS_TOKEN = 'grafana-test-ops-token-0123'
 
 /** Metric names in a PromQL expression (histogram series map to their base name). */
 export function metricNames (expr: string): string[] {
@@ -43,14 +45,16 @@ t.test('the dashboard queries the promised figures', async t => {
 })
 
 for (const workers of [0, 2]) {
-  t.test(`every queried metric is in /metrics (workers: ${workers})`, async t => {
+  t.test(`every queried metric is in /metrics on the ops listener, read with its token as Prometheus does (workers: ${workers})`, async t => {
     const origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: quiet })
     t.teardown(() => origin.close())
-    const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers, backends: [`rtsp://127.0.0.1:${origin.port}`] }]))
+    const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers, ops: { port: 0, token: OPS_TOKEN }, backends: [`rtsp://127.0.0.1:${origin.port}`] }]))
     t.teardown(() => gw.close())
     const r = await runPeer('ffmpeg', ['-v', 'error', '-rtsp_transport', 'http', '-i', `rtsp://127.0.0.1:${gw.port}/demo`, '-t', '1', '-f', 'null', '-'], { timeoutMs: 30_000 })
     t.equal(r.code, 0, `ffmpeg played 1 s through the gateway ${r.stderr.slice(0, 300)}`)
-    const text = await (await fetch(`http://127.0.0.1:${gw.port}/metrics`)).text()
+    t.equal((await fetch(`http://127.0.0.1:${gw.port}/metrics`)).status, 404, 'not on the tunnel port')
+    t.equal((await fetch(`http://127.0.0.1:${gw.opsPort}/metrics`)).status, 401, 'not without the token')
+    const text = await (await fetch(`http://127.0.0.1:${gw.opsPort}/metrics`, { headers: { authorization: `Bearer ${OPS_TOKEN}` } })).text()
     const have = exposed(text)
     for (const name of queried) t.ok(have.has(name), `${name} is exposed`)
     t.match(text, /tunnelgate_relay_bytes_total\{relay="(local|w\d+)"\} [1-9]/, 'relay bytes counted')

@@ -222,7 +222,7 @@ t.test('real clients: ffmpeg with a query token; ffmpeg and openRTSP-style retry
   const silent = pino({ level: 'silent' })
   const origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: silent })
   t.teardown(() => origin.close())
-  const config = buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, backends: [`rtsp://127.0.0.1:${origin.port}`], auth: { basic: [{ user: 'viewer', hash: hashPassword('s3cret', 1024) }], tokenSecrets: [SECRET] } }])
+  const config = buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ops: { port: 0 }, backends: [`rtsp://127.0.0.1:${origin.port}`], auth: { basic: [{ user: 'viewer', hash: hashPassword('s3cret', 1024) }], tokenSecrets: [SECRET] } }])
   const gw = await startGateway(config, { logger: silent })
   t.teardown(() => gw.close())
   const token = signHmacToken(SECRET, '/demo', now() + 300)

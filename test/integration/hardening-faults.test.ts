@@ -120,7 +120,7 @@ t.test('relay worker killed: its tunnel closes, it is restarted, the portal keep
   // with EPIPE must not surface as an uncaught error in the portal (it did, once, at teardown).
   let querying = true
   const queries = (async () => {
-    while (querying) { await Promise.all([gw.workers!.status(), fetch(`http://127.0.0.1:${gw.port}/metrics`).then(async r => await r.text())]) }
+    while (querying) { await Promise.all([gw.workers!.status(), fetch(`http://127.0.0.1:${gw.opsPort}/metrics`).then(async r => await r.text())]) }
   })()
   await new Promise(resolve => setTimeout(resolve, 50))
   process.kill(pids[0]!, 'SIGKILL')
@@ -151,7 +151,7 @@ t.test('SIGTERM drain of the real process: stop accepting, finish up to the dead
   const backend = await ScriptedBackend.start()
   t.teardown(() => backend.close())
   const port = await freePort()
-  const child = spawn(process.execPath, ['bin/tunnelgate.js', '--port', String(port), '--host', '127.0.0.1', '--workers', '0', '--backend', backend.url, '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['bin/tunnelgate.js', '--port', String(port), '--host', '127.0.0.1', '--ops-port', '0', '--workers', '0', '--backend', backend.url, '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', d => { stderr += String(d) })
   child.stdout.resume()

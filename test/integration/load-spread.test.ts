@@ -52,7 +52,7 @@ t.test('200 tunnels over two origins with capacity 1:3 through 2 workers end wit
   const ratio = large / small
   t.ok(ratio >= 2.7 && ratio <= 3.3, `large/small = ${ratio.toFixed(2)}, within 10 % of 3`)
   // Both workers took tunnels and each saw the other's load.
-  const samples = parsePromText(await metricsText(gw.port))
+  const samples = parsePromText(await metricsText(gw.opsPort))
   const sessions = sumBy(samples, 'tunnelgate_backend_sessions', 'backend')
   t.same([sessions.get('small'), sessions.get('large')], [small, large], '/metrics aggregates both workers\' sessions')
   const status = await gw.workers!.status()
@@ -66,9 +66,10 @@ t.test('node bin/tunnelgate.js: workers auto = one per core, plays, /metrics agg
   const media = await clipDir(t, 20)
   const o = await origin(t, media)
   const port = await freePort()
+  const opsPort = await freePort()
   const env = { ...process.env }
   delete env.TUNNELGATE_WORKERS
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'tunnelgate.js'), '--port', String(port), '--host', '127.0.0.1', '--backend', `rtsp://127.0.0.1:${o.port}`, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'], env })
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'tunnelgate.js'), '--port', String(port), '--host', '127.0.0.1', '--ops-port', String(opsPort), '--backend', `rtsp://127.0.0.1:${o.port}`, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'], env })
   let out = ''
   child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
   child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
@@ -80,13 +81,13 @@ t.test('node bin/tunnelgate.js: workers auto = one per core, plays, /metrics agg
     await gone
     clearTimeout(k)
   })
-  const text = await until(async () => { try { return await metricsText(port) } catch { return '' } }, s => s.includes('tunnelgate_backend_up'), 20_000, 100)
-  t.ok(text.includes('tunnelgate_backend_up'), `the binary serves /metrics ${text === '' ? out.slice(-2000) : ''}`)
+  const text = await until(async () => { try { return await metricsText(opsPort) } catch { return '' } }, s => s.includes('tunnelgate_backend_up'), 20_000, 100)
+  t.ok(text.includes('tunnelgate_backend_up'), `the binary serves /metrics on its ops port ${text === '' ? out.slice(-2000) : ''}`)
   const kids = execFileSync('ps', ['--ppid', String(child.pid), '-o', 'args=']).toString().split('\n').filter(l => l.includes('worker.js'))
   t.equal(kids.length, os.availableParallelism(), `${kids.length} relay workers = ${os.availableParallelism()} cores`)
   const p = await playing(t, port, '/clip')
   t.equal(p.status, 200, 'a tunnel plays through the binary')
-  const samples = parsePromText(await until(async () => await metricsText(port), s => /tunnelgate_backend_sessions\{[^}]*\} 1\b/.test(s), 5000))
+  const samples = parsePromText(await until(async () => await metricsText(opsPort), s => /tunnelgate_backend_sessions\{[^}]*\} 1\b/.test(s), 5000))
   t.equal([...sumBy(samples, 'tunnelgate_backend_sessions', 'backend').values()].reduce((a, b) => a + b, 0), 1, 'aggregated /metrics: 1 backend session')
   t.equal(valueOf(samples, 'tunnelgate_backend_up'), 1, 'backend up in every worker (min)')
   t.ok(samples.some(s => s.name === 'tunnelgate_relay_instance_info'), 'the process tree publishes its instance id')

@@ -10,6 +10,8 @@
  *
  * It shows, in order:
  *   1. plain RTSP from the client to an origin's port 554 is blocked (and works from a relay host);
+ *   1b. a host that can reach a relay node (an origin host: a firewall mistake) is refused there: forged
+ *      X-Tunnelgate-* headers, plain RTSP, a forged preamble, unsigned /status/summary and /metrics;
  *   2. ffmpeg `-rtsp_transport http` through portal A plays;
  *   3. a hand-written tunnel with its GET on portal A and its POST on portal B plays (≥ 50 frames);
  *   4. under a load of 50 tunnels (GET/POST on different portals), killing one relay and one
@@ -30,7 +32,10 @@ import { NetnsBed, type Host, type Proc } from '../helpers/netns.js'
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const BIN = join(ROOT, 'bin', 'tunnelgate.js')
 const CLIENT_SCRIPT = join(ROOT, 'test', 'helpers', 'raw-tunnel-client.mjs')
-const ENV = { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn' }
+/** Portals sign what they forward with the cluster secret; relay nodes refuse anything else. */
+const ENV = { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_CLUSTER_SECRET: 'multihost-cluster-secret-0123' }
+/** Every node's ops listener (the default port, on its own host's loopback). */
+const OPS_PORT = 9180
 const T0 = Date.now()
 const since = (): string => `${((Date.now() - T0) / 1000).toFixed(1)} s`
 
@@ -121,6 +126,8 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
     if (r === undefined || r.status !== 200) throw new Error(`GET ${url}: ${JSON.stringify(r)}`)
     return r.body as string
   }
+  /** A node's /metrics, read on its own host: the ops listener is on that host's loopback. */
+  const opsMetrics = async (host: Host): Promise<string> => await fetchText(host, `http://127.0.0.1:${OPS_PORT}/metrics`)
 
   try {
     // Origins and relays first, so the portals' first health probe sees every relay up.
@@ -128,7 +135,7 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
     for (const p of portals) startNode(p, ['portal', '--port', '80', '--host', '0.0.0.0', ...relays.flatMap(r => ['--relay', `${r.ip}:8081`])])
     await script(h('r1'), { mode: 'wait', tcp: portals.map(p => `${p.ip}:80`), timeoutMs: 20_000 })
     for (const p of portals) {
-      const up = metricByLabel(await fetchText(h('r1'), `http://${p.ip}/metrics`), 'tunnelgate_relay_up', 'relay')
+      const up = metricByLabel(await opsMetrics(p), 'tunnelgate_relay_up', 'relay')
       t.same([...up.values()], [1, 1, 1], `portal ${p.name} sees all three relays up`)
     }
     t.comment(`[${since()}] cluster up: 2 portals, 3 relays, 2 origins`)
@@ -149,6 +156,22 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
     const open = await bed.run(relays[0]!, 'ffprobe', ['-v', 'error', '-rtsp_transport', 'tcp', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', url], { timeoutMs: 10_000 })
     t.equal(open.code, 0, `the same ffprobe from host r1 succeeds (${open.ms} ms): ${open.stdout.trim().replace(/\n/g, ',')} ${open.stderr.slice(-500)}`)
     t.comment(`[${since()}] step 1 done`)
+  })
+
+  // 1b. A host inside the cluster network (as after one firewall mistake) reaches a relay node
+  // straight: its forged headers, plain RTSP and unsigned cluster reads are refused, and counted.
+  await t.test('1b: a host that reaches a relay node directly is not believed', async t => {
+    const r1 = relays[0]!
+    const raw = async (send: string): Promise<string> => String((await script(origins[1]!, { mode: 'raw', to: `${r1.ip}:8081`, send }, 10_000))[0]?.received ?? '')
+    const forgedGet = `GET /demo HTTP/1.0\r\nx-sessioncookie: ${'f'.repeat(22)}\r\nX-Tunnelgate-Client: ${client.ip}\r\nX-Tunnelgate-Path: %2F\r\n\r\n`
+    t.match(await raw(forgedGet), /^HTTP\/1\.[01] 403/, 'a GET with forged X-Tunnelgate-Client/-Path: 403')
+    t.match(await raw(`DESCRIBE rtsp://${r1.ip}:8081/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n`), /^RTSP\/1\.0 403/, 'plain RTSP: RTSP 403')
+    t.equal(await raw(`TUNNELGATE-FORWARD tgf1.forged.proof\r\n${forgedGet}`), '', 'a forged preamble: closed')
+    const [summary] = await script(origins[1]!, { mode: 'fetch', urls: [`http://${r1.ip}:8081/status/summary`, `http://${r1.ip}:8081/metrics`] }, 10_000)
+    t.equal(summary?.status, 404, 'its /status/summary and /metrics are not served unsigned')
+    const refused = metricByLabel(await opsMetrics(r1), 'tunnelgate_relay_untrusted_total', 'reason')
+    t.ok((refused.get('missing') ?? 0) >= 2 && (refused.get('bad-signature') ?? 0) >= 1, `r1 counted the refusals: ${JSON.stringify(Object.fromEntries(refused))}`)
+    t.comment(`[${since()}] step 1b done`)
   })
 
   // 2. ffmpeg through the tunnel, port 80 only.
@@ -182,8 +205,7 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
     let victims = ''
     const kill = async (): Promise<void> => {
       // The busiest relay (legs forwarded by portal A) and the busiest origin (the relays' choices).
-      const urls = [`http://${portals[0]!.ip}/metrics`, ...relays.map(r => `http://${r.ip}:8081/metrics`)]
-      const bodies = (await script(h('pa'), { mode: 'fetch', urls }, 10_000)).map(r => String(r.body ?? ''))
+      const bodies = await Promise.all([portals[0]!, ...relays].map(opsMetrics))
       const legs = metricByLabel(bodies[0]!, 'tunnelgate_relay_legs_total', 'relay')
       const relayIp = [...legs.entries()].sort((a, b) => b[1] - a[1])[0]![0].split(':')[0]
       const relay = relays.find(r => r.ip === relayIp)!
@@ -227,7 +249,7 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
     for (const p of portals) {
       let up = new Map<string, number>()
       for (let i = 0; i < 30; i++) {
-        up = metricByLabel(await fetchText(h('pa'), `http://${p.ip}/metrics`), 'tunnelgate_relay_up', 'relay')
+        up = metricByLabel(await opsMetrics(p), 'tunnelgate_relay_up', 'relay')
         if ([...up.values()].filter(v => v === 0).length === 1) break
         await new Promise(resolve => setTimeout(resolve, 200))
       }

@@ -36,9 +36,9 @@ t.test('OpenAPI documents GET /admin/process', async t => {
 t.test('in-process relay: the portal process, numbers move with a tunnel', async t => {
   const backend = await ScriptedBackend.start()
   t.teardown(() => backend.close())
-  const gw = await startTestGateway(t, [backend], { workers: 0, admin: { enabled: true, port: 0, token: TOKEN } })
-  const api = adminClient(gw.adminPort!, TOKEN)
-  t.equal((await adminClient(gw.adminPort!)('GET', '/admin/process')).status, 401, 'behind the admin token')
+  const gw = await startTestGateway(t, [backend], { workers: 0, ops: { token: TOKEN }, admin: { enabled: true } })
+  const api = adminClient(gw.opsPort, TOKEN)
+  t.equal((await adminClient(gw.opsPort)('GET', '/admin/process')).status, 401, 'behind the admin token')
   const get = async (): Promise<ProcessInfo> => {
     const r = await api('GET', '/admin/process')
     t.equal(r.status, 200)
@@ -72,8 +72,8 @@ t.test('in-process relay: the portal process, numbers move with a tunnel', async
 t.test('two relay workers: one entry each, queried over IPC, their numbers move', async t => {
   const backend = await ScriptedBackend.start()
   t.teardown(() => backend.close())
-  const gw = await startTestGateway(t, [backend], { workers: 2, admin: { enabled: true, port: 0, token: TOKEN } })
-  const api = adminClient(gw.adminPort!, TOKEN)
+  const gw = await startTestGateway(t, [backend], { workers: 2, ops: { token: TOKEN }, admin: { enabled: true } })
+  const api = adminClient(gw.opsPort, TOKEN)
   const list = async (): Promise<ProcessInfo[]> => (await api('GET', '/admin/process')).body.processes as ProcessInfo[]
   const all = await until(list, l => l.length === 3 && l.every(p => p.up), 'portal and two workers up', 10_000)
   t.same(all.map(p => [p.id, p.kind]), [['portal', 'portal'], ['w0', 'worker'], ['w1', 'worker']])
@@ -91,7 +91,7 @@ t.test('two relay workers: one entry each, queried over IPC, their numbers move'
   const warm = await Promise.all(Array.from({ length: 6 }, async () => await TunnelClient.open(gw.port)))
   for (const c of warm) t.equal((await c.request('DESCRIBE', c.url, [], { timeoutMs: 5000 })).status, 200)
   for (const c of warm) c.close()
-  const target = { adminPort: gw.adminPort!, port: gw.port, token: TOKEN, include: (id: string) => id !== 'portal' }
+  const target = { opsPort: gw.opsPort, token: TOKEN, include: (id: string) => id !== 'portal' }
   await until(async () => (await api('GET', '/admin/tunnels')).body.tunnels.length, n => n === 0, 'warm-up tunnels closed', 6000, 50)
   const base = await childLeakSnapshot(target)
 

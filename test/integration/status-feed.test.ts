@@ -92,7 +92,7 @@ t.test('portal in front of a relay node: the relay row and the streams come from
   const s = await until(async () => await portal.ops.feed.sample(), x => x.tunnels === 1 && (x.streams[0]?.mbps ?? 0) >= 0, 'the portal sees the tunnel', 5000)
   t.same(s.relays.map(r => [r.id, r.tunnels]), [[id, 1]], 'the relay row counts the relay node\'s tunnel')
   t.equal(s.streams[0]?.path, '/demo', 'the busiest stream is /demo')
-  const direct = await fetch(`http://127.0.0.1:${relay.port}/status/summary`)
+  const direct = await fetch(`http://127.0.0.1:${relay.opsPort}/status/summary`)
   const body = await direct.json() as { relays: Array<{ relay: string, tunnels: number }> }
   t.same(body.relays.map(r => r.tunnels), [1], 'the relay node\'s /status/summary')
   c.close()

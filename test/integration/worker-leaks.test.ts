@@ -20,9 +20,9 @@ t.test('20 tunnels through two workers: no fd, timer or socket growth in any wor
   t.teardown(() => { delete process.env.TUNNELGATE_TRACK_TIMERS })
   const backend = await ScriptedBackend.start()
   t.teardown(() => backend.close())
-  const gw = await startTestGateway(t, [backend], { workers: 2, admin: { enabled: true, port: 0 }, limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 } })
-  const api = adminClient(gw.adminPort!)
-  const target = { adminPort: gw.adminPort!, port: gw.port, include: (id: string) => id !== 'portal' }
+  const gw = await startTestGateway(t, [backend], { workers: 2, ops: { port: 0 }, admin: { enabled: true }, limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 } })
+  const api = adminClient(gw.opsPort)
+  const target = { opsPort: gw.opsPort, include: (id: string) => id !== 'portal' }
   await until(async () => (await api('GET', '/admin/process')).body.processes as Array<{ up: boolean }>, l => l.length === 3 && l.every(p => p.up), 'workers up', 10_000)
   const openTunnel = async (): Promise<TunnelClient> => {
     const c = await TunnelClient.open(gw.port)

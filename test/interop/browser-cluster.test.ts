@@ -14,7 +14,7 @@ import { startGateway } from '../../src/gateway.js'
 import { buildConfig } from '../../src/config.js'
 import { startOrigin, type OriginHandle } from '../../src/backends/origin/index.js'
 import { signHmacToken } from '../../src/portal/access.js'
-import { metric } from '../helpers/gateway-harness.js'
+import { metric, TEST_CLUSTER_SECRET } from '../helpers/gateway-harness.js'
 import { establishedTo, waitFor } from '../helpers/interop.js'
 import { checkPlays, installErrorProbe, launchChromium, videoErrors, watchPage } from '../helpers/browser.js'
 
@@ -23,12 +23,13 @@ let origin: OriginHandle
 let browser: Browser
 
 async function cluster (tt: Test, extra: Record<string, unknown> = {}): Promise<{ portals: Gateway[], relays: Gateway[] }> {
-  const base = { host: '127.0.0.1', port: 0, logLevel: 'silent', workers: 0, ...extra }
+  const base = { host: '127.0.0.1', port: 0, logLevel: 'silent', workers: 0, ops: { port: 0 }, ...extra }
+  const secret = { cluster: { secret: TEST_CLUSTER_SECRET } }
   const relays: Gateway[] = []
-  for (let i = 0; i < 2; i++) relays.push(await startGateway(buildConfig([{ ...base, role: 'relay', backends: [`rtsp://127.0.0.1:${origin.port}`] }])))
+  for (let i = 0; i < 2; i++) relays.push(await startGateway(buildConfig([{ ...base, role: 'relay', backends: [`rtsp://127.0.0.1:${origin.port}`] }, secret])))
   const portals: Gateway[] = []
   for (let i = 0; i < 2; i++) {
-    portals.push(await startGateway(buildConfig([{ ...base, role: 'portal', cluster: { relays: relays.map(r => `127.0.0.1:${r.port}`), probeIntervalMs: 500 } }])))
+    portals.push(await startGateway(buildConfig([{ ...base, role: 'portal', cluster: { relays: relays.map(r => `127.0.0.1:${r.port}`), probeIntervalMs: 500 } }, secret])))
   }
   tt.teardown(async () => { for (const g of [...portals, ...relays]) await g.close() })
   await waitFor(() => portals.every(p => p.remote!.relays().every(r => r.up)), v => v, 8000)

@@ -26,7 +26,7 @@ import { CHROMIUM, checkPlays, installErrorProbe, videoErrors, watchPage } from 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const BIN = join(ROOT, 'bin', 'tunnelgate.js')
 const CLIENT_SCRIPT = join(ROOT, 'test', 'helpers', 'raw-tunnel-client.mjs')
-const ENV = { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn' }
+const ENV = { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_CLUSTER_SECRET: 'browser-netns-cluster-secret-01' }
 
 t.test('browser behind a port-80-only firewall plays through two portals and two relays', async t => {
   if (process.getuid?.() !== 0) { t.fail('needs root to create network namespaces and nftables rules'); return }

@@ -14,7 +14,7 @@ const silent = pino({ level: 'silent' })
 t.test('Basic auth on the tunnel GET', async t => {
   const origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: silent })
   t.teardown(() => origin.close())
-  const config = buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, backends: [`rtsp://127.0.0.1:${origin.port}`], auth: { basic: [{ user: 'viewer', hash: hashPassword('s3cret', 1024) }] } }])
+  const config = buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ops: { port: 0 }, backends: [`rtsp://127.0.0.1:${origin.port}`], auth: { basic: [{ user: 'viewer', hash: hashPassword('s3cret', 1024) }] } }])
   const gw = await startGateway(config, { logger: silent })
   t.teardown(() => gw.close())
 

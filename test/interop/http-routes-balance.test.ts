@@ -20,7 +20,7 @@ if (!haveNginx) throw new Error('nginx is not installed (apt-get install nginx; 
 const quiet = { info () {}, warn () {}, error () {} }
 
 async function gateway (t: Test, layer: Record<string, unknown>): Promise<Gateway> {
-  const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ...layer }]))
+  const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ops: { port: 0 }, ...layer }]))
   t.teardown(async () => { await gw.close() })
   return gw
 }
@@ -37,7 +37,7 @@ async function get (url: string, viewer: { ua: string, cookie?: string }): Promi
 
 interface StatusBackend { name: string, healthy: boolean, up: boolean, probe: string, viewers: number, rtspSessions: number | null, load: number }
 async function backendsOf (gw: Gateway, route: string): Promise<StatusBackend[]> {
-  const s = await (await fetch(`http://127.0.0.1:${gw.port}/status`)).json() as { httpRoutes: Array<{ path: string, backends: StatusBackend[] }> }
+  const s = await (await fetch(`http://127.0.0.1:${gw.opsPort}/status`)).json() as { httpRoutes: Array<{ path: string, backends: StatusBackend[] }> }
   return s.httpRoutes.find(r => r.path === route)!.backends
 }
 
@@ -63,7 +63,7 @@ for (const workers of [0, 2]) t.test(`new HLS viewers go to the backend whose ti
   const base = `http://127.0.0.1:${gw.port}`
   for (let i = 0; i < 3; i++) play(`rtsp://127.0.0.1:${gw.port}/live/demo`)
   const rtspSessions = async (): Promise<Record<string, number>> => {
-    const s = await (await fetch(`http://127.0.0.1:${gw.port}/status`)).json() as { backends: Array<{ name: string, sessions: number }> }
+    const s = await (await fetch(`http://127.0.0.1:${gw.opsPort}/status`)).json() as { backends: Array<{ name: string, sessions: number }> }
     return Object.fromEntries(s.backends.map(x => [x.name, x.sessions]))
   }
   t.same(await until(rtspSessions, n => n['origin-a'] === 3, '3 RTSP sessions on origin-a', 30_000), { 'origin-a': 3, 'origin-b': 0 }, 'RTSP sessions: 3 on origin-a, none on origin-b')

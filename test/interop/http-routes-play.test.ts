@@ -14,7 +14,7 @@ import { signHmacToken } from '../../src/portal/access.js'
 if (!haveNginx) throw new Error('nginx is not installed (apt-get install nginx; .ci/run installs it)')
 
 async function gateway (t: Test, layer: Record<string, unknown>): Promise<Gateway> {
-  const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ...layer }]))
+  const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ops: { port: 0 }, ...layer }]))
   t.teardown(async () => { await gw.close() })
   return gw
 }
@@ -50,13 +50,13 @@ t.test('kill one nginx mid-play: ffmpeg continues on the other backend', async t
   const outUs = Math.max(...[...out.matchAll(/out_time_us=(\d+)/g)].map(m => Number(m[1])))
   t.ok(outUs >= 11_900_000, `ffmpeg played ${outUs / 1e6} s`)
   t.ok(segs(survivor.accessLog()) >= 12 - killedAt - 1, `the survivor ${survivor.name} served ${segs(survivor.accessLog())} segments after the kill`)
-  const statuses = (await fetch(`http://127.0.0.1:${gw.port}/status`).then(async r => await r.json()) as { httpRoutes: Array<{ statuses: Record<string, number> }> }).httpRoutes[0]!.statuses
+  const statuses = (await fetch(`http://127.0.0.1:${gw.opsPort}/status`).then(async r => await r.json()) as { httpRoutes: Array<{ statuses: Record<string, number> }> }).httpRoutes[0]!.statuses
   const failed = Object.entries(statuses).filter(([k]) => !/^2\d\d$/.test(k)).reduce((n, [, v]) => n + v, 0)
   t.ok(await metric(gw, 'tunnelgate_http_requests_total', { route: '/hls' }) >= 12, 'the requests were counted')
   t.ok(failed <= 1, `${failed} failed request(s) through the portal (at most one): ${JSON.stringify(statuses)}`)
   const segmentErrors = err.split('\n').filter(l => /fail|error|refused|5\d\d/i.test(l))
   t.ok(segmentErrors.length <= 1, `at most one failed segment in ffmpeg's log: ${JSON.stringify(segmentErrors)}`)
-  const status = await (await fetch(`http://127.0.0.1:${gw.port}/status`)).json() as { httpRoutes: Array<{ backends: Array<{ name: string, healthy: boolean, up: boolean, failures: number }> }> }
+  const status = await (await fetch(`http://127.0.0.1:${gw.opsPort}/status`)).json() as { httpRoutes: Array<{ backends: Array<{ name: string, healthy: boolean, up: boolean, failures: number }> }> }
   const v = status.httpRoutes[0]!.backends.find(x => x.name === `127.0.0.1:${victim.port}`)!
   // Out of the choice: by its health probes (often before ffmpeg's next request), or by a failed request.
   t.ok(!v.healthy && (!v.up || v.failures >= 1), `the killed backend was marked failed (probes ${v.up ? 'up' : 'down'}, ${v.failures} failed requests)`)

@@ -19,7 +19,7 @@ import { metric } from '../helpers/gateway-harness.js'
 if (!haveNginx) throw new Error('nginx is not installed (apt-get install nginx; .ci/run installs it)')
 
 async function gateway (t: Test, layer: Record<string, unknown>): Promise<Gateway> {
-  const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ...layer }]))
+  const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ops: { port: 0 }, ...layer }]))
   t.teardown(async () => { await gw.close() })
   return gw
 }
@@ -226,13 +226,14 @@ t.test('HTTP routes through the portal to two nginx backends', async t => {
     t.equal((await curl([`${base}/hls/stream.m3u8`])).status, 200, 'other routes still served')
   })
 
-  await t.test('metrics with transport="http", /status lists the routes with their traffic', async t => {
+  await t.test('metrics with transport="http", /status (ops listener) lists the routes with their traffic', async t => {
     t.ok(await metric(gw, 'tunnelgate_http_requests_total', { transport: 'http', route: '/hls', status: '200' }) >= 20)
     t.ok(await metric(gw, 'tunnelgate_http_requests_total', { transport: 'http', route: '/media', status: '206' }) >= 4)
     t.ok(await metric(gw, 'tunnelgate_http_bytes_total', { transport: 'http', route: '/media', direction: 'backend_to_client' }) >= media.mp4Bytes.length)
-    const text = await (await fetch(`${base}/metrics`)).text()
+    const ops = `http://127.0.0.1:${gw.opsPort}`
+    const text = await (await fetch(`${ops}/metrics`)).text()
     t.match(text, /tunnelgate_http_requests_total\{transport="http",route="\/hls",backend="127\.0\.0\.1:\d+",status="200"\} \d+/)
-    const s = await (await fetch(`${base}/status`)).json() as { httpRoutes: Array<{ path: string, requests: number, bytes: number, backends: Array<{ name: string, healthy: boolean, requests: number }> }> }
+    const s = await (await fetch(`${ops}/status`)).json() as { httpRoutes: Array<{ path: string, requests: number, bytes: number, backends: Array<{ name: string, healthy: boolean, requests: number }> }> }
     const hls = s.httpRoutes.find(r => r.path === '/hls')!
     t.ok(hls.requests >= 20 && hls.bytes > 0, `/status: /hls ${hls.requests} requests, ${hls.bytes} bytes`)
     t.equal(hls.backends.length, 2)

@@ -24,6 +24,7 @@ const LIVE = { lingerMs: 1000, reconnectMinMs: 100, reconnectMaxMs: 400, stallTi
 async function liveGateway (tt: Test, backends: Array<{ name: string, url: string }>): Promise<Gateway> {
   const gw = await startGateway(buildConfig([{
     port: 0,
+    ops: { port: 0 },
     host: '127.0.0.1',
     logLevel: 'silent',
     workers: 0,

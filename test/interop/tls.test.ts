@@ -101,7 +101,7 @@ t.test('TLS with a local worker; bad certificate; plain text on the TLS port', a
   await new Promise(resolve => s.once('close', resolve))
   tt.equal(await errorCount(gw, 'TG_ERR_TLS_HANDSHAKE'), before + 1, 'plain HTTP on the TLS port: TG_ERR_TLS_HANDSHAKE')
 
-  const bad = buildConfig([{ port: 0, host: '127.0.0.1', workers: 0, logLevel: 'silent', backends: [`rtsp://127.0.0.1:${origin.port}`], tls: { cert: join(dir, 'missing.pem'), key, port: 0 } }])
+  const bad = buildConfig([{ port: 0, host: '127.0.0.1', workers: 0, logLevel: 'silent', ops: { port: 0 }, backends: [`rtsp://127.0.0.1:${origin.port}`], tls: { cert: join(dir, 'missing.pem'), key, port: 0 } }])
   await tt.rejects(startGateway(bad), { code: 'TG_ERR_TLS_CONFIG', message: /missing\.pem/ }, 'unreadable certificate: TG_ERR_TLS_CONFIG naming the file')
   tt.throws(() => buildConfig([{ tls: { cert } }]), { code: 'TG_ERR_CFG_INVALID', message: /tls\.key/ }, 'cert without key: config error')
 })

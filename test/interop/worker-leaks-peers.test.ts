@@ -20,11 +20,11 @@ t.test('ffmpeg and GStreamer through two workers leave no descriptor, socket or 
   t.teardown(() => { delete process.env.TUNNELGATE_TRACK_TIMERS })
   const origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: silent })
   t.teardown(() => origin.close())
-  const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 2, admin: { enabled: true, port: 0 }, backends: [`rtsp://127.0.0.1:${origin.port}`], limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 } }]), { logger: silent })
+  const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 2, ops: { port: 0 }, admin: { enabled: true }, backends: [`rtsp://127.0.0.1:${origin.port}`], limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 } }]), { logger: silent })
   t.teardown(() => gw.close())
-  const api = adminClient(gw.adminPort!)
+  const api = adminClient(gw.opsPort)
   await until(async () => (await api('GET', '/admin/process')).body.processes as Array<{ up: boolean }>, l => l.length === 3 && l.every(p => p.up), 'workers up', 10_000)
-  const target = { adminPort: gw.adminPort!, port: gw.port, include: (id: string) => id !== 'portal' }
+  const target = { opsPort: gw.opsPort, include: (id: string) => id !== 'portal' }
   const url = `rtsp://127.0.0.1:${gw.port}/demo`
   const noneOpen = async (): Promise<void> => { await until(async () => (await api('GET', '/admin/tunnels')).body.tunnels.length as number, n => n === 0, 'no tunnel open', 10_000, 50) }
   const ffmpeg = async (): Promise<void> => {

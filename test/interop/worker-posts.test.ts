@@ -19,7 +19,7 @@ let gw: Gateway
 t.before(async () => {
   const origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: silent })
   t.teardown(() => origin.close())
-  gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 2, backends: [`rtsp://127.0.0.1:${origin.port}`], limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 } }]), { logger: silent })
+  gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 2, ops: { port: 0 }, backends: [`rtsp://127.0.0.1:${origin.port}`], limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 } }]), { logger: silent })
   t.teardown(() => gw.close())
 })
 

@@ -3,15 +3,9 @@
 'use strict'
 ;(function () {
   var $ = function (id) { return document.getElementById(id) }
-  var state = { history: [], sample: null, intervalMs: 2000, watch: false, capacity: 180, pollTimer: null }
-  var adminUrl = $('admin-url')
-  var adminToken = $('admin-token')
-  try {
-    adminUrl.value = localStorage.getItem('tg.adminUrl') || ''
-    adminToken.value = sessionStorage.getItem('tg.adminToken') || ''
-  } catch (e) {}
-  adminUrl.addEventListener('change', function () { try { localStorage.setItem('tg.adminUrl', adminUrl.value.trim()) } catch (e) {} render() })
-  adminToken.addEventListener('change', function () { try { sessionStorage.setItem('tg.adminToken', adminToken.value) } catch (e) {} })
+  // watchPort: the public port serving /watch (this page is on the ops listener); admin: /admin/* is here.
+  var state = { history: [], sample: null, intervalMs: 2000, watchPort: null, admin: false, capacity: 180, pollTimer: null }
+  function meta (j) { state.intervalMs = j.sampleIntervalMs; state.watchPort = j.watchPort; state.admin = j.admin; $('admin-section').hidden = !j.admin }
 
   function text (s) { return String(s).replace(/[&<>"']/g, function (c) { return '&#' + c.charCodeAt(0) + ';' }) }
   function fmt (n, d) { return typeof n === 'number' ? n.toFixed(d === undefined ? 0 : d) : '–' }
@@ -38,7 +32,7 @@
     $('spark-tunnels').innerHTML = spark(series(function (h) { return h.tunnels }))
     $('spark-mbps').innerHTML = spark(series(function (h) { return h.mbps }))
     $('spark-errors').innerHTML = spark(series(function (h) { return h.errors }))
-    var admin = adminUrl.value.trim() !== ''
+    var admin = state.admin
 
     $('relays').tBodies[0].innerHTML = s.relays.map(function (r) {
       var st = !r.up ? '<span class="bad">down</span>' : r.draining ? '<span class="warn">draining</span>' : '<span class="ok">up</span>'
@@ -55,7 +49,7 @@
     }).join('')
 
     $('streams').tBodies[0].innerHTML = s.streams.length === 0 ? '<tr><td colspan="4" class="muted">no stream is playing</td></tr>' : s.streams.map(function (x) {
-      var watch = state.watch ? '<a href="/watch' + encodeURI(x.path) + '">watch</a>' : ''
+      var watch = state.watchPort ? '<a href="' + location.protocol + '//' + location.hostname + ':' + state.watchPort + '/watch' + encodeURI(x.path) + '">watch</a>' : ''
       return '<tr data-stream="' + text(x.path) + '"><td>' + text(x.path) + '</td><td class="n">' + x.tunnels + '</td><td class="n">' + fmt(x.mbps, 2) + '</td><td>' + watch + '</td></tr>'
     }).join('')
 
@@ -105,9 +99,9 @@
   document.addEventListener('click', function (ev) {
     var btn = ev.target.closest && ev.target.closest('button[data-kind]')
     if (!btn) return
-    var url = adminUrl.value.trim().replace(/\/$/, '') + '/admin/' + btn.dataset.kind + '/' + encodeURIComponent(btn.dataset.name) + '/draining'
+    // Same origin: the browser sends the ops credentials it was asked for (Basic) by itself.
+    var url = '/admin/' + btn.dataset.kind + '/' + encodeURIComponent(btn.dataset.name) + '/draining'
     var headers = { 'Content-Type': 'application/json' }
-    if (adminToken.value) headers.Authorization = 'Bearer ' + adminToken.value
     $('admin-msg').textContent = '…'
     fetch(url, { method: 'PUT', headers: headers, body: JSON.stringify({ draining: btn.dataset.drain === 'true' }) })
       .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j } }) })
@@ -129,7 +123,7 @@
 
   function poll () {
     fetch('/status/live', { cache: 'no-store' }).then(function (r) { return r.json() }).then(function (j) {
-      state.history = j.history; state.intervalMs = j.sampleIntervalMs; state.watch = j.watch
+      state.history = j.history; meta(j)
       state.capacity = Math.max(state.capacity, j.history.length)
       setConn('polling', 'polling'); accept(j.sample)
     }).catch(function () { setConn('down', 'unreachable') })
@@ -148,7 +142,7 @@
   es.addEventListener('history', function (ev) {
     var j = JSON.parse(ev.data)
     opened = true
-    state.history = j.history; state.intervalMs = j.sampleIntervalMs; state.watch = j.watch
+    state.history = j.history; meta(j)
     state.capacity = Math.max(state.capacity, j.history.length)
     if (state.pollTimer) { clearInterval(state.pollTimer); state.pollTimer = null }
     if (http.timer) startHttp() // at the server's sample interval

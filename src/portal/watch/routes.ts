@@ -96,7 +96,7 @@ export async function registerWatch (app: FastifyInstance, opts: WatchOptions, g
     return reply.type('text/javascript; charset=utf-8').header('Cache-Control', 'no-cache').send(PLAYER_JS)
   })
   app.get('/watch', async (_req, reply) => {
-    return html(reply, 200, page('Streams · tunnelgate', `<h1>Streams</h1>${watchLinks(opts.streams())}<p><a href="/">status</a></p>`))
+    return html(reply, 200, page('Streams · tunnelgate', `<h1>Streams</h1>${watchLinks(opts.streams())}`))
   })
   app.get('/watch/*', async (req, reply) => {
     const rest = (req.params as { '*': string })['*']

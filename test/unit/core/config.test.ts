@@ -83,13 +83,30 @@ t.test('command line roles and flags', async t => {
   t.ok(parseCli(['--help']).help)
 })
 
+t.test('cluster.secret: required for portals, relay nodes and peers; 16+ characters; accepted secrets too', async t => {
+  const secret = 'cluster-secret-0123456789'
+  for (const [why, layer] of [['relay node', { role: 'relay' }], ['portal', { role: 'portal', cluster: { relays: ['r:1'] } }], ['cluster.peers', { cluster: { peers: ['a:1'] } }]] as const) {
+    t.throws(() => buildConfig([layer]), { code: 'TG_ERR_CFG_INVALID', message: /'cluster\.secret' must be set/ }, `${why}: no secret → refused`)
+    t.equal(buildConfig([layer, { cluster: { secret } }]).cluster.secret, secret, `${why}: with one`)
+  }
+  t.equal(buildConfig([{}]).cluster.secret, '', 'an all-in-one needs none')
+  t.throws(() => buildConfig([{ cluster: { secret: 'short' } }]), /'cluster\.secret' must be a string of at least 16/)
+  t.throws(() => buildConfig([{ cluster: { secret, acceptSecrets: ['short'] } }]), /'cluster\.acceptSecrets\[0\]'/)
+  t.throws(() => buildConfig([{ cluster: { maxClockSkewMs: 10 } }]), /cluster\.maxClockSkewMs/)
+  t.throws(() => buildConfig([{ cluster: { maxNonces: 1 } }]), /cluster\.maxNonces/)
+  let message = ''
+  try { buildConfig([{ role: 'relay', cluster: { secret: 'short-secret' } }]) } catch (err) { message = (err as Error).message }
+  t.notMatch(message, /short-secret/, 'a refused secret is not repeated in the message')
+})
+
 t.test('every cluster flag has a config key and an environment variable', async t => {
   const cli = parseCli(['relay', '--peer', 'dns:relay:8081', '--peer', '10.0.0.2:8081', '--backend', 'rtsp://o:8554'])
   t.same(cli.layer.cluster, { peers: ['dns:relay:8081', '10.0.0.2:8081'] })
-  const env = envOverrides({ TUNNELGATE_PEERS: 'a:1, dns:b:2', TUNNELGATE_RELAYS: 'r:8081', TUNNELGATE_MEDIA: '/m', TUNNELGATE_TLS_PORT: '8443' })
-  t.same(env.cluster, { relays: ['r:8081'], peers: ['a:1', 'dns:b:2'] })
+  const env = envOverrides({ TUNNELGATE_PEERS: 'a:1, dns:b:2', TUNNELGATE_RELAYS: 'r:8081', TUNNELGATE_MEDIA: '/m', TUNNELGATE_TLS_PORT: '8443', TUNNELGATE_CLUSTER_SECRET: 'env-cluster-secret-0123', TUNNELGATE_CLUSTER_ACCEPT_SECRETS: 'old-cluster-secret-0123, older-cluster-secret-01' })
+  t.same(env.cluster, { relays: ['r:8081'], peers: ['a:1', 'dns:b:2'], secret: 'env-cluster-secret-0123', acceptSecrets: ['old-cluster-secret-0123', 'older-cluster-secret-01'] })
   const c = buildConfig([env])
   t.same(c.cluster.peers, ['a:1', 'dns:b:2'])
+  t.equal(c.cluster.secret, 'env-cluster-secret-0123', 'the cluster secret from the environment')
   t.equal(c.origin.mediaDir, '/m')
   t.equal(c.tls.port, 8443)
   t.equal(parseCli([], { TUNNELGATE_CONFIG: '/etc/tg.yml' }).configFile, '/etc/tg.yml')

@@ -12,6 +12,9 @@ const DOCKERFILE = `${root}docker/Dockerfile`
 interface Service {
   image?: string
   command?: string[]
+  environment?: Record<string, string>
+  ports?: string[]
+  entrypoint?: string[]
   volumes?: string[]
   networks?: Record<string, { aliases?: string[] } | null>
   cap_add?: string[]
@@ -23,15 +26,24 @@ function flag (cmd: readonly string[], name: string): string[] {
   return out
 }
 
+/** The two secrets compose takes from the environment (it refuses to start without them). */
+const SECRETS = { TUNNELGATE_OPS_TOKEN: 'compose-test-ops-token-0123', TUNNELGATE_CLUSTER_SECRET: 'compose-test-cluster-secret-0123' }
+
 t.test('docker-compose validates docker/compose.yml (no engine needed)', async (t) => {
   // The Debian docker-compose (1.29) validates and interpolates without talking to a Docker engine.
-  const { stdout, stderr } = await promisify(execFile)('docker-compose', ['-f', COMPOSE, 'config', '-q'], { cwd: root, timeout: 60_000 })
+  const env = { ...process.env, ...SECRETS }
+  const { stdout, stderr } = await promisify(execFile)('docker-compose', ['-f', COMPOSE, 'config', '-q'], { cwd: root, timeout: 60_000, env })
     .then(r => r, (err: { code: unknown, stdout: string, stderr: string }) => {
       t.fail(`docker-compose config -q exited ${String(err.code)}: ${err.stderr}`)
       return err
     })
   t.equal(stdout, '', 'nothing on stdout with -q')
   t.notMatch(stderr, /error/i, 'no errors on stderr')
+  // Without the secrets compose refuses, naming the variable: no default token or secret exists.
+  const bare = { ...process.env }
+  for (const k of Object.keys(SECRETS)) Reflect.deleteProperty(bare, k)
+  const refused = await promisify(execFile)('docker-compose', ['-f', COMPOSE, 'config', '-q'], { cwd: root, timeout: 60_000, env: bare }).then(() => null, (err: { stderr: string }) => err.stderr)
+  t.match(refused ?? '', /TUNNELGATE_(OPS_TOKEN|CLUSTER_SECRET)/, 'no secret: refused, naming it')
 })
 
 t.test('compose.yml: 2 portals, 3 relays, 2 origins and Prometheus scraping each', async (t) => {
@@ -68,18 +80,30 @@ t.test('compose.yml: 2 portals, 3 relays, 2 origins and Prometheus scraping each
     t.equal(s.image, 'tunnelgate:dev', `${name} runs the tunnelgate image`)
     t.ok(s.cap_add?.includes('NET_BIND_SERVICE'), `${name} keeps NET_BIND_SERVICE after cap_drop ALL`)
   }
+  // Portals and relays: the ops listener on the compose network with the token, the cluster secret, both
+  // from the environment; only the portals' tunnel port is published, never an ops port or a relay.
+  for (const [name, s] of [...portals, ...relays]) {
+    t.equal(s.environment?.TUNNELGATE_OPS_HOST, '0.0.0.0', `${name}: ops listener reachable by Prometheus`)
+    t.match(s.environment?.TUNNELGATE_OPS_TOKEN ?? '', /^\$\{TUNNELGATE_OPS_TOKEN:\?/, `${name}: ops token required from the environment`)
+    t.match(s.environment?.TUNNELGATE_CLUSTER_SECRET ?? '', /^\$\{TUNNELGATE_CLUSTER_SECRET:\?/, `${name}: cluster secret required from the environment`)
+    t.ok((s.ports ?? []).every(p => /:80$/.test(p)) && (s.ports ?? []).length === (portals.some(([n]) => n === name) ? 1 : 0), `${name}: publishes ${JSON.stringify(s.ports ?? [])}`)
+  }
 
-  // prometheus.yml scrapes every portal (its port), relay (its port) and origin (its metrics port).
-  const prom = parseYaml(readFileSync(PROMETHEUS, 'utf8')) as { scrape_configs: Array<{ job_name: string, metrics_path?: string, static_configs: Array<{ targets: string[] }> }> }
-  const targets = new Set(prom.scrape_configs.flatMap(j => j.static_configs.flatMap(c => c.targets)))
-  const expected = [
-    ...portals.map(([n, s]) => `${n}:${flag(s.command!, '--port')[0]}`),
-    ...relays.map(([n, s]) => `${n}:${flag(s.command!, '--port')[0]}`),
-    ...origins.map(([n, s]) => `${n}:${flag(s.command!, '--metrics-port')[0]}`)
-  ]
-  t.equal(expected.length, 7)
-  for (const target of expected) t.ok(targets.has(target), `Prometheus scrapes ${target}`)
+  // prometheus.yml scrapes every portal and relay on its ops port with the token, every origin on its metrics port.
+  const prom = parseYaml(readFileSync(PROMETHEUS, 'utf8')) as { scrape_configs: Array<{ job_name: string, metrics_path?: string, authorization?: { type?: string, credentials_file?: string }, static_configs: Array<{ targets: string[] }> }> }
+  const jobOf = (target: string): (typeof prom.scrape_configs)[number] | undefined => prom.scrape_configs.find(j => j.static_configs.some(c => c.targets.includes(target)))
+  const opsTargets = [...portals, ...relays].map(([n]) => `${n}:9180`)
+  for (const target of opsTargets) {
+    const job = jobOf(target)
+    t.ok(job !== undefined, `Prometheus scrapes ${target}`)
+    t.same(job?.authorization, { type: 'Bearer', credentials_file: '/prometheus/ops-token' }, `${target} with the ops token`)
+  }
+  for (const [n, s] of [...portals, ...relays]) t.equal(jobOf(`${n}:${flag(s.command!, '--port')[0]}`), undefined, `${n}'s public port is not scraped`)
+  for (const [n, s] of origins) t.ok(jobOf(`${n}:${flag(s.command!, '--metrics-port')[0]}`) !== undefined, `Prometheus scrapes ${n}'s metrics port`)
   t.ok(prom.scrape_configs.every(j => (j.metrics_path ?? '/metrics') === '/metrics'), 'all on /metrics')
+  const p = prometheus[0]![1]
+  t.match(p.entrypoint?.join(' ') ?? '', /TUNNELGATE_OPS_TOKEN.*> \/prometheus\/ops-token && exec \/bin\/prometheus --config\.file=\/etc\/prometheus\/prometheus\.yml/, 'the token file is written before Prometheus starts')
+  t.match(p.environment?.TUNNELGATE_OPS_TOKEN ?? '', /^\$\{TUNNELGATE_OPS_TOKEN:\?/, 'Prometheus gets the same token')
 })
 
 t.test('compose.yml: Grafana provisioned with the Prometheus datasource and the tunnelgate dashboard', async (t) => {
