@@ -6,6 +6,7 @@
  * Whatever fails is refused, logged and counted (TG_ERR_RELAY_UNTRUSTED,
  * tunnelgate_relay_untrusted_total{reason}); the proof itself is never logged.
  */
+import { refuseConnection } from '../tunnel/refuse.js'
 import type net from 'node:net'
 import type { Logger } from 'pino'
 import type { GatewayMetrics } from '../metrics.js'
@@ -74,9 +75,7 @@ export class ForwardTrust {
     const why: Refusal | null = proof === null ? 'missing' : proof.kind !== kind || ((leg === 'get' || leg === 'post') && proof.cookie !== cookie) ? 'mismatch' : null
     if (why === null) return proof
     this.#refuse(why, from, kind)
-    socket.on('error', () => {})
-    socket.end(leg === 'rtsp' ? RTSP_FORBIDDEN : buildHttpError(403, 'Forbidden'))
-    setTimeout(() => socket.destroy(), 1000).unref()
+    refuseConnection(socket, leg === 'rtsp' ? RTSP_FORBIDDEN : buildHttpError(403, 'Forbidden'))
     return null
   }
 

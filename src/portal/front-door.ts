@@ -6,6 +6,7 @@
  * Node's http.Server must never parse a tunnel leg (reference §3.8): it would chunk-encode the
  * endless GET reply, end the POST at its fake Content-Length and time it out after 300 s.
  */
+import { refuseConnection } from '../tunnel/refuse.js'
 import net from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
@@ -128,7 +129,7 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         if (gated) {
           // Gateway authentication covers the HTTP tunnel only; plain RTSP would bypass it.
           metrics.errorsTotal.inc({ code: 'TG_ERR_AUTH_REQUIRED' })
-          socket.end(gate.rtspRefusal(clientAddress))
+          refuseConnection(socket, gate.rtspRefusal(clientAddress))
           return
         }
         const by = forward === null ? null : forward.accept(socket, proof, 'rtsp', undefined, null, clientAddress)
@@ -144,7 +145,7 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         if (r.code === 'TG_ERR_HTTP_HEAD_TOO_LARGE') metrics.limitHitsTotal.inc({ limit: r.reason.includes('header fields') ? 'limits.httpHeaders' : 'limits.httpHeadBytes' })
         logger.debug({ client: clientAddress, reason: r.reason }, 'bad HTTP head')
         const status = r.code === 'TG_ERR_HTTP_HEAD_TOO_LARGE' ? 431 : 400
-        socket.end(buildHttpError(status, status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'))
+        refuseConnection(socket, buildHttpError(status, status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'))
         return
       }
       const head = r.head
@@ -161,7 +162,7 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
       if (leg.leg === 'error') {
         metrics.errorsTotal.inc({ code: leg.code })
         logger.info({ client: clientAddress, reason: leg.reason }, 'tunnel leg refused')
-        socket.end(buildHttpError(leg.status, leg.reason))
+        refuseConnection(socket, buildHttpError(leg.status, leg.reason))
         return
       }
       // A relay node believes only a leg its portal vouched for.
@@ -185,7 +186,7 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
       // Password checks run off the event loop; the socket stays paused with its head kept meanwhile.
       whenDecided(socket, gate.check({ client: clientAddress, headers: head.headers, target: head.target, path: targetPath(head.target), transport: 'http-tunnel' }), contained(owner, 'door-data', (v: GateVerdict) => {
         if (v.ok) admit(v.tokenPath)
-        else socket.end(buildHttpError(v.status, v.statusText, v.headers))
+        else refuseConnection(socket, buildHttpError(v.status, v.statusText, v.headers))
       }))
     })
     socket.on('data', onData)

@@ -8,6 +8,7 @@
  * query (`?token=…`, the parameter named by `auth.tokenQueryParam`) or `Authorization: Bearer`,
  * or HTTP Basic credentials. A token's path bounds every RTSP request of the session.
  */
+import { refuseConnection } from '../tunnel/refuse.js'
 import type net from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
@@ -44,11 +45,7 @@ export interface WebSocketAdmission {
  * HTTP error reply. `info.raw` holds every byte read (for forwarding to a relay node unchanged).
  */
 export function admitWebSocket (d: WebSocketAdmission, socket: net.Socket, head: HttpHead, rest: Buffer, info: LegInfo): void {
-  const answer = (status: number, reason: string, headers: Header[]): void => {
-    socket.on('error', () => {})
-    socket.end(buildHttpError(status, reason, headers))
-    setTimeout(() => socket.destroy(), 1000).unref()
-  }
+  const answer = (status: number, reason: string, headers: Header[]): void => { refuseConnection(socket, buildHttpError(status, reason, headers)) }
   const hs = checkHandshake(head)
   if (!hs.ok) {
     d.metrics.errorsTotal.inc({ code: hs.code })

@@ -6,6 +6,7 @@
  * Memory stays bounded: an unpaired leg is counted only once the limits let it in, and every entry
  * expires after its pairing window at the latest.
  */
+import { refuseConnection } from '../tunnel/refuse.js'
 import type net from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
@@ -61,12 +62,11 @@ export function countRefusal (hit: LimitHit, leg: string, ip: string, metrics: G
  * HTTP 503 + Retry-After, plain RTSP an RTSP 503 + Retry-After, a POST is closed; the error code,
  * the limit hit (by setting name) and a log line are counted.
  */
-export function refuseLeg (hit: LimitHit, leg: 'get' | 'post' | 'rtsp' | 'websocket', socket: Pick<net.Socket, 'on' | 'end' | 'destroy'>, ip: string, metrics: GatewayMetrics, log: Logger): void {
+export function refuseLeg (hit: LimitHit, leg: 'get' | 'post' | 'rtsp' | 'websocket', socket: Pick<net.Socket, 'on' | 'end' | 'destroy' | 'resume'>, ip: string, metrics: GatewayMetrics, log: Logger): void {
   countRefusal(hit, leg, ip, metrics, log)
   socket.on('error', () => {})
   if (leg === 'post') { socket.destroy(); return }
-  socket.end(leg === 'rtsp' ? RTSP_503 : buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
-  setTimeout(() => socket.destroy(), 1000).unref()
+  refuseConnection(socket, leg === 'rtsp' ? RTSP_503 : buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
 }
 
 interface Unpaired { cookie: string, ip: string, timer: NodeJS.Timeout }

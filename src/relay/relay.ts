@@ -4,6 +4,7 @@
  * It takes sockets whose HTTP head has already been read (by the portal's front door, in this
  * process or handed over from another), so it never runs Node's HTTP parser on a tunnel leg.
  */
+import { refuseConnection } from '../tunnel/refuse.js'
 import type net from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
@@ -143,9 +144,7 @@ export class Relay {
     this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_CLIENT_MISMATCH' })
     this.metrics.limitHitsTotal.inc({ limit: 'tunnel.requireSameClientIp' })
     this.#log.info({ client: ip, getClient: getIp }, 'POST from another address than its GET refused')
-    socket.on('error', () => {})
-    socket.end(buildHttpError(403, 'Forbidden'))
-    setTimeout(() => socket.destroy(), 1000).unref()
+    refuseConnection(socket, buildHttpError(403, 'Forbidden'))
     return true
   }
 
@@ -162,7 +161,7 @@ export class Relay {
     }
     if (this.#tooMany()) {
       this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
-      socket.end(buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
+      refuseConnection(socket, buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
       // A portal in front of workers keeps the GET's worker per cookie until it hears of the end.
       this.onTunnelEnd?.(cookie)
       return
@@ -172,9 +171,7 @@ export class Relay {
     const hit = this.#legLimit(ip, waitingPosts === undefined, true)
     if (hit !== null) {
       this.#refused(hit, ip, 'get')
-      socket.on('error', () => {})
-      socket.end(buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
-      setTimeout(() => socket.destroy(), 1000).unref()
+      refuseConnection(socket, buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
       this.onTunnelEnd?.(cookie)
       return
     }
@@ -229,7 +226,7 @@ export class Relay {
     // A portal asking "is this cookie's GET here?" (remote-relays.ts, relay nodes only): 202 and the
     // POST is attached, or 421 and nothing happened, so it asks the next relay (owner changes, drains).
     if (this.config.role === 'relay' && getHeader(head, PAIR_HEADER)?.toLowerCase() === 'known-only') {
-      if (tunnel === undefined || tunnel.closed) { socket.end(POST_UNKNOWN); return }
+      if (tunnel === undefined || tunnel.closed) { refuseConnection(socket, POST_UNKNOWN); return }
       socket.write(POST_KNOWN)
     }
     this.metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
@@ -310,16 +307,14 @@ export class Relay {
     this.metrics.legsTotal.inc({ leg: 'rtsp', transport: 'rtsp' })
     if (this.#tooMany()) {
       this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
-      socket.on('error', () => {})
-      socket.end('RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n')
+      refuseConnection(socket, 'RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n')
       return
     }
     const ip = plainAddress(info.clientAddress)
     const hit = this.#legLimit(ip, false, true)
     if (hit !== null) {
       this.#refused(hit, ip, 'rtsp')
-      socket.on('error', () => {})
-      socket.end('RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n')
+      refuseConnection(socket, 'RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n')
       return
     }
     socket.setNoDelay(true)
@@ -369,9 +364,7 @@ export class Relay {
     if (tooMany || hit !== null) {
       if (hit !== null) this.#refused(hit, ip, 'websocket')
       else this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
-      socket.on('error', () => {})
-      socket.end(buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
-      setTimeout(() => socket.destroy(), 1000).unref()
+      refuseConnection(socket, buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
       return
     }
     const session = openWebSocketSession(this.#sessionDeps(), socket, head, rest, {

@@ -12,6 +12,7 @@
  *
  * The handshake (101) is written by the caller; this class starts at the first frame.
  */
+import { refuseConnection } from './refuse.js'
 import type net from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
@@ -170,7 +171,7 @@ export function openWebSocketSession (deps: SessionDeps, socket: net.Socket, hea
   if (!hs.ok) {
     deps.metrics.errorsTotal.inc({ code: hs.code })
     socket.on('error', () => {})
-    socket.end(buildHttpError(hs.status, 'Bad Request', hs.headers))
+    refuseConnection(socket, buildHttpError(hs.status, 'Bad Request', hs.headers))
     return null
   }
   socket.write(hs.reply)
