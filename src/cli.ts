@@ -3,7 +3,7 @@
  * options are listed once, in USAGE below (what `tunnelgate --help` prints).
  */
 import { parseArgs } from 'node:util'
-import { TunnelgateError } from './errors.js'
+import { TunnelgateError } from './core/errors.js'
 
 export type Role = 'all-in-one' | 'portal' | 'relay' | 'origin' | 'hash-password'
 

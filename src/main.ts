@@ -2,15 +2,15 @@
  * Process entry: parse the command line, load the config, start the role, handle signals.
  */
 import type { Logger } from 'pino'
-import { buildConfig, envOverrides, loadConfigFile } from './config.js'
+import { buildConfig, envOverrides, loadConfigFile } from './config/config.js'
 import { parseCli, USAGE } from './cli.js'
-import { TunnelgateError } from './errors.js'
+import { TunnelgateError } from './core/errors.js'
 import { startGateway } from './gateway.js'
-import { startOrigin } from './backends/origin/index.js'
-import { hashPassword } from './portal/auth.js'
-import { trackTimersIfAsked } from './ops/timer-census.js'
-import { installFaultsFromEnv } from './containment.js'
-import { createLogger } from './ops/logger.js'
+import { startOrigin } from './origin/index.js'
+import { hashPassword } from './door/auth.js'
+import { trackTimersIfAsked } from './core/timer-census.js'
+import { installFaultsFromEnv } from './core/containment.js'
+import { createLogger } from './core/logger.js'
 
 async function main (argv: string[]): Promise<void> {
   trackTimersIfAsked()

@@ -9,8 +9,8 @@
  */
 import net from 'node:net'
 import type { Logger } from 'pino'
-import type { Config } from '../config.js'
-import type { GatewayMetrics } from '../metrics.js'
+import type { Config } from '../config/config.js'
+import type { GatewayMetrics } from '../core/metrics.js'
 import { RtspDemuxer } from '../tunnel/codec/demux.js'
 import { serializeMessage, type RtspRequest } from '../tunnel/codec/rtsp-message.js'
 import type { BackendPool, BackendState } from './pool.js'

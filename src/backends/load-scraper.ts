@@ -18,13 +18,13 @@
 import { promises as dns } from 'node:dns'
 import type { Logger } from 'pino'
 import { Pool } from 'undici'
-import type { Config } from '../config.js'
-import type { GatewayMetrics } from '../metrics.js'
+import type { Config } from '../config/config.js'
+import type { GatewayMetrics } from '../core/metrics.js'
 import { parsePromText, sumBy, type PromSample } from '../balancer/prom-text.js'
-import { parseRelaySpec } from '../portal/remote-relays.js'
+import { parseRelaySpec } from '../config/relay-spec.js'
 import type { BackendPool } from './pool.js'
-import { redactUrl } from '../ops/redact.js'
-import { ForwardSigner } from '../portal/forward-signer.js'
+import { redactUrl } from '../core/redact.js'
+import { ForwardSigner } from '../core/forward-signer.js'
 
 /** This process tree's identity in `tunnelgate_relay_instance_info{id}` (self-detection among peers). */
 export const INSTANCE_INFO = 'tunnelgate_relay_instance_info'

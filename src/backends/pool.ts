@@ -2,9 +2,9 @@
  * The backends this relay may dial: their state (sessions open, failure cool-down, draining)
  * and the choice of one for a new session through the pure policy.
  */
-import type { BackendConfig, Config, RouteConfig } from '../config.js'
+import type { BackendConfig, Config, RouteConfig } from '../config/config.js'
 import { chooseBackend, type BackendSnapshot, type Choice } from '../balancer/policy.js'
-import type { GatewayMetrics } from '../metrics.js'
+import type { GatewayMetrics } from '../core/metrics.js'
 
 export interface BackendState {
   config: BackendConfig

@@ -2,7 +2,7 @@
  * Stream path → route (pure). The longest route prefix that matches on a segment boundary wins;
  * a path no route matches gets 404 and nothing is dialled.
  */
-import type { RouteConfig } from '../config.js'
+import type { RouteConfig } from '../config/config.js'
 import { canonicalPath, parseRtspUrl } from '../tunnel/codec/rtsp-url.js'
 
 export interface ResolvedRoute {

@@ -1,5 +1,5 @@
 /**
- * Micro-benchmark of the portal → relay worker leg hand-off (src/relay/workers.ts), which bounds
+ * Micro-benchmark of the portal → relay worker leg hand-off (src/route/workers.ts), which bounds
  * how fast a layout with local workers (b1, b2) takes a burst of new tunnels.
  *
  * The portal passes each accepted socket over the worker's IPC channel (`child.send(msg, socket)`).

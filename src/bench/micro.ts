@@ -15,7 +15,7 @@
  *   header rewrite         demux one SETUP request, rewrite its URL with UrlMapper, serialize
  *                          baseline: String.replace of the URL in the raw text + Buffer.from
  *   per-read byte counting what ProxySession and the pool count per backend read (bytes by direction,
- *                          bytes by backend) with the gateway's counters (src/metrics.ts)
+ *                          bytes by backend) with the gateway's counters (src/core/metrics.ts)
  *                          baseline: the same increments on plain prom-client counters (before)
  */
 import { Base64StreamDecoder } from '../tunnel/codec/base64-stream.js'
@@ -24,7 +24,7 @@ import { leadingFrames, type InterleavedFrame } from '../tunnel/codec/interleave
 import { serializeMessage, type RtspRequest } from '../tunnel/codec/rtsp-message.js'
 import { rewriteRequestUrls, UrlMapper } from '../tunnel/codec/url-rewrite.js'
 import { Counter, Registry } from 'prom-client'
-import { createMetrics } from '../metrics.js'
+import { createMetrics } from '../core/metrics.js'
 
 export interface MicroResult {
   name: string

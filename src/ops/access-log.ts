@@ -8,29 +8,7 @@
  */
 import { promises as fsp } from 'node:fs'
 import type { Logger } from 'pino'
-
-export interface AccessRecord {
-  /** Stable tunnel id (not the cookie). */
-  id: string
-  transport: string
-  client: string
-  userAgent: string
-  path: string
-  backend: string | null
-  relay: string
-  /** ISO time the client arrived. */
-  start: string
-  durationMs: number
-  bytesToClient: number
-  bytesFromClient: number
-  /** Interleaved `$` frames (RTP and RTCP) sent to the client / received from it. */
-  rtpPacketsToClient: number
-  rtpPacketsFromClient: number
-  reason: string
-  outcome: string
-  /** The gateway-authenticated user ('-' when gateway auth is off). */
-  user: string
-}
+import type { AccessRecord, AccessSink } from '../route/relay-view.js'
 
 export interface AccessLogOptions {
   enabled: boolean
@@ -39,8 +17,6 @@ export interface AccessLogOptions {
   maxBytes: number
   keep: number
 }
-
-export interface AccessSink { write (r: AccessRecord): void }
 
 export class AccessLog implements AccessSink {
   readonly #opts: AccessLogOptions

@@ -6,8 +6,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
-import { TunnelgateError, type ErrorCode } from '../errors.js'
-import type { GatewayMetrics } from '../metrics.js'
+import { TunnelgateError, type ErrorCode } from '../core/errors.js'
+import type { GatewayMetrics } from '../core/metrics.js'
 import type { Operator } from './control.js'
 
 type Schema = Record<string, unknown>

@@ -4,15 +4,15 @@
  * and SIGHUP go through it.
  */
 import type { Logger } from 'pino'
-import type { Config } from '../config.js'
-import { TunnelgateError } from '../errors.js'
-import { addCounts, countsByCode, type GatewayMetrics } from '../metrics.js'
-import type { Relay } from '../relay/relay.js'
-import type { WorkerPool } from '../relay/workers.js'
-import type { RemoteRelays } from '../portal/remote-relays.js'
-import type { SessionSnapshot } from '../tunnel/proxy-session.js'
+import type { Config } from '../config/config.js'
+import { TunnelgateError } from '../core/errors.js'
+import { addCounts, countsByCode, type GatewayMetrics } from '../core/metrics.js'
+import type { Relay } from '../route/relay.js'
+import type { WorkerPool } from '../route/workers.js'
+import type { RemoteRelays } from '../route/remote-relays.js'
+import type { SessionSnapshot } from '../session/proxy-session.js'
 import { processInfo, type ProcessInfo } from './process-view.js'
-import type { RelaySummary } from './relay-view.js'
+import type { RelaySummary } from '../route/relay-view.js'
 
 export interface RelayInfo {
   id: string

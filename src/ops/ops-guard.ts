@@ -7,7 +7,7 @@
  * read it through a DNS name rebound to 127.0.0.1.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { isLoopbackHost } from '../config.js'
+import { isLoopbackHost } from '../config/config.js'
 
 export type OpsVerdict = { ok: true } | { ok: false, status: 401 | 403, message: string }
 

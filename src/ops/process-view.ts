@@ -6,7 +6,7 @@
  * come back.
  */
 import { readdirSync } from 'node:fs'
-import { armedTimers } from './timer-census.js'
+import { armedTimers } from '../core/timer-census.js'
 
 export interface HandleCounts {
   /** setTimeout / setInterval timers (`Timeout`) that keep the process alive: Node does not list unref()'d ones. */

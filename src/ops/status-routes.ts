@@ -1,24 +1,24 @@
 /**
  * The status page on the ops listener: `/` (index.html), its assets under /status/assets/
- * (files in src/portal/status/, served by the portal: no CDN), `/status/live` (the last sample +
+ * (files in src/web/status-page/, served by the portal: no CDN), `/status/live` (the last sample +
  * the sparkline history, JSON), `/status/events` (server-sent events, one per sample) and
  * `/status/summary` (this gateway's relay summaries, JSON; a portal reads a relay node's with a signed
- * request on the relay's tunnel port, src/portal/cluster-reads.ts).
+ * request on the relay's tunnel port, src/web/cluster-reads.ts).
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
-import type { GatewayMetrics } from '../metrics.js'
-import type { RelaySummary } from './relay-view.js'
+import type { GatewayMetrics } from '../core/metrics.js'
+import type { RelaySummary } from '../route/relay-view.js'
 import type { StatusFeed } from './status-feed.js'
 
 /**
- * The page's files: <module dir>/../portal/status, i.e. src/portal/status when running from src/,
- * dist/portal/status when the build copied them (the Docker image); else the repository's src/.
+ * The page's files: <module dir>/../web/status-page, i.e. src/web/status-page when running from src/,
+ * dist/web/status-page when the build copied them (the Docker image); else the repository's src/.
  */
 const here = dirname(fileURLToPath(import.meta.url))
-export const STATUS_ASSET_DIR = existsSync(resolve(here, '../portal/status/index.html')) ? resolve(here, '../portal/status') : resolve(here, '../../src/portal/status')
+export const STATUS_ASSET_DIR = existsSync(resolve(here, '../web/status-page/index.html')) ? resolve(here, '../web/status-page') : resolve(here, '../../src/web/status-page')
 
 const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8', 'favicon.svg': 'image/svg+xml' }
 

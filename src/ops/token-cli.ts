@@ -1,14 +1,14 @@
 /**
  * `tunnelgate token`: mint an access token the gateway accepts (auth.tokenSecrets; formats in
- * src/portal/access.ts and docs/security.md). The secret never comes from the command line (it
+ * src/tunnel/codec/access.ts and docs/security.md). The secret never comes from the command line (it
  * would show in `ps` and shell history): it is read from an environment variable
  * (TUNNELGATE_TOKEN_SECRET, or the one --secret-env names) or, when that is unset, from standard
  * input. The token alone goes to stdout (for `TOKEN=$(tunnelgate token …)`); its expiry and an
  * example URL go to stderr.
  */
 import { parseArgs } from 'node:util'
-import { TunnelgateError } from '../errors.js'
-import { mintToken, TOKEN_MAX_CHARS, type TokenFormat } from '../portal/access.js'
+import { TunnelgateError } from '../core/errors.js'
+import { mintToken, TOKEN_MAX_CHARS, type TokenFormat } from '../tunnel/codec/access.js'
 
 export const TOKEN_USAGE = `Usage:
   tunnelgate token --path /STREAM [--ttl SECONDS | --expires UNIX-SECONDS|ISO-DATE] [--format hmac|jwt]

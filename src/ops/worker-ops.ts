@@ -5,8 +5,8 @@
  */
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
-import type { Config } from '../config.js'
-import type { Relay } from '../relay/relay.js'
+import type { Config } from '../config/config.js'
+import type { Relay } from '../route/relay.js'
 import { AccessLog } from './access-log.js'
 import { processInfo } from './process-view.js'
 import { registerRelayBytes } from './surface.js'

@@ -6,16 +6,16 @@
  */
 import type net from 'node:net'
 import type { Logger } from 'pino'
-import type { Config } from '../config.js'
-import type { GatewayMetrics } from '../metrics.js'
+import type { Config } from '../config/config.js'
+import type { GatewayMetrics } from '../core/metrics.js'
 import { Base64StreamDecoder } from './codec/base64-stream.js'
 import { ChunkedDecoder } from './codec/chunked.js'
 import { RtspDemuxer, type RtspUnit } from './codec/demux.js'
 import { getHeader } from './codec/rtsp-message.js'
 import type { HttpHead } from './codec/http-head.js'
-import type { ClientSide, ProxySession } from './proxy-session.js'
-import { contained, reportFault, type EntryPoint, type FaultOwner } from '../containment.js'
-import { SocketOutput, type OutputLedger } from './socket-output.js'
+import type { ClientSide, ProxySession } from '../session/proxy-session.js'
+import { contained, reportFault, type EntryPoint, type FaultOwner } from '../core/containment.js'
+import { SocketOutput, type OutputLedger } from '../session/socket-output.js'
 
 /** What a tunnel needs from its relay. */
 export interface TunnelDeps {
@@ -28,7 +28,7 @@ export interface TunnelDeps {
 
 /**
  * What a POST leg is used as: a net.Socket, or in a relay worker a leg the portal relays as
- * messages (src/relay/relayed-post.ts).
+ * messages (src/route/relayed-post.ts).
  */
 export interface PostSocket {
   on (event: 'data', listener: (chunk: Buffer) => void): unknown

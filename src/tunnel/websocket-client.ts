@@ -15,8 +15,8 @@
 import { refuseConnection } from './refuse.js'
 import type net from 'node:net'
 import type { Logger } from 'pino'
-import type { Config } from '../config.js'
-import type { GatewayMetrics } from '../metrics.js'
+import type { Config } from '../config/config.js'
+import type { GatewayMetrics } from '../core/metrics.js'
 import { RtspDemuxer } from './codec/demux.js'
 import { browserSdpMessage } from './codec/sdp-browser.js'
 import { getHeader, type Header } from './codec/rtsp-message.js'
@@ -26,9 +26,9 @@ import {
   CLOSE_GOING_AWAY, CLOSE_NORMAL, OP_BINARY, OP_CLOSE, OP_PONG, WsFrameDecoder,
   checkHandshake, closePayload, encodeFrame, frameHeader
 } from './codec/websocket-frame.js'
-import { ProxySession, type ClientSide, type SessionDeps, type SessionInfo } from './proxy-session.js'
-import { contained, reportFault, type EntryPoint, type FaultOwner } from '../containment.js'
-import { SocketOutput, type OutputLedger } from './socket-output.js'
+import { ProxySession, type ClientSide, type SessionDeps, type SessionInfo } from '../session/proxy-session.js'
+import { contained, reportFault, type EntryPoint, type FaultOwner } from '../core/containment.js'
+import { SocketOutput, type OutputLedger } from '../session/socket-output.js'
 
 export class WebSocketClient implements ClientSide, FaultOwner {
   readonly serverRequests = 'answer' as const
@@ -127,7 +127,7 @@ export class WebSocketClient implements ClientSide, FaultOwner {
     if (this.#closed || this.#socket.destroyed) { done?.(); return true }
     // media-stream-library takes only a 2-byte AAC config (codec/sdp-browser.ts). Reduced here, where
     // every response to a WebSocket client passes whole (proxied replies and live fan-out viewers'
-    // replies from src/relay/live/ alike); `$` frame runs start with 0x24 and pass untouched.
+    // replies from src/live/ alike); `$` frame runs start with 0x24 and pass untouched.
     if (buf[0] === 0x52) buf = browserSdpMessage(buf)
     return this.#out.writeBoth(frameHeader(OP_BINARY, buf.length), buf, done)
   }

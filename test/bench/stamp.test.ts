@@ -1,6 +1,6 @@
 /** The bench stamp: the origin's stampNs extension and the bench source's writeStamp read back by the load generator. */
 import t from 'tap'
-import { buildRtpPacket, parseRtpHeader } from '../../src/backends/origin/rtp.js'
+import { buildRtpPacket, parseRtpHeader } from '../../src/origin/rtp.js'
 import { readStamp, writeStamp, nowNs } from '../../src/bench/stamp.js'
 
 t.test('origin stampNs → readStamp', async t => {

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs'
 import t, { type Test } from 'tap'
 import pino from 'pino'
 import { chromium, type Browser } from 'playwright-core'
-import { buildConfig } from '../../src/config.js'
+import { buildConfig } from '../../src/config/config.js'
 import { startGateway, type Gateway } from '../../src/gateway.js'
 import { haveNginx, makeMedia, startNginx } from '../helpers/nginx.js'
 

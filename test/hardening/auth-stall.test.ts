@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { hashPassword } from '../../src/portal/auth.js'
+import { hashPassword } from '../../src/door/auth.js'
 import { TunnelClient, destroyAllClients, newCookie } from '../helpers/tunnel-client.js'
 import { freePort } from '../helpers/ports.js'
 

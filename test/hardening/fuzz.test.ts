@@ -15,9 +15,9 @@ import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import pino from 'pino'
-import { buildConfig } from '../../src/config.js'
+import { buildConfig } from '../../src/config/config.js'
 import { startGateway } from '../../src/gateway.js'
-import { startOrigin } from '../../src/backends/origin/index.js'
+import { startOrigin } from '../../src/origin/index.js'
 import { loadTcpConnections } from '../helpers/pcap.js'
 
 const SECONDS = Number(process.env.TUNNELGATE_FUZZ_SECONDS ?? 20)

@@ -4,7 +4,7 @@
  */
 import type { Gateway } from '../../src/gateway.js'
 import { startGateway } from '../../src/gateway.js'
-import { buildConfig } from '../../src/config.js'
+import { buildConfig } from '../../src/config/config.js'
 import type { ScriptedBackend } from './scripted-backend.js'
 import { waitFor } from './tunnel-client.js'
 

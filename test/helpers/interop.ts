@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
-import { buildConfig } from '../../src/config.js'
+import { buildConfig } from '../../src/config/config.js'
 import { startGateway, type Gateway } from '../../src/gateway.js'
 import { RtspDemuxer } from '../../src/tunnel/codec/demux.js'
 import { getHeader, type RtspResponse } from '../../src/tunnel/codec/rtsp-message.js'

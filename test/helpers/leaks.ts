@@ -13,7 +13,7 @@ import { readdirSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import type { Gateway } from '../../src/gateway.js'
 import type { ProcessInfo } from '../../src/ops/process-view.js'
-import { armedTimers, trackTimersIfAsked } from '../../src/ops/timer-census.js'
+import { armedTimers, trackTimersIfAsked } from '../../src/core/timer-census.js'
 import type { ScriptedBackend } from './scripted-backend.js'
 
 export interface LeakSnapshot {
@@ -25,7 +25,7 @@ export interface LeakSnapshot {
   tunnels: number
 }
 
-// Count every timer of this process from now on (src/ops/timer-census.ts): from when the test
+// Count every timer of this process from now on (src/core/timer-census.ts): from when the test
 // file loads, before any of its gateways starts.
 trackTimersIfAsked({ TUNNELGATE_TRACK_TIMERS: '1' })
 

@@ -11,7 +11,7 @@ import t from 'tap'
 import type { Gateway } from '../../src/gateway.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 import { clipDir, gateway, metricValue, origin, originSessions, playing, until } from '../helpers/cluster.js'
-import { startOrigin } from '../../src/backends/origin/index.js'
+import { startOrigin } from '../../src/origin/index.js'
 import { TunnelClient } from '../helpers/tunnel-client.js'
 
 t.test('limits, drain and health probes', async t => {

@@ -1,6 +1,6 @@
 /**
  * A throw at any entry point of a session or connection closes that one only. For every entry
- * point in src/containment.ts a fault is injected (the hook throws for the victim's User-Agent,
+ * point in src/core/containment.ts a fault is injected (the hook throws for the victim's User-Agent,
  * client address or path) while a real ffmpeg viewer plays through the same gateway; the victim
  * is closed with TG_ERR_INTERNAL and tunnelgate_faults_total{where}, the viewer keeps playing, the
  * process goes on. Worker entry points run in a child process (TUNNELGATE_FAULTS); the test fails
@@ -12,8 +12,8 @@ import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
-import { ENTRY_POINTS, InjectedFault, setFaultHook, type EntryPoint } from '../../src/containment.js'
-import { startOrigin } from '../../src/backends/origin/index.js'
+import { ENTRY_POINTS, InjectedFault, setFaultHook, type EntryPoint } from '../../src/core/containment.js'
+import { startOrigin } from '../../src/origin/index.js'
 import { startTestGateway, errorCount, metric } from '../helpers/gateway-harness.js'
 import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
 import { GetLeg, PostLeg, destroyAllClients, frame, patternBytes, pause, rtspRequest, waitFor } from '../helpers/tunnel-client.js'

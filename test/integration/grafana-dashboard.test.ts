@@ -6,9 +6,9 @@
  */
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { startOrigin } from '../../src/backends/origin/index.js'
+import { startOrigin } from '../../src/origin/index.js'
 import { startGateway } from '../../src/gateway.js'
-import { buildConfig } from '../../src/config.js'
+import { buildConfig } from '../../src/config/config.js'
 import { runPeer } from '../helpers/peers.js'
 
 const DASHBOARD = new URL('../../docker/grafana/dashboards/tunnelgate.json', import.meta.url)

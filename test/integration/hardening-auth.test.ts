@@ -12,9 +12,9 @@ import { startTestGateway, metric, waitFor } from '../helpers/gateway-harness.js
 import { ScriptedBackend } from '../helpers/scripted-backend.js'
 import { TunnelClient, destroyAllClients, newCookie } from '../helpers/tunnel-client.js'
 import { assertNoLeaks, leakSnapshot } from '../helpers/leaks.js'
-import { hashPassword } from '../../src/portal/auth.js'
-import { gateFor, type Gate } from '../../src/portal/gate.js'
-import { buildConfig } from '../../src/config.js'
+import { hashPassword } from '../../src/door/auth.js'
+import { gateFor, type Gate } from '../../src/door/gate.js'
+import { buildConfig } from '../../src/config/config.js'
 import type { Gateway } from '../../src/gateway.js'
 
 t.teardown(destroyAllClients)

@@ -12,7 +12,7 @@
  */
 import t from 'tap'
 import type { Gateway } from '../../src/gateway.js'
-import { startOrigin, type OriginHandle } from '../../src/backends/origin/index.js'
+import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
 import { startTestGateway, metric, errorCount, waitFor } from '../helpers/gateway-harness.js'
 import { commonVideoWindow, h264Nal, LiveViewerClient, openLiveViewers } from '../helpers/live-viewers.js'
 import { RawRtspClient } from '../helpers/peers.js'

@@ -60,7 +60,7 @@ t.test('in-process relay: the portal process, numbers move with a tunnel', async
   // Client GET + POST, their accepted sides and the backend connection (both ends): all in this process.
   t.ok(during.fds! >= before.fds! + 5, `fds grew with the tunnel (${before.fds} -> ${during.fds})`)
   t.ok(during.handles!.tcp >= before.handles!.tcp + 5, `TCP sockets grew (${before.handles!.tcp} -> ${during.handles!.tcp})`)
-  // This process counts every timer (test/helpers/leaks.ts turned src/ops/timer-census.ts on). Not
+  // This process counts every timer (test/helpers/leaks.ts turned src/core/timer-census.ts on). Not
   // checked back at its baseline here: this process also serves the admin API, whose keep-alive
   // sockets, Date header cache and HTTP client arm timers of their own (the leak checks count
   // every timer where only the gateway runs: test/helpers/leaks.ts, worker-leaks.test.ts).
@@ -103,7 +103,7 @@ t.test('two relay workers: one entry each, queried over IPC, their numbers move'
   const w = during.processes.find(p => p.id === tun!.relay)!
   const wb = base.processes.find(p => p.id === tun!.relay)!
   // The GET handed to it and its backend connection (the POST stays in the portal, its bytes
-  // relayed as messages: src/relay/relayed-post.ts).
+  // relayed as messages: src/route/relayed-post.ts).
   t.ok(w.fds >= wb.fds + 2 && w.procFds >= wb.procFds + 2, `${w.id}: fds grew by the GET and the backend connection (${wb.fds} -> ${w.fds}, /proc ${wb.procFds} -> ${w.procFds})`)
   t.ok(w.sockets >= wb.sockets + 2, `${w.id}: sockets grew (${wb.sockets} -> ${w.sockets})`)
   t.equal(during.tunnels, base.tunnels + 1, 'tunnels gauge +1')

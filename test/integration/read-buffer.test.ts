@@ -93,7 +93,7 @@ for (const [label, readBufferBytes] of [['1 KiB', 1024], ['default (16 KiB)', un
 }
 
 t.test('backend.readBufferBytes is checked', async t => {
-  const { buildConfig } = await import('../../src/config.js')
+  const { buildConfig } = await import('../../src/config/config.js')
   for (const v of [-1, 1, 1023, (1 << 20) + 1, 1.5, '16384']) {
     t.throws(() => buildConfig([{ backend: { readBufferBytes: v } }]), /backend\.readBufferBytes/, `refused: ${JSON.stringify(v)}`)
   }

@@ -1,9 +1,9 @@
-// The two ends of a relayed POST leg (src/relay/relayed-post.ts) wired through a stand-in for the
+// The two ends of a relayed POST leg (src/route/relayed-post.ts) wired through a stand-in for the
 // worker's IPC channel: each message is JSON-serialized and delivered on a later turn, as Node's
 // IPC delivers it. The portal's end holds a real accepted socket; the client is a real TCP socket.
 import t from 'tap'
 import net from 'node:net'
-import { PostRelays, RelayedPost, isPostControl, isPostToWorker, type PostControl, type PostToWorker } from '../../src/relay/relayed-post.js'
+import { PostRelays, RelayedPost, isPostControl, isPostToWorker, type PostControl, type PostToWorker } from '../../src/route/relayed-post.js'
 import { patternBytes, waitFor } from '../helpers/tunnel-client.js'
 import type { TestContext } from '../helpers/gateway-harness.js'
 

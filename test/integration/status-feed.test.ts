@@ -8,7 +8,7 @@
  */
 import t, { type Test } from 'tap'
 import pino from 'pino'
-import { startOrigin, type OriginHandle } from '../../src/backends/origin/index.js'
+import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
 import { parsePromText } from '../../src/balancer/prom-text.js'
 import type { Gateway } from '../../src/gateway.js'
 import { freePort } from '../helpers/ports.js'

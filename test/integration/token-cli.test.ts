@@ -13,7 +13,7 @@ import { startTestGateway, errorCount } from '../helpers/gateway-harness.js'
 import { ScriptedBackend } from '../helpers/scripted-backend.js'
 import { GetLeg, TunnelClient, destroyAllClients, newCookie, waitFor } from '../helpers/tunnel-client.js'
 import { tokenMain, type TokenIo } from '../../src/ops/token-cli.js'
-import { verifyToken } from '../../src/portal/access.js'
+import { verifyToken } from '../../src/tunnel/codec/access.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const SECRET = 'token-cli-secret-0123456789abcdef'

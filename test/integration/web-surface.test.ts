@@ -3,9 +3,9 @@
  * /metrics there answered 404 (it is on the ops listener), and the clear error when a port is taken.
  */
 import t from 'tap'
-import { TunnelgateError } from '../../src/errors.js'
+import { TunnelgateError } from '../../src/core/errors.js'
 import { startGateway } from '../../src/gateway.js'
-import { buildConfig } from '../../src/config.js'
+import { buildConfig } from '../../src/config/config.js'
 import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
 import { metric, settled, startTestGateway } from '../helpers/gateway-harness.js'
 import { TunnelClient, connect, destroyAllClients, writeAsync } from '../helpers/tunnel-client.js'

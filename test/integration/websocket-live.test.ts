@@ -1,6 +1,6 @@
 /**
  * WebSocket clients of a live fan-out path (routes[].live: true): the relay answers them itself
- * (src/relay/live/), and their DESCRIBE reply must carry the 2-byte AAC config media-stream-library
+ * (src/live/), and their DESCRIBE reply must carry the 2-byte AAC config media-stream-library
  * needs, exactly as for proxied (VOD) paths (codec/sdp-browser.ts, applied in WebSocketClient.write):
  *  - a `ws` client DESCRIBEs /live/demo on a `live: true` route: the SDP is the live fan-out's
  *    (a=range:npt=now-, tunnelgate_live_viewers 1), the audio fmtp says `config=1190`, the
@@ -15,7 +15,7 @@ import net from 'node:net'
 import { RtspDemuxer } from '../../src/tunnel/codec/demux.js'
 import type { RtspResponse } from '../../src/tunnel/codec/rtsp-message.js'
 import type { Gateway } from '../../src/gateway.js'
-import { startOrigin, type OriginHandle } from '../../src/backends/origin/index.js'
+import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
 import { startTestGateway, metric } from '../helpers/gateway-harness.js'
 import { TunnelClient, waitFor } from '../helpers/interop.js'
 import { WsRtspClient } from '../helpers/ws-rtsp-client.js'
@@ -77,7 +77,7 @@ t.test('a WebSocket viewer of a live: true path gets config=1190 and plays', asy
   tt.equal(d.status, 200, 'DESCRIBE 200')
   const sdp = d.body.toString('latin1')
   tt.match(sdp, /a=range:npt=now-/, 'live SDP')
-  tt.equal(await metric(gw, 'tunnelgate_live_viewers', { path: '/live/demo' }), 1, 'served by src/relay/live/ (tunnelgate_live_viewers 1)')
+  tt.equal(await metric(gw, 'tunnelgate_live_viewers', { path: '/live/demo' }), 1, 'served by src/live/ (tunnelgate_live_viewers 1)')
   tt.equal(await metric(gw, 'tunnelgate_live_upstreams', { path: '/live/demo' }), 1, 'one upstream session')
   tt.match(audioFmtp(sdp), /^a=fmtp:\d+ streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;config=1190$/, 'AAC config reduced to its 2-byte core, other parameters kept')
   tt.equal(Number(d.header('Content-Length')), d.body.length, 'Content-Length = the reduced body')

@@ -5,9 +5,9 @@
 // buffer after readStop), so a few percent of tunnels never got a DESCRIBE reply.
 import t from 'tap'
 import pino from 'pino'
-import { buildConfig } from '../../src/config.js'
+import { buildConfig } from '../../src/config/config.js'
 import { startGateway } from '../../src/gateway.js'
-import { startOrigin } from '../../src/backends/origin/index.js'
+import { startOrigin } from '../../src/origin/index.js'
 import { GetLeg, PostLeg, newCookie, pause, rtspRequest } from '../helpers/tunnel-client.js'
 import { randomBytes } from 'node:crypto'
 

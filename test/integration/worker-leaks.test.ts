@@ -15,7 +15,7 @@ import { assertNoChildLeaks, childLeakSnapshot } from '../helpers/leaks.js'
 t.afterEach(() => destroyAllClients())
 
 t.test('20 tunnels through two workers: no fd, timer or socket growth in any worker', async t => {
-  // The workers are forked with this environment: they count every timer (src/ops/timer-census.ts).
+  // The workers are forked with this environment: they count every timer (src/core/timer-census.ts).
   process.env.TUNNELGATE_TRACK_TIMERS = '1'
   t.teardown(() => { delete process.env.TUNNELGATE_TRACK_TIMERS })
   const backend = await ScriptedBackend.start()

@@ -9,7 +9,7 @@
  *  - /watch/nope says the stream is unknown; /watch lists the streams;
  *  - tokens: the page refuses a missing/expired token with a clear message, and plays with a valid
  *    one (the token rides on the WebSocket URL);
- *  - /watch/live/demo on a live fan-out route (`routes[].live: true`, answered by src/relay/live/):
+ *  - /watch/live/demo on a live fan-out route (`routes[].live: true`, answered by src/live/):
  *    plays the same way, with the 2-byte AAC config in the SDP the page received;
  *  - sessions, gauges and backend connections return to zero when the page goes.
  * TUNNELGATE_UPDATE_SCREENSHOTS=1 also writes docs/watch-demo.png.
@@ -21,8 +21,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import type { Gateway } from '../../src/gateway.js'
-import { startOrigin, type OriginHandle } from '../../src/backends/origin/index.js'
-import { signHmacToken } from '../../src/portal/access.js'
+import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
+import { signHmacToken } from '../../src/tunnel/codec/access.js'
 import { startTestGateway, metric } from '../helpers/gateway-harness.js'
 import { establishedTo, waitFor } from '../helpers/interop.js'
 import { checkPlays, installErrorProbe, launchChromium, playerState, until, videoErrors, videoTime, watchPage, type PageLog } from '../helpers/browser.js'

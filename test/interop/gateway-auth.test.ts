@@ -3,10 +3,10 @@
 import t from 'tap'
 import net from 'node:net'
 import pino from 'pino'
-import { buildConfig } from '../../src/config.js'
+import { buildConfig } from '../../src/config/config.js'
 import { startGateway } from '../../src/gateway.js'
-import { startOrigin } from '../../src/backends/origin/index.js'
-import { hashPassword } from '../../src/portal/auth.js'
+import { startOrigin } from '../../src/origin/index.js'
+import { hashPassword } from '../../src/door/auth.js'
 import { gstSummary, runGst, runPeer } from '../helpers/peers.js'
 
 const silent = pino({ level: 'silent' })

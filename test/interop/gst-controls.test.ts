@@ -6,7 +6,7 @@
 import t from 'tap'
 import pino from 'pino'
 import type { Gateway } from '../../src/gateway.js'
-import { startOrigin } from '../../src/backends/origin/index.js'
+import { startOrigin } from '../../src/origin/index.js'
 import { startTestGateway } from '../helpers/interop.js'
 import { checkGstControls, gstBackendBed } from '../helpers/interop-checks.js'
 

@@ -9,8 +9,8 @@
  */
 import t, { type Test } from 'tap'
 import { startGateway, type Gateway } from '../../src/gateway.js'
-import { buildConfig } from '../../src/config.js'
-import { startOrigin, type OriginHandle } from '../../src/backends/origin/index.js'
+import { buildConfig } from '../../src/config/config.js'
+import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
 import { haveNginx, makeMedia, startNginx } from '../helpers/nginx.js'
 import { metric } from '../helpers/gateway-harness.js'
 import { play, stopAllPlayers, until } from '../helpers/ops.js'

@@ -6,10 +6,10 @@
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { startGateway, type Gateway } from '../../src/gateway.js'
-import { buildConfig } from '../../src/config.js'
+import { buildConfig } from '../../src/config/config.js'
 import { haveNginx, makeMedia, startNginx } from '../helpers/nginx.js'
 import { metric } from '../helpers/gateway-harness.js'
-import { signHmacToken } from '../../src/portal/access.js'
+import { signHmacToken } from '../../src/tunnel/codec/access.js'
 
 if (!haveNginx) throw new Error('nginx is not installed (apt-get install nginx; .ci/run installs it)')
 

@@ -11,8 +11,8 @@
  */
 import t, { type Test } from 'tap'
 import type { Gateway } from '../../src/gateway.js'
-import { startOrigin, type OriginHandle } from '../../src/backends/origin/index.js'
-import { buildConfig } from '../../src/config.js'
+import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
+import { buildConfig } from '../../src/config/config.js'
 import { startGateway } from '../../src/gateway.js'
 import { checkFfmpegDecode } from '../helpers/interop-checks.js'
 import { delay, metricValue, waitFor } from '../helpers/interop.js'

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startOrigin } from '../../src/backends/origin/index.js'
+import { startOrigin } from '../../src/origin/index.js'
 import { delay, makeTestMedia, RawRtspClient } from '../helpers/peers.js'
 
 async function setupBoth (c: RawRtspClient, url: string): Promise<void> {

@@ -3,7 +3,7 @@
 // GET_PARAMETER survives past the same time.
 import t from 'tap'
 import pino from 'pino'
-import { startOrigin } from '../../src/backends/origin/index.js'
+import { startOrigin } from '../../src/origin/index.js'
 import { RawRtspClient } from '../helpers/peers.js'
 
 const silent = pino({ level: 'silent' })

@@ -3,7 +3,7 @@
  * GStreamer's rtspsrc. A missing peer program fails the test (runPeer rejects).
  */
 import t from 'tap'
-import { startOrigin } from '../../src/backends/origin/index.js'
+import { startOrigin } from '../../src/origin/index.js'
 import { runPeer } from '../helpers/peers.js'
 
 const quiet = { info () {}, warn () {}, error () {} }

@@ -1,6 +1,6 @@
 /**
  * Interop: the same real-peer checks as tunnel-ffmpeg / tunnel-gstreamer, with the embedded
- * origin (src/backends/origin, media/demo.mp4: /demo VOD 12 s, /live/demo live) as the backend:
+ * origin (src/origin, media/demo.mp4: /demo VOD 12 s, /live/demo live) as the backend:
  *  - ffmpeg -rtsp_transport http decodes 5 s of /demo and /live/demo, `-v error` silent;
  *  - ffprobe lists h264 + aac for both;
  *  - ffmpeg -ss 8 on /demo starts at pts ≈ 8 s (PLAY Range: npt=8 honoured through the tunnel);
@@ -12,7 +12,7 @@
  */
 import t, { type Test } from 'tap'
 import type { Gateway } from '../../src/gateway.js'
-import { startOrigin, type OriginHandle } from '../../src/backends/origin/index.js'
+import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
 import { establishedTo, metricByLabel, parseFramecrc, startTestGateway, waitFor } from '../helpers/interop.js'
 import { assertQuiet, checkFfmpegDecode, checkFfmpegSeek, checkFfprobe, checkGstDecode, checkPauseResume, GST_BUFFERS, MIN_VIDEO_FRAMES, type Target } from '../helpers/interop-checks.js'
 import { runPeer } from '../helpers/peers.js'

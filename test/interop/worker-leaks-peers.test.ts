@@ -1,13 +1,13 @@
 // The leak check with real players: ffmpeg and GStreamer (rtsph://) play through a gateway with 2
 // relay workers in front of the embedded origin, and afterwards each worker is back at its
 // baseline of descriptors, sockets and timers, every armed timer counted, unref()'d ones too (the
-// workers run with TUNNELGATE_TRACK_TIMERS=1: src/ops/timer-census.ts). A player's session arms
+// workers run with TUNNELGATE_TRACK_TIMERS=1: src/core/timer-census.ts). A player's session arms
 // the deadlines a scripted client does not reach (RTCP, keepalive, PAUSE and TEARDOWN paths).
 import t from 'tap'
 import pino from 'pino'
-import { buildConfig } from '../../src/config.js'
+import { buildConfig } from '../../src/config/config.js'
 import { startGateway } from '../../src/gateway.js'
-import { startOrigin } from '../../src/backends/origin/index.js'
+import { startOrigin } from '../../src/origin/index.js'
 import { gstSummary, runGst, runPeer } from '../helpers/peers.js'
 import { adminClient, until } from '../helpers/ops.js'
 import { assertNoChildLeaks, childLeakSnapshot } from '../helpers/leaks.js'

@@ -1,14 +1,14 @@
 // POST legs with local relay workers stay in the portal process and their bytes are relayed to
-// the worker as messages (src/relay/relayed-post.ts); only the GET's socket is handed over. The
+// the worker as messages (src/route/relayed-post.ts); only the GET's socket is handed over. The
 // tunnel behaviours that involve the POST, through a gateway with 2 workers in front of the
 // embedded origin: re-POST after the first POST closed (QuickTime), POST before GET, the
 // interim 100 Continue, the gateway closing the POST when the tunnel ends, and real clients
 // (ffmpeg, ffprobe and GStreamer rtsph://) playing through it.
 import t from 'tap'
 import pino from 'pino'
-import { buildConfig } from '../../src/config.js'
+import { buildConfig } from '../../src/config/config.js'
 import { startGateway, type Gateway } from '../../src/gateway.js'
-import { startOrigin } from '../../src/backends/origin/index.js'
+import { startOrigin } from '../../src/origin/index.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 import { GetLeg, PostLeg, TunnelClient, newCookie, rtspRequest, waitFor } from '../helpers/tunnel-client.js'
 import { gstSummary, runGst, runPeer } from '../helpers/peers.js'

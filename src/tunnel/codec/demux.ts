@@ -13,7 +13,7 @@
  * is skipped up to its blank line, so later messages still parse; a head that exceeds the
  * limit without a blank line, or an oversized body, is fatal for the stream (`fatal: true`).
  */
-import type { ErrorCode } from '../../errors.js'
+import type { ErrorCode } from '../../core/errors.js'
 import { INTERLEAVED_HEADER, INTERLEAVED_MAGIC, type InterleavedFrame } from './interleaved.js'
 import type { Header, RtspMessage } from './rtsp-message.js'
 import { parseFieldLines, parseRequestLine, parseStatusLine, splitLines } from './head-grammar.js'

@@ -14,7 +14,7 @@
  *   POST … with  x-sessioncookie: <token>  or  Content-Type: application/x-rtsp-tunnelled
  *   Axis "AP" variant: the cookie rides in the target as  ?sessioncookie=<token>
  */
-import type { ErrorCode } from '../../errors.js'
+import type { ErrorCode } from '../../core/errors.js'
 import type { Header } from './rtsp-message.js'
 import { isToken, parseFieldLines, parseRequestLine, printable, splitLines, type Grammar, type RequestLine } from './head-grammar.js'
 

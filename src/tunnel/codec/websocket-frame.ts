@@ -15,7 +15,7 @@
  * message carries part of the RTSP-over-TCP byte stream (RTSP text and `$`-framed RTP/RTCP).
  */
 import { createHash } from 'node:crypto'
-import type { ErrorCode } from '../../errors.js'
+import type { ErrorCode } from '../../core/errors.js'
 import type { Header } from './rtsp-message.js'
 import type { HttpHead } from './http-head.js'
 
@@ -285,4 +285,10 @@ export class WsFrameDecoder {
     }
     return out
   }
+}
+
+/** The key a WebSocket session is hashed by (to a worker or relay node): its random handshake key. */
+export function webSocketKey (head: HttpHead): string {
+  for (const [k, v] of head.headers) if (k.toLowerCase() === 'sec-websocket-key') return `ws:${v.trim()}`
+  return `ws:${head.target}`
 }

@@ -5,8 +5,8 @@
  * pushes, and the PromQL vector parser.
  */
 import t from 'tap'
-import { buildConfig } from '../../../src/config.js'
-import { createMetrics } from '../../../src/metrics.js'
+import { buildConfig } from '../../../src/config/config.js'
+import { createMetrics } from '../../../src/core/metrics.js'
 import { BackendPool } from '../../../src/backends/pool.js'
 import { workerFigures } from '../../../src/backends/balancing.js'
 import { parsePromqlVector } from '../../../src/backends/load-scraper.js'

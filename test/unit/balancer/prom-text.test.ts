@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Counter, Gauge, Histogram, Registry, Summary, collectDefaultMetrics } from 'prom-client'
 import t from 'tap'
 import { parsePromText, parsePromValue, sumBy, valueOf, type PromSample } from '../../../src/balancer/prom-text.js'
-import { createMetrics } from '../../../src/metrics.js'
+import { createMetrics } from '../../../src/core/metrics.js'
 
 /**
  * test/fixtures/prom/tunnelgate.txt is prom-client 15.1.3 output of createMetrics() (with default
@@ -132,7 +132,7 @@ t.test('captured tunnelgate exposition (test/fixtures/prom/tunnelgate.txt)', asy
   const live = new Set((await createMetrics().registry.getMetricsAsJSON()).map(m => m.name))
   const types = [...text.matchAll(/^# TYPE (\S+) /gm)].map(m => m[1]!)
   t.ok(types.length > 20)
-  t.same(types.filter(n => !live.has(n)), [], 'fixture metric names exist in src/metrics.ts')
+  t.same(types.filter(n => !live.has(n)), [], 'fixture metric names exist in src/core/metrics.ts')
 })
 
 t.test('exposition-format examples from the Prometheus documentation', async (t) => {

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import fc from 'fast-check'
-import { ERROR_CODES } from '../../../src/errors.js'
+import { ERROR_CODES } from '../../../src/core/errors.js'
 import { Base64StreamDecoder } from '../../../src/tunnel/codec/base64-stream.js'
 import { RtspDemuxer, type RtspUnit } from '../../../src/tunnel/codec/demux.js'
 import { encodeInterleaved } from '../../../src/tunnel/codec/interleaved.js'

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import fc from 'fast-check'
-import { ERROR_CODES } from '../../../src/errors.js'
+import { ERROR_CODES } from '../../../src/core/errors.js'
 import { parseHttpHead } from '../../../src/tunnel/codec/http-head.js'
 import { RtspDemuxer } from '../../../src/tunnel/codec/demux.js'
 import { parseFieldLines, parseRequestLine, splitLines } from '../../../src/tunnel/codec/head-grammar.js'

@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { ERROR_CODES } from '../../../src/errors.js'
+import { ERROR_CODES } from '../../../src/core/errors.js'
 import {
   buildHttpError,
   buildTunnelGetReply,

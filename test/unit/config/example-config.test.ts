@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { parse as parseYaml } from 'yaml'
-import { DEFAULTS, buildConfig, loadConfigFile } from '../../../src/config.js'
+import { DEFAULTS, buildConfig, loadConfigFile } from '../../../src/config/config.js'
 
 const EXAMPLE = new URL('../../../docker/tunnelgate.example.yml', import.meta.url).pathname
 

@@ -2,9 +2,9 @@ import t from 'tap'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildConfig, DEFAULTS, envOverrides, loadConfigFile } from '../../../src/config.js'
+import { buildConfig, DEFAULTS, envOverrides, loadConfigFile } from '../../../src/config/config.js'
 import { parseCli } from '../../../src/cli.js'
-import { TunnelgateError } from '../../../src/errors.js'
+import { TunnelgateError } from '../../../src/core/errors.js'
 
 const bad: Array<[string, Record<string, unknown>, string]> = [
   ['unknown top-level key', { prot: 80 }, "config: 'prot' is not a known setting"],

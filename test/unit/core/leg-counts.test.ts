@@ -1,10 +1,10 @@
 /**
  * The leg-limit counters the portal uses in front of local workers and remote relays
- * (src/relay/leg-counts.ts): the relay's check order and codes, per-address totals, and unpaired
+ * (src/route/leg-counts.ts): the relay's check order and codes, per-address totals, and unpaired
  * entries that end on pairing, on their remover, or when their window expires.
  */
 import t from 'tap'
-import { legLimitHit, PerIpCounts, UnpairedLegs } from '../../../src/relay/leg-counts.js'
+import { legLimitHit, PerIpCounts, UnpairedLegs } from '../../../src/route/leg-counts.js'
 
 const L = { maxTunnels: 4, maxTunnelsPerIp: 3, maxUnpairedLegs: 3, maxUnpairedLegsPerIp: 2 }
 const none = { tunnels: 0, tunnelsFromIp: 0, unpaired: 0, unpairedFromIp: 0 }

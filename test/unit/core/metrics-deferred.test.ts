@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Counter, Registry } from 'prom-client'
-import { createMetrics } from '../../../src/metrics.js'
+import { createMetrics } from '../../../src/core/metrics.js'
 
 /** Text of one metric family (HELP/TYPE lines and samples) from a registry dump. */
 const family = (text: string, name: string): string => text.split('\n').filter(l => l.includes(`${name}{`) || l.startsWith(`${name} `)).join('\n')

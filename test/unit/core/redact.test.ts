@@ -4,8 +4,8 @@
  */
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { REDACTED, redactHeader, redactLogFields, redactText, redactUrl } from '../../../src/ops/redact.js'
-import { createLogger } from '../../../src/ops/logger.js'
+import { REDACTED, redactHeader, redactLogFields, redactText, redactUrl } from '../../../src/core/redact.js'
+import { createLogger } from '../../../src/core/logger.js'
 
 t.test('redactUrl: path kept, query, fragment and password gone', async t => {
   t.equal(redactUrl('/live/cam1?token=tg1.1.x.y'), '/live/cam1')
@@ -59,7 +59,7 @@ t.test('createLogger: every line through the formatter', async t => {
 })
 
 t.test('a config error never repeats a password or token from the URL it refuses', async t => {
-  const { buildConfig } = await import('../../../src/config.js')
+  const { buildConfig } = await import('../../../src/config/config.js')
   for (const layer of [{ backends: ['http://feed:PASSW0RD-1@10.0.0.5:554'] }, { backends: [{ url: 'rtsp://feed:PASSW0RD-2@10.0.0.5:554/path?token=TOKEN-3' }] }, { httpRoutes: [{ path: '/hls', backends: ['http://u:PASSW0RD-4@h:1/x?token=TOKEN-5'] }] }]) {
     let message = ''
     try { buildConfig([layer]) } catch (err) { message = (err as Error).message }

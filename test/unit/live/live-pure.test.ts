@@ -3,9 +3,9 @@
  * keyframe detection and the GOP cache (gop-cache.ts), SDP live verdicts (sdp-info.ts).
  */
 import t from 'tap'
-import { TrackRewriter, rtpSeq, rtpSsrc, rtpTimestamp, rtpPayload } from '../../../src/relay/live/rtp-rewriter.js'
-import { GopCache, h264Summary, h265Summary, type LivePacket } from '../../../src/relay/live/gop-cache.js'
-import { keyModeOf, parseSdp, playRangeIsLive, resolveControl, sameLayout, sdpVerdict } from '../../../src/relay/live/sdp-info.js'
+import { TrackRewriter, rtpSeq, rtpSsrc, rtpTimestamp, rtpPayload } from '../../../src/live/rtp-rewriter.js'
+import { GopCache, h264Summary, h265Summary, type LivePacket } from '../../../src/live/gop-cache.js'
+import { keyModeOf, parseSdp, playRangeIsLive, resolveControl, sameLayout, sdpVerdict } from '../../../src/live/sdp-info.js'
 
 function rtp (seq: number, ts: number, ssrc: number, payload = Buffer.from([0x41, 1, 2, 3]), marker = false): Buffer {
   const b = Buffer.alloc(12 + payload.length)

@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Mp4Error, readMp4, type Mp4AudioTrack, type Mp4VideoTrack } from '../../../src/backends/origin/mp4-reader.js'
+import { Mp4Error, readMp4, type Mp4AudioTrack, type Mp4VideoTrack } from '../../../src/origin/mp4-reader.js'
 import { makeTestMedia, runPeer } from '../../helpers/peers.js'
 
 t.test('sample tables of an ffmpeg-made file match ffprobe', async (t) => {

@@ -1,8 +1,8 @@
 import t from 'tap'
-import { packetizeAac } from '../../../src/backends/origin/aac-packetizer.js'
-import { packetizeH264, packetizeNal, splitAvcc } from '../../../src/backends/origin/h264-packetizer.js'
-import { buildRtpPacket, parseRtpHeader } from '../../../src/backends/origin/rtp.js'
-import { buildBye, buildSenderReport, ntpFromMs } from '../../../src/backends/origin/rtcp.js'
+import { packetizeAac } from '../../../src/origin/aac-packetizer.js'
+import { packetizeH264, packetizeNal, splitAvcc } from '../../../src/origin/h264-packetizer.js'
+import { buildRtpPacket, parseRtpHeader } from '../../../src/origin/rtp.js'
+import { buildBye, buildSenderReport, ntpFromMs } from '../../../src/origin/rtcp.js'
 
 function nal (type: number, len: number, fill = 0xab): Buffer {
   const b = Buffer.alloc(len, fill)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { AuthBackoff, FailureTable, addressKey, type AuthBackoffPolicy } from '../../../src/portal/auth-backoff.js'
+import { AuthBackoff, FailureTable, addressKey, type AuthBackoffPolicy } from '../../../src/door/auth-backoff.js'
 
 const policy = { maxFailures: 3, windowMs: 10_000, backoffMs: 1_000, backoffMaxMs: 8_000, maxEntries: 100 }
 

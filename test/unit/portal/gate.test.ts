@@ -7,11 +7,11 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
 import pino from 'pino'
-import { buildConfig } from '../../../src/config.js'
-import { createMetrics, type GatewayMetrics } from '../../../src/metrics.js'
-import { hashPassword } from '../../../src/portal/auth.js'
-import { Gate, whenDecided, type GateRequest, type GateVerdict } from '../../../src/portal/gate.js'
-import { signHmacToken } from '../../../src/portal/access.js'
+import { buildConfig } from '../../../src/config/config.js'
+import { createMetrics, type GatewayMetrics } from '../../../src/core/metrics.js'
+import { hashPassword } from '../../../src/door/auth.js'
+import { Gate, whenDecided, type GateRequest, type GateVerdict } from '../../../src/door/gate.js'
+import { signHmacToken } from '../../../src/tunnel/codec/access.js'
 
 const SECRET = 'gate-test-secret-0123456789'
 const HASHES = { alice: hashPassword('alice-pw', 1024), bob: hashPassword('bob-pw', 1024) }

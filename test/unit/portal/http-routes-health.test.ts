@@ -6,8 +6,8 @@
 import http from 'node:http'
 import net from 'node:net'
 import t from 'tap'
-import { buildConfig } from '../../../src/config.js'
-import { probeHttp } from '../../../src/portal/http-routes.js'
+import { buildConfig } from '../../../src/config/config.js'
+import { probeHttp } from '../../../src/web/http-routes.js'
 
 t.test('healthPath, rtspBackend and httpProxy.probe* settings', async t => {
   const c = buildConfig([{

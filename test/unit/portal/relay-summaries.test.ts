@@ -1,11 +1,11 @@
 /**
- * parseSummaries (src/ops/relay-view.ts): what a portal keeps of a relay node's /status/summary
+ * parseSummaries (src/route/relay-view.ts): what a portal keeps of a relay node's /status/summary
  * reply. Valid summaries come back as they were; anything else (any JSON at all) is left out field
  * by field, never thrown.
  */
 import t from 'tap'
 import fc from 'fast-check'
-import { parseSummaries, SUMMARY_PATHS, type RelaySummary } from '../../../src/ops/relay-view.js'
+import { parseSummaries, SUMMARY_PATHS, type RelaySummary } from '../../../src/route/relay-view.js'
 
 const count = fc.nat({ max: 1e12 })
 const summary: fc.Arbitrary<RelaySummary> = fc.record({
