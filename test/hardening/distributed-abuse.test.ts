@@ -45,7 +45,7 @@ function childPids (pid: number): number[] {
 
 for (const layout of ['workers', 'all'] as Layout[]) {
   t.test(`layout ${layout}: a player keeps 95 % of its frame rate under distributed abuse`, { skip: existsSync(`${ROOT}dist/main.js`) ? false : 'dist/ not built (npm test builds it)' }, async t => {
-    const gw = await startChildGateway(layout, { front: { logLevel: 'warn', limits: { headerTimeoutMs: 10_000 }, tunnel: { pairingTimeoutMs: 30_000 } } })
+    const gw = await startChildGateway(layout, { front: { logLevel: 'info', limits: { headerTimeoutMs: 10_000 }, tunnel: { pairingTimeoutMs: 30_000 } } })
     t.teardown(async () => { for (const s of attackers) s.destroy(); await gw.stop() })
     const pids = (): number[] => gw.procs.flatMap(p => [p.child.pid!, ...childPids(p.child.pid!)])
     let rssMax = 0
