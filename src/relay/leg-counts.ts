@@ -11,12 +11,14 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { GatewayMetrics } from '../metrics.js'
 import { buildHttpError } from '../tunnel/codec/http-head.js'
+import { answerAndClose } from '../tunnel/answer-and-close.js'
 
 export type LegLimitSettings = Pick<Config['limits'], 'maxTunnels' | 'maxTunnelsPerIp' | 'maxUnpairedLegs' | 'maxUnpairedLegsPerIp'>
 
 export interface LimitHit { code: 'TG_ERR_TUN_IP_LIMIT' | 'TG_ERR_TUN_TOO_MANY', limit: string }
 
 export const RTSP_503 = 'RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n'
+export const HTTP_503 = buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']])
 
 /** Counts per client address; entries are removed at zero, so the map is as small as the live set. */
 export class PerIpCounts {
@@ -63,10 +65,8 @@ export function countRefusal (hit: LimitHit, leg: string, ip: string, metrics: G
  */
 export function refuseLeg (hit: LimitHit, leg: 'get' | 'post' | 'rtsp' | 'websocket', socket: Pick<net.Socket, 'on' | 'end' | 'destroy'>, ip: string, metrics: GatewayMetrics, log: Logger): void {
   countRefusal(hit, leg, ip, metrics, log)
-  socket.on('error', () => {})
-  if (leg === 'post') { socket.destroy(); return }
-  socket.end(leg === 'rtsp' ? RTSP_503 : buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
-  setTimeout(() => socket.destroy(), 1000).unref()
+  if (leg === 'post') { socket.on('error', () => {}); socket.destroy(); return }
+  answerAndClose(socket, leg === 'rtsp' ? RTSP_503 : HTTP_503)
 }
 
 interface Unpaired { cookie: string, ip: string, timer: NodeJS.Timeout }

@@ -16,7 +16,8 @@ import { RtspDemuxer } from '../tunnel/codec/demux.js'
 import { HttpTunnel, writeCorked, type PostSocket } from '../tunnel/http-tunnel.js'
 import { openWebSocketSession } from '../tunnel/websocket-client.js'
 import { plainAddress } from '../portal/access.js'
-import { countRefusal, legLimitHit, PerIpCounts, type LimitHit } from './leg-counts.js'
+import { countRefusal, HTTP_503, legLimitHit, PerIpCounts, RTSP_503, type LimitHit } from './leg-counts.js'
+import { answerAndClose } from '../tunnel/answer-and-close.js'
 import { ProxySession, type ClientSide, type SessionSnapshot, type SessionTally } from '../tunnel/proxy-session.js'
 import type { AccessSink } from '../ops/access-log.js'
 import { accessRecord, basicUser, ClosedTotals, summarize, type RelaySummary } from '../ops/relay-view.js'
@@ -138,9 +139,7 @@ export class Relay {
     this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_CLIENT_MISMATCH' })
     this.metrics.limitHitsTotal.inc({ limit: 'tunnel.requireSameClientIp' })
     this.#log.info({ client: ip, getClient: getIp }, 'POST from another address than its GET refused')
-    socket.on('error', () => {})
-    socket.end(buildHttpError(403, 'Forbidden'))
-    setTimeout(() => socket.destroy(), 1000).unref()
+    answerAndClose(socket, buildHttpError(403, 'Forbidden'))
     return true
   }
 
@@ -157,7 +156,7 @@ export class Relay {
     }
     if (this.#tooMany()) {
       this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
-      socket.end(buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
+      answerAndClose(socket, HTTP_503)
       // A portal in front of workers keeps the GET's worker per cookie until it hears of the end.
       this.onTunnelEnd?.(cookie)
       return
@@ -167,9 +166,7 @@ export class Relay {
     const hit = this.#legLimit(ip, waitingPosts === undefined, true)
     if (hit !== null) {
       this.#refused(hit, ip, 'get')
-      socket.on('error', () => {})
-      socket.end(buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
-      setTimeout(() => socket.destroy(), 1000).unref()
+      answerAndClose(socket, HTTP_503)
       this.onTunnelEnd?.(cookie)
       return
     }
@@ -301,16 +298,14 @@ export class Relay {
     this.metrics.legsTotal.inc({ leg: 'rtsp', transport: 'rtsp' })
     if (this.#tooMany()) {
       this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
-      socket.on('error', () => {})
-      socket.end('RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n')
+      answerAndClose(socket, RTSP_503)
       return
     }
     const ip = plainAddress(info.clientAddress)
     const hit = this.#legLimit(ip, false, true)
     if (hit !== null) {
       this.#refused(hit, ip, 'rtsp')
-      socket.on('error', () => {})
-      socket.end('RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n')
+      answerAndClose(socket, RTSP_503)
       return
     }
     socket.setNoDelay(true)
@@ -358,9 +353,7 @@ export class Relay {
     if (tooMany || hit !== null) {
       if (hit !== null) this.#refused(hit, ip, 'websocket')
       else this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
-      socket.on('error', () => {})
-      socket.end(buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
-      setTimeout(() => socket.destroy(), 1000).unref()
+      answerAndClose(socket, HTTP_503)
       return
     }
     const session = openWebSocketSession(this.#sessionDeps(), socket, head, rest, {

@@ -20,6 +20,7 @@ import { RtspDemuxer } from './codec/demux.js'
 import { browserSdpMessage } from './codec/sdp-browser.js'
 import { getHeader, type Header } from './codec/rtsp-message.js'
 import type { HttpHead } from './codec/http-head.js'
+import { answerAndClose } from './answer-and-close.js'
 import { buildHttpError } from './codec/http-head.js'
 import {
   CLOSE_GOING_AWAY, CLOSE_NORMAL, OP_BINARY, OP_CLOSE, OP_PONG, WsFrameDecoder,
@@ -157,8 +158,7 @@ export function openWebSocketSession (deps: SessionDeps, socket: net.Socket, hea
   const hs = checkHandshake(head)
   if (!hs.ok) {
     deps.metrics.errorsTotal.inc({ code: hs.code })
-    socket.on('error', () => {})
-    socket.end(buildHttpError(hs.status, 'Bad Request', hs.headers))
+    answerAndClose(socket, buildHttpError(hs.status, 'Bad Request', hs.headers))
     return null
   }
   socket.write(hs.reply)

@@ -41,9 +41,10 @@ const AFTER = 'more bytes after the refused head'
  * baseline, send each `times` times with bytes after it; the gateway's descriptors (lowest over
  * a 2 s window) must come back to the baseline.
  */
-async function check (t: Test, settings: Record<string, unknown>, cases: Array<{ what: string, head: string, status: RegExp }>, times = 5): Promise<void> {
+async function check (t: Test, settings: Record<string, unknown>, cases: Array<{ what: string, head: string, status: RegExp }>, first?: (port: number) => Promise<unknown>, times = 5): Promise<void> {
   const stack = await GatewayStack.start('all', settings)
   t.teardown(() => stack.stop())
+  await first?.(stack.port)
   const gateway = stack.processes()
   for (const c of cases) t.match(await refused(stack.port, c.head, ''), c.status, `${c.what}: refused`)
   const [before] = await sampleWindow(gateway)
@@ -61,6 +62,32 @@ t.test('refused heads followed by more bytes leave no descriptor behind', async 
     { what: 'a tunnel GET with a cookie too short', head: 'GET /demo HTTP/1.0\r\nx-sessioncookie: abc\r\n\r\n', status: /^HTTP\/1\.0 400 / },
     { what: 'a tunnel POST without a cookie', head: 'POST /demo HTTP/1.0\r\nContent-Type: application/x-rtsp-tunnelled\r\n\r\n', status: /^HTTP\/1\.0 400 / }
   ])
+})
+
+/** A plain RTSP session that stays open (the one session limits.maxTunnels allows). */
+function holdSession (t: Test): (port: number) => Promise<void> {
+  return port => new Promise(resolve => {
+    const s = net.connect(port, '127.0.0.1', () => s.write('OPTIONS rtsp://gw/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n'))
+    s.once('data', () => resolve())
+    s.on('error', () => {})
+    t.teardown(() => s.destroy())
+  })
+}
+
+// The relay answers legs over its limits itself; the portal in front of workers and remote relay
+// nodes has its own answer (refuseLeg) for the same limits.
+t.test('legs the relay refuses over its limits, followed by more bytes, leave no descriptor behind', async t => {
+  const settings = { limits: { maxTunnels: 1 }, tunnel: { idleTimeoutMs: 60_000 } }
+  await check(t, settings, [
+    { what: 'a tunnel GET over limits.maxTunnels', head: 'GET /demo HTTP/1.0\r\nx-sessioncookie: abcdefghijkl\r\n\r\n', status: /^HTTP\/1\.0 503 / },
+    { what: 'plain RTSP over limits.maxTunnels', head: 'OPTIONS rtsp://gw/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n', status: /^RTSP\/1\.0 503 / }
+  ], holdSession(t))
+})
+
+t.test('plain RTSP over limits.maxTunnelsPerIp, followed by more bytes, leaves no descriptor behind', async t => {
+  await check(t, { limits: { maxTunnelsPerIp: 1 }, tunnel: { idleTimeoutMs: 60_000 } }, [
+    { what: 'plain RTSP over limits.maxTunnelsPerIp', head: 'OPTIONS rtsp://gw/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n', status: /^RTSP\/1\.0 503 / }
+  ], holdSession(t))
 })
 
 t.test('refusals of gateway authentication followed by more bytes leave no descriptor behind', async t => {
