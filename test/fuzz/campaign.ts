@@ -92,6 +92,10 @@ export async function runCampaign (o: CampaignOptions): Promise<CampaignResult> 
   }
   let lastReport = Date.now()
   const baseline: Baseline = harness.baseline
+  // After a first failure a spare gateway is kept started (viewer playing) while the next one is
+  // fuzzed, and takes over at once: restarts would otherwise eat the time box when crashes come often.
+  let standby: Promise<Harness> | null = null
+  const spare = (): Promise<Harness> => { const p = Harness.start(o.layout, { baseline: false }); p.catch(() => {}); return p }
   while (harness !== null) {
     const h: Harness = harness
     const segmentFrom = index
@@ -115,8 +119,8 @@ export async function runCampaign (o: CampaignOptions): Promise<CampaignResult> 
       note(f, inputs, segmentFrom, index)
       await h.stop()
       harness = null
-      // Started afresh (without warm-up and baseline) while there is time left to fuzz it.
-      if (Date.now() < end - 5000) { restarts++; harness = await Harness.start(o.layout, { baseline: false }) }
+      // Fuzzing goes on on a fresh gateway (without warm-up and baseline) while there is time left.
+      if (Date.now() < end - 5000) { restarts++; harness = await (standby ?? spare()); standby = spare() }
       continue
     }
     if (h.hasBaseline) {
@@ -127,6 +131,7 @@ export async function runCampaign (o: CampaignOptions): Promise<CampaignResult> 
     await h.stop()
     harness = null
   }
+  if (standby !== null) await (await standby.catch(() => null))?.stop()
   const findings: Finding[] = []
   for (const p of pending.values()) findings.push(await keep(o, p, log))
   return {

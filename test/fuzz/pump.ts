@@ -7,6 +7,8 @@ import type { CasePlan } from './plan.js'
 import type { TimedCase } from './fixtures.js'
 import { sendCase } from './send.js'
 
+/** Connections in flight unless told otherwise (the CLI's default, the CI test's, a replay's). */
+export const DEFAULT_CONNECTIONS = 192
 /** How long a finished case stays in the log of recent cases. */
 const KEEP_MS = 10_000
 
@@ -96,7 +98,7 @@ export class Pump {
  * Send `cases` as they were found: each at its offset, but never more than `maxConns` connections
  * at once (a long list, e.g. a generated range, is pumped through like the run that made it).
  */
-export async function replayCases (port: number, cases: readonly TimedCase[], maxConns = 64): Promise<void> {
+export async function replayCases (port: number, cases: readonly TimedCase[], maxConns = DEFAULT_CONNECTIONS): Promise<void> {
   const pump = new Pump(port, maxConns)
   const t0 = Date.now()
   let i = 0

@@ -11,34 +11,17 @@
 import { parseArgs } from 'node:util'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { runCampaign, type CampaignResult } from './campaign.js'
+import { runCampaign } from './campaign.js'
+import { report } from './report.js'
+import { DEFAULT_CONNECTIONS } from './pump.js'
 import { isLayout, LAYOUTS, type LayoutName } from './layouts.js'
 import { replayFixture, reshrinkFixture } from './replay.js'
-import { describe } from './resources.js'
 import { ROOT } from './stack.js'
 
 function whole (v: string | undefined, flag: string, dflt: number): number {
   if (v === undefined) return dflt
   if (!/^\d+$/.test(v)) throw new Error(`--${flag} must be a whole number (got '${v}')`)
   return Number(v)
-}
-
-export function report (r: CampaignResult): string {
-  const top = (m: Map<string, number>, n: number): string => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `${k} ${v}`).join(', ')
-  const lines = [
-    `layout ${r.layout}: seed ${r.seed}, ${r.seconds.toFixed(0)} s of traffic, ${r.stats.cases} cases (${r.casesPerSecond.toFixed(0)}/s), ${r.stats.conns} connections (${r.connsPerSecond.toFixed(0)}/s), ${r.restarts} restart(s)`,
-    `  cases by kind: ${top(r.stats.kinds, 10)}`,
-    `  first answers: ${top(r.stats.answers, 8)}`,
-    `  baseline: ${describe(r.baseline)}`,
-    `  settled:  ${r.settled === null ? 'not checked (the gateway was restarted after a failure)' : describe(r.settled)}`
-  ]
-  if (r.findings.length === 0) lines.push('  oracles: all held')
-  for (const f of r.findings) {
-    lines.push(`  FAILED ${f.oracle}: ${f.signature} (first after ${(f.afterMs / 1000).toFixed(1)} s, seen ${f.occurrences}x)`)
-    lines.push(`    ${f.known ? 'known, fixture' : 'fixture'}: ${f.fixture ?? '-'}   replay: ${f.replay ?? '-'}`)
-    lines.push(`    ${f.message.split('\n').slice(0, 6).join('\n    ')}`)
-  }
-  return lines.join('\n')
 }
 
 async function main (): Promise<number> {
@@ -77,7 +60,7 @@ async function main (): Promise<number> {
       layout,
       seed,
       seconds: whole(values.seconds, 'seconds', 60),
-      connections: whole(values.connections, 'connections', 192),
+      connections: whole(values.connections, 'connections', DEFAULT_CONNECTIONS),
       shrinkSeconds: whole(values['shrink-seconds'], 'shrink-seconds', 120),
       ...(values.fixtures === undefined ? {} : { fixturesDir: values.fixtures }),
       log: line => process.stdout.write(`[fuzz] ${line}\n`)

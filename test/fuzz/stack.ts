@@ -37,7 +37,8 @@ export function crashSignature (stderr: string): string {
   if (m === undefined) return stderr.trim() === '' ? 'exited without an error on stderr' : `exited: ${stderr.trim().split('\n').pop()!.slice(0, 120)}`
   const message = (m[2] ?? '').replace(/'[^']*'/g, "'…'").replace(/"[^"]*"/g, '"…"').replace(/\d{3,}/g, 'N').slice(0, 120)
   const frame = /at (?:async )?([^\s(]+(?: [^\s(]+)?) \(([^)]+)\)/.exec(m[3]!) ?? /at ([^\s]+)/.exec(m[3]!)
-  const where = frame === null ? '' : ` @ ${frame[1]}${frame[2] === undefined ? '' : ` (${frame[2].replace(/^.*\//, '').replace(/:\d+:\d+$/, '')})`}`
+  // The file without its directory, position and extension (source maps turn .js into .ts).
+  const where = frame === null ? '' : ` @ ${frame[1]}${frame[2] === undefined ? '' : ` (${frame[2].replace(/^.*\//, '').replace(/:\d+:\d+$/, '').replace(/\.[cm]?[jt]s$/, '')})`}`
   return `${m[1]}: ${message}${where}`
 }
 
@@ -100,7 +101,9 @@ export class GatewayStack {
     // TUNNELGATE_FUZZ_LOG_DIR: each process's log (level info) in a file there, for a look at a finding.
     const logDir = process.env.TUNNELGATE_FUZZ_LOG_DIR
     const out = logDir === undefined ? 'ignore' : openSync(join(logDir, `${role}-${Date.now()}.log`), 'a')
-    const child = spawn(process.execPath, ['bin/tunnelgate.js', ...args], { cwd: ROOT, stdio: ['ignore', out, 'pipe'], env: { ...process.env, TUNNELGATE_LOG_LEVEL: logDir === undefined ? 'warn' : 'info' } })
+    // NODE_OPTIONS: not a test runner's loader; the gateway runs as it does in production.
+    const env = { ...process.env, NODE_OPTIONS: '', TUNNELGATE_LOG_LEVEL: logDir === undefined ? 'warn' : 'info' }
+    const child = spawn(process.execPath, ['bin/tunnelgate.js', ...args], { cwd: ROOT, stdio: ['ignore', out, 'pipe'], env })
     if (typeof out === 'number') closeSync(out)
     const p: Proc = { role, child, stderr: '', stopping: false }
     child.stderr!.on('data', (d: Buffer) => { p.stderr = (p.stderr + d.toString()).slice(-STDERR_KEEP) })

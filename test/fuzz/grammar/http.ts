@@ -44,7 +44,7 @@ function version (rng: Rng): string {
 export function requestStart (rng: Rng, usualMethod: string, path?: string): Pick<TextMessage, 'start' | 'startSep' | 'startEol'> {
   const start = [method(rng, usualMethod), target(rng, path), version(rng)]
   if (rng.chance(0.03)) start.pop()
-  return { start, startSep: tokenSep(rng), startEol: lineEnd(rng, 0.25) }
+  return { start, startSep: tokenSep(rng), startEol: lineEnd(rng, 0.35) }
 }
 
 /** Give the header lines of `m` their own odd separators, line ends, duplicates and extras. */

@@ -86,7 +86,7 @@ export function rtspRequest (rng: Rng, usual: string | undefined, cseq: number, 
  * grammar makes) and the track URLs under it.
  */
 export function dialogue (rng: Rng): TextMessage[] {
-  const base = rng.chance(0.7) ? `rtsp://${rng.pick(['127.0.0.1', 'gw.test', 'h:554'])}${rng.pick(['/demo', '/live/demo'])}` : rtspUrl(rng)
+  const base = rng.chance(0.85) ? `rtsp://${rng.pick(['127.0.0.1', 'gw.test', 'h:554'])}${rng.pick(['/demo', '/live/demo'])}` : rtspUrl(rng)
   const steps: Array<[string, string]> = [['OPTIONS', base], ['DESCRIBE', base], ['SETUP', `${base}/trackID=1`]]
   if (rng.chance(0.4)) steps.push(['SETUP', `${base}/trackID=2`])
   steps.push(['PLAY', base])

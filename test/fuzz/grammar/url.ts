@@ -9,7 +9,7 @@ import type { Rng } from '../prng.js'
 import { streamPath } from './lexicon.js'
 
 function scheme (rng: Rng): string {
-  return rng.weighted([[70, 'rtsp://'], [3, 'RTSP://'], [4, 'rtsps://'], [3, 'rtspt://'], [2, 'rtsph://'], [2, 'rtspu://'],
+  return rng.weighted([[70, 'rtsp://'], [3, 'RTSP://'], [2, 'rtsps://'], [3, 'rtspt://'], [2, 'rtsph://'], [2, 'rtspu://'],
     [2, 'http://'], [1, 'rtsp:/'], [1, 'rtsp:'], [1, '//'], [1, 'rtsp:///']])
 }
 
@@ -41,7 +41,7 @@ function portDigits (rng: Rng): string {
     [3, () => rng.string('0123456789', rng.int(1, 6))],
     [1, () => '']
   ])()
-  if (digits.length === 0 || !rng.chance(0.3)) return digits
+  if (digits.length === 0 || !rng.chance(0.15)) return digits
   const at = rng.int(0, digits.length)
   return digits.slice(0, at) + rng.pick(['r', ' ', '-', '+', '.', ':', 'x', '%']) + digits.slice(at)
 }
