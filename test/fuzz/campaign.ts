@@ -6,12 +6,13 @@
  * saved as a fixture.
  */
 import { loadCorpus, type CapturedPair } from './corpus.js'
-import { commitId, knownFixture, saveFixture, FIXTURES, type Fixture, type OracleName, type TimedCase } from './fixtures.js'
+import { commitId, knownFixture, saveFixture, FIXTURES, MAX_STORED_CASES, type Fixture, type OracleName, type TimedCase } from './fixtures.js'
 import { generateCase } from './generate.js'
 import { Harness, STALL_MS, type OracleFailure } from './harness.js'
 import type { LayoutName } from './layouts.js'
 import { SETTLE_MS } from './probe.js'
 import { minimise } from './minimise.js'
+import { regenerate } from './replay.js'
 import { newStats, Pump, type PumpStats } from './pump.js'
 import { describe, type Baseline } from './resources.js'
 import { figures } from './proc.js'
@@ -60,11 +61,9 @@ export interface CampaignResult {
 
 /** How far back a failure looks for the inputs that caused it. */
 function windowFor (oracle: OracleName): number {
-  return oracle === 'crash' ? 1000 : oracle === 'healthz' ? 5000 : STALL_MS + 2000
+  return oracle === 'crash' ? 3000 : oracle === 'healthz' ? 5000 : STALL_MS + 2000
 }
 
-/** Past this many cases a fixture keeps the generator range instead of the bytes. */
-const MAX_STORED_CASES = 400
 
 interface Pending { failure: OracleFailure, inputs: TimedCase[], range: { from: number, to: number }, afterMs: number, count: number }
 
@@ -153,10 +152,7 @@ async function keep (o: CampaignOptions, p: Pending, log: (s: string) => void): 
   const base = { layout: o.layout, oracle: p.failure.oracle, signature: p.failure.signature, message: p.failure.message, afterMs: p.afterMs, occurrences: p.count }
   const known = knownFixture(base, o.fixturesDir ?? FIXTURES)
   if (known !== null) return { ...base, fixture: known, replay: `npm run fuzz -- --replay ${known}`, known: true }
-  const corpus = loadCorpus()
-  const original = p.inputs.length > 0
-    ? p.inputs
-    : Array.from({ length: p.range.to - p.range.from }, (_, i) => ({ index: p.range.from + i, atMs: 0, plan: generateCase(o.seed, p.range.from + i, corpus) }))
+  const original = p.inputs.length > 0 ? p.inputs : regenerate({ seed: o.seed, ...p.range })
   // A whole run's traffic replays for as long as it ran, and each attempt needs it: shrink that on request.
   const shrunk = p.failure.oracle !== 'crash' && original.length > MAX_STORED_CASES ? original : await minimise(o.layout, p.failure, original, o.shrinkSeconds, log)
   const fixture: Fixture = {
@@ -164,8 +160,7 @@ async function keep (o: CampaignOptions, p: Pending, log: (s: string) => void): 
     found: { seed: o.seed, afterMs: p.afterMs, date: new Date().toISOString(), commit: commitId() },
     shrunk: shrunk !== original,
     cases: shrunk.length <= MAX_STORED_CASES ? shrunk : [],
-    ...(shrunk !== original && original.length <= MAX_STORED_CASES ? { original } : {}),
-    ...(shrunk.length > MAX_STORED_CASES || original.length > MAX_STORED_CASES ? { generated: { seed: o.seed, ...p.range } } : {})
+    original: p.inputs.length > 0 ? { seed: o.seed, cases: p.inputs.map(c => [c.index, c.atMs]) } : { seed: o.seed, ...p.range }
   }
   const saved = saveFixture(fixture, o.fixturesDir ?? FIXTURES)
   log(`${o.layout}: saved ${saved.file} (${shrunk.length} case(s)); replay: ${saved.replay}`)

@@ -15,12 +15,19 @@ import { ROOT } from './stack.js'
 export const FIXTURES = fileURLToPath(new URL('../fixtures/fuzz/', import.meta.url))
 const FORMAT = 'tunnelgate-fuzz/1'
 
+/** Past this many cases a fixture keeps no bytes, only the generated inputs. */
+export const MAX_STORED_CASES = 400
+
 export type OracleName = 'crash' | 'healthz' | 'viewer' | 'resources'
 
 /** A case as sent: its index in the run and when it started, relative to the first one kept. */
 export interface TimedCase { index: number, atMs: number, plan: CasePlan }
 
-export interface GeneratedRange { seed: number, from: number, to: number }
+/**
+ * Generated cases by their place in a run: `cases` (index and start offset, the cases in flight at a
+ * failure) or every case in [from, to) (a whole run's traffic, pumped as the run sent it).
+ */
+export type GeneratedInputs = { seed: number, cases: Array<[index: number, atMs: number]> } | { seed: number, from: number, to: number }
 
 export interface Fixture {
   layout: LayoutName
@@ -29,13 +36,11 @@ export interface Fixture {
   signature: string
   message: string
   found: { seed: number, afterMs: number, date: string, commit: string }
-  /** The inputs to replay (shrunk when `shrunk`). */
+  /** The inputs to replay (shrunk when `shrunk`); empty when they were too many to store as bytes. */
   cases: TimedCase[]
   shrunk: boolean
-  /** The inputs in flight as found, when they were shrunk. */
-  original?: TimedCase[]
-  /** Set instead of `cases` when the inputs were too many to store. */
-  generated?: GeneratedRange
+  /** The inputs as found (generated again by the generator of `found.commit`). */
+  original: GeneratedInputs
 }
 
 interface JsonChunk { waitMs: number, latin1: string, encode?: Chunk['encode'], replies?: number }
@@ -89,19 +94,18 @@ export function rewriteFixture (path: string, f: Fixture): { file: string, repla
     found: f.found,
     replay,
     shrunk: f.shrunk,
-    ...(f.generated === undefined ? {} : { generated: f.generated }),
-    cases: f.cases.map(toJson),
-    ...(f.original === undefined ? {} : { original: f.original.map(toJson) })
+    original: f.original,
+    cases: f.cases.map(toJson)
   }
   writeFileSync(path, JSON.stringify(json, null, 1) + '\n')
   return { file, replay }
 }
 
 export function loadFixture (path: string): Fixture {
-  const j = JSON.parse(readFileSync(path, 'utf8')) as Omit<Fixture, 'cases' | 'original'> & { format: string, cases: JsonCase[], original?: JsonCase[] }
+  const j = JSON.parse(readFileSync(path, 'utf8')) as Omit<Fixture, 'cases'> & { format: string, cases: JsonCase[] }
   if (j.format !== FORMAT) throw new Error(`${path}: not a ${FORMAT} fixture (format '${j.format}')`)
-  const { original, cases, ...rest } = j
-  return { ...rest, cases: cases.map(fromJson), ...(original === undefined ? {} : { original: original.map(fromJson) }) }
+  const { cases, ...rest } = j
+  return { ...rest, cases: cases.map(fromJson) }
 }
 
 /** Every fixture file in `dir`, sorted. */

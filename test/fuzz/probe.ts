@@ -8,6 +8,7 @@ import { Harness, STALL_MS, type OracleFailure } from './harness.js'
 import type { LayoutName } from './layouts.js'
 import { replayCases } from './pump.js'
 import { GatewayStack } from './stack.js'
+import type { Reproduces } from './shrink.js'
 
 /** How long after the replay a crash may still show (a worker is polled every 200 ms). */
 const CRASH_GRACE_MS = 1500
@@ -15,7 +16,7 @@ export const SETTLE_MS = 20_000
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
-export interface Probe { reproduces: (cases: TimedCase[]) => Promise<boolean>, close: () => Promise<void> }
+export interface Probe { reproduces: Reproduces, close: () => Promise<void> }
 
 export function crashProbe (layout: LayoutName, signature: string): Probe {
   let stack: GatewayStack | null = null
@@ -25,7 +26,7 @@ export function crashProbe (layout: LayoutName, signature: string): Probe {
       const s = stack
       await Promise.race([replayCases(s.port, cases), new Promise<void>(resolve => s.onCrash(() => resolve()))])
       for (let waited = 0; s.crash === null && waited < CRASH_GRACE_MS; waited += 50) await sleep(50)
-      return s.crash?.signature === signature
+      return s.crash === null ? 'no' : s.crash.signature === signature ? 'yes' : 'other'
     },
     async close () { await stack?.stop(); stack = null }
   }
@@ -52,7 +53,10 @@ export async function replayOnHarness (layout: LayoutName, cases: readonly Timed
 
 export function oracleProbe (layout: LayoutName, oracle: OracleName): Probe {
   return {
-    async reproduces (cases) { return (await replayOnHarness(layout, cases))?.oracle === oracle },
+    async reproduces (cases) {
+      const f = await replayOnHarness(layout, cases)
+      return f === null ? 'no' : f.oracle === oracle ? 'yes' : 'other'
+    },
     async close () {}
   }
 }

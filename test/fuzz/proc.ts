@@ -20,8 +20,8 @@ export function figures (role: string, pid: number): ProcFigures | null {
   } catch { return null }
 }
 
-/** Live children of `pid` whose command line contains `marker` (relay workers: worker.js), by pid. */
-export function childrenOf (pid: number, marker: string): number[] {
+/** Live children of `pid` whose command line matches `cmdline` (relay workers: /worker\.(ts|js)/), by pid. */
+export function childrenOf (pid: number, cmdline: RegExp): number[] {
   const out: number[] = []
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue
@@ -29,7 +29,7 @@ export function childrenOf (pid: number, marker: string): number[] {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
       if (ppid !== pid) continue
-      if (readFileSync(`/proc/${d}/cmdline`, 'latin1').includes(marker) && alive(Number(d))) out.push(Number(d))
+      if (cmdline.test(readFileSync(`/proc/${d}/cmdline`, 'latin1')) && alive(Number(d))) out.push(Number(d))
     } catch {}
   }
   return out.sort((a, b) => a - b)

@@ -3,17 +3,21 @@
  * that range makes again) against a fresh gateway of its layout with every oracle attached.
  */
 import { loadCorpus } from './corpus.js'
-import { loadFixture, rewriteFixture, type Fixture, type TimedCase } from './fixtures.js'
+import { loadFixture, MAX_STORED_CASES, rewriteFixture, type Fixture, type GeneratedInputs, type TimedCase } from './fixtures.js'
 import { generateCase } from './generate.js'
 import type { OracleFailure } from './harness.js'
 import { replayOnHarness } from './probe.js'
 import { minimise } from './minimise.js'
 
-export function fixtureCases (f: Fixture): TimedCase[] {
-  if (f.cases.length > 0 || f.generated === undefined) return f.cases
-  const { seed, from, to } = f.generated
+/** Generated inputs made again (the same cases as long as the generator is that of the commit that found them). */
+export function regenerate (g: GeneratedInputs): TimedCase[] {
   const corpus = loadCorpus()
-  return Array.from({ length: to - from }, (_, i) => ({ index: from + i, atMs: 0, plan: generateCase(seed, from + i, corpus) }))
+  const at: Array<[number, number]> = 'cases' in g ? g.cases : Array.from({ length: g.to - g.from }, (_, i) => [g.from + i, 0])
+  return at.map(([index, atMs]) => ({ index, atMs, plan: generateCase(g.seed, index, corpus) }))
+}
+
+export function fixtureCases (f: Fixture): TimedCase[] {
+  return f.cases.length > 0 ? f.cases : regenerate(f.original)
 }
 
 export async function replayFixture (path: string): Promise<{ fixture: Fixture, failure: OracleFailure | null }> {
@@ -21,12 +25,12 @@ export async function replayFixture (path: string): Promise<{ fixture: Fixture, 
   return { fixture, failure: await replayOnHarness(fixture.layout, fixtureCases(fixture)) }
 }
 
-/** Shrink a saved fixture again (from its original inputs) with a new budget, in place. */
+/** Shrink a saved fixture again, from its inputs as found, with a new budget; in place. */
 export async function reshrinkFixture (path: string, seconds: number, log: (s: string) => void): Promise<Fixture> {
   const f = loadFixture(path)
-  const original = f.original ?? fixtureCases(f)
+  const original = regenerate(f.original)
   const cases = await minimise(f.layout, f, original, seconds, log)
-  const next: Fixture = { ...f, cases, shrunk: cases !== original, ...(cases !== original ? { original } : {}) }
+  const next: Fixture = { ...f, cases: cases.length <= MAX_STORED_CASES ? cases : [], shrunk: cases !== original }
   rewriteFixture(path, next)
   return next
 }

@@ -8,7 +8,12 @@
 import type { TimedCase } from './fixtures.js'
 import type { Chunk, ConnPlan } from './plan.js'
 
-export type Reproduces = (cases: TimedCase[]) => Promise<boolean>
+/**
+ * 'yes': the same failure; 'other': another one came first (inputs in flight often hold more than
+ * one crash, and which fires first depends on timing); 'no': none.
+ */
+export type Outcome = 'yes' | 'other' | 'no'
+export type Reproduces = (cases: TimedCase[]) => Promise<Outcome>
 
 /**
  * Delta debugging (Zeller's ddmin) over `items`; `test` says whether a subset still fails. Gives up
@@ -76,18 +81,22 @@ export async function shrink (start: TimedCase[], reproduces: Reproduces, budget
   const expired = (): boolean => Date.now() > deadline
   let best = start
   let attempts = 0
+  let other = false
   const test = async (cand: TimedCase[]): Promise<boolean> => {
     if (expired() || cand.length === 0) return false
     attempts++
-    const ok = await reproduces(cand)
-    if (ok) best = cand
-    return ok
+    const r = await reproduces(cand)
+    if (r === 'other') other = true
+    if (r === 'yes') best = cand
+    return r === 'yes'
   }
   // Bytes written back to back as one write (what the gateway most likely read at once), short
   // holds, then no pauses and no waiting for replies: each step makes the later attempts faster.
   const coalesced = mapConns(best, c => ({ ...c, chunks: coalesce(c.chunks) }))
   for (let i = 0; i < FIRST_TRIES && best === start; i++) await test(coalesced)
   for (let i = 0; i < FIRST_TRIES && best === start; i++) await test(start)
+  // Another failure masking this one: subsets may still show it alone.
+  if (best === start && other) await ddmin(start, sub => test(sub), expired)
   if (best === start && attempts > 0) { log(`shrink: did not reproduce in ${attempts} replays`); return { cases: start, attempts } }
   await test(mapConns(best, c => ({ ...c, holdMs: Math.min(c.holdMs, 300) })))
   await test(mapConns(best, c => ({ ...c, chunks: c.chunks.map(({ replies: _, ...ch }) => ({ ...ch, waitMs: 0 })) })))

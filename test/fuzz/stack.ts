@@ -118,7 +118,7 @@ export class GatewayStack {
   async #findWorkers (p: Proc, n: number): Promise<void> {
     const deadline = Date.now() + 20_000
     for (;;) {
-      const pids = childrenOf(p.child.pid!, 'worker.js')
+      const pids = childrenOf(p.child.pid!, /worker\.js/)
       if (pids.length >= n) { this.#workers = pids.map((pid, i) => ({ role: `w${i}`, pid })); return }
       if (Date.now() > deadline) throw new Error(`${this.layout}: ${n} relay workers did not start (found ${pids.length})`)
       await new Promise(resolve => setTimeout(resolve, 50))
