@@ -8,7 +8,7 @@
 import t from 'tap'
 import net from 'node:net'
 import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync, existsSync } from 'node:fs'
+import { readFileSync, existsSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { startTestGateway, errorCount, waitFor } from '../helpers/gateway-harness.js'
@@ -17,6 +17,7 @@ import { TunnelClient, destroyAllClients } from '../helpers/tunnel-client.js'
 import { assertNoLeaks, leakSnapshot } from '../helpers/leaks.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 import { freePort } from '../helpers/ports.js'
+import { childrenOf } from '../fuzz/proc.js'
 
 t.teardown(() => { destroyAllClients() })
 const newCookie = (): string => randomBytes(16).toString('base64url')
@@ -93,28 +94,13 @@ t.test('backend resets, stalls mid-response, sends garbage: 502/504/legs closed;
   await assertNoLeaks(gw, before, [backend])
 })
 
-/** Child processes of this process whose command line matches `re`. */
-function childPids (re: RegExp): number[] {
-  const out: number[] = []
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid !== process.pid) continue
-      if (re.test(readFileSync(`/proc/${d}/cmdline`, 'utf8'))) out.push(Number(d))
-    } catch {}
-  }
-  return out
-}
-
 t.test('relay worker killed: its tunnel closes, it is restarted, the portal keeps serving', async t => {
   const backend = await ScriptedBackend.start()
   t.teardown(() => backend.close())
   const gw = await startTestGateway(t, [backend], { workers: 1 })
   const c = await open(gw.port)
   t.equal((await c.request('DESCRIBE', c.url, [], { timeoutMs: 5000 })).status, 200, 'a tunnel through the worker')
-  const pids = childPids(/worker\.(ts|js)/)
+  const pids = childrenOf(process.pid, /worker\.(ts|js)/)
   t.equal(pids.length, 1, `one worker process (${pids.map(p => readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')).join(' | ')})`)
   // Status and /metrics queries keep going to the worker while it dies: an IPC write that fails
   // with EPIPE must not surface as an uncaught error in the portal (it did, once, at teardown).
@@ -131,7 +117,7 @@ t.test('relay worker killed: its tunnel closes, it is restarted, the portal keep
   t.equal(health.status, 200, 'the portal still answers')
   querying = false
   await queries
-  await waitFor(() => { const p = childPids(/worker\.(ts|js)/); return p.length === 1 && p[0] !== pids[0] }, 'the worker restarted', 10_000)
+  await waitFor(() => { const p = childrenOf(process.pid, /worker\.(ts|js)/); return p.length === 1 && p[0] !== pids[0] }, 'the worker restarted', 10_000)
   let ok = false
   for (let i = 0; i < 50 && !ok; i++) {
     let n: TunnelClient | null = null
