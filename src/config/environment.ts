@@ -23,11 +23,10 @@ export function envOverrides (env: NodeJS.ProcessEnv): Obj {
 
 function fromText (raw: string, s: Setting): unknown {
   if (s.type === 'array') return raw.split(',').map(v => v.trim()).filter(Boolean)
-  if (s.type === 'integer') return Number(raw)
   const members = s.anyOf as Setting[] | undefined
-  // 'auto' | N: a word the setting names stays a word, anything else is read as the number.
-  const isWord = members?.some(m => m.const === raw) ?? true
-  return isWord || !members!.some(m => m.type === 'integer') ? raw : Number(raw)
+  const takesInteger = s.type === 'integer' || members?.some(m => m.type === 'integer') === true
+  // Text that is not a number stays text, so the refusal quotes what was written.
+  return takesInteger && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw
 }
 
 function setAt (o: Obj, key: string, value: unknown): void {

@@ -54,7 +54,8 @@ const RouteSchema = entry({
 }, 'must be an object')
 
 const BasicUserSchema = entry({
-  user: text(undefined, 'user name', { pattern: /^[^:]+$/, hint: "must be a non-empty name without ':'" }),
+  user: text(undefined, 'a user name, without `:`',
+    { pattern: /^[^:]+$/, hint: "must be a non-empty name without ':'" }),
   hash: text(undefined, 'its password hash, from `tunnelgate hash-password`',
     {
       pattern: /^scrypt\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/,
@@ -83,7 +84,7 @@ export const ConfigSchema = section({
     cli: ['--workers'],
     env: ['TUNNELGATE_WORKERS']
   }),
-  logLevel: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'pino level',
+  logLevel: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'pino log level',
     { cli: ['--log-level'], env: ['TUNNELGATE_LOG_LEVEL'] }),
   limits: section({
     httpHeadBytes: int(8192, { min: 256 }, 'largest HTTP request head'),
