@@ -1,4 +1,4 @@
-/** How the configuration refuses a value: one coded error that names the key, with no secret in it. */
+/** How the configuration refuses a value (one coded error that names the key, no secret in it); plain-object test. */
 import { TunnelgateError } from '../core/errors.js'
 import { redactText } from '../core/redact.js'
 
