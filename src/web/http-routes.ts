@@ -41,7 +41,8 @@ import type { Header } from '../tunnel/codec/rtsp-message.js'
 import { pathAllowed, signGrant, tokenOf, verifyGrant } from '../tunnel/codec/access.js'
 import { gateFor, type Gate } from '../door/gate.js'
 import { redactUrl } from '../core/redact.js'
-import { encodeSegment, matchRoute, normalisePath, type HttpBackendConfig, type HttpProxyConfig, type HttpRouteConfig } from '../config/http-routes.js'
+import { encodeSegment, matchRoute, normalisePath } from '../config/http-path.js'
+import type { HttpBackendConfig, HttpProxyConfig, HttpRouteConfig } from '../config/http-routes.js'
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones the portal sets itself. */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildConfig } from '../../../src/config/config.js'
-import { encodeSegment, matchRoute, normalisePath } from '../../../src/config/http-routes.js'
+import { encodeSegment, matchRoute, normalisePath } from '../../../src/config/http-path.js'
 
 t.test('normalisePath', async t => {
   const ok = (target: string): string => { const r = normalisePath(target); if (!r.ok) throw new Error(`${target}: ${r.reason}`); return r.path + r.query }
