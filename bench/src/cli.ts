@@ -1,4 +1,4 @@
-/** `tunnelgate bench [...]`: runs the benchmark from the compiled tree (see docs/benchmarks.md). */
+/** The bench command line: help, re-rendering a report, or a run (see docs/benchmarks.md). */
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { BENCH_USAGE, parseBenchArgs, runBench, writeReport, type BenchResults } from './run.js'
