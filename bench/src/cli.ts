@@ -1,7 +1,10 @@
 /** The bench command line: help, re-rendering a report, or a run (see docs/benchmarks.md). */
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { BENCH_USAGE, parseBenchArgs, runBench, writeReport, type BenchResults } from './run.js'
+import { BENCH_USAGE, parseBenchArgs } from './args.js'
+import { writeReport } from './report-files.js'
+import type { BenchResults } from './results.js'
+import { runBench } from './run.js'
 
 export async function benchMain (argv: string[], defaultOut = resolve(process.cwd(), 'bench-report')): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) { process.stdout.write(BENCH_USAGE + '\n'); return }

@@ -3,7 +3,7 @@
  * worker-scaling target. Every figure comes from the results object.
  */
 import type { CappedLayout, CappedScalingResult, CappedStep } from './capped-scaling.js'
-import type { Verdict } from './report.js'
+import type { Verdict } from './verdict.js'
 import { cpuIdle } from './window.js'
 
 const f = (v: number | null | undefined, d = 2): string => v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(d)

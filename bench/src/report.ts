@@ -1,10 +1,12 @@
 /**
- * docs/benchmarks.md and docs/benchmarks.svg from one run's results (run.ts). Every figure in
+ * docs/benchmarks.md and docs/benchmarks.svg from one run's results (results.ts). Every figure in
  * them comes from the results object; nothing is typed in by hand.
  */
-import type { BenchResults, ScenarioResult, SetupSummary, StepResult } from './run.js'
+import type { BenchResults, ScenarioResult, SetupSummary } from './results.js'
 import type { LiveResult, LiveSide, LiveStep } from './live.js'
 import { renderCappedScaling, scalingVerdict } from './report-capped.js'
+import type { Verdict } from './verdict.js'
+import { inWindow, type StepResult } from './window.js'
 
 const COLORS: Record<string, string> = { a: '#d62728', b1: '#ff7f0e', b2: '#9467bd', c: '#2ca02c', d: '#1f77b4', e: '#7f7f7f', f: '#8c564b' }
 
@@ -19,11 +21,6 @@ function firstAt50 (s: ScenarioResult): string {
   const w = s.delayBoxFirst?.find(x => x.fraction === 0.5)
   const add = w === undefined ? null : inWindow(w)
   return add === null ? '–' : sg(add, 3)
-}
-
-/** p99 one-way delay of a window over that of the direct probes measured in it (null without probes). */
-export function inWindow (s: StepResult): number | null {
-  return s.probeDelayMs === undefined || s.probeDelayMs.n === 0 || s.delayMs.n === 0 ? null : s.delayMs.p99 - s.probeDelayMs.p99
 }
 
 /**
@@ -77,8 +74,6 @@ function added50Text (a: NonNullable<ReturnType<typeof added50>>): string {
 function delayAt (s: ScenarioResult | undefined, fraction: number): (StepResult & { fraction: number }) | undefined {
   return s?.delay.find(d => d.fraction === fraction)
 }
-
-export interface Verdict { target: string, measured: string, met: boolean | null }
 
 /** CPU-s not used by the bench's processes (older results lack the machine figures: null). */
 function other (s: StepResult): number | null { return s.cpuMachine === undefined ? null : Math.max(0, s.cpuMachine - s.cpuBox - s.cpuSource - s.cpuClient) }

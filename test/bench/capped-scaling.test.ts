@@ -16,7 +16,7 @@ import { cpuSeconds } from '../../bench/src/procstat.js'
 import { capCpu, cpuHierarchy, quotaUs, removeEmptyCaps } from '../../bench/src/cpu-cap.js'
 import { nextCount, passOrder, type CappedLayout, type CappedScalingResult, type CappedStep } from '../../bench/src/capped-scaling.js'
 import { cappedFinding, renderCappedScaling, scalingVerdict } from '../../bench/src/report-capped.js'
-import type { Verdict } from '../../bench/src/report.js'
+import type { Verdict } from '../../bench/src/verdict.js'
 
 const search = { growth: 1.25, precision: 0.04, maxTunnels: 1500 }
 
