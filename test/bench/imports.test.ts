@@ -17,7 +17,8 @@ const readJson = (file: string): any => JSON.parse(readFileSync(join(root, file)
 function specifiers (file: string): string[] {
   const text = readFileSync(file, 'utf8')
   const clause = String.raw`(?:type\s+)?(?:\{[^}]*\}|\*(?:\s+as\s+\w+)?|\w+(?:\s*,\s*\{[^}]*\})?)`
-  const statement = new RegExp(String.raw`^(?:import|export)\s+${clause}\s+from\s*'([^']+)'|^import\s*'([^']+)'|\bimport\(\s*'([^']+)'\s*\)`, 'gm')
+  const statement = new RegExp(
+    String.raw`^(?:import|export)\s+${clause}\s+from\s*'([^']+)'|^import\s*'([^']+)'|\bimport\(\s*'([^']+)'\s*\)`, 'gm')
   return [...text.matchAll(statement)].map(m => m[1] ?? m[2] ?? m[3]!)
 }
 
@@ -63,7 +64,8 @@ t.test('no import cycle among the bench\'s modules', async t => {
 })
 
 t.test('the gateway imports nothing of the bench', async t => {
-  const bad = tsFiles(join(root, 'src')).flatMap(f => specifiers(f).filter(s => /(^|\/)bench\//.test(s)).map(s => `${f.slice(root.length)}: '${s}'`))
+  const bad = tsFiles(join(root, 'src'))
+    .flatMap(f => specifiers(f).filter(s => /(^|\/)bench\//.test(s)).map(s => `${f.slice(root.length)}: '${s}'`))
   t.same(bad, [])
 })
 
