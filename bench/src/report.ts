@@ -428,6 +428,7 @@ export function renderMarkdown (r: BenchResults): string {
   L.push('| subject | ns per op | baseline | baseline ns | ratio |', '|---|---|---|---|---|')
   for (const x of r.micro) L.push(`| ${x.name} | ${f(x.nsPerOp, 0)} per ${x.unit} | ${x.baseline} | ${f(x.baselineNsPerOp, 0)} | ${f(x.ratio)} × |`)
   L.push('', '## Method', '')
+  L.push('- **Code**: the bench package `bench/` of the repository (its own package.json, not published). It starts every tunnelgate box through the compiled `tunnelgate` bin as a child process and uses only the gateway\'s package exports: `tunnelgate/codec` (the bench source, the micro-benchmarks), `tunnelgate/metrics` (the byte-counting micro-benchmark) and `tunnelgate/rtp` (the stamp profile).')
   const phases = o.phases ?? 1
   L.push(`- **Source**: \`bench/src/source.ts\`, one Node process for the whole run. It serves \`rtsp://…/b/<kbit/s>\` with synthetic RTP (1400-byte packets, ${o.tickMs} ms pacing tick: a session's due packets leave in one write), over plain RTSP/TCP (tunnelgate's relays) and over the QuickTime tunnel, which it terminates itself (direct, HAProxy, raw relay). Above 1 MiB unsent on a socket it drops due packets (live semantics), which the receiver counts as lost.`)
   L.push(phases > 1
