@@ -33,8 +33,9 @@ export const USAGE = `Usage:
       (see tunnelgate token --help).
   tunnelgate origin --port 8554 [--host 127.0.0.1] [--media DIR] [--metrics-port N]
       The embedded Darwin-style RTSP origin on its own.
-  tunnelgate bench [--quick] [--out DIR] [--scenarios a,b1,b2,c,d,e,f,live]
-      The benchmark (load generator, HAProxy and raw-relay baselines); see docs/benchmarks.md.
+  tunnelgate bench [--quick] [--out DIR] [--scenarios a,b1,b2,c,d,e,f,scaling,live]
+      The benchmark (load generator, HAProxy and raw-relay baselines), from a checkout: runs the bench
+      package, bench/ (see tunnelgate bench --help and docs/benchmarks.md).
 
 Environment: PORT / TUNNELGATE_PORT, TUNNELGATE_HOST, TUNNELGATE_BACKENDS (comma list),
 TUNNELGATE_LOG_LEVEL, TUNNELGATE_WORKERS, TUNNELGATE_OPS_HOST / _PORT / _TOKEN. See docs/configuration.md.`

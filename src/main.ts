@@ -1,6 +1,9 @@
 /**
  * Process entry: parse the command line, load the config, start the role, handle signals.
  */
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
 import { buildConfig, envOverrides, loadConfigFile } from './config/config.js'
 import { parseCli, USAGE } from './cli.js'
@@ -15,12 +18,7 @@ import { createLogger } from './core/logger.js'
 async function main (argv: string[]): Promise<void> {
   trackTimersIfAsked()
   installFaultsFromEnv(process.env)
-  if (argv[0] === 'bench') {
-    // The benchmark (src/bench/): loaded only for this subcommand.
-    const { benchMain } = await import('./bench/cli.js')
-    await benchMain(argv.slice(1))
-    process.exit(0)
-  }
+  if (argv[0] === 'bench') process.exit(await runBenchPackage(argv.slice(1)))
   if (argv[0] === 'token') {
     // Mint an access token (src/ops/token-cli.ts): the secret from the environment or stdin.
     const { tokenMain } = await import('./ops/token-cli.js')
@@ -76,6 +74,23 @@ async function main (argv: string[]): Promise<void> {
     await gateway.close(config.tunnel.shutdownGraceMs)
     if (origin !== null) await origin.close()
   }, logger)
+}
+
+/**
+ * `tunnelgate bench`: the benchmark is a package of its own (bench/ in a checkout, not published);
+ * this runs its entry as a child process and exits with its status.
+ */
+async function runBenchPackage (args: string[]): Promise<number> {
+  const entry = fileURLToPath(new URL('../bench/dist/main.js', import.meta.url))
+  if (!existsSync(entry)) {
+    const checkout = existsSync(fileURLToPath(new URL('../bench/package.json', import.meta.url)))
+    throw new TunnelgateError('TG_ERR_CFG_INVALID', checkout
+      ? 'bench: the bench package is not built: run `npm run build:bench` (or `npm run bench`)'
+      : 'bench: the benchmark is not part of the installed package; run it from a checkout (docs/benchmarks.md)')
+  }
+  const child = spawn(process.execPath, [entry, ...args], { stdio: 'inherit' })
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig))
+  return await new Promise(resolve => child.once('exit', code => resolve(code ?? 1)))
 }
 
 function printDemoCommands (host: string, port: number, opsHost: string, opsPort: number, streams: string[]): void {

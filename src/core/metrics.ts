@@ -78,7 +78,7 @@ export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string
 
 /**
  * Make `counter.inc(labels, n)` cheap: prom-client hashes and validates the label object on every
- * call (measurable per `$` read and per setup, see src/bench/micro.ts). Increments go to a plain
+ * call (measurable per `$` read and per setup, see bench/src/micro.ts). Increments go to a plain
  * number per label set instead, added to the counter whenever it is read (its `collect`, which
  * prom-client runs on every scrape, get() or registry dump), so every reader sees the same values
  * as before. The first increment of each label set (so unknown label names throw as before) and any

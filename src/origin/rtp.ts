@@ -5,7 +5,7 @@
  * profile 0x5447 'TG', two words: the packet's due time in µs since the Unix epoch): the
  * bench stamp hook. Players ignore header extensions they do not know.
  * With `stampNs` the extension has profile 0x544E 'TN' and holds the sender's monotonic clock
- * (process.hrtime.bigint(), ns) when the packet was built: what the bench reads (src/bench/stamp.ts).
+ * (process.hrtime.bigint(), ns) when the packet was built: what the bench reads (bench/src/stamp.ts).
  */
 export const RTP_HEADER = 12
 export const STAMP_PROFILE = 0x5447

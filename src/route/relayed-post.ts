@@ -3,7 +3,7 @@
  *
  * Node passes one socket per IPC round trip: the next socket to a worker waits until the worker
  * has read the last one and acknowledged it (NODE_HANDLE_ACK), and every other message to that
- * worker queues behind it (`src/bench/ipc-handoff.ts` measures it). Handing over both legs of
+ * worker queues behind it (`bench/src/ipc-handoff.ts` measures it). Handing over both legs of
  * every tunnel made a burst of new tunnels wait for two round trips per tunnel through both event
  * loops. A POST carries only the client's RTSP requests (base64) and the odd RTCP report, so the
  * portal keeps the POST socket and relays its bytes over the worker's IPC channel as plain

@@ -8,8 +8,12 @@
  * setup shown beside it, and whether HAProxy's own bursts put the target out of this machine's reach.
  */
 import t from 'tap'
-import { cpuIdle, cpuOther, isDisturbed, parseBenchArgs, scaleCap, SMOKE, type BenchResults, type ScaleResult, type ScenarioResult, type SetupSummary, type StepResult } from '../../src/bench/run.js'
-import { added50, burstAdded, heldEveryStep, inWindow, renderMarkdown, setupReach, verdicts, workerScaling } from '../../src/bench/report.js'
+import { scaleCap } from '../../bench/src/run.js'
+import { parseBenchArgs } from '../../bench/src/args.js'
+import { SMOKE } from '../../bench/src/options.js'
+import type { BenchResults, ScaleResult, ScenarioResult, SetupSummary } from '../../bench/src/results.js'
+import { cpuIdle, cpuOther, inWindow, isDisturbed, type StepResult } from '../../bench/src/window.js'
+import { added50, burstAdded, heldEveryStep, renderMarkdown, setupReach, verdicts, workerScaling } from '../../bench/src/report.js'
 
 const machine: BenchResults['machine'] = { nproc: 2, cpu: 'test cpu', kernel: 'k', node: 'v20', ffmpeg: null, haproxy: null, gstreamer: null, loadavg: '0 0 0' }
 const { outDir: _o, log: _l, ...options } = { ...SMOKE, outDir: '', log: () => {} }

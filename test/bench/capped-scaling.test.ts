@@ -1,5 +1,5 @@
 /**
- * Capped worker scaling (src/bench/capped-scaling.ts, cpu-cap.ts, report-capped.ts):
+ * Capped worker scaling (bench/src/capped-scaling.ts, cpu-cap.ts, report-capped.ts):
  * - the held-load search (nextCount) finds any monotone limit to its precision in few windows
  *   (property-tested against a simulated box);
  * - the verdict takes the capped ratio only when it measures the workers (each layout found its
@@ -12,11 +12,11 @@ import t from 'tap'
 import fc from 'fast-check'
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { cpuSeconds } from '../../src/bench/procstat.js'
-import { capCpu, cpuHierarchy, quotaUs, removeEmptyCaps } from '../../src/bench/cpu-cap.js'
-import { nextCount, passOrder, type CappedLayout, type CappedScalingResult, type CappedStep } from '../../src/bench/capped-scaling.js'
-import { cappedFinding, renderCappedScaling, scalingVerdict } from '../../src/bench/report-capped.js'
-import type { Verdict } from '../../src/bench/report.js'
+import { cpuSeconds } from '../../bench/src/procstat.js'
+import { capCpu, cpuHierarchy, quotaUs, removeEmptyCaps } from '../../bench/src/cpu-cap.js'
+import { nextCount, passOrder, type CappedLayout, type CappedScalingResult, type CappedStep } from '../../bench/src/capped-scaling.js'
+import { cappedFinding, renderCappedScaling, scalingVerdict } from '../../bench/src/report-capped.js'
+import type { Verdict } from '../../bench/src/verdict.js'
 
 const search = { growth: 1.25, precision: 0.04, maxTunnels: 1500 }
 

@@ -6,8 +6,8 @@
  * gets no heap figure.
  */
 import t from 'tap'
-import { gcBetween, gcStats, memorySnapshot, rssBytes } from '../../src/bench/procstat.js'
-import { startScenario, startSource } from '../../src/bench/scenarios.js'
+import { gcBetween, gcStats, memorySnapshot, rssBytes } from '../../bench/src/procstat.js'
+import { startScenario, startSource } from '../../bench/src/scenarios.js'
 
 t.setTimeout(60_000)
 

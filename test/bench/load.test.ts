@@ -1,5 +1,5 @@
 /**
- * The load generator's GET parser (src/bench/load.ts): every tunnel's reads land in one shared
+ * The load generator's GET parser (bench/src/load.ts): every tunnel's reads land in one shared
  * buffer, so whatever a read leaves unfinished (an HTTP head, an RTSP reply, a `$` frame) must be
  * copied before the next read, which may be another tunnel's, overwrites it. A scripted tunnel
  * server sends two tunnels' replies and stamped RTP cut at every kind of boundary, the two
@@ -7,8 +7,8 @@
  */
 import t from 'tap'
 import net from 'node:net'
-import { BenchTunnel, newStats } from '../../src/bench/load.js'
-import { writeStamp } from '../../src/bench/stamp.js'
+import { BenchTunnel, newStats } from '../../bench/src/load.js'
+import { writeStamp } from '../../bench/src/stamp.js'
 
 const FRAMES = 16
 

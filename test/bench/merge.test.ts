@@ -9,9 +9,12 @@ import t from 'tap'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { mergeResults, parseBenchArgs, readResults, writeReport, SMOKE, type BenchResults } from '../../src/bench/run.js'
-import { LIVE_STREAM, type LiveResult, type LiveStep } from '../../src/bench/live.js'
-import type { CappedScalingResult } from '../../src/bench/capped-scaling.js'
+import { parseBenchArgs } from '../../bench/src/args.js'
+import { SMOKE } from '../../bench/src/options.js'
+import { mergeResults, readResults, writeReport } from '../../bench/src/report-files.js'
+import type { BenchResults } from '../../bench/src/results.js'
+import { LIVE_STREAM, type LiveResult, type LiveStep } from '../../bench/src/live.js'
+import type { CappedScalingResult } from '../../bench/src/capped-scaling.js'
 
 const machine: BenchResults['machine'] = { nproc: 2, cpu: 'test cpu', kernel: 'k', node: 'v20', ffmpeg: null, haproxy: null, gstreamer: null, loadavg: '0 0 0' }
 const { outDir: _o, log: _l, ...options } = { ...SMOKE, outDir: '', log: () => {} }

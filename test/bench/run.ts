@@ -1,9 +1,8 @@
 /**
- * `npm run bench`: the full benchmark from source (tsx), report into docs/. Pass --quick for a
- * short run, --out DIR to write elsewhere. `tunnelgate bench` runs the same from dist/.
+ * The benchmark from source (`npx tsx test/bench/run.ts`), report into docs/ by default. Pass --quick
+ * for a short run, --out DIR to write elsewhere. `npm run bench` runs the same compiled (bench/dist).
  */
 import { fileURLToPath } from 'node:url'
-import { benchMain } from '../../src/bench/cli.js'
+import { benchProcess } from '../../bench/src/cli.js'
 
-await benchMain(process.argv.slice(2), fileURLToPath(new URL('../../docs', import.meta.url)))
-process.exit(0)
+await benchProcess(process.argv.slice(2), fileURLToPath(new URL('../../docs', import.meta.url)))

@@ -10,8 +10,9 @@ import t from 'tap'
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runBench, SMOKE } from '../../src/bench/run.js'
-import { haproxyVersion } from '../../src/bench/scenarios.js'
+import { SMOKE } from '../../bench/src/options.js'
+import { runBench } from '../../bench/src/run.js'
+import { haproxyVersion } from '../../bench/src/scenarios.js'
 
 t.setTimeout(120_000)
 

@@ -1,7 +1,7 @@
 /** The bench stamp: the origin's stampNs extension and the bench source's writeStamp read back by the load generator. */
 import t from 'tap'
 import { buildRtpPacket, parseRtpHeader } from '../../src/origin/rtp.js'
-import { readStamp, writeStamp, nowNs } from '../../src/bench/stamp.js'
+import { readStamp, writeStamp, nowNs } from '../../bench/src/stamp.js'
 
 t.test('origin stampNs → readStamp', async t => {
   const ns = process.hrtime.bigint()

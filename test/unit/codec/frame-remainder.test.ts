@@ -1,6 +1,6 @@
 /**
  * RtspDemuxer.frameRemainder and the backend read path built on it (ProxySession#backendData,
- * mirrored by backendPath in src/bench/micro.ts): completing a held `$` frame from the head of
+ * mirrored by backendPath in bench/src/micro.ts): completing a held `$` frame from the head of
  * the next read must give the client exactly the writes the demuxer path gave (same bytes in the
  * same writes, messages in the same places).
  */
@@ -8,7 +8,7 @@ import t from 'tap'
 import fc from 'fast-check'
 import { encodeInterleaved } from '../../../src/tunnel/codec/interleaved.js'
 import { RtspDemuxer } from '../../../src/tunnel/codec/demux.js'
-import { backendPath } from '../../../src/bench/micro.js'
+import { backendPath } from '../../../bench/src/micro.js'
 
 t.test('frameRemainder: bytes to complete a held frame, 0 otherwise', async t => {
   const f = encodeInterleaved(3, Buffer.alloc(100, 7))

@@ -8,9 +8,55 @@ import { cpus } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { cpuSeconds, gcBetween, gcStats, machineCpu, sumRss } from './procstat.js'
 import { BenchTunnel, delayPercentiles, newStats, resetCounters, pool, type LoadStats } from './load.js'
-import { inWindow } from './report.js'
 import type { Running } from './scenarios.js'
-import type { BenchOptions, StepResult } from './run.js'
+import type { BenchOptions } from './options.js'
+
+export interface StepResult {
+  tunnels: number
+  kbps: number
+  seconds: number
+  offeredMbps: number
+  deliveredMbps: number
+  packets: number
+  lost: number
+  late: number
+  errors: number
+  held: boolean
+  cpuBox: number
+  /** CPU-s of each middle-box process over the window (tunnelgate: portal first, then its workers). */
+  cpuProcs: number[]
+  cpuPerGbit: number | null
+  cpuSource: number
+  cpuClient: number
+  /** CPU-s the whole machine was busy over the window (all CPUs, /proc/stat), and stolen by the hypervisor. */
+  cpuMachine: number
+  cpuSteal: number
+  /** CPUs of the machine (the window's capacity is cores × seconds). */
+  cores: number
+  /** GC in the box's Node processes during the window (collections, total and longest pause ms); null for HAProxy, direct, or when not read. */
+  gc: { count: number, totalMs: number, maxMs: number } | null
+  /** Other processes used more than otherCpuMax of the machine in this window (after the retries). */
+  disturbed: boolean
+  boxRssMB: number
+  delayMs: Percentiles
+  /** Delay phase: the direct probe tunnels' delays in the same window (BenchOptions.delayProbes); absent elsewhere. */
+  probeDelayMs?: Percentiles
+  /** Lost + late packets of the probe tunnels in that window (a window where they have any says nothing of the box). */
+  probeLate?: number
+  /**
+   * The load generator's own event-loop stalls over the window (ms beyond a 1 ms timer, p99 and
+   * longest; perf_hooks.monitorEventLoopDelay): a stall delays every tunnel's packets alike,
+   * the box's and the direct probes'. Absent in results from before it was recorded.
+   */
+  clientStallMs?: { p99: number, max: number }
+}
+
+export interface Percentiles { n: number, p50: number, p99: number, p999: number }
+
+/** p99 one-way delay of a window over that of the direct probes measured in it (null without probes). */
+export function inWindow (s: StepResult): number | null {
+  return s.probeDelayMs === undefined || s.probeDelayMs.n === 0 || s.delayMs.n === 0 ? null : s.delayMs.p99 - s.probeDelayMs.p99
+}
 
 export const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 

@@ -14,9 +14,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { processTree } from './procstat.js'
+import { tunnelgateBin } from './tunnelgate-bin.js'
 
 export type ScenarioId = 'a' | 'b1' | 'b2' | 'c' | 'd' | 'e' | 'f'
 
@@ -48,19 +49,30 @@ export interface Running {
 
 const here = fileURLToPath(import.meta.url)
 const isTs = here.endsWith('.ts')
-const srcRoot = resolve(dirname(here), '..')
+
+/** One of the bench's own modules: compiled (.js), or its source (.ts) when the bench runs through tsx. */
+const own = (m: string): string => join(dirname(here), isTs ? m.replace(/\.js$/, '.ts') : m)
 
 /**
- * `node` arguments to run one of our modules (compiled .js, or .ts through tsx); with `gcHook`,
- * preceded by `--expose-gc --import gc-hook.js` (a bench middle box whose memory the scale phase
- * reads after a forced GC; fork()ed relay workers inherit these arguments).
+ * `--expose-gc --import gc-hook.js` for a bench middle box whose memory the scale phase reads after
+ * a forced GC (fork()ed relay workers inherit these arguments); nothing without `gcHook`.
  */
-export function nodeArgs (module: string, opts: { gcHook?: boolean } = {}): string[] {
-  const ts = (m: string): string => join(srcRoot, isTs ? m.replace(/\.js$/, '.ts') : m)
+function hookArgs (gcHook: boolean | undefined): string[] {
+  if (gcHook !== true) return []
   // TUNNELGATE_BENCH_BOX_NODE_FLAGS: extra node flags for the middle box (e.g. --trace-gc, --cpu-prof), to study it.
   const extra = (process.env.TUNNELGATE_BENCH_BOX_NODE_FLAGS ?? '').split(/\s+/).filter(f => f !== '')
-  const hook = opts.gcHook === true ? ['--expose-gc', '--import', pathToFileURL(ts('bench/gc-hook.js')).href, ...extra] : []
-  return isTs ? ['--import', 'tsx', ...hook, ts(module)] : [...hook, ts(module)]
+  return ['--expose-gc', '--import', pathToFileURL(own('gc-hook.js')).href, ...extra]
+}
+
+/** `node` arguments to run one of the bench's own modules (child.js), with the GC hook on request. */
+export function benchArgs (module: string, opts: { gcHook?: boolean } = {}): string[] {
+  return [...(isTs ? ['--import', 'tsx'] : []), ...hookArgs(opts.gcHook), own(module)]
+}
+
+/** `node` arguments to run the `tunnelgate` bin (compiled; tsx only to load the hook from source). */
+export function tunnelgateArgs (opts: { gcHook?: boolean } = {}): string[] {
+  const hook = hookArgs(opts.gcHook)
+  return [...(isTs && hook.length > 0 ? ['--import', 'tsx'] : []), ...hook, tunnelgateBin()]
 }
 
 /** A fresh directory for gc-hook.ts reports, and the environment that points a box at it. */
@@ -145,7 +157,7 @@ export function stopChild (child: ChildProcess): Promise<void> {
 
 /** The bench source in its own process. */
 export async function startSource (tickMs: number, phases = 1): Promise<{ port: number, pid: number, stop: () => Promise<void> }> {
-  const child = spawnLimited(process.execPath, [...nodeArgs('bench/child.js'), 'source', '--tick-ms', String(tickMs), '--phases', String(phases)])
+  const child = spawnLimited(process.execPath, [...benchArgs('child.js'), 'source', '--tick-ms', String(tickMs), '--phases', String(phases)])
   const { port } = await readJsonLine(child, 'bench source')
   return { port, pid: child.pid!, stop: () => stopChild(child) }
 }
@@ -173,7 +185,7 @@ export async function startScenario (id: ScenarioId, sourcePort: number): Promis
   if (id === 'c') return { id, port: sourcePort, pids: () => [], stop: async () => {} }
   if (id === 'e') {
     const { gcDir, env } = gcEnv(process.env)
-    const child = spawnLimited(process.execPath, [...nodeArgs('bench/child.js', { gcHook: true }), 'relay', '--target', String(sourcePort)], env)
+    const child = spawnLimited(process.execPath, [...benchArgs('child.js', { gcHook: true }), 'relay', '--target', String(sourcePort)], env)
     const { port } = await readJsonLine(child, 'raw relay')
     return { id, port, pids: () => [child.pid!], gcDir, stop: () => stopChild(child) }
   }
@@ -207,7 +219,7 @@ export async function startScenario (id: ScenarioId, sourcePort: number): Promis
   if (id === 'f') return await startCluster(port, sourcePort, gcDir, { ...env, TUNNELGATE_CLUSTER_SECRET: randomBytes(24).toString('base64url') })
   const workers = id === 'b1' ? ['--workers', '1'] : id === 'b2' ? ['--workers', '2'] : ['--workers', '0']
   const opsPort = await freePort()
-  const child = spawnLimited(process.execPath, [...nodeArgs('main.js', { gcHook: true }), '--config', gatewayConfig(), '--port', String(port), '--host', '127.0.0.1', '--ops-port', String(opsPort), '--backend', `rtsp://127.0.0.1:${sourcePort}`, ...workers], env)
+  const child = spawnLimited(process.execPath, [...tunnelgateArgs({ gcHook: true }), '--config', gatewayConfig(), '--port', String(port), '--host', '127.0.0.1', '--ops-port', String(opsPort), '--backend', `rtsp://127.0.0.1:${sourcePort}`, ...workers], env)
   await waitListening(port)
   // Workers announce readiness before the portal listens; give the tree a moment to settle.
   const pid = child.pid!
@@ -231,9 +243,9 @@ async function startCluster (port: number, sourcePort: number, gcDir: string, en
   const relayPort = await freePort()
   const [relayOps, portalOps] = [await freePort(), await freePort()]
   const config = gatewayConfig()
-  const relay = spawnLimited(process.execPath, [...nodeArgs('main.js', { gcHook: true }), 'relay', '--config', config, '--port', String(relayPort), '--host', '127.0.0.1', '--ops-port', String(relayOps), '--backend', `rtsp://127.0.0.1:${sourcePort}`], env)
+  const relay = spawnLimited(process.execPath, [...tunnelgateArgs({ gcHook: true }), 'relay', '--config', config, '--port', String(relayPort), '--host', '127.0.0.1', '--ops-port', String(relayOps), '--backend', `rtsp://127.0.0.1:${sourcePort}`], env)
   await waitListening(relayPort)
-  const portal = spawnLimited(process.execPath, [...nodeArgs('main.js', { gcHook: true }), 'portal', '--config', config, '--port', String(port), '--host', '127.0.0.1', '--ops-port', String(portalOps), '--relay', `127.0.0.1:${relayPort}`], env)
+  const portal = spawnLimited(process.execPath, [...tunnelgateArgs({ gcHook: true }), 'portal', '--config', config, '--port', String(port), '--host', '127.0.0.1', '--ops-port', String(portalOps), '--relay', `127.0.0.1:${relayPort}`], env)
   await waitListening(port)
   const deadline = Date.now() + 20_000
   for (;;) {

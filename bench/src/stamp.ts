@@ -3,11 +3,11 @@
  * two 32-bit words holding the sender's monotonic clock (process.hrtime.bigint(), ns) when the
  * packet was written to its socket. CLOCK_MONOTONIC is one clock for every process on a Linux
  * host, so a receiver on the same machine gets one-way delay as its own hrtime minus the stamp.
- * The embedded origin writes the same extension with `stampPayloads` (src/origin/rtp.ts).
+ * The embedded origin writes the same extension with `stampPayloads` (tunnelgate/rtp).
  *
  *   RTP fixed header (X=1) | 0x54 0x4E | 0x00 0x02 | ns (64-bit big-endian) | payload
  */
-import { STAMP_PROFILE_NS } from '../origin/rtp.js'
+import { STAMP_PROFILE_NS } from 'tunnelgate/rtp'
 
 export { STAMP_PROFILE_NS }
 /** Bytes the extension adds after the fixed header (and any CSRCs). */

@@ -1,9 +1,9 @@
 /**
  * Entry of the bench's helper processes (each runs alone so its CPU is its own):
  *
- *   node dist/bench/child.js source [--port P] [--tick-ms 10] [--phases 10]
- *   node dist/bench/child.js relay --port P --target PORT
- *   node dist/bench/child.js handoff-sink BUSY_US     (forked, for ipc-handoff.ts)
+ *   node bench/dist/child.js source [--port P] [--tick-ms 10] [--phases 10]
+ *   node bench/dist/child.js relay --port P --target PORT
+ *   node bench/dist/child.js handoff-sink BUSY_US     (forked, for ipc-handoff.ts)
  *
  * source and relay print one JSON line {"port":N} on stdout once listening; they exit on SIGTERM
  * or when stdin closes. handoff-sink talks over its IPC channel and exits when it closes.

@@ -24,7 +24,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cpuSeconds, processTree, sumCpu, sumRss } from './procstat.js'
 import { BenchTunnel, newStats, percentile, pool, resetCounters, type LoadStats } from './load.js'
-import { freePort, GATEWAY_BENCH_CONFIG, hardNofile, NOFILE, nodeArgs, stopChild } from './scenarios.js'
+import { freePort, GATEWAY_BENCH_CONFIG, hardNofile, NOFILE, stopChild, tunnelgateArgs } from './scenarios.js'
 
 export const LIVE_NAME = 'viewers per core on one live stream: tunnelgate live fan-out vs gst-rtsp-server shared media'
 
@@ -100,7 +100,7 @@ export interface LiveResult {
 }
 
 const here = fileURLToPath(import.meta.url)
-/** src/ or dist/ → the repository root, which holds test/peers/gst-origin.py. */
+/** bench/src or bench/dist → the repository root, which holds test/peers/gst-origin.py. */
 export const GST_ORIGIN = resolve(dirname(here), '..', '..', 'test', 'peers', 'gst-origin.py')
 const PYTHON = '/usr/bin/python3'
 
@@ -154,7 +154,7 @@ async function startTunnelgateLive (backendPort: number): Promise<Proc & { port:
   const port = await freePort()
   const file = join(mkdtempSync(join(tmpdir(), 'tg-bench-live-')), 'tunnelgate.json')
   writeFileSync(file, JSON.stringify({ ...GATEWAY_BENCH_CONFIG, routes: [{ path: '/', backends: [], live: true }] }))
-  const { child, output } = spawnLimited(process.execPath, [...nodeArgs('main.js'), '--config', file, '--port', String(port), '--host', '127.0.0.1', '--ops-port', '0',
+  const { child, output } = spawnLimited(process.execPath, [...tunnelgateArgs(), '--config', file, '--port', String(port), '--host', '127.0.0.1', '--ops-port', '0',
     '--backend', `rtsp://127.0.0.1:${backendPort}`, '--workers', '0'], { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_BACKENDS: '' })
   try { await waitPort(port, child, 'tunnelgate', output) } catch (err) { await stopChild(child); throw err }
   const pid = child.pid!

@@ -22,10 +22,10 @@
  * the receiver sees the sequence gap as loss.
  */
 import net from 'node:net'
-import { Base64StreamDecoder } from '../tunnel/codec/base64-stream.js'
-import { RtspDemuxer } from '../tunnel/codec/demux.js'
-import { buildTunnelGetReply, parseHttpHead } from '../tunnel/codec/http-head.js'
-import { getHeader, makeResponse, serializeMessage, type Header, type RtspRequest } from '../tunnel/codec/rtsp-message.js'
+import {
+  Base64StreamDecoder, buildTunnelGetReply, getHeader, makeResponse, parseHttpHead, RtspDemuxer, serializeMessage,
+  type Header, type RtspRequest
+} from 'tunnelgate/codec'
 import { STAMP_EXT_BYTES, writeStamp } from './stamp.js'
 
 export interface SourceOptions {

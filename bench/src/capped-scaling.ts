@@ -27,8 +27,8 @@ import { readFileSync } from 'node:fs'
 import { capCpu, cpuHierarchy, removeEmptyCaps, type CpuCap } from './cpu-cap.js'
 import { type BenchTunnel } from './load.js'
 import { startScenario, startSource, SCENARIOS, type Running } from './scenarios.js'
-import { closeAll, Ctx, measureUndisturbed, openMany, sleep, stepLine } from './window.js'
-import type { BenchOptions, StepResult } from './run.js'
+import { closeAll, Ctx, measureUndisturbed, openMany, sleep, stepLine, type StepResult } from './window.js'
+import type { BenchOptions } from './options.js'
 
 export interface CappedStep extends StepResult {
   /** CPU-s per second of each relay worker over the window (its cap is the result's workerCores). */

@@ -15,16 +15,15 @@
  *   header rewrite         demux one SETUP request, rewrite its URL with UrlMapper, serialize
  *                          baseline: String.replace of the URL in the raw text + Buffer.from
  *   per-read byte counting what ProxySession and the pool count per backend read (bytes by direction,
- *                          bytes by backend) with the gateway's counters (src/core/metrics.ts)
+ *                          bytes by backend) with the gateway's counters (tunnelgate/metrics)
  *                          baseline: the same increments on plain prom-client counters (before)
  */
-import { Base64StreamDecoder } from '../tunnel/codec/base64-stream.js'
-import { RtspDemuxer, type RtspUnit } from '../tunnel/codec/demux.js'
-import { leadingFrames, type InterleavedFrame } from '../tunnel/codec/interleaved.js'
-import { serializeMessage, type RtspRequest } from '../tunnel/codec/rtsp-message.js'
-import { rewriteRequestUrls, UrlMapper } from '../tunnel/codec/url-rewrite.js'
+import {
+  Base64StreamDecoder, leadingFrames, rewriteRequestUrls, RtspDemuxer, serializeMessage, UrlMapper,
+  type InterleavedFrame, type RtspRequest, type RtspUnit
+} from 'tunnelgate/codec'
+import { createMetrics } from 'tunnelgate/metrics'
 import { Counter, Registry } from 'prom-client'
-import { createMetrics } from '../core/metrics.js'
 
 export interface MicroResult {
   name: string

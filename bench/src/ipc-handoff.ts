@@ -18,7 +18,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
 import { fromRounds, type MicroResult } from './micro.js'
-import { nodeArgs } from './scenarios.js'
+import { benchArgs } from './scenarios.js'
 
 interface SinkReport { got: number }
 
@@ -82,7 +82,7 @@ async function timeLegs (child: ChildProcess, legs: number, sockets: net.Socket[
 
 export async function runHandoffMicro (legs: number, busyUs: number, rounds = 3): Promise<MicroResult[]> {
   const out: MicroResult[] = []
-  const args = nodeArgs('bench/child.js')
+  const args = benchArgs('child.js')
   for (const busy of [0, busyUs]) {
     const child = fork(args[args.length - 1]!, ['handoff-sink', String(busy)], { execArgv: args.slice(0, -1), stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
     try {
