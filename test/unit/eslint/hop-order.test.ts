@@ -18,6 +18,7 @@ function eslint (): ESLint {
     overrideConfig: [{
       files: ['src/**/*.ts'],
       languageOptions: { parser: tseslint.parser, sourceType: 'module' },
+      linterOptions: { reportUnusedDisableDirectives: 'off' },
       plugins: { tunnelgate: { rules: { 'hop-order': hopOrder } } },
       rules: { 'tunnelgate/hop-order': 'error' }
     }]
