@@ -26,7 +26,8 @@ import {
   CLOSE_GOING_AWAY, CLOSE_NORMAL, OP_BINARY, OP_CLOSE, OP_PONG, WsFrameDecoder,
   checkHandshake, closePayload, encodeFrame, frameHeader
 } from './codec/websocket-frame.js'
-import { ProxySession, type ClientSide, type SessionDeps, type SessionInfo } from '../session/proxy-session.js'
+import { ProxySession, type SessionDeps, type SessionInfo } from '../session/proxy-session.js'
+import type { ClientSide } from '../session/client-side.js'
 import { contained, reportFault, type EntryPoint, type FaultOwner } from '../core/containment.js'
 import { SocketOutput, type OutputLedger } from '../session/socket-output.js'
 
