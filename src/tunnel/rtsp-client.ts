@@ -10,28 +10,26 @@ import { RtspDemuxer } from './codec/demux.js'
 import type { ClientSide } from '../session/client-side.js'
 import type { ProxySession } from '../session/proxy-session.js'
 import { contained } from '../core/containment.js'
-import { SocketOutput, type OutputLedger } from '../session/socket-output.js'
+import type { OutputLedger } from '../session/socket-output.js'
+import { SocketClientSide } from './socket-client.js'
 
 /** How long a closed connection may take to send what it has queued before it is destroyed. */
 const CLOSE_GRACE_MS = 1000
 
-export class RtspClient implements ClientSide {
-  readonly #socket: net.Socket
-  readonly #out: SocketOutput
+export class RtspClient extends SocketClientSide implements ClientSide {
   readonly #demux: RtspDemuxer
   #closed = false
 
   constructor (socket: net.Socket, deps: { config: Config, output?: OutputLedger | null }) {
-    this.#socket = socket
     const l = deps.config.limits
+    super(socket, l.clientOutputBytes, deps.output ?? null)
     this.#demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
-    this.#out = new SocketOutput(socket, l.clientOutputBytes, deps.output ?? null)
     socket.setNoDelay(true)
   }
 
   /** Feed `session` from now on (`initial`: the bytes the front door read). */
   start (session: ProxySession, initial: Buffer): void {
-    const socket = this.#socket
+    const socket = this.socket
     const onData = contained(session, 'rtsp-data', (chunk: Buffer): void => {
       for (const u of this.#demux.push(chunk)) {
         if (session.closed) return
@@ -46,18 +44,14 @@ export class RtspClient implements ClientSide {
   }
 
   // ClientSide
-  write (buf: Buffer, done?: () => void): boolean { return this.#out.write(buf, done) }
-  writeBoth (a: Buffer, b: Buffer, done?: () => void): boolean { return this.#out.writeBoth(a, b, done) }
-  get queued (): number { return this.#socket.writableLength }
-  onDrain (cb: () => void): void { this.#socket.on('drain', cb) }
-  onOverflow (handler: (reason: string) => void): void { this.#out.onOverflow(handler) }
-  pauseInput (): void { this.#socket.pause() }
-  resumeInput (): void { this.#socket.resume() }
+  write (buf: Buffer, done?: () => void): boolean { return this.out.write(buf, done) }
+  writeBoth (a: Buffer, b: Buffer, done?: () => void): boolean { return this.out.writeBoth(a, b, done) }
+  onDrain (cb: () => void): void { this.socket.on('drain', cb) }
 
   close (): void {
     if (this.#closed) return
     this.#closed = true
-    const socket = this.#socket
+    const socket = this.socket
     socket.end()
     setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref()
   }
