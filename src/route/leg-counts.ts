@@ -34,12 +34,16 @@ function answerOf (r: Refusal, kind: LegKind): string | Buffer | null {
  * for plain RTSP, RTSP 503 + Retry-After; 403; 421), or the leg closed without one.
  * `client`: the leg's address as the log line names it.
  */
-export function refuseLeg (r: Refusal, kind: LegKind, socket: Refusable, client: string, metrics: GatewayMetrics, log: Logger): void {
+export function refuseLeg (
+  r: Refusal, kind: LegKind, socket: Refusable, client: string, metrics: GatewayMetrics, log: Logger
+): void {
   if (r.code !== null) metrics.errorsTotal.inc({ code: r.code })
   if (r.limit !== null) metrics.limitHitsTotal.inc({ limit: r.limit })
   if (r.why === 'limit') log.info({ client, leg: kind, limit: r.limit }, 'leg refused: limit reached')
   else if (r.why === 'duplicate') log.info({ client }, 'second GET for a live cookie refused')
-  else if (r.why === 'mismatch') log.info({ client, getClient: r.getAddress }, 'POST from another address than its GET refused')
+  else if (r.why === 'mismatch') {
+    log.info({ client, getClient: r.getAddress }, 'POST from another address than its GET refused')
+  }
   socket.on('error', () => {})
   const answer = answerOf(r, kind)
   if (answer === null) socket.destroy()
@@ -175,7 +179,9 @@ export class RoutedLegs {
    * re-POST) and is not checked; else it counts as unpaired until `paired` (given to `send`) is
    * called, its GET comes here, or its window passes.
    */
-  acceptPost (socket: net.Socket, cookie: string, ip: string, getOpen: boolean, send: (paired: () => void) => boolean): boolean {
+  acceptPost (
+    socket: net.Socket, cookie: string, ip: string, getOpen: boolean, send: (paired: () => void) => boolean
+  ): boolean {
     if (getOpen) {
       this.#unpaired.getPaired(cookie)
       send(() => {})
@@ -201,7 +207,8 @@ export class RoutedLegs {
     const limits = this.#counts.limits()
     if (limits === null) return false
     const s = this.#counts.sessions(ip)
-    const r = legRefusal(limits, { ...s, unpaired: this.#unpaired.size, unpairedFromIp: this.#unpaired.from(ip) }, kind, unpaired)
+    const counts = { ...s, unpaired: this.#unpaired.size, unpairedFromIp: this.#unpaired.from(ip) }
+    const r = legRefusal(limits, counts, kind, unpaired)
     if (r === null) return false
     refuseLeg(r, kind, socket, ip, this.#metrics, this.#log)
     return true

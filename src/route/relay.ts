@@ -113,8 +113,8 @@ export class Relay {
   /** limits.maxTunnels and limits.maxTunnelsPerIp for a leg that opens a session (not a tunnel GET: the pairing's). */
   #sessionRefusal (ip: string): Refusal | null {
     if (this.#closing) return CLOSING
-    const counts = { tunnels: this.#sessions.size, tunnelsFromIp: this.#tunnelsByIp.get(ip), unpaired: 0, unpairedFromIp: 0 }
-    return legRefusal(this.config.limits, counts, 'rtsp', false)
+    const counts = { tunnels: this.#sessions.size, tunnelsFromIp: this.#tunnelsByIp.get(ip) }
+    return legRefusal(this.config.limits, { ...counts, unpaired: 0, unpairedFromIp: 0 }, 'rtsp', false)
   }
 
   #refuse (r: Refusal, kind: LegKind, socket: Refusable, client: string): void {
@@ -137,7 +137,11 @@ export class Relay {
     if (this.#pairingTimer !== null && this.#pairingTimerAt <= next) return
     if (this.#pairingTimer !== null) clearTimeout(this.#pairingTimer)
     this.#pairingTimerAt = next
-    this.#pairingTimer = setTimeout(() => { this.#pairingTimer = null; this.#pairingTimerAt = Infinity; this.#expire() }, Math.max(1, Math.ceil(next - performance.now())))
+    this.#pairingTimer = setTimeout(() => {
+      this.#pairingTimer = null
+      this.#pairingTimerAt = Infinity
+      this.#expire()
+    }, Math.max(1, Math.ceil(next - performance.now())))
     this.#pairingTimer.unref()
   }
 
@@ -146,13 +150,15 @@ export class Relay {
     const due = this.#pairing.expire(performance.now())
     for (const g of due.gets) {
       const t = this.#tunnels.get(g.cookie)
-      if (t !== undefined && t.id === g.id) contained(t.tunnel, 'tunnel-pairing-timer', () => t.tunnel.pairingExpired())()
+      if (t === undefined || t.id !== g.id) continue
+      contained(t.tunnel, 'tunnel-pairing-timer', () => t.tunnel.pairingExpired())()
     }
     for (const p of due.posts) {
       contained(p.post.owner, 'pending-post-timer', () => {
         this.metrics.errorsTotal.inc({ code: p.code })
         const orphan = p.code === 'TG_ERR_TUN_ORPHAN_POST'
-        this.#log.info({ client: p.post.clientAddress, event: orphan ? 'orphan-post' : 'pairing-timeout', leg: 'post' }, 'POST without GET dropped')
+        const event = orphan ? 'orphan-post' : 'pairing-timeout'
+        this.#log.info({ client: p.post.clientAddress, event, leg: 'post' }, 'POST without GET dropped')
         p.post.socket.destroy()
       })()
     }
@@ -216,14 +222,16 @@ export class Relay {
     // On a relay node the portal has asked the relays first: no relay has this cookie's GET, so a held
     // POST is either a POST-first client (its GET follows within milliseconds) or a leg whose owner changed.
     const owner = legOwner(this.metrics, this.#log, () => socket.destroy(), getHeader(head, 'User-Agent') ?? '')
-    const held: HeldPost = { socket, head, initial: rest.length > 0 ? [rest] : [], owner, clientAddress: info.clientAddress }
+    const initial = rest.length > 0 ? [rest] : []
+    const held: HeldPost = { socket, head, initial, owner, clientAddress: info.clientAddress }
     const d = this.#pairing.offerPost(cookie, ip, performance.now(), held, askOnly)
     if (d.kind === 'refuse' && d.why === 'unknown') { this.#refuse(d, 'post', socket, info.clientAddress); return }
     if (askOnly) socket.write(POST_KNOWN)
     this.metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
     if (d.kind === 'refuse') { this.#refuse(d, 'post', socket, ip); return }
     if (d.kind === 'attach') {
-      this.#tunnels.get(cookie)!.tunnel.attachPost(socket, head, rest) // resumes the socket unless the backend is applying backpressure
+      // Resumes the socket unless the backend is applying backpressure.
+      this.#tunnels.get(cookie)!.tunnel.attachPost(socket, head, rest)
       this.#pairingChanged()
       return
     }
@@ -255,7 +263,10 @@ export class Relay {
     if (refused !== null) { this.#refuse(refused, 'rtsp', socket, ip); return }
     const deps = this.#sessionDeps()
     const client = new RtspClient(socket, deps)
-    const session = new ProxySession(deps, client, { transport: 'rtsp', clientAddress: info.clientAddress, userAgent: '', entryPath: '/', startedAt: info.acceptedAt, id: this.#newId(), relay: this.name })
+    const session = new ProxySession(deps, client, {
+      transport: 'rtsp', clientAddress: info.clientAddress, userAgent: '', entryPath: '/',
+      startedAt: info.acceptedAt, id: this.#newId(), relay: this.name
+    })
     this.#track(session, ip)
     client.start(session, initial)
   }

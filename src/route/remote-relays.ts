@@ -227,7 +227,8 @@ export class RemoteRelays implements LegSink {
    * order with draining relays last (so new tunnels avoid them while any other relay is up).
    */
   #order (key: string, track?: { cookie: string, kind: 'get' | 'post' }): RelayState[] {
-    const up = [...this.#relays.values()].filter(r => r.up).map(relay => ({ id: relay.id, draining: relay.draining || relay.selfDraining, relay }))
+    const up = [...this.#relays.values()].filter(r => r.up)
+      .map(relay => ({ id: relay.id, draining: relay.draining || relay.selfDraining, relay }))
     return legOrder(key, up, track?.kind === 'post' ? this.#cookieRelay.get(track.cookie) : undefined).map(n => n.relay)
   }
 
@@ -341,7 +342,9 @@ export class RemoteRelays implements LegSink {
         this.#openGets.delete(cookie)
         this.#legs.getPaired(cookie)
       })
-      this.#forward(socket, withoutOwnHeaders(info.raw ?? rest, head.headLength), { ...this.#vouch(head, info), kind: 'get', cookie }, cookie, true, { cookie, kind: 'get' })
+      const raw = withoutOwnHeaders(info.raw ?? rest, head.headLength)
+      const claims: LegClaims = { ...this.#vouch(head, info), kind: 'get', cookie }
+      this.#forward(socket, raw, claims, cookie, true, { cookie, kind: 'get' })
       return true
     })
   }
@@ -367,7 +370,10 @@ export class RemoteRelays implements LegSink {
       // request; else the relays are asked. A POST follows its cookie's owner only: sent elsewhere it
       // could never pair.
       const held = getOpen ? this.#relays.get(this.#cookieRelay.get(cookie) ?? '') : undefined
-      if (held !== undefined && held.up) { this.#forward(socket, raw, { kind: 'post', client, cookie }, cookie, false, { cookie, kind: 'post' }); return true }
+      if (held !== undefined && held.up) {
+        this.#forward(socket, raw, { kind: 'post', client, cookie }, cookie, false, { cookie, kind: 'post' })
+        return true
+      }
       socket.once('close', paired)
       this.#forwardPost(socket, raw, client, cookie, paired)
       return true

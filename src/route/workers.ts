@@ -124,7 +124,7 @@ export class WorkerPool implements LegSink {
         if (m.type === 'ready') { slot.ready = true; resolve(); return }
         if (m.type === 'tunnel-end') {
           const c = (m as { cookie?: string }).cookie
-          if (c !== undefined && this.#cookieOwner.get(c) === slot.id) { this.#cookieOwner.delete(c); this.#legs.getPaired(c) }
+          if (c !== undefined && this.#cookieOwner.get(c) === slot.id) this.#tunnelEnded(c)
           return
         }
         if (m.type === 'session-end') { const ip = (m as { ip?: string }).ip; if (ip !== undefined) slot.ipCounts.add(ip, -1); return }
@@ -142,7 +142,7 @@ export class WorkerPool implements LegSink {
         slot.handoffs = []
         slot.posts.closeAll()
         // Its tunnels are gone: their cookies no longer have an open GET, unpaired or not.
-        for (const [c, id] of this.#cookieOwner) if (id === slot.id) { this.#cookieOwner.delete(c); this.#legs.getPaired(c) }
+        for (const [c, id] of this.#cookieOwner) if (id === slot.id) this.#tunnelEnded(c)
         resolve()
         if (this.#closing) return
         slot.restarts++
@@ -194,7 +194,8 @@ export class WorkerPool implements LegSink {
     const held = this.#cookieOwner.get(cookie)
     const holder = held === undefined ? undefined : this.#slots[held]
     // With its GET open on a worker this POST pairs it (or joins it as a re-POST).
-    this.#legs.acceptPost(socket, cookie, plainAddress(info.clientAddress), holder !== undefined && holder.child !== null,
+    const getOpen = holder !== undefined && holder.child !== null
+    this.#legs.acceptPost(socket, cookie, plainAddress(info.clientAddress), getOpen,
       () => this.#handOff('post', socket, head, cookie, rest, info.clientAddress, cookie))
   }
 
@@ -223,6 +224,12 @@ export class WorkerPool implements LegSink {
     return n
   }
 
+  /** The tunnel of cookie `c` ended on its worker: its POSTs no longer follow it, and it is no longer unpaired. */
+  #tunnelEnded (c: string): void {
+    this.#cookieOwner.delete(c)
+    this.#legs.getPaired(c)
+  }
+
   /** Unpaired legs over all workers, as the portal counts them. */
   get unpairedLegs (): number { return this.#legs.unpaired }
 
@@ -231,7 +238,8 @@ export class WorkerPool implements LegSink {
    * owner among live workers that are not draining (all live workers when every one drains).
    */
   #pick (kind: LegKind, cookie: string, key: string): WorkerSlot | null {
-    const live = this.#slots.filter(s => s.ready && s.child !== null).map(slot => ({ id: String(slot.id), draining: slot.draining, slot }))
+    const live = this.#slots.filter(s => s.ready && s.child !== null)
+      .map(slot => ({ id: String(slot.id), draining: slot.draining, slot }))
     const held = kind === 'post' ? this.#cookieOwner.get(cookie) : undefined
     const slot = legOrder(key, live, held === undefined ? undefined : String(held))[0]?.slot ?? null
     if (slot !== null && kind === 'get') this.#cookieOwner.set(cookie, slot.id)

@@ -8,7 +8,9 @@
 import type { Config } from '../config/config.js'
 import type { ErrorCode } from '../core/errors.js'
 import { pathOfUrl, resolveRoute, type ResolvedRoute } from '../backends/routes.js'
-import { getHeader, removeHeaderPrefix, setHeader, type Header, type RtspRequest } from '../tunnel/codec/rtsp-message.js'
+import {
+  getHeader, removeHeaderPrefix, setHeader, type Header, type RtspRequest
+} from '../tunnel/codec/rtsp-message.js'
 import { canonicalUri } from '../tunnel/codec/rtsp-url.js'
 import { ambiguity } from '../tunnel/codec/header-ambiguity.js'
 import { printable } from '../tunnel/codec/head-grammar.js'
@@ -57,19 +59,28 @@ export function admit (original: ClientRequest, ctx: AdmissionContext): Admissio
   const answer = (status: number, code: ErrorCode, reason: string, extra: Header[] = [], limit?: string): Admission => {
     const session = getHeader(req, 'Session')
     const headers = session === undefined ? extra : [...extra, ['Session', session] as Header]
-    return limit === undefined ? { kind: 'answer', status, code, reason, headers } : { kind: 'answer', status, code, reason, headers, limit }
+    const a: Admission = { kind: 'answer', status, code, reason, headers }
+    return limit === undefined ? a : { ...a, limit }
   }
   const l = ctx.config.limits
-  if (!ctx.rateOk) return answer(503, 'TG_ERR_RTSP_RATE_LIMITED', `more than ${l.rtspRequestsPerSecond} requests/s`, [['Retry-After', '1']], 'limits.rtspRequestsPerSecond')
+  if (!ctx.rateOk) {
+    const reason = `more than ${l.rtspRequestsPerSecond} requests/s`
+    return answer(503, 'TG_ERR_RTSP_RATE_LIMITED', reason, [['Retry-After', '1']], 'limits.rtspRequestsPerSecond')
+  }
   if (req.version !== 'RTSP/1.0' && !ctx.live) {
     if (req.version.startsWith('RTSP/')) return answer(505, 'TG_ERR_RTSP_VERSION', `version ${req.version}`)
     // An HTTP request inside the tunnel (e.g. a POST leg on the GET's own connection).
-    return { kind: 'close', code: 'TG_ERR_TUN_SAME_CONNECTION', reason: `${req.method} ${req.version} inside an RTSP stream` }
+    const reason = `${req.method} ${req.version} inside an RTSP stream`
+    return { kind: 'close', code: 'TG_ERR_TUN_SAME_CONNECTION', reason }
   }
   const proxyRequire = getHeader(req, 'Proxy-Require')
   if (proxyRequire !== undefined) {
-    const unsupported = proxyRequire.split(',').map(s => s.trim()).filter(s => s !== '' && !SUPPORTED_PROXY_OPTIONS.has(s))
-    if (unsupported.length > 0) return answer(551, 'TG_ERR_RTSP_PROXY_REQUIRE', `Proxy-Require ${proxyRequire}`, [['Unsupported', unsupported.join(', ')]])
+    const unsupported = proxyRequire.split(',').map(s => s.trim())
+      .filter(s => s !== '' && !SUPPORTED_PROXY_OPTIONS.has(s))
+    if (unsupported.length > 0) {
+      const extra: Header[] = [['Unsupported', unsupported.join(', ')]]
+      return answer(551, 'TG_ERR_RTSP_PROXY_REQUIRE', `Proxy-Require ${proxyRequire}`, extra)
+    }
   }
   // Proxy-* headers are addressed to the gateway (the proxy), never to the backend.
   removeHeaderPrefix(req, 'proxy-')
@@ -90,7 +101,8 @@ export function admit (original: ClientRequest, ctx: AdmissionContext): Admissio
   }
   if (route === null || (ctx.route !== null && route.route !== ctx.route.route)) {
     if (req.uri === '*' && req.method === 'OPTIONS' && !ctx.backendChosen) {
-      return { kind: 'answer', status: 200, code: null, reason: 'OPTIONS * before any backend', headers: [['Public', PUBLIC_METHODS]] }
+      const headers: Header[] = [['Public', PUBLIC_METHODS]]
+      return { kind: 'answer', status: 200, code: null, reason: 'OPTIONS * before any backend', headers }
     }
     return answer(404, 'TG_ERR_RTSP_NO_ROUTE', `no route for '${req.uri.slice(0, 200)}'`)
   }

@@ -93,7 +93,9 @@ export class BackendLink implements ReadSource {
     this.#owner = owner
     this.#out = deps.out
     const l = deps.config.limits
-    this.#demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
+    this.#demux = new RtspDemuxer({
+      maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes
+    })
   }
 
   get state (): LinkState { return this.#state }
@@ -125,7 +127,9 @@ export class BackendLink implements ReadSource {
     const limit = this.#deps.config.limits.backendOutputBytes
     if (socket.writableLength > 0 && socket.writableLength + buf.length > limit) {
       // The client is paused at the high-water mark; this is what still arrived past it.
-      this.#owner.error('TG_ERR_BACKEND_SLOW', `${socket.writableLength + buf.length} bytes would be queued towards the backend (limits.backendOutputBytes ${limit})`)
+      const queued = socket.writableLength + buf.length
+      const why = `${queued} bytes would be queued towards the backend (limits.backendOutputBytes ${limit})`
+      this.#owner.error('TG_ERR_BACKEND_SLOW', why)
       this.#deps.metrics.limitHitsTotal.inc({ limit: 'limits.backendOutputBytes' })
       this.#owner.close('backend-too-slow', 'backend_error')
       return
@@ -141,12 +145,16 @@ export class BackendLink implements ReadSource {
     this.#pendingBytes = 0
   }
 
-  /** Connect to a backend serving `route`; `tried`: backends that failed for this session (allocated on the first failure only). */
+  /**
+   * Connect to a backend serving `route`; `tried`: backends that failed for this session (allocated on
+   * the first failure only).
+   */
   connect (route: ResolvedRoute, tried: ReadonlySet<string> = NONE_TRIED): void {
     const d = this.#deps
     const choice = d.pool.choose(route.route, tried)
     if (choice.backend === null) {
-      this.#owner.unavailable(choice.reason === 'all-full' ? 453 : 503, choice.reason === 'all-full' ? 'all backends are full' : 'no backend reachable')
+      const full = choice.reason === 'all-full'
+      this.#owner.unavailable(full ? 453 : 503, full ? 'all backends are full' : 'no backend reachable')
       return
     }
     const backend = d.pool.get(choice.backend)!
@@ -161,7 +169,9 @@ export class BackendLink implements ReadSource {
     if (readBufferBytes > 0 && d.config.limits.dropFramesAboveBytes === 0) {
       // Reused by a failover connection: the failed one never carried data.
       const buffer = this.#readBuffer ??= Buffer.allocUnsafeSlow(readBufferBytes)
-      socket = net.connect({ host: backend.host, port: backend.port, noDelay: true, onread: { buffer, callback: contained(owner, 'session-backend-read', (n: number) => { this.#borrowedRead(n); return true }, false) } })
+      const read = (n: number): boolean => { this.#borrowedRead(n); return true }
+      const callback = contained(owner, 'session-backend-read', read, false)
+      socket = net.connect({ host: backend.host, port: backend.port, noDelay: true, onread: { buffer, callback } })
     } else {
       socket = net.connect({ host: backend.host, port: backend.port, noDelay: true })
       socket.on('data', contained(owner, 'session-backend-read', (chunk: Buffer) => { this.#read(chunk) }))
@@ -169,7 +179,9 @@ export class BackendLink implements ReadSource {
     this.#socket = socket
     this.#gate = new ReadGate(socket)
     socket.setKeepAlive(true, 30_000)
-    this.#connectTimer = d.timers.set('session-connect-timer', d.config.backend.connectTimeoutMs, () => { socket.destroy(new Error('connect timeout')) })
+    this.#connectTimer = d.timers.set('session-connect-timer', d.config.backend.connectTimeoutMs, () => {
+      socket.destroy(new Error('connect timeout'))
+    })
     socket.once('connect', contained(owner, 'session-backend-connect', () => {
       this.#clearConnectTimer() // a held Timeout (and its closure) would outlive the setup
       if (this.#state !== 'connecting') return
@@ -222,7 +234,8 @@ export class BackendLink implements ReadSource {
     for (const r of requests) socket.write(r)
     this.#teardownSent = true
     this.#gate!.release()
-    this.#deps.timers.set('session-teardown-timer', this.#deps.config.backend.teardownGraceMs, () => this.#owner.teardownDone())
+    const grace = this.#deps.config.backend.teardownGraceMs
+    this.#deps.timers.set('session-teardown-timer', grace, () => this.#owner.teardownDone())
   }
 
   /** Close the connection (FIN, destroyed after a grace time) and give its backend back. Idempotent. */
@@ -286,7 +299,8 @@ export class BackendLink implements ReadSource {
       if (carried !== null) {
         out.frames += 1 + lead.frames
         if (lead.frames === 0) out.write(carried, 1)
-        else out.writeBoth(carried, lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes), 1 + lead.frames)
+        else out.writeBoth(carried, lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes),
+          1 + lead.frames)
       } else if (lead.frames > 0) {
         out.frames += lead.frames
         out.write(lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes), lead.frames)
@@ -301,7 +315,9 @@ export class BackendLink implements ReadSource {
     let runBuf: Buffer | null = null
     let runFrames = 0
     const flushRun = (): void => {
-      if (runBuf !== null) out.write(runBuf.byteOffset === runStart && runBuf.length === runEnd - runStart ? runBuf : Buffer.from(runBuf.buffer, runStart, runEnd - runStart), runFrames)
+      if (runBuf === null) return
+      const whole = runBuf.byteOffset === runStart && runBuf.length === runEnd - runStart
+      out.write(whole ? runBuf : Buffer.from(runBuf.buffer, runStart, runEnd - runStart), runFrames)
       runBuf = null
     }
     for (const u of units) {

@@ -30,6 +30,15 @@ export interface OutputOwner {
   close (reason: string, outcome: string): void
 }
 
+export interface OutputDeps {
+  limits: Config['limits']
+  metrics: GatewayMetrics
+  logger: Logger
+  clientAddress: string
+  timers: SessionTimers
+  owner: OutputOwner
+}
+
 export class ClientOutput {
   /** Bytes and `$` frames sent (frames counted as they arrive from the backend, dropped or not). */
   bytes = 0
@@ -46,7 +55,7 @@ export class ClientOutput {
   #dropping = false
   #stallTimer: TimerHandle | null = null
 
-  constructor (client: ClientSide, deps: { limits: Config['limits'], metrics: GatewayMetrics, logger: Logger, clientAddress: string, timers: SessionTimers, owner: OutputOwner }) {
+  constructor (client: ClientSide, deps: OutputDeps) {
     this.#client = client
     this.#limits = deps.limits
     this.#metrics = deps.metrics

@@ -16,7 +16,9 @@ import { methodLabel } from '../core/metrics.js'
 import type { ResolvedRoute } from '../backends/routes.js'
 import type { RtspUnit } from '../tunnel/codec/demux.js'
 import type { InterleavedFrame } from '../tunnel/codec/interleaved.js'
-import { getHeader, makeResponse, serializeMessage, setHeader, type Header, type RtspRequest, type RtspResponse } from '../tunnel/codec/rtsp-message.js'
+import {
+  getHeader, makeResponse, serializeMessage, setHeader, type Header, type RtspRequest, type RtspResponse
+} from '../tunnel/codec/rtsp-message.js'
 import { urlBase } from '../tunnel/codec/rtsp-url.js'
 import { parseSessionHeader } from '../tunnel/codec/transport.js'
 import { maskSdpAddress, rewriteRequestUrls, rewriteResponseUrls, UrlMapper } from '../tunnel/codec/url-rewrite.js'
@@ -72,8 +74,12 @@ export class ProxySession implements FaultOwner, LinkOwner {
     this.#log = deps.logger
     this.#timers = containedTimers(this)
     const limits = deps.config.limits
-    this.#out = new ClientOutput(client, { limits, metrics: deps.metrics, logger: deps.logger, clientAddress: info.clientAddress, timers: this.#timers, owner: this })
-    this.#link = new BackendLink({ config: deps.config, pool: deps.pool, metrics: deps.metrics, logger: deps.logger, timers: this.#timers, client, out: this.#out, startedAt: info.startedAt }, this)
+    const { metrics, logger } = deps
+    const timers = this.#timers
+    const { clientAddress, startedAt } = info
+    const out = this.#out = new ClientOutput(client, { limits, metrics, logger, clientAddress, timers, owner: this })
+    const { config, pool } = deps
+    this.#link = new BackendLink({ config, pool, metrics, logger, timers, client, out, startedAt }, this)
     this.#out.source = this.#link
     this.#replies = new ReplyOrder({
       write: buf => this.#out.write(buf),
@@ -93,9 +99,13 @@ export class ProxySession implements FaultOwner, LinkOwner {
 
   get backendName (): string | null { return this.#link.backend?.config.name ?? null }
   get closed (): boolean { return this.#link.state === 'closed' }
-  get bytes (): { clientToBackend: number, backendToClient: number } { return { clientToBackend: this.#link.bytes, backendToClient: this.#out.bytes } }
+  get bytes (): { clientToBackend: number, backendToClient: number } {
+    return { clientToBackend: this.#link.bytes, backendToClient: this.#out.bytes }
+  }
   /** What a relay summary counts of this session (relay-view.ts summarize), without building a snapshot. */
-  get tally (): SessionTally { return { path: this.#publicPath, backend: this.backendName, bytes: this.#link.bytes + this.#out.bytes } }
+  get tally (): SessionTally {
+    return { path: this.#publicPath, backend: this.backendName, bytes: this.#link.bytes + this.#out.bytes }
+  }
   onClose (cb: (reason: string) => void): void { this.#onClose.push(cb) }
   /** Close reason and outcome (final once closed). */
   get closeReason (): string { return this.#closeReason }
@@ -127,7 +137,8 @@ export class ProxySession implements FaultOwner, LinkOwner {
 
   /** FaultOwner: a throw inside one of this session's handlers closes this session only. */
   fault (err: unknown, where: EntryPoint): void {
-    reportFault(this.#deps.metrics, this.#log, where, err, { transport: this.#info.transport, client: this.#info.clientAddress, path: this.#publicPath })
+    const context = { transport: this.#info.transport, client: this.#info.clientAddress, path: this.#publicPath }
+    reportFault(this.#deps.metrics, this.#log, where, err, context)
     try {
       this.#replies.answerAll(cseq => makeResponse(500, cseq))
     } catch {}
@@ -154,10 +165,15 @@ export class ProxySession implements FaultOwner, LinkOwner {
       case 'error':
         this.error(unit.code, unit.reason)
         this.#replies.reply(makeResponse(400, unit.cseq))
-        if (unit.fatal) this.#replies.closeAfterFlush('client-protocol-error', 'client_error', this.#deps.config.backend.replyTimeoutMs)
+        if (unit.fatal) this.#closeAfterFatalInput()
         return
       case 'request': this.#clientRequest(unit)
     }
+  }
+
+  /** Fatal client input: read nothing more; the replies before it flush, then the session closes. */
+  #closeAfterFatalInput (): void {
+    this.#replies.closeAfterFlush('client-protocol-error', 'client_error', this.#deps.config.backend.replyTimeoutMs)
   }
 
   #clientFrame (frame: InterleavedFrame): void {
@@ -208,7 +224,8 @@ export class ProxySession implements FaultOwner, LinkOwner {
 
   /** An admitted request: to the live fan-out, or to the backend (connecting first, or queued meanwhile). */
   #forward (slot: ReplySlot, req: ClientRequest, route: ResolvedRoute, path: string): void {
-    if (this.#route === null && this.#link.state === 'idle' && this.#deps.live !== undefined && this.#tryLive(req, route, path)) return
+    const first = this.#route === null && this.#link.state === 'idle'
+    if (first && this.#deps.live !== undefined && this.#tryLive(req, route, path)) return
     if (this.#route === null) { this.#route = route; this.#path = own(path) }
     if (this.#publicAuthority === null) {
       const base = urlBase(req.uri)
@@ -261,7 +278,8 @@ export class ProxySession implements FaultOwner, LinkOwner {
     if (this.#mapper !== null && this.#mapperBackend === backend) return this.#mapper
     if (backend === null || this.#route === null) return null
     const publicBase = (this.#publicAuthority ?? 'rtsp://gateway') + this.#route.publicPrefix
-    this.#mapper = new UrlMapper({ publicBase, backendBase: `rtsp://${authorityOf(backend)}${this.#route.backendPrefix}` })
+    const backendBase = `rtsp://${authorityOf(backend)}${this.#route.backendPrefix}`
+    this.#mapper = new UrlMapper({ publicBase, backendBase })
     this.#mapperBackend = backend
     return this.#mapper
   }
@@ -355,8 +373,12 @@ export class ProxySession implements FaultOwner, LinkOwner {
     const headers: Header[] = [['CSeq', getHeader(req, 'CSeq') ?? '0']]
     const session = getHeader(req, 'Session')
     if (session !== undefined) headers.push(['Session', session])
-    const res: RtspResponse = { kind: 'response', version: 'RTSP/1.0', status: ok ? 200 : 501, reason: ok ? 'OK' : 'Not Implemented', headers, body: Buffer.alloc(0) }
-    this.#log.debug({ method: req.method, status: res.status, transport: this.#info.transport }, 'server request answered for the client')
+    const res: RtspResponse = {
+      kind: 'response', version: 'RTSP/1.0', status: ok ? 200 : 501, reason: ok ? 'OK' : 'Not Implemented',
+      headers, body: Buffer.alloc(0)
+    }
+    this.#log.debug({ method: req.method, status: res.status, transport: this.#info.transport },
+      'server request answered for the client')
     if (this.#link.state === 'connected') this.#link.write(serializeMessage(res))
   }
 
@@ -395,7 +417,9 @@ export class ProxySession implements FaultOwner, LinkOwner {
     const url = this.#controlUrl ?? '*'
     const teardowns: Buffer[] = []
     for (const id of this.#granted.keys()) {
-      const td: RtspRequest = { kind: 'request', method: 'TEARDOWN', uri: url, version: 'RTSP/1.0', headers: [['CSeq', String(++this.#lastCseq)], ['Session', id], ['User-Agent', 'tunnelgate']], body: Buffer.alloc(0) }
+      const headers: Header[] = [['CSeq', String(++this.#lastCseq)], ['Session', id], ['User-Agent', 'tunnelgate']]
+      const body = Buffer.alloc(0)
+      const td: RtspRequest = { kind: 'request', method: 'TEARDOWN', uri: url, version: 'RTSP/1.0', headers, body }
       teardowns.push(serializeMessage(td))
     }
     this.#granted.clear()

@@ -92,7 +92,8 @@ export class ReplyOrder {
     if (this.#slots.length === 0) { this.#sink.close(reason, outcome); return }
     if (this.#closeWhenFlushed !== null) return
     this.#sink.pauseInput()
-    const timer = this.#timers.set('session-flush-timer', Math.min(FLUSH_DEADLINE_MS, replyTimeoutMs), () => { this.#sink.close(reason, outcome) })
+    const ms = Math.min(FLUSH_DEADLINE_MS, replyTimeoutMs)
+    const timer = this.#timers.set('session-flush-timer', ms, () => { this.#sink.close(reason, outcome) })
     this.#closeWhenFlushed = { reason, outcome, timer }
   }
 

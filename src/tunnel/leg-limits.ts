@@ -7,7 +7,8 @@
 import type { Config } from '../config/config.js'
 import type { ErrorCode } from '../core/errors.js'
 
-export type LegLimitSettings = Pick<Config['limits'], 'maxTunnels' | 'maxTunnelsPerIp' | 'maxUnpairedLegs' | 'maxUnpairedLegsPerIp'>
+export type LegLimitSettings =
+  Pick<Config['limits'], 'maxTunnels' | 'maxTunnelsPerIp' | 'maxUnpairedLegs' | 'maxUnpairedLegsPerIp'>
 
 export interface LimitHit { code: 'TG_ERR_TUN_IP_LIMIT' | 'TG_ERR_TUN_TOO_MANY', limit: string }
 
@@ -49,17 +50,24 @@ export class PerIpCounts {
   entries (): Record<string, number> { return Object.fromEntries(this.#m) }
 }
 
+const TOO_MANY_TUNNELS: LimitHit = Object.freeze({ code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxTunnels' })
+const TUNNELS_PER_IP: LimitHit = Object.freeze({ code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxTunnelsPerIp' })
+const UNPAIRED_PER_IP: LimitHit = Object.freeze({ code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxUnpairedLegsPerIp' })
+const TOO_MANY_UNPAIRED: LimitHit = Object.freeze({ code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxUnpairedLegs' })
+
 /**
  * The limit a new leg from an address would break (null when it may come in), in the relay's order:
  * a leg that opens a session (GET, WebSocket, plain RTSP) against limits.maxTunnels, then
  * limits.maxTunnelsPerIp; a leg that would wait for its other half against
  * limits.maxUnpairedLegsPerIp, then limits.maxUnpairedLegs.
  */
-export function legLimitHit (l: LegLimitSettings, c: LegCounts, leg: { tunnel: boolean, unpaired: boolean }): LimitHit | null {
-  if (leg.tunnel && l.maxTunnels > 0 && c.tunnels >= l.maxTunnels) return { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxTunnels' }
-  if (leg.tunnel && l.maxTunnelsPerIp > 0 && c.tunnelsFromIp >= l.maxTunnelsPerIp) return { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxTunnelsPerIp' }
-  if (leg.unpaired && l.maxUnpairedLegsPerIp > 0 && c.unpairedFromIp >= l.maxUnpairedLegsPerIp) return { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxUnpairedLegsPerIp' }
-  if (leg.unpaired && c.unpaired >= l.maxUnpairedLegs) return { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxUnpairedLegs' }
+export function legLimitHit (
+  l: LegLimitSettings, c: LegCounts, leg: { tunnel: boolean, unpaired: boolean }
+): LimitHit | null {
+  if (leg.tunnel && l.maxTunnels > 0 && c.tunnels >= l.maxTunnels) return TOO_MANY_TUNNELS
+  if (leg.tunnel && l.maxTunnelsPerIp > 0 && c.tunnelsFromIp >= l.maxTunnelsPerIp) return TUNNELS_PER_IP
+  if (leg.unpaired && l.maxUnpairedLegsPerIp > 0 && c.unpairedFromIp >= l.maxUnpairedLegsPerIp) return UNPAIRED_PER_IP
+  if (leg.unpaired && c.unpaired >= l.maxUnpairedLegs) return TOO_MANY_UNPAIRED
   return null
 }
 
@@ -78,4 +86,6 @@ export function legRefusal (l: LegLimitSettings, c: LegCounts, kind: LegKind, un
 }
 
 /** A process that is shutting down takes no new session. */
-export const CLOSING: Refusal = Object.freeze({ kind: 'refuse', code: 'TG_ERR_TUN_TOO_MANY', status: 503, limit: null, why: 'closing' })
+export const CLOSING: Refusal = Object.freeze({
+  kind: 'refuse', code: 'TG_ERR_TUN_TOO_MANY', status: 503, limit: null, why: 'closing'
+})

@@ -13,7 +13,8 @@ import { CLOSING, legRefusal, PerIpCounts, type LegLimitSettings, type Refusal }
 /** Portal → relay POST hand-shake (relay nodes only): "attach only if the GET is here". */
 export const PAIR_HEADER = 'X-Tunnelgate-Pair'
 export const POST_KNOWN = 'HTTP/1.0 202 Accepted\r\nX-Tunnelgate-Pair: attached\r\n\r\n'
-export const POST_UNKNOWN = 'HTTP/1.0 421 Misdirected Request\r\nX-Tunnelgate-Pair: unknown\r\nContent-Length: 0\r\n\r\n'
+export const POST_UNKNOWN =
+  'HTTP/1.0 421 Misdirected Request\r\nX-Tunnelgate-Pair: unknown\r\nContent-Length: 0\r\n\r\n'
 
 export interface PairingSettings {
   limits: LegLimitSettings
@@ -57,7 +58,9 @@ export interface Expired<P> {
   posts: Array<{ post: P, code: 'TG_ERR_TUN_ORPHAN_POST' | 'TG_ERR_TUN_PAIRING_TIMEOUT' }>
 }
 
-const DUPLICATE: Refusal = Object.freeze({ kind: 'refuse', code: 'TG_ERR_TUN_DUPLICATE_GET', status: null, limit: null, why: 'duplicate' })
+const DUPLICATE: Refusal = Object.freeze({
+  kind: 'refuse', code: 'TG_ERR_TUN_DUPLICATE_GET', status: null, limit: null, why: 'duplicate'
+})
 /** A portal's "attach only if the GET is here" for a cookie whose GET is not. */
 const UNKNOWN: Refusal = Object.freeze({ kind: 'refuse', code: null, status: 421, limit: null, why: 'unknown' })
 const ATTACH = Object.freeze({ kind: 'attach' as const })
@@ -130,7 +133,8 @@ export class Pairing<P> {
     if (this.#gets.has(cookie)) return DUPLICATE
     if (sessions.closing) return CLOSING
     const held = this.#heldByCookie.get(cookie)
-    const counts = { tunnels: sessions.tunnels, tunnelsFromIp: sessions.tunnelsFromIp, unpaired: this.unpaired, unpairedFromIp: this.unpairedFrom(address) }
+    const { tunnels, tunnelsFromIp } = sessions
+    const counts = { tunnels, tunnelsFromIp, unpaired: this.unpaired, unpairedFromIp: this.unpairedFrom(address) }
     const refused = legRefusal(this.settings.limits, counts, 'get', held === undefined)
     if (refused !== null) return refused
     const id = ++this.#nextId
@@ -241,6 +245,7 @@ export class Pairing<P> {
   /** tunnel.requireSameClientIp: a POST from another address than its GET is refused (403). */
   #mismatch (getAddress: string, postAddress: string): Refusal | null {
     if (!this.settings.requireSameClientIp || getAddress === postAddress) return null
-    return { kind: 'refuse', code: 'TG_ERR_TUN_CLIENT_MISMATCH', status: 403, limit: 'tunnel.requireSameClientIp', why: 'mismatch', getAddress }
+    const limit = 'tunnel.requireSameClientIp'
+    return { kind: 'refuse', code: 'TG_ERR_TUN_CLIENT_MISMATCH', status: 403, limit, why: 'mismatch', getAddress }
   }
 }

@@ -23,7 +23,9 @@ export class RtspClient extends SocketClientSide implements ClientSide {
   constructor (socket: net.Socket, deps: { config: Config, output?: OutputLedger | null }) {
     const l = deps.config.limits
     super(socket, l.clientOutputBytes, deps.output ?? null)
-    this.#demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
+    this.#demux = new RtspDemuxer({
+      maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes
+    })
     socket.setNoDelay(true)
   }
 

@@ -26,7 +26,8 @@ t.test('draining nodes after the open ones, each part in HRW order', async t => 
   const key = 'cookie-2'
   const order = ids(legOrder(key, nodes(['n1', 'n3'])))
   t.same(order, [...hrw(key, ['n0', 'n2']), ...hrw(key, ['n1', 'n3'])])
-  t.same(ids(legOrder(key, nodes(['n0', 'n1', 'n2', 'n3']))), hrw(key, ['n0', 'n1', 'n2', 'n3']), 'every node draining: all of them, in HRW order')
+  t.same(ids(legOrder(key, nodes(['n0', 'n1', 'n2', 'n3']))), hrw(key, ['n0', 'n1', 'n2', 'n3']),
+    'every node draining: all of them, in HRW order')
 })
 
 t.test('a POST goes first to its GET\'s node, draining or not; elsewhere the order is unchanged', async t => {
@@ -35,7 +36,8 @@ t.test('a POST goes first to its GET\'s node, draining or not; elsewhere the ord
   const held = ids(legOrder(key, nodes(['n2']), 'n2'))
   t.equal(held[0], 'n2')
   t.same(held.slice(1), plain.filter(id => id !== 'n2'))
-  t.same(ids(legOrder(key, nodes(), 'n9')), ids(legOrder(key, nodes())), 'a holder that is not among the nodes (down) changes nothing')
+  t.same(ids(legOrder(key, nodes(), 'n9')), ids(legOrder(key, nodes())),
+    'a holder that is not among the nodes (down) changes nothing')
 })
 
 t.test('property: a permutation of the nodes whose head is the HRW owner among the open ones', async t => {

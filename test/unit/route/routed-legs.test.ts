@@ -85,7 +85,8 @@ t.test('over a limit: GET and WebSocket HTTP 503, plain RTSP RTSP 503, POST clos
   const { legs, metrics } = router({ maxUnpairedLegsPerIp: 1 })
   legs.acceptGet((await pair()).leg, 'g1', 'a', false, () => true)
   const get = await pair()
-  t.equal(legs.acceptGet(get.leg, 'g2', 'a', false, () => t.fail('not sent') as never), false, 'a second unpaired GET from a')
+  t.equal(legs.acceptGet(get.leg, 'g2', 'a', false, () => t.fail('not sent') as never), false,
+    'a second unpaired GET from a')
   t.match(await get.answer, /^HTTP\/1\.0 503 [^\r]*\r\n(.*\r\n)*Retry-After: 5\r\n/)
   const post = await pair()
   t.equal(legs.acceptPost(post.leg, 'p', 'a', false, () => t.fail('not sent') as never), false)
@@ -102,7 +103,8 @@ t.test('over a limit: GET and WebSocket HTTP 503, plain RTSP RTSP 503, POST clos
   t.equal(full.legs.acceptSession('websocket', ws.leg, 'b'), false)
   t.match(await ws.answer, /^HTTP\/1\.0 503 /)
   t.equal(await errors(full.metrics, 'TG_ERR_TUN_TOO_MANY'), 2)
-  t.ok(full.legs.acceptPost((await pair()).leg, 'x', 'b', false, () => true), 'a POST opens no session: not checked against maxTunnels')
+  t.ok(full.legs.acceptPost((await pair()).leg, 'x', 'b', false, () => true),
+    'a POST opens no session: not checked against maxTunnels')
 })
 
 t.test('no limits at this router: nothing refused, unpaired legs still counted', async t => {

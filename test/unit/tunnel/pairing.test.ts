@@ -40,7 +40,8 @@ t.test('GET first: the POST attaches and the GET is no longer unpaired', async t
 t.test('POST first: held until its GET, which takes every POST waiting', async t => {
   const p = new Pairing<string>(S)
   t.same(p.offerPost('c', 'a', 0, 'p1'), { kind: 'hold', deadline: 1000, orphan: false })
-  t.same(p.offerPost('c', 'a', 5, 'p2'), { kind: 'hold', deadline: 1005, orphan: false }, 'overlapping POSTs are held side by side')
+  t.same(p.offerPost('c', 'a', 5, 'p2'), { kind: 'hold', deadline: 1005, orphan: false },
+    'overlapping POSTs are held side by side')
   t.equal(p.heldPosts, 2)
   t.equal(p.unpaired, 2)
   const g = opened(p.offerGet('c', 'a', 10, free))
@@ -77,10 +78,12 @@ t.test('windows: an unpaired GET and a held POST expire at their deadlines, orph
   t.equal(p.postClosed('px'), false, 'an expired POST is no longer held')
 
   const relay = new Pairing<string>(settings({ orphanPostMs: 200 }))
-  t.same(relay.offerPost('o', 'a', 0, 'po'), { kind: 'hold', deadline: 200, orphan: true }, 'a relay node holds a POST no relay knows for orphanPostMs')
+  t.same(relay.offerPost('o', 'a', 0, 'po'), { kind: 'hold', deadline: 200, orphan: true },
+    'a relay node holds a POST no relay knows for orphanPostMs')
   t.same(relay.expire(200).posts, [{ post: 'po', code: 'TG_ERR_TUN_ORPHAN_POST' }])
   const long = new Pairing<string>(settings({ orphanPostMs: 5000 }))
-  t.same(long.offerPost('o', 'a', 0, 'po'), { kind: 'hold', deadline: 1000, orphan: true }, 'never longer than the pairing window')
+  t.same(long.offerPost('o', 'a', 0, 'po'), { kind: 'hold', deadline: 1000, orphan: true },
+    'never longer than the pairing window')
 })
 
 t.test('a held POST that closes stops counting; its GET then finds nothing', async t => {
@@ -112,7 +115,8 @@ t.test('tunnel.requireSameClientIp: a POST from another address is refused, eith
   p.offerPost('d', 'b', 0, 'pb')
   p.offerPost('d', 'a', 0, 'pa')
   const g = opened(p.offerGet('d', 'a', 1, free))
-  t.same(g.posts, [{ post: 'pb', refusal: refused }, { post: 'pa', refusal: null }], 'the held POST from b is refused, a\'s attaches')
+  t.same(g.posts, [{ post: 'pb', refusal: refused }, { post: 'pa', refusal: null }],
+    'the held POST from b is refused, a\'s attaches')
   t.equal(p.unpaired, 0)
   const lax = new Pairing<string>(S)
   lax.offerGet('c', 'a', 0, free)
@@ -128,19 +132,23 @@ t.test('limits: unpaired per address, then in total; sessions for a GET; closing
   t.match(p.offerPost('p2', 'a', 0, 'x2'), { ...perIp, status: null }, 'a POST closed without an answer')
   t.equal(p.unpairedFrom('a'), 2, 'refused legs count nothing')
   t.same(p.offerPost('g1', 'a', 0, 'x3'), { kind: 'attach' }, 'a POST that pairs is not checked')
-  t.equal(p.offerPost('p1', 'a', 0, 'x4').kind, 'hold', 'a second POST of a held cookie is one more leg, under the limit again')
-  t.equal(opened(p.offerGet('p1', 'a', 0, free)).posts.length, 2, 'a GET whose POSTs wait is not unpaired: let in at the limit')
+  t.equal(p.offerPost('p1', 'a', 0, 'x4').kind, 'hold',
+    'a second POST of a held cookie is one more leg, under the limit again')
+  t.equal(opened(p.offerGet('p1', 'a', 0, free)).posts.length, 2,
+    'a GET whose POSTs wait is not unpaired: let in at the limit')
   p.offerGet('g3', 'b', 0, free)
   p.offerGet('g4', 'c', 0, free)
   p.offerGet('g5', 'd', 0, free)
-  t.match(p.offerGet('g6', 'e', 0, free), { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxUnpairedLegs', status: 503 }, 'then the total')
+  t.match(p.offerGet('g6', 'e', 0, free), { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxUnpairedLegs', status: 503 },
+    'then the total')
 
   const q = new Pairing<string>(settings({}, { maxTunnels: 5, maxTunnelsPerIp: 2 }))
   t.match(q.offerGet('c', 'a', 0, { tunnels: 5, tunnelsFromIp: 0, closing: false }), { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxTunnels', status: 503 })
   t.match(q.offerGet('c', 'a', 0, { tunnels: 1, tunnelsFromIp: 2, closing: false }), { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxTunnelsPerIp' })
   t.same(q.offerGet('c', 'a', 0, { ...free, closing: true }), { kind: 'refuse', code: 'TG_ERR_TUN_TOO_MANY', status: 503, limit: null, why: 'closing' })
   q.offerGet('c', 'a', 0, free)
-  t.match(q.offerGet('c', 'a', 0, { tunnels: 9, tunnelsFromIp: 9, closing: true }), { why: 'duplicate' }, 'a duplicate is told as such, before any limit')
+  t.match(q.offerGet('c', 'a', 0, { tunnels: 9, tunnelsFromIp: 9, closing: true }), { why: 'duplicate' },
+    'a duplicate is told as such, before any limit')
 })
 
 t.test('a reload that shortens the window: a later leg may expire first', async t => {
