@@ -1,6 +1,6 @@
 /**
  * The live paths of one relay (LiveRegistry): the gate ProxySession asks at a client's first
- * routed request (src/session/proxy-session.ts LiveGate). A route with `live: true` hands the client
+ * routed request (src/session/live-seam.ts LiveGate). A route with `live: true` hands the client
  * to a LiveViewer; `live: 'auto'` does too, unless the path is remembered as VOD — a path not yet
  * known is detected by its live channel's first backend session (SDP, then PLAY reply) while the
  * client's requests wait, and a VOD verdict gives the client back to ordinary proxying.
@@ -15,7 +15,7 @@ import type { GatewayMetrics } from '../core/metrics.js'
 import type { BackendPool } from '../backends/pool.js'
 import type { ResolvedRoute } from '../backends/routes.js'
 import type { RtspRequest } from '../tunnel/codec/rtsp-message.js'
-import type { LiveAttachContext, LiveDelegate, LiveGate } from '../session/proxy-session.js'
+import type { LiveAttachContext, LiveDelegate, LiveGate } from '../session/live-seam.js'
 import { LiveChannel } from './fanout.js'
 import { createLiveMetrics, type LiveMetrics } from './metrics.js'
 import { LiveViewer, type ViewerHost } from './viewer-session.js'

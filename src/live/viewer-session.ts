@@ -27,7 +27,7 @@ import { pathOfUrl } from '../backends/routes.js'
 import type { RtspUnit } from '../tunnel/codec/demux.js'
 import { getHeader, makeResponse, serializeMessage, type Header, type RtspRequest } from '../tunnel/codec/rtsp-message.js'
 import { filterTcpTransports, parseInterleaved, parseSessionHeader } from '../tunnel/codec/transport.js'
-import type { LiveAttachContext, LiveDelegate } from '../session/proxy-session.js'
+import type { LiveAttachContext, LiveDelegate } from '../session/live-seam.js'
 import { newPlayState, type Channels, type ChannelViewer, type LiveChannel, type PlayState, type RtpInfoEntry } from './fanout.js'
 import { resolveControl } from './sdp-info.js'
 

@@ -1,72 +1,53 @@
 /**
- * Issue 5 leg limits where the legs are not served in this process: the portal in front of local
- * relay workers (workers.ts) and a portal splicing legs to remote relay nodes (remote-relays.ts).
- * The checks, their order and their codes are the in-process relay's (relay.ts #tooMany, and #legLimit, which calls legLimitHit):
- * limits.maxTunnels, limits.maxTunnelsPerIp, limits.maxUnpairedLegsPerIp, limits.maxUnpairedLegs.
- * Memory stays bounded: an unpaired leg is counted only once the limits let it in, and every entry
- * expires after its pairing window at the latest.
+ * Leg limits and refusals where legs are routed: the in-process relay answers its own refusals here
+ * (relay.ts), and the two routers, the portal in front of local relay workers (workers.ts) and a
+ * portal splicing legs to remote relay nodes (remote-relays.ts), check the limits over their own
+ * counts with RoutedLegs. The checks, their order and their codes are the pure ones of
+ * src/tunnel/leg-limits.ts: limits.maxTunnels, limits.maxTunnelsPerIp, limits.maxUnpairedLegsPerIp,
+ * limits.maxUnpairedLegs. Memory stays bounded: an unpaired leg is counted only once the limits let
+ * it in, and every entry expires after its pairing window at the latest.
  */
-import { refuseConnection } from '../tunnel/refuse.js'
 import type net from 'node:net'
 import type { Logger } from 'pino'
-import type { Config } from '../config/config.js'
 import type { GatewayMetrics } from '../core/metrics.js'
 import { buildHttpError } from '../tunnel/codec/http-head.js'
+import { POST_UNKNOWN } from '../tunnel/pairing.js'
+import { legRefusal, PerIpCounts, type LegKind, type LegLimitSettings, type Refusal } from '../tunnel/leg-limits.js'
+import { refuseConnection, type Refusable } from '../tunnel/refuse.js'
 
-export type LegLimitSettings = Pick<Config['limits'], 'maxTunnels' | 'maxTunnelsPerIp' | 'maxUnpairedLegs' | 'maxUnpairedLegsPerIp'>
-
-export interface LimitHit { code: 'TG_ERR_TUN_IP_LIMIT' | 'TG_ERR_TUN_TOO_MANY', limit: string }
+export { legLimitHit, PerIpCounts, type LegLimitSettings, type LimitHit } from '../tunnel/leg-limits.js'
 
 export const RTSP_503 = 'RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n'
 
-/** Counts per client address; entries are removed at zero, so the map is as small as the live set. */
-export class PerIpCounts {
-  readonly #m = new Map<string, number>()
-  #total = 0
-  get (ip: string): number { return this.#m.get(ip) ?? 0 }
-  get total (): number { return this.#total }
-  add (ip: string, d: number): void {
-    const had = this.#m.get(ip) ?? 0
-    const n = Math.max(0, had + d)
-    this.#total += n - had
-    if (n === 0) this.#m.delete(ip)
-    else this.#m.set(ip, n)
+/** The answer a refused leg gets (null: it is closed without one). */
+function answerOf (r: Refusal, kind: LegKind): string | Buffer | null {
+  switch (r.status) {
+    case null: return null
+    case 403: return buildHttpError(403, 'Forbidden')
+    case 421: return POST_UNKNOWN
+    case 503: return kind === 'rtsp' ? RTSP_503 : buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']])
   }
-  clear (): void { this.#m.clear(); this.#total = 0 }
-  entries (): Record<string, number> { return Object.fromEntries(this.#m) }
 }
 
 /**
- * The limit a new leg from an address would break (null when it may come in), in the relay's order:
- * a leg that opens a session (GET, WebSocket, plain RTSP) against limits.maxTunnels, then
- * limits.maxTunnelsPerIp; a leg that would wait for its other half against
- * limits.maxUnpairedLegsPerIp, then limits.maxUnpairedLegs.
+ * Carry out a refusal: its error code and limit hit counted, its log line, and its answer (HTTP or,
+ * for plain RTSP, RTSP 503 + Retry-After; 403; 421), or the leg closed without one.
+ * `client`: the leg's address as the log line names it.
  */
-export function legLimitHit (l: LegLimitSettings, c: { tunnels: number, tunnelsFromIp: number, unpaired: number, unpairedFromIp: number }, leg: { tunnel: boolean, unpaired: boolean }): LimitHit | null {
-  if (leg.tunnel && l.maxTunnels > 0 && c.tunnels >= l.maxTunnels) return { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxTunnels' }
-  if (leg.tunnel && l.maxTunnelsPerIp > 0 && c.tunnelsFromIp >= l.maxTunnelsPerIp) return { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxTunnelsPerIp' }
-  if (leg.unpaired && l.maxUnpairedLegsPerIp > 0 && c.unpairedFromIp >= l.maxUnpairedLegsPerIp) return { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxUnpairedLegsPerIp' }
-  if (leg.unpaired && c.unpaired >= l.maxUnpairedLegs) return { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxUnpairedLegs' }
-  return null
-}
-
-/** A leg refused over a limit: its error code, the limit hit (by setting name) and a log line. */
-export function countRefusal (hit: LimitHit, leg: string, ip: string, metrics: GatewayMetrics, log: Logger): void {
-  metrics.errorsTotal.inc({ code: hit.code })
-  metrics.limitHitsTotal.inc({ limit: hit.limit })
-  log.info({ client: ip, leg, limit: hit.limit }, 'leg refused: limit reached')
-}
-
-/**
- * Refuse a leg over a limit with the in-process relay's answer: a GET or WebSocket upgrade gets
- * HTTP 503 + Retry-After, plain RTSP an RTSP 503 + Retry-After, a POST is closed; the error code,
- * the limit hit (by setting name) and a log line are counted.
- */
-export function refuseLeg (hit: LimitHit, leg: 'get' | 'post' | 'rtsp' | 'websocket', socket: Pick<net.Socket, 'on' | 'end' | 'destroy' | 'resume'>, ip: string, metrics: GatewayMetrics, log: Logger): void {
-  countRefusal(hit, leg, ip, metrics, log)
+export function refuseLeg (
+  r: Refusal, kind: LegKind, socket: Refusable, client: string, metrics: GatewayMetrics, log: Logger
+): void {
+  if (r.code !== null) metrics.errorsTotal.inc({ code: r.code })
+  if (r.limit !== null) metrics.limitHitsTotal.inc({ limit: r.limit })
+  if (r.why === 'limit') log.info({ client, leg: kind, limit: r.limit }, 'leg refused: limit reached')
+  else if (r.why === 'duplicate') log.info({ client }, 'second GET for a live cookie refused')
+  else if (r.why === 'mismatch') {
+    log.info({ client, getClient: r.getAddress }, 'POST from another address than its GET refused')
+  }
   socket.on('error', () => {})
-  if (leg === 'post') { socket.destroy(); return }
-  refuseConnection(socket, leg === 'rtsp' ? RTSP_503 : buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
+  const answer = answerOf(r, kind)
+  if (answer === null) socket.destroy()
+  else refuseConnection(socket, answer)
 }
 
 interface Unpaired { cookie: string, ip: string, timer: NodeJS.Timeout }
@@ -145,5 +126,91 @@ export class UnpairedLegs {
   #change (ip: string, d: number): void {
     this.#byIp.add(ip, d)
     this.onChange?.(this.#byIp.total)
+  }
+}
+
+/** What a router counts of its own legs, and the settings it checks them against (read per leg: reloads). */
+export interface RouterCounts {
+  /** null: no limits here (the next hop's own checks only). */
+  limits (): LegLimitSettings | null
+  /** tunnel.pairingTimeoutMs: the longest a routed leg counts as unpaired. */
+  pairingMs (): number
+  /** Sessions (GET, WebSocket, plain RTSP legs) open through this router, and those from `ip`. */
+  sessions (ip: string): { tunnels: number, tunnelsFromIp: number }
+}
+
+/**
+ * The leg limits of a router, for the whole gateway as this router sees it: a leg over one gets the
+ * in-process relay's answer here (refuseLeg), and the unpaired legs it routed are counted until they
+ * pair, end or their window passes (UnpairedLegs). The next hop keeps its own checks as a second line.
+ * Each accept returns false when the leg was refused here; `send` routes it, false when it could not.
+ */
+export class RoutedLegs {
+  readonly #unpaired = new UnpairedLegs()
+  readonly #counts: RouterCounts
+  readonly #metrics: GatewayMetrics
+  readonly #log: Logger
+
+  constructor (counts: RouterCounts, metrics: GatewayMetrics, log: Logger) {
+    this.#counts = counts
+    this.#metrics = metrics
+    this.#log = log
+  }
+
+  /** Unpaired legs as this router counts them. */
+  get unpaired (): number { return this.#unpaired.size }
+
+  /**
+   * A GET; `getOpen`: a GET of its cookie is open through this router (this one is a duplicate, which
+   * the next hop drops: never unpaired). It pairs the POSTs that wait for it, or waits itself.
+   */
+  acceptGet (socket: net.Socket, cookie: string, ip: string, getOpen: boolean, send: () => boolean): boolean {
+    const waiting = this.#unpaired.hasPosts(cookie)
+    const unpaired = !waiting && !getOpen
+    if (this.#refused('get', socket, ip, unpaired)) return false
+    if (!send()) return true
+    if (waiting) this.#unpaired.postsPaired(cookie)
+    else if (unpaired) this.#unpaired.addGet(cookie, ip, this.#counts.pairingMs())
+    return true
+  }
+
+  /**
+   * A POST; with its cookie's GET open through this router it pairs that GET (or joins it as a
+   * re-POST) and is not checked; else it counts as unpaired until `paired` (given to `send`) is
+   * called, its GET comes here, or its window passes.
+   */
+  acceptPost (
+    socket: net.Socket, cookie: string, ip: string, getOpen: boolean, send: (paired: () => void) => boolean
+  ): boolean {
+    if (getOpen) {
+      this.#unpaired.getPaired(cookie)
+      send(() => {})
+      return true
+    }
+    if (this.#refused('post', socket, ip, true)) return false
+    const paired = this.#unpaired.addPost(cookie, ip, this.#counts.pairingMs())
+    if (!send(paired)) paired()
+    return true
+  }
+
+  /** A WebSocket or plain RTSP leg: a session of its own, never unpaired. */
+  acceptSession (kind: 'rtsp' | 'websocket', socket: net.Socket, ip: string): boolean {
+    return !this.#refused(kind, socket, ip, false)
+  }
+
+  /** The GET of `cookie` ended, or paired where this router cannot see its POST. */
+  getPaired (cookie: string): void { this.#unpaired.getPaired(cookie) }
+
+  clear (): void { this.#unpaired.clear() }
+
+  #refused (kind: LegKind, socket: net.Socket, ip: string, unpaired: boolean): boolean {
+    const limits = this.#counts.limits()
+    if (limits === null) return false
+    const s = this.#counts.sessions(ip)
+    const counts = { ...s, unpaired: this.#unpaired.size, unpairedFromIp: this.#unpaired.from(ip) }
+    const r = legRefusal(limits, counts, kind, unpaired)
+    if (r === null) return false
+    refuseLeg(r, kind, socket, ip, this.#metrics, this.#log)
+    return true
   }
 }

@@ -1,38 +1,46 @@
 /**
- * The relay: where both legs of a tunnel meet. It owns the cookie registry (GET first or POST
- * first, pairing window, duplicates), builds a ProxySession per tunnel and holds the backend pool.
- * It takes sockets whose HTTP head has already been read (by the portal's front door, in this
- * process or handed over from another), so it never runs Node's HTTP parser on a tunnel leg.
+ * The relay: where both legs of a tunnel meet. It carries out the decisions of the tunnel pairing
+ * (src/tunnel/pairing.ts: GET first or POST first, pairing windows, duplicates, limits) with the
+ * sockets and the one timer they need, builds a ProxySession per client connection (tunnel,
+ * WebSocket, plain RTSP) and holds the backend pool. It takes sockets whose HTTP head has already
+ * been read (by the portal's front door, in this process or handed over from another), so it never
+ * runs Node's HTTP parser on a tunnel leg.
  */
-import { refuseConnection } from '../tunnel/refuse.js'
 import type net from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config/config.js'
 import type { GatewayMetrics } from '../core/metrics.js'
 import { BackendPool } from '../backends/pool.js'
 import { LiveRegistry } from '../live/registry.js'
-import { buildHttpError, buildTunnelGetReply, type HttpHead } from '../tunnel/codec/http-head.js'
+import { buildTunnelGetReply, type HttpHead } from '../tunnel/codec/http-head.js'
 import { getHeader } from '../tunnel/codec/rtsp-message.js'
-import { RtspDemuxer } from '../tunnel/codec/demux.js'
 import { HttpTunnel, type PostSocket } from '../tunnel/http-tunnel.js'
-import { OutputLedger, SocketOutput } from '../session/socket-output.js'
+import { RtspClient } from '../tunnel/rtsp-client.js'
+import { CLOSING, legRefusal, PerIpCounts, type LegKind, type Refusal } from '../tunnel/leg-limits.js'
+import { PAIR_HEADER, Pairing, pairingSettings, POST_KNOWN } from '../tunnel/pairing.js'
+import { OutputLedger } from '../session/socket-output.js'
 import { contained, reportFault, type EntryPoint, type FaultOwner } from '../core/containment.js'
 import { openWebSocketSession } from '../tunnel/websocket-client.js'
 import { plainAddress, targetPath } from '../tunnel/codec/access.js'
-import { countRefusal, legLimitHit, PerIpCounts, type LimitHit } from './leg-counts.js'
-import { ProxySession, type ClientSide, type SessionSnapshot, type SessionTally } from '../session/proxy-session.js'
+import { refuseLeg } from './leg-counts.js'
+import type { Refusable } from '../tunnel/refuse.js'
+import { ProxySession, type SessionDeps, type SessionSnapshot, type SessionTally } from '../session/proxy-session.js'
 import type { AccessSink } from './relay-view.js'
 import { accessRecord, basicUser, ClosedTotals, summarize, type RelaySummary } from './relay-view.js'
 
+export { PAIR_HEADER, POST_KNOWN, POST_UNKNOWN } from '../tunnel/pairing.js'
+
 const userOf = (user: string | undefined): { user?: string } => user === undefined ? {} : { user }
 
-interface PendingPost {
+/** A POST held until its GET comes (the pairing's opaque handle for it). */
+interface HeldPost {
   socket: PostSocket
   head: HttpHead
-  /** Client address (for the per-address unpaired count and requireSameClientIp). */
-  ip: string
+  /** Body bytes read while held (bounded by limits.pendingInputBytes). */
   initial: Buffer[]
-  timer: NodeJS.Timeout
+  /** A throw in its handlers closes this leg. */
+  owner: FaultOwner
+  clientAddress: string
 }
 
 export interface LegInfo {
@@ -46,12 +54,7 @@ export interface LegInfo {
 }
 
 const GET_REPLY = buildTunnelGetReply()
-/** Portal → relay POST hand-shake (relay nodes only): "attach only if the GET is here". */
-export const PAIR_HEADER = 'X-Tunnelgate-Pair'
-export const POST_KNOWN = 'HTTP/1.0 202 Accepted\r\nX-Tunnelgate-Pair: attached\r\n\r\n'
-export const POST_UNKNOWN = 'HTTP/1.0 421 Misdirected Request\r\nX-Tunnelgate-Pair: unknown\r\nContent-Length: 0\r\n\r\n'
 
-/** Counts per client address (entries removed at zero, so the map stays as small as the live set). */
 export class Relay {
   /** Replaced by reconfigure(); sessions keep the config they started with. */
   config: Config
@@ -62,16 +65,16 @@ export class Relay {
   /** Bytes queued towards this relay's clients past their high-water marks (limits.clientOutputBytesTotal). */
   readonly output: OutputLedger
   readonly #log: Logger
-  readonly #tunnels = new Map<string, HttpTunnel>()
-  readonly #pendingPosts = new Map<string, PendingPost[]>()
+  readonly #pairing: Pairing<HeldPost>
+  /** Open tunnels by cookie, with the pairing's id of their GET. */
+  readonly #tunnels = new Map<string, { tunnel: HttpTunnel, id: number }>()
+  /** Fires at the pairing's next deadline (null when no leg waits). */
+  #pairingTimer: NodeJS.Timeout | null = null
+  #pairingTimerAt = Infinity
   readonly #sessions = new Set<ProxySession>()
-  #unpaired = 0
   #closing = false
-  /** Hardening (issue 5): per-address counts, unpaired GETs, the GET's address per tunnel. */
+  /** Open sessions per client address (limits.maxTunnelsPerIp). */
   readonly #tunnelsByIp = new PerIpCounts()
-  readonly #unpairedByIp = new PerIpCounts()
-  readonly #unpairedGets = new Map<HttpTunnel, string>()
-  readonly #tunnelIp = new WeakMap<HttpTunnel, string>()
   /** Relay name in tunnel listings and access records ('local', 'w0', ...). */
   name = 'local'
   /** Tunnel ids are `${idPrefix}-${n}`: unique per process generation, never the cookie. */
@@ -80,7 +83,7 @@ export class Relay {
   readonly #closedTotals = new ClosedTotals()
   /** Where finished sessions' access records go (null = none). */
   accessSink: AccessSink | null = null
-  /** Draining (issue 4): /healthz says so and portals send no new tunnels here; open ones go on. */
+  /** Draining: /healthz says so and portals send no new tunnels here; open ones go on. */
   draining = false
   /** Called when a tunnel (GET) ends, with its cookie (workers tell the portal). */
   onTunnelEnd: ((cookie: string) => void) | null = null
@@ -94,100 +97,97 @@ export class Relay {
     this.pool = new BackendPool(config, metrics)
     this.output = new OutputLedger(config.limits.clientOutputBytesTotal)
     this.live = new LiveRegistry({ config, pool: this.pool, metrics, logger })
+    this.#pairing = new Pairing(pairingSettings(config))
   }
 
   get activeSessions (): number { return this.#sessions.size }
-  get pendingPostCount (): number { let n = 0; for (const l of this.#pendingPosts.values()) n += l.length; return n }
+  get pendingPostCount (): number { return this.#pairing.heldPosts }
   get tunnelCount (): number { return this.#tunnels.size }
   /** Open sessions per client address (the portal sums these over workers for limits.maxTunnelsPerIp). */
   tunnelsPerIp (): Record<string, number> { return this.#tunnelsByIp.entries() }
 
-  #sessionDeps (): { config: Config, pool: BackendPool, metrics: GatewayMetrics, logger: Logger, live: LiveRegistry, output: OutputLedger } {
+  #sessionDeps (): SessionDeps & { live: LiveRegistry, output: OutputLedger } {
     return { config: this.config, pool: this.pool, metrics: this.metrics, logger: this.#log, live: this.live, output: this.output }
   }
 
-  #setUnpaired (delta: number): void {
-    this.#unpaired += delta
-    this.metrics.unpairedLegs.set(this.#unpaired)
+  /** limits.maxTunnels and limits.maxTunnelsPerIp for a leg that opens a session (not a tunnel GET: the pairing's). */
+  #sessionRefusal (ip: string): Refusal | null {
+    if (this.#closing) return CLOSING
+    const counts = { tunnels: this.#sessions.size, tunnelsFromIp: this.#tunnelsByIp.get(ip) }
+    return legRefusal(this.config.limits, { ...counts, unpaired: 0, unpairedFromIp: 0 }, 'rtsp', false)
   }
 
-  #tooMany (): boolean {
-    const max = this.config.limits.maxTunnels
-    if (max > 0 && this.#sessions.size >= max) this.metrics.limitHitsTotal.inc({ limit: 'limits.maxTunnels' })
-    return this.#closing || (max > 0 && this.#sessions.size >= max)
+  #refuse (r: Refusal, kind: LegKind, socket: Refusable, client: string): void {
+    refuseLeg(r, kind, socket, client, this.metrics, this.#log)
   }
 
   /**
-   * A per-address or unpaired-leg limit reached by a new leg from `ip` (null when it may come in);
-   * limits.maxTunnels is #tooMany's, checked before this.
+   * After every change of the pairing: tunnelgate_unpaired_legs, and the timer, which fires at the
+   * next deadline and only while a leg waits.
    */
-  #legLimit (ip: string, unpaired: boolean, tunnel: boolean): LimitHit | null {
-    return legLimitHit(this.config.limits, { tunnels: 0, tunnelsFromIp: this.#tunnelsByIp.get(ip), unpaired: this.#unpaired, unpairedFromIp: this.#unpairedByIp.get(ip) }, { tunnel, unpaired })
+  #pairingChanged (): void {
+    this.metrics.unpairedLegs.set(this.#pairing.unpaired)
+    const next = this.#pairing.nextDeadline()
+    if (next === null) {
+      if (this.#pairingTimer !== null) { clearTimeout(this.#pairingTimer); this.#pairingTimer = null }
+      this.#pairingTimerAt = Infinity
+      return
+    }
+    // A timer set for a later leg that has since gone fires early and finds nothing: re-armed then.
+    if (this.#pairingTimer !== null && this.#pairingTimerAt <= next) return
+    if (this.#pairingTimer !== null) clearTimeout(this.#pairingTimer)
+    this.#pairingTimerAt = next
+    this.#pairingTimer = setTimeout(() => {
+      this.#pairingTimer = null
+      this.#pairingTimerAt = Infinity
+      this.#expire()
+    }, Math.max(1, Math.ceil(next - performance.now())))
+    this.#pairingTimer.unref()
   }
 
-  #refused (hit: LimitHit, ip: string, leg: string): void { countRefusal(hit, leg, ip, this.metrics, this.#log) }
-
-  /** The GET of `tunnel` got its first POST (or ended unpaired): no longer an unpaired leg. */
-  #getPaired (tunnel: HttpTunnel): void {
-    const ip = this.#unpairedGets.get(tunnel)
-    if (ip === undefined) return
-    this.#unpairedGets.delete(tunnel)
-    this.#unpairedByIp.add(ip, -1)
-    this.#setUnpaired(-1)
-  }
-
-  /** With tunnel.requireSameClientIp: a POST from another address than its GET is refused. */
-  #mismatch (tunnel: HttpTunnel, socket: PostSocket, ip: string): boolean {
-    if (!this.config.tunnel.requireSameClientIp) return false
-    const getIp = this.#tunnelIp.get(tunnel)
-    if (getIp === undefined || getIp === plainAddress(ip)) return false
-    this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_CLIENT_MISMATCH' })
-    this.metrics.limitHitsTotal.inc({ limit: 'tunnel.requireSameClientIp' })
-    this.#log.info({ client: ip, getClient: getIp }, 'POST from another address than its GET refused')
-    refuseConnection(socket, buildHttpError(403, 'Forbidden'))
-    return true
+  /** The pairing windows that ended: each leg closed in its own contained handler. */
+  #expire (): void {
+    const due = this.#pairing.expire(performance.now())
+    for (const g of due.gets) {
+      const t = this.#tunnels.get(g.cookie)
+      if (t === undefined || t.id !== g.id) continue
+      contained(t.tunnel, 'tunnel-pairing-timer', () => t.tunnel.pairingExpired())()
+    }
+    for (const p of due.posts) {
+      contained(p.post.owner, 'pending-post-timer', () => {
+        this.metrics.errorsTotal.inc({ code: p.code })
+        const orphan = p.code === 'TG_ERR_TUN_ORPHAN_POST'
+        const event = orphan ? 'orphan-post' : 'pairing-timeout'
+        this.#log.info({ client: p.post.clientAddress, event, leg: 'post' }, 'POST without GET dropped')
+        p.post.socket.destroy()
+      })()
+    }
+    this.#pairingChanged()
   }
 
   /** A tunnel GET whose head was read; `rest` holds bytes that followed the head. */
   acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: LegInfo): void {
     this.metrics.legsTotal.inc({ leg: 'get', transport: 'http-tunnel' })
-    const live = this.#tunnels.get(cookie)
-    if (live !== undefined && !live.closed) {
-      // A second GET for a live cookie is dropped; the existing tunnel is untouched.
-      this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_DUPLICATE_GET' })
-      this.#log.info({ client: info.clientAddress }, 'second GET for a live cookie refused')
-      socket.destroy()
-      return
-    }
-    if (this.#tooMany()) {
-      this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
-      refuseConnection(socket, buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
-      // A portal in front of workers keeps the GET's worker per cookie until it hears of the end.
-      this.onTunnelEnd?.(cookie)
-      return
-    }
     const ip = plainAddress(info.clientAddress)
-    const waitingPosts = this.#pendingPosts.get(cookie)
-    const hit = this.#legLimit(ip, waitingPosts === undefined, true)
-    if (hit !== null) {
-      this.#refused(hit, ip, 'get')
-      refuseConnection(socket, buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
-      this.onTunnelEnd?.(cookie)
+    const sessions = { tunnels: this.#sessions.size, tunnelsFromIp: this.#tunnelsByIp.get(ip), closing: this.#closing }
+    const d = this.#pairing.offerGet(cookie, ip, performance.now(), sessions)
+    if (d.kind === 'refuse') {
+      // A duplicate leaves the live tunnel untouched; otherwise a portal in front of workers keeps
+      // the GET's worker per cookie until it hears of the end.
+      this.#refuse(d, 'get', socket, d.why === 'limit' ? ip : info.clientAddress)
+      if (d.why !== 'duplicate') this.onTunnelEnd?.(cookie)
       return
     }
     socket.write(GET_REPLY)
     // The path only: the query may carry a token or an Axis sessioncookie (status views, logs, OPTIONS * routing).
     const entryPath = targetPath(head.target)
     const tunnel = new HttpTunnel(cookie, socket, { config: this.config, metrics: this.metrics, logger: this.#log, output: this.output }, () => {
-      if (this.#tunnels.get(cookie) === tunnel) this.#tunnels.delete(cookie)
-      this.#getPaired(tunnel)
+      if (this.#tunnels.get(cookie)?.tunnel === tunnel) this.#tunnels.delete(cookie)
+      this.#pairing.getClosed(cookie, d.id)
+      this.#pairingChanged()
       this.onTunnelEnd?.(cookie)
     })
-    this.#tunnels.set(cookie, tunnel)
-    this.#tunnelIp.set(tunnel, ip)
-    this.#unpairedGets.set(tunnel, ip)
-    this.#unpairedByIp.add(ip, 1)
-    this.#setUnpaired(1)
+    this.#tunnels.set(cookie, { tunnel, id: d.id })
     const session = new ProxySession(this.#sessionDeps(), tunnel, {
       transport: 'http-tunnel',
       clientAddress: info.clientAddress,
@@ -205,94 +205,47 @@ export class Relay {
     this.#log.info({ event: 'tunnel-opened', transport: 'http-tunnel', client: info.clientAddress, path: entryPath, userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
     if (rest.length > 0) socket.unshift(rest)
     socket.resume()
-    const waiting = this.#pendingPosts.get(cookie)
-    if (waiting !== undefined) {
-      this.#pendingPosts.delete(cookie)
-      for (const p of waiting) {
-        clearTimeout(p.timer)
-        this.#setUnpaired(-1)
-        this.#unpairedByIp.add(p.ip, -1)
-        Relay.detachHold(p.socket)
-        if (this.#mismatch(tunnel, p.socket, p.ip)) continue
-        this.#getPaired(tunnel)
-        tunnel.attachPost(p.socket, p.head, Buffer.concat(p.initial))
-      }
+    for (const { post, refusal } of d.posts) {
+      Relay.detachHold(post.socket)
+      if (refusal !== null) this.#refuse(refusal, 'post', post.socket, plainAddress(post.clientAddress))
+      else tunnel.attachPost(post.socket, post.head, Buffer.concat(post.initial))
     }
+    this.#pairingChanged()
   }
 
   /** A tunnel POST whose head was read; `rest` holds body bytes already read. */
   acceptPost (socket: PostSocket, head: HttpHead, cookie: string, rest: Buffer, info: LegInfo): void {
-    const tunnel = this.#tunnels.get(cookie)
     // A portal asking "is this cookie's GET here?" (remote-relays.ts, relay nodes only): 202 and the
     // POST is attached, or 421 and nothing happened, so it asks the next relay (owner changes, drains).
-    if (this.config.role === 'relay' && getHeader(head, PAIR_HEADER)?.toLowerCase() === 'known-only') {
-      if (tunnel === undefined || tunnel.closed) { refuseConnection(socket, POST_UNKNOWN); return }
-      socket.write(POST_KNOWN)
-    }
-    this.metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
+    const askOnly = this.config.role === 'relay' && getHeader(head, PAIR_HEADER)?.toLowerCase() === 'known-only'
     const ip = plainAddress(info.clientAddress)
-    if (tunnel !== undefined && !tunnel.closed) {
-      if (this.#mismatch(tunnel, socket, ip)) return
-      this.#getPaired(tunnel)
-      tunnel.attachPost(socket, head, rest) // resumes the socket unless the backend is applying backpressure
-      return
-    }
-    // POST before GET: hold it (paused, bounded) for the pairing window.
-    const hit = this.#legLimit(ip, true, false)
-    if (hit !== null) {
-      this.#refused(hit, ip, 'post')
-      socket.destroy()
-      return
-    }
-    this.#unpairedByIp.add(ip, 1)
-    // On a relay node the portal has asked the relays first: no relay has this cookie's GET, so it is
-    // either a POST-first client (its GET follows within milliseconds) or a leg whose owner changed.
-    const orphan = this.config.role === 'relay'
+    // On a relay node the portal has asked the relays first: no relay has this cookie's GET, so a held
+    // POST is either a POST-first client (its GET follows within milliseconds) or a leg whose owner changed.
     const owner = legOwner(this.metrics, this.#log, () => socket.destroy(), getHeader(head, 'User-Agent') ?? '')
-    const pending: PendingPost = {
-      socket,
-      head,
-      ip,
-      initial: rest.length > 0 ? [rest] : [],
-      timer: setTimeout(contained(owner, 'pending-post-timer', () => {
-        const list = this.#pendingPosts.get(cookie)
-        if (list !== undefined) {
-          const i = list.indexOf(pending)
-          if (i !== -1) list.splice(i, 1)
-          if (list.length === 0) this.#pendingPosts.delete(cookie)
-          this.#setUnpaired(-1)
-          this.#unpairedByIp.add(ip, -1)
-        }
-        this.metrics.errorsTotal.inc({ code: orphan ? 'TG_ERR_TUN_ORPHAN_POST' : 'TG_ERR_TUN_PAIRING_TIMEOUT' })
-        this.#log.info({ client: info.clientAddress, event: orphan ? 'orphan-post' : 'pairing-timeout', leg: 'post' }, 'POST without GET dropped')
-        socket.destroy()
-      }), orphan ? Math.min(this.config.tunnel.orphanPostMs, this.config.tunnel.pairingTimeoutMs) : this.config.tunnel.pairingTimeoutMs)
+    const initial = rest.length > 0 ? [rest] : []
+    const held: HeldPost = { socket, head, initial, owner, clientAddress: info.clientAddress }
+    const d = this.#pairing.offerPost(cookie, ip, performance.now(), held, askOnly)
+    if (d.kind === 'refuse' && d.why === 'unknown') { this.#refuse(d, 'post', socket, info.clientAddress); return }
+    if (askOnly) socket.write(POST_KNOWN)
+    this.metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
+    if (d.kind === 'refuse') { this.#refuse(d, 'post', socket, ip); return }
+    if (d.kind === 'attach') {
+      // Resumes the socket unless the backend is applying backpressure.
+      this.#tunnels.get(cookie)!.tunnel.attachPost(socket, head, rest)
+      this.#pairingChanged()
+      return
     }
-    pending.timer.unref()
-    // Hold a bounded amount of early body; a POST that sends more before its GET is dropped.
-    let held = rest.length
+    // Held (paused, bounded) for its window: a POST that sends more before its GET is dropped.
+    let bytes = rest.length
     socket.on('data', contained(owner, 'pending-post-data', (chunk: Buffer) => {
-      held += chunk.length
-      if (held > this.config.limits.pendingInputBytes) { socket.destroy(); return }
-      pending.initial.push(chunk)
+      bytes += chunk.length
+      if (bytes > this.config.limits.pendingInputBytes) { socket.destroy(); return }
+      held.initial.push(chunk)
     }))
     socket.on('error', () => {})
-    socket.once('close', () => {
-      const list = this.#pendingPosts.get(cookie)
-      if (list === undefined) return
-      const i = list.indexOf(pending)
-      if (i === -1) return
-      clearTimeout(pending.timer)
-      list.splice(i, 1)
-      if (list.length === 0) this.#pendingPosts.delete(cookie)
-      this.#setUnpaired(-1)
-      this.#unpairedByIp.add(ip, -1)
-    })
+    socket.once('close', () => { if (this.#pairing.postClosed(held)) this.#pairingChanged() })
     socket.resume()
-    const list = this.#pendingPosts.get(cookie) ?? []
-    list.push(pending)
-    this.#pendingPosts.set(cookie, list)
-    this.#setUnpaired(1)
+    this.#pairingChanged()
   }
 
   /** Switch a held POST from buffering to the tunnel (remove the holding listeners first). */
@@ -305,51 +258,17 @@ export class Relay {
   /** Plain RTSP/TCP on the same port (a client that can reach port 80 but speaks RTSP). */
   acceptRtsp (socket: net.Socket, initial: Buffer, info: LegInfo): void {
     this.metrics.legsTotal.inc({ leg: 'rtsp', transport: 'rtsp' })
-    if (this.#tooMany()) {
-      this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
-      refuseConnection(socket, 'RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n')
-      return
-    }
     const ip = plainAddress(info.clientAddress)
-    const hit = this.#legLimit(ip, false, true)
-    if (hit !== null) {
-      this.#refused(hit, ip, 'rtsp')
-      refuseConnection(socket, 'RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n')
-      return
-    }
-    socket.setNoDelay(true)
-    const l = this.config.limits
-    const demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
-    let closed = false
-    const out = new SocketOutput(socket, l.clientOutputBytes, this.output)
-    const client: ClientSide = {
-      write: (buf, done) => out.write(buf, done),
-      writeBoth: (a, b, done) => out.writeBoth(a, b, done),
-      get queued () { return socket.writableLength },
-      onDrain: cb => { socket.on('drain', cb) },
-      onOverflow: handler => { out.onOverflow(handler) },
-      pauseInput: () => { socket.pause() },
-      resumeInput: () => { socket.resume() },
-      close: () => {
-        if (closed) return
-        closed = true
-        socket.end()
-        setTimeout(() => socket.destroy(), 1000).unref()
-      }
-    }
-    const session = new ProxySession(this.#sessionDeps(), client, { transport: 'rtsp', clientAddress: info.clientAddress, userAgent: '', entryPath: '/', startedAt: info.acceptedAt, id: this.#newId(), relay: this.name })
-    this.#track(session, ip)
-    const onData = contained(session, 'rtsp-data', (chunk: Buffer): void => {
-      for (const u of demux.push(chunk)) {
-        if (session.closed) return
-        session.handleClientUnit(u)
-      }
+    const refused = this.#sessionRefusal(ip)
+    if (refused !== null) { this.#refuse(refused, 'rtsp', socket, ip); return }
+    const deps = this.#sessionDeps()
+    const client = new RtspClient(socket, deps)
+    const session = new ProxySession(deps, client, {
+      transport: 'rtsp', clientAddress: info.clientAddress, userAgent: '', entryPath: '/',
+      startedAt: info.acceptedAt, id: this.#newId(), relay: this.name
     })
-    socket.on('data', onData)
-    socket.on('error', () => {})
-    socket.on('close', contained(session, 'rtsp-close', () => session.clientGone('client-closed')))
-    onData(initial)
-    socket.resume()
+    this.#track(session, ip)
+    client.start(session, initial)
   }
 
   /**
@@ -359,14 +278,8 @@ export class Relay {
   acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: LegInfo): void {
     this.metrics.legsTotal.inc({ leg: 'websocket', transport: 'websocket' })
     const ip = plainAddress(info.clientAddress)
-    const tooMany = this.#tooMany()
-    const hit = tooMany ? null : this.#legLimit(ip, false, true)
-    if (tooMany || hit !== null) {
-      if (hit !== null) this.#refused(hit, ip, 'websocket')
-      else this.metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
-      refuseConnection(socket, buildHttpError(503, 'Service Unavailable', [['Retry-After', '5']]))
-      return
-    }
+    const refused = this.#sessionRefusal(ip)
+    if (refused !== null) { this.#refuse(refused, 'websocket', socket, ip); return }
     const session = openWebSocketSession(this.#sessionDeps(), socket, head, rest, {
       clientAddress: info.clientAddress,
       acceptedAt: info.acceptedAt,
@@ -416,17 +329,15 @@ export class Relay {
   /** Swap in a reloaded config: new sessions use it, open ones keep theirs; backends change in place. */
   reconfigure (config: Config): void {
     this.config = config
+    this.#pairing.settings = pairingSettings(config)
     this.pool.reconfigure(config)
   }
 
   /** Stop accepting new tunnels, TEARDOWN and close the ones open after `graceMs`. */
   async close (graceMs = 0): Promise<void> {
     this.#closing = true
-    for (const list of this.#pendingPosts.values()) for (const p of list) { clearTimeout(p.timer); p.socket.destroy() }
-    this.#pendingPosts.clear()
-    this.#setUnpaired(-this.#unpaired)
-    for (const t of [...this.#unpairedGets.keys()]) this.#unpairedByIp.add(this.#unpairedGets.get(t)!, -1)
-    this.#unpairedGets.clear()
+    for (const p of this.#pairing.close()) p.socket.destroy()
+    this.#pairingChanged()
     if (graceMs > 0 && this.#sessions.size > 0) {
       await new Promise<void>(resolve => {
         const t = setTimeout(resolve, graceMs)
@@ -436,7 +347,7 @@ export class Relay {
     }
     for (const s of [...this.#sessions]) s.clientGone('shutdown')
     this.live.close()
-    for (const t of [...this.#tunnels.values()]) t.close()
+    for (const t of [...this.#tunnels.values()]) t.tunnel.close()
   }
 }
 
@@ -451,4 +362,3 @@ function legOwner (metrics: GatewayMetrics, log: Logger, destroy: () => void, ta
   }
 }
 
-export { buildHttpError }

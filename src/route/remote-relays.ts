@@ -12,18 +12,18 @@ import { promises as dns } from 'node:dns'
 import type { Logger } from 'pino'
 import { Gauge, Counter } from 'prom-client'
 import { Pool } from 'undici'
-import { rankNodes } from '../balancer/hrw.js'
 import { basicUser, parseSummaries, type RelaySummary } from './relay-view.js'
 import type { GatewayMetrics } from '../core/metrics.js'
 import type { HttpHead } from '../tunnel/codec/http-head.js'
 import type { LegSink } from './legs.js'
-import { PAIR_HEADER } from './relay.js'
+import { PAIR_HEADER } from '../tunnel/pairing.js'
 import { webSocketKey } from '../tunnel/codec/websocket-frame.js'
 import { ReadGate } from '../session/read-gate.js'
 import { contained, reportFault, socketOwner } from '../core/containment.js'
 import { plainAddress } from '../tunnel/codec/access.js'
 import type { ForwardSigner, LegClaims } from '../core/forward-signer.js'
-import { legLimitHit, PerIpCounts, refuseLeg, UnpairedLegs, type LegLimitSettings } from './leg-counts.js'
+import { PerIpCounts, RoutedLegs, type LegLimitSettings } from './leg-counts.js'
+import { legOrder } from './leg-order.js'
 
 export interface RelayTarget { host: string, port: number }
 
@@ -163,8 +163,8 @@ export class RemoteRelays implements LegSink {
   #limits: LegLimitSettings | null
   /** Spliced GET, WebSocket and plain RTSP legs open now, per client address (until the client's socket closes). */
   readonly #sessions = new PerIpCounts()
-  /** Unpaired legs as this portal sees them (see acceptGet / acceptPost). */
-  readonly #unpaired = new UnpairedLegs()
+  /** The leg limits over this portal's own legs, and its unpaired legs (see acceptGet / acceptPost). */
+  readonly #legs: RoutedLegs
   /** Open GET legs through this portal, by cookie. */
   readonly #openGets = new Map<string, number>()
 
@@ -173,6 +173,12 @@ export class RemoteRelays implements LegSink {
     this.#limits = opts.limits ?? null
     this.#metrics = metrics
     this.#log = logger
+    // Several portals each count their own share; the relay nodes keep their own checks.
+    this.#legs = new RoutedLegs({
+      limits: () => this.#limits,
+      pairingMs: () => this.#opts.pairingTimeoutMs ?? 30_000,
+      sessions: ip => ({ tunnels: this.#sessions.total, tunnelsFromIp: this.#sessions.get(ip) })
+    }, metrics, logger)
     const registers = [metrics.registry]
     this.#up = new Gauge({ name: 'tunnelgate_relay_up', help: 'Relay node health as this portal sees it (1 up, 0 down)', labelNames: ['relay'], registers })
     this.#forwarded = new Counter({ name: 'tunnelgate_relay_legs_total', help: 'Tunnel legs forwarded to each relay node', labelNames: ['relay'], registers })
@@ -180,7 +186,7 @@ export class RemoteRelays implements LegSink {
     this.#postAsks = new Counter({ name: 'tunnelgate_relay_post_asks_total', help: 'POST pair hand-shakes with relay nodes, by result (known, unknown, error)', labelNames: ['result'], registers })
     // tunnelgate_unpaired_legs at a portal is this portal's own count, read whenever it is scraped
     // (the in-process relay, which would set it, gets no legs in the portal role).
-    Object.assign(metrics.unpairedLegs, { collect: () => { metrics.unpairedLegs.set(this.#unpaired.size) } })
+    Object.assign(metrics.unpairedLegs, { collect: () => { metrics.unpairedLegs.set(this.#legs.unpaired) } })
   }
 
   relays (): Array<{ id: string, up: boolean, draining: boolean, bytes: number }> {
@@ -221,13 +227,9 @@ export class RemoteRelays implements LegSink {
    * order with draining relays last (so new tunnels avoid them while any other relay is up).
    */
   #order (key: string, track?: { cookie: string, kind: 'get' | 'post' }): RelayState[] {
-    const ranked = this.#ranked(key)
-    const order = [...ranked.filter(r => !r.draining && !r.selfDraining), ...ranked.filter(r => r.draining || r.selfDraining)]
-    if (track?.kind === 'post') {
-      const held = this.#relays.get(this.#cookieRelay.get(track.cookie) ?? '')
-      if (held !== undefined && held.up) return [held, ...order.filter(r => r !== held)]
-    }
-    return order
+    const up = [...this.#relays.values()].filter(r => r.up)
+      .map(relay => ({ id: relay.id, draining: relay.draining || relay.selfDraining, relay }))
+    return legOrder(key, up, track?.kind === 'post' ? this.#cookieRelay.get(track.cookie) : undefined).map(n => n.relay)
   }
 
   async start (): Promise<void> {
@@ -281,12 +283,6 @@ export class RemoteRelays implements LegSink {
     }))
   }
 
-  /** Relays in the order this key should try them: the HRW owner first, healthy ones only. */
-  #ranked (key: string): RelayState[] {
-    const healthy = [...this.#relays.values()].filter(r => r.up)
-    return rankNodes(key, healthy.map(r => ({ id: r.id, weight: 1 }))).map(id => this.#relays.get(id)!)
-  }
-
   #forward (socket: net.Socket, raw: Buffer, claims: LegClaims, key: string, fallback: boolean, track?: { cookie: string, kind: 'get' | 'post' }): void {
     socket.pause()
     // A throw while forwarding this leg closes this leg only.
@@ -336,21 +332,21 @@ export class RemoteRelays implements LegSink {
   acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer, allowedPath?: string }): void {
     this.#metrics.legsTotal.inc({ leg: 'get', transport: 'http-tunnel' })
     const ip = plainAddress(info.clientAddress)
-    const waiting = this.#unpaired.hasPosts(cookie)
-    // A second GET for a cookie whose GET is open here is a duplicate (its relay drops it): never unpaired.
-    const duplicate = this.#openGets.has(cookie)
-    if (this.#refusedHere('get', socket, ip, !waiting && !duplicate)) return
-    this.#countSession(socket, ip)
-    this.#openGets.set(cookie, (this.#openGets.get(cookie) ?? 0) + 1)
-    socket.once('close', () => {
-      const n = (this.#openGets.get(cookie) ?? 1) - 1
-      if (n > 0) { this.#openGets.set(cookie, n); return }
-      this.#openGets.delete(cookie)
-      this.#unpaired.getPaired(cookie)
+    // A second GET for a cookie whose GET is open here is a duplicate (its relay drops it).
+    this.#legs.acceptGet(socket, cookie, ip, this.#openGets.has(cookie), () => {
+      this.#countSession(socket, ip)
+      this.#openGets.set(cookie, (this.#openGets.get(cookie) ?? 0) + 1)
+      socket.once('close', () => {
+        const n = (this.#openGets.get(cookie) ?? 1) - 1
+        if (n > 0) { this.#openGets.set(cookie, n); return }
+        this.#openGets.delete(cookie)
+        this.#legs.getPaired(cookie)
+      })
+      const raw = withoutOwnHeaders(info.raw ?? rest, head.headLength)
+      const claims: LegClaims = { ...this.#vouch(head, info), kind: 'get', cookie }
+      this.#forward(socket, raw, claims, cookie, true, { cookie, kind: 'get' })
+      return true
     })
-    if (waiting) this.#unpaired.postsPaired(cookie)
-    else if (!duplicate) this.#unpaired.addGet(cookie, ip, this.#pairingMs)
-    this.#forward(socket, withoutOwnHeaders(info.raw ?? rest, head.headLength), { ...this.#vouch(head, info), kind: 'get', cookie }, cookie, true, { cookie, kind: 'get' })
   }
 
   /** What this portal vouches for with a leg: the client address, the token's path, the Basic user. */
@@ -364,27 +360,25 @@ export class RemoteRelays implements LegSink {
     this.#metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
     const raw = withoutOwnHeaders(info.raw ?? rest, head.headLength)
     const client = info.clientAddress
-    if (this.#openGets.has(cookie)) {
-      // Its GET is open through this portal: this POST pairs it (or joins it as a re-POST). When this
-      // portal's connection to the GET's relay is up, the POST goes straight there, with no hand-shake
-      // round trip in front of the client's first request; else the relays are asked as below.
-      this.#unpaired.getPaired(cookie)
-      const held = this.#relays.get(this.#cookieRelay.get(cookie) ?? '')
-      if (held !== undefined && held.up) this.#forward(socket, raw, { kind: 'post', client, cookie }, cookie, false, { cookie, kind: 'post' })
-      else this.#forwardPost(socket, raw, client, cookie)
-      return
-    }
-    // Unpaired as far as this portal knows, until a relay says it holds the GET (its GET came through
-    // another portal), a GET with its cookie comes here, the POST closes, or the pairing window ends.
-    const ip = plainAddress(info.clientAddress)
-    if (this.#refusedHere('post', socket, ip, true)) return
-    const done = this.#unpaired.addPost(cookie, ip, this.#pairingMs)
-    socket.once('close', done)
-    // A POST follows its cookie's owner only: sent elsewhere it could never pair.
-    this.#forwardPost(socket, raw, client, cookie, done)
+    const getOpen = this.#openGets.has(cookie)
+    // Without its GET open here, unpaired as far as this portal knows, until a relay says it holds the GET
+    // (its GET came through another portal), a GET with its cookie comes here, the POST closes, or the
+    // pairing window ends.
+    this.#legs.acceptPost(socket, cookie, plainAddress(client), getOpen, paired => {
+      // Its GET is open through this portal: when this portal's connection to the GET's relay is up,
+      // the POST goes straight there, with no hand-shake round trip in front of the client's first
+      // request; else the relays are asked. A POST follows its cookie's owner only: sent elsewhere it
+      // could never pair.
+      const held = getOpen ? this.#relays.get(this.#cookieRelay.get(cookie) ?? '') : undefined
+      if (held !== undefined && held.up) {
+        this.#forward(socket, raw, { kind: 'post', client, cookie }, cookie, false, { cookie, kind: 'post' })
+        return true
+      }
+      socket.once('close', paired)
+      this.#forwardPost(socket, raw, client, cookie, paired)
+      return true
+    })
   }
-
-  get #pairingMs (): number { return this.#opts.pairingTimeoutMs ?? 30_000 }
 
   /** Reloaded limits (new legs only). */
   setLimits (limits: LegLimitSettings): void { this.#limits = limits }
@@ -393,19 +387,7 @@ export class RemoteRelays implements LegSink {
   get tunnels (): number { return this.#sessions.total }
 
   /** Unpaired legs as this portal counts them. */
-  get unpairedLegs (): number { return this.#unpaired.size }
-
-  /**
-   * The four leg limits over this portal's own legs, with the in-process relay's answers (refuseLeg).
-   * Several portals each count their own share; the relay nodes keep their own checks.
-   */
-  #refusedHere (leg: 'get' | 'post' | 'rtsp' | 'websocket', socket: net.Socket, ip: string, unpaired: boolean): boolean {
-    if (this.#limits === null) return false
-    const hit = legLimitHit(this.#limits, { tunnels: this.#sessions.total, tunnelsFromIp: this.#sessions.get(ip), unpaired: this.#unpaired.size, unpairedFromIp: this.#unpaired.from(ip) }, { tunnel: leg !== 'post', unpaired })
-    if (hit === null) return false
-    refuseLeg(hit, leg, socket, ip, this.#metrics, this.#log)
-    return true
-  }
+  get unpairedLegs (): number { return this.#legs.unpaired }
 
   /**
    * A GET's POST may reach its relay through another portal: the relay then answers RTSP on the GET,
@@ -418,7 +400,7 @@ export class RemoteRelays implements LegSink {
       head += chunk.toString('latin1')
       const end = head.indexOf('\r\n\r\n')
       if (end === -1) { if (head.length > 4096) stop(); return }
-      if (head.length > end + 4) { stop(); this.#unpaired.getPaired(cookie) } else head = '\r\n\r\n'
+      if (head.length > end + 4) { stop(); this.#legs.getPaired(cookie) } else head = '\r\n\r\n'
     }
     if (reads === null) up.on('data', onData)
     else reads.watch = onData
@@ -497,7 +479,7 @@ export class RemoteRelays implements LegSink {
   acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: { clientAddress: string, raw?: Buffer, allowedPath?: string }): void {
     this.#metrics.legsTotal.inc({ leg: 'websocket', transport: 'websocket' })
     const ip = plainAddress(info.clientAddress)
-    if (this.#refusedHere('websocket', socket, ip, false)) return
+    if (!this.#legs.acceptSession('websocket', socket, ip)) return
     this.#countSession(socket, ip)
     this.#forward(socket, withoutOwnHeaders(info.raw ?? rest, head.headLength), { ...this.#vouch(head, info), kind: 'websocket' }, webSocketKey(head), true)
   }
@@ -505,7 +487,7 @@ export class RemoteRelays implements LegSink {
   acceptRtsp (socket: net.Socket, initial: Buffer, info: { clientAddress: string }): void {
     this.#metrics.legsTotal.inc({ leg: 'rtsp', transport: 'rtsp' })
     const ip = plainAddress(info.clientAddress)
-    if (this.#refusedHere('rtsp', socket, ip, false)) return
+    if (!this.#legs.acceptSession('rtsp', socket, ip)) return
     this.#countSession(socket, ip)
     // Plain RTSP has no head to carry anything: the signed preamble gives the relay node its client address.
     this.#forward(socket, initial, { kind: 'rtsp', client: info.clientAddress }, `rtsp:${this.#rr++}`, true)
@@ -513,7 +495,7 @@ export class RemoteRelays implements LegSink {
 
   async close (): Promise<void> {
     for (const t of this.#timers) clearInterval(t)
-    this.#unpaired.clear()
+    this.#legs.clear()
     await Promise.all([...this.#relays.values()].map(r => r.pool.close()))
   }
 }

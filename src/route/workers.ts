@@ -14,7 +14,6 @@ import type { Logger } from 'pino'
 import { AggregatorRegistry } from 'prom-client'
 import type { Config } from '../config/config.js'
 import type { GatewayMetrics } from '../core/metrics.js'
-import { ownerOf } from '../balancer/hrw.js'
 import { workerFigures } from '../backends/balancing.js'
 import type { LoadFigure } from '../backends/pool.js'
 import type { LegSink } from './legs.js'
@@ -24,7 +23,8 @@ import { isPostControl, PostRelays } from './relayed-post.js'
 import type { AccessRecord } from './relay-view.js'
 import { webSocketKey } from '../tunnel/codec/websocket-frame.js'
 import { plainAddress } from '../tunnel/codec/access.js'
-import { legLimitHit, PerIpCounts, refuseLeg, UnpairedLegs } from './leg-counts.js'
+import { PerIpCounts, RoutedLegs } from './leg-counts.js'
+import { legOrder } from './leg-order.js'
 import { reportFault } from '../core/containment.js'
 
 interface WorkerSlot {
@@ -81,17 +81,23 @@ export class WorkerPool implements LegSink {
   readonly #cookieOwner = new Map<string, number>()
   #drainedBackends: string[] = []
   /**
-   * limits.maxUnpairedLegs(PerIp) across workers: GETs handed off with no POST of their cookie handed
-   * off since (until the worker reports the tunnel's end, or tunnel.pairingTimeoutMs, after which the
-   * worker has closed an unpaired GET), and POSTs handed off while no GET of their cookie was open
-   * (until that GET comes, or tunnel.pairingTimeoutMs: the worker drops them then).
+   * limits.maxTunnels, maxTunnelsPerIp, maxUnpairedLegsPerIp and maxUnpairedLegs for the whole
+   * gateway, not per worker (the workers keep their own checks as a second line). Unpaired: GETs
+   * handed off with no POST of their cookie handed off since (until the worker reports the tunnel's
+   * end, or tunnel.pairingTimeoutMs, after which the worker has closed an unpaired GET), and POSTs
+   * handed off while no GET of their cookie was open (until that GET comes, or the window ends).
    */
-  readonly #unpaired = new UnpairedLegs()
+  readonly #legs: RoutedLegs
 
   constructor (config: Config, metrics: GatewayMetrics, logger: Logger) {
     this.#config = config
     this.#metrics = metrics
     this.#log = logger
+    this.#legs = new RoutedLegs({
+      limits: () => this.#config.limits,
+      pairingMs: () => this.#config.tunnel.pairingTimeoutMs,
+      sessions: ip => ({ tunnels: this.tunnels, tunnelsFromIp: this.tunnelsFrom(ip) })
+    }, metrics, logger)
   }
 
   get size (): number { return this.#slots.length }
@@ -118,7 +124,7 @@ export class WorkerPool implements LegSink {
         if (m.type === 'ready') { slot.ready = true; resolve(); return }
         if (m.type === 'tunnel-end') {
           const c = (m as { cookie?: string }).cookie
-          if (c !== undefined && this.#cookieOwner.get(c) === slot.id) { this.#cookieOwner.delete(c); this.#unpaired.getPaired(c) }
+          if (c !== undefined && this.#cookieOwner.get(c) === slot.id) this.#tunnelEnded(c)
           return
         }
         if (m.type === 'session-end') { const ip = (m as { ip?: string }).ip; if (ip !== undefined) slot.ipCounts.add(ip, -1); return }
@@ -136,7 +142,7 @@ export class WorkerPool implements LegSink {
         slot.handoffs = []
         slot.posts.closeAll()
         // Its tunnels are gone: their cookies no longer have an open GET, unpaired or not.
-        for (const [c, id] of this.#cookieOwner) if (id === slot.id) { this.#cookieOwner.delete(c); this.#unpaired.getPaired(c) }
+        for (const [c, id] of this.#cookieOwner) if (id === slot.id) this.#tunnelEnded(c)
         resolve()
         if (this.#closing) return
         slot.restarts++
@@ -179,39 +185,28 @@ export class WorkerPool implements LegSink {
   }
 
   acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, allowedPath?: string, user?: string }): void {
-    const ip = plainAddress(info.clientAddress)
-    const waiting = this.#unpaired.hasPosts(cookie)
-    // A GET for a cookie whose tunnel is open is a duplicate (its worker drops it): never unpaired.
-    const duplicate = this.#cookieOwner.has(cookie)
-    if (this.#refusedHere('get', socket, ip, !waiting && !duplicate)) return
-    if (!this.#handOff('get', socket, head, cookie, rest, info.clientAddress, cookie, info)) return
-    if (waiting) this.#unpaired.postsPaired(cookie)
-    else if (!duplicate) this.#unpaired.addGet(cookie, ip, this.#config.tunnel.pairingTimeoutMs)
+    // A GET for a cookie whose tunnel is open is a duplicate (its worker drops it).
+    this.#legs.acceptGet(socket, cookie, plainAddress(info.clientAddress), this.#cookieOwner.has(cookie),
+      () => this.#handOff('get', socket, head, cookie, rest, info.clientAddress, cookie, info))
   }
 
   acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string }): void {
-    const ip = plainAddress(info.clientAddress)
     const held = this.#cookieOwner.get(cookie)
     const holder = held === undefined ? undefined : this.#slots[held]
-    if (holder !== undefined && holder.child !== null) {
-      // Its GET is open on a worker: this POST pairs it (or joins it as a re-POST).
-      this.#unpaired.getPaired(cookie)
-      this.#handOff('post', socket, head, cookie, rest, info.clientAddress, cookie)
-      return
-    }
-    if (this.#refusedHere('post', socket, ip, true)) return
-    if (!this.#handOff('post', socket, head, cookie, rest, info.clientAddress, cookie)) return
-    this.#unpaired.addPost(cookie, ip, this.#config.tunnel.pairingTimeoutMs)
+    // With its GET open on a worker this POST pairs it (or joins it as a re-POST).
+    const getOpen = holder !== undefined && holder.child !== null
+    this.#legs.acceptPost(socket, cookie, plainAddress(info.clientAddress), getOpen,
+      () => this.#handOff('post', socket, head, cookie, rest, info.clientAddress, cookie))
   }
 
   acceptRtsp (socket: net.Socket, initial: Buffer, info: { clientAddress: string }): void {
-    if (this.#refusedHere('rtsp', socket, plainAddress(info.clientAddress), false)) return
+    if (!this.#legs.acceptSession('rtsp', socket, plainAddress(info.clientAddress))) return
     this.#handOff('rtsp', socket, null, '', initial, info.clientAddress, `rtsp:${this.#rr++}`)
   }
 
   /** A WebSocket goes to the worker owning its random handshake key (the worker writes the 101). */
   acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: { clientAddress: string, allowedPath?: string, user?: string }): void {
-    if (this.#refusedHere('websocket', socket, plainAddress(info.clientAddress), false)) return
+    if (!this.#legs.acceptSession('websocket', socket, plainAddress(info.clientAddress))) return
     this.#handOff('websocket', socket, head, '', rest, info.clientAddress, webSocketKey(head), info)
   }
 
@@ -229,44 +224,24 @@ export class WorkerPool implements LegSink {
     return n
   }
 
-  /** Unpaired legs over all workers, as the portal counts them. */
-  get unpairedLegs (): number { return this.#unpaired.size }
-
-  /**
-   * limits.maxTunnels, maxTunnelsPerIp, maxUnpairedLegsPerIp and maxUnpairedLegs for the whole
-   * gateway, not per worker: a leg over one gets the in-process relay's answer here (a GET or a
-   * WebSocket HTTP 503 + Retry-After, plain RTSP an RTSP 503, a POST is closed), with its code,
-   * limit hit and log line. The workers keep their own checks as a second line.
-   */
-  #refusedHere (leg: LegKind, socket: net.Socket, ip: string, unpaired: boolean): boolean {
-    const hit = legLimitHit(this.#config.limits, {
-      tunnels: this.tunnels,
-      tunnelsFromIp: this.tunnelsFrom(ip),
-      unpaired: this.#unpaired.size,
-      unpairedFromIp: this.#unpaired.from(ip)
-    }, { tunnel: leg !== 'post', unpaired })
-    if (hit === null) return false
-    refuseLeg(hit, leg, socket, ip, this.#metrics, this.#log)
-    return true
+  /** The tunnel of cookie `c` ended on its worker: its POSTs no longer follow it, and it is no longer unpaired. */
+  #tunnelEnded (c: string): void {
+    this.#cookieOwner.delete(c)
+    this.#legs.getPaired(c)
   }
 
+  /** Unpaired legs over all workers, as the portal counts them. */
+  get unpairedLegs (): number { return this.#legs.unpaired }
 
   /**
    * Where a leg goes: a POST to the worker holding its cookie's GET; anything else to the HRW
    * owner among live workers that are not draining (all live workers when every one drains).
    */
   #pick (kind: LegKind, cookie: string, key: string): WorkerSlot | null {
-    if (kind === 'post') {
-      const held = this.#cookieOwner.get(cookie)
-      const s = held === undefined ? undefined : this.#slots[held]
-      if (s !== undefined && s.ready && s.child !== null) return s
-    }
     const live = this.#slots.filter(s => s.ready && s.child !== null)
-    const open = live.filter(s => !s.draining)
-    const from = open.length > 0 ? open : live
-    if (from.length === 0) return null
-    const id = ownerOf(key, from.map(s => ({ id: String(s.id), weight: 1 })))
-    const slot = from.find(s => String(s.id) === id) ?? null
+      .map(slot => ({ id: String(slot.id), draining: slot.draining, slot }))
+    const held = kind === 'post' ? this.#cookieOwner.get(cookie) : undefined
+    const slot = legOrder(key, live, held === undefined ? undefined : String(held))[0]?.slot ?? null
     if (slot !== null && kind === 'get') this.#cookieOwner.set(cookie, slot.id)
     return slot
   }
@@ -351,7 +326,7 @@ export class WorkerPool implements LegSink {
 
   async close (graceMs = 0): Promise<void> {
     this.#closing = true
-    this.#unpaired.clear()
+    this.#legs.clear()
     await Promise.all(this.#slots.map(s => new Promise<void>(resolve => {
       const child = s.child
       if (child === null) { resolve(); return }

@@ -13,7 +13,8 @@ import { ChunkedDecoder } from './codec/chunked.js'
 import { RtspDemuxer, type RtspUnit } from './codec/demux.js'
 import { getHeader } from './codec/rtsp-message.js'
 import type { HttpHead } from './codec/http-head.js'
-import type { ClientSide, ProxySession } from '../session/proxy-session.js'
+import type { ClientSide } from '../session/client-side.js'
+import type { ProxySession } from '../session/proxy-session.js'
 import { contained, reportFault, type EntryPoint, type FaultOwner } from '../core/containment.js'
 import { SocketOutput, type OutputLedger } from '../session/socket-output.js'
 
@@ -65,8 +66,6 @@ export class HttpTunnel implements ClientSide, FaultOwner {
   /** First bytes of the incomplete unit held by #getDemux ('' when none). */
   #heldStart = ''
   #session: ProxySession | null = null
-  #pairingTimer: NodeJS.Timeout | null = null
-  #everPaired = false
   #closed = false
   #inputPaused = false
   #drainCbs: Array<() => void> = []
@@ -88,17 +87,16 @@ export class HttpTunnel implements ClientSide, FaultOwner {
     get.on('data', contained(this, 'tunnel-get-data', (chunk: Buffer) => this.#getUpstream(chunk)))
     get.on('error', () => {})
     get.on('close', contained(this, 'tunnel-get-close', () => this.#getClosed()))
-    this.#pairingTimer = setTimeout(contained(this, 'tunnel-pairing-timer', () => {
-      if (this.#everPaired || this.#closed) return
-      this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_PAIRING_TIMEOUT' })
-      this.#log.info({ event: 'pairing-timeout', leg: 'get' }, 'GET without POST dropped')
-      if (this.#session !== null) this.#session.close('pairing-timeout', 'unpaired')
-      else this.close()
-    }), deps.config.tunnel.pairingTimeoutMs)
-    this.#pairingTimer.unref()
   }
 
-  get paired (): boolean { return this.#everPaired }
+  /** Its pairing window ended with no POST (the relay's pairing says so): close the tunnel. */
+  pairingExpired (): void {
+    if (this.#closed) return
+    this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_PAIRING_TIMEOUT' })
+    this.#log.info({ event: 'pairing-timeout', leg: 'get' }, 'GET without POST dropped')
+    if (this.#session !== null) this.#session.close('pairing-timeout', 'unpaired')
+    else this.close()
+  }
 
   /** FaultOwner: the session's tag, or the GET's own until one is bound. */
   get faultTag (): string { return this.#session?.faultTag ?? '' }
@@ -116,8 +114,6 @@ export class HttpTunnel implements ClientSide, FaultOwner {
   /** Attach a POST leg (its head already parsed; `initial` is the body bytes read with it). */
   attachPost (socket: PostSocket, head: HttpHead, initial: Buffer): void {
     if (this.#closed) { socket.destroy(); return }
-    this.#everPaired = true
-    if (this.#pairingTimer !== null) { clearTimeout(this.#pairingTimer); this.#pairingTimer = null }
     const te = getHeader(head, 'Transfer-Encoding')
     const l = this.#config.limits
     const leg: PostLeg = {
@@ -239,7 +235,6 @@ export class HttpTunnel implements ClientSide, FaultOwner {
   close (): void {
     if (this.#closed) return
     this.#closed = true
-    if (this.#pairingTimer !== null) clearTimeout(this.#pairingTimer)
     // A GET the client already closed needs nothing more (end() on it would only build an
     // ERR_STREAM_DESTROYED error, stack and all); an open one ends once its queue has left, or
     // is destroyed a second later when the client does not read it.

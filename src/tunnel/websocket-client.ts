@@ -26,15 +26,14 @@ import {
   CLOSE_GOING_AWAY, CLOSE_NORMAL, OP_BINARY, OP_CLOSE, OP_PONG, WsFrameDecoder,
   checkHandshake, closePayload, encodeFrame, frameHeader
 } from './codec/websocket-frame.js'
-import { ProxySession, type ClientSide, type SessionDeps, type SessionInfo } from '../session/proxy-session.js'
+import { ProxySession, type SessionDeps, type SessionInfo } from '../session/proxy-session.js'
+import type { ClientSide } from '../session/client-side.js'
 import { contained, reportFault, type EntryPoint, type FaultOwner } from '../core/containment.js'
-import { SocketOutput, type OutputLedger } from '../session/socket-output.js'
+import type { OutputLedger } from '../session/socket-output.js'
+import { SocketClientSide } from './socket-client.js'
 
-export class WebSocketClient implements ClientSide, FaultOwner {
+export class WebSocketClient extends SocketClientSide implements ClientSide, FaultOwner {
   readonly serverRequests = 'answer' as const
-  readonly #socket: net.Socket
-  /** The connection's output budget: data frames, pongs and the close frame alike. */
-  readonly #out: SocketOutput
   readonly #metrics: GatewayMetrics
   readonly #log: Logger
   readonly #decoder: WsFrameDecoder
@@ -47,8 +46,8 @@ export class WebSocketClient implements ClientSide, FaultOwner {
   #drainCbs: Array<() => void> = []
 
   constructor (socket: net.Socket, deps: { config: Config, metrics: GatewayMetrics, logger: Logger, output?: OutputLedger | null }) {
-    this.#socket = socket
-    this.#out = new SocketOutput(socket, deps.config.limits.clientOutputBytes, deps.output ?? null)
+    // The budget covers data frames, pongs and the close frame alike.
+    super(socket, deps.config.limits.clientOutputBytes, deps.output ?? null)
     this.#metrics = deps.metrics
     this.#log = deps.logger
     const l = deps.config.limits
@@ -70,7 +69,7 @@ export class WebSocketClient implements ClientSide, FaultOwner {
   fault (err: unknown, where: EntryPoint): void {
     if (this.#session !== null) { this.#session.fault(err, where); return }
     reportFault(this.#metrics, this.#log, where, err, { transport: 'websocket' })
-    this.#socket.destroy()
+    this.socket.destroy()
   }
 
   get closed (): boolean { return this.#closed }
@@ -79,9 +78,9 @@ export class WebSocketClient implements ClientSide, FaultOwner {
   start (session: ProxySession, initial: Buffer): void {
     this.#session = session
     const input = contained(this, 'ws-data', (chunk: Buffer) => this.#input(chunk))
-    this.#socket.on('data', input)
+    this.socket.on('data', input)
     if (initial.length > 0) input(initial)
-    this.#socket.resume()
+    this.socket.resume()
   }
 
   #input (chunk: Buffer): void {
@@ -119,32 +118,28 @@ export class WebSocketClient implements ClientSide, FaultOwner {
   }
 
   #frame (buf: Buffer): boolean {
-    return this.#closed ? true : this.#out.write(buf)
+    return this.#closed ? true : this.out.write(buf)
   }
 
   // ClientSide
   write (buf: Buffer, done?: () => void): boolean {
-    if (this.#closed || this.#socket.destroyed) { done?.(); return true }
+    if (this.#closed || this.socket.destroyed) { done?.(); return true }
     // media-stream-library takes only a 2-byte AAC config (codec/sdp-browser.ts). Reduced here, where
     // every response to a WebSocket client passes whole (proxied replies and live fan-out viewers'
     // replies from src/live/ alike); `$` frame runs start with 0x24 and pass untouched.
     if (buf[0] === 0x52) buf = browserSdpMessage(buf)
-    return this.#out.writeBoth(frameHeader(OP_BINARY, buf.length), buf, done)
+    return this.out.writeBoth(frameHeader(OP_BINARY, buf.length), buf, done)
   }
 
-  get queued (): number { return this.#socket.writableLength }
   onDrain (cb: () => void): void { this.#drainCbs.push(cb) }
-  onOverflow (handler: (reason: string) => void): void { this.#out.onOverflow(handler) }
-  pauseInput (): void { this.#socket.pause() }
-  resumeInput (): void { this.#socket.resume() }
 
   close (): void {
     if (this.#closed) return
     this.#closed = true
-    const s = this.#socket
+    const s = this.socket
     if (!s.destroyed) {
       // 1001 (going away) when the stream or backend ended: media-stream-library reports it as onServerClose.
-      this.#out.write(encodeFrame(OP_CLOSE, closePayload(this.#closeCode, this.#closeReason)))
+      this.out.write(encodeFrame(OP_CLOSE, closePayload(this.#closeCode, this.#closeReason)))
       s.end()
     }
     setTimeout(() => s.destroy(), 1000).unref()
