@@ -17,7 +17,7 @@ import { RtspDemuxer } from '../tunnel/codec/demux.js'
 import type { InterleavedFrame } from '../tunnel/codec/interleaved.js'
 import { getHeader, makeResponse, serializeMessage, type Header, type RtspResponse } from '../tunnel/codec/rtsp-message.js'
 import { parseInterleaved, parseSessionHeader } from '../tunnel/codec/transport.js'
-import { parseSdp, resolveControl, type SdpInfo } from './sdp-info.js'
+import { parseSdp, resolveControl, type SdpInfo } from '../tunnel/codec/sdp/parse.js'
 import { contained, reportFault, type EntryPoint, type FaultOwner } from '../core/containment.js'
 import type { GatewayMetrics } from '../core/metrics.js'
 

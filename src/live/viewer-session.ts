@@ -29,7 +29,7 @@ import { getHeader, makeResponse, serializeMessage, type Header, type RtspReques
 import { filterTcpTransports, parseInterleaved, parseSessionHeader } from '../tunnel/codec/transport.js'
 import type { LiveAttachContext, LiveDelegate } from '../session/proxy-session.js'
 import { newPlayState, type Channels, type ChannelViewer, type LiveChannel, type PlayState, type RtpInfoEntry } from './fanout.js'
-import { resolveControl } from './sdp-info.js'
+import { resolveControl } from '../tunnel/codec/sdp/parse.js'
 
 export const LIVE_PUBLIC = 'OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER'
 /** Session timeout announced to live viewers (seconds); their keepalives only need to keep the tunnel open. */

@@ -19,7 +19,7 @@ import type { OriginLogger } from './options.js'
 import { ViewerOutput, type UdpPair } from './output.js'
 import { RtpStream } from './rtp-stream.js'
 import { parseNptRange, parseTarget, type Target } from './rtsp-url.js'
-import { buildSdp } from './sdp.js'
+import { buildSdp } from '../tunnel/codec/sdp/write.js'
 import { chooseTransport, formatTransport, type TrackTransport } from './transport.js'
 import { VodPlayer, type RtpInfoEntry } from './vod-player.js'
 
