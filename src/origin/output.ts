@@ -6,7 +6,7 @@ import type { Socket as UdpSocket } from 'node:dgram'
 import type { Socket } from 'node:net'
 import { encodeInterleavedHeader } from '../tunnel/codec/interleaved.js'
 import type { OriginMetrics } from './metrics.js'
-import type { TrackTransport } from './transport.js'
+import type { TrackTransport } from '../tunnel/codec/transport.js'
 
 export interface UdpPair { rtp: UdpSocket, rtcp: UdpSocket, ports: [number, number] }
 

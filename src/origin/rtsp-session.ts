@@ -20,7 +20,7 @@ import { ViewerOutput, type UdpPair } from './output.js'
 import { RtpStream } from './rtp-stream.js'
 import { parseNptRange, parseTarget, type Target } from './rtsp-url.js'
 import { buildSdp } from '../tunnel/codec/sdp/write.js'
-import { chooseTransport, formatTransport, type TrackTransport } from './transport.js'
+import { chooseTransport, formatTransport, type TrackTransport } from '../tunnel/codec/transport.js'
 import { VodPlayer, type RtpInfoEntry } from './vod-player.js'
 
 export const PUBLIC_METHODS = 'OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER'
