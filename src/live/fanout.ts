@@ -24,7 +24,9 @@ import type { ErrorCode } from '../core/errors.js'
 import type { GatewayMetrics } from '../core/metrics.js'
 import type { BackendPool, BackendState } from '../backends/pool.js'
 import type { ResolvedRoute } from '../backends/routes.js'
-import { encodeInterleaved, INTERLEAVED_HEADER, writeInterleaved, type InterleavedFrame } from '../tunnel/codec/interleaved.js'
+import {
+  encodeInterleaved, INTERLEAVED_HEADER, writeInterleaved, type InterleavedFrame
+} from '../tunnel/codec/interleaved.js'
 import { maskSdpAddress, rewriteSdp } from '../tunnel/codec/sdp/rewrite.js'
 import { keyModeOf, playRangeIsLive, sameLayout, sdpVerdict, type SdpInfo } from '../tunnel/codec/sdp/parse.js'
 import { UrlMapper } from '../tunnel/codec/url-rewrite.js'

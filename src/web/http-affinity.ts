@@ -46,13 +46,17 @@ export interface Viewer {
  * The Set-Cookie value that ties `viewer` to its backend on `route`, or null when the request
  * already carried that value (`sent`).
  */
-export function affinityCookie (name: string, viewer: Viewer, route: HttpRouteConfig, sent: string | null): string | null {
+export function affinityCookie (
+  name: string, viewer: Viewer, route: HttpRouteConfig, sent: string | null
+): string | null {
   const value = formatAffinity({ id: viewer.cookieId, slot: route.backends.findIndex(b => b.name === viewer.backend) })
   return value === sent ? null : `${name}=${value}; Path=${route.path}; HttpOnly; SameSite=Lax`
 }
 
 /** The backend a request asks for: its viewer's, else the one its cookie's slot names on `route`. */
-export function wantedBackend (viewer: Viewer | undefined, affinity: Affinity | null, route: HttpRouteConfig): string | undefined {
+export function wantedBackend (
+  viewer: Viewer | undefined, affinity: Affinity | null, route: HttpRouteConfig
+): string | undefined {
   return viewer?.backend ?? (affinity === null ? undefined : route.backends[affinity.slot]?.name)
 }
 
@@ -76,14 +80,20 @@ export class ViewerTable {
    * The viewer a request on `route` is: its cookie's when it carries one (taking over the address
    * key its first request was remembered by), else its address + User-Agent's.
    */
-  find (route: string, affinity: Affinity | null, client: string, userAgent: string): { key: string, viewer: Viewer | undefined } {
+  find (
+    route: string, affinity: Affinity | null, client: string, userAgent: string
+  ): { key: string, viewer: Viewer | undefined } {
     const addrKey = `a:${client}|${userAgent.slice(0, 200)}|${route}`
     if (affinity === null) return { key: addrKey, viewer: this.#viewers.get(addrKey) }
     const key = `c:${affinity.id}|${route}`
     let viewer = this.#viewers.get(key)
     if (viewer === undefined) {
       const a = this.#viewers.get(addrKey)
-      if (a !== undefined && a.cookieId === affinity.id) { this.#viewers.delete(addrKey); this.#viewers.set(key, a); viewer = a }
+      if (a !== undefined && a.cookieId === affinity.id) {
+        this.#viewers.delete(addrKey)
+        this.#viewers.set(key, a)
+        viewer = a
+      }
     }
     return { key, viewer }
   }

@@ -54,7 +54,8 @@ export function probeHttp (host: string, port: number, path: string, timeoutMs: 
       req.destroy()
       resolve({ ...o, seconds: (performance.now() - t0) / 1000 })
     }
-    const req = http.request({ host, port, path, method: 'GET', agent: false, headers: { 'user-agent': 'tunnelgate-probe', connection: 'close' } }, res => {
+    const headers = { 'user-agent': 'tunnelgate-probe', connection: 'close' }
+    const req = http.request({ host, port, path, method: 'GET', agent: false, headers }, res => {
       res.on('error', () => {})
       const status = res.statusCode ?? 0
       finish(status > 0 && status < 500 ? { ok: true, status } : { ok: false, status, reason: `HTTP ${status}` })
@@ -100,9 +101,18 @@ export class HttpBackendPool {
   constructor (d: HttpBackendPoolDeps) {
     this.#d = d
     for (const r of d.routes) {
-      for (const b of r.backends) if (!this.#backends.has(b.name)) this.#backends.set(b.name, { name: b.name, config: b, inFlight: 0, viewers: 0, requests: 0, failedUntil: 0, failures: 0, up: true, passes: 0, fails: 0, probe: '' })
+      for (const b of r.backends) {
+        if (this.#backends.has(b.name)) continue
+        this.#backends.set(b.name, {
+          name: b.name, config: b, inFlight: 0, viewers: 0, requests: 0, failedUntil: 0, failures: 0,
+          up: true, passes: 0, fails: 0, probe: ''
+        })
+      }
     }
-    for (const b of this.#backends.values()) { d.metrics.viewers.set({ transport: 'http', backend: b.name }, 0); d.metrics.backendUp.set({ backend: b.name }, 1) }
+    for (const b of this.#backends.values()) {
+      d.metrics.viewers.set({ transport: 'http', backend: b.name }, 0)
+      d.metrics.backendUp.set({ backend: b.name }, 1)
+    }
   }
 
   /** Probe every backend now and every `httpProxy.probeIntervalMs` (0: never) until close(). */
@@ -135,7 +145,9 @@ export class HttpBackendPool {
 
   /** The viewers gauge, per backend. */
   publishViewers (): void {
-    for (const b of this.#backends.values()) this.#d.metrics.viewers.set({ transport: 'http', backend: b.name }, b.viewers)
+    for (const b of this.#backends.values()) {
+      this.#d.metrics.viewers.set({ transport: 'http', backend: b.name }, b.viewers)
+    }
   }
 
   /**
@@ -144,13 +156,15 @@ export class HttpBackendPool {
    * the ones failing probes) rather than refusing.
    */
   choose (route: HttpRouteConfig, exclude: ReadonlySet<string>, now: number): HttpBackendConfig {
-    const snaps: BackendSnapshot[] = route.backends.filter(b => !exclude.has(b.name)).map(b =>
-      ({ name: b.name, sessions: this.load(b), maxSessions: 0, weight: b.weight, healthy: this.healthy(this.get(b.name), now) }))
+    const snaps: BackendSnapshot[] = route.backends.filter(b => !exclude.has(b.name)).map(b => ({
+      name: b.name, sessions: this.load(b), maxSessions: 0, weight: b.weight,
+      healthy: this.healthy(this.get(b.name), now)
+    }))
     const c = chooseBackend(snaps)
     if (c.backend !== null) return route.backends.find(b => b.name === c.backend)!
     const left = route.backends.filter(b => !exclude.has(b.name))
     const pool = left.length > 0 ? left : route.backends
-    const rank = (b: HttpBackendConfig): number => { const s = this.get(b.name); return (s.up ? 0 : 1e15) + s.failedUntil }
+    const rank = (b: HttpBackendConfig): number => (this.get(b.name).up ? 0 : 1e15) + this.get(b.name).failedUntil
     return pool.reduce((a, b) => rank(b) < rank(a) ? b : a)
   }
 
@@ -174,13 +188,17 @@ export class HttpBackendPool {
     }
   }
 
-  #publishUp (s: HttpBackendState): void { this.#d.metrics.backendUp.set({ backend: s.name }, this.healthy(s, Date.now()) ? 1 : 0) }
+  #publishUp (s: HttpBackendState): void {
+    this.#d.metrics.backendUp.set({ backend: s.name }, this.healthy(s, Date.now()) ? 1 : 0)
+  }
 
   /** Probe every HTTP backend once; a round still running is not doubled. */
   probeAll (): Promise<void> {
     if (this.#closed) return Promise.resolve()
     if (this.#probeRound !== null) return this.#probeRound
-    this.#probeRound = Promise.all([...this.#backends.values()].map(s => this.#probe(s))).then(() => {}).finally(() => { this.#probeRound = null })
+    this.#probeRound = Promise.all([...this.#backends.values()].map(s => this.#probe(s)))
+      .then(() => {})
+      .finally(() => { this.#probeRound = null })
     return this.#probeRound
   }
 
@@ -204,7 +222,14 @@ export class HttpBackendPool {
     }
     this.#publishUp(s)
     const log = this.#d.logger
-    if (was && !s.up) log.warn({ event: 'http-backend-down', code: 'TG_ERR_HTTP_BACKEND_PROBE', backend: s.name, probe: `GET ${b.healthPath}`, reason: s.probe }, `HTTP backend ${s.name} failed its health probe; out of the choice`)
-    else if (!was && s.up) log.info({ event: 'http-backend-up', backend: s.name }, `HTTP backend ${s.name} passed its health probes; back in the choice`)
+    if (was && !s.up) {
+      const code = 'TG_ERR_HTTP_BACKEND_PROBE'
+      const probe = `GET ${b.healthPath}`
+      const fields = { event: 'http-backend-down', code, backend: s.name, probe, reason: s.probe }
+      log.warn(fields, `HTTP backend ${s.name} failed its health probe; out of the choice`)
+    } else if (!was && s.up) {
+      const fields = { event: 'http-backend-up', backend: s.name }
+      log.info(fields, `HTTP backend ${s.name} passed its health probes; back in the choice`)
+    }
   }
 }

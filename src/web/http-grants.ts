@@ -12,7 +12,9 @@ import { cookieValues } from './http-cookies.js'
 export const MAX_GRANT_COOKIES = 8
 
 /** True when one of the request's grant cookies named `name` is valid and covers `path`. */
-export function grantCovers (cookieHeader: string | undefined, name: string, secrets: readonly string[], path: string, nowMs: number): boolean {
+export function grantCovers (
+  cookieHeader: string | undefined, name: string, secrets: readonly string[], path: string, nowMs: number
+): boolean {
   for (const value of cookieValues(cookieHeader, name, MAX_GRANT_COOKIES)) {
     const g = verifyGrant(value, secrets, nowMs / 1000)
     if (g.ok && pathAllowed(g.path, path)) return true
@@ -38,7 +40,11 @@ export interface GrantCookieOptions {
  * `Max-Age` = the token's remaining life (at least 1 s), `HttpOnly`, `SameSite=Strict`.
  */
 export function grantCookie (o: GrantCookieOptions): string {
-  const cookiePath = o.tokenPath === '/' ? '/' : o.tokenPath.replace(/\/+$/, '').split('/').map(encodeURIComponent).join('/')
+  const cookiePath = o.tokenPath === '/'
+    ? '/'
+    : o.tokenPath.replace(/\/+$/, '').split('/').map(encodeURIComponent).join('/')
   const maxAge = Math.max(1, Math.floor((o.tokenExpMs - o.nowMs) / 1000))
-  return `${o.name}=${signGrant(o.secret, o.tokenPath, o.tokenExpMs / 1000)}; Path=${cookiePath}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${o.secure ? '; Secure' : ''}`
+  const value = signGrant(o.secret, o.tokenPath, o.tokenExpMs / 1000)
+  const secure = o.secure ? '; Secure' : ''
+  return `${o.name}=${value}; Path=${cookiePath}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure}`
 }

@@ -36,7 +36,9 @@ import { tokenOf } from '../tunnel/codec/access.js'
 import { gateFor, type Gate } from '../door/gate.js'
 import { redactUrl } from '../core/redact.js'
 import { encodeSegment, matchRoute, normalisePath, type HttpBackendConfig, type HttpProxyConfig, type HttpRouteConfig } from '../config/http-routes.js'
-import { affinityCookie, formatAffinity, newViewerId, parseAffinity, ViewerTable, wantedBackend, type Viewer } from './http-affinity.js'
+import {
+  affinityCookie, formatAffinity, newViewerId, parseAffinity, ViewerTable, wantedBackend, type Viewer
+} from './http-affinity.js'
 import { HttpBackendPool, type HttpBackendStatus, type RtspLoadOf } from './http-backends.js'
 import { parseCookies } from './http-cookies.js'
 import { grantCookie, grantCovers } from './http-grants.js'
@@ -113,8 +115,15 @@ export class HttpRoutes {
     this.#m = httpRouteMetrics(metrics.registry)
     this.routes = config.httpRoutes.map(r => ({ config: r, inFlight: 0, requests: 0, bytes: 0, upstreamErrors: 0, statuses: {} }))
     for (const r of config.httpRoutes) this.#m.inFlight.set({ transport: 'http', route: r.path }, 0)
-    this.#pool = new HttpBackendPool({ config: this.#cfg, routes: config.httpRoutes, metrics: this.#m, gatewayMetrics: metrics, logger: this.#logger, rtspLoad: opts.rtspLoad ?? (() => null) })
-    this.#viewers = new ViewerTable({ maxViewers: this.#cfg.maxViewers, idleMs: this.#cfg.viewerIdleMs, count: (backend, delta) => { this.#pool.countViewer(backend, delta) } })
+    this.#pool = new HttpBackendPool({
+      config: this.#cfg, routes: config.httpRoutes, metrics: this.#m, gatewayMetrics: metrics, logger: this.#logger,
+      rtspLoad: opts.rtspLoad ?? (() => null)
+    })
+    this.#viewers = new ViewerTable({
+      maxViewers: this.#cfg.maxViewers,
+      idleMs: this.#cfg.viewerIdleMs,
+      count: (backend, delta) => { this.#pool.countViewer(backend, delta) }
+    })
     this.#gate = gateFor(config, metrics, logger)
     this.#agent = new http.Agent({ keepAlive: true, maxSockets: this.#cfg.maxSocketsPerBackend, scheduling: 'lifo' })
     this.#proxy = httpProxy.createProxyServer({ agent: this.#agent, xfwd: false, changeOrigin: true, ws: false, ignorePath: false })
@@ -123,7 +132,8 @@ export class HttpRoutes {
     this.#proxy.on('econnreset', (_err, req) => { this.#clientGone(req) })
     this.#proxy.on('proxyReq', (proxyReq, req) => { this.#onProxyReq(proxyReq, req) })
     this.#proxy.on('proxyRes', (proxyRes, req, res) => { this.#onProxyRes(proxyRes, req, res) })
-    this.#sweep = setInterval(() => { this.#viewers.expire(Date.now()); this.#pool.publishViewers() }, Math.max(250, Math.min(this.#cfg.viewerIdleMs / 2, 10_000)))
+    const sweepMs = Math.max(250, Math.min(this.#cfg.viewerIdleMs / 2, 10_000))
+    this.#sweep = setInterval(() => { this.#viewers.expire(Date.now()); this.#pool.publishViewers() }, sweepMs)
     this.#sweep.unref()
     if (this.enabled) this.#pool.startProbes()
   }
@@ -163,7 +173,8 @@ export class HttpRoutes {
       return reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(this.#hlsJs)
     })
     const page = loadAssets('hls-player', ['index.html']).get('index.html')!
-    app.get('/hls-player.html', async (_req, reply) => reply.type(page.type).header('cache-control', 'no-cache').send(page.body))
+    app.get('/hls-player.html', async (_req, reply) =>
+      reply.type(page.type).header('cache-control', 'no-cache').send(page.body))
     app.addHook('onClose', async () => { this.close() })
   }
 
@@ -196,9 +207,8 @@ export class HttpRoutes {
     const headers: Header[] = Object.entries(raw.headers).flatMap(([k, v]) => v === undefined ? [] : Array.isArray(v) ? v.map(x => [k, x] as Header) : [[k, v] as Header])
     const target = raw.url ?? ''
     const now = Date.now()
-    if (secrets.length > 0 && tokenOf(target, headers, this.#config.auth.tokenQueryParam) === null && grantCovers(cookieHeader, this.#cfg.grantCookie, secrets, path, now)) {
-      return { grantCookie: null }
-    }
+    const tokenLess = secrets.length > 0 && tokenOf(target, headers, this.#config.auth.tokenQueryParam) === null
+    if (tokenLess && grantCovers(cookieHeader, this.#cfg.grantCookie, secrets, path, now)) return { grantCookie: null }
     const verdict = this.#gate.check({ client: req.ip, headers, target, path, transport: 'http' })
     const v = verdict instanceof Promise ? await verdict : verdict
     if (raw.socket.destroyed) { reply.hijack(); return false }
@@ -210,7 +220,11 @@ export class HttpRoutes {
     }
     if (v.tokenPath === undefined || v.tokenExpMs === undefined) return { grantCookie: null }
     const secure = (raw.socket as { encrypted?: boolean }).encrypted === true
-    return { grantCookie: grantCookie({ name: this.#cfg.grantCookie, secret: secrets[0]!, tokenPath: v.tokenPath, tokenExpMs: v.tokenExpMs, nowMs: now, secure }) }
+    const grant = grantCookie({
+      name: this.#cfg.grantCookie, secret: secrets[0]!, tokenPath: v.tokenPath, tokenExpMs: v.tokenExpMs,
+      nowMs: now, secure
+    })
+    return { grantCookie: grant }
   }
 
   async #handle (req: FastifyRequest, reply: FastifyReply): Promise<void> {

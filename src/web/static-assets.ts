@@ -19,5 +19,8 @@ export interface StaticAsset { body: Buffer, type: string }
 /** `names` of the asset folder `folder` (under src/web or dist/web), with their content types. */
 export function loadAssets (folder: string, names: readonly string[]): Map<string, StaticAsset> {
   const dir = join(dirname(fileURLToPath(import.meta.url)), folder)
-  return new Map(names.map(name => [name, { body: readFileSync(join(dir, name)), type: TYPES[extname(name)] ?? 'application/octet-stream' }]))
+  return new Map(names.map(name => {
+    const asset = { body: readFileSync(join(dir, name)), type: TYPES[extname(name)] ?? 'application/octet-stream' }
+    return [name, asset]
+  }))
 }

@@ -21,7 +21,9 @@ export interface InterleavedFrame {
  * INTERLEAVED_HEADER + payload.length bytes); returns the offset after the frame.
  */
 export function writeInterleaved (out: Buffer, offset: number, channel: number, payload: Buffer): number {
-  if (!Number.isInteger(channel) || channel < 0 || channel > 255) throw new RangeError(`interleaved channel ${channel} out of range 0-255`)
+  if (!Number.isInteger(channel) || channel < 0 || channel > 255) {
+    throw new RangeError(`interleaved channel ${channel} out of range 0-255`)
+  }
   if (payload.length > MAX_INTERLEAVED_PAYLOAD) throw new RangeError(`interleaved payload ${payload.length} > 65535`)
   out[offset] = INTERLEAVED_MAGIC
   out[offset + 1] = channel

@@ -56,7 +56,8 @@ export function parseTransport (value: string): TransportSpec[] {
     for (const raw of parts.slice(1)) {
       if (raw === '') continue
       const eq = raw.indexOf('=')
-      params.push({ name: (eq === -1 ? raw : raw.slice(0, eq)).trim().toLowerCase(), value: eq === -1 ? undefined : raw.slice(eq + 1).trim(), raw })
+      const name = (eq === -1 ? raw : raw.slice(0, eq)).trim().toLowerCase()
+      params.push({ name, value: eq === -1 ? undefined : raw.slice(eq + 1).trim(), raw })
     }
     return { protocol: parts[0]!, params, raw: alt.trim() }
   })
@@ -86,7 +87,8 @@ export function filterTcpTransports (value: string): string | null {
   if (value.length > MAX_TRANSPORT_VALUE) return null
   const kept = parseTransport(value)
     .filter(spec => TCP_TRANSPORT_PROTOCOLS.has(spec.protocol.toLowerCase()))
-    .map(spec => [spec.protocol, ...spec.params.filter(p => !DROPPED_TRANSPORT_PARAMS.has(p.name)).map(p => p.raw)].join(';'))
+    .map(spec => [spec.protocol, ...spec.params.filter(p => !DROPPED_TRANSPORT_PARAMS.has(p.name)).map(p => p.raw)])
+    .map(parts => parts.join(';'))
   return kept.length === 0 ? null : kept.join(',')
 }
 
@@ -163,9 +165,12 @@ function ssrcHex (ssrc: number): string {
  * A Transport value for media interleaved on `channels`: `<protocol>;unicast;interleaved=a-b`, then
  * `;ssrc=XXXXXXXX` and `;mode="PLAY"` when given (a server's reply).
  */
-export function formatInterleavedTransport (channels: readonly [number, number], opts: { protocol?: string, ssrc?: number, mode?: 'PLAY' } = {}): string {
+export function formatInterleavedTransport (
+  channels: readonly [number, number], opts: { protocol?: string, ssrc?: number, mode?: 'PLAY' } = {}
+): string {
   return `${opts.protocol ?? 'RTP/AVP/TCP'};unicast;interleaved=${channels[0]}-${channels[1]}` +
-    (opts.ssrc === undefined ? '' : `;ssrc=${ssrcHex(opts.ssrc)}`) + (opts.mode === undefined ? '' : `;mode="${opts.mode}"`)
+    (opts.ssrc === undefined ? '' : `;ssrc=${ssrcHex(opts.ssrc)}`) +
+    (opts.mode === undefined ? '' : `;mode="${opts.mode}"`)
 }
 
 /** A server's Transport reply for a track it serves. */

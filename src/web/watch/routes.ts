@@ -88,7 +88,8 @@ export async function registerWatch (app: FastifyInstance, opts: WatchOptions, g
     return reply.type('text/javascript; charset=utf-8').header('Cache-Control', 'public, max-age=86400').send(bundle)
   })
   for (const [name, asset] of loadAssets('watch-page', ['player.js', 'style.css'])) {
-    app.get(`/watch-assets/${name}`, async (_req, reply) => reply.type(asset.type).header('Cache-Control', 'no-cache').send(asset.body))
+    app.get(`/watch-assets/${name}`, async (_req, reply) =>
+      reply.type(asset.type).header('Cache-Control', 'no-cache').send(asset.body))
   }
   app.get('/watch', async (_req, reply) => {
     return html(reply, 200, page('Streams · tunnelgate', `<h1>Streams</h1>${watchLinks(opts.streams())}`))

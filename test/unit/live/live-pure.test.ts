@@ -5,7 +5,9 @@
 import t from 'tap'
 import { TrackRewriter, rtpSeq, rtpSsrc, rtpTimestamp, rtpPayload } from '../../../src/live/rtp-rewriter.js'
 import { GopCache, h264Summary, h265Summary, type LivePacket } from '../../../src/live/gop-cache.js'
-import { keyModeOf, parseSdp, playRangeIsLive, resolveControl, sameLayout, sdpVerdict } from '../../../src/tunnel/codec/sdp/parse.js'
+import {
+  keyModeOf, parseSdp, playRangeIsLive, resolveControl, sameLayout, sdpVerdict
+} from '../../../src/tunnel/codec/sdp/parse.js'
 
 function rtp (seq: number, ts: number, ssrc: number, payload = Buffer.from([0x41, 1, 2, 3]), marker = false): Buffer {
   const b = Buffer.alloc(12 + payload.length)

@@ -12,7 +12,10 @@ import {
 } from '../../../src/web/http-affinity.js'
 
 const config = buildConfig([{
-  httpRoutes: [{ path: '/hls', backends: ['http://10.0.0.5:8080/hls', { url: 'http://10.0.0.6:8080/hls', name: 'web-b' }] }]
+  httpRoutes: [{
+    path: '/hls',
+    backends: ['http://10.0.0.5:8080/hls', { url: 'http://10.0.0.6:8080/hls', name: 'web-b' }]
+  }]
 }])
 const route = config.httpRoutes[0]!
 const [a, b] = route.backends.map(x => x.name) as [string, string]
@@ -20,7 +23,9 @@ const ID = '0123456789abcdef0123456789abcdef'
 
 t.test('the cookie value: <32 hex id>.<slot>, nothing else', async t => {
   t.same(parseAffinity(`${ID}.1`), { id: ID, slot: 1 })
-  for (const bad of [undefined, '', ID, `${ID}.`, `${ID}.12345`, `${ID.toUpperCase()}.0`, `${ID.slice(1)}.0`, `${ID}0.0`, `${ID}.0;x`, `${ID}.-1`, `10.0.0.5:8080.0`]) {
+  const bads = [undefined, '', ID, `${ID}.`, `${ID}.12345`, `${ID.toUpperCase()}.0`, `${ID.slice(1)}.0`, `${ID}0.0`,
+    `${ID}.0;x`, `${ID}.-1`, '10.0.0.5:8080.0']
+  for (const bad of bads) {
     t.equal(parseAffinity(bad), null, String(bad))
   }
   fc.assert(fc.property(fc.stringMatching(/^[0-9a-f]{32}$/), fc.integer({ min: 0, max: 9999 }), (id, slot) => {
@@ -38,7 +43,8 @@ t.test('affinityCookie names the backend by its index in the route, and only whe
   t.equal(cookie, `tgv=${ID}.1; Path=/hls; HttpOnly; SameSite=Lax`)
   t.notOk(cookie!.includes('10.0.0.6') || cookie!.includes('web-b'), 'neither the address nor the name of the backend')
   t.equal(affinityCookie('tgv', viewer, route, `${ID}.1`), null, 'the request already carried it')
-  t.equal(affinityCookie('tgv', viewer, route, `${ID}.0`), `tgv=${ID}.1; Path=/hls; HttpOnly; SameSite=Lax`, 'moved to another backend')
+  t.equal(affinityCookie('tgv', viewer, route, `${ID}.0`), `tgv=${ID}.1; Path=/hls; HttpOnly; SameSite=Lax`,
+    'moved to another backend')
 })
 
 t.test('wantedBackend: the viewer\'s, else the cookie\'s slot on this route', async t => {
@@ -51,7 +57,8 @@ t.test('wantedBackend: the viewer\'s, else the cookie\'s slot on this route', as
 
 function table (maxViewers = 10, idleMs = 1000): { viewers: ViewerTable, counts: Map<string, number> } {
   const counts = new Map<string, number>()
-  const viewers = new ViewerTable({ maxViewers, idleMs, count: (backend, delta) => { counts.set(backend, (counts.get(backend) ?? 0) + delta) } })
+  const count = (backend: string, delta: number): void => { counts.set(backend, (counts.get(backend) ?? 0) + delta) }
+  const viewers = new ViewerTable({ maxViewers, idleMs, count })
   return { viewers, counts }
 }
 
@@ -65,11 +72,13 @@ t.test('a viewer is its address + User-Agent until its cookie comes, then its co
   t.equal(viewers.find('/hls', null, '192.0.2.1', 'hls.js').viewer, v, 'no cookie: found by address + User-Agent')
   t.equal(viewers.find('/hls', null, '192.0.2.1', 'ffmpeg').viewer, undefined, 'another User-Agent is another viewer')
   t.equal(viewers.find('/vod', null, '192.0.2.1', 'hls.js').viewer, undefined, 'another route is another viewer')
-  t.equal(viewers.find('/hls', { id: 'f'.repeat(32), slot: 1 }, '192.0.2.1', 'hls.js').viewer, undefined, 'another id does not take it over')
+  t.equal(viewers.find('/hls', { id: 'f'.repeat(32), slot: 1 }, '192.0.2.1', 'hls.js').viewer, undefined,
+    'another id does not take it over')
   const withCookie = viewers.find('/hls', { id: ID, slot: 1 }, '192.0.2.1', 'hls.js')
   t.equal(withCookie.viewer, v, 'its own cookie takes the address key over')
   t.equal(viewers.find('/hls', null, '192.0.2.1', 'hls.js').viewer, undefined, 'the address key is free again')
-  t.equal(viewers.find('/hls', { id: ID, slot: 0 }, '198.51.100.7', 'other').viewer, v, 'from then on the cookie alone, from anywhere')
+  t.equal(viewers.find('/hls', { id: ID, slot: 0 }, '198.51.100.7', 'other').viewer, v,
+    'from then on the cookie alone, from anywhere')
   t.equal(viewers.size, 1)
 })
 

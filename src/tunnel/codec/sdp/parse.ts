@@ -92,7 +92,7 @@ function trackOf (m: MediaDescription, index: number): SdpTrack {
   let codec = st?.[0] ?? ''
   let clockRate = st?.[1] ?? DEFAULT_CLOCK
   for (const r of m.rtp) {
-    if (!samePayload(r.payload, payloadType) || r.codec === '' || r.rate === undefined || String(r.rate) === '') continue
+    if (!samePayload(r.payload, payloadType) || r.codec === '' || String(r.rate ?? '') === '') continue
     codec = String(r.codec).toLowerCase()
     clockRate = Number(r.rate)
   }
@@ -115,7 +115,7 @@ export function parseSdp (text: string): SdpInfo {
   for (const a of unknownAttributes(s)) {
     if (a.startsWith('range:')) range = rangeOf(a.slice('range:'.length)) ?? range
   }
-  const broadcast = [s, ...s.media].some(section => unknownAttributes(section).some(a => a.toLowerCase() === 'type:broadcast'))
+  const broadcast = [s, ...s.media].some(m => unknownAttributes(m).some(a => a.toLowerCase() === 'type:broadcast'))
   return { tracks, sessionControl: s.control === undefined ? '' : String(s.control).trim(), range, broadcast }
 }
 

@@ -117,7 +117,8 @@ function videoMedia (t: SdpVideo): SdpMediaOut {
     payloadType: t.payloadType,
     encoding: 'H264',
     clockRate: 90000,
-    fmtp: `packetization-mode=1;profile-level-id=${profileLevelId(t.sps)};sprop-parameter-sets=${spropParameterSets(t.sps, t.pps)}`,
+    fmtp: `packetization-mode=1;profile-level-id=${profileLevelId(t.sps)};` +
+      `sprop-parameter-sets=${spropParameterSets(t.sps, t.pps)}`,
     attributes: [
       `cliprect:0,0,${t.height},${t.width}`,
       `framesize:${t.payloadType} ${t.width}-${t.height}`,
@@ -134,7 +135,8 @@ function audioMedia (t: SdpAudio): SdpMediaOut {
     encoding: 'mpeg4-generic',
     clockRate: t.sampleRate,
     channels: t.channels,
-    fmtp: `streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;config=${t.asc.toString('hex')}`,
+    fmtp: 'streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;' +
+      `config=${t.asc.toString('hex')}`,
     control: t.control
   }
 }

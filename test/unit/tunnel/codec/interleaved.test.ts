@@ -5,7 +5,9 @@
 import t from 'tap'
 import fc from 'fast-check'
 import assert from 'node:assert/strict'
-import { encodeInterleaved, INTERLEAVED_HEADER, leadingFrames, writeInterleaved } from '../../../../src/tunnel/codec/interleaved.js'
+import {
+  encodeInterleaved, INTERLEAVED_HEADER, leadingFrames, writeInterleaved
+} from '../../../../src/tunnel/codec/interleaved.js'
 import { RtspDemuxer } from '../../../../src/tunnel/codec/demux.js'
 
 t.test('writeInterleaved: header, payload, next offset', async t => {
@@ -14,7 +16,9 @@ t.test('writeInterleaved: header, payload, next offset', async t => {
   t.same(out, Buffer.from([0xee, 0xee, 0x24, 7, 0, 3, 1, 2, 3, 0xee, 0xee, 0xee]), 'bytes outside the frame untouched')
   t.same(encodeInterleaved(255, Buffer.alloc(0)), Buffer.from([0x24, 255, 0, 0]))
   t.equal(encodeInterleaved(1, Buffer.alloc(65535)).readUInt16BE(2), 65535)
-  for (const ch of [-1, 256, 1.5, NaN]) t.throws(() => encodeInterleaved(ch, Buffer.alloc(1)), RangeError, `channel ${ch}`)
+  for (const ch of [-1, 256, 1.5, NaN]) {
+    t.throws(() => encodeInterleaved(ch, Buffer.alloc(1)), RangeError, `channel ${ch}`)
+  }
   t.throws(() => encodeInterleaved(0, Buffer.alloc(65536)), RangeError, 'payload over 65535')
 })
 
@@ -29,7 +33,8 @@ t.test('frames written back to back read back whole, in order', async t => {
     const body = buf.subarray(lead)
     assert.deepEqual(leadingFrames(body), { bytes: size, frames: frames.length })
     const units = new RtspDemuxer().push(body)
-    assert.deepEqual(units.map(u => u.kind === 'frame' ? [u.channel, [...u.payload]] : u.kind), frames.map(f => [f.channel, [...f.payload]]))
+    const read = units.map(u => u.kind === 'frame' ? [u.channel, [...u.payload]] : u.kind)
+    assert.deepEqual(read, frames.map(f => [f.channel, [...f.payload]]))
   }), { numRuns: 300 })
   t.pass('300 runs of frames')
 })

@@ -7,11 +7,13 @@ import t from 'tap'
 import fc from 'fast-check'
 import assert from 'node:assert/strict'
 import {
-  chooseTransport, filterTcpTransports, formatInterleavedTransport, formatTransport, parseInterleaved, parseTransport
+  chooseTransport, filterTcpTransports, formatInterleavedTransport, formatTransport, parseInterleaved, parseTransport,
+  type TransportSpec
 } from '../../../../src/tunnel/codec/transport.js'
 
 t.test('parseTransport: specs, parameters, quotes', async t => {
-  t.same(parseTransport(' RTP/AVP/TCP;unicast; interleaved = 0-1 ;mode="PLAY,RECORD", RTP/AVP;client_port=5000-5001;;'), [
+  const value = ' RTP/AVP/TCP;unicast; interleaved = 0-1 ;mode="PLAY,RECORD", RTP/AVP;client_port=5000-5001;;'
+  t.same(parseTransport(value), [
     {
       protocol: 'RTP/AVP/TCP',
       params: [
@@ -21,7 +23,11 @@ t.test('parseTransport: specs, parameters, quotes', async t => {
       ],
       raw: 'RTP/AVP/TCP;unicast; interleaved = 0-1 ;mode="PLAY,RECORD"'
     },
-    { protocol: 'RTP/AVP', params: [{ name: 'client_port', value: '5000-5001', raw: 'client_port=5000-5001' }], raw: 'RTP/AVP;client_port=5000-5001;;' }
+    {
+      protocol: 'RTP/AVP',
+      params: [{ name: 'client_port', value: '5000-5001', raw: 'client_port=5000-5001' }],
+      raw: 'RTP/AVP;client_port=5000-5001;;'
+    }
   ])
   t.same(parseTransport('').map(s => s.protocol), [''])
 })
@@ -36,15 +42,18 @@ t.test('one channel: the session reads n as n-n, the origin serves n, n+1', asyn
 
 t.test('the origin\'s choice respects quotes and the last of a repeated parameter', async t => {
   t.same(chooseTransport('RTP/AVP/TCP;mode="PLAY,RECORD";interleaved=2-3'), undefined, 'a mode list is not PLAY')
-  t.same(chooseTransport('RTP/AVP/TCP;destination="a,b";interleaved=2-3')?.interleaved, [2, 3], 'a comma inside quotes is no new spec')
+  t.same(chooseTransport('RTP/AVP/TCP;destination="a,b";interleaved=2-3')?.interleaved, [2, 3],
+    'a comma inside quotes is no new spec')
   t.same(chooseTransport('RTP/AVP/TCP;mode=record;mode=PLAY')?.lower, 'tcp')
   t.equal(chooseTransport('RTP/AVP/TCP;interleaved=x,RTP/AVP/TCP;multicast'), undefined)
-  t.match(chooseTransport('RTP/AVP/TCP;interleaved=x,RTP/AVP;client_port=7000-7001'), { lower: 'udp', raw: 'RTP/AVP;client_port=7000-7001' })
+  t.match(chooseTransport('RTP/AVP/TCP;interleaved=x,RTP/AVP;client_port=7000-7001'),
+    { lower: 'udp', raw: 'RTP/AVP;client_port=7000-7001' })
 })
 
 t.test('formatted replies read back', async t => {
   t.equal(formatInterleavedTransport([0, 1]), 'RTP/AVP/TCP;unicast;interleaved=0-1', 'the live upstream\'s request')
-  t.equal(formatInterleavedTransport([2, 3], { protocol: 'RTP/SAVP/TCP', ssrc: 0xdeadbeef }), 'RTP/SAVP/TCP;unicast;interleaved=2-3;ssrc=DEADBEEF', 'a live viewer\'s reply')
+  t.equal(formatInterleavedTransport([2, 3], { protocol: 'RTP/SAVP/TCP', ssrc: 0xdeadbeef }),
+    'RTP/SAVP/TCP;unicast;interleaved=2-3;ssrc=DEADBEEF', 'a live viewer\'s reply')
   const channels = fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }))
   fc.assert(fc.property(channels, fc.integer({ min: 0, max: 0xffffffff }), ([a, b], ssrc) => {
     const reply = formatTransport({ kind: 'tcp', rtpChannel: a, rtcpChannel: b }, ssrc)
@@ -58,7 +67,8 @@ t.test('formatted replies read back', async t => {
 })
 
 t.test('any input: a parse, no throw; the TCP filter is idempotent and keeps only TCP specs', async t => {
-  const part = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('RTP/AVP/TCP', 'RTP/AVP', 'rtp/avpf/tcp', 'interleaved=0-1', 'destination=1.2.3.4', '"', ',', ';', 'mode="PLAY"', 'client_port=1-2'))
+  const part = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('RTP/AVP/TCP', 'RTP/AVP', 'rtp/avpf/tcp',
+    'interleaved=0-1', 'destination=1.2.3.4', '"', ',', ';', 'mode="PLAY"', 'client_port=1-2'))
   fc.assert(fc.property(fc.array(part, { maxLength: 12 }), parts => {
     const value = parts.join('')
     parseTransport(value)
@@ -68,7 +78,9 @@ t.test('any input: a parse, no throw; the TCP filter is idempotent and keeps onl
     const kept = filterTcpTransports(value)
     if (kept === null) return
     assert.equal(filterTcpTransports(kept), kept)
-    assert.ok(parseTransport(kept).every(s => /\/tcp$/i.test(s.protocol) && !s.params.some(p => p.name === 'destination')))
+    const tcpOnly = (s: TransportSpec): boolean =>
+      /\/tcp$/i.test(s.protocol) && !s.params.some(p => p.name === 'destination')
+    assert.ok(parseTransport(kept).every(tcpOnly))
   }), { numRuns: 2000 })
   t.pass('2000 values')
 })

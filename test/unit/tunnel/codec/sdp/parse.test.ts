@@ -41,31 +41,38 @@ t.test('the captured SDPs: tracks, controls, clock rates, verdicts', async t => 
 
 t.test('forms the grammar takes only once normalised', async t => {
   const s = parseSdp('v=0\r\nm=video 0/2 RTP/AVP 96\r\na=rtpmap:96  H264/90000\r\nm=audio  0 RTP/AVP 0\r\n')
-  t.same(s.tracks.map(x => [x.media, x.payloadType, x.codec, x.clockRate]), [['video', 96, 'h264', 90000], ['audio', 0, 'pcmu', 8000]],
-    'a port count and runs of spaces')
+  t.same(s.tracks.map(x => [x.media, x.payloadType, x.codec, x.clockRate]),
+    [['video', 96, 'h264', 90000], ['audio', 0, 'pcmu', 8000]], 'a port count and runs of spaces')
   t.same(parseSdp('v=0\n  a=control:*  \nm=video 0 RTP/AVP 96\na=control: 1 \n').tracks[0]!.control, '1',
     'LF only, lines trimmed, a numeric control stays text')
   t.equal(parseSdp('v=0\r\na=control:7\r\n').sessionControl, '7')
-  t.same(parseSdp('v=0\r\nm=video 0 RTP/AVP\r\n').tracks[0], { index: 0, media: 'video', payloadType: -1, codec: '', clockRate: 90000, control: '', fmtp: '' },
+  t.same(parseSdp('v=0\r\nm=video 0 RTP/AVP\r\n').tracks[0],
+    { index: 0, media: 'video', payloadType: -1, codec: '', clockRate: 90000, control: '', fmtp: '' },
     'no payload type: -1, not PCMU')
-  t.same(parseSdp('v=0\r\nm=audio 0 RTP/AVP 096\r\na=rtpmap:096 L16/16000\r\na=fmtp:096 x=1\r\n').tracks[0], { index: 0, media: 'audio', payloadType: 96, codec: 'l16', clockRate: 16000, control: '', fmtp: 'x=1' },
+  t.same(parseSdp('v=0\r\nm=audio 0 RTP/AVP 096\r\na=rtpmap:096 L16/16000\r\na=fmtp:096 x=1\r\n').tracks[0],
+    { index: 0, media: 'audio', payloadType: 96, codec: 'l16', clockRate: 16000, control: '', fmtp: 'x=1' },
     'zero-padded payload types match')
   const noRate = parseSdp('v=0\r\nm=audio 0 RTP/AVP 0\r\na=rtpmap:0 opus\r\na=rtpmap: PCMA/8000\r\n').tracks[0]!
   t.same([noRate.codec, noRate.clockRate], ['pcmu', 8000], 'an rtpmap without a rate or a payload type is ignored')
-  t.equal(parseSdp('v=0\r\nm=video 0 RTP/AVP 96\r\na=range:npt=now-\r\n').range, 'none', 'a media-level range is not the session\'s')
-  t.ok(parseSdp('v=0\r\nm=video 0 RTP/AVP 96\r\na=type:Broadcast\r\n').broadcast, 'broadcast in a media section, any case')
+  const media = 'v=0\r\nm=video 0 RTP/AVP 96\r\n'
+  t.equal(parseSdp(media + 'a=range:npt=now-\r\n').range, 'none', 'a media-level range is not the session\'s')
+  t.ok(parseSdp(media + 'a=type:Broadcast\r\n').broadcast, 'broadcast in a media section, any case')
   t.equal(parseSdp('v=0\r\na=range:smpte=0:00:00-0:01:00\r\n').range, 'finite')
-  t.equal(parseSdp('v=0\r\na=range:npt=0-12\r\na=range:clock=x\r\n').range, 'finite', 'a range it cannot read leaves the last one')
+  t.equal(parseSdp('v=0\r\na=range:npt=0-12\r\na=range:clock=x\r\n').range, 'finite',
+    'a range it cannot read leaves the last one')
 })
 
 t.test('random lines: always a parse, tracks numbered in order', async t => {
   const line = fc.oneof(
     fc.string({ maxLength: 40 }),
-    fc.tuple(fc.constantFrom('m=', 'a=rtpmap:', 'a=fmtp:', 'a=control:', 'a=range:', 'c=', 'o='), fc.string({ maxLength: 30 })).map(([a, b]) => a + b)
+    fc.tuple(fc.constantFrom('m=', 'a=rtpmap:', 'a=fmtp:', 'a=control:', 'a=range:', 'c=', 'o='),
+      fc.string({ maxLength: 30 }))
+      .map(([a, b]) => a + b)
   )
   fc.assert(fc.property(fc.array(line, { maxLength: 30 }), fc.constantFrom('\r\n', '\n', '\r'), (lines, eol) => {
     const s = parseSdp(lines.join(eol))
-    return s.tracks.every((x, i) => x.index === i && typeof x.control === 'string' && typeof x.codec === 'string' && Number.isFinite(x.clockRate))
+    return s.tracks.every((x, i) =>
+      x.index === i && typeof x.control === 'string' && typeof x.codec === 'string' && Number.isFinite(x.clockRate))
   }), { numRuns: 2000 })
   t.pass('2000 random SDPs')
 })

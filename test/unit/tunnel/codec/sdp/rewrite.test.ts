@@ -20,13 +20,18 @@ t.test('editSdp: the same Buffer when nothing changes, only the matches otherwis
 })
 
 t.test('rewriteSdp and maskSdpAddress keep every other byte', async t => {
-  const body = Buffer.from('v=0\no=- 1 1 IN IP4 10.0.0.5\r\nc=IN  IP4\t10.0.0.5/127\ra=control:rtsp://10.0.0.5:8554/x \r\n' +
+  const body = Buffer.from('v=0\no=- 1 1 IN IP4 10.0.0.5\r\nc=IN  IP4\t10.0.0.5/127\r' +
+    'a=control:rtsp://10.0.0.5:8554/x \r\n' +
     'a=control:trackID=1\na=x-note:rtsp://10.0.0.5:8554/y \xe9\n', 'latin1')
-  t.equal(rewriteSdp(body, toGw).toString('latin1'), body.toString('latin1').replace('a=control:rtsp://10.0.0.5:8554/x', 'a=control:rtsp://gw/x'),
+  const text = body.toString('latin1')
+  t.equal(rewriteSdp(body, toGw).toString('latin1'),
+    text.replace('a=control:rtsp://10.0.0.5:8554/x', 'a=control:rtsp://gw/x'),
     'only the absolute control; its trailing space, other lines and endings kept')
   t.equal(maskSdpAddress(body, '10.0.0.5').toString('latin1'),
-    body.toString('latin1').replace('IN IP4 10.0.0.5\r', 'IN IP4 0.0.0.0\r').replace('IN  IP4\t10.0.0.5/', 'IN  IP4\t0.0.0.0/'), 'o= and c= only')
-  t.equal(maskSdpAddress(Buffer.from('o=- 1 1 IN IP6 FE80::1\r\n'), '[fe80::1]').toString(), 'o=- 1 1 IN IP6 ::\r\n', 'IPv6, any case, brackets')
+    text.replace('IN IP4 10.0.0.5\r', 'IN IP4 0.0.0.0\r').replace('IN  IP4\t10.0.0.5/', 'IN  IP4\t0.0.0.0/'),
+    'o= and c= only')
+  t.equal(maskSdpAddress(Buffer.from('o=- 1 1 IN IP6 FE80::1\r\n'), '[fe80::1]').toString(), 'o=- 1 1 IN IP6 ::\r\n',
+    'IPv6, any case, brackets')
   t.equal(maskSdpAddress(body, ''), body)
   t.equal(maskSdpAddress(body, '10.0.0.6'), body, 'another address: the same Buffer')
 })
@@ -50,15 +55,18 @@ t.test('bodies up to the RTSP body limit: the address at the very end is still m
 t.test('random bodies: an identity edit is the same Buffer; a mask changes exactly the masked addresses', async t => {
   const line = fc.oneof(
     fc.stringMatching(/^[\x20-\x7e\x80-\xff]{0,40}$/),
-    fc.constantFrom('o=- 1 1 IN IP4 10.0.0.5', 'c=IN IP4 10.0.0.5', 'c=IN IP4 10.0.0.50', 'a=control:rtsp://10.0.0.5:8554/a', 'a=control:*')
+    fc.constantFrom('o=- 1 1 IN IP4 10.0.0.5', 'c=IN IP4 10.0.0.5', 'c=IN IP4 10.0.0.50',
+      'a=control:rtsp://10.0.0.5:8554/a', 'a=control:*')
   )
-  fc.assert(fc.property(fc.array(line, { maxLength: 40 }), fc.array(fc.constantFrom('\r\n', '\n', '\r'), { minLength: 41, maxLength: 41 }), (lines, eols) => {
+  const eols = fc.array(fc.constantFrom('\r\n', '\n', '\r'), { minLength: 41, maxLength: 41 })
+  fc.assert(fc.property(fc.array(line, { maxLength: 40 }), eols, (lines, eols) => {
     const text = lines.map((l, i) => l + eols[i]!).join('')
     const body = Buffer.from(text, 'latin1')
     assert.equal(rewriteSdp(body, u => u), body)
     assert.equal(maskSdpAddress(body, '192.0.2.1'), body)
     const masked = maskSdpAddress(body, '10.0.0.5').toString('latin1')
-    const expected = lines.map((l, i) => (/^[oc]=/.test(l) ? l.replace(/IN IP4 10\.0\.0\.5$/, 'IN IP4 0.0.0.0') : l) + eols[i]!).join('')
+    const mask = (l: string): string => /^[oc]=/.test(l) ? l.replace(/IN IP4 10\.0\.0\.5$/, 'IN IP4 0.0.0.0') : l
+    const expected = lines.map((l, i) => mask(l) + eols[i]!).join('')
     assert.equal(masked, expected)
   }), { numRuns: 500 })
   t.pass('500 bodies')
