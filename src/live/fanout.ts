@@ -24,12 +24,15 @@ import type { ErrorCode } from '../core/errors.js'
 import type { GatewayMetrics } from '../core/metrics.js'
 import type { BackendPool, BackendState } from '../backends/pool.js'
 import type { ResolvedRoute } from '../backends/routes.js'
-import type { InterleavedFrame } from '../tunnel/codec/interleaved.js'
-import { maskSdpAddress, rewriteSdp, UrlMapper } from '../tunnel/codec/url-rewrite.js'
+import {
+  encodeInterleaved, INTERLEAVED_HEADER, writeInterleaved, type InterleavedFrame
+} from '../tunnel/codec/interleaved.js'
+import { maskSdpAddress, rewriteSdp } from '../tunnel/codec/sdp/rewrite.js'
+import { keyModeOf, playRangeIsLive, sameLayout, sdpVerdict, type SdpInfo } from '../tunnel/codec/sdp/parse.js'
+import { UrlMapper } from '../tunnel/codec/url-rewrite.js'
 import { GopCache, type LivePacket } from './gop-cache.js'
 import type { LiveMetrics } from './metrics.js'
 import { randomSsrc, rtpPayload, rtpSeq, rtpTimestamp, TrackRewriter } from './rtp-rewriter.js'
-import { keyModeOf, playRangeIsLive, sameLayout, sdpVerdict, type SdpInfo } from './sdp-info.js'
 import { Upstream } from './upstream.js'
 
 /** Host used in the cached SDP for URLs that are mapped again for each viewer. */
@@ -527,7 +530,7 @@ export class LiveChannel implements FaultOwner {
     for (const e of info) {
       const sr = this.#lastSr[e.track]
       const ch = v.channels[e.track]
-      if (sr !== null && sr !== undefined && ch !== null && ch !== undefined) srs.push(frameRaw(ch.rtcp, sr))
+      if (sr !== null && sr !== undefined && ch !== null && ch !== undefined) srs.push(encodeInterleaved(ch.rtcp, sr))
     }
     if (srs.length > 0) v.write(srs.length === 1 ? srs[0]! : Buffer.concat(srs), srs.length)
     const start = this.#startFramed(v, packets)
@@ -609,17 +612,8 @@ interface StartFrames { first: LivePacket, last: LivePacket, n: number, bufs: Bu
 /** Channel layouts whose framed start a path keeps for the viewers that join after (#startFramed). */
 const START_LAYOUTS = 8
 
-function frameRaw (channel: number, data: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(4 + data.length)
-  out[0] = 0x24
-  out[1] = channel
-  out.writeUInt16BE(data.length, 2)
-  data.copy(out, 4)
-  return out
-}
-
 function frameOne (pk: LivePacket, ch: Channels): Buffer {
-  return frameRaw(pk.rtcp ? ch.rtcp : ch.rtp, pk.data)
+  return encodeInterleaved(pk.rtcp ? ch.rtcp : ch.rtp, pk.data)
 }
 
 /** Every packet of a batch framed for one channel layout, in one buffer. */
@@ -629,7 +623,7 @@ function frameAll (batch: readonly LivePacket[], channels: ReadonlyArray<Channel
   for (const pk of batch) {
     const ch = channels[pk.track]
     if (ch === null || ch === undefined) continue
-    size += 4 + pk.data.length
+    size += INTERLEAVED_HEADER + pk.data.length
     frames++
   }
   const buf = Buffer.allocUnsafe(size)
@@ -637,11 +631,7 @@ function frameAll (batch: readonly LivePacket[], channels: ReadonlyArray<Channel
   for (const pk of batch) {
     const ch = channels[pk.track]
     if (ch === null || ch === undefined) continue
-    buf[off] = 0x24
-    buf[off + 1] = pk.rtcp ? ch.rtcp : ch.rtp
-    buf.writeUInt16BE(pk.data.length, off + 2)
-    pk.data.copy(buf, off + 4)
-    off += 4 + pk.data.length
+    off = writeInterleaved(buf, off, pk.rtcp ? ch.rtcp : ch.rtp, pk.data)
   }
   return { buf, frames }
 }

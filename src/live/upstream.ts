@@ -16,8 +16,8 @@ import type { BackendPool, BackendState } from '../backends/pool.js'
 import { RtspDemuxer } from '../tunnel/codec/demux.js'
 import type { InterleavedFrame } from '../tunnel/codec/interleaved.js'
 import { getHeader, makeResponse, serializeMessage, type Header, type RtspResponse } from '../tunnel/codec/rtsp-message.js'
-import { parseInterleaved, parseSessionHeader } from '../tunnel/codec/transport.js'
-import { parseSdp, resolveControl, type SdpInfo } from './sdp-info.js'
+import { formatInterleavedTransport, parseInterleaved, parseSessionHeader } from '../tunnel/codec/transport.js'
+import { parseSdp, resolveControl, type SdpInfo } from '../tunnel/codec/sdp/parse.js'
 import { contained, reportFault, type EntryPoint, type FaultOwner } from '../core/containment.js'
 import type { GatewayMetrics } from '../core/metrics.js'
 
@@ -127,7 +127,7 @@ export class Upstream implements FaultOwner {
     if (!base.endsWith('/')) base += '/'
     if (this.#h.described(sdp, d.body, this.backend) === 'stop') { this.close(false); return }
     for (const t of sdp.tracks) {
-      const headers: Header[] = [['Transport', `RTP/AVP/TCP;unicast;interleaved=${2 * t.index}-${2 * t.index + 1}`]]
+      const headers: Header[] = [['Transport', formatInterleavedTransport([2 * t.index, 2 * t.index + 1])]]
       if (this.#session !== null) headers.push(['Session', this.#session])
       const r = await this.#request('SETUP', resolveControl(base, t.control), headers)
       if (this.#done) return

@@ -26,10 +26,12 @@ import type { ResolvedRoute } from '../backends/routes.js'
 import { pathOfUrl } from '../backends/routes.js'
 import type { RtspUnit } from '../tunnel/codec/demux.js'
 import { getHeader, makeResponse, serializeMessage, type Header, type RtspRequest } from '../tunnel/codec/rtsp-message.js'
-import { filterTcpTransports, parseInterleaved, parseSessionHeader } from '../tunnel/codec/transport.js'
+import {
+  filterTcpTransports, formatInterleavedTransport, parseInterleaved, parseSessionHeader, parseTransport
+} from '../tunnel/codec/transport.js'
 import type { LiveAttachContext, LiveDelegate } from '../session/live-seam.js'
 import { newPlayState, type Channels, type ChannelViewer, type LiveChannel, type PlayState, type RtpInfoEntry } from './fanout.js'
-import { resolveControl } from './sdp-info.js'
+import { resolveControl } from '../tunnel/codec/sdp/parse.js'
 
 export const LIVE_PUBLIC = 'OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER'
 /** Session timeout announced to live viewers (seconds); their keepalives only need to keep the tunnel open. */
@@ -295,9 +297,9 @@ export class LiveViewer implements LiveDelegate, ChannelViewer {
     this.channels[track] = { rtp: pair[0], rtcp: pair[1] }
     this.signature = this.channels.map(c => c === null ? '-' : `${c.rtp}.${c.rtcp}`).join(',')
     this.#setupUrls[track] = req.uri
-    const proto = tcp.split(/[;,]/)[0]!
-    const ssrc = ch.ssrc(track).toString(16).toUpperCase().padStart(8, '0')
-    this.#fill(slot, makeResponse(200, slot.cseq, [this.#sessionHeader(), ['Transport', `${proto};unicast;interleaved=${pair[0]}-${pair[1]};ssrc=${ssrc}`], ['Cache-Control', 'no-cache']]))
+    const reply = formatInterleavedTransport(pair, { protocol: parseTransport(tcp)[0]!.protocol, ssrc: ch.ssrc(track) })
+    const headers: Header[] = [this.#sessionHeader(), ['Transport', reply], ['Cache-Control', 'no-cache']]
+    this.#fill(slot, makeResponse(200, slot.cseq, headers))
   }
 
   /** The SDP track a SETUP URL names (absolute or relative a=control, resolved against our Content-Base). */

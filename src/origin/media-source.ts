@@ -12,7 +12,7 @@ import { basename, extname } from 'node:path'
 import { packetizeAac } from './aac-packetizer.js'
 import { DEFAULT_MAX_PAYLOAD, packetizeH264 } from './h264-packetizer.js'
 import { Mp4Error, readMp4, type Mp4AudioTrack, type Mp4Sample, type Mp4VideoTrack } from './mp4-reader.js'
-import type { SdpAudio, SdpVideo } from './sdp.js'
+import type { SdpAudio, SdpVideo } from '../tunnel/codec/sdp/write.js'
 
 export interface MediaTrack {
   /** 1-based position; the SDP control is `trackID=<n>`. */

@@ -4,9 +4,9 @@
  */
 import type { Socket as UdpSocket } from 'node:dgram'
 import type { Socket } from 'node:net'
-import { encodeInterleavedHeader } from '../tunnel/codec/interleaved.js'
+import { encodeInterleaved, INTERLEAVED_HEADER } from '../tunnel/codec/interleaved.js'
 import type { OriginMetrics } from './metrics.js'
-import type { TrackTransport } from './transport.js'
+import type { TrackTransport } from '../tunnel/codec/transport.js'
 
 export interface UdpPair { rtp: UdpSocket, rtcp: UdpSocket, ports: [number, number] }
 
@@ -53,9 +53,8 @@ export class ViewerOutput {
     const t = this.tracks.get(track)
     if (t === undefined || this.#conn.destroyed) return false
     if (t.kind === 'tcp') {
-      this.#conn.write(encodeInterleavedHeader(rtcp ? t.rtcpChannel : t.rtpChannel, pkt.length))
-      this.#conn.write(pkt)
-      this.#metrics.bytesSent.inc(pkt.length + 4)
+      this.#conn.write(encodeInterleaved(rtcp ? t.rtcpChannel : t.rtpChannel, pkt))
+      this.#metrics.bytesSent.inc(pkt.length + INTERLEAVED_HEADER)
       return true
     }
     if (this.#udp === undefined) return false

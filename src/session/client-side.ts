@@ -8,7 +8,7 @@ export interface ClientSide {
   /**
    * Write towards the client; false when past the high-water mark (wait for onDrain). An RTSP
    * message is always written whole in a call of its own (ProxySession and the live fan-out's
-   * LiveViewer both do): the WebSocket side adjusts SDP responses there (codec/sdp-browser.ts).
+   * LiveViewer both do): the WebSocket side adjusts SDP responses there (codec/sdp/browser.ts).
    */
   write (buf: Buffer, done?: () => void): boolean
   /**

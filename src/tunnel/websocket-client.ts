@@ -18,7 +18,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../config/config.js'
 import type { GatewayMetrics } from '../core/metrics.js'
 import { RtspDemuxer } from './codec/demux.js'
-import { browserSdpMessage } from './codec/sdp-browser.js'
+import { browserSdpMessage } from './codec/sdp/browser.js'
 import { getHeader, type Header } from './codec/rtsp-message.js'
 import type { HttpHead } from './codec/http-head.js'
 import { buildHttpError } from './codec/http-head.js'
@@ -124,7 +124,7 @@ export class WebSocketClient extends SocketClientSide implements ClientSide, Fau
   // ClientSide
   write (buf: Buffer, done?: () => void): boolean {
     if (this.#closed || this.socket.destroyed) { done?.(); return true }
-    // media-stream-library takes only a 2-byte AAC config (codec/sdp-browser.ts). Reduced here, where
+    // media-stream-library takes only a 2-byte AAC config (codec/sdp/browser.ts). Reduced here, where
     // every response to a WebSocket client passes whole (proxied replies and live fan-out viewers'
     // replies from src/live/ alike); `$` frame runs start with 0x24 and pass untouched.
     if (buf[0] === 0x52) buf = browserSdpMessage(buf)

@@ -1,7 +1,9 @@
 /**
- * Balanced HTTP pass-through on port 80 (issue 10): configured path prefixes (`httpRoutes`) are
- * forwarded to backend HTTP servers (HLS playlists and segments, progressive MP4, status pages)
- * with `http-proxy`, as a Fastify plugin registered by web.ts.
+ * Balanced HTTP pass-through on port 80, the Fastify plugin registered by web.ts: configured path
+ * prefixes (`httpRoutes`) are forwarded to backend HTTP servers (HLS playlists and segments,
+ * progressive MP4, status pages) with `http-proxy`. This file owns the request path; the backends'
+ * state, health and choice are http-backends.ts, viewer affinity http-affinity.ts, token grants
+ * http-grants.ts (docs/http-routes.md).
  *
  * http-proxy is right here and never for tunnel legs: these are ordinary, finite HTTP requests,
  * already parsed by Node's HTTP server behind the front door (docs/architecture.md).
@@ -10,135 +12,45 @@
  *   (percent-decoding, '.', '..', '//') before matching; absolute-form targets, encoded '/', '\' and
  *   NUL, and '..' above the root are refused with 400; an unmapped path gets 404. The upstream path
  *   is rebuilt from the decoded segments, so what reaches a backend is always <base>/<canonical rest>.
- * - Balancing: a viewer (the affinity cookie the portal sets, an opaque id and the backend's place
- *   in the route, else client address + User-Agent) stays on its backend while that backend is healthy; a new viewer goes to the backend with the
- *   most room (the p2c policy of src/balancer/policy.ts; load = viewers + requests in flight, per
- *   weight). A backend that refuses a connection or times out is marked failed for
- *   `httpProxy.failureCooldownMs`; the request is retried on another backend when nothing of the
- *   answer was sent yet, and the viewer moves there.
+ * - A viewer stays on its backend while that backend is healthy; a new viewer goes to the one with
+ *   the most room. A request refused or timed out is retried on another backend when nothing of
+ *   the answer was sent yet, and the viewer moves there.
  * - Streaming both ways (pipes, no buffering); Range and 206 pass through untouched; hop-by-hop
  *   headers dropped both ways; Host is the backend's, X-Forwarded-For/-Host/-Proto/-Port are set
  *   by the portal (client-sent ones are dropped).
  * - Access control as for tunnels (the gate, gate.ts): path-bound tokens (`auth.tokenSecrets`, Bearer
- *   or query parameter; the answer sets a signed grant cookie for the token's path, so HLS segments
- *   need not carry it), else HTTP Basic (`auth.basic`) when configured. Address + User-Agent never
- *   stand for a credential.
+ *   or query parameter) or a grant cookie, else HTTP Basic (`auth.basic`) when configured.
  */
 import http from 'node:http'
-import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import httpProxy from 'http-proxy'
 import type { Logger } from 'pino'
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import { chooseBackend, type BackendSnapshot } from '../balancer/policy.js'
 import type { Config } from '../config/config.js'
 import type { ErrorCode } from '../core/errors.js'
 import type { GatewayMetrics } from '../core/metrics.js'
 import type { Header } from '../tunnel/codec/rtsp-message.js'
-import { pathAllowed, signGrant, tokenOf, verifyGrant } from '../tunnel/codec/access.js'
+import { tokenOf } from '../tunnel/codec/access.js'
 import { gateFor, type Gate } from '../door/gate.js'
 import { redactUrl } from '../core/redact.js'
 import { encodeSegment, matchRoute, normalisePath } from '../config/http-path.js'
 import type { HttpBackendConfig, HttpProxyConfig, HttpRouteConfig } from '../config/http-routes.js'
+import {
+  affinityCookie, formatAffinity, newViewerId, parseAffinity, ViewerTable, wantedBackend, type Viewer
+} from './http-affinity.js'
+import { HttpBackendPool, type HttpBackendStatus, type RtspLoadOf } from './http-backends.js'
+import { parseCookies } from './http-cookies.js'
+import { grantCookie, grantCovers } from './http-grants.js'
+import { httpRouteMetrics, type HttpRouteMetrics } from './http-route-metrics.js'
+import { loadAssets } from './static-assets.js'
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones the portal sets itself. */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']
 const PORTAL_SET = ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', 'x-real-ip']
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'TG_CONNECT_TIMEOUT'])
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const
-
-export interface HttpRouteMetrics {
-  requests: Counter<'transport' | 'route' | 'backend' | 'status'>
-  bytes: Counter<'transport' | 'route' | 'direction'>
-  upstreamErrors: Counter<'transport' | 'route' | 'backend' | 'kind'>
-  inFlight: Gauge<'transport' | 'route'>
-  viewers: Gauge<'transport' | 'backend'>
-  backendUp: Gauge<'backend'>
-  probeSeconds: Histogram<'backend'>
-}
-
-const metricsByRegistry = new WeakMap<Registry, HttpRouteMetrics>()
-
-/** The HTTP-route metrics, registered once per registry. */
-export function httpRouteMetrics (registry: Registry): HttpRouteMetrics {
-  const had = metricsByRegistry.get(registry)
-  if (had !== undefined) return had
-  const registers = [registry]
-  const m: HttpRouteMetrics = {
-    requests: new Counter({ name: 'tunnelgate_http_requests_total', help: 'Requests on HTTP routes, by route, backend (none = answered by the portal) and status', labelNames: ['transport', 'route', 'backend', 'status'], registers }),
-    bytes: new Counter({ name: 'tunnelgate_http_bytes_total', help: 'Body bytes relayed on HTTP routes, by route and direction (client_to_backend, backend_to_client)', labelNames: ['transport', 'route', 'direction'], registers }),
-    upstreamErrors: new Counter({ name: 'tunnelgate_http_upstream_errors_total', help: 'Failed upstream requests on HTTP routes, by route, backend and kind (refused, timeout, reset, aborted, other)', labelNames: ['transport', 'route', 'backend', 'kind'], registers }),
-    inFlight: new Gauge({ name: 'tunnelgate_http_in_flight', help: 'Requests on HTTP routes being answered now, by route', labelNames: ['transport', 'route'], registers }),
-    viewers: new Gauge({ name: 'tunnelgate_http_viewers', help: 'HTTP viewers (affinity keys seen within httpProxy.viewerIdleMs) per backend', labelNames: ['transport', 'backend'], registers }),
-    backendUp: new Gauge({ name: 'tunnelgate_http_backend_up', help: 'HTTP route backend in the choice (1) or out of it (0: failed its health probes, or cooling down after a refused/timed-out request)', labelNames: ['backend'], registers }),
-    probeSeconds: new Histogram({ name: 'tunnelgate_http_backend_probe_seconds', help: 'Duration of HTTP backend health probes (GET of healthPath up to the answer head)', labelNames: ['backend'], buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2], registers })
-  }
-  metricsByRegistry.set(registry, m)
-  return m
-}
-
-interface BackendState {
-  name: string
-  /** The first config naming this backend (host, port, healthPath, rtspBackend). */
-  config: HttpBackendConfig
-  inFlight: number
-  viewers: number
-  requests: number
-  failedUntil: number
-  failures: number
-  /** Health from the active probes (true until probes fail httpProxy.probeFall times in a row). */
-  up: boolean
-  /** Passing / failing probes in a row. */
-  passes: number
-  fails: number
-  /** The last probe: HTTP status or failure reason ('' before the first). */
-  probe: string
-}
-
-/** RTSP sessions of the tied RTSP backend (`rtspBackend`) as the RTSP balancer sees them, or null when unknown. */
-export type RtspLoadOf = (rtspBackend: string) => number | null
-
-export interface HttpProbeOutcome { ok: boolean, status?: number, reason?: string, seconds: number }
-
-/**
- * One HTTP health probe: GET http://host:port<path>, passing on any answer head below 500 (a 403 or
- * 404 still proves a live HTTP server); refused, reset, no head within `timeoutMs`, or a 5xx fail.
- * The body is not read. Never rejects.
- */
-export function probeHttp (host: string, port: number, path: string, timeoutMs: number): Promise<HttpProbeOutcome> {
-  const t0 = performance.now()
-  return new Promise(resolve => {
-    let done = false
-    const finish = (o: Omit<HttpProbeOutcome, 'seconds'>): void => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      req.destroy()
-      resolve({ ...o, seconds: (performance.now() - t0) / 1000 })
-    }
-    const req = http.request({ host, port, path, method: 'GET', agent: false, headers: { 'user-agent': 'tunnelgate-probe', connection: 'close' } }, res => {
-      res.on('error', () => {})
-      const status = res.statusCode ?? 0
-      finish(status > 0 && status < 500 ? { ok: true, status } : { ok: false, status, reason: `HTTP ${status}` })
-    })
-    const timer = setTimeout(() => finish({ ok: false, reason: `no answer within ${timeoutMs} ms` }), timeoutMs)
-    req.on('error', err => finish({ ok: false, reason: (err as NodeJS.ErrnoException).code ?? err.message }))
-    req.end()
-  })
-}
-
-interface Viewer {
-  backend: string
-  route: string
-  lastSeen: number
-  /** The id in this viewer's affinity cookie. */
-  cookieId: string
-  /** Forgotten (expired or evicted) while a request of it was still in flight. */
-  gone?: boolean
-}
 
 interface RouteState {
   config: HttpRouteConfig
@@ -156,20 +68,7 @@ export interface HttpRoutesStatus {
   bytes: number
   upstreamErrors: number
   statuses: Record<string, number>
-  backends: Array<{
-    name: string, url: string, weight: number,
-    /** In the choice now (probes passing and not cooling down). */
-    healthy: boolean,
-    /** Active probes passing (true when probes are off). */
-    up: boolean,
-    /** The last probe: HTTP status or failure reason ('' before the first or with probes off). */
-    probe: string,
-    viewers: number, inFlight: number, requests: number, failures: number,
-    /** The tied RTSP backend and its sessions (null when untied or unknown). */
-    rtspBackend: string, rtspSessions: number | null,
-    /** What the balancer compares for new viewers: (rtspSessions + viewers + inFlight) ÷ weight. */
-    load: number
-  }>
+  backends: HttpBackendStatus[]
 }
 
 interface Ctx {
@@ -191,7 +90,7 @@ interface Ctx {
   client: string
 }
 
-/** The HTTP-route proxy: state, balancing, metrics and the Fastify plugin. */
+/** The HTTP-route proxy: routes' state, the request path and the Fastify plugin. */
 export class HttpRoutes {
   readonly routes: RouteState[]
   readonly #cfg: HttpProxyConfig
@@ -199,8 +98,8 @@ export class HttpRoutes {
   readonly #logger: Logger
   readonly #metrics: GatewayMetrics
   readonly #m: HttpRouteMetrics
-  readonly #backends = new Map<string, BackendState>()
-  readonly #viewers = new Map<string, Viewer>()
+  readonly #pool: HttpBackendPool
+  readonly #viewers: ViewerTable
   readonly #agent: http.Agent
   readonly #proxy: httpProxy
   readonly #ctx = new WeakMap<http.IncomingMessage, Ctx>()
@@ -208,24 +107,24 @@ export class HttpRoutes {
   readonly #sweep: NodeJS.Timeout
   #inFlight = 0
   #hlsJs: Buffer | null = null
-  readonly #rtspLoad: RtspLoadOf
-  #probeTimer: NodeJS.Timeout | null = null
-  #probeRound: Promise<void> | null = null
-  #closed = false
 
   constructor (config: Config, metrics: GatewayMetrics, logger: Logger, opts: { rtspLoad?: RtspLoadOf } = {}) {
-    this.#rtspLoad = opts.rtspLoad ?? (() => null)
     this.#config = config
     this.#cfg = config.httpProxy
     this.#metrics = metrics
     this.#logger = logger.child({ component: 'http-routes' })
     this.#m = httpRouteMetrics(metrics.registry)
     this.routes = config.httpRoutes.map(r => ({ config: r, inFlight: 0, requests: 0, bytes: 0, upstreamErrors: 0, statuses: {} }))
-    for (const r of config.httpRoutes) {
-      for (const b of r.backends) if (!this.#backends.has(b.name)) this.#backends.set(b.name, { name: b.name, config: b, inFlight: 0, viewers: 0, requests: 0, failedUntil: 0, failures: 0, up: true, passes: 0, fails: 0, probe: '' })
-      this.#m.inFlight.set({ transport: 'http', route: r.path }, 0)
-    }
-    for (const b of this.#backends.values()) { this.#m.viewers.set({ transport: 'http', backend: b.name }, 0); this.#m.backendUp.set({ backend: b.name }, 1) }
+    for (const r of config.httpRoutes) this.#m.inFlight.set({ transport: 'http', route: r.path }, 0)
+    this.#pool = new HttpBackendPool({
+      config: this.#cfg, routes: config.httpRoutes, metrics: this.#m, gatewayMetrics: metrics, logger: this.#logger,
+      rtspLoad: opts.rtspLoad ?? (() => null)
+    })
+    this.#viewers = new ViewerTable({
+      maxViewers: this.#cfg.maxViewers,
+      idleMs: this.#cfg.viewerIdleMs,
+      count: (backend, delta) => { this.#pool.countViewer(backend, delta) }
+    })
     this.#gate = gateFor(config, metrics, logger)
     this.#agent = new http.Agent({ keepAlive: true, maxSockets: this.#cfg.maxSocketsPerBackend, scheduling: 'lifo' })
     this.#proxy = httpProxy.createProxyServer({ agent: this.#agent, xfwd: false, changeOrigin: true, ws: false, ignorePath: false })
@@ -234,21 +133,17 @@ export class HttpRoutes {
     this.#proxy.on('econnreset', (_err, req) => { this.#clientGone(req) })
     this.#proxy.on('proxyReq', (proxyReq, req) => { this.#onProxyReq(proxyReq, req) })
     this.#proxy.on('proxyRes', (proxyRes, req, res) => { this.#onProxyRes(proxyRes, req, res) })
-    this.#sweep = setInterval(() => { this.#expireViewers(Date.now()) }, Math.max(250, Math.min(this.#cfg.viewerIdleMs / 2, 10_000)))
+    const sweepMs = Math.max(250, Math.min(this.#cfg.viewerIdleMs / 2, 10_000))
+    this.#sweep = setInterval(() => { this.#viewers.expire(Date.now()); this.#pool.publishViewers() }, sweepMs)
     this.#sweep.unref()
-    if (this.enabled && this.#cfg.probeIntervalMs > 0) {
-      this.#probeTimer = setInterval(() => { void this.probeAll() }, this.#cfg.probeIntervalMs)
-      this.#probeTimer.unref()
-      void this.probeAll()
-    }
+    if (this.enabled) this.#pool.startProbes()
   }
 
   get enabled (): boolean { return this.routes.length > 0 }
 
   close (): void {
-    this.#closed = true
     clearInterval(this.#sweep)
-    if (this.#probeTimer !== null) clearInterval(this.#probeTimer)
+    this.#pool.close()
     this.#proxy.close()
     this.#agent.destroy()
   }
@@ -262,62 +157,11 @@ export class HttpRoutes {
       bytes: r.bytes,
       upstreamErrors: r.upstreamErrors,
       statuses: { ...r.statuses },
-      backends: r.config.backends.map(b => {
-        const s = this.#backends.get(b.name)!
-        const rtspSessions = b.rtspBackend === '' ? null : this.#rtspLoad(b.rtspBackend)
-        return {
-          name: b.name, url: b.url, weight: b.weight, healthy: this.#healthy(s, now), up: s.up, probe: s.probe,
-          viewers: s.viewers, inFlight: s.inFlight, requests: s.requests, failures: s.failures,
-          rtspBackend: b.rtspBackend, rtspSessions, load: this.#load(b, s) / b.weight
-        }
-      })
+      backends: r.config.backends.map(b => this.#pool.status(b, now))
     }))
   }
 
-  // ------------------------------------------------------------ health and load
-
-  /** In the choice: active probes passing (or off) and not cooling down after a passive failure. */
-  #healthy (s: BackendState, now: number): boolean { return s.up && s.failedUntil <= now }
-
-  /** Load for new viewers (before the weight): tied RTSP sessions + HTTP viewers + requests in flight. */
-  #load (b: HttpBackendConfig, s: BackendState): number {
-    const rtsp = b.rtspBackend === '' ? null : this.#rtspLoad(b.rtspBackend)
-    return (rtsp ?? 0) + s.viewers + s.inFlight
-  }
-
-  #publishUp (s: BackendState): void { this.#m.backendUp.set({ backend: s.name }, this.#healthy(s, Date.now()) ? 1 : 0) }
-
-  /** Probe every HTTP backend once (httpProxy.probeIntervalMs); a round still running is not doubled. */
-  probeAll (): Promise<void> {
-    if (this.#closed) return Promise.resolve()
-    if (this.#probeRound !== null) return this.#probeRound
-    this.#probeRound = Promise.all([...this.#backends.values()].map(s => this.#probe(s))).then(() => {}).finally(() => { this.#probeRound = null })
-    return this.#probeRound
-  }
-
-  async #probe (s: BackendState): Promise<void> {
-    const b = s.config
-    const r = await probeHttp(b.host, b.port, b.healthPath, this.#cfg.probeTimeoutMs)
-    if (this.#closed) return
-    this.#m.probeSeconds.observe({ backend: s.name }, r.seconds)
-    s.probe = r.ok ? String(r.status) : (r.reason ?? 'failed')
-    const was = s.up
-    if (r.ok) {
-      s.fails = 0
-      s.passes++
-      if (!s.up && s.passes >= this.#cfg.probeRise) s.up = true
-    } else {
-      this.#metrics.errorsTotal.inc({ code: 'TG_ERR_HTTP_BACKEND_PROBE' })
-      s.passes = 0
-      s.fails++
-      if (s.up && s.fails >= this.#cfg.probeFall) s.up = false
-    }
-    this.#publishUp(s)
-    if (was && !s.up) this.#logger.warn({ event: 'http-backend-down', code: 'TG_ERR_HTTP_BACKEND_PROBE', backend: s.name, probe: `GET ${b.healthPath}`, reason: s.probe }, `HTTP backend ${s.name} failed its health probe; out of the choice`)
-    else if (!was && s.up) this.#logger.info({ event: 'http-backend-up', backend: s.name }, `HTTP backend ${s.name} passed its health probes; back in the choice`)
-  }
-
-  /** Fastify plugin: one wildcard route per prefix, plus the hls.js bundle and a player page. */
+  /** Fastify plugin: one wildcard route per prefix, plus the hls.js bundle and a player page (src/web/hls-player/). */
   plugin = async (app: FastifyInstance): Promise<void> => {
     if (!this.enabled) return
     const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => { await this.#handle(req, reply) }
@@ -329,7 +173,9 @@ export class HttpRoutes {
       this.#hlsJs ??= await readFile(createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js'))
       return reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(this.#hlsJs)
     })
-    app.get('/hls-player.html', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(PLAYER_PAGE))
+    const page = loadAssets('hls-player', ['index.html']).get('index.html')!
+    app.get('/hls-player.html', async (_req, reply) =>
+      reply.type(page.type).header('cache-control', 'no-cache').send(page.body))
     app.addHook('onClose', async () => { this.close() })
   }
 
@@ -362,7 +208,8 @@ export class HttpRoutes {
     const headers: Header[] = Object.entries(raw.headers).flatMap(([k, v]) => v === undefined ? [] : Array.isArray(v) ? v.map(x => [k, x] as Header) : [[k, v] as Header])
     const target = raw.url ?? ''
     const now = Date.now()
-    if (secrets.length > 0 && tokenOf(target, headers, this.#config.auth.tokenQueryParam) === null && this.#grantCovers(cookieHeader, path, now)) return { grantCookie: null }
+    const tokenLess = secrets.length > 0 && tokenOf(target, headers, this.#config.auth.tokenQueryParam) === null
+    if (tokenLess && grantCovers(cookieHeader, this.#cfg.grantCookie, secrets, path, now)) return { grantCookie: null }
     const verdict = this.#gate.check({ client: req.ip, headers, target, path, transport: 'http' })
     const v = verdict instanceof Promise ? await verdict : verdict
     if (raw.socket.destroyed) { reply.hijack(); return false }
@@ -373,19 +220,12 @@ export class HttpRoutes {
       return false
     }
     if (v.tokenPath === undefined || v.tokenExpMs === undefined) return { grantCookie: null }
-    const cookiePath = v.tokenPath === '/' ? '/' : v.tokenPath.replace(/\/+$/, '').split('/').map(encodeURIComponent).join('/')
-    const maxAge = Math.max(1, Math.floor((v.tokenExpMs - now) / 1000))
-    const secure = (raw.socket as { encrypted?: boolean }).encrypted === true ? '; Secure' : ''
-    return { grantCookie: `${this.#cfg.grantCookie}=${signGrant(secrets[0]!, v.tokenPath, v.tokenExpMs / 1000)}; Path=${cookiePath}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure}` }
-  }
-
-  /** True when one of the request's grant cookies (a few at most are looked at) is valid and covers `path`. */
-  #grantCovers (cookieHeader: string | undefined, path: string, now: number): boolean {
-    for (const value of cookieValues(cookieHeader, this.#cfg.grantCookie, 8)) {
-      const g = verifyGrant(value, this.#config.auth.tokenSecrets, now / 1000)
-      if (g.ok && pathAllowed(g.path, path)) return true
-    }
-    return false
+    const secure = (raw.socket as { encrypted?: boolean }).encrypted === true
+    const grant = grantCookie({
+      name: this.#cfg.grantCookie, secret: secrets[0]!, tokenPath: v.tokenPath, tokenExpMs: v.tokenExpMs,
+      nowMs: now, secure
+    })
+    return { grantCookie: grant }
   }
 
   async #handle (req: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -411,21 +251,7 @@ export class HttpRoutes {
     const cookies = parseCookies(raw.headers.cookie)
     const affinity = parseAffinity(cookies.get(this.#cfg.cookie))
     const client = req.ip
-    // A viewer is its affinity cookie, else (first request, or a client that keeps no cookies) its
-    // address + User-Agent on this route: for balancing only, never for access.
-    const addrKey = `a:${client}|${String(raw.headers['user-agent'] ?? '').slice(0, 200)}|${rp}`
-    let viewerKey = addrKey
-    let viewer: Viewer | undefined
-    if (affinity !== null) {
-      viewerKey = `c:${affinity.id}|${rp}`
-      viewer = this.#viewers.get(viewerKey)
-      if (viewer === undefined) {
-        const a = this.#viewers.get(addrKey)
-        if (a !== undefined && a.cookieId === affinity.id) { this.#viewers.delete(addrKey); this.#viewers.set(viewerKey, a); viewer = a }
-      }
-    } else {
-      viewer = this.#viewers.get(addrKey)
-    }
+    const found = this.#viewers.find(rp, affinity, client, String(raw.headers['user-agent'] ?? ''))
 
     // Limits.
     if (this.#cfg.maxInFlight > 0 && this.#inFlight >= this.#cfg.maxInFlight) {
@@ -439,11 +265,11 @@ export class HttpRoutes {
 
     // Backend: the viewer's (or the one its cookie names) while healthy, else the one with the most room.
     const tried = new Set<string>()
-    const want = viewer?.backend ?? (affinity === null ? undefined : route.config.backends[affinity.slot]?.name)
-    let backend = route.config.backends.find(b => b.name === want && this.#healthy(this.#backendState(b.name), now))
-    backend ??= this.#choose(route.config, tried, now)
-    viewer = this.#touchViewer(viewerKey, viewer, rp, now, affinity?.id ?? randomBytes(16).toString('hex'))
-    this.#assign(viewer, backend.name)
+    const want = wantedBackend(found.viewer, affinity, route.config)
+    let backend = route.config.backends.find(b => b.name === want && this.#pool.healthy(this.#pool.get(b.name), now))
+    backend ??= this.#pool.choose(route.config, tried, now)
+    const viewer = this.#viewers.touch(found.key, found.viewer, rp, now, affinity?.id ?? newViewerId())
+    this.#viewers.assign(viewer, backend.name)
 
     const rest = m.rest.map(encodeSegment).join('/')
     const ctx: Ctx = {
@@ -455,7 +281,7 @@ export class HttpRoutes {
       startedAt: performance.now(),
       bytesDown: 0,
       viewer,
-      cookieSent: affinity === null ? null : `${affinity.id}.${affinity.slot}`,
+      cookieSent: affinity === null ? null : formatAffinity(affinity),
       grantCookie,
       timedOut: false,
       connectTimer: null,
@@ -485,66 +311,13 @@ export class HttpRoutes {
     this.#send(raw, res, backend)
   }
 
-  #backendState (name: string): BackendState { return this.#backends.get(name)! }
-
-  #choose (route: HttpRouteConfig, exclude: ReadonlySet<string>, now: number): HttpBackendConfig {
-    const snaps: BackendSnapshot[] = route.backends.filter(b => !exclude.has(b.name)).map(b => {
-      const s = this.#backendState(b.name)
-      return { name: b.name, sessions: this.#load(b, s), maxSessions: 0, weight: b.weight, healthy: this.#healthy(s, now) }
-    })
-    const c = chooseBackend(snaps)
-    if (c.backend !== null) return route.backends.find(b => b.name === c.backend)!
-    // No candidate is in the choice: try one whose probes pass and whose cool-down ends first (else
-    // the earliest cool-down of the ones failing probes) rather than refusing.
-    const left = route.backends.filter(b => !exclude.has(b.name))
-    const pool = left.length > 0 ? left : route.backends
-    const rank = (b: HttpBackendConfig): number => { const s = this.#backendState(b.name); return (s.up ? 0 : 1e15) + s.failedUntil }
-    return pool.reduce((a, b) => rank(b) < rank(a) ? b : a)
-  }
-
-  #touchViewer (key: string, viewer: Viewer | undefined, route: string, now: number, cookieId: string): Viewer {
-    if (viewer !== undefined) {
-      viewer.lastSeen = now
-      this.#viewers.delete(key)
-      this.#viewers.set(key, viewer)
-      return viewer
-    }
-    const v: Viewer = { backend: '', route, lastSeen: now, cookieId }
-    this.#viewers.set(key, v)
-    while (this.#viewers.size > this.#cfg.maxViewers) {
-      const [oldKey, old] = this.#viewers.entries().next().value as [string, Viewer]
-      this.#viewers.delete(oldKey)
-      old.gone = true
-      if (old.backend !== '') this.#backendState(old.backend).viewers--
-    }
-    return v
-  }
-
-  #assign (viewer: Viewer, backend: string): void {
-    if (viewer.backend === backend) return
-    if (viewer.gone === true) { viewer.backend = backend; return }
-    if (viewer.backend !== '') this.#backendState(viewer.backend).viewers--
-    viewer.backend = backend
-    this.#backendState(backend).viewers++
-  }
-
-  #expireViewers (now: number): void {
-    for (const [k, v] of this.#viewers) {
-      if (now - v.lastSeen < this.#cfg.viewerIdleMs) break // insertion order = last-seen order
-      this.#viewers.delete(k)
-      v.gone = true
-      if (v.backend !== '') this.#backendState(v.backend).viewers--
-    }
-    for (const b of this.#backends.values()) this.#m.viewers.set({ transport: 'http', backend: b.name }, b.viewers)
-  }
-
   #send (req: http.IncomingMessage, res: http.ServerResponse, backend: HttpBackendConfig): void {
     const ctx = this.#ctx.get(req)!
     ctx.backend = backend
     ctx.tried.add(backend.name)
     ctx.attempts++
     ctx.timedOut = false
-    const s = this.#backendState(backend.name)
+    const s = this.#pool.get(backend.name)
     s.inFlight++
     s.requests++
     req.url = backend.basePath + ctx.upstreamPath
@@ -596,9 +369,8 @@ export class HttpRoutes {
         if (h.location.startsWith(origin + '/')) { h.location = h.location.slice(origin.length); break }
       }
     }
-    // The affinity cookie names the backend by its place in the route's list, never by name or address.
-    const value = `${ctx.viewer.cookieId}.${ctx.route.config.backends.findIndex(x => x.name === ctx.viewer.backend)}`
-    const set = [...(ctx.cookieSent !== value ? [`${this.#cfg.cookie}=${value}; Path=${ctx.route.config.path}; HttpOnly; SameSite=Lax`] : []), ...(ctx.grantCookie === null ? [] : [ctx.grantCookie])]
+    const affinity = affinityCookie(this.#cfg.cookie, ctx.viewer, ctx.route.config, ctx.cookieSent)
+    const set = [affinity, ctx.grantCookie].filter((c): c is string => c !== null)
     if (set.length > 0) h['set-cookie'] = [...(h['set-cookie'] ?? []), ...set]
     proxyRes.on('data', (chunk: Buffer) => { ctx.bytesDown += chunk.length })
     // The backend dying mid-body: cut the client's transfer (it sees a short answer), never a crash.
@@ -616,15 +388,6 @@ export class HttpRoutes {
     this.#logger.warn({ event: 'http-upstream-error', route: ctx.route.config.path, backend: b.name, kind, err: err.message, code: err.code, attempt: ctx.attempts }, `backend ${b.name}: ${kind} (${err.code ?? err.message})`)
   }
 
-  #markFailed (name: string): void {
-    const s = this.#backendState(name)
-    s.failedUntil = Date.now() + this.#cfg.failureCooldownMs
-    s.failures++
-    this.#publishUp(s)
-    // Back to 1 when the cool-down ends (unless probes failed meanwhile).
-    setTimeout(() => { this.#publishUp(s) }, this.#cfg.failureCooldownMs + 1).unref()
-  }
-
   #onProxyError (err: NodeJS.ErrnoException, req: http.IncomingMessage, res: http.ServerResponse): void {
     const ctx = this.#ctx.get(req)
     if (ctx?.connectTimer != null) { clearTimeout(ctx.connectTimer); ctx.connectTimer = null }
@@ -638,13 +401,13 @@ export class HttpRoutes {
     const timeout = code === 'TG_RESPONSE_TIMEOUT' || code === 'TG_CONNECT_TIMEOUT' || ctx.timedOut
     const kind = code === 'TG_CONNECT_TIMEOUT' || timeout ? 'timeout' : connectFailed ? 'refused' : code === 'ECONNRESET' ? 'reset' : 'other'
     this.#upstreamError(ctx, kind, err)
-    if (connectFailed || timeout) this.#markFailed(ctx.backend.name)
+    if (connectFailed || timeout) this.#pool.markFailed(ctx.backend.name)
     if (res.headersSent) { res.destroy(); return }
     // Nothing of the answer was sent: another backend, when one is left (GET/HEAD are idempotent).
     const left = ctx.route.config.backends.filter(b => !ctx.tried.has(b.name))
     if ((connectFailed || kind === 'reset' || code === 'TG_CONNECT_TIMEOUT') && ctx.attempts <= this.#cfg.retries && left.length > 0) {
-      const next = this.#choose(ctx.route.config, ctx.tried, Date.now())
-      this.#assign(ctx.viewer, next.name)
+      const next = this.#pool.choose(ctx.route.config, ctx.tried, Date.now())
+      this.#viewers.assign(ctx.viewer, next.name)
       this.#send(req, res, next)
       return
     }
@@ -684,62 +447,3 @@ export class HttpRoutes {
     }, `${req.method ?? ''} ${ctx.publicPath} ${status} ${backend}`)
   }
 }
-
-/** The affinity cookie: `<32 hex id>.<the backend's index in the route's list>`. */
-function parseAffinity (value: string | undefined): { id: string, slot: number } | null {
-  const m = value === undefined ? null : /^([0-9a-f]{32})\.(\d{1,4})$/.exec(value)
-  return m === null ? null : { id: m[1]!, slot: Number(m[2]) }
-}
-
-/** Every value of cookie `name` in a Cookie header (several may come, with different paths), at most `max`. */
-function cookieValues (header: string | undefined, name: string, max: number): string[] {
-  const out: string[] = []
-  if (header === undefined) return out
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq !== -1 && part.slice(0, eq).trim() === name) out.push(part.slice(eq + 1).trim())
-    if (out.length >= max) break
-  }
-  return out
-}
-
-function parseCookies (header: string | undefined): Map<string, string> {
-  const out = new Map<string, string>()
-  if (header === undefined) return out
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq === -1) continue
-    const k = part.slice(0, eq).trim()
-    if (k !== '' && !out.has(k)) out.set(k, part.slice(eq + 1).trim())
-  }
-  return out
-}
-
-/**
- * A minimal HLS player page: /hls-player.html?src=/hls/stream.m3u8 plays a same-origin playlist
- * with hls.js served by the portal (or natively where the browser plays HLS itself, e.g. Safari).
- * `src` must be a same-origin path; the page exposes its state as window.hlsState for tests.
- */
-const PLAYER_PAGE = `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>tunnelgate HLS</title><style>body{font-family:system-ui,sans-serif;margin:1rem}video{max-width:100%;background:#000}</style></head>
-<body><video id="v" controls autoplay muted playsinline></video><p id="msg"></p>
-<script src="/hls.js/hls.min.js"></script>
-<script>
-(function () {
-  var state = window.hlsState = { errors: [], fatal: null, src: null, engine: null }
-  var msg = document.getElementById('msg'); var video = document.getElementById('v')
-  var src = new URLSearchParams(location.search).get('src') || ''
-  if (!/^\\/(?!\\/)/.test(src)) { msg.textContent = 'src must be a path on this server, e.g. ?src=/hls/stream.m3u8'; state.fatal = 'bad src'; return }
-  state.src = src
-  if (window.Hls && Hls.isSupported()) {
-    state.engine = 'hls.js ' + Hls.version
-    var hls = new Hls({ maxBufferLength: 10 })
-    hls.on(Hls.Events.ERROR, function (_e, d) { state.errors.push(d.type + ':' + d.details + (d.fatal ? ':fatal' : '')); if (d.fatal) { state.fatal = d.details; msg.textContent = 'error: ' + d.details } })
-    hls.loadSource(src); hls.attachMedia(video)
-  } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
-    state.engine = 'native'; video.src = src
-  } else { state.fatal = 'no HLS support'; msg.textContent = 'this browser cannot play HLS' }
-  video.addEventListener('error', function () { state.fatal = 'media error ' + (video.error && video.error.code) })
-  var p = video.play(); if (p && p.catch) p.catch(function (e) { state.errors.push('play:' + e.name) })
-})()
-</script></body></html>`

@@ -1,7 +1,7 @@
 /**
  * WebSocket clients of a live fan-out path (routes[].live: true): the relay answers them itself
  * (src/live/), and their DESCRIBE reply must carry the 2-byte AAC config media-stream-library
- * needs, exactly as for proxied (VOD) paths (codec/sdp-browser.ts, applied in WebSocketClient.write):
+ * needs, exactly as for proxied (VOD) paths (codec/sdp/browser.ts, applied in WebSocketClient.write):
  *  - a `ws` client DESCRIBEs /live/demo on a `live: true` route: the SDP is the live fan-out's
  *    (a=range:npt=now-, tunnelgate_live_viewers 1), the audio fmtp says `config=1190`, the
  *    Content-Length matches the reduced body, the response is alone in its message; it plays

@@ -16,23 +16,26 @@ export interface InterleavedFrame {
   raw: Buffer
 }
 
-export function encodeInterleaved (channel: number, payload: Buffer): Buffer {
-  if (channel < 0 || channel > 255) throw new RangeError(`interleaved channel ${channel} out of range 0-255`)
+/**
+ * The one `$` frame encoder: header and payload written into `out` at `offset` (room for
+ * INTERLEAVED_HEADER + payload.length bytes); returns the offset after the frame.
+ */
+export function writeInterleaved (out: Buffer, offset: number, channel: number, payload: Buffer): number {
+  if (!Number.isInteger(channel) || channel < 0 || channel > 255) {
+    throw new RangeError(`interleaved channel ${channel} out of range 0-255`)
+  }
   if (payload.length > MAX_INTERLEAVED_PAYLOAD) throw new RangeError(`interleaved payload ${payload.length} > 65535`)
-  const out = Buffer.allocUnsafe(INTERLEAVED_HEADER + payload.length)
-  out[0] = INTERLEAVED_MAGIC
-  out[1] = channel
-  out.writeUInt16BE(payload.length, 2)
-  payload.copy(out, INTERLEAVED_HEADER)
-  return out
+  out[offset] = INTERLEAVED_MAGIC
+  out[offset + 1] = channel
+  out.writeUInt16BE(payload.length, offset + 2)
+  payload.copy(out, offset + INTERLEAVED_HEADER)
+  return offset + INTERLEAVED_HEADER + payload.length
 }
 
-/** Write only the 4-byte header (for scatter writes of header + payload). */
-export function encodeInterleavedHeader (channel: number, length: number): Buffer {
-  const out = Buffer.allocUnsafe(INTERLEAVED_HEADER)
-  out[0] = INTERLEAVED_MAGIC
-  out[1] = channel
-  out.writeUInt16BE(length, 2)
+/** One `$` frame in a buffer of its own. */
+export function encodeInterleaved (channel: number, payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(INTERLEAVED_HEADER + payload.length)
+  writeInterleaved(out, 0, channel, payload)
   return out
 }
 

@@ -226,3 +226,8 @@ export function urlBase (uri: string): string | null {
   const r = parseRtspUrl(uri)
   return r.ok ? `${r.url.scheme}://${r.url.authority}` : null
 }
+
+/** Starts with `scheme://` (any scheme, RFC 3986 §3.1): an absolute URL, not a relative control or path. */
+export function isAbsoluteUrl (text: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text)
+}

@@ -10,7 +10,7 @@
  *   C→B  Request-URI                                           (public → backend)
  *   B→C  Content-Base, Content-Location, Location              (backend → public)
  *   B→C  RTP-Info = 1#( "url=" ( URL / quoted-URL ) *( ";" param ) )   RFC 2326 §12.33 / 7826 §18.45
- *   B→C  SDP (RFC 8866) session and media "a=control:" attributes, absolute URLs only
+ *   B→C  SDP (RFC 8866) session and media "a=control:" attributes, absolute URLs only (sdp/rewrite.ts)
  *
  * Never rewritten: Authorization (the digest `uri=` is hashed with the client's password),
  * relative controls (`trackID=1`, `stream=0`, `*`).
@@ -19,7 +19,8 @@
  * tunnel port so its URL implies 554) and on authority + prefix for backend URLs.
  */
 import { getHeader, type RtspRequest, type RtspResponse } from './rtsp-message.js'
-import { parseRtspUrl, type RtspUrl } from './rtsp-url.js'
+import { isAbsoluteUrl, parseRtspUrl, type RtspUrl } from './rtsp-url.js'
+import { rewriteSdp } from './sdp/rewrite.js'
 
 /** Default RTSP port (RFC 2326 §3.2). */
 export const RTSP_DEFAULT_PORT = 554
@@ -97,44 +98,6 @@ export class UrlMapper {
   }
 }
 
-const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//
-
-/**
- * Rewrite absolute `a=control:` URLs in an SDP body; line endings and other bytes are kept. Any
- * size (the demuxer's body limit bounds it): a rewrite skipped for size would leak the backend.
- */
-export function rewriteSdp (body: Buffer, map: UrlMap): Buffer {
-  if (body.length === 0) return body
-  const text = body.toString('latin1')
-  let changed = false
-  const out = text.replace(/^(a=control:[ \t]*)([^\r\n]*?)([ \t]*)(?=\r|\n|$)/gm, (whole, lead: string, url: string, trail: string) => {
-    if (!ABSOLUTE.test(url)) return whole
-    const mapped = map(url)
-    if (mapped === url) return whole
-    changed = true
-    return `${lead}${mapped}${trail}`
-  })
-  return changed ? Buffer.from(out, 'latin1') : body
-}
-
-/**
- * Hide a backend address in SDP `o=` and `c=` lines (RFC 8866 §5.2, §5.7: `IN IP4 <addr>`):
- * DSS writes its own IP into `o=`, which a tunnel client never needs (media is interleaved).
- * The address becomes 0.0.0.0 (or :: for IP6); other lines and line endings are kept.
- */
-export function maskSdpAddress (body: Buffer, host: string): Buffer {
-  if (body.length === 0 || host === '') return body
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
-  const text = body.toString('latin1')
-  let changed = false
-  const out = text.replace(/^([oc]=[^\r\n]*?IN[ \t]+)(IP[46])([ \t]+)([^ \t\r\n/]+)/gm, (whole, lead: string, type: string, sp: string, addr: string) => {
-    if (addr.toLowerCase() !== h) return whole
-    changed = true
-    return `${lead}${type}${sp}${type === 'IP6' ? '::' : '0.0.0.0'}`
-  })
-  return changed ? Buffer.from(out, 'latin1') : body
-}
-
 /**
  * Rewrite every `url=` of an RTP-Info value. An unquoted url ends at `;seq=`, `;rtptime=`,
  * `;ssrc=`, whitespace, a comma starting the next `url=` entry, or the end; a quoted url
@@ -180,7 +143,7 @@ export function rewriteResponseUrls (msg: RtspResponse, map: UrlMap): void {
 
 /** Client→backend request: the Request-URI only (`*` and relative URIs stay). Never Authorization. */
 export function rewriteRequestUrls (msg: RtspRequest, map: UrlMap): void {
-  if (ABSOLUTE.test(msg.uri)) msg.uri = map(msg.uri)
+  if (isAbsoluteUrl(msg.uri)) msg.uri = map(msg.uri)
 }
 
 /**

@@ -4,7 +4,8 @@
  *   GET /watch                         index: every known stream, linked to its player page
  *   GET /watch/<stream path>           player page (media-stream-library over RTSP-over-WebSocket)
  *   GET /watch-assets/media-stream-library.min.js   the library's browser bundle, from node_modules
- *   GET /watch-assets/player.js        the page's script (player-script.ts)
+ *   GET /watch-assets/player.js        the page's script   } files in src/web/watch-page/,
+ *   GET /watch-assets/style.css        the pages' style    } served from disk
  *
  * When gateway authentication is on (`auth.tokenSecrets` or `auth.basic`), a player page needs a
  * token for its stream path in the page URL (`/watch/cam1?token=…`, the parameter named by
@@ -19,7 +20,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Config } from '../../config/config.js'
 import { pathAllowed, verifyToken } from '../../tunnel/codec/access.js'
 import type { Gate } from '../../door/gate.js'
-import { PLAYER_JS } from './player-script.js'
+import { loadAssets } from '../static-assets.js'
 
 export interface WatchOptions {
   config: Config
@@ -46,15 +47,9 @@ export function watchLinks (streams: readonly string[]): string {
   return '<ul class="tg-streams">' + streams.map(s => `<li><a href="/watch${esc(s)}">${esc(s)}</a></li>`).join('') + '</ul>'
 }
 
-const STYLE = `body{font-family:system-ui,sans-serif;margin:1.5rem;background:#111;color:#eee}a{color:#8cf}
-#stage{max-width:960px;background:#000}video{width:100%;display:block;aspect-ratio:16/9;background:#000}
-#controls{display:flex;gap:.8rem;align-items:center;max-width:960px;margin:.5rem 0}#seek{flex:1}
-button{font:inherit;padding:.3rem 1rem}#status{min-height:1.4em}#status[data-kind=unknown],#status[data-kind=refused],#status[data-kind=error]{color:#f88}
-#status[data-kind=ended]{color:#fc6}`
-
 function page (title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${esc(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`
+<title>${esc(title)}</title><link rel="stylesheet" href="/watch-assets/style.css"></head><body>${body}</body></html>`
 }
 
 export function playerPage (config: Config, path: string, token: string | null): string {
@@ -92,9 +87,10 @@ export async function registerWatch (app: FastifyInstance, opts: WatchOptions, g
     bundle ??= await readFile(bundlePath)
     return reply.type('text/javascript; charset=utf-8').header('Cache-Control', 'public, max-age=86400').send(bundle)
   })
-  app.get('/watch-assets/player.js', async (_req, reply) => {
-    return reply.type('text/javascript; charset=utf-8').header('Cache-Control', 'no-cache').send(PLAYER_JS)
-  })
+  for (const [name, asset] of loadAssets('watch-page', ['player.js', 'style.css'])) {
+    app.get(`/watch-assets/${name}`, async (_req, reply) =>
+      reply.type(asset.type).header('Cache-Control', 'no-cache').send(asset.body))
+  }
   app.get('/watch', async (_req, reply) => {
     return html(reply, 200, page('Streams · tunnelgate', `<h1>Streams</h1>${watchLinks(opts.streams())}`))
   })

@@ -1,11 +1,11 @@
 /**
- * browserSdp (src/tunnel/codec/sdp-browser.ts): the 5-byte AAC config FFmpeg-made media carries
+ * browserSdp (src/tunnel/codec/sdp/browser.ts): the 5-byte AAC config FFmpeg-made media carries
  * (core + explicit "no SBR" extension, as in the reference captures of live555 and gst-rtsp-server)
  * becomes its 2-byte core for media-stream-library; every other config and line is left alone.
  */
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { browserSdp, browserSdpMessage, coreAacConfig } from '../../../src/tunnel/codec/sdp-browser.js'
+import { browserSdp, browserSdpMessage, coreAacConfig } from '../../../src/tunnel/codec/sdp/browser.js'
 import { makeResponse, serializeMessage } from '../../../src/tunnel/codec/rtsp-message.js'
 import { RtspDemuxer } from '../../../src/tunnel/codec/demux.js'
 

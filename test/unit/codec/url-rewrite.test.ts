@@ -6,9 +6,9 @@ import {
   rewriteRequestUrls,
   rewriteResponseUrls,
   rewriteRtpInfo,
-  rewriteSdp,
   UrlMapper
 } from '../../../src/tunnel/codec/url-rewrite.js'
+import { rewriteSdp } from '../../../src/tunnel/codec/sdp/rewrite.js'
 
 function parseOne (text: string): RtspResponse | RtspRequest {
   const units = new RtspDemuxer().push(Buffer.from(text, 'latin1'))

@@ -1,11 +1,13 @@
 /**
  * Pure parts of the live fan-out: RTP/RTCP rewriting across upstream epochs (rtp-rewriter.ts),
- * keyframe detection and the GOP cache (gop-cache.ts), SDP live verdicts (sdp-info.ts).
+ * keyframe detection and the GOP cache (gop-cache.ts), SDP live verdicts (tunnel/codec/sdp/parse.ts).
  */
 import t from 'tap'
 import { TrackRewriter, rtpSeq, rtpSsrc, rtpTimestamp, rtpPayload } from '../../../src/live/rtp-rewriter.js'
 import { GopCache, h264Summary, h265Summary, type LivePacket } from '../../../src/live/gop-cache.js'
-import { keyModeOf, parseSdp, playRangeIsLive, resolveControl, sameLayout, sdpVerdict } from '../../../src/live/sdp-info.js'
+import {
+  keyModeOf, parseSdp, playRangeIsLive, resolveControl, sameLayout, sdpVerdict
+} from '../../../src/tunnel/codec/sdp/parse.js'
 
 function rtp (seq: number, ts: number, ssrc: number, payload = Buffer.from([0x41, 1, 2, 3]), marker = false): Buffer {
   const b = Buffer.alloc(12 + payload.length)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { MediaSource } from '../../../src/origin/media-source.js'
-import { buildSdp, profileLevelId } from '../../../src/origin/sdp.js'
+import { buildSdp, profileLevelId } from '../../../src/tunnel/codec/sdp/write.js'
 import { runPeer } from '../../helpers/peers.js'
 
 const demo = new URL('../../../media/demo.mp4', import.meta.url).pathname

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { parseNptRange, parseTarget } from '../../../src/origin/rtsp-url.js'
-import { chooseTransport, formatTransport } from '../../../src/origin/transport.js'
+import { chooseTransport, formatTransport } from '../../../src/tunnel/codec/transport.js'
 
 t.test('request targets', async (t) => {
   t.same(parseTarget('rtsp://h:554/demo'), { name: 'demo', live: false, base: 'rtsp://h:554/demo' })

@@ -7,7 +7,7 @@ import http from 'node:http'
 import net from 'node:net'
 import t from 'tap'
 import { buildConfig } from '../../../src/config/config.js'
-import { probeHttp } from '../../../src/web/http-routes.js'
+import { probeHttp } from '../../../src/web/http-backends.js'
 
 t.test('healthPath, rtspBackend and httpProxy.probe* settings', async t => {
   const c = buildConfig([{

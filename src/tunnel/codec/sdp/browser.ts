@@ -8,6 +8,7 @@
  * syncExtensionType 0x2B7, extensionAudioObjectType 5, sbrPresentFlag 0). That extension states
  * what a decoder assumes anyway, so it is dropped; any other config is left as it is.
  */
+import { editSdp } from './rewrite.js'
 
 /** The 2-byte core of an AAC-LC AudioSpecificConfig whose only extension says "no SBR", else null. */
 export function coreAacConfig (hex: string): string | null {
@@ -31,15 +32,10 @@ export function coreAacConfig (hex: string): string | null {
 
 /** SDP with every mpeg4-generic `config=` reduced to its 2-byte core where that is lossless. */
 export function browserSdp (sdp: Buffer): Buffer {
-  const text = sdp.toString('latin1')
-  let changed = false
-  const out = text.replace(/^(a=fmtp:\d+ [^\r\n]*?\bconfig=)([0-9a-fA-F]+)/gim, (m, prefix: string, hex: string) => {
-    const core = coreAacConfig(hex)
-    if (core === null) return m
-    changed = true
-    return prefix + core
+  return editSdp(sdp, /^(a=fmtp:\d+ [^\r\n]*?\bconfig=)([0-9a-fA-F]+)/gim, m => {
+    const core = coreAacConfig(m[2]!)
+    return core === null ? m[0] : m[1]! + core
   })
-  return changed ? Buffer.from(out, 'latin1') : sdp
 }
 
 const RTSP_RESPONSE = Buffer.from('RTSP/1.0 ')

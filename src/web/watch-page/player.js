@@ -1,15 +1,15 @@
-/**
- * The browser player's script (served at /watch-assets/player.js), kept as a string so the
- * TypeScript build needs no asset copy step. It runs media-stream-library's Html5VideoPipeline
- * (window.mediaStreamLibrary, from the bundle the portal serves) against this portal's
- * RTSP-over-WebSocket path, and drives play/pause, a VOD seek bar and the status line.
+/*
+ * The browser player's script (served at /watch-assets/player.js). It runs media-stream-library's
+ * Html5VideoPipeline (window.mediaStreamLibrary, from the bundle the portal serves) against this
+ * portal's RTSP-over-WebSocket path, and drives play/pause, a VOD seek bar and the status line. The
+ * page gives it its stream path, WebSocket path and token in <script id="tg-config"> (JSON).
  *
  * Seeking restarts the pipeline with PLAY Range: npt=<t>- (the library has no in-session seek);
  * the media timeline of each pipeline starts at 0, so the position shown is the PLAY reply's
  * Range start + video.currentTime. Live pause stops the session; play starts a new one at the
  * live edge. `window.tgPlayer.state()` reports the state (used by the browser tests).
  */
-export const PLAYER_JS = String.raw`(() => {
+(() => {
   'use strict'
   const cfg = JSON.parse(document.getElementById('tg-config').textContent)
   const msl = window.mediaStreamLibrary
@@ -138,4 +138,3 @@ export const PLAYER_JS = String.raw`(() => {
   }
   start(0)
 })()
-`
