@@ -310,8 +310,14 @@ async function runSide (id: LiveSide['id'], o: LiveOptions, side: LiveSide): Pro
 export async function runLive (o: LiveOptions): Promise<LiveResult> {
   const started = performance.now()
   const options: LiveResult['options'] = {
-    liveSteps: o.liveSteps, liveKbps: o.liveKbps, liveSeconds: o.liveSeconds, warmSeconds: o.warmSeconds, liveLagMs: o.liveLagMs,
-    openTimeoutMs: o.openTimeoutMs, settleMs: o.settleMs, profile: o.profile
+    liveSteps: o.liveSteps,
+    liveKbps: o.liveKbps,
+    liveSeconds: o.liveSeconds,
+    warmSeconds: o.warmSeconds,
+    liveLagMs: o.liveLagMs,
+    openTimeoutMs: o.openTimeoutMs,
+    settleMs: o.settleMs,
+    profile: o.profile
   }
   const result: LiveResult = {
     date: new Date().toISOString(),

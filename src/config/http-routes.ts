@@ -25,8 +25,10 @@ export const HttpBackendSchema = entry({
   healthPath: Type.Optional(text(undefined, 'path the health probe GETs (any answer below 500 passes)',
     { pattern: /^\//, hint: PATH_HINT, docDefault: 'base path + `/`' })),
   rtspBackend: text('', 'name of an RTSP backend (`backends[].name`) on the same machine: its sessions as the RTSP ' +
-    "balancer sees them count in this HTTP backend's load for new viewers", { hint: 'must be the name of a ' +
-      'configured RTSP backend' })
+    "balancer sees them count in this HTTP backend's load for new viewers", {
+    hint: 'must be the name of a ' +
+      'configured RTSP backend'
+  })
 }, 'must be an http:// base URL or an object with a url')
 
 export const HttpRouteSchema = entry({
@@ -54,7 +56,7 @@ export const HttpProxySchema = section({
   maxSocketsPerBackend: int(256, { min: 1 }, 'keep-alive connections to one HTTP backend at most'),
   cookie: text('tg_http', "name of the affinity cookie (`<random id>.<the backend's index in the route>`, `Path` = " +
     "the route's prefix)", COOKIE_NAME),
-  grantCookie: text('tg_grant', "name of the grant cookie set on the answer to a request with a valid token (`Path` " +
+  grantCookie: text('tg_grant', 'name of the grant cookie set on the answer to a request with a valid token (`Path` ' +
     "= the token's path); `http-routes.md`", COOKIE_NAME),
   probeIntervalMs: int(2_000, { min: 0 }, 'HTTP backend health probe interval (GET `healthPath`); 0 = no probes'),
   probeTimeoutMs: int(2_000, { min: 1 }, 'a probe without an answer head this long fails'),
@@ -127,8 +129,10 @@ export function checkHttpRoutes (routes: Static<typeof HttpRoutesSchema>,
     const noSlash = (p: string): string => p.replace(/\/$/, '')
     if (!norm.ok || noSlash(norm.path) !== noSlash(r.path)) fail(`${key}.path`, `${CANONICAL}: '${r.path}'`)
     const path = noSlash(norm.path)
-    if (path === '') fail(`${key}.path`, "must not be '/' (it would shadow the web surface); name a prefix such as " +
-      "/hls")
+    if (path === '') {
+      fail(`${key}.path`, "must not be '/' (it would shadow the web surface); name a prefix such as " +
+      '/hls')
+    }
     for (const w of RESERVED_WEB_PATHS) {
       if (path === w || path.startsWith(`${w}/`)) fail(`${key}.path`, `must not take '${w}' (the web surface uses it)`)
     }

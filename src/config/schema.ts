@@ -38,7 +38,7 @@ const BackendSchema = entry({
     "relays' sums for this backend", { hint: HTTP_URL_HINT }),
   metricsSessions: text('tunnelgate_origin_sessions', 'gauge at `metricsUrl` counting its sessions (all series summed)',
     metricName(false)),
-  metricsBytes: text('tunnelgate_origin_bytes_sent_total', "counter at `metricsUrl` of bytes it sent (rate = " +
+  metricsBytes: text('tunnelgate_origin_bytes_sent_total', 'counter at `metricsUrl` of bytes it sent (rate = ' +
     "bandwidth); `''` = none", metricName(true))
 }, 'must be an rtsp:// URL or an object with a url')
 
@@ -144,7 +144,7 @@ export const ConfigSchema = section({
         "GET, WebSocket or plain-RTSP leg's buffer for reads from its relay node (1024 – 1048576; 0 = a fresh " +
         "buffer per read, Node's default). `$` frames go to the client straight from it; while such a write waits " +
         "in the client's queue the session reads nothing more from its backend (see `architecture.md`, \"Read " +
-        "buffer\"). " +
+        'buffer"). ' +
         'Costs its size in virtual memory per session, touched (resident) only as far as reads fill it. Not used ' +
         'with `limits.dropFramesAboveBytes` (a lagging client must not pause the backend there)'
     }),

@@ -109,7 +109,7 @@ function deferIncrements<T extends string> (counter: Counter<T>): void {
   }
   function inc (this: unknown, labels?: LabelValues<T> | number, value?: number): void {
     if (labels === null || typeof labels !== 'object' || (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0))) {
-      original.apply(counter, arguments as unknown as unknown[]) // eslint-disable-line prefer-rest-params
+      original.apply(counter, arguments as unknown as unknown[])
       return
     }
     const key = keyOf(labels)

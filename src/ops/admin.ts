@@ -112,13 +112,20 @@ class HttpError extends Error {
 
 const ROUTES: RouteSpec[] = [
   {
-    method: 'GET', url: '/admin/tunnels', summary: 'List open tunnels (all relays of this gateway)',
-    ok: { type: 'object', properties: { tunnels: { type: 'array', items: tunnelSchema } } }, errors: [401],
+    method: 'GET',
+    url: '/admin/tunnels',
+    summary: 'List open tunnels (all relays of this gateway)',
+    ok: { type: 'object', properties: { tunnels: { type: 'array', items: tunnelSchema } } },
+    errors: [401],
     handler: async (_req, op) => ({ tunnels: await op.tunnels() })
   },
   {
-    method: 'GET', url: '/admin/tunnels/:id', summary: 'One open tunnel', params: idParam('id', '^[A-Za-z0-9.\\-]+$'),
-    ok: tunnelSchema, errors: [400, 401, 404],
+    method: 'GET',
+    url: '/admin/tunnels/:id',
+    summary: 'One open tunnel',
+    params: idParam('id', '^[A-Za-z0-9.\\-]+$'),
+    ok: tunnelSchema,
+    errors: [400, 401, 404],
     handler: async (req, op) => {
       const id = (req.params as { id: string }).id
       const t = (await op.tunnels()).find(x => x.id === id)
@@ -127,8 +134,12 @@ const ROUTES: RouteSpec[] = [
     }
   },
   {
-    method: 'DELETE', url: '/admin/tunnels/:id', summary: 'Kick a tunnel: TEARDOWN at its backend, then close the client connections', params: idParam('id', '^[A-Za-z0-9.\\-]+$'),
-    ok: { type: 'object', properties: { kicked: { type: 'string' } } }, errors: [400, 401, 404],
+    method: 'DELETE',
+    url: '/admin/tunnels/:id',
+    summary: 'Kick a tunnel: TEARDOWN at its backend, then close the client connections',
+    params: idParam('id', '^[A-Za-z0-9.\\-]+$'),
+    ok: { type: 'object', properties: { kicked: { type: 'string' } } },
+    errors: [400, 401, 404],
     handler: async (req, op) => {
       const id = (req.params as { id: string }).id
       if (!await op.kick(id)) throw new HttpError(404, 'TG_ERR_ADMIN_NOT_FOUND', `no open tunnel '${id}'`)
@@ -136,14 +147,21 @@ const ROUTES: RouteSpec[] = [
     }
   },
   {
-    method: 'GET', url: '/admin/relays', summary: 'Relays (in-process, local workers or remote relay nodes) with health, drain state and tunnels',
-    ok: { type: 'object', properties: { relays: { type: 'array', items: relaySchema } } }, errors: [401],
+    method: 'GET',
+    url: '/admin/relays',
+    summary: 'Relays (in-process, local workers or remote relay nodes) with health, drain state and tunnels',
+    ok: { type: 'object', properties: { relays: { type: 'array', items: relaySchema } } },
+    errors: [401],
     handler: async (_req, op) => ({ relays: await op.relays() })
   },
   {
-    method: 'PUT', url: '/admin/relays/:id/draining', summary: 'Drain or undrain a relay: a draining relay keeps its tunnels (their POSTs still reach it) and gets no new ones',
-    params: idParam('id', '^[A-Za-z0-9.:\\-\\[\\]]+$'), body: drainBody,
-    ok: relaySchema, errors: [400, 401, 404],
+    method: 'PUT',
+    url: '/admin/relays/:id/draining',
+    summary: 'Drain or undrain a relay: a draining relay keeps its tunnels (their POSTs still reach it) and gets no new ones',
+    params: idParam('id', '^[A-Za-z0-9.:\\-\\[\\]]+$'),
+    body: drainBody,
+    ok: relaySchema,
+    errors: [400, 401, 404],
     handler: async (req, op) => {
       const id = (req.params as { id: string }).id
       const { draining } = req.body as { draining: boolean }
@@ -152,19 +170,29 @@ const ROUTES: RouteSpec[] = [
     }
   },
   {
-    method: 'GET', url: '/admin/process', summary: 'Per process (the portal and each local relay worker): pid, open file descriptors, active handles by type, RSS and heap used',
-    ok: { type: 'object', properties: { processes: { type: 'array', items: processSchema } } }, errors: [401],
+    method: 'GET',
+    url: '/admin/process',
+    summary: 'Per process (the portal and each local relay worker): pid, open file descriptors, active handles by type, RSS and heap used',
+    ok: { type: 'object', properties: { processes: { type: 'array', items: processSchema } } },
+    errors: [401],
     handler: async (_req, op) => ({ processes: await op.processes() })
   },
   {
-    method: 'GET', url: '/admin/backends', summary: 'Backends with health, drain state, sessions, capacity and the load the balancer sees',
-    ok: { type: 'object', properties: { backends: { type: 'array', items: backendSchema } } }, errors: [401],
+    method: 'GET',
+    url: '/admin/backends',
+    summary: 'Backends with health, drain state, sessions, capacity and the load the balancer sees',
+    ok: { type: 'object', properties: { backends: { type: 'array', items: backendSchema } } },
+    errors: [401],
     handler: async (_req, op) => ({ backends: await op.backends() })
   },
   {
-    method: 'PUT', url: '/admin/backends/:name/draining', summary: 'Drain or undrain a backend on every relay of this gateway: no new sessions, open ones stay',
-    params: idParam('name', '^[A-Za-z0-9_.:\\-\\[\\]]+$'), body: drainBody,
-    ok: backendSchema, errors: [400, 401, 404],
+    method: 'PUT',
+    url: '/admin/backends/:name/draining',
+    summary: 'Drain or undrain a backend on every relay of this gateway: no new sessions, open ones stay',
+    params: idParam('name', '^[A-Za-z0-9_.:\\-\\[\\]]+$'),
+    body: drainBody,
+    ok: backendSchema,
+    errors: [400, 401, 404],
     handler: async (req, op) => {
       const name = (req.params as { name: string }).name
       const { draining } = req.body as { draining: boolean }
@@ -173,7 +201,9 @@ const ROUTES: RouteSpec[] = [
     }
   },
   {
-    method: 'POST', url: '/admin/reload', summary: 'Reload the config file (as SIGHUP does) without dropping tunnels',
+    method: 'POST',
+    url: '/admin/reload',
+    summary: 'Reload the config file (as SIGHUP does) without dropping tunnels',
     ok: { type: 'object', properties: { applied: { type: 'array', items: { type: 'string' } }, restartRequired: { type: 'array', items: { type: 'string' } }, backends: { type: 'array', items: { type: 'string' } }, routes: { type: 'integer' } } },
     errors: [400, 401, 409, 422],
     handler: async (_req, op) => {

@@ -35,6 +35,7 @@ export class Ring<T> {
     this.#next = (this.#next + 1) % this.#buf.length
     this.#size = Math.min(this.#size + 1, this.#buf.length)
   }
+
   get size (): number { return this.#size }
   /** Oldest first. */
   toArray (): T[] {

@@ -31,7 +31,6 @@ export interface AccessRecord {
 
 export interface AccessSink { write (r: AccessRecord): void }
 
-
 /** Paths listed per relay in a summary (the busiest by bytes, then tunnels). */
 export const SUMMARY_PATHS = 20
 

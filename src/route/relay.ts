@@ -264,8 +264,13 @@ export class Relay {
     const deps = this.#sessionDeps()
     const client = new RtspClient(socket, deps)
     const session = new ProxySession(deps, client, {
-      transport: 'rtsp', clientAddress: info.clientAddress, userAgent: '', entryPath: '/',
-      startedAt: info.acceptedAt, id: this.#newId(), relay: this.name
+      transport: 'rtsp',
+      clientAddress: info.clientAddress,
+      userAgent: '',
+      entryPath: '/',
+      startedAt: info.acceptedAt,
+      id: this.#newId(),
+      relay: this.name
     })
     this.#track(session, ip)
     client.start(session, initial)
@@ -361,4 +366,3 @@ function legOwner (metrics: GatewayMetrics, log: Logger, destroy: () => void, ta
     }
   }
 }
-

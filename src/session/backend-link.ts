@@ -299,8 +299,10 @@ export class BackendLink implements ReadSource {
       if (carried !== null) {
         out.frames += 1 + lead.frames
         if (lead.frames === 0) out.write(carried, 1)
-        else out.writeBoth(carried, lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes),
-          1 + lead.frames)
+        else {
+          out.writeBoth(carried, lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes),
+            1 + lead.frames)
+        }
       } else if (lead.frames > 0) {
         out.frames += lead.frames
         out.write(lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes), lead.frames)

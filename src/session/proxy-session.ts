@@ -103,10 +103,12 @@ export class ProxySession implements FaultOwner, LinkOwner {
   get bytes (): { clientToBackend: number, backendToClient: number } {
     return { clientToBackend: this.#link.bytes, backendToClient: this.#out.bytes }
   }
+
   /** What a relay summary counts of this session (relay-view.ts summarize), without building a snapshot. */
   get tally (): SessionTally {
     return { path: this.#publicPath, backend: this.backendName, bytes: this.#link.bytes + this.#out.bytes }
   }
+
   onClose (cb: (reason: string) => void): void { this.#onClose.push(cb) }
   /** Close reason and outcome (final once closed). */
   get closeReason (): string { return this.#closeReason }
@@ -375,8 +377,12 @@ export class ProxySession implements FaultOwner, LinkOwner {
     const session = getHeader(req, 'Session')
     if (session !== undefined) headers.push(['Session', session])
     const res: RtspResponse = {
-      kind: 'response', version: 'RTSP/1.0', status: ok ? 200 : 501, reason: ok ? 'OK' : 'Not Implemented',
-      headers, body: Buffer.alloc(0)
+      kind: 'response',
+      version: 'RTSP/1.0',
+      status: ok ? 200 : 501,
+      reason: ok ? 'OK' : 'Not Implemented',
+      headers,
+      body: Buffer.alloc(0)
     }
     this.#log.debug({ method: req.method, status: res.status, transport: this.#info.transport },
       'server request answered for the client')

@@ -107,6 +107,7 @@ export class HttpTunnel implements ClientSide, FaultOwner {
     reportFault(this.#metrics, this.#log, where, err, { transport: 'http-tunnel' })
     try { this.close() } catch { this.#get.destroy() }
   }
+
   get closed (): boolean { return this.#closed }
 
   bind (session: ProxySession): void { this.#session = session }

@@ -46,6 +46,7 @@ export class PerIpCounts {
     if (n === 0) this.#m.delete(ip)
     else this.#m.set(ip, n)
   }
+
   clear (): void { this.#m.clear(); this.#total = 0 }
   entries (): Record<string, number> { return Object.fromEntries(this.#m) }
 }

@@ -76,7 +76,7 @@ class DeadlineQueue<K, V extends { deadline: number }> {
   get size (): number { return this.#m.size }
   get (k: K): V | undefined { return this.#m.get(k) }
   delete (k: K): boolean { return this.#m.delete(k) }
-  first (): V | undefined { for (const v of this.#m.values()) return v; return undefined }
+  first (): V | undefined { return this.#m.values().next().value }
   values (): IterableIterator<V> { return this.#m.values() }
 
   add (k: K, v: V): void {

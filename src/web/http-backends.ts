@@ -68,16 +68,22 @@ export function probeHttp (host: string, port: number, path: string, timeoutMs: 
 
 /** One backend in `/status` (docs/http-routes.md). */
 export interface HttpBackendStatus {
-  name: string, url: string, weight: number,
+  name: string,
+  url: string,
+  weight: number,
   /** In the choice now (probes passing and not cooling down). */
   healthy: boolean,
   /** Active probes passing (true when probes are off). */
   up: boolean,
   /** The last probe: HTTP status or failure reason ('' before the first or with probes off). */
   probe: string,
-  viewers: number, inFlight: number, requests: number, failures: number,
+  viewers: number,
+  inFlight: number,
+  requests: number,
+  failures: number,
   /** The tied RTSP backend and its sessions (null when untied or unknown). */
-  rtspBackend: string, rtspSessions: number | null,
+  rtspBackend: string,
+  rtspSessions: number | null,
   /** What the balancer compares for new viewers: (rtspSessions + viewers + inFlight) ÷ weight. */
   load: number
 }
@@ -104,8 +110,17 @@ export class HttpBackendPool {
       for (const b of r.backends) {
         if (this.#backends.has(b.name)) continue
         this.#backends.set(b.name, {
-          name: b.name, config: b, inFlight: 0, viewers: 0, requests: 0, failedUntil: 0, failures: 0,
-          up: true, passes: 0, fails: 0, probe: ''
+          name: b.name,
+          config: b,
+          inFlight: 0,
+          viewers: 0,
+          requests: 0,
+          failedUntil: 0,
+          failures: 0,
+          up: true,
+          passes: 0,
+          fails: 0,
+          probe: ''
         })
       }
     }
@@ -157,7 +172,10 @@ export class HttpBackendPool {
    */
   choose (route: HttpRouteConfig, exclude: ReadonlySet<string>, now: number): HttpBackendConfig {
     const snaps: BackendSnapshot[] = route.backends.filter(b => !exclude.has(b.name)).map(b => ({
-      name: b.name, sessions: this.load(b), maxSessions: 0, weight: b.weight,
+      name: b.name,
+      sessions: this.load(b),
+      maxSessions: 0,
+      weight: b.weight,
       healthy: this.healthy(this.get(b.name), now)
     }))
     const c = chooseBackend(snaps)
@@ -182,9 +200,19 @@ export class HttpBackendPool {
     const s = this.get(b.name)
     const rtspSessions = b.rtspBackend === '' ? null : this.#d.rtspLoad(b.rtspBackend)
     return {
-      name: b.name, url: b.url, weight: b.weight, healthy: this.healthy(s, now), up: s.up, probe: s.probe,
-      viewers: s.viewers, inFlight: s.inFlight, requests: s.requests, failures: s.failures,
-      rtspBackend: b.rtspBackend, rtspSessions, load: this.load(b) / b.weight
+      name: b.name,
+      url: b.url,
+      weight: b.weight,
+      healthy: this.healthy(s, now),
+      up: s.up,
+      probe: s.probe,
+      viewers: s.viewers,
+      inFlight: s.inFlight,
+      requests: s.requests,
+      failures: s.failures,
+      rtspBackend: b.rtspBackend,
+      rtspSessions,
+      load: this.load(b) / b.weight
     }
   }
 

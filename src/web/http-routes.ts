@@ -117,7 +117,11 @@ export class HttpRoutes {
     this.routes = config.httpRoutes.map(r => ({ config: r, inFlight: 0, requests: 0, bytes: 0, upstreamErrors: 0, statuses: {} }))
     for (const r of config.httpRoutes) this.#m.inFlight.set({ transport: 'http', route: r.path }, 0)
     this.#pool = new HttpBackendPool({
-      config: this.#cfg, routes: config.httpRoutes, metrics: this.#m, gatewayMetrics: metrics, logger: this.#logger,
+      config: this.#cfg,
+      routes: config.httpRoutes,
+      metrics: this.#m,
+      gatewayMetrics: metrics,
+      logger: this.#logger,
       rtspLoad: opts.rtspLoad ?? (() => null)
     })
     this.#viewers = new ViewerTable({
@@ -222,8 +226,12 @@ export class HttpRoutes {
     if (v.tokenPath === undefined || v.tokenExpMs === undefined) return { grantCookie: null }
     const secure = (raw.socket as { encrypted?: boolean }).encrypted === true
     const grant = grantCookie({
-      name: this.#cfg.grantCookie, secret: secrets[0]!, tokenPath: v.tokenPath, tokenExpMs: v.tokenExpMs,
-      nowMs: now, secure
+      name: this.#cfg.grantCookie,
+      secret: secrets[0]!,
+      tokenPath: v.tokenPath,
+      tokenExpMs: v.tokenExpMs,
+      nowMs: now,
+      secure
     })
     return { grantCookie: grant }
   }
@@ -442,8 +450,17 @@ export class HttpRoutes {
     this.#m.requests.inc({ transport: 'http', route: rp, backend, status })
     this.#m.bytes.inc({ transport: 'http', route: rp, direction: 'backend_to_client' }, ctx.bytesDown)
     this.#logger.info({
-      event: 'http', client: ctx.client, method: req.method, path: ctx.publicPath, route: rp, backend, status,
-      range: req.headers.range, bytes: ctx.bytesDown, ms: Math.round(performance.now() - ctx.startedAt), attempts: ctx.attempts
+      event: 'http',
+      client: ctx.client,
+      method: req.method,
+      path: ctx.publicPath,
+      route: rp,
+      backend,
+      status,
+      range: req.headers.range,
+      bytes: ctx.bytesDown,
+      ms: Math.round(performance.now() - ctx.startedAt),
+      attempts: ctx.attempts
     }, `${req.method ?? ''} ${ctx.publicPath} ${status} ${backend}`)
   }
 }

@@ -60,9 +60,31 @@ t.test('the search finds any monotone limit to its precision (property)', async 
 function step (tunnels: number, workerCores: number[], o: Partial<CappedStep> = {}): CappedStep {
   const mbps = tunnels * 2
   return {
-    tunnels, kbps: 2000, seconds: 2, offeredMbps: mbps, deliveredMbps: mbps, packets: 1000, lost: 0, late: 0, errors: 0, held: true,
-    cpuBox: 0, cpuProcs: [0.02, ...workerCores.map(w => w * 2)], cpuPerGbit: null, cpuSource: 0.4, cpuClient: 0.4, cpuMachine: 2, cpuSteal: 0, cores: 2, gc: null, disturbed: false, boxRssMB: 100,
-    delayMs: { n: 10, p50: 1, p99: 2, p999: 3 }, workerCores, throttledMs: workerCores.map(() => 100), workerTunnels: workerCores.map(() => Math.floor(tunnels / workerCores.length)),
+    tunnels,
+    kbps: 2000,
+    seconds: 2,
+    offeredMbps: mbps,
+    deliveredMbps: mbps,
+    packets: 1000,
+    lost: 0,
+    late: 0,
+    errors: 0,
+    held: true,
+    cpuBox: 0,
+    cpuProcs: [0.02, ...workerCores.map(w => w * 2)],
+    cpuPerGbit: null,
+    cpuSource: 0.4,
+    cpuClient: 0.4,
+    cpuMachine: 2,
+    cpuSteal: 0,
+    cores: 2,
+    gc: null,
+    disturbed: false,
+    boxRssMB: 100,
+    delayMs: { n: 10, p50: 1, p99: 2, p999: 3 },
+    workerCores,
+    throttledMs: workerCores.map(() => 100),
+    workerTunnels: workerCores.map(() => Math.floor(tunnels / workerCores.length)),
     ...o
   }
 }
@@ -76,9 +98,14 @@ function layout (id: 'b1' | 'b2', held: number, failed: number | null, atLimit: 
 
 function capped (layouts: CappedLayout[], o: Partial<CappedScalingResult> = {}): CappedScalingResult {
   return {
-    date: '2026-01-02T10:00:00.000Z', profile: 'full', durationSeconds: 120, machine: { nproc: 2, cpu: 'test cpu', kernel: 'k', loadavg: '0 0 0' },
+    date: '2026-01-02T10:00:00.000Z',
+    profile: 'full',
+    durationSeconds: 120,
+    machine: { nproc: 2, cpu: 'test cpu', kernel: 'k', loadavg: '0 0 0' },
     options: { workerCores: 0.15, startTunnels: 40, growth: 1.25, precision: 0.04, maxSteps: 16, maxTunnels: 1500, kbps: 2000, stepSeconds: 2, warmSeconds: 1, lateMs: 50 },
-    cgroup: 'v1', layouts, ...o
+    cgroup: 'v1',
+    layouts,
+    ...o
   }
 }
 

@@ -77,9 +77,13 @@ t.test('mergeResults', async t => {
 
 function cappedOnly (date: string): BenchResults {
   const cappedScaling: CappedScalingResult = {
-    date, profile: 'full', durationSeconds: 130, machine: { nproc: 2, cpu: 'test cpu', kernel: 'k', loadavg: '1 1 1' },
+    date,
+    profile: 'full',
+    durationSeconds: 130,
+    machine: { nproc: 2, cpu: 'test cpu', kernel: 'k', loadavg: '1 1 1' },
     options: { workerCores: 0.15, startTunnels: 40, growth: 1.25, precision: 0.04, maxSteps: 16, maxTunnels: 1500, kbps: 2000, stepSeconds: 2.5, warmSeconds: 1, lateMs: 50 },
-    cgroup: 'v1', layouts: []
+    cgroup: 'v1',
+    layouts: []
   }
   return { date, profile: 'full', machine, options, durationSeconds: 130, micro: [], scenarios: [], referenceTunnels: 0, cappedScaling }
 }

@@ -47,7 +47,7 @@ t.test('HTTP routes on the status page: route, traffic, backend health', async t
   t.pass('the HTTP routes section lists /hls')
   t.equal(await page.locator('#httproutes tr.hb').count(), 2, 'two backend rows')
   t.equal(await page.locator('#httproutes tr[data-http-backend="web-b"] td').first().textContent(), 'web-b')
-  await page.waitForFunction(`${cell(`#httproutes tr[data-http-backend="web-a"] [data-testid=health]`)} === 'healthy' && ${cell(`#httproutes tr[data-http-backend="web-b"] [data-testid=health]`)} === 'healthy'`, undefined, { timeout: 10_000 })
+  await page.waitForFunction(`${cell('#httproutes tr[data-http-backend="web-a"] [data-testid=health]')} === 'healthy' && ${cell('#httproutes tr[data-http-backend="web-b"] [data-testid=health]')} === 'healthy'`, undefined, { timeout: 10_000 })
   t.pass('both backends shown healthy')
   t.equal(await page.locator(`${route} [data-testid=requests]`).textContent(), '0', 'no request yet (probes are not counted)')
 
@@ -71,7 +71,7 @@ t.test('HTTP routes on the status page: route, traffic, backend health', async t
   t.equal(perBackend.map(Number).reduce((x, y) => x + y, 0), 12, `per-backend requests sum to 12 (${perBackend.join(' + ')})`)
 
   await b.kill()
-  await page.waitForFunction(`${cell(`#httproutes tr[data-http-backend="web-b"] [data-testid=health]`)} === 'down'`, undefined, { timeout: 10_000 })
+  await page.waitForFunction(`${cell('#httproutes tr[data-http-backend="web-b"] [data-testid=health]')} === 'down'`, undefined, { timeout: 10_000 })
   t.pass('the stopped nginx is shown down (health probes)')
   t.match(await page.locator(route).textContent(), /1\/2 up/, 'the route shows 1/2 up')
   t.same(consoleErrors, [], 'no console errors')

@@ -35,7 +35,10 @@ t.before(async () => {
   o1 = await startOrigin({ port: 0, host: '127.0.0.1', logger: quiet })
   o2 = await startOrigin({ port: 0, host: '127.0.0.1', logger: quiet })
   gw = await startGateway(buildConfig([{
-    port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 2,
+    port: 0,
+    host: '127.0.0.1',
+    logLevel: 'silent',
+    workers: 2,
     backends: [{ name: 'origin-a', url: `rtsp://127.0.0.1:${o1.port}`, maxSessions: 8 }, { name: 'origin-b', url: `rtsp://127.0.0.1:${o2.port}`, maxSessions: 8 }],
     ops: { port: 0, token: TOKEN },
     admin: { enabled: true },

@@ -64,7 +64,6 @@ function windowFor (oracle: OracleName): number {
   return oracle === 'crash' ? 3000 : oracle === 'healthz' ? 5000 : STALL_MS + 2000
 }
 
-
 interface Pending { failure: OracleFailure, inputs: TimedCase[], range: { from: number, to: number }, afterMs: number, count: number }
 
 export async function runCampaign (o: CampaignOptions): Promise<CampaignResult> {

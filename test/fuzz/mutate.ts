@@ -81,8 +81,7 @@ export function mutateBytes (src: Buffer, rng: Rng, n = 3): Buffer {
     else if (op === 'insert') b = Buffer.concat([b.subarray(0, at), rng.bytes(rng.small(1, 64)), b.subarray(at)])
     else if (op === 'interesting') b = Buffer.concat([b.subarray(0, at), INTERESTING.subarray(rng.int(0, INTERESTING.length - 1)).subarray(0, 1), b.subarray(at)])
     else if (op === 'cut') b = Buffer.concat([b.subarray(0, at), b.subarray(at + rng.small(1, 200))])
-    else if (op === 'dup') { const len = rng.small(1, 400); b = Buffer.concat([b.subarray(0, at + len), b.subarray(at, at + len), b.subarray(at + len)]) }
-    else if (op === 'truncate') b = b.subarray(0, at)
+    else if (op === 'dup') { const len = rng.small(1, 400); b = Buffer.concat([b.subarray(0, at + len), b.subarray(at, at + len), b.subarray(at + len)]) } else if (op === 'truncate') b = b.subarray(0, at)
   }
   return b
 }

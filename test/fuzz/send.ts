@@ -105,10 +105,12 @@ function runConn (port: number, c: ConnPlan, state: CaseState): Promise<ConnResu
     })
     if (!c.read) s.pause()
     /** Wait `ms`, or less if the socket closes first. */
-    const hold = (ms: number): Promise<void> => closed ? Promise.resolve() : new Promise(resolve => {
-      const t = setTimeout(() => { onClosed = null; resolve() }, ms)
-      onClosed = () => { clearTimeout(t); resolve() }
-    })
+    const hold = (ms: number): Promise<void> => closed
+      ? Promise.resolve()
+      : new Promise(resolve => {
+        const t = setTimeout(() => { onClosed = null; resolve() }, ms)
+        onClosed = () => { clearTimeout(t); resolve() }
+      })
     s.once('connect', () => {
       localPort = s.localPort ?? 0
       void (async () => {

@@ -49,7 +49,7 @@ export function warmupCases (): CasePlan[] {
     { kind: 'warm-websocket', conns: [conn([{ waitMs: 0, bytes: serialize(ws) }, ...steps('rtsp://127.0.0.1/live/demo', 'ws')])] },
     { kind: 'warm-rtsp', conns: [conn(steps('rtsp://127.0.0.1/demo', 'text'))] },
     ...['/', '/metrics', '/status', '/watch/demo', '/status/summary'].map(p => ({ kind: 'warm-web', conns: [conn([raw(`GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)], { holdMs: 500 })] })),
-    { kind: 'warm-unpaired', conns: [conn([raw(`GET /demo HTTP/1.0\r\nx-sessioncookie: warmupLoneGet0001\r\n\r\n`)], { holdMs: 300 }), conn([raw(`POST /demo HTTP/1.0\r\nx-sessioncookie: warmupLonePost001\r\nContent-Type: ${TUNNEL_TYPE}\r\n\r\n`)], { holdMs: 300 })] },
+    { kind: 'warm-unpaired', conns: [conn([raw('GET /demo HTTP/1.0\r\nx-sessioncookie: warmupLoneGet0001\r\n\r\n')], { holdMs: 300 }), conn([raw(`POST /demo HTTP/1.0\r\nx-sessioncookie: warmupLonePost001\r\nContent-Type: ${TUNNEL_TYPE}\r\n\r\n`)], { holdMs: 300 })] },
     { kind: 'warm-refused', conns: [conn([raw('BAD\r\n\r\n')], { holdMs: 200 })] }
   ]
 }

@@ -137,7 +137,7 @@ t.test('abuse stage against the real process', { skip: existsSync(`${ROOT}dist/m
   let gText = g.text
   g.socket.on('data', d => { gText += d.toString('latin1') })
   const frame = Buffer.alloc(4 + 60_000); frame[0] = 0x24; frame.writeUInt16BE(60_000, 2)
-  const ssrf = `DESCRIBE rtsp://169.254.169.254/latest/meta-data RTSP/1.0\r\nCSeq: 2\r\n\r\n`
+  const ssrf = 'DESCRIBE rtsp://169.254.169.254/latest/meta-data RTSP/1.0\r\nCSeq: 2\r\n\r\n'
   const post = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.2.2' })
   post.on('error', () => {})
   await new Promise<void>(resolve => post.on('connect', () => resolve()))

@@ -34,7 +34,10 @@ t.test('a victim tunnel keeps its media flowing while an attacker guesses passwo
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const port = await freePort()
   writeFileSync(join(dir, 'tg.json'), JSON.stringify({
-    host: '127.0.0.1', port, workers: 0, logLevel: 'warn',
+    host: '127.0.0.1',
+    port,
+    workers: 0,
+    logLevel: 'warn',
     auth: { basic: [{ user: 'viewer', hash: hashPassword('viewer-pw') }], maxFailuresPerAddress: 0, maxFailuresPerUser: 0 }
   }))
   const child = spawn('node', ['bin/tunnelgate.js', '--config', join(dir, 'tg.json')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })

@@ -134,4 +134,3 @@ export async function startPrometheus (t: Teardown, jobs: Array<{ job: string, t
   if (n < want) throw new Error(`prometheus: ${n} of ${want} targets up after 30 s: ${out.slice(-1000)}`)
   return { url, child, output: () => out, stop }
 }
-

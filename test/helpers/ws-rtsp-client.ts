@@ -136,7 +136,7 @@ export class WsRtspClient {
     const d = await this.request('DESCRIBE', url, { Accept: 'application/sdp' })
     if (d.status !== 200) return d
     const base = d.header('Content-Base') ?? `${url}/`
-    const controls = d.body.toString('latin1').split(/\r?\n/).filter(l => l.startsWith('a=control:') ).map(l => l.slice(10)).filter(c => c !== '*')
+    const controls = d.body.toString('latin1').split(/\r?\n/).filter(l => l.startsWith('a=control:')).map(l => l.slice(10)).filter(c => c !== '*')
     for (const [i, c] of controls.entries()) {
       const u = /^rtsp:/i.test(c) ? c : new URL(c, base).href
       const s = await this.request('SETUP', u, { Transport: `RTP/AVP/TCP;unicast;interleaved=${2 * i}-${2 * i + 1}` })

@@ -299,4 +299,3 @@ t.test('relay workers: a fault while taking a leg closes that leg, not the worke
 t.test('every entry point was reached', async t => {
   for (const where of ENTRY_POINTS) t.ok(reached.has(where), `${where} reached with an injected fault`)
 })
-

@@ -21,7 +21,6 @@ function stream (): { bytes: Buffer, frames: Buffer[] } {
   return frameStream({ count: 400, seed: 7, size: (i, rnd) => i % 97 === 0 ? 65535 : i % 13 === 0 ? 0 : 1 + rnd(3000), replyAfter: [150, 300], cseqBase: 900 })
 }
 
-
 function check (tt: Test, units: RtspUnit[], frames: Buffer[]): void {
   const got = units.filter(u => u.kind === 'frame')
   tt.equal(got.length, frames.length, 'frame count')

@@ -102,7 +102,7 @@ t.test('per user: guesses from many addresses back the user off for new addresse
   const backend = await ScriptedBackend.start()
   t.teardown(() => backend.close())
   const gw = await startTestGateway(t, [backend], { auth: { basic: users, maxFailuresPerAddress: 3, maxFailuresPerUser: 6 } })
-  t.equal(status(await ask(gw.port, '127.0.0.30', tunnelGet(basic('bob', 'bob-pw')))), 200, "bob signs in from his address")
+  t.equal(status(await ask(gw.port, '127.0.0.30', tunnelGet(basic('bob', 'bob-pw')))), 200, 'bob signs in from his address')
   for (let i = 0; i < 6; i++) t.equal(status(await ask(gw.port, `127.0.0.${31 + (i % 3)}`, tunnelGet(basic('bob', `guess-${i}`)))), 401)
   const runs = await checks(gw)
   t.equal(status(await ask(gw.port, '127.0.0.40', tunnelGet(basic('bob', 'bob-pw')))), 429, 'a fresh address asking for bob: 429 (per user), right password or not')

@@ -23,7 +23,6 @@ function stream (): { bytes: Buffer, frames: Buffer[] } {
   return frameStream({ count: FRAMES, seed: 11, size: (i, rnd) => i % 17 === 0 ? 0 : 1 + rnd(8000), replyAfter: [1000, 2000], cseqBase: 9000 })
 }
 
-
 function check (tt: Test, units: RtspUnit[], frames: Buffer[]): void {
   const got = units.filter(u => u.kind === 'frame')
   tt.equal(got.length, frames.length, 'frame count')

@@ -44,8 +44,12 @@ t.test('tokens, cookies and passwords appear in no log line, access record or op
   const [port, opsPort, deadPort] = [await freePort(), await freePort(), await freePort()]
   const access = join(dir, 'access.log')
   writeFileSync(join(dir, 'tg.json'), JSON.stringify({
-    host: '127.0.0.1', port, workers: 1, logLevel: 'debug',
-    ops: { port: opsPort }, admin: { enabled: true },
+    host: '127.0.0.1',
+    port,
+    workers: 1,
+    logLevel: 'debug',
+    ops: { port: opsPort },
+    admin: { enabled: true },
     backends: [{ name: 'origin', url: `rtsp://feed:${BACKEND_PASSWORD}@127.0.0.1:${backend.port}` }],
     routes: [{ path: '/live', backends: [] }, { path: '/axis-media', backends: [] }],
     auth: { basic: [{ user: 'viewer', hash: hashPassword(PASSWORD, 1024) }], tokenSecrets: [SECRET] },

@@ -185,4 +185,3 @@ t.test('real ffmpeg through portal and relay node: the HTTP tunnel and plain RTS
   t.not(direct.code, 0, 'ffmpeg straight to the relay node does not play')
   t.ok(await metric(r, 'tunnelgate_relay_untrusted_total', { reason: 'missing' }) >= 1, 'its GET was refused and counted')
 })
-

@@ -111,6 +111,5 @@ function fail (reason: string): { ok: false, reason: string } { return { ok: fal
 
 /** At most 64 characters of `s` with every byte outside printable ASCII shown as \xNN. */
 export function printable (s: string): string {
-  // eslint-disable-next-line no-control-regex
   return s.slice(0, 64).replace(/[\x00-\x1f\x7f-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
 }

@@ -81,7 +81,7 @@ export function parseHttpHead (buf: Buffer, limits: Partial<HttpHeadLimits> = {}
       const body = text.endsWith('\r') ? text.slice(0, -1) : text
       const sp = body.indexOf(' ')
       const method = sp === -1 ? body : body.slice(0, sp)
-      // eslint-disable-next-line no-control-regex
+
       if ((method.length > 0 && !isToken(method)) || /[\x00-\x1f\x7f]/.test(body)) {
         return malformed(`not an HTTP request line: '${printable(text)}'`)
       }
@@ -251,6 +251,5 @@ export function buildHttpError (status: number, reason: string, extraHeaders: He
 
 /** Header values never carry CR/LF/NUL (no response splitting). */
 function headerSafe (value: string): string {
-  // eslint-disable-next-line no-control-regex
   return value.replace(/[\r\n\x00]/g, ' ')
 }

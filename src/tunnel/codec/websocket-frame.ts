@@ -132,8 +132,7 @@ export function frameHeader (opcode: number, len: number, opts: { fin?: boolean,
   const h = Buffer.allocUnsafe(2 + extra + (opts.mask === undefined ? 0 : 4))
   h[0] = (fin ? 0x80 : 0) | (opcode & 0x0f)
   if (extra === 0) h[1] = maskBit | len
-  else if (extra === 2) { h[1] = maskBit | 126; h.writeUInt16BE(len, 2) }
-  else { h[1] = maskBit | 127; h.writeBigUInt64BE(BigInt(len), 2) }
+  else if (extra === 2) { h[1] = maskBit | 126; h.writeUInt16BE(len, 2) } else { h[1] = maskBit | 127; h.writeBigUInt64BE(BigInt(len), 2) }
   if (opts.mask !== undefined) opts.mask.copy(h, 2 + extra, 0, 4)
   return h
 }

@@ -98,7 +98,7 @@ export async function registerWatch (app: FastifyInstance, opts: WatchOptions, g
     const rest = (req.params as { '*': string })['*']
     const path = '/' + rest
     if (!STREAM_PATH.test(path) || path.split('/').some(s => s === '..' || s === '.')) {
-      return html(reply, 400, page('Bad stream path', `<h1>Bad stream path</h1><p id="status" data-kind="error">That is not a stream path.</p>`))
+      return html(reply, 400, page('Bad stream path', '<h1>Bad stream path</h1><p id="status" data-kind="error">That is not a stream path.</p>'))
     }
     const q = req.query as Record<string, unknown>
     const given = q[config.auth.tokenQueryParam]

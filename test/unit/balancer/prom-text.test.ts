@@ -76,7 +76,7 @@ t.test('prom-client registry with odd label values round-trips', async (t) => {
   specials.set({ which: 'negzero' }, -0)
   specials.set({ which: 'big' }, 2 ** 53 + 2)
   const text = await registry.metrics()
-  t.match(text, /odd_specials\{which="nan"\} Na[Nn]\n/, "prom-client 15 writes NaN as \"Nan\"")
+  t.match(text, /odd_specials\{which="nan"\} Na[Nn]\n/, 'prom-client 15 writes NaN as "Nan"')
   t.match(text, /\\"double quotes\\"/, 'prom-client escapes quotes')
   const samples = parsePromText(text)
   const rt = await roundTrip(registry, samples)

@@ -36,7 +36,6 @@ function checkAllSplits (tt: Checker, input: Buffer, expected: Buffer, name: str
 
 const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64')
 
-
 // Table: name, base64 input as sent, decoded bytes.
 const cases: Array<{ name: string, bytes: string, decoded: string, garbage?: number }> = [
   { name: 'empty', bytes: '', decoded: '' },

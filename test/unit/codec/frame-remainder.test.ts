@@ -53,7 +53,7 @@ t.test('the read path writes what the demuxer path wrote, on any cut of any stre
     const before = run(false)
     const after = run(true)
     const frames = (l: string[]): string => l.filter(s => s.startsWith('w:')).map(s => s.slice(2)).join('')
-    return JSON.stringify(before) === JSON.stringify(after) && frames(after).length > 0 === units.some(u => u[0] === 0x24)
+    return JSON.stringify(before) === JSON.stringify(after) && (frames(after).length > 0) === units.some(u => u[0] === 0x24)
   }), { numRuns: 400 })
   t.pass('same writes, same messages')
 })

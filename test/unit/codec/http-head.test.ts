@@ -107,7 +107,7 @@ t.test('buildTunnelGetReply / buildHttpError', async (tt) => {
   const [h, body] = err.split('\r\n\r\n') as [string, string]
   tt.match(h, /^HTTP\/1\.0 400 Bad Request\r\n/)
   tt.match(h, /\r\nConnection: close\r\n/)
-  tt.match(h, /\r\nX-Reason: no  cookie$/)
+  tt.match(h, /\r\nX-Reason: no {2}cookie$/)
   tt.equal(Number(/Content-Length: (\d+)/.exec(h)![1]), Buffer.byteLength(body))
   tt.equal(body, '400 Bad Request\n')
   tt.throws(() => buildHttpError(400, 'x', [['Bad Name', 'v']]))

@@ -130,6 +130,7 @@ t.test('Dockerfile: multi-stage, non-root on port 80, runs bin/tunnelgate.js', a
   const froms = [...text.matchAll(/^FROM (\S+)(?: AS (\S+))?/gm)]
   t.ok(froms.length >= 2, `${froms.length} stages`)
   t.match(text, /^ARG NODE_IMAGE=node:20-bookworm-slim$/m)
+  // eslint-disable-next-line no-template-curly-in-string -- the Dockerfile's own ARG reference
   t.ok(froms.every(f => f[1] === '${NODE_IMAGE}'), 'every stage starts from node:20-bookworm-slim')
   t.match(text, /RUN npm ci --no-audit --no-fund\nCOPY tsconfig\.json[\s\S]*RUN npm run build/, 'build stage: npm ci + npm run build')
   t.match(text, /npm ci --omit=dev/, 'runtime gets production dependencies only')

@@ -64,7 +64,7 @@ t.test('per address: N failures, then 429 + Retry-After growing, with no scrypt 
 
 t.test('per user: failures from many addresses back the user off for new addresses, not for ones it signed in from', async t => {
   const { gate, metrics } = makeGate({ maxFailuresPerAddress: 100, maxFailuresPerUser: 4 })
-  t.match(await decide(gate, req('192.0.2.10', [basic('bob', 'bob-pw')])), { ok: true }, "bob signs in from his own address")
+  t.match(await decide(gate, req('192.0.2.10', [basic('bob', 'bob-pw')])), { ok: true }, 'bob signs in from his own address')
   for (let i = 0; i < 4; i++) t.match(await decide(gate, req(`198.51.100.${i}`, [basic('bob', 'guess')])), { status: 401 })
   const before = gate.basic.verifications
   t.match(await decide(gate, req('198.51.100.99', [basic('bob', 'bob-pw')])), { ok: false, status: 429, code: 'TG_ERR_AUTH_BACKOFF' }, 'a fifth address for bob: 429 (per user), even with the right password')
@@ -131,7 +131,7 @@ t.test('the cap on verifications in flight: 503 + Retry-After over it; identical
 
 t.test('a cached success does not skip the back-off', async t => {
   const { gate } = makeGate({ maxFailuresPerAddress: 2 })
-  t.match(await decide(gate, req('192.0.2.5', [basic('alice', 'alice-pw')])), { ok: true }, "alice signs in (her credentials are now cached)")
+  t.match(await decide(gate, req('192.0.2.5', [basic('alice', 'alice-pw')])), { ok: true }, 'alice signs in (her credentials are now cached)')
   for (let i = 0; i < 2; i++) await decide(gate, req('192.0.2.66', [basic('alice', `guess-${i}`)]))
   t.match(await decide(gate, req('192.0.2.66', [basic('alice', 'alice-pw')])), { status: 429 }, 'the backed-off address cannot test a guess against the cache')
   t.match(await decide(gate, req('192.0.2.5', [basic('alice', 'alice-pw')])), { ok: true }, 'the cache still serves her own address')

@@ -41,8 +41,15 @@ export interface SdpInfo {
 
 /** Static payload types of RFC 3551 with their clock rates (the ones a live camera may use). */
 const STATIC_CLOCK: Record<number, [string, number]> = {
-  0: ['pcmu', 8000], 8: ['pcma', 8000], 9: ['g722', 8000], 10: ['l16', 44100], 11: ['l16', 44100],
-  14: ['mpa', 90000], 26: ['jpeg', 90000], 32: ['mpv', 90000], 33: ['mp2t', 90000]
+  0: ['pcmu', 8000],
+  8: ['pcma', 8000],
+  9: ['g722', 8000],
+  10: ['l16', 44100],
+  11: ['l16', 44100],
+  14: ['mpa', 90000],
+  26: ['jpeg', 90000],
+  32: ['mpv', 90000],
+  33: ['mp2t', 90000]
 }
 
 /** Clock rate assumed for a dynamic payload type without an rtpmap (every video codec's). */

@@ -74,13 +74,21 @@ const bytes = (min: number): fc.Arbitrary<Buffer> =>
 
 t.test('buildSdp round trip: H.264 and AAC tracks, VOD and live', async t => {
   const video = fc.record({
-    kind: fc.constant('video' as const), payloadType: fc.integer({ min: 96, max: 127 }), control: control,
-    sps: bytes(4), pps: fc.array(bytes(1), { minLength: 1, maxLength: 2 }),
-    width: fc.integer({ min: 1, max: 4096 }), height: fc.integer({ min: 1, max: 4096 })
+    kind: fc.constant('video' as const),
+    payloadType: fc.integer({ min: 96, max: 127 }),
+    control,
+    sps: bytes(4),
+    pps: fc.array(bytes(1), { minLength: 1, maxLength: 2 }),
+    width: fc.integer({ min: 1, max: 4096 }),
+    height: fc.integer({ min: 1, max: 4096 })
   })
   const audio = fc.record({
-    kind: fc.constant('audio' as const), payloadType: fc.integer({ min: 96, max: 127 }), control: control,
-    sampleRate: fc.constantFrom(8000, 16000, 44100, 48000), channels: fc.integer({ min: 1, max: 8 }), asc: bytes(2)
+    kind: fc.constant('audio' as const),
+    payloadType: fc.integer({ min: 96, max: 127 }),
+    control,
+    sampleRate: fc.constantFrom(8000, 16000, 44100, 48000),
+    channels: fc.integer({ min: 1, max: 8 }),
+    asc: bytes(2)
   })
   const duration = fc.option(fc.double({ min: 0, max: 1e5, noNaN: true }), { nil: undefined })
   fc.assert(fc.property(fc.array(fc.oneof(video, audio), { maxLength: 3 }), duration, (tracks, durationSec) => {
