@@ -7,7 +7,6 @@ import type { ResolvedRoute } from '../backends/routes.js'
 import type { RtspUnit } from '../tunnel/codec/demux.js'
 import type { RtspRequest } from '../tunnel/codec/rtsp-message.js'
 import type { ClientSide } from './client-side.js'
-import type { SessionInfo } from './session-info.js'
 
 /**
  * The live fan-out seam. At the first routed request (before any backend is dialled) the session
@@ -26,7 +25,8 @@ export interface LiveAttachContext {
   /** The routed public path. */
   path: string
   client: ClientSide
-  info: SessionInfo
+  /** Who the client is (log lines); the seam does not need the rest of the session. */
+  info: { clientAddress: string }
   /** Bytes / $ frames written to the client (activity, counters). */
   sent (bytes: number, frames: number): void
   /** Close the client session (every connection of it). */
