@@ -1,14 +1,14 @@
 /**
  * The one Transport codec (src/tunnel/codec/transport.ts) as the session, the live fan-out and the
  * origin use it: one parse (quotes respected), the session's TCP filter and interleaved channels,
- * the origin's choice, and the replies formatted from it read back the same.
+ * the origin's choice, and the replies formatted from it read back the same; the Session header.
  */
 import t from 'tap'
 import fc from 'fast-check'
 import assert from 'node:assert/strict'
 import {
-  chooseTransport, filterTcpTransports, formatInterleavedTransport, formatTransport, parseInterleaved, parseTransport,
-  type TransportSpec
+  chooseTransport, filterTcpTransports, formatInterleavedTransport, formatTransport, parseInterleaved, parseSessionHeader,
+  parseTransport, type TransportSpec
 } from '../../../../src/tunnel/codec/transport.js'
 
 t.test('parseTransport: specs, parameters, quotes', async t => {
@@ -83,4 +83,63 @@ t.test('any input: a parse, no throw; the TCP filter is idempotent and keeps onl
     assert.ok(parseTransport(kept).every(tcpOnly))
   }), { numRuns: 2000 })
   t.pass('2000 values')
+})
+
+t.test('filterTcpTransports', async (tt) => {
+  const cases: Array<[string, string | null]> = [
+    ['RTP/AVP;unicast;client_port=5000-5001', null],
+    ['RTP/AVP/UDP;unicast;client_port=5000-5001', null],
+    ['RTP/AVP;multicast', null],
+    ['', null],
+    ['RTP/AVP/TCP;unicast;interleaved=0-1', 'RTP/AVP/TCP;unicast;interleaved=0-1'],
+    ['RTP/AVP;unicast;client_port=5000-5001,RTP/AVP/TCP;unicast;interleaved=0-1', 'RTP/AVP/TCP;unicast;interleaved=0-1'],
+    ['RTP/AVP/TCP;unicast;interleaved=0-1, RTP/AVP;unicast;client_port=6970-6971', 'RTP/AVP/TCP;unicast;interleaved=0-1'],
+    ['RTP/AVP/TCP;unicast;destination=203.0.113.9;interleaved=2-3', 'RTP/AVP/TCP;unicast;interleaved=2-3'],
+    ['RTP/AVP/TCP;unicast;Destination;interleaved=2-3', 'RTP/AVP/TCP;unicast;interleaved=2-3'],
+    ['rtp/avp/tcp;unicast', 'rtp/avp/tcp;unicast'],
+    ['RTP/AVPF/TCP;unicast;interleaved=0-1,RTP/SAVP/TCP;unicast;interleaved=2-3', 'RTP/AVPF/TCP;unicast;interleaved=0-1,RTP/SAVP/TCP;unicast;interleaved=2-3'],
+    ['RTP/AVP/TCP;unicast;mode="PLAY";interleaved=0-1', 'RTP/AVP/TCP;unicast;mode="PLAY";interleaved=0-1'],
+    ['RTP/AVP/TCP;unicast;destination="a,b";interleaved=0-1', 'RTP/AVP/TCP;unicast;interleaved=0-1'],
+    // live555 reply style (from the captures): destination removed, source kept
+    ['RTP/AVP/TCP;unicast;destination=127.0.0.1;source=127.0.0.1;interleaved=0-1', 'RTP/AVP/TCP;unicast;source=127.0.0.1;interleaved=0-1']
+  ]
+  for (const [input, expected] of cases) tt.equal(filterTcpTransports(input), expected, JSON.stringify(input))
+  tt.equal(filterTcpTransports('RTP/AVP/TCP;' + 'x'.repeat(5000)), null, 'over MAX_TRANSPORT_VALUE')
+})
+
+t.test('parseInterleaved', async (tt) => {
+  const cases: Array<[string, [number, number] | null]> = [
+    ['RTP/AVP/TCP;unicast;interleaved=0-1', [0, 1]],
+    ['RTP/AVP/TCP;unicast;interleaved=0-1;ssrc=56E4871D;mode="PLAY"', [0, 1]],
+    ['RTP/AVP/TCP;unicast;destination=127.0.0.1;source=127.0.0.1;interleaved=2-3', [2, 3]],
+    ['RTP/AVP/TCP;unicast;Interleaved = 4 - 5', [4, 5]],
+    ['RTP/AVP/TCP;interleaved=7', [7, 7]],
+    ['RTP/AVP/TCP;interleaved=254-255', [254, 255]],
+    ['RTP/AVP/TCP;interleaved=255-256', null],
+    ['RTP/AVP/TCP;interleaved=a-b', null],
+    ['RTP/AVP;unicast;client_port=5000-5001', null],
+    ['RTP/AVP;unicast,RTP/AVP/TCP;interleaved=8-9', [8, 9]]
+  ]
+  for (const [input, expected] of cases) tt.same(parseInterleaved(input), expected, input)
+})
+
+t.test('parseSessionHeader', async (tt) => {
+  tt.same(parseSessionHeader('9A3F68D6;timeout=65'), { id: '9A3F68D6', timeout: 65 })
+  tt.same(parseSessionHeader('9A3F68D6'), { id: '9A3F68D6' })
+  tt.same(parseSessionHeader(' .AsT7ZWoHgc3jxOM '), { id: '.AsT7ZWoHgc3jxOM' })
+  tt.same(parseSessionHeader('1234567890123456789'), { id: '1234567890123456789' }, 'DSS 64-bit decimal, no timeout')
+  tt.same(parseSessionHeader('abc; Timeout = 30'), { id: 'abc', timeout: 30 })
+  tt.same(parseSessionHeader('abc;timeout=soon'), { id: 'abc' })
+  tt.same(parseSessionHeader('abc;foo=1;timeout=60'), { id: 'abc', timeout: 60 })
+})
+
+t.test('transports', async (t) => {
+  t.same(chooseTransport('RTP/AVP/TCP;unicast;interleaved=4-5'), { lower: 'tcp', interleaved: [4, 5], raw: 'RTP/AVP/TCP;unicast;interleaved=4-5' })
+  t.match(chooseTransport('RTP/AVP/TCP;unicast'), { lower: 'tcp' })
+  t.match(chooseTransport('RTP/AVP;multicast, RTP/AVP;unicast;client_port=5000-5001'), { lower: 'udp', clientPort: [5000, 5001] })
+  t.equal(chooseTransport('RTP/AVP;unicast'), undefined, 'UDP without client_port')
+  t.equal(chooseTransport('RTP/AVP/TCP;unicast;mode=record'), undefined)
+  t.equal(chooseTransport('RAW/RAW/UDP;unicast'), undefined)
+  t.equal(formatTransport({ kind: 'tcp', rtpChannel: 0, rtcpChannel: 1 }, 0xab), 'RTP/AVP/TCP;unicast;interleaved=0-1;ssrc=000000AB;mode="PLAY"')
+  t.equal(formatTransport({ kind: 'udp', host: '1.2.3.4', rtpPort: 5000, rtcpPort: 5001 }, 1, [6000, 6001]), 'RTP/AVP;unicast;client_port=5000-5001;server_port=6000-6001;ssrc=00000001;mode="PLAY"')
 })

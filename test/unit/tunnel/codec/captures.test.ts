@@ -4,13 +4,13 @@
  */
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
-import { Base64StreamDecoder } from '../../../src/tunnel/codec/base64-stream.js'
-import { RtspDemuxer, type RtspUnit } from '../../../src/tunnel/codec/demux.js'
-import { classifyTunnelLeg, parseHttpHead } from '../../../src/tunnel/codec/http-head.js'
-import { getHeader } from '../../../src/tunnel/codec/rtsp-message.js'
-import { loadTcpConnections, type TcpConnection } from '../../helpers/pcap.js'
+import { Base64StreamDecoder } from '../../../../src/tunnel/codec/base64-stream.js'
+import { RtspDemuxer, type RtspUnit } from '../../../../src/tunnel/codec/demux.js'
+import { classifyTunnelLeg, parseHttpHead } from '../../../../src/tunnel/codec/http-head.js'
+import { getHeader } from '../../../../src/tunnel/codec/rtsp-message.js'
+import { loadTcpConnections, type TcpConnection } from '../../../helpers/pcap.js'
 
-const DIR = fileURLToPath(new URL('../../fixtures/captures/', import.meta.url))
+const DIR = fileURLToPath(new URL('../../../fixtures/captures/', import.meta.url))
 
 interface Expect {
   cookie: string

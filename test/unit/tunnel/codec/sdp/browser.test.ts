@@ -5,9 +5,9 @@
  */
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { browserSdp, browserSdpMessage, coreAacConfig } from '../../../src/tunnel/codec/sdp/browser.js'
-import { makeResponse, serializeMessage } from '../../../src/tunnel/codec/rtsp-message.js'
-import { RtspDemuxer } from '../../../src/tunnel/codec/demux.js'
+import { browserSdp, browserSdpMessage, coreAacConfig } from '../../../../../src/tunnel/codec/sdp/browser.js'
+import { makeResponse, serializeMessage } from '../../../../../src/tunnel/codec/rtsp-message.js'
+import { RtspDemuxer } from '../../../../../src/tunnel/codec/demux.js'
 
 t.test('coreAacConfig', async t => {
   t.equal(coreAacConfig('119056e500'), '1190', 'AAC-LC 48 kHz stereo + sync 0x2B7/SBR/absent → 1190')
@@ -23,7 +23,7 @@ t.test('coreAacConfig', async t => {
 })
 
 t.test('browserSdp rewrites only mpeg4-generic configs that lose nothing', async t => {
-  const capture = readFileSync(new URL('../../fixtures/captures/gst-to-gst-rtsp-server.txt', import.meta.url), 'utf8')
+  const capture = readFileSync(new URL('../../../../fixtures/captures/gst-to-gst-rtsp-server.txt', import.meta.url), 'utf8')
   const fmtp = /a=fmtp:97 [^\\]*/.exec(capture)![0]
   const sdp = Buffer.from(`v=0\r\nm=video 0 RTP/AVP 96\r\na=fmtp:96 packetization-mode=1;profile-level-id=4d401e;sprop-parameter-sets=Z01AHtkAoC/5cBEAAAMAAQAAAwAyDxYuSA==,aOvMsg==\r\nm=audio 0 RTP/AVP 97\r\n${fmtp}\r\na=control:trackID=2\r\n`, 'latin1')
   t.match(sdp.toString(), /config=119056e500/, 'the capture has the 5-byte config')

@@ -1,14 +1,14 @@
 import t from 'tap'
-import { RtspDemuxer } from '../../../src/tunnel/codec/demux.js'
-import { getHeader, serializeMessage, type RtspRequest, type RtspResponse } from '../../../src/tunnel/codec/rtsp-message.js'
+import { RtspDemuxer } from '../../../../src/tunnel/codec/demux.js'
+import { getHeader, serializeMessage, type RtspRequest, type RtspResponse } from '../../../../src/tunnel/codec/rtsp-message.js'
 import {
   findBackendAuthorityLeak,
   rewriteRequestUrls,
   rewriteResponseUrls,
   rewriteRtpInfo,
   UrlMapper
-} from '../../../src/tunnel/codec/url-rewrite.js'
-import { rewriteSdp } from '../../../src/tunnel/codec/sdp/rewrite.js'
+} from '../../../../src/tunnel/codec/url-rewrite.js'
+import { rewriteSdp } from '../../../../src/tunnel/codec/sdp/rewrite.js'
 
 function parseOne (text: string): RtspResponse | RtspRequest {
   const units = new RtspDemuxer().push(Buffer.from(text, 'latin1'))

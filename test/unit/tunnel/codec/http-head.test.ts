@@ -1,13 +1,13 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { ERROR_CODES } from '../../../src/core/errors.js'
+import { ERROR_CODES } from '../../../../src/core/errors.js'
 import {
   buildHttpError,
   buildTunnelGetReply,
   classifyTunnelLeg,
   parseHttpHead,
   type HttpHead
-} from '../../../src/tunnel/codec/http-head.js'
+} from '../../../../src/tunnel/codec/http-head.js'
 
 const head = (s: string): HttpHead => {
   const r = parseHttpHead(Buffer.from(s, 'latin1'))

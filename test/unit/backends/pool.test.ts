@@ -1,15 +1,12 @@
 /**
  * The balancer's load bookkeeping (pure parts and the pool's arithmetic, no sockets): which figure the
  * pool uses per backend (promql > backend > cluster/workers > local), the in-flight correction (no
- * herd on a stale view), staleness, maxBandwidth, probe rise/fall, the per-worker figures a portal
- * pushes, and the PromQL vector parser.
+ * herd on a stale view), staleness, maxBandwidth, probe rise/fall.
  */
 import t from 'tap'
 import { buildConfig } from '../../../src/config/config.js'
 import { createMetrics } from '../../../src/core/metrics.js'
 import { BackendPool } from '../../../src/backends/pool.js'
-import { workerFigures } from '../../../src/backends/balancing.js'
-import { parsePromqlVector } from '../../../src/backends/load-scraper.js'
 import { chooseBackend, isFull } from '../../../src/balancer/policy.js'
 
 const route = { path: '/', backends: [] }
@@ -120,28 +117,4 @@ t.test('health: a failed probe or connection takes a backend out; probeRise pass
   t.ok(pool.setDraining('b', true))
   t.same(pool.choose(route), { backend: null, reason: 'none-healthy' })
   t.notOk(pool.setDraining('nope', true))
-})
-
-t.test('workerFigures: each worker gets the sum of the others plus the outside figures', async t => {
-  const outside = [{ backend: 'a', source: 'cluster' as const, sessions: 9, bps: 90, at: 5 }]
-  const per = workerFigures([
-    { backends: [{ name: 'a', sessions: 1, bps: 10 }, { name: 'b', sessions: 2 }] },
-    null,
-    { backends: [{ name: 'a', sessions: 4, bps: 40 }, { name: 'b', sessions: 0 }] }
-  ], outside, 7)
-  t.equal(per.length, 3)
-  t.same(per[0], [outside[0], { backend: 'a', source: 'workers', sessions: 4, bps: 40, at: 7 }, { backend: 'b', source: 'workers', sessions: 0, bps: 0, at: 7 }])
-  t.same(per[1]!.filter(f => f.source === 'workers').map(f => f.sessions), [5, 2], 'a worker that did not answer gets everyone')
-  t.same(per[2]!.filter(f => f.source === 'workers').map(f => f.sessions), [1, 2])
-})
-
-t.test('parsePromqlVector: real answer shapes; errors for anything else', async t => {
-  const ok = '{"status":"success","data":{"resultType":"vector","result":[{"metric":{"backend":"o1"},"value":[1732500000.123,"3"]},{"metric":{"backend":"o2"},"value":[1732500000.123,"0.5"]}]}}'
-  t.same([...parsePromqlVector(ok, 'backend')], [['o1', 3], ['o2', 0.5]])
-  t.same([...parsePromqlVector('{"status":"success","data":{"resultType":"vector","result":[]}}', 'backend')], [])
-  t.throws(() => parsePromqlVector('{"status":"error","errorType":"bad_data","error":"parse error"}', 'backend'), /status error/)
-  t.throws(() => parsePromqlVector('{"status":"success","data":{"resultType":"matrix","result":[]}}', 'backend'), /not a vector/)
-  t.throws(() => parsePromqlVector('{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1"]}]}}', 'backend'), /without a 'backend' label/)
-  t.throws(() => parsePromqlVector('{"status":"success","data":{"resultType":"vector","result":[{"metric":{"backend":"x"},"value":[1,"NaN"]}]}}', 'backend'), /not a number/)
-  t.throws(() => parsePromqlVector('<html>', 'backend'), /not JSON/)
 })

@@ -1,7 +1,7 @@
 // Messages with no header lines at all (legal RTSP/1.0 syntax): the start line must not keep the
 // CR of its CRLF. A gateway-originated 400 without CSeq, or a backend's bare reply, is one.
 import t from 'tap'
-import { RtspDemuxer } from '../../../src/tunnel/codec/demux.js'
+import { RtspDemuxer } from '../../../../src/tunnel/codec/demux.js'
 
 t.test('a response and a request with no headers parse, whole or split at every offset', async t => {
   const bytes = Buffer.from('RTSP/1.0 400 Bad Request\r\n\r\nOPTIONS * RTSP/1.0\r\n\r\nRTSP/1.0 200 OK\n\n')

@@ -1,7 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { Base64StreamDecoder } from '../../../src/tunnel/codec/base64-stream.js'
-import { RtspDemuxer } from '../../../src/tunnel/codec/demux.js'
+import { Base64StreamDecoder } from '../../../../src/tunnel/codec/base64-stream.js'
+import { RtspDemuxer } from '../../../../src/tunnel/codec/demux.js'
 
 /** Decode `input` pushed in the given pieces; returns the concatenated output and garbage. */
 function decodePieces (pieces: Buffer[]): { data: Buffer, garbage: number } {

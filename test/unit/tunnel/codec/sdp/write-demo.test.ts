@@ -1,9 +1,9 @@
 import t from 'tap'
-import { MediaSource } from '../../../src/origin/media-source.js'
-import { buildSdp, profileLevelId } from '../../../src/tunnel/codec/sdp/write.js'
-import { runPeer } from '../../helpers/peers.js'
+import { MediaSource } from '../../../../../src/origin/media-source.js'
+import { buildSdp, profileLevelId } from '../../../../../src/tunnel/codec/sdp/write.js'
+import { runPeer } from '../../../../helpers/peers.js'
 
-const demo = new URL('../../../media/demo.mp4', import.meta.url).pathname
+const demo = new URL('../../../../../media/demo.mp4', import.meta.url).pathname
 
 t.test('SDP of the demo file', async (t) => {
   const src = await MediaSource.open(demo)

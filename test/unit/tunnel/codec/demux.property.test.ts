@@ -5,11 +5,11 @@
  */
 import t from 'tap'
 import fc from 'fast-check'
-import { ERROR_CODES } from '../../../src/core/errors.js'
-import { Base64StreamDecoder } from '../../../src/tunnel/codec/base64-stream.js'
-import { RtspDemuxer, type RtspUnit } from '../../../src/tunnel/codec/demux.js'
-import { encodeInterleaved } from '../../../src/tunnel/codec/interleaved.js'
-import { serializeMessage, type Header, type RtspMessage } from '../../../src/tunnel/codec/rtsp-message.js'
+import { ERROR_CODES } from '../../../../src/core/errors.js'
+import { Base64StreamDecoder } from '../../../../src/tunnel/codec/base64-stream.js'
+import { RtspDemuxer, type RtspUnit } from '../../../../src/tunnel/codec/demux.js'
+import { encodeInterleaved } from '../../../../src/tunnel/codec/interleaved.js'
+import { serializeMessage, type Header, type RtspMessage } from '../../../../src/tunnel/codec/rtsp-message.js'
 
 const token = fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,15}$/)
 const value = fc.stringMatching(/^[!-~]([ -~]{0,40}[!-~])?$/)

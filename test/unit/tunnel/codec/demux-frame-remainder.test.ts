@@ -6,9 +6,9 @@
  */
 import t from 'tap'
 import fc from 'fast-check'
-import { encodeInterleaved } from '../../../src/tunnel/codec/interleaved.js'
-import { RtspDemuxer } from '../../../src/tunnel/codec/demux.js'
-import { backendPath } from '../../../bench/src/micro.js'
+import { encodeInterleaved } from '../../../../src/tunnel/codec/interleaved.js'
+import { RtspDemuxer } from '../../../../src/tunnel/codec/demux.js'
+import { backendPath } from '../../../../bench/src/micro.js'
 
 t.test('frameRemainder: bytes to complete a held frame, 0 otherwise', async t => {
   const f = encodeInterleaved(3, Buffer.alloc(100, 7))

@@ -5,12 +5,12 @@
 import t from 'tap'
 import { readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { ambiguity } from '../../../src/tunnel/codec/header-ambiguity.js'
-import { RtspDemuxer } from '../../../src/tunnel/codec/demux.js'
-import { Base64StreamDecoder } from '../../../src/tunnel/codec/base64-stream.js'
-import { parseHttpHead } from '../../../src/tunnel/codec/http-head.js'
-import { loadTcpConnections } from '../../helpers/pcap.js'
-import type { Header } from '../../../src/tunnel/codec/rtsp-message.js'
+import { ambiguity } from '../../../../src/tunnel/codec/header-ambiguity.js'
+import { RtspDemuxer } from '../../../../src/tunnel/codec/demux.js'
+import { Base64StreamDecoder } from '../../../../src/tunnel/codec/base64-stream.js'
+import { parseHttpHead } from '../../../../src/tunnel/codec/http-head.js'
+import { loadTcpConnections } from '../../../helpers/pcap.js'
+import type { Header } from '../../../../src/tunnel/codec/rtsp-message.js'
 
 const smuggle = 'Transport: RTP/AVP;unicast;client_port=9000-9001'
 
@@ -36,7 +36,7 @@ t.test('what clients really send passes', async t => {
     ['rtsp://gw/demo/trackID=1', [['CSeq', '4'], ['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1'], ['x-Dynamic-Rate', '1'], ['x-transport-options', 'late-tolerance=2.384'], ['Accept-Ranges', 'npt, clock'], ['Accept-Language', 'en']]]
   ]
   for (const [uri, headers] of ok) t.equal(ambiguity('SETUP', uri, headers), null, uri)
-  const dir = fileURLToPath(new URL('../../fixtures/captures/', import.meta.url))
+  const dir = fileURLToPath(new URL('../../../fixtures/captures/', import.meta.url))
   let requests = 0
   for (const f of readdirSync(dir).filter(n => n.endsWith('.pcap'))) {
     for (const c of loadTcpConnections(dir + f)) {

@@ -4,8 +4,8 @@
  */
 import t from 'tap'
 import fc from 'fast-check'
-import { canonicalPath, canonicalUri, isIpv6Literal, parseRtspUrl, withoutQueryParams } from '../../../src/tunnel/codec/rtsp-url.js'
-import { UrlMapper } from '../../../src/tunnel/codec/url-rewrite.js'
+import { canonicalPath, canonicalUri, isIpv6Literal, parseRtspUrl, withoutQueryParams } from '../../../../src/tunnel/codec/rtsp-url.js'
+import { UrlMapper } from '../../../../src/tunnel/codec/url-rewrite.js'
 
 t.test('authority forms', async t => {
   const ok: Array<[string, { host: string, port: number, path: string, query?: string, scheme?: string }]> = [

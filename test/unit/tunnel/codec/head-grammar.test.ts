@@ -5,10 +5,10 @@
  */
 import t from 'tap'
 import fc from 'fast-check'
-import { ERROR_CODES } from '../../../src/core/errors.js'
-import { parseHttpHead } from '../../../src/tunnel/codec/http-head.js'
-import { RtspDemuxer } from '../../../src/tunnel/codec/demux.js'
-import { parseFieldLines, parseRequestLine, splitLines } from '../../../src/tunnel/codec/head-grammar.js'
+import { ERROR_CODES } from '../../../../src/core/errors.js'
+import { parseHttpHead } from '../../../../src/tunnel/codec/http-head.js'
+import { RtspDemuxer } from '../../../../src/tunnel/codec/demux.js'
+import { parseFieldLines, parseRequestLine, splitLines } from '../../../../src/tunnel/codec/head-grammar.js'
 
 const codes = new Set(Object.keys(ERROR_CODES))
 const http = (s: string): ReturnType<typeof parseHttpHead> => parseHttpHead(Buffer.from(s, 'latin1'))

@@ -4,7 +4,7 @@
  * window refuses a replay within the window, forgets it after, and refuses when full.
  */
 import t from 'tap'
-import { NonceWindow, newNonce, signForward, verifyForward, type ForwardClaims } from '../../../src/tunnel/codec/forward-proof.js'
+import { NonceWindow, newNonce, signForward, verifyForward, type ForwardClaims } from '../../../../src/tunnel/codec/forward-proof.js'
 
 const SECRET = 'cluster-secret-0123456789'
 const OTHER = 'another-secret-0123456789'

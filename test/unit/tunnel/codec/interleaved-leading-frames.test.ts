@@ -1,8 +1,8 @@
 /** leadingFrames (codec/interleaved): the proxy's fast path must see exactly the frames the demuxer would. */
 import t from 'tap'
 import fc from 'fast-check'
-import { encodeInterleaved, leadingFrames } from '../../../src/tunnel/codec/interleaved.js'
-import { RtspDemuxer } from '../../../src/tunnel/codec/demux.js'
+import { encodeInterleaved, leadingFrames } from '../../../../src/tunnel/codec/interleaved.js'
+import { RtspDemuxer } from '../../../../src/tunnel/codec/demux.js'
 
 t.test('whole frames, partial tail, text after frames, empty', async t => {
   const a = encodeInterleaved(0, Buffer.alloc(10, 1))

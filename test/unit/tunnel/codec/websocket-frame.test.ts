@@ -10,8 +10,8 @@ import * as wsModule from 'ws'
 import {
   acceptKey, checkHandshake, closePayload, encodeFrame, frameHeader, isWebSocketUpgrade, targetPath, targetQuery, WsFrameDecoder,
   OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, type WsEvent
-} from '../../../src/tunnel/codec/websocket-frame.js'
-import type { HttpHead } from '../../../src/tunnel/codec/http-head.js'
+} from '../../../../src/tunnel/codec/websocket-frame.js'
+import type { HttpHead } from '../../../../src/tunnel/codec/http-head.js'
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
 const head = (headers: Array<[string, string]>, o: Partial<HttpHead> = {}): HttpHead =>

@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { ChunkedDecoder } from '../../../src/tunnel/codec/chunked.js'
+import { ChunkedDecoder } from '../../../../src/tunnel/codec/chunked.js'
 
 function run (pieces: Buffer[], dec = new ChunkedDecoder()): { data: string, error?: string, done: boolean } {
   const out: Buffer[] = []
