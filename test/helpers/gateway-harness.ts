@@ -6,7 +6,6 @@ import type { Gateway } from '../../src/gateway.js'
 import { startGateway } from '../../src/gateway.js'
 import { buildConfig } from '../../src/config/config.js'
 import type { ScriptedBackend } from './scripted-backend.js'
-import { waitFor } from './tunnel-client.js'
 
 type Obj = Record<string, unknown>
 
@@ -24,8 +23,11 @@ export function withClusterSecret (layer: Obj): Obj {
   return needs && cluster.secret === undefined ? { ...layer, cluster: { ...cluster, secret: TEST_CLUSTER_SECRET } } : layer
 }
 
-/** A gateway in front of `backends` (URLs or scripted backends); `layer` overrides settings. */
-export async function startTestGateway (t: TestContext, backends: Array<ScriptedBackend | string>, layer: Obj = {}): Promise<Gateway> {
+/** A backend entry: a URL, a named URL, or a scripted backend. */
+export type TestBackend = ScriptedBackend | string | { name: string, url: string }
+
+/** A gateway in front of `backends`; `layer` overrides settings; closed at `t`'s teardown. */
+export async function startTestGateway (t: TestContext, backends: TestBackend[], layer: Obj = {}): Promise<Gateway> {
   const base: Obj = {
     port: 0,
     host: '127.0.0.1',
@@ -34,7 +36,7 @@ export async function startTestGateway (t: TestContext, backends: Array<Scripted
     // Any free port for the ops listener: tests run gateways side by side.
     ops: { port: 0 },
     backend: { probeIntervalMs: 0 },
-    backends: backends.map(b => typeof b === 'string' ? b : b.url),
+    backends: backends.map(b => typeof b === 'string' || 'name' in b ? b : b.url),
     tunnel: { pairingTimeoutMs: 2000 }
   }
   const merged: Obj = withClusterSecret({ ...base, ...layer })
@@ -74,5 +76,3 @@ export async function settled (gw: Gateway, backends: ScriptedBackend[] = [], ti
     await new Promise(resolve => setTimeout(resolve, 10))
   }
 }
-
-export { waitFor }

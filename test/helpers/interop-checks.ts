@@ -11,7 +11,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startGstServer, type GstServer, type GstServerOptions } from './gst-server.js'
 import type { Gateway } from '../../src/gateway.js'
-import { controlUrl, delay, establishedTo, metricValue, parseFramecrc, sdpMediaControls, startTestGateway, TunnelClient, waitFor, waitQuiet } from './interop.js'
+import { controlUrl, establishedTo, parseFramecrc, sdpMediaControls, waitQuiet } from './interop.js'
+import { pause as delay, waitFor } from './wait.js'
+import { metric as metricValue, startTestGateway } from './gateway-harness.js'
+import { TunnelClient } from './tunnel-client.js'
 import { makeTestMedia, runGst, runPeer } from './peers.js'
 
 export const FPS = 25
@@ -40,10 +43,9 @@ export function gstBackendBed (name: string, gstOptions: Omit<GstServerOptions, 
     dir = await mkdtemp(join(tmpdir(), `tg-interop-${name}-`))
     const vodFile = await makeTestMedia(dir, 20, { width: 320, height: 240, fps: FPS })
     gst = await startGstServer({ vodFile, width: 320, height: 240, fps: FPS, ...gstOptions })
-    gw = await startTestGateway([gst.url])
+    gw = await startTestGateway(t, [gst.url])
   })
   t.teardown(async () => {
-    await gw?.close()
     await gst?.close()
     if (dir !== '') await rm(dir, { recursive: true, force: true })
   })
@@ -118,7 +120,7 @@ export async function checkFfmpegSeek (tt: Test, t: Target, path: string): Promi
  */
 export async function checkPauseResume (tt: Test, t: Target, path: string): Promise<void> {
   const url = gwUrl(t, path)
-  const c = await TunnelClient.open(t.gw.port, path)
+  const c = await TunnelClient.player(t.gw.port, path)
   tt.teardown(() => c.close())
   const rtp = new Map<number, number>()
   let videoChannel = 0

@@ -7,7 +7,8 @@
  * of every video packet, so tests can check that all viewers got the same payloads in order.
  */
 import { createHash } from 'node:crypto'
-import { TunnelClient, controlUrl, sdpMediaControls, type TunnelReply } from './interop.js'
+import { TunnelClient, type Response as TunnelReply } from './tunnel-client.js'
+import { controlUrl, sdpMediaControls } from './interop.js'
 
 export interface LiveViewerOptions {
   /** Keep (seq, md5 of payload) of every video RTP packet. */
@@ -45,7 +46,7 @@ export class LiveViewerClient {
 
   /** Open the tunnel, DESCRIBE, SETUP every track, PLAY. */
   static async start (port: number, path: string, o: LiveViewerOptions = {}): Promise<LiveViewerClient> {
-    const client = await TunnelClient.open(port, path)
+    const client = await TunnelClient.player(port, path)
     const url = `rtsp://${o.host ?? `127.0.0.1:${port}`}${path}`
     const v = new LiveViewerClient(client, url)
     try {
@@ -60,7 +61,7 @@ export class LiveViewerClient {
   async #run (o: LiveViewerOptions): Promise<void> {
     const c = this.client
     const timeout = o.timeoutMs ?? 15000
-    const d = await c.request('DESCRIBE', this.url, { Accept: 'application/sdp' }, timeout)
+    const d = await c.request('DESCRIBE', this.url, { Accept: 'application/sdp' }, { timeoutMs: timeout })
     if (d.status !== 200) throw new Error(`DESCRIBE ${this.url}: ${d.status}`)
     const base = d.header('content-base') ?? `${this.url}/`
     const medias = sdpMediaControls(d.body.toString('latin1'))
@@ -68,7 +69,7 @@ export class LiveViewerClient {
     const cb = o.channelBase ?? 0
     const mine = new Set<number>()
     for (const [i, m] of medias.entries()) {
-      const s = await c.request('SETUP', controlUrl(base, m.control), { Transport: `RTP/AVP/TCP;unicast;interleaved=${cb + 2 * i}-${cb + 2 * i + 1}` }, timeout)
+      const s = await c.request('SETUP', controlUrl(base, m.control), { Transport: `RTP/AVP/TCP;unicast;interleaved=${cb + 2 * i}-${cb + 2 * i + 1}` }, { timeoutMs: timeout })
       if (s.status !== 200) throw new Error(`SETUP ${m.control}: ${s.status}`)
       const ch = /interleaved=(\d+)/.exec(s.header('transport') ?? '')
       const rtp = ch === null ? cb + 2 * i : Number(ch[1])
@@ -88,7 +89,7 @@ export class LiveViewerClient {
       if (o.recordVideo === true) this.video.push({ seq: payload.readUInt16BE(2), hash: createHash('md5').update(body).digest('hex') })
     }
     this.playSentAt = performance.now()
-    this.play = await c.request('PLAY', base, { Range: 'npt=0.000-' }, timeout)
+    this.play = await c.request('PLAY', base, { Range: 'npt=0.000-' }, { timeoutMs: timeout })
     if (this.play.status !== 200) throw new Error(`PLAY: ${this.play.status}`)
   }
 
@@ -96,7 +97,7 @@ export class LiveViewerClient {
   get startMs (): number { return this.firstPacketAt === 0 ? NaN : this.firstPacketAt - this.playSentAt }
 
   async teardown (): Promise<void> {
-    await this.client.request('TEARDOWN', this.url, {}, 5000).catch(() => {})
+    await this.client.request('TEARDOWN', this.url, {}, { timeoutMs: 5000 }).catch(() => {})
   }
 
   close (): void { this.client.close() }

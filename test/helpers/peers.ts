@@ -226,8 +226,3 @@ export class RawRtspClient {
 }
 
 export type { Header }
-
-/** Wait for `ms` milliseconds. */
-export function delay (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}

@@ -13,7 +13,8 @@ import net from 'node:net'
 import { createHash } from 'node:crypto'
 import { RtspDemuxer, type RtspUnit } from '../../src/tunnel/codec/demux.js'
 import { getHeader, type Header, type RtspRequest } from '../../src/tunnel/codec/rtsp-message.js'
-import { frame, patternBytes, rtspResponse, waitFor } from './tunnel-client.js'
+import { frame, patternBytes, rtspResponse } from './tunnel-client.js'
+import { waitFor } from './wait.js'
 
 export type Request = RtspRequest & { raw: Buffer }
 

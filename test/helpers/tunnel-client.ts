@@ -9,8 +9,6 @@
  * - PostLeg: writes a POST head (optionally with body bytes in the same write), then base64 per
  *   message, arbitrary raw bytes, or bytes split at given offsets.
  * - TunnelClient: a GET + POST pair with CSeq numbering and request/response helpers.
- * - waitFor: small polling helper with a deadline (tests never sleep for a fixed time when an
- *   event can be awaited).
  */
 import net from 'node:net'
 import { randomBytes } from 'node:crypto'
@@ -18,26 +16,12 @@ import { ownerOf } from '../../src/balancer/hrw.js'
 import { RtspDemuxer, type RtspUnit } from '../../src/tunnel/codec/demux.js'
 import { getHeader, type Header, type RtspRequest, type RtspResponse } from '../../src/tunnel/codec/rtsp-message.js'
 import type { InterleavedFrame } from '../../src/tunnel/codec/interleaved.js'
+import { pause, waitFor } from './wait.js'
 
 export type Unit = RtspUnit
-export type Response = RtspResponse & { raw: Buffer }
+/** A response as the GET read it; `header(name)` looks a header up (case-insensitive). */
+export type Response = RtspResponse & { raw: Buffer, header: (name: string) => string | undefined }
 export type Request = RtspRequest & { raw: Buffer }
-
-/** Poll `fn` until it returns a truthy value (returned) or the deadline passes (rejects). */
-export async function waitFor<T> (fn: () => T | undefined | null | false, what: string, timeoutMs = 3000, intervalMs = 5): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = fn()
-    if (v !== undefined && v !== null && v !== false) return v
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, intervalMs))
-  }
-}
-
-/** Resolve after `ms` (only for gaps that no event can mark, e.g. forcing TCP segments apart). */
-export function pause (ms: number): Promise<void> {
-  return new Promise(resolve => setTimeout(resolve, ms))
-}
 
 const openSockets = new Set<net.Socket>()
 
@@ -202,6 +186,10 @@ export class GetLeg extends Leg {
   #bodyLength = 0
   readonly #demux = new RtspDemuxer({ maxBodyBytes: 16 * 1024 * 1024 })
   readonly units: Unit[] = []
+  /** Called with each `$` frame as it arrives. */
+  onFrame: ((channel: number, payload: Buffer) => void) | undefined
+  /** Keep every body byte and frame (false: count them and hand frames to onFrame only, as a player). */
+  retain = true
   /** Index of the first unit not yet taken by next(). */
   #cursor = 0
 
@@ -233,9 +221,18 @@ export class GetLeg extends Leg {
       this.#headBuf = this.#headBuf.subarray(0, end + 4)
       if (chunk.length === 0) return
     }
-    this.#bodyChunks.push(chunk)
+    if (this.retain) this.#bodyChunks.push(chunk)
     this.#bodyLength += chunk.length
-    for (const u of this.#demux.push(chunk)) this.units.push(u.kind === 'frame' ? { ...u, raw: Buffer.from(u.raw), payload: Buffer.from(u.payload) } : u)
+    for (const u of this.#demux.push(chunk)) {
+      if (u.kind === 'frame') {
+        this.onFrame?.(u.channel, Buffer.from(u.payload))
+        if (this.retain) this.units.push({ ...u, raw: Buffer.from(u.raw), payload: Buffer.from(u.payload) })
+        continue
+      }
+      // Not enumerable: deep comparisons of units see the message alone.
+      if (u.kind === 'response') Object.defineProperty(u, 'header', { value: (name: string) => getHeader(u, name) })
+      this.units.push(u)
+    }
   }
 
   /** Every byte received so far (head included). */
@@ -326,6 +323,12 @@ export interface TunnelOptions {
   url?: string
   /** Wait this long for the GET's reply head (default 2000 ms). */
   headTimeoutMs?: number
+  /** Wait this long for each reply (default 3000 ms). */
+  requestTimeoutMs?: number
+  /** As a player: remember the Session of a SETUP 200 and send it on every later request but DESCRIBE and OPTIONS. */
+  keepSession?: boolean
+  /** Keep every byte and frame the GET reads (default true; see GetLeg.retain). */
+  retain?: boolean
 }
 
 /** A paired tunnel: GET opened and its head read, then a POST with the same cookie. */
@@ -337,23 +340,47 @@ export class TunnelClient {
   post: PostLeg
   readonly extraPosts: PostLeg[] = []
   cseq = 0
+  /** The session a SETUP 200 gave (kept only with `keepSession`). */
+  session: string | undefined
+  readonly #o: TunnelOptions
 
-  private constructor (port: number, cookie: string, url: string, get: GetLeg, post: PostLeg) {
+  private constructor (port: number, cookie: string, url: string, get: GetLeg, post: PostLeg, o: TunnelOptions) {
     this.port = port
     this.cookie = cookie
     this.url = url
     this.get = get
     this.post = post
+    this.#o = o
   }
 
   static async open (port: number, o: TunnelOptions = {}): Promise<TunnelClient> {
     const cookie = o.cookie ?? newCookie()
     const path = o.path ?? '/live/cam1'
     const get = await GetLeg.open(port, { cookie, path, version: o.version, headers: o.getHeaders })
+    get.retain = o.retain ?? true
     await get.readHead(o.headTimeoutMs)
     const post = await PostLeg.open(port, { cookie, path, version: o.version, headers: o.postHeaders })
-    return new TunnelClient(port, cookie, o.url ?? `rtsp://gw.example.net${path}`, get, post)
+    return new TunnelClient(port, cookie, o.url ?? `rtsp://gw.example.net${path}`, get, post, o)
   }
+
+  /**
+   * A tunnel as a player uses it: the GET must be answered 200, the session is kept, replies may take
+   * 10 s, frames go to onFrame only.
+   */
+  static async player (port: number, path: string, host = '127.0.0.1'): Promise<TunnelClient> {
+    const c = await TunnelClient.open(port, {
+      path, url: `rtsp://${host}:${port}${path}`, keepSession: true, requestTimeoutMs: 10_000, retain: false
+    })
+    if (!/^HTTP\/1\.[01] 200(\s|$)/.test(c.get.head?.statusLine ?? '')) {
+      c.close()
+      throw new Error(`tunnel GET answered ${c.get.head?.statusLine ?? 'nothing'}`)
+    }
+    return c
+  }
+
+  /** Called with each `$` frame the GET reads. */
+  get onFrame (): GetLeg['onFrame'] { return this.get.onFrame }
+  set onFrame (cb: GetLeg['onFrame']) { this.get.onFrame = cb }
 
   /** Open another POST leg with this tunnel's cookie (re-POST, overlapping POSTs). */
   async openPost (body?: Buffer | string, o: LegOptions = {}): Promise<PostLeg> {
@@ -369,10 +396,18 @@ export class TunnelClient {
   }
 
   /** Send a request on the POST (base64, own padding) and wait for its response on the GET. */
-  async request (method: string, uri: string = this.url, headers: Header[] = [], opts: { post?: PostLeg, timeoutMs?: number, body?: string | Buffer } = {}): Promise<Response> {
-    const { bytes, cseq } = this.build(method, uri, headers, opts.body)
+  async request (method: string, uri: string = this.url, headers: Header[] | Record<string, string> = [],
+    opts: { post?: PostLeg, timeoutMs?: number, body?: string | Buffer } = {}): Promise<Response> {
+    const lines = Array.isArray(headers) ? headers : Object.entries(headers)
+    const withSession = this.#o.keepSession === true && this.session !== undefined &&
+      method !== 'DESCRIBE' && method !== 'OPTIONS'
+    const { bytes, cseq } = this.build(method, uri, withSession ? [['Session', this.session!], ...lines] : lines, opts.body)
     await (opts.post ?? this.post).send(bytes)
-    return await this.get.response(cseq, opts.timeoutMs)
+    const r = await this.get.response(cseq, opts.timeoutMs ?? this.#o.requestTimeoutMs)
+    if (this.#o.keepSession === true && method === 'SETUP' && r.status === 200) {
+      this.session = r.header('session')?.split(';')[0]?.trim()
+    }
+    return r
   }
 
   /** DESCRIBE + SETUP (one track, TCP interleaved) + PLAY; returns the session id. */

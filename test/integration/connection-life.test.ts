@@ -8,7 +8,8 @@ import t from 'tap'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 import { ScriptedBackend, dssScript, type BackendConn } from '../helpers/scripted-backend.js'
 import { errorCount, metric, settled, startTestGateway } from '../helpers/gateway-harness.js'
-import { TunnelClient, b64, destroyAllClients, frame, patternBytes, pause, waitFor } from '../helpers/tunnel-client.js'
+import { TunnelClient, b64, destroyAllClients, frame, patternBytes } from '../helpers/tunnel-client.js'
+import { pause, waitFor } from '../helpers/wait.js'
 
 const backend = await ScriptedBackend.start(dssScript())
 t.teardown(() => backend.close())

@@ -7,7 +7,8 @@ import t from 'tap'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 import { ScriptedBackend, dssScript, type BackendConn } from '../helpers/scripted-backend.js'
 import { settled, startTestGateway } from '../helpers/gateway-harness.js'
-import { TunnelClient, b64, destroyAllClients, frame, patternBytes, pause, rtspRequest, rtspResponse, waitFor } from '../helpers/tunnel-client.js'
+import { TunnelClient, b64, destroyAllClients, frame, patternBytes, rtspRequest, rtspResponse } from '../helpers/tunnel-client.js'
+import { pause, waitFor } from '../helpers/wait.js'
 
 /** GET_PARAMETER with a `X-Frames: n` header: the backend answers with frames and the reply in one write. */
 /** Raw bytes of any unit (error units have none). */

@@ -9,7 +9,8 @@ import type { RtspUnit } from '../../src/tunnel/codec/demux.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 import { ScriptedBackend, dssScript, frameStream, sendCut } from '../helpers/scripted-backend.js'
 import { settled, startTestGateway } from '../helpers/gateway-harness.js'
-import { TunnelClient, destroyAllClients, playPlainRtsp, waitFor } from '../helpers/tunnel-client.js'
+import { TunnelClient, destroyAllClients, playPlainRtsp } from '../helpers/tunnel-client.js'
+import { waitFor } from '../helpers/wait.js'
 
 const backend = await ScriptedBackend.start(dssScript())
 t.teardown(() => backend.close())

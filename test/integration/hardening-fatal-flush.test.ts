@@ -5,9 +5,10 @@
  */
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { startTestGateway, errorCount, waitFor } from '../helpers/gateway-harness.js'
-import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
+import { startTestGateway, errorCount } from '../helpers/gateway-harness.js'
+import { waitFor } from '../helpers/wait.js'
 import { TunnelClient, destroyAllClients } from '../helpers/tunnel-client.js'
+import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
 import { assertNoLeaks, leakSnapshot } from '../helpers/leaks.js'
 
 t.teardown(() => { destroyAllClients() })

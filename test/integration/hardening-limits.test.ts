@@ -6,10 +6,11 @@
  * timers, sockets, tunnels gauge, backend connections).
  */
 import t from 'tap'
-import { startTestGateway, errorCount, metric, waitFor } from '../helpers/gateway-harness.js'
+import { startTestGateway, errorCount, metric } from '../helpers/gateway-harness.js'
+import { waitFor } from '../helpers/wait.js'
+import { GetLeg, TunnelClient, b64, connect, destroyAllClients, frame, getLegFrom, getStatusLine, postLegFrom, rtspRequest } from '../helpers/tunnel-client.js'
 import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
 import { randomBytes } from 'node:crypto'
-import { GetLeg, TunnelClient, b64, connect, destroyAllClients, frame, getLegFrom, getStatusLine, postLegFrom, rtspRequest } from '../helpers/tunnel-client.js'
 
 /** Unique cookies (the shared newCookie() repeats within one millisecond). */
 const newCookie = (): string => randomBytes(16).toString('base64url')

@@ -5,9 +5,10 @@
  * itself (HTTP 503 + Retry-After, TG_ERR_TUN_IP_LIMIT), even when each worker is under it.
  */
 import t from 'tap'
-import { startTestGateway, errorCount, metric, waitFor } from '../helpers/gateway-harness.js'
-import { ScriptedBackend } from '../helpers/scripted-backend.js'
+import { startTestGateway, errorCount, metric } from '../helpers/gateway-harness.js'
+import { waitFor } from '../helpers/wait.js'
 import { TunnelClient, cookieForWorker, destroyAllClients, getLegFrom, getStatusLine } from '../helpers/tunnel-client.js'
+import { ScriptedBackend } from '../helpers/scripted-backend.js'
 import { assertNoLeaks, leakSnapshot } from '../helpers/leaks.js'
 
 t.teardown(() => { destroyAllClients() })

@@ -13,10 +13,11 @@
 import t from 'tap'
 import type { Gateway } from '../../src/gateway.js'
 import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
-import { startTestGateway, metric, errorCount, waitFor } from '../helpers/gateway-harness.js'
+import { startTestGateway, metric, errorCount } from '../helpers/gateway-harness.js'
+import { waitFor, waitFor as poll } from '../helpers/wait.js'
+import { TunnelClient } from '../helpers/tunnel-client.js'
 import { commonVideoWindow, h264Nal, LiveViewerClient, openLiveViewers } from '../helpers/live-viewers.js'
 import { RawRtspClient } from '../helpers/peers.js'
-import { TunnelClient, waitFor as poll } from '../helpers/interop.js'
 
 const quietLog = { info () {}, warn () {}, error () {} }
 const LINGER_MS = 1000
@@ -128,7 +129,7 @@ t.test('viewers starting together, on two channel layouts: each gets the GOP on 
 })
 
 t.test('the relay answers a live viewer\'s RTSP itself: keepalive, PAUSE, resume, TEARDOWN, errors', async tt => {
-  const c = await TunnelClient.open(gw.port, '/live/demo')
+  const c = await TunnelClient.player(gw.port, '/live/demo')
   tt.teardown(() => c.close())
   const url = `rtsp://127.0.0.1:${gw.port}/live/demo`
   const o = await c.request('OPTIONS', url)
@@ -156,7 +157,7 @@ t.test('the relay answers a live viewer\'s RTSP itself: keepalive, PAUSE, resume
   tt.equal((await c.request('GET_PARAMETER', `${url}/`)).status, 200, 'GET_PARAMETER keepalive: 200')
   tt.equal((await c.request('PLAY', `${url}/`)).status, 200, 'PLAY while playing (ping): 200')
   tt.equal((await c.request('RECORD', `${url}/`)).status, 405, 'RECORD: 405')
-  const other = await TunnelClient.open(gw.port, '/live/demo')
+  const other = await TunnelClient.player(gw.port, '/live/demo')
   tt.teardown(() => other.close())
   tt.equal((await other.request('GET_PARAMETER', url, { Session: c.session! })).status, 454, "another viewer's Session: 454")
   tt.equal((await c.request('PAUSE', `${url}/`)).status, 200, 'PAUSE: 200')

@@ -18,7 +18,7 @@ import { resolveRoute } from '../../src/backends/routes.js'
 import { LiveRegistry } from '../../src/live/registry.js'
 import { newPlayState, type ChannelViewer, type LiveChannel, type RtpInfoEntry } from '../../src/live/fanout.js'
 import { RtspDemuxer } from '../../src/tunnel/codec/demux.js'
-import { waitFor } from '../helpers/tunnel-client.js'
+import { waitFor } from '../helpers/wait.js'
 import { h264Nal } from '../helpers/live-viewers.js'
 
 const quietLog = { info () {}, warn () {}, error () {} }

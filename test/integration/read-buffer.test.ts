@@ -14,7 +14,8 @@ import type { RtspUnit } from '../../src/tunnel/codec/demux.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 import { ScriptedBackend, dssScript, frameStream, sendCut, type BackendConn } from '../helpers/scripted-backend.js'
 import { metric, settled, startTestGateway } from '../helpers/gateway-harness.js'
-import { TunnelClient, destroyAllClients, pause, playPlainRtsp, waitFor } from '../helpers/tunnel-client.js'
+import { TunnelClient, destroyAllClients, playPlainRtsp } from '../helpers/tunnel-client.js'
+import { pause, waitFor } from '../helpers/wait.js'
 
 const FRAMES = 6000
 

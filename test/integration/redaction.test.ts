@@ -18,7 +18,8 @@ import { hashPassword } from '../../src/door/auth.js'
 import { signHmacToken } from '../../src/tunnel/codec/access.js'
 import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
 import { freePort } from '../helpers/ports.js'
-import { GetLeg, TunnelClient, connect, destroyAllClients, getStatusLine, waitFor } from '../helpers/tunnel-client.js'
+import { GetLeg, TunnelClient, connect, destroyAllClients, getStatusLine } from '../helpers/tunnel-client.js'
+import { waitFor } from '../helpers/wait.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const SECRET = 'redaction-token-secret-0123'

@@ -4,7 +4,8 @@
 import t from 'tap'
 import net from 'node:net'
 import { PostRelays, RelayedPost, isPostControl, isPostToWorker, type PostControl, type PostToWorker } from '../../src/route/relayed-post.js'
-import { patternBytes, waitFor } from '../helpers/tunnel-client.js'
+import { patternBytes } from '../helpers/tunnel-client.js'
+import { waitFor } from '../helpers/wait.js'
 import type { TestContext } from '../helpers/gateway-harness.js'
 
 interface Wired {

@@ -9,7 +9,8 @@ import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 import { findBackendAuthorityLeak } from '../../src/tunnel/codec/url-rewrite.js'
 import { ScriptedBackend, digestAuthorization, dssScript, type BackendConn, type Script } from '../helpers/scripted-backend.js'
 import { settled, startTestGateway } from '../helpers/gateway-harness.js'
-import { TunnelClient, destroyAllClients, frame, patternBytes, rtspRequest, waitFor } from '../helpers/tunnel-client.js'
+import { TunnelClient, destroyAllClients, frame, patternBytes, rtspRequest } from '../helpers/tunnel-client.js'
+import { waitFor } from '../helpers/wait.js'
 
 /** DSS-like, with its own channel choice (2-3…), absolute SDP controls, Content-Location,
  *  302 for …/moved, silence for …/silent, and `X-Delay: ms` delaying a reply (in order). */

@@ -6,7 +6,8 @@ import t, { type Test } from 'tap'
 import { getHeader, type Header } from '../../src/tunnel/codec/rtsp-message.js'
 import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
 import { errorCount, metric, settled, startTestGateway } from '../helpers/gateway-harness.js'
-import { GetLeg, PostLeg, TunnelClient, b64, connect, destroyAllClients, frame, newCookie, patternBytes, rtspRequest, waitFor, writeAsync } from '../helpers/tunnel-client.js'
+import { GetLeg, PostLeg, TunnelClient, b64, connect, destroyAllClients, frame, newCookie, patternBytes, rtspRequest, writeAsync } from '../helpers/tunnel-client.js'
+import { waitFor } from '../helpers/wait.js'
 
 const PAIRING_MS = 600
 

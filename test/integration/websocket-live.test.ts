@@ -17,7 +17,8 @@ import type { RtspResponse } from '../../src/tunnel/codec/rtsp-message.js'
 import type { Gateway } from '../../src/gateway.js'
 import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
 import { startTestGateway, metric } from '../helpers/gateway-harness.js'
-import { TunnelClient, waitFor } from '../helpers/interop.js'
+import { TunnelClient } from '../helpers/tunnel-client.js'
+import { waitFor } from '../helpers/wait.js'
 import { WsRtspClient } from '../helpers/ws-rtsp-client.js'
 
 const quietLog = { info () {}, warn () {}, error () {} }
@@ -58,9 +59,9 @@ t.test('the origin itself and an HTTP tunnel viewer of the live path see the 5-b
   const d0 = await plainDescribe(origin.port, '/live/demo')
   tt.equal(d0.status, 200)
   tt.equal(configOf(d0.body.toString('latin1')), '119056e500', 'the origin announces the 5-byte config (FFmpeg-made AAC)')
-  const c = await TunnelClient.open(gw.port, '/live/demo')
+  const c = await TunnelClient.player(gw.port, '/live/demo')
   tt.teardown(() => c.close())
-  const d = await c.request('DESCRIBE', `rtsp://127.0.0.1:${gw.port}/live/demo`, { Accept: 'application/sdp' }, 8000)
+  const d = await c.request('DESCRIBE', `rtsp://127.0.0.1:${gw.port}/live/demo`, { Accept: 'application/sdp' }, { timeoutMs: 8000 })
   tt.equal(d.status, 200)
   tt.match(d.body.toString('latin1'), /a=range:npt=now-/, 'live SDP')
   tt.equal(await metric(gw, 'tunnelgate_live_viewers', { path: '/live/demo' }), 1, 'answered by the live fan-out (one live viewer)')

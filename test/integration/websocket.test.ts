@@ -19,8 +19,9 @@ import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
 import { signHmacToken } from '../../src/tunnel/codec/access.js'
 import { encodeFrame, OP_BINARY } from '../../src/tunnel/codec/websocket-frame.js'
 import { startTestGateway, metric, errorCount } from '../helpers/gateway-harness.js'
+import { establishedTo } from '../helpers/interop.js'
+import { waitFor } from '../helpers/wait.js'
 import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
-import { establishedTo, waitFor } from '../helpers/interop.js'
 import { WsRtspClient } from '../helpers/ws-rtsp-client.js'
 
 const quietLog = { info () {}, warn () {}, error () {} }

@@ -8,7 +8,8 @@ import pino from 'pino'
 import { buildConfig } from '../../src/config/config.js'
 import { startGateway } from '../../src/gateway.js'
 import { startOrigin } from '../../src/origin/index.js'
-import { GetLeg, PostLeg, newCookie, pause, rtspRequest } from '../helpers/tunnel-client.js'
+import { GetLeg, PostLeg, newCookie, rtspRequest } from '../helpers/tunnel-client.js'
+import { pause } from '../helpers/wait.js'
 import { randomBytes } from 'node:crypto'
 
 const silent = pino({ level: 'silent' })

@@ -7,8 +7,9 @@
  */
 import t from 'tap'
 import { startTestGateway } from '../helpers/gateway-harness.js'
+import { TunnelClient, destroyAllClients } from '../helpers/tunnel-client.js'
+import { pause } from '../helpers/wait.js'
 import { ScriptedBackend } from '../helpers/scripted-backend.js'
-import { TunnelClient, destroyAllClients, pause } from '../helpers/tunnel-client.js'
 import { adminClient, until } from '../helpers/ops.js'
 import { assertNoChildLeaks, childLeakSnapshot } from '../helpers/leaks.js'
 

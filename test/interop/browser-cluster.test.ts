@@ -15,7 +15,8 @@ import { buildConfig } from '../../src/config/config.js'
 import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
 import { signHmacToken } from '../../src/tunnel/codec/access.js'
 import { metric, TEST_CLUSTER_SECRET } from '../helpers/gateway-harness.js'
-import { establishedTo, waitFor } from '../helpers/interop.js'
+import { establishedTo } from '../helpers/interop.js'
+import { waitFor } from '../helpers/wait.js'
 import { checkPlays, installErrorProbe, launchChromium, videoErrors, watchPage } from '../helpers/browser.js'
 
 const quietLog = { info () {}, warn () {}, error () {} }

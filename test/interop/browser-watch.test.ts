@@ -24,7 +24,8 @@ import type { Gateway } from '../../src/gateway.js'
 import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
 import { signHmacToken } from '../../src/tunnel/codec/access.js'
 import { startTestGateway, metric } from '../helpers/gateway-harness.js'
-import { establishedTo, waitFor } from '../helpers/interop.js'
+import { establishedTo } from '../helpers/interop.js'
+import { waitFor } from '../helpers/wait.js'
 import { checkPlays, installErrorProbe, launchChromium, playerState, until, videoErrors, videoTime, watchPage, type PageLog } from '../helpers/browser.js'
 
 const quietLog = { info () {}, warn () {}, error () {} }

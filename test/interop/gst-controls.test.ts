@@ -7,7 +7,7 @@ import t from 'tap'
 import pino from 'pino'
 import type { Gateway } from '../../src/gateway.js'
 import { startOrigin } from '../../src/origin/index.js'
-import { startTestGateway } from '../helpers/interop.js'
+import { startTestGateway } from '../helpers/gateway-harness.js'
 import { checkGstControls, gstBackendBed } from '../helpers/interop-checks.js'
 
 const onGst = gstBackendBed('gstctl')
@@ -16,11 +16,10 @@ let gwOrigin: Gateway | undefined
 
 t.before(async () => {
   origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) })
-  gwOrigin = await startTestGateway([`rtsp://127.0.0.1:${origin.port}`])
+  gwOrigin = await startTestGateway(t, [`rtsp://127.0.0.1:${origin.port}`])
 })
 
 t.teardown(async () => {
-  await gwOrigin?.close()
   await origin?.close()
 })
 

@@ -15,7 +15,8 @@ import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
 import { buildConfig } from '../../src/config/config.js'
 import { startGateway } from '../../src/gateway.js'
 import { checkFfmpegDecode } from '../helpers/interop-checks.js'
-import { delay, metricValue, waitFor } from '../helpers/interop.js'
+import { pause as delay, waitFor } from '../helpers/wait.js'
+import { metric as metricValue } from '../helpers/gateway-harness.js'
 import { gstSummary, runGst, runPeer, type GstResult, type PeerResult } from '../helpers/peers.js'
 
 const quietLog = { info () {}, warn () {}, error () {} }

@@ -8,7 +8,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startOrigin } from '../../src/origin/index.js'
-import { delay, makeTestMedia, RawRtspClient } from '../helpers/peers.js'
+import { makeTestMedia, RawRtspClient } from '../helpers/peers.js'
+import { pause as delay } from '../helpers/wait.js'
 
 async function setupBoth (c: RawRtspClient, url: string): Promise<void> {
   const d = await c.request('DESCRIBE', url)

@@ -13,7 +13,9 @@
 import t, { type Test } from 'tap'
 import type { Gateway } from '../../src/gateway.js'
 import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
-import { establishedTo, metricByLabel, parseFramecrc, startTestGateway, waitFor } from '../helpers/interop.js'
+import { establishedTo, metricByLabel, parseFramecrc } from '../helpers/interop.js'
+import { startTestGateway } from '../helpers/gateway-harness.js'
+import { waitFor } from '../helpers/wait.js'
 import { assertQuiet, checkFfmpegDecode, checkFfmpegSeek, checkFfprobe, checkGstDecode, checkPauseResume, GST_BUFFERS, MIN_VIDEO_FRAMES, type Target } from '../helpers/interop-checks.js'
 import { runPeer } from '../helpers/peers.js'
 
@@ -25,11 +27,10 @@ let gw: Gateway | undefined
 t.before(async () => {
   origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: quietLog })
   t.ok(origin.streams().includes('demo'), 'origin serves media/demo.mp4 as "demo"')
-  gw = await startTestGateway([`rtsp://127.0.0.1:${origin.port}`])
+  gw = await startTestGateway(t, [`rtsp://127.0.0.1:${origin.port}`])
 })
 
 t.teardown(async () => {
-  await gw?.close()
   await origin?.close()
 })
 
@@ -63,8 +64,8 @@ t.test('the origin is idle afterwards', tt => assertOriginIdle(tt, origin!, 'ori
 t.test('two origins behind one gateway: concurrent sessions are spread over both', async tt => {
   const o1 = await startOrigin({ port: 0, host: '127.0.0.1', logger: quietLog })
   const o2 = await startOrigin({ port: 0, host: '127.0.0.1', logger: quietLog })
-  const gw2 = await startTestGateway([{ name: 'origin-a', url: `rtsp://127.0.0.1:${o1.port}` }, { name: 'origin-b', url: `rtsp://127.0.0.1:${o2.port}` }])
-  tt.teardown(async () => { await gw2.close(); await o1.close(); await o2.close() })
+  const gw2 = await startTestGateway(tt, [{ name: 'origin-a', url: `rtsp://127.0.0.1:${o1.port}` }, { name: 'origin-b', url: `rtsp://127.0.0.1:${o2.port}` }])
+  tt.teardown(async () => { await o1.close(); await o2.close() })
   const url = `rtsp://127.0.0.1:${gw2.port}/demo`
   const runs = [0, 1, 2, 3].map(() => runPeer('ffmpeg', ['-nostdin', '-v', 'error', '-rtsp_transport', 'http', '-i', url,
     '-t', '4', '-fps_mode', 'passthrough', '-f', 'framecrc', '-'], { timeoutMs: 30000 }))

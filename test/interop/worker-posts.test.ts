@@ -10,7 +10,8 @@ import { buildConfig } from '../../src/config/config.js'
 import { startGateway, type Gateway } from '../../src/gateway.js'
 import { startOrigin } from '../../src/origin/index.js'
 import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
-import { GetLeg, PostLeg, TunnelClient, newCookie, rtspRequest, waitFor } from '../helpers/tunnel-client.js'
+import { GetLeg, PostLeg, TunnelClient, newCookie, rtspRequest } from '../helpers/tunnel-client.js'
+import { waitFor } from '../helpers/wait.js'
 import { gstSummary, runGst, runPeer } from '../helpers/peers.js'
 
 const silent = pino({ level: 'silent' })
