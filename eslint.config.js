@@ -9,11 +9,18 @@ export default [
   ...neostandard({ ts: true }),
   {
     rules: {
-      // `void promise` marks a promise deliberately left to run (its errors handled inside); as a value it stays refused.
+      // `void promise` marks a promise deliberately left to run (its errors handled inside); as a value it stays
+      // refused.
       'no-void': ['error', { allowAsStatement: true }],
       // The head grammar, path and token checks exist to find control bytes.
       'no-control-regex': 'off'
     }
+  },
+  {
+    // Lines of 120 at most; the status page script (string-built HTML rows) is still to be rewritten for it.
+    files: ['src/**', 'bench/**', 'eslint/**', 'scripts/**'],
+    ignores: ['src/web/status-page/app.js'],
+    rules: { '@stylistic/max-len': ['error', { code: 120, ignoreUrls: true, ignoreRegExpLiterals: true }] }
   },
   {
     // Loops that wait for a flag set by a socket or timer callback.

@@ -29,19 +29,25 @@ export function groupOf (file, srcDir) {
 /** Why `from` may not import `to` (groups), or null when it may. `typeOnly`: an `import type`. */
 export function refusal (from, to, toRel, typeOnly) {
   if (from === to || from === 'entry') return null
-  if (from === 'codec') return typeOnly && toRel === 'core/errors.ts' ? null : 'a codec imports nothing outside src/tunnel/codec'
+  if (from === 'codec') {
+    return typeOnly && toRel === 'core/errors.ts' ? null : 'a codec imports nothing outside src/tunnel/codec'
+  }
   if (to === 'entry' || to === 'root') return 'only entry files import the entry files'
   if (to === 'codec') return null
   if (from === 'core') return to === 'core' ? null : 'src/core imports only core and the codecs'
   if (from === 'config') return to === 'core' ? null : 'src/config imports only core and the codecs'
   if (to === 'core' || to === 'config') return null
-  if (to === 'web' || to === 'ops') return (from === 'web' || from === 'ops') ? null : `nobody imports src/${to} (it reads the others)`
+  if (to === 'web' || to === 'ops') {
+    return (from === 'web' || from === 'ops') ? null : `nobody imports src/${to} (it reads the others)`
+  }
   if (from === 'web' || from === 'ops') return null
   if (from === 'origin' || to === 'origin') return 'the origin is on its own (codecs and core only)'
   const a = HOPS.indexOf(from)
   const b = HOPS.indexOf(to)
   if (a === -1 || b === -1) return `src/${from} is not a known folder`
-  return a < b ? null : `src/${from} may not import src/${to}: imports point from an earlier hop to a later one (${HOPS.join(' → ')})`
+  return a < b
+    ? null
+    : `src/${from} may not import src/${to}: imports point from an earlier hop to a later one (${HOPS.join(' → ')})`
 }
 
 export default {

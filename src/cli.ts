@@ -49,7 +49,10 @@ function num (v: string | undefined, flag: string): number | undefined {
 export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): Cli {
   let role: Role = 'all-in-one'
   let args = argv
-  if (args[0] === 'origin' || args[0] === 'portal' || args[0] === 'relay' || args[0] === 'hash-password') { role = args[0]; args = args.slice(1) }
+  if (args[0] === 'origin' || args[0] === 'portal' || args[0] === 'relay' || args[0] === 'hash-password') {
+    role = args[0]
+    args = args.slice(1)
+  }
   let parsed
   try {
     parsed = parseArgs({
@@ -77,9 +80,7 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): Cli {
       strict: true,
       allowPositionals: false
     })
-  } catch (err) {
-    throw new TunnelgateError('TG_ERR_CFG_INVALID', `${(err as Error).message}\n\n${USAGE}`)
-  }
+  } catch (err) { throw new TunnelgateError('TG_ERR_CFG_INVALID', `${(err as Error).message}\n\n${USAGE}`) }
   const v = parsed.values
   const layer: Record<string, unknown> = {}
   const port = num(v.port, 'port')
@@ -97,18 +98,34 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): Cli {
     if (v['no-origin'] === true) layer.origin = { enabled: false }
     const tlsPort = num(v['tls-port'], 'tls-port')
     if (v['tls-cert'] !== undefined || v['tls-key'] !== undefined || tlsPort !== undefined) {
-      layer.tls = { ...(v['tls-cert'] === undefined ? {} : { cert: v['tls-cert'] }), ...(v['tls-key'] === undefined ? {} : { key: v['tls-key'] }), ...(tlsPort === undefined ? {} : { port: tlsPort }) }
+      layer.tls = {
+        ...(v['tls-cert'] === undefined ? {} : { cert: v['tls-cert'] }),
+        ...(v['tls-key'] === undefined ? {} : { key: v['tls-key'] }),
+        ...(tlsPort === undefined ? {} : { port: tlsPort })
+      }
     }
     if (v.media !== undefined) layer.origin = { ...(layer.origin as object ?? {}), mediaDir: v.media }
     const opsPort = num(v['ops-port'], 'ops-port')
-    if (v['ops-host'] !== undefined || opsPort !== undefined) layer.ops = { ...(v['ops-host'] === undefined ? {} : { host: v['ops-host'] }), ...(opsPort === undefined ? {} : { port: opsPort }) }
+    if (v['ops-host'] !== undefined || opsPort !== undefined) {
+      layer.ops = {
+        ...(v['ops-host'] === undefined ? {} : { host: v['ops-host'] }),
+        ...(opsPort === undefined ? {} : { port: opsPort })
+      }
+    }
   }
   const metricsPort = num(v['metrics-port'], 'metrics-port')
   return {
     role,
-    ...(v.config === undefined ? (env.TUNNELGATE_CONFIG === undefined ? {} : { configFile: env.TUNNELGATE_CONFIG }) : { configFile: v.config }),
+    ...(v.config === undefined
+      ? (env.TUNNELGATE_CONFIG === undefined ? {} : { configFile: env.TUNNELGATE_CONFIG })
+      : { configFile: v.config }),
     layer,
-    origin: { port: port ?? 8554, host: v.host ?? '127.0.0.1', ...(v.media === undefined ? {} : { mediaDir: v.media }), ...(metricsPort === undefined ? {} : { metricsPort }) },
+    origin: {
+      port: port ?? 8554,
+      host: v.host ?? '127.0.0.1',
+      ...(v.media === undefined ? {} : { mediaDir: v.media }),
+      ...(metricsPort === undefined ? {} : { metricsPort })
+    },
     help: v.help === true
   }
 }

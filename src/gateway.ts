@@ -50,7 +50,9 @@ export interface Gateway {
   close (graceMs?: number): Promise<void>
 }
 
-export async function startGateway (config: Config, opts: { logger?: Logger, loadConfig?: () => Config } = {}): Promise<Gateway> {
+export async function startGateway (
+  config: Config, opts: { logger?: Logger, loadConfig?: () => Config } = {}
+): Promise<Gateway> {
   const logger = opts.logger ?? createLogger(config.logLevel)
   // Unusable TLS files stop the start before anything listens (TG_ERR_TLS_CONFIG).
   const tlsContext = config.tls.cert === '' ? null : loadTlsContext(config.tls)
@@ -59,7 +61,21 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
   let workers: WorkerPool | null = null
   let remote: RemoteRelays | null = null
   if (config.role === 'portal') {
-    remote = new RemoteRelays({ signer: new ForwardSigner(config.cluster.secret), basicUsers: config.auth.basic.length > 0, relays: config.cluster.relays, probeIntervalMs: config.cluster.probeIntervalMs, dnsIntervalMs: config.cluster.dnsIntervalMs, connectTimeoutMs: config.cluster.connectTimeoutMs, postAskRelays: config.cluster.postAskRelays, limits: config.limits, pairingTimeoutMs: config.tunnel.pairingTimeoutMs, readBufferBytes: config.backend.readBufferBytes }, metrics, logger)
+    remote = new RemoteRelays(
+      {
+        signer: new ForwardSigner(config.cluster.secret),
+        basicUsers: config.auth.basic.length > 0,
+        relays: config.cluster.relays,
+        probeIntervalMs: config.cluster.probeIntervalMs,
+        dnsIntervalMs: config.cluster.dnsIntervalMs,
+        connectTimeoutMs: config.cluster.connectTimeoutMs,
+        postAskRelays: config.cluster.postAskRelays,
+        limits: config.limits,
+        pairingTimeoutMs: config.tunnel.pairingTimeoutMs,
+        readBufferBytes: config.backend.readBufferBytes
+      },
+      metrics, logger
+    )
     await remote.start()
   } else if (workerCount(config) > 0) {
     workers = new WorkerPool(config, metrics, logger)
@@ -67,7 +83,11 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
   }
   const pool = workers
   const ops = createOpsSurface({ config, relay, workers, remote, metrics, logger, loadConfig: opts.loadConfig })
-  const balancing = config.role === 'portal' ? null : startBalancing({ config, pool: relay.pool, metrics, logger, scrape: true, probe: true, instanceId: randomUUID(), workers: pool })
+  const balancing = config.role === 'portal'
+    ? null
+    : startBalancing({
+      config, pool: relay.pool, metrics, logger, scrape: true, probe: true, instanceId: randomUUID(), workers: pool
+    })
   let draining = false
   // HTTP backends tied to an RTSP backend (httpRoutes[].backends[].rtspBackend): its sessions as the
   // balancer sees them. With local workers the sessions are theirs: summed every balancer.scrapeIntervalMs.
@@ -78,7 +98,9 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
     const refresh = (): void => {
       void pool.status().then(ws => {
         workerSessions.clear()
-        for (const w of ws) for (const b of w.backends) workerSessions.set(b.name, (workerSessions.get(b.name) ?? 0) + b.sessions)
+        for (const w of ws) {
+          for (const b of w.backends) workerSessions.set(b.name, (workerSessions.get(b.name) ?? 0) + b.sessions)
+        }
       }).catch(err => { logger.warn({ err }, 'worker session sums for HTTP routes failed') })
     }
     workerSum = setInterval(refresh, config.balancer.scrapeIntervalMs)
@@ -97,20 +119,45 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
   const source: StatusSource = {
     metricsText: async () => pool === null ? await metrics.registry.metrics() : await pool.metricsText(metrics),
     status: async () => {
-      const local = relay.pool.all().map(b => ({ name: b.config.name, url: b.config.url, sessions: b.sessions, maxSessions: b.config.maxSessions, healthy: relay.pool.isHealthy(b) }))
+      const local = relay.pool.all().map(
+        b => ({
+          name: b.config.name,
+          url: b.config.url,
+          sessions: b.sessions,
+          maxSessions: b.config.maxSessions,
+          healthy: relay.pool.isHealthy(b)
+        })
+      )
       if (pool === null) return { tunnels: relay.activeSessions, unpairedLegs: relay.pendingPostCount, backends: local }
       const ws = await pool.status()
       for (const b of local) {
         b.sessions = 0
-        for (const w of ws) for (const wb of w.backends) if (wb.name === b.name) { b.sessions += wb.sessions; b.healthy &&= wb.healthy }
+        for (const w of ws) {
+          for (const wb of w.backends) if (wb.name === b.name) { b.sessions += wb.sessions; b.healthy &&= wb.healthy }
+        }
       }
-      return { tunnels: ws.reduce((n, w) => n + w.tunnels, 0), unpairedLegs: ws.reduce((n, w) => n + w.unpairedLegs, 0), backends: local }
+      return {
+        tunnels: ws.reduce((n, w) => n + w.tunnels, 0),
+        unpairedLegs: ws.reduce((n, w) => n + w.unpairedLegs, 0),
+        backends: local
+      }
     },
-    ready: () => remote !== null ? remote.relays().some(r => r.up) : relay.pool.all().some(b => relay.pool.isHealthy(b)),
+    ready: () => remote !== null
+      ? remote.relays().some(r => r.up)
+      : relay.pool.all().some(b => relay.pool.isHealthy(b)),
     draining: () => draining
   }
   // Cluster members prove what they send each other with cluster.secret (docs/scaling.md, "Trust").
-  const trust = config.cluster.secret === '' ? null : new ForwardTrust({ secrets: [config.cluster.secret, ...config.cluster.acceptSecrets], maxClockSkewMs: config.cluster.maxClockSkewMs, maxNonces: config.cluster.maxNonces }, metrics, logger)
+  const trust = config.cluster.secret === ''
+    ? null
+    : new ForwardTrust(
+      {
+        secrets: [config.cluster.secret, ...config.cluster.acceptSecrets],
+        maxClockSkewMs: config.cluster.maxClockSkewMs,
+        maxNonces: config.cluster.maxNonces
+      },
+      metrics, logger
+    )
   const forward = config.role === 'relay' ? trust : null
   const web = await buildWeb({
     metrics,
@@ -119,19 +166,42 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
     source,
     httpRoutes,
     watch: { config, streams: () => config.watch.streams },
-    ...(trust === null ? {} : { extend: app => registerClusterReads(app, { trust, source, summaries: async () => await ops.operator.summaries(), contentType: metrics.registry.contentType }) })
+    ...(trust === null
+      ? {}
+      : {
+          extend: app => registerClusterReads(app, {
+            trust,
+            source,
+            summaries: async () => await ops.operator.summaries(),
+            contentType: metrics.registry.contentType
+          })
+        })
   })
   const door = createFrontDoor({ config, metrics, logger, legs: remote ?? pool ?? relay, web: web.server, forward })
   await listen(door, config.port, config.host).catch(async err => { await ops.close(); throw err })
   const addr = door.address() as net.AddressInfo
-  const opsPort = await ops.start(async (s, p, h) => await listen(s, p, h, '--ops-port'), { source, httpRoutes, watchPort: () => config.watch.enabled ? addr.port : null }).catch(async err => { door.close(); await ops.close(); throw err })
+  const opsPort = await ops.start(async (s, p, h) => await listen(s, p, h, '--ops-port'), {
+    source, httpRoutes, watchPort: () => config.watch.enabled ? addr.port : null
+  }).catch(async err => {
+    door.close()
+    await ops.close()
+    throw err
+  })
   // TLS: the same front door behind tls.Server; its legs stay in this process (a TLS socket cannot be handed over).
-  const tlsDoor = tlsContext === null ? null : createTlsFrontDoor({ config, metrics, logger, legs: remote ?? relay, web: web.server, forward }, tlsContext)
+  const tlsDoor = tlsContext === null
+    ? null
+    : createTlsFrontDoor({ config, metrics, logger, legs: remote ?? relay, web: web.server, forward }, tlsContext)
   if (tlsDoor !== null) {
     try { await listen(tlsDoor, config.tls.port, config.host) } catch (err) { door.close(); throw err }
-    logger.info({ event: 'listening', host: config.host, port: (tlsDoor.address() as net.AddressInfo).port, tls: true }, `tunnelgate listening with TLS on ${config.host}:${(tlsDoor.address() as net.AddressInfo).port}`)
+    logger.info(
+      { event: 'listening', host: config.host, port: (tlsDoor.address() as net.AddressInfo).port, tls: true },
+      `tunnelgate listening with TLS on ${config.host}:${(tlsDoor.address() as net.AddressInfo).port}`
+    )
   }
-  logger.info({ event: 'listening', host: config.host, port: addr.port, backends: config.backends.map(b => b.url) }, `tunnelgate listening on ${config.host}:${addr.port}`)
+  logger.info(
+    { event: 'listening', host: config.host, port: addr.port, backends: config.backends.map(b => b.url) },
+    `tunnelgate listening on ${config.host}:${addr.port}`
+  )
   return {
     port: addr.port,
     host: config.host,
@@ -160,7 +230,9 @@ export async function startGateway (config: Config, opts: { logger?: Logger, loa
       // Stop accepting first; net.Server.close() resolves only when every accepted connection has
       // ended, so the tunnels are closed before waiting for it.
       const doorClosed = new Promise<void>(resolve => door.close(() => resolve()))
-      const tlsClosed = tlsDoor === null ? Promise.resolve() : new Promise<void>(resolve => tlsDoor.close(() => resolve()))
+      const tlsClosed = tlsDoor === null
+        ? Promise.resolve()
+        : new Promise<void>(resolve => tlsDoor.close(() => resolve()))
       await relay.close(graceMs)
       if (pool !== null) await pool.close(graceMs)
       if (remote !== null) await remote.close()
@@ -187,7 +259,8 @@ export function listen (server: net.Server, port: number, host: string, flag = '
       const why = err.code === 'EADDRINUSE'
         ? `port ${port} on ${host} is already in use (another server is listening there; choose another with ${flag})`
         : err.code === 'EACCES'
-          ? `no permission to listen on port ${port} (ports below 1024 need root or CAP_NET_BIND_SERVICE; try --port 8080)`
+          ? `no permission to listen on port ${port} (ports below 1024 need root or CAP_NET_BIND_SERVICE; try --port ` +
+            '8080)'
           : `cannot listen on ${host}:${port}: ${err.message}`
       reject(new TunnelgateError('TG_ERR_LISTEN', why, { port, host, errno: err.code }))
     }

@@ -22,7 +22,9 @@ async function main (argv: string[]): Promise<void> {
   if (argv[0] === 'token') {
     // Mint an access token (src/ops/token-cli.ts): the secret from the environment or stdin.
     const { tokenMain } = await import('./ops/token-cli.js')
-    await tokenMain(argv.slice(1), { env: process.env, stdin: process.stdin, out: s => process.stdout.write(s), err: s => process.stderr.write(s) })
+    await tokenMain(argv.slice(1), {
+      env: process.env, stdin: process.stdin, out: s => process.stdout.write(s), err: s => process.stderr.write(s)
+    })
     return
   }
   const cli = parseCli(argv, process.env)
@@ -33,13 +35,18 @@ async function main (argv: string[]): Promise<void> {
     const chunks: Buffer[] = []
     for await (const c of process.stdin) chunks.push(c as Buffer)
     const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
-    if (password === '') throw new TunnelgateError('TG_ERR_CFG_INVALID', 'hash-password: give the password on standard input')
+    if (password === '') {
+      throw new TunnelgateError('TG_ERR_CFG_INVALID', 'hash-password: give the password on standard input')
+    }
     process.stdout.write(hashPassword(password) + '\n')
     return
   }
   if (cli.role === 'origin') {
     const origin = await startOrigin({ ...cli.origin, logger })
-    logger.info({ port: origin.port, metricsPort: origin.metricsPort, streams: origin.streams() }, `origin listening on rtsp://${cli.origin.host}:${origin.port}/`)
+    logger.info(
+      { port: origin.port, metricsPort: origin.metricsPort, streams: origin.streams() },
+      `origin listening on rtsp://${cli.origin.host}:${origin.port}/`
+    )
     onSignals(async () => { await origin.close() }, logger)
     return
   }
@@ -50,18 +57,43 @@ async function main (argv: string[]): Promise<void> {
   let config = buildConfig([fileLayer, envLayer, cli.layer])
   let origin: Awaited<ReturnType<typeof startOrigin>> | null = null
   if (config.backends.length === 0 && config.role !== 'portal') {
-    if (config.role === 'relay') throw new TunnelgateError('TG_ERR_CFG_INVALID', 'a relay needs at least one --backend rtsp://HOST:PORT')
-    if (!config.origin.enabled) throw new TunnelgateError('TG_ERR_CFG_INVALID', 'no backend configured and the embedded origin is disabled: give --backend rtsp://HOST:PORT')
-    origin = await startOrigin({ port: config.origin.port, host: config.origin.host, logger: logger.child({ component: 'origin' }), metricsPort: 0, ...(config.origin.mediaDir === undefined ? {} : { mediaDir: config.origin.mediaDir }) })
-    config = buildConfig([fileLayer, envLayer, cli.layer, { backends: [{ name: 'origin', url: `rtsp://${config.origin.host}:${origin.port}` }], watch: { streams: [...config.watch.streams, ...origin.streams().flatMap(n => [`/${n}`, `/live/${n}`])] } }])
+    if (config.role === 'relay') {
+      throw new TunnelgateError('TG_ERR_CFG_INVALID', 'a relay needs at least one --backend rtsp://HOST:PORT')
+    }
+    if (!config.origin.enabled) {
+      throw new TunnelgateError(
+        'TG_ERR_CFG_INVALID',
+        'no backend configured and the embedded origin is disabled: give --backend rtsp://HOST:PORT'
+      )
+    }
+    origin = await startOrigin({
+      port: config.origin.port,
+      host: config.origin.host,
+      logger: logger.child({ component: 'origin' }),
+      metricsPort: 0,
+      ...(config.origin.mediaDir === undefined ? {} : { mediaDir: config.origin.mediaDir })
+    })
+    config = buildConfig(
+      [fileLayer, envLayer, cli.layer, {
+        backends: [{ name: 'origin', url: `rtsp://${config.origin.host}:${origin.port}` }],
+        watch: { streams: [...config.watch.streams, ...origin.streams().flatMap(n => [`/${n}`, `/live/${n}`])] }
+      }]
+    )
   }
   // Reload (SIGHUP, POST /admin/reload): the same sources read again; the embedded origin stays the backend.
   const configFile = cli.configFile
   const originUrl = origin === null ? null : `rtsp://${config.origin.host}:${origin.port}`
   const loadConfig = configFile === undefined
     ? undefined
-    : () => buildConfig([loadConfigFile(configFile), envOverrides(process.env), cli.layer, ...(originUrl === null ? [] : [{ backends: [{ name: 'origin', url: originUrl }] }])])
-  const gateway = await startGateway(config, { logger: logger.child({ component: 'gateway' }), ...(loadConfig === undefined ? {} : { loadConfig }) })
+    : () => buildConfig(
+        [
+          loadConfigFile(configFile), envOverrides(process.env), cli.layer,
+          ...(originUrl === null ? [] : [{ backends: [{ name: 'origin', url: originUrl }] }])
+        ]
+      )
+  const gateway = await startGateway(config, {
+    logger: logger.child({ component: 'gateway' }), ...(loadConfig === undefined ? {} : { loadConfig })
+  })
   process.on('SIGHUP', () => {
     gateway.reload().then(
       r => logger.info({ event: 'sighup', ...r }, 'SIGHUP: config reloaded'),
@@ -106,7 +138,8 @@ function printDemoCommands (host: string, port: number, opsHost: string, opsPort
     `  vlc --rtsp-http --rtsp-http-port=${port} rtsp://${h}:${port}/${vod}`,
     `  gst-launch-1.0 playbin uri=rtsph://${h}:${port}/${vod}`,
     `Streams: ${streams.map(s => '/' + s).join(' ')}   Browser: http://${h}:${port}/watch`,
-    `Status page: http://${o}:${opsPort}/   Metrics: http://${o}:${opsPort}/metrics   (the ops listener, not on port ${port})`,
+    `Status page: http://${o}:${opsPort}/   Metrics: http://${o}:${opsPort}/metrics   (the ops listener, not on ` +
+      `port ${port})`,
     ''
   ]
   process.stdout.write(lines.join('\n') + '\n')
@@ -125,9 +158,7 @@ function onSignals (stop: () => Promise<void>, logger: Logger): void {
 }
 
 main(process.argv.slice(2)).catch(err => {
-  if (TunnelgateError.is(err)) {
-    process.stderr.write(`tunnelgate: ${err.message}\n`)
-  } else {
+  if (TunnelgateError.is(err)) { process.stderr.write(`tunnelgate: ${err.message}\n`) } else {
     process.stderr.write(`tunnelgate: unexpected error: ${(err as Error).stack ?? String(err)}\n`)
   }
   process.exit(1)

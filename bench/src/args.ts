@@ -122,7 +122,8 @@ export function parseBenchArgs (argv: string[], defaultOut: string): BenchOption
   return c.options
 }
 
-export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out DIR] [--scenarios a,b1,b2,c,d,e,f,scaling,live] [--kbps 2000]
+export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out DIR]
+                       [--scenarios a,b1,b2,c,d,e,f,scaling,live] [--kbps 2000]
                        [--steps 25,50,100,...] [--step-seconds 3] [--scale 10000] [--scale-concurrency 16]
                        [--tick-ms 10] [--phases 10] [--cap-worker-cores 0.15] [--cap-passes 4]
                        [--setup-bursts 5]
@@ -135,8 +136,10 @@ export const BENCH_USAGE = `Usage: tunnelgate bench [--quick | --smoke] [--out D
   gst-rtsp-server (python3-gi, gir1.2-gst-rtsp-server-1.0) and the repository's
   test/peers/gst-origin.py. --phases N: the source serves each session in its own slot of N per tick
   (1 = every session's packets in one burst per tick). --setup-bursts N: bursts of simultaneous setups
-  per scenario, each just after a burst straight to the source; the setup verdict takes their median. A single middle-box process holds 2 descriptors per
-  paused tunnel: 10,000 in one process need an open-files hard limit above 20,400 (ulimit -Hn); b2 splits them.
-       tunnelgate bench --render DIR/benchmarks.json [--out DIR2]   re-renders the report from a run's raw results.
+  per scenario, each just after a burst straight to the source; the setup verdict takes their median. A single
+  middle-box process holds 2 descriptors per paused tunnel: 10,000 in one process need an open-files hard
+  limit above 20,400 (ulimit -Hn); b2 splits them.
+       tunnelgate bench --render DIR/benchmarks.json [--out DIR2]
+  re-renders the report from a run's raw results.
   The bench is the package bench/ of a checkout: \`tunnelgate bench\` runs bench/dist/main.js (built by
   \`npm run build:bench\`; \`npm run bench\` builds and runs it into docs/).`

@@ -89,7 +89,9 @@ export interface CappedScalingResult {
 }
 
 /** The next tunnel count to try, or null when the limit is found (held `lo`, not held `hi`). */
-export function nextCount (lo: number, hi: number | null, o: Pick<CappedScalingOptions, 'growth' | 'precision' | 'maxTunnels'>): number | null {
+export function nextCount (
+  lo: number, hi: number | null, o: Pick<CappedScalingOptions, 'growth' | 'precision' | 'maxTunnels'>
+): number | null {
   if (hi === null) {
     if (lo >= o.maxTunnels) return null
     return Math.min(o.maxTunnels, Math.max(lo + 1, Math.ceil(lo * o.growth)))
@@ -117,10 +119,14 @@ export function passOrder (passes: number): Array<{ id: 'b1' | 'b2', pass: numbe
   return out
 }
 
-async function searchLayout (id: 'b1' | 'b2', pass: number, sourcePort: number, ctx: Ctx, so: CappedScalingOptions): Promise<CappedLayout> {
+async function searchLayout (
+  id: 'b1' | 'b2', pass: number, sourcePort: number, ctx: Ctx, so: CappedScalingOptions
+): Promise<CappedLayout> {
   const o = ctx.o
   const workers = id === 'b1' ? 1 : 2
-  const r: CappedLayout = { id, name: SCENARIOS[id], workers, pass, steps: [], heldTunnels: 0, heldMbps: 0, failedTunnels: null }
+  const r: CappedLayout = {
+    id, name: SCENARIOS[id], workers, pass, steps: [], heldTunnels: 0, heldMbps: 0, failedTunnels: null
+  }
   o.log(`  ${id} capped, pass ${pass}`)
   const box = await startScenario(id, sourcePort)
   const caps: CpuCap[] = []
@@ -128,8 +134,12 @@ async function searchLayout (id: 'b1' | 'b2', pass: number, sourcePort: number, 
   try {
     await sleep(o.settleMs / 3)
     const workerPids = box.pids().slice(1)
-    if (workerPids.length !== workers) throw new Error(`expected ${workers} relay worker processes, found ${workerPids.length}`)
-    workerPids.forEach((pid, i) => caps.push(capCpu(pid, so.workerCores, `${CAP_PREFIX}${process.pid}-${id}-w${i + 1}`)))
+    if (workerPids.length !== workers) {
+      throw new Error(`expected ${workers} relay worker processes, found ${workerPids.length}`)
+    }
+    workerPids.forEach(
+      (pid, i) => caps.push(capCpu(pid, so.workerCores, `${CAP_PREFIX}${process.pid}-${id}-w${i + 1}`))
+    )
     let lo = 0
     let hi: number | null = null
     let n: number | null = so.startTunnels
@@ -147,7 +157,9 @@ async function searchLayout (id: 'b1' | 'b2', pass: number, sourcePort: number, 
       }
       if (list.length < n) s.held = false
       r.steps.push(s)
-      o.log(stepLine(`${id} capped`, s) + `; workers ${s.workerCores.map(c => c.toFixed(2)).join(' + ')} cores of ${so.workerCores} each, throttled ${s.throttledMs.map(x => x.toFixed(0)).join(' + ')} ms`)
+      o.log(stepLine(`${id} capped`, s) +
+        `; workers ${s.workerCores.map(c => c.toFixed(2)).join(' + ')} cores of ${so.workerCores} each, ` +
+        `throttled ${s.throttledMs.map(x => x.toFixed(0)).join(' + ')} ms`)
       if (s.held) { lo = n; r.heldTunnels = n; r.heldMbps = s.deliveredMbps } else hi = n
       n = nextCount(lo, hi, so)
     }
@@ -163,12 +175,19 @@ async function searchLayout (id: 'b1' | 'b2', pass: number, sourcePort: number, 
   return r
 }
 
-async function cappedWindow (box: Running, ctx: Ctx, caps: CpuCap[], n: number, so: CappedScalingOptions): Promise<CappedStep> {
+async function cappedWindow (
+  box: Running, ctx: Ctx, caps: CpuCap[], n: number, so: CappedScalingOptions
+): Promise<CappedStep> {
   const t0 = caps.map(c => c.throttled().ms)
   const s = await measureUndisturbed(box, ctx, `${box.id} capped`, n, so.stepSeconds)
   // cpuProcs: the portal first, then the workers in the order of box.pids() (as the caps).
   const workerCores = s.cpuProcs.slice(1).map(x => x / s.seconds)
-  return { ...s, workerCores, throttledMs: caps.map((c, i) => c.throttled().ms - t0[i]!), workerTunnels: box.opsPort === undefined ? [] : await workerTunnels(box.opsPort) }
+  return {
+    ...s,
+    workerCores,
+    throttledMs: caps.map((c, i) => c.throttled().ms - t0[i]!),
+    workerTunnels: box.opsPort === undefined ? [] : await workerTunnels(box.opsPort)
+  }
 }
 
 /** Tunnels per relay worker from the gateway's /status/summary on its ops listener (sorted by worker name), or [] . */
@@ -177,7 +196,9 @@ export async function workerTunnels (opsPort: number): Promise<number[]> {
     const res = await fetch(`http://127.0.0.1:${opsPort}/status/summary`, { signal: AbortSignal.timeout(2000) })
     const body = await res.json() as { relays?: Array<{ relay?: unknown, tunnels?: unknown }> }
     return (body.relays ?? [])
-      .filter((r): r is { relay: string, tunnels: number } => typeof r.relay === 'string' && typeof r.tunnels === 'number')
+      .filter(
+        (r): r is { relay: string, tunnels: number } => typeof r.relay === 'string' && typeof r.tunnels === 'number'
+      )
       .sort((a, b) => a.relay.localeCompare(b.relay))
       .map(r => r.tunnels)
   } catch { return [] }
@@ -187,7 +208,19 @@ export async function workerTunnels (opsPort: number): Promise<number[]> {
 const CAP_PREFIX = 'tunnelgate-bench-'
 
 export function cappedOptions (o: BenchOptions): CappedScalingOptions {
-  return { workerCores: o.capWorkerCores, startTunnels: o.capStartTunnels, growth: o.capGrowth, precision: o.capPrecision, maxSteps: o.capMaxSteps, maxTunnels: o.capMaxTunnels, passes: o.capPasses, kbps: o.kbps, stepSeconds: o.stepSeconds, warmSeconds: o.warmSeconds, lateMs: o.lateMs }
+  return {
+    workerCores: o.capWorkerCores,
+    startTunnels: o.capStartTunnels,
+    growth: o.capGrowth,
+    precision: o.capPrecision,
+    maxSteps: o.capMaxSteps,
+    maxTunnels: o.capMaxTunnels,
+    passes: o.capPasses,
+    kbps: o.kbps,
+    stepSeconds: o.stepSeconds,
+    warmSeconds: o.warmSeconds,
+    lateMs: o.lateMs
+  }
 }
 
 /** b1 and b2 with every relay worker capped at `workerCores`, each searched `passes` times for its held load. */
@@ -196,10 +229,19 @@ export async function runCappedScaling (o: BenchOptions): Promise<CappedScalingR
   const so = cappedOptions(o)
   let loadavg = ''
   try { loadavg = readFileSync('/proc/loadavg', 'utf8').trim() } catch {}
-  const result: CappedScalingResult = { date: new Date().toISOString(), profile: o.profile, durationSeconds: 0, machine: { nproc: cpus().length, cpu: cpus()[0]?.model.trim() ?? 'unknown', kernel: release(), loadavg }, options: so, cgroup: null, layouts: [] }
+  const result: CappedScalingResult = {
+    date: new Date().toISOString(),
+    profile: o.profile,
+    durationSeconds: 0,
+    machine: { nproc: cpus().length, cpu: cpus()[0]?.model.trim() ?? 'unknown', kernel: release(), loadavg },
+    options: so,
+    cgroup: null,
+    layouts: []
+  }
   const h = cpuHierarchy()
-  if (h === null) result.skipped = 'no cgroup cpu controller on this machine (neither cgroup v2 cpu.max nor v1 cpu.cfs_quota_us)'
-  else if (process.getuid?.() !== 0) result.skipped = 'capping a process\'s CPU with a cgroup needs root'
+  if (h === null) {
+    result.skipped = 'no cgroup cpu controller on this machine (neither cgroup v2 cpu.max nor v1 cpu.cfs_quota_us)'
+  } else if (process.getuid?.() !== 0) result.skipped = 'capping a process\'s CPU with a cgroup needs root'
   if (result.skipped !== undefined) {
     o.log(`capped worker scaling: skipped: ${result.skipped}`)
     result.durationSeconds = (performance.now() - started) / 1000
@@ -208,7 +250,8 @@ export async function runCappedScaling (o: BenchOptions): Promise<CappedScalingR
   result.cgroup = h!.kind
   removeEmptyCaps(CAP_PREFIX, h)
   const order = passOrder(so.passes ?? 1)
-  o.log(`capped worker scaling: each relay worker capped at ${so.workerCores} of a core (cgroup ${h!.kind}), b1 against b2, searched in the order ${order.map(x => x.id).join(' ')}`)
+  o.log(`capped worker scaling: each relay worker capped at ${so.workerCores} of a core (cgroup ${h!.kind}), b1 ` +
+    `against b2, searched in the order ${order.map(x => x.id).join(' ')}`)
   const ctx = new Ctx(o)
   const source = await startSource(o.tickMs, o.phases)
   ctx.sourcePid = source.pid
@@ -218,9 +261,7 @@ export async function runCappedScaling (o: BenchOptions): Promise<CappedScalingR
       result.layouts.push(await searchLayout(id, pass, source.port, ctx, so))
       await sleep(o.settleMs)
     }
-  } finally {
-    await source.stop()
-  }
+  } finally { await source.stop() }
   result.durationSeconds = (performance.now() - started) / 1000
   return result
 }

@@ -18,12 +18,21 @@ if (kind === 'handoff-sink') runHandoffSink(Number(rest[0] ?? 0))
 else await serve()
 
 async function serve (): Promise<void> {
-  const { values: v } = parseArgs({ args: rest, options: { port: { type: 'string' }, target: { type: 'string' }, 'tick-ms': { type: 'string' }, phases: { type: 'string' } } })
+  const { values: v } = parseArgs({
+    args: rest,
+    options: {
+      port: { type: 'string' }, target: { type: 'string' }, 'tick-ms': { type: 'string' }, phases: { type: 'string' }
+    }
+  })
   let port = 0
   if (kind === 'source') {
-    const src = new BenchSource({ port: Number(v.port ?? 0), tickMs: Number(v['tick-ms'] ?? 10), phases: Number(v.phases ?? 1) })
+    const src = new BenchSource({
+      port: Number(v.port ?? 0), tickMs: Number(v['tick-ms'] ?? 10), phases: Number(v.phases ?? 1)
+    })
     port = await src.start()
-    process.on('SIGUSR2', () => { process.stderr.write(JSON.stringify({ sent: src.packetsSent, dropped: src.packetsDropped }) + '\n') })
+    process.on('SIGUSR2', () => {
+      process.stderr.write(JSON.stringify({ sent: src.packetsSent, dropped: src.packetsDropped }) + '\n')
+    })
   } else if (kind === 'relay') {
     const srv = await startTcpRelay({ port: Number(v.port ?? 0), targetPort: Number(v.target) })
     port = (srv.address() as { port: number }).port

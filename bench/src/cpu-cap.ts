@@ -40,9 +40,15 @@ export function quotaUs (cores: number): number { return Math.max(1000, Math.rou
 
 function throttledStat (file: string, kind: Hierarchy['kind']): { periods: number, ms: number } {
   try {
-    const kv = new Map(readFileSync(file, 'utf8').trim().split('\n').map(l => { const [k, v] = l.split(' '); return [k!, Number(v)] as const }))
+    const kv = new Map(readFileSync(file, 'utf8').trim().split('\n').map(l => {
+      const [k, v] = l.split(' ')
+      return [k!, Number(v)] as const
+    }))
     // v1 reports throttled_time in ns, v2 throttled_usec in µs.
-    return { periods: kv.get('nr_throttled') ?? 0, ms: kind === 'v1' ? (kv.get('throttled_time') ?? 0) / 1e6 : (kv.get('throttled_usec') ?? 0) / 1e3 }
+    return {
+      periods: kv.get('nr_throttled') ?? 0,
+      ms: kind === 'v1' ? (kv.get('throttled_time') ?? 0) / 1e6 : (kv.get('throttled_usec') ?? 0) / 1e3
+    }
   } catch { return { periods: 0, ms: 0 } }
 }
 

@@ -30,7 +30,9 @@ const dir = process.env.TUNNELGATE_BENCH_GC_DIR
 if (dir !== undefined && dir !== '') {
   let seq = 0
   const gc = (globalThis as { gc?: () => void }).gc
-  const report = (): void => { writeJson(join(dir, `gc-${process.pid}.json`), { seq, gc: gc !== undefined, ...process.memoryUsage() }) }
+  const report = (): void => {
+    writeJson(join(dir, `gc-${process.pid}.json`), { seq, gc: gc !== undefined, ...process.memoryUsage() })
+  }
   // GC pauses, for the bench to tell a collector pause from anything else in a window: every
   // collection counted and timed, the last 512 pauses of 1 ms or more with their end time (epoch
   // ms). Written on SIGURG (whose default action is to ignore it: harmless to a process without
@@ -43,10 +45,16 @@ if (dir !== undefined && dir !== '') {
     for (const e of list.getEntries()) {
       gcCount++
       gcTotalMs += e.duration
-      if (e.duration >= 1) { pauses.push([performance.timeOrigin + e.startTime + e.duration, e.duration]); if (pauses.length > 512) pauses.shift() }
+      if (e.duration >= 1) {
+        pauses.push([performance.timeOrigin + e.startTime + e.duration, e.duration])
+        if (pauses.length > 512) pauses.shift()
+      }
     }
   }).observe({ entryTypes: ['gc'] })
-  process.on('SIGURG', () => { statsSeq++; writeJson(join(dir, `gcstats-${process.pid}.json`), { seq: statsSeq, count: gcCount, totalMs: gcTotalMs, pauses }) })
+  process.on('SIGURG', () => {
+    statsSeq++
+    writeJson(join(dir, `gcstats-${process.pid}.json`), { seq: statsSeq, count: gcCount, totalMs: gcTotalMs, pauses })
+  })
   process.on('SIGUSR2', () => {
     if (gc !== undefined) { gc(); gc() }
     seq++

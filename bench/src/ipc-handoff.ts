@@ -52,7 +52,11 @@ function nextReport (child: ChildProcess): Promise<SinkReport> {
 }
 
 /** `n` accepted, not yet read sockets (with their client ends, to close afterwards). */
-async function acceptedSockets (n: number): Promise<{ accepted: net.Socket[], clients: net.Socket[], close: () => void }> {
+async function acceptedSockets (n: number): Promise<{
+  accepted: net.Socket[]
+  clients: net.Socket[]
+  close: () => void
+}> {
   const accepted: net.Socket[] = []
   const server = net.createServer({ pauseOnConnect: true }, s => { accepted.push(s) })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -84,7 +88,9 @@ export async function runHandoffMicro (legs: number, busyUs: number, rounds = 3)
   const out: MicroResult[] = []
   const args = benchArgs('child.js')
   for (const busy of [0, busyUs]) {
-    const child = fork(args[args.length - 1]!, ['handoff-sink', String(busy)], { execArgv: args.slice(0, -1), stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    const child = fork(args[args.length - 1]!, ['handoff-sink', String(busy)], {
+      execArgv: args.slice(0, -1), stdio: ['ignore', 'ignore', 'inherit', 'ipc']
+    })
     try {
       await nextReport(child)
       const s: number[] = []
@@ -94,9 +100,7 @@ export async function runHandoffMicro (legs: number, busyUs: number, rounds = 3)
         try {
           s.push(await timeLegs(child, legs, socks.accepted))
           b.push(await timeLegs(child, legs, null))
-        } finally {
-          socks.close()
-        }
+        } finally { socks.close() }
       }
       out.push(fromRounds(
         busy === 0
@@ -105,9 +109,7 @@ export async function runHandoffMicro (legs: number, busyUs: number, rounds = 3)
         'leg',
         busy === 0 ? 'the same IPC messages without a socket' : 'the same messages to that worker without a socket',
         s, b))
-    } finally {
-      child.kill()
-    }
+    } finally { child.kill() }
   }
   return out
 }

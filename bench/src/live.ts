@@ -29,7 +29,9 @@ import { freePort, GATEWAY_BENCH_CONFIG, hardNofile, NOFILE, stopChild, tunnelga
 export const LIVE_NAME = 'viewers per core on one live stream: tunnelgate live fan-out vs gst-rtsp-server shared media'
 
 /** The live stream both sides serve (gst-origin.py arguments). */
-export const LIVE_STREAM = { mount: 'live-vonly', width: 640, height: 360, fps: 25, gop: 25, pattern: 'snow', preset: 'ultrafast' } as const
+export const LIVE_STREAM = {
+  mount: 'live-vonly', width: 640, height: 360, fps: 25, gop: 25, pattern: 'snow', preset: 'ultrafast'
+} as const
 
 export interface LiveOptions {
   liveSteps: number[]
@@ -106,9 +108,13 @@ const PYTHON = '/usr/bin/python3'
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
-function spawnLimited (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess, output: () => string } {
+function spawnLimited (
+  cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
+): { child: ChildProcess, output: () => string } {
   const want = Math.min(NOFILE, hardNofile())
-  const child = spawn('sh', ['-c', `ulimit -n ${want} 2>/dev/null; exec "$@"`, 'sh', cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env })
+  const child = spawn('sh', ['-c', `ulimit -n ${want} 2>/dev/null; exec "$@"`, 'sh', cmd, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'], env
+  })
   let out = ''
   const debug = process.env.TUNNELGATE_BENCH_DEBUG !== undefined
   const keep = (d: Buffer): void => { if (debug) process.stderr.write(d); out = (out + d.toString()).slice(-4000) }
@@ -117,10 +123,15 @@ function spawnLimited (cmd: string, args: string[], env: NodeJS.ProcessEnv = pro
   return { child, output: () => out }
 }
 
-async function waitPort (port: number, child: ChildProcess, what: string, output: () => string, timeoutMs = 20_000): Promise<void> {
+async function waitPort (
+  port: number, child: ChildProcess, what: string, output: () => string, timeoutMs = 20_000
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}): ${output().trim().split('\n').slice(-3).join(' | ')}`)
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${what} exited ` +
+        `(${child.exitCode ?? child.signalCode}): ${output().trim().split('\n').slice(-3).join(' | ')}`)
+    }
     const ok = await new Promise<boolean>(resolve => {
       const s = net.connect({ port, host: '127.0.0.1' })
       s.once('connect', () => { s.destroy(); resolve(true) })
@@ -136,15 +147,22 @@ interface Proc { pid: number, stop: () => Promise<void> }
 
 /** gst-rtsp-server (test/peers/gst-origin.py) serving the live stream on a free port. */
 export async function startGstLive (kbps: number): Promise<Proc & { port: number }> {
-  if (!existsSync(GST_ORIGIN)) throw new Error(`the live scenario needs ${GST_ORIGIN} (run the bench from a checkout of the repository)`)
-  if (!existsSync(PYTHON)) throw new Error(`the live scenario needs ${PYTHON} with python3-gi and gir1.2-gst-rtsp-server-1.0`)
+  if (!existsSync(GST_ORIGIN)) {
+    throw new Error(`the live scenario needs ${GST_ORIGIN} (run the bench from a checkout of the repository)`)
+  }
+  if (!existsSync(PYTHON)) {
+    throw new Error(`the live scenario needs ${PYTHON} with python3-gi and gir1.2-gst-rtsp-server-1.0`)
+  }
   const port = await freePort()
   const s = LIVE_STREAM
-  const { child, output } = spawnLimited(PYTHON, [GST_ORIGIN, '--address', '127.0.0.1', '--port', String(port), '--mounts', s.mount,
-    '--width', String(s.width), '--height', String(s.height), '--fps', String(s.fps), '--gop', String(s.gop), '--pattern', s.pattern,
-    '--preset', s.preset, '--bitrate', String(kbps), '--no-overlay'])
+  const { child, output } = spawnLimited(PYTHON, [GST_ORIGIN, '--address', '127.0.0.1', '--port', String(port),
+    '--mounts', s.mount, '--width', String(s.width), '--height', String(s.height), '--fps', String(s.fps),
+    '--gop', String(s.gop), '--pattern', s.pattern, '--preset', s.preset, '--bitrate', String(kbps), '--no-overlay'])
   try {
-    await waitPort(port, child, 'gst-rtsp-server (gst-origin.py; needs python3-gi, gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-ugly)', output)
+    await waitPort(
+      port, child,
+      'gst-rtsp-server (gst-origin.py; needs python3-gi, gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-ugly)', output
+    )
   } catch (err) { await stopChild(child); throw err }
   return { port, pid: child.pid!, stop: () => stopChild(child) }
 }
@@ -154,8 +172,11 @@ async function startTunnelgateLive (backendPort: number): Promise<Proc & { port:
   const port = await freePort()
   const file = join(mkdtempSync(join(tmpdir(), 'tg-bench-live-')), 'tunnelgate.json')
   writeFileSync(file, JSON.stringify({ ...GATEWAY_BENCH_CONFIG, routes: [{ path: '/', backends: [], live: true }] }))
-  const { child, output } = spawnLimited(process.execPath, [...tunnelgateArgs(), '--config', file, '--port', String(port), '--host', '127.0.0.1', '--ops-port', '0',
-    '--backend', `rtsp://127.0.0.1:${backendPort}`, '--workers', '0'], { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_BACKENDS: '' })
+  const { child, output } = spawnLimited(process.execPath, [...tunnelgateArgs(), '--config', file,
+    '--port', String(port), '--host', '127.0.0.1', '--ops-port', '0',
+    '--backend', `rtsp://127.0.0.1:${backendPort}`, '--workers', '0'], {
+    ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_BACKENDS: ''
+  })
   try { await waitPort(port, child, 'tunnelgate', output) } catch (err) { await stopChild(child); throw err }
   const pid = child.pid!
   return { port, pid, pids: () => processTree(pid), stop: () => stopChild(child) }
@@ -176,13 +197,20 @@ class SideRun {
   readonly tunnels: BenchTunnel[] = []
   failed = 0
   readonly errors = new Map<string, number>()
-  constructor (readonly o: LiveOptions, readonly port: number, readonly path: string, readonly serverPids: () => number[], readonly sourcePid: number) {
-    this.stats = newStats(o.liveLagMs)
-  }
+  constructor (
+    readonly o: LiveOptions, readonly port: number, readonly path: string, readonly serverPids: () => number[],
+    readonly sourcePid: number
+  ) { this.stats = newStats(o.liveLagMs) }
 
   async openTo (n: number): Promise<void> {
     const fresh: BenchTunnel[] = []
-    for (let i = this.tunnels.length + this.failed; i < n; i++) fresh.push(new BenchTunnel({ port: this.port, path: this.path, stats: this.stats, timeoutMs: this.o.openTimeoutMs, live: true }))
+    for (let i = this.tunnels.length + this.failed; i < n; i++) {
+      fresh.push(
+        new BenchTunnel({
+          port: this.port, path: this.path, stats: this.stats, timeoutMs: this.o.openTimeoutMs, live: true
+        })
+      )
+    }
     await pool(fresh, 50, async t => {
       try { await t.open(); this.tunnels.push(t) } catch (err) {
         this.failed++
@@ -200,7 +228,11 @@ class SideRun {
   async keepalive (): Promise<void> {
     await pool(this.tunnels.slice(), 100, async t => {
       let timer: NodeJS.Timeout | undefined
-      try { await Promise.race([t.keepalive(), new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error('keepalive timed out')), this.o.openTimeoutMs) })]) } catch {} finally { clearTimeout(timer) }
+      try {
+        await Promise.race([t.keepalive(), new Promise((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error('keepalive timed out')), this.o.openTimeoutMs)
+        })])
+      } catch {} finally { clearTimeout(timer) }
     })
   }
 
@@ -250,7 +282,12 @@ class SideRun {
       cpuSource,
       cpuClient: (self.user + self.system) / 1e6,
       serverRssMB: sumRss(pids) / 1048576,
-      lagMs: { n: measured.length, p50: percentile(measured, 50), p99: percentile(measured, 99), max: measured.length === 0 ? NaN : measured[measured.length - 1]! }
+      lagMs: {
+        n: measured.length,
+        p50: percentile(measured, 50),
+        p99: percentile(measured, 99),
+        max: measured.length === 0 ? NaN : measured[measured.length - 1]!
+      }
     }
   }
 
@@ -259,7 +296,13 @@ class SideRun {
 
 function stepLine (id: string, s: LiveStep): string {
   const f = (v: number | null, d: number): string => v === null || !Number.isFinite(v) ? '-' : v.toFixed(d)
-  return `  live/${id} ${String(s.viewers).padStart(4)} viewers: ${s.opened} playing, ${f(s.deliveredMbps, 1)} Mbit/s (${f(s.perViewerKbps, 0)} kbit/s each), lost ${s.lost} late ${s.late}${s.errors > 0 ? ` errors ${s.errors}` : ''}, server ${f(s.cpuServer, 2)} CPU-s = ${f(s.cpuPerGbit, 3)} CPU-s/Gbit${s.cpuPerGbitAboveBaseline !== null ? ` (${f(s.cpuPerGbitAboveBaseline, 3)} above baseline)` : ''}, ${f(s.viewersPerCore, 0)} viewers/core, RSS ${f(s.serverRssMB, 0)} MB, lag p99 ${f(s.lagMs.p99, 1)} ms${s.held ? '' : '  ← not held'}`
+  return `  live/${id} ${String(s.viewers).padStart(4)} viewers: ${s.opened} playing, ${f(s.deliveredMbps, 1)} ` +
+    `Mbit/s (${f(s.perViewerKbps, 0)} kbit/s each), lost ${s.lost} ` +
+    `late ${s.late}${s.errors > 0 ? ` errors ${s.errors}` : ''}, server ${f(s.cpuServer, 2)} CPU-s ` +
+    `= ${f(s.cpuPerGbit, 3)} ` +
+    `CPU-s/Gbit${s.cpuPerGbitAboveBaseline !== null ? ` (${f(s.cpuPerGbitAboveBaseline, 3)} above baseline)` : ''}, ` +
+    `${f(s.viewersPerCore, 0)} viewers/core, RSS ${f(s.serverRssMB, 0)} MB, lag p99 ${f(s.lagMs.p99, 1)} ` +
+    `ms${s.held ? '' : '  ← not held'}`
 }
 
 async function runSide (id: LiveSide['id'], o: LiveOptions, side: LiveSide): Promise<void> {
@@ -271,16 +314,16 @@ async function runSide (id: LiveSide['id'], o: LiveOptions, side: LiveSide): Pro
       tg = await startTunnelgateLive(gst.port)
       const t = tg
       run = new SideRun(o, t.port, `/${LIVE_STREAM.mount}`, () => t.pids(), gst.pid)
-    } else {
-      run = new SideRun(o, gst.port, `/${LIVE_STREAM.mount}`, () => [gst.pid], 0)
-    }
+    } else { run = new SideRun(o, gst.port, `/${LIVE_STREAM.mount}`, () => [gst.pid], 0) }
     await sleep(o.settleMs / 2)
     // 1-viewer baseline: for gst it is the encoder plus one session (subtracted from its steps).
     await run.openTo(1)
     await sleep(o.warmSeconds * 1000)
     side.baseline = await run.measure(1, null)
     o.log(stepLine(`${id} baseline`, side.baseline))
-    const baselineRate = id === 'gst' && side.baseline.seconds > 0 ? side.baseline.cpuServer / side.baseline.seconds : null
+    const baselineRate = id === 'gst' && side.baseline.seconds > 0
+      ? side.baseline.cpuServer / side.baseline.seconds
+      : null
     for (const n of o.liveSteps) {
       await run.openTo(n)
       await run.keepalive()
@@ -297,9 +340,13 @@ async function runSide (id: LiveSide['id'], o: LiveOptions, side: LiveSide): Pro
       if (s.failed > 0) break // viewers cannot even be opened: larger steps would not be the same test
     }
     const top = side.steps.filter(s => s.held).pop()
-    side.viewersPerCore = top === undefined ? null : (id === 'gst' ? top.viewersPerCoreAboveBaseline : top.viewersPerCore)
+    side.viewersPerCore = top === undefined
+      ? null
+      : (id === 'gst' ? top.viewersPerCoreAboveBaseline : top.viewersPerCore)
     const last = side.steps[side.steps.length - 1]
-    side.kibPerViewer = last === undefined || last.opened < 2 ? null : (last.serverRssMB - side.baseline.serverRssMB) * 1024 / (last.opened - 1)
+    side.kibPerViewer = last === undefined || last.opened < 2
+      ? null
+      : (last.serverRssMB - side.baseline.serverRssMB) * 1024 / (last.opened - 1)
   } finally {
     run?.closeAll()
     await tg?.stop()
@@ -328,11 +375,15 @@ export async function runLive (o: LiveOptions): Promise<LiveResult> {
     stream: { ...LIVE_STREAM, kbps: o.liveKbps },
     sides: []
   }
-  o.log(`live: ${LIVE_NAME}; ${LIVE_STREAM.width}x${LIVE_STREAM.height}@${LIVE_STREAM.fps} H.264 ${o.liveKbps} kbit/s (x264enc ${LIVE_STREAM.preset}, videotestsrc ${LIVE_STREAM.pattern}), steps ${o.liveSteps.join(', ')} viewers; load ${result.machine.loadavg}`)
+  o.log(`live: ${LIVE_NAME}; ${LIVE_STREAM.width}x${LIVE_STREAM.height}@${LIVE_STREAM.fps} H.264 ${o.liveKbps} ` +
+    `kbit/s (x264enc ${LIVE_STREAM.preset}, videotestsrc ${LIVE_STREAM.pattern}), steps ${o.liveSteps.join(', ')} ` +
+    `viewers; load ${result.machine.loadavg}`)
   for (const id of ['tunnelgate', 'gst'] as const) {
     const side: LiveSide = {
       id,
-      name: id === 'tunnelgate' ? 'tunnelgate live fan-out (one upstream session to gst-rtsp-server)' : 'gst-rtsp-server shared media, tunnels terminated by the server',
+      name: id === 'tunnelgate'
+        ? 'tunnelgate live fan-out (one upstream session to gst-rtsp-server)'
+        : 'gst-rtsp-server shared media, tunnels terminated by the server',
       baseline: null,
       steps: [],
       heldViewers: 0,
@@ -340,9 +391,7 @@ export async function runLive (o: LiveOptions): Promise<LiveResult> {
       kibPerViewer: null
     }
     result.sides.push(side)
-    try {
-      await runSide(id, o, side)
-    } catch (err) {
+    try { await runSide(id, o, side) } catch (err) {
       side.error = (err as Error).message
       o.log(`  live/${id}: failed: ${side.error}`)
     }

@@ -28,7 +28,18 @@ export interface LoadStats {
 }
 
 export function newStats (lateMs = 50): LoadStats {
-  return { packets: 0, bytes: 0, lost: 0, late: 0, delays: new Float64Array(1 << 16), delayCount: 0, recording: false, lateNs: lateMs * 1e6, errors: 0, epoch: 0 }
+  return {
+    packets: 0,
+    bytes: 0,
+    lost: 0,
+    late: 0,
+    delays: new Float64Array(1 << 16),
+    delayCount: 0,
+    recording: false,
+    lateNs: lateMs * 1e6,
+    errors: 0,
+    epoch: 0
+  }
 }
 
 export function resetCounters (s: LoadStats): void {
@@ -119,13 +130,17 @@ export class BenchTunnel {
     const timeout = this.#o.timeoutMs ?? 15_000
     const timer = setTimeout(() => this.#fail(new Error(`tunnel setup timed out (${this.#stage})`)), timeout)
     try {
-      const get = await dial(this.#o.port, host, this.#o.localAddress, n => { this.#onData(READ_BUFFER.subarray(0, n)) })
+      const get = await dial(this.#o.port, host, this.#o.localAddress, n => {
+        this.#onData(READ_BUFFER.subarray(0, n))
+      })
       this.#get = get
       get.on('close', () => this.#fail(new Error('GET closed')))
       const t0 = nowNs()
       const first = new Promise<number>((resolve, reject) => { this.#firstRtp = resolve; this.#firstFail = reject })
       first.catch(() => {})
-      get.write(`GET ${this.#o.path} HTTP/1.0\r\nx-sessioncookie: ${this.#cookie}\r\nAccept: application/x-rtsp-tunnelled\r\nPragma: no-cache\r\nCache-Control: no-cache\r\nUser-Agent: tunnelgate-bench\r\n\r\n`)
+      get.write(`GET ${this.#o.path} HTTP/1.0\r\nx-sessioncookie: ${this.#cookie}\r\nAccept: ` +
+        'application/x-rtsp-tunnelled\r\nPragma: no-cache\r\nCache-Control: no-cache\r\nUser-Agent: ' +
+        'tunnelgate-bench\r\n\r\n')
       this.#stage = 'POST'
       await this.#openPost()
       this.#stage = 'DESCRIBE'
@@ -146,9 +161,7 @@ export class BenchTunnel {
       this.#stage = 'first RTP'
       const t1 = await first
       this.setupNs = t1 - t0
-    } finally {
-      clearTimeout(timer)
-    }
+    } finally { clearTimeout(timer) }
   }
 
   async #openPost (): Promise<void> {
@@ -156,7 +169,9 @@ export class BenchTunnel {
     if (this.#closed) { post.destroy(); throw new Error('tunnel closed') }
     this.#post = post
     post.on('close', () => { if (this.#post === post) this.#post = null })
-    post.write(`POST ${this.#o.path} HTTP/1.0\r\nx-sessioncookie: ${this.#cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nPragma: no-cache\r\nCache-Control: no-cache\r\nContent-Length: 32767\r\nExpires: Sun, 9 Jan 1972 00:00:00 GMT\r\nUser-Agent: tunnelgate-bench\r\n\r\n`)
+    post.write(`POST ${this.#o.path} HTTP/1.0\r\nx-sessioncookie: ${this.#cookie}\r\nContent-Type: ` +
+      'application/x-rtsp-tunnelled\r\nPragma: no-cache\r\nCache-Control: no-cache\r\nContent-Length: ' +
+      '32767\r\nExpires: Sun, 9 Jan 1972 00:00:00 GMT\r\nUser-Agent: tunnelgate-bench\r\n\r\n')
   }
 
   /** Close the POST leg (QuickTime does after PLAY); the next request opens a new one. */
@@ -182,7 +197,9 @@ export class BenchTunnel {
     return new Promise((resolve, reject) => { this.#waiters.push({ resolve, reject }) })
   }
 
-  keepalive (): Promise<number> { return this.request('GET_PARAMETER', `rtsp://127.0.0.1:${this.#o.port}${this.#o.path}`) }
+  keepalive (): Promise<number> {
+    return this.request('GET_PARAMETER', `rtsp://127.0.0.1:${this.#o.port}${this.#o.path}`)
+  }
 
   /**
    * Live tunnels: ms this viewer fell behind the stream's clock during the current measurement
@@ -237,7 +254,10 @@ export class BenchTunnel {
     if (!this.#headDone) {
       const e = buf.indexOf(CRLFCRLF, off)
       if (e === -1) { this.#carry = Buffer.from(buf.subarray(off)); return }
-      if (!buf.toString('latin1', off, off + 12).startsWith('HTTP/1.0 200')) { this.#fail(new Error(`GET refused: ${buf.toString('latin1', off, Math.min(e, off + 60))}`)); return }
+      if (!buf.toString('latin1', off, off + 12).startsWith('HTTP/1.0 200')) {
+        this.#fail(new Error(`GET refused: ${buf.toString('latin1', off, Math.min(e, off + 60))}`))
+        return
+      }
       this.#headDone = true
       off = e + 4
     }
@@ -263,7 +283,12 @@ export class BenchTunnel {
           if (this.#o.live === true) {
             if (now < 0) now = nowNs()
             const ts = ((buf[off + 8]! << 24) | (buf[off + 9]! << 16) | (buf[off + 10]! << 8) | buf[off + 11]!) >>> 0
-            if (this.#epoch !== s.epoch) { this.#epoch = s.epoch; this.#spanPackets = 0; this.#spanFirstNs = now; this.#spanFirstTs = ts }
+            if (this.#epoch !== s.epoch) {
+              this.#epoch = s.epoch
+              this.#spanPackets = 0
+              this.#spanFirstNs = now
+              this.#spanFirstTs = ts
+            }
             this.#spanPackets++
             this.#spanLastNs = now
             this.#spanLastTs = ts
@@ -321,7 +346,17 @@ function dial (port: number, host: string, localAddress?: string, onRead?: (n: n
       host,
       noDelay: true,
       ...(localAddress !== undefined ? { localAddress } : {}),
-      ...(onRead !== undefined ? { onread: { buffer: READ_BUFFER, callback: (n: number) => { onRead(n); return true } } } : {})
+      ...(onRead !== undefined
+        ? {
+            onread: {
+              buffer: READ_BUFFER,
+              callback: (n: number) => {
+                onRead(n)
+                return true
+              }
+            }
+          }
+        : {})
     })
     s.once('connect', () => { s.off('error', reject); s.on('error', () => {}); resolve(s) })
     s.once('error', reject)
@@ -331,9 +366,7 @@ function dial (port: number, host: string, localAddress?: string, onRead?: (n: n
 /** Run `fn` over `items` with at most `limit` in flight. */
 export async function pool<T> (items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
   let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) { const i = next++; await fn(items[i]!, i) }
-  }
+  const worker = async (): Promise<void> => { while (next < items.length) { const i = next++; await fn(items[i]!, i) } }
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
 }
 

@@ -49,7 +49,9 @@ function time (fn: () => void, ops: number, ms: number): number {
 }
 
 /** The result of interleaved rounds (ns per op each): the median of the subject's and of the baseline's. */
-export function fromRounds (name: string, unit: string, baseline: string, subject: number[], base: number[]): MicroResult {
+export function fromRounds (
+  name: string, unit: string, baseline: string, subject: number[], base: number[]
+): MicroResult {
   const med = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!
   const nsPerOp = med(subject)
   const baselineNsPerOp = med(base)
@@ -57,7 +59,9 @@ export function fromRounds (name: string, unit: string, baseline: string, subjec
 }
 
 /** Median of 3 interleaved rounds of subject and baseline. */
-function compare (name: string, unit: string, baseline: string, subject: () => void, base: () => void, ops: number, ms: number): MicroResult {
+function compare (
+  name: string, unit: string, baseline: string, subject: () => void, base: () => void, ops: number, ms: number
+): MicroResult {
   const s: number[] = []
   const b: number[] = []
   for (let i = 0; i < 3; i++) { s.push(time(subject, ops, ms / 3)); b.push(time(base, ops, ms / 3)) }
@@ -82,7 +86,10 @@ function cut (stream: Buffer, readBytes: number): Buffer[] {
  * fast path, demux, coalesce runs), minus the socket. `write` gets the pieces of one client write
  * (two when the completed frame and the whole frames after it go out corked together).
  */
-export function backendPath (demux: RtspDemuxer, chunk: Buffer, write: (b: Buffer, b2?: Buffer) => void, carry = true, other?: (u: RtspUnit) => void): void {
+export function backendPath (
+  demux: RtspDemuxer, chunk: Buffer, write: (b: Buffer, b2?: Buffer) => void, carry = true,
+  other?: (u: RtspUnit) => void
+): void {
   let carried: Buffer | null = null
   const need = carry ? demux.frameRemainder : 0
   if (need > 0 && need < chunk.length) {
@@ -94,9 +101,7 @@ export function backendPath (demux: RtspDemuxer, chunk: Buffer, write: (b: Buffe
     if (carried !== null) {
       if (lead.frames === 0) write(carried)
       else write(carried, lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes))
-    } else if (lead.frames > 0) {
-      write(lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes))
-    }
+    } else if (lead.frames > 0) { write(lead.bytes === chunk.length ? chunk : chunk.subarray(0, lead.bytes)) }
     if (lead.bytes === chunk.length) return
     chunk = chunk.subarray(lead.bytes)
   }
@@ -104,18 +109,29 @@ export function backendPath (demux: RtspDemuxer, chunk: Buffer, write: (b: Buffe
 }
 
 /** The demuxer path alone (all ProxySession did before the fast path). */
-export function demuxPath (demux: RtspDemuxer, chunk: Buffer, write: (b: Buffer) => void, other?: (u: RtspUnit) => void): void {
+export function demuxPath (
+  demux: RtspDemuxer, chunk: Buffer, write: (b: Buffer) => void, other?: (u: RtspUnit) => void
+): void {
   const units = demux.push(chunk)
   let runStart = -1
   let runEnd = -1
   let runBuf: Buffer | null = null
   const flushRun = (): void => {
-    if (runBuf !== null) write(runBuf.byteOffset === runStart && runBuf.length === runEnd - runStart ? runBuf : Buffer.from(runBuf.buffer, runStart, runEnd - runStart))
+    if (runBuf !== null) {
+      write(
+        runBuf.byteOffset === runStart && runBuf.length === runEnd - runStart
+          ? runBuf
+          : Buffer.from(runBuf.buffer, runStart, runEnd - runStart)
+      )
+    }
     runBuf = null
   }
   for (const u of units) {
     if (u.kind === 'frame') {
-      if (runBuf !== null && u.raw.buffer === (runBuf as Buffer).buffer && u.raw.byteOffset === runEnd) { runEnd += u.raw.length; continue }
+      if (runBuf !== null && u.raw.buffer === (runBuf as Buffer).buffer && u.raw.byteOffset === runEnd) {
+        runEnd += u.raw.length
+        continue
+      }
       flushRun()
       runBuf = u.raw
       runStart = u.raw.byteOffset
@@ -160,7 +176,8 @@ export function runMicro (ms: number): MicroResult[] {
       const d = new RtspDemuxer()
       for (const r of reads) backendPath(d, r, write)
     }, bare, packets, ms))
-    out.push(compare(`… without completing a held frame from the read's head (${label})`, 'packet', 'bare header walk', () => {
+    out.push(compare('… without completing a held frame from the read\'s head ' +
+      `(${label})`, 'packet', 'bare header walk', () => {
       const d = new RtspDemuxer()
       for (const r of reads) backendPath(d, r, write, false)
     }, bare, packets, ms))
@@ -170,7 +187,8 @@ export function runMicro (ms: number): MicroResult[] {
     }, bare, packets, ms))
   }
   // base64: a POST body of 200 requests (as the bench client and ffmpeg send them: one padded string each).
-  const req = 'GET_PARAMETER rtsp://gw.example.net:80/live/cam1 RTSP/1.0\r\nCSeq: 17\r\nSession: 12345678\r\nUser-Agent: Lavf59.27.100\r\n\r\n'
+  const req = 'GET_PARAMETER rtsp://gw.example.net:80/live/cam1 RTSP/1.0\r\nCSeq: 17\r\nSession: ' +
+    '12345678\r\nUser-Agent: Lavf59.27.100\r\n\r\n'
   const enc = Buffer.from(req).toString('base64')
   const text = enc.repeat(200)
   const body = Buffer.from(text, 'latin1')
@@ -180,13 +198,17 @@ export function runMicro (ms: number): MicroResult[] {
     for (const p of pieces) sink += d.push(p).data.length
   }, () => {
     // Native decode stops at the first '=', so the baseline decodes each padded message separately.
-    for (let o = 0; o < text.length; o += enc.length) sink += Buffer.from(text.slice(o, o + enc.length), 'base64').length
+    for (let o = 0; o < text.length; o += enc.length) {
+      sink += Buffer.from(text.slice(o, o + enc.length), 'base64').length
+    }
   }, body.length / 1024, ms))
   // header rewrite: one SETUP request, public → backend URL.
-  const setup = Buffer.from('SETUP rtsp://gw.example.net/live/cam1/trackID=1 RTSP/1.0\r\nCSeq: 3\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nUser-Agent: Lavf59.27.100\r\n\r\n')
+  const setup = Buffer.from('SETUP rtsp://gw.example.net/live/cam1/trackID=1 RTSP/1.0\r\nCSeq: 3\r\nTransport: ' +
+    'RTP/AVP/TCP;unicast;interleaved=0-1\r\nUser-Agent: Lavf59.27.100\r\n\r\n')
   const mapper = new UrlMapper({ publicBase: 'rtsp://gw.example.net', backendBase: 'rtsp://10.0.0.5:8554' })
   const setupText = setup.toString('latin1')
-  out.push(compare('header rewrite (demux + URL map + serialize a SETUP)', 'message', 'String.replace + Buffer.from', () => {
+  out.push(compare('header rewrite (demux + URL map + serialize a ' +
+    'SETUP)', 'message', 'String.replace + Buffer.from', () => {
     const d = new RtspDemuxer()
     const u = d.push(setup)[0] as RtspRequest
     rewriteRequestUrls(u, url => mapper.toBackend(url))

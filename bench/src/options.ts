@@ -19,7 +19,10 @@ export interface BenchOptions {
   warmSeconds: number
   setupSequential: number
   setupParallel: number
-  /** Bursts of setupParallel simultaneous setups per scenario, each just after a direct one; the verdict takes the median of the pairs (absent in older results: 1, unpaired). */
+  /**
+   * Bursts of setupParallel simultaneous setups per scenario, each just after a direct one; the verdict takes the
+   * median of the pairs (absent in older results: 1, unpaired).
+   */
   setupBursts?: number
   scaleTunnels: number
   /** Scenarios that run the scale phase (memory per paused tunnel). */
@@ -53,7 +56,9 @@ export interface BenchOptions {
    */
   boxFirstNice?: number
   tickMs: number
-  /** Slots per source tick: each session is sent in its own slot (1 = every session's packets in one burst per tick). */
+  /**
+   * Slots per source tick: each session is sent in its own slot (1 = every session's packets in one burst per tick).
+   */
   phases: number
   lateMs: number
   microMs: number
@@ -140,9 +145,54 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
 }
 
 export const QUICK: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, steps: [25, 50, 100, 200, 300], stepSeconds: 1.5, warmSeconds: 0.5, setupSequential: 100, setupParallel: 50, setupBursts: 3, scaleTunnels: 1000, delaySeconds: 2, delayProbes: 16, microMs: 150, handoffLegs: 100, profile: 'quick', liveSteps: [50, 100, 200], liveSeconds: 2, capPrecision: 0.08, capMaxSteps: 10, capPasses: 2
+  ...FULL,
+  steps: [25, 50, 100, 200, 300],
+  stepSeconds: 1.5,
+  warmSeconds: 0.5,
+  setupSequential: 100,
+  setupParallel: 50,
+  setupBursts: 3,
+  scaleTunnels: 1000,
+  delaySeconds: 2,
+  delayProbes: 16,
+  microMs: 150,
+  handoffLegs: 100,
+  profile: 'quick',
+  liveSteps: [50, 100, 200],
+  liveSeconds: 2,
+  capPrecision: 0.08,
+  capMaxSteps: 10,
+  capPasses: 2
 }
 
 export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
-  ...FULL, kbps: 500, steps: [2, 4], stepSeconds: 0.4, warmSeconds: 0.2, setupSequential: 3, setupParallel: 3, setupBursts: 2, scaleTunnels: 10, delayFractions: [0.5, 1], delaySeconds: 0.4, delayRepeats: 1, delayProbes: 2, microMs: 20, handoffLegs: 10, settleMs: 100, openTimeoutMs: 5000, disturbedRetries: 0, scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'], profile: 'smoke', liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6, capStartTunnels: 2, capGrowth: 2, capPrecision: 0.5, capMaxSteps: 3, capMaxTunnels: 4, capPasses: 2
+  ...FULL,
+  kbps: 500,
+  steps: [2, 4],
+  stepSeconds: 0.4,
+  warmSeconds: 0.2,
+  setupSequential: 3,
+  setupParallel: 3,
+  setupBursts: 2,
+  scaleTunnels: 10,
+  delayFractions: [0.5, 1],
+  delaySeconds: 0.4,
+  delayRepeats: 1,
+  delayProbes: 2,
+  microMs: 20,
+  handoffLegs: 10,
+  settleMs: 100,
+  openTimeoutMs: 5000,
+  disturbedRetries: 0,
+  scaleScenarios: ['a', 'b1', 'b2', 'c', 'd', 'e', 'f'],
+  profile: 'smoke',
+  liveSteps: [2, 4],
+  liveKbps: 500,
+  liveSeconds: 0.6,
+  capStartTunnels: 2,
+  capGrowth: 2,
+  capPrecision: 0.5,
+  capMaxSteps: 3,
+  capMaxTunnels: 4,
+  capPasses: 2
 }

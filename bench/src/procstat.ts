@@ -36,7 +36,9 @@ export function threadCpuSeconds (pid: number): number {
   let ns = 0
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try { ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'latin1').split(' ')[0]) } catch { /* thread gone */ }
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'latin1').split(' ')[0])
+      } catch { /* thread gone */ }
     }
   } catch { return 0 }
   return ns / 1e9
@@ -56,7 +58,9 @@ export function processTree (pid: number): number[] {
   for (let i = 0; i < out.length; i++) {
     try {
       const p = out[i]!
-      for (const t of readFileSync(`/proc/${p}/task/${p}/children`, 'latin1').trim().split(/\s+/)) if (t !== '') out.push(Number(t))
+      for (const t of readFileSync(`/proc/${p}/task/${p}/children`, 'latin1').trim().split(/\s+/)) {
+        if (t !== '') out.push(Number(t))
+      }
     } catch { /* gone */ }
   }
   return out
@@ -74,14 +78,19 @@ export function machineCpu (): { busy: number, idle: number, steal: number } {
   try {
     const f = readFileSync('/proc/stat', 'latin1').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
     const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f
-    return { busy: (user + nice + system + irq + softirq) / CLK_TCK, idle: (idle + iowait) / CLK_TCK, steal: steal / CLK_TCK }
+    return {
+      busy: (user + nice + system + irq + softirq) / CLK_TCK, idle: (idle + iowait) / CLK_TCK, steal: steal / CLK_TCK
+    }
   } catch { return { busy: 0, idle: 0, steal: 0 } }
 }
 
 export interface MemorySnapshot {
   /** RSS of every process (bytes), read after the forced GC when there was one. */
   rss: number
-  /** V8 heap used + external (incl. ArrayBuffers, i.e. socket buffers held by JS) summed over the hooked processes; null when a process is not hooked. */
+  /**
+   * V8 heap used + external (incl. ArrayBuffers, i.e. socket buffers held by JS) summed over the hooked processes; null
+   * when a process is not hooked.
+   */
   heap: number | null
   /** Did every process run a full GC before the figures were read? */
   gc: boolean
@@ -89,7 +98,12 @@ export interface MemorySnapshot {
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
-function readGcReport (dir: string, pid: number): { seq: number, gc: boolean, heapUsed: number, external: number } | null {
+function readGcReport (dir: string, pid: number): {
+  seq: number
+  gc: boolean
+  heapUsed: number
+  external: number
+} | null {
   const file = join(dir, `gc-${pid}.json`)
   if (!existsSync(file)) return null
   try { return JSON.parse(readFileSync(file, 'utf8')) } catch { return null }
@@ -101,7 +115,9 @@ function readGcReport (dir: string, pid: number): { seq: number, gc: boolean, he
  * the RSS of all is read once they have (or after `timeoutMs`). Processes that never announced
  * themselves (HAProxy) are not signalled: SIGUSR2 would kill them.
  */
-export async function memorySnapshot (pids: number[], gcDir: string | undefined, timeoutMs = 10_000): Promise<MemorySnapshot> {
+export async function memorySnapshot (
+  pids: number[], gcDir: string | undefined, timeoutMs = 10_000
+): Promise<MemorySnapshot> {
   const asked = new Map<number, number>()
   if (gcDir !== undefined) {
     for (const pid of pids) {
@@ -135,7 +151,12 @@ export interface GcStats {
  */
 export async function gcStats (pids: number[], gcDir: string | undefined, timeoutMs = 1000): Promise<GcStats | null> {
   if (gcDir === undefined) return null
-  const read = (pid: number): { seq: number, count: number, totalMs: number, pauses: Array<[number, number]> } | null => {
+  const read = (pid: number): {
+    seq: number
+    count: number
+    totalMs: number
+    pauses: Array<[number, number]>
+  } | null => {
     const file = join(gcDir, `gcstats-${pid}.json`)
     if (!existsSync(file)) return null
     try { return JSON.parse(readFileSync(file, 'utf8')) } catch { return null }
@@ -157,13 +178,20 @@ export async function gcStats (pids: number[], gcDir: string | undefined, timeou
   return { procs }
 }
 
-/** GC in the box between two gcStats readings: collections, total pause (ms), longest pause ending in [fromMs, toMs] (epoch ms). */
-export function gcBetween (a: GcStats | null, b: GcStats | null, fromMs: number, toMs: number): { count: number, totalMs: number, maxMs: number } | null {
+/**
+ * GC in the box between two gcStats readings: collections, total pause (ms), longest pause ending in [fromMs, toMs]
+ * (epoch ms).
+ */
+export function gcBetween (
+  a: GcStats | null, b: GcStats | null, fromMs: number, toMs: number
+): { count: number, totalMs: number, maxMs: number } | null {
   if (a === null || b === null) return null
   let count = 0
   let totalMs = 0
   let maxMs = 0
-  if (a.procs.size === 0 || a.procs.size !== b.procs.size) return null // a process did not answer: no figure rather than a partial one
+  if (a.procs.size === 0 || a.procs.size !== b.procs.size) {
+    return null
+  } // a process did not answer: no figure rather than a partial one
   for (const [pid, y] of b.procs) {
     const x = a.procs.get(pid)
     if (x === undefined) return null

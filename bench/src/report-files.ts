@@ -39,7 +39,10 @@ export function readResults (outDir: string): BenchResults | null {
   } catch { return null }
 }
 
-/** Write benchmarks.{json,svg,md}; with `merge`, merged with what `outDir` holds (mergeResults). Returns what was written. */
+/**
+ * Write benchmarks.{json,svg,md}; with `merge`, merged with what `outDir` holds (mergeResults). Returns what was
+ * written.
+ */
 export function writeReport (outDir: string, results: BenchResults, opts: { merge?: boolean } = {}): BenchResults {
   const out = opts.merge === true ? mergeResults(readResults(outDir), results) : results
   mkdirSync(outDir, { recursive: true })

@@ -21,7 +21,9 @@ export interface ScenarioResult {
   delay: Array<StepResult & { fraction: number }>
   /** The delay windows measured again with the box first (BenchOptions.boxFirstNice); absent when not measured. */
   delayBoxFirst?: Array<StepResult & { fraction: number }>
-  /** The 50 % window measured again (BenchOptions.delayRepeats), one per round of delayRounds, on a box started afresh. */
+  /**
+   * The 50 % window measured again (BenchOptions.delayRepeats), one per round of delayRounds, on a box started afresh.
+   */
   delayRepeats?: Array<StepResult & { fraction: number }>
   /** Why the box-first windows were not measured (not permitted to raise the box's priority). */
   boxFirstSkipped?: string
@@ -41,7 +43,10 @@ export interface ScaleResult {
   rssAfterMB: number
   /** RSS delta / tunnels held (bytes). */
   bytesPerTunnel: number | null
-  /** V8 heap used + external before/after (MB) and its delta / tunnels held; null for a box that is not a hooked Node process. */
+  /**
+   * V8 heap used + external before/after (MB) and its delta / tunnels held; null for a box that is not a hooked Node
+   * process.
+   */
   heapBeforeMB: number | null
   heapAfterMB: number | null
   heapBytesPerTunnel: number | null
@@ -54,7 +59,10 @@ export interface ScaleResult {
 
 export interface Summary { n: number, failed: number, p50: number, p99: number, max: number }
 
-/** CPU used over a part of the setup phase, per setup attempted (µs): by the box (0 for direct), the source and the load generator. */
+/**
+ * CPU used over a part of the setup phase, per setup attempted (µs): by the box (0 for direct), the source and the load
+ * generator.
+ */
 export interface SetupCpu { boxUs: number, sourceUs: number, clientUs: number }
 export interface SetupSummary extends Summary { cpu?: SetupCpu }
 /** A burst of simultaneous setups through the box and the direct burst just before it. */
@@ -63,7 +71,16 @@ export interface SetupBurstPair { box: SetupSummary, direct: SetupSummary }
 export interface BenchResults {
   date: string
   profile: string
-  machine: { nproc: number, cpu: string, kernel: string, node: string, ffmpeg: string | null, haproxy: string | null, gstreamer: string | null, loadavg: string }
+  machine: {
+    nproc: number
+    cpu: string
+    kernel: string
+    node: string
+    ffmpeg: string | null
+    haproxy: string | null
+    gstreamer: string | null
+    loadavg: string
+  }
   options: Omit<BenchOptions, 'outDir' | 'log'>
   durationSeconds: number
   micro: MicroResult[]

@@ -31,14 +31,19 @@ import { closeAll, Ctx, measureUndisturbed, openMany, sleep, stepLine, withTimeo
 import type { BenchOptions } from './options.js'
 import type { BenchResults, ScenarioResult, SetupBurstPair, SetupCpu, SetupSummary, Summary } from './results.js'
 import { writeReport } from './report-files.js'
-import { hardNofile, haproxyVersion, NOFILE, raiseOwnNofile, SCENARIOS, startScenario, startSource, type Running, type ScenarioId } from './scenarios.js'
+import {
+  hardNofile, haproxyVersion, NOFILE, raiseOwnNofile, SCENARIOS, startScenario, startSource, type Running,
+  type ScenarioId
+} from './scenarios.js'
 import { runHandoffMicro } from './ipc-handoff.js'
 import { runMicro } from './micro.js'
 import { runLive } from './live.js'
 import { runCappedScaling } from './capped-scaling.js'
 
 function version (cmd: string, re: RegExp): string | null {
-  try { return re.exec(execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))?.[1] ?? null } catch { return null }
+  try {
+    return re.exec(execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))?.[1] ?? null
+  } catch { return null }
 }
 
 export function machineInfo (): BenchResults['machine'] {
@@ -58,7 +63,13 @@ export function machineInfo (): BenchResults['machine'] {
 
 function summarize (ns: number[], failed: number): Summary {
   const a = Float64Array.from(ns).sort()
-  return { n: a.length, failed, p50: percentile(a, 50) / 1e6, p99: percentile(a, 99) / 1e6, max: a.length === 0 ? NaN : a[a.length - 1]! / 1e6 }
+  return {
+    n: a.length,
+    failed,
+    p50: percentile(a, 50) / 1e6,
+    p99: percentile(a, 99) / 1e6,
+    max: a.length === 0 ? NaN : a[a.length - 1]! / 1e6
+  }
 }
 
 /**
@@ -70,7 +81,9 @@ function summarize (ns: number[], failed: number): Summary {
  * (upstream session, or the GET it terminates), the load generator 1 (its GET) plus the POSTs
  * in flight.
  */
-export function scaleCap (id: ScenarioId, requested: number, boxNofile: number, ownNofile: number, concurrency: number): { n: number, reason: string | null } {
+export function scaleCap (
+  id: ScenarioId, requested: number, boxNofile: number, ownNofile: number, concurrency: number
+): { n: number, reason: string | null } {
   const reserve = 400
   const relayProcs = id === 'b2' ? 2 : 1
   const box = id === 'c' ? Infinity : Math.floor(((boxNofile - reserve) * relayProcs) / 2)
@@ -78,9 +91,25 @@ export function scaleCap (id: ScenarioId, requested: number, boxNofile: number, 
   const load = ownNofile - reserve - 2 * concurrency
   const n = Math.max(0, Math.min(requested, box, source, load))
   if (n >= requested) return { n, reason: null }
-  if (n === box) return { n, reason: `open-files hard limit ${boxNofile}: ${relayProcs === 1 ? 'one middle-box process holds' : `each of ${relayProcs} relay workers holds its share of`} 2 descriptors per paused tunnel (GET + upstream)` }
-  if (n === source) return { n, reason: `open-files hard limit ${boxNofile} of the bench source (1 descriptor per tunnel)` }
-  return { n, reason: `open-files limit ${ownNofile} of the load generator (1 descriptor per paused tunnel + ${2 * concurrency} in flight)` }
+  if (n === box) {
+    return {
+      n,
+      reason: 'open-files hard ' +
+        `limit ${boxNofile}: ` +
+        (relayProcs === 1
+          ? 'one middle-box process holds'
+          : `each of ${relayProcs} relay workers holds its share ` +
+            'of') + ' 2 descriptors per paused tunnel (GET + upstream)'
+    }
+  }
+  if (n === source) {
+    return { n, reason: `open-files hard limit ${boxNofile} of the bench source (1 descriptor per tunnel)` }
+  }
+  return {
+    n,
+    reason: `open-files limit ${ownNofile} of the load generator (1 descriptor per paused tunnel ` +
+      `+ ${2 * concurrency} in flight)`
+  }
 }
 
 async function scalePhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<void> {
@@ -99,7 +128,16 @@ async function scalePhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
   // Each tunnel is opened as QuickTime does and paused before its slot opens the next one, so
   // the tunnels already held are idle (keepalive only) while the rest open.
   const addrs = Array.from({ length: Math.max(1, o.scaleAddresses) }, (_, i) => `127.0.0.${i + 1}`)
-  const fresh = Array.from({ length: n }, (_, i) => new BenchTunnel({ port: box.port, path: '/b/100', stats: ctx.stats, timeoutMs: o.openTimeoutMs, localAddress: addrs[i % addrs.length] }))
+  const fresh = Array.from(
+    { length: n },
+    (_, i) => new BenchTunnel({
+      port: box.port,
+      path: '/b/100',
+      stats: ctx.stats,
+      timeoutMs: o.openTimeoutMs,
+      localAddress: addrs[i % addrs.length]
+    })
+  )
   try {
     await pool(fresh, o.scaleConcurrency, async t => {
       if (performance.now() > deadline) return
@@ -117,14 +155,20 @@ async function scalePhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
     })
   } finally { clearInterval(progress) }
   const openSeconds = (performance.now() - t0) / 1000
-  if (Object.keys(errors).length > 0) o.log(`    paused tunnels that failed to open: ${Object.entries(errors).map(([m, k]) => `${k} × ${m}`).join(', ')}`)
+  if (Object.keys(errors).length > 0) {
+    o.log(`    paused tunnels that failed to open: ${Object.entries(errors).map(([m, k]) => `${k} × ${m}`).join(', ')}`)
+  }
   await sleep(o.settleMs * 1.5)
   const mem1 = await memorySnapshot(box.pids(), box.gcDir)
   let answered = 0
   // As many keepalive POSTs in flight as opening ones: each holds a descriptor in the box too.
-  await pool(list.slice(), o.scaleConcurrency, async t => { try { if (await withTimeout(t.keepalive(), o.openTimeoutMs) === 200) answered++ } catch {} t.closePost() })
+  await pool(list.slice(), o.scaleConcurrency, async t => {
+    try { if (await withTimeout(t.keepalive(), o.openTimeoutMs) === 200) { answered++ } } catch {} t.closePost()
+  })
   const held = list.filter(t => !t.closed).length
-  const per = (a: number | null, b: number | null): number | null => a === null || b === null || held === 0 ? null : (b - a) / held
+  const per = (
+    a: number | null, b: number | null
+  ): number | null => a === null || b === null || held === 0 ? null : (b - a) / held
   r.scale = {
     requested: o.scaleTunnels,
     limit: n,
@@ -143,7 +187,9 @@ async function scalePhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
     openErrors: errors
   }
   const kib = (v: number | null): string => v === null ? '-' : (v / 1024).toFixed(1)
-  o.log(`  ${r.id} scale: ${held}/${n} paused tunnels held, ${answered} keepalives answered, ${kib(r.scale.bytesPerTunnel)} KiB RSS/tunnel, ${kib(r.scale.heapBytesPerTunnel)} KiB heap/tunnel${r.scale.gc ? ' (after GC)' : ''} (${openSeconds.toFixed(1)} s to open)`)
+  o.log(`  ${r.id} scale: ${held}/${n} paused tunnels held, ${answered} keepalives ` +
+    `answered, ${kib(r.scale.bytesPerTunnel)} KiB RSS/tunnel, ${kib(r.scale.heapBytesPerTunnel)} KiB ` +
+    `heap/tunnel${r.scale.gc ? ' (after GC)' : ''} (${openSeconds.toFixed(1)} s to open)`)
   closeAll(list)
   await sleep(Math.min(5000, o.settleMs + n / 4))
 }
@@ -162,7 +208,11 @@ function setupCpuMeter (box: Running, ctx: Ctx): (setups: number) => SetupCpu {
     const per = Math.max(1, setups)
     const boxS = pids.reduce((n, p, i) => n + Math.max(0, threadCpuSeconds(p) - box0[i]!), 0)
     const self = process.cpuUsage(self0)
-    return { boxUs: boxS * 1e6 / per, sourceUs: Math.max(0, threadCpuSeconds(ctx.sourcePid) - source0) * 1e6 / per, clientUs: (self.user + self.system) / per }
+    return {
+      boxUs: boxS * 1e6 / per,
+      sourceUs: Math.max(0, threadCpuSeconds(ctx.sourcePid) - source0) * 1e6 / per,
+      clientUs: (self.user + self.system) / per
+    }
   }
 }
 
@@ -173,7 +223,10 @@ function setupCpuMeter (box: Running, ctx: Ctx): (setups: number) => SetupCpu {
 async function setupBurst (port: number, box: Running, ctx: Ctx): Promise<SetupSummary> {
   const times: number[] = []
   let failed = 0
-  const list = Array.from({ length: ctx.o.setupParallel }, () => new BenchTunnel({ port, path: '/b/200', stats: ctx.stats, timeoutMs: ctx.o.openTimeoutMs }))
+  const list = Array.from(
+    { length: ctx.o.setupParallel },
+    () => new BenchTunnel({ port, path: '/b/200', stats: ctx.stats, timeoutMs: ctx.o.openTimeoutMs })
+  )
   const cpu = setupCpuMeter(box, ctx)
   await Promise.all(list.map(async t => { try { await t.open(); times.push(t.setupNs) } catch { failed++ } }))
   const used = cpu(ctx.o.setupParallel)
@@ -204,9 +257,17 @@ async function setupPhase (box: Running, ctx: Ctx, r: ScenarioResult): Promise<v
     bursts.push({ box: through, direct })
   }
   r.setup = { sequential: { ...summarize(seq, failedSeq), cpu: seqUsed }, parallel: bursts[0]!.box, bursts }
-  const us = (c: SetupCpu | undefined): string => c === undefined ? '' : ` (CPU per setup: box ${c.boxUs.toFixed(0)} µs, source ${c.sourceUs.toFixed(0)}, load generator ${c.clientUs.toFixed(0)})`
-  const pairs = bursts.map(b => `p50 ${b.box.p50.toFixed(2)} ms p99 ${b.box.p99.toFixed(2)} ms${us(b.box.cpu)} after direct p50 ${b.direct.p50.toFixed(2)} p99 ${b.direct.p99.toFixed(2)}`)
-  ctx.o.log(`  ${r.id} setup: sequential p50 ${r.setup.sequential.p50.toFixed(2)} ms p99 ${r.setup.sequential.p99.toFixed(2)} ms${us(seqUsed)}; ${ctx.o.setupParallel} simultaneous: ${pairs.join('; ')}`)
+  const us = (c: SetupCpu | undefined): string => c === undefined
+    ? ''
+    : ` (CPU per setup: box ${c.boxUs.toFixed(0)} µs, source ${c.sourceUs.toFixed(0)}, load ` +
+      `generator ${c.clientUs.toFixed(0)})`
+  const pairs = bursts.map(
+    b => `p50 ${b.box.p50.toFixed(2)} ms p99 ${b.box.p99.toFixed(2)} ms${us(b.box.cpu)} after direct ` +
+      `p50 ${b.direct.p50.toFixed(2)} p99 ${b.direct.p99.toFixed(2)}`
+  )
+  ctx.o.log(`  ${r.id} setup: sequential p50 ${r.setup.sequential.p50.toFixed(2)} ms ` +
+    `p99 ${r.setup.sequential.p99.toFixed(2)} ms${us(seqUsed)}; ${ctx.o.setupParallel} ` +
+    `simultaneous: ${pairs.join('; ')}`)
   await sleep(ctx.o.settleMs / 2)
 }
 
@@ -240,7 +301,9 @@ const tunnelsAt = (reference: number, f: number): number => Math.max(1, Math.rou
  * and record them in every window from now on, beside the box's tunnels.
  */
 async function openProbes (box: Running, ctx: Ctx, probes: BenchTunnel[]): Promise<void> {
-  await openMany({ ...box, port: ctx.sourcePort }, ctx, probes, ctx.o.delayProbes ?? 0, ctx.o.kbps, {}, 16, Infinity, ctx.probeStats)
+  await openMany(
+    { ...box, port: ctx.sourcePort }, ctx, probes, ctx.o.delayProbes ?? 0, ctx.o.kbps, {}, 16, Infinity, ctx.probeStats
+  )
   ctx.probing = probes.length > 0
 }
 
@@ -278,9 +341,7 @@ async function delayPhase (box: Running, ctx: Ctx, r: ScenarioResult, reference:
       const b = await measureUndisturbed(box, ctx, `${r.id} @${Math.round(f * 100)}% box first`, n, ctx.o.delaySeconds)
       ;(r.delayBoxFirst ??= []).push({ ...b, fraction: f })
       ctx.o.log(stepLine(`${r.id} @${Math.round(f * 100)}% box first`, b))
-    } finally {
-      setThreadsNice(box.pids(), 0)
-    }
+    } finally { setThreadsNice(box.pids(), 0) }
   }
   closeDelayTunnels(ctx, probes, list)
   await sleep(ctx.o.settleMs)
@@ -290,19 +351,35 @@ export async function runBench (o: BenchOptions): Promise<BenchResults> {
   const started = performance.now()
   const nofile = raiseOwnNofile()
   const hard = Math.min(NOFILE, hardNofile())
-  if (o.scenarios.some(id => id in SCENARIOS) && hard < o.scaleTunnels * 2 + 400) o.log(`note: open-files hard limit ${hard} is below what ${o.scaleTunnels} paused tunnels need in ONE middle-box process (2 per tunnel): single-process boxes (a, b1, d, e) are capped near ${Math.floor((hard - 400) / 2)}; b2's two relay workers share them (raise ulimit -Hn / LimitNOFILE to lift the cap)`)
+  if (o.scenarios.some(id => id in SCENARIOS) && hard < o.scaleTunnels * 2 + 400) {
+    o.log(`note: open-files hard limit ${hard} is below what ${o.scaleTunnels} paused tunnels need in ONE middle-box ` +
+      `process (2 per tunnel): single-process boxes (a, b1, d, e) are capped near ${Math.floor((hard - 400) / 2)}; ` +
+      'b2\'s two relay workers share them (raise ulimit -Hn / LimitNOFILE to lift the cap)')
+  }
   const ctx = new Ctx(o)
   ctx.nofile = nofile
   const { log: _log, outDir: _out, ...options } = o
-  const results: BenchResults = { date: new Date().toISOString(), profile: o.profile, machine: machineInfo(), options, durationSeconds: 0, micro: [], scenarios: [], referenceTunnels: 0 }
-  o.log(`tunnelgate bench (${o.profile}): ${results.machine.nproc} × ${results.machine.cpu}, Linux ${results.machine.kernel}, Node ${results.machine.node}, HAProxy ${results.machine.haproxy ?? 'not installed'}; load ${results.machine.loadavg}`)
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    profile: o.profile,
+    machine: machineInfo(),
+    options,
+    durationSeconds: 0,
+    micro: [],
+    scenarios: [],
+    referenceTunnels: 0
+  }
+  o.log(`tunnelgate bench (${o.profile}): ${results.machine.nproc} × ${results.machine.cpu}, ` +
+    `Linux ${results.machine.kernel}, Node ${results.machine.node}, ` +
+    `HAProxy ${results.machine.haproxy ?? 'not installed'}; load ${results.machine.loadavg}`)
   const boxes = o.scenarios.filter((id): id is ScenarioId => id in SCENARIOS)
   if (boxes.length > 0) await runBoxes(o, ctx, results, boxes)
   if (o.scenarios.includes('scaling')) results.cappedScaling = await runCappedScaling(o)
   if (o.scenarios.includes('live')) results.live = await runLive(o)
   results.durationSeconds = (performance.now() - started) / 1000
   const written = writeReport(o.outDir, results, { merge: true })
-  o.log(`report written to ${join(o.outDir, 'benchmarks.md')} (${results.durationSeconds.toFixed(0)} s)${written !== results ? ' (merged with the results already there)' : ''}`)
+  o.log(`report written to ${join(o.outDir, 'benchmarks.md')} (${results.durationSeconds.toFixed(0)} ` +
+    `s)${written !== results ? ' (merged with the results already there)' : ''}`)
   return results
 }
 
@@ -323,7 +400,8 @@ async function delayRounds (ctx: Ctx, results: BenchResults): Promise<void> {
   const n = tunnelsAt(results.referenceTunnels, 0.5)
   const due = results.scenarios.filter(r => r.error === undefined && r.delay.some(w => w.fraction === 0.5))
   for (let k = 0; k < repeats; k++) {
-    o.log(`delay round ${k + 2} of ${repeats + 1}: the 50 % window (${n} tunnels) of ${due.map(r => r.id).join(', ')}, each box started afresh`)
+    o.log(`delay round ${k + 2} of ${repeats + 1}: the 50 % window (${n} tunnels) ` +
+      `of ${due.map(r => r.id).join(', ')}, each box started afresh`)
     for (const r of due) {
       const label = `${r.id} @50% round ${k + 2}`
       let box: Running | null = null
@@ -338,9 +416,7 @@ async function delayRounds (ctx: Ctx, results: BenchResults): Promise<void> {
         const s = await measureUndisturbed(box, ctx, label, n, o.delaySeconds)
         ;(r.delayRepeats ??= []).push({ ...s, fraction: 0.5 })
         o.log(stepLine(label, s))
-      } catch (err) {
-        o.log(`  ${label}: failed, window skipped: ${(err as Error).message}`)
-      } finally {
+      } catch (err) { o.log(`  ${label}: failed, window skipped: ${(err as Error).message}`) } finally {
         closeDelayTunnels(ctx, probes, list)
         await box?.stop()
         await sleep(o.settleMs)
@@ -354,13 +430,19 @@ async function runBoxes (o: BenchOptions, ctx: Ctx, results: BenchResults, boxes
   const started = performance.now()
   o.log('micro-benchmarks of the hot path')
   results.micro = [...runMicro(o.microMs), ...await runHandoffMicro(o.handoffLegs, o.handoffBusyUs)]
-  for (const m of results.micro) o.log(`  ${m.name}: ${m.nsPerOp.toFixed(0)} ns/${m.unit}, ${m.ratio.toFixed(2)} × ${m.baseline} (${m.baselineNsPerOp.toFixed(0)} ns)`)
+  for (const m of results.micro) {
+    o.log(`  ${m.name}: ${m.nsPerOp.toFixed(0)} ns/${m.unit}, ${m.ratio.toFixed(2)} × ${m.baseline} ` +
+      `(${m.baselineNsPerOp.toFixed(0)} ns)`)
+  }
   const source = await startSource(o.tickMs, o.phases)
   ctx.sourcePid = source.pid
   ctx.sourcePort = source.port
   try {
     for (const id of boxes) {
-      if (id === 'd' && results.machine.haproxy === null) { o.log('d: skipped (haproxy not installed: apt-get install haproxy)'); continue }
+      if (id === 'd' && results.machine.haproxy === null) {
+        o.log('d: skipped (haproxy not installed: apt-get install haproxy)')
+        continue
+      }
       const r: ScenarioResult = { id, name: SCENARIOS[id], sweep: [], heldTunnels: 0, heldMbps: 0, delay: [] }
       results.scenarios.push(r)
       o.log(`${id}: ${SCENARIOS[id]}  (${((performance.now() - started) / 1000).toFixed(0)} s into the run)`)
@@ -376,12 +458,8 @@ async function runBoxes (o: BenchOptions, ctx: Ctx, results: BenchResults, boxes
       } catch (err) {
         r.error = (err as Error).message
         o.log(`  ${id}: failed: ${r.error}`)
-      } finally {
-        await box?.stop()
-      }
+      } finally { await box?.stop() }
     }
     await delayRounds(ctx, results)
-  } finally {
-    await source.stop()
-  }
+  } finally { await source.stop() }
 }

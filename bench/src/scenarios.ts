@@ -93,7 +93,9 @@ export function hardNofile (): number {
 /** Spawn with the open-files soft limit raised as far as allowed (`ulimit -n`). */
 function spawnLimited (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
   const want = Math.min(NOFILE, hardNofile())
-  const child = spawn('sh', ['-c', `ulimit -n ${want} 2>/dev/null; exec "$@"`, 'sh', cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env })
+  const child = spawn('sh', ['-c', `ulimit -n ${want} 2>/dev/null; exec "$@"`, 'sh', cmd, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'], env
+  })
   // Always drain both pipes (a full pipe would block the child's logger); show them on request.
   const debug = process.env.TUNNELGATE_BENCH_DEBUG !== undefined
   child.stderr!.on('data', (d: Buffer) => { if (debug) process.stderr.write(d) })
@@ -106,7 +108,10 @@ export function raiseOwnNofile (): number {
   if (!existsSync('/usr/bin/prlimit')) return 1024
   const want = Math.min(NOFILE, hardNofile())
   spawnSync('/usr/bin/prlimit', [`--pid=${process.pid}`, `--nofile=${want}:${want}`])
-  const r = spawnSync('/usr/bin/prlimit', [`--pid=${process.pid}`, '--nofile', '--raw', '--noheadings', '--output=SOFT'], { encoding: 'utf8' })
+  const r = spawnSync(
+    '/usr/bin/prlimit', [`--pid=${process.pid}`, '--nofile', '--raw', '--noheadings', '--output=SOFT'],
+    { encoding: 'utf8' }
+  )
   return Number(r.stdout?.trim()) || 1024
 }
 
@@ -156,8 +161,14 @@ export function stopChild (child: ChildProcess): Promise<void> {
 }
 
 /** The bench source in its own process. */
-export async function startSource (tickMs: number, phases = 1): Promise<{ port: number, pid: number, stop: () => Promise<void> }> {
-  const child = spawnLimited(process.execPath, [...benchArgs('child.js'), 'source', '--tick-ms', String(tickMs), '--phases', String(phases)])
+export async function startSource (tickMs: number, phases = 1): Promise<{
+  port: number
+  pid: number
+  stop: () => Promise<void>
+}> {
+  const child = spawnLimited(
+    process.execPath, [...benchArgs('child.js'), 'source', '--tick-ms', String(tickMs), '--phases', String(phases)]
+  )
   const { port } = await readJsonLine(child, 'bench source')
   return { port, pid: child.pid!, stop: () => stopChild(child) }
 }
@@ -173,7 +184,9 @@ export function haproxyVersion (): string | null {
  * client comes from 127.0.0.1, so the per-IP caps meant for one viewer's address would cap the
  * whole load generator) and the unpaired-leg cap (setups come 64 at a time).
  */
-export const GATEWAY_BENCH_CONFIG = { limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0, maxUnpairedLegs: 100_000 } }
+export const GATEWAY_BENCH_CONFIG = {
+  limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0, maxUnpairedLegs: 100_000 }
+}
 
 function gatewayConfig (): string {
   const file = join(mkdtempSync(join(tmpdir(), 'tg-bench-gw-')), 'tunnelgate.json')
@@ -185,7 +198,9 @@ export async function startScenario (id: ScenarioId, sourcePort: number): Promis
   if (id === 'c') return { id, port: sourcePort, pids: () => [], stop: async () => {} }
   if (id === 'e') {
     const { gcDir, env } = gcEnv(process.env)
-    const child = spawnLimited(process.execPath, [...benchArgs('child.js', { gcHook: true }), 'relay', '--target', String(sourcePort)], env)
+    const child = spawnLimited(
+      process.execPath, [...benchArgs('child.js', { gcHook: true }), 'relay', '--target', String(sourcePort)], env
+    )
     const { port } = await readJsonLine(child, 'raw relay')
     return { id, port, pids: () => [child.pid!], gcDir, stop: () => stopChild(child) }
   }
@@ -216,10 +231,21 @@ export async function startScenario (id: ScenarioId, sourcePort: number): Promis
   }
   const { gcDir, env } = gcEnv({ ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_BACKENDS: '' })
   // The portal and relay node of scenario f sign and check what they forward with a secret of this run.
-  if (id === 'f') return await startCluster(port, sourcePort, gcDir, { ...env, TUNNELGATE_CLUSTER_SECRET: randomBytes(24).toString('base64url') })
+  if (id === 'f') {
+    return await startCluster(port, sourcePort, gcDir, {
+      ...env, TUNNELGATE_CLUSTER_SECRET: randomBytes(24).toString('base64url')
+    })
+  }
   const workers = id === 'b1' ? ['--workers', '1'] : id === 'b2' ? ['--workers', '2'] : ['--workers', '0']
   const opsPort = await freePort()
-  const child = spawnLimited(process.execPath, [...tunnelgateArgs({ gcHook: true }), '--config', gatewayConfig(), '--port', String(port), '--host', '127.0.0.1', '--ops-port', String(opsPort), '--backend', `rtsp://127.0.0.1:${sourcePort}`, ...workers], env)
+  const child = spawnLimited(
+    process.execPath,
+    [
+      ...tunnelgateArgs({ gcHook: true }), '--config', gatewayConfig(), '--port', String(port), '--host', '127.0.0.1',
+      '--ops-port', String(opsPort), '--backend', `rtsp://127.0.0.1:${sourcePort}`, ...workers
+    ],
+    env
+  )
   await waitListening(port)
   // Workers announce readiness before the portal listens; give the tree a moment to settle.
   const pid = child.pid!
@@ -239,13 +265,29 @@ export async function startScenario (id: ScenarioId, sourcePort: number): Promis
  * its head) to `tunnelgate relay`, which unwraps the tunnel and proxies RTSP to the source. The
  * box is both processes; the run starts once the portal's health probe has found the relay up.
  */
-async function startCluster (port: number, sourcePort: number, gcDir: string, env: NodeJS.ProcessEnv): Promise<Running> {
+async function startCluster (
+  port: number, sourcePort: number, gcDir: string, env: NodeJS.ProcessEnv
+): Promise<Running> {
   const relayPort = await freePort()
   const [relayOps, portalOps] = [await freePort(), await freePort()]
   const config = gatewayConfig()
-  const relay = spawnLimited(process.execPath, [...tunnelgateArgs({ gcHook: true }), 'relay', '--config', config, '--port', String(relayPort), '--host', '127.0.0.1', '--ops-port', String(relayOps), '--backend', `rtsp://127.0.0.1:${sourcePort}`], env)
+  const relay = spawnLimited(
+    process.execPath,
+    [
+      ...tunnelgateArgs({ gcHook: true }), 'relay', '--config', config, '--port', String(relayPort), '--host',
+      '127.0.0.1', '--ops-port', String(relayOps), '--backend', `rtsp://127.0.0.1:${sourcePort}`
+    ],
+    env
+  )
   await waitListening(relayPort)
-  const portal = spawnLimited(process.execPath, [...tunnelgateArgs({ gcHook: true }), 'portal', '--config', config, '--port', String(port), '--host', '127.0.0.1', '--ops-port', String(portalOps), '--relay', `127.0.0.1:${relayPort}`], env)
+  const portal = spawnLimited(
+    process.execPath,
+    [
+      ...tunnelgateArgs({ gcHook: true }), 'portal', '--config', config, '--port', String(port), '--host', '127.0.0.1',
+      '--ops-port', String(portalOps), '--relay', `127.0.0.1:${relayPort}`
+    ],
+    env
+  )
   await waitListening(port)
   const deadline = Date.now() + 20_000
   for (;;) {

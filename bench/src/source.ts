@@ -72,7 +72,9 @@ export class BenchSource {
   packetsDropped = 0
 
   constructor (opts: SourceOptions = {}) {
-    this.#opts = { port: 0, host: '127.0.0.1', tickMs: 10, phases: 1, backlogBytes: 1 << 20, defaultKbps: 2000, ...opts }
+    this.#opts = {
+      port: 0, host: '127.0.0.1', tickMs: 10, phases: 1, backlogBytes: 1 << 20, defaultKbps: 2000, ...opts
+    }
     this.#opts.phases = Math.max(1, Math.floor(this.#opts.phases))
     this.#playing = Array.from({ length: this.#opts.phases }, () => [])
     this.#start = new Array<number>(this.#opts.phases).fill(0)
@@ -152,7 +154,20 @@ export class BenchSource {
     template[5] = 96
     const ssrc = (Math.random() * 0xffffffff) >>> 0
     template.writeUInt32BE(ssrc, 12)
-    return { id: String(this.#nextId++ * 7919 + 100000), out, kbps, pkt, playing: false, startNs: 0n, sent: 0, seq: (Math.random() * 0xffff) >>> 0, ssrc, template, dropped: 0, phase: 0 }
+    return {
+      id: String(this.#nextId++ * 7919 + 100000),
+      out,
+      kbps,
+      pkt,
+      playing: false,
+      startNs: 0n,
+      sent: 0,
+      seq: (Math.random() * 0xffff) >>> 0,
+      ssrc,
+      template,
+      dropped: 0,
+      phase: 0
+    }
   }
 
   play (s: Session): void {
@@ -191,9 +206,7 @@ export class BenchSource {
       const n = due - s.sent
       if (n > 0) this.#send(s, Math.min(n, 2000), process.hrtime.bigint())
     }
-    if (gone) {
-      for (const s of slot.filter(x => x.out.destroyed)) this.stop(s)
-    }
+    if (gone) { for (const s of slot.filter(x => x.out.destroyed)) this.stop(s) }
   }
 
   #send (s: Session, n: number, now: bigint): void {
@@ -256,21 +269,29 @@ class Conn {
     const s = this.#session
     const sess: Header[] = s === null ? [] : [['Session', `${s.id};timeout=60`]]
     switch (req.method) {
-      case 'OPTIONS': return this.#reply(req, 200, [['Public', 'OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER']])
+      case 'OPTIONS': return this.#reply(
+        req, 200, [['Public', 'OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER']]
+      )
       case 'DESCRIBE': {
-        const sdp = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=tunnelgate bench\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\na=control:*\r\n' +
+        const sdp = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=tunnelgate bench\r\nc=IN IP4 0.0.0.0\r\nt=0 ' +
+          '0\r\na=control:*\r\n' +
           'm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track0\r\n'
         const base = req.uri.endsWith('/') ? req.uri : req.uri + '/'
         return this.#reply(req, 200, [['Content-Base', base], ['Content-Type', 'application/sdp']], Buffer.from(sdp))
       }
       case 'SETUP': {
         if (this.#session === null) this.#session = this.#src.newSession(this.#out, req.uri)
-        return this.#reply(req, 200, [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1'], ['Session', `${this.#session.id};timeout=60`]])
+        return this.#reply(
+          req, 200,
+          [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1'], ['Session', `${this.#session.id};timeout=60`]]
+        )
       }
       case 'PLAY': {
         if (s === null) return this.#reply(req, 455)
         const base = req.uri.replace(/\/track0$/, '')
-        this.#reply(req, 200, [...sess, ['Range', 'npt=0.000-'], ['RTP-Info', `url=${base}/track0;seq=${s.seq};rtptime=0`]])
+        this.#reply(
+          req, 200, [...sess, ['Range', 'npt=0.000-'], ['RTP-Info', `url=${base}/track0;seq=${s.seq};rtptime=0`]]
+        )
         this.#src.play(s)
         return
       }

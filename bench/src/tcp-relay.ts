@@ -5,7 +5,9 @@
  */
 import net from 'node:net'
 
-export function startTcpRelay (opts: { port: number, host?: string, targetPort: number, targetHost?: string }): Promise<net.Server> {
+export function startTcpRelay (
+  opts: { port: number, host?: string, targetPort: number, targetHost?: string }
+): Promise<net.Server> {
   const server = net.createServer(c => {
     c.setNoDelay(true)
     const u = net.connect({ port: opts.targetPort, host: opts.targetHost ?? '127.0.0.1', noDelay: true })

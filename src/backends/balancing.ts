@@ -15,9 +15,7 @@ import { INSTANCE_INFO, LoadScraper } from './load-scraper.js'
 import type { BackendPool, LoadFigure } from './pool.js'
 
 /** What a portal needs from its worker pool to share load between workers. */
-export interface LoadPushTarget {
-  pushLoad (outside: LoadFigure[]): Promise<void>
-}
+export interface LoadPushTarget { pushLoad (outside: LoadFigure[]): Promise<void> }
 
 export interface Balancing {
   readonly instanceId: string
@@ -44,7 +42,12 @@ export function startBalancing (deps: BalancingDeps): Balancing {
   const { config, pool, metrics, logger } = deps
   const instanceId = deps.instanceId ?? randomUUID()
   if (deps.instanceId !== undefined) {
-    const info = new Gauge({ name: INSTANCE_INFO, help: 'Identity of this tunnelgate process tree (a relay finds itself among cluster.peers by it)', labelNames: ['id'], registers: [metrics.registry] })
+    const info = new Gauge({
+      name: INSTANCE_INFO,
+      help: 'Identity of this tunnelgate process tree (a relay finds itself among cluster.peers by it)',
+      labelNames: ['id'],
+      registers: [metrics.registry]
+    })
     info.set({ id: instanceId }, 1)
   }
   const log = logger.child({ subsystem: 'balancer' })
@@ -58,7 +61,9 @@ export function startBalancing (deps: BalancingDeps): Balancing {
   if (workers !== null) {
     push = setInterval(() => {
       if (pushing !== null) return
-      pushing = workers.pushLoad(pool.externalFigures()).catch(err => { log.warn({ err }, 'load push to workers failed') }).finally(() => { pushing = null })
+      pushing = workers.pushLoad(pool.externalFigures()).catch(err => {
+        log.warn({ err }, 'load push to workers failed')
+      }).finally(() => { pushing = null })
     }, config.balancer.scrapeIntervalMs)
     push.unref()
   }
@@ -78,7 +83,10 @@ export function startBalancing (deps: BalancingDeps): Balancing {
  * Per worker, the figures to send: the outside figures as they are, plus `workers` = the sum of the
  * other workers' sessions and bits/s per backend (pure; exported for tests).
  */
-export function workerFigures (statuses: ReadonlyArray<{ backends: ReadonlyArray<{ name: string, sessions: number, bps?: number }> } | null>, outside: readonly LoadFigure[], at: number): LoadFigure[][] {
+export function workerFigures (
+  statuses: ReadonlyArray<{ backends: ReadonlyArray<{ name: string, sessions: number, bps?: number }> } | null>,
+  outside: readonly LoadFigure[], at: number
+): LoadFigure[][] {
   const total = new Map<string, { sessions: number, bps: number }>()
   for (const s of statuses) {
     if (s === null) continue
@@ -93,7 +101,9 @@ export function workerFigures (statuses: ReadonlyArray<{ backends: ReadonlyArray
     const out = [...outside]
     for (const [name, t] of total) {
       const own = s?.backends.find(b => b.name === name)
-      out.push({ backend: name, source: 'workers', sessions: t.sessions - (own?.sessions ?? 0), bps: t.bps - (own?.bps ?? 0), at })
+      out.push({
+        backend: name, source: 'workers', sessions: t.sessions - (own?.sessions ?? 0), bps: t.bps - (own?.bps ?? 0), at
+      })
     }
     return out
   })

@@ -33,12 +33,26 @@ export function probeRtsp (host: string, port: number, timeoutMs: number): Promi
     }
     const timer = setTimeout(() => finish({ ok: false, reason: `no reply within ${timeoutMs} ms` }), timeoutMs)
     socket.once('connect', () => {
-      const req: RtspRequest = { kind: 'request', method: 'OPTIONS', uri: '*', version: 'RTSP/1.0', headers: [['CSeq', '1'], ['User-Agent', 'tunnelgate-probe']], body: Buffer.alloc(0) }
+      const req: RtspRequest = {
+        kind: 'request',
+        method: 'OPTIONS',
+        uri: '*',
+        version: 'RTSP/1.0',
+        headers: [['CSeq', '1'], ['User-Agent', 'tunnelgate-probe']],
+        body: Buffer.alloc(0)
+      }
       socket.write(serializeMessage(req))
     })
     socket.on('data', chunk => {
       for (const u of demux.push(chunk)) {
-        if (u.kind === 'response') { finish(u.status < 500 ? { ok: true, status: u.status } : { ok: false, status: u.status, reason: `RTSP ${u.status}` }); return }
+        if (u.kind === 'response') {
+          finish(
+            u.status < 500
+              ? { ok: true, status: u.status }
+              : { ok: false, status: u.status, reason: `RTSP ${u.status}` }
+          )
+          return
+        }
         if (u.kind === 'error') { finish({ ok: false, reason: `not RTSP: ${u.reason}` }); return }
       }
     })
@@ -75,7 +89,9 @@ export class BackendHealth {
   probeAll (): Promise<void> {
     if (this.#closed) return Promise.resolve()
     if (this.#round !== null) return this.#round
-    this.#round = Promise.all(this.#pool.all().map(b => this.#probe(b))).then(() => {}).finally(() => { this.#round = null })
+    this.#round = Promise.all(this.#pool.all().map(b => this.#probe(b))).then(() => {}).finally(() => {
+      this.#round = null
+    })
     return this.#round
   }
 
@@ -88,8 +104,14 @@ export class BackendHealth {
     if (!r.ok) this.#metrics.errorsTotal.inc({ code: 'TG_ERR_BACKEND_PROBE' })
     this.#pool.probeResult(name, r.ok)
     const nowHealthy = this.#pool.isHealthy(b)
-    if (wasHealthy && !r.ok) this.#log.warn({ code: 'TG_ERR_BACKEND_PROBE', backend: name, reason: r.reason }, 'backend failed its health probe; out of the choice')
-    else if (!wasHealthy && nowHealthy) this.#log.info({ backend: name }, 'backend passed its health probes; back in the choice')
+    if (wasHealthy && !r.ok) {
+      this.#log.warn(
+        { code: 'TG_ERR_BACKEND_PROBE', backend: name, reason: r.reason },
+        'backend failed its health probe; out of the choice'
+      )
+    } else if (!wasHealthy && nowHealthy) {
+      this.#log.info({ backend: name }, 'backend passed its health probes; back in the choice')
+    }
   }
 
   async close (): Promise<void> {

@@ -71,7 +71,8 @@ export class LoadScraper {
 
   get scraping (): boolean {
     const c = this.#config
-    return this.#opts.scrape && (c.cluster.peers.length > 0 || c.balancer.promql.url !== '' || c.backends.some(b => b.metricsUrl !== ''))
+    return this.#opts.scrape &&
+      (c.cluster.peers.length > 0 || c.balancer.promql.url !== '' || c.backends.some(b => b.metricsUrl !== ''))
   }
 
   start (): void {
@@ -94,7 +95,9 @@ export class LoadScraper {
   #client (origin: string): Pool {
     let p = this.#clients.get(origin)
     if (p === undefined) {
-      p = new Pool(origin, { connections: 1, keepAliveTimeout: Math.max(10_000, this.#config.balancer.scrapeIntervalMs * 3), pipelining: 1 })
+      p = new Pool(origin, {
+        connections: 1, keepAliveTimeout: Math.max(10_000, this.#config.balancer.scrapeIntervalMs * 3), pipelining: 1
+      })
       this.#clients.set(origin, p)
     }
     return p
@@ -104,16 +107,20 @@ export class LoadScraper {
     const u = new URL(url)
     const t = this.#config.balancer.scrapeTimeoutMs
     const proof = signed && this.#signer !== null ? this.#signer.readHeaders(u.pathname) : {}
-    const res = await this.#client(u.origin).request({ path: u.pathname + u.search, method: 'GET', headersTimeout: t, bodyTimeout: t, headers: { accept: 'text/plain;version=0.0.4, application/json', ...proof } })
+    const res = await this.#client(u.origin).request({
+      path: u.pathname + u.search,
+      method: 'GET',
+      headersTimeout: t,
+      bodyTimeout: t,
+      headers: { accept: 'text/plain;version=0.0.4, application/json', ...proof }
+    })
     const text = await res.body.text()
     if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`)
     if (text.length > 8 * 1024 * 1024) throw new Error('response over 8 MiB')
     return text
   }
 
-  #ok (target: string): void {
-    if (this.#failing.delete(target)) this.#log.info({ target }, 'load scrape works again')
-  }
+  #ok (target: string): void { if (this.#failing.delete(target)) this.#log.info({ target }, 'load scrape works again') }
 
   #fail (target: string, err: unknown): void {
     this.#metrics.balancerScrapeErrors.inc({ target })
@@ -121,10 +128,11 @@ export class LoadScraper {
     const msg = err instanceof Error ? err.message : String(err)
     if (!this.#failing.has(target)) {
       this.#failing.add(target)
-      this.#log.warn({ code: 'TG_ERR_BALANCER_SCRAPE', target, err: msg }, 'load scrape failed; using the last good figures until they are stale')
-    } else {
-      this.#log.debug({ code: 'TG_ERR_BALANCER_SCRAPE', target, err: msg }, 'load scrape failed')
-    }
+      this.#log.warn(
+        { code: 'TG_ERR_BALANCER_SCRAPE', target, err: msg },
+        'load scrape failed; using the last good figures until they are stale'
+      )
+    } else { this.#log.debug({ code: 'TG_ERR_BALANCER_SCRAPE', target, err: msg }, 'load scrape failed') }
   }
 
   async #resolvePeers (): Promise<string[]> {
@@ -155,12 +163,19 @@ export class LoadScraper {
     await Promise.all(peers.map(async addr => {
       try {
         const samples = parsePromText(await this.#get(`http://${addr}/metrics`, true))
-        if (isSelf(samples, this.#opts.instanceId)) { this.#self.add(addr); this.#peers.delete(addr); this.#ok(addr); return }
-        this.#peers.set(addr, { sessions: sumBy(samples, 'tunnelgate_backend_sessions', 'backend'), bits: sumBy(samples, 'tunnelgate_backend_bandwidth_bits', 'backend'), at: Date.now() })
+        if (isSelf(samples, this.#opts.instanceId)) {
+          this.#self.add(addr)
+          this.#peers.delete(addr)
+          this.#ok(addr)
+          return
+        }
+        this.#peers.set(addr, {
+          sessions: sumBy(samples, 'tunnelgate_backend_sessions', 'backend'),
+          bits: sumBy(samples, 'tunnelgate_backend_bandwidth_bits', 'backend'),
+          at: Date.now()
+        })
         this.#ok(addr)
-      } catch (err) {
-        this.#fail(addr, err)
-      }
+      } catch (err) { this.#fail(addr, err) }
     }))
     // Sum over the other relays whose figures are fresh; the sum is as old as its oldest part. When
     // every listed peer is this relay, the rest of the cluster is nobody (0). When no other peer has a
@@ -168,7 +183,9 @@ export class LoadScraper {
     const staleMs = this.#config.balancer.staleIntervals * this.#config.balancer.scrapeIntervalMs
     const now = Date.now()
     const others = peers.filter(a => !this.#self.has(a))
-    const fresh = others.map(a => this.#peers.get(a)).filter((p): p is PeerFigures => p !== undefined && now - p.at <= staleMs)
+    const fresh = others.map(a => this.#peers.get(a)).filter(
+      (p): p is PeerFigures => p !== undefined && now - p.at <= staleMs
+    )
     if (others.length > 0 && fresh.length === 0) return
     const at = fresh.length > 0 ? Math.min(...fresh.map(p => p.at)) : now
     for (const b of this.#pool.all()) {
@@ -194,14 +211,14 @@ export class LoadScraper {
           const bytes = samples.filter(s => s.name === c.metricsBytes).reduce((n, s) => n + s.value, 0)
           const prev = this.#counters.get(c.name)
           this.#counters.set(c.name, { bytes, at: now })
-          if (prev !== undefined && bytes >= prev.bytes && now > prev.at) bps = Math.round((bytes - prev.bytes) * 8 / ((now - prev.at) / 1000))
+          if (prev !== undefined && bytes >= prev.bytes && now > prev.at) {
+            bps = Math.round((bytes - prev.bytes) * 8 / ((now - prev.at) / 1000))
+          }
         }
         if (!Number.isFinite(sessions) || sessions < 0) throw new Error(`bad ${c.metricsSessions} value ${sessions}`)
         this.#pool.setExternal({ backend: c.name, source: 'backend', sessions, bps, at: now })
         this.#ok(redactUrl(c.metricsUrl))
-      } catch (err) {
-        this.#fail(redactUrl(c.metricsUrl), err)
-      }
+      } catch (err) { this.#fail(redactUrl(c.metricsUrl), err) }
     }))
   }
 
@@ -217,17 +234,19 @@ export class LoadScraper {
     const target = `promql:${redactUrl(q.url)}`
     try {
       const at = Date.now()
-      const [sessions, bits] = await Promise.all([this.#query(q.query), q.bandwidthQuery === '' ? Promise.resolve(null) : this.#query(q.bandwidthQuery)])
+      const [sessions, bits] = await Promise.all(
+        [this.#query(q.query), q.bandwidthQuery === '' ? Promise.resolve(null) : this.#query(q.bandwidthQuery)]
+      )
       for (const b of this.#pool.all()) {
         const name = b.config.name
         const s = sessions.get(name)
         // A backend the query does not list has no series yet (nothing chosen anywhere): 0.
-        this.#pool.setExternal({ backend: name, source: 'promql', sessions: s ?? 0, bps: bits === null ? null : (bits.get(name) ?? 0), at })
+        this.#pool.setExternal({
+          backend: name, source: 'promql', sessions: s ?? 0, bps: bits === null ? null : (bits.get(name) ?? 0), at
+        })
       }
       this.#ok(target)
-    } catch (err) {
-      this.#fail(target, err)
-    }
+    } catch (err) { this.#fail(target, err) }
   }
 
   async close (): Promise<void> {
@@ -254,11 +273,15 @@ export function parsePromqlVector (text: string, label: string): Map<string, num
   try { j = JSON.parse(text) } catch { throw new Error('PromQL answer is not JSON') }
   const o = j as { status?: unknown, error?: unknown, data?: { resultType?: unknown, result?: unknown } }
   if (o.status !== 'success') throw new Error(`PromQL status ${String(o.status)}: ${String(o.error ?? '')}`)
-  if (o.data?.resultType !== 'vector' || !Array.isArray(o.data.result)) throw new Error(`PromQL result is not a vector (${String(o.data?.resultType)})`)
+  if (o.data?.resultType !== 'vector' || !Array.isArray(o.data.result)) {
+    throw new Error(`PromQL result is not a vector (${String(o.data?.resultType)})`)
+  }
   const out = new Map<string, number>()
   for (const r of o.data.result as Array<{ metric?: Record<string, unknown>, value?: unknown }>) {
     const key = r.metric?.[label]
-    if (typeof key !== 'string') throw new Error(`PromQL series without a '${label}' label: ${JSON.stringify(r.metric)}`)
+    if (typeof key !== 'string') {
+      throw new Error(`PromQL series without a '${label}' label: ${JSON.stringify(r.metric)}`)
+    }
     const v = Array.isArray(r.value) ? Number(r.value[1]) : NaN
     if (!Number.isFinite(v)) throw new Error(`PromQL value for ${key} is not a number`)
     out.set(key, (out.get(key) ?? 0) + v)

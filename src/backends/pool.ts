@@ -44,7 +44,9 @@ export interface ExternalLoad {
 
 export interface LoadFigure { backend: string, source: LoadSource, sessions: number, bps: number | null, at: number }
 
-const freshState = (): Pick<BackendState, 'up' | 'passes' | 'bytes' | 'bps' | 'external'> => ({ up: true, passes: 0, bytes: 0, bps: 0, external: new Map() })
+const freshState = (): Pick<BackendState, 'up' | 'passes' | 'bytes' | 'bps' | 'external'> => ({
+  up: true, passes: 0, bytes: 0, bps: 0, external: new Map()
+})
 
 export class BackendPool {
   readonly #states = new Map<string, BackendState>()
@@ -64,7 +66,15 @@ export class BackendPool {
     this.#staleMs = config.balancer.staleIntervals * config.balancer.scrapeIntervalMs
     for (const b of config.backends) {
       const u = new URL(b.url)
-      this.#states.set(b.name, { config: b, host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 554), sessions: 0, failedUntil: 0, draining: false, ...freshState() })
+      this.#states.set(b.name, {
+        config: b,
+        host: u.hostname.replace(/^\[|\]$/g, ''),
+        port: Number(u.port || 554),
+        sessions: 0,
+        failedUntil: 0,
+        draining: false,
+        ...freshState()
+      })
       metrics.backendSessions.set({ backend: b.name }, 0)
       metrics.backendUp.set({ backend: b.name }, 1)
       metrics.backendBandwidth.set({ backend: b.name }, 0)
@@ -91,7 +101,11 @@ export class BackendPool {
       const e = fresh(src)
       if (e === undefined) continue
       // The figure includes this relay as of the scrape; add only what it chose since.
-      return { sessions: e.sessions + Math.max(0, s.sessions - e.ownAt), bps: e.bps === null ? bps : e.bps + Math.max(0, s.bps - e.ownBpsAt), source: src }
+      return {
+        sessions: e.sessions + Math.max(0, s.sessions - e.ownAt),
+        bps: e.bps === null ? bps : e.bps + Math.max(0, s.bps - e.ownBpsAt),
+        source: src
+      }
     }
     return { sessions, bps, source: cluster !== undefined ? 'cluster' : workers !== undefined ? 'workers' : 'local' }
   }
@@ -102,14 +116,22 @@ export class BackendPool {
     if (s === undefined) return
     const prev = s.external.get(f.source)
     if (prev !== undefined && prev.at > f.at) return
-    s.external.set(f.source, { sessions: f.sessions, bps: f.bps, at: f.at, ownAt: prev !== undefined && prev.at === f.at ? prev.ownAt : s.sessions, ownBpsAt: s.bps })
+    s.external.set(f.source, {
+      sessions: f.sessions,
+      bps: f.bps,
+      at: f.at,
+      ownAt: prev !== undefined && prev.at === f.at ? prev.ownAt : s.sessions,
+      ownBpsAt: s.bps
+    })
   }
 
   /** Outside figures that are still fresh (what a portal forwards to its workers). */
   externalFigures (now = Date.now()): LoadFigure[] {
     const out: LoadFigure[] = []
     for (const [name, s] of this.#states) {
-      for (const [source, e] of s.external) if (now - e.at <= this.#staleMs) out.push({ backend: name, source, sessions: e.sessions, bps: e.bps, at: e.at })
+      for (const [source, e] of s.external) {
+        if (now - e.at <= this.#staleMs) out.push({ backend: name, source, sessions: e.sessions, bps: e.bps, at: e.at })
+      }
     }
     return out
   }
@@ -167,7 +189,16 @@ export class BackendPool {
         this.#lastSource.set(n, load.source)
       }
       this.#metrics.balancerBackendLoad.set({ backend: n, source: load.source }, load.sessions)
-      out.push({ name: n, sessions: load.sessions, maxSessions: s.config.maxSessions, weight: s.config.weight, healthy: this.isHealthy(s, now), draining: s.draining, bandwidthBps: load.bps, maxBandwidthBps: s.config.maxBandwidth })
+      out.push({
+        name: n,
+        sessions: load.sessions,
+        maxSessions: s.config.maxSessions,
+        weight: s.config.weight,
+        healthy: this.isHealthy(s, now),
+        draining: s.draining,
+        bandwidthBps: load.bps,
+        maxBandwidthBps: s.config.maxBandwidth
+      })
     }
     return out
   }
@@ -250,7 +281,10 @@ export class BackendPool {
       this.#metrics.backendUp.remove({ backend: name })
       this.#metrics.backendBandwidth.remove({ backend: name })
       const src = this.#lastSource.get(name)
-      if (src !== undefined) { this.#metrics.balancerBackendLoad.remove({ backend: name, source: src }); this.#lastSource.delete(name) }
+      if (src !== undefined) {
+        this.#metrics.balancerBackendLoad.remove({ backend: name, source: src })
+        this.#lastSource.delete(name)
+      }
     }
   }
 }

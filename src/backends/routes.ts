@@ -28,7 +28,9 @@ export function resolveRoute (routes: readonly RouteConfig[], path: string): Res
   }
   if (best === null) return null
   const publicPrefix = best.path === '/' ? '' : best.path.replace(/\/$/, '')
-  const backendPrefix = best.backendPath === undefined ? publicPrefix : (best.backendPath === '/' ? '' : best.backendPath.replace(/\/$/, ''))
+  const backendPrefix = best.backendPath === undefined
+    ? publicPrefix
+    : (best.backendPath === '/' ? '' : best.backendPath.replace(/\/$/, ''))
   return { route: best, backendPath: backendPrefix + path.slice(publicPrefix.length), publicPrefix, backendPrefix }
 }
 

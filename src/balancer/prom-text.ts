@@ -39,7 +39,8 @@ class LineScanner {
   constructor (readonly line: string, readonly lineNo: number) {}
 
   fail (msg: string): never {
-    throw new SyntaxError(`prometheus text line ${this.lineNo}: ${msg} at column ${this.pos + 1}: ${JSON.stringify(this.line.slice(0, 200))}`)
+    throw new SyntaxError(`prometheus text line ${this.lineNo}: ${msg} at ` +
+      `column ${this.pos + 1}: ${JSON.stringify(this.line.slice(0, 200))}`)
   }
 
   get done (): boolean { return this.pos >= this.line.length }
@@ -127,14 +128,14 @@ function parseLabels (sc: LineScanner, labels: Record<string, string>, allowBare
     const wasQuoted = sc.peek() === '"'
     const key = sc.labelName()
     sc.skipWs()
-    if (allowBareName && first && wasQuoted && (sc.peek() === ',' || sc.peek() === '}')) {
-      quotedName = key
-    } else {
+    if (allowBareName && first && wasQuoted && (sc.peek() === ',' || sc.peek() === '}')) { quotedName = key } else {
       sc.expect('=')
       sc.skipWs()
       const value = sc.quoted()
       if (Object.hasOwn(labels, key)) sc.fail(`duplicate label '${key}'`)
-      Object.defineProperty(labels, key, { value, enumerable: true, writable: true, configurable: true }) // '__proto__' is a valid label name
+      Object.defineProperty(labels, key, {
+        value, enumerable: true, writable: true, configurable: true
+      }) // '__proto__' is a valid label name
       sc.skipWs()
     }
     first = false
@@ -195,9 +196,9 @@ export function parsePromText (text: string): PromSample[] {
         if (word === 'TYPE') {
           sc.skipWs()
           const type = sc.token()
-          if (!['counter', 'gauge', 'histogram', 'summary', 'untyped', 'unknown', 'gaugehistogram', 'info', 'stateset'].includes(type)) {
-            sc.fail(`unknown metric type '${type}'`)
-          }
+          if (![
+            'counter', 'gauge', 'histogram', 'summary', 'untyped', 'unknown', 'gaugehistogram', 'info', 'stateset'
+          ].includes(type)) { sc.fail(`unknown metric type '${type}'`) }
         }
       }
       continue
@@ -231,7 +232,9 @@ export function sumBy (samples: readonly PromSample[], name: string, labelName: 
  * Value of the first sample named `name` whose labels include every pair in `labels` (all samples of
  * that name match when `labels` is omitted); undefined when none matches.
  */
-export function valueOf (samples: readonly PromSample[], name: string, labels: Readonly<Record<string, string>> = {}): number | undefined {
+export function valueOf (
+  samples: readonly PromSample[], name: string, labels: Readonly<Record<string, string>> = {}
+): number | undefined {
   for (const s of samples) if (s.name === name && hasLabels(s, labels)) return s.value
   return undefined
 }

@@ -3,7 +3,13 @@
  * matched with, the escaping of segments sent upstream, and longest-prefix matching.
  */
 export type NormalisedPath =
-  | { ok: true, /** decoded, '/'-joined, '.' and '..' resolved, '//' collapsed */ path: string, segments: string[], trailingSlash: boolean, query: string }
+  | {
+    ok: true
+    path: string
+    segments: string[]
+    trailingSlash: boolean
+    query: string
+  }
   | { ok: false, reason: string }
 
 /** Characters that may stand unescaped in a path segment we send upstream (RFC 3986 pchar minus '%'). */
@@ -16,11 +22,15 @@ const PCHAR = /[A-Za-z0-9\-._~!$&'()*+,;=:@]/
  * Percent-escapes are decoded, '.' segments and empty segments ('//') dropped, '..' resolved.
  */
 export function normalisePath (target: string): NormalisedPath {
-  if (!target.startsWith('/')) return { ok: false, reason: 'request target is not origin-form (absolute URLs are refused)' }
+  if (!target.startsWith('/')) {
+    return { ok: false, reason: 'request target is not origin-form (absolute URLs are refused)' }
+  }
   const q = target.indexOf('?')
   const rawPath = q === -1 ? target : target.slice(0, q)
   const query = q === -1 ? '' : target.slice(q)
-  if (/[\x00-\x20\x7f\\#]/.test(rawPath)) return { ok: false, reason: 'control character, space, backslash or fragment in the path' }
+  if (/[\x00-\x20\x7f\\#]/.test(rawPath)) {
+    return { ok: false, reason: 'control character, space, backslash or fragment in the path' }
+  }
   if (/[\x00-\x20\x7f#]/.test(query)) return { ok: false, reason: 'control character, space or fragment in the query' }
   const out: string[] = []
   const raw = rawPath.split('/')
@@ -56,13 +66,18 @@ export function encodeSegment (s: string): string {
 }
 
 /** The route whose prefix covers `segments` (longest prefix wins), or null. */
-export function matchRoute<R extends { path: string }> (routes: readonly R[], segments: readonly string[]): { route: R, rest: string[] } | null {
+export function matchRoute<R extends { path: string }> (
+  routes: readonly R[], segments: readonly string[]
+): { route: R, rest: string[] } | null {
   let best: { route: R, rest: string[] } | null = null
   let bestLen = -1
   for (const r of routes) {
     const rs = r.path.split('/').slice(1)
     if (rs.length > segments.length || rs.length <= bestLen) continue
-    if (rs.every((s, i) => s === segments[i])) { best = { route: r, rest: segments.slice(rs.length) }; bestLen = rs.length }
+    if (rs.every((s, i) => s === segments[i])) {
+      best = { route: r, rest: segments.slice(rs.length) }
+      bestLen = rs.length
+    }
   }
   return best
 }

@@ -16,10 +16,12 @@ export const ENTRY_POINTS = [
   'pending-post-data', 'pending-post-timer',
   'rtsp-data', 'rtsp-close',
   'ws-data', 'ws-close',
-  'session-backend-connect', 'session-backend-read', 'session-backend-error', 'session-backend-close', 'session-backend-drain',
+  'session-backend-connect', 'session-backend-read', 'session-backend-error', 'session-backend-close',
+  'session-backend-drain',
   'session-reply-timer', 'session-idle-timer', 'session-connect-timer', 'session-stall-timer', 'session-flush-timer',
   'session-teardown-timer',
-  'live-upstream-connect', 'live-upstream-read', 'live-upstream-close', 'live-upstream-timer', 'live-channel-timer', 'live-viewer-timer',
+  'live-upstream-connect', 'live-upstream-read', 'live-upstream-close', 'live-upstream-timer', 'live-channel-timer',
+  'live-viewer-timer',
   'worker-leg-message', 'worker-post-message',
   'portal-post-data', 'portal-forward-connect', 'portal-forward-data'
 ] as const
@@ -69,7 +71,9 @@ export class InjectedFault extends Error {
  * `fn` wrapped so that a throw inside it goes to `owner.fault` (and `fallback` is returned) instead
  * of reaching the event loop.
  */
-export function contained<A extends unknown[], R> (owner: FaultOwner, where: EntryPoint, fn: (...args: A) => R, fallback?: R): (...args: A) => R {
+export function contained<A extends unknown[], R> (
+  owner: FaultOwner, where: EntryPoint, fn: (...args: A) => R, fallback?: R
+): (...args: A) => R {
   return (...args: A): R => {
     try {
       if (hook !== null) hook(where, owner.faultTag)
@@ -98,14 +102,20 @@ interface FaultCounters {
 interface FaultLog { error (obj: object, msg: string): void }
 
 /** Count and log a contained fault (the owner closes what it owns). */
-export function reportFault (metrics: FaultCounters, log: FaultLog, where: EntryPoint, err: unknown, context: object = {}): void {
+export function reportFault (
+  metrics: FaultCounters, log: FaultLog, where: EntryPoint, err: unknown, context: object = {}
+): void {
   metrics.errorsTotal.inc({ code: 'TG_ERR_INTERNAL' })
   metrics.faultsTotal.inc({ where })
-  log.error({ code: 'TG_ERR_INTERNAL', where, ...context, ...describeFault(err) }, `fault at ${where}: closed this session only`)
+  log.error(
+    { code: 'TG_ERR_INTERNAL', where, ...context, ...describeFault(err) }, `fault at ${where}: closed this session only`
+  )
 }
 
 /** The fault owner of a bare connection: a throw destroys that socket (counted where metrics are known). */
-export function socketOwner (socket: { destroy (): void }, tag = '', report?: (where: EntryPoint, err: unknown) => void): FaultOwner {
+export function socketOwner (
+  socket: { destroy (): void }, tag = '', report?: (where: EntryPoint, err: unknown) => void
+): FaultOwner {
   return {
     faultTag: tag,
     fault (err: unknown, where: EntryPoint): void {

@@ -14,11 +14,17 @@ export class ForwardSigner {
 
   /** The line to write before a forwarded leg's first byte. */
   preamble (leg: LegClaims): Buffer {
-    return Buffer.from(`${PREAMBLE}${signForward(this.#secret, { ...leg, ts: this.#now(), nonce: newNonce() })}\r\n`, 'latin1')
+    return Buffer.from(
+      `${PREAMBLE}${signForward(this.#secret, { ...leg, ts: this.#now(), nonce: newNonce() })}\r\n`, 'latin1'
+    )
   }
 
   /** Headers for a cluster read of `path` (GET). */
   readHeaders (path: string): Record<string, string> {
-    return { [FORWARD_HEADER]: signForward(this.#secret, { kind: 'read', client: '', target: `GET ${path}`, ts: this.#now(), nonce: newNonce() }) }
+    return {
+      [FORWARD_HEADER]: signForward(this.#secret, {
+        kind: 'read', client: '', target: `GET ${path}`, ts: this.#now(), nonce: newNonce()
+      })
+    }
   }
 }

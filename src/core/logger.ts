@@ -10,7 +10,9 @@ export function createLogger (level: string, destination?: DestinationStream): L
     level,
     formatters: { log: redactLogFields },
     // Fastify logs requests under `req`: its URL without the query.
-    serializers: { req: (req: { method?: string, url?: string }) => ({ method: req.method, url: redactUrl(req.url ?? '') }) }
+    serializers: {
+      req: (req: { method?: string, url?: string }) => ({ method: req.method, url: redactUrl(req.url ?? '') })
+    }
   }
   return destination === undefined ? pino(options) : pino(options, destination)
 }

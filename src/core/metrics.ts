@@ -42,37 +42,145 @@ export function createMetrics (opts: { defaultMetrics?: boolean, prefix?: string
   const registers = [registry]
   const m: GatewayMetrics = {
     registry,
-    tunnelsActive: new Gauge({ name: 'tunnelgate_tunnels_active', help: 'Tunnels (client sessions) currently open', registers }),
-    tunnelsTotal: new Counter({ name: 'tunnelgate_tunnels_total', help: 'Tunnels closed, by outcome and transport (http-tunnel, websocket, rtsp)', labelNames: ['outcome', 'transport'], registers }),
+    tunnelsActive: new Gauge({
+      name: 'tunnelgate_tunnels_active', help: 'Tunnels (client sessions) currently open', registers
+    }),
+    tunnelsTotal: new Counter({
+      name: 'tunnelgate_tunnels_total',
+      help: 'Tunnels closed, by outcome and transport (http-tunnel, websocket, rtsp)',
+      labelNames: ['outcome', 'transport'],
+      registers
+    }),
     tunnelSetupSeconds: new Histogram({
       name: 'tunnelgate_tunnel_setup_seconds',
       help: 'Time from the tunnel GET to the first byte from the backend',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers
     }),
-    bytesTotal: new Counter({ name: 'tunnelgate_bytes_total', help: 'Bytes relayed, by direction (client_to_backend, backend_to_client)', labelNames: ['direction'], registers }),
-    backendSessions: new Gauge({ name: 'tunnelgate_backend_sessions', help: 'Backend connections open, by backend', labelNames: ['backend'], registers }),
-    backendChoices: new Counter({ name: 'tunnelgate_backend_choices_total', help: 'Sessions the balancer sent to each backend', labelNames: ['backend'], registers }),
-    backendConnectFailures: new Counter({ name: 'tunnelgate_backend_connect_failures_total', help: 'Failed backend connection attempts', labelNames: ['backend'], registers }),
-    errorsTotal: new Counter({ name: 'tunnelgate_errors_total', help: 'Errors by code (TG_ERR_*, see docs/errors.md)', labelNames: ['code'], registers }),
-    legsTotal: new Counter({ name: 'tunnelgate_legs_total', help: 'Tunnel legs accepted, by kind (get, post, rtsp, websocket) and transport (http-tunnel, websocket, rtsp)', labelNames: ['leg', 'transport'], registers }),
+    bytesTotal: new Counter({
+      name: 'tunnelgate_bytes_total',
+      help: 'Bytes relayed, by direction (client_to_backend, backend_to_client)',
+      labelNames: ['direction'],
+      registers
+    }),
+    backendSessions: new Gauge({
+      name: 'tunnelgate_backend_sessions',
+      help: 'Backend connections open, by backend',
+      labelNames: ['backend'],
+      registers
+    }),
+    backendChoices: new Counter({
+      name: 'tunnelgate_backend_choices_total',
+      help: 'Sessions the balancer sent to each backend',
+      labelNames: ['backend'],
+      registers
+    }),
+    backendConnectFailures: new Counter({
+      name: 'tunnelgate_backend_connect_failures_total',
+      help: 'Failed backend connection attempts',
+      labelNames: ['backend'],
+      registers
+    }),
+    errorsTotal: new Counter({
+      name: 'tunnelgate_errors_total',
+      help: 'Errors by code (TG_ERR_*, see docs/errors.md)',
+      labelNames: ['code'],
+      registers
+    }),
+    legsTotal: new Counter({
+      name: 'tunnelgate_legs_total',
+      help: 'Tunnel legs accepted, by kind (get, post, rtsp, websocket) and transport (http-tunnel, websocket, rtsp)',
+      labelNames: ['leg', 'transport'],
+      registers
+    }),
     unpairedLegs: new Gauge({ name: 'tunnelgate_unpaired_legs', help: 'Legs waiting for their other half', registers }),
-    rtspRequestsTotal: new Counter({ name: 'tunnelgate_rtsp_requests_total', help: 'RTSP requests from clients, by method', labelNames: ['method'], registers }),
-    gatewayResponsesTotal: new Counter({ name: 'tunnelgate_gateway_responses_total', help: 'RTSP responses the gateway originated itself, by status', labelNames: ['status'], registers }),
-    limitHitsTotal: new Counter({ name: 'tunnelgate_limit_hits_total', help: 'Times a configured limit was reached, by setting (see docs/security.md)', labelNames: ['limit'], registers }),
-    framesDroppedTotal: new Counter({ name: 'tunnelgate_frames_dropped_total', help: 'Whole $ frames dropped towards lagging clients (limits.dropFramesAboveBytes)', registers }),
-    webRequestsTotal: new Counter({ name: 'tunnelgate_web_requests_total', help: 'Requests to the web surface, by route and status', labelNames: ['route', 'status'], registers }),
-    balancerBackendLoad: new Gauge({ name: 'tunnelgate_balancer_backend_load', help: 'Sessions per backend the balancer last used, by source (cluster, backend, promql, local)', labelNames: ['backend', 'source'], aggregator: 'average', registers }),
-    balancerScrapeErrors: new Counter({ name: 'tunnelgate_balancer_scrape_errors_total', help: 'Failed load scrapes, by target', labelNames: ['target'], registers }),
-    backendUp: new Gauge({ name: 'tunnelgate_backend_up', help: 'Backend health as this relay sees it (1 chosen, 0 out: failed probes or connections)', labelNames: ['backend'], aggregator: 'min', registers }),
-    backendProbeSeconds: new Histogram({ name: 'tunnelgate_backend_probe_seconds', help: 'Duration of RTSP OPTIONS health probes (failed ones included)', labelNames: ['backend'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
-    backendBandwidth: new Gauge({ name: 'tunnelgate_backend_bandwidth_bits', help: 'Bits/s received from each backend by this relay (last second)', labelNames: ['backend'], registers }),
-    backendBytes: new Counter({ name: 'tunnelgate_backend_bytes_total', help: 'Bytes received from each backend', labelNames: ['backend'], registers }),
-    faultsTotal: new Counter({ name: 'tunnelgate_faults_total', help: 'Faults inside the gateway contained in one session or connection (TG_ERR_INTERNAL), by entry point', labelNames: ['where'], registers }),
-    relayUntrusted: new Counter({ name: 'tunnelgate_relay_untrusted_total', help: 'Legs and cluster reads a relay node refused for want of a valid portal proof, by reason (missing, malformed, bad-signature, stale, replayed, mismatch, nonces-full)', labelNames: ['reason'], registers })
+    rtspRequestsTotal: new Counter({
+      name: 'tunnelgate_rtsp_requests_total',
+      help: 'RTSP requests from clients, by method',
+      labelNames: ['method'],
+      registers
+    }),
+    gatewayResponsesTotal: new Counter({
+      name: 'tunnelgate_gateway_responses_total',
+      help: 'RTSP responses the gateway originated itself, by status',
+      labelNames: ['status'],
+      registers
+    }),
+    limitHitsTotal: new Counter({
+      name: 'tunnelgate_limit_hits_total',
+      help: 'Times a configured limit was reached, by setting (see docs/security.md)',
+      labelNames: ['limit'],
+      registers
+    }),
+    framesDroppedTotal: new Counter({
+      name: 'tunnelgate_frames_dropped_total',
+      help: 'Whole $ frames dropped towards lagging clients (limits.dropFramesAboveBytes)',
+      registers
+    }),
+    webRequestsTotal: new Counter({
+      name: 'tunnelgate_web_requests_total',
+      help: 'Requests to the web surface, by route and status',
+      labelNames: ['route', 'status'],
+      registers
+    }),
+    balancerBackendLoad: new Gauge({
+      name: 'tunnelgate_balancer_backend_load',
+      help: 'Sessions per backend the balancer last used, by source (cluster, backend, promql, local)',
+      labelNames: ['backend', 'source'],
+      aggregator: 'average',
+      registers
+    }),
+    balancerScrapeErrors: new Counter({
+      name: 'tunnelgate_balancer_scrape_errors_total',
+      help: 'Failed load scrapes, by target',
+      labelNames: ['target'],
+      registers
+    }),
+    backendUp: new Gauge({
+      name: 'tunnelgate_backend_up',
+      help: 'Backend health as this relay sees it (1 chosen, 0 out: failed probes or connections)',
+      labelNames: ['backend'],
+      aggregator: 'min',
+      registers
+    }),
+    backendProbeSeconds: new Histogram({
+      name: 'tunnelgate_backend_probe_seconds',
+      help: 'Duration of RTSP OPTIONS health probes (failed ones included)',
+      labelNames: ['backend'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers
+    }),
+    backendBandwidth: new Gauge({
+      name: 'tunnelgate_backend_bandwidth_bits',
+      help: 'Bits/s received from each backend by this relay (last second)',
+      labelNames: ['backend'],
+      registers
+    }),
+    backendBytes: new Counter({
+      name: 'tunnelgate_backend_bytes_total',
+      help: 'Bytes received from each backend',
+      labelNames: ['backend'],
+      registers
+    }),
+    faultsTotal: new Counter({
+      name: 'tunnelgate_faults_total',
+      help: 'Faults inside the gateway contained in one session or connection (TG_ERR_INTERNAL), by entry point',
+      labelNames: ['where'],
+      registers
+    }),
+    relayUntrusted: new Counter({
+      name: 'tunnelgate_relay_untrusted_total',
+      help: 'Legs and cluster reads a relay node refused for want of a valid portal proof, by reason (missing, ' +
+        'malformed, bad-signature, stale, replayed, mismatch, nonces-full)',
+      labelNames: ['reason'],
+      registers
+    })
   }
   // Counted per read, per request or per tunnel: no label hashing on the hot path.
-  for (const c of [m.bytesTotal, m.backendBytes, m.errorsTotal, m.rtspRequestsTotal, m.legsTotal, m.tunnelsTotal, m.gatewayResponsesTotal, m.limitHitsTotal, m.backendChoices]) deferIncrements(c as Counter<string>)
+  for (const c of [
+    m.bytesTotal, m.backendBytes, m.errorsTotal, m.rtspRequestsTotal, m.legsTotal, m.tunnelsTotal,
+    m.gatewayResponsesTotal, m.limitHitsTotal, m.backendChoices
+  ]) { deferIncrements(c as Counter<string>) }
   return m
 }
 
@@ -108,7 +216,8 @@ function deferIncrements<T extends string> (counter: Counter<T>): void {
     }
   }
   function inc (this: unknown, labels?: LabelValues<T> | number, value?: number): void {
-    if (labels === null || typeof labels !== 'object' || (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0))) {
+    if (labels === null || typeof labels !== 'object' ||
+        (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0))) {
       original.apply(counter, arguments as unknown as unknown[])
       return
     }
@@ -147,6 +256,11 @@ export function addCounts (into: Record<string, number>, from: Record<string, nu
   for (const [k, v] of Object.entries(from)) if (typeof v === 'number') into[k] = (into[k] ?? 0) + v
 }
 
-const KNOWN_METHODS = new Set(['OPTIONS', 'DESCRIBE', 'SETUP', 'PLAY', 'PAUSE', 'TEARDOWN', 'GET_PARAMETER', 'SET_PARAMETER', 'ANNOUNCE', 'RECORD', 'REDIRECT'])
+const KNOWN_METHODS = new Set(
+  [
+    'OPTIONS', 'DESCRIBE', 'SETUP', 'PLAY', 'PAUSE', 'TEARDOWN', 'GET_PARAMETER', 'SET_PARAMETER', 'ANNOUNCE', 'RECORD',
+    'REDIRECT'
+  ]
+)
 /** Keep the method label bounded: unknown methods are counted as 'other'. */
 export function methodLabel (method: string): string { return KNOWN_METHODS.has(method) ? method : 'other' }

@@ -27,7 +27,9 @@ export function redactUrl (url: string): string {
 }
 
 /** Header names whose values are secrets (compared in lower case). */
-const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'x-sessioncookie', 'cookie', 'set-cookie', 'x-tunnelgate-forward'])
+const SECRET_HEADERS = new Set(
+  ['authorization', 'proxy-authorization', 'x-sessioncookie', 'cookie', 'set-cookie', 'x-tunnelgate-forward']
+)
 
 /** A header value as a log line may show it: the scheme of a credential, nothing of the secret. */
 export function redactHeader (name: string, value: string): string {
@@ -45,8 +47,12 @@ const SECRET_IN_TEXT = /\b(Basic|Bearer)\s+[A-Za-z0-9+/=._~-]+|\b(x-sessioncooki
 export function redactText (text: string): string {
   return text
     .replace(URL_IN_TEXT, u => redactUrl(u))
-    .replace(SECRET_IN_TEXT, (_m, scheme: string | undefined, key: string | undefined, sep: string | undefined, keyScheme: string | undefined) =>
-      scheme !== undefined ? `${scheme} ${REDACTED}` : `${key!}${sep!}${keyScheme === undefined ? '' : `${keyScheme} `}${REDACTED}`)
+    .replace(SECRET_IN_TEXT, (
+      _m, scheme: string | undefined, key: string | undefined, sep: string | undefined, keyScheme: string | undefined
+    ) =>
+      scheme !== undefined
+        ? `${scheme} ${REDACTED}`
+        : `${key!}${sep!}${keyScheme === undefined ? '' : `${keyScheme} `}${REDACTED}`)
 }
 
 /**
@@ -71,7 +77,9 @@ function redactValue (key: string, v: unknown, depth: number): unknown {
   }
   if (v instanceof Error) {
     const message = redactText(v.message)
-    return message === v.message ? v : { type: v.name, message, ...(v.stack === undefined ? {} : { stack: redactText(v.stack) }) }
+    return message === v.message
+      ? v
+      : { type: v.name, message, ...(v.stack === undefined ? {} : { stack: redactText(v.stack) }) }
   }
   // Class instances (a request, a socket) are left to their serializers.
   const proto = Object.getPrototypeOf(v) as unknown

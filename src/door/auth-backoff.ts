@@ -70,7 +70,10 @@ export class FailureTable {
   #live (key: string, now: number): Entry | undefined {
     const e = this.#entries.get(key)
     if (e === undefined) return undefined
-    if (now - Math.max(e.lastFailureAt, e.blockedUntil) > this.#policy.windowMs) { this.#entries.delete(key); return undefined }
+    if (now - Math.max(e.lastFailureAt, e.blockedUntil) > this.#policy.windowMs) {
+      this.#entries.delete(key)
+      return undefined
+    }
     return e
   }
 
@@ -88,7 +91,9 @@ export function addressKey (address: string): string {
   const [head = '', tail = ''] = address.split('::', 2)
   const left = head === '' ? [] : head.split(':')
   const right = tail === '' ? [] : tail.split(':')
-  const groups = address.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left
+  const groups = address.includes('::')
+    ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+    : left
   return groups.slice(0, 4).map(g => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':') + '::/64'
 }
 

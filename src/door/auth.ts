@@ -27,13 +27,20 @@ export async function verifyPassword (password: string, hash: string): Promise<b
   if (!m) return false
   const expected = Buffer.from(m[3]!, 'base64')
   const key = await new Promise<Buffer>((resolve, reject) => {
-    scrypt(password, Buffer.from(m[2]!, 'base64'), expected.length, { N: Number(m[1]), maxmem: 256 * 1024 * 1024 }, (err, k) => { if (err === null) resolve(k); else reject(err) })
+    scrypt(password, Buffer.from(m[2]!, 'base64'), expected.length, {
+      N: Number(m[1]), maxmem: 256 * 1024 * 1024
+    }, (err, k) => { if (err === null) { resolve(k) } else { reject(err) } })
   })
   return key.length === expected.length && timingSafeEqual(key, expected)
 }
 
 /** What an Authorization header offers: nothing, something that is not Basic user:password, or a user and password. */
-export type BasicOffer = { kind: 'none' } | { kind: 'malformed' } | { kind: 'basic', user: string, password: string, value: string }
+export type BasicOffer = { kind: 'none' } | { kind: 'malformed' } | {
+  kind: 'basic'
+  user: string
+  password: string
+  value: string
+}
 
 export function basicOffer (headers: readonly Header[]): BasicOffer {
   let value: string | undefined

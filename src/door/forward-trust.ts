@@ -13,7 +13,9 @@ import type { GatewayMetrics } from '../core/metrics.js'
 import { buildHttpError, type HttpHead } from '../tunnel/codec/http-head.js'
 import { getHeader } from '../tunnel/codec/rtsp-message.js'
 import { PAIR_HEADER } from '../route/relay.js'
-import { NonceWindow, PREAMBLE, PROOF_MAX_CHARS, verifyForward, type ForwardClaims, type ForwardKind } from '../tunnel/codec/forward-proof.js'
+import {
+  NonceWindow, PREAMBLE, PROOF_MAX_CHARS, verifyForward, type ForwardClaims, type ForwardKind
+} from '../tunnel/codec/forward-proof.js'
 
 export type Preamble =
   | { state: 'incomplete' }
@@ -70,9 +72,16 @@ export class ForwardTrust {
    * a POST with the pair hand-shake header needs a 'post-ask' proof, one without it a 'post' proof).
    * Otherwise the leg is answered 403 (RTSP 403 for plain RTSP), refused and counted: null.
    */
-  accept (socket: net.Socket, proof: ForwardClaims | null, leg: 'get' | 'post' | 'rtsp' | 'websocket', cookie: string | undefined, head: HttpHead | null, from: string): ForwardClaims | null {
-    const kind: ForwardKind = leg === 'post' && head !== null && getHeader(head, PAIR_HEADER) !== undefined ? 'post-ask' : leg
-    const why: Refusal | null = proof === null ? 'missing' : proof.kind !== kind || ((leg === 'get' || leg === 'post') && proof.cookie !== cookie) ? 'mismatch' : null
+  accept (
+    socket: net.Socket, proof: ForwardClaims | null, leg: 'get' | 'post' | 'rtsp' | 'websocket',
+    cookie: string | undefined, head: HttpHead | null, from: string
+  ): ForwardClaims | null {
+    const kind: ForwardKind = leg === 'post' && head !== null && getHeader(head, PAIR_HEADER) !== undefined
+      ? 'post-ask'
+      : leg
+    const why: Refusal | null = proof === null
+      ? 'missing'
+      : proof.kind !== kind || ((leg === 'get' || leg === 'post') && proof.cookie !== cookie) ? 'mismatch' : null
     if (why === null) return proof
     this.#refuse(why, from, kind)
     refuseConnection(socket, leg === 'rtsp' ? RTSP_FORBIDDEN : buildHttpError(403, 'Forbidden'))
@@ -104,6 +113,9 @@ export class ForwardTrust {
   #refuse (reason: Refusal, from: string, what: string): void {
     this.#metrics.errorsTotal.inc({ code: 'TG_ERR_RELAY_UNTRUSTED' })
     this.#metrics.relayUntrusted.inc({ reason })
-    this.#log.info({ event: 'relay-untrusted', code: 'TG_ERR_RELAY_UNTRUSTED', peer: from, leg: what, reason }, 'refused: no valid portal proof')
+    this.#log.info(
+      { event: 'relay-untrusted', code: 'TG_ERR_RELAY_UNTRUSTED', peer: from, leg: what, reason },
+      'refused: no valid portal proof'
+    )
   }
 }

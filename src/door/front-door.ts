@@ -36,7 +36,11 @@ export interface FrontDoorDeps {
 
 /** What a portal's proof says of a leg, as the sink takes it. */
 const vouched = (c: ForwardClaims): { clientAddress: string, allowedPath?: string, user?: string } =>
-  ({ clientAddress: c.client, ...(c.path === undefined ? {} : { allowedPath: c.path }), ...(c.user === undefined ? {} : { user: c.user }) })
+  ({
+    clientAddress: c.client,
+    ...(c.path === undefined ? {} : { allowedPath: c.path }),
+    ...(c.user === undefined ? {} : { user: c.user })
+  })
 
 /** The front door's error listener once a connection's head is read (the sink adds its own). */
 function ignoreError (): void {}
@@ -123,10 +127,16 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
       done()
       if (r.state === 'error') {
         metrics.errorsTotal.inc({ code: r.code })
-        if (r.code === 'TG_ERR_HTTP_HEAD_TOO_LARGE') metrics.limitHitsTotal.inc({ limit: r.reason.includes('header fields') ? 'limits.httpHeaders' : 'limits.httpHeadBytes' })
+        if (r.code === 'TG_ERR_HTTP_HEAD_TOO_LARGE') {
+          metrics.limitHitsTotal.inc({
+            limit: r.reason.includes('header fields') ? 'limits.httpHeaders' : 'limits.httpHeadBytes'
+          })
+        }
         logger.debug({ client: clientAddress, reason: r.reason }, 'bad HTTP head')
         const status = r.code === 'TG_ERR_HTTP_HEAD_TOO_LARGE' ? 431 : 400
-        refuseConnection(socket, buildHttpError(status, status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'))
+        refuseConnection(
+          socket, buildHttpError(status, status === 431 ? 'Request Header Fields Too Large' : 'Bad Request')
+        )
         return
       }
       const head = r.head
@@ -135,10 +145,14 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         const by = forward === null ? null : forward.accept(socket, proof, 'websocket', undefined, head, clientAddress)
         if (forward !== null && by === null) return
         if (filtering && by !== null && !filter.allows(by.client)) { denied(socket, by.client); return }
-        admitWebSocket({ config, metrics, logger, legs, gate }, socket, head, buf.subarray(head.headLength), { clientAddress, acceptedAt, raw: buf, ...(by === null ? {} : vouched(by)) })
+        admitWebSocket({ config, metrics, logger, legs, gate }, socket, head, buf.subarray(head.headLength), {
+          clientAddress, acceptedAt, raw: buf, ...(by === null ? {} : vouched(by))
+        })
         return
       }
-      const leg = classifyTunnelLeg(head, { minCookie: config.limits.minCookieLength, maxCookie: config.limits.maxCookieLength })
+      const leg = classifyTunnelLeg(head, {
+        minCookie: config.limits.minCookieLength, maxCookie: config.limits.maxCookieLength
+      })
       const rest = buf.subarray(head.headLength)
       if (leg.leg === 'error') {
         metrics.errorsTotal.inc({ code: leg.code })
@@ -147,7 +161,9 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         return
       }
       // A relay node believes only a leg its portal vouched for.
-      const by = forward === null || (leg.leg !== 'get' && leg.leg !== 'post') ? null : forward.accept(socket, proof, leg.leg, leg.cookie, head, clientAddress)
+      const by = forward === null || (leg.leg !== 'get' && leg.leg !== 'post')
+        ? null
+        : forward.accept(socket, proof, leg.leg, leg.cookie, head, clientAddress)
       if (by === null && forward !== null && (leg.leg === 'get' || leg.leg === 'post')) return
       // The sink resumes the socket itself (or hands it to another process unread).
       const admit = (checked: string | undefined): void => {
@@ -156,8 +172,16 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
         // On a relay node, the binding of the token the portal checked (unless this relay checked one itself).
         const allowedPath = checked ?? (leg.leg === 'get' ? by?.path : undefined)
         const user = by?.user === undefined ? {} : { user: by.user }
-        if (leg.leg === 'get') { legs.acceptGet(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf, ...(allowedPath === undefined ? {} : { allowedPath }), ...user }); return }
-        if (leg.leg === 'post') { legs.acceptPost(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf }); return }
+        if (leg.leg === 'get') {
+          legs.acceptGet(socket, head, leg.cookie, rest, {
+            clientAddress: from, acceptedAt, raw: buf, ...(allowedPath === undefined ? {} : { allowedPath }), ...user
+          })
+          return
+        }
+        if (leg.leg === 'post') {
+          legs.acceptPost(socket, head, leg.cookie, rest, { clientAddress: from, acceptedAt, raw: buf })
+          return
+        }
         // Ordinary HTTP: hand the connection to the web server with what was read put back.
         socket.unshift(buf)
         web.emit('connection', socket)
@@ -165,7 +189,13 @@ export function createFrontDoor (deps: FrontDoorDeps): net.Server {
       }
       if (leg.leg !== 'get' || !gated) { admit(undefined); return }
       // Password checks run off the event loop; the socket stays paused with its head kept meanwhile.
-      whenDecided(socket, gate.check({ client: clientAddress, headers: head.headers, target: head.target, path: targetPath(head.target), transport: 'http-tunnel' }), contained(owner, 'door-data', (v: GateVerdict) => {
+      whenDecided(socket, gate.check({
+        client: clientAddress,
+        headers: head.headers,
+        target: head.target,
+        path: targetPath(head.target),
+        transport: 'http-tunnel'
+      }), contained(owner, 'door-data', (v: GateVerdict) => {
         if (v.ok) admit(v.tokenPath)
         else refuseConnection(socket, buildHttpError(v.status, v.statusText, v.headers))
       }))

@@ -40,7 +40,9 @@ export interface GateRefusal {
 
 export type GateVerdict = { ok: true, tokenPath?: string, tokenExpMs?: number, user?: string } | GateRefusal
 
-const STATUS_TEXT = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' } as const
+const STATUS_TEXT = {
+  401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable'
+} as const
 
 export class Gate {
   readonly basic: BasicAuth
@@ -57,7 +59,13 @@ export class Gate {
     this.#metrics = metrics
     this.#logger = logger
     this.#now = now
-    this.#checks = new Counter({ name: 'tunnelgate_auth_password_checks_total', help: 'Password verifications run (scrypt on the threadpool), by result (ok, fail); an unknown user is checked against a dummy hash and counts as fail', labelNames: ['result'], registers: [metrics.registry] })
+    this.#checks = new Counter({
+      name: 'tunnelgate_auth_password_checks_total',
+      help: 'Password verifications run (scrypt on the threadpool), by result (ok, fail); an unknown user is checked ' +
+        'against a dummy hash and counts as fail',
+      labelNames: ['result'],
+      registers: [metrics.registry]
+    })
     // Relay nodes trust the portal that authenticated the leg.
     this.basic = new BasicAuth(config.role === 'relay' ? [] : a.basic, a.realm, a.cacheEntries)
     this.#backoff = new AuthBackoff({
@@ -79,7 +87,9 @@ export class Gate {
   challenge (): Header[] {
     return [
       ...(this.basic.enabled ? this.basic.challenge() : []),
-      ...(this.#config.auth.tokenSecrets.length > 0 ? [['WWW-Authenticate', `Bearer realm="${this.#config.auth.realm}"`] as Header] : [])
+      ...(this.#config.auth.tokenSecrets.length > 0
+        ? [['WWW-Authenticate', `Bearer realm="${this.#config.auth.realm}"`] as Header]
+        : [])
     ]
   }
 
@@ -90,18 +100,26 @@ export class Gate {
     if (token !== null) {
       const v = verifyToken(token, secrets, this.#now() / 1000)
       if (!v.ok) return this.#refuse(req, 401, 'TG_ERR_AUTH_TOKEN', `token ${v.reason}`, this.challenge())
-      if (req.path !== undefined && !pathAllowed(v.path, req.path)) return this.#refuse(req, 403, 'TG_ERR_AUTH_FORBIDDEN', `token bound to ${v.path}`)
+      if (req.path !== undefined && !pathAllowed(v.path, req.path)) {
+        return this.#refuse(req, 403, 'TG_ERR_AUTH_FORBIDDEN', `token bound to ${v.path}`)
+      }
       return { ok: true, tokenPath: v.path, tokenExpMs: v.exp * 1000 }
     }
     const offer = this.basic.enabled ? basicOffer(req.headers) : { kind: 'none' as const }
-    if (offer.kind === 'none') return this.#refuse(req, 401, 'TG_ERR_AUTH_REQUIRED', 'no token and no Basic credentials', this.challenge())
+    if (offer.kind === 'none') {
+      return this.#refuse(req, 401, 'TG_ERR_AUTH_REQUIRED', 'no token and no Basic credentials', this.challenge())
+    }
     const now = this.#now()
     // The back-off comes before the cache: a refused address must not test guesses against remembered successes.
     const user = offer.kind === 'basic' ? offer.user : null
     const b = this.#backoff.check(req.client, user, now)
     if (b.blocked) {
-      this.#metrics.limitHitsTotal.inc({ limit: b.by === 'address' ? 'auth.maxFailuresPerAddress' : 'auth.maxFailuresPerUser' })
-      return this.#refuse(req, 429, 'TG_ERR_AUTH_BACKOFF', `too many failed attempts (per ${b.by})`, retryAfter(b.retryAfterMs), user)
+      this.#metrics.limitHitsTotal.inc({
+        limit: b.by === 'address' ? 'auth.maxFailuresPerAddress' : 'auth.maxFailuresPerUser'
+      })
+      return this.#refuse(
+        req, 429, 'TG_ERR_AUTH_BACKOFF', `too many failed attempts (per ${b.by})`, retryAfter(b.retryAfterMs), user
+      )
     }
     if (offer.kind === 'malformed') return this.#failed(req, null, 'malformed Authorization header')
     const cached = this.basic.cached(offer)
@@ -109,7 +127,10 @@ export class Gate {
     const shared = this.basic.isRunning(offer)
     if (!shared && this.basic.running >= this.#config.auth.maxVerifications) {
       this.#metrics.limitHitsTotal.inc({ limit: 'auth.maxVerifications' })
-      return this.#refuse(req, 503, 'TG_ERR_AUTH_BUSY', `${this.basic.running} password verifications in flight (auth.maxVerifications)`, retryAfter(1000), user)
+      return this.#refuse(
+        req, 503, 'TG_ERR_AUTH_BUSY', `${this.basic.running} password verifications in flight (auth.maxVerifications)`,
+        retryAfter(1000), user
+      )
     }
     return this.basic.verify(offer).then(ok => {
       if (!shared) this.#checks.inc({ result: ok ? 'ok' : 'fail' })
@@ -119,29 +140,59 @@ export class Gate {
     })
   }
 
-  /** The plain RTSP answer while gateway authentication is on: 403, or 503 + Retry-After for an address under back-off. */
+  /**
+   * The plain RTSP answer while gateway authentication is on: 403, or 503 + Retry-After for an address under back-off.
+   */
   rtspRefusal (client: string): string {
     const b = this.#backoff.check(client, null, this.#now())
     if (!b.blocked) return 'RTSP/1.0 403 Forbidden\r\nConnection: close\r\n\r\n'
     this.#metrics.errorsTotal.inc({ code: 'TG_ERR_AUTH_BACKOFF' })
     this.#metrics.limitHitsTotal.inc({ limit: 'auth.maxFailuresPerAddress' })
-    this.#logger.debug({ event: 'auth', client, transport: 'rtsp', code: 'TG_ERR_AUTH_BACKOFF' }, 'plain RTSP from an address under back-off: 503')
-    return `RTSP/1.0 503 Service Unavailable\r\nRetry-After: ${retryAfter(b.retryAfterMs)[0]![1]}\r\nConnection: close\r\n\r\n`
+    this.#logger.debug(
+      { event: 'auth', client, transport: 'rtsp', code: 'TG_ERR_AUTH_BACKOFF' },
+      'plain RTSP from an address under back-off: 503'
+    )
+    return `RTSP/1.0 503 Service Unavailable\r\nRetry-After: ${retryAfter(b.retryAfterMs)[0]![1]}\r\nConnection: ` +
+      'close\r\n\r\n'
   }
 
   #failed (req: GateRequest, user: string | null, why: string): GateRefusal {
     const delay = this.#backoff.fail(req.client, user, this.#now())
     if (delay > 0) {
-      this.#logger.warn({ event: 'auth-backoff', client: req.client, user: this.#userLabel(user), transport: req.transport, code: 'TG_ERR_AUTH_BACKOFF', ms: delay }, `failed sign-ins: further attempts refused for ${delay} ms`)
+      this.#logger.warn(
+        {
+          event: 'auth-backoff',
+          client: req.client,
+          user: this.#userLabel(user),
+          transport: req.transport,
+          code: 'TG_ERR_AUTH_BACKOFF',
+          ms: delay
+        },
+        `failed sign-ins: further attempts refused for ${delay} ms`
+      )
     }
     return this.#refuse(req, 401, 'TG_ERR_AUTH_REQUIRED', why, this.challenge(), user)
   }
 
-  #refuse (req: GateRequest, status: GateRefusal['status'], code: ErrorCode, reason: string, headers: Header[] = [], user: string | null = null): GateRefusal {
+  #refuse (
+    req: GateRequest, status: GateRefusal['status'], code: ErrorCode, reason: string, headers: Header[] = [],
+    user: string | null = null
+  ): GateRefusal {
     this.#metrics.errorsTotal.inc({ code })
     // Refusals that cost nothing (back-off, busy) are logged at debug: a flood of them must not flood the log.
     const level = status === 429 || status === 503 ? 'debug' : 'info'
-    this.#logger[level]({ event: 'auth', client: req.client, user: this.#userLabel(user), transport: req.transport, path: req.path?.slice(0, 256), code, reason }, `${req.transport} refused: ${status}`)
+    this.#logger[level](
+      {
+        event: 'auth',
+        client: req.client,
+        user: this.#userLabel(user),
+        transport: req.transport,
+        path: req.path?.slice(0, 256),
+        code,
+        reason
+      },
+      `${req.transport} refused: ${status}`
+    )
     return { ok: false, status, statusText: STATUS_TEXT[status], code, headers }
   }
 
@@ -166,7 +217,10 @@ export function gateFor (config: Config, metrics: GatewayMetrics, logger: Logger
  * Run `then` with the verdict: at once when it is ready, else when the verification ends, and then
  * only if the client is still connected (nothing is written to a socket that closed meanwhile).
  */
-export function whenDecided (socket: { readonly destroyed: boolean, destroy (): void }, verdict: GateVerdict | Promise<GateVerdict>, then: (v: GateVerdict) => void): void {
+export function whenDecided (
+  socket: { readonly destroyed: boolean, destroy (): void }, verdict: GateVerdict | Promise<GateVerdict>,
+  then: (v: GateVerdict) => void
+): void {
   if (!(verdict instanceof Promise)) { then(verdict); return }
   // A verification that failed, or a `then` that threw, closes this connection only.
   verdict.then(v => { if (!socket.destroyed) then(v) }).catch(() => { socket.destroy() })

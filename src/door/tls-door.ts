@@ -20,20 +20,27 @@ export interface TlsFiles { cert: string, key: string }
 export function loadTlsContext (files: TlsFiles): { cert: Buffer, key: Buffer } {
   const read = (what: 'cert' | 'key'): Buffer => {
     try { return readFileSync(files[what]) } catch (err) {
-      throw new TunnelgateError('TG_ERR_TLS_CONFIG', `tls.${what}: cannot read '${files[what]}': ${(err as Error).message}`, { file: files[what] })
+      throw new TunnelgateError(
+        'TG_ERR_TLS_CONFIG', `tls.${what}: cannot read '${files[what]}': ${(err as Error).message}`,
+        { file: files[what] }
+      )
     }
   }
   const cert = read('cert')
   const key = read('key')
-  try {
-    tls.createSecureContext({ cert, key })
-  } catch (err) {
-    throw new TunnelgateError('TG_ERR_TLS_CONFIG', `tls: '${files.cert}' and '${files.key}' are not a usable certificate and key: ${(err as Error).message}`)
+  try { tls.createSecureContext({ cert, key }) } catch (err) {
+    throw new TunnelgateError(
+      'TG_ERR_TLS_CONFIG',
+      `tls: '${files.cert}' and '${files.key}' are not a usable certificate and key: ${(err as Error).message}`
+    )
   }
   return { cert, key }
 }
 
-/** A tls.Server (not listening yet, `context` from loadTlsContext) feeding decrypted connections to a front door built from `deps`. */
+/**
+ * A tls.Server (not listening yet, `context` from loadTlsContext) feeding decrypted connections to a front door built
+ * from `deps`.
+ */
 export function createTlsFrontDoor (deps: FrontDoorDeps, context: { cert: Buffer, key: Buffer }): tls.Server {
   const { cert, key } = context
   const inner = createFrontDoor(deps)

@@ -38,20 +38,36 @@ export interface WebSocketAdmission {
  * Check an upgrade request and pass it on, or refuse it with a coded error, a log line and an
  * HTTP error reply. `info.raw` holds every byte read (for forwarding to a relay node unchanged).
  */
-export function admitWebSocket (d: WebSocketAdmission, socket: net.Socket, head: HttpHead, rest: Buffer, info: LegInfo): void {
-  const answer = (status: number, reason: string, headers: Header[]): void => { refuseConnection(socket, buildHttpError(status, reason, headers)) }
+export function admitWebSocket (
+  d: WebSocketAdmission, socket: net.Socket, head: HttpHead, rest: Buffer, info: LegInfo
+): void {
+  const answer = (status: number, reason: string, headers: Header[]): void => {
+    refuseConnection(socket, buildHttpError(status, reason, headers))
+  }
   const hs = checkHandshake(head)
   if (!hs.ok) {
     d.metrics.errorsTotal.inc({ code: hs.code })
-    d.logger.info({ client: info.clientAddress, transport: 'websocket', code: hs.code, reason: hs.reason.slice(0, 300) }, `WebSocket upgrade refused: ${hs.status}`)
-    answer(hs.status, hs.status === 426 ? 'Upgrade Required' : hs.status === 405 ? 'Method Not Allowed' : 'Bad Request', hs.headers)
+    d.logger.info(
+      { client: info.clientAddress, transport: 'websocket', code: hs.code, reason: hs.reason.slice(0, 300) },
+      `WebSocket upgrade refused: ${hs.status}`
+    )
+    answer(
+      hs.status, hs.status === 426 ? 'Upgrade Required' : hs.status === 405 ? 'Method Not Allowed' : 'Bad Request',
+      hs.headers
+    )
     return
   }
-  const accept = (allowedPath: string | undefined): void => { d.legs.acceptWebSocket(socket, head, rest, { ...info, ...(allowedPath === undefined ? {} : { allowedPath }) }) }
+  const accept = (allowedPath: string | undefined): void => {
+    d.legs.acceptWebSocket(socket, head, rest, { ...info, ...(allowedPath === undefined ? {} : { allowedPath }) })
+  }
   if (!d.gate.enabled) { accept(undefined); return }
   // A token's path bounds the session's RTSP requests (the upgrade's own path is the WebSocket endpoint).
-  const owner = socketOwner(socket, info.clientAddress, (where, err) => { reportFault(d.metrics, d.logger, where, err, { transport: 'websocket' }) })
-  whenDecided(socket, d.gate.check({ client: info.clientAddress, headers: head.headers, target: head.target, transport: 'websocket' }), contained(owner, 'door-data', (v: GateVerdict) => {
+  const owner = socketOwner(socket, info.clientAddress, (where, err) => {
+    reportFault(d.metrics, d.logger, where, err, { transport: 'websocket' })
+  })
+  whenDecided(socket, d.gate.check({
+    client: info.clientAddress, headers: head.headers, target: head.target, transport: 'websocket'
+  }), contained(owner, 'door-data', (v: GateVerdict) => {
     if (v.ok) accept(v.tokenPath)
     else answer(v.status, v.statusText, v.headers)
   }))

@@ -59,7 +59,16 @@ export interface PlayState {
 }
 
 export function newPlayState (): PlayState {
-  return { state: 'idle', dropping: false, slow: false, stopped: new Set(), candidate: null, candidateBytes: 0, droppedFrames: 0, droppedBytes: 0 }
+  return {
+    state: 'idle',
+    dropping: false,
+    slow: false,
+    stopped: new Set(),
+    candidate: null,
+    candidateBytes: 0,
+    droppedFrames: 0,
+    droppedBytes: 0
+  }
 }
 
 /** What the channel needs from a viewer. */
@@ -168,7 +177,9 @@ export class LiveChannel implements FaultOwner {
     this.#d.live.viewers.dec({ path: this.#label })
     if (this.#viewers.size === 0 && this.#state !== 'closed') {
       if (this.#state === 'starting' && this.#sdp === null) { this.close('no viewer left'); return }
-      this.#lingerTimer = setTimeout(contained(this, 'live-channel-timer', () => { this.#lingerTimer = null; if (this.#viewers.size === 0) this.close('linger over') }), this.#d.config.live.lingerMs)
+      this.#lingerTimer = setTimeout(contained(this, 'live-channel-timer', () => {
+        this.#lingerTimer = null; if (this.#viewers.size === 0) { this.close('linger over') }
+      }), this.#d.config.live.lingerMs)
       this.#lingerTimer.unref()
     }
   }
@@ -211,7 +222,10 @@ export class LiveChannel implements FaultOwner {
     if (choice.backend === null) {
       if (this.#state === 'starting') {
         const full = choice.reason === 'all-full'
-        this.#fail(full ? 453 : 503, 'TG_ERR_BACKEND_UNAVAILABLE', full ? 'all backends are full' : 'no backend reachable for the live path')
+        this.#fail(
+          full ? 453 : 503, 'TG_ERR_BACKEND_UNAVAILABLE',
+          full ? 'all backends are full' : 'no backend reachable for the live path'
+        )
       } else {
         this.#tried.clear()
         this.#scheduleReconnect()
@@ -221,7 +235,9 @@ export class LiveChannel implements FaultOwner {
     const backend = this.#d.pool.get(choice.backend)!
     const authority = `${backend.host.includes(':') ? `[${backend.host}]` : backend.host}:${backend.port}`
     const url = `rtsp://${authority}${this.route.backendPrefix}${this.path.slice(this.route.publicPrefix.length)}`
-    const up: Upstream = new Upstream({ config: this.#d.config, pool: this.#d.pool, logger: this.#log, metrics: this.#d.metrics, backend, url }, {
+    const up: Upstream = new Upstream({
+      config: this.#d.config, pool: this.#d.pool, logger: this.#log, metrics: this.#d.metrics, backend, url
+    }, {
       described: (sdp, body, b) => this.#described(up, sdp, body, b),
       playing: range => this.#upPlaying(up, range),
       frames: (frames, channels) => { if (this.#upstream === up) this.#frames(frames, channels) },
@@ -242,10 +258,15 @@ export class LiveChannel implements FaultOwner {
         if (v === 'live') this.#concludeLive()
       }
       this.#sdp = sdp
-      const mapper = new UrlMapper({ publicBase: CANONICAL_AUTHORITY + this.route.publicPrefix, backendBase: `rtsp://${up.url.replace(/^rtsp:\/\//, '').replace(/\/.*$/, '')}${this.route.backendPrefix}` })
+      const mapper = new UrlMapper({
+        publicBase: CANONICAL_AUTHORITY + this.route.publicPrefix,
+        backendBase: `rtsp://${up.url.replace(/^rtsp:\/\//, '').replace(/\/.*$/, '')}${this.route.backendPrefix}`
+      })
       this.#sdpCanonical = maskSdpAddress(rewriteSdp(body, url => mapper.toPublic(url)), backend.host)
       this.#ssrcs = sdp.tracks.map(() => randomSsrc())
-      this.#rewriters = sdp.tracks.map((t, i) => new TrackRewriter({ ssrcOut: this.#ssrcs[i]!, clockRate: t.clockRate }))
+      this.#rewriters = sdp.tracks.map(
+        (t, i) => new TrackRewriter({ ssrcOut: this.#ssrcs[i]!, clockRate: t.clockRate })
+      )
       this.#videoTracks = new Set(sdp.tracks.filter(t => t.media === 'video').map(t => t.index))
       this.#lastTs = sdp.tracks.map(() => null)
       this.#lastSr = sdp.tracks.map(() => null)
@@ -276,15 +297,30 @@ export class LiveChannel implements FaultOwner {
     this.#d.live.upstreams.set({ path: this.#label }, 1)
     if (this.#outageTimer !== null) { clearTimeout(this.#outageTimer); this.#outageTimer = null }
     if (wasOutage) {
-      this.#log.info({ event: 'live-upstream-restored', path: this.path, backend: up.backend.config.name, outageMs: Date.now() - this.#outageSince }, 'live path backend session restored')
+      this.#log.info(
+        {
+          event: 'live-upstream-restored',
+          path: this.path,
+          backend: up.backend.config.name,
+          outageMs: Date.now() - this.#outageSince
+        },
+        'live path backend session restored'
+      )
       // A new source: one continuous timeline, and every viewer resumes at its first keyframe.
       for (const r of this.#rewriters) r.newEpoch()
       this.#gop?.clear()
       this.#lastTs = this.#lastTs.map(() => null)
       this.#lastSr = this.#lastSr.map(() => null)
-      for (const v of this.#playing) { v.play.dropping = true; v.play.slow = false; for (let i = 0; i < v.channels.length; i++) v.play.stopped.add(i) }
+      for (const v of this.#playing) {
+        v.play.dropping = true; v.play.slow = false; for (let i = 0; i < v.channels.length; i++) {
+          v.play.stopped.add(i)
+        }
+      }
     } else {
-      this.#log.info({ event: 'live-upstream-playing', path: this.path, backend: up.backend.config.name }, 'live path backend session playing')
+      this.#log.info(
+        { event: 'live-upstream-playing', path: this.path, backend: up.backend.config.name },
+        'live path backend session playing'
+      )
     }
     return 'continue'
   }
@@ -292,10 +328,14 @@ export class LiveChannel implements FaultOwner {
   #refused (up: Upstream, status: number, method: string): void {
     if (this.#upstream !== up) return
     this.#upstream = null
-    this.#error('TG_ERR_LIVE_UPSTREAM_REFUSED', `${up.backend.config.name} answered ${method} of ${this.path} with ${status}`)
+    this.#error(
+      'TG_ERR_LIVE_UPSTREAM_REFUSED', `${up.backend.config.name} answered ${method} of ${this.path} with ${status}`
+    )
     if (this.#state === 'starting' && this.#sdp === null) {
       if (this.#verdict === 'pending') { this.#concludeVod(false); return } // let ordinary proxying answer the client
-      this.#fail(status >= 500 ? 503 : status, 'TG_ERR_LIVE_UPSTREAM_REFUSED', `backend answered ${method} with ${status}`)
+      this.#fail(
+        status >= 500 ? 503 : status, 'TG_ERR_LIVE_UPSTREAM_REFUSED', `backend answered ${method} with ${status}`
+      )
       return
     }
     this.#lost(up, `refused ${method} (${status})`, true, false)
@@ -307,7 +347,10 @@ export class LiveChannel implements FaultOwner {
     this.#d.live.upstreams.set({ path: this.#label }, 0)
     if (this.#state === 'closed') return
     if (count) this.#error('TG_ERR_LIVE_UPSTREAM_LOST', `${up.backend.config.name}: ${reason}`)
-    this.#log.warn({ event: 'live-upstream-lost', path: this.path, backend: up.backend.config.name, reason }, 'live path backend session lost')
+    this.#log.warn(
+      { event: 'live-upstream-lost', path: this.path, backend: up.backend.config.name, reason },
+      'live path backend session lost'
+    )
     if (this.#state === 'starting') {
       // Not yet played: try the next backend at once; 503 to waiting viewers when none is left.
       this.#tried.add(up.backend.config.name)
@@ -379,9 +422,7 @@ export class LiveChannel implements FaultOwner {
     for (const v of vs) v.failed(status, code, reason)
   }
 
-  #endViewers (reason: string, outcome: string): void {
-    for (const v of [...this.#viewers]) v.drop(reason, outcome)
-  }
+  #endViewers (reason: string, outcome: string): void { for (const v of [...this.#viewers]) v.drop(reason, outcome) }
 
   #error (code: ErrorCode, reason: string): void {
     this.#d.metrics.errorsTotal.inc({ code })
@@ -413,7 +454,9 @@ export class LiveChannel implements FaultOwner {
       const ts = rtpTimestamp(data)
       const frameStart = !this.#videoTracks.has(c.track) || this.#lastTs[c.track] !== ts
       this.#lastTs[c.track] = ts
-      const p: LivePacket = { track: c.track, data, rtcp: false, seq: rtpSeq(data), timestamp: ts, frameStart, key: false }
+      const p: LivePacket = {
+        track: c.track, data, rtcp: false, seq: rtpSeq(data), timestamp: ts, frameStart, key: false
+      }
       if (gop.push(p, gop.summary(p, rtpPayload(data))).gopStarted) gopStarted = true
       batch.push(p)
     }
@@ -431,7 +474,10 @@ export class LiveChannel implements FaultOwner {
     }
   }
 
-  #deliver (v: ChannelViewer, batch: LivePacket[], shared: Map<string, { buf: Buffer, frames: number }>, gopStarted: boolean, cap: number): void {
+  #deliver (
+    v: ChannelViewer, batch: LivePacket[], shared: Map<string, { buf: Buffer, frames: number }>, gopStarted: boolean,
+    cap: number
+  ): void {
     const p = v.play
     if (!p.dropping && v.queued <= cap) {
       let out = shared.get(v.signature)
@@ -617,7 +663,9 @@ function frameOne (pk: LivePacket, ch: Channels): Buffer {
 }
 
 /** Every packet of a batch framed for one channel layout, in one buffer. */
-function frameAll (batch: readonly LivePacket[], channels: ReadonlyArray<Channels | null>): { buf: Buffer, frames: number } {
+function frameAll (
+  batch: readonly LivePacket[], channels: ReadonlyArray<Channels | null>
+): { buf: Buffer, frames: number } {
   let size = 0
   let frames = 0
   for (const pk of batch) {

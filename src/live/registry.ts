@@ -82,15 +82,23 @@ export class LiveRegistry implements LiveGate, ViewerHost {
   }
 
   /** ViewerHost: the channel of a path, created on first use. */
-  channelFor (path: string, route: ResolvedRoute, auto: boolean): LiveChannel | { status: number, code: ErrorCode, reason: string } {
+  channelFor (
+    path: string, route: ResolvedRoute, auto: boolean
+  ): LiveChannel | { status: number, code: ErrorCode, reason: string } {
     const l = this.#d.config.live
     const existing = this.#channels.get(path)
     if (existing !== undefined && existing.state !== 'closed') {
-      if (l.maxViewersPerPath > 0 && existing.viewerCount >= l.maxViewersPerPath) return this.#tooMany(`live.maxViewersPerPath (${l.maxViewersPerPath}) reached on ${path}`, 'live.maxViewersPerPath')
+      if (l.maxViewersPerPath > 0 && existing.viewerCount >= l.maxViewersPerPath) {
+        return this.#tooMany(
+          `live.maxViewersPerPath (${l.maxViewersPerPath}) reached on ${path}`, 'live.maxViewersPerPath'
+        )
+      }
       return existing
     }
     if (this.#closing) return { status: 503, code: 'TG_ERR_BACKEND_UNAVAILABLE', reason: 'relay closing' }
-    if (this.#channels.size >= l.maxPaths) return this.#tooMany(`live.maxPaths (${l.maxPaths}) reached`, 'live.maxPaths')
+    if (this.#channels.size >= l.maxPaths) {
+      return this.#tooMany(`live.maxPaths (${l.maxPaths}) reached`, 'live.maxPaths')
+    }
     const ch = new LiveChannel({
       config: this.#d.config,
       pool: this.#d.pool,
@@ -112,7 +120,9 @@ export class LiveRegistry implements LiveGate, ViewerHost {
 
   /** Live paths open on this relay (status, admin). */
   paths (): LivePathStatus[] {
-    return [...this.#channels.values()].map(c => ({ path: c.path, state: c.state, backend: c.backendName, viewers: c.viewerCount, gopCacheBytes: c.gopBytes }))
+    return [...this.#channels.values()].map(
+      c => ({ path: c.path, state: c.state, backend: c.backendName, viewers: c.viewerCount, gopCacheBytes: c.gopBytes })
+    )
   }
 
   /** Close every live path (TEARDOWN to the backends). Viewers are closed by the relay. */

@@ -15,7 +15,9 @@ import type { Config } from '../config/config.js'
 import type { BackendPool, BackendState } from '../backends/pool.js'
 import { RtspDemuxer } from '../tunnel/codec/demux.js'
 import type { InterleavedFrame } from '../tunnel/codec/interleaved.js'
-import { getHeader, makeResponse, serializeMessage, type Header, type RtspResponse } from '../tunnel/codec/rtsp-message.js'
+import {
+  getHeader, makeResponse, serializeMessage, type Header, type RtspResponse
+} from '../tunnel/codec/rtsp-message.js'
 import { formatInterleavedTransport, parseInterleaved, parseSessionHeader } from '../tunnel/codec/transport.js'
 import { parseSdp, resolveControl, type SdpInfo } from '../tunnel/codec/sdp/parse.js'
 import { contained, reportFault, type EntryPoint, type FaultOwner } from '../core/containment.js'
@@ -76,7 +78,9 @@ export class Upstream implements FaultOwner {
     this.backend = o.backend
     this.url = o.url
     const l = o.config.limits
-    this.#demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
+    this.#demux = new RtspDemuxer({
+      maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes
+    })
   }
 
   get faultTag (): string { return this.url }
@@ -96,7 +100,10 @@ export class Upstream implements FaultOwner {
     const socket = net.connect({ host: b.host, port: b.port, noDelay: true })
     this.#socket = socket
     socket.setKeepAlive(true, 30_000)
-    this.#connectTimer = setTimeout(contained(this, 'live-upstream-timer', () => socket.destroy(new Error('connect timeout'))), this.#o.config.backend.connectTimeoutMs)
+    this.#connectTimer = setTimeout(
+      contained(this, 'live-upstream-timer', () => socket.destroy(new Error('connect timeout'))),
+      this.#o.config.backend.connectTimeoutMs
+    )
     socket.once('connect', contained(this, 'live-upstream-connect', () => {
       clearTimeout(this.#connectTimer!)
       this.#connected = true
@@ -145,7 +152,9 @@ export class Upstream implements FaultOwner {
     this.#aggregate = resolveControl(base, sdp.sessionControl)
     this.#lastFrameAt = Date.now()
     this.#armStall()
-    const play = await this.#request('PLAY', this.#aggregate, this.#session === null ? [] : [['Session', this.#session]])
+    const play = await this.#request(
+      'PLAY', this.#aggregate, this.#session === null ? [] : [['Session', this.#session]]
+    )
     if (this.#done) return
     if (play.status !== 200) { this.#refuse(play.status, 'PLAY'); return }
     this.#playing = true
@@ -158,7 +167,10 @@ export class Upstream implements FaultOwner {
     const method = /\bGET_PARAMETER\b/i.test(this.#public) ? 'GET_PARAMETER' : 'OPTIONS'
     this.#keepalive = setInterval(contained(this, 'live-upstream-timer', () => {
       if (this.#done) return
-      this.#request(method, method === 'OPTIONS' ? this.url : this.#aggregate, this.#session === null ? [] : [['Session', this.#session]])
+      this.#request(
+        method, method === 'OPTIONS' ? this.url : this.#aggregate,
+        this.#session === null ? [] : [['Session', this.#session]]
+      )
         .then(r => { if (r.status === 454) this.#lose('backend forgot the session (454 to keepalive)') })
         .catch(() => {})
     }), everyMs)
@@ -179,7 +191,14 @@ export class Upstream implements FaultOwner {
 
   #request (method: string, url: string, headers: Header[] = []): Promise<RtspResponse> {
     const cseq = String(++this.#cseq)
-    const msg = { kind: 'request' as const, method, uri: url, version: 'RTSP/1.0', headers: [['CSeq', cseq], ['User-Agent', USER_AGENT], ...headers] as Header[], body: Buffer.alloc(0) }
+    const msg = {
+      kind: 'request' as const,
+      method,
+      uri: url,
+      version: 'RTSP/1.0',
+      headers: [['CSeq', cseq], ['User-Agent', USER_AGENT], ...headers] as Header[],
+      body: Buffer.alloc(0)
+    }
     return new Promise(resolve => {
       const timer = setTimeout(contained(this, 'live-upstream-timer', () => {
         this.#pending.delete(cseq)
@@ -250,12 +269,19 @@ export class Upstream implements FaultOwner {
     s.removeAllListeners('data')
     s.on('error', () => {})
     if (teardown && this.#session !== null && !s.destroyed) {
-      s.write(serializeMessage({ kind: 'request', method: 'TEARDOWN', uri: this.#aggregate || this.url, version: 'RTSP/1.0', headers: [['CSeq', String(++this.#cseq)], ['Session', this.#session], ['User-Agent', USER_AGENT]], body: Buffer.alloc(0) }))
+      s.write(
+        serializeMessage({
+          kind: 'request',
+          method: 'TEARDOWN',
+          uri: this.#aggregate || this.url,
+          version: 'RTSP/1.0',
+          headers: [['CSeq', String(++this.#cseq)], ['Session', this.#session], ['User-Agent', USER_AGENT]],
+          body: Buffer.alloc(0)
+        })
+      )
       s.once('data', () => s.destroy())
       s.end()
       setTimeout(() => s.destroy(), this.#o.config.backend.teardownGraceMs).unref()
-    } else {
-      s.destroy()
-    }
+    } else { s.destroy() }
   }
 }

@@ -25,12 +25,16 @@ import type { GatewayMetrics } from '../core/metrics.js'
 import type { ResolvedRoute } from '../backends/routes.js'
 import { pathOfUrl } from '../backends/routes.js'
 import type { RtspUnit } from '../tunnel/codec/demux.js'
-import { getHeader, makeResponse, serializeMessage, type Header, type RtspRequest } from '../tunnel/codec/rtsp-message.js'
+import {
+  getHeader, makeResponse, serializeMessage, type Header, type RtspRequest
+} from '../tunnel/codec/rtsp-message.js'
 import {
   filterTcpTransports, formatInterleavedTransport, parseInterleaved, parseSessionHeader, parseTransport
 } from '../tunnel/codec/transport.js'
 import type { LiveAttachContext, LiveDelegate } from '../session/live-seam.js'
-import { newPlayState, type Channels, type ChannelViewer, type LiveChannel, type PlayState, type RtpInfoEntry } from './fanout.js'
+import {
+  newPlayState, type Channels, type ChannelViewer, type LiveChannel, type PlayState, type RtpInfoEntry
+} from './fanout.js'
 import { resolveControl } from '../tunnel/codec/sdp/parse.js'
 
 export const LIVE_PUBLIC = 'OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER'
@@ -44,7 +48,9 @@ export interface ViewerHost {
   pendingInputBytes: number
   replyTimeoutMs: number
   /** The live channel for a path (created on first use), or why there is none. */
-  channelFor (path: string, route: ResolvedRoute, auto: boolean): LiveChannel | { status: number, code: ErrorCode, reason: string }
+  channelFor (
+    path: string, route: ResolvedRoute, auto: boolean
+  ): LiveChannel | { status: number, code: ErrorCode, reason: string }
 }
 
 interface Slot {
@@ -100,7 +106,10 @@ export class LiveViewer implements LiveDelegate, ChannelViewer {
 
   handleClientUnit (unit: RtspUnit): void {
     if (this.#closed || this.#released) return
-    if (this.#channel !== null && this.#channel.state !== 'closed' && this.#channel.verdict === 'pending') { this.#hold(unit); return }
+    if (this.#channel !== null && this.#channel.state !== 'closed' && this.#channel.verdict === 'pending') {
+      this.#hold(unit)
+      return
+    }
     if (unit.kind === 'frame' || unit.kind === 'response') return
     if (unit.kind === 'error') {
       this.#error(unit.code, unit.reason)
@@ -112,7 +121,12 @@ export class LiveViewer implements LiveDelegate, ChannelViewer {
     if ('state' in ch && ch.verdict === 'pending') { this.#hold(unit); return }
     const slot: Slot = { cseq: getHeader(unit, 'CSeq') }
     this.#slots.push(slot)
-    if (!('state' in ch)) { this.#answer(slot, unit, ch.status, ch.code, ch.reason, ch.status === 503 || ch.status === 453 ? [['Retry-After', '5']] : []); return }
+    if (!('state' in ch)) {
+      this.#answer(
+        slot, unit, ch.status, ch.code, ch.reason, ch.status === 503 || ch.status === 453 ? [['Retry-After', '5']] : []
+      )
+      return
+    }
     this.#process(slot, unit)
   }
 
@@ -170,8 +184,12 @@ export class LiveViewer implements LiveDelegate, ChannelViewer {
     const slot = this.#slots.find(s => s.play === true && s.out === undefined)
     if (slot === undefined) return
     this.#playing = true
-    const rtpInfo = info.map(e => `url=${this.#setupUrls[e.track] ?? `${this.#base}`};seq=${e.seq};rtptime=${e.timestamp >>> 0}`).join(',')
-    this.#fill(slot, makeResponse(200, slot.cseq, [this.#sessionHeader(), ['Range', 'npt=now-'], ['RTP-Info', rtpInfo]]))
+    const rtpInfo = info.map(
+      e => `url=${this.#setupUrls[e.track] ?? `${this.#base}`};seq=${e.seq};rtptime=${e.timestamp >>> 0}`
+    ).join(',')
+    this.#fill(
+      slot, makeResponse(200, slot.cseq, [this.#sessionHeader(), ['Range', 'npt=now-'], ['RTP-Info', rtpInfo]])
+    )
   }
 
   sdpReady (): void {
@@ -212,19 +230,23 @@ export class LiveViewer implements LiveDelegate, ChannelViewer {
     for (const u of held) this.handleClientUnit(u)
   }
 
-  drop (reason: string, outcome: string): void {
-    this.#ctx.close(reason, outcome)
-  }
+  drop (reason: string, outcome: string): void { this.#ctx.close(reason, outcome) }
 
   // ---- requests --------------------------------------------------------------------------------
 
   #process (slot: Slot, req: RtspRequest): void {
     const ch = this.#channel
-    if (ch === null) { this.#answer(slot, req, 503, 'TG_ERR_BACKEND_UNAVAILABLE', 'live path unavailable', [['Retry-After', '5']]); return }
+    if (ch === null) {
+      this.#answer(slot, req, 503, 'TG_ERR_BACKEND_UNAVAILABLE', 'live path unavailable', [['Retry-After', '5']])
+      return
+    }
     if (req.uri !== '*') {
       const p = pathOfUrl(req.uri)
       if (p === null || !(p.replace(/\/+$/, '') === this.#path || p.startsWith(this.#path + '/'))) {
-        this.#answer(slot, req, 404, 'TG_ERR_RTSP_NO_ROUTE', `'${req.uri.slice(0, 200)}' is not the tunnel's live path ${this.#path}`)
+        this.#answer(
+          slot, req, 404, 'TG_ERR_RTSP_NO_ROUTE',
+          `'${req.uri.slice(0, 200)}' is not the tunnel's live path ${this.#path}`
+        )
         return
       }
     }
@@ -236,7 +258,9 @@ export class LiveViewer implements LiveDelegate, ChannelViewer {
     switch (req.method) {
       case 'OPTIONS': this.#fill(slot, makeResponse(200, slot.cseq, [['Public', LIVE_PUBLIC]])); return
       case 'GET_PARAMETER':
-      case 'SET_PARAMETER': this.#fill(slot, makeResponse(200, slot.cseq, this.#session === null ? [] : [this.#sessionHeader()])); return
+      case 'SET_PARAMETER': this.#fill(
+        slot, makeResponse(200, slot.cseq, this.#session === null ? [] : [this.#sessionHeader()])
+      ); return
       case 'DESCRIBE':
         if (ch.sdp === null) { this.#wait(slot, req); return }
         this.#describe(slot, req, ch)
@@ -248,12 +272,17 @@ export class LiveViewer implements LiveDelegate, ChannelViewer {
       case 'PLAY': this.#play(slot, req, ch); return
       case 'PAUSE':
       case 'TEARDOWN':
-        if (this.#session === null) { this.#answer(slot, req, 455, 'TG_ERR_LIVE_STATE', `${req.method} without a session`); return }
+        if (this.#session === null) {
+          this.#answer(slot, req, 455, 'TG_ERR_LIVE_STATE', `${req.method} without a session`)
+          return
+        }
         ch.stop(this)
         this.#playing = false
         for (const s of this.#slots) {
           // A PLAY still waiting for its start is answered now (before this reply).
-          if (s.play === true && s.out === undefined) this.#fill(s, makeResponse(200, s.cseq, [this.#sessionHeader(), ['Range', 'npt=now-']]))
+          if (s.play === true && s.out === undefined) {
+            this.#fill(s, makeResponse(200, s.cseq, [this.#sessionHeader(), ['Range', 'npt=now-']]))
+          }
         }
         this.#fill(slot, makeResponse(200, slot.cseq, [this.#sessionHeader()]))
         if (req.method === 'TEARDOWN') {
@@ -266,7 +295,9 @@ export class LiveViewer implements LiveDelegate, ChannelViewer {
         }
         return
       default:
-        this.#answer(slot, req, 405, 'TG_ERR_LIVE_METHOD', `${req.method.slice(0, 32)} on a live path`, [['Allow', LIVE_PUBLIC]])
+        this.#answer(
+          slot, req, 405, 'TG_ERR_LIVE_METHOD', `${req.method.slice(0, 32)} on a live path`, [['Allow', LIVE_PUBLIC]]
+        )
     }
   }
 
@@ -274,15 +305,28 @@ export class LiveViewer implements LiveDelegate, ChannelViewer {
     const authority = /^(rtsps?:\/\/[^/?#]*)/i.exec(req.uri)?.[1] ?? 'rtsp://gateway'
     const url = req.uri.split('?')[0]!
     this.#base = /^rtsps?:\/\//i.test(url) ? (url.endsWith('/') ? url : `${url}/`) : `${authority}${this.#path}/`
-    this.#fill(slot, makeResponse(200, slot.cseq, [['Content-Base', this.#base], ['Content-Type', 'application/sdp'], ['Cache-Control', 'no-cache']], ch.publicSdp(authority)))
+    this.#fill(
+      slot,
+      makeResponse(
+        200, slot.cseq,
+        [['Content-Base', this.#base], ['Content-Type', 'application/sdp'], ['Cache-Control', 'no-cache']],
+        ch.publicSdp(authority)
+      )
+    )
   }
 
   #setup (slot: Slot, req: RtspRequest, ch: LiveChannel): void {
     const transport = getHeader(req, 'Transport')
     const tcp = transport === undefined ? null : filterTcpTransports(transport)
-    if (tcp === null) { this.#answer(slot, req, 461, 'TG_ERR_RTSP_TRANSPORT', `Transport '${(transport ?? '').slice(0, 200)}'`); return }
+    if (tcp === null) {
+      this.#answer(slot, req, 461, 'TG_ERR_RTSP_TRANSPORT', `Transport '${(transport ?? '').slice(0, 200)}'`)
+      return
+    }
     const track = this.#trackOf(req.uri, ch)
-    if (track === null) { this.#answer(slot, req, 404, 'TG_ERR_LIVE_TRACK', `no track at '${req.uri.slice(0, 200)}'`); return }
+    if (track === null) {
+      this.#answer(slot, req, 404, 'TG_ERR_LIVE_TRACK', `no track at '${req.uri.slice(0, 200)}'`)
+      return
+    }
     if (this.channels.length !== ch.sdp!.tracks.length) this.channels = ch.sdp!.tracks.map(() => null)
     const used = new Set<number>()
     this.channels.forEach((c, i) => { if (c !== null && i !== track) { used.add(c.rtp); used.add(c.rtcp) } })
@@ -314,13 +358,19 @@ export class LiveViewer implements LiveDelegate, ChannelViewer {
       const target = /^[a-z][a-z0-9+.-]*:\/\//i.test(c) ? c : resolveControl(base, c)
       if (norm(target.split('?')[0]!) === want) return t.index
     }
-    for (const t of tracks) if (t.control !== '' && t.control !== '*' && !t.control.includes('://') && want.endsWith('/' + t.control.replace(/^\/+/, ''))) return t.index
+    for (const t of tracks) {
+      if (t.control !== '' && t.control !== '*' && !t.control.includes('://') &&
+          want.endsWith('/' + t.control.replace(/^\/+/, ''))) { return t.index }
+    }
     if (tracks.length === 1 && (want === this.#path || want === norm(base))) return 0
     return null
   }
 
   #play (slot: Slot, req: RtspRequest, ch: LiveChannel): void {
-    if (this.#session === null || !this.channels.some(c => c !== null)) { this.#answer(slot, req, 455, 'TG_ERR_LIVE_STATE', 'PLAY before SETUP'); return }
+    if (this.#session === null || !this.channels.some(c => c !== null)) {
+      this.#answer(slot, req, 455, 'TG_ERR_LIVE_STATE', 'PLAY before SETUP')
+      return
+    }
     if (this.#playing && this.play.state === 'playing') {
       this.#fill(slot, makeResponse(200, slot.cseq, [this.#sessionHeader(), ['Range', 'npt=now-']]))
       return
@@ -331,7 +381,9 @@ export class LiveViewer implements LiveDelegate, ChannelViewer {
         if (slot.out !== undefined || this.#closed) return
         if (this.#channel?.state === 'outage') { arm(); return } // the outage deadline decides
         this.#channel?.stop(this)
-        this.#answer(slot, req, 504, 'TG_ERR_BACKEND_TIMEOUT', `live path did not start within ${this.#host.replyTimeoutMs} ms`)
+        this.#answer(
+          slot, req, 504, 'TG_ERR_BACKEND_TIMEOUT', `live path did not start within ${this.#host.replyTimeoutMs} ms`
+        )
       }), this.#host.replyTimeoutMs)
       slot.timer.unref()
     }
@@ -344,14 +396,19 @@ export class LiveViewer implements LiveDelegate, ChannelViewer {
     slot.timer = setTimeout(contained(this.#ctx.owner, 'live-viewer-timer', () => {
       if (slot.out !== undefined || this.#closed) return
       slot.req = undefined
-      this.#answer(slot, req, 504, 'TG_ERR_BACKEND_TIMEOUT', `no SDP for the live path within ${this.#host.replyTimeoutMs} ms`)
+      this.#answer(
+        slot, req, 504, 'TG_ERR_BACKEND_TIMEOUT', `no SDP for the live path within ${this.#host.replyTimeoutMs} ms`
+      )
     }), this.#host.replyTimeoutMs)
     slot.timer.unref()
   }
 
   #sessionHeader (): Header { return ['Session', `${this.#session ?? ''};timeout=${LIVE_SESSION_TIMEOUT_SEC}`] }
 
-  #answer (slot: Slot, req: RtspRequest | { headers: Header[] }, status: number, code: ErrorCode, reason: string, extra: Header[] = []): void {
+  #answer (
+    slot: Slot, req: RtspRequest | { headers: Header[] }, status: number, code: ErrorCode, reason: string,
+    extra: Header[] = []
+  ): void {
     this.#error(code, reason)
     const session = getHeader(req, 'Session')
     if (session !== undefined) extra.push(['Session', session])

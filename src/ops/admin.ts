@@ -15,7 +15,13 @@ type Schema = Record<string, unknown>
 const errorSchema: Schema = {
   type: 'object',
   required: ['error'],
-  properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } }
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' } }
+    }
+  }
 }
 const tunnelSchema: Schema = {
   type: 'object',
@@ -65,17 +71,30 @@ const processSchema: Schema = {
   type: 'object',
   required: ['id', 'kind', 'up'],
   properties: {
-    id: { type: 'string', description: "'portal' (the main process; it also relays when workers: 0) or a worker's relay id (w0, w1, …)" },
+    id: {
+      type: 'string',
+      description: "'portal' (the main process; it also relays when workers: 0) or a worker's relay id (w0, w1, …)"
+    },
     kind: { type: 'string', enum: ['portal', 'worker'] },
-    up: { type: 'boolean', description: 'false: a worker slot with no live process (restarting); the figures below are then absent' },
+    up: {
+      type: 'boolean',
+      description: 'false: a worker slot with no live process (restarting); the figures below are then absent'
+    },
     pid: { type: 'integer' },
     fds: { type: ['integer', 'null'], description: 'open file descriptors (/proc/self/fd); null off Linux' },
     handles: {
       type: 'object',
-      description: "active handles (process.getActiveResourcesInfo()) grouped: timers ('Timeout'; Node lists only timers not unref()'d), TCP sockets and listeners, pipes (IPC, stdio), other; byType has every type Node names; allTimers (only with TUNNELGATE_TRACK_TIMERS=1) every armed timer, unref()'d ones too",
+      description: "active handles (process.getActiveResourcesInfo()) grouped: timers ('Timeout'; Node lists only " +
+        "timers not unref()'d), TCP sockets and listeners, pipes (IPC, stdio), other; byType has every type Node " +
+        "names; allTimers (only with TUNNELGATE_TRACK_TIMERS=1) every armed timer, unref()'d ones too",
       properties: {
         timers: { type: 'integer' },
-        allTimers: { type: 'integer', description: 'every armed timer, unref()\'d ones too, created since the process started counting; present only when the process runs with TUNNELGATE_TRACK_TIMERS=1 (an async hook on every async resource: a diagnostic)' },
+        allTimers: {
+          type: 'integer',
+          description: 'every armed timer, unref()\'d ones too, created since the process started counting; present ' +
+            'only when the process runs with TUNNELGATE_TRACK_TIMERS=1 (an async hook on every async resource: a ' +
+            'diagnostic)'
+        },
         tcp: { type: 'integer' },
         pipes: { type: 'integer' },
         other: { type: 'integer' },
@@ -91,9 +110,13 @@ const drainBody: Schema = {
   type: 'object',
   required: ['draining'],
   additionalProperties: false,
-  properties: { draining: { type: 'boolean', description: 'true: take no new sessions (open ones stay); false: back in service' } }
+  properties: {
+    draining: { type: 'boolean', description: 'true: take no new sessions (open ones stay); false: back in service' }
+  }
 }
-const idParam = (name: string, pattern: string): Schema => ({ type: 'object', required: [name], properties: { [name]: { type: 'string', pattern, maxLength: 128 } } })
+const idParam = (name: string, pattern: string): Schema => ({
+  type: 'object', required: [name], properties: { [name]: { type: 'string', pattern, maxLength: 128 } }
+})
 
 interface RouteSpec {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE'
@@ -157,7 +180,8 @@ const ROUTES: RouteSpec[] = [
   {
     method: 'PUT',
     url: '/admin/relays/:id/draining',
-    summary: 'Drain or undrain a relay: a draining relay keeps its tunnels (their POSTs still reach it) and gets no new ones',
+    summary: 'Drain or undrain a relay: a draining relay keeps its tunnels (their POSTs still reach it) and gets no ' +
+      'new ones',
     params: idParam('id', '^[A-Za-z0-9.:\\-\\[\\]]+$'),
     body: drainBody,
     ok: relaySchema,
@@ -165,14 +189,17 @@ const ROUTES: RouteSpec[] = [
     handler: async (req, op) => {
       const id = (req.params as { id: string }).id
       const { draining } = req.body as { draining: boolean }
-      if (!await op.setRelayDraining(id, draining)) throw new HttpError(404, 'TG_ERR_ADMIN_NOT_FOUND', `no relay '${id}' (see GET /admin/relays)`)
+      if (!await op.setRelayDraining(id, draining)) {
+        throw new HttpError(404, 'TG_ERR_ADMIN_NOT_FOUND', `no relay '${id}' (see GET /admin/relays)`)
+      }
       return (await op.relays()).find(r => r.id === id)
     }
   },
   {
     method: 'GET',
     url: '/admin/process',
-    summary: 'Per process (the portal and each local relay worker): pid, open file descriptors, active handles by type, RSS and heap used',
+    summary: 'Per process (the portal and each local relay worker): pid, open file descriptors, active handles by ' +
+      'type, RSS and heap used',
     ok: { type: 'object', properties: { processes: { type: 'array', items: processSchema } } },
     errors: [401],
     handler: async (_req, op) => ({ processes: await op.processes() })
@@ -196,7 +223,9 @@ const ROUTES: RouteSpec[] = [
     handler: async (req, op) => {
       const name = (req.params as { name: string }).name
       const { draining } = req.body as { draining: boolean }
-      if (!await op.setBackendDraining(name, draining)) throw new HttpError(404, 'TG_ERR_ADMIN_NOT_FOUND', `no backend '${name}' (see GET /admin/backends)`)
+      if (!await op.setBackendDraining(name, draining)) {
+        throw new HttpError(404, 'TG_ERR_ADMIN_NOT_FOUND', `no backend '${name}' (see GET /admin/backends)`)
+      }
       return (await op.backends()).find(b => b.name === name)
     }
   },
@@ -204,44 +233,90 @@ const ROUTES: RouteSpec[] = [
     method: 'POST',
     url: '/admin/reload',
     summary: 'Reload the config file (as SIGHUP does) without dropping tunnels',
-    ok: { type: 'object', properties: { applied: { type: 'array', items: { type: 'string' } }, restartRequired: { type: 'array', items: { type: 'string' } }, backends: { type: 'array', items: { type: 'string' } }, routes: { type: 'integer' } } },
+    ok: {
+      type: 'object',
+      properties: {
+        applied: { type: 'array', items: { type: 'string' } },
+        restartRequired: { type: 'array', items: { type: 'string' } },
+        backends: { type: 'array', items: { type: 'string' } },
+        routes: { type: 'integer' }
+      }
+    },
     errors: [400, 401, 409, 422],
     handler: async (_req, op) => {
       try { return await op.reload() } catch (err) {
-        if (TunnelgateError.is(err) && err.code === 'TG_ERR_CFG_INVALID') throw new HttpError(422, 'TG_ERR_CFG_INVALID', err.message)
-        if (TunnelgateError.is(err) && err.code === 'TG_ERR_CFG_RELOAD') throw new HttpError(409, 'TG_ERR_CFG_RELOAD', err.message)
+        if (TunnelgateError.is(err) && err.code === 'TG_ERR_CFG_INVALID') {
+          throw new HttpError(422, 'TG_ERR_CFG_INVALID', err.message)
+        }
+        if (TunnelgateError.is(err) && err.code === 'TG_ERR_CFG_RELOAD') {
+          throw new HttpError(409, 'TG_ERR_CFG_RELOAD', err.message)
+        }
         throw err
       }
     }
   }
 ]
 
-const STATUS_TEXT: Record<number, string> = { 400: 'bad request (malformed JSON, wrong types, unknown fields)', 401: 'missing or wrong bearer token', 404: 'no such tunnel, relay or backend', 409: 'reload not possible now', 422: 'the config file does not validate; nothing changed' }
+const STATUS_TEXT: Record<number, string> = {
+  400: 'bad request (malformed JSON, wrong types, unknown fields)',
+  401: 'missing or wrong bearer token',
+  404: 'no such tunnel, relay or backend',
+  409: 'reload not possible now',
+  422: 'the config file does not validate; nothing changed'
+}
 
 /** The OpenAPI 3.1 description, generated from the route table. */
 export function openApiDocument (): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {}
   for (const r of ROUTES) {
     const path = r.url.replace(/:([A-Za-z]+)/g, '{$1}')
-    const params = r.params === undefined ? [] : Object.entries((r.params.properties as Record<string, Schema>)).map(([name, schema]) => ({ name, in: 'path', required: true, schema }))
-    const responses: Record<string, unknown> = { 200: { description: 'OK', content: { 'application/json': { schema: r.ok } } } }
-    for (const s of r.errors) responses[String(s)] = { description: STATUS_TEXT[s] ?? 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
-    ;(paths[path] ??= {})[r.method.toLowerCase()] = {
+    const params = r.params === undefined
+      ? []
+      : Object.entries((r.params.properties as Record<string, Schema>)).map(
+        ([name, schema]) => ({ name, in: 'path', required: true, schema })
+      )
+    const responses: Record<string, unknown> = {
+      200: { description: 'OK', content: { 'application/json': { schema: r.ok } } }
+    }
+    for (const s of r.errors) {
+      responses[String(s)] = {
+        description: STATUS_TEXT[s] ?? 'error',
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } }
+      }
+    }(paths[path] ??= {})[r.method.toLowerCase()] = {
       summary: r.summary,
-      operationId: `${r.method.toLowerCase()}${path.replace(/[{}]/g, '').split('/').map(s => s.charAt(0).toUpperCase() + s.slice(1)).join('')}`,
+      operationId: `${r.method.toLowerCase()}` +
+        `${path.replace(/[{}]/g, '').split('/').map(s => s.charAt(0).toUpperCase() + s.slice(1)).join('')}`,
       ...(params.length > 0 ? { parameters: params } : {}),
-      ...(r.body !== undefined ? { requestBody: { required: r.method !== 'POST', content: { 'application/json': { schema: r.body } } } } : {}),
+      ...(r.body !== undefined
+        ? { requestBody: { required: r.method !== 'POST', content: { 'application/json': { schema: r.body } } } }
+        : {}),
       responses
     }
   }
-  paths['/admin/openapi.json'] = { get: { summary: 'This document', operationId: 'getOpenapi', responses: { 200: { description: 'OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object' } } } } } } }
+  paths['/admin/openapi.json'] = {
+    get: {
+      summary: 'This document',
+      operationId: 'getOpenapi',
+      responses: {
+        200: { description: 'OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object' } } } }
+      }
+    }
+  }
   return {
     openapi: '3.1.0',
-    info: { title: 'tunnelgate admin API', version: '1', description: 'Operate a running tunnelgate: tunnels, relays, backends, config reload, process resources. Errors are { error: { code, message } } with a TG_ERR_* code.' },
+    info: {
+      title: 'tunnelgate admin API',
+      version: '1',
+      description: 'Operate a running tunnelgate: tunnels, relays, backends, config reload, process resources. ' +
+        'Errors are { error: { code, message } } with a TG_ERR_* code.'
+    },
     servers: [{ url: '/' }],
     components: {
       schemas: { Error: errorSchema },
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'ops.token (required when ops.host is not loopback)' } }
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'ops.token (required when ops.host is not loopback)' }
+      }
     },
     security: [{ bearer: [] }, {}],
     paths
@@ -252,7 +327,9 @@ export function openApiDocument (): Record<string, unknown> {
  * The admin routes on the ops listener (src/ops/ops-web.ts), an encapsulated plugin under /admin
  * with its own coded errors; the listener's token guard has already let the request in.
  */
-export async function registerAdmin (ops: FastifyInstance, deps: { op: Operator, metrics: GatewayMetrics, logger: Logger }): Promise<void> {
+export async function registerAdmin (
+  ops: FastifyInstance, deps: { op: Operator, metrics: GatewayMetrics, logger: Logger }
+): Promise<void> {
   const { op, metrics } = deps
   const log = deps.logger.child({ component: 'admin' })
   const fail = (reply: FastifyReply, status: number, code: ErrorCode, message: string): FastifyReply => {
@@ -263,20 +340,28 @@ export async function registerAdmin (ops: FastifyInstance, deps: { op: Operator,
   await ops.register(async app => {
     app.setErrorHandler((err: Error & { statusCode?: number, validation?: unknown, code?: string }, _req, reply) => {
       if (err instanceof HttpError) return fail(reply, err.status, err.code, err.message)
-      if (err.validation !== undefined || (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)) {
+      if (err.validation !== undefined ||
+          (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)) {
         return fail(reply, err.statusCode ?? 400, 'TG_ERR_ADMIN_BAD_REQUEST', err.message)
       }
       log.error({ err }, 'admin request failed')
       return reply.code(500).send({ error: { code: 'TG_ERR_ADMIN_INTERNAL', message: err.message } })
     })
-    app.setNotFoundHandler((req, reply) => fail(reply, 404, 'TG_ERR_ADMIN_NOT_FOUND', `no route ${req.method} ${req.url.slice(0, 200)} (see /admin/openapi.json)`))
+    app.setNotFoundHandler(
+      (req, reply) => fail(
+        reply, 404, 'TG_ERR_ADMIN_NOT_FOUND',
+        `no route ${req.method} ${req.url.slice(0, 200)} (see /admin/openapi.json)`
+      )
+    )
     const doc = openApiDocument()
     app.get('/openapi.json', async () => doc)
     for (const r of ROUTES) {
       app.route({
         method: r.method,
         url: r.url.slice(ADMIN_PREFIX.length),
-        schema: { ...(r.params !== undefined ? { params: r.params } : {}), ...(r.body !== undefined ? { body: r.body } : {}) },
+        schema: {
+          ...(r.params !== undefined ? { params: r.params } : {}), ...(r.body !== undefined ? { body: r.body } : {})
+        },
         handler: async (req) => await r.handler(req, op)
       })
     }

@@ -92,7 +92,14 @@ export class Operator {
       const got = sums ?? await this.summaries()
       return remote.relays().map(r => {
         const own = got.filter(s => s.relay.startsWith(`${r.id}/`))
-        return { id: r.id, kind: 'remote', up: r.up, draining: r.draining, tunnels: own.length === 0 ? null : own.reduce((n, s) => n + s.tunnels, 0), bytes: r.bytes }
+        return {
+          id: r.id,
+          kind: 'remote',
+          up: r.up,
+          draining: r.draining,
+          tunnels: own.length === 0 ? null : own.reduce((n, s) => n + s.tunnels, 0),
+          bytes: r.bytes
+        }
       })
     }
     if (workers === null) {
@@ -102,7 +109,9 @@ export class Operator {
     const got = sums ?? await this.summaries()
     return workers.slotsInfo().map(w => {
       const s = got.find(x => x.relay === `w${w.id}`) ?? null
-      return { id: `w${w.id}`, kind: 'worker', up: w.up, draining: w.draining, tunnels: s?.tunnels ?? 0, bytes: s?.bytes ?? 0 }
+      return {
+        id: `w${w.id}`, kind: 'worker', up: w.up, draining: w.draining, tunnels: s?.tunnels ?? 0, bytes: s?.bytes ?? 0
+      }
     })
   }
 
@@ -112,7 +121,9 @@ export class Operator {
    */
   async errorCounts (): Promise<Record<string, number>> {
     const out = await countsByCode(this.#d.metrics.errorsTotal)
-    if (this.#d.workers !== null) for (const r of await this.#d.workers.ask<Record<string, number>>('errors')) addCounts(out, r.data)
+    if (this.#d.workers !== null) {
+      for (const r of await this.#d.workers.ask<Record<string, number>>('errors')) addCounts(out, r.data)
+    }
     return out
   }
 
@@ -122,7 +133,9 @@ export class Operator {
     const list = [processInfo('portal', 'portal')]
     if (workers === null) return list
     const got = await workers.ask<ProcessInfo>('process')
-    for (const w of workers.slotsInfo()) list.push(got.find(x => x.slot === w.id)?.data ?? { id: `w${w.id}`, kind: 'worker', up: false })
+    for (const w of workers.slotsInfo()) {
+      list.push(got.find(x => x.slot === w.id)?.data ?? { id: `w${w.id}`, kind: 'worker', up: false })
+    }
     return list
   }
 
@@ -148,8 +161,15 @@ export class Operator {
     const { workers, remote } = this.#d
     let ok = false
     if (remote !== null) ok = remote.setDraining(id, draining)
-    else if (workers !== null) { const m = /^w(\d+)$/.exec(id); ok = m !== null && workers.setDraining(Number(m[1]), draining) }
-    if (ok) this.#d.logger.warn({ event: 'relay-drain', relay: id, draining }, draining ? 'relay draining' : 'relay undrained')
+    else if (workers !== null) {
+      const m = /^w(\d+)$/.exec(id)
+      ok = m !== null && workers.setDraining(Number(m[1]), draining)
+    }
+    if (ok) {
+      this.#d.logger.warn(
+        { event: 'relay-drain', relay: id, draining }, draining ? 'relay draining' : 'relay undrained'
+      )
+    }
     return ok
   }
 
@@ -174,12 +194,16 @@ export class Operator {
       const st = await workers.status()
       for (const b of list) {
         b.sessions = 0
-        for (const w of st) for (const wb of w.backends) if (wb.name === b.name) { b.sessions += wb.sessions; b.healthy &&= wb.healthy }
+        for (const w of st) {
+          for (const wb of w.backends) if (wb.name === b.name) { b.sessions += wb.sessions; b.healthy &&= wb.healthy }
+        }
       }
     }
     // The load the balancer compares (policy loadOf): sessions per weight, with the cluster-wide
     // session figures the in-process relay's pool uses when it has them.
-    const seen = workers === null ? new Map(relay.pool.snapshots({ path: '/', backends: [] }).map(s => [s.name, s.sessions])) : new Map<string, number>()
+    const seen = workers === null
+      ? new Map(relay.pool.snapshots({ path: '/', backends: [] }).map(s => [s.name, s.sessions]))
+      : new Map<string, number>()
     for (const b of list) b.load = Math.round((seen.get(b.name) ?? b.sessions) / b.weight * 1000) / 1000
     return list
   }
@@ -193,7 +217,9 @@ export class Operator {
       workers.setDrainedBackends([...this.#drainedBackends])
       await workers.ask('drain-backend', { name, draining })
     }
-    this.#d.logger.warn({ event: 'backend-drain', backend: name, draining }, draining ? 'backend draining' : 'backend undrained')
+    this.#d.logger.warn(
+      { event: 'backend-drain', backend: name, draining }, draining ? 'backend draining' : 'backend undrained'
+    )
     return true
   }
 
@@ -204,18 +230,27 @@ export class Operator {
    */
   async reload (): Promise<ReloadResult> {
     const load = this.#d.loadConfig
-    if (load === undefined) throw new TunnelgateError('TG_ERR_CFG_RELOAD', 'this gateway was started without a config file to reload')
+    if (load === undefined) {
+      throw new TunnelgateError('TG_ERR_CFG_RELOAD', 'this gateway was started without a config file to reload')
+    }
     if (this.#reloading) throw new TunnelgateError('TG_ERR_CFG_RELOAD', 'a reload is already running')
     this.#reloading = true
     try {
       let next: Config
       try { next = load() } catch (err) {
         this.#d.metrics.errorsTotal.inc({ code: 'TG_ERR_CFG_INVALID' })
-        this.#d.logger.error({ event: 'config-reload', err: (err as Error).message }, 'config reload refused; the running config is unchanged')
+        this.#d.logger.error(
+          { event: 'config-reload', err: (err as Error).message },
+          'config reload refused; the running config is unchanged'
+        )
         throw err
       }
       const prev = this.#config
-      const changed = Object.keys(next).filter(k => JSON.stringify((prev as unknown as Record<string, unknown>)[k]) !== JSON.stringify((next as unknown as Record<string, unknown>)[k]))
+      const changed = Object.keys(next).filter(
+        k => JSON.stringify(
+          (prev as unknown as Record<string, unknown>)[k]
+        ) !== JSON.stringify((next as unknown as Record<string, unknown>)[k])
+      )
       const applied = changed.filter(k => RELOADABLE.includes(k))
       const restartRequired = changed.filter(k => !RELOADABLE.includes(k))
       const { relay, workers } = this.#d
@@ -229,8 +264,6 @@ export class Operator {
       this.#config = next
       this.#d.logger.warn({ event: 'config-reload', applied, restartRequired }, 'config reloaded')
       return { applied, restartRequired, backends: next.backends.map(b => b.name), routes: next.routes.length }
-    } finally {
-      this.#reloading = false
-    }
+    } finally { this.#reloading = false }
   }
 }

@@ -33,19 +33,38 @@ function hostOf (authority: string): string {
   return colon === -1 ? authority : authority.slice(0, colon)
 }
 
-export function checkOpsRequest (token: string, headers: { authorization?: string | undefined, host?: string | undefined, origin?: string | undefined }): OpsVerdict {
+export function checkOpsRequest (
+  token: string, headers: { authorization?: string | undefined, host?: string | undefined, origin?: string | undefined }
+): OpsVerdict {
   if (token !== '') {
     const got = offered(headers.authorization)
-    if (got === null) return { ok: false, status: 401, message: 'an Authorization header with the ops token (Bearer, or the password of Basic) is required' }
-    return timingSafeEqual(digest(got), digest(token)) ? { ok: true } : { ok: false, status: 401, message: 'wrong ops token' }
+    if (got === null) {
+      return {
+        ok: false,
+        status: 401,
+        message: 'an Authorization header with the ops token (Bearer, or the password of Basic) is required'
+      }
+    }
+    return timingSafeEqual(digest(got), digest(token))
+      ? { ok: true }
+      : { ok: false, status: 401, message: 'wrong ops token' }
   }
   if (headers.host !== undefined && !isLoopbackHost(hostOf(headers.host))) {
-    return { ok: false, status: 403, message: `Host '${headers.host.slice(0, 100)}' does not name this loopback listener (set ops.token to reach it by another name)` }
+    return {
+      ok: false,
+      status: 403,
+      message: `Host '${headers.host.slice(0, 100)}' does not name this loopback listener (set ops.token to reach it ` +
+        'by another name)'
+    }
   }
   if (headers.origin !== undefined) {
     let host = ''
     try { host = new URL(headers.origin).hostname.replace(/^\[|\]$/g, '') } catch {}
-    if (!isLoopbackHost(host)) return { ok: false, status: 403, message: 'requests from another site\'s page are refused (set ops.token to allow them)' }
+    if (!isLoopbackHost(host)) {
+      return {
+        ok: false, status: 403, message: 'requests from another site\'s page are refused (set ops.token to allow them)'
+      }
+    }
   }
   return { ok: true }
 }

@@ -41,16 +41,28 @@ export async function buildOpsWeb (d: OpsWebDeps): Promise<FastifyInstance> {
     const v = checkOpsRequest(config.ops.token, req.headers)
     if (v.ok) return
     metrics.errorsTotal.inc({ code: 'TG_ERR_OPS_AUTH' })
-    log.info({ event: 'ops-refused', client: req.ip, status: v.status, code: 'TG_ERR_OPS_AUTH', reason: v.message }, 'ops request refused')
-    if (v.status === 401) void reply.header('WWW-Authenticate', [`Bearer realm="${OPS_REALM}"`, `Basic realm="${OPS_REALM}"`])
+    log.info(
+      { event: 'ops-refused', client: req.ip, status: v.status, code: 'TG_ERR_OPS_AUTH', reason: v.message },
+      'ops request refused'
+    )
+    if (v.status === 401) {
+      void reply.header('WWW-Authenticate', [`Bearer realm="${OPS_REALM}"`, `Basic realm="${OPS_REALM}"`])
+    }
     return await reply.code(v.status).send({ error: { code: 'TG_ERR_OPS_AUTH', message: v.message } })
   })
   app.addHook('onResponse', async (req, reply) => {
-    metrics.webRequestsTotal.inc({ route: `ops:${req.routeOptions.url ?? 'unknown'}`, status: String(reply.statusCode) })
+    metrics.webRequestsTotal.inc({
+      route: `ops:${req.routeOptions.url ?? 'unknown'}`, status: String(reply.statusCode)
+    })
   })
   registerHealth(app, source)
   app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await source.metricsText()))
-  app.get('/status', async () => d.httpRoutes === null ? await source.status() : { ...(await source.status()), httpRoutes: d.httpRoutes.status() })
+  app.get(
+    '/status',
+    async () => d.httpRoutes === null
+      ? await source.status()
+      : { ...(await source.status()), httpRoutes: d.httpRoutes.status() }
+  )
   d.registerStatus(app)
   if (config.admin.enabled) await registerAdmin(app, { op: d.operator, metrics, logger: d.logger })
   await app.ready()

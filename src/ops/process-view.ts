@@ -19,7 +19,10 @@ export interface HandleCounts {
   other: number
   /** Every type as Node names it, with its count. */
   byType: Record<string, number>
-  /** Every armed timer, unref()'d ones too (created since the process started counting): only with TUNNELGATE_TRACK_TIMERS=1 (timer-census.ts). */
+  /**
+   * Every armed timer, unref()'d ones too (created since the process started counting): only with
+   * TUNNELGATE_TRACK_TIMERS=1 (timer-census.ts).
+   */
   allTimers?: number
 }
 
@@ -59,9 +62,7 @@ export function openFds (): number | null {
   try {
     // readdirSync opens one descriptor on the directory while it lists it: not ours to count.
     return readdirSync('/proc/self/fd').length - 1
-  } catch {
-    return null
-  }
+  } catch { return null }
 }
 
 /** This process's figures. */

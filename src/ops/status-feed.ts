@@ -22,7 +22,14 @@ export interface StatusSample {
   errorsDelta: number
 }
 
-export interface HistoryPoint { t: number, tunnels: number, mbps: number, errors: number, relays: Record<string, number>, backends: Record<string, number> }
+export interface HistoryPoint {
+  t: number
+  tunnels: number
+  mbps: number
+  errors: number
+  relays: Record<string, number>
+  backends: Record<string, number>
+}
 
 /** Fixed-size ring buffer. */
 export class Ring<T> {
@@ -98,7 +105,9 @@ export class StatusFeed {
     // One summary per relay serves the relay, backend and stream rows; error counts come from the
     // counters. Nothing here renders the metrics registry (its default metrics list /proc/self/fd).
     const summaries = await this.#op.summaries()
-    const [relays, backends, errors] = await Promise.all([this.#op.relays(summaries), this.#op.backends(summaries), this.#op.errorCounts()])
+    const [relays, backends, errors] = await Promise.all(
+      [this.#op.relays(summaries), this.#op.backends(summaries), this.#op.errorCounts()]
+    )
     const t = Date.now()
     const dt = this.#prevT === 0 ? 0 : t - this.#prevT
     const nextBytes = new Map<string, number>()
@@ -118,7 +127,9 @@ export class StatusFeed {
         paths.set(p.path, e)
       }
     }
-    const streams = [...paths.entries()].map(([path, e]) => ({ path, tunnels: e.tunnels, mbps: rate(`p:${path}`, e.bytes) }))
+    const streams = [...paths.entries()].map(
+      ([path, e]) => ({ path, tunnels: e.tunnels, mbps: rate(`p:${path}`, e.bytes) })
+    )
       .sort((a, b) => b.tunnels - a.tunnels || b.mbps - a.mbps).slice(0, this.#opts.streams)
     this.#prevBytes = nextBytes
     this.#prevT = t

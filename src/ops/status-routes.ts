@@ -18,9 +18,13 @@ import type { StatusFeed } from './status-feed.js'
  * dist/web/status-page when the build copied them (the Docker image); else the repository's src/.
  */
 const here = dirname(fileURLToPath(import.meta.url))
-export const STATUS_ASSET_DIR = existsSync(resolve(here, '../web/status-page/index.html')) ? resolve(here, '../web/status-page') : resolve(here, '../../src/web/status-page')
+export const STATUS_ASSET_DIR = existsSync(resolve(here, '../web/status-page/index.html'))
+  ? resolve(here, '../web/status-page')
+  : resolve(here, '../../src/web/status-page')
 
-const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8', 'favicon.svg': 'image/svg+xml' }
+const ASSETS: Record<string, string> = {
+  'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8', 'favicon.svg': 'image/svg+xml'
+}
 
 export interface StatusRoutesDeps {
   feed: StatusFeed
@@ -39,9 +43,16 @@ export function registerStatusRoutes (app: FastifyInstance, deps: StatusRoutesDe
   const files = new Map<string, Buffer>()
   for (const name of ['index.html', ...Object.keys(ASSETS)]) files.set(name, readFileSync(join(STATUS_ASSET_DIR, name)))
   const streams = new Set<{ end: () => void }>()
-  const meta = (): { sampleIntervalMs: number, watchPort: number | null, admin: boolean } => ({ sampleIntervalMs: deps.sampleIntervalMs, watchPort: deps.watchPort(), admin: deps.admin })
+  const meta = (): { sampleIntervalMs: number, watchPort: number | null, admin: boolean } => ({
+    sampleIntervalMs: deps.sampleIntervalMs, watchPort: deps.watchPort(), admin: deps.admin
+  })
 
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('Cache-Control', 'no-cache').send(files.get('index.html')))
+  app.get(
+    '/',
+    async (_req, reply) => reply.type('text/html; charset=utf-8').header(
+      'Cache-Control', 'no-cache'
+    ).send(files.get('index.html'))
+  )
   app.get('/favicon.ico', async (_req, reply) => reply.type(ASSETS['favicon.svg']!).send(files.get('favicon.svg')))
   app.get('/status/assets/:name', async (req, reply) => {
     const name = (req.params as { name: string }).name
@@ -59,14 +70,23 @@ export function registerStatusRoutes (app: FastifyInstance, deps: StatusRoutesDe
   app.get('/status/events', (req, reply) => {
     if (feed.listenerCount >= deps.maxEventClients) {
       metrics.errorsTotal.inc({ code: 'TG_ERR_STATUS_TOO_MANY_CLIENTS' })
-      void reply.code(503).header('Retry-After', '10').send({ error: { code: 'TG_ERR_STATUS_TOO_MANY_CLIENTS', message: 'too many live status pages; poll /status/live' } })
+      void reply.code(503).header('Retry-After', '10').send({
+        error: { code: 'TG_ERR_STATUS_TOO_MANY_CLIENTS', message: 'too many live status pages; poll /status/live' }
+      })
       return
     }
     reply.hijack()
     const res = reply.raw
-    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' })
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no'
+    })
     res.write(`retry: ${deps.sampleIntervalMs}\n`)
-    res.write(`event: history\ndata: ${JSON.stringify({ history: feed.history.toArray(), ...meta(), sample: feed.last })}\n\n`)
+    res.write(
+      `event: history\ndata: ${JSON.stringify({ history: feed.history.toArray(), ...meta(), sample: feed.last })}\n\n`
+    )
     const stream = { end: () => { off(); res.end() } }
     const off = feed.subscribe(s => { res.write(`event: sample\ndata: ${JSON.stringify(s)}\n\n`) })
     streams.add(stream)

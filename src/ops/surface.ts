@@ -30,13 +30,17 @@ export function registerRelayBytes (registry: Registry, totals: () => Record<str
   // eslint-disable-next-line no-new
   new Counter({
     name: 'tunnelgate_relay_bytes_total',
-    help: 'Bytes relayed per relay (in-process "local", worker "wN", or relay node as seen by a portal), both directions',
+    help: 'Bytes relayed per relay (in-process "local", worker "wN", or relay node as seen by a portal), both ' +
+      'directions',
     labelNames: ['relay'],
     registers: [registry],
     collect () {
       for (const [relay, bytes] of Object.entries(totals())) {
         const prev = reported.get(relay) ?? 0
-        if (bytes > prev) { this.inc({ relay }, bytes - prev); reported.set(relay, bytes) } else if (!reported.has(relay)) { this.inc({ relay }, 0); reported.set(relay, 0) }
+        if (bytes > prev) {
+          this.inc({ relay }, bytes - prev)
+          reported.set(relay, bytes)
+        } else if (!reported.has(relay)) { this.inc({ relay }, 0); reported.set(relay, 0) }
       }
     }
   })
@@ -47,21 +51,45 @@ export interface OpsSurface {
   feed: StatusFeed
   accessLog: AccessLog
   /** Start the ops listener (`ops.host:ops.port`); returns its port. */
-  start (listen: (server: net.Server, port: number, host: string) => Promise<void>, web: { source: StatusSource, httpRoutes: HttpRoutes | null, watchPort: () => number | null }): Promise<number>
+  start (
+    listen: (server: net.Server, port: number, host: string) => Promise<void>,
+    web: { source: StatusSource, httpRoutes: HttpRoutes | null, watchPort: () => number | null }
+  ): Promise<number>
   close (): Promise<void>
 }
 
-export function createOpsSurface (d: { config: Config, relay: Relay, workers: WorkerPool | null, remote: RemoteRelays | null, metrics: GatewayMetrics, logger: Logger, loadConfig?: (() => Config) | undefined }): OpsSurface {
+export function createOpsSurface (
+  d: {
+    config: Config
+    relay: Relay
+    workers: WorkerPool | null
+    remote: RemoteRelays | null
+    metrics: GatewayMetrics
+    logger: Logger
+    loadConfig?: (() => Config) | undefined
+  }
+): OpsSurface {
   const { config, metrics, logger } = d
-  const accessLog = new AccessLog(config.accessLog, logger.child({ component: 'access' }), () => metrics.errorsTotal.inc({ code: 'TG_ERR_ACCESS_LOG_WRITE' }))
+  const accessLog = new AccessLog(
+    config.accessLog, logger.child({ component: 'access' }),
+    () => metrics.errorsTotal.inc({ code: 'TG_ERR_ACCESS_LOG_WRITE' })
+  )
   if (d.remote === null && d.workers === null) {
     d.relay.accessSink = accessLog
     registerRelayBytes(metrics.registry, () => ({ [d.relay.name]: d.relay.summary().bytes }))
   }
   if (d.workers !== null) d.workers.onAccess = r => accessLog.write(r)
-  if (d.remote !== null) registerRelayBytes(metrics.registry, () => Object.fromEntries(d.remote!.relays().map(r => [r.id, r.bytes])))
-  const operator = new Operator({ relay: d.relay, workers: d.workers, remote: d.remote, metrics, logger, config, loadConfig: d.loadConfig })
-  const feed = new StatusFeed(operator, { sampleIntervalMs: config.status.sampleIntervalMs, historySamples: config.status.historySamples, streams: config.status.streams })
+  if (d.remote !== null) {
+    registerRelayBytes(metrics.registry, () => Object.fromEntries(d.remote!.relays().map(r => [r.id, r.bytes])))
+  }
+  const operator = new Operator({
+    relay: d.relay, workers: d.workers, remote: d.remote, metrics, logger, config, loadConfig: d.loadConfig
+  })
+  const feed = new StatusFeed(operator, {
+    sampleIntervalMs: config.status.sampleIntervalMs,
+    historySamples: config.status.historySamples,
+    streams: config.status.streams
+  })
   let app: FastifyInstance | null = null
   let streams: { closeStreams: () => void } | null = null
   return {
@@ -77,13 +105,25 @@ export function createOpsSurface (d: { config: Config, relay: Relay, workers: Wo
         httpRoutes: web.httpRoutes,
         operator,
         registerStatus: a => {
-          streams = registerStatusRoutes(a, { feed, metrics, maxEventClients: config.status.maxEventClients, sampleIntervalMs: config.status.sampleIntervalMs, summaries: async () => await operator.summaries(), watchPort: web.watchPort, admin: config.admin.enabled })
+          streams = registerStatusRoutes(a, {
+            feed,
+            metrics,
+            maxEventClients: config.status.maxEventClients,
+            sampleIntervalMs: config.status.sampleIntervalMs,
+            summaries: async () => await operator.summaries(),
+            watchPort: web.watchPort,
+            admin: config.admin.enabled
+          })
         }
       })
       await listen(app.server, config.ops.port, config.ops.host)
       feed.start()
       const port = (app.server.address() as net.AddressInfo).port
-      logger.info({ event: 'ops-listening', host: config.ops.host, port, admin: config.admin.enabled }, `ops listener (metrics, status page${config.admin.enabled ? ', admin API' : ''}) on http://${config.ops.host}:${port}/`)
+      logger.info(
+        { event: 'ops-listening', host: config.ops.host, port, admin: config.admin.enabled },
+        `ops listener (metrics, status page${config.admin.enabled ? ', admin API' : ''}) on ` +
+          `http://${config.ops.host}:${port}/`
+      )
       return port
     },
     async close () {

@@ -72,52 +72,68 @@ export async function tokenMain (argv: string[], io: TokenIo): Promise<string> {
       strict: true,
       allowPositionals: false
     }).values
-  } catch (err) {
-    throw bad(`${(err as Error).message}\n\n${TOKEN_USAGE}`)
-  }
+  } catch (err) { throw bad(`${(err as Error).message}\n\n${TOKEN_USAGE}`) }
   if (v.help === true) { io.out(TOKEN_USAGE + '\n'); return '' }
   const now = Math.floor(io.now?.() ?? Date.now() / 1000)
 
   const path = v.path
   if (path === undefined) throw bad(`--path is required\n\n${TOKEN_USAGE}`)
   if (!path.startsWith('/') || path.length > TOKEN_LIMITS.maxPathChars || /[\s?#\x00-\x1f\x7f]/.test(path)) {
-    throw bad(`--path must start with '/', have no query, fragment, spaces or control characters, and at most ${TOKEN_LIMITS.maxPathChars} characters (got '${path.slice(0, 80)}')`)
+    throw bad('--path must start with \'/\', have no query, fragment, spaces or control characters, and at ' +
+      `most ${TOKEN_LIMITS.maxPathChars} characters (got '${path.slice(0, 80)}')`)
   }
   const format = (v.format ?? 'hmac') as TokenFormat
   if (format !== 'hmac' && format !== 'jwt') throw bad(`--format must be hmac or jwt (got '${v.format}')`)
   if (v.ttl !== undefined && v.expires !== undefined) throw bad('give --ttl or --expires, not both')
   let exp: number
-  if (v.expires !== undefined) {
-    exp = parseExpiry(v.expires)
-  } else {
-    if (v.ttl !== undefined && !/^\d{1,9}$/.test(v.ttl)) throw bad(`--ttl must be a whole number of seconds (got '${v.ttl}')`)
+  if (v.expires !== undefined) { exp = parseExpiry(v.expires) } else {
+    if (v.ttl !== undefined && !/^\d{1,9}$/.test(v.ttl)) {
+      throw bad(`--ttl must be a whole number of seconds (got '${v.ttl}')`)
+    }
     exp = now + (v.ttl === undefined ? TOKEN_LIMITS.defaultTtlSeconds : Number(v.ttl))
   }
   if (exp <= now) throw bad(`the expiry ${new Date(exp * 1000).toISOString()} is not in the future`)
-  if (exp - now > TOKEN_LIMITS.maxTtlSeconds) throw bad(`the lifetime ${exp - now} s is longer than ${TOKEN_LIMITS.maxTtlSeconds} s (a year and a day)`)
+  if (exp - now > TOKEN_LIMITS.maxTtlSeconds) {
+    throw bad(`the lifetime ${exp - now} s is longer than ${TOKEN_LIMITS.maxTtlSeconds} s (a year and a day)`)
+  }
   const param = v.param ?? 'token'
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(param)) throw bad('--param must be 1-64 characters of A-Z a-z 0-9 _ . - (as auth.tokenQueryParam)')
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(param)) {
+    throw bad('--param must be 1-64 characters of A-Z a-z 0-9 _ . - (as auth.tokenQueryParam)')
+  }
   const base = (v.url ?? 'rtsp://localhost').replace(/\/+$/, '')
-  if (!/^(rtsp|rtsph|https?):\/\/[^\s/?#]+$/i.test(base)) throw bad(`--url must be scheme://host[:port] with no path (got '${base.slice(0, 80)}')`)
+  if (!/^(rtsp|rtsph|https?):\/\/[^\s/?#]+$/i.test(base)) {
+    throw bad(`--url must be scheme://host[:port] with no path (got '${base.slice(0, 80)}')`)
+  }
 
   const envName = v['secret-env'] ?? DEFAULT_SECRET_ENV
-  if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(envName)) throw bad(`--secret-env must name an environment variable (got '${envName.slice(0, 80)}')`)
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(envName)) {
+    throw bad(`--secret-env must name an environment variable (got '${envName.slice(0, 80)}')`)
+  }
   let secret = io.env[envName] ?? ''
   let from = `$${envName}`
   if (secret === '') {
-    if (io.stdin.isTTY === true) throw bad(`set ${envName} to the secret (one of auth.tokenSecrets) or give it on standard input`)
+    if (io.stdin.isTTY === true) {
+      throw bad(`set ${envName} to the secret (one of auth.tokenSecrets) or give it on standard input`)
+    }
     const chunks: Buffer[] = []
     for await (const c of io.stdin) chunks.push(Buffer.from(c))
     secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
     from = 'standard input'
   }
-  if (secret.length < TOKEN_LIMITS.minSecretChars) throw bad(`the secret (from ${from}) must have at least ${TOKEN_LIMITS.minSecretChars} characters, as auth.tokenSecrets[] does`)
+  if (secret.length < TOKEN_LIMITS.minSecretChars) {
+    throw bad(`the secret (from ${from}) must have at least ${TOKEN_LIMITS.minSecretChars} characters, as ` +
+      'auth.tokenSecrets[] does')
+  }
 
   const token = mintToken(format, secret, path, exp, now)
-  if (token.length > TOKEN_MAX_CHARS) throw bad(`the token would be ${token.length} characters, more than the ${TOKEN_MAX_CHARS} a gateway reads: use a shorter --path`)
+  if (token.length > TOKEN_MAX_CHARS) {
+    throw bad(`the token would be ${token.length} characters, more than the ${TOKEN_MAX_CHARS} a gateway reads: use ` +
+      'a shorter --path')
+  }
   io.out(token + '\n')
   const url = `${base}${path}?${param}=${encodeURIComponent(token)}`
-  io.err(`${format} token for ${path} (and below), expires ${new Date(exp * 1000).toISOString()} (secret from ${from})\n`)
+  io.err(`${format} token for ${path} (and below), expires ${new Date(exp * 1000).toISOString()} (secret ` +
+    `from ${from})\n`)
   io.err(`example: ffplay -rtsp_transport http '${url}'\n`)
   io.err(`     or on the tunnel GET as the header  Authorization: Bearer ${token}\n`)
   return token

@@ -11,7 +11,10 @@ import { AccessLog } from './access-log.js'
 import { processInfo } from './process-view.js'
 import { registerRelayBytes } from './surface.js'
 
-export function setupWorkerOps (relay: Relay, m: { config: Config, workerId: number, generation?: number, drainedBackends?: string[] }, logger: Logger, registry: Registry): void {
+export function setupWorkerOps (
+  relay: Relay, m: { config: Config, workerId: number, generation?: number, drainedBackends?: string[] },
+  logger: Logger, registry: Registry
+): void {
   relay.name = `w${m.workerId}`
   relay.idPrefix = `w${m.workerId}.${(m.generation ?? 0).toString(36)}`
   const send = (msg: unknown): void => { if (process.connected) process.send?.(msg, undefined, {}, () => {}) }
@@ -19,7 +22,9 @@ export function setupWorkerOps (relay: Relay, m: { config: Config, workerId: num
   relay.onSessionEnd = ip => send({ type: 'session-end', ip })
   // The portal writes the access file; on stdout each worker logs its own lines.
   const local = new AccessLog({ ...m.config.accessLog, file: '' }, logger.child({ component: 'access' }))
-  relay.accessSink = !m.config.accessLog.enabled ? null : m.config.accessLog.file === '' ? local : { write: r => send({ type: 'access', record: r }) }
+  relay.accessSink = !m.config.accessLog.enabled
+    ? null
+    : m.config.accessLog.file === '' ? local : { write: r => send({ type: 'access', record: r }) }
   for (const n of m.drainedBackends ?? []) relay.pool.setDraining(n, true)
   registerRelayBytes(registry, () => ({ [relay.name]: relay.summary().bytes }))
 }

@@ -19,7 +19,9 @@ export function splitAvcc (sample: Buffer, nalLengthSize: number): Buffer[] {
       : nalLengthSize === 2 ? sample.readUInt16BE(off) : sample[off]!
     off += nalLengthSize
     if (len === 0) continue
-    if (off + len > sample.length) throw new RangeError(`NAL length ${len} overruns the sample (${sample.length - off} left)`)
+    if (off + len > sample.length) {
+      throw new RangeError(`NAL length ${len} overruns the sample (${sample.length - off} left)`)
+    }
     nals.push(sample.subarray(off, off + len))
     off += len
   }
@@ -45,11 +47,12 @@ export function packetizeNal (nal: Buffer, maxPayload = DEFAULT_MAX_PAYLOAD): Bu
   return out
 }
 
-export function packetizeH264 (sample: Buffer, nalLengthSize: number, maxPayload = DEFAULT_MAX_PAYLOAD, paramSets?: Buffer[]): Buffer[] {
+export function packetizeH264 (
+  sample: Buffer, nalLengthSize: number, maxPayload = DEFAULT_MAX_PAYLOAD, paramSets?: Buffer[]
+): Buffer[] {
   let nals = splitAvcc(sample, nalLengthSize).filter((n) => (n[0]! & 0x1f) !== 9)
-  if (paramSets !== undefined && paramSets.length > 0 && nals.some((n) => (n[0]! & 0x1f) === 5) && !nals.some((n) => (n[0]! & 0x1f) === 7)) {
-    nals = [...paramSets, ...nals]
-  }
+  if (paramSets !== undefined && paramSets.length > 0 && nals.some((n) => (n[0]! & 0x1f) === 5) &&
+      !nals.some((n) => (n[0]! & 0x1f) === 7)) { nals = [...paramSets, ...nals] }
   const out: Buffer[] = []
   for (const nal of nals) for (const p of packetizeNal(nal, maxPayload)) out.push(p)
   return out

@@ -37,14 +37,14 @@ export async function startOrigin (opts: OriginOptions): Promise<OriginHandle> {
     maxBacklog: opts.maxBacklogBytes ?? DEFAULT_MAX_BACKLOG,
     log
   })
-  try {
-    await server.start()
-  } catch (err) {
+  try { await server.start() } catch (err) {
     await server.close().catch(() => {})
     await catalog.close()
     throw err
   }
-  log.info({ port: server.port, metricsPort: server.metricsPort, mediaDir, streams: catalog.names() }, 'origin: listening')
+  log.info(
+    { port: server.port, metricsPort: server.metricsPort, mediaDir, streams: catalog.names() }, 'origin: listening'
+  )
   let closing: Promise<void> | undefined
   const handle: OriginHandle = {
     port: server.port,

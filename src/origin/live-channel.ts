@@ -67,7 +67,9 @@ export class LiveChannel {
 
   /** Make sure the RTP streams exist (SETUP replies carry the SSRC before PLAY). */
   prepare (): void {
-    if (this.#streams.length === 0) this.#streams = this.src.tracks.map((t) => new RtpStream(t.payloadType, t.clockRate))
+    if (this.#streams.length === 0) {
+      this.#streams = this.src.tracks.map((t) => new RtpStream(t.payloadType, t.clockRate))
+    }
   }
 
   stop (): void {
@@ -78,7 +80,8 @@ export class LiveChannel {
 
   #start (): void {
     this.prepare()
-    const pacer: Pacer<MediaUnit> = new Pacer(this.src.cursor(0, true), (batch, now) => this.#send(batch, now), (err) => {
+    const send = (batch: MediaUnit[], now: number): void => this.#send(batch, now)
+    const pacer: Pacer<MediaUnit> = new Pacer(this.src.cursor(0, true), send, (err) => {
       if (err !== undefined) this.#o.onError(err)
       if (this.#pacer === pacer) this.#pacer = undefined
     })

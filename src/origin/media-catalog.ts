@@ -16,7 +16,9 @@ export class MediaCatalog {
 
   static async load (dir: string, log: OriginLogger, maxPayload?: number): Promise<MediaCatalog> {
     const cat = new MediaCatalog()
-    const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && EXTENSIONS.has(extname(e.name).toLowerCase()))
+    const entries = (await readdir(dir, { withFileTypes: true })).filter(
+      (e) => e.isFile() && EXTENSIONS.has(extname(e.name).toLowerCase())
+    )
     entries.sort((a, b) => a.name.localeCompare(b.name))
     for (const e of entries) {
       const file = join(dir, e.name)
@@ -30,7 +32,10 @@ export class MediaCatalog {
         cat.#byName.set(src.name, src)
         cat.#byName.set(e.name, src)
         cat.#sources.push(src)
-        log.info({ file, name: src.name, durationSec: src.durationSec, tracks: src.tracks.map((t) => t.kind) }, 'origin: media loaded')
+        log.info(
+          { file, name: src.name, durationSec: src.durationSec, tracks: src.tracks.map((t) => t.kind) },
+          'origin: media loaded'
+        )
       } catch (err) {
         log.warn({ file, reason: err instanceof Error ? err.message : String(err) }, 'origin: skipping media file')
       }
@@ -42,7 +47,5 @@ export class MediaCatalog {
 
   names (): string[] { return this.#sources.map((s) => s.name) }
 
-  async close (): Promise<void> {
-    await Promise.all(this.#sources.map((s) => s.close()))
-  }
+  async close (): Promise<void> { await Promise.all(this.#sources.map((s) => s.close())) }
 }

@@ -63,7 +63,11 @@ export class MediaSource {
     const video = tracks.find((t) => t.kind === 'video')
     this.loopSec = video?.video?.durationSec ?? durationSec
     const tl: TimelineEntry[] = []
-    tracks.forEach((tr, ti) => tr.samples.forEach((s, si) => tl.push({ track: ti, sample: si, t: Math.max(0, s.dts) / tr.timescale })))
+    tracks.forEach(
+      (tr, ti) => tr.samples.forEach(
+        (s, si) => tl.push({ track: ti, sample: si, t: Math.max(0, s.dts) / tr.timescale })
+      )
+    )
     tl.sort((a, b) => a.t - b.t || a.track - b.track)
     this.#timeline = tl
   }
@@ -76,15 +80,38 @@ export class MediaSource {
     const a = mp4.tracks.find((t): t is Mp4AudioTrack => t.kind === 'audio')
     if (v === undefined && a === undefined) throw new Mp4Error('no audio or video track')
     if (v !== undefined) {
-      if (v.codec !== 'avc1' && v.codec !== 'avc3') throw new Mp4Error(`unsupported video codec '${v.codec}' (H.264 only)`)
+      if (v.codec !== 'avc1' && v.codec !== 'avc3') {
+        throw new Mp4Error(`unsupported video codec '${v.codec}' (H.264 only)`)
+      }
       if (v.sps.length === 0 || v.pps.length === 0) throw new Mp4Error('H.264 track without SPS/PPS in avcC')
       if (v.samples.length === 0) throw new Mp4Error('empty video track')
-      tracks.push({ n: tracks.length + 1, control: '', kind: 'video', payloadType: 96, clockRate: 90000, timescale: v.timescale, samples: v.samples, video: v })
+      tracks.push({
+        n: tracks.length + 1,
+        control: '',
+        kind: 'video',
+        payloadType: 96,
+        clockRate: 90000,
+        timescale: v.timescale,
+        samples: v.samples,
+        video: v
+      })
     }
     if (a !== undefined) {
-      if (a.codec !== 'mp4a' || !AAC_OBJECT_TYPES.has(a.objectType)) throw new Mp4Error(`unsupported audio codec '${a.codec}' (object type 0x${a.objectType.toString(16)}; AAC only)`)
+      if (a.codec !== 'mp4a' || !AAC_OBJECT_TYPES.has(a.objectType)) {
+        throw new Mp4Error(`unsupported audio codec '${a.codec}' (object type 0x${a.objectType.toString(16)}; AAC ` +
+          'only)')
+      }
       if (a.asc.length < 2) throw new Mp4Error('AAC track without AudioSpecificConfig')
-      tracks.push({ n: tracks.length + 1, control: '', kind: 'audio', payloadType: 97, clockRate: a.sampleRate, timescale: a.timescale, samples: a.samples, audio: a })
+      tracks.push({
+        n: tracks.length + 1,
+        control: '',
+        kind: 'audio',
+        payloadType: 97,
+        clockRate: a.sampleRate,
+        timescale: a.timescale,
+        samples: a.samples,
+        audio: a
+      })
     }
     for (const t of tracks) t.control = `trackID=${t.n}`
     const fh = await open(file, 'r')
@@ -93,8 +120,23 @@ export class MediaSource {
 
   sdpTracks (): Array<SdpVideo | SdpAudio> {
     return this.tracks.map((t) => t.kind === 'video'
-      ? { kind: 'video', payloadType: t.payloadType, control: t.control, sps: t.video!.sps[0]!, pps: t.video!.pps, width: t.video!.width, height: t.video!.height }
-      : { kind: 'audio', payloadType: t.payloadType, control: t.control, sampleRate: t.clockRate, channels: t.audio!.channels, asc: t.audio!.asc })
+      ? {
+          kind: 'video',
+          payloadType: t.payloadType,
+          control: t.control,
+          sps: t.video!.sps[0]!,
+          pps: t.video!.pps,
+          width: t.video!.width,
+          height: t.video!.height
+        }
+      : {
+          kind: 'audio',
+          payloadType: t.payloadType,
+          control: t.control,
+          sampleRate: t.clockRate,
+          channels: t.audio!.channels,
+          asc: t.audio!.asc
+        })
   }
 
   /**
@@ -116,9 +158,7 @@ export class MediaSource {
   }
 
   /** RTP time offset (track clock units) for a position in seconds. */
-  rtpTimeAt (track: number, sec: number): number {
-    return Math.round(sec * this.tracks[track]!.clockRate)
-  }
+  rtpTimeAt (track: number, sec: number): number { return Math.round(sec * this.tracks[track]!.clockRate) }
 
   /** Iterate units from `startSec` (a seekPoint), optionally looping forever. */
   cursor (startSec: number, loop: boolean): MediaCursor {
@@ -134,9 +174,7 @@ export class MediaSource {
   }
 
   /** Media time of a timeline index (the duration past the end). */
-  timeAt (index: number): number {
-    return this.#timeline[index]?.t ?? this.durationSec
-  }
+  timeAt (index: number): number { return this.#timeline[index]?.t ?? this.durationSec }
 
   async readUnit (idx: number, e: TimelineEntry, loopIndex: number, startSec: number): Promise<MediaUnit> {
     const tr = this.tracks[e.track]!
@@ -146,7 +184,9 @@ export class MediaSource {
     if (bytesRead !== s.size) throw new Mp4Error(`short read of sample ${e.sample} in ${this.file}`)
     const loopSec = loopIndex * this.loopSec
     const payloads = tr.kind === 'video'
-      ? packetizeH264(data, tr.video!.nalLengthSize, this.#maxPayload, s.isSync ? [tr.video!.sps[0]!, ...tr.video!.pps] : undefined)
+      ? packetizeH264(
+        data, tr.video!.nalLengthSize, this.#maxPayload, s.isSync ? [tr.video!.sps[0]!, ...tr.video!.pps] : undefined
+      )
       : packetizeAac(data, this.#maxPayload)
     return {
       idx,
@@ -158,9 +198,7 @@ export class MediaSource {
     }
   }
 
-  async close (): Promise<void> {
-    await this.#fh.close().catch(() => {})
-  }
+  async close (): Promise<void> { await this.#fh.close().catch(() => {}) }
 }
 
 export class MediaCursor {

@@ -7,17 +7,48 @@ import { Counter, Gauge, Registry } from 'prom-client'
 
 export class OriginMetrics {
   readonly registry = new Registry()
-  readonly sessions = new Gauge({ name: 'tunnelgate_origin_sessions', help: 'RTSP sessions open on the origin', registers: [this.registry] })
-  readonly bytesSent = new Counter({ name: 'tunnelgate_origin_bytes_sent_total', help: 'RTP and RTCP bytes sent (with interleaved headers on TCP)', registers: [this.registry] })
-  readonly packetsSent = new Counter({ name: 'tunnelgate_origin_packets_sent_total', help: 'RTP packets sent', registers: [this.registry] })
-  readonly latePackets = new Counter({ name: 'tunnelgate_origin_late_packets_total', help: 'RTP packets sent more than 50 ms after their due time', registers: [this.registry] })
-  readonly droppedPackets = new Counter({ name: 'tunnelgate_origin_dropped_packets_total', help: 'live RTP packets not sent to a viewer whose TCP send buffer was over the cap', registers: [this.registry] })
-  readonly requests = new Counter({ name: 'tunnelgate_origin_requests_total', help: 'RTSP requests answered', labelNames: ['method', 'status'] as const, registers: [this.registry] })
-  readonly connections = new Gauge({ name: 'tunnelgate_origin_connections', help: 'RTSP TCP connections open on the origin', registers: [this.registry] })
+  readonly sessions = new Gauge({
+    name: 'tunnelgate_origin_sessions', help: 'RTSP sessions open on the origin', registers: [this.registry]
+  })
+
+  readonly bytesSent = new Counter({
+    name: 'tunnelgate_origin_bytes_sent_total',
+    help: 'RTP and RTCP bytes sent (with interleaved headers on TCP)',
+    registers: [this.registry]
+  })
+
+  readonly packetsSent = new Counter({
+    name: 'tunnelgate_origin_packets_sent_total', help: 'RTP packets sent', registers: [this.registry]
+  })
+
+  readonly latePackets = new Counter({
+    name: 'tunnelgate_origin_late_packets_total',
+    help: 'RTP packets sent more than 50 ms after their due time',
+    registers: [this.registry]
+  })
+
+  readonly droppedPackets = new Counter({
+    name: 'tunnelgate_origin_dropped_packets_total',
+    help: 'live RTP packets not sent to a viewer whose TCP send buffer was over the cap',
+    registers: [this.registry]
+  })
+
+  readonly requests = new Counter({
+    name: 'tunnelgate_origin_requests_total',
+    help: 'RTSP requests answered',
+    labelNames: ['method', 'status'] as const,
+    registers: [this.registry]
+  })
+
+  readonly connections = new Gauge({
+    name: 'tunnelgate_origin_connections', help: 'RTSP TCP connections open on the origin', registers: [this.registry]
+  })
 }
 
 /** Serve GET /metrics on a plain node:http server; resolves with the bound port. */
-export function serveMetrics (metrics: OriginMetrics, port: number, host: string | undefined): Promise<{ server: Server, port: number }> {
+export function serveMetrics (
+  metrics: OriginMetrics, port: number, host: string | undefined
+): Promise<{ server: Server, port: number }> {
   const server = createServer((req, res) => {
     if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?') === true)) {
       metrics.registry.metrics().then((body) => {

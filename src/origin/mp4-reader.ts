@@ -12,9 +12,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises'
 
-export class Mp4Error extends Error {
-  override name = 'Mp4Error'
-}
+export class Mp4Error extends Error { override name = 'Mp4Error' }
 
 export interface Mp4Sample {
   /** Decode time, track timescale, edit-shifted. */
@@ -82,9 +80,7 @@ export async function readMp4 (path: string): Promise<Mp4File> {
   try {
     const moov = await loadMoov(fh)
     return parseMoov(path, moov)
-  } finally {
-    await fh.close()
-  }
+  } finally { await fh.close() }
 }
 
 async function loadMoov (fh: FileHandle): Promise<Buffer> {
@@ -103,9 +99,7 @@ async function loadMoov (fh: FileHandle): Promise<Buffer> {
       if (bytesRead < 16) throw new Mp4Error('truncated 64-bit box header')
       boxSize = Number(head.readBigUInt64BE(8))
       headerLen = 16
-    } else if (boxSize === 0) {
-      boxSize = size - pos
-    }
+    } else if (boxSize === 0) { boxSize = size - pos }
     if (boxSize < headerLen) throw new Mp4Error(`bad size ${boxSize} for box '${type}' at ${pos}`)
     if (type === 'ftyp') sawFtyp = true
     if (pos === 0 && !['ftyp', 'moov', 'mdat', 'free', 'skip', 'wide', 'pnot'].includes(type)) {
@@ -138,9 +132,7 @@ function children (buf: Buffer): Box[] {
       if (off + 16 > buf.length) throw new Mp4Error(`truncated box '${type}'`)
       size = Number(buf.readBigUInt64BE(off + 8))
       hl = 16
-    } else if (size === 0) {
-      size = buf.length - off
-    }
+    } else if (size === 0) { size = buf.length - off }
     if (size < hl || off + size > buf.length) throw new Mp4Error(`bad size ${size} for box '${type}'`)
     out.push({ type, data: buf.subarray(off + hl, off + size) })
     off += size
@@ -164,9 +156,7 @@ function parseMoov (path: string, moov: Buffer): Mp4File {
   const mvTimescale = v === 1 ? mvhd.readUInt32BE(20) : mvhd.readUInt32BE(12)
   const mvDuration = v === 1 ? Number(mvhd.readBigUInt64BE(24)) : mvhd.readUInt32BE(16)
   const tracks: Mp4Track[] = []
-  for (const box of children(moov)) {
-    if (box.type === 'trak') tracks.push(parseTrak(box.data))
-  }
+  for (const box of children(moov)) { if (box.type === 'trak') tracks.push(parseTrak(box.data)) }
   let durationSec = mvTimescale > 0 ? mvDuration / mvTimescale : 0
   for (const t of tracks) if (t.kind !== 'other') durationSec = Math.max(durationSec, t.durationSec)
   return { path, durationSec, tracks }
@@ -196,7 +186,9 @@ function parseTrak (trak: Buffer): Mp4Track {
     const width = e.length >= 28 ? e.readUInt16BE(24) : 0
     const height = e.length >= 28 ? e.readUInt16BE(26) : 0
     const base = { kind: 'video' as const, id, codec: entry.type, timescale, durationSec, width, height, samples }
-    const avcC = (entry.type === 'avc1' || entry.type === 'avc3') && e.length > 78 ? child(e.subarray(78), 'avcC') : undefined
+    const avcC = (entry.type === 'avc1' || entry.type === 'avc3') && e.length > 78
+      ? child(e.subarray(78), 'avcC')
+      : undefined
     if (avcC === undefined) return { ...base, nalLengthSize: 4, sps: [], pps: [] }
     return { ...base, ...parseAvcC(avcC) }
   }
@@ -243,7 +235,9 @@ export function parseAvcC (avcC: Buffer): { nalLengthSize: number, sps: Buffer[]
 
 const AAC_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350]
 
-function parseAudioEntry (id: number, entry: Box, timescale: number, durationSec: number, samples: Mp4Sample[]): Mp4AudioTrack {
+function parseAudioEntry (
+  id: number, entry: Box, timescale: number, durationSec: number, samples: Mp4Sample[]
+): Mp4AudioTrack {
   const e = entry.data
   let channels = e.length >= 18 ? e.readUInt16BE(16) : 0
   let sampleRate = e.length >= 28 ? e.readUInt32BE(24) >>> 16 : 0
@@ -261,12 +255,16 @@ function parseAudioEntry (id: number, entry: Box, timescale: number, durationSec
   if (asc.length >= 2) {
     const idx = ((asc[0]! & 7) << 1) | (asc[1]! >> 7)
     if (idx < AAC_RATES.length) sampleRate = AAC_RATES[idx]!
-    else if (idx === 15 && asc.length >= 5) sampleRate = ((asc[1]! & 0x7f) << 17) | (asc[2]! << 9) | (asc[3]! << 1) | (asc[4]! >> 7)
+    else if (idx === 15 && asc.length >= 5) {
+      sampleRate = ((asc[1]! & 0x7f) << 17) | (asc[2]! << 9) | (asc[3]! << 1) | (asc[4]! >> 7)
+    }
     const ch = (asc[1]! >> 3) & 15
     if (ch > 0) channels = ch
   }
   if (sampleRate === 0) sampleRate = timescale
-  return { kind: 'audio', id, codec: entry.type, objectType, timescale, durationSec, sampleRate, channels, asc, samples }
+  return {
+    kind: 'audio', id, codec: entry.type, objectType, timescale, durationSec, sampleRate, channels, asc, samples
+  }
 }
 
 /** ES_Descriptor → DecoderConfigDescriptor (objectTypeIndication) → DecoderSpecificInfo (ASC). */
@@ -341,9 +339,7 @@ function buildSamples (stbl: Buffer, mediaTime: number, id: number): Mp4Sample[]
     const c = co64.readUInt32BE(4)
     if (8 + c * 8 > co64.length) throw new Mp4Error(`track ${id}: truncated co64`)
     for (let i = 0; i < c; i++) chunkOffsets.push(Number(co64.readBigUInt64BE(8 + i * 8)))
-  } else {
-    throw new Mp4Error(`track ${id}: missing 'stco' box`)
-  }
+  } else { throw new Mp4Error(`track ${id}: missing 'stco' box`) }
   const samples: Mp4Sample[] = new Array(n)
   // Sample → chunk (stsc) and offsets.
   const stscCount = stsc.readUInt32BE(4)

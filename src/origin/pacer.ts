@@ -72,7 +72,11 @@ export class Pacer<T extends Timed> {
   #sleep (ms: number): Promise<void> {
     return new Promise((resolve) => {
       this.#wake = resolve
-      this.#timer = setTimeout(() => { this.#wake = undefined; this.#timer = undefined; resolve() }, Math.max(1, Math.ceil(ms)))
+      this.#timer = setTimeout(() => {
+        this.#wake = undefined
+        this.#timer = undefined
+        resolve()
+      }, Math.max(1, Math.ceil(ms)))
     })
   }
 }

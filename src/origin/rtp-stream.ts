@@ -37,7 +37,17 @@ export class RtpStream {
     const stampNs = stamp ? process.hrtime.bigint() : undefined
     for (let i = 0; i < u.payloads.length; i++) {
       const payload = u.payloads[i]!
-      out[i] = buildRtpPacket({ payloadType: this.payloadType, marker: i === u.payloads.length - 1, seq: this.seq, timestamp: ts, ssrc: this.ssrc, ...(stampNs !== undefined ? { stampNs } : {}) }, payload)
+      out[i] = buildRtpPacket(
+        {
+          payloadType: this.payloadType,
+          marker: i === u.payloads.length - 1,
+          seq: this.seq,
+          timestamp: ts,
+          ssrc: this.ssrc,
+          ...(stampNs !== undefined ? { stampNs } : {})
+        },
+        payload
+      )
       this.seq = (this.seq + 1) & 0xffff
       this.packets++
       this.octets += payload.length + (out[i]!.length - RTP_HEADER - payload.length)
@@ -51,6 +61,8 @@ export class RtpStream {
   senderReport (wallMs: number, cname: string): Buffer | undefined {
     if (this.#lastTs === undefined) return undefined
     const rtpTimestamp = (this.#lastTs + Math.round(((wallMs - this.#lastWallMs) / 1000) * this.clockRate)) >>> 0
-    return buildSenderReport({ ssrc: this.ssrc, wallMs, rtpTimestamp, packetCount: this.packets, octetCount: this.octets, cname })
+    return buildSenderReport({
+      ssrc: this.ssrc, wallMs, rtpTimestamp, packetCount: this.packets, octetCount: this.octets, cname
+    })
   }
 }

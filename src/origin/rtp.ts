@@ -41,12 +41,26 @@ export function buildRtpPacket (f: RtpFields, payload: Buffer): Buffer {
 }
 
 /** Parsed view of an RTP packet (for tests and clients). */
-export function parseRtpHeader (b: Buffer): { payloadType: number, marker: boolean, seq: number, timestamp: number, ssrc: number, payload: Buffer } {
+export function parseRtpHeader (b: Buffer): {
+  payloadType: number
+  marker: boolean
+  seq: number
+  timestamp: number
+  ssrc: number
+  payload: Buffer
+} {
   if (b.length < RTP_HEADER || (b[0]! >> 6) !== 2) throw new RangeError('not an RTP packet')
   const cc = b[0]! & 15
   let off = RTP_HEADER + cc * 4
   if (b[0]! & 0x10) off += 4 + b.readUInt16BE(off + 2) * 4
   let end = b.length
   if (b[0]! & 0x20) end -= b[b.length - 1]!
-  return { payloadType: b[1]! & 0x7f, marker: (b[1]! & 0x80) !== 0, seq: b.readUInt16BE(2), timestamp: b.readUInt32BE(4), ssrc: b.readUInt32BE(8), payload: b.subarray(off, end) }
+  return {
+    payloadType: b[1]! & 0x7f,
+    marker: (b[1]! & 0x80) !== 0,
+    seq: b.readUInt16BE(2),
+    timestamp: b.readUInt32BE(4),
+    ssrc: b.readUInt32BE(8),
+    payload: b.subarray(off, end)
+  }
 }

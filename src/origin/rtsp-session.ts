@@ -10,7 +10,9 @@
 import { randomBytes } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { RtspDemuxer } from '../tunnel/codec/demux.js'
-import { getHeader, makeResponse, serializeMessage, type Header, type RtspRequest, type RtspResponse } from '../tunnel/codec/rtsp-message.js'
+import {
+  getHeader, makeResponse, serializeMessage, type Header, type RtspRequest, type RtspResponse
+} from '../tunnel/codec/rtsp-message.js'
 import type { LiveChannel, LiveViewer } from './live-channel.js'
 import type { MediaCatalog } from './media-catalog.js'
 import type { MediaSource } from './media-source.js'
@@ -176,7 +178,9 @@ export class RtspConnection {
     } catch (err) {
       if (!(err instanceof RtspError)) throw err
       const extra: Header[] = [...base, ...err.extra]
-      if (sessionHeader !== undefined && err.status !== 454) extra.push(['Session', sessionHeader.split(';')[0]!.trim()])
+      if (sessionHeader !== undefined && err.status !== 454) {
+        extra.push(['Session', sessionHeader.split(';')[0]!.trim()])
+      }
       this.#send(method, makeResponse(err.status, cseq?.trim(), extra))
     }
   }
@@ -229,9 +233,7 @@ export class RtspConnection {
       s = this.#session(sessionHeader)
       if (s.src !== src || s.live !== t.live) throw new RtspError(459, 'SETUP of another stream in this session')
       if (s.state === 'playing' && !s.live) throw new RtspError(455)
-    } else {
-      s = this.#newSession(src, t.live)
-    }
+    } else { s = this.#newSession(src, t.live) }
     // Replace an earlier transport of the same track.
     const old = s.out.tracks.get(ti)
     if (old?.kind === 'tcp') { this.#channels.delete(old.rtpChannel); this.#channels.delete(old.rtcpChannel) }
@@ -272,23 +274,29 @@ export class RtspConnection {
     while (this.#sessions.has(id))
     const out = new ViewerOutput(this.socket, this.#ctx.udp, this.#ctx.metrics)
     const s: OriginSession = { id, src, live, out, streams: [], state: 'ready', lastSeen: Date.now(), udpKeys: [] }
-    if (live) {
-      s.channel = this.#ctx.liveChannel(src)
-    } else {
+    if (live) { s.channel = this.#ctx.liveChannel(src) } else {
       s.streams = src.tracks.map((tr) => new RtpStream(tr.payloadType, tr.clockRate))
-      s.player = new VodPlayer(src, out, s.streams, { metrics: this.#ctx.metrics, maxBacklog: this.#ctx.maxBacklog, stamp: this.#ctx.stamp, cname: this.#ctx.cname })
+      s.player = new VodPlayer(src, out, s.streams, {
+        metrics: this.#ctx.metrics, maxBacklog: this.#ctx.maxBacklog, stamp: this.#ctx.stamp, cname: this.#ctx.cname
+      })
     }
     this.#sessions.set(id, s)
     this.#ctx.metrics.sessions.inc()
-    this.#ctx.log.info({ session: id, stream: src.name, live, remote: this.socket.remoteAddress }, 'origin: session created')
+    this.#ctx.log.info(
+      { session: id, stream: src.name, live, remote: this.socket.remoteAddress }, 'origin: session created'
+    )
     return s
   }
 
   #rtpInfo (s: OriginSession, base: string, info: RtpInfoEntry[]): string {
-    return info.map((e) => `url=${base}/${s.src.tracks[e.track]!.control};seq=${e.seq};rtptime=${e.rtptime >>> 0}`).join(',')
+    return info.map(
+      (e) => `url=${base}/${s.src.tracks[e.track]!.control};seq=${e.seq};rtptime=${e.rtptime >>> 0}`
+    ).join(',')
   }
 
-  #play (req: RtspRequest, sessionHeader: string | undefined, replyNow: (h: Header[]) => void): Header[] | Promise<void> {
+  #play (
+    req: RtspRequest, sessionHeader: string | undefined, replyNow: (h: Header[]) => void
+  ): Header[] | Promise<void> {
     const s = this.#session(sessionHeader)
     const { t, src } = this.#target(req)
     if (src !== s.src) throw new RtspError(454)
@@ -319,18 +327,20 @@ export class RtspConnection {
     const dur = src.durationSec.toFixed(3)
     let start: number | undefined
     if (range?.start !== undefined) {
-      if (range.start > src.durationSec) throw new RtspError(457, 'Range start past the end', [['Range', `npt=0.000-${dur}`]])
+      if (range.start > src.durationSec) {
+        throw new RtspError(457, 'Range start past the end', [['Range', `npt=0.000-${dur}`]])
+      }
       start = src.seekPoint(range.start)
       if (start === undefined) throw new RtspError(457)
     } else if (s.state === 'playing') {
       // A PLAY without Range while playing is a keepalive ("ping"): no change.
       return [sessionOut, ['Range', `npt=${player.position().toFixed(3)}-${dur}`]]
-    } else if (s.state === 'ready') {
-      start = 0
-    }
+    } else if (s.state === 'ready') { start = 0 }
     const r = player.play(start)
     s.state = 'playing'
-    return [sessionOut, ['Range', `npt=${r.start.toFixed(3)}-${dur}`], ['RTP-Info', this.#rtpInfo(s, t.base, r.rtpInfo)]]
+    return [
+      sessionOut, ['Range', `npt=${r.start.toFixed(3)}-${dur}`], ['RTP-Info', this.#rtpInfo(s, t.base, r.rtpInfo)]
+    ]
   }
 
   #pause (req: RtspRequest, sessionHeader: string | undefined): Header[] {
@@ -340,9 +350,7 @@ export class RtspConnection {
       if (s.viewer !== undefined) s.channel!.remove(s.viewer)
       s.pendingPlay?.()
       s.viewer = undefined
-    } else {
-      s.player!.pause()
-    }
+    } else { s.player!.pause() }
     if (s.state === 'playing') s.state = 'paused'
     const out: Header[] = [['Session', `${s.id};timeout=${this.#ctx.sessionTimeoutSec}`]]
     if (!s.live) out.push(['Range', `npt=${s.player!.position().toFixed(3)}-${s.src.durationSec.toFixed(3)}`])
@@ -358,8 +366,9 @@ export class RtspConnection {
     const lines: string[] = []
     for (const n of names) {
       const key = n.replace(/:.*$/, '').trim().toLowerCase()
-      if (key === 'position' && s !== undefined) lines.push(`position: ${s.live ? 'now' : s.player!.position().toFixed(3)}`)
-      else if (key === 'session_timeout') lines.push(`session_timeout: ${this.#ctx.sessionTimeoutSec}`)
+      if (key === 'position' && s !== undefined) {
+        lines.push(`position: ${s.live ? 'now' : s.player!.position().toFixed(3)}`)
+      } else if (key === 'session_timeout') lines.push(`session_timeout: ${this.#ctx.sessionTimeoutSec}`)
       else if (key === 'streams') lines.push(`streams: ${this.#ctx.catalog.names().join(',')}`)
       else throw new RtspError(451, `parameter ${key}`, [['Content-Type', 'text/parameters']])
     }
@@ -372,7 +381,9 @@ export class RtspConnection {
     if (s.viewer !== undefined) s.channel?.remove(s.viewer)
     s.pendingPlay?.()
     for (const k of s.udpKeys) if (this.#ctx.udpClients.get(k) === s) this.#ctx.udpClients.delete(k)
-    for (const t of s.out.tracks.values()) if (t.kind === 'tcp') { this.#channels.delete(t.rtpChannel); this.#channels.delete(t.rtcpChannel) }
+    for (const t of s.out.tracks.values()) {
+      if (t.kind === 'tcp') { this.#channels.delete(t.rtpChannel); this.#channels.delete(t.rtcpChannel) }
+    }
     this.#ctx.metrics.sessions.dec()
     this.#ctx.log.info({ session: s.id, stream: s.src.name }, 'origin: session closed')
   }

@@ -103,7 +103,9 @@ export class OriginServer {
         maxBacklog: this.#cfg.maxBacklog,
         stamp: this.#cfg.stamp,
         cname: `tunnelgate-origin@${hostname()}`,
-        onError: (err) => this.#cfg.log.error({ stream: src.name, err: err instanceof Error ? err.message : String(err) }, 'origin: live channel failed')
+        onError: (err) => this.#cfg.log.error(
+          { stream: src.name, err: err instanceof Error ? err.message : String(err) }, 'origin: live channel failed'
+        )
       })
       this.#live.set(src.name, ch)
     }
@@ -146,9 +148,7 @@ async function bindUdpPair (host: string | undefined): Promise<UdpPair> {
     try {
       const rtcp = await bindUdp(p + 1, host)
       return { rtp, rtcp, ports: [p, p + 1] }
-    } catch {
-      rtp.close()
-    }
+    } catch { rtp.close() }
   }
   const rtp = await bindUdp(0, host)
   const rtcp = await bindUdp(0, host)

@@ -66,7 +66,9 @@ export class VodPlayer {
       const s = this.#streams[track]!
       return { track, seq: s.seq, rtptime: s.timestamp(this.#src.rtpTimeAt(track, start)) }
     })
-    const pacer: Pacer<MediaUnit> = new Pacer(cursor, (batch, now) => this.#send(batch, now, pacer), (err) => this.#onEnd(pacer, err))
+    const pacer: Pacer<MediaUnit> = new Pacer(
+      cursor, (batch, now) => this.#send(batch, now, pacer), (err) => this.#onEnd(pacer, err)
+    )
     this.#pacer = pacer
     this.#lastSr = Date.now()
     this.#needSr = new Set(this.#out.tracks.keys())

@@ -57,15 +57,25 @@ export function parseSummaries (body: unknown): RelaySummary[] {
   if (!Array.isArray(list)) return []
   const out: RelaySummary[] = []
   for (const x of list as Array<Record<string, unknown>>) {
-    if (x === null || typeof x !== 'object' || typeof x.relay !== 'string' || !isCount(x.tunnels) || !isCount(x.unpairedLegs) || !isCount(x.bytes)) continue
+    if (x === null || typeof x !== 'object' || typeof x.relay !== 'string' || !isCount(x.tunnels) ||
+        !isCount(x.unpairedLegs) || !isCount(x.bytes)) { continue }
     const backends: Record<string, { bytes: number }> = {}
     if (x.backends !== null && typeof x.backends === 'object') {
-      for (const [k, v] of Object.entries(x.backends as Record<string, { bytes?: unknown }>)) if (v !== null && typeof v === 'object' && isCount(v.bytes)) backends[k] = { bytes: v.bytes }
+      for (const [k, v] of Object.entries(x.backends as Record<string, { bytes?: unknown }>)) {
+        if (v !== null && typeof v === 'object' && isCount(v.bytes)) backends[k] = { bytes: v.bytes }
+      }
     }
     const paths = Array.isArray(x.paths)
-      ? (x.paths as Array<Record<string, unknown>>).filter(p => p !== null && typeof p === 'object' && typeof p.path === 'string' && isCount(p.tunnels) && isCount(p.bytes)).slice(0, SUMMARY_PATHS).map(p => ({ path: p.path as string, tunnels: p.tunnels as number, bytes: p.bytes as number }))
+      ? (x.paths as Array<Record<string, unknown>>).filter(
+          p => p !== null && typeof p === 'object' && typeof p.path === 'string' && isCount(p.tunnels) &&
+            isCount(p.bytes)
+        ).slice(0, SUMMARY_PATHS).map(
+          p => ({ path: p.path as string, tunnels: p.tunnels as number, bytes: p.bytes as number })
+        )
       : []
-    out.push({ relay: x.relay.slice(0, 200), tunnels: x.tunnels, unpairedLegs: x.unpairedLegs, bytes: x.bytes, backends, paths })
+    out.push({
+      relay: x.relay.slice(0, 200), tunnels: x.tunnels, unpairedLegs: x.unpairedLegs, bytes: x.bytes, backends, paths
+    })
   }
   return out
 }
@@ -98,7 +108,9 @@ export class ClosedTotals {
  * One relay's summary from its open sessions' tallies (SessionTally: path, backend, bytes; no
  * snapshot per session, the status feed takes one every few seconds) and the closed sessions' totals.
  */
-export function summarize (relay: string, live: Iterable<SessionTally>, closed: ClosedTotals, unpairedLegs: number): RelaySummary {
+export function summarize (
+  relay: string, live: Iterable<SessionTally>, closed: ClosedTotals, unpairedLegs: number
+): RelaySummary {
   let bytes = closed.bytes
   let tunnels = 0
   const backends: Record<string, { bytes: number }> = {}

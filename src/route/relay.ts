@@ -107,7 +107,14 @@ export class Relay {
   tunnelsPerIp (): Record<string, number> { return this.#tunnelsByIp.entries() }
 
   #sessionDeps (): SessionDeps & { live: LiveRegistry, output: OutputLedger } {
-    return { config: this.config, pool: this.pool, metrics: this.metrics, logger: this.#log, live: this.live, output: this.output }
+    return {
+      config: this.config,
+      pool: this.pool,
+      metrics: this.metrics,
+      logger: this.#log,
+      live: this.live,
+      output: this.output
+    }
   }
 
   /** limits.maxTunnels and limits.maxTunnelsPerIp for a leg that opens a session (not a tunnel GET: the pairing's). */
@@ -181,7 +188,9 @@ export class Relay {
     socket.write(GET_REPLY)
     // The path only: the query may carry a token or an Axis sessioncookie (status views, logs, OPTIONS * routing).
     const entryPath = targetPath(head.target)
-    const tunnel = new HttpTunnel(cookie, socket, { config: this.config, metrics: this.metrics, logger: this.#log, output: this.output }, () => {
+    const tunnel = new HttpTunnel(cookie, socket, {
+      config: this.config, metrics: this.metrics, logger: this.#log, output: this.output
+    }, () => {
       if (this.#tunnels.get(cookie)?.tunnel === tunnel) this.#tunnels.delete(cookie)
       this.#pairing.getClosed(cookie, d.id)
       this.#pairingChanged()
@@ -198,11 +207,21 @@ export class Relay {
       id: this.#newId(),
       relay: this.name,
       // A GET let in by a token (allowedPath) never had its Authorization header checked as Basic.
-      ...userOf(info.user ?? (this.config.auth.basic.length > 0 && info.allowedPath === undefined ? basicUser(head.headers) : undefined))
+      ...userOf(info.user ??
+        (this.config.auth.basic.length > 0 && info.allowedPath === undefined ? basicUser(head.headers) : undefined))
     })
     tunnel.bind(session)
     this.#track(session, ip)
-    this.#log.info({ event: 'tunnel-opened', transport: 'http-tunnel', client: info.clientAddress, path: entryPath, userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
+    this.#log.info(
+      {
+        event: 'tunnel-opened',
+        transport: 'http-tunnel',
+        client: info.clientAddress,
+        path: entryPath,
+        userAgent: getHeader(head, 'User-Agent') ?? ''
+      },
+      'tunnel opened'
+    )
     if (rest.length > 0) socket.unshift(rest)
     socket.resume()
     for (const { post, refusal } of d.posts) {
@@ -295,7 +314,16 @@ export class Relay {
     })
     if (session === null) return
     this.#track(session, ip)
-    this.#log.info({ event: 'tunnel-opened', transport: 'websocket', client: info.clientAddress, path: info.allowedPath ?? targetPath(head.target), userAgent: getHeader(head, 'User-Agent') ?? '' }, 'tunnel opened')
+    this.#log.info(
+      {
+        event: 'tunnel-opened',
+        transport: 'websocket',
+        client: info.clientAddress,
+        path: info.allowedPath ?? targetPath(head.target),
+        userAgent: getHeader(head, 'User-Agent') ?? ''
+      },
+      'tunnel opened'
+    )
   }
 
   #track (session: ProxySession, ip: string): void {
@@ -318,9 +346,7 @@ export class Relay {
 
   /** Close one session by id (TEARDOWN at its backend); false when no such session. */
   kick (id: string): boolean {
-    for (const s of this.#sessions) {
-      if (s.snapshot().id === id) { s.clientGone('kicked'); return true }
-    }
+    for (const s of this.#sessions) { if (s.snapshot().id === id) { s.clientGone('kicked'); return true } }
     return false
   }
 
@@ -346,7 +372,9 @@ export class Relay {
     if (graceMs > 0 && this.#sessions.size > 0) {
       await new Promise<void>(resolve => {
         const t = setTimeout(resolve, graceMs)
-        const check = setInterval(() => { if (this.#sessions.size === 0) { clearTimeout(t); clearInterval(check); resolve() } }, 100)
+        const check = setInterval(() => {
+          if (this.#sessions.size === 0) { clearTimeout(t); clearInterval(check); resolve() }
+        }, 100)
         t.unref(); check.unref()
       })
     }

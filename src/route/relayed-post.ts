@@ -35,7 +35,12 @@ export type PostToWorker =
   | { type: 'post-data', id: number, data: string }
   | { type: 'post-end', id: number }
 
-export interface PostControl { type: 'post-ctl', id: number, op: 'write' | 'end' | 'destroy' | 'pause' | 'resume', data?: string }
+export interface PostControl {
+  type: 'post-ctl'
+  id: number
+  op: 'write' | 'end' | 'destroy' | 'pause' | 'resume'
+  data?: string
+}
 
 export function isPostToWorker (m: unknown): m is PostToWorker {
   const t = (m as { type?: unknown } | null)?.type
@@ -62,12 +67,21 @@ export class PostRelays {
    * Relay `socket` (paused, its head read; `rest` = body bytes read with it) to the worker
    * behind `send` (false when its channel is closed: the leg is closed).
    */
-  open (send: (m: PostToWorker) => boolean, socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, clientAddress: string): void {
+  open (
+    send: (m: PostToWorker) => boolean, socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer,
+    clientAddress: string
+  ): void {
     const id = ++this.#seq
-    if (!send({ type: 'post', id, cookie, head, rest: rest.toString('latin1'), clientAddress })) { socket.destroy(); return }
+    if (!send({ type: 'post', id, cookie, head, rest: rest.toString('latin1'), clientAddress })) {
+      socket.destroy()
+      return
+    }
     this.#sockets.set(id, socket)
     const ua = head.headers.find(([k]) => k.toLowerCase() === 'user-agent')?.[1] ?? ''
-    socket.on('data', contained(socketOwner(socket, ua, this.#report), 'portal-post-data', (chunk: Buffer) => { if (!send({ type: 'post-data', id, data: chunk.toString('latin1') })) socket.destroy() }))
+    const owner = socketOwner(socket, ua, this.#report)
+    socket.on('data', contained(owner, 'portal-post-data', (chunk: Buffer) => {
+      if (!send({ type: 'post-data', id, data: chunk.toString('latin1') })) { socket.destroy() }
+    }))
     socket.on('error', () => {})
     socket.on('close', () => { if (this.#sockets.delete(id)) send({ type: 'post-end', id }) })
     socket.resume()

@@ -129,9 +129,7 @@ class RelayReads {
     if (gate.inPlace(client.writableLength)) {
       ok = client.write(chunk, gate.written)
       gate.afterWrite(client.writableLength)
-    } else {
-      ok = client.write(Buffer.from(chunk))
-    }
+    } else { ok = client.write(Buffer.from(chunk)) }
     if (!ok && client.writableLength > 0) gate.full()
   }
 
@@ -180,10 +178,30 @@ export class RemoteRelays implements LegSink {
       sessions: ip => ({ tunnels: this.#sessions.total, tunnelsFromIp: this.#sessions.get(ip) })
     }, metrics, logger)
     const registers = [metrics.registry]
-    this.#up = new Gauge({ name: 'tunnelgate_relay_up', help: 'Relay node health as this portal sees it (1 up, 0 down)', labelNames: ['relay'], registers })
-    this.#forwarded = new Counter({ name: 'tunnelgate_relay_legs_total', help: 'Tunnel legs forwarded to each relay node', labelNames: ['relay'], registers })
-    this.#drainingGauge = new Gauge({ name: 'tunnelgate_relay_draining', help: 'Relay node draining as its /healthz says (1: no new tunnels go to it)', labelNames: ['relay'], registers })
-    this.#postAsks = new Counter({ name: 'tunnelgate_relay_post_asks_total', help: 'POST pair hand-shakes with relay nodes, by result (known, unknown, error)', labelNames: ['result'], registers })
+    this.#up = new Gauge({
+      name: 'tunnelgate_relay_up',
+      help: 'Relay node health as this portal sees it (1 up, 0 down)',
+      labelNames: ['relay'],
+      registers
+    })
+    this.#forwarded = new Counter({
+      name: 'tunnelgate_relay_legs_total',
+      help: 'Tunnel legs forwarded to each relay node',
+      labelNames: ['relay'],
+      registers
+    })
+    this.#drainingGauge = new Gauge({
+      name: 'tunnelgate_relay_draining',
+      help: 'Relay node draining as its /healthz says (1: no new tunnels go to it)',
+      labelNames: ['relay'],
+      registers
+    })
+    this.#postAsks = new Counter({
+      name: 'tunnelgate_relay_post_asks_total',
+      help: 'POST pair hand-shakes with relay nodes, by result (known, unknown, error)',
+      labelNames: ['result'],
+      registers
+    })
     // tunnelgate_unpaired_legs at a portal is this portal's own count, read whenever it is scraped
     // (the in-process relay, which would set it, gets no legs in the portal role).
     Object.assign(metrics.unpairedLegs, { collect: () => { metrics.unpairedLegs.set(this.#legs.unpaired) } })
@@ -205,7 +223,13 @@ export class RemoteRelays implements LegSink {
   async summaries (timeoutMs = 1000): Promise<RelaySummary[]> {
     const per = await Promise.all([...this.#relays.values()].filter(r => r.up).map(async r => {
       try {
-        const res = await r.pool.request({ path: '/status/summary', method: 'GET', headers: this.#opts.signer.readHeaders('/status/summary'), headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
+        const res = await r.pool.request({
+          path: '/status/summary',
+          method: 'GET',
+          headers: this.#opts.signer.readHeaders('/status/summary'),
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs
+        })
         const text = await res.body.text()
         if (res.statusCode !== 200 || text.length > 1 << 20) return []
         return parseSummaries(JSON.parse(text)).map(s => ({ ...s, relay: `${r.id}/${s.relay}` }))
@@ -254,12 +278,27 @@ export class RemoteRelays implements LegSink {
       for (const a of addrs) want.set(`${a}:${s.port}`, { host: a, port: s.port })
     }
     for (const [id, r] of this.#relays) {
-      if (!want.has(id)) { void r.pool.close(); this.#relays.delete(id); this.#up.remove({ relay: id }); this.#drainingGauge.remove({ relay: id }) }
+      if (!want.has(id)) {
+        void r.pool.close()
+        this.#relays.delete(id)
+        this.#up.remove({ relay: id })
+        this.#drainingGauge.remove({ relay: id })
+      }
     }
     for (const [id, t] of want) {
       if (this.#relays.has(id)) continue
       const origin = `http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`
-      this.#relays.set(id, { id, host: t.host, port: t.port, up: true, pool: new Pool(origin, { connections: 1, keepAliveTimeout: 10_000 }), draining: false, open: new Set(), bytesClosed: 0, selfDraining: false })
+      this.#relays.set(id, {
+        id,
+        host: t.host,
+        port: t.port,
+        up: true,
+        pool: new Pool(origin, { connections: 1, keepAliveTimeout: 10_000 }),
+        draining: false,
+        open: new Set(),
+        bytesClosed: 0,
+        selfDraining: false
+      })
     }
   }
 
@@ -272,9 +311,16 @@ export class RemoteRelays implements LegSink {
         const body = (await res.body.text()).slice(0, 4096)
         ok = res.statusCode === 200
         // A draining relay answers 200 {"status":"draining","draining":true}: up, but no new tunnels.
-        if (ok) { try { draining = (JSON.parse(body) as { draining?: unknown }).draining === true } catch { draining = false } }
+        if (ok) {
+          try { draining = (JSON.parse(body) as { draining?: unknown }).draining === true } catch { draining = false }
+        }
       } catch {}
-      if (draining !== r.selfDraining) this.#log.info({ relay: r.id, draining }, draining ? 'relay is draining: no new tunnels go to it' : 'relay no longer draining')
+      if (draining !== r.selfDraining) {
+        this.#log.info(
+          { relay: r.id, draining },
+          draining ? 'relay is draining: no new tunnels go to it' : 'relay no longer draining'
+        )
+      }
       r.selfDraining = draining
       this.#drainingGauge.set({ relay: r.id }, draining ? 1 : 0)
       if (ok !== r.up) this.#log.warn({ relay: r.id, up: ok }, 'relay health changed')
@@ -283,10 +329,15 @@ export class RemoteRelays implements LegSink {
     }))
   }
 
-  #forward (socket: net.Socket, raw: Buffer, claims: LegClaims, key: string, fallback: boolean, track?: { cookie: string, kind: 'get' | 'post' }): void {
+  #forward (
+    socket: net.Socket, raw: Buffer, claims: LegClaims, key: string, fallback: boolean,
+    track?: { cookie: string, kind: 'get' | 'post' }
+  ): void {
     socket.pause()
     // A throw while forwarding this leg closes this leg only.
-    const owner = socketOwner(socket, socket.remoteAddress ?? '', (where, err) => { reportFault(this.#metrics, this.#log, where, err) })
+    const owner = socketOwner(socket, socket.remoteAddress ?? '', (where, err) => {
+      reportFault(this.#metrics, this.#log, where, err)
+    })
     const order = this.#order(key, track)
     const attempt = (i: number): void => {
       const relay = order[i]
@@ -300,7 +351,18 @@ export class RemoteRelays implements LegSink {
       const reads = size > 0 && track?.kind !== 'post' ? new RelayReads(size) : null
       const up = reads === null
         ? net.connect({ host: relay.host, port: relay.port, noDelay: true })
-        : net.connect({ host: relay.host, port: relay.port, noDelay: true, onread: { buffer: reads.buffer, callback: contained(owner, 'portal-forward-data', (n: number) => { reads.read(n); return true }, false) } })
+        : net.connect({
+          host: relay.host,
+          port: relay.port,
+          noDelay: true,
+          onread: {
+            buffer: reads.buffer,
+            callback: contained(owner, 'portal-forward-data', (n: number) => {
+              reads.read(n)
+              return true
+            }, false)
+          }
+        })
       const timer = setTimeout(() => up.destroy(new Error('connect timeout')), this.#opts.connectTimeoutMs)
       up.once('error', err => {
         clearTimeout(timer)
@@ -314,11 +376,16 @@ export class RemoteRelays implements LegSink {
         clearTimeout(timer)
         this.#forwarded.inc({ relay: relay.id })
         relay.open.add(up)
-        if (track?.kind === 'get') { this.#cookieRelay.set(track.cookie, relay.id); this.#watchPairing(up, track.cookie, reads) }
+        if (track?.kind === 'get') {
+          this.#cookieRelay.set(track.cookie, relay.id)
+          this.#watchPairing(up, track.cookie, reads)
+        }
         up.once('close', () => {
           relay.open.delete(up)
           relay.bytesClosed += up.bytesRead + up.bytesWritten
-          if (track?.kind === 'get' && this.#cookieRelay.get(track.cookie) === relay.id) this.#cookieRelay.delete(track.cookie)
+          if (track?.kind === 'get' && this.#cookieRelay.get(track.cookie) === relay.id) {
+            this.#cookieRelay.delete(track.cookie)
+          }
         })
         up.setKeepAlive(true, 30_000)
         // A proof per connection: a relay node refuses a nonce it has seen.
@@ -329,7 +396,10 @@ export class RemoteRelays implements LegSink {
     attempt(0)
   }
 
-  acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer, allowedPath?: string }): void {
+  acceptGet (
+    socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer,
+    info: { clientAddress: string, raw?: Buffer, allowedPath?: string }
+  ): void {
     this.#metrics.legsTotal.inc({ leg: 'get', transport: 'http-tunnel' })
     const ip = plainAddress(info.clientAddress)
     // A second GET for a cookie whose GET is open here is a duplicate (its relay drops it).
@@ -353,10 +423,16 @@ export class RemoteRelays implements LegSink {
   #vouch (head: HttpHead, info: { clientAddress: string, allowedPath?: string }): Omit<LegClaims, 'kind'> {
     // A token (allowedPath) was checked instead of Basic credentials: an Authorization header is then unverified.
     const user = info.allowedPath === undefined && this.#opts.basicUsers === true ? basicUser(head.headers) : undefined
-    return { client: info.clientAddress, ...(info.allowedPath === undefined ? {} : { path: info.allowedPath }), ...(user === undefined ? {} : { user }) }
+    return {
+      client: info.clientAddress,
+      ...(info.allowedPath === undefined ? {} : { path: info.allowedPath }),
+      ...(user === undefined ? {} : { user })
+    }
   }
 
-  acceptPost (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer }): void {
+  acceptPost (
+    socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, raw?: Buffer }
+  ): void {
     this.#metrics.legsTotal.inc({ leg: 'post', transport: 'http-tunnel' })
     const raw = withoutOwnHeaders(info.raw ?? rest, head.headLength)
     const client = info.clientAddress
@@ -427,7 +503,10 @@ export class RemoteRelays implements LegSink {
     const attempt = (i: number): void => {
       if (socket.destroyed) return
       const relay = ask[i]
-      if (relay === undefined) { this.#forward(socket, raw, { kind: 'post', client, cookie }, cookie, true, { cookie, kind: 'post' }); return }
+      if (relay === undefined) {
+        this.#forward(socket, raw, { kind: 'post', client, cookie }, cookie, true, { cookie, kind: 'post' })
+        return
+      }
       const up = net.connect({ host: relay.host, port: relay.port, noDelay: true })
       let settled = false
       let buf: Buffer = Buffer.alloc(0)
@@ -448,8 +527,12 @@ export class RemoteRelays implements LegSink {
         next('error')
       })
       up.once('close', () => next('error'))
-      up.once('connect', () => { up.write(Buffer.concat([this.#opts.signer.preamble({ kind: 'post-ask', client, cookie }), asked])) })
-      up.on('data', contained(socketOwner(socket, socket.remoteAddress ?? '', (where, err) => { reportFault(this.#metrics, this.#log, where, err) }), 'portal-forward-data', (chunk: Buffer) => {
+      up.once('connect', () => {
+        up.write(Buffer.concat([this.#opts.signer.preamble({ kind: 'post-ask', client, cookie }), asked]))
+      })
+      up.on('data', contained(socketOwner(socket, socket.remoteAddress ?? '', (where, err) => {
+        reportFault(this.#metrics, this.#log, where, err)
+      }), 'portal-forward-data', (chunk: Buffer) => {
         if (settled) return
         buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
         const end = buf.indexOf('\r\n\r\n')
@@ -475,13 +558,22 @@ export class RemoteRelays implements LegSink {
     attempt(0)
   }
 
-  /** A WebSocket upgrade is forwarded raw (with the client header) to the relay owning its key; that relay's front door admits it again. */
-  acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: { clientAddress: string, raw?: Buffer, allowedPath?: string }): void {
+  /**
+   * A WebSocket upgrade is forwarded raw (with the client header) to the relay owning its key; that relay's front door
+   * admits it again.
+   */
+  acceptWebSocket (
+    socket: net.Socket, head: HttpHead, rest: Buffer,
+    info: { clientAddress: string, raw?: Buffer, allowedPath?: string }
+  ): void {
     this.#metrics.legsTotal.inc({ leg: 'websocket', transport: 'websocket' })
     const ip = plainAddress(info.clientAddress)
     if (!this.#legs.acceptSession('websocket', socket, ip)) return
     this.#countSession(socket, ip)
-    this.#forward(socket, withoutOwnHeaders(info.raw ?? rest, head.headLength), { ...this.#vouch(head, info), kind: 'websocket' }, webSocketKey(head), true)
+    this.#forward(
+      socket, withoutOwnHeaders(info.raw ?? rest, head.headLength), { ...this.#vouch(head, info), kind: 'websocket' },
+      webSocketKey(head), true
+    )
   }
 
   acceptRtsp (socket: net.Socket, initial: Buffer, info: { clientAddress: string }): void {

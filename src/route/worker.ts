@@ -22,14 +22,17 @@ installFaultsFromEnv(process.env)
 
 type ControlMessage =
   | { type: 'config', config: Config, workerId: number, generation?: number, drainedBackends?: string[] }
-  | { type: 'query', id: number, what: 'metrics' | 'errors' | 'status' | 'summary' | 'tunnels' | 'kick' | 'drain-backend' | 'reconfigure', arg?: unknown }
+  | {
+    type: 'query'
+    id: number
+    what: 'metrics' | 'errors' | 'status' | 'summary' | 'tunnels' | 'kick' | 'drain-backend' | 'reconfigure'
+    arg?: unknown
+  }
   | { type: 'shutdown', graceMs: number }
   | { type: 'load', figures: LoadFigure[] }
 
 /** To the portal; a failed write (the portal is gone) is dropped: 'disconnect' below ends this process. */
-function toPortal (msg: unknown): void {
-  if (process.connected) process.send?.(msg, undefined, {}, () => {})
-}
+function toPortal (msg: unknown): void { if (process.connected) process.send?.(msg, undefined, {}, () => {}) }
 
 let relay: Relay | null = null
 /** POST legs the portal relays here, by its id. */
@@ -40,7 +43,9 @@ function relayedPost (m: PostToWorker): void {
     const leg = new RelayedPost(m.id, toPortal, () => { posts.delete(m.id) })
     if (relay === null) { leg.destroy(); return }
     posts.set(m.id, leg)
-    relay.acceptPost(leg, m.head, m.cookie, Buffer.from(m.rest, 'latin1'), { clientAddress: m.clientAddress, acceptedAt: performance.now() })
+    relay.acceptPost(leg, m.head, m.cookie, Buffer.from(m.rest, 'latin1'), {
+      clientAddress: m.clientAddress, acceptedAt: performance.now()
+    })
   } else if (m.type === 'post-data') posts.get(m.id)?.deliver(Buffer.from(m.data, 'latin1'))
   else posts.get(m.id)?.clientClosed()
 }
@@ -57,7 +62,9 @@ function legOwner (close: () => void, tag: string): FaultOwner {
     }
   }
 }
-const userAgentOf = (head: { headers: Array<[string, string]> }): string => head.headers.find(([k]) => k.toLowerCase() === 'user-agent')?.[1] ?? ''
+const userAgentOf = (
+  head: { headers: Array<[string, string]> }
+): string => head.headers.find(([k]) => k.toLowerCase() === 'user-agent')?.[1] ?? ''
 let workerLog: Logger | null = null
 const logOf = (): Logger => workerLog ?? (workerLog = createLogger('info'))
 
@@ -77,7 +84,9 @@ process.on('message', (msg: unknown, handle?: unknown) => {
   if (isLegMessage(msg)) {
     const socket = handle as net.Socket | undefined
     if (socket === undefined || relay === null) return
-    contained(legOwner(() => socket.destroy(), msg.head === null ? '' : userAgentOf(msg.head)), 'worker-leg-message', takeLeg)(msg, socket)
+    contained(
+      legOwner(() => socket.destroy(), msg.head === null ? '' : userAgentOf(msg.head)), 'worker-leg-message', takeLeg
+    )(msg, socket)
     return
   }
   control(msg as ControlMessage)
@@ -86,7 +95,12 @@ process.on('message', (msg: unknown, handle?: unknown) => {
 function takeLeg (msg: LegMessage, socket: net.Socket): void {
   if (relay === null) return
   const rest = Buffer.from(msg.rest, 'base64')
-  const info = { clientAddress: msg.clientAddress, acceptedAt: performance.now(), ...(msg.allowedPath === undefined ? {} : { allowedPath: msg.allowedPath }), ...(msg.user === undefined ? {} : { user: msg.user }) }
+  const info = {
+    clientAddress: msg.clientAddress,
+    acceptedAt: performance.now(),
+    ...(msg.allowedPath === undefined ? {} : { allowedPath: msg.allowedPath }),
+    ...(msg.user === undefined ? {} : { user: msg.user })
+  }
   if (msg.kind === 'get' && msg.head !== null) relay.acceptGet(socket, msg.head, msg.cookie, rest, info)
   else if (msg.kind === 'post' && msg.head !== null) relay.acceptPost(socket, msg.head, msg.cookie, rest, info)
   else if (msg.kind === 'websocket' && msg.head !== null) relay.acceptWebSocket(socket, msg.head, rest, info)
@@ -110,11 +124,27 @@ function control (m: ControlMessage): void {
     const ops = answerOps(relay, m.what, m.arg)
     if (ops !== undefined) { toPortal({ type: 'reply', id: m.id, data: ops }); return }
     if (m.what === 'errors') {
-      void (relay === null ? Promise.resolve({}) : countsByCode(relay.metrics.errorsTotal)).then(data => toPortal({ type: 'reply', id: m.id, data }), () => toPortal({ type: 'reply', id: m.id, data: {} }))
+      void (relay === null ? Promise.resolve({}) : countsByCode(relay.metrics.errorsTotal)).then(
+        data => toPortal({ type: 'reply', id: m.id, data }), () => toPortal({ type: 'reply', id: m.id, data: {} })
+      )
     } else if (m.what === 'metrics') {
-      registry?.getMetricsAsJSON().then(json => toPortal({ type: 'reply', id: m.id, data: json }), () => toPortal({ type: 'reply', id: m.id, data: [] }))
+      registry?.getMetricsAsJSON().then(
+        json => toPortal({ type: 'reply', id: m.id, data: json }), () => toPortal({ type: 'reply', id: m.id, data: [] })
+      )
     } else {
-      toPortal({ type: 'reply', id: m.id, data: { tunnels: relay?.activeSessions ?? 0, unpairedLegs: relay?.pendingPostCount ?? 0, tunnelsByIp: relay?.tunnelsPerIp() ?? {}, backends: relay?.pool.all().map(b => ({ name: b.config.name, sessions: b.sessions, healthy: relay!.pool.isHealthy(b), bps: b.bps })) ?? [] } })
+      toPortal({
+        type: 'reply',
+        id: m.id,
+        data: {
+          tunnels: relay?.activeSessions ?? 0,
+          unpairedLegs: relay?.pendingPostCount ?? 0,
+          tunnelsByIp: relay?.tunnelsPerIp() ?? {},
+          backends: relay?.pool.all().map(
+            b => ({ name: b.config.name, sessions: b.sessions, healthy: relay!.pool.isHealthy(b), bps: b.bps })
+          ) ??
+            []
+        }
+      })
     }
     return
   }

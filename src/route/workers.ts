@@ -49,7 +49,12 @@ interface WorkerSlot {
   posts: PostRelays
 }
 
-export interface WorkerStatus { tunnels: number, unpairedLegs: number, tunnelsByIp?: Record<string, number>, backends: Array<{ name: string, sessions: number, healthy: boolean, bps?: number }> }
+export interface WorkerStatus {
+  tunnels: number
+  unpairedLegs: number
+  tunnelsByIp?: Record<string, number>
+  backends: Array<{ name: string, sessions: number, healthy: boolean, bps?: number }>
+}
 
 /**
  * Send a control message to a worker. False when its IPC channel is already closed; a write that
@@ -105,7 +110,18 @@ export class WorkerPool implements LegSink {
   async start (count: number): Promise<void> {
     const ready: Array<Promise<void>> = []
     for (let i = 0; i < count; i++) {
-      const slot: WorkerSlot = { id: i, child: null, ready: false, restarts: 0, draining: false, ipCounts: new PerIpCounts(), handoffs: [], seq: 0, appliedSeq: 0, posts: new PostRelays((where, err) => { reportFault(this.#metrics, this.#log, where, err) }) }
+      const slot: WorkerSlot = {
+        id: i,
+        child: null,
+        ready: false,
+        restarts: 0,
+        draining: false,
+        ipCounts: new PerIpCounts(),
+        handoffs: [],
+        seq: 0,
+        appliedSeq: 0,
+        posts: new PostRelays((where, err) => reportFault(this.#metrics, this.#log, where, err))
+      }
       this.#slots.push(slot)
       ready.push(this.#spawn(slot))
     }
@@ -119,7 +135,9 @@ export class WorkerPool implements LegSink {
       slot.ready = false
       // An IPC write to a worker that is exiting fails with EPIPE; without a listener that error
       // would be thrown in the portal process. The 'exit' handler below restarts the worker.
-      child.on('error', err => { if (!this.#closing) this.#log.warn({ worker: slot.id, err: err.message }, 'relay worker IPC error') })
+      child.on('error', err => {
+        if (!this.#closing) { this.#log.warn({ worker: slot.id, err: err.message }, 'relay worker IPC error') }
+      })
       child.on('message', (m: { type: string, id?: number, data?: unknown }) => {
         if (m.type === 'ready') { slot.ready = true; resolve(); return }
         if (m.type === 'tunnel-end') {
@@ -127,7 +145,9 @@ export class WorkerPool implements LegSink {
           if (c !== undefined && this.#cookieOwner.get(c) === slot.id) this.#tunnelEnded(c)
           return
         }
-        if (m.type === 'session-end') { const ip = (m as { ip?: string }).ip; if (ip !== undefined) slot.ipCounts.add(ip, -1); return }
+        if (m.type === 'session-end') {
+          const ip = (m as { ip?: string }).ip; if (ip !== undefined) { slot.ipCounts.add(ip, -1) } return
+        }
         if (m.type === 'access') { this.onAccess?.((m as unknown as { record: AccessRecord }).record); return }
         if (isPostControl(m)) { slot.posts.control(m); return }
         if (m.type === 'reply' && m.id !== undefined) {
@@ -151,11 +171,20 @@ export class WorkerPool implements LegSink {
         this.#log.error({ worker: slot.id, code, signal, restartInMs: delay }, 'relay worker exited; restarting')
         setTimeout(() => { if (!this.#closing) void this.#spawn(slot) }, delay).unref()
       })
-      sendControl(child, { type: 'config', config: this.#config, workerId: slot.id, generation: slot.restarts, drainedBackends: this.#drainedBackends })
+      sendControl(child, {
+        type: 'config',
+        config: this.#config,
+        workerId: slot.id,
+        generation: slot.restarts,
+        drainedBackends: this.#drainedBackends
+      })
     })
   }
 
-  #handOff (kind: LegKind, socket: net.Socket, head: HttpHead | null, cookie: string, rest: Buffer, clientAddress: string, key: string, vouched: { allowedPath?: string, user?: string } = {}): boolean {
+  #handOff (
+    kind: LegKind, socket: net.Socket, head: HttpHead | null, cookie: string, rest: Buffer, clientAddress: string,
+    key: string, vouched: { allowedPath?: string, user?: string } = {}
+  ): boolean {
     const slot = this.#pick(kind, cookie, key)
     if (slot === null || slot.child === null) {
       this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_TOO_MANY' })
@@ -177,14 +206,29 @@ export class WorkerPool implements LegSink {
     }
     const extra = freezeSocket(socket)
     const all = extra.length > 0 ? Buffer.concat([rest, extra]) : rest
-    const msg: LegMessage = { type: 'leg', kind, cookie, head, rest: all.toString('base64'), clientAddress, ...(vouched.allowedPath === undefined ? {} : { allowedPath: vouched.allowedPath }), ...(vouched.user === undefined ? {} : { user: vouched.user }) }
+    const msg: LegMessage = {
+      type: 'leg',
+      kind,
+      cookie,
+      head,
+      rest: all.toString('base64'),
+      clientAddress,
+      ...(vouched.allowedPath === undefined ? {} : { allowedPath: vouched.allowedPath }),
+      ...(vouched.user === undefined ? {} : { user: vouched.user })
+    }
     slot.child.send(msg, socket, { keepOpen: false }, err => {
-      if (err !== null && err !== undefined) { this.#log.warn({ err: err.message }, 'leg hand-off failed'); socket.destroy() }
+      if (err !== null && err !== undefined) {
+        this.#log.warn({ err: err.message }, 'leg hand-off failed')
+        socket.destroy()
+      }
     })
     return true
   }
 
-  acceptGet (socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer, info: { clientAddress: string, allowedPath?: string, user?: string }): void {
+  acceptGet (
+    socket: net.Socket, head: HttpHead, cookie: string, rest: Buffer,
+    info: { clientAddress: string, allowedPath?: string, user?: string }
+  ): void {
     // A GET for a cookie whose tunnel is open is a duplicate (its worker drops it).
     this.#legs.acceptGet(socket, cookie, plainAddress(info.clientAddress), this.#cookieOwner.has(cookie),
       () => this.#handOff('get', socket, head, cookie, rest, info.clientAddress, cookie, info))
@@ -205,7 +249,10 @@ export class WorkerPool implements LegSink {
   }
 
   /** A WebSocket goes to the worker owning its random handshake key (the worker writes the 101). */
-  acceptWebSocket (socket: net.Socket, head: HttpHead, rest: Buffer, info: { clientAddress: string, allowedPath?: string, user?: string }): void {
+  acceptWebSocket (
+    socket: net.Socket, head: HttpHead, rest: Buffer,
+    info: { clientAddress: string, allowedPath?: string, user?: string }
+  ): void {
     if (!this.#legs.acceptSession('websocket', socket, plainAddress(info.clientAddress))) return
     this.#handOff('websocket', socket, head, '', rest, info.clientAddress, webSocketKey(head), info)
   }
@@ -264,7 +311,9 @@ export class WorkerPool implements LegSink {
   /** Ask every worker (or one) an operator question: summary, tunnels, kick, drain-backend, reconfigure. */
   async ask<T> (what: string, arg?: unknown, only?: number): Promise<Array<{ slot: number, data: T | null }>> {
     const slots = only === undefined ? this.#slots : this.#slots.filter(s => s.id === only)
-    return await Promise.all(slots.map(async s => ({ slot: s.id, data: await this.#query<T>(s, what as 'status', arg) })))
+    return await Promise.all(
+      slots.map(async s => ({ slot: s.id, data: await this.#query<T>(s, what as 'status', arg) }))
+    )
   }
 
   /** A reloaded config: kept for restarts and sent to every worker (open tunnels keep theirs). */
@@ -316,7 +365,9 @@ export class WorkerPool implements LegSink {
   async pushLoad (outside: LoadFigure[]): Promise<void> {
     const statuses = await Promise.all(this.#slots.map(s => this.#query<WorkerStatus>(s, 'status')))
     const per = workerFigures(statuses, outside, Date.now())
-    this.#slots.forEach((s, i) => { if (s.ready && s.child !== null && s.child.connected) sendControl(s.child, { type: 'load', figures: per[i] }) })
+    this.#slots.forEach((s, i) => {
+      if (s.ready && s.child !== null && s.child.connected) { sendControl(s.child, { type: 'load', figures: per[i] }) }
+    })
   }
 
   async status (): Promise<WorkerStatus[]> {

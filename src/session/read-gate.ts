@@ -27,7 +27,10 @@ export class ReadGate {
 
   constructor (source: net.Socket) { this.#source = source }
 
-  /** Before writing buffer bytes to a sink with `queued` bytes waiting: true = write them in place with `written` as callback; false = write a copy. */
+  /**
+   * Before writing buffer bytes to a sink with `queued` bytes waiting: true = write them in place with `written` as
+   * callback; false = write a copy.
+   */
   inPlace (queued: number): boolean {
     if (queued > 0) return false
     this.#inFlight++

@@ -72,7 +72,9 @@ export class SocketOutput {
   /** A write the kernel did not take that left more than the budget queued also ends the connection. */
   #after (): void {
     const queued = this.#socket.writableLength
-    if (queued > this.#limit) this.#refuse(`${queued} bytes queued towards the client (limits.clientOutputBytes ${this.#limit})`)
+    if (queued > this.#limit) {
+      this.#refuse(`${queued} bytes queued towards the client (limits.clientOutputBytes ${this.#limit})`)
+    }
   }
 
   /** Stop counting this connection in the ledger (it closed). */
@@ -85,10 +87,15 @@ export class SocketOutput {
     if (this.#exceeded || this.#socket.destroyed) return false
     const queued = this.#socket.writableLength
     // An empty queue always takes one write (a large SDP reply): the budget bounds what piles up unread.
-    if (queued > 0 && queued + n > this.#limit) return this.#refuse(`${queued + n} bytes would be queued towards the client (limits.clientOutputBytes ${this.#limit})`)
+    if (queued > 0 && queued + n > this.#limit) {
+      return this.#refuse(`${queued + n} bytes would be queued towards the client ` +
+        `(limits.clientOutputBytes ${this.#limit})`)
+    }
     const ledger = this.#ledger
-    if (ledger !== null && ledger.limit > 0 && queued > 0 && ledger.total - this.#accounted + queued + n > ledger.limit) {
-      return this.#refuse(`output queued towards clients would pass limits.clientOutputBytesTotal (${ledger.limit}) while this client has ${queued} bytes unread`)
+    if (ledger !== null && ledger.limit > 0 && queued > 0 &&
+        ledger.total - this.#accounted + queued + n > ledger.limit) {
+      return this.#refuse(`output queued towards clients would pass limits.clientOutputBytesTotal (${ledger.limit}) ` +
+        `while this client has ${queued} bytes unread`)
     }
     return true
   }

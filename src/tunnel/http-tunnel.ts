@@ -79,7 +79,9 @@ export class HttpTunnel implements ClientSide, FaultOwner {
     this.#log = deps.logger
     this.#onEnd = onEnd
     const l = deps.config.limits
-    this.#getDemux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
+    this.#getDemux = new RtspDemuxer({
+      maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes
+    })
     this.#out = new SocketOutput(get, l.clientOutputBytes, deps.output ?? null)
     get.setNoDelay(true)
     get.setKeepAlive(true, 30_000)
@@ -121,7 +123,9 @@ export class HttpTunnel implements ClientSide, FaultOwner {
       socket,
       decoder: new Base64StreamDecoder(),
       chunked: te !== undefined && /chunked/i.test(te) ? new ChunkedDecoder() : null,
-      demux: new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
+      demux: new RtspDemuxer({
+        maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes
+      })
     }
     this.#posts.add(leg)
     socket.setNoDelay(true)
@@ -167,8 +171,11 @@ export class HttpTunnel implements ClientSide, FaultOwner {
     // connection) is refused now, not after the body its Content-Length (32767) announces.
     const held = this.#getDemux.buffered
     if (held === 0) this.#heldStart = ''
-    else if (held <= chunk.length) this.#heldStart = chunk.toString('latin1', chunk.length - held, Math.min(chunk.length, chunk.length - held + 512))
-    else if (this.#heldStart.length < 512) this.#heldStart += chunk.toString('latin1', 0, Math.min(chunk.length, 512 - this.#heldStart.length))
+    else if (held <= chunk.length) {
+      this.#heldStart = chunk.toString('latin1', chunk.length - held, Math.min(chunk.length, chunk.length - held + 512))
+    } else if (this.#heldStart.length < 512) {
+      this.#heldStart += chunk.toString('latin1', 0, Math.min(chunk.length, 512 - this.#heldStart.length))
+    }
     if (/^[A-Za-z]+ \S+ HTTP\/\d\.\d\r?\n/.test(this.#heldStart)) {
       this.#metrics.errorsTotal.inc({ code: 'TG_ERR_TUN_SAME_CONNECTION' })
       this.#log.info('HTTP request on a tunnel GET connection refused')

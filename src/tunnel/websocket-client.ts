@@ -45,14 +45,18 @@ export class WebSocketClient extends SocketClientSide implements ClientSide, Fau
   #closeReason = 'stream ended'
   #drainCbs: Array<() => void> = []
 
-  constructor (socket: net.Socket, deps: { config: Config, metrics: GatewayMetrics, logger: Logger, output?: OutputLedger | null }) {
+  constructor (
+    socket: net.Socket, deps: { config: Config, metrics: GatewayMetrics, logger: Logger, output?: OutputLedger | null }
+  ) {
     // The budget covers data frames, pongs and the close frame alike.
     super(socket, deps.config.limits.clientOutputBytes, deps.output ?? null)
     this.#metrics = deps.metrics
     this.#log = deps.logger
     const l = deps.config.limits
     this.#decoder = new WsFrameDecoder({ maxMessageBytes: l.wsMessageBytes, requireMask: true })
-    this.#demux = new RtspDemuxer({ maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes })
+    this.#demux = new RtspDemuxer({
+      maxHeadBytes: l.rtspHeadBytes, maxHeaders: l.rtspHeaders, maxBodyBytes: l.rtspBodyBytes
+    })
     socket.setNoDelay(true)
     socket.setKeepAlive(true, 30_000)
     socket.on('drain', () => { for (const cb of this.#drainCbs) cb() })
@@ -108,7 +112,9 @@ export class WebSocketClient extends SocketClientSide implements ClientSide, Fau
           return
         case 'error':
           this.#metrics.errorsTotal.inc({ code: ev.code })
-          this.#log.info({ transport: 'websocket', code: ev.code, reason: ev.reason }, 'bad WebSocket frame: connection closed')
+          this.#log.info(
+            { transport: 'websocket', code: ev.code, reason: ev.reason }, 'bad WebSocket frame: connection closed'
+          )
           this.#closeCode = ev.closeCode
           this.#closeReason = ev.reason
           session.clientGone('client-protocol-error')
@@ -117,9 +123,7 @@ export class WebSocketClient extends SocketClientSide implements ClientSide, Fau
     }
   }
 
-  #frame (buf: Buffer): boolean {
-    return this.#closed ? true : this.out.write(buf)
-  }
+  #frame (buf: Buffer): boolean { return this.#closed ? true : this.out.write(buf) }
 
   // ClientSide
   write (buf: Buffer, done?: () => void): boolean {
@@ -161,7 +165,9 @@ export interface WebSocketEntry {
  * RTSP session with a WebSocket client side. Null (and an HTTP 400 sent) when the handshake is bad;
  * the front door checked it already, so that only happens for a relay node fed by a broken portal.
  */
-export function openWebSocketSession (deps: SessionDeps, socket: net.Socket, head: HttpHead, rest: Buffer, entry: WebSocketEntry): ProxySession | null {
+export function openWebSocketSession (
+  deps: SessionDeps, socket: net.Socket, head: HttpHead, rest: Buffer, entry: WebSocketEntry
+): ProxySession | null {
   const hs = checkHandshake(head)
   if (!hs.ok) {
     deps.metrics.errorsTotal.inc({ code: hs.code })
@@ -188,6 +194,4 @@ export function openWebSocketSession (deps: SessionDeps, socket: net.Socket, hea
   return session
 }
 
-function header (headers: Header[], name: string): string | undefined {
-  return getHeader({ headers }, name)
-}
+function header (headers: Header[], name: string): string | undefined { return getHeader({ headers }, name) }

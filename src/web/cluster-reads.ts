@@ -12,13 +12,25 @@ import type { StatusSource } from './web.js'
 
 export const CLUSTER_READS = ['/metrics', '/status/summary'] as const
 
-export function registerClusterReads (app: FastifyInstance, d: { trust: ForwardTrust, source: StatusSource, summaries: () => Promise<RelaySummary[]>, contentType: string }): void {
-  const signed = (path: string) => async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+export function registerClusterReads (
+  app: FastifyInstance,
+  d: { trust: ForwardTrust, source: StatusSource, summaries: () => Promise<RelaySummary[]>, contentType: string }
+): void {
+  const signed = (path: string) => async (
+    req: FastifyRequest, reply: FastifyReply
+  ): Promise<FastifyReply | undefined> => {
     const v = d.trust.checkRead(req.headers[FORWARD_HEADER.toLowerCase()], `GET ${path}`, req.ip)
     if (v === 'missing') { reply.callNotFound(); return reply }
-    if (v === 'refused') return await reply.code(403).send({ error: { code: 'TG_ERR_RELAY_UNTRUSTED', message: 'no valid cluster proof' } })
+    if (v === 'refused') {
+      return await reply.code(403).send({
+        error: { code: 'TG_ERR_RELAY_UNTRUSTED', message: 'no valid cluster proof' }
+      })
+    }
     return undefined
   }
-  app.get('/metrics', { onRequest: signed('/metrics') }, async (_req, reply) => reply.type(d.contentType).send(await d.source.metricsText()))
+  app.get(
+    '/metrics', { onRequest: signed('/metrics') },
+    async (_req, reply) => reply.type(d.contentType).send(await d.source.metricsText())
+  )
   app.get('/status/summary', { onRequest: signed('/status/summary') }, async () => ({ relays: await d.summaries() }))
 }

@@ -47,8 +47,13 @@ import { httpRouteMetrics, type HttpRouteMetrics } from './http-route-metrics.js
 import { loadAssets } from './static-assets.js'
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones the portal sets itself. */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']
-const PORTAL_SET = ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', 'x-real-ip']
+const HOP_BY_HOP = [
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
+  'transfer-encoding', 'upgrade'
+]
+const PORTAL_SET = [
+  'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', 'x-real-ip'
+]
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'TG_CONNECT_TIMEOUT'])
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const
 
@@ -114,7 +119,9 @@ export class HttpRoutes {
     this.#metrics = metrics
     this.#logger = logger.child({ component: 'http-routes' })
     this.#m = httpRouteMetrics(metrics.registry)
-    this.routes = config.httpRoutes.map(r => ({ config: r, inFlight: 0, requests: 0, bytes: 0, upstreamErrors: 0, statuses: {} }))
+    this.routes = config.httpRoutes.map(
+      r => ({ config: r, inFlight: 0, requests: 0, bytes: 0, upstreamErrors: 0, statuses: {} })
+    )
     for (const r of config.httpRoutes) this.#m.inFlight.set({ transport: 'http', route: r.path }, 0)
     this.#pool = new HttpBackendPool({
       config: this.#cfg,
@@ -131,9 +138,13 @@ export class HttpRoutes {
     })
     this.#gate = gateFor(config, metrics, logger)
     this.#agent = new http.Agent({ keepAlive: true, maxSockets: this.#cfg.maxSocketsPerBackend, scheduling: 'lifo' })
-    this.#proxy = httpProxy.createProxyServer({ agent: this.#agent, xfwd: false, changeOrigin: true, ws: false, ignorePath: false })
+    this.#proxy = httpProxy.createProxyServer({
+      agent: this.#agent, xfwd: false, changeOrigin: true, ws: false, ignorePath: false
+    })
     // Never a crash: every proxy error without a per-call handler ends up here.
-    this.#proxy.on('error', (err, req, res) => { this.#onProxyError(err as NodeJS.ErrnoException, req, res as http.ServerResponse) })
+    this.#proxy.on('error', (err, req, res) => {
+      this.#onProxyError(err as NodeJS.ErrnoException, req, res as http.ServerResponse)
+    })
     this.#proxy.on('econnreset', (_err, req) => { this.#clientGone(req) })
     this.#proxy.on('proxyReq', (proxyReq, req) => { this.#onProxyReq(proxyReq, req) })
     this.#proxy.on('proxyRes', (proxyRes, req, res) => { this.#onProxyRes(proxyRes, req, res) })
@@ -168,14 +179,18 @@ export class HttpRoutes {
   /** Fastify plugin: one wildcard route per prefix, plus the hls.js bundle and a player page (src/web/hls-player/). */
   plugin = async (app: FastifyInstance): Promise<void> => {
     if (!this.enabled) return
-    const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => { await this.#handle(req, reply) }
+    const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      await this.#handle(req, reply)
+    }
     for (const r of this.routes) {
       app.route({ method: [...METHODS], url: r.config.path, exposeHeadRoute: false, handler })
       app.route({ method: [...METHODS], url: `${r.config.path}/*`, exposeHeadRoute: false, handler })
     }
     app.get('/hls.js/hls.min.js', async (_req, reply) => {
       this.#hlsJs ??= await readFile(createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js'))
-      return reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(this.#hlsJs)
+      return reply.type('text/javascript; charset=utf-8').header(
+        'cache-control', 'public, max-age=3600'
+      ).send(this.#hlsJs)
     })
     const page = loadAssets('hls-player', ['index.html']).get('index.html')!
     app.get('/hls-player.html', async (_req, reply) =>
@@ -185,18 +200,37 @@ export class HttpRoutes {
 
   // ------------------------------------------------------------ request path
 
-  #refuse (req: FastifyRequest, reply: FastifyReply, route: string, status: number, code: ErrorCode, reason: string, headers: Record<string, string> = {}): void {
+  #refuse (
+    req: FastifyRequest, reply: FastifyReply, route: string, status: number, code: ErrorCode, reason: string,
+    headers: Record<string, string> = {}
+  ): void {
     this.#metrics.errorsTotal.inc({ code })
-    this.#logger.info({ event: 'http', client: req.ip, method: req.method, target: redactUrl(req.raw.url ?? '').slice(0, 256), route, status, code, reason }, `${req.method} ${status} ${reason}`)
+    this.#logger.info(
+      {
+        event: 'http',
+        client: req.ip,
+        method: req.method,
+        target: redactUrl(req.raw.url ?? '').slice(0, 256),
+        route,
+        status,
+        code,
+        reason
+      },
+      `${req.method} ${status} ${reason}`
+    )
     this.#answer(reply, route, status, reason, headers)
   }
 
   /** A portal-made answer, counted per route (the caller counted and logged its error). */
-  #answer (reply: FastifyReply, route: string, status: number, reason: string, headers: Record<string, string | string[]> = {}): void {
+  #answer (
+    reply: FastifyReply, route: string, status: number, reason: string, headers: Record<string, string | string[]> = {}
+  ): void {
     this.#m.requests.inc({ transport: 'http', route, backend: 'none', status: String(status) })
     const rs = this.routes.find(r => r.config.path === route)
     if (rs !== undefined) { rs.requests++; rs.statuses[String(status)] = (rs.statuses[String(status)] ?? 0) + 1 }
-    void reply.code(status).headers({ 'cache-control': 'no-store', ...headers }).type('text/plain; charset=utf-8').send(`${status} ${http.STATUS_CODES[status] ?? ''}: ${reason}\n`)
+    void reply.code(status).headers({ 'cache-control': 'no-store', ...headers }).type('text/plain; charset=utf-8').send(
+      `${status} ${http.STATUS_CODES[status] ?? ''}: ${reason}\n`
+    )
   }
 
   /**
@@ -206,10 +240,14 @@ export class HttpRoutes {
    * token: a client without the cookie presents the token on every request.
    * Returns false when the request was answered (refused, or its client left).
    */
-  async #authorise (req: FastifyRequest, reply: FastifyReply, rp: string, path: string, cookieHeader: string | undefined): Promise<{ grantCookie: string | null } | false> {
+  async #authorise (
+    req: FastifyRequest, reply: FastifyReply, rp: string, path: string, cookieHeader: string | undefined
+  ): Promise<{ grantCookie: string | null } | false> {
     const raw = req.raw
     const secrets = this.#config.auth.tokenSecrets
-    const headers: Header[] = Object.entries(raw.headers).flatMap(([k, v]) => v === undefined ? [] : Array.isArray(v) ? v.map(x => [k, x] as Header) : [[k, v] as Header])
+    const headers: Header[] = Object.entries(raw.headers).flatMap(
+      ([k, v]) => v === undefined ? [] : Array.isArray(v) ? v.map(x => [k, x] as Header) : [[k, v] as Header]
+    )
     const target = raw.url ?? ''
     const now = Date.now()
     const tokenLess = secrets.length > 0 && tokenOf(target, headers, this.#config.auth.tokenQueryParam) === null
@@ -242,11 +280,21 @@ export class HttpRoutes {
     const norm = normalisePath(target)
     if (!norm.ok) { this.#refuse(req, reply, 'none', 400, 'TG_ERR_HTTP_BAD_PATH', norm.reason); return }
     const m = matchRoute(this.routes.map(r => r.config), norm.segments)
-    if (m === null) { this.#refuse(req, reply, 'none', 404, 'TG_ERR_HTTP_NO_ROUTE', `no HTTP route maps ${norm.path}`); return }
+    if (m === null) {
+      this.#refuse(req, reply, 'none', 404, 'TG_ERR_HTTP_NO_ROUTE', `no HTTP route maps ${norm.path}`)
+      return
+    }
     const route = this.routes.find(r => r.config === m.route)!
     const rp = route.config.path
-    if (raw.method !== 'GET' && raw.method !== 'HEAD') { this.#refuse(req, reply, rp, 405, 'TG_ERR_HTTP_METHOD', `${raw.method ?? '?'} is not proxied (GET and HEAD only)`, { allow: 'GET, HEAD' }); return }
-    if ((raw.headers['content-length'] !== undefined && raw.headers['content-length'] !== '0') || raw.headers['transfer-encoding'] !== undefined) {
+    if (raw.method !== 'GET' && raw.method !== 'HEAD') {
+      this.#refuse(
+        req, reply, rp, 405, 'TG_ERR_HTTP_METHOD', `${raw.method ?? '?'} is not proxied (GET and HEAD only)`,
+        { allow: 'GET, HEAD' }
+      )
+      return
+    }
+    if ((raw.headers['content-length'] !== undefined && raw.headers['content-length'] !== '0') ||
+        raw.headers['transfer-encoding'] !== undefined) {
       this.#refuse(req, reply, rp, 400, 'TG_ERR_HTTP_BAD_PATH', 'GET/HEAD with a body'); return
     }
     let grantCookie: string | null = null
@@ -264,11 +312,17 @@ export class HttpRoutes {
     // Limits.
     if (this.#cfg.maxInFlight > 0 && this.#inFlight >= this.#cfg.maxInFlight) {
       this.#metrics.limitHitsTotal.inc({ limit: 'http_in_flight' })
-      this.#refuse(req, reply, rp, 503, 'TG_ERR_HTTP_BUSY', `${this.#inFlight} requests in flight (httpProxy.maxInFlight)`, { 'retry-after': '1' }); return
+      this.#refuse(
+        req, reply, rp, 503, 'TG_ERR_HTTP_BUSY', `${this.#inFlight} requests in flight (httpProxy.maxInFlight)`,
+        { 'retry-after': '1' }
+      ); return
     }
     if (route.config.maxInFlight > 0 && route.inFlight >= route.config.maxInFlight) {
       this.#metrics.limitHitsTotal.inc({ limit: 'http_in_flight' })
-      this.#refuse(req, reply, rp, 503, 'TG_ERR_HTTP_BUSY', `${route.inFlight} requests in flight on ${rp} (httpRoutes[].maxInFlight)`, { 'retry-after': '1' }); return
+      this.#refuse(
+        req, reply, rp, 503, 'TG_ERR_HTTP_BUSY',
+        `${route.inFlight} requests in flight on ${rp} (httpRoutes[].maxInFlight)`, { 'retry-after': '1' }
+      ); return
     }
 
     // Backend: the viewer's (or the one its cookie names) while healthy, else the one with the most room.
@@ -302,11 +356,15 @@ export class HttpRoutes {
     this.#m.inFlight.set({ transport: 'http', route: rp }, route.inFlight)
     // Strip what must not reach a backend; the portal sets its own X-Forwarded-*.
     const h = raw.headers
-    const listed = typeof h.connection === 'string' ? h.connection.split(',').map(s => s.trim().toLowerCase()).filter(Boolean) : []
+    const listed = typeof h.connection === 'string'
+      ? h.connection.split(',').map(s => s.trim().toLowerCase()).filter(Boolean)
+      : []
     for (const k of [...HOP_BY_HOP, ...PORTAL_SET, ...listed]) Reflect.deleteProperty(h, k)
     if (route.config.auth && this.#gate.enabled) Reflect.deleteProperty(h, 'authorization')
     if (cookies.has(this.#cfg.cookie) || cookies.has(this.#cfg.grantCookie)) {
-      const others = [...cookies].filter(([k]) => k !== this.#cfg.cookie && k !== this.#cfg.grantCookie).map(([k, v]) => `${k}=${v}`).join('; ')
+      const others = [...cookies].filter(
+        ([k]) => k !== this.#cfg.cookie && k !== this.#cfg.grantCookie
+      ).map(([k, v]) => `${k}=${v}`).join('; ')
       if (others === '') Reflect.deleteProperty(h, 'cookie'); else h.cookie = others
     }
     h['x-forwarded-for'] = client
@@ -349,7 +407,9 @@ export class HttpRoutes {
         e.code = 'TG_CONNECT_TIMEOUT'
         proxyReq.destroy(e)
       }, this.#cfg.connectTimeoutMs)
-      socket.once('connect', () => { if (ctx.connectTimer !== null) { clearTimeout(ctx.connectTimer); ctx.connectTimer = null } })
+      socket.once('connect', () => {
+        if (ctx.connectTimer !== null) { clearTimeout(ctx.connectTimer); ctx.connectTimer = null }
+      })
     }
     proxyReq.setTimeout(this.#cfg.responseTimeoutMs, () => {
       ctx.timedOut = true
@@ -364,7 +424,9 @@ export class HttpRoutes {
     if (ctx === undefined) return
     if (ctx.connectTimer !== null) { clearTimeout(ctx.connectTimer); ctx.connectTimer = null }
     const h = proxyRes.headers
-    const listed = typeof h.connection === 'string' ? h.connection.split(',').map(s => s.trim().toLowerCase()).filter(Boolean) : []
+    const listed = typeof h.connection === 'string'
+      ? h.connection.split(',').map(s => s.trim().toLowerCase()).filter(Boolean)
+      : []
     for (const k of [...HOP_BY_HOP, ...listed]) Reflect.deleteProperty(h, k)
     // A redirect to the backend's own address is rewritten to the public prefix (no backend address leaks).
     const b = ctx.backend!
@@ -393,7 +455,18 @@ export class HttpRoutes {
     const b = ctx.backend!
     ctx.route.upstreamErrors++
     this.#m.upstreamErrors.inc({ transport: 'http', route: ctx.route.config.path, backend: b.name, kind })
-    this.#logger.warn({ event: 'http-upstream-error', route: ctx.route.config.path, backend: b.name, kind, err: err.message, code: err.code, attempt: ctx.attempts }, `backend ${b.name}: ${kind} (${err.code ?? err.message})`)
+    this.#logger.warn(
+      {
+        event: 'http-upstream-error',
+        route: ctx.route.config.path,
+        backend: b.name,
+        kind,
+        err: err.message,
+        code: err.code,
+        attempt: ctx.attempts
+      },
+      `backend ${b.name}: ${kind} (${err.code ?? err.message})`
+    )
   }
 
   #onProxyError (err: NodeJS.ErrnoException, req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -407,13 +480,16 @@ export class HttpRoutes {
     const code = err.code ?? ''
     const connectFailed = CONNECT_ERRORS.has(code)
     const timeout = code === 'TG_RESPONSE_TIMEOUT' || code === 'TG_CONNECT_TIMEOUT' || ctx.timedOut
-    const kind = code === 'TG_CONNECT_TIMEOUT' || timeout ? 'timeout' : connectFailed ? 'refused' : code === 'ECONNRESET' ? 'reset' : 'other'
+    const kind = code === 'TG_CONNECT_TIMEOUT' || timeout
+      ? 'timeout'
+      : connectFailed ? 'refused' : code === 'ECONNRESET' ? 'reset' : 'other'
     this.#upstreamError(ctx, kind, err)
     if (connectFailed || timeout) this.#pool.markFailed(ctx.backend.name)
     if (res.headersSent) { res.destroy(); return }
     // Nothing of the answer was sent: another backend, when one is left (GET/HEAD are idempotent).
     const left = ctx.route.config.backends.filter(b => !ctx.tried.has(b.name))
-    if ((connectFailed || kind === 'reset' || code === 'TG_CONNECT_TIMEOUT') && ctx.attempts <= this.#cfg.retries && left.length > 0) {
+    if ((connectFailed || kind === 'reset' || code === 'TG_CONNECT_TIMEOUT') && ctx.attempts <= this.#cfg.retries &&
+        left.length > 0) {
       const next = this.#pool.choose(ctx.route.config, ctx.tried, Date.now())
       this.#viewers.assign(ctx.viewer, next.name)
       this.#send(req, res, next)
@@ -422,8 +498,14 @@ export class HttpRoutes {
     const status = timeout ? 504 : 502
     const codeName: ErrorCode = timeout ? 'TG_ERR_HTTP_UPSTREAM_TIMEOUT' : 'TG_ERR_HTTP_UPSTREAM'
     this.#metrics.errorsTotal.inc({ code: codeName })
-    const body = `${status} ${http.STATUS_CODES[status]}: the backend for ${ctx.route.config.path} ${timeout ? 'did not answer in time' : 'could not be reached'}\n`
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...(status === 502 ? { 'retry-after': '1' } : {}) })
+    const body = `${status} ${http.STATUS_CODES[status]}: the backend ` +
+      `for ${ctx.route.config.path} ${timeout ? 'did not answer in time' : 'could not be reached'}\n`
+    res.writeHead(status, {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      ...(status === 502 ? { 'retry-after': '1' } : {})
+    })
     res.end(req.method === 'HEAD' ? undefined : body)
   }
 

@@ -32,7 +32,9 @@ export function guardKeptAliveHeads (app: FastifyInstance, limits: Limits, metri
     metrics.errorsTotal.inc({ code: 'TG_ERR_HTTP_HEAD_TOO_LARGE' })
     metrics.limitHitsTotal.inc({ limit: 'limits.httpHeaders' })
     log.info({ client: req.socket.remoteAddress, reason }, 'bad HTTP head')
-    return await reply.code(431).header('Connection', 'close').send({ error: { code: 'TG_ERR_HTTP_HEAD_TOO_LARGE', message: reason } })
+    return await reply.code(431).header('Connection', 'close').send({
+      error: { code: 'TG_ERR_HTTP_HEAD_TOO_LARGE', message: reason }
+    })
   })
 
   const watches = new WeakMap<net.Socket, HeadWatch>()
@@ -58,7 +60,10 @@ export function guardKeptAliveHeads (app: FastifyInstance, limits: Limits, metri
         if (!w.bytes) { socket.destroy(); return }
         metrics.errorsTotal.inc({ code: 'TG_ERR_HTTP_HEAD_TIMEOUT' })
         metrics.limitHitsTotal.inc({ limit: 'limits.headerTimeoutMs' })
-        log.info({ client: socket.remoteAddress, reason: `head not complete within ${limits.headerTimeoutMs} ms` }, 'bad HTTP head')
+        log.info(
+          { client: socket.remoteAddress, reason: `head not complete within ${limits.headerTimeoutMs} ms` },
+          'bad HTTP head'
+        )
         socket.end(buildHttpError(408, 'Request Timeout'))
         setTimeout(() => socket.destroy(), 1000).unref()
       }, limits.headerTimeoutMs)
@@ -71,13 +76,17 @@ export function guardKeptAliveHeads (app: FastifyInstance, limits: Limits, metri
  * A request Node's parser refused on a web connection: answered like the front door answers a
  * first head (431 too large, 400 malformed), counted and logged.
  */
-export function webClientError (err: Error & { code?: string }, socket: Duplex, metrics: GatewayMetrics, log: Logger): void {
+export function webClientError (
+  err: Error & { code?: string }, socket: Duplex, metrics: GatewayMetrics, log: Logger
+): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
   const tooLarge = err.code === 'HPE_HEADER_OVERFLOW'
   const code = tooLarge ? 'TG_ERR_HTTP_HEAD_TOO_LARGE' : 'TG_ERR_HTTP_HEAD_MALFORMED'
   metrics.errorsTotal.inc({ code })
   if (tooLarge) metrics.limitHitsTotal.inc({ limit: 'limits.httpHeadBytes' })
   log.info({ client: (socket as Partial<net.Socket>).remoteAddress, reason: err.code ?? err.message }, 'bad HTTP head')
-  if (socket.writable) socket.write(buildHttpError(tooLarge ? 431 : 400, tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'))
+  if (socket.writable) {
+    socket.write(buildHttpError(tooLarge ? 431 : 400, tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'))
+  }
   socket.destroy()
 }

@@ -30,7 +30,9 @@ export interface StatusSource {
 
 /** /healthz and /readyz, on the public port (load balancers, portals' probes) and on the ops listener. */
 export function registerHealth (app: FastifyInstance, source: StatusSource): void {
-  app.get('/healthz', async () => source.draining?.() === true ? { status: 'draining', draining: true } : { status: 'ok' })
+  app.get(
+    '/healthz', async () => source.draining?.() === true ? { status: 'draining', draining: true } : { status: 'ok' }
+  )
   app.get('/readyz', async (_req, reply) => {
     const ok = source.ready()
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not-ready' })
@@ -55,7 +57,9 @@ export async function buildWeb (deps: {
     loggerInstance: deps.logger.child({ component: 'web' }, { level: 'warn' }) as unknown as FastifyBaseLogger,
     // The front door read the first request head of a web connection under limits.httpHead*; the
     // later requests of a kept-alive connection are read by Node's parser under the same limits.
-    http: { requireHostHeader: false, ...(limits === undefined ? {} : { maxHeaderSize: limits.httpHeadBytes }) } as never,
+    http: {
+      requireHostHeader: false, ...(limits === undefined ? {} : { maxHeaderSize: limits.httpHeadBytes })
+    } as never,
     connectionTimeout: 60_000,
     keepAliveTimeout: 5_000,
     clientErrorHandler: (err: Error & { code?: string }, socket) => { webClientError(err, socket, metrics, log) }

@@ -6,7 +6,8 @@
  *   list allows every address not denied.
  * - Bearer / query tokens on the tunnel GET, bound to a stream path and with an expiry, in two
  *   formats verified with the same shared secrets (`auth.tokenSecrets`):
- *     - tunnelgate HMAC token: `tg1.<exp>.<path, base64url>.<HMAC-SHA256(secret, "tg1.<exp>.<path b64url>"), base64url>`
+ *     - tunnelgate HMAC token: `tg1.<exp>.<path, base64url>.<HMAC-SHA256(secret, "tg1.<exp>.<path b64url>"),
+ * base64url>`
  *       where <exp> is the expiry in Unix seconds;
  *     - JWT (RFC 7519) signed with HS256 only, claims `exp` (required, Unix seconds), `path`
  *       (required) and `nbf` (optional).
@@ -36,7 +37,9 @@ export function parseCidr (entry: string): { address: string, prefix: number, fa
   if (family === null) throw new RangeError(`'${entry}' is not an IP address or CIDR block`)
   const max = family === 'ipv4' ? 32 : 128
   const prefix = bits === undefined ? max : Number(bits)
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (bits !== undefined && !/^\d+$/.test(bits))) throw new RangeError(`'${entry}' has a bad prefix length (0-${max})`)
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (bits !== undefined && !/^\d+$/.test(bits))) {
+    throw new RangeError(`'${entry}' has a bad prefix length (0-${max})`)
+  }
   return { address: addr, prefix, family }
 }
 
@@ -81,9 +84,7 @@ function hmac (secret: string, data: string, alg: 'sha256' = 'sha256'): Buffer {
   return createHmac(alg, secret).update(data).digest()
 }
 
-function sigEqual (a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b)
-}
+function sigEqual (a: Buffer, b: Buffer): boolean { return a.length === b.length && timingSafeEqual(a, b) }
 
 /** A tunnelgate HMAC token for `path`, valid until `expSeconds` (Unix seconds). */
 export function signHmacToken (secret: string, path: string, expSeconds: number): string {
@@ -111,11 +112,17 @@ function signPathClaim (prefix: string, domain: string, secret: string, path: st
   return `${body}.${b64url(hmac(secret, domain + body))}`
 }
 
-function verifyPathClaim (prefix: string, domain: string, token: string, secrets: readonly string[], nowSeconds: number): TokenResult {
+function verifyPathClaim (
+  prefix: string, domain: string, token: string, secrets: readonly string[], nowSeconds: number
+): TokenResult {
   const parts = token.split('.')
-  if (token.length > TOKEN_MAX_CHARS || parts.length !== 4 || parts[0] !== prefix) return { ok: false, reason: 'malformed' }
+  if (token.length > TOKEN_MAX_CHARS || parts.length !== 4 || parts[0] !== prefix) {
+    return { ok: false, reason: 'malformed' }
+  }
   const [, expText = '', pathB64 = '', sig = ''] = parts
-  if (!/^\d{1,12}$/.test(expText) || !B64URL.test(pathB64) || !B64URL.test(sig)) return { ok: false, reason: 'malformed' }
+  if (!/^\d{1,12}$/.test(expText) || !B64URL.test(pathB64) || !B64URL.test(sig)) {
+    return { ok: false, reason: 'malformed' }
+  }
   const body = `${prefix}.${expText}.${pathB64}`
   const given = Buffer.from(sig, 'base64url')
   if (!secrets.some(s => sigEqual(hmac(s, domain + body), given))) return { ok: false, reason: 'bad-signature' }
@@ -127,7 +134,9 @@ function verifyPathClaim (prefix: string, domain: string, token: string, secrets
 }
 
 /** An HS256 JWT with claims { path, exp } (and any `extra` claims). */
-export function signJwt (secret: string, claims: Record<string, unknown>, header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' }): string {
+export function signJwt (
+  secret: string, claims: Record<string, unknown>, header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' }
+): string {
   const body = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`
   return `${body}.${b64url(hmac(secret, body))}`
 }
@@ -141,9 +150,13 @@ export type TokenFormat = 'hmac' | 'jwt'
  * A token of either format for `path` valid until `expSeconds` (Unix seconds), as verifyToken
  * accepts it: what `tunnelgate token` prints. The JWT also carries `iat` (`nowSeconds`).
  */
-export function mintToken (format: TokenFormat, secret: string, path: string, expSeconds: number, nowSeconds: number): string {
+export function mintToken (
+  format: TokenFormat, secret: string, path: string, expSeconds: number, nowSeconds: number
+): string {
   const exp = Math.floor(expSeconds)
-  return format === 'hmac' ? signHmacToken(secret, path, exp) : signJwt(secret, { path, exp, iat: Math.floor(nowSeconds) })
+  return format === 'hmac'
+    ? signHmacToken(secret, path, exp)
+    : signJwt(secret, { path, exp, iat: Math.floor(nowSeconds) })
 }
 
 const B64URL = /^[A-Za-z0-9_-]*$/
@@ -161,14 +174,20 @@ export function verifyToken (token: string, secrets: readonly string[], nowSecon
       header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8'))
       claims = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'))
     } catch { return { ok: false, reason: 'malformed' } }
-    if (typeof header !== 'object' || header === null || typeof claims !== 'object' || claims === null) return { ok: false, reason: 'malformed' }
+    if (typeof header !== 'object' || header === null || typeof claims !== 'object' || claims === null) {
+      return { ok: false, reason: 'malformed' }
+    }
     // Only HS256: never 'none', never an algorithm chosen by the token beyond that.
     if ((header as { alg?: unknown }).alg !== 'HS256') return { ok: false, reason: 'bad-algorithm' }
     const given = Buffer.from(sig, 'base64url')
     if (!secrets.some(s => sigEqual(hmac(s, `${h}.${c}`), given))) return { ok: false, reason: 'bad-signature' }
     const { exp, nbf, path } = claims as { exp?: unknown, nbf?: unknown, path?: unknown }
-    if (typeof exp !== 'number' || typeof path !== 'string' || !path.startsWith('/')) return { ok: false, reason: 'malformed' }
-    if (nbf !== undefined && (typeof nbf !== 'number' || nbf > nowSeconds)) return { ok: false, reason: 'not-yet-valid' }
+    if (typeof exp !== 'number' || typeof path !== 'string' || !path.startsWith('/')) {
+      return { ok: false, reason: 'malformed' }
+    }
+    if (nbf !== undefined && (typeof nbf !== 'number' || nbf > nowSeconds)) {
+      return { ok: false, reason: 'not-yet-valid' }
+    }
     if (exp <= nowSeconds) return { ok: false, reason: 'expired' }
     return { ok: true, path, exp }
   }

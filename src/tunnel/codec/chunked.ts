@@ -50,9 +50,7 @@ export class ChunkedDecoder {
   #sawCr = false
   #error: string | undefined
 
-  constructor (limits: Partial<ChunkedLimits> = {}) {
-    this.#limits = { ...DEFAULT_CHUNKED_LIMITS, ...limits }
-  }
+  constructor (limits: Partial<ChunkedLimits> = {}) { this.#limits = { ...DEFAULT_CHUNKED_LIMITS, ...limits } }
 
   get done (): boolean { return this.#state === State.Done }
 
@@ -67,7 +65,9 @@ export class ChunkedDecoder {
           const lf = chunk.indexOf(LF, i)
           const stop = lf === -1 ? n : lf
           // Never copy more than the limit (+1 for a CR) into the line.
-          this.#line += chunk.toString('latin1', i, Math.min(stop, i + this.#limits.maxSizeLineBytes + 2 - this.#line.length))
+          this.#line += chunk.toString(
+            'latin1', i, Math.min(stop, i + this.#limits.maxSizeLineBytes + 2 - this.#line.length)
+          )
           if (this.#line.length > this.#limits.maxSizeLineBytes + 1) {
             this.#fail(`chunk-size line longer than ${this.#limits.maxSizeLineBytes} bytes`)
             break

@@ -56,9 +56,7 @@ export class RtspDemuxer {
   #pending: Buffer = EMPTY
   #dead = false
 
-  constructor (limits: Partial<DemuxLimits> = {}) {
-    this.#limits = { ...DEFAULT_DEMUX_LIMITS, ...limits }
-  }
+  constructor (limits: Partial<DemuxLimits> = {}) { this.#limits = { ...DEFAULT_DEMUX_LIMITS, ...limits } }
 
   /** Bytes held while waiting for the rest of a unit. */
   get buffered (): number { return this.#pending.length }
@@ -86,14 +84,23 @@ export class RtspDemuxer {
         const len = buf.readUInt16BE(off + 2)
         const end = off + INTERLEAVED_HEADER + len
         if (end > buf.length) break
-        out.push({ kind: 'frame', channel: buf[off + 1]!, payload: buf.subarray(off + INTERLEAVED_HEADER, end), raw: buf.subarray(off, end) })
+        out.push({
+          kind: 'frame',
+          channel: buf[off + 1]!,
+          payload: buf.subarray(off + INTERLEAVED_HEADER, end),
+          raw: buf.subarray(off, end)
+        })
         off = end
         continue
       }
       const headEnd = findHeadEnd(buf, off, this.#limits.maxHeadBytes)
       if (headEnd === -1) {
         if (buf.length - off > this.#limits.maxHeadBytes) {
-          out.push(this.#fatal('TG_ERR_RTSP_TOO_LARGE', `message head longer than ${this.#limits.maxHeadBytes} bytes`, buf.subarray(off)))
+          out.push(
+            this.#fatal(
+              'TG_ERR_RTSP_TOO_LARGE', `message head longer than ${this.#limits.maxHeadBytes} bytes`, buf.subarray(off)
+            )
+          )
           return out
         }
         break
@@ -101,7 +108,14 @@ export class RtspDemuxer {
       const headText = buf.toString('latin1', off, headEnd.lineEnd)
       const parsed = parseHead(headText, this.#limits.maxHeaders)
       if (typeof parsed === 'string') {
-        out.push({ kind: 'error', code: parsed.startsWith('too many') ? 'TG_ERR_RTSP_TOO_LARGE' : 'TG_ERR_RTSP_MALFORMED', reason: parsed, data: clip(buf.subarray(off, headEnd.next)), fatal: false, ...cseqOf(headText) })
+        out.push({
+          kind: 'error',
+          code: parsed.startsWith('too many') ? 'TG_ERR_RTSP_TOO_LARGE' : 'TG_ERR_RTSP_MALFORMED',
+          reason: parsed,
+          data: clip(buf.subarray(off, headEnd.next)),
+          fatal: false,
+          ...cseqOf(headText)
+        })
         off = headEnd.next
         continue
       }
@@ -110,12 +124,19 @@ export class RtspDemuxer {
       if (lengthValue !== undefined) {
         if (!/^\s*\d+\s*$/.test(lengthValue)) {
           // The body length is unknowable: the stream cannot be resynchronised.
-          out.push(this.#fatal('TG_ERR_RTSP_MALFORMED', `bad Content-Length '${lengthValue}'`, buf.subarray(off, headEnd.next)))
+          out.push(
+            this.#fatal('TG_ERR_RTSP_MALFORMED', `bad Content-Length '${lengthValue}'`, buf.subarray(off, headEnd.next))
+          )
           return out
         }
         bodyLen = Number(lengthValue)
         if (bodyLen > this.#limits.maxBodyBytes) {
-          out.push(this.#fatal('TG_ERR_RTSP_TOO_LARGE', `body of ${bodyLen} bytes exceeds ${this.#limits.maxBodyBytes}`, buf.subarray(off, headEnd.next)))
+          out.push(
+            this.#fatal(
+              'TG_ERR_RTSP_TOO_LARGE', `body of ${bodyLen} bytes exceeds ${this.#limits.maxBodyBytes}`,
+              buf.subarray(off, headEnd.next)
+            )
+          )
           return out
         }
       }
@@ -163,7 +184,9 @@ function cseqOf (text: string): { cseq?: string } {
 
 type ParsedHead = Omit<RtspMessage, 'body'> & { kind: RtspMessage['kind'] }
 
-/** RTSP/1.0 and 2.0; other PROTO/d.d versions parse too, so the session can refuse an HTTP request inside the stream. */
+/**
+ * RTSP/1.0 and 2.0; other PROTO/d.d versions parse too, so the session can refuse an HTTP request inside the stream.
+ */
 const REQUEST_VERSION = /^[A-Z]{2,8}\/\d\.\d+$/
 
 /** Parse a start line and headers (head-grammar.ts); returns the reason string on failure. */
@@ -177,10 +200,14 @@ export function parseHead (text: string, maxHeaders: number): RtspMessage | stri
   if (start.startsWith('RTSP/')) {
     const s = parseStatusLine(start)
     if (!s.ok) return s.reason
-    return { kind: 'response', version: s.value.version, status: s.value.status, reason: s.value.reason, headers, body: EMPTY }
+    return {
+      kind: 'response', version: s.value.version, status: s.value.status, reason: s.value.reason, headers, body: EMPTY
+    }
   }
   const r = parseRequestLine(start, REQUEST_VERSION)
   if (!r.ok) return r.reason
-  return { kind: 'request', method: r.value.method, uri: r.value.target, version: r.value.version, headers, body: EMPTY }
+  return {
+    kind: 'request', method: r.value.method, uri: r.value.target, version: r.value.version, headers, body: EMPTY
+  }
 }
 export type { ParsedHead }

@@ -12,7 +12,10 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 
-/** What a proof is for: a tunnel GET, a POST, a POST asking "is this cookie's GET yours?", a WebSocket, plain RTSP, or a cluster read. */
+/**
+ * What a proof is for: a tunnel GET, a POST, a POST asking "is this cookie's GET yours?", a WebSocket, plain RTSP, or a
+ * cluster read.
+ */
 export type ForwardKind = 'get' | 'post' | 'post-ask' | 'websocket' | 'rtsp' | 'read'
 const KINDS: ReadonlySet<string> = new Set<ForwardKind>(['get', 'post', 'post-ask', 'websocket', 'rtsp', 'read'])
 
@@ -66,7 +69,9 @@ export function signForward (secret: string, claims: ForwardClaims): string {
 const str = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max
 
 /** Verify `proof` against any of `secrets` at `nowMs`, allowing `maxSkewMs` either way. */
-export function verifyForward (proof: string, secrets: readonly string[], nowMs: number, maxSkewMs: number): ForwardVerdict {
+export function verifyForward (
+  proof: string, secrets: readonly string[], nowMs: number, maxSkewMs: number
+): ForwardVerdict {
   if (proof.length > PROOF_MAX_CHARS || !proof.startsWith(PREFIX)) return { ok: false, reason: 'malformed' }
   const dot = proof.lastIndexOf('.')
   const body = proof.slice(0, dot)
@@ -74,11 +79,21 @@ export function verifyForward (proof: string, secrets: readonly string[], nowMs:
   const payload = body.slice(PREFIX.length)
   if (dot <= PREFIX.length || !B64URL.test(payload) || !B64URL.test(sig)) return { ok: false, reason: 'malformed' }
   const given = Buffer.from(sig, 'base64url')
-  if (!secrets.some(s => { const want = mac(s, body); return want.length === given.length && timingSafeEqual(want, given) })) return { ok: false, reason: 'bad-signature' }
+  if (!secrets.some(s => {
+    const want = mac(s, body)
+    return want.length === given.length && timingSafeEqual(want, given)
+  })) { return { ok: false, reason: 'bad-signature' } }
   let w: Record<string, unknown>
-  try { w = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown> } catch { return { ok: false, reason: 'malformed' } }
-  if (w === null || typeof w !== 'object' || !str(w.k, 16) || !KINDS.has(w.k) || !str(w.c, 64) || typeof w.ts !== 'number' || !Number.isFinite(w.ts) || !str(w.n, 64) || w.n.length < 16) return { ok: false, reason: 'malformed' }
-  for (const k of ['p', 'u', 's', 't'] as const) if (w[k] !== undefined && !str(w[k], 1024)) return { ok: false, reason: 'malformed' }
+  try {
+    w = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>
+  } catch { return { ok: false, reason: 'malformed' } }
+  if (w === null || typeof w !== 'object' || !str(w.k, 16) || !KINDS.has(w.k) || !str(w.c, 64) ||
+      typeof w.ts !== 'number' || !Number.isFinite(w.ts) || !str(w.n, 64) || w.n.length < 16) {
+    return { ok: false, reason: 'malformed' }
+  }
+  for (const k of ['p', 'u', 's', 't'] as const) {
+    if (w[k] !== undefined && !str(w[k], 1024)) return { ok: false, reason: 'malformed' }
+  }
   if (Math.abs(nowMs - w.ts) > maxSkewMs) return { ok: false, reason: 'stale' }
   return {
     ok: true,

@@ -42,7 +42,9 @@ export function parseRequestLine (line: string, version: RegExp): Grammar<Reques
   const method = line.slice(0, a)
   const target = line.slice(a + 1, b)
   const ver = line.slice(b + 1)
-  if (!TOKEN.test(method) || !TARGET.test(target) || !version.test(ver)) return fail(`bad request line '${printable(line)}'`)
+  if (!TOKEN.test(method) || !TARGET.test(target) || !version.test(ver)) {
+    return fail(`bad request line '${printable(line)}'`)
+  }
   return { ok: true, value: { method, target, version: ver } }
 }
 
@@ -80,9 +82,13 @@ export function parseFieldLines (lines: readonly string[], from: number, maxHead
   for (let i = from; i < lines.length; i++) {
     const line = lines[i]!
     if (line === '') return { ok: false, reason: 'empty line inside the head', tooMany: false }
-    if (!FIELD_VALUE.test(line)) return { ok: false, reason: `control byte in the field line '${printable(line)}'`, tooMany: false }
+    if (!FIELD_VALUE.test(line)) {
+      return { ok: false, reason: `control byte in the field line '${printable(line)}'`, tooMany: false }
+    }
     if (line[0] === ' ' || line[0] === '\t') {
-      if (headers.length === 0) return { ok: false, reason: `whitespace before the first field line '${printable(line)}'`, tooMany: false }
+      if (headers.length === 0) {
+        return { ok: false, reason: `whitespace before the first field line '${printable(line)}'`, tooMany: false }
+      }
       const last = headers[headers.length - 1]!
       last[1] = `${last[1]} ${line.trim()}`.trim()
       continue
@@ -91,7 +97,9 @@ export function parseFieldLines (lines: readonly string[], from: number, maxHead
     if (colon <= 0) return { ok: false, reason: `field line without a colon: '${printable(line)}'`, tooMany: false }
     const name = line.slice(0, colon)
     if (!TOKEN.test(name)) return { ok: false, reason: `bad field name '${printable(name)}'`, tooMany: false }
-    if (headers.length >= maxHeaders) return { ok: false, reason: `more than ${maxHeaders} header fields`, tooMany: true }
+    if (headers.length >= maxHeaders) {
+      return { ok: false, reason: `more than ${maxHeaders} header fields`, tooMany: true }
+    }
     headers.push([name, line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')])
   }
   return { ok: true, value: headers }

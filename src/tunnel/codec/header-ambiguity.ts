@@ -21,7 +21,12 @@ const GUARDED = [
 ].map(n => `${n}:`)
 
 /** Headers a request carries at most once. */
-const SINGLETONS = new Set(['cseq', 'session', 'transport', 'content-length', 'content-type', 'range', 'scale', 'speed', 'authorization', 'blocksize', 'bandwidth'])
+const SINGLETONS = new Set(
+  [
+    'cseq', 'session', 'transport', 'content-length', 'content-type', 'range', 'scale', 'speed', 'authorization',
+    'blocksize', 'bandwidth'
+  ]
+)
 
 /** `scheme://authority` of absolute URLs: host names and ports are not searched (`rtsp://cdn-transport:554`). */
 const URL_AUTHORITY = /[a-z][a-z0-9+.-]*:\/\/[^/\s"',;?#]*/g

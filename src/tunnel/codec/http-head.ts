@@ -16,7 +16,9 @@
  */
 import type { ErrorCode } from '../../core/errors.js'
 import type { Header } from './rtsp-message.js'
-import { isToken, parseFieldLines, parseRequestLine, printable, splitLines, type Grammar, type RequestLine } from './head-grammar.js'
+import {
+  isToken, parseFieldLines, parseRequestLine, printable, splitLines, type Grammar, type RequestLine
+} from './head-grammar.js'
 
 export interface HttpHeadLimits {
   /** Longest head (leading blank lines, request line, headers, final blank line), in bytes. */
@@ -87,7 +89,9 @@ export function parseHttpHead (buf: Buffer, limits: Partial<HttpHeadLimits> = {}
       }
     }
     if (buf.length >= maxHeadBytes) {
-      return { state: 'error', code: 'TG_ERR_HTTP_HEAD_TOO_LARGE', reason: `request head longer than ${maxHeadBytes} bytes` }
+      return {
+        state: 'error', code: 'TG_ERR_HTTP_HEAD_TOO_LARGE', reason: `request head longer than ${maxHeadBytes} bytes`
+      }
     }
     return { state: 'incomplete' }
   }
@@ -161,13 +165,17 @@ export function classifyTunnelLeg (head: HttpHead, limits: Partial<CookieLimits>
   } else {
     const q = queryCookie(head.target)
     if (q === null) {
-      return { leg: 'error', code: 'TG_ERR_TUN_BAD_COOKIE', status: 400, reason: 'undecodable sessioncookie query parameter' }
+      return {
+        leg: 'error', code: 'TG_ERR_TUN_BAD_COOKIE', status: 400, reason: 'undecodable sessioncookie query parameter'
+      }
     }
     cookie = q
   }
   if (cookie === undefined) {
     if (!marker) return { leg: 'none' }
-    return { leg: 'error', code: 'TG_ERR_TUN_NO_COOKIE', status: 400, reason: `tunnel ${head.method} without x-sessioncookie` }
+    return {
+      leg: 'error', code: 'TG_ERR_TUN_NO_COOKIE', status: 400, reason: `tunnel ${head.method} without x-sessioncookie`
+    }
   }
   if (cookie.length < minCookie || cookie.length > maxCookie) {
     return {
@@ -199,11 +207,7 @@ function queryCookie (target: string): string | undefined | null {
     const name = eq === -1 ? pair : pair.slice(0, eq)
     if (name.toLowerCase() !== COOKIE_QUERY_PARAM) continue
     const raw = eq === -1 ? '' : pair.slice(eq + 1)
-    try {
-      return decodeURIComponent(raw).trim()
-    } catch {
-      return null
-    }
+    try { return decodeURIComponent(raw).trim() } catch { return null }
   }
   return undefined
 }
@@ -250,6 +254,4 @@ export function buildHttpError (status: number, reason: string, extraHeaders: He
 }
 
 /** Header values never carry CR/LF/NUL (no response splitting). */
-function headerSafe (value: string): string {
-  return value.replace(/[\r\n\x00]/g, ' ')
-}
+function headerSafe (value: string): string { return value.replace(/[\r\n\x00]/g, ' ') }

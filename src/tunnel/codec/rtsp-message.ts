@@ -43,17 +43,23 @@ export function setHeader (msg: { headers: Header[] }, name: string, value: stri
   const i = msg.headers.findIndex(([k]) => k.toLowerCase() === lower)
   if (i === -1) { msg.headers.push([name, value]); return }
   msg.headers[i] = [msg.headers[i]![0], value]
-  for (let j = msg.headers.length - 1; j > i; j--) if (msg.headers[j]![0].toLowerCase() === lower) msg.headers.splice(j, 1)
+  for (let j = msg.headers.length - 1; j > i; j--) {
+    if (msg.headers[j]![0].toLowerCase() === lower) msg.headers.splice(j, 1)
+  }
 }
 
 export function removeHeader (msg: { headers: Header[] }, name: string): void {
   const lower = name.toLowerCase()
-  for (let j = msg.headers.length - 1; j >= 0; j--) if (msg.headers[j]![0].toLowerCase() === lower) msg.headers.splice(j, 1)
+  for (let j = msg.headers.length - 1; j >= 0; j--) {
+    if (msg.headers[j]![0].toLowerCase() === lower) msg.headers.splice(j, 1)
+  }
 }
 
 /** Remove every header whose name starts with `prefix` (lower-case), e.g. 'proxy-'. */
 export function removeHeaderPrefix (msg: { headers: Header[] }, prefix: string): void {
-  for (let j = msg.headers.length - 1; j >= 0; j--) if (msg.headers[j]![0].toLowerCase().startsWith(prefix)) msg.headers.splice(j, 1)
+  for (let j = msg.headers.length - 1; j >= 0; j--) {
+    if (msg.headers[j]![0].toLowerCase().startsWith(prefix)) msg.headers.splice(j, 1)
+  }
 }
 
 /** Reason phrases for the statuses tunnelgate and its origin originate (RFC 2326 §7.1.1). */
@@ -106,9 +112,18 @@ export function serializeMessage (msg: RtspMessage): Buffer {
 }
 
 /** Build a response that echoes the request's CSeq (and Session, when given). */
-export function makeResponse (status: number, cseq: string | undefined, extra: Header[] = [], body?: Buffer): RtspResponse {
+export function makeResponse (
+  status: number, cseq: string | undefined, extra: Header[] = [], body?: Buffer
+): RtspResponse {
   const headers: Header[] = []
   if (cseq !== undefined) headers.push(['CSeq', cseq])
   headers.push(...extra)
-  return { kind: 'response', version: 'RTSP/1.0', status, reason: REASONS[status] ?? 'Unknown', headers, body: body ?? Buffer.alloc(0) }
+  return {
+    kind: 'response',
+    version: 'RTSP/1.0',
+    status,
+    reason: REASONS[status] ?? 'Unknown',
+    headers,
+    body: body ?? Buffer.alloc(0)
+  }
 }

@@ -78,7 +78,9 @@ export function parseRtspUrl (text: string): UrlResult {
   const port = hp.port ?? defaultPort(s)
   return {
     ok: true,
-    url: { scheme: s, userinfo, host: hp.host, port, portGiven: hp.port !== null, authority: hostPort, path, query, fragment }
+    url: {
+      scheme: s, userinfo, host: hp.host, port, portGiven: hp.port !== null, authority: hostPort, path, query, fragment
+    }
   }
 }
 
@@ -89,7 +91,11 @@ export function formatAuthority (host: string, port: number | null): string {
 }
 
 /** Parse `host[:port]` (the authority without userinfo). */
-export function splitHostPort (text: string): { ok: true, host: string, port: number | null } | { ok: false, reason: string } {
+export function splitHostPort (text: string): {
+  ok: true
+  host: string
+  port: number | null
+} | { ok: false, reason: string } {
   let host: string
   let after: string
   if (text.startsWith('[')) {
@@ -129,7 +135,9 @@ export function isIpv6Literal (s: string): boolean {
   const text = groups.join(':')
   const doubled = text.indexOf('::')
   if (doubled !== -1 && text.indexOf('::', doubled + 1) !== -1) return false
-  const parts = doubled === -1 ? text.split(':') : [...text.slice(0, doubled).split(':'), ...text.slice(doubled + 2).split(':')].filter(p => p !== '')
+  const parts = doubled === -1
+    ? text.split(':')
+    : [...text.slice(0, doubled).split(':'), ...text.slice(doubled + 2).split(':')].filter(p => p !== '')
   for (const p of parts) if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return false
   words += parts.length
   return doubled === -1 ? words === 8 : words <= 7
@@ -228,6 +236,4 @@ export function urlBase (uri: string): string | null {
 }
 
 /** Starts with `scheme://` (any scheme, RFC 3986 §3.1): an absolute URL, not a relative control or path. */
-export function isAbsoluteUrl (text: string): boolean {
-  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text)
-}
+export function isAbsoluteUrl (text: string): boolean { return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text) }

@@ -33,9 +33,7 @@ function parse (url: string): RtspUrl | null {
 }
 
 /** "/live/" → "/live"; "" and "/" → "". */
-function normalisePrefix (path: string): string {
-  return path.replace(/\/+$/, '')
-}
+function normalisePrefix (path: string): string { return path.replace(/\/+$/, '') }
 
 function hasPrefix (path: string, prefix: string): boolean {
   return prefix === '' || path === prefix || path.startsWith(prefix + '/')
@@ -63,8 +61,12 @@ export class UrlMapper {
   constructor (opts: UrlMapperOptions) {
     const pub = parse(opts.publicBase)
     const back = parse(opts.backendBase)
-    if (pub === null || pub.query !== '' || pub.fragment !== '') throw new TypeError(`publicBase is not an rtsp://authority/prefix URL: '${opts.publicBase}'`)
-    if (back === null || back.query !== '' || back.fragment !== '') throw new TypeError(`backendBase is not an rtsp://authority/prefix URL: '${opts.backendBase}'`)
+    if (pub === null || pub.query !== '' || pub.fragment !== '') {
+      throw new TypeError(`publicBase is not an rtsp://authority/prefix URL: '${opts.publicBase}'`)
+    }
+    if (back === null || back.query !== '' || back.fragment !== '') {
+      throw new TypeError(`backendBase is not an rtsp://authority/prefix URL: '${opts.backendBase}'`)
+    }
     this.#public = pub
     this.#publicPrefix = normalisePrefix(pub.path)
     this.#backend = back
@@ -72,7 +74,9 @@ export class UrlMapper {
     this.#backendAuthorities = [{ host: back.host, port: back.port }]
     for (const alias of opts.backendAliases ?? []) {
       const a = parse(`rtsp://${alias}`)
-      if (a === null || a.path !== '' || a.query !== '' || a.userinfo !== '') throw new TypeError(`bad backend alias authority '${alias}'`)
+      if (a === null || a.path !== '' || a.query !== '' || a.userinfo !== '') {
+        throw new TypeError(`bad backend alias authority '${alias}'`)
+      }
       this.#backendAuthorities.push({ host: a.host, port: a.port })
     }
   }
@@ -135,7 +139,9 @@ export function rewriteResponseUrls (msg: RtspResponse, map: UrlMap): void {
     if (body !== msg.body) {
       msg.body = body
       for (let i = 0; i < msg.headers.length; i++) {
-        if (msg.headers[i]![0].toLowerCase() === 'content-length') msg.headers[i] = [msg.headers[i]![0], String(body.length)]
+        if (msg.headers[i]![0].toLowerCase() === 'content-length') {
+          msg.headers[i] = [msg.headers[i]![0], String(body.length)]
+        }
       }
     }
   }
@@ -159,7 +165,8 @@ export function findBackendAuthorityLeak (bytes: Buffer, authority: string): boo
   const needle = `//${a.host}`
   for (let i = text.indexOf(needle); i !== -1; i = text.indexOf(needle, i + 1)) {
     const next = text[i + needle.length]
-    if (next === undefined || !/[a-z0-9.\-:]/.test(next) || (next === ':' && text.startsWith(`:${RTSP_DEFAULT_PORT}`, i + needle.length))) return true
+    if (next === undefined || !/[a-z0-9.\-:]/.test(next) ||
+        (next === ':' && text.startsWith(`:${RTSP_DEFAULT_PORT}`, i + needle.length))) { return true }
   }
   return false
 }

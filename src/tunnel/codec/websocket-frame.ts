@@ -82,9 +82,7 @@ export function targetQuery (target: string): Map<string, string> {
   return out
 }
 
-export function acceptKey (key: string): string {
-  return createHash('sha1').update(key + WS_GUID).digest('base64')
-}
+export function acceptKey (key: string): string { return createHash('sha1').update(key + WS_GUID).digest('base64') }
 
 export type HandshakeResult =
   | { ok: true, key: string, protocol: string | null, path: string, query: Map<string, string>, reply: Buffer }
@@ -97,7 +95,9 @@ export type HandshakeResult =
  * anyway when the reply names none. A client that offers none is accepted without one.
  */
 export function checkHandshake (head: HttpHead, protocols: readonly string[] = RTSP_WS_SUBPROTOCOLS): HandshakeResult {
-  const bad = (status: number, reason: string, headers: Header[] = []): HandshakeResult => ({ ok: false, status, reason, code: 'TG_ERR_WS_HANDSHAKE', headers })
+  const bad = (status: number, reason: string, headers: Header[] = []): HandshakeResult => ({
+    ok: false, status, reason, code: 'TG_ERR_WS_HANDSHAKE', headers
+  })
   if (head.method !== 'GET') return bad(405, 'WebSocket upgrade needs GET', [['Allow', 'GET']])
   if (head.version !== 'HTTP/1.1') return bad(400, 'WebSocket upgrade needs HTTP/1.1')
   if (!tokens(header(head, 'Upgrade')).includes('websocket')) return bad(400, 'Upgrade: websocket missing')
@@ -105,20 +105,34 @@ export function checkHandshake (head: HttpHead, protocols: readonly string[] = R
   const version = header(head, 'Sec-WebSocket-Version')
   if (version !== '13') return bad(426, 'unsupported Sec-WebSocket-Version', [['Sec-WebSocket-Version', '13']])
   const key = header(head, 'Sec-WebSocket-Key')
-  if (key === undefined || !/^[A-Za-z0-9+/]{22}==$/.test(key)) return bad(400, 'Sec-WebSocket-Key must be 16 bytes in base64')
+  if (key === undefined || !/^[A-Za-z0-9+/]{22}==$/.test(key)) {
+    return bad(400, 'Sec-WebSocket-Key must be 16 bytes in base64')
+  }
   const offered = (header(head, 'Sec-WebSocket-Protocol') ?? '').split(',').map(s => s.trim()).filter(s => s !== '')
   let protocol: string | null = null
   if (offered.length > 0) {
     // The client's order decides among the supported ones (RFC 6455 §4.2.2 leaves it to the server;
     // browsers expect one of theirs, and media-stream-library offers exactly one).
     protocol = offered.find(p => protocols.includes(p)) ?? null
-    if (protocol === null) return bad(400, `no supported subprotocol (offered: ${offered.join(', ').slice(0, 200)}; supported: ${protocols.join(', ')})`)
+    if (protocol === null) {
+      return bad(
+        400,
+        `no supported subprotocol (offered: ${offered.join(', ').slice(0, 200)}; supported: ${protocols.join(', ')})`
+      )
+    }
   }
   let reply = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
     `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n`
   if (protocol !== null) reply += `Sec-WebSocket-Protocol: ${protocol}\r\n`
   reply += '\r\n'
-  return { ok: true, key, protocol, path: targetPath(head.target), query: targetQuery(head.target), reply: Buffer.from(reply, 'latin1') }
+  return {
+    ok: true,
+    key,
+    protocol,
+    path: targetPath(head.target),
+    query: targetQuery(head.target),
+    reply: Buffer.from(reply, 'latin1')
+  }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -132,7 +146,10 @@ export function frameHeader (opcode: number, len: number, opts: { fin?: boolean,
   const h = Buffer.allocUnsafe(2 + extra + (opts.mask === undefined ? 0 : 4))
   h[0] = (fin ? 0x80 : 0) | (opcode & 0x0f)
   if (extra === 0) h[1] = maskBit | len
-  else if (extra === 2) { h[1] = maskBit | 126; h.writeUInt16BE(len, 2) } else { h[1] = maskBit | 127; h.writeBigUInt64BE(BigInt(len), 2) }
+  else if (extra === 2) {
+    h[1] = maskBit | 126
+    h.writeUInt16BE(len, 2)
+  } else { h[1] = maskBit | 127; h.writeBigUInt64BE(BigInt(len), 2) }
   if (opts.mask !== undefined) opts.mask.copy(h, 2 + extra, 0, 4)
   return h
 }
@@ -222,10 +239,16 @@ export class WsFrameDecoder {
       let len = b[1]! & 0x7f
       let off = 2
       if (rsv !== 0) return fail(CLOSE_PROTOCOL_ERROR, 'reserved bits set (no extension negotiated)')
-      if (![OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG].includes(opcode)) return fail(CLOSE_PROTOCOL_ERROR, `unknown opcode ${opcode}`)
+      if (![OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG].includes(opcode)) {
+        return fail(CLOSE_PROTOCOL_ERROR, `unknown opcode ${opcode}`)
+      }
       const control = opcode >= 0x8
-      if (control && (!fin || len > 125)) return fail(CLOSE_PROTOCOL_ERROR, 'control frame fragmented or longer than 125 bytes')
-      if (masked !== this.#opts.requireMask) return fail(CLOSE_PROTOCOL_ERROR, this.#opts.requireMask ? 'unmasked client frame' : 'masked server frame')
+      if (control && (!fin || len > 125)) {
+        return fail(CLOSE_PROTOCOL_ERROR, 'control frame fragmented or longer than 125 bytes')
+      }
+      if (masked !== this.#opts.requireMask) {
+        return fail(CLOSE_PROTOCOL_ERROR, this.#opts.requireMask ? 'unmasked client frame' : 'masked server frame')
+      }
       if (len === 126) {
         if (b.length < 4) break
         len = b.readUInt16BE(2)
@@ -234,7 +257,9 @@ export class WsFrameDecoder {
       } else if (len === 127) {
         if (b.length < 10) break
         const big = b.readBigUInt64BE(2)
-        if (big > BigInt(Number.MAX_SAFE_INTEGER) || big >= 1n << 63n) return fail(CLOSE_TOO_BIG, 'frame length too large', 'TG_ERR_WS_TOO_LARGE')
+        if (big > BigInt(Number.MAX_SAFE_INTEGER) || big >= 1n << 63n) {
+          return fail(CLOSE_TOO_BIG, 'frame length too large', 'TG_ERR_WS_TOO_LARGE')
+        }
         len = Number(big)
         off = 10
         if (len < 0x10000) return fail(CLOSE_PROTOCOL_ERROR, 'length not in its shortest form')

@@ -38,11 +38,17 @@
   function position () { return offset + (video.currentTime || 0) }
 
   if (msl === undefined || !('MediaSource' in window)) {
-    setStatus('error', msl === undefined ? 'The player library did not load.' : 'This browser has no Media Source Extensions: it cannot play this stream.')
+    setStatus(
+      'error',
+      msl === undefined
+        ? 'The player library did not load.'
+        : 'This browser has no Media Source Extensions: it cannot play this stream.'
+    )
     return
   }
   const wsScheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
-  const wsUri = wsScheme + '//' + location.host + cfg.wsPath + (cfg.token ? '?' + encodeURIComponent(cfg.tokenParam) + '=' + encodeURIComponent(cfg.token) : '')
+  const wsUri = wsScheme + '//' + location.host + cfg.wsPath +
+    (cfg.token ? '?' + encodeURIComponent(cfg.tokenParam) + '=' + encodeURIComponent(cfg.token) : '')
   const rtspUri = 'rtsp://' + location.host + cfg.path
 
   function describeError (code) {
@@ -67,7 +73,9 @@
     offset = at
     state = 'connecting'
     setStatus('connecting', 'Connecting…')
-    const p = new msl.pipelines.Html5VideoPipeline({ ws: { uri: wsUri, timeout: 10000 }, rtsp: { uri: rtspUri }, mediaElement: video })
+    const p = new msl.pipelines.Html5VideoPipeline({
+      ws: { uri: wsUri, timeout: 10000 }, rtsp: { uri: rtspUri }, mediaElement: video
+    })
     pipeline = p
     p.onPlay = range => {
       if (gen !== generation) return
@@ -87,7 +95,10 @@
       if (gen !== generation) return
       errors.push(err.code)
       state = 'error'
-      setStatus(err.code === 404 ? 'unknown' : (err.code === 401 || err.code === 403) ? 'refused' : 'error', describeError(err.code))
+      setStatus(
+        err.code === 404 ? 'unknown' : (err.code === 401 || err.code === 403) ? 'refused' : 'error',
+        describeError(err.code)
+      )
       stop()
     }
     p.onServerClose = () => {
@@ -107,7 +118,11 @@
 
   playBtn.addEventListener('click', () => {
     if (state === 'playing') {
-      if (duration === null) { stop(); state = 'paused'; video.pause() } else { pipeline.rtsp.pause(); video.pause(); state = 'paused' }
+      if (duration === null) {
+        stop()
+        state = 'paused'
+        video.pause()
+      } else { pipeline.rtsp.pause(); video.pause(); state = 'paused' }
       playBtn.textContent = 'Play'
       setStatus('paused', 'Paused')
     } else if (state === 'paused' && duration !== null && pipeline !== null) {
@@ -116,23 +131,34 @@
       state = 'playing'
       playBtn.textContent = 'Pause'
       setStatus('playing', 'Playing')
-    } else {
-      start(0)
-    }
+    } else { start(0) }
   })
-  seek.addEventListener('input', () => { seeking = true; timeEl.textContent = fmt(Number(seek.value)) + ' / ' + fmt(duration) })
+  seek.addEventListener('input', () => {
+    seeking = true
+    timeEl.textContent = fmt(Number(seek.value)) + ' / ' + fmt(duration)
+  })
   seek.addEventListener('change', () => { seeking = false; start(Number(seek.value)) })
   video.addEventListener('ended', () => { state = 'ended'; setStatus('ended', 'The stream ended.') })
   video.addEventListener('error', () => { errors.push('video:' + (video.error ? video.error.code : '?')) })
   setInterval(() => {
     if (seeking) return
     const pos = position()
-    timeEl.textContent = duration === null ? (state === 'playing' ? 'live ' + fmt(pos) : '') : fmt(pos) + ' / ' + fmt(duration)
+    timeEl.textContent = duration === null
+      ? (state === 'playing' ? 'live ' + fmt(pos) : '')
+      : fmt(pos) + ' / ' + fmt(duration)
     if (duration !== null) seek.value = String(Math.min(pos, duration))
   }, 250)
 
   window.tgPlayer = {
-    state: () => ({ state, offset, duration, position: position(), message: statusEl.textContent, kind: statusEl.dataset.kind, errors: errors.slice() }),
+    state: () => ({
+      state,
+      offset,
+      duration,
+      position: position(),
+      message: statusEl.textContent,
+      kind: statusEl.dataset.kind,
+      errors: errors.slice()
+    }),
     seek: t => start(t),
     toggle: () => playBtn.click()
   }

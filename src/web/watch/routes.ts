@@ -37,18 +37,18 @@ export function mediaStreamLibraryBundle (): string {
 /** A stream path as it may appear in a page: '/' + segments of URL-safe characters. */
 const STREAM_PATH = /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{1,512}$/
 
-export function esc (s: string): string {
-  return s.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
-}
+export function esc (s: string): string { return s.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`) }
 
 /** HTML list of player links for `streams` (used by /watch and the status page). */
 export function watchLinks (streams: readonly string[]): string {
   if (streams.length === 0) return '<p>No streams are listed (set <code>watch.streams</code>).</p>'
-  return '<ul class="tg-streams">' + streams.map(s => `<li><a href="/watch${esc(s)}">${esc(s)}</a></li>`).join('') + '</ul>'
+  return '<ul class="tg-streams">' + streams.map(s => `<li><a href="/watch${esc(s)}">${esc(s)}</a></li>`).join('') +
+    '</ul>'
 }
 
 function page (title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${esc(title)}</title><link rel="stylesheet" href="/watch-assets/style.css"></head><body>${body}</body></html>`
 }
 
@@ -57,7 +57,9 @@ export function playerPage (config: Config, path: string, token: string | null):
     .replace(/</g, '\\u003c')
   return page(`${path} · tunnelgate`, `<h1>${esc(path)}</h1>
 <div id="stage"><video id="video" autoplay muted playsinline></video></div>
-<div id="controls"><button id="play" type="button">Pause</button><input id="seek" type="range" min="0" max="0" step="0.1" value="0" hidden aria-label="position"><span id="time"></span></div>
+<div id="controls"><button id="play" type="button">Pause</button>
+<input id="seek" type="range" min="0" max="0" step="0.1" value="0" hidden aria-label="position">
+<span id="time"></span></div>
 <p id="status" role="status" data-kind="connecting">Connecting…</p>
 <p><a href="/watch">all streams</a></p>
 <script src="/watch-assets/media-stream-library.min.js"></script>
@@ -98,23 +100,48 @@ export async function registerWatch (app: FastifyInstance, opts: WatchOptions, g
     const rest = (req.params as { '*': string })['*']
     const path = '/' + rest
     if (!STREAM_PATH.test(path) || path.split('/').some(s => s === '..' || s === '.')) {
-      return html(reply, 400, page('Bad stream path', '<h1>Bad stream path</h1><p id="status" data-kind="error">That is not a stream path.</p>'))
+      return html(
+        reply, 400,
+        page(
+          'Bad stream path', '<h1>Bad stream path</h1><p id="status" data-kind="error">That is not a stream path.</p>'
+        )
+      )
     }
     const q = req.query as Record<string, unknown>
     const given = q[config.auth.tokenQueryParam]
     const token = typeof given === 'string' && given !== '' ? given : null
     if (gated) {
-      const refused = (status: number, why: string, headers: ReadonlyArray<readonly [string, string]> = []): FastifyReply => {
-        if (status === 401 && gate.basic.enabled) void reply.header('WWW-Authenticate', `Basic realm="${config.auth.realm}"`)
+      const refused = (
+        status: number, why: string, headers: ReadonlyArray<readonly [string, string]> = []
+      ): FastifyReply => {
+        if (status === 401 && gate.basic.enabled) {
+          void reply.header('WWW-Authenticate', `Basic realm="${config.auth.realm}"`)
+        }
         for (const [k, v] of headers) if (k.toLowerCase() === 'retry-after') void reply.header(k, v)
-        return html(reply, status, page(`${path} · refused`, `<h1>${esc(path)}</h1><p id="status" data-kind="refused">${esc(why)}</p>`))
+        return html(
+          reply, status,
+          page(`${path} · refused`, `<h1>${esc(path)}</h1><p id="status" data-kind="refused">${esc(why)}</p>`)
+        )
       }
       if (token !== null && secrets.length > 0) {
         const v = verifyToken(token, secrets, Date.now() / 1000)
-        if (!v.ok) return refused(401, v.reason === 'expired' ? 'This link has expired: ask for a new one.' : 'This link is not valid for this gateway.')
+        if (!v.ok) {
+          return refused(
+            401,
+            v.reason === 'expired'
+              ? 'This link has expired: ask for a new one.'
+              : 'This link is not valid for this gateway.'
+          )
+        }
         if (!pathAllowed(v.path, path)) return refused(403, `This link is for ${v.path}, not ${path}.`)
       } else {
-        const v = await gate.check({ client: req.ip, headers: req.headers.authorization === undefined ? [] : [['Authorization', req.headers.authorization]], target: path, path, transport: 'watch' })
+        const v = await gate.check({
+          client: req.ip,
+          headers: req.headers.authorization === undefined ? [] : [['Authorization', req.headers.authorization]],
+          target: path,
+          path,
+          transport: 'watch'
+        })
         if (!v.ok) return refused(v.status, WATCH_REFUSALS[v.status], v.headers)
       }
     }

@@ -50,7 +50,8 @@ const HEAD_END = Buffer.from('\r\n\r\n')
  * writes its responses one whole message at a time through WebSocketClient.write, which calls this.
  */
 export function browserSdpMessage (msg: Buffer): Buffer {
-  if (msg.length < RTSP_RESPONSE.length || msg[0] !== 0x52 || !msg.subarray(0, RTSP_RESPONSE.length).equals(RTSP_RESPONSE)) return msg
+  if (msg.length < RTSP_RESPONSE.length || msg[0] !== 0x52 ||
+      !msg.subarray(0, RTSP_RESPONSE.length).equals(RTSP_RESPONSE)) { return msg }
   const end = msg.indexOf(HEAD_END)
   if (end < 0) return msg
   const head = msg.toString('latin1', 0, end)
