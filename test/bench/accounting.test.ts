@@ -12,40 +12,14 @@ import { scaleCap } from '../../bench/src/run.js'
 import { parseBenchArgs } from '../../bench/src/args.js'
 import { SMOKE } from '../../bench/src/options.js'
 import type { BenchResults, ScaleResult, ScenarioResult, SetupSummary } from '../../bench/src/results.js'
+import { benchStep } from '../helpers/bench-results.js'
 import { cpuIdle, cpuOther, inWindow, isDisturbed, type StepResult } from '../../bench/src/window.js'
 import { added50, burstAdded, heldEveryStep, renderMarkdown, setupReach, verdicts, workerScaling } from '../../bench/src/report.js'
 
 const machine: BenchResults['machine'] = { nproc: 2, cpu: 'test cpu', kernel: 'k', node: 'v20', ffmpeg: null, haproxy: null, gstreamer: null, loadavg: '0 0 0' }
 const { outDir: _o, log: _l, ...options } = { ...SMOKE, outDir: '', log: () => {} }
 
-function step (tunnels: number, o: Partial<StepResult> = {}): StepResult {
-  const mbps = tunnels * 2
-  return {
-    tunnels,
-    kbps: 2000,
-    seconds: 2,
-    offeredMbps: mbps,
-    deliveredMbps: mbps,
-    packets: 1000,
-    lost: 0,
-    late: 0,
-    errors: 0,
-    held: true,
-    cpuBox: 0,
-    cpuProcs: [],
-    cpuPerGbit: null,
-    cpuSource: 0,
-    cpuClient: 0,
-    cpuMachine: 0,
-    cpuSteal: 0,
-    cores: 2,
-    gc: null,
-    disturbed: false,
-    boxRssMB: 100,
-    delayMs: { n: 10, p50: 1, p99: 2, p999: 3 },
-    ...o
-  }
-}
+const step = benchStep
 
 function scale (o: Partial<ScaleResult>): ScaleResult {
   return { requested: 10000, limit: 10000, capReason: null, nofile: 20000, opened: 10000, keepaliveAnswered: 10000, rssBeforeMB: 100, rssAfterMB: 250, bytesPerTunnel: 15 * 1024, heapBeforeMB: 20, heapAfterMB: 90, heapBytesPerTunnel: 7 * 1024, gc: true, openSeconds: 10, openErrors: {}, ...o }

@@ -10,6 +10,7 @@
  */
 import t from 'tap'
 import fc from 'fast-check'
+import { benchStep } from '../helpers/bench-results.js'
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { cpuSeconds } from '../../bench/src/procstat.js'
@@ -58,30 +59,11 @@ t.test('the search finds any monotone limit to its precision (property)', async 
 })
 
 function step (tunnels: number, workerCores: number[], o: Partial<CappedStep> = {}): CappedStep {
-  const mbps = tunnels * 2
+  const base = benchStep(tunnels, {
+    cpuProcs: [0.02, ...workerCores.map(w => w * 2)], cpuSource: 0.4, cpuClient: 0.4, cpuMachine: 2
+  })
   return {
-    tunnels,
-    kbps: 2000,
-    seconds: 2,
-    offeredMbps: mbps,
-    deliveredMbps: mbps,
-    packets: 1000,
-    lost: 0,
-    late: 0,
-    errors: 0,
-    held: true,
-    cpuBox: 0,
-    cpuProcs: [0.02, ...workerCores.map(w => w * 2)],
-    cpuPerGbit: null,
-    cpuSource: 0.4,
-    cpuClient: 0.4,
-    cpuMachine: 2,
-    cpuSteal: 0,
-    cores: 2,
-    gc: null,
-    disturbed: false,
-    boxRssMB: 100,
-    delayMs: { n: 10, p50: 1, p99: 2, p999: 3 },
+    ...base,
     workerCores,
     throttledMs: workerCores.map(() => 100),
     workerTunnels: workerCores.map(() => Math.floor(tunnels / workerCores.length)),
