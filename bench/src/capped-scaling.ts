@@ -1,5 +1,5 @@
 /**
- * Worker scaling with each relay worker capped (issue #6's last target): does a second relay
+ * Worker scaling with each relay worker capped (the bench's last target): does a second relay
  * worker carry as much again as the first?
  *
  * On this machine the uncapped sweep cannot say: the source and the load generator need about

@@ -1,5 +1,5 @@
 /**
- * The `live` scenario (issue #9): viewers per core on ONE live stream, tunnelgate's live fan-out
+ * The `live` scenario: viewers per core on ONE live stream, tunnelgate's live fan-out
  * side by side with GStreamer's RTSP server serving a shared media to the same number of viewers.
  *
  *   tunnelgate  gst-rtsp-server (shared /live-vonly mount: videotestsrc → x264enc → rtph264pay)

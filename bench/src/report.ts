@@ -188,7 +188,7 @@ export function workerScaling (r: BenchResults): WorkerScaling | null {
   }
 }
 
-/** The setup target (issue #6): added p50 ≤ 2 ms and p99 ≤ 10 ms. */
+/** The setup target: added p50 ≤ 2 ms and p99 ≤ 10 ms. */
 function setupMet (p50: number, p99: number): boolean { return p50 <= 2 && p99 <= 10 }
 
 /** The box's CPU per simultaneous setup (µs), the mean over its bursts; null when not read. */
@@ -928,7 +928,7 @@ function liveRows (side: LiveSide): string[] {
   return rows
 }
 
-/** The live scenario's section (issue #9), from its own run. */
+/** The live scenario's section, from its own run. */
 export function renderLive (lv: LiveResult): string[] {
   const L: string[] = []
   const st = lv.stream

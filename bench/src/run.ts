@@ -14,7 +14,7 @@
  *   delay    one-way delay per RTP packet at 25/50/90 % of the load tunnelgate (a) held; then
  *            rounds through every scenario that measure its 50 % window again (delayRounds)
  *
- * The `live` scenario (live.ts, issue #9) runs after them with its own baseline: one live stream
+ * The `live` scenario (live.ts) runs after them with its own baseline: one live stream
  * to N viewers, tunnelgate's live fan-out vs gst-rtsp-server's shared media.
  *
  * Then writes benchmarks.json, benchmarks.md and benchmarks.svg into `outDir`, MERGED with the

@@ -23,7 +23,7 @@ export interface GatewayMetrics {
   /** Whole `$` frames dropped for a lagging client (limits.dropFramesAboveBytes). */
   framesDroppedTotal: Counter
   webRequestsTotal: Counter<'route' | 'status'>
-  /** Balancer (issue 4): the load figures used, scrape errors, backend health and bandwidth. */
+  /** Balancer: the load figures used, scrape errors, backend health and bandwidth. */
   balancerBackendLoad: Gauge<'backend' | 'source'>
   balancerScrapeErrors: Counter<'target'>
   backendUp: Gauge<'backend'>

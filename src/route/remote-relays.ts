@@ -64,7 +64,7 @@ interface RelayState {
   /** Forwarded connections open now, and bytes of those closed (status page, relay_bytes_total). */
   open: Set<net.Socket>
   bytesClosed: number
-  /** The relay itself says it is draining (its /healthz: SIGTERM on a relay node, issue 4). */
+  /** The relay itself says it is draining (its /healthz: SIGTERM on a relay node). */
   selfDraining: boolean
 }
 
@@ -489,7 +489,7 @@ export class RemoteRelays implements LegSink {
   }
 
   /**
-   * A POST goes to the relay that holds its cookie's GET, wherever the relay set has moved it (issue 4):
+   * A POST goes to the relay that holds its cookie's GET, wherever the relay set has moved it:
    * the first `postAskRelays` relays in try order (the one this portal sent the GET to, then HRW order,
    * draining ones last) are asked in turn with `X-Tunnelgate-Pair: known-only`; a relay that has the GET
    * answers 202 (swallowed here) and takes the POST, one that has not answers 421 at once. When none has

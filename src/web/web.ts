@@ -71,7 +71,7 @@ export async function buildWeb (deps: {
   registerHealth(app, source)
   if (deps.httpRoutes != null) await app.register(deps.httpRoutes.plugin)
   deps.extend?.(app)
-  // The browser player (issue 8): /watch, /watch/<stream path>, /watch-assets/* (src/web/watch/routes.ts).
+  // The browser player: /watch, /watch/<stream path>, /watch-assets/* (src/web/watch/routes.ts).
   if (deps.watch !== undefined) await registerWatch(app, deps.watch, gateFor(deps.watch.config, metrics, deps.logger))
   await app.ready()
   return app

@@ -1,5 +1,5 @@
 /**
- * Helpers for the balancer/cluster tests (issue 4): in-process gateways in any role on loopback,
+ * Helpers for the balancer/cluster tests: in-process gateways in any role on loopback,
  * embedded origins with a tiny test clip, a real Prometheus server (Debian package `prometheus`)
  * with a generated scrape config, metric reads, and a tunnel that DESCRIBE/SETUP/PLAYs and holds.
  */

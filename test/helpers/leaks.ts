@@ -1,5 +1,5 @@
 /**
- * Leak checks for the hardening tests (issue 5): open file descriptors (/proc/self/fd), active
+ * Leak checks for the hardening tests: open file descriptors (/proc/self/fd), active
  * timers and sockets (process.getActiveResourcesInfo()), the tunnels_active gauge and backend
  * connections return to their starting values after each test. assertNoLeaks checks a gateway
  * running in the test process, and there also every timer whether unref()'d or not (an async

@@ -1,5 +1,5 @@
 /**
- * Backend `$` frames cut anywhere by the backend's writes (issue #6: a frame held from the last
+ * Backend `$` frames cut anywhere by the backend's writes (a frame held from the last
  * read is completed from the head of the next read, and goes out with the whole frames after it
  * in one corked write): the client still gets every frame byte-identical and in order, with the
  * backend's replies in their place, through a tunnel GET and through a plain RTSP connection.

@@ -1,5 +1,5 @@
 /**
- * Live fan-out (issue 9, docs/live-fanout.md) with the embedded origin's /live/demo as the backend
+ * Live fan-out (docs/live-fanout.md) with the embedded origin's /live/demo as the backend
  * and raw tunnel viewers (test/helpers/live-viewers.ts):
  *  - 200 viewers through one relay: the origin's own /metrics shows ONE session; every viewer
  *    gets the same video payloads in order over a common window; each starts at a keyframe;

@@ -1,5 +1,5 @@
 /**
- * Load spread through local relay workers (issue 4):
+ * Load spread through local relay workers:
  *  1. 200 tunnels (raw tunnel client, 20 at a time; each DESCRIBE/SETUP/PLAY, then held open) through an
  *     all-in-one gateway with 2 local relay worker processes, over two embedded origins of unequal
  *     capacity (weight 1:3, maxSessions 60:180). The sessions the origins hold end within 10 % of the

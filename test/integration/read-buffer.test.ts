@@ -1,5 +1,5 @@
 /**
- * backend.readBufferBytes (issue #6): a session reads its backend into one buffer of its own and
+ * backend.readBufferBytes: a session reads its backend into one buffer of its own and
  * writes `$` frames to the client straight from it. A client that stops reading makes those writes
  * queue; the buffer must then not be read into again until they have left (else the client would
  * get bytes of later reads in place of earlier ones). Here clients stop reading while the backend

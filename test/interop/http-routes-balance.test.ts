@@ -1,5 +1,5 @@
 /**
- * HTTP routes (issue 10), balancing on real peers: nginx backends and embedded RTSP origins.
+ * HTTP routes, balancing on real peers: nginx backends and embedded RTSP origins.
  * - New HLS viewers go to the HTTP backend whose tied RTSP backend (`rtspBackend`) has fewer
  *   sessions (real RTSP-over-HTTP sessions opened through the gateway by ffmpeg load one origin);
  *   an untied route over the same servers splits the same viewers evenly (the control).

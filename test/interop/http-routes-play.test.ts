@@ -1,5 +1,5 @@
 /**
- * HTTP routes (issue 10), playing for real: one nginx is killed while ffmpeg plays HLS in real
+ * HTTP routes, playing for real: one nginx is killed while ffmpeg plays HLS in real
  * time through the portal (the player continues after at most one failed segment request), and
  * headless Chromium plays the stream with hls.js bundled and served by the portal.
  */

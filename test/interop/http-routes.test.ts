@@ -1,5 +1,5 @@
 /**
- * HTTP routes (issue 10) against real peers: two nginx backends serving HLS and an MP4 made by
+ * HTTP routes against real peers: two nginx backends serving HLS and an MP4 made by
  * ffmpeg at test time; ffmpeg and GStreamer play HLS through the portal; curl range requests are
  * byte-exact; headers, affinity, p2c for new viewers, hostile paths (nothing dialled but configured
  * backends: a sentinel listener and the nginx logs), 502/504, tokens, metrics, /status.

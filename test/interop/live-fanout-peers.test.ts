@@ -1,5 +1,5 @@
 /**
- * Live fan-out with real players (issue 9): ffmpeg and GStreamer through the HTTP tunnel to a live
+ * Live fan-out with real players: ffmpeg and GStreamer through the HTTP tunnel to a live
  * path (route live: true) served by the embedded origin(s):
  *  - ffmpeg -rtsp_transport http decodes 5 s of /live/demo, `-v error` silent (shared checks);
  *  - upstream loss, second backend: the origin serving the live path is killed while an ffmpeg
