@@ -2,7 +2,7 @@
  * Who may use the ops listener (pure). With `ops.token` set, every request carries it, as
  * `Authorization: Bearer <token>` (Prometheus, curl) or as the password of HTTP Basic (a browser
  * on the status page, whose EventSource cannot set a header), compared in constant time. Without a
- * token the listener is on loopback (config.ts insists), and a request must name it by a loopback
+ * token the listener is on loopback (src/config/checks.ts refuses any other host), and a request must name it by a loopback
  * Host and come from no foreign page (Origin): a web page the operator opens cannot drive it, nor
  * read it through a DNS name rebound to 127.0.0.1.
  */
