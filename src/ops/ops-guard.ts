@@ -2,9 +2,9 @@
  * Who may use the ops listener (pure). With `ops.token` set, every request carries it, as
  * `Authorization: Bearer <token>` (Prometheus, curl) or as the password of HTTP Basic (a browser
  * on the status page, whose EventSource cannot set a header), compared in constant time. Without a
- * token the listener is on loopback (src/config/checks.ts refuses any other host), and a request must name it by a loopback
- * Host and come from no foreign page (Origin): a web page the operator opens cannot drive it, nor
- * read it through a DNS name rebound to 127.0.0.1.
+ * token the listener is on loopback (src/config/checks.ts refuses any other host), and a request
+ * must name it by a loopback Host and come from no foreign page (Origin): a web page the operator
+ * opens cannot drive it, nor read it through a DNS name rebound to 127.0.0.1.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { isLoopbackHost } from '../config/config.js'
