@@ -1,18 +1,7 @@
 /**
- * POST legs relayed to a local relay worker as messages, instead of handing their sockets over.
- *
- * Node passes one socket per IPC round trip: the next socket to a worker waits until the worker
- * has read the last one and acknowledged it (NODE_HANDLE_ACK), and every other message to that
- * worker queues behind it (`bench/src/ipc-handoff.ts` measures it). Handing over both legs of
- * every tunnel made a burst of new tunnels wait for two round trips per tunnel through both event
- * loops. A POST carries only the client's RTSP requests (base64) and the odd RTCP report, so the
- * portal keeps the POST socket and relays its bytes over the worker's IPC channel as plain
- * messages, which are not acknowledged one by one; only the GET (the media path) is handed over.
- * They do still queue behind sockets not yet acknowledged (Node keeps the channel in order), so in
- * a burst a tunnel's requests wait for the GETs handed over before them. A pipe of their own
- * (tried: the worker's fd 4, one JSON text per line) lets them pass, at the price of POSTs reaching
- * the worker before their GET; in bursts of 200 simultaneous setups here it gave no gain beyond
- * the run-to-run noise, so the one ordered channel stays.
+ * POST legs relayed to a local relay worker as messages, instead of handing their sockets over: only
+ * the GET (the media path) is handed over, so a burst of new tunnels waits for one IPC round trip per
+ * tunnel, not two (docs/decisions/post-relay.md).
  *
  *   portal → worker  { type: 'post', id, cookie, head, rest, clientAddress }  a POST leg arrives
  *                    { type: 'post-data', id, data }                           bytes read from it
