@@ -84,8 +84,7 @@ t.test('scaleCap: a single middle-box process holds 2 descriptors per paused tun
   const a = scaleCap('a', 10000, 20000, 20000, 16)
   t.equal(a.n, 9800, 'a is capped near half the hard limit')
   t.match(a.reason, /open-files hard limit 20000: one middle-box process holds 2 descriptors/)
-  for (const id of ['b1', 'd', 'e'] as const) t.equal(scaleCap(id, 10000, 20000, 20000, 16).n, 9800,
-    `${id}: one relay process, capped too`)
+  for (const id of ['b1', 'd', 'e'] as const) t.equal(scaleCap(id, 10000, 20000, 20000, 16).n, 9800, `${id}: one relay process, capped too`)
   t.same(scaleCap('b2', 10000, 20000, 20000, 16), { n: 10000, reason: null }, 'b2 holds 10,000')
   t.same(scaleCap('a', 10000, 131072, 131072, 16), { n: 10000, reason: null }, 'a higher limit lifts the cap')
   const load = scaleCap('b2', 10000, 131072, 8000, 16)

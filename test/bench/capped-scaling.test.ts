@@ -145,7 +145,7 @@ t.test('several passes per layout: the mirrored order, and the ratio of the mean
   const pass = (l: CappedLayout, p: number): CappedLayout => ({ ...l, pass: p })
   const c = capped([pass(layout('b1', 100, 104), 1), pass(layout('b2', 150, 156), 1), pass(layout('b2', 250, 260), 2),
     pass(layout('b1', 140, 146), 2)],
-    { options: { ...capped([]).options, passes: 2 } })
+  { options: { ...capped([]).options, passes: 2 } })
   const found = cappedFinding(c)
   t.equal(found.ratio?.toFixed(3), (400 / 240).toFixed(3), 'mean of b2 (300, 500) ÷ mean of b1 (200, 280)')
   t.same(found.b2?.passes, [300, 500], 'each pass kept, in the order measured')

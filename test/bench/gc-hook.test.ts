@@ -21,9 +21,11 @@ t.test('memorySnapshot and gcStats over the gc-hook preload', async t => {
   const deadline = Date.now() + 10_000
   let first = await memorySnapshot(box.pids(), box.gcDir)
   while (!first.gc &&
-    Date.now() < deadline) { await new Promise(resolve =>
+    Date.now() < deadline) {
+    await new Promise(resolve =>
       setTimeout(resolve, 100)); first = await memorySnapshot(box.pids(),
-      box.gcDir) }
+      box.gcDir)
+  }
   t.ok(first.gc, 'the box ran a forced GC before answering')
   t.ok(first.heap !== null && first.heap > 0, 'V8 heap used + external reported')
   t.ok(first.rss > 0, 'RSS read')

@@ -68,8 +68,10 @@ t.test('two tunnels read through one shared buffer, every message and frame cut 
       body = ''
       const method = text.split(' ')[0]!
       const cseq = /CSeq: (\d+)/.exec(text)![1]!
-      const sdp = method === 'DESCRIBE' ? 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP ' +
-        '96\r\na=control:track0\r\n' : ''
+      const sdp = method === 'DESCRIBE'
+        ? 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP ' +
+        '96\r\na=control:track0\r\n'
+        : ''
       const reply =
         Buffer.from(`RTSP/1.0 200 OK\r\nCSeq: ${cseq}\r\nSession: 1234;timeout=60\r\n${sdp !== '' ? `Content-Type: application/sdp\r\nContent-Length: ${sdp.length}\r\n` : ''}\r\n${sdp}`)
       if (method !== 'PLAY') { send(cookie, reply); return }

@@ -45,8 +45,7 @@ function exchange (port: number, local: string, data: string | Buffer, waitMs: n
 
 async function inBatches<T> (n: number, batch: number, fn: (i: number) => Promise<T>): Promise<T[]> {
   const out: T[] = []
-  for (let i = 0; i < n; i += batch) out.push(...await Promise.all(Array.from({ length: Math.min(batch, n - i) },
-    (_, j) => fn(i + j))))
+  for (let i = 0; i < n; i += batch) out.push(...await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, j) => fn(i + j))))
   return out
 }
 
@@ -55,8 +54,7 @@ async function metricsText (port: number): Promise<string> {
 }
 function metricValue (text: string, name: string, label = ''): number {
   let sum = 0
-  for (const line of text.split('\n')) if (line.startsWith(name) && line.includes(label) &&
-    !line.startsWith('#')) sum += Number(line.slice(line.lastIndexOf(' ') + 1))
+  for (const line of text.split('\n')) if (line.startsWith(name) && line.includes(label) && !line.startsWith('#')) sum += Number(line.slice(line.lastIndexOf(' ') + 1))
   return sum
 }
 
@@ -87,14 +85,20 @@ t.test('abuse stage against the real ' +
   const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
   t.teardown(async () => { if (child.exitCode === null) { child.kill('SIGTERM'); await exited } })
   let rssMax = 0
-  const rss = (): number => { try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`,
-    'utf8'))![1]) * 1024 } catch { return 0 } }
+  const rss = (): number => {
+    try {
+      return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`,
+        'utf8'))![1]) * 1024
+    } catch { return 0 }
+  }
   const sampler = setInterval(() => { rssMax = Math.max(rssMax, rss()) }, 100)
   t.teardown(() => clearInterval(sampler))
   const up = Date.now() + 20_000
   for (;;) {
-    const ok = await new Promise<boolean>(resolve => { const s = net.connect(port, '127.0.0.1',
-      () => { s.destroy(); resolve(true) }); s.on('error', () => resolve(false)) })
+    const ok = await new Promise<boolean>(resolve => {
+      const s = net.connect(port, '127.0.0.1',
+        () => { s.destroy(); resolve(true) }); s.on('error', () => resolve(false))
+    })
     if (ok) break
     if (Date.now() > up) throw new Error(`gateway did not start: ${stderr}`)
     await new Promise(resolve => setTimeout(resolve, 100))
@@ -113,13 +117,16 @@ t.test('abuse stage against the real ' +
     for (const m of String(d).matchAll(/out_time_us=(\d+)/g)) {
       const v = Number(m[1])
       if (v > lastOut &&
-        v > 0) { const now = Date.now(); if (lastAdvance !== 0) worstGap = Math.max(worstGap,
-          now - lastAdvance); lastOut = v; lastAdvance = now }
+        v > 0) {
+        const now = Date.now(); if (lastAdvance !== 0) worstGap = Math.max(worstGap, now - lastAdvance); lastOut = v; lastAdvance = now
+      }
     }
   })
   const started = Date.now() + 15_000
-  while (lastAdvance === 0) { if (Date.now() > started) throw new Error('ffmpeg did not start'); await new Promise(resolve => setTimeout(resolve,
-    100)) }
+  while (lastAdvance === 0) {
+    if (Date.now() > started) throw new Error('ffmpeg did not start'); await new Promise(resolve => setTimeout(resolve,
+      100))
+  }
   const baseRss = rss()
   // Warm-up of each kind of connection the stage makes (first uses create lasting state), then the
   // leak baseline: the healthy client's tunnel and its origin connection are part of it.

@@ -31,7 +31,7 @@ t.teardown(destroyAllClients)
 
 t.test('a victim tunnel keeps its media flowing while an attacker guesses ' +
   'passwords', { skip: existsSync(`${ROOT}dist/main.js`) ? false : 'dist/ not built (npm test builds it)' },
-  async t => {
+async t => {
   const dir = mkdtempSync(join(tmpdir(), 'tg-stall-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const port = await freePort()
@@ -55,8 +55,10 @@ t.test('a victim tunnel keeps its media flowing while an attacker guesses ' +
   const exited = new Promise(resolve => child.once('exit', resolve))
   t.teardown(async () => { if (child.exitCode === null) { child.kill('SIGTERM'); await exited } })
   for (const deadline = Date.now() + 20_000; ;) {
-    const up = await new Promise<boolean>(resolve => { const s = net.connect(port, '127.0.0.1',
-      () => { s.destroy(); resolve(true) }); s.on('error', () => resolve(false)) })
+    const up = await new Promise<boolean>(resolve => {
+      const s = net.connect(port, '127.0.0.1',
+        () => { s.destroy(); resolve(true) }); s.on('error', () => resolve(false))
+    })
     if (up) break
     if (Date.now() > deadline) throw new Error(`gateway did not start: ${stderr}`)
     await new Promise(resolve => setTimeout(resolve, 100))

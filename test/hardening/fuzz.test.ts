@@ -34,8 +34,7 @@ t.teardown(() => { process.off('uncaughtException', onUncaught); process.off('un
 /** Client→server byte streams of every captured leg (GET and POST heads + bodies). */
 const corpus: Buffer[] = []
 for (const f of readdirSync(DIR).filter(n => n.endsWith('.pcap'))) {
-  for (const c of loadTcpConnections(DIR + f)) if (c.clientToServer.length > 0) corpus.push(c.clientToServer.subarray(0,
-    64 * 1024))
+  for (const c of loadTcpConnections(DIR + f)) if (c.clientToServer.length > 0) corpus.push(c.clientToServer.subarray(0, 64 * 1024))
 }
 
 /** Replace the captured cookie with a fresh one so a mutated pair forms its own tunnel. */
@@ -61,12 +60,9 @@ function mutate (src: Buffer, ms: Mutation[]): Buffer {
   let b = Buffer.from(src)
   for (const m of ms) {
     const at = b.length === 0 ? 0 : m.at % b.length
-    if (m.kind === 'flip') { if (b.length > 0) b[at] = b[at]! ^ (1 << m.bit) } else if (m.kind === 'insert') b = Buffer.concat([b.subarray(0,
-      at),
-      Buffer.from(m.bytes), b.subarray(at)])
+    if (m.kind === 'flip') { if (b.length > 0) b[at] = b[at]! ^ (1 << m.bit) } else if (m.kind === 'insert') b = Buffer.concat([b.subarray(0, at), Buffer.from(m.bytes), b.subarray(at)])
     else if (m.kind === 'cut') b = Buffer.concat([b.subarray(0, at), b.subarray(at + m.len)])
-    else if (m.kind === 'dup') b = Buffer.concat([b.subarray(0, at + m.len), b.subarray(at, at + m.len),
-      b.subarray(at + m.len)])
+    else if (m.kind === 'dup') b = Buffer.concat([b.subarray(0, at + m.len), b.subarray(at, at + m.len), b.subarray(at + m.len)])
     else b = b.subarray(0, at)
   }
   return b
@@ -103,8 +99,10 @@ const caseArb: fc.Arbitrary<Case> = fc.oneof(
     pair: fc.boolean()
   })
     .map(({ a, b, ma, mb, pair }) =>
-      pair ? [mutate(corpus[a % corpus.length]!, ma),
-        mutate(corpus[b % corpus.length]!, mb)] : [mutate(corpus[a % corpus.length]!, ma)])
+      pair
+        ? [mutate(corpus[a % corpus.length]!, ma),
+            mutate(corpus[b % corpus.length]!, mb)]
+        : [mutate(corpus[a % corpus.length]!, ma)])
 ).chain(legs =>
   fc.record({
     legs: fc.constant(legs),
@@ -116,8 +114,10 @@ async function send (port: number, c: Case): Promise<void> {
   const cookie = randomBytes(12).toString('base64url')
   await Promise.all(c.legs.map(async raw => {
     const bytes = recookie(raw,
-      cookie).toString('latin1').includes('COOKIE') ? Buffer.from(raw.toString('latin1').replace(/COOKIE/g, cookie),
-        'latin1') : recookie(raw, cookie)
+      cookie).toString('latin1').includes('COOKIE')
+      ? Buffer.from(raw.toString('latin1').replace(/COOKIE/g, cookie),
+        'latin1')
+      : recookie(raw, cookie)
     await new Promise<void>(resolve => {
       const s = net.connect(port, '127.0.0.1')
       let done = false

@@ -28,12 +28,7 @@ async function cluster (tt: Test, extra: Record<string,
   const base = { host: '127.0.0.1', port: 0, logLevel: 'silent', workers: 0, ops: { port: 0 }, ...extra }
   const secret = { cluster: { secret: TEST_CLUSTER_SECRET } }
   const relays: Gateway[] = []
-  for (let i = 0; i < 2; i++) relays.push(await startGateway(buildConfig([{
-    ...base,
-    role: 'relay',
-    backends: [`rtsp://127.0.0.1:${origin.port}`]
-  },
-    secret])))
+  for (let i = 0; i < 2; i++) relays.push(await startGateway(buildConfig([{ ...base, role: 'relay', backends: [`rtsp://127.0.0.1:${origin.port}`] }, secret])))
   const portals: Gateway[] = []
   for (let i = 0; i < 2; i++) {
     portals.push(await startGateway(buildConfig([{
@@ -41,7 +36,7 @@ async function cluster (tt: Test, extra: Record<string,
       role: 'portal',
       cluster: { relays: relays.map(r => `127.0.0.1:${r.port}`), probeIntervalMs: 500 }
     },
-      secret])))
+    secret])))
   }
   tt.teardown(async () => { for (const g of [...portals, ...relays]) await g.close() })
   await waitFor(() => portals.every(p => p.remote!.relays().every(r => r.up)), v => v, 8000)
@@ -100,10 +95,7 @@ t.test('two portals, two relays: /watch/demo at portal A and /watch/live/demo at
   for (const p of portals) forwarded += await metric(p, 'tunnelgate_legs_total', { leg: 'websocket' })
   tt.equal(forwarded, 2, 'each portal forwarded one websocket leg')
   let admitted = 0
-  for (const r of relays) admitted += await metric(r, 'tunnelgate_legs_total', {
-    leg: 'websocket',
-    transport: 'websocket'
-  })
+  for (const r of relays) admitted += await metric(r, 'tunnelgate_legs_total', { leg: 'websocket', transport: 'websocket' })
   tt.equal(admitted, 2, 'the relays admitted two websocket legs')
   await ctx.close()
   await backToZero(tt, [...portals, ...relays])

@@ -58,12 +58,10 @@ t.test('browser behind a port-80-only firewall plays through two portals and two
       { timeoutMs: timeoutMs + 5000 })).code === 0
 
   procs.push(bed.start(origin, 'o1', 'node', [BIN, 'origin', '--port', '554', '--host', '0.0.0.0'], ENV))
-  for (const r of relays) procs.push(bed.start(r, r.name, 'node',
-    [BIN, 'relay', '--port', '8081', '--host', '0.0.0.0', '--backend', `rtsp://${origin.ip}:554`], ENV))
+  for (const r of relays) procs.push(bed.start(r, r.name, 'node', [BIN, 'relay', '--port', '8081', '--host', '0.0.0.0', '--backend', `rtsp://${origin.ip}:554`], ENV))
   if (!await wait(h('pa'), [`${origin.ip}:554`, ...relays.map(r => `${r.ip}:8081`)],
     20_000)) { t.fail(`origin/relays did not start\n${dump()}`); return }
-  for (const p of portals) procs.push(bed.start(p, p.name, 'node',
-    [BIN, 'portal', '--port', '80', '--host', '0.0.0.0', ...relays.flatMap(r => ['--relay', `${r.ip}:8081`])], ENV))
+  for (const p of portals) procs.push(bed.start(p, p.name, 'node', [BIN, 'portal', '--port', '80', '--host', '0.0.0.0', ...relays.flatMap(r => ['--relay', `${r.ip}:8081`])], ENV))
   if (!await wait(h('r1'), portals.map(p => `${p.ip}:80`),
     20_000)) { t.fail(`portals did not start\n${dump()}`); return }
 

@@ -62,7 +62,7 @@ async function backToZero (tt: Test, g: Gateway): Promise<void> {
       active: await metric(g, 'tunnelgate_tunnels_active'),
       backend: establishedTo(origin.port)
     }),
-    v => v.sessions === 0 && v.active === 0 && v.backend === 0, 8000)
+  v => v.sessions === 0 && v.active === 0 && v.backend === 0, 8000)
   tt.same(s, { sessions: 0, active: 0, backend: 0 }, 'no relay session, no tunnels_active, no backend connection left')
 }
 
@@ -83,8 +83,7 @@ for (const path of ['/demo', '/live/demo']) {
     tt.ok(await metric(gw, 'tunnelgate_legs_total', { transport: 'websocket' }) >= 1, 'counted as a websocket leg')
     const shot = join(shots, `watch${path.replace(/\//g, '-')}.png`)
     await page.screenshot({ path: shot })
-    if (path === '/demo' && process.env.TUNNELGATE_UPDATE_SCREENSHOTS === '1') copyFileSync(shot,
-      new URL('../../docs/watch-demo.png', import.meta.url).pathname)
+    if (path === '/demo' && process.env.TUNNELGATE_UPDATE_SCREENSHOTS === '1') copyFileSync(shot, new URL('../../docs/watch-demo.png', import.meta.url).pathname)
     await page.close()
     await backToZero(tt, gw)
   })

@@ -60,6 +60,6 @@ t.test('Basic auth on the tunnel GET', async t => {
   // buffer has played) told apart from a failure (test/helpers/peers.ts).
   const gst = await runGst(['rtspsrc', `location=rtsph://127.0.0.1:${gw.port}/demo`, 'user-id=viewer', 'user-pw=s3cret',
     '!', 'decodebin'],
-    50, { timeoutMs: 30_000 })
+  50, { timeoutMs: 30_000 })
   t.ok(gst.played, `GStreamer rtsph:// with credentials plays (${gstSummary(gst)})`)
 })

@@ -68,73 +68,73 @@ async function backendsOf (gw: Gateway, route: string): Promise<StatusBackend[]>
 for (const workers of [0, 2]) {
   t.test(`new HLS viewers go to the backend whose tied RTSP backend has fewer sessions (${workers} relay workers)`,
     async t => {
-    const media = makeMedia(t, 4)
-    const a = await startNginx(t, media.root, 'a')
-    const b = await startNginx(t, media.root, 'b')
-    const o1: OriginHandle = await startOrigin({ port: 0, host: '127.0.0.1', logger: quiet })
-    const o2: OriginHandle = await startOrigin({ port: 0, host: '127.0.0.1', logger: quiet })
-    t.teardown(async () => { await stopAllPlayers(); await o1.close(); await o2.close() })
-    const gw = await gateway(t, {
-      workers,
-      balancer: { scrapeIntervalMs: 250 }, // with workers: their session sums reach the portal at this interval
-      backends: [{ name: 'origin-a', url: `rtsp://127.0.0.1:${o1.port}` }, {
-        name: 'origin-b',
-        url: `rtsp://127.0.0.1:${o2.port}`
-      }],
-      // Every RTSP session of /live goes to origin-a: the machine of nginx a is the busy one.
-      routes: [{ path: '/live', backends: ['origin-a'] }],
-      httpRoutes: [
-        {
-          path: '/hls',
-          backends: [{ url: `${a.url}/hls`, name: 'web-a', rtspBackend: 'origin-a' }, {
-            url: `${b.url}/hls`,
-            name: 'web-b',
-            rtspBackend: 'origin-b'
-          }]
-        },
-        // The control: the same servers, untied.
-        {
-          path: '/plain',
-          backends: [{ url: `${a.url}/hls`, name: 'plain-a' }, { url: `${b.url}/hls`, name: 'plain-b' }]
+      const media = makeMedia(t, 4)
+      const a = await startNginx(t, media.root, 'a')
+      const b = await startNginx(t, media.root, 'b')
+      const o1: OriginHandle = await startOrigin({ port: 0, host: '127.0.0.1', logger: quiet })
+      const o2: OriginHandle = await startOrigin({ port: 0, host: '127.0.0.1', logger: quiet })
+      t.teardown(async () => { await stopAllPlayers(); await o1.close(); await o2.close() })
+      const gw = await gateway(t, {
+        workers,
+        balancer: { scrapeIntervalMs: 250 }, // with workers: their session sums reach the portal at this interval
+        backends: [{ name: 'origin-a', url: `rtsp://127.0.0.1:${o1.port}` }, {
+          name: 'origin-b',
+          url: `rtsp://127.0.0.1:${o2.port}`
+        }],
+        // Every RTSP session of /live goes to origin-a: the machine of nginx a is the busy one.
+        routes: [{ path: '/live', backends: ['origin-a'] }],
+        httpRoutes: [
+          {
+            path: '/hls',
+            backends: [{ url: `${a.url}/hls`, name: 'web-a', rtspBackend: 'origin-a' }, {
+              url: `${b.url}/hls`,
+              name: 'web-b',
+              rtspBackend: 'origin-b'
+            }]
+          },
+          // The control: the same servers, untied.
+          {
+            path: '/plain',
+            backends: [{ url: `${a.url}/hls`, name: 'plain-a' }, { url: `${b.url}/hls`, name: 'plain-b' }]
+          }
+        ]
+      })
+      const base = `http://127.0.0.1:${gw.port}`
+      for (let i = 0; i < 3; i++) play(`rtsp://127.0.0.1:${gw.port}/live/demo`)
+      const rtspSessions = async (): Promise<Record<string, number>> => {
+        const s = await (await fetch(`http://127.0.0.1:${gw.opsPort}/status`)).json() as {
+          backends: Array<{ name: string, sessions: number }>
         }
-      ]
-    })
-    const base = `http://127.0.0.1:${gw.port}`
-    for (let i = 0; i < 3; i++) play(`rtsp://127.0.0.1:${gw.port}/live/demo`)
-    const rtspSessions = async (): Promise<Record<string, number>> => {
-      const s = await (await fetch(`http://127.0.0.1:${gw.opsPort}/status`)).json() as {
-        backends: Array<{ name: string, sessions: number }>
+        return Object.fromEntries(s.backends.map(x => [x.name, x.sessions]))
       }
-      return Object.fromEntries(s.backends.map(x => [x.name, x.sessions]))
-    }
-    t.same(await until(rtspSessions, n => n['origin-a'] === 3, '3 RTSP sessions on origin-a', 30_000),
-      { 'origin-a': 3, 'origin-b': 0 }, 'RTSP sessions: 3 on origin-a, none on origin-b')
-    const tied = await until(async () => await backendsOf(gw, '/hls'),
-      bs => bs.find(x => x.name === 'web-a')!.rtspSessions === 3, '/status: web-a carries origin-a\'s 3 sessions')
-    t.same(tied.map(x => [x.name, x.rtspSessions, x.load]), [['web-a', 3, 3], ['web-b', 0, 0]],
-      '/status: rtspSessions and load per HTTP backend')
+      t.same(await until(rtspSessions, n => n['origin-a'] === 3, '3 RTSP sessions on origin-a', 30_000),
+        { 'origin-a': 3, 'origin-b': 0 }, 'RTSP sessions: 3 on origin-a, none on origin-b')
+      const tied = await until(async () => await backendsOf(gw, '/hls'),
+        bs => bs.find(x => x.name === 'web-a')!.rtspSessions === 3, '/status: web-a carries origin-a\'s 3 sessions')
+      t.same(tied.map(x => [x.name, x.rtspSessions, x.load]), [['web-a', 3, 3], ['web-b', 0, 0]],
+        '/status: rtspSessions and load per HTTP backend')
 
-    const onTied: string[] = []
-    const onPlain: string[] = []
-    for (let i = 0; i < 3; i++) {
-      const r = await get(`${base}/hls/stream.m3u8`, { ua: `viewer-${i}` })
-      t.equal(r.status, 200)
-      onTied.push(r.backend)
-    }
-    for (let i = 0; i < 6; i++) {
-      const r = await get(`${base}/plain/stream.m3u8`, { ua: `viewer-${i}` })
-      t.equal(r.status, 200)
-      onPlain.push(r.backend)
-    }
-    t.same(onTied, ['b', 'b', 'b'],
-      'all three new viewers went to the machine without RTSP sessions (load 3 vs 0, 1, 2)')
-    t.same([onPlain.filter(x => x === 'a').length, onPlain.filter(x => x === 'b').length], [3, 3],
+      const onTied: string[] = []
+      const onPlain: string[] = []
+      for (let i = 0; i < 3; i++) {
+        const r = await get(`${base}/hls/stream.m3u8`, { ua: `viewer-${i}` })
+        t.equal(r.status, 200)
+        onTied.push(r.backend)
+      }
+      for (let i = 0; i < 6; i++) {
+        const r = await get(`${base}/plain/stream.m3u8`, { ua: `viewer-${i}` })
+        t.equal(r.status, 200)
+        onPlain.push(r.backend)
+      }
+      t.same(onTied, ['b', 'b', 'b'],
+        'all three new viewers went to the machine without RTSP sessions (load 3 vs 0, 1, 2)')
+      t.same([onPlain.filter(x => x === 'a').length, onPlain.filter(x => x === 'b').length], [3, 3],
       `the untied control splits six viewers evenly (${onPlain.join(',')})`)
-    const after = await backendsOf(gw, '/hls')
-    t.same(after.map(x => [x.name, x.viewers, x.load]), [['web-a', 0, 3], ['web-b', 3, 3]],
-      'loads are even now: 3 RTSP sessions vs 3 HTTP viewers')
-    t.same(await rtspSessions(), { 'origin-a': 3, 'origin-b': 0 }, 'the RTSP sessions are still open')
-  })
+      const after = await backendsOf(gw, '/hls')
+      t.same(after.map(x => [x.name, x.viewers, x.load]), [['web-a', 0, 3], ['web-b', 3, 3]],
+        'loads are even now: 3 RTSP sessions vs 3 HTTP viewers')
+      t.same(await rtspSessions(), { 'origin-a': 3, 'origin-b': 0 }, 'the RTSP sessions are still open')
+    })
 }
 
 t.test('active health probes: a stopped nginx leaves the choice before a viewer hits it, and comes back', async t => {

@@ -37,8 +37,12 @@ async function rawStatus (port: number, request: string): Promise<number> {
     const c = net.connect(port, '127.0.0.1')
     let got = ''
     c.on('data',
-      d => { got += d.toString('latin1'); if (/\r\n\r\n/.test(got)) { c.destroy(); resolve(Number(/^HTTP\/1\.[01] (\d{3})/.exec(got)?.[1] ??
-        0)) } })
+      d => {
+        got += d.toString('latin1'); if (/\r\n\r\n/.test(got)) {
+          c.destroy(); resolve(Number(/^HTTP\/1\.[01] (\d{3})/.exec(got)?.[1] ??
+        0))
+        }
+      })
     c.on('error', () => resolve(0))
     c.on('close', () => resolve(Number(/^HTTP\/1\.[01] (\d{3})/.exec(got)?.[1] ?? 0)))
     c.write(request)
@@ -176,10 +180,7 @@ t.test('HTTP routes through the portal to two nginx backends', async t => {
       seen1.add(header(r.headers, 'x-backend') ?? '?')
     }
     t.equal(seen1.size, 1, `viewer 1 stayed on ${[...seen1].join(',')}`)
-    for (let i = 0; i < 4; i++) seen2.add(header((await curl(['-c', jar2, '-b', jar2,
-      `${base}/aff/seg00${i}.ts`])).headers,
-      'x-backend') ??
-      '?')
+    for (let i = 0; i < 4; i++) seen2.add(header((await curl(['-c', jar2, '-b', jar2, `${base}/aff/seg00${i}.ts`])).headers, 'x-backend') ?? '?')
     t.equal(seen2.size, 1, 'viewer 2 stayed on one backend')
     t.not([...seen2][0], [...seen1][0], 'the new viewer went to the backend with more room')
     const cookie = readFileSync(jar1, 'utf8')
@@ -217,8 +218,10 @@ t.test('HTTP routes through the portal to two nginx backends', async t => {
       const c = net.connect(gw.port, '127.0.0.1')
       let got = ''
       c.on('data',
-        d => { got += d.toString('latin1'); if ((got.match(/HTTP\/1\.1 \d{3} /g) ??
-          []).length >= 3) { c.destroy(); resolve(got) } })
+        d => {
+          got += d.toString('latin1'); if ((got.match(/HTTP\/1\.1 \d{3} /g) ??
+          []).length >= 3) { c.destroy(); resolve(got) }
+        })
       c.on('close', () => resolve(got))
       c.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' +
         `GET http://127.0.0.1:${sp}/hls/stream.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n` +
@@ -324,7 +327,7 @@ t.test('tokens bound to a path, and Basic auth, on HTTP routes', async t => {
     'nor with an affinity cookie it made up')
   t.equal((await curl([...ua, '-H', `Cookie: tg_grant=${signHmacToken(secret, '/hls', exp)}`,
     `${base}/hls/seg001.ts`])).status,
-    401, 'a token is no grant (another signing domain)')
+  401, 'a token is no grant (another signing domain)')
   const otherSecret = await curl([...ua, '-H',
     `Cookie: tg_grant=g1.${exp}.${Buffer.from('/hls').toString('base64url')}.${Buffer.alloc(32).toString('base64url')}`,
     `${base}/hls/seg001.ts`])
@@ -350,7 +353,7 @@ t.test('tokens bound to a path, and Basic auth, on HTTP routes', async t => {
   t.equal(ff.status, 0, `ffmpeg plays the token-protected HLS stream (${ff.stderr.slice(0, 300)})`)
   t.ok(Math.max(...[...ff.stdout.matchAll(/out_time_us=(\d+)/g)].map(m =>
     Number(m[1]))) >= (media.segments - 0.5) * 1e6,
-    'every segment decoded')
+  'every segment decoded')
   const gst = await run('gst-launch-1.0',
     ['-q', 'souphttpsrc', `location=${base}/hls/stream.m3u8?token=${tok}`, '!', 'hlsdemux', '!', 'tsdemux', '!',
       'h264parse', '!', 'avdec_h264', '!', 'fakesink', 'sync=false'],
@@ -360,7 +363,7 @@ t.test('tokens bound to a path, and Basic auth, on HTTP routes', async t => {
     'the refusals were answered by the portal')
   t.equal((await curl(['-H', `Authorization: Bearer ${signHmacToken(secret, '/hls/seg001.ts', exp)}`,
     `${base}/hls/seg001.ts`])).status,
-    200, 'Bearer token for exactly that file')
+  200, 'Bearer token for exactly that file')
   t.equal((await curl([`${base}/open/stream.m3u8`])).status, 200, 'auth: false route is open')
   const line = a.accessLog().find(l => /seg001/.test(l.request ?? ''))!
   t.equal(line.auth, '-', 'the Authorization header is not forwarded to the backend')

@@ -59,7 +59,7 @@ function videoPts (out: string): number[] {
 function ffmpegLive (gw: Gateway, seconds: number): Promise<PeerResult> {
   return runPeer('ffmpeg',
     ['-nostdin', '-v', 'error', '-rtsp_transport', 'http', '-i', `rtsp://127.0.0.1:${gw.port}/live/demo`,
-    '-t', String(seconds), '-fps_mode', 'passthrough', '-f', 'framecrc', '-'], { timeoutMs: 60000 })
+      '-t', String(seconds), '-fps_mode', 'passthrough', '-f', 'framecrc', '-'], { timeoutMs: 60000 })
 }
 
 /** GStreamer's own stop-time race (its PAUSE write cancelled after every buffer) counts as played: runGst. */

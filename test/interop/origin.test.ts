@@ -111,6 +111,6 @@ t.test('origin with real peers', async (t) => {
     t.match(text, /^tunnelgate_origin_late_packets_total \d+/m)
     t.equal(await origin.registry.getSingleMetricAsString('tunnelgate_origin_sessions').then((s) =>
       /tunnelgate_origin_sessions (\d+)/.exec(s)?.[1]),
-      '0', 'all sessions gone after the peers left')
+    '0', 'all sessions gone after the peers left')
   })
 })

@@ -33,7 +33,7 @@ let gw: Gateway
 t.before(async () => {
   const r = await runPeer('openssl',
     ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { timeoutMs: 30000 })
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { timeoutMs: 30000 })
   if (r.code !== 0) throw new Error(`openssl failed: ${r.stderr}`)
   origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: quietLog })
   gw = await startTestGateway(t, [`rtsp://127.0.0.1:${origin.port}`], { workers: 0, tls: { cert, key, port: 0 } })
@@ -47,7 +47,7 @@ async function backToZero (tt: Test, g: Gateway): Promise<void> {
       sessions: g.relay.activeSessions,
       backend: establishedTo(origin.port)
     }),
-    v => v.active === 0 && v.sessions === 0 && v.backend === 0, 8000)
+  v => v.active === 0 && v.sessions === 0 && v.backend === 0, 8000)
   tt.same(s, { active: 0, sessions: 0, backend: 0 }, 'no session or backend connection left')
 }
 
@@ -55,7 +55,7 @@ t.test('ffmpeg -rtsp_transport https decodes /demo through the TLS port', async 
   tt.ok(gw.tlsPort !== null && gw.tlsPort !== gw.port, `TLS on its own port ${gw.tlsPort ?? ''}`)
   const r = await runPeer('ffmpeg',
     ['-nostdin', '-v', 'error', '-rtsp_transport', 'https', '-i', `rtsp://127.0.0.1:${gw.tlsPort!}/demo`,
-    '-t', '4', '-fps_mode', 'passthrough', '-f', 'framecrc', '-'], { timeoutMs: 40000 })
+      '-t', '4', '-fps_mode', 'passthrough', '-f', 'framecrc', '-'], { timeoutMs: 40000 })
   tt.equal(r.code, 0, 'ffmpeg exit 0')
   tt.equal(r.stderr, '', 'ffmpeg printed no error')
   const f = parseFramecrc(r.stdout)
@@ -98,7 +98,7 @@ t.test('TLS with a local worker; bad certificate; plain text on the TLS port', a
   const w = await startTestGateway(tt, [`rtsp://127.0.0.1:${origin.port}`], { workers: 1, tls: { cert, key, port: 0 } })
   const r = await runPeer('ffmpeg',
     ['-nostdin', '-v', 'error', '-rtsp_transport', 'https', '-i', `rtsp://127.0.0.1:${w.tlsPort!}/demo`,
-    '-t', '2', '-f', 'framecrc', '-'], { timeoutMs: 30000 })
+      '-t', '2', '-f', 'framecrc', '-'], { timeoutMs: 30000 })
   tt.equal(r.code, 0, 'worker mode: ffmpeg over TLS exit 0')
   tt.ok((parseFramecrc(r.stdout).frames.get(0) ?? 0) >= 40,
     'worker mode: frames decoded (legs served in the portal process)')

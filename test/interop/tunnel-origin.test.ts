@@ -18,7 +18,7 @@ import { startTestGateway } from '../helpers/gateway-harness.js'
 import { waitFor } from '../helpers/wait.js'
 import {
   assertQuiet, checkFfmpegDecode, checkFfmpegSeek, checkFfprobe, checkGstDecode, checkPauseResume, GST_BUFFERS,
-    MIN_VIDEO_FRAMES, type Target
+  MIN_VIDEO_FRAMES, type Target
 } from '../helpers/interop-checks.js'
 import { runPeer } from '../helpers/peers.js'
 

@@ -30,16 +30,18 @@ t.test('ffmpeg and GStreamer through two workers leave no descriptor, socket or 
     backends: [`rtsp://127.0.0.1:${origin.port}`],
     limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 }
   }]),
-    { logger: silent })
+  { logger: silent })
   t.teardown(() => gw.close())
   const api = adminClient(gw.opsPort)
   await until(async () => (await api('GET', '/admin/process')).body.processes as Array<{ up: boolean }>,
     l => l.length === 3 && l.every(p => p.up), 'workers up', 10_000)
   const target = { opsPort: gw.opsPort, include: (id: string) => id !== 'portal' }
   const url = `rtsp://127.0.0.1:${gw.port}/demo`
-  const noneOpen = async (): Promise<void> => { await until(async () =>
-    (await api('GET', '/admin/tunnels')).body.tunnels.length as number,
-    n => n === 0, 'no tunnel open', 10_000, 50) }
+  const noneOpen = async (): Promise<void> => {
+    await until(async () =>
+      (await api('GET', '/admin/tunnels')).body.tunnels.length as number,
+    n => n === 0, 'no tunnel open', 10_000, 50)
+  }
   const ffmpeg = async (): Promise<void> => {
     const r = await runPeer('ffmpeg',
       ['-v', 'error', '-rtsp_transport', 'http', '-i', url, '-t', '2', '-f', 'null', '-'], { timeoutMs: 30_000 })

@@ -29,7 +29,7 @@ t.before(async () => {
     backends: [`rtsp://127.0.0.1:${origin.port}`],
     limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 }
   }]),
-    { logger: silent })
+  { logger: silent })
   t.teardown(() => gw.close())
 })
 

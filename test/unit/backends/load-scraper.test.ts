@@ -14,11 +14,11 @@ t.test('parsePromqlVector: real answer shapes; errors for anything else', async 
   t.throws(() =>
     parsePromqlVector('{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1"]}]}}',
       'backend'),
-    /without a 'backend' label/)
+  /without a 'backend' label/)
   t.throws(() =>
     parsePromqlVector('{"status":"success","data":{"resultType":"vector","result":[{"metric":{"backend":"x"},"value":' +
       '[1,"NaN"]}]}}',
-      'backend'),
-    /not a number/)
+    'backend'),
+  /not a number/)
   t.throws(() => parsePromqlVector('<html>', 'backend'), /not JSON/)
 })

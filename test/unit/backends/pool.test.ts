@@ -116,7 +116,7 @@ t.test('maxBandwidth: a backend at its bit rate is full; all full → all-full (
     bandwidthBps: 10,
     maxBandwidthBps: 10
   }]),
-    { backend: null, reason: 'all-full' })
+  { backend: null, reason: 'all-full' })
 })
 
 t.test('health: a failed probe or connection takes a backend out; probeRise passes bring it back; drain', async t => {

@@ -211,8 +211,8 @@ t.test('edge cases: no nodes, drained and invalid weights, duplicates, ties', as
   t.same(rankNodes('c', []), [])
   t.equal(ownerOf('c',
     [{ id: 'a', weight: 0 }, { id: 'b', weight: -1 }, { id: 'c', weight: NaN }, { id: 'd', weight: Infinity }]),
-    null,
-    'weights 0, negative, NaN and Infinity own nothing')
+  null,
+  'weights 0, negative, NaN and Infinity own nothing')
   t.equal(hrwScore('c', { id: 'a', weight: 0 }), -Infinity)
   const cookies = makeCookies(5000, 9)
   const nodes = [{ id: 'a', weight: 1 }, { id: 'b', weight: 0 }, { id: 'c', weight: 1 }]

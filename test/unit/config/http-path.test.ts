@@ -3,8 +3,10 @@ import { encodeSegment, matchRoute, normalisePath } from '../../../src/config/ht
 
 t.test('normalisePath', async t => {
   const ok =
-    (target: string): string => { const r = normalisePath(target); if (!r.ok) throw new Error(`${target}: ${r.reason}`); return r.path +
-    r.query }
+    (target: string): string => {
+      const r = normalisePath(target); if (!r.ok) throw new Error(`${target}: ${r.reason}`); return r.path +
+    r.query
+    }
   t.equal(ok('/hls/stream.m3u8'), '/hls/stream.m3u8')
   t.equal(ok('//hls///a/./b/../c.ts?x=1&y=%2f'), '/hls/a/c.ts?x=1&y=%2f',
     "'//', '.', '..' resolved; the query is kept as sent")

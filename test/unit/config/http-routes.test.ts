@@ -56,15 +56,14 @@ t.test('httpRoutes / httpProxy validation', async t => {
         backends: [{ url: 'http://b:1', name: 'x' }]
       }]
     },
-      /another route uses it/],
+    /another route uses it/],
     [{ httpRoutes: [{ path: '/a', backends: ['http://a:1'], extra: 1 }] },
       /httpRoutes\[0\]\.extra' is not a known setting/],
     [{ httpProxy: { retries: 11 } }, /httpProxy\.retries' must be between 0 and 10/],
     [{ httpProxy: { cookie: 'a b' } }, /httpProxy\.cookie/],
     [{ httpProxy: { nope: 1 } }, /httpProxy\.nope' is not a known setting/]
   ]
-  for (const [layer, re] of bad) t.throws(() => buildConfig([layer as Record<string, unknown>]), re,
-    JSON.stringify(layer))
+  for (const [layer, re] of bad) t.throws(() => buildConfig([layer as Record<string, unknown>]), re, JSON.stringify(layer))
 })
 
 t.test('healthPath, rtspBackend and httpProxy.probe* settings', async t => {
@@ -91,7 +90,7 @@ t.test('healthPath, rtspBackend and httpProxy.probe* settings', async t => {
       backends: [{ name: 'origin-a', url: 'rtsp://h:554' }],
       httpRoutes: [{ path: '/a', backends: [{ url: 'http://a:1', rtspBackend: 'origin-z' }] }]
     },
-      /rtspBackend' names no configured RTSP backend \('origin-z'; backends\[\]\.name: origin-a\)/],
+    /rtspBackend' names no configured RTSP backend \('origin-z'; backends\[\]\.name: origin-a\)/],
     [{ httpRoutes: [{ path: '/a', backends: [{ url: 'http://a:1', rtspBackend: 3 }] }] },
       /rtspBackend' must be the name/],
     [{ httpRoutes: [{ path: '/a', backends: [{ url: 'http://a:1', healthPath: 'health' }] }] },
@@ -103,6 +102,5 @@ t.test('healthPath, rtspBackend and httpProxy.probe* settings', async t => {
     [{ httpProxy: { probeRise: 0 } }, /httpProxy\.probeRise' must be between 1 and 100/],
     [{ httpProxy: { probeFall: 101 } }, /httpProxy\.probeFall' must be between 1 and 100/]
   ]
-  for (const [layer, re] of bad) t.throws(() => buildConfig([layer as Record<string, unknown>]), re,
-    JSON.stringify(layer))
+  for (const [layer, re] of bad) t.throws(() => buildConfig([layer as Record<string, unknown>]), re, JSON.stringify(layer))
 })

@@ -7,7 +7,7 @@
 import t from 'tap'
 import {
   contained, describeFault, InjectedFault, installFaultsFromEnv, reportFault, setFaultHook, socketOwner, ENTRY_POINTS,
-    type EntryPoint
+  type EntryPoint
 } from '../../../src/core/containment.js'
 
 t.afterEach(() => { setFaultHook(null) })

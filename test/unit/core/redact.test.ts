@@ -63,7 +63,7 @@ t.test('createLogger: every line through the formatter', async t => {
     path: '/cam?token=SECRET1',
     url: 'rtsp://u:SECRET2@h/x'
   },
-    'opened')
+  'opened')
   log.info({ req: { method: 'GET', url: '/watch/cam?token=SECRET3' } }, 'req')
   await new Promise(resolve => setImmediate(resolve))
   t.notMatch(text, /SECRET/, text)

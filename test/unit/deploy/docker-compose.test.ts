@@ -104,13 +104,13 @@ t.test('compose.yml: 2 portals, 3 relays, 2 origins and Prometheus scraping each
   // prometheus.yml scrapes every portal and relay on its ops port with the token, every origin on its metrics port.
   const prom = parseYaml(readFileSync(PROMETHEUS,
     'utf8')) as {
-      scrape_configs: Array<{
-        job_name: string,
-        metrics_path?: string,
-        authorization?: { type?: string, credentials_file?: string },
-        static_configs: Array<{ targets: string[] }>
-      }>
-    }
+    scrape_configs: Array<{
+      job_name: string,
+      metrics_path?: string,
+      authorization?: { type?: string, credentials_file?: string },
+      static_configs: Array<{ targets: string[] }>
+    }>
+  }
   const jobOf = (target: string): (typeof prom.scrape_configs)[number] | undefined =>
     prom.scrape_configs.find(j => j.static_configs.some(c => c.targets.includes(target)))
   const opsTargets = [...portals, ...relays].map(([n]) => `${n}:9180`)
@@ -120,10 +120,8 @@ t.test('compose.yml: 2 portals, 3 relays, 2 origins and Prometheus scraping each
     t.same(job?.authorization, { type: 'Bearer', credentials_file: '/prometheus/ops-token' },
       `${target} with the ops token`)
   }
-  for (const [n, s] of [...portals, ...relays]) t.equal(jobOf(`${n}:${flag(s.command!, '--port')[0]}`), undefined,
-    `${n}'s public port is not scraped`)
-  for (const [n, s] of origins) t.ok(jobOf(`${n}:${flag(s.command!, '--metrics-port')[0]}`) !== undefined,
-    `Prometheus scrapes ${n}'s metrics port`)
+  for (const [n, s] of [...portals, ...relays]) t.equal(jobOf(`${n}:${flag(s.command!, '--port')[0]}`), undefined, `${n}'s public port is not scraped`)
+  for (const [n, s] of origins) t.ok(jobOf(`${n}:${flag(s.command!, '--metrics-port')[0]}`) !== undefined, `Prometheus scrapes ${n}'s metrics port`)
   t.ok(prom.scrape_configs.every(j => (j.metrics_path ?? '/metrics') === '/metrics'), 'all on /metrics')
   const p = prometheus[0]![1]
   t.match(p.entrypoint?.join(' ') ?? '',
@@ -153,11 +151,10 @@ t.test('compose.yml: Grafana provisioned with the Prometheus datasource and the 
     'dashboard provider reads the mounted directory')
   const dash = JSON.parse(readFileSync(`${root}docker/grafana/dashboards/tunnelgate.json`,
     'utf8')) as {
-      panels: Array<{ datasource: { uid: string }, targets: Array<{ expr: string, datasource: { uid: string } }> }>
-    }
+    panels: Array<{ datasource: { uid: string }, targets: Array<{ expr: string, datasource: { uid: string } }> }>
+  }
   t.ok(dash.panels.length >= 10, `${dash.panels.length} panels`)
-  for (const p of dash.panels) for (const q of [p.datasource, ...p.targets.map(x => x.datasource)]) t.equal(q.uid,
-    ds.datasources[0]!.uid, 'panels use the provisioned datasource')
+  for (const p of dash.panels) for (const q of [p.datasource, ...p.targets.map(x => x.datasource)]) t.equal(q.uid, ds.datasources[0]!.uid, 'panels use the provisioned datasource')
 })
 
 t.test('Dockerfile: multi-stage, non-root on port 80, runs bin/tunnelgate.js', async (t) => {

@@ -46,16 +46,15 @@ async function value (m: GatewayMetrics, name: string, labels: Record<string, st
   const got = await m.registry.getSingleMetric(name)!.get()
   return got.values.filter(v =>
     Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)).reduce((n,
-      v) => n +
+    v) => n +
       v.value,
-    0)
+  0)
 }
 
 t.test('per address: N failures, then 429 + Retry-After growing, with no scrypt run; success after the ' +
   'delay', async t => {
   const { gate, metrics, clock } = makeGate({ maxFailuresPerAddress: 3, maxFailuresPerUser: 100 })
-  for (let i = 0; i < 3; i++) t.match(await decide(gate, req('192.0.2.1', [basic('alice', `guess-${i}`)])),
-    { ok: false, status: 401, code: 'TG_ERR_AUTH_REQUIRED' }, `guess ${i}: 401`)
+  for (let i = 0; i < 3; i++) t.match(await decide(gate, req('192.0.2.1', [basic('alice', `guess-${i}`)])), { ok: false, status: 401, code: 'TG_ERR_AUTH_REQUIRED' }, `guess ${i}: 401`)
   t.equal(gate.basic.verifications, 3, 'three scrypt runs')
   const refused = await decide(gate, req('192.0.2.1', [basic('alice', 'guess-3')]))
   t.match(refused, { ok: false, status: 429, code: 'TG_ERR_AUTH_BACKOFF', statusText: 'Too Many Requests' })
@@ -92,9 +91,7 @@ t.test('per user: failures from many addresses back the user off for new address
   const { gate, metrics } = makeGate({ maxFailuresPerAddress: 100, maxFailuresPerUser: 4 })
   t.match(await decide(gate, req('192.0.2.10', [basic('bob', 'bob-pw')])), { ok: true },
     'bob signs in from his own address')
-  for (let i = 0; i < 4; i++) t.match(await decide(gate, req(`198.51.100.${i}`, [basic('bob', 'guess')])), {
-    status: 401
-  })
+  for (let i = 0; i < 4; i++) t.match(await decide(gate, req(`198.51.100.${i}`, [basic('bob', 'guess')])), { status: 401 })
   const before = gate.basic.verifications
   t.match(await decide(gate, req('198.51.100.99', [basic('bob', 'bob-pw')])),
     { ok: false, status: 429, code: 'TG_ERR_AUTH_BACKOFF' },
@@ -128,8 +125,7 @@ t.test('no credentials: 401 with a challenge, not a failure (players ask first w
   for (let i = 0; i < 10; i++) {
     const v = await decide(gate, req('192.0.2.1', []))
     t.match(v, { ok: false, status: 401, code: 'TG_ERR_AUTH_REQUIRED' })
-    if (!v.ok && i === 0) t.same(v.headers.map(([k, x]) => `${k}: ${x}`),
-      ['WWW-Authenticate: Basic realm="tunnelgate"', 'WWW-Authenticate: Bearer realm="tunnelgate"'])
+    if (!v.ok && i === 0) t.same(v.headers.map(([k, x]) => `${k}: ${x}`), ['WWW-Authenticate: Basic realm="tunnelgate"', 'WWW-Authenticate: Bearer realm="tunnelgate"'])
   }
   t.match(await decide(gate, req('192.0.2.1', [basic('alice', 'alice-pw')])), { ok: true },
     'ten unauthenticated GETs did not back the address off')
@@ -230,7 +226,7 @@ t.test('log lines never carry a password, an Authorization value or a token, nor
   const tok = signHmacToken(SECRET, '/other', 1_700_000_600)
   const headers: Array<[string,
     string]> = [basic('alice', 'Sup3rSecretGuess'), basic('Hunter2IsMyPassword', 'x'),
-      ['Authorization', 'Bearer forged.token.value']]
+    ['Authorization', 'Bearer forged.token.value']]
   for (const h of headers) await decide(gate, req('192.0.2.1', [h]))
   await decide(gate, req('192.0.2.1', [], { target: `/cam1?token=${tok}` }))
   await decide(gate, req('192.0.2.1', [basic('alice', 'alice-pw')]))
@@ -238,7 +234,6 @@ t.test('log lines never carry a password, an Authorization value or a token, nor
   t.ok(text.includes('TG_ERR_AUTH_BACKOFF') && text.includes('"user":"alice"'),
     'the lines are there, with the configured user named')
   for (const secret of ['Sup3rSecretGuess', 'alice-pw', 'Hunter2IsMyPassword', 'forged.token.value', tok,
-    ...headers.map(h => h[1].split(' ')[1]!)]) t.notOk(text.includes(secret),
-    `no '${secret.slice(0, 16)}…' in the log`)
+    ...headers.map(h => h[1].split(' ')[1]!)]) t.notOk(text.includes(secret), `no '${secret.slice(0, 16)}…' in the log`)
   t.ok(text.includes('(unknown)'), 'an unknown user is logged as (unknown)')
 })

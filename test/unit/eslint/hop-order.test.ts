@@ -45,7 +45,7 @@ t.test('upward imports fail, downward ones pass', async t => {
     'core → route')
   t.same(await lint('src/door/x.ts',
     "import { Relay } from '../route/relay.js'\nimport { ProxySession } from '../session/proxy-session.js'\n"),
-    [], 'door → route, door → session')
+  [], 'door → route, door → session')
   t.same(await lint('src/tunnel/codec/x.ts', "import type { ErrorCode } from '../../core/errors.js'\n"), [],
     'a codec may name the error codes (type only)')
   t.same(await lint('src/ops/x.ts', "import { Relay } from '../route/relay.js'\n"), [], 'ops reads the others')

@@ -46,8 +46,8 @@ t.test('the request-line grammar makes odd CR line ends', async t => {
 
 t.test('crash signatures keep the error and the function, not the values', async t => {
   const a = "file:///x/dist/a.js:1\n\nTypeError: publicBase is not an rtsp://authority/prefix URL: 'rtsp://h:2r080'\n" +
-    "    at new UrlMapper (file:///x/dist/tunnel/codec/url-rewrite.js:62:19)\n    at f (file:///x/y.js:1:1)\n\n" +
-    "Node.js v20\n"
+    '    at new UrlMapper (file:///x/dist/tunnel/codec/url-rewrite.js:62:19)\n    at f (file:///x/y.js:1:1)\n\n' +
+    'Node.js v20\n'
   const b = a.replace('h:2r080',
     '[::1').replace('/x/dist/tunnel/codec/url-rewrite.js:62:19', '/y/src/tunnel/codec/url-rewrite.ts:89:48')
   t.equal(crashSignature(a),

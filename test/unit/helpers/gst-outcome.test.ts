@@ -31,7 +31,7 @@ t.test('anything else is a failure', async t => {
       i === all.findLastIndex(x => x.includes('last-message = chain')))).join('\n')
   t.same([gstOutcome(run({ code: 1, stderr: race, stdout: cut }), 50).played,
     gstOutcome(run({ code: 1, stderr: race, stdout: cut }), 50).buffers],
-    [false, 49], 'the same errors one buffer short')
+  [false, 49], 'the same errors one buffer short')
   const other = race +
     'ERROR: from element /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0: Unauthorized\nAdditional debug info:\n../gst/rtsp/gstrtspsrc.c(6821): gst_rtspsrc_send (): /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0:\nUnauthorized (401)\n'
   t.equal(gstOutcome(run({ code: 1, stderr: other }), 50).played, false, 'another ERROR beside the race')
@@ -43,8 +43,8 @@ t.test('anything else is a failure', async t => {
     code: 1,
     stderr: 'WARNING: from element /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0: Could not read from resource.\n' + race
   }),
-    50).played,
-    false, 'something else on stderr before the race')
+  50).played,
+  false, 'something else on stderr before the race')
   t.equal(gstOutcome(run({ code: 1, stderr: race, timedOut: true }), 50).played, false, 'timed out')
   t.equal(gstOutcome(run({ code: 2, stderr: race }), 50).played, false, 'another exit code')
 })

@@ -18,13 +18,12 @@ t.test('with a token: Bearer or the Basic password, nothing else', async t => {
     host: 'evil.example',
     origin: 'https://evil.example'
   }),
-    { ok: true }, 'a token allows any name and page')
+  { ok: true }, 'a token allows any name and page')
 })
 
 t.test('without a token: loopback names only, no foreign page', async t => {
   for (const host of ['127.0.0.1:9180', 'localhost:9180', '[::1]:9180',
-    '127.0.0.1']) t.same(checkOpsRequest('', { host }),
-    { ok: true }, host)
+    '127.0.0.1']) t.same(checkOpsRequest('', { host }), { ok: true }, host)
   t.match(checkOpsRequest('', { host: 'rebound.example:9180' }), { ok: false, status: 403 }, 'DNS rebinding')
   t.match(checkOpsRequest('', { host: '127.0.0.1:9180', origin: 'https://evil.example' }), { ok: false, status: 403 },
     'another site\'s page')

@@ -60,7 +60,7 @@ t.test('parameter sets in-band before IDR; marker on last packet of an AU', asyn
       timestamp: ts,
       ssrc: 0x1234
     },
-      pl)))
+    pl)))
   t.same(pkts.map((x) => x.marker), [false, false, false, false, true])
   t.same(pkts.map((x) => x.seq), [65535, 0, 1, 2, 3], 'seq wraps')
   t.ok(pkts.every((x) => x.timestamp === 10800 && x.payloadType === 96))
@@ -126,7 +126,7 @@ t.test('bench stamp header extension', async (t) => {
     ssrc: 3,
     stampUs: 1_700_000_000_000_000
   },
-    Buffer.from('xy'))
+  Buffer.from('xy'))
   t.equal(b[0]! & 0x10, 0x10)
   t.equal(b.readBigUInt64BE(16), 1_700_000_000_000_000n)
   t.same(parseRtpHeader(b).payload, Buffer.from('xy'))

@@ -10,8 +10,10 @@ import { fileURLToPath } from 'node:url'
 const SRC = fileURLToPath(new URL('../../../src/', import.meta.url))
 
 function files (dir: string): string[] {
-  return readdirSync(dir).flatMap(n => { const p = join(dir,
-    n); return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [] })
+  return readdirSync(dir).flatMap(n => {
+    const p = join(dir,
+      n); return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : []
+  })
 }
 
 /** Every cycle's modules (one cycle per strongly connected component of two or more, or a self-import). */
@@ -26,8 +28,7 @@ export function cycles (graph: Map<string, string[]>): string[][] {
     idx.set(v, index); low.set(v, index); index++
     stack.push(v); on.add(v)
     for (const w of graph.get(v) ?? []) {
-      if (!idx.has(w)) { visit(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)) } else if (on.has(w)) low.set(v,
-        Math.min(low.get(v)!, idx.get(w)!))
+      if (!idx.has(w)) { visit(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)) } else if (on.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!))
     }
     if (low.get(v) === idx.get(v)) {
       const comp: string[] = []
@@ -51,9 +52,7 @@ t.test('src/ has no import cycle', async t => {
   for (const f of files(SRC)) {
     const deps: string[] = []
     for (const m of readFileSync(f,
-      'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)) deps.push(normalize(join(dirname(f),
-        m[1]!)).replace(/\.js$/,
-        '.ts'))
+      'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)) deps.push(normalize(join(dirname(f), m[1]!)).replace(/\.js$/, '.ts'))
     graph.set(f, deps)
   }
   t.ok(graph.size > 50, `${graph.size} modules`)

@@ -15,7 +15,7 @@ t.test('legLimitHit: the relay order and codes', async t => {
     tunnel: true,
     unpaired: true
   }),
-    { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxTunnels' }, 'total sessions first')
+  { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxTunnels' }, 'total sessions first')
   t.same(legLimitHit(L, { ...none, tunnelsFromIp: 3, unpairedFromIp: 2 }, { tunnel: true, unpaired: true }),
     { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxTunnelsPerIp' }, 'then sessions per address')
   t.same(legLimitHit(L, { ...none, unpairedFromIp: 2, unpaired: 3 }, { tunnel: true, unpaired: true }),
@@ -28,7 +28,7 @@ t.test('legLimitHit: the relay order and codes', async t => {
     'a leg that pairs is not unpaired')
   t.equal(legLimitHit({ ...L, maxTunnels: 0, maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 },
     { tunnels: 99, tunnelsFromIp: 99, unpaired: 0, unpairedFromIp: 99 }, { tunnel: true, unpaired: true }),
-    null, '0 = unlimited')
+  null, '0 = unlimited')
   t.same(legLimitHit({ ...L, maxUnpairedLegs: 0 }, none, { tunnel: false, unpaired: true }),
     { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxUnpairedLegs' },
     'maxUnpairedLegs 0 admits no unpaired leg (as the relay)')

@@ -56,17 +56,17 @@ t.test('bad fields', async t => {
       paths: [{ path: '/p', tunnels: 1, bytes: 2 }, { path: 7 }]
     }]
   }),
-    [{
-      relay: 'r',
-      tunnels: 1,
-      unpairedLegs: 0,
-      bytes: 5,
-      backends: { b: { bytes: 3 } },
-      paths: [{ path: '/p', tunnels: 1, bytes: 2 }]
-    }],
-      'bad backends and paths are left out, the rest kept')
+  [{
+    relay: 'r',
+    tunnels: 1,
+    unpairedLegs: 0,
+    bytes: 5,
+    backends: { b: { bytes: 3 } },
+    paths: [{ path: '/p', tunnels: 1, bytes: 2 }]
+  }],
+  'bad backends and paths are left out, the rest kept')
   t.equal(parseSummaries({
     relays: [{ relay: 'x'.repeat(500), tunnels: 0, unpairedLegs: 0, bytes: 0 }]
   })[0]!.relay.length,
-    200, 'relay names are bounded')
+  200, 'relay names are bounded')
 })

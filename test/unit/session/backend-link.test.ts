@@ -186,8 +186,12 @@ t.test('what waits for the connection leaves in order once it opens; nothing is 
   t.equal(pool.get('b')!.sessions, 1, 'the backend is acquired')
   link.queue(Buffer.from('one '))
   const req: RtspRequest = {
-    kind: 'request', method: 'OPTIONS', uri: 'rtsp://b/x', version: 'RTSP/1.0', headers: [['CSeq', '2']],
-      body: Buffer.alloc(0)
+    kind: 'request',
+    method: 'OPTIONS',
+    uri: 'rtsp://b/x',
+    version: 'RTSP/1.0',
+    headers: [['CSeq', '2']],
+    body: Buffer.alloc(0)
   }
   link.queue(req)
   link.send(Buffer.from(' three'))

@@ -151,7 +151,7 @@ t.test('§6 checks 10-14', async (tt) => {
   tt.same(oneShot(mime), expected, 'check 13: MIME lines')
   const nuls = Buffer.from(MESSAGES.map((m) => b64(Buffer.from(m, 'latin1')) + '\0').join('').replace(/(.{5})/g,
     '$1\0 \t'),
-    'latin1')
+  'latin1')
   tt.same(oneShot(nuls), expected, 'check 13: NUL/SP/TAB inside and between quanta')
   checkAllSplits(tt, nuls, expected, 'check 13 (NULs)')
   // 14: garbage counted, later messages intact
@@ -190,27 +190,27 @@ t.test('property: per-message / continuous / whitespace+NUL styles, random split
   const style = fc.constantFrom('per-message', 'continuous', 'mime', 'noise', 'url-safe')
   fc.assert(fc.property(fc.array(message, { maxLength: 8 }), style, fc.array(fc.nat(), { maxLength: 12 }),
     (msgs, st, cuts) => {
-    const expected = Buffer.concat(msgs)
-    let text: string
-    switch (st) {
-      case 'continuous': text = expected.toString('base64'); break
-      case 'mime': text = expected.toString('base64').replace(/.{76}/g, '$&\r\n'); break
-      case 'noise': text = msgs.map((m) => m.toString('base64') + '\0').join('').replace(/(.{3})/g, '$1 \0\n'); break
-      case 'url-safe': text = msgs.map((m) =>
-        m.toString('base64url') + '='.repeat((4 - (m.toString('base64url').length % 4)) % 4)).join(''); break
-      default: text = msgs.map((m) => m.toString('base64')).join('')
-    }
-    const input = Buffer.from(text, 'latin1')
-    const points = [...new Set(cuts.map((c) => input.length === 0 ? 0 : c % (input.length + 1)))].sort((a, b) => a - b)
-    const pieces: Buffer[] = []
-    let prev = 0
-    for (const p of points) { pieces.push(input.subarray(prev, p)); prev = p }
-    pieces.push(input.subarray(prev))
-    const d = new Base64StreamDecoder()
-    const got = Buffer.concat(pieces.map((p) => d.push(p).data))
-    // An unpadded continuous stream may hold back a partial quantum only if its length is not 0 mod 3.
-    return got.equals(expected) && d.garbageTotal === 0
-  }), { seed: 0x7e57, numRuns: 400 })
+      const expected = Buffer.concat(msgs)
+      let text: string
+      switch (st) {
+        case 'continuous': text = expected.toString('base64'); break
+        case 'mime': text = expected.toString('base64').replace(/.{76}/g, '$&\r\n'); break
+        case 'noise': text = msgs.map((m) => m.toString('base64') + '\0').join('').replace(/(.{3})/g, '$1 \0\n'); break
+        case 'url-safe': text = msgs.map((m) =>
+          m.toString('base64url') + '='.repeat((4 - (m.toString('base64url').length % 4)) % 4)).join(''); break
+        default: text = msgs.map((m) => m.toString('base64')).join('')
+      }
+      const input = Buffer.from(text, 'latin1')
+      const points = [...new Set(cuts.map((c) => input.length === 0 ? 0 : c % (input.length + 1)))].sort((a, b) => a - b)
+      const pieces: Buffer[] = []
+      let prev = 0
+      for (const p of points) { pieces.push(input.subarray(prev, p)); prev = p }
+      pieces.push(input.subarray(prev))
+      const d = new Base64StreamDecoder()
+      const got = Buffer.concat(pieces.map((p) => d.push(p).data))
+      // An unpadded continuous stream may hold back a partial quantum only if its length is not 0 mod 3.
+      return got.equals(expected) && d.garbageTotal === 0
+    }), { seed: 0x7e57, numRuns: 400 })
   tt.pass('property held')
 })
 

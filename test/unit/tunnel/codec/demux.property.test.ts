@@ -80,27 +80,27 @@ const codes = new Set(Object.keys(ERROR_CODES))
 t.test('property: serialized units, random splits → identical units, raw bytes exact', async (tt) => {
   fc.assert(fc.property(fc.array(unitBytes, { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 16 }),
     (units, cuts) => {
-    const stream = Buffer.concat(units)
-    const whole = demux([stream])
-    const pieces = demux(split(stream, cuts))
-    const expectedRaw = units.filter((u) => !(u.length <= 2 && (u[0] === 0x0d || u[0] === 0x0a)))
-    return whole.length === expectedRaw.length &&
+      const stream = Buffer.concat(units)
+      const whole = demux([stream])
+      const pieces = demux(split(stream, cuts))
+      const expectedRaw = units.filter((u) => !(u.length <= 2 && (u[0] === 0x0d || u[0] === 0x0a)))
+      return whole.length === expectedRaw.length &&
       whole.every((u, i) => u.kind !== 'error' && u.raw.equals(expectedRaw[i]!)) &&
       pieces.length === whole.length && pieces.every((u, i) => key(u) === key(whole[i]!))
-  }), { seed: 2326, numRuns: 300 })
+    }), { seed: 2326, numRuns: 300 })
   tt.pass('property held')
 })
 
 t.test('property: the same through base64 per message (GStreamer style) and the stream decoder', async (tt) => {
   fc.assert(fc.property(fc.array(unitBytes, { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 16 }), fc.boolean(),
     (units, cuts, nul) => {
-    const b64 = Buffer.from(units.map((u) => u.toString('base64') + (nul ? '\0' : '')).join(''))
-    const dec = new Base64StreamDecoder()
-    const d = new RtspDemuxer()
-    const got = split(b64, cuts).flatMap((p) => d.push(dec.push(p).data))
-    const want = demux([Buffer.concat(units)])
-    return dec.garbageTotal === 0 && got.length === want.length && got.every((u, i) => key(u) === key(want[i]!))
-  }), { seed: 1999, numRuns: 200 })
+      const b64 = Buffer.from(units.map((u) => u.toString('base64') + (nul ? '\0' : '')).join(''))
+      const dec = new Base64StreamDecoder()
+      const d = new RtspDemuxer()
+      const got = split(b64, cuts).flatMap((p) => d.push(dec.push(p).data))
+      const want = demux([Buffer.concat(units)])
+      return dec.garbageTotal === 0 && got.length === want.length && got.every((u, i) => key(u) === key(want[i]!))
+    }), { seed: 1999, numRuns: 200 })
   tt.pass('property held')
 })
 
@@ -113,21 +113,21 @@ t.test('property: garbage never throws, only coded errors', async (tt) => {
   )
   fc.assert(fc.property(fc.array(fc.oneof(junk, unitBytes), { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 8 }),
     (parts, cuts) => {
-    const stream = Buffer.concat(parts)
-    const d = new RtspDemuxer({ maxHeadBytes: 512, maxBodyBytes: 4096 })
-    let fatal = false
-    for (const p of split(stream, cuts)) {
-      for (const u of d.push(p)) {
-        if (u.kind === 'error') {
-          if (!codes.has(u.code) || fatal) return false
-          fatal = u.fatal
+      const stream = Buffer.concat(parts)
+      const d = new RtspDemuxer({ maxHeadBytes: 512, maxBodyBytes: 4096 })
+      let fatal = false
+      for (const p of split(stream, cuts)) {
+        for (const u of d.push(p)) {
+          if (u.kind === 'error') {
+            if (!codes.has(u.code) || fatal) return false
+            fatal = u.fatal
+          }
         }
       }
-    }
-    // The same bytes as base64 garbage: the decoder never throws and counts non-alphabet bytes.
-    const dec = new Base64StreamDecoder()
-    for (const p of split(stream, cuts)) dec.push(p)
-    return dec.garbageTotal <= stream.length
-  }), { seed: 404, numRuns: 400 })
+      // The same bytes as base64 garbage: the decoder never throws and counts non-alphabet bytes.
+      const dec = new Base64StreamDecoder()
+      for (const p of split(stream, cuts)) dec.push(p)
+      return dec.garbageTotal <= stream.length
+    }), { seed: 404, numRuns: 400 })
   tt.pass('property held')
 })

@@ -60,15 +60,14 @@ t.test('tampering, a wrong secret, skew and garbage are refused with their reaso
     'newer than the skew (a clock ahead)')
   t.equal(verifyForward(proof, [SECRET], NOW + 30_000, 30_000).ok, true, 'exactly at the skew')
   for (const bad of ['', 'tgf1.', 'tgf1..', 'tgf2.e30.AAAA', 'tgf1.e30', `tgf1.${'A'.repeat(3000)}.AA`,
-    'tgf1.!!.AA']) t.match(verifyForward(bad, [SECRET], NOW, 30_000),
-    { ok: false, reason: 'malformed' }, JSON.stringify(bad.slice(0, 20)))
+    'tgf1.!!.AA']) t.match(verifyForward(bad, [SECRET], NOW, 30_000), { ok: false, reason: 'malformed' }, JSON.stringify(bad.slice(0, 20)))
   // Well signed but not a proof's shape: malformed, never trusted.
   const body = 'tgf1.' +
     Buffer.from(JSON.stringify({ k: 'admin', c: 'x', ts: NOW, n: 'n'.repeat(22) })).toString('base64url')
   const { createHmac } = await import('node:crypto')
   t.match(verifyForward(`${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`, [SECRET], NOW,
     30_000),
-    { ok: false, reason: 'malformed' }, 'an unknown kind')
+  { ok: false, reason: 'malformed' }, 'an unknown kind')
 })
 
 t.test('NonceWindow: a replay within the window, forgotten after it, bounded', async t => {

@@ -52,7 +52,7 @@ t.test('the RTSP demuxer uses the same grammar: controls in heads are a coded 40
     const d = new RtspDemuxer()
     const units =
       d.push(Buffer.from(`SETUP rtsp://h/x RTSP/1.0\r\nCSeq: 3\r\nUser-Agent: a${bad}Transport: RTP/AVP;unicast;client_port=9000-9001\r\n\r\nOPTIONS * RTSP/1.0\r\nCSeq: 4\r\n\r\n`,
-      'latin1'))
+        'latin1'))
     t.match(units[0], { kind: 'error', code: 'TG_ERR_RTSP_MALFORMED', fatal: false, cseq: '3' },
       `${JSON.stringify(bad)} in a value`)
     t.match(units[1], { kind: 'request', method: 'OPTIONS' }, 'the next message still parses')
@@ -91,16 +91,19 @@ t.test('property: heads built from random line terminators and bytes never throw
     let x: string = v
     for (const e of edits) {
       const i = e.at % (x.length + 1)
-      x = e.op === 'insert' ? x.slice(0, i) + e.byte + x.slice(i) : e.op === 'delete' ? x.slice(0, i) +
-        x.slice(i + 1) : x.slice(0, i) + x.slice(i, i + 1) + x.slice(i)
+      x = e.op === 'insert'
+        ? x.slice(0, i) + e.byte + x.slice(i)
+        : e.op === 'delete'
+          ? x.slice(0, i) +
+        x.slice(i + 1)
+          : x.slice(0, i) + x.slice(i, i + 1) + x.slice(i)
     }
     return x
   })
   fc.assert(fc.property(fc.oneof(head, mutated), text => {
     const h = parseHttpHead(Buffer.from(text, 'latin1'))
     if (h.state === 'error' && !codes.has(h.code)) return false
-    for (const u of new RtspDemuxer().push(Buffer.from(text, 'latin1'))) if (u.kind === 'error' &&
-      !codes.has(u.code)) return false
+    for (const u of new RtspDemuxer().push(Buffer.from(text, 'latin1'))) if (u.kind === 'error' && !codes.has(u.code)) return false
     return true
   }), { seed: 19, numRuns: 20000 })
   t.pass('no throw, only known codes')

@@ -136,7 +136,7 @@ t.test('classifyTunnelLeg', async (tt) => {
     'minCookie option')
   tt.same(classifyTunnelLeg(head(`GET / HTTP/1.0\r\nx-sessioncookie: ${'a'.repeat(200)}\r\n\r\n`),
     { maxCookie: 256 }).leg,
-    'get', 'maxCookie option')
+  'get', 'maxCookie option')
   tt.same(classifyTunnelLeg(head(`GET / HTTP/1.0\r\nx-sessioncookie: ${'a'.repeat(128)}\r\n\r\n`)).leg, 'get',
     '128 accepted by default')
 })

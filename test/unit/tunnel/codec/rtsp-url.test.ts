@@ -32,17 +32,14 @@ t.test('authority forms', async t => {
     'rtsp://h:65536/x', 'rtsp://h:123456/x', 'rtsp:///x', 'rtsp://:80/x', 'http://h/x', 'rtsp:/h/x', 'h/x', '*',
     'rtsp://h h/x', 'rtsp://h/x y', 'rtsp://h/\x00', 'rtsp://ho%zzst/x', 'rtsp://u@v@[::1/x',
       `rtsp://h/${'a'.repeat(9000)}`]
-  for (const url of bad) t.match(parseRtspUrl(url), { ok: false, reason: String },
-    `refused: ${JSON.stringify(url.slice(0, 40))}`)
+  for (const url of bad) t.match(parseRtspUrl(url), { ok: false, reason: String }, `refused: ${JSON.stringify(url.slice(0, 40))}`)
 })
 
 t.test('IPv6 literals', async t => {
   for (const a of ['::', '::1', '1::', '1:2:3:4:5:6:7:8', '1::8', '1:2:3:4:5:6:7::', '::1.2.3.4', '1:2:3:4:5:6:1.2.3.4',
-    'fe80::1%25en0']) t.ok(isIpv6Literal(a),
-    a)
+    'fe80::1%25en0']) t.ok(isIpv6Literal(a), a)
   for (const a of [':', ':1', '1:2:3:4:5:6:7:8:9', '1::2::3', '12345::', '::1.2.3', '::256.1.1.1',
-    '1:2:3:4:5:6:7:1.2.3.4', 'fe80::1%eth0', 'g::1']) t.notOk(isIpv6Literal(a),
-    a)
+    '1:2:3:4:5:6:7:1.2.3.4', 'fe80::1%eth0', 'g::1']) t.notOk(isIpv6Literal(a), a)
 })
 
 t.test('canonical paths: one spelling per stream', async t => {

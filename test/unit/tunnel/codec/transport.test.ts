@@ -8,7 +8,7 @@ import fc from 'fast-check'
 import assert from 'node:assert/strict'
 import {
   chooseTransport, filterTcpTransports, formatInterleavedTransport, formatTransport, parseInterleaved,
-    parseSessionHeader,
+  parseSessionHeader,
   parseTransport, type TransportSpec
 } from '../../../../src/tunnel/codec/transport.js'
 

@@ -82,7 +82,7 @@ const GST_SDP = [
   'a=fmtp:97 ' +
     'streamtype=5;profile-level-id=2;mode=AAC-hbr;config=119056e500;sizelength=13;indexlength=3;indexdeltalength=3',
   'a=control:stream=1', 'a=ts-refclk:local', 'a=mediaclk:sender', 'a=ssrc:3136616806 cname:user111088836@host-cfe3b853',
-    ''
+  ''
 ].join('\r\n')
 
 t.test('GStreamer DESCRIBE reply from the capture', async (tt) => {
@@ -164,7 +164,7 @@ t.test('rewriteRtpInfo table', async (tt) => {
     ['url=rtsp://b:8554/a/track1', 'url=rtsp://gw/a/track1'],
     ['url="rtsp://b:8554/foo/audio" ssrc=0A13C760:seq=45102;rtptime=12345678, url="rtsp://b:8554/foo/video" ' +
       'ssrc=9A9DE123:seq=30211;rtptime=29567112',
-      'url="rtsp://gw/foo/audio" ssrc=0A13C760:seq=45102;rtptime=12345678, url="rtsp://gw/foo/video" ' +
+    'url="rtsp://gw/foo/audio" ssrc=0A13C760:seq=45102;rtptime=12345678, url="rtsp://gw/foo/video" ' +
         'ssrc=9A9DE123:seq=30211;rtptime=29567112'],
     ['URL=rtsp://b:8554/x;seq=1', 'URL=rtsp://gw/x;seq=1'],
     ['url=trackID=1;seq=1', 'url=trackID=1;seq=1'],

@@ -9,7 +9,7 @@ import fc from 'fast-check'
 import * as wsModule from 'ws'
 import {
   acceptKey, checkHandshake, closePayload, encodeFrame, frameHeader, isWebSocketUpgrade, targetPath, targetQuery,
-    WsFrameDecoder,
+  WsFrameDecoder,
   OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, type WsEvent
 } from '../../../../src/tunnel/codec/websocket-frame.js'
 import type { HttpHead } from '../../../../src/tunnel/codec/http-head.js'
@@ -19,7 +19,7 @@ const head = (headers: Array<[string, string]>, o: Partial<HttpHead> = {}): Http
   ({ method: 'GET', target: '/rtsp-over-websocket', version: 'HTTP/1.1', headers, headLength: 0, ...o })
 const good: Array<[string,
   string]> = [['Host', 'gw'], ['Upgrade', 'websocket'], ['Connection', 'keep-alive, Upgrade'],
-    ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Key', KEY]]
+  ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Key', KEY]]
 
 t.test('handshake: RFC 6455 §1.3 sample key, subprotocol echo, refusals', async t => {
   t.equal(acceptKey(KEY), 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=', 'Sec-WebSocket-Accept of the RFC sample')
@@ -30,7 +30,7 @@ t.test('handshake: RFC 6455 §1.3 sample key, subprotocol echo, refusals', async
     t.equal(ok.reply.toString('latin1'),
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
       'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: binary\r\n\r\n',
-        '101 reply with the echoed subprotocol')
+      '101 reply with the echoed subprotocol')
   }
   const onvif = checkHandshake(head([...good, ['Sec-WebSocket-Protocol', 'foo, rtsp.onvif.org, binary']]))
   t.equal(onvif.ok && onvif.protocol, 'rtsp.onvif.org', "the client's first supported subprotocol is chosen")
@@ -73,7 +73,7 @@ t.test('decoder: messages fragmented and split anywhere come out whole (fast-che
   fc.assert(fc.property(
     fc.array(fc.tuple(fc.uint8Array({ maxLength: 70_000 }).map(a => Buffer.from(a)), fc.integer({ min: 1, max: 4 }),
       fc.boolean()),
-      { minLength: 1, maxLength: 5 }),
+    { minLength: 1, maxLength: 5 }),
     fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 20 }),
     fc.uint8Array({ minLength: 4, maxLength: 4 }).map(a => Buffer.from(a)),
     (msgs, cuts, key) => {
@@ -153,15 +153,14 @@ t.test('interop with the ws package: its Sender frames decode, our frames pass i
   const fake = {
     write: (b: Buffer,
       cb?: () =>
-        void) => { chunks.push(Buffer.from(b)); if (typeof cb === 'function') queueMicrotask(cb); return true },
+      void) => { chunks.push(Buffer.from(b)); if (typeof cb === 'function') queueMicrotask(cb); return true },
     cork () {},
     uncork () {}
   }
   const sender = new Sender(fake as never)
   const payloads = [Buffer.alloc(0), Buffer.from('OPTIONS rtsp://gw/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n'),
     Buffer.alloc(200), Buffer.alloc(70_000, 7)]
-  for (const p of payloads) await new Promise<void>(resolve =>
-    sender.send(p, { binary: true, mask: true, fin: true, compress: false }, () => resolve()))
+  for (const p of payloads) await new Promise<void>(resolve => sender.send(p, { binary: true, mask: true, fin: true, compress: false }, () => resolve()))
   const d = new WsFrameDecoder({ maxMessageBytes: 1 << 20 })
   const got = messages(d.push(Buffer.concat(chunks)))
   t.same(got, payloads.map(p => p.toString('hex')), "ws's masked frames decode to the same messages")

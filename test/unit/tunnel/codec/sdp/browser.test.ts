@@ -28,7 +28,7 @@ t.test('browserSdp rewrites only mpeg4-generic configs that lose nothing', async
   const fmtp = /a=fmtp:97 [^\\]*/.exec(capture)![0]
   const sdp =
     Buffer.from(`v=0\r\nm=video 0 RTP/AVP 96\r\na=fmtp:96 packetization-mode=1;profile-level-id=4d401e;sprop-parameter-sets=Z01AHtkAoC/5cBEAAAMAAQAAAwAyDxYuSA==,aOvMsg==\r\nm=audio 0 RTP/AVP 97\r\n${fmtp}\r\na=control:trackID=2\r\n`,
-    'latin1')
+      'latin1')
   t.match(sdp.toString(), /config=119056e500/, 'the capture has the 5-byte config')
   const out = browserSdp(sdp).toString('latin1')
   t.match(out, /a=fmtp:97 streamtype=5;profile-level-id=2;mode=AAC-hbr;config=1190;sizelength=13/,
@@ -43,7 +43,7 @@ t.test('browserSdpMessage: a whole SDP response is reduced with its Content-Leng
   const sdp = Buffer.from('v=0\r\nm=audio 0 RTP/AVP 97\r\na=rtpmap:97 MPEG4-GENERIC/48000/2\r\na=fmtp:97 ' +
     'streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;config=119056e500\r' +
     '\na=control:track1\r\n',
-    'latin1')
+  'latin1')
   const res = serializeMessage(makeResponse(200, '3',
     [['Content-Base', 'rtsp://h/live/demo/'], ['Content-Type', 'application/sdp']], sdp))
   const out = browserSdpMessage(res)
@@ -71,7 +71,7 @@ t.test('browserSdpMessage: a whole SDP response is reduced with its Content-Leng
   t.equal(browserSdpMessage(reduced), reduced, 'an SDP with nothing to reduce')
   const req =
     Buffer.from(`ANNOUNCE rtsp://h/x RTSP/1.0\r\nCSeq: 1\r\nContent-Type: application/sdp\r\nContent-Length: ${sdp.length}\r\n\r\n${sdp.toString('latin1')}`,
-    'latin1')
+      'latin1')
   t.equal(browserSdpMessage(req), req, 'a request (not a response)')
   const two = Buffer.concat([res, frame])
   t.equal(browserSdpMessage(two), two, 'a response followed by other bytes is not touched (whole messages only)')

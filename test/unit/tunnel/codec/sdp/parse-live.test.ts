@@ -7,7 +7,7 @@ import {
 const ORIGIN_LIVE = ['v=0', 'o=- 1 1 IN IP4 10.0.0.5', 's=demo', 'c=IN IP4 0.0.0.0', 't=0 0', 'a=control:*',
   'a=range:npt=now-', 'a=type:broadcast',
   'm=video 0 RTP/AVP 96', 'a=rtpmap:96 H264/90000', 'a=control:trackID=1', 'm=audio 0 RTP/AVP 97',
-    'a=rtpmap:97 mpeg4-generic/48000/2', 'a=control:trackID=2', ''].join('\r\n')
+  'a=rtpmap:97 mpeg4-generic/48000/2', 'a=control:trackID=2', ''].join('\r\n')
 
 t.test('SDP: tracks, verdicts, controls, key mode, layout', async tt => {
   const s = parseSdp(ORIGIN_LIVE)
