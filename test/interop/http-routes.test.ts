@@ -36,13 +36,13 @@ async function rawStatus (port: number, request: string): Promise<number> {
   return await new Promise(resolve => {
     const c = net.connect(port, '127.0.0.1')
     let got = ''
-    c.on('data',
-      d => {
-        got += d.toString('latin1'); if (/\r\n\r\n/.test(got)) {
-          c.destroy(); resolve(Number(/^HTTP\/1\.[01] (\d{3})/.exec(got)?.[1] ??
-        0))
-        }
-      })
+    c.on('data', d => {
+      got += d.toString('latin1')
+      if (/\r\n\r\n/.test(got)) {
+        c.destroy()
+        resolve(Number(/^HTTP\/1\.[01] (\d{3})/.exec(got)?.[1] ?? 0))
+      }
+    })
     c.on('error', () => resolve(0))
     c.on('close', () => resolve(Number(/^HTTP\/1\.[01] (\d{3})/.exec(got)?.[1] ?? 0)))
     c.write(request)
@@ -217,11 +217,10 @@ t.test('HTTP routes through the portal to two nginx backends', async t => {
     const pipelined = await new Promise<string>(resolve => {
       const c = net.connect(gw.port, '127.0.0.1')
       let got = ''
-      c.on('data',
-        d => {
-          got += d.toString('latin1'); if ((got.match(/HTTP\/1\.1 \d{3} /g) ??
-          []).length >= 3) { c.destroy(); resolve(got) }
-        })
+      c.on('data', d => {
+        got += d.toString('latin1')
+        if ((got.match(/HTTP\/1\.1 \d{3} /g) ?? []).length >= 3) { c.destroy(); resolve(got) }
+      })
       c.on('close', () => resolve(got))
       c.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' +
         `GET http://127.0.0.1:${sp}/hls/stream.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n` +

@@ -133,8 +133,8 @@ t.test('raw RTSP against the origin', async (t) => {
       const c = await RawRtspClient.connect(demo.port)
       try {
         await setupBoth(c, url)
-        let firstTs: number | undefined; let firstAt =
-          0; let lastTs = 0; let lastAt = 0; let prevTs = 0; let unwrapped = 0
+        let firstTs: number | undefined; let firstAt = 0
+        let lastTs = 0; let lastAt = 0; let prevTs = 0; let unwrapped = 0
         c.onFrame = (ch, p) => {
           if (ch !== 0) return
           const ts = p.readUInt32BE(4)

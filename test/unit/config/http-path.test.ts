@@ -2,11 +2,11 @@ import t from 'tap'
 import { encodeSegment, matchRoute, normalisePath } from '../../../src/config/http-path.js'
 
 t.test('normalisePath', async t => {
-  const ok =
-    (target: string): string => {
-      const r = normalisePath(target); if (!r.ok) throw new Error(`${target}: ${r.reason}`); return r.path +
-    r.query
-    }
+  const ok = (target: string): string => {
+    const r = normalisePath(target)
+    if (!r.ok) throw new Error(`${target}: ${r.reason}`)
+    return r.path + r.query
+  }
   t.equal(ok('/hls/stream.m3u8'), '/hls/stream.m3u8')
   t.equal(ok('//hls///a/./b/../c.ts?x=1&y=%2f'), '/hls/a/c.ts?x=1&y=%2f',
     "'//', '.', '..' resolved; the query is kept as sent")

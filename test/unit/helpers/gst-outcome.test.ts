@@ -42,9 +42,7 @@ t.test('anything else is a failure', async t => {
   t.equal(gstOutcome(run({
     code: 1,
     stderr: 'WARNING: from element /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0: Could not read from resource.\n' + race
-  }),
-  50).played,
-  false, 'something else on stderr before the race')
+  }), 50).played, false, 'something else on stderr before the race')
   t.equal(gstOutcome(run({ code: 1, stderr: race, timedOut: true }), 50).played, false, 'timed out')
   t.equal(gstOutcome(run({ code: 2, stderr: race }), 50).played, false, 'another exit code')
 })

@@ -11,8 +11,8 @@ const SRC = fileURLToPath(new URL('../../../src/', import.meta.url))
 
 function files (dir: string): string[] {
   return readdirSync(dir).flatMap(n => {
-    const p = join(dir,
-      n); return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : []
+    const p = join(dir, n)
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : []
   })
 }
 

@@ -16,8 +16,8 @@ async function pair (allowHalfOpen = false): Promise<{
   const accepted = new Promise<net.Socket>(resolve => { take = resolve })
   // As the front door leaves a socket once its head is read: it was flowing, then paused.
   const server = net.createServer(s => {
-    const d = (): void => {}; s.on('data',
-      d); s.removeListener('data', d); s.pause(); take(s)
+    const d = (): void => {}
+    s.on('data', d); s.removeListener('data', d); s.pause(); take(s)
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
   const client = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen })

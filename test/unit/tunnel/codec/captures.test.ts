@@ -137,8 +137,9 @@ function checkTiling (tt: Pick<typeof t, 'fail' | 'ok'>, input: Buffer, units: R
   for (const u of units) {
     if (u.kind === 'error') { tt.fail(`unexpected error unit ${u.code}: ${u.reason}`); return -1 }
     while (pos < input.length && (input[pos] === 0x0d || input[pos] === 0x0a) && input[pos] !== u.raw[0]) pos++
-    if (!input.subarray(pos,
-      pos + u.raw.length).equals(u.raw)) { tt.fail(`unit ${describeUnit(u)} not found at offset ${pos}`); return -1 }
+    if (!input.subarray(pos, pos + u.raw.length).equals(u.raw)) {
+      tt.fail(`unit ${describeUnit(u)} not found at offset ${pos}`); return -1
+    }
     pos += u.raw.length
   }
   return input.length - pos

@@ -42,10 +42,10 @@ t.test('the read path writes what the demuxer path wrote, on any cut of any stre
     fc.array(fc.integer({ min: 1, max: 9000 }), { minLength: 1, maxLength: 40 }), (units, cuts) => {
       const stream = Buffer.concat(units)
       const reads: Buffer[] = []
-      for (let o = 0,
-        i = 0; o < stream.length; i++) {
-        const n = cuts[i % cuts.length]!; reads.push(Buffer.from(stream.subarray(o,
-          o + n))); o += n
+      for (let o = 0, i = 0; o < stream.length; i++) {
+        const n = cuts[i % cuts.length]!
+        reads.push(Buffer.from(stream.subarray(o, o + n)))
+        o += n
       }
       const run = (carry: boolean): string[] => {
         const d = new RtspDemuxer()

@@ -151,9 +151,11 @@ t.test('interop with the ws package: its Sender frames decode, our frames pass i
   // ws's Sender masks client frames with a random key, as a browser does.
   const chunks: Buffer[] = []
   const fake = {
-    write: (b: Buffer,
-      cb?: () =>
-      void) => { chunks.push(Buffer.from(b)); if (typeof cb === 'function') queueMicrotask(cb); return true },
+    write: (b: Buffer, cb?: () => void) => {
+      chunks.push(Buffer.from(b))
+      if (typeof cb === 'function') queueMicrotask(cb)
+      return true
+    },
     cork () {},
     uncork () {}
   }
