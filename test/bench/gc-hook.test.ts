@@ -20,11 +20,8 @@ t.test('memorySnapshot and gcStats over the gc-hook preload', async t => {
   // The hook announces itself when the process starts; give it the moment it needs.
   const deadline = Date.now() + 10_000
   let first = await memorySnapshot(box.pids(), box.gcDir)
-  while (!first.gc &&
-    Date.now() < deadline) {
-    await new Promise(resolve =>
-      setTimeout(resolve, 100)); first = await memorySnapshot(box.pids(),
-      box.gcDir)
+  while (!first.gc && Date.now() < deadline) {
+    await new Promise(resolve => setTimeout(resolve, 100)); first = await memorySnapshot(box.pids(), box.gcDir)
   }
   t.ok(first.gc, 'the box ran a forced GC before answering')
   t.ok(first.heap !== null && first.heap > 0, 'V8 heap used + external reported')

@@ -96,8 +96,8 @@ t.test('abuse stage against the real ' +
   const up = Date.now() + 20_000
   for (;;) {
     const ok = await new Promise<boolean>(resolve => {
-      const s = net.connect(port, '127.0.0.1',
-        () => { s.destroy(); resolve(true) }); s.on('error', () => resolve(false))
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) })
+      s.on('error', () => resolve(false))
     })
     if (ok) break
     if (Date.now() > up) throw new Error(`gateway did not start: ${stderr}`)
@@ -116,16 +116,17 @@ t.test('abuse stage against the real ' +
   ff.stdout.on('data', d => {
     for (const m of String(d).matchAll(/out_time_us=(\d+)/g)) {
       const v = Number(m[1])
-      if (v > lastOut &&
-        v > 0) {
-        const now = Date.now(); if (lastAdvance !== 0) worstGap = Math.max(worstGap, now - lastAdvance); lastOut = v; lastAdvance = now
+      if (v > lastOut && v > 0) {
+        const now = Date.now()
+        if (lastAdvance !== 0) worstGap = Math.max(worstGap, now - lastAdvance)
+        lastOut = v; lastAdvance = now
       }
     }
   })
   const started = Date.now() + 15_000
   while (lastAdvance === 0) {
-    if (Date.now() > started) throw new Error('ffmpeg did not start'); await new Promise(resolve => setTimeout(resolve,
-      100))
+    if (Date.now() > started) throw new Error('ffmpeg did not start')
+    await new Promise(resolve => setTimeout(resolve, 100))
   }
   const baseRss = rss()
   // Warm-up of each kind of connection the stage makes (first uses create lasting state), then the

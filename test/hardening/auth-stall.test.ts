@@ -56,8 +56,8 @@ async t => {
   t.teardown(async () => { if (child.exitCode === null) { child.kill('SIGTERM'); await exited } })
   for (const deadline = Date.now() + 20_000; ;) {
     const up = await new Promise<boolean>(resolve => {
-      const s = net.connect(port, '127.0.0.1',
-        () => { s.destroy(); resolve(true) }); s.on('error', () => resolve(false))
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) })
+      s.on('error', () => resolve(false))
     })
     if (up) break
     if (Date.now() > deadline) throw new Error(`gateway did not start: ${stderr}`)

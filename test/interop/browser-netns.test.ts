@@ -34,8 +34,9 @@ const ENV = {
 
 t.test('browser behind a port-80-only firewall plays through two portals and two relays', async t => {
   if (process.getuid?.() !== 0) { t.fail('needs root to create network namespaces and nftables rules'); return }
-  if (!existsSync(join(ROOT, 'dist',
-    'main.js'))) { t.fail('dist/ is missing: run `npm run build` (or `npm test`, which builds first)'); return }
+  if (!existsSync(join(ROOT, 'dist', 'main.js'))) {
+    t.fail('dist/ is missing: run `npm run build` (or `npm test`, which builds first)'); return
+  }
   if (!existsSync(CHROMIUM)) { t.fail(`${CHROMIUM} is missing (apt-get install chromium)`); return }
   const bed = NetnsBed.create({
     prefix: 'tgbw',
@@ -59,11 +60,13 @@ t.test('browser behind a port-80-only firewall plays through two portals and two
 
   procs.push(bed.start(origin, 'o1', 'node', [BIN, 'origin', '--port', '554', '--host', '0.0.0.0'], ENV))
   for (const r of relays) procs.push(bed.start(r, r.name, 'node', [BIN, 'relay', '--port', '8081', '--host', '0.0.0.0', '--backend', `rtsp://${origin.ip}:554`], ENV))
-  if (!await wait(h('pa'), [`${origin.ip}:554`, ...relays.map(r => `${r.ip}:8081`)],
-    20_000)) { t.fail(`origin/relays did not start\n${dump()}`); return }
+  if (!await wait(h('pa'), [`${origin.ip}:554`, ...relays.map(r => `${r.ip}:8081`)], 20_000)) {
+    t.fail(`origin/relays did not start\n${dump()}`); return
+  }
   for (const p of portals) procs.push(bed.start(p, p.name, 'node', [BIN, 'portal', '--port', '80', '--host', '0.0.0.0', ...relays.flatMap(r => ['--relay', `${r.ip}:8081`])], ENV))
-  if (!await wait(h('r1'), portals.map(p => `${p.ip}:80`),
-    20_000)) { t.fail(`portals did not start\n${dump()}`); return }
+  if (!await wait(h('r1'), portals.map(p => `${p.ip}:80`), 20_000)) {
+    t.fail(`portals did not start\n${dump()}`); return
+  }
 
   t.notOk(await wait(client, [`${relays[0]!.ip}:8081`], 2000), 'the client cannot reach a relay port (firewall)')
   t.notOk(await wait(client, [`${origin.ip}:554`], 2000), 'nor the origin')

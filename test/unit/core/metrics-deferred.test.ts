@@ -32,8 +32,9 @@ t.test('deferred counters read exactly like plain prom-client counters', async t
     for (const c of [m.errorsTotal, plainErr]) c.inc({ code: 'TG_ERR_B64_GARBAGE' }, i % 5)
   }
   // A multi-label key that a naive join would confuse with another ('a:b' + 'c' vs 'a' + 'b:c').
-  for (const c of [m.legsTotal,
-    plainLegs]) { c.inc({ leg: 'a:b', transport: 'c' }, 2); c.inc({ leg: 'a', transport: 'b:c' }, 3) }
+  for (const c of [m.legsTotal, plainLegs]) {
+    c.inc({ leg: 'a:b', transport: 'c' }, 2); c.inc({ leg: 'a', transport: 'b:c' }, 3)
+  }
   const ours = await m.registry.metrics()
   const theirs = await ref.metrics()
   for (const name of ['tunnelgate_bytes_total', 'tunnelgate_legs_total', 'tunnelgate_errors_total']) {
