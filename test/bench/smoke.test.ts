@@ -1,7 +1,8 @@
 /**
  * CI smoke form of the benchmark: a tiny configuration of every scenario (a handful of tunnels,
- * sub-second windows; b1 and b2 again with each relay worker capped by a cgroup; the live scenario with 2 and 4 viewers of gst-rtsp-server's shared mount,
- * through tunnelgate's live fan-out and directly) that checks the tooling works end to end and
+ * sub-second windows; b1 and b2 again with each relay worker capped by a cgroup; the live scenario with 2 and 4
+ * viewers of gst-rtsp-server's shared mount, through tunnelgate's live fan-out and directly) that checks the tooling
+ * works end to end and
  * writes its report. It asserts
  * that things ran and were measured, never a timing or a ratio (docs/benchmarks.md is produced by
  * the full run: `npm run bench`).

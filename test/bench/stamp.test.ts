@@ -1,4 +1,6 @@
-/** The bench stamp: the origin's stampNs extension and the bench source's writeStamp read back by the load generator. */
+/**
+ * The bench stamp: the origin's stampNs extension and the bench source's writeStamp read back by the load generator.
+ */
 import t from 'tap'
 import { buildRtpPacket, parseRtpHeader } from '../../src/origin/rtp.js'
 import { readStamp, writeStamp, nowNs } from '../../bench/src/stamp.js'

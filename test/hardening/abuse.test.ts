@@ -152,7 +152,8 @@ t.test('abuse stage against the real ' +
   t.equal(slow.filter(r => r.closed && r.text === '').length, 2000,
     '2,000 slowloris connections closed without an answer by the header timeout')
 
-  // 2. 5,000 unpaired legs (2,500 GETs, 2,500 POSTs) from 127.0.1.x: 200 or 503 per the per-address limit; POSTs held or closed.
+  // 2. 5,000 unpaired legs (2,500 GETs, 2,500 POSTs) from 127.0.1.x: 200 or 503 per the per-address limit; POSTs
+  // held or closed.
   const legs = await inBatches(5000, 500, async i => {
     const get = i % 2 === 0
     const head = get

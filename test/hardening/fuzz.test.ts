@@ -189,7 +189,13 @@ t.test(`fuzz the portal for ${SECONDS} s (seed ${SEED}) while ffmpeg plays`, asy
     runs++
     await send(gw.port, c)
     return Date.now() - lastAdvance < STALL_MS
-  }), { seed: SEED, numRuns: 1_000_000, interruptAfterTimeLimit: SECONDS * 1000, markInterruptAsFailure: false, endOnFailure: true })
+  }), {
+    seed: SEED,
+    numRuns: 1_000_000,
+    interruptAfterTimeLimit: SECONDS * 1000,
+    markInterruptAsFailure: false,
+    endOnFailure: true
+  })
   t.ok(runs > 50, `${runs} fuzz cases sent`)
   const code = await ffExit
   t.equal(code, 0, `ffmpeg played to the end (stderr: ${stderr.slice(0, 300)})`)

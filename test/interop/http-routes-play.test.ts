@@ -110,7 +110,9 @@ async function playInChromium (t: Test, secret: string | null): Promise<void> {
   // Page-side code as strings: the test's tsconfig has no DOM types.
   await page.waitForFunction('document.querySelector("video").currentTime >= 5 || window.hlsState.fatal !== null',
     undefined, { timeout: 40_000 })
-  const state = await page.evaluate('({ t: document.querySelector("video").currentTime, error: document.querySelector("video").error && document.querySelector("video").error.code, ...window.hlsState })') as {
+  const state = await page.evaluate('({ t: document.querySelector("video").currentTime, ' +
+    'error: document.querySelector("video").error && document.querySelector("video").error.code, ' +
+    '...window.hlsState })') as {
     t: number,
     error: number | null,
     fatal: string | null,

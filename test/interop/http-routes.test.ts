@@ -317,7 +317,8 @@ t.test('tokens bound to a path, and Basic auth, on HTTP routes', async t => {
   const grant = first.headers.split(/\r?\n/).find(l => /^set-cookie: tg_grant=/i.test(l)) ?? ''
   t.match(grant, /^set-cookie: tg_grant=g1\.\d+\.[\w-]+\.[\w-]+; Path=\/hls; Max-Age=\d+; HttpOnly; SameSite=Strict$/i,
     'the answer sets an HttpOnly, SameSite grant cookie for the token\'s path')
-  // An attacker who can only reproduce A's address and User-Agent inherits nothing (asked before A comes back with its cookie).
+  // An attacker who can only reproduce A's address and User-Agent inherits nothing (asked before A comes back with
+  // its cookie).
   t.equal((await curl([...ua, `${base}/hls/seg000.ts`])).status, 401,
     'client B with A\'s address and User-Agent but no cookie: 401')
   t.equal((await curl([...ua, '-c', jar, '-b', jar, `${base}/hls/seg000.ts`])).status, 200,
@@ -375,7 +376,15 @@ t.test('limits: maxInFlight answers 503', async t => {
   const stall = net.createServer(s => { hold.push(s); s.on('error', () => {}) })
   await new Promise<void>(resolve => stall.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { for (const s of hold) s.destroy(); stall.close() })
-  const gw = await gateway(t, { httpRoutes: [{ path: '/s', backends: [`http://127.0.0.1:${(stall.address() as net.AddressInfo).port}`], maxInFlight: 1 }], httpProxy: { responseTimeoutMs: 3000, probeIntervalMs: 0 } }) // no probes: every connection to the stall server is a request
+  // no probes: every connection to the stall server is a request
+  const gw = await gateway(t, {
+    httpRoutes: [{
+      path: '/s',
+      backends: [`http://127.0.0.1:${(stall.address() as net.AddressInfo).port}`],
+      maxInFlight: 1
+    }],
+    httpProxy: { responseTimeoutMs: 3000, probeIntervalMs: 0 }
+  })
   const first = spawn('curl', ['-s', '-o', '/dev/null', `http://127.0.0.1:${gw.port}/s/a`])
   t.teardown(() => { first.kill() })
   const deadline = Date.now() + 3000

@@ -28,7 +28,8 @@ const bad: Array<[string, Record<string, unknown>, string]> = [
   ['cookie bounds', { limits: { minCookieLength: 10, maxCookieLength: 5 } },
     "config: 'limits.maxCookieLength' must not be below limits.minCookieLength"],
   ['portal without relays', { role: 'portal' },
-    "config: 'cluster.relays' must name at least one relay for the portal role (--relay H:P or --relays dns:NAME:PORT)"],
+    "config: 'cluster.relays' must name at least one relay for the portal role " +
+      "(--relay H:P or --relays dns:NAME:PORT)"],
   ['bad relay spec', { cluster: { relays: ['nohost'] } },
     "config: 'cluster.relays' must be a list of host:port or dns:NAME:PORT"],
   ['bad log level', { logLevel: 'loud' },
