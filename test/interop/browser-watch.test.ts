@@ -83,7 +83,9 @@ for (const path of ['/demo', '/live/demo']) {
     tt.ok(await metric(gw, 'tunnelgate_legs_total', { transport: 'websocket' }) >= 1, 'counted as a websocket leg')
     const shot = join(shots, `watch${path.replace(/\//g, '-')}.png`)
     await page.screenshot({ path: shot })
-    if (path === '/demo' && process.env.TUNNELGATE_UPDATE_SCREENSHOTS === '1') copyFileSync(shot, new URL('../../docs/watch-demo.png', import.meta.url).pathname)
+    if (path === '/demo' && process.env.TUNNELGATE_UPDATE_SCREENSHOTS === '1') {
+      copyFileSync(shot, new URL('../../docs/watch-demo.png', import.meta.url).pathname)
+    }
     await page.close()
     await backToZero(tt, gw)
   })

@@ -29,7 +29,7 @@ const bad: Array<[string, Record<string, unknown>, string]> = [
     "config: 'limits.maxCookieLength' must not be below limits.minCookieLength"],
   ['portal without relays', { role: 'portal' },
     "config: 'cluster.relays' must name at least one relay for the portal role " +
-      "(--relay H:P or --relays dns:NAME:PORT)"],
+      '(--relay H:P or --relays dns:NAME:PORT)'],
   ['bad relay spec', { cluster: { relays: ['nohost'] } },
     "config: 'cluster.relays' must be a list of host:port or dns:NAME:PORT"],
   ['bad log level', { logLevel: 'loud' },
