@@ -60,10 +60,17 @@ function mutate (src: Buffer, ms: Mutation[]): Buffer {
   let b = Buffer.from(src)
   for (const m of ms) {
     const at = b.length === 0 ? 0 : m.at % b.length
-    if (m.kind === 'flip') { if (b.length > 0) b[at] = b[at]! ^ (1 << m.bit) } else if (m.kind === 'insert') b = Buffer.concat([b.subarray(0, at), Buffer.from(m.bytes), b.subarray(at)])
-    else if (m.kind === 'cut') b = Buffer.concat([b.subarray(0, at), b.subarray(at + m.len)])
-    else if (m.kind === 'dup') b = Buffer.concat([b.subarray(0, at + m.len), b.subarray(at, at + m.len), b.subarray(at + m.len)])
-    else b = b.subarray(0, at)
+    if (m.kind === 'flip') {
+      if (b.length > 0) b[at] = b[at]! ^ (1 << m.bit)
+    } else if (m.kind === 'insert') {
+      b = Buffer.concat([b.subarray(0, at), Buffer.from(m.bytes), b.subarray(at)])
+    } else if (m.kind === 'cut') {
+      b = Buffer.concat([b.subarray(0, at), b.subarray(at + m.len)])
+    } else if (m.kind === 'dup') {
+      b = Buffer.concat([b.subarray(0, at + m.len), b.subarray(at, at + m.len), b.subarray(at + m.len)])
+    } else {
+      b = b.subarray(0, at)
+    }
   }
   return b
 }

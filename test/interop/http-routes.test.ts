@@ -307,8 +307,9 @@ t.test('tokens bound to a path, and Basic auth, on HTTP routes', async t => {
   t.equal((await curl([`${base}/hls/stream.m3u8?token=garbage`])).status, 401, 'bad token: 401')
   t.equal((await curl([`${base}/hls/stream.m3u8?token=${signHmacToken(secret, '/media', exp)}`])).status, 403,
     'token for another path: 403')
-  t.equal((await curl([`${base}/hls/stream.m3u8?token=${signHmacToken(secret, '/hls', Math.floor(Date.now() / 1000) - 5)}`])).status,
-    401, 'expired token: 401')
+  t.equal((await curl([
+    `${base}/hls/stream.m3u8?token=${signHmacToken(secret, '/hls', Math.floor(Date.now() / 1000) - 5)}`
+  ])).status, 401, 'expired token: 401')
   const jar = join(mkdtempSync(join(tmpdir(), 'tg-jar-')), 'j')
   const ua = ['-A', 'same-player/1.0']
   const first = await curl([...ua, '-c', jar, '-b', jar,

@@ -125,7 +125,10 @@ t.test('no credentials: 401 with a challenge, not a failure (players ask first w
   for (let i = 0; i < 10; i++) {
     const v = await decide(gate, req('192.0.2.1', []))
     t.match(v, { ok: false, status: 401, code: 'TG_ERR_AUTH_REQUIRED' })
-    if (!v.ok && i === 0) t.same(v.headers.map(([k, x]) => `${k}: ${x}`), ['WWW-Authenticate: Basic realm="tunnelgate"', 'WWW-Authenticate: Bearer realm="tunnelgate"'])
+    if (!v.ok && i === 0) {
+      t.same(v.headers.map(([k, x]) => `${k}: ${x}`),
+        ['WWW-Authenticate: Basic realm="tunnelgate"', 'WWW-Authenticate: Bearer realm="tunnelgate"'])
+    }
   }
   t.match(await decide(gate, req('192.0.2.1', [basic('alice', 'alice-pw')])), { ok: true },
     'ten unauthenticated GETs did not back the address off')

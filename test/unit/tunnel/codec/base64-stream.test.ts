@@ -201,7 +201,8 @@ t.test('property: per-message / continuous / whitespace+NUL styles, random split
         default: text = msgs.map((m) => m.toString('base64')).join('')
       }
       const input = Buffer.from(text, 'latin1')
-      const points = [...new Set(cuts.map((c) => input.length === 0 ? 0 : c % (input.length + 1)))].sort((a, b) => a - b)
+      const points = [...new Set(cuts.map((c) => input.length === 0 ? 0 : c % (input.length + 1)))]
+        .sort((a, b) => a - b)
       const pieces: Buffer[] = []
       let prev = 0
       for (const p of points) { pieces.push(input.subarray(prev, p)); prev = p }

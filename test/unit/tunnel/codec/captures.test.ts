@@ -85,8 +85,9 @@ function describeUnit (u: RtspUnit): string {
 /** A comparable, compact fingerprint of a unit list (kind, identity, raw bytes length + content). */
 function fingerprint (units: RtspUnit[]): { names: string[], raws: Buffer } {
   return {
-    names: units.map((u) =>
-      u.kind === 'frame' ? `$${u.channel}:${u.payload.length}` : u.kind === 'error' ? `error:${u.code}` : `${describeUnit(u)}:${u.raw.length}`),
+    names: units.map((u) => u.kind === 'frame'
+      ? `$${u.channel}:${u.payload.length}`
+      : u.kind === 'error' ? `error:${u.code}` : `${describeUnit(u)}:${u.raw.length}`),
     raws: Buffer.concat(units.map((u) => u.kind === 'error' ? u.data : u.raw))
   }
 }

@@ -70,8 +70,10 @@ function key (u: RtspUnit): string {
   switch (u.kind) {
     case 'frame': return `F${u.channel}:${u.payload.toString('hex')}`
     case 'error': return `E${u.code}`
-    case 'request': return `Q${u.method} ${u.uri} ${JSON.stringify(u.headers)} ${u.body.toString('hex')} ${u.raw.toString('hex')}`
-    case 'response': return `R${u.status} ${JSON.stringify(u.headers)} ${u.body.toString('hex')} ${u.raw.toString('hex')}`
+    case 'request':
+      return `Q${u.method} ${u.uri} ${JSON.stringify(u.headers)} ${u.body.toString('hex')} ${u.raw.toString('hex')}`
+    case 'response':
+      return `R${u.status} ${JSON.stringify(u.headers)} ${u.body.toString('hex')} ${u.raw.toString('hex')}`
   }
 }
 
