@@ -284,7 +284,8 @@ t.test('setup without paired bursts (older results): the one burst against direc
       parallel: { n: 10, failed: 0, p50: 1, p99: 2, max: 3 }
     }
   })
-  t.match(renderMarkdown(results([old, c])), /\| sequential \| 10 \| 0 \| 1\.00 \| 2\.00 \| 3\.00 \| – \| – \| – \|/,
+  t.match(renderMarkdown(results([old, c])),
+    /\| sequential \| 10 \| 0 \| 1\.00 \| 2\.00 \| 3\.00 \| – \| – \| – \|/,
     'results from before the CPU was read render with dashes')
 })
 

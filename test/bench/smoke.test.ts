@@ -52,7 +52,8 @@ t.test('bench smoke: every scenario runs and the report is written', async t => 
         `${s.id}: the box's GC pauses read around the windows`)
     }
     if (s.id === 'b1' || s.id === 'b2') {
-      t.ok(s.sweep.every(x => x.cpuProcs.length === (s.id === 'b1' ? 2 : 3)), `${s.id}: CPU of the portal and each worker`)
+      t.ok(s.sweep.every(x => x.cpuProcs.length === (s.id === 'b1' ? 2 : 3)),
+        `${s.id}: CPU of the portal and each worker`)
     }
     if (s.id === 'f') t.ok(s.sweep.every(x => x.cpuProcs.length === 2), 'f: CPU of the portal and of the relay node')
     t.ok(s.setup !== undefined && s.setup.sequential.n > 0 && s.setup.parallel.n > 0, `${s.id}: setups measured`)

@@ -86,8 +86,9 @@ async function playInChromium (t: Test, secret: string | null): Promise<void> {
     httpRoutes: [{ path: '/hls', backends: [`${a.url}/hls`] }],
     ...(secret === null ? {} : { auth: { tokenSecrets: [secret] } })
   })
-  const src =
-    secret === null ? '/hls/stream.m3u8' : `/hls/stream.m3u8?token=${signHmacToken(secret, '/hls', Math.floor(Date.now() / 1000) + 600)}`
+  const src = secret === null
+    ? '/hls/stream.m3u8'
+    : `/hls/stream.m3u8?token=${signHmacToken(secret, '/hls', Math.floor(Date.now() / 1000) + 600)}`
   const browser = await chromium.launch({
     executablePath: '/usr/lib/chromium/chromium',
     args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
