@@ -48,7 +48,8 @@ async function tunnelFirstRequest (port: number, first: string): Promise<string>
   post.write(`POST /demo HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\n\r\n`)
   post.write(Buffer.from(first, 'latin1').toString('base64'))
   const deadline = Date.now() + 5000
-  while (!/RTSP\/1\.0 \d{3} /.test(text) && Date.now() < deadline && !get.destroyed) await new Promise(resolve => setTimeout(resolve, 20))
+  while (!/RTSP\/1\.0 \d{3} /.test(text) && Date.now() < deadline &&
+    !get.destroyed) await new Promise(resolve => setTimeout(resolve, 20))
   post.destroy()
   get.destroy()
   return text
