@@ -15,7 +15,9 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { cpuSeconds } from '../../bench/src/procstat.js'
 import { capCpu, cpuHierarchy, quotaUs, removeEmptyCaps } from '../../bench/src/cpu-cap.js'
-import { nextCount, passOrder, type CappedLayout, type CappedScalingResult, type CappedStep } from '../../bench/src/capped-scaling.js'
+import {
+  nextCount, passOrder, type CappedLayout, type CappedScalingResult, type CappedStep
+} from '../../bench/src/capped-scaling.js'
 import { cappedFinding, renderCappedScaling, scalingVerdict } from '../../bench/src/report-capped.js'
 import type { Verdict } from '../../bench/src/verdict.js'
 
@@ -49,7 +51,8 @@ function simulate (limit: number, start: number): { windows: number, lo: number,
 t.test('the search finds any monotone limit to its precision (property)', async t => {
   fc.assert(fc.property(fc.integer({ min: 1, max: 1400 }), fc.integer({ min: 1, max: 300 }), (limit, start) => {
     const { windows, lo, hi } = simulate(limit, start)
-    return windows < 200 && hi !== null && lo <= limit && hi > limit && hi - lo <= Math.max(1, Math.ceil(lo * search.precision))
+    return windows < 200 && hi !== null && lo <= limit && hi > limit &&
+      hi - lo <= Math.max(1, Math.ceil(lo * search.precision))
   }), { numRuns: 2000 })
   t.pass('2000 limits and starts: the last held and the first not held bracket the limit, within 4 %')
   // The full profile starts at 40 tunnels with 16 windows at most per layout: enough for limits
@@ -71,11 +74,20 @@ function step (tunnels: number, workerCores: number[], o: Partial<CappedStep> = 
   }
 }
 
-function layout (id: 'b1' | 'b2', held: number, failed: number | null, atLimit: Partial<CappedStep> & { workers?: number[] } = {}): CappedLayout {
+function layout (id: 'b1' | 'b2', held: number, failed: number | null,
+  atLimit: Partial<CappedStep> & { workers?: number[] } = {}): CappedLayout {
   const w = id === 'b1' ? [0.15] : [0.15, 0.15]
   const steps = [step(held, w.map(() => 0.12))]
   if (failed !== null) steps.push(step(failed, atLimit.workers ?? w, { held: false, late: 10, ...atLimit }))
-  return { id, name: `layout ${id}`, workers: w.length, steps, heldTunnels: held, heldMbps: held * 2, failedTunnels: failed }
+  return {
+    id,
+    name: `layout ${id}`,
+    workers: w.length,
+    steps,
+    heldTunnels: held,
+    heldMbps: held * 2,
+    failedTunnels: failed
+  }
 }
 
 function capped (layouts: CappedLayout[], o: Partial<CappedScalingResult> = {}): CappedScalingResult {
@@ -84,14 +96,29 @@ function capped (layouts: CappedLayout[], o: Partial<CappedScalingResult> = {}):
     profile: 'full',
     durationSeconds: 120,
     machine: { nproc: 2, cpu: 'test cpu', kernel: 'k', loadavg: '0 0 0' },
-    options: { workerCores: 0.15, startTunnels: 40, growth: 1.25, precision: 0.04, maxSteps: 16, maxTunnels: 1500, kbps: 2000, stepSeconds: 2, warmSeconds: 1, lateMs: 50 },
+    options: {
+      workerCores: 0.15,
+      startTunnels: 40,
+      growth: 1.25,
+      precision: 0.04,
+      maxSteps: 16,
+      maxTunnels: 1500,
+      kbps: 2000,
+      stepSeconds: 2,
+      warmSeconds: 1,
+      lateMs: 50
+    },
     cgroup: 'v1',
     layouts,
     ...o
   }
 }
 
-const uncappedNotMet: Verdict = { target: 'Throughput scales with relay workers: 2 workers ≥ 1.7 × 1 worker', measured: '1.24× (machine-bound)', met: false }
+const uncappedNotMet: Verdict = {
+  target: 'Throughput scales with relay workers: 2 workers ≥ 1.7 × 1 worker',
+  measured: '1.24× (machine-bound)',
+  met: false
+}
 
 t.test('the capped ratio decides when both limits are the workers\'', async t => {
   const c = capped([layout('b1', 124, 127), layout('b2', 273, 280)])
@@ -102,10 +129,12 @@ t.test('the capped ratio decides when both limits are the workers\'', async t =>
   t.equal(v.met, true, '≥ 1.7: met')
   t.match(v.measured, /capped at 0\.15 of a core/, 'says the workers were capped')
   t.match(v.measured, /uncapped .*1\.24× \(machine-bound\)/, 'and keeps the uncapped figure beside it')
-  t.equal(scalingVerdict(uncappedNotMet, capped([layout('b1', 124, 127), layout('b2', 180, 186)])).met, false, '1.45×: not met')
+  t.equal(scalingVerdict(uncappedNotMet, capped([layout('b1', 124, 127), layout('b2', 180, 186)])).met, false,
+    '1.45×: not met')
   const md = renderCappedScaling(c).join('\n')
   t.match(md, /## Worker scaling with capped workers/)
-  t.match(md, /\| b2: layout b2 \| 273 \/ 546 \| 280 \| 140 \+ 140 \| 0\.15 \+ 0\.15 \| 1\.00 \|/, 'the limit row of b2 from the results, with its split over the workers')
+  t.match(md, /\| b2: layout b2 \| 273 \/ 546 \| 280 \| 140 \+ 140 \| 0\.15 \+ 0\.15 \| 1\.00 \|/,
+    'the limit row of b2 from the results, with its split over the workers')
   t.match(md, /the workers, not the machine, set both limits/)
 })
 
@@ -114,7 +143,9 @@ t.test('several passes per layout: the mirrored order, and the ratio of the mean
   t.same(passOrder(3).map(x => x.id), ['b1', 'b2', 'b2', 'b1', 'b1', 'b2'], 'then b1 b2 again')
   t.same(passOrder(0).map(x => x.id), ['b1', 'b2'], 'at least one pass')
   const pass = (l: CappedLayout, p: number): CappedLayout => ({ ...l, pass: p })
-  const c = capped([pass(layout('b1', 100, 104), 1), pass(layout('b2', 150, 156), 1), pass(layout('b2', 250, 260), 2), pass(layout('b1', 140, 146), 2)], { options: { ...capped([]).options, passes: 2 } })
+  const c = capped([pass(layout('b1', 100, 104), 1), pass(layout('b2', 150, 156), 1), pass(layout('b2', 250, 260), 2),
+    pass(layout('b1', 140, 146), 2)],
+  { options: { ...capped([]).options, passes: 2 } })
   const found = cappedFinding(c)
   t.equal(found.ratio?.toFixed(3), (400 / 240).toFixed(3), 'mean of b2 (300, 500) ÷ mean of b1 (200, 280)')
   t.same(found.b2?.passes, [300, 500], 'each pass kept, in the order measured')
@@ -122,14 +153,19 @@ t.test('several passes per layout: the mirrored order, and the ratio of the mean
   t.same(found.doubts, [], 'every pass at its workers\' limit')
   const v = scalingVerdict(uncappedNotMet, c)
   t.equal(v.met, false, '1.67×: not met, though the second pair alone (1.79×) would be')
-  t.match(v.measured, /\*\*1\.67×\*\* \(b2 400 vs b1 240 Mbit\/s held, 200 vs 120 tunnels, the means of 2 searches each in the order b1 b2 b2 b1 \(b2 300, 500; b1 200, 280\)/)
-  const lazy = capped([pass(layout('b1', 100, 104), 1), pass(layout('b2', 150, 156), 1), pass(layout('b2', 250, 260, { workers: [0.15, 0.08] }), 2), pass(layout('b1', 140, 146), 2)])
-  t.match(cappedFinding(lazy).doubts.join(), /at b2 pass 2's limit \(260 tunnels\) a worker used 0\.08/, 'a doubt names the pass')
-  t.equal(scalingVerdict(uncappedNotMet, lazy).met, false, 'one pass in doubt: inconclusive, the uncapped verdict stands')
+  t.match(v.measured,
+    /\*\*1\.67×\*\* \(b2 400 vs b1 240 Mbit\/s held, 200 vs 120 tunnels, the means of 2 searches each in the order b1 b2 b2 b1 \(b2 300, 500; b1 200, 280\)/)
+  const lazy = capped([pass(layout('b1', 100, 104), 1), pass(layout('b2', 150, 156), 1),
+    pass(layout('b2', 250, 260, { workers: [0.15, 0.08] }), 2), pass(layout('b1', 140, 146), 2)])
+  t.match(cappedFinding(lazy).doubts.join(), /at b2 pass 2's limit \(260 tunnels\) a worker used 0\.08/,
+    'a doubt names the pass')
+  t.equal(scalingVerdict(uncappedNotMet, lazy).met, false,
+    'one pass in doubt: inconclusive, the uncapped verdict stands')
   const md = renderCappedScaling(c).join('\n')
   t.match(md, /\| b2: layout b2 \(pass 2\) \| 250 \/ 500 \| 260 \|/, 'a summary row per pass')
   t.match(md, /### b1 capped \(pass 2\): layout b1/, 'a table per pass')
-  t.match(md, /Each layout is searched 2 times, each time on a box started afresh, in the mirrored order b1 b2 b2 b1/, 'the method says how')
+  t.match(md, /Each layout is searched 2 times, each time on a box started afresh, in the mirrored order b1 b2 b2 b1/,
+    'the method says how')
   t.match(md, /Ratio held: b2 400 ÷ b1 240 Mbit\/s, the means of 2 searches/)
 })
 
@@ -140,11 +176,13 @@ t.test('the capped ratio does not decide when it may not measure the workers', a
   t.equal(v.met, false, 'inconclusive: the uncapped verdict stands')
   t.match(v.measured, /inconclusive/)
   const lazy = capped([layout('b1', 124, 127, { workers: [0.09] }), layout('b2', 273, 280)])
-  t.match(cappedFinding(lazy).doubts.join(), /b1's limit .* used 0\.09 of its 0\.15 cores/, 'a worker below its quota at the limit')
+  t.match(cappedFinding(lazy).doubts.join(), /b1's limit .* used 0\.09 of its 0\.15 cores/,
+    'a worker below its quota at the limit')
   const open = capped([layout('b1', 124, 127), layout('b2', 1500, null)])
   t.match(cappedFinding(open).doubts.join(), /b2 never reached its limit/)
   t.equal(scalingVerdict(uncappedNotMet, open).met, false)
-  const skipped = scalingVerdict(uncappedNotMet, capped([], { cgroup: null, skipped: 'capping a process\'s CPU with a cgroup needs root' }))
+  const skipped = scalingVerdict(uncappedNotMet,
+    capped([], { cgroup: null, skipped: 'capping a process\'s CPU with a cgroup needs root' }))
   t.equal(skipped.met, false, 'skipped: the uncapped verdict')
   t.match(skipped.measured, /capped workers not measured: capping .* needs root/)
   t.same(scalingVerdict(uncappedNotMet, undefined), uncappedNotMet, 'no capped run: as before')
@@ -157,7 +195,8 @@ t.test('a real CPU cap (cgroup) holds a busy process to its quota', async t => {
   t.teardown(() => { child.kill('SIGKILL') })
   await new Promise(resolve => child.once('spawn', resolve))
   if (process.getuid?.() !== 0 || cpuHierarchy() === null) {
-    t.throws(() => capCpu(child.pid!, 0.2, `tunnelgate-test-${process.pid}`), /no cgroup cpu controller|cannot cap/, 'without root (or a cpu controller) it says why it cannot')
+    t.throws(() => capCpu(child.pid!, 0.2, `tunnelgate-test-${process.pid}`), /no cgroup cpu controller|cannot cap/,
+      'without root (or a cpu controller) it says why it cannot')
     return
   }
   const cap = capCpu(child.pid!, 0.2, `tunnelgate-test-${process.pid}`)

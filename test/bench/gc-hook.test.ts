@@ -20,7 +20,9 @@ t.test('memorySnapshot and gcStats over the gc-hook preload', async t => {
   // The hook announces itself when the process starts; give it the moment it needs.
   const deadline = Date.now() + 10_000
   let first = await memorySnapshot(box.pids(), box.gcDir)
-  while (!first.gc && Date.now() < deadline) { await new Promise(resolve => setTimeout(resolve, 100)); first = await memorySnapshot(box.pids(), box.gcDir) }
+  while (!first.gc && Date.now() < deadline) {
+    await new Promise(resolve => setTimeout(resolve, 100)); first = await memorySnapshot(box.pids(), box.gcDir)
+  }
   t.ok(first.gc, 'the box ran a forced GC before answering')
   t.ok(first.heap !== null && first.heap > 0, 'V8 heap used + external reported')
   t.ok(first.rss > 0, 'RSS read')
@@ -31,10 +33,12 @@ t.test('memorySnapshot and gcStats over the gc-hook preload', async t => {
   const from = Date.now()
   await memorySnapshot(box.pids(), box.gcDir) // two more full collections in the box
   const b = await gcStats(box.pids(), box.gcDir)
-  t.ok(a !== null && b !== null && a.procs.size === 1 && b.procs.size === 1, 'GC counters read from the one box process')
+  t.ok(a !== null && b !== null && a.procs.size === 1 && b.procs.size === 1,
+    'GC counters read from the one box process')
   const d = gcBetween(a, b, from, Date.now())
   t.ok(d !== null && d.count >= 2, 'the forced collections in between are counted')
-  t.equal(gcBetween(a, { procs: new Map() }, 0, 1), null, 'a process that did not answer: no figure rather than a partial one')
+  t.equal(gcBetween(a, { procs: new Map() }, 0, 1), null,
+    'a process that did not answer: no figure rather than a partial one')
 
   const plain = await memorySnapshot([source.pid], box.gcDir, 500)
   t.equal(plain.heap, null, 'a process without the hook: no heap figure')

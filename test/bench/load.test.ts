@@ -35,7 +35,9 @@ t.test('two tunnels read through one shared buffer, every message and frame cut 
   // One write queue per GET: a reply never starts before the one ahead of it has left.
   const queues = new Map<string, Promise<void>>()
   const send = (cookie: string, buf: Buffer): void => {
-    queues.set(cookie, (queues.get(cookie) ?? Promise.resolve()).then(async () => { await dribble(gets.get(cookie)!, buf, cuts.get(cookie)!) }))
+    queues.set(cookie,
+      (queues.get(cookie) ??
+        Promise.resolve()).then(async () => { await dribble(gets.get(cookie)!, buf, cuts.get(cookie)!) }))
   }
   let nextCut = 7
   const server = net.createServer(sock => {
@@ -51,7 +53,9 @@ t.test('two tunnels read through one shared buffer, every message and frame cut 
           gets.set(cookie, sock)
           cuts.set(cookie, nextCut)
           nextCut = 13
-          send(cookie, Buffer.from('HTTP/1.0 200 OK\r\nContent-Type: application/x-rtsp-tunnelled\r\nCache-Control: no-store\r\n\r\n'))
+          send(cookie,
+            Buffer.from('HTTP/1.0 200 OK\r\nContent-Type: application/x-rtsp-tunnelled\r\nCache-Control: no-store\r\n' +
+              '\r\n'))
           return
         }
         body = head.slice(i + 4)
@@ -64,8 +68,12 @@ t.test('two tunnels read through one shared buffer, every message and frame cut 
       body = ''
       const method = text.split(' ')[0]!
       const cseq = /CSeq: (\d+)/.exec(text)![1]!
-      const sdp = method === 'DESCRIBE' ? 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=control:track0\r\n' : ''
-      const reply = Buffer.from(`RTSP/1.0 200 OK\r\nCSeq: ${cseq}\r\nSession: 1234;timeout=60\r\n${sdp !== '' ? `Content-Type: application/sdp\r\nContent-Length: ${sdp.length}\r\n` : ''}\r\n${sdp}`)
+      const sdp = method === 'DESCRIBE'
+        ? 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP ' +
+        '96\r\na=control:track0\r\n'
+        : ''
+      const reply =
+        Buffer.from(`RTSP/1.0 200 OK\r\nCSeq: ${cseq}\r\nSession: 1234;timeout=60\r\n${sdp !== '' ? `Content-Type: application/sdp\r\nContent-Length: ${sdp.length}\r\n` : ''}\r\n${sdp}`)
       if (method !== 'PLAY') { send(cookie, reply); return }
       const frames = Array.from({ length: FRAMES }, (_, k) => frame(k, 40 + (k * 37) % 300))
       send(cookie, Buffer.concat([reply, ...frames]))

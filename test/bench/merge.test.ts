@@ -16,11 +16,42 @@ import type { BenchResults } from '../../bench/src/results.js'
 import { LIVE_STREAM, type LiveResult, type LiveStep } from '../../bench/src/live.js'
 import type { CappedScalingResult } from '../../bench/src/capped-scaling.js'
 
-const machine: BenchResults['machine'] = { nproc: 2, cpu: 'test cpu', kernel: 'k', node: 'v20', ffmpeg: null, haproxy: null, gstreamer: null, loadavg: '0 0 0' }
+const machine: BenchResults['machine'] = {
+  nproc: 2,
+  cpu: 'test cpu',
+  kernel: 'k',
+  node: 'v20',
+  ffmpeg: null,
+  haproxy: null,
+  gstreamer: null,
+  loadavg: '0 0 0'
+}
 const { outDir: _o, log: _l, ...options } = { ...SMOKE, outDir: '', log: () => {} }
 
 function step (viewers: number): LiveStep {
-  return { viewers, opened: viewers, failed: 0, seconds: 1, deliveredMbps: viewers * 0.5, perViewerKbps: 500, packets: 100 * viewers, lost: 0, late: 0, errors: 0, held: true, cpuServer: 0.01 * viewers, cpuPerGbit: 0.04, cpuAboveBaseline: null, cpuPerGbitAboveBaseline: null, viewersPerCore: 100, viewersPerCoreAboveBaseline: null, cpuSource: 0.05, cpuClient: 0.02, serverRssMB: 80, lagMs: { n: viewers, p50: 1, p99: 2, max: 3 } }
+  return {
+    viewers,
+    opened: viewers,
+    failed: 0,
+    seconds: 1,
+    deliveredMbps: viewers * 0.5,
+    perViewerKbps: 500,
+    packets: 100 * viewers,
+    lost: 0,
+    late: 0,
+    errors: 0,
+    held: true,
+    cpuServer: 0.01 * viewers,
+    cpuPerGbit: 0.04,
+    cpuAboveBaseline: null,
+    cpuPerGbitAboveBaseline: null,
+    viewersPerCore: 100,
+    viewersPerCoreAboveBaseline: null,
+    cpuSource: 0.05,
+    cpuClient: 0.02,
+    serverRssMB: 80,
+    lagMs: { n: viewers, p50: 1, p99: 2, max: 3 }
+  }
 }
 
 function live (date: string): LiveResult {
@@ -29,11 +60,36 @@ function live (date: string): LiveResult {
     profile: 'smoke',
     durationSeconds: 12,
     machine: { nproc: 2, loadavg: '1 1 1', gstreamer: '1.22.0' },
-    options: { liveSteps: [2, 4], liveKbps: 500, liveSeconds: 0.6, warmSeconds: 0.2, liveLagMs: 100, openTimeoutMs: 5000, settleMs: 100, profile: 'smoke' },
+    options: {
+      liveSteps: [2, 4],
+      liveKbps: 500,
+      liveSeconds: 0.6,
+      warmSeconds: 0.2,
+      liveLagMs: 100,
+      openTimeoutMs: 5000,
+      settleMs: 100,
+      profile: 'smoke'
+    },
     stream: { ...LIVE_STREAM, kbps: 500 },
     sides: [
-      { id: 'tunnelgate', name: 'tunnelgate live fan-out', baseline: step(1), steps: [step(2), step(4)], heldViewers: 4, viewersPerCore: 100, kibPerViewer: 10 },
-      { id: 'gst', name: 'gst-rtsp-server', baseline: step(1), steps: [step(2), step(4)], heldViewers: 4, viewersPerCore: 90, kibPerViewer: 20 }
+      {
+        id: 'tunnelgate',
+        name: 'tunnelgate live fan-out',
+        baseline: step(1),
+        steps: [step(2), step(4)],
+        heldViewers: 4,
+        viewersPerCore: 100,
+        kibPerViewer: 10
+      },
+      {
+        id: 'gst',
+        name: 'gst-rtsp-server',
+        baseline: step(1),
+        steps: [step(2), step(4)],
+        heldViewers: 4,
+        viewersPerCore: 90,
+        kibPerViewer: 20
+      }
     ]
   }
 }
@@ -52,7 +108,17 @@ function boxes (date: string): BenchResults {
 }
 
 function liveOnly (date: string): BenchResults {
-  return { date, profile: 'smoke', machine, options, durationSeconds: 12, micro: [], scenarios: [], referenceTunnels: 0, live: live(date) }
+  return {
+    date,
+    profile: 'smoke',
+    machine,
+    options,
+    durationSeconds: 12,
+    micro: [],
+    scenarios: [],
+    referenceTunnels: 0,
+    live: live(date)
+  }
 }
 
 t.test('mergeResults', async t => {
@@ -66,7 +132,8 @@ t.test('mergeResults', async t => {
   t.equal(m.live, lv.live, 'and brings its live section')
   const withLive = { ...full, live: live('2026-01-01T09:00:00.000Z') }
   const newer = liveOnly('2026-01-02T08:00:00.000Z')
-  t.equal(mergeResults(withLive, newer).live?.date, '2026-01-02T08:00:00.000Z', 'a newer live run replaces an older live section')
+  t.equal(mergeResults(withLive, newer).live?.date, '2026-01-02T08:00:00.000Z',
+    'a newer live run replaces an older live section')
   const boxesRun = boxes('2026-01-03T10:00:00.000Z')
   const kept = mergeResults(withLive, boxesRun)
   t.equal(kept.date, boxesRun.date, 'a run of a–f is the new top level')
@@ -81,11 +148,32 @@ function cappedOnly (date: string): BenchResults {
     profile: 'full',
     durationSeconds: 130,
     machine: { nproc: 2, cpu: 'test cpu', kernel: 'k', loadavg: '1 1 1' },
-    options: { workerCores: 0.15, startTunnels: 40, growth: 1.25, precision: 0.04, maxSteps: 16, maxTunnels: 1500, kbps: 2000, stepSeconds: 2.5, warmSeconds: 1, lateMs: 50 },
+    options: {
+      workerCores: 0.15,
+      startTunnels: 40,
+      growth: 1.25,
+      precision: 0.04,
+      maxSteps: 16,
+      maxTunnels: 1500,
+      kbps: 2000,
+      stepSeconds: 2.5,
+      warmSeconds: 1,
+      lateMs: 50
+    },
     cgroup: 'v1',
     layouts: []
   }
-  return { date, profile: 'full', machine, options, durationSeconds: 130, micro: [], scenarios: [], referenceTunnels: 0, cappedScaling }
+  return {
+    date,
+    profile: 'full',
+    machine,
+    options,
+    durationSeconds: 130,
+    micro: [],
+    scenarios: [],
+    referenceTunnels: 0,
+    cappedScaling
+  }
 }
 
 t.test('mergeResults: the capped worker scaling is a section of its own', async t => {
@@ -109,9 +197,11 @@ t.test('mergeResults: the capped worker scaling is a section of its own', async 
   writeReport(dir, all)
   writeReport(dir, sc, { merge: true })
   const md = readFileSync(join(dir, 'benchmarks.md'), 'utf8')
-  t.match(md, /\| worker scaling with capped workers \| 2026-01-02T10:00:00\.000Z \| full \|/, 'the report names the capped run')
+  t.match(md, /\| worker scaling with capped workers \| 2026-01-02T10:00:00\.000Z \| full \|/,
+    'the report names the capped run')
   t.match(md, /## Worker scaling with capped workers/, 'and renders its section')
-  t.same(parseBenchArgs(['--scenarios', 'scaling', '--cap-worker-cores', '0.2'], '/tmp/x').scenarios, ['scaling'], '--scenarios scaling parses')
+  t.same(parseBenchArgs(['--scenarios', 'scaling', '--cap-worker-cores', '0.2'], '/tmp/x').scenarios, ['scaling'],
+    '--scenarios scaling parses')
   t.equal(parseBenchArgs(['--cap-worker-cores', '0.2'], '/tmp/x').capWorkerCores, 0.2)
   t.ok(parseBenchArgs([], '/tmp/x').scenarios.includes('scaling'), 'the full run includes it')
 })
@@ -127,12 +217,16 @@ t.test('writeReport { merge } reads the directory, writes the merged report nami
   t.same(json.scenarios.map(s => s.id), ['a'], 'scenario a kept')
   t.equal(json.live?.date, '2026-01-01T11:00:00.000Z', 'live section added')
   const md = readFileSync(join(dir, 'benchmarks.md'), 'utf8')
-  t.match(md, /\| micro-benchmarks, scenarios a and the targets \| 2026-01-01T10:00:00\.000Z \| full \|/, 'provenance of a–f')
-  t.match(md, /\| live \(viewers per core on one live stream\) \| 2026-01-01T11:00:00\.000Z \| smoke \|/, 'provenance of live')
+  t.match(md, /\| micro-benchmarks, scenarios a and the targets \| 2026-01-01T10:00:00\.000Z \| full \|/,
+    'provenance of a–f')
+  t.match(md, /\| live \(viewers per core on one live stream\) \| 2026-01-01T11:00:00\.000Z \| smoke \|/,
+    'provenance of live')
   t.match(md, /## a: tunnelgate all-in-one/, 'a–f section still rendered')
-  t.match(md, /## live: viewers per core on one live stream[\s\S]*From the run of 2026-01-01T11:00:00\.000Z/, 'live section rendered with its run')
+  t.match(md, /## live: viewers per core on one live stream[\s\S]*From the run of 2026-01-01T11:00:00\.000Z/,
+    'live section rendered with its run')
   t.match(md, /\| 4 \| 4 \| 2\.0 \| 500 \| 0 \| 0 \|/, 'live step rows come from the results')
-  t.match(readFileSync(join(dir, 'benchmarks.svg'), 'utf8'), /Live: serving-process CPU per delivered Gbit/, 'the chart gains the live panels')
+  t.match(readFileSync(join(dir, 'benchmarks.svg'), 'utf8'), /Live: serving-process CPU per delivered Gbit/,
+    'the chart gains the live panels')
   // Without merge (what --render does) the file is written as given.
   writeReport(dir, boxes('2026-01-05T10:00:00.000Z'))
   t.equal(readResults(dir)?.live, undefined, 'no merge: the given results only')

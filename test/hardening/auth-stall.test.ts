@@ -29,7 +29,9 @@ const credentials = (user: string, pw: string): string => `Basic ${Buffer.from(`
 
 t.teardown(destroyAllClients)
 
-t.test('a victim tunnel keeps its media flowing while an attacker guesses passwords', { skip: existsSync(`${ROOT}dist/main.js`) ? false : 'dist/ not built (npm test builds it)' }, async t => {
+t.test('a victim tunnel keeps its media flowing while an attacker guesses ' +
+  'passwords', { skip: existsSync(`${ROOT}dist/main.js`) ? false : 'dist/ not built (npm test builds it)' },
+async t => {
   const dir = mkdtempSync(join(tmpdir(), 'tg-stall-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const port = await freePort()
@@ -38,22 +40,38 @@ t.test('a victim tunnel keeps its media flowing while an attacker guesses passwo
     port,
     workers: 0,
     logLevel: 'warn',
-    auth: { basic: [{ user: 'viewer', hash: hashPassword('viewer-pw') }], maxFailuresPerAddress: 0, maxFailuresPerUser: 0 }
+    auth: {
+      basic: [{ user: 'viewer', hash: hashPassword('viewer-pw') }],
+      maxFailuresPerAddress: 0,
+      maxFailuresPerUser: 0
+    }
   }))
-  const child = spawn('node', ['bin/tunnelgate.js', '--config', join(dir, 'tg.json')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn('node', ['bin/tunnelgate.js', '--config', join(dir, 'tg.json')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe']
+  })
   let stderr = ''
   child.stderr.on('data', d => { stderr += String(d) })
   const exited = new Promise(resolve => child.once('exit', resolve))
   t.teardown(async () => { if (child.exitCode === null) { child.kill('SIGTERM'); await exited } })
   for (const deadline = Date.now() + 20_000; ;) {
-    const up = await new Promise<boolean>(resolve => { const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) }); s.on('error', () => resolve(false)) })
+    const up = await new Promise<boolean>(resolve => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) })
+      s.on('error', () => resolve(false))
+    })
     if (up) break
     if (Date.now() > deadline) throw new Error(`gateway did not start: ${stderr}`)
     await new Promise(resolve => setTimeout(resolve, 100))
   }
 
   // The victim: a live stream through a tunnel it signed in to; every read of its GET is timed.
-  const victim = await TunnelClient.open(port, { cookie: newCookie(), path: '/live/demo', url: `rtsp://127.0.0.1:${port}/live/demo`, getHeaders: [['Authorization', credentials('viewer', 'viewer-pw')]], headTimeoutMs: 10_000 })
+  const victim = await TunnelClient.open(port, {
+    cookie: newCookie(),
+    path: '/live/demo',
+    url: `rtsp://127.0.0.1:${port}/live/demo`,
+    getHeaders: [['Authorization', credentials('viewer', 'viewer-pw')]],
+    headTimeoutMs: 10_000
+  })
   t.equal(victim.get.head?.statusLine, 'HTTP/1.0 200 OK', 'the victim signed in')
   const { play } = await victim.play()
   t.equal(play.status, 200, 'the victim plays')
@@ -77,7 +95,9 @@ t.test('a victim tunnel keeps its media flowing while an attacker guesses passwo
       const reply = await new Promise<string>(resolve => {
         const s = net.connect({ port, host: '127.0.0.1', localAddress: `127.0.9.${1 + (i % 250)}` })
         let got = ''
-        s.on('connect', () => s.write(`GET /live/demo HTTP/1.0\r\nx-sessioncookie: ${newCookie()}\r\nAuthorization: ${credentials('viewer', `guess-${guesses++}`)}\r\n\r\n`))
+        s.on('connect',
+          () =>
+            s.write(`GET /live/demo HTTP/1.0\r\nx-sessioncookie: ${newCookie()}\r\nAuthorization: ${credentials('viewer', `guess-${guesses++}`)}\r\n\r\n`))
         s.on('data', d => { got += d.toString('latin1') })
         s.on('error', () => {})
         s.on('close', () => resolve(got))
@@ -99,10 +119,12 @@ t.test('a victim tunnel keeps its media flowing while an attacker guesses passwo
   const baseMax = Math.max(...base)
   const underMax = Math.max(...under)
   const bound = Math.max(GAP_FACTOR * baseMax, MEDIAN_FACTOR * median)
-  const summary = `baseline: ${base.length} reads, median ${median.toFixed(1)} ms, longest ${baseMax.toFixed(0)} ms; under attack: ${under.length} reads, longest ${underMax.toFixed(0)} ms (bound ${bound.toFixed(0)} ms); guesses answered ${JSON.stringify(Object.fromEntries(answers))}`
+  const summary =
+    `baseline: ${base.length} reads, median ${median.toFixed(1)} ms, longest ${baseMax.toFixed(0)} ms; under attack: ${under.length} reads, longest ${underMax.toFixed(0)} ms (bound ${bound.toFixed(0)} ms); guesses answered ${JSON.stringify(Object.fromEntries(answers))}`
   t.ok(base.length > 20, `the victim was receiving media (${summary})`)
   t.ok((answers.get('401') ?? 0) >= 20, 'the attacker got its guesses checked')
   t.ok(under.length > base.length / 4, 'the victim kept receiving media under attack')
-  t.ok(underMax <= bound, `no gap under attack longer than ${GAP_FACTOR}× the longest baseline gap or ${MEDIAN_FACTOR}× the median (${summary})`)
+  t.ok(underMax <= bound,
+    `no gap under attack longer than ${GAP_FACTOR}× the longest baseline gap or ${MEDIAN_FACTOR}× the median (${summary})`)
   victim.close()
 })

@@ -17,7 +17,8 @@ t.test('the fuzzer\'s regression fixtures', async t => {
   t.ok(files.length > 0, `${files.length} fixture(s) in test/fixtures/fuzz/`)
   for (const file of files) {
     const { fixture, failure } = await replayFixture(file)
-    t.equal(failure, null, `${basename(file)} (${fixture.layout}, found as ${fixture.oracle}: ${fixture.signature}): every oracle holds` +
+    t.equal(failure, null,
+      `${basename(file)} (${fixture.layout}, found as ${fixture.oracle}: ${fixture.signature}): every oracle holds` +
       (failure === null ? '' : `\n  ${failure.oracle} failed: ${failure.signature}\n  ${failure.message.split('\n').slice(0, 8).join('\n  ')}`))
   }
 })

@@ -31,13 +31,22 @@ t.test('dist/ is built (npm test builds it)', async t => {
 
 for (const layout of LAYOUTS) {
   t.test(`fuzz the ${layout} layout for ${SECONDS} s (seed ${SEED})`, async t => {
-    const r = await runCampaign({ layout, seconds: SECONDS, seed: SEED, connections: DEFAULT_CONNECTIONS, shrinkSeconds: SHRINK_SECONDS, log: line => t.comment(line) })
+    const r = await runCampaign({
+      layout,
+      seconds: SECONDS,
+      seed: SEED,
+      connections: DEFAULT_CONNECTIONS,
+      shrinkSeconds: SHRINK_SECONDS,
+      log: line => t.comment(line)
+    })
     t.comment(report(r))
     t.ok(r.stats.cases > 0, `${r.stats.cases} cases sent (${r.casesPerSecond.toFixed(0)}/s)`)
     for (const oracle of ORACLES) {
       const failed = r.findings.filter(f => f.oracle === oracle)
-      t.same(failed.map(f => f.signature), [], `${oracle}: held${failed.map(f => `\n  FAILED: ${f.signature}\n  fixture: ${f.fixture}\n  replay: ${f.replay}\n  ${f.message.split('\n').slice(0, 8).join('\n  ')}`).join('')}`)
+      t.same(failed.map(f => f.signature), [],
+        `${oracle}: held${failed.map(f => `\n  FAILED: ${f.signature}\n  fixture: ${f.fixture}\n  replay: ${f.replay}\n  ${f.message.split('\n').slice(0, 8).join('\n  ')}`).join('')}`)
     }
-    t.ok(r.settled !== null || r.findings.length > 0, 'the resource oracle was checked (or another oracle failed first)')
+    t.ok(r.settled !== null || r.findings.length > 0,
+      'the resource oracle was checked (or another oracle failed first)')
   })
 }

@@ -23,14 +23,20 @@ const quietLog = { info () {}, warn () {}, error () {} }
 let origin: OriginHandle
 let browser: Browser
 
-async function cluster (tt: Test, extra: Record<string, unknown> = {}): Promise<{ portals: Gateway[], relays: Gateway[] }> {
+async function cluster (tt: Test, extra: Record<string,
+  unknown> = {}): Promise<{ portals: Gateway[], relays: Gateway[] }> {
   const base = { host: '127.0.0.1', port: 0, logLevel: 'silent', workers: 0, ops: { port: 0 }, ...extra }
   const secret = { cluster: { secret: TEST_CLUSTER_SECRET } }
   const relays: Gateway[] = []
   for (let i = 0; i < 2; i++) relays.push(await startGateway(buildConfig([{ ...base, role: 'relay', backends: [`rtsp://127.0.0.1:${origin.port}`] }, secret])))
   const portals: Gateway[] = []
   for (let i = 0; i < 2; i++) {
-    portals.push(await startGateway(buildConfig([{ ...base, role: 'portal', cluster: { relays: relays.map(r => `127.0.0.1:${r.port}`), probeIntervalMs: 500 } }, secret])))
+    portals.push(await startGateway(buildConfig([{
+      ...base,
+      role: 'portal',
+      cluster: { relays: relays.map(r => `127.0.0.1:${r.port}`), probeIntervalMs: 500 }
+    },
+    secret])))
   }
   tt.teardown(async () => { for (const g of [...portals, ...relays]) await g.close() })
   await waitFor(() => portals.every(p => p.remote!.relays().every(r => r.up)), v => v, 8000)
@@ -50,9 +56,14 @@ async function backToZero (tt: Test, gws: Gateway[]): Promise<void> {
   const s = await waitFor(async () => {
     let active = 0
     for (const g of gws) active += await metric(g, 'tunnelgate_tunnels_active')
-    return { active, sessions: gws.reduce((n, g) => n + g.relay.activeSessions, 0), backend: establishedTo(origin.port) }
+    return {
+      active,
+      sessions: gws.reduce((n, g) => n + g.relay.activeSessions, 0),
+      backend: establishedTo(origin.port)
+    }
   }, v => v.active === 0 && v.sessions === 0 && v.backend === 0, 10_000)
-  tt.same(s, { active: 0, sessions: 0, backend: 0 }, 'no session, gauge or backend connection left anywhere in the cluster')
+  tt.same(s, { active: 0, sessions: 0, backend: 0 },
+    'no session, gauge or backend connection left anywhere in the cluster')
 }
 
 t.test('two portals, two relays: /watch/demo at portal A and /watch/live/demo at portal B play at once', async tt => {
@@ -98,7 +109,8 @@ t.test('a token-protected cluster: the page plays through a portal with a token,
   const none = await page.goto(`http://127.0.0.1:${portals[1]!.port}/watch/demo`)
   tt.equal(none?.status(), 401, 'no token: 401 page at the portal')
   const token = signHmacToken(secret, '/demo', Math.floor(Date.now() / 1000) + 600)
-  const r = await checkPlays(page, `http://127.0.0.1:${portals[1]!.port}/watch/demo?token=${encodeURIComponent(token)}`, 3, 40_000)
+  const r = await checkPlays(page, `http://127.0.0.1:${portals[1]!.port}/watch/demo?token=${encodeURIComponent(token)}`,
+    3, 40_000)
   tt.ok(r.t1 - r.t0 >= 3 && r.share > 0.5, 'plays with the token (checked at the portal and again at the relay)')
   await ctx.close()
   await backToZero(tt, [...portals, ...relays])

@@ -26,13 +26,23 @@ import { CHROMIUM, checkPlays, installErrorProbe, videoErrors, watchPage } from 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const BIN = join(ROOT, 'bin', 'tunnelgate.js')
 const CLIENT_SCRIPT = join(ROOT, 'test', 'helpers', 'raw-tunnel-client.mjs')
-const ENV = { ...process.env, TUNNELGATE_LOG_LEVEL: 'warn', TUNNELGATE_CLUSTER_SECRET: 'browser-netns-cluster-secret-01' }
+const ENV = {
+  ...process.env,
+  TUNNELGATE_LOG_LEVEL: 'warn',
+  TUNNELGATE_CLUSTER_SECRET: 'browser-netns-cluster-secret-01'
+}
 
 t.test('browser behind a port-80-only firewall plays through two portals and two relays', async t => {
   if (process.getuid?.() !== 0) { t.fail('needs root to create network namespaces and nftables rules'); return }
-  if (!existsSync(join(ROOT, 'dist', 'main.js'))) { t.fail('dist/ is missing: run `npm run build` (or `npm test`, which builds first)'); return }
+  if (!existsSync(join(ROOT, 'dist', 'main.js'))) {
+    t.fail('dist/ is missing: run `npm run build` (or `npm test`, which builds first)'); return
+  }
   if (!existsSync(CHROMIUM)) { t.fail(`${CHROMIUM} is missing (apt-get install chromium)`); return }
-  const bed = NetnsBed.create({ prefix: 'tgbw', subnet: 8, hosts: { client: 10, pa: 21, pb: 22, r1: 31, r2: 32, o1: 41 } })
+  const bed = NetnsBed.create({
+    prefix: 'tgbw',
+    subnet: 8,
+    hosts: { client: 10, pa: 21, pb: 22, r1: 31, r2: 32, o1: 41 }
+  })
   t.teardown(() => bed.destroy())
   const h = (n: string): Host => bed.host(n)
   const client = h('client')
@@ -41,15 +51,22 @@ t.test('browser behind a port-80-only firewall plays through two portals and two
   const origin = h('o1')
   bed.port80Only(client)
   const procs: Proc[] = []
-  const dump = (): string => procs.map(p => `--- ${p.label} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'})\n${p.output().slice(-2000)}`).join('\n')
+  const dump = (): string =>
+    procs.map(p =>
+      `--- ${p.label} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'})\n${p.output().slice(-2000)}`).join('\n')
   const wait = async (from: Host, tcp: string[], timeoutMs: number): Promise<boolean> =>
-    (await bed.run(from, 'node', [CLIENT_SCRIPT, JSON.stringify({ mode: 'wait', tcp, timeoutMs })], { timeoutMs: timeoutMs + 5000 })).code === 0
+    (await bed.run(from, 'node', [CLIENT_SCRIPT, JSON.stringify({ mode: 'wait', tcp, timeoutMs })],
+      { timeoutMs: timeoutMs + 5000 })).code === 0
 
   procs.push(bed.start(origin, 'o1', 'node', [BIN, 'origin', '--port', '554', '--host', '0.0.0.0'], ENV))
   for (const r of relays) procs.push(bed.start(r, r.name, 'node', [BIN, 'relay', '--port', '8081', '--host', '0.0.0.0', '--backend', `rtsp://${origin.ip}:554`], ENV))
-  if (!await wait(h('pa'), [`${origin.ip}:554`, ...relays.map(r => `${r.ip}:8081`)], 20_000)) { t.fail(`origin/relays did not start\n${dump()}`); return }
+  if (!await wait(h('pa'), [`${origin.ip}:554`, ...relays.map(r => `${r.ip}:8081`)], 20_000)) {
+    t.fail(`origin/relays did not start\n${dump()}`); return
+  }
   for (const p of portals) procs.push(bed.start(p, p.name, 'node', [BIN, 'portal', '--port', '80', '--host', '0.0.0.0', ...relays.flatMap(r => ['--relay', `${r.ip}:8081`])], ENV))
-  if (!await wait(h('r1'), portals.map(p => `${p.ip}:80`), 20_000)) { t.fail(`portals did not start\n${dump()}`); return }
+  if (!await wait(h('r1'), portals.map(p => `${p.ip}:80`), 20_000)) {
+    t.fail(`portals did not start\n${dump()}`); return
+  }
 
   t.notOk(await wait(client, [`${relays[0]!.ip}:8081`], 2000), 'the client cannot reach a relay port (firewall)')
   t.notOk(await wait(client, [`${origin.ip}:554`], 2000), 'nor the origin')
@@ -62,7 +79,8 @@ t.test('browser behind a port-80-only firewall plays through two portals and two
   chmodSync(wrapper, 0o755)
   const browser = await chromium.launch({
     executablePath: wrapper,
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     timeout: 30_000
   })
   t.teardown(async () => { await browser.close() })
@@ -82,7 +100,8 @@ t.test('browser behind a port-80-only firewall plays through two portals and two
       t.same(await videoErrors(pages[i]!), [], `page ${i}: no video error`)
       t.same(logs[i]!.errors, [], `page ${i}: no page error`)
     }
-    t.same(wsUrls.sort(), portals.map(p => `ws://${p.ip}/rtsp-over-websocket`).sort(), 'each page\'s WebSocket went to its portal on port 80')
+    t.same(wsUrls.sort(), portals.map(p => `ws://${p.ip}/rtsp-over-websocket`).sort(),
+      'each page\'s WebSocket went to its portal on port 80')
   } catch (e) {
     t.fail(`${(e as Error).message}\n${dump()}`)
   }

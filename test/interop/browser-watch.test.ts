@@ -26,7 +26,9 @@ import { signHmacToken } from '../../src/tunnel/codec/access.js'
 import { startTestGateway, metric } from '../helpers/gateway-harness.js'
 import { establishedTo } from '../helpers/interop.js'
 import { waitFor } from '../helpers/wait.js'
-import { checkPlays, installErrorProbe, launchChromium, playerState, until, videoErrors, videoTime, watchPage, type PageLog } from '../helpers/browser.js'
+import {
+  checkPlays, installErrorProbe, launchChromium, playerState, until, videoErrors, videoTime, watchPage, type PageLog
+} from '../helpers/browser.js'
 
 const quietLog = { info () {}, warn () {}, error () {} }
 let origin: OriginHandle
@@ -36,7 +38,10 @@ const shots = mkdtempSync(join(tmpdir(), 'tg-watch-'))
 
 t.before(async () => {
   origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: quietLog })
-  gw = await startTestGateway(t, [`rtsp://127.0.0.1:${origin.port}`], { workers: 0, watch: { streams: ['/demo', '/live/demo'] } })
+  gw = await startTestGateway(t, [`rtsp://127.0.0.1:${origin.port}`], {
+    workers: 0,
+    watch: { streams: ['/demo', '/live/demo'] }
+  })
   browser = await launchChromium()
 })
 t.teardown(async () => {
@@ -51,8 +56,13 @@ async function newPage (): Promise<{ page: Page, log: PageLog }> {
 }
 
 async function backToZero (tt: Test, g: Gateway): Promise<void> {
-  const s = await waitFor(async () => ({ sessions: g.relay.activeSessions, active: await metric(g, 'tunnelgate_tunnels_active'), backend: establishedTo(origin.port) }),
-    v => v.sessions === 0 && v.active === 0 && v.backend === 0, 8000)
+  const s = await waitFor(async () =>
+    ({
+      sessions: g.relay.activeSessions,
+      active: await metric(g, 'tunnelgate_tunnels_active'),
+      backend: establishedTo(origin.port)
+    }),
+  v => v.sessions === 0 && v.active === 0 && v.backend === 0, 8000)
   tt.same(s, { sessions: 0, active: 0, backend: 0 }, 'no relay session, no tunnels_active, no backend connection left')
 }
 
@@ -65,13 +75,17 @@ for (const path of ['/demo', '/live/demo']) {
     tt.same(await videoErrors(page), [], 'no error event on the video element')
     tt.same(log.errors, [], 'no page or console error')
     tt.same(r.state.errors, [], 'the player saw no RTSP error')
-    tt.equal(r.state.duration, path === '/demo' ? 12 : null, path === '/demo' ? 'VOD: duration from the PLAY Range' : 'live: no duration')
-    tt.equal(await page.locator('#seek').isVisible(), path === '/demo', path === '/demo' ? 'seek bar shown for VOD' : 'no seek bar for live')
+    tt.equal(r.state.duration, path === '/demo' ? 12 : null,
+      path === '/demo' ? 'VOD: duration from the PLAY Range' : 'live: no duration')
+    tt.equal(await page.locator('#seek').isVisible(), path === '/demo',
+      path === '/demo' ? 'seek bar shown for VOD' : 'no seek bar for live')
     tt.equal(gw.relay.activeSessions, 1, 'one relay session while playing')
     tt.ok(await metric(gw, 'tunnelgate_legs_total', { transport: 'websocket' }) >= 1, 'counted as a websocket leg')
     const shot = join(shots, `watch${path.replace(/\//g, '-')}.png`)
     await page.screenshot({ path: shot })
-    if (path === '/demo' && process.env.TUNNELGATE_UPDATE_SCREENSHOTS === '1') copyFileSync(shot, new URL('../../docs/watch-demo.png', import.meta.url).pathname)
+    if (path === '/demo' && process.env.TUNNELGATE_UPDATE_SCREENSHOTS === '1') {
+      copyFileSync(shot, new URL('../../docs/watch-demo.png', import.meta.url).pathname)
+    }
     await page.close()
     await backToZero(tt, gw)
   })
@@ -97,14 +111,16 @@ t.test('Chromium plays /watch/live/demo served by the live fan-out (routes[].liv
   tt.same(await videoErrors(page), [], 'no error event on the video element')
   tt.same(log.errors, [], 'no page or console error')
   tt.same(r.state.errors, [], 'the player saw no RTSP error')
-  tt.equal(await metric(g, 'tunnelgate_live_viewers', { path: '/live/demo' }), 1, 'answered by the live fan-out: tunnelgate_live_viewers{path="/live/demo"} 1')
+  tt.equal(await metric(g, 'tunnelgate_live_viewers', { path: '/live/demo' }), 1,
+    'answered by the live fan-out: tunnelgate_live_viewers{path="/live/demo"} 1')
   tt.equal(await metric(g, 'tunnelgate_live_upstreams', { path: '/live/demo' }), 1, 'one upstream session')
   tt.equal(sdps.length, 1, 'one SDP received by the page')
   tt.match(sdps[0] ?? '', /a=range:npt=now-/, 'the live SDP')
   tt.match(sdps[0] ?? '', /mode=AAC-hbr;[^\r\n]*config=1190\r\n/, 'AAC config reduced to 1190 on the live fan-out path')
   await page.close()
   await backToZero(tt, g)
-  tt.equal(await waitFor(() => metric(g, 'tunnelgate_live_viewers', { path: '/live/demo' }), n => n === 0, 8000), 0, 'the live viewer detached')
+  tt.equal(await waitFor(() => metric(g, 'tunnelgate_live_viewers', { path: '/live/demo' }), n => n === 0, 8000), 0,
+    'the live viewer detached')
 })
 
 t.test('VOD controls: pause, resume, seek bar, end of stream', async tt => {
@@ -123,7 +139,8 @@ t.test('VOD controls: pause, resume, seek bar, end of stream', async tt => {
   tt.ok(resumed > p0 + 1, 'playing again after resume')
   // Seek with the bar: PLAY Range npt=6- on a new session.
   await page.locator('#seek').fill('6')
-  const s = await until(() => playerState(page), st => st.state === 'playing' && st.offset >= 5 && st.position >= 6.5, 15_000, 'playback from 6 s')
+  const s = await until(() => playerState(page), st => st.state === 'playing' && st.offset >= 5 && st.position >= 6.5,
+    15_000, 'playback from 6 s')
   tt.ok(s.offset >= 5 && s.offset <= 6.5, `restarted at npt ${s.offset} (the key frame at or before 6 s)`)
   const ended = await until(() => playerState(page), st => st.kind === 'ended', 20_000, 'the end of the 12 s file')
   tt.equal(ended.message, 'The stream ended.', 'the end is announced')
@@ -157,9 +174,12 @@ t.test('unknown stream, index page', async tt => {
   tt.equal(s.message, 'There is no stream at /nope.')
   tt.same(s.errors, [404])
   await page.goto(`http://127.0.0.1:${gw.port}/watch`)
-  tt.same(await page.locator('a[href^="/watch/"]').evaluateAll(as => as.map(a => a.getAttribute('href'))), ['/watch/demo', '/watch/live/demo'], '/watch links every listed stream')
+  tt.same(await page.locator('a[href^="/watch/"]').evaluateAll(as => as.map(a => a.getAttribute('href'))),
+    ['/watch/demo', '/watch/live/demo'], '/watch links every listed stream')
   // (a browser would normalise the dot-segment away; Node's http client sends it as is)
-  const bad = await new Promise<number>((resolve, reject) => http.get({ host: '127.0.0.1', port: gw.port, path: '/watch/a/../b' }, res => { res.resume(); resolve(res.statusCode ?? 0) }).on('error', reject))
+  const bad = await new Promise<number>((resolve, reject) =>
+    http.get({ host: '127.0.0.1', port: gw.port, path: '/watch/a/../b' },
+      res => { res.resume(); resolve(res.statusCode ?? 0) }).on('error', reject))
   tt.equal(bad, 400, 'a dot-segment path is not a stream: 400')
   await page.close()
   await backToZero(tt, gw)
@@ -167,7 +187,10 @@ t.test('unknown stream, index page', async tt => {
 
 t.test('tokens: refused without one or with an expired one, plays with a valid one', async tt => {
   const secret = 'browser-secret-0123456789'
-  const g = await startTestGateway(tt, [`rtsp://127.0.0.1:${origin.port}`], { workers: 0, auth: { tokenSecrets: [secret] } })
+  const g = await startTestGateway(tt, [`rtsp://127.0.0.1:${origin.port}`], {
+    workers: 0,
+    auth: { tokenSecrets: [secret] }
+  })
   const { page, log } = await newPage()
   const none = await page.goto(`http://127.0.0.1:${g.port}/watch/demo`)
   tt.equal(none?.status(), 401, 'no token: 401')

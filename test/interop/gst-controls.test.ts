@@ -23,5 +23,7 @@ t.teardown(async () => {
   await origin?.close()
 })
 
-t.test('GStreamer controls through the tunnel to gst-rtsp-server /vod', tt => checkGstControls(tt, onGst.target(), '/vod', 8))
-t.test('GStreamer controls through the tunnel to the embedded origin /demo', tt => checkGstControls(tt, { gw: gwOrigin!, backendPorts: [origin!.port] }, '/demo', 6))
+t.test('GStreamer controls through the tunnel to gst-rtsp-server /vod',
+  tt => checkGstControls(tt, onGst.target(), '/vod', 8))
+t.test('GStreamer controls through the tunnel to the embedded origin /demo',
+  tt => checkGstControls(tt, { gw: gwOrigin!, backendPorts: [origin!.port] }, '/demo', 6))

@@ -57,8 +57,9 @@ function videoPts (out: string): number[] {
 }
 
 function ffmpegLive (gw: Gateway, seconds: number): Promise<PeerResult> {
-  return runPeer('ffmpeg', ['-nostdin', '-v', 'error', '-rtsp_transport', 'http', '-i', `rtsp://127.0.0.1:${gw.port}/live/demo`,
-    '-t', String(seconds), '-fps_mode', 'passthrough', '-f', 'framecrc', '-'], { timeoutMs: 60000 })
+  return runPeer('ffmpeg',
+    ['-nostdin', '-v', 'error', '-rtsp_transport', 'http', '-i', `rtsp://127.0.0.1:${gw.port}/live/demo`,
+      '-t', String(seconds), '-fps_mode', 'passthrough', '-f', 'framecrc', '-'], { timeoutMs: 60000 })
 }
 
 /** GStreamer's own stop-time race (its PAUSE write cancelled after every buffer) counts as played: runGst. */
@@ -75,11 +76,13 @@ t.test('ffmpeg decodes 5 s of the live path through the tunnel, -v error silent'
   tt.ok(await metricValue(gw, 'tunnelgate_live_detections_total') === 0, 'route live: true (no detection)')
 })
 
-t.test('upstream loss: the serving origin is killed, the relay moves the path to the other origin; ffmpeg and GStreamer keep playing', async tt => {
+t.test('upstream loss: the serving origin is killed, the relay moves the path to the other origin; ffmpeg and ' +
+  'GStreamer keep playing', async tt => {
   const a = await startOrigin({ port: 0, host: '127.0.0.1', logger: quietLog })
   const b = await startOrigin({ port: 0, host: '127.0.0.1', logger: quietLog })
   tt.teardown(async () => { await a.close(); await b.close() })
-  const gw = await liveGateway(tt, [{ name: 'a', url: `rtsp://127.0.0.1:${a.port}` }, { name: 'b', url: `rtsp://127.0.0.1:${b.port}` }])
+  const gw = await liveGateway(tt,
+    [{ name: 'a', url: `rtsp://127.0.0.1:${a.port}` }, { name: 'b', url: `rtsp://127.0.0.1:${b.port}` }])
   const gets0 = await metricValue(gw, 'tunnelgate_legs_total', { leg: 'get' })
   const spawnAt = Date.now()
   const ff = ffmpegLive(gw, 10)
@@ -99,15 +102,20 @@ t.test('upstream loss: the serving origin is killed, the relay moves the path to
   const pts = videoPts(rf.stdout)
   const killPts = (killAt - spawnAt) / 1000
   tt.ok(pts.length >= 200, `ffmpeg decoded ${pts.length} video frames`)
-  tt.ok(pts.filter(p => p > killPts + 1).length >= 100, `ffmpeg decoded ${pts.filter(p => p > killPts + 1).length} frames after the gap (kill at ~${killPts.toFixed(1)} s)`)
+  tt.ok(pts.filter(p => p > killPts + 1).length >= 100,
+    `ffmpeg decoded ${pts.filter(p => p > killPts + 1).length} frames after the gap (kill at ~${killPts.toFixed(1)} s)`)
   tt.equal(rg.timedOut, false, 'gst-launch reached num-buffers')
   tt.equal(rg.buffers, 250, 'GStreamer decoded all 250 frames')
   tt.ok(rg.played, `gst-launch played (${gstSummary(rg, 3000)})`)
   tt.equal(rg.stopRace ? '' : rg.stderr, '', 'gst-launch printed nothing on stderr (but for its own stop-time race)')
-  tt.equal(await metricValue(gw, 'tunnelgate_legs_total', { leg: 'get' }) - gets0, 2, 'no player opened a second tunnel (no reconnect)')
-  tt.ok(await metricValue(gw, 'tunnelgate_live_upstream_reconnects_total', { path: '/live/demo' }) >= 1, 'tunnelgate_live_upstream_reconnects_total counted')
-  tt.ok(await metricValue(gw, 'tunnelgate_errors_total', { code: 'TG_ERR_LIVE_UPSTREAM_LOST' }) >= 1, 'TG_ERR_LIVE_UPSTREAM_LOST counted')
-  tt.equal(await metricValue(gw, 'tunnelgate_errors_total', { code: 'TG_ERR_LIVE_OUTAGE' }), 0, 'no viewer dropped for the outage')
+  tt.equal(await metricValue(gw, 'tunnelgate_legs_total', { leg: 'get' }) - gets0, 2,
+    'no player opened a second tunnel (no reconnect)')
+  tt.ok(await metricValue(gw, 'tunnelgate_live_upstream_reconnects_total', { path: '/live/demo' }) >= 1,
+    'tunnelgate_live_upstream_reconnects_total counted')
+  tt.ok(await metricValue(gw, 'tunnelgate_errors_total', { code: 'TG_ERR_LIVE_UPSTREAM_LOST' }) >= 1,
+    'TG_ERR_LIVE_UPSTREAM_LOST counted')
+  tt.equal(await metricValue(gw, 'tunnelgate_errors_total', { code: 'TG_ERR_LIVE_OUTAGE' }), 0,
+    'no viewer dropped for the outage')
 })
 
 t.test('upstream loss: the only origin is killed and restarted on the same port; ffmpeg keeps playing', async tt => {
@@ -125,13 +133,15 @@ t.test('upstream loss: the only origin is killed and restarted on the same port;
   await delay(1500)
   o = await startOrigin({ port, host: '127.0.0.1', logger: quietLog })
   const back = await waitFor(() => sessionsOf(o), n => n === 1, 10000, 50)
-  tt.equal(back, 1, `the relay re-opened the live path on the restarted origin (${Date.now() - killAt} ms after the kill)`)
+  tt.equal(back, 1,
+    `the relay re-opened the live path on the restarted origin (${Date.now() - killAt} ms after the kill)`)
   const r = await ff
   tt.equal(r.code, 0, 'ffmpeg exit 0 after its -t duration')
   tt.equal(r.stderr, '', 'ffmpeg -v error printed nothing')
   const pts = videoPts(r.stdout)
   const killPts = (killAt - spawnAt) / 1000
-  tt.ok(pts.filter(p => p > killPts + 1.5).length >= 75, `ffmpeg decoded ${pts.filter(p => p > killPts + 1.5).length} frames after the gap`)
+  tt.ok(pts.filter(p => p > killPts + 1.5).length >= 75,
+    `ffmpeg decoded ${pts.filter(p => p > killPts + 1.5).length} frames after the gap`)
   // No time jump: pts across the gap advance by about the outage, not by a random offset.
   const gaps = pts.slice(1).map((p, i) => p - pts[i]!)
   const biggest = Math.max(...gaps)

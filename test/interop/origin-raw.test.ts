@@ -24,7 +24,11 @@ t.test('raw RTSP against the origin', async (t) => {
   await makeTestMedia(dir, 1, { name: 'mpeg4.mp4', videoCodec: 'mpeg4' })
   await writeFile(join(dir, 'junk.mp4'), 'not a movie'.repeat(100))
   const warnings: string[] = []
-  const logger = { info () {}, warn (o: object, msg?: string) { warnings.push(`${msg ?? ''} ${JSON.stringify(o)}`) }, error () {} }
+  const logger = {
+    info () {},
+    warn (o: object, msg?: string) { warnings.push(`${msg ?? ''} ${JSON.stringify(o)}`) },
+    error () {}
+  }
   const media = await startOrigin({ port: 0, mediaDir: dir, logger })
   const demo = await startOrigin({ port: 0, logger: { info () {}, warn () {}, error () {} } })
   t.teardown(async () => { await media.close(); await demo.close(); await rm(dir, { recursive: true, force: true }) })
@@ -41,16 +45,20 @@ t.test('raw RTSP against the origin', async (t) => {
     const base = `rtsp://127.0.0.1:${media.port}`
     t.equal((await c.request('DESCRIBE', `${base}/nothing`)).status, 404, 'unknown path')
     t.equal((await c.request('DESCRIBE', `${base}/junk`)).status, 404, 'skipped file')
-    t.equal((await c.request('SETUP', `${base}/clip/trackID=9`, { Transport: 'RTP/AVP/TCP;unicast' })).status, 404, 'unknown track')
-    t.equal((await c.request('SETUP', `${base}/clip/trackID=1`, { Transport: 'RTP/AVP;multicast' })).status, 461, 'multicast')
-    t.equal((await c.request('SETUP', `${base}/clip/trackID=1`, { Transport: 'RTP/SAVP/TCP;unicast' })).status, 461, 'unknown profile')
+    t.equal((await c.request('SETUP', `${base}/clip/trackID=9`, { Transport: 'RTP/AVP/TCP;unicast' })).status, 404,
+      'unknown track')
+    t.equal((await c.request('SETUP', `${base}/clip/trackID=1`, { Transport: 'RTP/AVP;multicast' })).status, 461,
+      'multicast')
+    t.equal((await c.request('SETUP', `${base}/clip/trackID=1`, { Transport: 'RTP/SAVP/TCP;unicast' })).status, 461,
+      'unknown profile')
     t.equal((await c.request('SETUP', `${base}/clip/trackID=1`)).status, 461, 'no Transport')
     const ok = await c.request('SETUP', `${base}/clip/trackID=1`, { Transport: 'RTP/AVP/TCP;unicast' })
     t.equal(ok.status, 200)
     t.match(ok.header('transport'), /interleaved=0-1/, 'allocated channels 0-1')
     t.match(ok.header('session'), /^\d+;timeout=60$/)
     t.equal((await c.request('PLAY', `${base}/clip/`, { Range: 'npt=99-' })).status, 457, 'Range past the end')
-    t.equal((await c.request('PLAY', `${base}/clip/`, { Range: 'smpte=0:00:01-' })).status, 457, 'unsupported range unit')
+    t.equal((await c.request('PLAY', `${base}/clip/`, { Range: 'smpte=0:00:01-' })).status, 457,
+      'unsupported range unit')
     t.equal((await c.request('PLAY', `${base}/clip/`, { Range: 'npt=abc-' })).status, 457, 'garbage Range')
     t.equal((await c.request('PLAY', `${base}/clip/`, { Session: '12345' })).status, 454, 'unknown session')
     t.equal((await c.request('ANNOUNCE', `${base}/clip`)).status, 501)
@@ -85,11 +93,13 @@ t.test('raw RTSP against the origin', async (t) => {
     const url = `rtsp://127.0.0.1:${media.port}/clip`
     await setupBoth(c, url)
     const seen: Array<{ at: number, seq: number, ts: number, ch: number }> = []
-    c.onFrame = (ch, p) => { if (ch % 2 === 0) seen.push({ at: Date.now(), ch, seq: p.readUInt16BE(2), ts: p.readUInt32BE(4) }) }
+    c.onFrame = (ch,
+      p) => { if (ch % 2 === 0) seen.push({ at: Date.now(), ch, seq: p.readUInt16BE(2), ts: p.readUInt32BE(4) }) }
     const play = await c.request('PLAY', `${url}/`, { Range: 'npt=0-' })
     t.equal(play.status, 200)
     t.match(play.header('range'), /^npt=0\.000-4\.\d{3}$/)
-    t.match(play.header('rtp-info'), new RegExp(`^url=${url}/trackID=1;seq=\\d+;rtptime=\\d+,url=${url}/trackID=2;seq=\\d+;rtptime=\\d+$`))
+    t.match(play.header('rtp-info'),
+      new RegExp(`^url=${url}/trackID=1;seq=\\d+;rtptime=\\d+,url=${url}/trackID=2;seq=\\d+;rtptime=\\d+$`))
     const v0 = /trackID=1;seq=(\d+);rtptime=(\d+)/.exec(play.header('rtp-info')!)!
     await delay(2000)
     const first = seen.find((s) => s.ch === 0)!
@@ -107,7 +117,8 @@ t.test('raw RTSP against the origin', async (t) => {
     t.ok(info, 'RTP-Info on resume')
     t.equal(Number(info![1]), (lastVideo.seq + 1) & 0xffff, 'sequence continues')
     const tsAdvance = (Number(info![2]) - Number(v0[2])) >>> 0
-    t.ok(tsAdvance >= 1.8 * 90000 && tsAdvance <= 2.3 * 90000, `position kept across the pause (${tsAdvance / 90000} s)`)
+    t.ok(tsAdvance >= 1.8 * 90000 && tsAdvance <= 2.3 * 90000,
+      `position kept across the pause (${tsAdvance / 90000} s)`)
     await delay(500)
     t.ok(seen.length > nPaused + 10, 'RTP resumes')
     // Seek: the reply names the keyframe actually used.
@@ -122,7 +133,8 @@ t.test('raw RTSP against the origin', async (t) => {
       const c = await RawRtspClient.connect(demo.port)
       try {
         await setupBoth(c, url)
-        let firstTs: number | undefined; let firstAt = 0; let lastTs = 0; let lastAt = 0; let prevTs = 0; let unwrapped = 0
+        let firstTs: number | undefined; let firstAt = 0
+        let lastTs = 0; let lastAt = 0; let prevTs = 0; let unwrapped = 0
         c.onFrame = (ch, p) => {
           if (ch !== 0) return
           const ts = p.readUInt32BE(4)
@@ -153,12 +165,15 @@ t.test('raw RTSP against the origin', async (t) => {
     // A common window: sequence numbers every viewer has.
     const common = [...viewers[0]!.pk.keys()].filter((s) => viewers.every((v) => v.pk.has(s)))
     t.ok(common.length > 100, `common window of ${common.length} video packets`)
-    const digest = (pk: Map<number, string>): string => createHash('sha1').update(common.map((s) => pk.get(s)).join()).digest('hex')
+    const digest = (pk: Map<number, string>): string =>
+      createHash('sha1').update(common.map((s) => pk.get(s)).join()).digest('hex')
     const ref = digest(viewers[0]!.pk)
-    t.ok(viewers.every((v) => digest(v.pk) === ref), 'all 50 viewers received identical RTP packets (header and payload)')
+    t.ok(viewers.every((v) => digest(v.pk) === ref),
+      'all 50 viewers received identical RTP packets (header and payload)')
     const { media: m, wall } = await timing
     t.ok(wall > 19, `played ${wall.toFixed(2)} s`)
-    t.ok(Math.abs(m - wall) / wall < 0.01, `RTP time ${m.toFixed(3)} s vs wall ${wall.toFixed(3)} s (loops at 12 s included)`)
+    t.ok(Math.abs(m - wall) / wall < 0.01,
+      `RTP time ${m.toFixed(3)} s vs wall ${wall.toFixed(3)} s (loops at 12 s included)`)
     const late = Number(/tunnelgate_origin_late_packets_total (\d+)/.exec(await demo.registry.metrics())?.[1])
     t.ok(Number.isFinite(late), `late packets counter (${late})`)
   })

@@ -13,7 +13,10 @@ import { runPeer } from '../helpers/peers.js'
 const { target, gst } = gstBackendBed('tcp-only', { protocols: 'tcp' })
 
 t.test('the backend refuses RTP over UDP', async t => {
-  const r = await runPeer('ffprobe', ['-v', 'error', '-rtsp_transport', 'udp', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', `${gst().url}/vod`], { timeoutMs: 20000 })
+  const r = await runPeer('ffprobe',
+    ['-v', 'error', '-rtsp_transport', 'udp', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0',
+      `${gst().url}/vod`],
+    { timeoutMs: 20000 })
   t.not(r.code, 0, 'ffprobe over UDP straight to the backend fails')
   t.match(r.stderr, /461|Unsupported transport/, 'with 461 Unsupported transport')
 })

@@ -31,8 +31,9 @@ let origin: OriginHandle
 let gw: Gateway
 
 t.before(async () => {
-  const r = await runPeer('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { timeoutMs: 30000 })
+  const r = await runPeer('openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { timeoutMs: 30000 })
   if (r.code !== 0) throw new Error(`openssl failed: ${r.stderr}`)
   origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: quietLog })
   gw = await startTestGateway(t, [`rtsp://127.0.0.1:${origin.port}`], { workers: 0, tls: { cert, key, port: 0 } })
@@ -40,15 +41,21 @@ t.before(async () => {
 t.teardown(async () => { await origin?.close() })
 
 async function backToZero (tt: Test, g: Gateway): Promise<void> {
-  const s = await waitFor(async () => ({ active: await metric(g, 'tunnelgate_tunnels_active'), sessions: g.relay.activeSessions, backend: establishedTo(origin.port) }),
-    v => v.active === 0 && v.sessions === 0 && v.backend === 0, 8000)
+  const s = await waitFor(async () =>
+    ({
+      active: await metric(g, 'tunnelgate_tunnels_active'),
+      sessions: g.relay.activeSessions,
+      backend: establishedTo(origin.port)
+    }),
+  v => v.active === 0 && v.sessions === 0 && v.backend === 0, 8000)
   tt.same(s, { active: 0, sessions: 0, backend: 0 }, 'no session or backend connection left')
 }
 
 t.test('ffmpeg -rtsp_transport https decodes /demo through the TLS port', async tt => {
   tt.ok(gw.tlsPort !== null && gw.tlsPort !== gw.port, `TLS on its own port ${gw.tlsPort ?? ''}`)
-  const r = await runPeer('ffmpeg', ['-nostdin', '-v', 'error', '-rtsp_transport', 'https', '-i', `rtsp://127.0.0.1:${gw.tlsPort!}/demo`,
-    '-t', '4', '-fps_mode', 'passthrough', '-f', 'framecrc', '-'], { timeoutMs: 40000 })
+  const r = await runPeer('ffmpeg',
+    ['-nostdin', '-v', 'error', '-rtsp_transport', 'https', '-i', `rtsp://127.0.0.1:${gw.tlsPort!}/demo`,
+      '-t', '4', '-fps_mode', 'passthrough', '-f', 'framecrc', '-'], { timeoutMs: 40000 })
   tt.equal(r.code, 0, 'ffmpeg exit 0')
   tt.equal(r.stderr, '', 'ffmpeg printed no error')
   const f = parseFramecrc(r.stdout)
@@ -89,10 +96,12 @@ t.test('Chromium plays https://…/watch/demo', async tt => {
 
 t.test('TLS with a local worker; bad certificate; plain text on the TLS port', async tt => {
   const w = await startTestGateway(tt, [`rtsp://127.0.0.1:${origin.port}`], { workers: 1, tls: { cert, key, port: 0 } })
-  const r = await runPeer('ffmpeg', ['-nostdin', '-v', 'error', '-rtsp_transport', 'https', '-i', `rtsp://127.0.0.1:${w.tlsPort!}/demo`,
-    '-t', '2', '-f', 'framecrc', '-'], { timeoutMs: 30000 })
+  const r = await runPeer('ffmpeg',
+    ['-nostdin', '-v', 'error', '-rtsp_transport', 'https', '-i', `rtsp://127.0.0.1:${w.tlsPort!}/demo`,
+      '-t', '2', '-f', 'framecrc', '-'], { timeoutMs: 30000 })
   tt.equal(r.code, 0, 'worker mode: ffmpeg over TLS exit 0')
-  tt.ok((parseFramecrc(r.stdout).frames.get(0) ?? 0) >= 40, 'worker mode: frames decoded (legs served in the portal process)')
+  tt.ok((parseFramecrc(r.stdout).frames.get(0) ?? 0) >= 40,
+    'worker mode: frames decoded (legs served in the portal process)')
   await backToZero(tt, w)
 
   const before = await errorCount(gw, 'TG_ERR_TLS_HANDSHAKE')
@@ -102,7 +111,17 @@ t.test('TLS with a local worker; bad certificate; plain text on the TLS port', a
   await new Promise(resolve => s.once('close', resolve))
   tt.equal(await errorCount(gw, 'TG_ERR_TLS_HANDSHAKE'), before + 1, 'plain HTTP on the TLS port: TG_ERR_TLS_HANDSHAKE')
 
-  const bad = buildConfig([{ port: 0, host: '127.0.0.1', workers: 0, logLevel: 'silent', ops: { port: 0 }, backends: [`rtsp://127.0.0.1:${origin.port}`], tls: { cert: join(dir, 'missing.pem'), key, port: 0 } }])
-  await tt.rejects(startGateway(bad), { code: 'TG_ERR_TLS_CONFIG', message: /missing\.pem/ }, 'unreadable certificate: TG_ERR_TLS_CONFIG naming the file')
-  tt.throws(() => buildConfig([{ tls: { cert } }]), { code: 'TG_ERR_CFG_INVALID', message: /tls\.key/ }, 'cert without key: config error')
+  const bad = buildConfig([{
+    port: 0,
+    host: '127.0.0.1',
+    workers: 0,
+    logLevel: 'silent',
+    ops: { port: 0 },
+    backends: [`rtsp://127.0.0.1:${origin.port}`],
+    tls: { cert: join(dir, 'missing.pem'), key, port: 0 }
+  }])
+  await tt.rejects(startGateway(bad), { code: 'TG_ERR_TLS_CONFIG', message: /missing\.pem/ },
+    'unreadable certificate: TG_ERR_TLS_CONFIG naming the file')
+  tt.throws(() => buildConfig([{ tls: { cert } }]), { code: 'TG_ERR_CFG_INVALID', message: /tls\.key/ },
+    'cert without key: config error')
 })

@@ -13,12 +13,15 @@
  * The checks live in test/helpers/interop-checks.ts (shared with tunnel-origin.test.ts).
  */
 import t from 'tap'
-import { checkFfmpegDecode, checkFfmpegSeek, checkFfprobe, checkPauseResume, gstBackendBed } from '../helpers/interop-checks.js'
+import {
+  checkFfmpegDecode, checkFfmpegSeek, checkFfprobe, checkPauseResume, gstBackendBed
+} from '../helpers/interop-checks.js'
 
 const { target } = gstBackendBed('ffmpeg')
 
 for (const path of ['/vod', '/live']) {
-  t.test(`ffmpeg decodes 5 s of ${path} through the tunnel`, tt => checkFfmpegDecode(tt, target(), path, { vod: path === '/vod' }))
+  t.test(`ffmpeg decodes 5 s of ${path} through the tunnel`,
+    tt => checkFfmpegDecode(tt, target(), path, { vod: path === '/vod' }))
   t.test(`ffprobe lists h264 + aac for ${path}`, tt => checkFfprobe(tt, target(), path))
 }
 t.test('ffmpeg -ss 8 seeks the VOD (PLAY Range: npt=8)', tt => checkFfmpegSeek(tt, target(), '/vod'))

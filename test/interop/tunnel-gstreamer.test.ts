@@ -22,5 +22,6 @@ import { checkGstDecode, GST_BUFFERS, gstBackendBed } from '../helpers/interop-c
 const { target } = gstBackendBed('gst', { seekableLive: true })
 
 for (const path of ['/vod', '/live']) {
-  t.test(`gst-launch rtspsrc rtsph:// decodes ${GST_BUFFERS} frames of ${path} through the tunnel`, tt => checkGstDecode(tt, target(), path))
+  t.test(`gst-launch rtspsrc rtsph:// decodes ${GST_BUFFERS} frames of ${path} through the tunnel`,
+    tt => checkGstDecode(tt, target(), path))
 }

@@ -16,7 +16,10 @@ import { startOrigin, type OriginHandle } from '../../src/origin/index.js'
 import { establishedTo, metricByLabel, parseFramecrc } from '../helpers/interop.js'
 import { startTestGateway } from '../helpers/gateway-harness.js'
 import { waitFor } from '../helpers/wait.js'
-import { assertQuiet, checkFfmpegDecode, checkFfmpegSeek, checkFfprobe, checkGstDecode, checkPauseResume, GST_BUFFERS, MIN_VIDEO_FRAMES, type Target } from '../helpers/interop-checks.js'
+import {
+  assertQuiet, checkFfmpegDecode, checkFfmpegSeek, checkFfprobe, checkGstDecode, checkPauseResume, GST_BUFFERS,
+  MIN_VIDEO_FRAMES, type Target
+} from '../helpers/interop-checks.js'
 import { runPeer } from '../helpers/peers.js'
 
 const quietLog = { info () {}, warn () {}, error () {} }
@@ -51,26 +54,34 @@ async function assertOriginIdle (tt: Test, o: OriginHandle, label: string): Prom
 }
 
 for (const path of ['/demo', '/live/demo']) {
-  t.test(`ffmpeg decodes 5 s of ${path} through the tunnel`, tt => checkFfmpegDecode(tt, target(), path, { vod: path === '/demo' }))
+  t.test(`ffmpeg decodes 5 s of ${path} through the tunnel`,
+    tt => checkFfmpegDecode(tt, target(), path, { vod: path === '/demo' }))
   t.test(`ffprobe lists h264 + aac for ${path}`, tt => checkFfprobe(tt, target(), path))
 }
 t.test('ffmpeg -ss 8 seeks /demo (PLAY Range: npt=8)', tt => checkFfmpegSeek(tt, target(), '/demo'))
 t.test('raw tunnel client: PLAY, PAUSE, resume PLAY, TEARDOWN on /demo', tt => checkPauseResume(tt, target(), '/demo'))
 for (const path of ['/demo', '/live/demo']) {
-  t.test(`gst-launch rtspsrc rtsph:// decodes ${GST_BUFFERS} frames of ${path} through the tunnel`, tt => checkGstDecode(tt, target(), path))
+  t.test(`gst-launch rtspsrc rtsph:// decodes ${GST_BUFFERS} frames of ${path} through the tunnel`,
+    tt => checkGstDecode(tt, target(), path))
 }
 t.test('the origin is idle afterwards', tt => assertOriginIdle(tt, origin!, 'origin'))
 
 t.test('two origins behind one gateway: concurrent sessions are spread over both', async tt => {
   const o1 = await startOrigin({ port: 0, host: '127.0.0.1', logger: quietLog })
   const o2 = await startOrigin({ port: 0, host: '127.0.0.1', logger: quietLog })
-  const gw2 = await startTestGateway(tt, [{ name: 'origin-a', url: `rtsp://127.0.0.1:${o1.port}` }, { name: 'origin-b', url: `rtsp://127.0.0.1:${o2.port}` }])
+  const gw2 = await startTestGateway(tt,
+    [{ name: 'origin-a', url: `rtsp://127.0.0.1:${o1.port}` }, {
+      name: 'origin-b',
+      url: `rtsp://127.0.0.1:${o2.port}`
+    }])
   tt.teardown(async () => { await o1.close(); await o2.close() })
   const url = `rtsp://127.0.0.1:${gw2.port}/demo`
-  const runs = [0, 1, 2, 3].map(() => runPeer('ffmpeg', ['-nostdin', '-v', 'error', '-rtsp_transport', 'http', '-i', url,
+  const runs = [0, 1, 2,
+    3].map(() => runPeer('ffmpeg', ['-nostdin', '-v', 'error', '-rtsp_transport', 'http', '-i', url,
     '-t', '4', '-fps_mode', 'passthrough', '-f', 'framecrc', '-'], { timeoutMs: 30000 }))
   // while all four play, both origins hold connections from the gateway
-  const during = await waitFor(() => [establishedTo(o1.port), establishedTo(o2.port)], ([a, b]) => a === 2 && b === 2, 3000)
+  const during = await waitFor(() => [establishedTo(o1.port), establishedTo(o2.port)], ([a, b]) => a === 2 && b === 2,
+    3000)
   tt.same(during, [2, 2], 'both origins serve 2 sessions at once')
   const results = await Promise.all(runs)
   for (const [i, r] of results.entries()) {

@@ -20,11 +20,21 @@ let gw: Gateway
 t.before(async () => {
   const origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: silent })
   t.teardown(() => origin.close())
-  gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 2, ops: { port: 0 }, backends: [`rtsp://127.0.0.1:${origin.port}`], limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 } }]), { logger: silent })
+  gw = await startGateway(buildConfig([{
+    port: 0,
+    host: '127.0.0.1',
+    logLevel: 'silent',
+    workers: 2,
+    ops: { port: 0 },
+    backends: [`rtsp://127.0.0.1:${origin.port}`],
+    limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 }
+  }]),
+  { logger: silent })
   t.teardown(() => gw.close())
 })
 
-t.test('QuickTime style: the first POST closes after PLAY, media keeps coming, a new POST carries TEARDOWN', async t => {
+t.test('QuickTime style: the first POST closes after PLAY, media keeps coming, a new POST carries ' +
+  'TEARDOWN', async t => {
   const c = await TunnelClient.open(gw.port, { path: '/demo', url: `rtsp://127.0.0.1:${gw.port}/demo` })
   t.teardown(() => c.close())
   const { session, play } = await c.play()
@@ -55,7 +65,11 @@ t.test('POST before GET: the request waits for its GET and is answered on it', a
 })
 
 t.test('Expect: 100-continue gets its interim reply on the POST, written by the portal for the worker', async t => {
-  const c = await TunnelClient.open(gw.port, { path: '/demo', url: `rtsp://127.0.0.1:${gw.port}/demo`, postHeaders: [['Expect', '100-continue']] })
+  const c = await TunnelClient.open(gw.port, {
+    path: '/demo',
+    url: `rtsp://127.0.0.1:${gw.port}/demo`,
+    postHeaders: [['Expect', '100-continue']]
+  })
   t.teardown(() => c.close())
   await waitFor(() => c.post.received.toString('latin1').includes('100 Continue'), '100 Continue on the POST', 5000)
   t.equal(c.post.received.toString('latin1'), 'HTTP/1.1 100 Continue\r\n\r\n', 'and nothing else')
@@ -73,13 +87,18 @@ t.test('the tunnel ending (client closed the GET) closes its POST at the gateway
 
 t.test('real clients through 2 workers: ffmpeg, ffprobe and GStreamer rtsph://', async t => {
   const url = `rtsp://127.0.0.1:${gw.port}/demo`
-  const ff = await runPeer('ffmpeg', ['-v', 'error', '-rtsp_transport', 'http', '-i', url, '-t', '2', '-f', 'null', '-'], { timeoutMs: 30_000 })
+  const ff = await runPeer('ffmpeg',
+    ['-v', 'error', '-rtsp_transport', 'http', '-i', url, '-t', '2', '-f', 'null', '-'], { timeoutMs: 30_000 })
   t.equal(ff.code, 0, `ffmpeg plays (stderr: ${ff.stderr.slice(0, 300)})`)
   t.equal(ff.stderr.trim(), '', 'ffmpeg -v error prints nothing')
-  const probe = await runPeer('ffprobe', ['-v', 'error', '-rtsp_transport', 'http', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', url], { timeoutMs: 30_000 })
+  const probe = await runPeer('ffprobe',
+    ['-v', 'error', '-rtsp_transport', 'http', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', url],
+    { timeoutMs: 30_000 })
   t.equal(probe.code, 0, `ffprobe (stderr: ${probe.stderr.slice(0, 300)})`)
   t.match(probe.stdout, /h264/, 'ffprobe lists the video stream')
   // runGst: sync=true, and GStreamer's own stop-time race told apart from a failure (test/helpers/peers.ts).
-  const gst = await runGst(['rtspsrc', `location=rtsph://127.0.0.1:${gw.port}/demo`, '!', 'decodebin'], 50, { timeoutMs: 30_000 })
+  const gst = await runGst(['rtspsrc', `location=rtsph://127.0.0.1:${gw.port}/demo`, '!', 'decodebin'], 50, {
+    timeoutMs: 30_000
+  })
   t.ok(gst.played, `GStreamer rtsph:// plays (${gstSummary(gst, 3000)})`)
 })

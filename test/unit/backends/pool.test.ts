@@ -11,10 +11,15 @@ import { chooseBackend, isFull } from '../../../src/balancer/policy.js'
 
 const route = { path: '/', backends: [] }
 
-function makePool (extra: Record<string, unknown> = {}): { pool: BackendPool, metrics: ReturnType<typeof createMetrics> } {
+function makePool (extra: Record<string,
+  unknown> = {}): { pool: BackendPool, metrics: ReturnType<typeof createMetrics> } {
   const config = buildConfig([{
     workers: 0,
-    backends: [{ name: 'a', url: 'rtsp://127.0.0.1:1001' }, { name: 'b', url: 'rtsp://127.0.0.1:1002', maxBandwidth: 8000 }],
+    backends: [{ name: 'a', url: 'rtsp://127.0.0.1:1001' }, {
+      name: 'b',
+      url: 'rtsp://127.0.0.1:1002',
+      maxBandwidth: 8000
+    }],
     balancer: { scrapeIntervalMs: 1000, staleIntervals: 3 },
     backend: { probeIntervalMs: 1000, probeRise: 2 },
     ...extra
@@ -23,10 +28,13 @@ function makePool (extra: Record<string, unknown> = {}): { pool: BackendPool, me
   return { pool: new BackendPool(config, metrics), metrics }
 }
 
-const snap = (pool: BackendPool, name: string) => pool.snapshots(route).find(s => s.name === name) ?? (() => { throw new Error(name) })()
-const gauge = async (m: ReturnType<typeof createMetrics>, name: string, labels: Record<string, string>): Promise<number | undefined> => {
+const snap = (pool: BackendPool, name: string) =>
+  pool.snapshots(route).find(s => s.name === name) ?? (() => { throw new Error(name) })()
+const gauge = async (m: ReturnType<typeof createMetrics>, name: string, labels: Record<string,
+  string>): Promise<number | undefined> => {
   const got = await m.registry.getSingleMetric(name)!.get()
-  return got.values.find(v => Object.entries(labels).every(([k, w]) => String((v.labels as Record<string, unknown>)[k]) === w))?.value
+  return got.values.find(v =>
+    Object.entries(labels).every(([k, w]) => String((v.labels as Record<string, unknown>)[k]) === w))?.value
 }
 
 t.test('sources: local, workers + cluster add to own counts; backend and promql replace them', async t => {
@@ -41,7 +49,8 @@ t.test('sources: local, workers + cluster add to own counts; backend and promql 
   pool.setExternal({ backend: 'a', source: 'cluster', sessions: 10, bps: 1000, at: now })
   t.equal(snap(pool, 'a').sessions, 17, 'other relays add too')
   t.equal(await gauge(metrics, 'tunnelgate_balancer_backend_load', { backend: 'a', source: 'cluster' }), 17)
-  t.equal(await gauge(metrics, 'tunnelgate_balancer_backend_load', { backend: 'a', source: 'local' }), undefined, 'the previous source series is removed')
+  t.equal(await gauge(metrics, 'tunnelgate_balancer_backend_load', { backend: 'a', source: 'local' }), undefined,
+    'the previous source series is removed')
 
   // The backend's own figure includes this relay as of the scrape: only choices since then are added.
   pool.setExternal({ backend: 'a', source: 'backend', sessions: 30, bps: null, at: now })
@@ -98,7 +107,16 @@ t.test('maxBandwidth: a backend at its bit rate is full; all full → all-full (
   t.ok(isFull(snap(pool, 'b')), 'b is at maxBandwidth (8000 bit/s)')
   t.same(pool.choose({ path: '/', backends: ['b'] }), { backend: null, reason: 'all-full' })
   t.same(pool.choose(route), { backend: 'a' })
-  t.same(chooseBackend([{ name: 'x', sessions: 0, maxSessions: 0, weight: 1, healthy: true, bandwidthBps: 10, maxBandwidthBps: 10 }]), { backend: null, reason: 'all-full' })
+  t.same(chooseBackend([{
+    name: 'x',
+    sessions: 0,
+    maxSessions: 0,
+    weight: 1,
+    healthy: true,
+    bandwidthBps: 10,
+    maxBandwidthBps: 10
+  }]),
+  { backend: null, reason: 'all-full' })
 })
 
 t.test('health: a failed probe or connection takes a backend out; probeRise passes bring it back; drain', async t => {

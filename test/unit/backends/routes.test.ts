@@ -2,7 +2,10 @@ import t from 'tap'
 import { matchesPrefix, pathOfUrl, resolveRoute } from '../../../src/backends/routes.js'
 
 t.test('routes: longest prefix on a segment boundary', async t => {
-  const routes = [{ path: '/', backends: [] }, { path: '/cams', backends: ['x'], backendPath: '/live' }, { path: '/cams/hd/', backends: ['y'] }]
+  const routes = [{ path: '/', backends: [] }, { path: '/cams', backends: ['x'], backendPath: '/live' }, {
+    path: '/cams/hd/',
+    backends: ['y']
+  }]
   t.equal(resolveRoute(routes, '/demo')!.route.path, '/')
   t.same(resolveRoute(routes, '/cams/1')!.backendPath, '/live/1')
   t.equal(resolveRoute(routes, '/camsX')!.route.path, '/')

@@ -50,7 +50,8 @@ function makeCookies (n: number, seed: number): string[] {
   return out
 }
 
-const relays = (n: number, weight = 1): HrwNode[] => Array.from({ length: n }, (_, i) => ({ id: `relay-${i + 1}`, weight }))
+const relays = (n: number, weight = 1): HrwNode[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `relay-${i + 1}`, weight }))
 
 t.test('hash follows the documented construction (BigInt reference)', async (t) => {
   // The reference's FNV-1a 64 against the published test vectors (Fowler/Noll/Vo).
@@ -60,7 +61,8 @@ t.test('hash follows the documented construction (BigInt reference)', async (t) 
   const rnd = prng(7)
   const pool = 'az09-_.:/+=\u00e9\u00fc\u4e2d\u{1f36a}\ud800' // ASCII, 2-, 3-, 4-byte UTF-8 and a lone surrogate
   const chars = [...pool]
-  const pick = (len: number): string => Array.from({ length: len }, () => chars[Math.floor(rnd() * chars.length)]).join('')
+  const pick = (len: number): string =>
+    Array.from({ length: len }, () => chars[Math.floor(rnd() * chars.length)]).join('')
   let mismatches = 0
   for (let i = 0; i < 3000; i++) {
     const key = pick(Math.floor(rnd() * 40))
@@ -89,7 +91,8 @@ t.test('golden values (a change here re-shuffles every cluster: do it on purpose
   for (const [cookie, hash, owner3, rank] of table) {
     t.equal(hrwHash64Hex(cookie, 'relay-1'), hash, `hash(${JSON.stringify(cookie)}, relay-1)`)
     t.equal(ownerOf(cookie, three), owner3, `owner of ${JSON.stringify(cookie)} among relay-1..3`)
-    t.equal(rankNodes(cookie, weighted).map(id => id.slice(7, 9)).join(','), rank, `weighted rank of ${JSON.stringify(cookie)}`)
+    t.equal(rankNodes(cookie, weighted).map(id => id.slice(7, 9)).join(','), rank,
+      `weighted rank of ${JSON.stringify(cookie)}`)
   }
 })
 
@@ -112,7 +115,8 @@ t.test('removing one of N relays moves exactly the cookies it owned (≈ 1/N)', 
       }
     }
     t.equal(wrong, 0, `N=${n}: only cookies owned by ${gone} moved`)
-    t.ok(Math.abs(owned / COOKIES - 1 / n) < 0.01, `N=${n}: ${gone} owned ${(owned / COOKIES * 100).toFixed(2)} % ≈ ${(100 / n).toFixed(2)} %`)
+    t.ok(Math.abs(owned / COOKIES - 1 / n) < 0.01,
+      `N=${n}: ${gone} owned ${(owned / COOKIES * 100).toFixed(2)} % ≈ ${(100 / n).toFixed(2)} %`)
   }
 })
 
@@ -132,7 +136,8 @@ t.test('adding a relay to N moves ≈ 1/(N+1), all of it to the new relay', asyn
       }
     }
     t.equal(wrong, 0, `N=${n}: every moved cookie went to the new relay`)
-    t.ok(Math.abs(moved / COOKIES - 1 / (n + 1)) < 0.01, `N=${n}: moved ${(moved / COOKIES * 100).toFixed(2)} % ≈ ${(100 / (n + 1)).toFixed(2)} %`)
+    t.ok(Math.abs(moved / COOKIES - 1 / (n + 1)) < 0.01,
+      `N=${n}: moved ${(moved / COOKIES * 100).toFixed(2)} % ≈ ${(100 / (n + 1)).toFixed(2)} %`)
   }
 })
 
@@ -146,7 +151,8 @@ t.test('weights are respected within 5 % over 100,000 cookies', async (t) => {
     for (const n of nodes) {
       const expected = COOKIES * n.weight / total
       const got = counts.get(n.id) ?? 0
-      t.ok(Math.abs(got - expected) / expected < 0.05, `weights ${weights.join(':')}: ${n.id} got ${got}, expected ≈ ${Math.round(expected)}`)
+      t.ok(Math.abs(got - expected) / expected < 0.05,
+        `weights ${weights.join(':')}: ${n.id} got ${got}, expected ≈ ${Math.round(expected)}`)
     }
   }
 })
@@ -203,8 +209,10 @@ t.test('rankNodes is the fallback order', async (t) => {
 t.test('edge cases: no nodes, drained and invalid weights, duplicates, ties', async (t) => {
   t.equal(ownerOf('c', []), null)
   t.same(rankNodes('c', []), [])
-  t.equal(ownerOf('c', [{ id: 'a', weight: 0 }, { id: 'b', weight: -1 }, { id: 'c', weight: NaN }, { id: 'd', weight: Infinity }]), null,
-    'weights 0, negative, NaN and Infinity own nothing')
+  t.equal(ownerOf('c',
+    [{ id: 'a', weight: 0 }, { id: 'b', weight: -1 }, { id: 'c', weight: NaN }, { id: 'd', weight: Infinity }]),
+  null,
+  'weights 0, negative, NaN and Infinity own nothing')
   t.equal(hrwScore('c', { id: 'a', weight: 0 }), -Infinity)
   const cookies = makeCookies(5000, 9)
   const nodes = [{ id: 'a', weight: 1 }, { id: 'b', weight: 0 }, { id: 'c', weight: 1 }]

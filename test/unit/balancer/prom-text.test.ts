@@ -24,17 +24,26 @@ function sameValue (a: number, b: number): boolean { return a === b || (Number.i
  * with the same value unless `values` is false (default process metrics change between two collections).
  * Returns the problems (empty when the round trip is exact).
  */
-async function roundTrip (registry: Registry<any>, samples: PromSample[], values = true): Promise<{ expected: number, problems: string[] }> {
+async function roundTrip (registry: Registry<any>, samples: PromSample[],
+  values = true): Promise<{ expected: number, problems: string[] }> {
   const json = await registry.getMetricsAsJSON()
   let expected = 0
   const problems: string[] = []
   for (const metric of json) {
-    for (const v of metric.values as Array<{ value: number, labels: Record<string, string | number>, metricName?: string }>) {
+    for (const v of metric.values as Array<{
+      value: number,
+      labels: Record<string,
+      string | number>,
+      metricName?: string
+    }>) {
       expected++
       const name = v.metricName ?? metric.name
       const labels = Object.fromEntries(Object.entries(v.labels).map(([k, x]) => [k, String(x)]))
       const hit = samples.filter(s => s.name === name && sameLabels(s.labels, labels))
-      if (hit.length !== 1 || (values && !sameValue(hit[0]!.value, v.value))) problems.push(`${name}${JSON.stringify(labels)} = ${v.value}: parsed ${JSON.stringify(hit)}`)
+      if (hit.length !== 1 ||
+        (values &&
+          !sameValue(hit[0]!.value,
+            v.value))) problems.push(`${name}${JSON.stringify(labels)} = ${v.value}: parsed ${JSON.stringify(hit)}`)
     }
   }
   if (samples.length !== expected) problems.push(`${samples.length} samples parsed, ${expected} values in the registry`)
@@ -56,10 +65,27 @@ const ODD = [
 t.test('prom-client registry with odd label values round-trips', async (t) => {
   const registry = new Registry()
   const registers = [registry]
-  const gauge = new Gauge({ name: 'odd_gauge', help: 'help with \\ backslash and\nnewline', labelNames: ['v', 'k'], registers })
+  const gauge = new Gauge({
+    name: 'odd_gauge',
+    help: 'help with \\ backslash and\nnewline',
+    labelNames: ['v', 'k'],
+    registers
+  })
   const counter = new Counter({ name: 'odd_events_total', help: 'a counter', labelNames: ['v'], registers })
-  const hist = new Histogram({ name: 'odd_seconds', help: 'a histogram', labelNames: ['v'], buckets: [0.001, 0.5, 2], registers })
-  const summary = new Summary({ name: 'odd_summary', help: 'a summary', labelNames: ['v'], percentiles: [0.5, 0.99], registers })
+  const hist = new Histogram({
+    name: 'odd_seconds',
+    help: 'a histogram',
+    labelNames: ['v'],
+    buckets: [0.001, 0.5, 2],
+    registers
+  })
+  const summary = new Summary({
+    name: 'odd_summary',
+    help: 'a summary',
+    labelNames: ['v'],
+    percentiles: [0.5, 0.99],
+    registers
+  })
   new Gauge({ name: 'odd_unlabelled', help: 'no labels', registers }).set(-12.5)
   ODD.forEach((v, i) => {
     gauge.set({ v, k: String(i) }, i * 1.25 - 3)
@@ -101,7 +127,14 @@ t.test('prom-client default metrics and OpenMetrics output parse', async (t) => 
 
   const om = new Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE>()
   om.setContentType(Registry.OPENMETRICS_CONTENT_TYPE)
-  const hist = new Histogram({ name: 'om_seconds', help: 'h', labelNames: ['x'], buckets: [0.5, 1], registers: [om], enableExemplars: true })
+  const hist = new Histogram({
+    name: 'om_seconds',
+    help: 'h',
+    labelNames: ['x'],
+    buckets: [0.5, 1],
+    registers: [om],
+    enableExemplars: true
+  })
   hist.observe({ labels: { x: 'a' }, value: 0.3, exemplarLabels: { traceId: 'abc"def' } as Record<string, string> })
   new Counter({ name: 'om_events', help: 'c', registers: [om] }).inc(2)
   const text = await om.metrics()
@@ -119,7 +152,8 @@ t.test('captured tunnelgate exposition (test/fixtures/prom/tunnelgate.txt)', asy
   t.ok(samples.length > 80, `${samples.length} samples`)
   t.equal(valueOf(samples, 'tunnelgate_tunnels_active'), 3)
   t.same(sumBy(samples, 'tunnelgate_backend_sessions', 'backend'), new Map([['origin1:8554', 2], ['origin2:8554', 1]]))
-  t.same(sumBy(samples, 'tunnelgate_backend_choices_total', 'backend'), new Map([['origin1:8554', 7], ['origin2:8554', 5]]))
+  t.same(sumBy(samples, 'tunnelgate_backend_choices_total', 'backend'),
+    new Map([['origin1:8554', 7], ['origin2:8554', 5]]))
   t.equal(valueOf(samples, 'tunnelgate_tunnels_total', { outcome: 'error' }), 2)
   t.equal(valueOf(samples, 'tunnelgate_bytes_total', { direction: 'backend_to_client' }), 987654321)
   t.equal(valueOf(samples, 'tunnelgate_tunnel_setup_seconds_bucket', { le: '0.025' }), 2)
@@ -169,11 +203,25 @@ rpc_duration_seconds_count 2693
 `
   const s = parsePromText(text)
   t.equal(s.length, 14)
-  t.same(s[0], { name: 'http_requests_total', labels: { method: 'post', code: '200' }, value: 1027, timestampMs: 1395066363000 })
+  t.same(s[0], {
+    name: 'http_requests_total',
+    labels: { method: 'post', code: '200' },
+    value: 1027,
+    timestampMs: 1395066363000
+  })
   t.same(s[1]!.value, 3)
-  t.same(s[2], { name: 'msdos_file_access_time_seconds', labels: { path: 'C:\\DIR\\FILE.TXT', error: 'Cannot find file:\n"FILE.TXT"' }, value: 1458255915 })
+  t.same(s[2], {
+    name: 'msdos_file_access_time_seconds',
+    labels: { path: 'C:\\DIR\\FILE.TXT', error: 'Cannot find file:\n"FILE.TXT"' },
+    value: 1458255915
+  })
   t.same(s[3], { name: 'metric_without_timestamp_and_labels', labels: {}, value: 12.47 })
-  t.same(s[4], { name: 'something_weird', labels: { problem: 'division by zero' }, value: Infinity, timestampMs: -3982045 })
+  t.same(s[4], {
+    name: 'something_weird',
+    labels: { problem: 'division by zero' },
+    value: Infinity,
+    timestampMs: -3982045
+  })
   t.equal(valueOf(s, 'rpc_duration_seconds_sum'), 17560473)
   t.equal(valueOf(s, 'rpc_duration_seconds', { quantile: '0.99' }), 76656)
   t.same(sumBy(s, 'http_requests_total', 'method'), new Map([['post', 1030]]))
@@ -187,12 +235,21 @@ t.test('accepted variations', async (t) => {
     ['a{} 4', [{ name: 'a', labels: {}, value: 4 }]],
     ['ns:sub_metric:rate5m 5e-3', [{ name: 'ns:sub_metric:rate5m', labels: {}, value: 0.005 }]],
     ['a NaN\nb nan\nc +inf\nd -Inf\ne Inf\nf .5\ng -1.', [
-      { name: 'a', labels: {}, value: NaN }, { name: 'b', labels: {}, value: NaN }, { name: 'c', labels: {}, value: Infinity },
-      { name: 'd', labels: {}, value: -Infinity }, { name: 'e', labels: {}, value: Infinity }, { name: 'f', labels: {}, value: 0.5 },
+      { name: 'a', labels: {}, value: NaN }, { name: 'b', labels: {}, value: NaN }, {
+        name: 'c',
+        labels: {},
+        value: Infinity
+      },
+      { name: 'd', labels: {}, value: -Infinity }, { name: 'e', labels: {}, value: Infinity }, {
+        name: 'f',
+        labels: {},
+        value: 0.5
+      },
       { name: 'g', labels: {}, value: -1 }]],
     ['{"my.metric", "label.with.dots"="v"} 6', [{ name: 'my.metric', labels: { 'label.with.dots': 'v' }, value: 6 }]],
     ['# just a comment\n#\n# HELP a x\n# TYPE a gauge\na 7 # {trace="1"} 1', [{ name: 'a', labels: {}, value: 7 }]],
-    ['a{__proto__="p",constructor="c"} 8', [{ name: 'a', labels: JSON.parse('{"__proto__":"p","constructor":"c"}'), value: 8 }]],
+    ['a{__proto__="p",constructor="c"} 8',
+      [{ name: 'a', labels: JSON.parse('{"__proto__":"p","constructor":"c"}'), value: 8 }]],
     ['', []],
     ['\n\n   \n', []]
   ]
@@ -201,7 +258,8 @@ t.test('accepted variations', async (t) => {
     t.equal(got.length, expected.length, JSON.stringify(text))
     got.forEach((g, i) => {
       const e = expected[i]!
-      t.ok(g.name === e.name && sameLabels(g.labels, e.labels) && sameValue(g.value, e.value), `${JSON.stringify(text)} sample ${i}: ${JSON.stringify(g)}`)
+      t.ok(g.name === e.name && sameLabels(g.labels, e.labels) && sameValue(g.value, e.value),
+        `${JSON.stringify(text)} sample ${i}: ${JSON.stringify(g)}`)
     })
   }
   t.equal(parsePromValue('1_000'), undefined, 'no Go-literal underscores')
@@ -238,7 +296,8 @@ t.test('sumBy and valueOf', async (t) => {
     'tunnelgate_backend_sessions{relay="r3"} 9',
     'tunnelgate_tunnels_active 4'
   ].join('\n'))
-  t.same(sumBy(s, 'tunnelgate_backend_sessions', 'backend'), new Map([['o1', 7], ['o2', 1]]), 'samples without the label are left out')
+  t.same(sumBy(s, 'tunnelgate_backend_sessions', 'backend'), new Map([['o1', 7], ['o2', 1]]),
+    'samples without the label are left out')
   t.same(sumBy(s, 'tunnelgate_backend_sessions', 'relay'), new Map([['r1', 3], ['r2', 5], ['r3', 9]]))
   t.same(sumBy(s, 'missing', 'backend'), new Map())
   t.same(sumBy(s, 'tunnelgate_backend_sessions', 'toString'), new Map(), 'no prototype keys')

@@ -23,7 +23,8 @@ t.test('docker/tunnelgate.example.yml loads, validates and equals the defaults',
   const defaults = leaves(DEFAULTS)
   t.ok(set.size >= 30, `${set.size} settings in the example`)
   for (const [key, value] of set) t.same(value, defaults.get(key), `${key} = ${JSON.stringify(value)} is the default`)
-  t.same([...defaults.keys()].filter(k => !set.has(k)), [], 'every default key is in the example (a new setting needs an entry)')
+  t.same([...defaults.keys()].filter(k => !set.has(k)), [],
+    'every default key is in the example (a new setting needs an entry)')
   t.same(config, DEFAULTS, 'loading the example gives exactly the defaults')
 })
 
@@ -40,6 +41,8 @@ t.test('every setting in the example has a comment', async (t) => {
   })
   t.same(uncommented, [], 'each key line is preceded by a comment line')
   // The commented-out optional key parses too when enabled.
-  const optional = parseYaml(readFileSync(EXAMPLE, 'utf8').replace('  # mediaDir: /srv/media', '  mediaDir: /srv/media')) as Record<string, unknown>
+  const optional = parseYaml(readFileSync(EXAMPLE,
+    'utf8').replace('  # mediaDir: /srv/media', '  mediaDir: /srv/media')) as Record<string,
+    unknown>
   t.equal(buildConfig([optional]).origin.mediaDir, '/srv/media')
 })

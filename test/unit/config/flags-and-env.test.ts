@@ -49,7 +49,8 @@ t.test('every declared environment variable sets its setting', async t => {
       t.strictSame(at(envOverrides({ [name]: text }), key), value, `${name}=${text} → ${key}`)
     }
   }
-  t.strictSame(envOverrides({ TUNNELGATE_WORKERS: 'auto' }), { workers: 'auto' }, 'a word the setting names stays a word')
+  t.strictSame(envOverrides({ TUNNELGATE_WORKERS: 'auto' }), { workers: 'auto' },
+    'a word the setting names stays a word')
   t.strictSame(envOverrides({ PORT: '1', TUNNELGATE_PORT: '2' }), { port: 2 }, 'a later variable of one setting wins')
   t.strictSame(envOverrides({}), {}, 'no variable, no layer')
   t.throws(() => buildConfig([envOverrides({ TUNNELGATE_PORT: 'eighty' })]),

@@ -5,18 +5,30 @@
  * value's data beyond its message.
  */
 import t from 'tap'
-import { contained, describeFault, InjectedFault, installFaultsFromEnv, reportFault, setFaultHook, socketOwner, ENTRY_POINTS, type EntryPoint } from '../../../src/core/containment.js'
+import {
+  contained, describeFault, InjectedFault, installFaultsFromEnv, reportFault, setFaultHook, socketOwner, ENTRY_POINTS,
+  type EntryPoint
+} from '../../../src/core/containment.js'
 
 t.afterEach(() => { setFaultHook(null) })
 
-const owner = (tag = ''): { faultTag: string, faults: Array<[unknown, EntryPoint]>, fault: (e: unknown, w: EntryPoint) => void } => {
-  const o = { faultTag: tag, faults: [] as Array<[unknown, EntryPoint]>, fault (e: unknown, w: EntryPoint) { o.faults.push([e, w]) } }
+const owner = (tag = ''): {
+  faultTag: string,
+  faults: Array<[unknown, EntryPoint]>,
+  fault: (e: unknown, w: EntryPoint) => void
+} => {
+  const o = {
+    faultTag: tag,
+    faults: [] as Array<[unknown, EntryPoint]>,
+    fault (e: unknown, w: EntryPoint) { o.faults.push([e, w]) }
+  }
   return o
 }
 
 t.test('a throw goes to the owner, the fallback comes back', async t => {
   const o = owner()
-  const f = contained(o, 'session-backend-read', (n: number) => { if (n > 1) throw new Error('boom'); return true }, false)
+  const f = contained(o, 'session-backend-read', (n: number) => { if (n > 1) throw new Error('boom'); return true },
+    false)
   t.equal(f(1), true, 'no throw: the handler\'s value')
   t.equal(f(2), false, 'a throw: the fallback')
   t.equal(o.faults.length, 1)
@@ -27,7 +39,8 @@ t.test('a throw goes to the owner, the fallback comes back', async t => {
 t.test('the hook injects at one entry point for one tag', async t => {
   const victim = owner('ua-victim')
   const other = owner('ua-other')
-  setFaultHook((where, tag) => { if (where === 'tunnel-post-data' && tag.includes('victim')) throw new InjectedFault(where) })
+  setFaultHook((where,
+    tag) => { if (where === 'tunnel-post-data' && tag.includes('victim')) throw new InjectedFault(where) })
   let ran = 0
   contained(victim, 'tunnel-post-data', () => { ran++ })()
   contained(other, 'tunnel-post-data', () => { ran++ })()
@@ -56,7 +69,8 @@ t.test('TUNNELGATE_FAULTS rules', async t => {
 t.test('reportFault and describeFault', async t => {
   const counted: string[] = []
   const logged: object[] = []
-  reportFault({ errorsTotal: { inc: l => counted.push(l.code) }, faultsTotal: { inc: l => counted.push(l.where) } }, { error: o => logged.push(o) }, 'rtsp-data', new TypeError('bad thing'), { client: '1.2.3.4' })
+  reportFault({ errorsTotal: { inc: l => counted.push(l.code) }, faultsTotal: { inc: l => counted.push(l.where) } },
+    { error: o => logged.push(o) }, 'rtsp-data', new TypeError('bad thing'), { client: '1.2.3.4' })
   t.same(counted, ['TG_ERR_INTERNAL', 'rtsp-data'])
   t.match(logged[0], { code: 'TG_ERR_INTERNAL', where: 'rtsp-data', client: '1.2.3.4', error: 'TypeError: bad thing' })
   t.match(describeFault('x'.repeat(1000)).error.length, 300, 'a thrown non-Error is cut to 300 characters')
@@ -66,7 +80,8 @@ t.test('reportFault and describeFault', async t => {
 t.test('socketOwner destroys its socket and reports', async t => {
   let destroyed = 0
   const seen: EntryPoint[] = []
-  const o = socketOwner({ destroy () { destroyed++ } }, 'tag', w => { seen.push(w); throw new Error('a reporter that throws') })
+  const o = socketOwner({ destroy () { destroyed++ } }, 'tag',
+    w => { seen.push(w); throw new Error('a reporter that throws') })
   contained(o, 'portal-post-data', () => { throw new Error('x') })()
   t.equal(destroyed, 1)
   t.same(seen, ['portal-post-data'], 'reported, and a throwing reporter does not stop the destroy')

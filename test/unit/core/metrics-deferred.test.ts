@@ -3,13 +3,24 @@ import { Counter, Registry } from 'prom-client'
 import { createMetrics } from '../../../src/core/metrics.js'
 
 /** Text of one metric family (HELP/TYPE lines and samples) from a registry dump. */
-const family = (text: string, name: string): string => text.split('\n').filter(l => l.includes(`${name}{`) || l.startsWith(`${name} `)).join('\n')
+const family = (text: string, name: string): string =>
+  text.split('\n').filter(l => l.includes(`${name}{`) || l.startsWith(`${name} `)).join('\n')
 
 t.test('deferred counters read exactly like plain prom-client counters', async t => {
   const m = createMetrics({ defaultMetrics: false })
   const ref = new Registry()
-  const plainBytes = new Counter({ name: 'tunnelgate_bytes_total', help: 'x', labelNames: ['direction'], registers: [ref] })
-  const plainLegs = new Counter({ name: 'tunnelgate_legs_total', help: 'x', labelNames: ['leg', 'transport'], registers: [ref] })
+  const plainBytes = new Counter({
+    name: 'tunnelgate_bytes_total',
+    help: 'x',
+    labelNames: ['direction'],
+    registers: [ref]
+  })
+  const plainLegs = new Counter({
+    name: 'tunnelgate_legs_total',
+    help: 'x',
+    labelNames: ['leg', 'transport'],
+    registers: [ref]
+  })
   const plainErr = new Counter({ name: 'tunnelgate_errors_total', help: 'x', labelNames: ['code'], registers: [ref] })
   for (let i = 0; i < 1000; i++) {
     for (const c of [m.bytesTotal, plainBytes]) {
@@ -21,7 +32,9 @@ t.test('deferred counters read exactly like plain prom-client counters', async t
     for (const c of [m.errorsTotal, plainErr]) c.inc({ code: 'TG_ERR_B64_GARBAGE' }, i % 5)
   }
   // A multi-label key that a naive join would confuse with another ('a:b' + 'c' vs 'a' + 'b:c').
-  for (const c of [m.legsTotal, plainLegs]) { c.inc({ leg: 'a:b', transport: 'c' }, 2); c.inc({ leg: 'a', transport: 'b:c' }, 3) }
+  for (const c of [m.legsTotal, plainLegs]) {
+    c.inc({ leg: 'a:b', transport: 'c' }, 2); c.inc({ leg: 'a', transport: 'b:c' }, 3)
+  }
   const ours = await m.registry.metrics()
   const theirs = await ref.metrics()
   for (const name of ['tunnelgate_bytes_total', 'tunnelgate_legs_total', 'tunnelgate_errors_total']) {

@@ -25,7 +25,8 @@ t.test('redactHeader: secret headers keep at most their scheme', async t => {
 })
 
 t.test('redactText: URLs inside text, Basic/Bearer and key=value secrets', async t => {
-  t.equal(redactText("'rtsp://gw/cam2?token=abc.def' is outside the token's path '/cam1'"), "'rtsp://gw/cam2' is outside the token's path '/cam1'")
+  t.equal(redactText("'rtsp://gw/cam2?token=abc.def' is outside the token's path '/cam1'"),
+    "'rtsp://gw/cam2' is outside the token's path '/cam1'")
   t.equal(redactText('no route for /x?sessioncookie=ZZZZZZZZ'), 'no route for /x')
   t.equal(redactText('header Authorization: Bearer abc.def.ghi'), `header Authorization: Bearer ${REDACTED}`)
   t.equal(redactText('x-sessioncookie: Qh7Jk2Lm9Np4'), `x-sessioncookie: ${REDACTED}`)
@@ -35,7 +36,14 @@ t.test('redactText: URLs inside text, Basic/Bearer and key=value secrets', async
 
 t.test('redactLogFields: strings, nested plain objects, errors; class instances untouched', async t => {
   const sock = new (class Sock { url = '/x?token=1' })()
-  const out = redactLogFields({ path: '/c?token=1', n: 3, headers: { authorization: 'Basic abc', host: 'h' }, err: new Error('GET /a?token=zz failed'), sock, list: ['/l?token=q'] })
+  const out = redactLogFields({
+    path: '/c?token=1',
+    n: 3,
+    headers: { authorization: 'Basic abc', host: 'h' },
+    err: new Error('GET /a?token=zz failed'),
+    sock,
+    list: ['/l?token=q']
+  })
   t.equal(out.path, '/c')
   t.equal(out.n, 3)
   t.same(out.headers, { authorization: `Basic ${REDACTED}`, host: 'h' })
@@ -50,7 +58,12 @@ t.test('createLogger: every line through the formatter', async t => {
   let text = ''
   const sink = new Writable({ write (c: Buffer, _e, cb) { text += c.toString(); cb() } })
   const log = createLogger('info', sink)
-  log.child({ component: 'x' }).info({ event: 'tunnel-opened', path: '/cam?token=SECRET1', url: 'rtsp://u:SECRET2@h/x' }, 'opened')
+  log.child({ component: 'x' }).info({
+    event: 'tunnel-opened',
+    path: '/cam?token=SECRET1',
+    url: 'rtsp://u:SECRET2@h/x'
+  },
+  'opened')
   log.info({ req: { method: 'GET', url: '/watch/cam?token=SECRET3' } }, 'req')
   await new Promise(resolve => setImmediate(resolve))
   t.notMatch(text, /SECRET/, text)
@@ -60,7 +73,9 @@ t.test('createLogger: every line through the formatter', async t => {
 
 t.test('a config error never repeats a password or token from the URL it refuses', async t => {
   const { buildConfig } = await import('../../../src/config/config.js')
-  for (const layer of [{ backends: ['http://feed:PASSW0RD-1@10.0.0.5:554'] }, { backends: [{ url: 'rtsp://feed:PASSW0RD-2@10.0.0.5:554/path?token=TOKEN-3' }] }, { httpRoutes: [{ path: '/hls', backends: ['http://u:PASSW0RD-4@h:1/x?token=TOKEN-5'] }] }]) {
+  for (const layer of [{ backends: ['http://feed:PASSW0RD-1@10.0.0.5:554'] },
+    { backends: [{ url: 'rtsp://feed:PASSW0RD-2@10.0.0.5:554/path?token=TOKEN-3' }] },
+    { httpRoutes: [{ path: '/hls', backends: ['http://u:PASSW0RD-4@h:1/x?token=TOKEN-5'] }] }]) {
     let message = ''
     try { buildConfig([layer]) } catch (err) { message = (err as Error).message }
     t.match(message, /^config: '/, message)

@@ -60,20 +60,30 @@ t.test('addressKey: IPv4 as is (mapped too), IPv6 by its /64', async t => {
   t.not(addressKey('2001:db8:1:3::1'), addressKey('2001:db8:1:2::1'), 'another /64 is another key')
 })
 
-const both: AuthBackoffPolicy = { maxFailuresPerAddress: 3, maxFailuresPerUser: 5, windowMs: 10_000, backoffMs: 1_000, backoffMaxMs: 8_000, maxEntries: 50 }
+const both: AuthBackoffPolicy = {
+  maxFailuresPerAddress: 3,
+  maxFailuresPerUser: 5,
+  windowMs: 10_000,
+  backoffMs: 1_000,
+  backoffMaxMs: 8_000,
+  maxEntries: 50
+}
 
 t.test('per address and per user; addresses that signed in as a user are exempt from its back-off only', async t => {
   const b = new AuthBackoff(both, ['alice'])
   const now = 0
   b.succeed('192.0.2.1', 'alice', now) // alice's own address
   for (let i = 0; i < 5; i++) b.fail(`198.51.100.${i}`, 'alice', now) // distributed guessing
-  t.same(b.check('198.51.100.77', 'alice', now), { blocked: true, by: 'user', retryAfterMs: 1_000 }, 'a new address asking for alice: refused (per user)')
+  t.same(b.check('198.51.100.77', 'alice', now), { blocked: true, by: 'user', retryAfterMs: 1_000 },
+    'a new address asking for alice: refused (per user)')
   t.same(b.check('198.51.100.77', 'bob', now), { blocked: false }, 'the same new address for another user: allowed')
   t.same(b.check('192.0.2.1', 'alice', now), { blocked: false }, "alice's own address is exempt from alice's back-off")
   b.succeed('192.0.2.1', 'alice', now)
-  t.same(b.check('198.51.100.77', 'alice', now), { blocked: true, by: 'user', retryAfterMs: 1_000 }, 'a success while under attack does not lift the per-user refusal')
+  t.same(b.check('198.51.100.77', 'alice', now), { blocked: true, by: 'user', retryAfterMs: 1_000 },
+    'a success while under attack does not lift the per-user refusal')
   for (let i = 0; i < 3; i++) b.fail('192.0.2.1', 'alice', now)
-  t.match(b.check('192.0.2.1', 'alice', now), { blocked: true, by: 'address' }, 'the per-address limit still holds for a trusted address')
+  t.match(b.check('192.0.2.1', 'alice', now), { blocked: true, by: 'address' },
+    'the per-address limit still holds for a trusted address')
   t.match(b.check('192.0.2.1', null, now), { blocked: true, by: 'address' }, 'and for requests naming no user')
 })
 

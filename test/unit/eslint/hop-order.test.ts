@@ -31,16 +31,26 @@ async function lint (file: string, code: string): Promise<string[]> {
 }
 
 t.test('upward imports fail, downward ones pass', async t => {
-  t.match(await lint('src/session/x.ts', "import { Relay } from '../route/relay.js'\n"), [/src\/session may not import src\/route/], 'session → route')
-  t.match(await lint('src/backends/x.ts', "import type { ProxySession } from '../session/proxy-session.js'\n"), [/src\/backends may not import src\/session/], 'a type-only upward import fails too')
-  t.match(await lint('src/tunnel/codec/x.ts', "import { BackendPool } from '../../backends/pool.js'\n"), [/a codec imports nothing/], 'codec → backends')
-  t.match(await lint('src/tunnel/codec/x.ts', "import { ERROR_CODES } from '../../core/errors.js'\n"), [/a codec imports nothing/], 'a codec importing a value from core')
-  t.match(await lint('src/route/x.ts', "import { AccessLog } from '../ops/access-log.js'\n"), [/nobody imports src\/ops/], 'route → ops')
-  t.match(await lint('src/core/x.ts', "import { Relay } from '../route/relay.js'\n"), [/src\/core imports only core/], 'core → route')
-  t.same(await lint('src/door/x.ts', "import { Relay } from '../route/relay.js'\nimport { ProxySession } from '../session/proxy-session.js'\n"), [], 'door → route, door → session')
-  t.same(await lint('src/tunnel/codec/x.ts', "import type { ErrorCode } from '../../core/errors.js'\n"), [], 'a codec may name the error codes (type only)')
+  t.match(await lint('src/session/x.ts', "import { Relay } from '../route/relay.js'\n"),
+    [/src\/session may not import src\/route/], 'session → route')
+  t.match(await lint('src/backends/x.ts', "import type { ProxySession } from '../session/proxy-session.js'\n"),
+    [/src\/backends may not import src\/session/], 'a type-only upward import fails too')
+  t.match(await lint('src/tunnel/codec/x.ts', "import { BackendPool } from '../../backends/pool.js'\n"),
+    [/a codec imports nothing/], 'codec → backends')
+  t.match(await lint('src/tunnel/codec/x.ts', "import { ERROR_CODES } from '../../core/errors.js'\n"),
+    [/a codec imports nothing/], 'a codec importing a value from core')
+  t.match(await lint('src/route/x.ts', "import { AccessLog } from '../ops/access-log.js'\n"),
+    [/nobody imports src\/ops/], 'route → ops')
+  t.match(await lint('src/core/x.ts', "import { Relay } from '../route/relay.js'\n"), [/src\/core imports only core/],
+    'core → route')
+  t.same(await lint('src/door/x.ts',
+    "import { Relay } from '../route/relay.js'\nimport { ProxySession } from '../session/proxy-session.js'\n"),
+  [], 'door → route, door → session')
+  t.same(await lint('src/tunnel/codec/x.ts', "import type { ErrorCode } from '../../core/errors.js'\n"), [],
+    'a codec may name the error codes (type only)')
   t.same(await lint('src/ops/x.ts', "import { Relay } from '../route/relay.js'\n"), [], 'ops reads the others')
-  t.same(await lint('src/main.ts', "import { AccessLog } from './ops/access-log.js'\n"), [], 'entry files import anything')
+  t.same(await lint('src/main.ts', "import { AccessLog } from './ops/access-log.js'\n"), [],
+    'entry files import anything')
 })
 
 t.test('the rule table', async t => {

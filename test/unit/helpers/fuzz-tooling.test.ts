@@ -21,7 +21,10 @@ import { regenerate } from '../../fuzz/replay.js'
 import { overBaseline, FD_SLACK } from '../../fuzz/resources.js'
 
 const corpus = loadCorpus()
-const bytesOf = (seed: number, i: number): string => JSON.stringify(generateCase(seed, i, corpus), (_k, v: unknown) => (v as { type?: string })?.type === 'Buffer' ? Buffer.from((v as { data: number[] }).data).toString('latin1') : v)
+const bytesOf = (seed: number, i: number): string =>
+  JSON.stringify(generateCase(seed, i, corpus),
+    (_k, v: unknown) =>
+      (v as { type?: string })?.type === 'Buffer' ? Buffer.from((v as { data: number[] }).data).toString('latin1') : v)
 
 t.test('a case is a function of (seed, index)', async t => {
   t.equal(bytesOf(7, 123), bytesOf(7, 123), 'the same case again')
@@ -42,9 +45,13 @@ t.test('the request-line grammar makes odd CR line ends', async t => {
 })
 
 t.test('crash signatures keep the error and the function, not the values', async t => {
-  const a = "file:///x/dist/a.js:1\n\nTypeError: publicBase is not an rtsp://authority/prefix URL: 'rtsp://h:2r080'\n    at new UrlMapper (file:///x/dist/tunnel/codec/url-rewrite.js:62:19)\n    at f (file:///x/y.js:1:1)\n\nNode.js v20\n"
-  const b = a.replace('h:2r080', '[::1').replace('/x/dist/tunnel/codec/url-rewrite.js:62:19', '/y/src/tunnel/codec/url-rewrite.ts:89:48')
-  t.equal(crashSignature(a), "TypeError: publicBase is not an rtsp://authority/prefix URL: '…' @ new UrlMapper (url-rewrite)")
+  const a = "file:///x/dist/a.js:1\n\nTypeError: publicBase is not an rtsp://authority/prefix URL: 'rtsp://h:2r080'\n" +
+    '    at new UrlMapper (file:///x/dist/tunnel/codec/url-rewrite.js:62:19)\n    at f (file:///x/y.js:1:1)\n\n' +
+    'Node.js v20\n'
+  const b = a.replace('h:2r080',
+    '[::1').replace('/x/dist/tunnel/codec/url-rewrite.js:62:19', '/y/src/tunnel/codec/url-rewrite.ts:89:48')
+  t.equal(crashSignature(a),
+    "TypeError: publicBase is not an rtsp://authority/prefix URL: '…' @ new UrlMapper (url-rewrite)")
   t.equal(crashSignature(b), crashSignature(a), 'other URL, source-mapped path: the same signature')
   t.equal(crashSignature(''), 'exited without an error on stderr')
 })
@@ -59,11 +66,21 @@ t.test('a fixture reads back byte for byte', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'tg-fixture-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const plan = generateCase(3, 9, corpus)
-  const f: Fixture = { layout: 'all', oracle: 'crash', signature: 'TypeError: x @ f (g)', message: 'm', found: { seed: 3, afterMs: 1, date: 'd', commit: 'c' }, shrunk: false, cases: [{ index: 9, atMs: 5, plan }], original: { seed: 3, cases: [[9, 5]] } }
+  const f: Fixture = {
+    layout: 'all',
+    oracle: 'crash',
+    signature: 'TypeError: x @ f (g)',
+    message: 'm',
+    found: { seed: 3, afterMs: 1, date: 'd', commit: 'c' },
+    shrunk: false,
+    cases: [{ index: 9, atMs: 5, plan }],
+    original: { seed: 3, cases: [[9, 5]] }
+  }
   const saved = saveFixture(f, dir)
   const back = loadFixture(join(dir, saved.file.split('/').pop()!))
   t.equal(JSON.stringify(back.cases[0]!.plan), JSON.stringify(plan), 'every chunk, pause and flag')
-  t.equal(JSON.stringify(regenerate(back.original)[0]), JSON.stringify(back.cases[0]), 'the inputs as found, made again from seed and index')
+  t.equal(JSON.stringify(regenerate(back.original)[0]), JSON.stringify(back.cases[0]),
+    'the inputs as found, made again from seed and index')
   t.match(saved.replay, /^npm run fuzz -- --replay .*all-crash-typeerror-x-f-g-seed3\.json$/)
 })
 

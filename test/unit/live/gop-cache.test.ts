@@ -9,14 +9,23 @@ t.test('h264Summary / h265Summary', async tt => {
   tt.same(h264Summary(Buffer.from([0x7c, 0x85, 1])), { key: true, params: false }, 'FU-A start of an IDR')
   tt.same(h264Summary(Buffer.from([0x7c, 0x05, 1])), { key: false, params: false }, 'FU-A continuation of an IDR')
   tt.same(h264Summary(Buffer.from([0x7c, 0x81, 1])), { key: false, params: false }, 'FU-A start of a non-IDR slice')
-  tt.same(h264Summary(Buffer.from([0x78, 0, 2, 0x67, 1, 0, 2, 0x68, 1, 0, 2, 0x65, 1])), { key: true, params: true }, 'STAP-A SPS+PPS+IDR')
+  tt.same(h264Summary(Buffer.from([0x78, 0, 2, 0x67, 1, 0, 2, 0x68, 1, 0, 2, 0x65, 1])), { key: true, params: true },
+    'STAP-A SPS+PPS+IDR')
   tt.same(h265Summary(Buffer.from([19 << 1, 1, 0])), { key: true, params: false }, 'H.265 IDR_W_RADL')
   tt.same(h265Summary(Buffer.from([33 << 1, 1, 0])), { key: false, params: true }, 'H.265 SPS')
   tt.same(h265Summary(Buffer.from([49 << 1, 1, 0x80 | 20, 0])), { key: true, params: false }, 'H.265 FU start of CRA')
 })
 
 function pkt (track: number, ts: number, payload: number[], frameStart = true): LivePacket {
-  return { track, data: rtp(0, ts, 1, Buffer.from(payload)), rtcp: false, seq: 0, timestamp: ts, frameStart, key: false }
+  return {
+    track,
+    data: rtp(0, ts, 1, Buffer.from(payload)),
+    rtcp: false,
+    seq: 0,
+    timestamp: ts,
+    frameStart,
+    key: false
+  }
 }
 
 t.test('GopCache: starts at SPS/PPS of a key access unit; params without IDR do not; overflow; clear', async tt => {
@@ -48,7 +57,8 @@ t.test('GopCache: starts at SPS/PPS of a key access unit; params without IDR do 
   for (let i = 0; i < 5; i++) small.push(pkt(0, 2 + i, [0x41, 1]), { key: false, params: false })
   tt.notOk(small.valid, 'overflowed GOP invalid')
   tt.equal(small.overflows, 1)
-  tt.ok(small.push(pkt(0, 10, [0x65, 1]), { key: true, params: false }).gopStarted, 'next keyframe starts a valid GOP again')
+  tt.ok(small.push(pkt(0, 10, [0x65, 1]), { key: true, params: false }).gopStarted,
+    'next keyframe starts a valid GOP again')
   tt.ok(small.valid)
   small.clear()
   tt.notOk(small.valid, 'clear() forgets the GOP')
@@ -56,6 +66,7 @@ t.test('GopCache: starts at SPS/PPS of a key access unit; params without IDR do 
   // 'any' mode: every frame start of the key track starts a GOP.
   const any = new GopCache({ mode: 'any', keyTrack: 0, maxBytes: 1000 })
   const a1 = pkt(0, 1, [1])
-  tt.ok(any.push(a1, any.summary(a1, null)).gopStarted === false, 'no payload → no key in any mode when payload is null')
+  tt.ok(any.push(a1, any.summary(a1, null)).gopStarted === false,
+    'no payload → no key in any mode when payload is null')
   tt.ok(any.push(a1, any.summary(a1, a1.data.subarray(12))).gopStarted, 'any mode: a frame start is a GOP start')
 })

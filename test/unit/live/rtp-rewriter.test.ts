@@ -23,7 +23,8 @@ function sr (ssrc: number, rtpTs: number, withReport = true): Buffer {
   return b
 }
 
-t.test('TrackRewriter: own SSRC, first epoch keeps numbers, a new epoch continues seq +1 and ts by wall time', async tt => {
+t.test('TrackRewriter: own SSRC, first epoch keeps numbers, a new epoch continues seq +1 and ts by wall ' +
+  'time', async tt => {
   const rw = new TrackRewriter({ ssrcOut: 0xabcdef01, clockRate: 90000 })
   const a = rtp(65534, 1000, 111)
   tt.ok(rw.rtp(a, 10_000))
@@ -68,12 +69,14 @@ t.test('TrackRewriter.rtcp: SR rewritten (SSRC, RTP ts, no report blocks), SDES 
   tt.equal(out.readUInt32BE(32), 0x01020304, 'SDES SSRC rewritten')
   const p = rtp(77, 100, 10)
   rw.rtp(p, 1000)
-  tt.same([rtpSeq(p), rtpTimestamp(p)], [2, 5000 + 48000], 'RTP after an SR-started epoch: seq continues, same ts mapping')
+  tt.same([rtpSeq(p), rtpTimestamp(p)], [2, 5000 + 48000],
+    'RTP after an SR-started epoch: seq continues, same ts mapping')
   const bye = Buffer.from([0x81, 203, 0, 1, 0, 0, 0, 10])
   tt.equal(rw.rtcp(bye, 2000), null, 'BYE dropped (the live stream goes on)')
 })
 
 t.test('rtpPayload skips CSRCs, extension and padding', async tt => {
-  const b = Buffer.from([0xb1, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9, 0xbe, 0xde, 0, 1, 1, 2, 3, 4, 0x65, 0xaa, 0, 2])
+  const b = Buffer.from([0xb1, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9, 0xbe, 0xde, 0, 1, 1, 2, 3, 4, 0x65, 0xaa,
+    0, 2])
   tt.same(rtpPayload(b), Buffer.from([0x65, 0xaa]))
 })

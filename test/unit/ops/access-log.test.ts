@@ -7,7 +7,25 @@ import { AccessLog } from '../../../src/ops/access-log.js'
 import type { AccessRecord } from '../../../src/route/relay-view.js'
 
 const quiet = { info () {}, error () {} } as never
-const record = (i: number): AccessRecord => ({ id: `l-${i}`, transport: 'http-tunnel', client: '127.0.0.1', userAgent: 'ua', path: '/demo', backend: 'origin', relay: 'local', start: new Date(0).toISOString(), durationMs: i, bytesToClient: 10, bytesFromClient: 5, rtpPacketsToClient: 1, rtpPacketsFromClient: 0, reason: 'client-closed', outcome: 'ok', user: '-' })
+const record = (i: number): AccessRecord =>
+  ({
+    id: `l-${i}`,
+    transport: 'http-tunnel',
+    client: '127.0.0.1',
+    userAgent: 'ua',
+    path: '/demo',
+    backend: 'origin',
+    relay: 'local',
+    start: new Date(0).toISOString(),
+    durationMs: i,
+    bytesToClient: 10,
+    bytesFromClient: 5,
+    rtpPacketsToClient: 1,
+    rtpPacketsFromClient: 0,
+    reason: 'client-closed',
+    outcome: 'ok',
+    user: '-'
+  })
 
 t.test('lines, rotation and the number of files kept', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'tg-access-'))

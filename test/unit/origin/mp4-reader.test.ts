@@ -9,14 +9,17 @@ t.test('sample tables of an ffmpeg-made file match ffprobe', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'tg-mp4-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const file = await makeTestMedia(dir, 4)
-  const probe = await runPeer('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,nb_frames', '-of', 'json', file])
+  const probe = await runPeer('ffprobe',
+    ['-v', 'error', '-show_entries', 'stream=codec_name,nb_frames', '-of', 'json', file])
   t.equal(probe.code, 0)
   const streams = (JSON.parse(probe.stdout) as { streams: Array<{ codec_name: string, nb_frames: string }> }).streams
   const mp4 = await readMp4(file)
   const v = mp4.tracks.find((x): x is Mp4VideoTrack => x.kind === 'video')!
   const a = mp4.tracks.find((x): x is Mp4AudioTrack => x.kind === 'audio')!
-  t.equal(v.samples.length, Number(streams.find((s) => s.codec_name === 'h264')!.nb_frames), 'video sample count = nb_frames')
-  t.equal(a.samples.length, Number(streams.find((s) => s.codec_name === 'aac')!.nb_frames), 'audio sample count = nb_frames')
+  t.equal(v.samples.length, Number(streams.find((s) => s.codec_name === 'h264')!.nb_frames),
+    'video sample count = nb_frames')
+  t.equal(a.samples.length, Number(streams.find((s) => s.codec_name === 'aac')!.nb_frames),
+    'audio sample count = nb_frames')
   t.equal(v.samples.length, 100)
   const syncs = v.samples.flatMap((s, i) => s.isSync ? [i] : [])
   t.same(syncs, [0, 25, 50, 75], 'a sync sample every 25 frames')

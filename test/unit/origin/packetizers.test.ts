@@ -52,7 +52,15 @@ t.test('parameter sets in-band before IDR; marker on last packet of an AU', asyn
   const pts = 12800 * 3 / 25 // 3 frames at 25 fps in a 12800 timescale
   const ts = Math.round((pts / 12800) * 90000)
   t.equal(ts, 10800)
-  const pkts = p.map((pl, i) => parseRtpHeader(buildRtpPacket({ payloadType: 96, marker: i === p.length - 1, seq: 65535 + i, timestamp: ts, ssrc: 0x1234 }, pl)))
+  const pkts = p.map((pl, i) =>
+    parseRtpHeader(buildRtpPacket({
+      payloadType: 96,
+      marker: i === p.length - 1,
+      seq: 65535 + i,
+      timestamp: ts,
+      ssrc: 0x1234
+    },
+    pl)))
   t.same(pkts.map((x) => x.marker), [false, false, false, false, true])
   t.same(pkts.map((x) => x.seq), [65535, 0, 1, 2, 3], 'seq wraps')
   t.ok(pkts.every((x) => x.timestamp === 10800 && x.payloadType === 96))
@@ -84,7 +92,14 @@ t.test('AAC-hbr AU headers (13-bit size, 3-bit index)', async (t) => {
 
 t.test('RTCP sender report', async (t) => {
   const ms = Date.UTC(2024, 0, 1, 0, 0, 0, 500)
-  const sr = buildSenderReport({ ssrc: 0xdeadbeef, wallMs: ms, rtpTimestamp: 123456, packetCount: 10, octetCount: 5000, cname: 'tg' })
+  const sr = buildSenderReport({
+    ssrc: 0xdeadbeef,
+    wallMs: ms,
+    rtpTimestamp: 123456,
+    packetCount: 10,
+    octetCount: 5000,
+    cname: 'tg'
+  })
   t.equal(sr[0], 0x80); t.equal(sr[1], 200); t.equal(sr.readUInt16BE(2), 6)
   t.equal(sr.readUInt32BE(4), 0xdeadbeef)
   t.equal(sr.readUInt32BE(8), ntpFromMs(ms).sec)
@@ -103,7 +118,15 @@ t.test('RTCP sender report', async (t) => {
 })
 
 t.test('bench stamp header extension', async (t) => {
-  const b = buildRtpPacket({ payloadType: 96, marker: true, seq: 1, timestamp: 2, ssrc: 3, stampUs: 1_700_000_000_000_000 }, Buffer.from('xy'))
+  const b = buildRtpPacket({
+    payloadType: 96,
+    marker: true,
+    seq: 1,
+    timestamp: 2,
+    ssrc: 3,
+    stampUs: 1_700_000_000_000_000
+  },
+  Buffer.from('xy'))
   t.equal(b[0]! & 0x10, 0x10)
   t.equal(b.readBigUInt64BE(16), 1_700_000_000_000_000n)
   t.same(parseRtpHeader(b).payload, Buffer.from('xy'))

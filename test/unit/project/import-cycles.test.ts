@@ -10,7 +10,10 @@ import { fileURLToPath } from 'node:url'
 const SRC = fileURLToPath(new URL('../../../src/', import.meta.url))
 
 function files (dir: string): string[] {
-  return readdirSync(dir).flatMap(n => { const p = join(dir, n); return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [] })
+  return readdirSync(dir).flatMap(n => {
+    const p = join(dir, n)
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : []
+  })
 }
 
 /** Every cycle's modules (one cycle per strongly connected component of two or more, or a self-import). */
@@ -25,7 +28,11 @@ export function cycles (graph: Map<string, string[]>): string[][] {
     idx.set(v, index); low.set(v, index); index++
     stack.push(v); on.add(v)
     for (const w of graph.get(v) ?? []) {
-      if (!idx.has(w)) { visit(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)) } else if (on.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!))
+      if (!idx.has(w)) {
+        visit(w); low.set(v, Math.min(low.get(v)!, low.get(w)!))
+      } else if (on.has(w)) {
+        low.set(v, Math.min(low.get(v)!, idx.get(w)!))
+      }
     }
     if (low.get(v) === idx.get(v)) {
       const comp: string[] = []
@@ -38,7 +45,8 @@ export function cycles (graph: Map<string, string[]>): string[][] {
 }
 
 t.test('the cycle finder finds cycles', async t => {
-  t.same(cycles(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]])).map(c => c.sort()), [['a', 'b', 'c']])
+  t.same(cycles(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]])).map(c => c.sort()),
+    [['a', 'b', 'c']])
   t.same(cycles(new Map([['a', ['a']]])), [['a']], 'a self-import')
   t.same(cycles(new Map([['a', ['b']], ['b', []]])), [], 'a chain is no cycle')
 })
@@ -47,7 +55,8 @@ t.test('src/ has no import cycle', async t => {
   const graph = new Map<string, string[]>()
   for (const f of files(SRC)) {
     const deps: string[] = []
-    for (const m of readFileSync(f, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)) deps.push(normalize(join(dirname(f), m[1]!)).replace(/\.js$/, '.ts'))
+    for (const m of readFileSync(f,
+      'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)) deps.push(normalize(join(dirname(f), m[1]!)).replace(/\.js$/, '.ts'))
     graph.set(f, deps)
   }
   t.ok(graph.size > 50, `${graph.size} modules`)

@@ -31,9 +31,20 @@ async function pair (): Promise<{ leg: net.Socket, client: net.Socket, answer: P
   return { leg: accepted[n]!, client, answer }
 }
 
-function router (limits: Partial<LegLimitSettings> | null, sessions = { tunnels: 0, tunnelsFromIp: 0 }): { legs: RoutedLegs, metrics: ReturnType<typeof createMetrics> } {
-  const full: LegLimitSettings = { maxTunnels: 0, maxTunnelsPerIp: 0, maxUnpairedLegs: 100, maxUnpairedLegsPerIp: 0, ...limits }
-  const counts: RouterCounts = { limits: () => limits === null ? null : full, pairingMs: () => 60_000, sessions: () => sessions }
+function router (limits: Partial<LegLimitSettings> | null,
+  sessions = { tunnels: 0, tunnelsFromIp: 0 }): { legs: RoutedLegs, metrics: ReturnType<typeof createMetrics> } {
+  const full: LegLimitSettings = {
+    maxTunnels: 0,
+    maxTunnelsPerIp: 0,
+    maxUnpairedLegs: 100,
+    maxUnpairedLegsPerIp: 0,
+    ...limits
+  }
+  const counts: RouterCounts = {
+    limits: () => limits === null ? null : full,
+    pairingMs: () => 60_000,
+    sessions: () => sessions
+  }
   const metrics = createMetrics({ defaultMetrics: false })
   const legs = new RoutedLegs(counts, metrics, pino({ level: 'silent' }))
   t.teardown(() => legs.clear())
@@ -93,7 +104,8 @@ t.test('over a limit: GET and WebSocket HTTP 503, plain RTSP RTSP 503, POST clos
   t.equal(await post.answer, '', 'a POST is closed without an answer')
   t.ok(legs.acceptPost((await pair()).leg, 'g1', 'a', true, () => true), 'a POST to its open GET is never refused')
   t.equal(await errors(metrics, 'TG_ERR_TUN_IP_LIMIT'), 2)
-  t.same((await metrics.limitHitsTotal.get()).values.map(v => [v.labels.limit, v.value]), [['limits.maxUnpairedLegsPerIp', 2]])
+  t.same((await metrics.limitHitsTotal.get()).values.map(v => [v.labels.limit, v.value]),
+    [['limits.maxUnpairedLegsPerIp', 2]])
 
   const full = router({ maxTunnels: 2 }, { tunnels: 2, tunnelsFromIp: 0 })
   const rtsp = await pair()

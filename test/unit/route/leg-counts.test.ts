@@ -11,14 +11,27 @@ const none = { tunnels: 0, tunnelsFromIp: 0, unpaired: 0, unpairedFromIp: 0 }
 
 t.test('legLimitHit: the relay order and codes', async t => {
   t.equal(legLimitHit(L, none, { tunnel: true, unpaired: true }), null, 'under every limit')
-  t.same(legLimitHit(L, { ...none, tunnels: 4, tunnelsFromIp: 3, unpairedFromIp: 2, unpaired: 3 }, { tunnel: true, unpaired: true }), { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxTunnels' }, 'total sessions first')
-  t.same(legLimitHit(L, { ...none, tunnelsFromIp: 3, unpairedFromIp: 2 }, { tunnel: true, unpaired: true }), { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxTunnelsPerIp' }, 'then sessions per address')
-  t.same(legLimitHit(L, { ...none, unpairedFromIp: 2, unpaired: 3 }, { tunnel: true, unpaired: true }), { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxUnpairedLegsPerIp' }, 'then unpaired per address')
-  t.same(legLimitHit(L, { ...none, unpaired: 3 }, { tunnel: false, unpaired: true }), { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxUnpairedLegs' }, 'then unpaired in total')
-  t.equal(legLimitHit(L, { ...none, tunnels: 9, tunnelsFromIp: 9 }, { tunnel: false, unpaired: true }), null, 'a POST opens no session')
-  t.equal(legLimitHit(L, { ...none, unpaired: 9, unpairedFromIp: 9 }, { tunnel: true, unpaired: false }), null, 'a leg that pairs is not unpaired')
-  t.equal(legLimitHit({ ...L, maxTunnels: 0, maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 }, { tunnels: 99, tunnelsFromIp: 99, unpaired: 0, unpairedFromIp: 99 }, { tunnel: true, unpaired: true }), null, '0 = unlimited')
-  t.same(legLimitHit({ ...L, maxUnpairedLegs: 0 }, none, { tunnel: false, unpaired: true }), { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxUnpairedLegs' }, 'maxUnpairedLegs 0 admits no unpaired leg (as the relay)')
+  t.same(legLimitHit(L, { ...none, tunnels: 4, tunnelsFromIp: 3, unpairedFromIp: 2, unpaired: 3 }, {
+    tunnel: true,
+    unpaired: true
+  }),
+  { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxTunnels' }, 'total sessions first')
+  t.same(legLimitHit(L, { ...none, tunnelsFromIp: 3, unpairedFromIp: 2 }, { tunnel: true, unpaired: true }),
+    { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxTunnelsPerIp' }, 'then sessions per address')
+  t.same(legLimitHit(L, { ...none, unpairedFromIp: 2, unpaired: 3 }, { tunnel: true, unpaired: true }),
+    { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxUnpairedLegsPerIp' }, 'then unpaired per address')
+  t.same(legLimitHit(L, { ...none, unpaired: 3 }, { tunnel: false, unpaired: true }),
+    { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxUnpairedLegs' }, 'then unpaired in total')
+  t.equal(legLimitHit(L, { ...none, tunnels: 9, tunnelsFromIp: 9 }, { tunnel: false, unpaired: true }), null,
+    'a POST opens no session')
+  t.equal(legLimitHit(L, { ...none, unpaired: 9, unpairedFromIp: 9 }, { tunnel: true, unpaired: false }), null,
+    'a leg that pairs is not unpaired')
+  t.equal(legLimitHit({ ...L, maxTunnels: 0, maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 },
+    { tunnels: 99, tunnelsFromIp: 99, unpaired: 0, unpairedFromIp: 99 }, { tunnel: true, unpaired: true }),
+  null, '0 = unlimited')
+  t.same(legLimitHit({ ...L, maxUnpairedLegs: 0 }, none, { tunnel: false, unpaired: true }),
+    { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxUnpairedLegs' },
+    'maxUnpairedLegs 0 admits no unpaired leg (as the relay)')
 })
 
 t.test('PerIpCounts: totals, never below zero, entries gone at zero', async t => {

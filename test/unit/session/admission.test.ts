@@ -19,10 +19,27 @@ const cams = resolveRoute(config.routes, '/cams/1')!
 const none = { has: () => false }
 
 function req (method: string, uri: string, headers: Header[] = [], version = 'RTSP/1.0'): ClientRequest {
-  return { kind: 'request', method, uri, version, headers: [['CSeq', '3'], ...headers], body: Buffer.alloc(0), raw: Buffer.alloc(0) }
+  return {
+    kind: 'request',
+    method,
+    uri,
+    version,
+    headers: [['CSeq', '3'], ...headers],
+    body: Buffer.alloc(0),
+    raw: Buffer.alloc(0)
+  }
 }
 const ctx = (over: Partial<AdmissionContext> = {}): AdmissionContext =>
-  ({ config, entryPath: '/cams/1', rateOk: true, live: false, route: null, backendChosen: false, granted: none, ...over })
+  ({
+    config,
+    entryPath: '/cams/1',
+    rateOk: true,
+    live: false,
+    route: null,
+    backendChosen: false,
+    granted: none,
+    ...over
+  })
 
 interface Row {
   name: string
@@ -42,7 +59,13 @@ const rows: Row[] = [
     name: 'rate limit first (even before the version)',
     req: req('OPTIONS', 'rtsp://gw/x', [], 'RTSP/2.0'),
     ctx: { rateOk: false },
-    want: { kind: 'answer', status: 503, code: 'TG_ERR_RTSP_RATE_LIMITED', limit: 'limits.rtspRequestsPerSecond', headers: [['Retry-After', '1']] }
+    want: {
+      kind: 'answer',
+      status: 503,
+      code: 'TG_ERR_RTSP_RATE_LIMITED',
+      limit: 'limits.rtspRequestsPerSecond',
+      headers: [['Retry-After', '1']]
+    }
   },
   {
     name: 'another RTSP version: 505',
@@ -113,7 +136,12 @@ const rows: Row[] = [
     name: 'OPTIONS * with no route before any backend: the gateway answers 200',
     req: req('OPTIONS', '*'),
     ctx: { route: cams, entryPath: '/x' },
-    want: { kind: 'answer', status: 200, code: null, headers: [['Public', 'OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER']] }
+    want: {
+      kind: 'answer',
+      status: 200,
+      code: null,
+      headers: [['Public', 'OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER']]
+    }
   },
   {
     name: 'OPTIONS * with no route once a backend is chosen: 404',
@@ -129,15 +157,24 @@ const rows: Row[] = [
   { name: 'SETUP without Transport: 461', req: req('SETUP', 'rtsp://gw/x/t1'), want: { kind: 'answer', status: 461 } },
   {
     name: 'SETUP: Transport cut to interleaved TCP',
-    req: req('SETUP', 'rtsp://gw/x/t1', [['Transport', 'RTP/AVP;unicast;client_port=5000-5001,RTP/AVP/TCP;unicast;interleaved=0-1']]),
-    want: { kind: 'forward', req: { headers: [['CSeq', '3'], ['Transport', /^RTP\/AVP\/TCP;unicast;interleaved=0-1$/]] } }
+    req: req('SETUP', 'rtsp://gw/x/t1',
+      [['Transport', 'RTP/AVP;unicast;client_port=5000-5001,RTP/AVP/TCP;unicast;interleaved=0-1']]),
+    want: {
+      kind: 'forward',
+      req: { headers: [['CSeq', '3'], ['Transport', /^RTP\/AVP\/TCP;unicast;interleaved=0-1$/]] }
+    }
   },
   {
     name: 'a Session the backend never granted: 454',
     req: req('PLAY', 'rtsp://gw/x', [['Session', 'S9;timeout=60']]),
     want: { kind: 'answer', status: 454, code: 'TG_ERR_RTSP_SESSION', headers: [['Session', 'S9;timeout=60']] }
   },
-  { name: 'a granted Session: forwarded', req: req('PLAY', 'rtsp://gw/x', [['Session', 'S1']]), ctx: { granted: new Set(['S1']), route: root }, want: { kind: 'forward', route: root } }
+  {
+    name: 'a granted Session: forwarded',
+    req: req('PLAY', 'rtsp://gw/x', [['Session', 'S1']]),
+    ctx: { granted: new Set(['S1']), route: root },
+    want: { kind: 'forward', route: root }
+  }
 ]
 
 t.test('request → decision', async t => {

@@ -186,7 +186,12 @@ t.test('what waits for the connection leaves in order once it opens; nothing is 
   t.equal(pool.get('b')!.sessions, 1, 'the backend is acquired')
   link.queue(Buffer.from('one '))
   const req: RtspRequest = {
-    kind: 'request', method: 'OPTIONS', uri: 'rtsp://b/x', version: 'RTSP/1.0', headers: [['CSeq', '2']], body: Buffer.alloc(0)
+    kind: 'request',
+    method: 'OPTIONS',
+    uri: 'rtsp://b/x',
+    version: 'RTSP/1.0',
+    headers: [['CSeq', '2']],
+    body: Buffer.alloc(0)
   }
   link.queue(req)
   link.send(Buffer.from(' three'))
@@ -205,7 +210,11 @@ t.test('what waits for the connection leaves in order once it opens; nothing is 
 
 t.test('past limits.pendingInputBytes before the connection opens: closed', async t => {
   const server = await backend(t)
-  const { link, route, o } = await makeLink(t, [{ name: 'b', port: server.port }], { limits: { pendingInputBytes: 10 } })
+  const {
+    link,
+    route,
+    o
+  } = await makeLink(t, [{ name: 'b', port: server.port }], { limits: { pendingInputBytes: 10 } })
   link.connect(route)
   link.queue(Buffer.alloc(10))
   t.same(o.closes, [], 'at the limit')
@@ -249,7 +258,8 @@ t.test('a backend that reads nothing: past limits.backendOutputBytes the session
   while (o.closes.length === 0 && link.bytes < 64 << 20) link.write(Buffer.alloc(1 << 20))
   t.ok(link.bytes >= 1 << 20, 'a write on an empty queue is taken whatever its size')
   t.ok(client.paused > 0, 'the client was paused at the high-water mark')
-  t.match(o.errors, [/^TG_ERR_BACKEND_SLOW \d+ bytes would be queued towards the backend \(limits.backendOutputBytes 4096\)$/])
+  t.match(o.errors,
+    [/^TG_ERR_BACKEND_SLOW \d+ bytes would be queued towards the backend \(limits.backendOutputBytes 4096\)$/])
   t.same(o.closes, ['backend-too-slow/backend_error'])
 })
 

@@ -10,7 +10,10 @@ import type { SessionTimers, TimerHandle } from '../../../src/session/timers.js'
 import { makeResponse, serializeMessage } from '../../../src/tunnel/codec/rtsp-message.js'
 
 /** Timers fired by hand: `fire(where)` runs every armed timer of that entry point. */
-function manualTimers (): SessionTimers & { armed: Array<{ where: string, ms: number, fn: () => void }>, fire: (where: string) => void } {
+function manualTimers (): SessionTimers & {
+  armed: Array<{ where: string, ms: number, fn: () => void }>,
+  fire: (where: string) => void
+} {
   const armed: Array<{ where: string, ms: number, fn: () => void, handle: TimerHandle }> = []
   return {
     armed,
@@ -25,9 +28,23 @@ function manualTimers (): SessionTimers & { armed: Array<{ where: string, ms: nu
   }
 }
 
-function order (): { o: ReplyOrder, sent: string[], answered: number[], closed: string[], paused: number, timers: ReturnType<typeof manualTimers> } {
+function order (): {
+  o: ReplyOrder,
+  sent: string[],
+  answered: number[],
+  closed: string[],
+  paused: number,
+  timers: ReturnType<typeof manualTimers>
+} {
   const timers = manualTimers()
-  const r = { sent: [] as string[], answered: [] as number[], closed: [] as string[], paused: 0, timers, o: null as unknown as ReplyOrder }
+  const r = {
+    sent: [] as string[],
+    answered: [] as number[],
+    closed: [] as string[],
+    paused: 0,
+    timers,
+    o: null as unknown as ReplyOrder
+  }
   r.o = new ReplyOrder({
     write: buf => { r.sent.push(/CSeq: (\S+)/.exec(buf.toString())?.[1] ?? '?') },
     answered: status => { r.answered.push(status) },
@@ -125,7 +142,8 @@ t.test('fatal input: pause, flush what came before, then close', async t => {
   t.same(r.closed, ['client-protocol-error/client_error'], 'closed once flushed')
 })
 
-t.test('fatal input: the flush deadline closes (at most the reply timeout); nothing waiting closes at once', async t => {
+t.test('fatal input: the flush deadline closes (at most the reply timeout); nothing waiting closes at ' +
+  'once', async t => {
   const r = order()
   r.o.open('1', 'DESCRIBE')
   r.o.closeAfterFlush('client-protocol-error', 'client_error', 500)

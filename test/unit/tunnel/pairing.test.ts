@@ -16,7 +16,8 @@ const S: PairingSettings = {
   requireSameClientIp: false
 }
 const free = { tunnels: 0, tunnelsFromIp: 0, closing: false }
-const settings = (over: Partial<PairingSettings> = {}, limits: Partial<PairingSettings['limits']> = {}): PairingSettings =>
+const settings = (over: Partial<PairingSettings> = {},
+  limits: Partial<PairingSettings['limits']> = {}): PairingSettings =>
   ({ ...S, ...over, limits: { ...S.limits, ...limits } })
 
 function opened<P> (d: ReturnType<Pairing<P>['offerGet']>): Extract<typeof d, { kind: 'open' }> {
@@ -55,7 +56,13 @@ t.test('a second GET for an open cookie is a duplicate; after the first ends, a 
   const p = new Pairing<string>(settings({}, { maxUnpairedLegs: 0 }))
   const q = new Pairing<string>(S)
   const g = opened(q.offerGet('c', 'a', 0, free))
-  t.same(q.offerGet('c', 'b', 1, free), { kind: 'refuse', code: 'TG_ERR_TUN_DUPLICATE_GET', status: null, limit: null, why: 'duplicate' })
+  t.same(q.offerGet('c', 'b', 1, free), {
+    kind: 'refuse',
+    code: 'TG_ERR_TUN_DUPLICATE_GET',
+    status: null,
+    limit: null,
+    why: 'duplicate'
+  })
   t.equal(q.unpaired, 1, 'the duplicate counts nothing')
   q.getClosed('c', g.id + 99)
   t.ok(q.hasGet('c'), 'a stale id does not close the GET')
@@ -108,7 +115,14 @@ t.test('the portal\'s pair question: attach when the GET is here, else 421 and n
 t.test('tunnel.requireSameClientIp: a POST from another address is refused, either order', async t => {
   const p = new Pairing<string>(settings({ requireSameClientIp: true }))
   p.offerGet('c', 'a', 0, free)
-  const refused = { kind: 'refuse', code: 'TG_ERR_TUN_CLIENT_MISMATCH', status: 403, limit: 'tunnel.requireSameClientIp', why: 'mismatch', getAddress: 'a' }
+  const refused = {
+    kind: 'refuse',
+    code: 'TG_ERR_TUN_CLIENT_MISMATCH',
+    status: 403,
+    limit: 'tunnel.requireSameClientIp',
+    why: 'mismatch',
+    getAddress: 'a'
+  }
   t.same(p.offerPost('c', 'b', 1, 'pb'), refused)
   t.equal(p.unpaired, 1, 'the GET still waits for its own POST')
   t.same(p.offerPost('c', 'a', 2, 'pa'), { kind: 'attach' })
@@ -143,9 +157,22 @@ t.test('limits: unpaired per address, then in total; sessions for a GET; closing
     'then the total')
 
   const q = new Pairing<string>(settings({}, { maxTunnels: 5, maxTunnelsPerIp: 2 }))
-  t.match(q.offerGet('c', 'a', 0, { tunnels: 5, tunnelsFromIp: 0, closing: false }), { code: 'TG_ERR_TUN_TOO_MANY', limit: 'limits.maxTunnels', status: 503 })
-  t.match(q.offerGet('c', 'a', 0, { tunnels: 1, tunnelsFromIp: 2, closing: false }), { code: 'TG_ERR_TUN_IP_LIMIT', limit: 'limits.maxTunnelsPerIp' })
-  t.same(q.offerGet('c', 'a', 0, { ...free, closing: true }), { kind: 'refuse', code: 'TG_ERR_TUN_TOO_MANY', status: 503, limit: null, why: 'closing' })
+  t.match(q.offerGet('c', 'a', 0, { tunnels: 5, tunnelsFromIp: 0, closing: false }), {
+    code: 'TG_ERR_TUN_TOO_MANY',
+    limit: 'limits.maxTunnels',
+    status: 503
+  })
+  t.match(q.offerGet('c', 'a', 0, { tunnels: 1, tunnelsFromIp: 2, closing: false }), {
+    code: 'TG_ERR_TUN_IP_LIMIT',
+    limit: 'limits.maxTunnelsPerIp'
+  })
+  t.same(q.offerGet('c', 'a', 0, { ...free, closing: true }), {
+    kind: 'refuse',
+    code: 'TG_ERR_TUN_TOO_MANY',
+    status: 503,
+    limit: null,
+    why: 'closing'
+  })
   q.offerGet('c', 'a', 0, free)
   t.match(q.offerGet('c', 'a', 0, { tunnels: 9, tunnelsFromIp: 9, closing: true }), { why: 'duplicate' },
     'a duplicate is told as such, before any limit')
@@ -187,7 +214,10 @@ t.test('property: any sequence keeps the counts, the next deadline and the held 
     fc.record({ op: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 700 }) })
   )
   fc.assert(fc.property(fc.array(op, { maxLength: 60 }), fc.boolean(), (ops, sameIp) => {
-    const p = new Pairing<number>(settings({ requireSameClientIp: sameIp }, { maxUnpairedLegs: 1000, maxUnpairedLegsPerIp: 0 }))
+    const p = new Pairing<number>(settings({ requireSameClientIp: sameIp }, {
+      maxUnpairedLegs: 1000,
+      maxUnpairedLegsPerIp: 0
+    }))
     const gets = new Map<string, { id: number, address: string, waiting: ModelLeg | null }>()
     const held = new Map<number, ModelLeg>()
     const seen = new Set<number>()
@@ -214,7 +244,11 @@ t.test('property: any sequence keeps the counts, the next deadline and the held 
           if ((r.refusal !== null) !== mismatch) return false
           if (!mismatch) paired = true
         }
-        gets.set(o.cookie, { id: d.id, address: o.address, waiting: paired ? null : { cookie: o.cookie, address: o.address, deadline: now + 1000 } })
+        gets.set(o.cookie, {
+          id: d.id,
+          address: o.address,
+          waiting: paired ? null : { cookie: o.cookie, address: o.address, deadline: now + 1000 }
+        })
       } else if (o.op === 'post') {
         const post = next++
         const d = p.offerPost(o.cookie, o.address, now, post)
@@ -243,7 +277,8 @@ t.test('property: any sequence keeps the counts, the next deadline and the held 
       } else {
         now += o.ms
         const e = p.expire(now)
-        const wantGets = [...gets].filter(([, g]) => g.waiting !== null && g.waiting.deadline <= now).map(([c]) => c).sort()
+        const wantGets = [...gets].filter(([, g]) =>
+          g.waiting !== null && g.waiting.deadline <= now).map(([c]) => c).sort()
         if (JSON.stringify(e.gets.map(g => g.cookie).sort()) !== JSON.stringify(wantGets)) return false
         for (const c of wantGets) gets.get(c)!.waiting = null
         const wantPosts = [...held].filter(([, h]) => h.deadline <= now).map(([post]) => post).sort((a, b) => a - b)

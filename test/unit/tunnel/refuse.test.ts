@@ -7,11 +7,18 @@ import t from 'tap'
 import net from 'node:net'
 import { refuseConnection } from '../../../src/tunnel/refuse.js'
 
-async function pair (allowHalfOpen = false): Promise<{ server: net.Server, accepted: Promise<net.Socket>, client: net.Socket }> {
+async function pair (allowHalfOpen = false): Promise<{
+  server: net.Server,
+  accepted: Promise<net.Socket>,
+  client: net.Socket
+}> {
   let take!: (s: net.Socket) => void
   const accepted = new Promise<net.Socket>(resolve => { take = resolve })
   // As the front door leaves a socket once its head is read: it was flowing, then paused.
-  const server = net.createServer(s => { const d = (): void => {}; s.on('data', d); s.removeListener('data', d); s.pause(); take(s) })
+  const server = net.createServer(s => {
+    const d = (): void => {}
+    s.on('data', d); s.removeListener('data', d); s.pause(); take(s)
+  })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
   const client = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen })
   await new Promise(resolve => client.once('connect', resolve))

@@ -27,8 +27,10 @@ t.test('probeHttp against real loopback servers', async t => {
   const port = (server.address() as net.AddressInfo).port
 
   t.has(await probeHttp('127.0.0.1', port, '/ok', 1000), { ok: true, status: 200 })
-  t.has(await probeHttp('127.0.0.1', port, '/forbidden', 1000), { ok: true, status: 403 }, 'a 403 still proves a live HTTP server')
-  t.has(await probeHttp('127.0.0.1', port, '/broken', 1000), { ok: false, status: 503, reason: 'HTTP 503' }, '5xx fails')
+  t.has(await probeHttp('127.0.0.1', port, '/forbidden', 1000), { ok: true, status: 403 },
+    'a 403 still proves a live HTTP server')
+  t.has(await probeHttp('127.0.0.1', port, '/broken', 1000), { ok: false, status: 503, reason: 'HTTP 503' },
+    '5xx fails')
   t.same(paths, ['/ok', '/forbidden', '/broken'], 'GET of exactly the probe path')
   t.has(await probeHttp('127.0.0.1', closedPort, '/', 1000), { ok: false, reason: 'ECONNREFUSED' }, 'refused fails')
   const t0 = Date.now()

@@ -66,9 +66,11 @@ t.test('table', async (tt) => {
 
 t.test("Node's Buffer.from(…, 'base64') loses data; the stream decoder does not", async (tt) => {
   // Documented in the reference §3.8 and style guide §5 (Node v20.20.2).
-  tt.equal(Buffer.from('QUI=QUJD', 'base64').toString('latin1'), 'AB', 'Node stops at the first "=": second message lost')
+  tt.equal(Buffer.from('QUI=QUJD', 'base64').toString('latin1'), 'AB',
+    'Node stops at the first "=": second message lost')
   tt.equal(Buffer.from('QQ==QQ==', 'base64').toString('latin1'), 'A', 'Node: second padded segment lost')
-  tt.equal(Buffer.from('dGV', 'base64').toString('latin1'), 'te', 'Node decodes a partial quantum (a split would corrupt)')
+  tt.equal(Buffer.from('dGV', 'base64').toString('latin1'), 'te',
+    'Node decodes a partial quantum (a split would corrupt)')
   tt.equal(oneShot('QUI=QUJD').toString('latin1'), 'ABABC')
   tt.equal(oneShot('QQ==QQ==').toString('latin1'), 'AA')
   const d = new Base64StreamDecoder()
@@ -98,7 +100,12 @@ t.test('reference §1.9 worked example', async (tt) => {
   tt.equal(r1.data.toString('latin1'), OPTIONS)
   const u1 = dm.push(r1.data)
   tt.equal(u1.length, 1)
-  tt.match(u1[0], { kind: 'request', method: 'OPTIONS', uri: 'rtsp://gw.example.net/live/cam1', headers: [['CSeq', '1'], ['User-Agent', 'demo/1.0']] })
+  tt.match(u1[0], {
+    kind: 'request',
+    method: 'OPTIONS',
+    uri: 'rtsp://gw.example.net/live/cam1',
+    headers: [['CSeq', '1'], ['User-Agent', 'demo/1.0']]
+  })
   const s1 = d.push(Buffer.from(DESCRIBE_SEG1))
   tt.equal(d.pendingSymbols, 1, '37 chars: one symbol of a quantum carried over')
   tt.same(dm.push(s1.data), [], 'nothing complete yet')
@@ -120,7 +127,8 @@ t.test('reference §1.9 worked example', async (tt) => {
 const MESSAGES = [
   OPTIONS,
   DESCRIBE,
-  'SETUP rtsp://gw.example.net/live/cam1/trackID=1 RTSP/1.0\r\nCSeq: 3\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n',
+  'SETUP rtsp://gw.example.net/live/cam1/trackID=1 RTSP/1.0\r\nCSeq: 3\r\nTransport: ' +
+    'RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n',
   'PLAY rtsp://gw.example.net/live/cam1/ RTSP/1.0\r\nCSeq: 4\r\nSession: 12345678\r\nRange: npt=0.000-\r\n\r\n',
   'GET_PARAMETER rtsp://gw.example.net/live/cam1/ RTSP/1.0\r\nCSeq: 5\r\nSession: 12345678\r\n\r\n',
   'x', // 1 byte: "eA=="
@@ -141,7 +149,9 @@ t.test('§6 checks 10-14', async (tt) => {
   // 13: MIME 76-column lines (CRLF) plus NULs between and inside quanta
   const mime = b64(expected).replace(/.{76}/g, '$&\r\n')
   tt.same(oneShot(mime), expected, 'check 13: MIME lines')
-  const nuls = Buffer.from(MESSAGES.map((m) => b64(Buffer.from(m, 'latin1')) + '\0').join('').replace(/(.{5})/g, '$1\0 \t'), 'latin1')
+  const nuls = Buffer.from(MESSAGES.map((m) => b64(Buffer.from(m, 'latin1')) + '\0').join('').replace(/(.{5})/g,
+    '$1\0 \t'),
+  'latin1')
   tt.same(oneShot(nuls), expected, 'check 13: NUL/SP/TAB inside and between quanta')
   checkAllSplits(tt, nuls, expected, 'check 13 (NULs)')
   // 14: garbage counted, later messages intact
@@ -157,7 +167,8 @@ t.test('§6 checks 10-14', async (tt) => {
   const m = decodePieces([midGarbage])
   tt.equal(m.garbage, 1, 'the \'*\' is counted')
   const units = new RtspDemuxer().push(m.data)
-  tt.same(units.map((u) => u.kind === 'request' ? u.method : u.kind), ['OPTIONS', 'DESCRIBE', 'SETUP', 'PLAY', 'GET_PARAMETER'], 'every request, the damaged one included, decodes')
+  tt.same(units.map((u) => u.kind === 'request' ? u.method : u.kind),
+    ['OPTIONS', 'DESCRIBE', 'SETUP', 'PLAY', 'GET_PARAMETER'], 'every request, the damaged one included, decodes')
   tt.same(m.data, expected, 'decoded bytes identical to the clean stream')
 })
 
@@ -177,27 +188,30 @@ t.test('large input: output size and speed sanity', async (tt) => {
 t.test('property: per-message / continuous / whitespace+NUL styles, random splits', async (tt) => {
   const message = fc.uint8Array({ minLength: 0, maxLength: 120 }).map((a) => Buffer.from(a))
   const style = fc.constantFrom('per-message', 'continuous', 'mime', 'noise', 'url-safe')
-  fc.assert(fc.property(fc.array(message, { maxLength: 8 }), style, fc.array(fc.nat(), { maxLength: 12 }), (msgs, st, cuts) => {
-    const expected = Buffer.concat(msgs)
-    let text: string
-    switch (st) {
-      case 'continuous': text = expected.toString('base64'); break
-      case 'mime': text = expected.toString('base64').replace(/.{76}/g, '$&\r\n'); break
-      case 'noise': text = msgs.map((m) => m.toString('base64') + '\0').join('').replace(/(.{3})/g, '$1 \0\n'); break
-      case 'url-safe': text = msgs.map((m) => m.toString('base64url') + '='.repeat((4 - (m.toString('base64url').length % 4)) % 4)).join(''); break
-      default: text = msgs.map((m) => m.toString('base64')).join('')
-    }
-    const input = Buffer.from(text, 'latin1')
-    const points = [...new Set(cuts.map((c) => input.length === 0 ? 0 : c % (input.length + 1)))].sort((a, b) => a - b)
-    const pieces: Buffer[] = []
-    let prev = 0
-    for (const p of points) { pieces.push(input.subarray(prev, p)); prev = p }
-    pieces.push(input.subarray(prev))
-    const d = new Base64StreamDecoder()
-    const got = Buffer.concat(pieces.map((p) => d.push(p).data))
-    // An unpadded continuous stream may hold back a partial quantum only if its length is not 0 mod 3.
-    return got.equals(expected) && d.garbageTotal === 0
-  }), { seed: 0x7e57, numRuns: 400 })
+  fc.assert(fc.property(fc.array(message, { maxLength: 8 }), style, fc.array(fc.nat(), { maxLength: 12 }),
+    (msgs, st, cuts) => {
+      const expected = Buffer.concat(msgs)
+      let text: string
+      switch (st) {
+        case 'continuous': text = expected.toString('base64'); break
+        case 'mime': text = expected.toString('base64').replace(/.{76}/g, '$&\r\n'); break
+        case 'noise': text = msgs.map((m) => m.toString('base64') + '\0').join('').replace(/(.{3})/g, '$1 \0\n'); break
+        case 'url-safe': text = msgs.map((m) =>
+          m.toString('base64url') + '='.repeat((4 - (m.toString('base64url').length % 4)) % 4)).join(''); break
+        default: text = msgs.map((m) => m.toString('base64')).join('')
+      }
+      const input = Buffer.from(text, 'latin1')
+      const points = [...new Set(cuts.map((c) => input.length === 0 ? 0 : c % (input.length + 1)))]
+        .sort((a, b) => a - b)
+      const pieces: Buffer[] = []
+      let prev = 0
+      for (const p of points) { pieces.push(input.subarray(prev, p)); prev = p }
+      pieces.push(input.subarray(prev))
+      const d = new Base64StreamDecoder()
+      const got = Buffer.concat(pieces.map((p) => d.push(p).data))
+      // An unpadded continuous stream may hold back a partial quantum only if its length is not 0 mod 3.
+      return got.equals(expected) && d.garbageTotal === 0
+    }), { seed: 0x7e57, numRuns: 400 })
   tt.pass('property held')
 })
 

@@ -85,7 +85,9 @@ function describeUnit (u: RtspUnit): string {
 /** A comparable, compact fingerprint of a unit list (kind, identity, raw bytes length + content). */
 function fingerprint (units: RtspUnit[]): { names: string[], raws: Buffer } {
   return {
-    names: units.map((u) => u.kind === 'frame' ? `$${u.channel}:${u.payload.length}` : u.kind === 'error' ? `error:${u.code}` : `${describeUnit(u)}:${u.raw.length}`),
+    names: units.map((u) => u.kind === 'frame'
+      ? `$${u.channel}:${u.payload.length}`
+      : u.kind === 'error' ? `error:${u.code}` : `${describeUnit(u)}:${u.raw.length}`),
     raws: Buffer.concat(units.map((u) => u.kind === 'error' ? u.data : u.raw))
   }
 }
@@ -136,7 +138,9 @@ function checkTiling (tt: Pick<typeof t, 'fail' | 'ok'>, input: Buffer, units: R
   for (const u of units) {
     if (u.kind === 'error') { tt.fail(`unexpected error unit ${u.code}: ${u.reason}`); return -1 }
     while (pos < input.length && (input[pos] === 0x0d || input[pos] === 0x0a) && input[pos] !== u.raw[0]) pos++
-    if (!input.subarray(pos, pos + u.raw.length).equals(u.raw)) { tt.fail(`unit ${describeUnit(u)} not found at offset ${pos}`); return -1 }
+    if (!input.subarray(pos, pos + u.raw.length).equals(u.raw)) {
+      tt.fail(`unit ${describeUnit(u)} not found at offset ${pos}`); return -1
+    }
     pos += u.raw.length
   }
   return input.length - pos
@@ -227,7 +231,8 @@ for (const [name, exp] of Object.entries(CAPTURES)) {
       if (head.state !== 'ok') throw new Error('bad GET head')
       const up = get.clientToServer.subarray(head.head.headLength)
       const units = demuxPieces([up])
-      ut.same(units.map((u) => u.kind === 'frame' ? `$${u.channel}:${u.payload.length}` : describeUnit(u)), exp.getUpstream)
+      ut.same(units.map((u) => u.kind === 'frame' ? `$${u.channel}:${u.payload.length}` : describeUnit(u)),
+        exp.getUpstream)
       for (const u of units) {
         if (u.kind === 'frame') ut.equal(u.payload[1], 201, 'RTCP receiver report (PT 201) first')
       }
@@ -240,14 +245,17 @@ t.test('quirks the session code must handle', async (tt) => {
   const live555 = legs(loadTcpConnections(`${DIR}ffmpeg-to-live555MediaServer.pcap`))
   const stream = live555.get.serverToClient.subarray(live555.get.serverToClient.indexOf('\r\n\r\n') + 4)
   const seq = demuxPieces([stream]).slice(0, 7).map((u) => u.kind === 'frame' ? `$${u.channel}` : describeUnit(u))
-  tt.same(seq, ['200/1', '200/2', '200/3', '200/4', '$1', '$3', '200/5'], 'live555 sends RTCP SRs before the PLAY reply')
+  tt.same(seq, ['200/1', '200/2', '200/3', '200/4', '$1', '$3', '200/5'],
+    'live555 sends RTCP SRs before the PLAY reply')
   const open = legs(loadTcpConnections(`${DIR}openrtsp-to-live555MediaServer.pcap`))
   const head = parseHttpHead(open.get.clientToServer)
   tt.ok(head.state === 'ok' && head.head.headers.some(([k]) => k === 'CSeq'), 'openRTSP puts CSeq on its HTTP GET')
   const post = parseHttpHead(open.post.clientToServer)
   if (post.state !== 'ok') throw new Error('bad POST head')
-  const units = demuxPieces([new Base64StreamDecoder().push(open.post.clientToServer.subarray(post.head.headLength)).data])
+  const units =
+    demuxPieces([new Base64StreamDecoder().push(open.post.clientToServer.subarray(post.head.headLength)).data])
   const uris = units.flatMap((u) => u.kind === 'request' ? [u.uri] : [])
-  tt.same(uris.slice(0, 3), ['rtsp://127.0.0.1:80/test.mkv', 'rtsp://127.0.0.1:80/test.mkv', 'rtsp://127.0.0.1/test.mkv/track1'],
+  tt.same(uris.slice(0, 3),
+    ['rtsp://127.0.0.1:80/test.mkv', 'rtsp://127.0.0.1:80/test.mkv', 'rtsp://127.0.0.1/test.mkv/track1'],
     'openRTSP switches from :80 to the port-less Content-Base authority mid-session')
 })

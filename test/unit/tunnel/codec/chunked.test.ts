@@ -30,26 +30,35 @@ function encodeChunked (parts: Buffer[], opts: { ext?: boolean, lf?: boolean, tr
 
 t.test('table', async (tt) => {
   tt.same(one('5\r\nQUJDR\r\n0\r\n\r\n'), { data: 'QUJDR', done: true })
-  tt.same(one('5;ext=1\r\nhello\r\n6 ; a ; b="x"\r\n world\r\n0\r\nTrailer: x\r\nMore: y\r\n\r\n'), { data: 'hello world', done: true }, 'extensions ignored, trailers skipped')
+  tt.same(one('5;ext=1\r\nhello\r\n6 ; a ; b="x"\r\n world\r\n0\r\nTrailer: x\r\nMore: y\r\n\r\n'),
+    { data: 'hello world', done: true }, 'extensions ignored, trailers skipped')
   tt.same(one('A\nabcdefghij\n0\n\n'), { data: 'abcdefghij', done: true }, 'bare LF, upper-case hex')
-  tt.same(one('000a\r\nabcdefghij\r\n'), { data: 'abcdefghij', done: false }, 'leading zeros; not done without last chunk')
-  tt.same(one('5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.0\r\n'), { data: 'hello', done: true }, 'bytes after the end are ignored')
+  tt.same(one('000a\r\nabcdefghij\r\n'), { data: 'abcdefghij', done: false },
+    'leading zeros; not done without last chunk')
+  tt.same(one('5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.0\r\n'), { data: 'hello', done: true },
+    'bytes after the end are ignored')
   tt.match(one('zz\r\n'), { error: /bad chunk-size/, done: false })
   tt.match(one('\r\n'), { error: /bad chunk-size/ })
   tt.match(one('5\r\nhelloX\r\n'), { data: 'hello', error: /CRLF/ }, 'data before the error is returned')
   tt.match(one('123456789\r\n'), { error: /hex digits/ })
   tt.match(one('1;' + 'x'.repeat(2000) + '\r\n'), { error: /longer than 1024/ })
-  tt.match(run([Buffer.from('1;' + 'x'.repeat(600)), Buffer.from('x'.repeat(600))]), { error: /longer than 1024/ }, 'size line limit across pushes')
+  tt.match(run([Buffer.from('1;' + 'x'.repeat(600)), Buffer.from('x'.repeat(600))]), { error: /longer than 1024/ },
+    'size line limit across pushes')
   tt.match(one('0\r\n' + 'X: y\r\n'.repeat(2000)), { error: /trailer/ })
-  tt.same(run([Buffer.from('3\r\nabc\r\n0\r\n\r\n')], new ChunkedDecoder({ maxTrailerBytes: 0 })), { data: 'abc', done: true }, 'limits overridable')
+  tt.same(run([Buffer.from('3\r\nabc\r\n0\r\n\r\n')], new ChunkedDecoder({ maxTrailerBytes: 0 })),
+    { data: 'abc', done: true }, 'limits overridable')
   const dec = new ChunkedDecoder()
   dec.push(Buffer.from('zz\r\n'))
-  tt.match(dec.push(Buffer.from('5\r\nhello\r\n')), { data: Buffer.alloc(0), error: /bad chunk-size/ }, 'errors are sticky')
+  tt.match(dec.push(Buffer.from('5\r\nhello\r\n')), { data: Buffer.alloc(0), error: /bad chunk-size/ },
+    'errors are sticky')
 })
 
 t.test('every split and 1 byte at a time', async (tt) => {
   const body = Buffer.from('T1BUSU9OUyBydHNwOi8vZ3cuZXhhbXBsZS5uZXQvbGl2ZS9jYW0xIFJUU1AvMS4wDQpDU2VxOiAxDQpV')
-  const enc = encodeChunked([body.subarray(0, 30), body.subarray(30, 31), body.subarray(31)], { ext: true, trailer: true })
+  const enc = encodeChunked([body.subarray(0, 30), body.subarray(30, 31), body.subarray(31)], {
+    ext: true,
+    trailer: true
+  })
   let bad = 0
   for (let k = 0; k <= enc.length; k++) {
     const r = run([enc.subarray(0, k), enc.subarray(k)])

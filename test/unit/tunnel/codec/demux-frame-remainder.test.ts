@@ -35,25 +35,33 @@ t.test('the read path writes what the demuxer path wrote, on any cut of any stre
   const message = Buffer.from('RTSP/1.0 200 OK\r\nCSeq: 4\r\nSession: 1\r\nContent-Length: 5\r\n\r\nhello')
   const request = Buffer.from('OPTIONS * RTSP/1.0\r\nCSeq: 9\r\n\r\n')
   const unit = fc.oneof(
-    fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3000 })).map(([ch, n]) => encodeInterleaved(ch, Buffer.alloc(n, ch + n))),
+    fc.tuple(fc.integer({ min: 0, max: 3 }),
+      fc.integer({ min: 0, max: 3000 })).map(([ch, n]) => encodeInterleaved(ch, Buffer.alloc(n, ch + n))),
     fc.constant(message), fc.constant(request), fc.constant(Buffer.from('\r\n')))
-  fc.assert(fc.property(fc.array(unit, { maxLength: 30 }), fc.array(fc.integer({ min: 1, max: 9000 }), { minLength: 1, maxLength: 40 }), (units, cuts) => {
-    const stream = Buffer.concat(units)
-    const reads: Buffer[] = []
-    for (let o = 0, i = 0; o < stream.length; i++) { const n = cuts[i % cuts.length]!; reads.push(Buffer.from(stream.subarray(o, o + n))); o += n }
-    const run = (carry: boolean): string[] => {
-      const d = new RtspDemuxer()
-      const log: string[] = []
-      for (const r of reads) {
-        backendPath(d, r, (a, b) => log.push('w:' + (b === undefined ? a : Buffer.concat([a, b])).toString('hex')), carry,
-          u => log.push(`${u.kind}:${u.kind === 'error' ? u.reason : u.raw.toString('hex')}`))
+  fc.assert(fc.property(fc.array(unit, { maxLength: 30 }),
+    fc.array(fc.integer({ min: 1, max: 9000 }), { minLength: 1, maxLength: 40 }), (units, cuts) => {
+      const stream = Buffer.concat(units)
+      const reads: Buffer[] = []
+      for (let o = 0, i = 0; o < stream.length; i++) {
+        const n = cuts[i % cuts.length]!
+        reads.push(Buffer.from(stream.subarray(o, o + n)))
+        o += n
       }
-      return log
-    }
-    const before = run(false)
-    const after = run(true)
-    const frames = (l: string[]): string => l.filter(s => s.startsWith('w:')).map(s => s.slice(2)).join('')
-    return JSON.stringify(before) === JSON.stringify(after) && (frames(after).length > 0) === units.some(u => u[0] === 0x24)
-  }), { numRuns: 400 })
+      const run = (carry: boolean): string[] => {
+        const d = new RtspDemuxer()
+        const log: string[] = []
+        for (const r of reads) {
+          backendPath(d, r, (a, b) => log.push('w:' + (b === undefined ? a : Buffer.concat([a, b])).toString('hex')),
+            carry,
+            u => log.push(`${u.kind}:${u.kind === 'error' ? u.reason : u.raw.toString('hex')}`))
+        }
+        return log
+      }
+      const before = run(false)
+      const after = run(true)
+      const frames = (l: string[]): string => l.filter(s => s.startsWith('w:')).map(s => s.slice(2)).join('')
+      return JSON.stringify(before) === JSON.stringify(after) &&
+      (frames(after).length > 0) === units.some(u => u[0] === 0x24)
+    }), { numRuns: 400 })
   t.pass('same writes, same messages')
 })

@@ -16,24 +16,33 @@ const smuggle = 'Transport: RTP/AVP;unicast;client_port=9000-9001'
 
 t.test('header names hidden in other text are refused', async t => {
   const cases: Array<[string, string, Header[]]> = [
-    ['in a value', 'rtsp://gw/demo/trackID=1', [['CSeq', '3'], ['User-Agent', `x ${smuggle}`], ['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']]],
-    ['in a header name', 'rtsp://gw/demo/trackID=1', [['CSeq', '3'], ['X-Transport', 'RTP/AVP;unicast;client_port=9000-9001']]],
+    ['in a value', 'rtsp://gw/demo/trackID=1',
+      [['CSeq', '3'], ['User-Agent', `x ${smuggle}`], ['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']]],
+    ['in a header name', 'rtsp://gw/demo/trackID=1',
+      [['CSeq', '3'], ['X-Transport', 'RTP/AVP;unicast;client_port=9000-9001']]],
     ['in the query', `rtsp://gw/demo?${smuggle.replace(/ /g, '')}`, [['CSeq', '3']]],
     ['in the path', '/demo/Transport:x', [['CSeq', '3']]],
     ['CSeq in a value', 'rtsp://gw/demo', [['CSeq', '3'], ['Accept', 'application/sdp, CSeq: 9']]],
     ['Content-Length in a value', 'rtsp://gw/demo', [['CSeq', '3'], ['X-Foo', 'a Content-Length: 99']]],
-    ['Session in a digest', 'rtsp://gw/demo', [['CSeq', '3'], ['Authorization', 'Digest username="a Session: 1", uri="rtsp://gw/demo"']]]
+    ['Session in a digest', 'rtsp://gw/demo',
+      [['CSeq', '3'], ['Authorization', 'Digest username="a Session: 1", uri="rtsp://gw/demo"']]]
   ]
   for (const [name, uri, headers] of cases) t.type(ambiguity('SETUP', uri, headers), 'string', name)
   t.match(ambiguity('PLAY', 'rtsp://gw/demo', [['CSeq', '1'], ['CSeq', '2']]), /twice/, 'a singleton twice')
-  t.match(ambiguity('SETUP', 'rtsp://gw/demo', [['Transport', 'a'], ['transport', 'b']]), /twice/, 'Transport twice, any case')
+  t.match(ambiguity('SETUP', 'rtsp://gw/demo', [['Transport', 'a'], ['transport', 'b']]), /twice/,
+    'Transport twice, any case')
 })
 
 t.test('what clients really send passes', async t => {
   const ok: Array<[string, Header[]]> = [
-    ['rtsp://localhost:8554/demo', [['CSeq', '1'], ['User-Agent', 'Lavf59.27.100'], ['Authorization', 'Digest username="u", realm="r", nonce="n", uri="rtsp://localhost:8554/demo", response="x"']]],
+    ['rtsp://localhost:8554/demo',
+      [['CSeq', '1'], ['User-Agent', 'Lavf59.27.100'],
+        ['Authorization',
+          'Digest username="u", realm="r", nonce="n", uri="rtsp://localhost:8554/demo", response="x"']]],
     ['rtsp://cdn-transport:554/x', [['CSeq', '1'], ['Referer', 'rtsp://my-session:80/x']]],
-    ['rtsp://gw/demo/trackID=1', [['CSeq', '4'], ['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1'], ['x-Dynamic-Rate', '1'], ['x-transport-options', 'late-tolerance=2.384'], ['Accept-Ranges', 'npt, clock'], ['Accept-Language', 'en']]]
+    ['rtsp://gw/demo/trackID=1',
+      [['CSeq', '4'], ['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1'], ['x-Dynamic-Rate', '1'],
+        ['x-transport-options', 'late-tolerance=2.384'], ['Accept-Ranges', 'npt, clock'], ['Accept-Language', 'en']]]
   ]
   for (const [uri, headers] of ok) t.equal(ambiguity('SETUP', uri, headers), null, uri)
   const dir = fileURLToPath(new URL('../../../fixtures/captures/', import.meta.url))

@@ -37,7 +37,8 @@ t.test('parseHttpHead', async (tt) => {
   tt.equal(head('\r\n\r\nGET / HTTP/1.0\r\n\r\n').headLength, 22, 'leading blank lines tolerated and counted')
   tt.same(head('GET / HTTP/1.0\r\nX-A: one\r\n two\r\n\r\n').headers, [['X-A', 'one two']], 'obs-fold joined')
   tt.same(head('GET / HTTP/1.0\r\n\r\n').headers, [])
-  for (const partial of ['', 'G', 'GET', 'GET / HTTP/1.0', 'GET / HTTP/1.0\r', 'GET / HTTP/1.0\r\n', 'GET / HTTP/1.0\r\nA: b\r\n\r', '\r\n']) {
+  for (const partial of ['', 'G', 'GET', 'GET / HTTP/1.0', 'GET / HTTP/1.0\r', 'GET / HTTP/1.0\r\n',
+    'GET / HTTP/1.0\r\nA: b\r\n\r', '\r\n']) {
     tt.same(parseHttpHead(Buffer.from(partial)), { state: 'incomplete' }, `incomplete: ${JSON.stringify(partial)}`)
   }
   const errors: Array<[string, string]> = [
@@ -57,7 +58,8 @@ t.test('parseHttpHead', async (tt) => {
   }
   const big = 'GET / HTTP/1.0\r\n' + 'X-Pad: ' + 'a'.repeat(9000) + '\r\n\r\n'
   tt.match(parseHttpHead(Buffer.from(big)), { state: 'error', code: 'TG_ERR_HTTP_HEAD_TOO_LARGE' }, 'over 8192 bytes')
-  tt.match(parseHttpHead(Buffer.from(big.slice(0, 8192))), { state: 'error', code: 'TG_ERR_HTTP_HEAD_TOO_LARGE' }, 'limit reached without blank line')
+  tt.match(parseHttpHead(Buffer.from(big.slice(0, 8192))), { state: 'error', code: 'TG_ERR_HTTP_HEAD_TOO_LARGE' },
+    'limit reached without blank line')
   tt.match(parseHttpHead(Buffer.from(big), { maxHeadBytes: 16384 }), { state: 'ok' }, 'limit overridable')
   const exactly = 'GET / HTTP/1.0\r\nX: ' + 'b'.repeat(8192 - 23) + '\r\n\r\n'
   tt.equal(exactly.length, 8192)
@@ -71,36 +73,83 @@ t.test('classifyTunnelLeg', async (tt) => {
   const cases: Array<[string, string, unknown]> = [
     ['§1.9 GET', GET_19, { leg: 'get', cookie: '7f3c2a91d04b5e86' }],
     ['§1.9 POST', POST_19, { leg: 'post', cookie: '7f3c2a91d04b5e86' }],
-    ['FFmpeg GET (HTTP/1.1, Range, Icy-MetaData)', 'GET /live HTTP/1.1\r\nRange: bytes=0-\r\nConnection: close\r\nIcy-MetaData: 1\r\nx-sessioncookie: c008e0d7f160f387\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n', { leg: 'get', cookie: 'c008e0d7f160f387' }],
-    ['live555 GET with CSeq', 'GET /t HTTP/1.0\r\nCSeq: 1\r\nx-sessioncookie: f5e0ec185651abeedf3b8f2\r\n\r\n', { leg: 'get', cookie: 'f5e0ec185651abeedf3b8f2' }],
-    ['gortsplib GET with Content-Length', 'GET /t HTTP/1.1\r\nContent-Length: 30000\r\nX-Sessioncookie: 0123456789abcdef0123456789abcdef\r\n\r\n', { leg: 'get', cookie: '0123456789abcdef0123456789abcdef' }],
-    ['header name case X-SessionCookie, value with +/=', 'POST /t HTTP/1.0\r\nX-SessionCookie:  ab+/cd==  \r\n\r\n', { leg: 'post', cookie: 'ab+/cd==' }],
+    ['FFmpeg GET (HTTP/1.1, Range, Icy-MetaData)',
+      'GET /live HTTP/1.1\r\nRange: bytes=0-\r\nConnection: close\r\nIcy-MetaData: 1\r\nx-sessioncookie: ' +
+      'c008e0d7f160f387\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n',
+      { leg: 'get', cookie: 'c008e0d7f160f387' }],
+    ['live555 GET with CSeq', 'GET /t HTTP/1.0\r\nCSeq: 1\r\nx-sessioncookie: f5e0ec185651abeedf3b8f2\r\n\r\n', {
+      leg: 'get',
+      cookie: 'f5e0ec185651abeedf3b8f2'
+    }],
+    ['gortsplib GET with Content-Length',
+      'GET /t HTTP/1.1\r\nContent-Length: 30000\r\nX-Sessioncookie: 0123456789abcdef0123456789abcdef\r\n\r\n',
+      { leg: 'get', cookie: '0123456789abcdef0123456789abcdef' }],
+    ['header name case X-SessionCookie, value with +/=', 'POST /t HTTP/1.0\r\nX-SessionCookie:  ab+/cd==  \r\n\r\n', {
+      leg: 'post',
+      cookie: 'ab+/cd=='
+    }],
     ['cookie case preserved', 'GET / HTTP/1.0\r\nx-sessioncookie: AbC\r\n\r\n', { leg: 'get', cookie: 'AbC' }],
-    ['Axis query cookie', 'GET /axis-media/media.amp?videocodec=h264&sessioncookie=3f2a-99%2B1 HTTP/1.0\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n', { leg: 'get', cookie: '3f2a-99+1' }],
-    ['Axis query cookie on POST', 'POST /x?sessioncookie=abc HTTP/1.0\r\nContent-Length: 84\r\n\r\n', { leg: 'post', cookie: 'abc' }],
-    ['GET with Accept only', 'GET / HTTP/1.0\r\nAccept: text/html, application/x-rtsp-tunnelled;q=1\r\n\r\n', { leg: 'error', code: 'TG_ERR_TUN_NO_COOKIE', status: 400 }],
-    ['POST with Content-Type only', 'POST / HTTP/1.0\r\nContent-Type: Application/X-RTSP-Tunnelled\r\n\r\n', { leg: 'error', code: 'TG_ERR_TUN_NO_COOKIE', status: 400 }],
-    ['empty cookie', 'GET / HTTP/1.0\r\nx-sessioncookie:   \r\n\r\n', { leg: 'error', code: 'TG_ERR_TUN_BAD_COOKIE', status: 400 }],
-    ['cookie too long', `GET / HTTP/1.0\r\nx-sessioncookie: ${'a'.repeat(129)}\r\n\r\n`, { leg: 'error', code: 'TG_ERR_TUN_BAD_COOKIE', status: 400 }],
-    ['conflicting cookies', 'GET / HTTP/1.0\r\nx-sessioncookie: a\r\nX-SessionCookie: b\r\n\r\n', { leg: 'error', code: 'TG_ERR_TUN_BAD_COOKIE', status: 400 }],
-    ['bad percent-encoding in query cookie', 'GET /?sessioncookie=%zz HTTP/1.0\r\n\r\n', { leg: 'error', code: 'TG_ERR_TUN_BAD_COOKIE', status: 400 }],
+    ['Axis query cookie',
+      'GET /axis-media/media.amp?videocodec=h264&sessioncookie=3f2a-99%2B1 HTTP/1.0\r\nAccept: ' +
+      'application/x-rtsp-tunnelled\r\n\r\n',
+      { leg: 'get', cookie: '3f2a-99+1' }],
+    ['Axis query cookie on POST', 'POST /x?sessioncookie=abc HTTP/1.0\r\nContent-Length: 84\r\n\r\n', {
+      leg: 'post',
+      cookie: 'abc'
+    }],
+    ['GET with Accept only', 'GET / HTTP/1.0\r\nAccept: text/html, application/x-rtsp-tunnelled;q=1\r\n\r\n', {
+      leg: 'error',
+      code: 'TG_ERR_TUN_NO_COOKIE',
+      status: 400
+    }],
+    ['POST with Content-Type only', 'POST / HTTP/1.0\r\nContent-Type: Application/X-RTSP-Tunnelled\r\n\r\n', {
+      leg: 'error',
+      code: 'TG_ERR_TUN_NO_COOKIE',
+      status: 400
+    }],
+    ['empty cookie', 'GET / HTTP/1.0\r\nx-sessioncookie:   \r\n\r\n', {
+      leg: 'error',
+      code: 'TG_ERR_TUN_BAD_COOKIE',
+      status: 400
+    }],
+    ['cookie too long', `GET / HTTP/1.0\r\nx-sessioncookie: ${'a'.repeat(129)}\r\n\r\n`, {
+      leg: 'error',
+      code: 'TG_ERR_TUN_BAD_COOKIE',
+      status: 400
+    }],
+    ['conflicting cookies', 'GET / HTTP/1.0\r\nx-sessioncookie: a\r\nX-SessionCookie: b\r\n\r\n', {
+      leg: 'error',
+      code: 'TG_ERR_TUN_BAD_COOKIE',
+      status: 400
+    }],
+    ['bad percent-encoding in query cookie', 'GET /?sessioncookie=%zz HTTP/1.0\r\n\r\n', {
+      leg: 'error',
+      code: 'TG_ERR_TUN_BAD_COOKIE',
+      status: 400
+    }],
     ['plain web GET', 'GET /index.html HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n', { leg: 'none' }],
     ['plain web POST', 'POST /form HTTP/1.1\r\nContent-Type: application/json\r\n\r\n', { leg: 'none' }],
     ['HEAD with cookie', 'HEAD / HTTP/1.0\r\nx-sessioncookie: abc\r\n\r\n', { leg: 'none' }]
   ]
   for (const [name, text, expected] of cases) tt.match(classifyTunnelLeg(head(text)), expected as object, name)
-  tt.same(classifyTunnelLeg(head('GET / HTTP/1.0\r\nx-sessioncookie: abc\r\n\r\n'), { minCookie: 16 }).leg, 'error', 'minCookie option')
-  tt.same(classifyTunnelLeg(head(`GET / HTTP/1.0\r\nx-sessioncookie: ${'a'.repeat(200)}\r\n\r\n`), { maxCookie: 256 }).leg, 'get', 'maxCookie option')
-  tt.same(classifyTunnelLeg(head(`GET / HTTP/1.0\r\nx-sessioncookie: ${'a'.repeat(128)}\r\n\r\n`)).leg, 'get', '128 accepted by default')
+  tt.same(classifyTunnelLeg(head('GET / HTTP/1.0\r\nx-sessioncookie: abc\r\n\r\n'), { minCookie: 16 }).leg, 'error',
+    'minCookie option')
+  tt.same(classifyTunnelLeg(head(`GET / HTTP/1.0\r\nx-sessioncookie: ${'a'.repeat(200)}\r\n\r\n`),
+    { maxCookie: 256 }).leg,
+  'get', 'maxCookie option')
+  tt.same(classifyTunnelLeg(head(`GET / HTTP/1.0\r\nx-sessioncookie: ${'a'.repeat(128)}\r\n\r\n`)).leg, 'get',
+    '128 accepted by default')
 })
 
 t.test('buildTunnelGetReply / buildHttpError', async (tt) => {
   tt.equal(buildTunnelGetReply().toString('latin1'),
     'HTTP/1.0 200 OK\r\nServer: tunnelgate\r\nConnection: close\r\nDate: Thu, 19 Aug 1982 18:30:00 GMT\r\n' +
     'Cache-Control: no-store\r\nPragma: no-cache\r\nContent-Type: application/x-rtsp-tunnelled\r\n\r\n')
-  tt.match(buildTunnelGetReply({ serverName: 'gw/2' }).toString(), /^HTTP\/1\.0 200 OK\r\nServer: gw\/2\r\nConnection: close\r\n/)
+  tt.match(buildTunnelGetReply({ serverName: 'gw/2' }).toString(),
+    /^HTTP\/1\.0 200 OK\r\nServer: gw\/2\r\nConnection: close\r\n/)
   tt.notMatch(buildTunnelGetReply({ serverName: '' }).toString(), /Server:/)
-  tt.equal(buildTunnelGetReply({ serverName: 'a\r\nX-Evil: 1' }).toString().split('\r\n').length, 9, 'no header injection via serverName')
+  tt.equal(buildTunnelGetReply({ serverName: 'a\r\nX-Evil: 1' }).toString().split('\r\n').length, 9,
+    'no header injection via serverName')
   const reply = buildTunnelGetReply().toString().toLowerCase()
   for (const h of ['content-length', 'transfer-encoding', 'x-server-ip-address']) tt.notOk(reply.includes(h), `no ${h}`)
   const err = buildHttpError(400, 'Bad Request', [['X-Reason', 'no\r\ncookie']]).toString('latin1')

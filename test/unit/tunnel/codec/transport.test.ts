@@ -7,7 +7,8 @@ import t from 'tap'
 import fc from 'fast-check'
 import assert from 'node:assert/strict'
 import {
-  chooseTransport, filterTcpTransports, formatInterleavedTransport, formatTransport, parseInterleaved, parseSessionHeader,
+  chooseTransport, filterTcpTransports, formatInterleavedTransport, formatTransport, parseInterleaved,
+  parseSessionHeader,
   parseTransport, type TransportSpec
 } from '../../../../src/tunnel/codec/transport.js'
 
@@ -92,16 +93,20 @@ t.test('filterTcpTransports', async (tt) => {
     ['RTP/AVP;multicast', null],
     ['', null],
     ['RTP/AVP/TCP;unicast;interleaved=0-1', 'RTP/AVP/TCP;unicast;interleaved=0-1'],
-    ['RTP/AVP;unicast;client_port=5000-5001,RTP/AVP/TCP;unicast;interleaved=0-1', 'RTP/AVP/TCP;unicast;interleaved=0-1'],
-    ['RTP/AVP/TCP;unicast;interleaved=0-1, RTP/AVP;unicast;client_port=6970-6971', 'RTP/AVP/TCP;unicast;interleaved=0-1'],
+    ['RTP/AVP;unicast;client_port=5000-5001,RTP/AVP/TCP;unicast;interleaved=0-1',
+      'RTP/AVP/TCP;unicast;interleaved=0-1'],
+    ['RTP/AVP/TCP;unicast;interleaved=0-1, RTP/AVP;unicast;client_port=6970-6971',
+      'RTP/AVP/TCP;unicast;interleaved=0-1'],
     ['RTP/AVP/TCP;unicast;destination=203.0.113.9;interleaved=2-3', 'RTP/AVP/TCP;unicast;interleaved=2-3'],
     ['RTP/AVP/TCP;unicast;Destination;interleaved=2-3', 'RTP/AVP/TCP;unicast;interleaved=2-3'],
     ['rtp/avp/tcp;unicast', 'rtp/avp/tcp;unicast'],
-    ['RTP/AVPF/TCP;unicast;interleaved=0-1,RTP/SAVP/TCP;unicast;interleaved=2-3', 'RTP/AVPF/TCP;unicast;interleaved=0-1,RTP/SAVP/TCP;unicast;interleaved=2-3'],
+    ['RTP/AVPF/TCP;unicast;interleaved=0-1,RTP/SAVP/TCP;unicast;interleaved=2-3',
+      'RTP/AVPF/TCP;unicast;interleaved=0-1,RTP/SAVP/TCP;unicast;interleaved=2-3'],
     ['RTP/AVP/TCP;unicast;mode="PLAY";interleaved=0-1', 'RTP/AVP/TCP;unicast;mode="PLAY";interleaved=0-1'],
     ['RTP/AVP/TCP;unicast;destination="a,b";interleaved=0-1', 'RTP/AVP/TCP;unicast;interleaved=0-1'],
     // live555 reply style (from the captures): destination removed, source kept
-    ['RTP/AVP/TCP;unicast;destination=127.0.0.1;source=127.0.0.1;interleaved=0-1', 'RTP/AVP/TCP;unicast;source=127.0.0.1;interleaved=0-1']
+    ['RTP/AVP/TCP;unicast;destination=127.0.0.1;source=127.0.0.1;interleaved=0-1',
+      'RTP/AVP/TCP;unicast;source=127.0.0.1;interleaved=0-1']
   ]
   for (const [input, expected] of cases) tt.equal(filterTcpTransports(input), expected, JSON.stringify(input))
   tt.equal(filterTcpTransports('RTP/AVP/TCP;' + 'x'.repeat(5000)), null, 'over MAX_TRANSPORT_VALUE')
@@ -134,12 +139,21 @@ t.test('parseSessionHeader', async (tt) => {
 })
 
 t.test('transports', async (t) => {
-  t.same(chooseTransport('RTP/AVP/TCP;unicast;interleaved=4-5'), { lower: 'tcp', interleaved: [4, 5], raw: 'RTP/AVP/TCP;unicast;interleaved=4-5' })
+  t.same(chooseTransport('RTP/AVP/TCP;unicast;interleaved=4-5'), {
+    lower: 'tcp',
+    interleaved: [4, 5],
+    raw: 'RTP/AVP/TCP;unicast;interleaved=4-5'
+  })
   t.match(chooseTransport('RTP/AVP/TCP;unicast'), { lower: 'tcp' })
-  t.match(chooseTransport('RTP/AVP;multicast, RTP/AVP;unicast;client_port=5000-5001'), { lower: 'udp', clientPort: [5000, 5001] })
+  t.match(chooseTransport('RTP/AVP;multicast, RTP/AVP;unicast;client_port=5000-5001'), {
+    lower: 'udp',
+    clientPort: [5000, 5001]
+  })
   t.equal(chooseTransport('RTP/AVP;unicast'), undefined, 'UDP without client_port')
   t.equal(chooseTransport('RTP/AVP/TCP;unicast;mode=record'), undefined)
   t.equal(chooseTransport('RAW/RAW/UDP;unicast'), undefined)
-  t.equal(formatTransport({ kind: 'tcp', rtpChannel: 0, rtcpChannel: 1 }, 0xab), 'RTP/AVP/TCP;unicast;interleaved=0-1;ssrc=000000AB;mode="PLAY"')
-  t.equal(formatTransport({ kind: 'udp', host: '1.2.3.4', rtpPort: 5000, rtcpPort: 5001 }, 1, [6000, 6001]), 'RTP/AVP;unicast;client_port=5000-5001;server_port=6000-6001;ssrc=00000001;mode="PLAY"')
+  t.equal(formatTransport({ kind: 'tcp', rtpChannel: 0, rtcpChannel: 1 }, 0xab),
+    'RTP/AVP/TCP;unicast;interleaved=0-1;ssrc=000000AB;mode="PLAY"')
+  t.equal(formatTransport({ kind: 'udp', host: '1.2.3.4', rtpPort: 5000, rtcpPort: 5001 }, 1, [6000, 6001]),
+    'RTP/AVP;unicast;client_port=5000-5001;server_port=6000-6001;ssrc=00000001;mode="PLAY"')
 })

@@ -8,9 +8,18 @@ const demo = new URL('../../../../../media/demo.mp4', import.meta.url).pathname
 t.test('SDP of the demo file', async (t) => {
   const src = await MediaSource.open(demo)
   t.teardown(() => src.close())
-  const sdp = buildSdp({ name: 'demo', origin: '127.0.0.1', sessionId: '1', durationSec: src.durationSec, tracks: src.sdpTracks() })
+  const sdp = buildSdp({
+    name: 'demo',
+    origin: '127.0.0.1',
+    sessionId: '1',
+    durationSec: src.durationSec,
+    tracks: src.sdpTracks()
+  })
   // Independent truth: extract SPS/PPS with ffmpeg's Annex-B bitstream filter.
-  const r = await runPeer('sh', ['-c', `ffmpeg -v error -i ${demo} -map 0:v -c copy -bsf:v h264_mp4toannexb -frames:v 1 -f h264 - | od -An -v -tx1`], { timeoutMs: 20000 })
+  const r = await runPeer('sh',
+    ['-c',
+      `ffmpeg -v error -i ${demo} -map 0:v -c copy -bsf:v h264_mp4toannexb -frames:v 1 -f h264 - | od -An -v -tx1`],
+    { timeoutMs: 20000 })
   t.equal(r.code, 0)
   const bytes = Buffer.from(r.stdout.replace(/\s+/g, ''), 'hex')
   const nals: Buffer[] = []
@@ -31,7 +40,9 @@ t.test('SDP of the demo file', async (t) => {
   t.match(sdp, /a=rtpmap:96 H264\/90000\r\n/)
   t.match(sdp, /packetization-mode=1/)
   // AAC: config is the AudioSpecificConfig, checked against ffprobe's extradata.
-  const p = await runPeer('ffprobe', ['-v', 'error', '-select_streams', 'a', '-show_entries', 'stream=extradata', '-show_data', '-of', 'default=nw=1', demo])
+  const p = await runPeer('ffprobe',
+    ['-v', 'error', '-select_streams', 'a', '-show_entries', 'stream=extradata', '-show_data', '-of', 'default=nw=1',
+      demo])
   const hex = /00000000: ([0-9a-f ]+)/.exec(p.stdout)?.[1]?.replace(/\s+/g, '').slice(0, 10)
   t.ok(hex, 'ffprobe prints extradata')
   t.match(sdp, `config=${hex}`)
@@ -43,7 +54,19 @@ t.test('SDP of the demo file', async (t) => {
 })
 
 t.test('live SDP has an open range', async (t) => {
-  const sdp = buildSdp({ name: 'x', origin: '0.0.0.0', sessionId: '1', tracks: [{ kind: 'audio', payloadType: 97, control: 'trackID=1', sampleRate: 48000, channels: 2, asc: Buffer.from('1190', 'hex') }] })
+  const sdp = buildSdp({
+    name: 'x',
+    origin: '0.0.0.0',
+    sessionId: '1',
+    tracks: [{
+      kind: 'audio',
+      payloadType: 97,
+      control: 'trackID=1',
+      sampleRate: 48000,
+      channels: 2,
+      asc: Buffer.from('1190', 'hex')
+    }]
+  })
   t.match(sdp, /a=range:npt=now-\r\na=type:broadcast\r\n/)
   t.match(sdp, /config=1190/)
   t.ok(sdp.startsWith('v=0\r\n'))
