@@ -35,9 +35,8 @@ t.test('two tunnels read through one shared buffer, every message and frame cut 
   // One write queue per GET: a reply never starts before the one ahead of it has left.
   const queues = new Map<string, Promise<void>>()
   const send = (cookie: string, buf: Buffer): void => {
-    queues.set(cookie,
-      (queues.get(cookie) ??
-        Promise.resolve()).then(async () => { await dribble(gets.get(cookie)!, buf, cuts.get(cookie)!) }))
+    const before = queues.get(cookie) ?? Promise.resolve()
+    queues.set(cookie, before.then(async () => { await dribble(gets.get(cookie)!, buf, cuts.get(cookie)!) }))
   }
   let nextCut = 7
   const server = net.createServer(sock => {
@@ -53,9 +52,9 @@ t.test('two tunnels read through one shared buffer, every message and frame cut 
           gets.set(cookie, sock)
           cuts.set(cookie, nextCut)
           nextCut = 13
-          send(cookie,
-            Buffer.from('HTTP/1.0 200 OK\r\nContent-Type: application/x-rtsp-tunnelled\r\nCache-Control: no-store\r\n' +
-              '\r\n'))
+          send(cookie, Buffer.from(
+            'HTTP/1.0 200 OK\r\nContent-Type: application/x-rtsp-tunnelled\r\nCache-Control: no-store\r\n\r\n'
+          ))
           return
         }
         body = head.slice(i + 4)

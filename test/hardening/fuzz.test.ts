@@ -120,10 +120,8 @@ const caseArb: fc.Arbitrary<Case> = fc.oneof(
 async function send (port: number, c: Case): Promise<void> {
   const cookie = randomBytes(12).toString('base64url')
   await Promise.all(c.legs.map(async raw => {
-    const bytes = recookie(raw,
-      cookie).toString('latin1').includes('COOKIE')
-      ? Buffer.from(raw.toString('latin1').replace(/COOKIE/g, cookie),
-        'latin1')
+    const bytes = recookie(raw, cookie).toString('latin1').includes('COOKIE')
+      ? Buffer.from(raw.toString('latin1').replace(/COOKIE/g, cookie), 'latin1')
       : recookie(raw, cookie)
     await new Promise<void>(resolve => {
       const s = net.connect(port, '127.0.0.1')

@@ -23,8 +23,9 @@ const quietLog = { info () {}, warn () {}, error () {} }
 let origin: OriginHandle
 let browser: Browser
 
-async function cluster (tt: Test, extra: Record<string,
-  unknown> = {}): Promise<{ portals: Gateway[], relays: Gateway[] }> {
+async function cluster (
+  tt: Test, extra: Record<string, unknown> = {}
+): Promise<{ portals: Gateway[], relays: Gateway[] }> {
   const base = { host: '127.0.0.1', port: 0, logLevel: 'silent', workers: 0, ops: { port: 0 }, ...extra }
   const secret = { cluster: { secret: TEST_CLUSTER_SECRET } }
   const relays: Gateway[] = []

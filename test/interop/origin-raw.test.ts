@@ -93,8 +93,9 @@ t.test('raw RTSP against the origin', async (t) => {
     const url = `rtsp://127.0.0.1:${media.port}/clip`
     await setupBoth(c, url)
     const seen: Array<{ at: number, seq: number, ts: number, ch: number }> = []
-    c.onFrame = (ch,
-      p) => { if (ch % 2 === 0) seen.push({ at: Date.now(), ch, seq: p.readUInt16BE(2), ts: p.readUInt32BE(4) }) }
+    c.onFrame = (ch, p) => {
+      if (ch % 2 === 0) seen.push({ at: Date.now(), ch, seq: p.readUInt16BE(2), ts: p.readUInt32BE(4) })
+    }
     const play = await c.request('PLAY', `${url}/`, { Range: 'npt=0-' })
     t.equal(play.status, 200)
     t.match(play.header('range'), /^npt=0\.000-4\.\d{3}$/)

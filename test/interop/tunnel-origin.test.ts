@@ -69,11 +69,10 @@ t.test('the origin is idle afterwards', tt => assertOriginIdle(tt, origin!, 'ori
 t.test('two origins behind one gateway: concurrent sessions are spread over both', async tt => {
   const o1 = await startOrigin({ port: 0, host: '127.0.0.1', logger: quietLog })
   const o2 = await startOrigin({ port: 0, host: '127.0.0.1', logger: quietLog })
-  const gw2 = await startTestGateway(tt,
-    [{ name: 'origin-a', url: `rtsp://127.0.0.1:${o1.port}` }, {
-      name: 'origin-b',
-      url: `rtsp://127.0.0.1:${o2.port}`
-    }])
+  const gw2 = await startTestGateway(tt, [
+    { name: 'origin-a', url: `rtsp://127.0.0.1:${o1.port}` },
+    { name: 'origin-b', url: `rtsp://127.0.0.1:${o2.port}` }
+  ])
   tt.teardown(async () => { await o1.close(); await o2.close() })
   const url = `rtsp://127.0.0.1:${gw2.port}/demo`
   const runs = [0, 1, 2,

@@ -11,8 +11,9 @@ import { chooseBackend, isFull } from '../../../src/balancer/policy.js'
 
 const route = { path: '/', backends: [] }
 
-function makePool (extra: Record<string,
-  unknown> = {}): { pool: BackendPool, metrics: ReturnType<typeof createMetrics> } {
+type Metrics = ReturnType<typeof createMetrics>
+
+function makePool (extra: Record<string, unknown> = {}): { pool: BackendPool, metrics: Metrics } {
   const config = buildConfig([{
     workers: 0,
     backends: [{ name: 'a', url: 'rtsp://127.0.0.1:1001' }, {
@@ -30,8 +31,7 @@ function makePool (extra: Record<string,
 
 const snap = (pool: BackendPool, name: string) =>
   pool.snapshots(route).find(s => s.name === name) ?? (() => { throw new Error(name) })()
-const gauge = async (m: ReturnType<typeof createMetrics>, name: string, labels: Record<string,
-  string>): Promise<number | undefined> => {
+const gauge = async (m: Metrics, name: string, labels: Record<string, string>): Promise<number | undefined> => {
   const got = await m.registry.getSingleMetric(name)!.get()
   return got.values.find(v =>
     Object.entries(labels).every(([k, w]) => String((v.labels as Record<string, unknown>)[k]) === w))?.value

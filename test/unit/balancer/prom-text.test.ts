@@ -32,8 +32,7 @@ async function roundTrip (registry: Registry<any>, samples: PromSample[],
   for (const metric of json) {
     for (const v of metric.values as Array<{
       value: number,
-      labels: Record<string,
-      string | number>,
+      labels: Record<string, string | number>,
       metricName?: string
     }>) {
       expected++

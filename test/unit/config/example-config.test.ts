@@ -41,8 +41,7 @@ t.test('every setting in the example has a comment', async (t) => {
   })
   t.same(uncommented, [], 'each key line is preceded by a comment line')
   // The commented-out optional key parses too when enabled.
-  const optional = parseYaml(readFileSync(EXAMPLE,
-    'utf8').replace('  # mediaDir: /srv/media', '  mediaDir: /srv/media')) as Record<string,
-    unknown>
+  const enabled = readFileSync(EXAMPLE, 'utf8').replace('  # mediaDir: /srv/media', '  mediaDir: /srv/media')
+  const optional = parseYaml(enabled) as Record<string, unknown>
   t.equal(buildConfig([optional]).origin.mediaDir, '/srv/media')
 })

@@ -39,8 +39,9 @@ t.test('a throw goes to the owner, the fallback comes back', async t => {
 t.test('the hook injects at one entry point for one tag', async t => {
   const victim = owner('ua-victim')
   const other = owner('ua-other')
-  setFaultHook((where,
-    tag) => { if (where === 'tunnel-post-data' && tag.includes('victim')) throw new InjectedFault(where) })
+  setFaultHook((where, tag) => {
+    if (where === 'tunnel-post-data' && tag.includes('victim')) throw new InjectedFault(where)
+  })
   let ran = 0
   contained(victim, 'tunnel-post-data', () => { ran++ })()
   contained(other, 'tunnel-post-data', () => { ran++ })()

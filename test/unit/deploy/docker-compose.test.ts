@@ -102,8 +102,7 @@ t.test('compose.yml: 2 portals, 3 relays, 2 origins and Prometheus scraping each
   }
 
   // prometheus.yml scrapes every portal and relay on its ops port with the token, every origin on its metrics port.
-  const prom = parseYaml(readFileSync(PROMETHEUS,
-    'utf8')) as {
+  const prom = parseYaml(readFileSync(PROMETHEUS, 'utf8')) as {
     scrape_configs: Array<{
       job_name: string,
       metrics_path?: string,

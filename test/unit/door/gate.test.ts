@@ -18,8 +18,9 @@ const HASHES = { alice: hashPassword('alice-pw', 1024), bob: hashPassword('bob-p
 const basic = (user: string, pw: string): [string, string] =>
   ['Authorization', `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`]
 
-function makeGate (auth: Record<string,
-  unknown> = {}): { gate: Gate, metrics: GatewayMetrics, clock: { now: number }, log: () => string } {
+interface GateUnderTest { gate: Gate, metrics: GatewayMetrics, clock: { now: number }, log: () => string }
+
+function makeGate (auth: Record<string, unknown> = {}): GateUnderTest {
   const config = buildConfig([{
     auth: {
       basic: [{ user: 'alice', hash: HASHES.alice }, { user: 'bob', hash: HASHES.bob }],
@@ -44,11 +45,9 @@ const retry = (v: GateVerdict): string | undefined =>
 
 async function value (m: GatewayMetrics, name: string, labels: Record<string, string>): Promise<number> {
   const got = await m.registry.getSingleMetric(name)!.get()
-  return got.values.filter(v =>
-    Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)).reduce((n,
-    v) => n +
-      v.value,
-  0)
+  const matches = (v: { labels: object }): boolean =>
+    Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)
+  return got.values.filter(matches).reduce((n, v) => n + v.value, 0)
 }
 
 t.test('per address: N failures, then 429 + Retry-After growing, with no scrypt run; success after the ' +
