@@ -98,14 +98,30 @@ export class Pump {
  * Send `cases` as they were found: each at its offset, but never more than `maxConns` connections
  * at once (a long list, e.g. a generated range, is pumped through like the run that made it).
  */
-export async function replayCases (port: number, cases: readonly TimedCase[], maxConns = DEFAULT_CONNECTIONS): Promise<void> {
+export async function replayCases (
+  port: number,
+  cases: readonly TimedCase[],
+  maxConns = DEFAULT_CONNECTIONS
+): Promise<void> {
   const pump = new Pump(port, maxConns)
   const t0 = Date.now()
   let i = 0
-  await pump.run(() => { const c = cases[i++]!; return { index: c.index, plan: c.plan } }, () => i >= cases.length || cases[i]!.atMs > Date.now() - t0)
+  await pump.run(
+    () => {
+      const c = cases[i++]!
+      return { index: c.index, plan: c.plan }
+    },
+    () => i >= cases.length || cases[i]!.atMs > Date.now() - t0
+  )
   while (i < cases.length) {
     await new Promise(resolve => setTimeout(resolve, Math.max(1, Math.min(50, cases[i]!.atMs - (Date.now() - t0)))))
-    await pump.run(() => { const c = cases[i++]!; return { index: c.index, plan: c.plan } }, () => i >= cases.length || cases[i]!.atMs > Date.now() - t0)
+    await pump.run(
+      () => {
+        const c = cases[i++]!
+        return { index: c.index, plan: c.plan }
+      },
+      () => i >= cases.length || cases[i]!.atMs > Date.now() - t0
+    )
   }
   await pump.drain()
 }

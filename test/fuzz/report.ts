@@ -3,7 +3,12 @@ import type { CampaignResult } from './campaign.js'
 import { describe } from './resources.js'
 
 export function report (r: CampaignResult): string {
-  const top = (m: Map<string, number>, n: number): string => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `${k} ${v}`).join(', ')
+  const top = (m: Map<string, number>, n: number): string =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')
   const lines = [
     `layout ${r.layout}: seed ${r.seed}, ${r.seconds.toFixed(0)} s of traffic, ${r.stats.cases} cases (${r.casesPerSecond.toFixed(0)}/s), ${r.stats.conns} connections (${r.connsPerSecond.toFixed(0)}/s), ${r.restarts} restart(s)`,
     `  cases by kind: ${top(r.stats.kinds, 10)}`,
@@ -13,7 +18,9 @@ export function report (r: CampaignResult): string {
   ]
   if (r.findings.length === 0) lines.push('  oracles: all held')
   for (const f of r.findings) {
-    lines.push(`  FAILED ${f.oracle}: ${f.signature} (first after ${(f.afterMs / 1000).toFixed(1)} s, seen ${f.occurrences}x)`)
+    lines.push(
+      `  FAILED ${f.oracle}: ${f.signature} (first after ${(f.afterMs / 1000).toFixed(1)} s, seen ${f.occurrences}x)`
+    )
     lines.push(`    ${f.known ? 'known, fixture' : 'fixture'}: ${f.fixture ?? '-'}   replay: ${f.replay ?? '-'}`)
     lines.push(`    ${f.message.split('\n').slice(0, 6).join('\n    ')}`)
   }
