@@ -74,7 +74,9 @@ function clientFrame (opcode: number, payload: Buffer): Buffer {
 async function flood (s: net.Socket, chunk: Buffer, ms: number, stop: () => boolean = () => false): Promise<number> {
   const end = Date.now() + ms
   while (Date.now() < end && !s.destroyed && !stop()) {
-    if (!s.write(chunk)) { await Promise.race([new Promise(resolve => s.once('drain', resolve)), pause(Math.max(1, end - Date.now()))]) }
+    if (!s.write(chunk)) {
+      await Promise.race([new Promise(resolve => s.once('drain', resolve)), pause(Math.max(1, end - Date.now()))])
+    }
   }
   return s.bytesWritten - s.writableLength
 }
@@ -191,7 +193,9 @@ t.test('a backend granting a new Session id per reply: closed at limits.sessions
   const gw = await startTestGateway(t, [backend], { limits: { sessionsPerTunnel: 8 } })
   const c = await TunnelClient.open(gw.port)
   const statuses: number[] = []
-  for (let i = 0; i < 12 && !c.get.closed; i++) statuses.push((await c.request('OPTIONS', c.url).catch(() => ({ status: 0 }))).status)
+  for (
+    let i = 0; i < 12 && !c.get.closed; i++
+  ) statuses.push((await c.request('OPTIONS', c.url).catch(() => ({ status: 0 }))).status)
   t.same(statuses.slice(0, 8), Array(8).fill(200), 'the first 8 ids are kept')
   t.equal(statuses[8], 502, 'the 9th new id: RTSP 502')
   await c.get.waitClosed(5000, 'the tunnel closed')
@@ -210,7 +214,9 @@ function live555LikeScript (udp: dgram.Socket, seen: Buffer[]): Parameters<typeo
       const at = text.search(/Transport:/i)
       const m = at === -1 ? null : /^Transport:\s*([^\r\n]*)/i.exec(text.slice(at))
       const port = m === null ? null : /client_port=(\d+)/.exec(m[1]!)?.[1]
-      if (unit.method === 'SETUP' && port !== undefined && port !== null) { udp.send(Buffer.from('RTP to the port a client chose'), Number(port), '127.0.0.1') }
+      if (unit.method === 'SETUP' && port !== undefined && port !== null) {
+        udp.send(Buffer.from('RTP to the port a client chose'), Number(port), '127.0.0.1')
+      }
     }
     inner(unit, conn)
   }
@@ -333,7 +339,8 @@ t.test('an SDP over 256 KiB still has the backend address masked and its control
         { length: 6000 },
         (_, i) => `a=x-pad-${i}:${createHash('sha256').update(String(i)).digest('hex')}`
       ).join('\r\n')
-      const sdp = `v=0\r\no=- 1 1 IN IP4 ${conn.backend.host}\r\ns=big\r\nc=IN IP4 ${conn.backend.host}\r\nt=0 0\r\n${pad}\r\na=control:${self}/big/\r\nm=video 0 RTP/AVP 96\r\na=control:${self}/big/trackID=1\r\n`
+      const sdp = `v=0\r\no=- 1 1 IN IP4 ${conn.backend.host}\r\ns=big\r\nc=IN IP4 ${conn.backend.host}\r\nt=0 0\r\n${
+        pad}\r\na=control:${self}/big/\r\nm=video 0 RTP/AVP 96\r\na=control:${self}/big/trackID=1\r\n`
       conn.respond(req, 200, 'OK', [['Content-Base', `${self}/big/`], ['Content-Type', 'application/sdp']], sdp)
       return true
     }

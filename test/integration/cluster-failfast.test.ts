@@ -115,7 +115,9 @@ t.test('relay joins, leaves and drains: only moved tunnels fail, and fast', asyn
     // Both legs through one portal: its POST goes straight to the GET's relay, with no hand-shake.
     const asksAt = async (g: Gateway): Promise<number> => {
       let n = 0
-      for (const result of ['known', 'unknown', 'error']) n += await metricValue(g, 'tunnelgate_relay_post_asks_total', { result }) ?? 0
+      for (const result of [
+        'known', 'unknown', 'error'
+      ]) n += await metricValue(g, 'tunnelgate_relay_post_asks_total', { result }) ?? 0
       return n
     }
     const before = await asksAt(p1)

@@ -255,7 +255,8 @@ t.test(
     const blockedAt = sender.bytes
     tt.ok(
       conn.socket.writableLength > 0,
-      `backend blocked with ${conn.socket.writableLength} bytes unsent after ${(blockedAt / 1e6).toFixed(1)} MB (no drain for 500 ms)`
+      `backend blocked with ${conn.socket.writableLength} bytes unsent after ${
+        (blockedAt / 1e6).toFixed(1)} MB (no drain for 500 ms)`
     )
     tt.ok(maxQueued <= 1024 * 1024, `gateway queue towards the client stayed small (max ${maxQueued} bytes)`)
     tt.ok(maxHeld <= 1024 * 1024, `gateway held at most ${maxHeld} unread backend bytes`)

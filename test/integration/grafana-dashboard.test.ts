@@ -52,7 +52,8 @@ t.test('the dashboard queries the promised figures', async t => {
 
 for (const workers of [0, 2]) {
   t.test(
-    `every queried metric is in /metrics on the ops listener, read with its token as Prometheus does (workers: ${workers})`,
+    `every queried metric is in /metrics on the ops listener, read with its token as Prometheus does (workers: ${
+      workers})`,
     async t => {
       const origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: quiet })
       t.teardown(() => origin.close())

@@ -50,7 +50,8 @@ net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
     )
   } else if (typeof a === 'object' && a !== null) {
     dialled.push(
-      `${(a as { host?: string }).host ?? 'localhost'}:${(a as { port?: number, path?: string }).port ?? (a as { path?: string }).path}`
+      `${(a as { host?: string }).host ?? 'localhost'}:${
+        (a as { port?: number, path?: string }).port ?? (a as { path?: string }).path}`
     )
   } else dialled.push(`${typeof args[1] === 'string' ? args[1] : 'localhost'}:${String(a)}`)
   return (realConnect as (...x: unknown[]) => net.Socket).apply(this, args)
@@ -87,13 +88,16 @@ t.test('token and address-list primitives', async t => {
     { ok: false, reason: 'malformed' },
     'JWT without exp refused'
   )
-  const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({ path: '/', exp: now() + 60 })).toString('base64url')}.`
+  const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${
+    Buffer.from(JSON.stringify({ path: '/', exp: now() + 60 })).toString('base64url')}.`
   t.match(verifyToken(none, [SECRET], now()), { ok: false, reason: 'bad-algorithm' }, 'alg none refused')
   t.match(verifyToken(signJwt(SECRET, { path: '/', exp: now() + 60 }, { alg: 'HS512' }), [SECRET], now()), {
     ok: false,
     reason: 'bad-algorithm'
   })
-  for (const junk of ['', 'a.b', 'tg1.x.y.z', '...', 'a'.repeat(5000), 'tg1.1.%%.x']) t.equal(verifyToken(junk, [SECRET], now()).ok, false, `junk '${junk.slice(0, 12)}' refused`)
+  for (const junk of [
+    '', 'a.b', 'tg1.x.y.z', '...', 'a'.repeat(5000), 'tg1.1.%%.x'
+  ]) t.equal(verifyToken(junk, [SECRET], now()).ok, false, `junk '${junk.slice(0, 12)}' refused`)
   // Grants (the HTTP routes' grant cookie): their own signing domain, so neither passes for the other.
   const grant = signGrant(SECRET, '/hls/cam1', now() + 60)
   t.match(
@@ -194,7 +198,9 @@ t.test(
       auth: { tokenSecrets: [SECRET] },
       cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 }
     })
-    for (let i = 0; i < 100 && (await fetch(`http://127.0.0.1:${portal.port}/readyz`)).status !== 200; i++) await new Promise(resolve => setTimeout(resolve, 100))
+    for (
+      let i = 0; i < 100 && (await fetch(`http://127.0.0.1:${portal.port}/readyz`)).status !== 200; i++
+    ) await new Promise(resolve => setTimeout(resolve, 100))
     const c = await TunnelClient.open(portal.port, {
       cookie: newCookie(),
       path: `/live/cam1?token=${encodeURIComponent(signHmacToken(SECRET, '/live/cam1', now() + 60))}`,
@@ -440,7 +446,9 @@ t.test(
       auth: { tokenSecrets: [SECRET] },
       cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 }
     })
-    for (let i = 0; i < 100 && (await fetch(`http://127.0.0.1:${portal.port}/readyz`)).status !== 200; i++) await new Promise(resolve => setTimeout(resolve, 100))
+    for (
+      let i = 0; i < 100 && (await fetch(`http://127.0.0.1:${portal.port}/readyz`)).status !== 200; i++
+    ) await new Promise(resolve => setTimeout(resolve, 100))
     const ff = await runPeer(
       'ffmpeg',
       [

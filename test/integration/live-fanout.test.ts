@@ -134,7 +134,9 @@ t.test('start time: a viewer of a playing live path starts sooner than a direct 
   const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!
   tt.ok(
     median(relayed) < median(direct),
-    `median time to first RTP: relayed ${median(relayed).toFixed(1)} ms < direct ${median(direct).toFixed(1)} ms (relayed ${relayed.map(x => x.toFixed(0)).join('/')}, direct ${direct.map(x => x.toFixed(0)).join('/')})`
+    `median time to first RTP: relayed ${median(relayed).toFixed(1)} ms < direct ${
+      median(direct).toFixed(1)} ms (relayed ${relayed.map(x => x.toFixed(0)).join('/')}, direct ${
+      direct.map(x => x.toFixed(0)).join('/')})`
   )
 })
 

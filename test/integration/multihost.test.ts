@@ -119,7 +119,8 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
     const r = await bed.run(host, 'node', [CLIENT_SCRIPT, JSON.stringify(cfg)], { timeoutMs })
     if (r.code !== 0) {
       throw new Error(
-        `client script in ${host.name} failed (code ${r.code}, timedOut ${r.timedOut}): ${r.stderr.slice(-2000)} ${r.stdout.slice(-2000)}`
+        `client script in ${host.name} failed (code ${r.code}, timedOut ${r.timedOut}): ${r.stderr.slice(-2000)} ${
+          r.stdout.slice(-2000)}`
       )
     }
     return r.stdout.split('\n').filter(l => l.trim() !== '').map(l => JSON.parse(l) as Record<string, unknown>)
@@ -146,7 +147,9 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
       tcp: [...origins.map(o => `${o.ip}:554`), ...relays.map(r => `${r.ip}:8081`)],
       timeoutMs: 20_000
     })
-    for (const p of portals) startNode(p, ['portal', '--port', '80', '--host', '0.0.0.0', ...relays.flatMap(r => ['--relay', `${r.ip}:8081`])])
+    for (
+      const p of portals
+    ) startNode(p, ['portal', '--port', '80', '--host', '0.0.0.0', ...relays.flatMap(r => ['--relay', `${r.ip}:8081`])])
     await script(h('r1'), { mode: 'wait', tcp: portals.map(p => `${p.ip}:80`), timeoutMs: 20_000 })
     for (const p of portals) {
       const up = metricByLabel(await opsMetrics(p), 'tunnelgate_relay_up', 'relay')
@@ -184,7 +187,8 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
     t.equal(
       open.code,
       0,
-      `the same ffprobe from host r1 succeeds (${open.ms} ms): ${open.stdout.trim().replace(/\n/g, ',')} ${open.stderr.slice(-500)}`
+      `the same ffprobe from host r1 succeeds (${open.ms} ms): ${open.stdout.trim().replace(/\n/g, ',')} ${
+        open.stderr.slice(-500)}`
     )
     t.comment(`[${since()}] step 1 done`)
   })
@@ -195,7 +199,8 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
     const r1 = relays[0]!
     const raw = async (send: string): Promise<string> =>
       String((await script(origins[1]!, { mode: 'raw', to: `${r1.ip}:8081`, send }, 10_000))[0]?.received ?? '')
-    const forgedGet = `GET /demo HTTP/1.0\r\nx-sessioncookie: ${'f'.repeat(22)}\r\nX-Tunnelgate-Client: ${client.ip}\r\nX-Tunnelgate-Path: %2F\r\n\r\n`
+    const forgedGet = `GET /demo HTTP/1.0\r\nx-sessioncookie: ${'f'.repeat(22)}\r\nX-Tunnelgate-Client: ${
+      client.ip}\r\nX-Tunnelgate-Path: %2F\r\n\r\n`
     t.match(await raw(forgedGet), /^HTTP\/1\.[01] 403/, 'a GET with forged X-Tunnelgate-Client/-Path: 403')
     t.match(
       await raw(`DESCRIBE rtsp://${r1.ip}:8081/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n`),
@@ -288,11 +293,14 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
       const relay = relays.find(r => r.ip === relayIp)!
       const choices = new Map<string, number>()
       for (const body of bodies.slice(1)) {
-        for (const [b, n] of metricByLabel(body, 'tunnelgate_backend_choices_total', 'backend')) choices.set(b, (choices.get(b) ?? 0) + n)
+        for (
+          const [b, n] of metricByLabel(body, 'tunnelgate_backend_choices_total', 'backend')
+        ) choices.set(b, (choices.get(b) ?? 0) + n)
       }
       const top = [...choices.entries()].sort((a, b) => b[1] - a[1])[0]![0]
       const origin = origins.find(o => top.includes(o.ip)) ?? origins[0]!
-      victims = `relay ${relay.name} (legs so far ${JSON.stringify(Object.fromEntries(legs))}), origin ${origin.name} (choices so far ${JSON.stringify(Object.fromEntries(choices))})`
+      victims = `relay ${relay.name} (legs so far ${JSON.stringify(Object.fromEntries(legs))}), origin ${
+        origin.name} (choices so far ${JSON.stringify(Object.fromEntries(choices))})`
       killedAt = Date.now()
       await Promise.all([bed.kill(procs.get(relay.name)!), bed.kill(procs.get(origin.name)!)])
       t.comment(`[${since()}] killed ${victims}; ${results.length} tunnels had finished`)

@@ -22,7 +22,9 @@ function checkShape (t: Test, p: ProcessInfo): void {
   t.ok(Number.isInteger(p.pid) && p.pid! > 0, `${p.id}: pid`)
   t.ok(Number.isInteger(p.fds) && p.fds! > 3, `${p.id}: fds ${p.fds}`)
   const h = p.handles!
-  for (const k of ['timers', 'tcp', 'pipes', 'other'] as const) t.ok(Number.isInteger(h[k]) && h[k] >= 0, `${p.id}: handles.${k} ${h[k]}`)
+  for (
+    const k of ['timers', 'tcp', 'pipes', 'other'] as const
+  ) t.ok(Number.isInteger(h[k]) && h[k] >= 0, `${p.id}: handles.${k} ${h[k]}`)
   t.equal(
     Object.values(h.byType).reduce((a, b) => a + b, 0),
     h.timers + h.tcp + h.pipes + h.other,
@@ -138,7 +140,8 @@ t.test('two relay workers: one entry each, queried over IPC, their numbers move'
   // relayed as messages: src/route/relayed-post.ts).
   t.ok(
     w.fds >= wb.fds + 2 && w.procFds >= wb.procFds + 2,
-    `${w.id}: fds grew by the GET and the backend connection (${wb.fds} -> ${w.fds}, /proc ${wb.procFds} -> ${w.procFds})`
+    `${w.id}: fds grew by the GET and the backend connection (${wb.fds} -> ${w.fds}, /proc ${wb.procFds} -> ${
+      w.procFds})`
   )
   t.ok(w.sockets >= wb.sockets + 2, `${w.id}: sockets grew (${wb.sockets} -> ${w.sockets})`)
   t.equal(during.tunnels, base.tunnels + 1, 'tunnels gauge +1')

@@ -143,7 +143,9 @@ for (const auth of [false, true]) {
           )
         }
       }
-      for (const path of ['/metrics', '/status', '/status/live', '/', '/admin/openapi.json']) t.equal((await fetch(`http://127.0.0.1:${l.ops.opsPort}${path}`)).status, 200, `${path} on the ops listener: 200`)
+      for (const path of [
+        '/metrics', '/status', '/status/live', '/', '/admin/openapi.json'
+      ]) t.equal((await fetch(`http://127.0.0.1:${l.ops.opsPort}${path}`)).status, 200, `${path} on the ops listener: 200`)
 
       // The crawl: everything the public port answers, with and without credentials.
       const seen: Array<[string, string]> = []
@@ -185,14 +187,16 @@ for (const auth of [false, true]) {
         'a WebSocket of version 12',
         await exchange(
           port,
-          'GET /rtsp-over-websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 12\r\n\r\n'
+          'GET /rtsp-over-websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 12\r\n\r\n'
         )
       ])
       seen.push([
         'a tunnel GET without credentials',
         await exchange(
           port,
-          'GET /live/cam1 HTTP/1.0\r\nx-sessioncookie: Qh7Jk2Lm9Np4Rs6Tzz\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n',
+          'GET /live/cam1 HTTP/1.0\r\nx-sessioncookie: Qh7Jk2Lm9Np4Rs6Tzz\r\n' +
+          'Accept: application/x-rtsp-tunnelled\r\n\r\n',
           500
         )
       ])

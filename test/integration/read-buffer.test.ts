@@ -19,7 +19,10 @@ import { pause, waitFor } from '../helpers/wait.js'
 
 const FRAMES = 6000
 
-/** ≈24 MB of frames (up to 8000-byte payloads, some empty), two replies among them: more than loopback TCP buffers take in while the client does not read. */
+/**
+ * ≈24 MB of frames (up to 8000-byte payloads, some empty), two replies among them: more than loopback TCP buffers
+ * take in while the client does not read.
+ */
 function stream (): { bytes: Buffer, frames: Buffer[] } {
   return frameStream({
     count: FRAMES,
@@ -51,7 +54,10 @@ async function backendBlocked (conn: BackendConn): Promise<void> {
   )
 }
 
-/** The client stops reading while the backend sends stream(); once the backend blocks it reads again and gets it all. */
+/**
+ * The client stops reading while the backend sends stream(); once the backend blocks it reads again and gets it
+ * all.
+ */
 async function stallThenRead (
   tt: Test,
   conn: BackendConn,
@@ -132,5 +138,7 @@ t.test('backend.readBufferBytes is checked', async t => {
       `refused: ${JSON.stringify(v)}`
     )
   }
-  for (const v of [0, 1024, 65536, 1 << 20]) t.equal(buildConfig([{ backend: { readBufferBytes: v } }]).backend.readBufferBytes, v)
+  for (const v of [
+    0, 1024, 65536, 1 << 20
+  ]) t.equal(buildConfig([{ backend: { readBufferBytes: v } }]).backend.readBufferBytes, v)
 })

@@ -130,7 +130,8 @@ t.test(
     // An Axis-style GET (cookie and token in the query) that has sent no request yet.
     const axis = new GetLeg(await connect(port), COOKIES[1]!)
     await axis.write(
-      `GET /axis-media/media.amp?sessioncookie=${AXIS_COOKIE}&token=${T_AXIS} HTTP/1.0\r\nx-sessioncookie: ${COOKIES[1]!}\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n`
+      `GET /axis-media/media.amp?sessioncookie=${AXIS_COOKIE}&token=${T_AXIS} HTTP/1.0\r\nx-sessioncookie: ${
+        COOKIES[1]!}\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n`
     )
     t.equal(await getStatusLine(axis), 'HTTP/1.0 200 OK', 'the Axis GET is open')
     // Basic credentials.
@@ -180,7 +181,9 @@ t.test(
     )
     await new Promise(resolve => setTimeout(resolve, 500))
     const views: Array<[string, string]> = []
-    for (const p of ['/status', '/status/live', '/status/summary', '/admin/tunnels', '/metrics']) views.push([p, await ops(p)])
+    for (const p of [
+      '/status', '/status/live', '/status/summary', '/admin/tunnels', '/metrics'
+    ]) views.push([p, await ops(p)])
     t.match(views[1]![1], /"path":"\/axis-media\/media\.amp"/, '/status/live names the Axis stream by its path')
 
     for (const c of [q, b]) c.close()

@@ -79,7 +79,8 @@ const getHead = (cookie: string, extra = ''): string =>
 const postHead = (cookie: string, extra = ''): string =>
   `POST /live/cam1 HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\n${extra}\r\n`
 const wsHead =
-  'GET /rtsp-over-websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: binary\r\n\r\n'
+  'GET /rtsp-over-websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: binary\r\n\r\n'
 const preamble = (proof: string): string => `${PREAMBLE}${proof}\r\n`
 const claims = (over: Partial<ForwardClaims>): ForwardClaims => ({
   kind: 'get',
@@ -91,7 +92,8 @@ const claims = (over: Partial<ForwardClaims>): ForwardClaims => ({
 })
 
 t.test(
-  "through the portal: the relay node sees the client's own address; the client's X-Tunnelgate-* headers change nothing",
+  "through the portal: the relay node sees the client's own address; " +
+  "the client's X-Tunnelgate-* headers change nothing",
   async t => {
     const cookie = newCookie()
     const forged: Array<[string, string]> = [

@@ -35,7 +35,9 @@ function checkReplyHead (tt: Test, head: { statusLine: string, headers: Header[]
   tt.equal(h('Cache-Control'), 'no-store', `${name}: Cache-Control`)
   tt.equal(h('Pragma'), 'no-cache', `${name}: Pragma`)
   tt.equal(h('Connection'), 'close', `${name}: Connection`)
-  for (const banned of ['Content-Length', 'Transfer-Encoding', 'x-server-ip-address']) tt.equal(h(banned), undefined, `${name}: no ${banned}`)
+  for (const banned of [
+    'Content-Length', 'Transfer-Encoding', 'x-server-ip-address'
+  ]) tt.equal(h(banned), undefined, `${name}: no ${banned}`)
 }
 
 /** OPTIONS through the tunnel and back: proves both legs are paired and the GET is open. */
@@ -63,7 +65,8 @@ t.test('check 1: immediate exact HTTP/1.0 reply, before any backend connection; 
   checkReplyHead(tt, head, 'plain GET')
   tt.equal(
     head.text,
-    'HTTP/1.0 200 OK\r\nServer: tunnelgate\r\nConnection: close\r\nDate: Thu, 19 Aug 1982 18:30:00 GMT\r\nCache-Control: no-store\r\nPragma: no-cache\r\nContent-Type: application/x-rtsp-tunnelled\r\n\r\n',
+    'HTTP/1.0 200 OK\r\nServer: tunnelgate\r\nConnection: close\r\nDate: Thu, 19 Aug 1982 18:30:00 GMT\r\n' +
+    'Cache-Control: no-store\r\nPragma: no-cache\r\nContent-Type: application/x-rtsp-tunnelled\r\n\r\n',
     'DSS-template head, byte for byte'
   )
   tt.equal(get.bodyLength, 0, 'nothing after the head yet')
@@ -149,7 +152,11 @@ t.test('check 4: POST before GET binds; lone GET / lone POST dropped after the p
   // Gap 0: POST (with its first request) and GET written back to back.
   {
     const cookie = newCookie(23)
-    const post = await PostLeg.open(gw.port, { cookie }, b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1)))
+    const post = await PostLeg.open(
+      gw.port,
+      { cookie },
+      b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1))
+    )
     const get = await GetLeg.open(gw.port, { cookie })
     checkReplyHead(tt, await get.readHead(), 'GET after POST (gap 0)')
     tt.equal((await get.response(1)).status, 200, 'request sent before the GET existed is answered')
@@ -242,7 +249,8 @@ t.test('check 6: GET then POST of one cookie on the same TCP connection is refus
   await leg.readHead()
   await writeAsync(
     s,
-    `POST /live/cam1 HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\nExpires: Sun, 9 Jan 1972 00:00:00 GMT\r\n\r\n` +
+    `POST /live/cam1 HTTP/1.0\r\nx-sessioncookie: ${
+      cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\nExpires: Sun, 9 Jan 1972 00:00:00 GMT\r\n\r\n` +
       b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1))
   )
   await leg.waitClosed(2000, 'the connection carrying GET and POST to be closed')
@@ -298,7 +306,8 @@ t.test('check 9: chunked POST is de-chunked; Expect: 100-continue does not stall
   const post = new PostLeg(s, cookie)
   await writeAsync(
     s,
-    `POST /live/cam1 HTTP/1.1\r\nHost: gw.example.net\r\nx-sessioncookie: ${cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n`
+    `POST /live/cam1 HTTP/1.1\r\nHost: gw.example.net\r\nx-sessioncookie: ${
+      cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n`
   )
   // Do not wait for "100 Continue" (clients must not block on the POST); send the body at once.
   const body = Buffer.from(

@@ -108,7 +108,8 @@ t.test('the first head (read by the front door) counts the same limit hits', asy
   const lines = await hits('limits.httpHeaders')
   t.match(
     await send(
-      `GET /healthz HTTP/1.1\r\nHost: gw.test\r\n${Array.from({ length: 12 }, (_, i) => `X-H${i}: ${i}\r\n`).join('')}\r\n`
+      `GET /healthz HTTP/1.1\r\nHost: gw.test\r\n${
+        Array.from({ length: 12 }, (_, i) => `X-H${i}: ${i}\r\n`).join('')}\r\n`
     ),
     /^HTTP\/1\.0 431 /,
     'too many lines: 431'

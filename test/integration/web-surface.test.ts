@@ -100,7 +100,9 @@ t.test(
       await closed
       if (path === '/healthz') tt.same(JSON.parse(replies[0]!.body), { status: 'ok' }, 'healthz body')
       if (path === '/readyz') tt.same(JSON.parse(replies[0]!.body), { status: 'ready' }, 'readyz body')
-      if (path === '/metrics' && status === 404) { tt.notMatch(replies[0]!.body, /tunnelgate_/, 'no metric on the tunnel port') }
+      if (path === '/metrics' && status === 404) {
+        tt.notMatch(replies[0]!.body, /tunnelgate_/, 'no metric on the tunnel port')
+      }
       if (path === '/metrics' && status === 200) {
         tt.match(replies[0]!.headers['content-type'] ?? '', /^text\/plain/, 'metrics content type')
         tt.match(replies[0]!.body, /^tunnelgate_tunnels_active 1$/m, 'metrics show the open tunnel')

@@ -186,7 +186,9 @@ t.test('handshake and frame errors are refused with codes and close codes', asyn
     s.on('data', d => chunks.push(d))
     await new Promise(resolve => s.once('connect', resolve))
     s.write(
-      'GET /rtsp-over-websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: binary\r\n\r\n'
+      'GET /rtsp-over-websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+      'Sec-WebSocket-Protocol: binary\r\n\r\n'
     )
     await waitFor(
       () => Buffer.concat(chunks).includes('\r\n\r\n'),
@@ -204,7 +206,8 @@ t.test('handshake and frame errors are refused with codes and close codes', asyn
   tt.same([close1[0], close1.readUInt16BE(2)], [0x88, 1002], 'unmasked frame → close frame 1002')
   tt.equal(await errorCount(gw, 'TG_ERR_WS_PROTOCOL'), e1 + 1, 'TG_ERR_WS_PROTOCOL counted')
   const e2 = await errorCount(gw, 'TG_ERR_WS_TOO_LARGE')
-  const big = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4]) // a 1 MiB message announced, over limits.wsMessageBytes
+  // a 1 MiB message announced, over limits.wsMessageBytes
+  const big = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4])
   const close2 = await raw(big)
   tt.same([close2[0], close2.readUInt16BE(2)], [0x88, 1009], 'oversized message → close frame 1009')
   tt.equal(await errorCount(gw, 'TG_ERR_WS_TOO_LARGE'), e2 + 1, 'TG_ERR_WS_TOO_LARGE counted')
