@@ -40,7 +40,9 @@ export function watchPage (page: Page): PageLog {
   const log: PageLog = { errors: [], wsFramesIn: 0 }
   page.on('pageerror', e => log.errors.push(`pageerror: ${e.message}`))
   page.on('console', m => {
-    if (m.type() === 'error' && !/favicon\.ico|404 \(Not Found\)/.test(m.text() + (m.location().url ?? ''))) { log.errors.push(`console: ${m.text()}`) }
+    if (m.type() === 'error' && !/favicon\.ico|404 \(Not Found\)/.test(m.text() + (m.location().url ?? ''))) {
+      log.errors.push(`console: ${m.text()}`)
+    }
   })
   page.on('websocket', ws => { ws.on('framereceived', () => { log.wsFramesIn++ }) })
   return log
@@ -74,7 +76,9 @@ export async function until<T> (
   const deadline = Date.now() + timeoutMs
   let v = await fn()
   while (!ok(v)) {
-    if (Date.now() > deadline) { throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(v)}`) }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(v)}`)
+    }
     await new Promise(resolve => setTimeout(resolve, 200))
     v = await fn()
   }

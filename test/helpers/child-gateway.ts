@@ -152,7 +152,9 @@ async function listening (port: number, procs: ChildProc[]): Promise<void> {
     })
     if (ok) return
     const dead = procs.find(p => p.child.exitCode !== null)
-    if (dead !== undefined || Date.now() > deadline) { throw new Error(`port ${port} not listening: ${procs.map(p => `${p.name}: ${p.stderr.slice(-500)}`).join('; ')}`) }
+    if (dead !== undefined || Date.now() > deadline) {
+      throw new Error(`port ${port} not listening: ${procs.map(p => `${p.name}: ${p.stderr.slice(-500)}`).join('; ')}`)
+    }
     await new Promise(resolve => setTimeout(resolve, 100))
   }
 }
@@ -168,7 +170,9 @@ export async function healthz (port: number, timeoutMs = 1000): Promise<boolean>
 async function healthy (port: number, procs: ChildProc[]): Promise<void> {
   const deadline = Date.now() + 20_000
   while (!(await healthz(port))) {
-    if (Date.now() > deadline) { throw new Error(`no /healthz on ${port}: ${procs.map(p => `${p.name}: ${p.stderr.slice(-500)}`).join('; ')}`) }
+    if (Date.now() > deadline) {
+      throw new Error(`no /healthz on ${port}: ${procs.map(p => `${p.name}: ${p.stderr.slice(-500)}`).join('; ')}`)
+    }
     await new Promise(resolve => setTimeout(resolve, 100))
   }
   // A portal forwards legs only to relays its probe has seen up; readiness says so.

@@ -59,7 +59,9 @@ export async function metricValue (
   const got = await m.get()
   let sum: number | undefined
   for (const v of got.values) {
-    if (Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)) { sum = (sum ?? 0) + v.value }
+    if (Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)) {
+      sum = (sum ?? 0) + v.value
+    }
   }
   return sum
 }

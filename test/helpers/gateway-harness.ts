@@ -58,7 +58,9 @@ export async function metric (gw: Gateway, name: string, labels: Record<string, 
   const got = await m.get()
   let sum = 0
   for (const v of got.values) {
-    if (Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)) { sum += v.value }
+    if (Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)) {
+      sum += v.value
+    }
   }
   return sum
 }
@@ -77,7 +79,8 @@ export async function settled (gw: Gateway, backends: ScriptedBackend[] = [], ti
     if (active === 0 && unpaired === 0 && open === 0 && gw.relay.activeSessions === 0) return
     if (Date.now() > deadline) {
       throw new Error(
-        `not settled after ${timeoutMs} ms: tunnels_active=${active} unpaired=${unpaired} backend connections open=${open}`
+        `not settled after ${timeoutMs} ms: tunnels_active=${active} unpaired=${unpaired} backend connections open=${
+          open}`
       )
     }
     await new Promise(resolve => setTimeout(resolve, 10))

@@ -67,7 +67,8 @@ export async function checkGstPython (): Promise<void> {
   const probe =
     "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); " +
     'from gi.repository import Gst, GstRtspServer; Gst.init(None); ' +
-    "missing = [e for e in ('x264enc', 'rtph264pay', 'rtpmp4gpay', 'qtdemux', 'h264parse', 'aacparse', 'videotestsrc') if Gst.ElementFactory.find(e) is None]; " +
+    "missing = [e for e in ('x264enc', 'rtph264pay', 'rtpmp4gpay', 'qtdemux', 'h264parse', 'aacparse', 'videotestsrc') " +
+    'if Gst.ElementFactory.find(e) is None]; ' +
     "print('MISSING ' + ' '.join(missing) if missing else 'OK')"
   let r
   try {
@@ -145,7 +146,8 @@ async function spawnOn (port: number, o: GstServerOptions): Promise<GstServer> {
   for (;;) {
     if (exited !== undefined) {
       throw new Error(
-        `gst-origin.py exited (code ${String(exited.code)}, signal ${String(exited.signal)}) before listening on ${host}:${port}: ${out.trim()}`
+        `gst-origin.py exited (code ${String(exited.code)}, signal ${String(exited.signal)}) before listening on ${
+          host}:${port}: ${out.trim()}`
       )
     }
     if (spawnError !== undefined) throw new Error(`cannot run ${PYTHON}: ${spawnError.message}`)

@@ -88,7 +88,9 @@ export function sdpMediaControls (sdp: string): Array<{ media: string, control: 
   const out: Array<{ media: string, control: string }> = []
   for (const line of sdp.split(/\r?\n/)) {
     if (line.startsWith('m=')) out.push({ media: line.slice(2).split(' ')[0]!, control: '' })
-    else if (line.startsWith('a=control:') && out.length > 0) { out[out.length - 1]!.control = line.slice('a=control:'.length).trim() }
+    else if (line.startsWith('a=control:') && out.length > 0) {
+      out[out.length - 1]!.control = line.slice('a=control:'.length).trim()
+    }
   }
   return out
 }

@@ -151,7 +151,9 @@ export async function childLeakSnapshot (gw: ChildGateway): Promise<ChildLeakSna
   const processes: ProcessLeakFigures[] = []
   for (const p of list) {
     if (gw.include !== undefined && !gw.include(p.id)) continue
-    if (!p.up || p.pid === undefined || p.handles === undefined) { throw new Error(`process ${p.id} is not up: ${JSON.stringify(p)}`) }
+    if (!p.up || p.pid === undefined || p.handles === undefined) {
+      throw new Error(`process ${p.id} is not up: ${JSON.stringify(p)}`)
+    }
     processes.push({
       id: p.id,
       pid: p.pid,
@@ -164,7 +166,9 @@ export async function childLeakSnapshot (gw: ChildGateway): Promise<ChildLeakSna
   }
   const m = await getClose(gw.opsPort, '/metrics', gw.token)
   let tunnels = 0
-  for (const line of m.body.split('\n')) if (/^tunnelgate_tunnels_active(\{| )/.test(line)) tunnels += Number(line.slice(line.lastIndexOf(' ') + 1))
+  for (
+    const line of m.body.split('\n')
+  ) if (/^tunnelgate_tunnels_active(\{| )/.test(line)) tunnels += Number(line.slice(line.lastIndexOf(' ') + 1))
   return { processes, tunnels }
 }
 
@@ -175,8 +179,12 @@ function childDiff (before: ChildLeakSnapshot, now: ChildLeakSnapshot): string[]
     const n = now.processes.find(p => p.id === b.id)
     if (n === undefined) { out.push(`${b.id}: gone`); continue }
     if (n.pid !== b.pid) { out.push(`${b.id}: pid ${b.pid} -> ${n.pid} (restarted)`); continue }
-    for (const k of ['fds', 'procFds', 'timers', 'sockets'] as const) if (n[k] > b[k]) out.push(`${b.id} (pid ${b.pid}): ${k} ${b[k]} -> ${n[k]}`)
-    if (b.allTimers !== undefined && n.allTimers !== undefined && n.allTimers > b.allTimers) { out.push(`${b.id} (pid ${b.pid}): allTimers ${b.allTimers} -> ${n.allTimers}`) }
+    for (
+      const k of ['fds', 'procFds', 'timers', 'sockets'] as const
+    ) if (n[k] > b[k]) out.push(`${b.id} (pid ${b.pid}): ${k} ${b[k]} -> ${n[k]}`)
+    if (b.allTimers !== undefined && n.allTimers !== undefined && n.allTimers > b.allTimers) {
+      out.push(`${b.id} (pid ${b.pid}): allTimers ${b.allTimers} -> ${n.allTimers}`)
+    }
   }
   for (const n of now.processes) if (!before.processes.some(b => b.id === n.id)) out.push(`${n.id}: new process`)
   return out

@@ -91,7 +91,9 @@ export class LiveViewerClient {
       if (channel !== videoChannel) return
       const body = payload.subarray(12 + 4 * (payload[0]! & 0x0f))
       if (this.firstVideo === null) this.firstVideo = Buffer.from(body)
-      if (o.recordVideo === true) { this.video.push({ seq: payload.readUInt16BE(2), hash: createHash('md5').update(body).digest('hex') }) }
+      if (o.recordVideo === true) {
+        this.video.push({ seq: payload.readUInt16BE(2), hash: createHash('md5').update(body).digest('hex') })
+      }
     }
     this.playSentAt = performance.now()
     this.play = await c.request('PLAY', base, { Range: 'npt=0.000-' }, { timeoutMs: timeout })

@@ -17,7 +17,10 @@ export interface Nginx {
   port: number
   url: string
   pid: number
-  /** Parsed access log lines (fields: client, request, status, bytes, host, xff, xfhost, xfproto, range, connection). */
+  /**
+   * Parsed access log lines (fields: client, request, status, bytes, host, xff, xfhost, xfproto, range,
+   * connection).
+   */
   accessLog (): Array<Record<string, string>>
   kill (): Promise<void>
   running (): boolean

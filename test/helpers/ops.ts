@@ -74,7 +74,9 @@ export async function until<T> (
   for (;;) {
     last = await probe()
     if (ok(last)) return last
-    if (Date.now() > deadline) { throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify(last).slice(0, 500)}`) }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify(last).slice(0, 500)}`)
+    }
     await new Promise(resolve => setTimeout(resolve, stepMs))
   }
 }

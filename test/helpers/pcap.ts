@@ -124,7 +124,9 @@ function readPcapng (file: Buffer): Frame[] {
     } else if (type === 3) {
       // SPB: original length(4) data (interface 0, no timestamp)
       const ifc = interfaces[0]
-      if (ifc !== undefined) { frames.push({ linktype: ifc.linktype, data: file.subarray(body + 4, off + len - 4), time: 0 }) }
+      if (ifc !== undefined) {
+        frames.push({ linktype: ifc.linktype, data: file.subarray(body + 4, off + len - 4), time: 0 })
+      }
     }
     off += len
   }

@@ -100,7 +100,8 @@ export async function runGst (elements: string[], buffers: number, opts: RunPeer
 
 /** A runGst result for an assertion message: exit, buffers, the race if it was one, the start of stderr. */
 export function gstSummary (r: GstResult, stderrChars = 300): string {
-  return `exit ${r.code}, ${r.buffers} buffers${r.stopRace ? ", GStreamer's own stop-time race" : ''}; stderr: ${r.stderr.slice(0, stderrChars)}`
+  return `exit ${r.code}, ${r.buffers} buffers${r.stopRace ? ", GStreamer's own stop-time race" : ''}; stderr: ${
+    r.stderr.slice(0, stderrChars)}`
 }
 
 /** runGst's reading of a finished gst-launch -v run that was to play `buffers` buffers. */
@@ -214,7 +215,9 @@ export class RawRtspClient {
     const cseq = String(++this.#cseq)
     let head = `${method} ${url} RTSP/1.0\r\nCSeq: ${cseq}\r\nUser-Agent: tunnelgate-test\r\n`
     const hs = { ...headers }
-    if (this.session !== undefined && !Object.keys(hs).some((k) => k.toLowerCase() === 'session')) { hs.Session = this.session }
+    if (this.session !== undefined && !Object.keys(hs).some((k) => k.toLowerCase() === 'session')) {
+      hs.Session = this.session
+    }
     for (const [k, v] of Object.entries(hs)) head += `${k}: ${v}\r\n`
     const bodyBuf = body === undefined ? undefined : Buffer.from(body)
     if (bodyBuf !== undefined) head += `Content-Length: ${bodyBuf.length}\r\n`

@@ -7,8 +7,8 @@
 //       one tunnel (GET to `get`, POST to `post`), OPTIONS/DESCRIBE/SETUP*/PLAY, read `frames`
 //       `$` frames from the GET, TEARDOWN; prints one JSON result line.
 //   {"mode":"load","portals":["H:P","H:P"],"total":50,"concurrency":4,"frames":10,"holdMs":0,"gapMs":0,"path":"/demo"}
-//       `total` such tunnels (each playing ≥ `frames` frames and ≥ `holdMs` ms), `concurrency` at a time, GET and POST on different portals
-//       (alternating); prints one JSON line per finished tunnel, then {"done":true}.
+//       `total` such tunnels (each playing ≥ `frames` frames and ≥ `holdMs` ms), `concurrency` at a time, GET and POST
+//       on different portals (alternating); prints one JSON line per finished tunnel, then {"done":true}.
 //   {"mode":"wait","tcp":["H:P",...],"timeoutMs":15000}
 //       until every address accepts a TCP connection; prints {"ok":true} or exits 1.
 //   {"mode":"fetch","urls":["http://H:P/metrics",...]}
@@ -38,7 +38,8 @@ function dial (addr, timeoutMs = 4000) {
 
 /**
  * Reads the GET leg: the HTTP reply head, then a stream of RTSP responses and `$` frames.
- * `next()` resolves the next unit: {kind:'head',text} | {kind:'response',status,headers,body} | {kind:'frame',channel,length}.
+ * `next()` resolves the next unit: {kind:'head',text} | {kind:'response',status,headers,body} |
+ * {kind:'frame',channel,length}.
  */
 class GetReader {
   constructor (socket) {
@@ -144,7 +145,9 @@ async function tunnel ({ get, post, path, frames, holdMs = 0 }) {
     g.write(`GET ${path} HTTP/1.0\r\nUser-Agent: raw-tunnel-client\r\nx-sessioncookie: ${cookie}\r\n` +
       'Accept: application/x-rtsp-tunnelled\r\nPragma: no-cache\r\nCache-Control: no-cache\r\n\r\n')
     const head = await reader.next()
-    if (head.kind !== 'head' || !head.text.startsWith('HTTP/1.0 200 OK')) { throw new Error(`GET reply: ${head.text ?? head.kind}`) }
+    if (head.kind !== 'head' || !head.text.startsWith('HTTP/1.0 200 OK')) {
+      throw new Error(`GET reply: ${head.text ?? head.kind}`)
+    }
     res.steps.push('GET 200')
     p = await dial(post)
     p.on('error', () => {})

@@ -31,7 +31,10 @@ export function destroyAllClients (): void {
   openSockets.clear()
 }
 
-/** A client connection (tracked for destroyAllClients); `localAddress` picks a loopback source address (127.0.0.0/8 all reach 127.0.0.1). */
+/**
+ * A client connection (tracked for destroyAllClients); `localAddress` picks a loopback source address (127.0.0.0/8 all
+ * reach 127.0.0.1).
+ */
 export function connect (port: number, host = '127.0.0.1', localAddress?: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ port, host, noDelay: true, ...(localAddress === undefined ? {} : { localAddress }) })
@@ -43,7 +46,10 @@ export function connect (port: number, host = '127.0.0.1', localAddress?: string
 }
 
 /** Write and wait for the bytes to be handed to the kernel. */
-/** Write `bytes` on a connection of its own; everything received (latin1) until the peer closed or `timeoutMs` passed. */
+/**
+ * Write `bytes` on a connection of its own; everything received (latin1) until the peer closed or `timeoutMs`
+ * passed.
+ */
 export async function exchangeRaw (port: number, bytes: Buffer | string, timeoutMs = 4000): Promise<string> {
   const s = await connect(port)
   let got = ''
@@ -543,7 +549,9 @@ export async function playPlainRtsp (
   const demux = new RtspDemuxer()
   const units: RtspUnit[] = []
   socket.on('data', (c: Buffer) => {
-    for (const u of demux.push(c)) units.push(u.kind === 'frame' ? { ...u, raw: Buffer.from(u.raw), payload: Buffer.from(u.payload) } : u)
+    for (
+      const u of demux.push(c)
+    ) units.push(u.kind === 'frame' ? { ...u, raw: Buffer.from(u.raw), payload: Buffer.from(u.payload) } : u)
   })
   const ask = async (method: string, uri: string, cseq: number, headers: Header[] = []): Promise<RtspUnit> => {
     socket.write(rtspRequest(method, uri, cseq, headers))

@@ -48,7 +48,8 @@ export class WsRtspClient {
   }
 
   static open (port: number, o: WsOpenOptions = {}): Promise<WsRtspClient> {
-    const url = `${o.scheme ?? 'ws'}://127.0.0.1:${port}${o.path ?? '/rtsp-over-websocket'}${o.query === undefined ? '' : `?${o.query}`}`
+    const url = `${o.scheme ?? 'ws'}://127.0.0.1:${port}${o.path ?? '/rtsp-over-websocket'}${
+      o.query === undefined ? '' : `?${o.query}`}`
     const ws = new WebSocket(url, o.protocol ?? 'binary', o.wsOptions)
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(new WsRtspClient(ws)))
@@ -117,7 +118,9 @@ export class WsRtspClient {
     const cseq = String(++this.#cseq)
     let text = `${method} ${url} RTSP/1.0\r\nCSeq: ${cseq}\r\nUser-Agent: tunnelgate-ws-test\r\n`
     const hs = { ...headers }
-    if (this.session !== undefined && !Object.keys(hs).some(k => k.toLowerCase() === 'session')) { hs.Session = this.session }
+    if (this.session !== undefined && !Object.keys(hs).some(k => k.toLowerCase() === 'session')) {
+      hs.Session = this.session
+    }
     for (const [k, v] of Object.entries(hs)) text += `${k}: ${v}\r\n`
     text += '\r\n'
     return new Promise((resolve, reject) => {
