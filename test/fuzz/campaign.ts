@@ -110,7 +110,8 @@ export async function runCampaign (o: CampaignOptions): Promise<CampaignResult> 
     if (p !== undefined) { p.count++; return }
     pending.set(key, { failure, inputs, range: { from, to }, afterMs: failure.atMs - t0, count: 1 })
     log(
-      `${o.layout}: FOUND after ${((failure.atMs - t0) / 1000).toFixed(1)} s (case ${to - 1}): ${failure.oracle}: ${failure.signature}`
+      `${o.layout}: FOUND after ${((failure.atMs - t0) / 1000).toFixed(1)} s (case ${to - 1}): ${failure.oracle}: ${
+        failure.signature}`
     )
   }
   let lastReport = Date.now()
@@ -135,7 +136,8 @@ export async function runCampaign (o: CampaignOptions): Promise<CampaignResult> 
         lastReport = Date.now()
         const now = h.stack.processes().map(p => figures(p.role, p.pid)).filter(f => f !== null)
         log(
-          `${o.layout}: ${((Date.now() - t0) / 1000).toFixed(0)} s, ${stats.cases} cases, ${(stats.cases / ((trafficMs + Date.now() - segmentAt) / 1000)).toFixed(0)} cases/s; ${describe(now)}`
+          `${o.layout}: ${((Date.now() - t0) / 1000).toFixed(0)} s, ${stats.cases} cases, ${
+            (stats.cases / ((trafficMs + Date.now() - segmentAt) / 1000)).toFixed(0)} cases/s; ${describe(now)}`
         )
       }
       return failure !== null || Date.now() >= end
@@ -205,6 +207,8 @@ async function keep (o: CampaignOptions, p: Pending, log: (s: string) => void): 
   }
   const saved = saveFixture(fixture, o.fixturesDir ?? FIXTURES)
   log(`${o.layout}: saved ${saved.file} (${shrunk.length} case(s)); replay: ${saved.replay}`)
-  if (shrunk === original && original.length > MAX_STORED_CASES) { log(`${o.layout}: to shrink it (long): npm run fuzz -- --shrink ${saved.file} --shrink-seconds 1800`) }
+  if (shrunk === original && original.length > MAX_STORED_CASES) {
+    log(`${o.layout}: to shrink it (long): npm run fuzz -- --shrink ${saved.file} --shrink-seconds 1800`)
+  }
   return { ...base, fixture: saved.file, replay: saved.replay, known: false }
 }

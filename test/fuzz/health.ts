@@ -58,7 +58,9 @@ export class HealthPoller {
     if (r.ok) { this.worstMs = Math.max(this.worstMs, r.ms); this.#misses = []; return }
     if (this.#lag.totalMs - lagBefore > ANSWER_MS / 4) return // this process was held up: inconclusive
     this.#misses.push(`${r.why} (${r.ms} ms)`)
-    if (this.#misses.length >= MISSES_IN_A_ROW && this.#failure === null) { this.#failure = `GET /healthz failed ${MISSES_IN_A_ROW} times in a row: ${this.#misses.join('; ')}` }
+    if (this.#misses.length >= MISSES_IN_A_ROW && this.#failure === null) {
+      this.#failure = `GET /healthz failed ${MISSES_IN_A_ROW} times in a row: ${this.#misses.join('; ')}`
+    }
   }
 
   failure (): string | null { return this.#failure }

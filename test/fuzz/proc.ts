@@ -101,7 +101,9 @@ export function census (pid: number, listening: readonly number[] = []): Record<
       continue
     }
     const t = tcp.get(sock[1]!)
-    if (t !== undefined) { add(`tcp ${t.state} ${listening.includes(t.local) || t.state === 'LISTEN' ? `:${t.local}` : `->:${t.remote}`}`) } else if (unix.has(sock[1]!)) add('unix')
+    if (t !== undefined) {
+      add(`tcp ${t.state} ${listening.includes(t.local) || t.state === 'LISTEN' ? `:${t.local}` : `->:${t.remote}`}`)
+    } else if (unix.has(sock[1]!)) add('unix')
     else if (udp.has(sock[1]!)) add('udp')
     else add('socket not in TCP tables')
   }

@@ -52,7 +52,9 @@ export class Pump {
       this.stats.cases++
       this.stats.conns += r.conns.length
       bump(this.stats.kinds, plan.kind.replace(/-.*/, ''))
-      for (const c of r.conns) bump(this.stats.answers, c.firstLine === '' ? '(nothing)' : c.firstLine.split(' ').slice(0, 2).join(' ').slice(0, 24))
+      for (
+        const c of r.conns
+      ) bump(this.stats.answers, c.firstLine === '' ? '(nothing)' : c.firstLine.split(' ').slice(0, 2).join(' ').slice(0, 24))
     }, () => {}).finally(() => {
       rec.endedAt = Date.now()
       this.#inFlight -= plan.conns.length

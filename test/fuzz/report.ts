@@ -10,7 +10,9 @@ export function report (r: CampaignResult): string {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')
   const lines = [
-    `layout ${r.layout}: seed ${r.seed}, ${r.seconds.toFixed(0)} s of traffic, ${r.stats.cases} cases (${r.casesPerSecond.toFixed(0)}/s), ${r.stats.conns} connections (${r.connsPerSecond.toFixed(0)}/s), ${r.restarts} restart(s)`,
+    `layout ${r.layout}: seed ${r.seed}, ${r.seconds.toFixed(0)} s of traffic, ${r.stats.cases} cases (${
+      r.casesPerSecond.toFixed(0)}/s), ${r.stats.conns} connections (${r.connsPerSecond.toFixed(0)}/s), ${
+      r.restarts} restart(s)`,
     `  cases by kind: ${top(r.stats.kinds, 10)}`,
     `  first answers: ${top(r.stats.answers, 8)}`,
     `  baseline: ${describe(r.baseline)}`,

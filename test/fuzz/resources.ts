@@ -52,10 +52,13 @@ export function overBaseline (base: Baseline, now: Baseline): string[] {
   for (const b of base) {
     const n = now.find(x => x.pid === b.pid)
     if (n === undefined) { out.push(`${b.role} (pid ${b.pid}) is gone`); continue }
-    if (n.fds > b.fds + FD_SLACK) { out.push(`${b.role} (pid ${b.pid}): ${b.fds} -> ${n.fds} descriptors (tolerance +${FD_SLACK})`) }
+    if (n.fds > b.fds + FD_SLACK) {
+      out.push(`${b.role} (pid ${b.pid}): ${b.fds} -> ${n.fds} descriptors (tolerance +${FD_SLACK})`)
+    }
     if (n.rssKiB > rssBoundKiB(b.rssKiB)) {
       out.push(
-        `${b.role} (pid ${b.pid}): RSS ${Math.round(b.rssKiB / 1024)} -> ${Math.round(n.rssKiB / 1024)} MiB (bound ${Math.round(rssBoundKiB(b.rssKiB) / 1024)} MiB)`
+        `${b.role} (pid ${b.pid}): RSS ${Math.round(b.rssKiB / 1024)} -> ${Math.round(n.rssKiB / 1024)} MiB (bound ${
+          Math.round(rssBoundKiB(b.rssKiB) / 1024)} MiB)`
       )
     }
   }
@@ -94,7 +97,8 @@ export async function settledOrLeak (
     if (over.length === 0) return { message: null, now }
     if (Date.now() > deadline) {
       return {
-        message: `not back at the baseline ${Math.round(settleMs / 1000)} s after the traffic stopped: ${over.join('; ')}\n${censusOf(base, now, ports)}`,
+        message: `not back at the baseline ${Math.round(settleMs / 1000)} s after the traffic stopped: ${
+          over.join('; ')}\n${censusOf(base, now, ports)}`,
         now
       }
     }

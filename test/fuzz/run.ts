@@ -56,7 +56,9 @@ async function main (): Promise<number> {
     return 1
   }
   const which = values.layout ?? 'every'
-  if (which !== 'every' && !isLayout(which)) { throw new Error(`--layout must be one of ${LAYOUTS.join(', ')} or every (got '${which}')`) }
+  if (which !== 'every' && !isLayout(which)) {
+    throw new Error(`--layout must be one of ${LAYOUTS.join(', ')} or every (got '${which}')`)
+  }
   const layouts: readonly LayoutName[] = which === 'every' ? LAYOUTS : [which as LayoutName]
   const seed = whole(values.seed, 'seed', Date.now() % 1_000_000)
   let failed = false

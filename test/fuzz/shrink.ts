@@ -153,12 +153,16 @@ export async function shrink (
         const chunk = (): Chunk => conn().chunks[chi]!
         // Whole lines first (headers, messages), then single bytes of what is left.
         await ddmin(lines(chunk().bytes), sub => test(withBytes(Buffer.concat(sub))), expired)
-        if (chunk().bytes.length <= 4096) { await ddmin([...chunk().bytes], sub => test(withBytes(Buffer.from(sub))), expired) }
+        if (chunk().bytes.length <= 4096) {
+          await ddmin([...chunk().bytes], sub => test(withBytes(Buffer.from(sub))), expired)
+        }
       }
     }
   }
   log(
-    `shrink: done after ${attempts} attempts: ${best.length} case(s), ${best.reduce((n, c) => n + c.plan.conns.length, 0)} connection(s), ${best.reduce((n, c) => n + c.plan.conns.reduce((m, x) => m + x.chunks.reduce((b, ch) => b + ch.bytes.length, 0), 0), 0)} bytes`
+    `shrink: done after ${attempts} attempts: ${best.length} case(s), ${
+      best.reduce((n, c) => n + c.plan.conns.length, 0)} connection(s), ${
+      best.reduce((n, c) => n + c.plan.conns.reduce((m, x) => m + x.chunks.reduce((b, ch) => b + ch.bytes.length, 0), 0), 0)} bytes`
   )
   return { cases: best, attempts }
 }

@@ -109,7 +109,9 @@ export class GatewayStack {
           args.push('--config', file)
         }
         const p = stack.#spawn(spec.role, args)
-        if (!await waitPort(spec.port, 20_000) || p.child.exitCode !== null) { throw new Error(`${layout}: ${spec.role} did not start: ${p.stderr.slice(-2000)}`) }
+        if (!await waitPort(spec.port, 20_000) || p.child.exitCode !== null) {
+          throw new Error(`${layout}: ${spec.role} did not start: ${p.stderr.slice(-2000)}`)
+        }
         if (spec.workers > 0) await stack.#findWorkers(p, spec.workers)
       }
     } catch (err) {
@@ -156,7 +158,9 @@ export class GatewayStack {
     for (;;) {
       const pids = childrenOf(p.child.pid!, /worker\.js/)
       if (pids.length >= n) { this.#workers = pids.map((pid, i) => ({ role: `w${i}`, pid })); return }
-      if (Date.now() > deadline) { throw new Error(`${this.layout}: ${n} relay workers did not start (found ${pids.length})`) }
+      if (Date.now() > deadline) {
+        throw new Error(`${this.layout}: ${n} relay workers did not start (found ${pids.length})`)
+      }
       await new Promise(resolve => setTimeout(resolve, 50))
     }
   }

@@ -86,9 +86,14 @@ export class Viewer {
 
   /** Why the viewer is not playing, or null while it is. */
   failure (): string | null {
-    if (this.#exited !== null) { return `the reference viewer stopped (${this.#exited}) after ${this.#frames} frames: ${this.#stderr.slice(-500)}` }
+    if (this.#exited !== null) {
+      return `the reference viewer stopped (${this.#exited}) after ${this.#frames} frames: ${this.#stderr.slice(-500)}`
+    }
     const gap = this.#gap(Date.now())
-    if (gap > this.#stallMs) { return `the reference viewer stalled: no new frame for ${gap} ms (at frame ${this.#frames}; stderr: ${this.#stderr.slice(-300)})` }
+    if (gap > this.#stallMs) {
+      return `the reference viewer stalled: no new frame for ${gap} ms (at frame ${this.#frames}; stderr: ${
+        this.#stderr.slice(-300)})`
+    }
     return null
   }
 

@@ -17,7 +17,9 @@ import { streamChunks } from './stream-chunks.js'
 /** The POST's body stream: a dialogue, with mutations and `$` frames mixed in. */
 export function postUnits (rng: Rng): StreamUnit[] {
   let units: StreamUnit[] = dialogue(rng)
-  if (rng.chance(0.3)) { units = units.map(u => rng.chance(0.3) ? mutateMessage(u as TextMessage, rng, units as TextMessage[]) : u) }
+  if (rng.chance(0.3)) {
+    units = units.map(u => rng.chance(0.3) ? mutateMessage(u as TextMessage, rng, units as TextMessage[]) : u)
+  }
   if (rng.chance(0.2)) units = mutateStream(units, rng)
   for (let n = rng.small(0, 4); n > 0; n--) units.splice(rng.int(1, units.length), 0, interleaved(rng))
   return units
@@ -65,7 +67,9 @@ export function postConn (
 export function getConn (rng: Rng, c: string, path: string, over: Partial<ConnPlan> = {}): ConnPlan {
   const chunks = split(serialize(tunnelHead(rng, 'get', c, path)), rng)
   // live555 clients send RTCP upstream on the GET; some clients send an HTTP request there.
-  if (rng.chance(0.15)) { for (let n = rng.int(1, 3); n > 0; n--) chunks.push({ waitMs: rng.int(0, 300), bytes: interleaved(rng) }) }
+  if (rng.chance(0.15)) {
+    for (let n = rng.int(1, 3); n > 0; n--) chunks.push({ waitMs: rng.int(0, 300), bytes: interleaved(rng) })
+  }
   if (rng.chance(0.03)) chunks.push({ waitMs: rng.int(0, 100), bytes: serialize(tunnelHead(rng, 'post', c, path)) })
   return conn(rng, chunks, { holdMs: rng.int(500, 3000), ...over })
 }

@@ -98,7 +98,9 @@ export function roughen (m: TextMessage, rng: Rng): TextMessage {
       eol: '\r\n'
     })
   }
-  if (rng.chance(0.02)) { m.headers.push(...Array.from({ length: rng.int(60, 70) }, (_, i) => header(`X-N${i}`, String(i)))) }
+  if (rng.chance(0.02)) {
+    m.headers.push(...Array.from({ length: rng.int(60, 70) }, (_, i) => header(`X-N${i}`, String(i))))
+  }
   if (rng.chance(0.02)) m.headers.push(header('X-Big', 'b'.repeat(rng.pick([4000, 8200, 9000]))))
   if (rng.chance(0.04)) m.blank = lineEnd(rng, 1)
   if (rng.chance(0.03)) m.start.unshift(rng.pick(['\r\n', '\n', '\r\n\r\n']) + m.start.shift()!)
@@ -175,7 +177,9 @@ export function tunnelHead (rng: Rng, leg: 'get' | 'post', cookie: string, path?
 export function webHead (rng: Rng): TextMessage {
   const hs: HeaderLine[] = [header('Host', rng.pick(['127.0.0.1', 'gw.test', '']))]
   if (rng.chance(0.4)) hs.push(header('Connection', rng.pick(['close', 'keep-alive', 'Upgrade, close'])))
-  if (rng.chance(0.3)) { hs.push(header('Accept', rng.pick(['*/*', 'text/event-stream', 'application/json', TUNNEL_TYPE]))) }
+  if (rng.chance(0.3)) {
+    hs.push(header('Accept', rng.pick(['*/*', 'text/event-stream', 'application/json', TUNNEL_TYPE])))
+  }
   if (rng.chance(0.1)) hs.push(header('Transfer-Encoding', rng.pick(['chunked', 'gzip, chunked', 'identity'])))
   if (rng.chance(0.2)) hs.push(header('Content-Length', rng.pick(['0', '5', '-1', '100000000'])))
   if (rng.chance(0.1)) hs.push(header('x-sessioncookie', makeCookie(rng)))

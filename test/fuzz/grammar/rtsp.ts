@@ -72,10 +72,16 @@ function requestHeaders (rng: Rng, method: string, cseq: number, body: Buffer): 
   const hs: HeaderLine[] = []
   hs.push(header('CSeq', rng.chance(0.9) ? String(cseq) : edgeNumber(rng)))
   if (rng.chance(0.05)) hs.push(header('CSeq', String(cseq + rng.int(0, 2))))
-  if (rng.chance(0.5)) { hs.push(header('User-Agent', rng.pick(['Lavf59.27.100', 'fuzz/1.0', 'LIVE555 Streaming Media v2020.11.05']))) }
-  if (method === 'DESCRIBE' && rng.chance(0.8)) { hs.push(header('Accept', rng.pick(['application/sdp', '*/*', 'text/parameters']))) }
+  if (rng.chance(0.5)) {
+    hs.push(header('User-Agent', rng.pick(['Lavf59.27.100', 'fuzz/1.0', 'LIVE555 Streaming Media v2020.11.05'])))
+  }
+  if (method === 'DESCRIBE' && rng.chance(0.8)) {
+    hs.push(header('Accept', rng.pick(['application/sdp', '*/*', 'text/parameters'])))
+  }
   if (method === 'SETUP' && rng.chance(0.95)) hs.push(header('Transport', transport(rng)))
-  if (['PLAY', 'PAUSE', 'TEARDOWN', 'GET_PARAMETER', 'SET_PARAMETER', 'RECORD'].includes(method) && rng.chance(0.85)) { hs.push(header('Session', session(rng))) }
+  if (['PLAY', 'PAUSE', 'TEARDOWN', 'GET_PARAMETER', 'SET_PARAMETER', 'RECORD'].includes(method) && rng.chance(0.85)) {
+    hs.push(header('Session', session(rng)))
+  }
   if (method === 'SETUP' && rng.chance(0.3)) hs.push(header('Session', session(rng)))
   if (method === 'PLAY' && rng.chance(0.6)) {
     hs.push(
@@ -86,7 +92,9 @@ function requestHeaders (rng: Rng, method: string, cseq: number, body: Buffer): 
     )
   }
   if (rng.chance(0.05)) hs.push(header('Require', rng.pick(['implicit-play', 'play.basic', 'x'])))
-  if (rng.chance(0.04)) { hs.push(header('Authorization', rng.pick(['Basic dTpw', 'Digest username="u", uri="rtsp://h/demo"']))) }
+  if (rng.chance(0.04)) {
+    hs.push(header('Authorization', rng.pick(['Basic dTpw', 'Digest username="u", uri="rtsp://h/demo"'])))
+  }
   if (rng.chance(0.03)) hs.push(header(rng.pick(['Content-Base', 'Location', 'RTP-Info', 'Public']), rtspUrl(rng)))
   if (body.length > 0 || rng.chance(0.05)) {
     const real = String(body.length)
@@ -159,7 +167,9 @@ export function dialogue (rng: Rng): TextMessage[] {
   const steps: Array<[string, string]> = [['OPTIONS', base], ['DESCRIBE', base], ['SETUP', `${base}/trackID=1`]]
   if (rng.chance(0.4)) steps.push(['SETUP', `${base}/trackID=2`])
   steps.push(['PLAY', base])
-  for (let n = rng.small(0, 3); n > 0; n--) steps.push([rng.pick(['GET_PARAMETER', 'OPTIONS', 'PAUSE', 'PLAY', 'SET_PARAMETER']), base])
+  for (
+    let n = rng.small(0, 3); n > 0; n--
+  ) steps.push([rng.pick(['GET_PARAMETER', 'OPTIONS', 'PAUSE', 'PLAY', 'SET_PARAMETER']), base])
   if (rng.chance(0.6)) steps.push(['TEARDOWN', base])
   if (rng.chance(0.3)) steps.splice(0, rng.int(1, 2))
   return steps.map(([method, url], i) => rtspRequest(rng, method, i + 1, url))

@@ -78,7 +78,9 @@ function path (rng: Rng): string {
   if (rng.chance(0.08)) p = p.replace(/^\/?/, rng.pick(['/./', '/../', '//', '/%2e%2e/', '/%2F', '/a/../']))
   if (rng.chance(0.04)) p = p.replace(/[a-z]/, c => `%${c.charCodeAt(0).toString(16)}`)
   if (rng.chance(0.03)) p += rng.pick(['%00', '%', '%zz', '%ff', '\\..\\'])
-  if (rng.chance(0.08)) { p += rng.pick(['?token=x', '?a=1&b', '?', '#frag', '?sessioncookie=abc', '?token=tg1.1.L2RlbW8.AAAA']) }
+  if (rng.chance(0.08)) {
+    p += rng.pick(['?token=x', '?a=1&b', '?', '#frag', '?sessioncookie=abc', '?token=tg1.1.L2RlbW8.AAAA'])
+  }
   return p
 }
 

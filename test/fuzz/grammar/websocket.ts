@@ -108,12 +108,16 @@ export function framesFor (rng: Rng, data: Buffer): Buffer[] {
         payload: data.subarray(off, off + n)
       })
     )
-    if (frag && !last && rng.chance(0.2)) { out.push(encodeFrame({ fin: true, rsv: 0, opcode: 9, masked: masked(), payload: rng.bytes(rng.int(0, 10)) })) }
+    if (frag && !last && rng.chance(0.2)) {
+      out.push(encodeFrame({ fin: true, rsv: 0, opcode: 9, masked: masked(), payload: rng.bytes(rng.int(0, 10)) }))
+    }
     first = !frag || last
     off += n
   }
   for (let extra = rng.small(0, 3); extra > 0; extra--) out.splice(rng.int(0, out.length), 0, oddFrame(rng))
-  if (rng.chance(0.3)) { out.push(encodeFrame({ fin: true, rsv: 0, opcode: 8, masked: masked(), payload: closePayload(rng) })) }
+  if (rng.chance(0.3)) {
+    out.push(encodeFrame({ fin: true, rsv: 0, opcode: 8, masked: masked(), payload: closePayload(rng) }))
+  }
   return out
 }
 
