@@ -81,7 +81,8 @@ t.test('HTTP routes on the status page: route, traffic, backend health', async t
   t.equal(await page.locator('#httproutes tr.hb').count(), 2, 'two backend rows')
   t.equal(await page.locator('#httproutes tr[data-http-backend="web-b"] td').first().textContent(), 'web-b')
   await page.waitForFunction(
-    `${cell('#httproutes tr[data-http-backend="web-a"] [data-testid=health]')} === 'healthy' && ${cell('#httproutes tr[data-http-backend="web-b"] [data-testid=health]')} === 'healthy'`,
+    `${cell('#httproutes tr[data-http-backend="web-a"] [data-testid=health]')} === 'healthy' && ${cell('#httproutes ' +
+      'tr[data-http-backend="web-b"] [data-testid=health]')} === 'healthy'`,
     undefined,
     { timeout: 10_000 }
   )
