@@ -16,7 +16,8 @@ export function report (r: CampaignResult): string {
     `  cases by kind: ${top(r.stats.kinds, 10)}`,
     `  first answers: ${top(r.stats.answers, 8)}`,
     `  baseline: ${describe(r.baseline)}`,
-    `  settled:  ${r.settled === null ? 'not checked (the gateway was restarted after a failure)' : describe(r.settled)}`
+    `  settled:  ${
+      r.settled === null ? 'not checked (the gateway was restarted after a failure)' : describe(r.settled)}`
   ]
   if (r.findings.length === 0) lines.push('  oracles: all held')
   for (const f of r.findings) {

@@ -67,8 +67,8 @@ export async function checkGstPython (): Promise<void> {
   const probe =
     "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); " +
     'from gi.repository import Gst, GstRtspServer; Gst.init(None); ' +
-    "missing = [e for e in ('x264enc', 'rtph264pay', 'rtpmp4gpay', 'qtdemux', 'h264parse', 'aacparse', 'videotestsrc') " +
-    'if Gst.ElementFactory.find(e) is None]; ' +
+    "missing = [e for e in ('x264enc', 'rtph264pay', 'rtpmp4gpay', 'qtdemux', 'h264parse', 'aacparse', " +
+    "'videotestsrc') if Gst.ElementFactory.find(e) is None]; " +
     "print('MISSING ' + ' '.join(missing) if missing else 'OK')"
   let r
   try {

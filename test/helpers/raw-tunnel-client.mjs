@@ -7,8 +7,8 @@
 //       one tunnel (GET to `get`, POST to `post`), OPTIONS/DESCRIBE/SETUP*/PLAY, read `frames`
 //       `$` frames from the GET, TEARDOWN; prints one JSON result line.
 //   {"mode":"load","portals":["H:P","H:P"],"total":50,"concurrency":4,"frames":10,"holdMs":0,"gapMs":0,"path":"/demo"}
-//       `total` such tunnels (each playing ≥ `frames` frames and ≥ `holdMs` ms), `concurrency` at a time, GET and POST
-//       on different portals (alternating); prints one JSON line per finished tunnel, then {"done":true}.
+//       `total` such tunnels (each playing ≥ `frames` frames and ≥ `holdMs` ms), `concurrency` at a time, GET and
+//       POST on different portals (alternating); prints one JSON line per finished tunnel, then {"done":true}.
 //   {"mode":"wait","tcp":["H:P",...],"timeoutMs":15000}
 //       until every address accepts a TCP connection; prints {"ok":true} or exits 1.
 //   {"mode":"fetch","urls":["http://H:P/metrics",...]}

@@ -45,7 +45,9 @@ function transport (rng: Rng): string {
       [
         6,
         () =>
-          `RTP/AVP/TCP;unicast;interleaved=${rng.pick(['255-256', '1-0', '0', '-1-0', '0-1-2', 'a-b', '65535-65536', ''])}`
+          `RTP/AVP/TCP;unicast;interleaved=${rng.pick([
+            '255-256', '1-0', '0', '-1-0', '0-1-2', 'a-b', '65535-65536', ''
+          ])}`
       ],
       [6, () => `RTP/AVP;unicast;client_port=${rng.int(1024, 65000)}-${rng.int(1024, 65000)}`],
       [4, () => `RTP/AVP/TCP;unicast;interleaved=0-1;destination=${rng.pick(['169.254.169.254', '127.0.0.1', '::1'])}`],
