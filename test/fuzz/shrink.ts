@@ -162,8 +162,8 @@ export async function shrink (
   log(
     `shrink: done after ${attempts} attempts: ${best.length} case(s), ${
       best.reduce((n, c) => n + c.plan.conns.length, 0)} connection(s), ${
-      best.reduce((n, c) => n + c.plan.conns.reduce((m, x) => m + x.chunks.reduce((b, ch) => b + ch.bytes.length, 0), 0),
-        0)} bytes`
+      best.reduce((n, c) => n + c.plan.conns.reduce(
+        (m, x) => m + x.chunks.reduce((b, ch) => b + ch.bytes.length, 0), 0), 0)} bytes`
   )
   return { cases: best, attempts }
 }
