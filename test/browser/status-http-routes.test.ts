@@ -18,12 +18,37 @@ const CHROMIUM = existsSync('/usr/lib/chromium/chromium') ? '/usr/lib/chromium/c
 
 let browser: Browser
 t.before(async () => {
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--headless',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync'
+    ]
+  })
 })
 t.teardown(async () => { await browser?.close() })
 
 async function gateway (t: Test, layer: Record<string, unknown>): Promise<Gateway> {
-  const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ops: { port: 0 }, status: { sampleIntervalMs: 500 }, ...layer }]), { logger: pino({ level: 'silent' }) })
+  const gw = await startGateway(
+    buildConfig([
+      {
+        port: 0,
+        host: '127.0.0.1',
+        logLevel: 'silent',
+        workers: 0,
+        ops: { port: 0 },
+        status: { sampleIntervalMs: 500 },
+        ...layer
+      }
+    ]),
+    { logger: pino({ level: 'silent' }) }
+  )
   t.teardown(async () => { await gw.close() })
   return gw
 }
@@ -33,7 +58,15 @@ t.test('HTTP routes on the status page: route, traffic, backend health', async t
   const a = await startNginx(t, media.root, 'a')
   const b = await startNginx(t, media.root, 'b')
   const gw = await gateway(t, {
-    httpRoutes: [{ path: '/hls', backends: [{ url: `${a.url}/hls`, name: 'web-a' }, { url: `${b.url}/hls`, name: 'web-b' }] }],
+    httpRoutes: [
+      {
+        path: '/hls',
+        backends: [
+          { url: `${a.url}/hls`, name: 'web-a' },
+          { url: `${b.url}/hls`, name: 'web-b' }
+        ]
+      }
+    ],
     httpProxy: { probeIntervalMs: 200, probeTimeoutMs: 500 }
   })
   const base = `http://127.0.0.1:${gw.port}`
@@ -47,9 +80,18 @@ t.test('HTTP routes on the status page: route, traffic, backend health', async t
   t.pass('the HTTP routes section lists /hls')
   t.equal(await page.locator('#httproutes tr.hb').count(), 2, 'two backend rows')
   t.equal(await page.locator('#httproutes tr[data-http-backend="web-b"] td').first().textContent(), 'web-b')
-  await page.waitForFunction(`${cell('#httproutes tr[data-http-backend="web-a"] [data-testid=health]')} === 'healthy' && ${cell('#httproutes tr[data-http-backend="web-b"] [data-testid=health]')} === 'healthy'`, undefined, { timeout: 10_000 })
+  await page.waitForFunction(
+    `${cell('#httproutes tr[data-http-backend="web-a"] [data-testid=health]')} === 'healthy' && ${cell('#httproutes ' +
+      'tr[data-http-backend="web-b"] [data-testid=health]')} === 'healthy'`,
+    undefined,
+    { timeout: 10_000 }
+  )
   t.pass('both backends shown healthy')
-  t.equal(await page.locator(`${route} [data-testid=requests]`).textContent(), '0', 'no request yet (probes are not counted)')
+  t.equal(
+    await page.locator(`${route} [data-testid=requests]`).textContent(),
+    '0',
+    'no request yet (probes are not counted)'
+  )
 
   // Traffic: 3 viewers × (playlist + 3 segments) through the portal.
   let bytes = 0
@@ -61,17 +103,33 @@ t.test('HTTP routes on the status page: route, traffic, backend health', async t
     }
   }
   // The poll that first shows all 12 also shows the rate since the poll before (> 0).
-  await page.waitForFunction(`${cell(`${route} [data-testid=requests]`)} === '12' && Number(${cell(`${route} [data-testid=rps]`)}) > 0`, undefined, { timeout: 10_000 })
+  await page.waitForFunction(
+    `${cell(`${route} [data-testid=requests]`)} === '12' && Number(${cell(`${route} [data-testid=rps]`)}) > 0`,
+    undefined,
+    { timeout: 10_000 }
+  )
   t.pass('the page shows 12 requests and a non-zero request rate')
   await page.waitForFunction(`${cell(`${route} [data-testid=rps]`)} === '0.0'`, undefined, { timeout: 10_000 })
   t.pass('the rate falls back to 0.0 once the requests stop')
   t.equal(await page.locator(`${route} [data-testid=viewers]`).textContent(), '3', 'three viewers')
-  t.equal(await page.locator(`${route} [data-testid=mb]`).textContent(), (bytes / 1e6).toFixed(2), `${bytes} bytes shown in MB`)
+  t.equal(
+    await page.locator(`${route} [data-testid=mb]`).textContent(),
+    (bytes / 1e6).toFixed(2),
+    `${bytes} bytes shown in MB`
+  )
   const perBackend = await page.locator('#httproutes tr.hb [data-testid=requests]').allTextContents()
-  t.equal(perBackend.map(Number).reduce((x, y) => x + y, 0), 12, `per-backend requests sum to 12 (${perBackend.join(' + ')})`)
+  t.equal(
+    perBackend.map(Number).reduce((x, y) => x + y, 0),
+    12,
+    `per-backend requests sum to 12 (${perBackend.join(' + ')})`
+  )
 
   await b.kill()
-  await page.waitForFunction(`${cell('#httproutes tr[data-http-backend="web-b"] [data-testid=health]')} === 'down'`, undefined, { timeout: 10_000 })
+  await page.waitForFunction(
+    `${cell('#httproutes tr[data-http-backend="web-b"] [data-testid=health]')} === 'down'`,
+    undefined,
+    { timeout: 10_000 }
+  )
   t.pass('the stopped nginx is shown down (health probes)')
   t.match(await page.locator(route).textContent(), /1\/2 up/, 'the route shows 1/2 up')
   t.same(consoleErrors, [], 'no console errors')

@@ -34,17 +34,37 @@ let browser: Browser
 t.before(async () => {
   o1 = await startOrigin({ port: 0, host: '127.0.0.1', logger: quiet })
   o2 = await startOrigin({ port: 0, host: '127.0.0.1', logger: quiet })
-  gw = await startGateway(buildConfig([{
-    port: 0,
-    host: '127.0.0.1',
-    logLevel: 'silent',
-    workers: 2,
-    backends: [{ name: 'origin-a', url: `rtsp://127.0.0.1:${o1.port}`, maxSessions: 8 }, { name: 'origin-b', url: `rtsp://127.0.0.1:${o2.port}`, maxSessions: 8 }],
-    ops: { port: 0, token: TOKEN },
-    admin: { enabled: true },
-    status: { sampleIntervalMs: 500 }
-  }]), { logger: pino({ level: 'silent' }) })
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
+  gw = await startGateway(
+    buildConfig([
+      {
+        port: 0,
+        host: '127.0.0.1',
+        logLevel: 'silent',
+        workers: 2,
+        backends: [
+          { name: 'origin-a', url: `rtsp://127.0.0.1:${o1.port}`, maxSessions: 8 },
+          { name: 'origin-b', url: `rtsp://127.0.0.1:${o2.port}`, maxSessions: 8 }
+        ],
+        ops: { port: 0, token: TOKEN },
+        admin: { enabled: true },
+        status: { sampleIntervalMs: 500 }
+      }
+    ]),
+    { logger: pino({ level: 'silent' }) }
+  )
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--headless',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync'
+    ]
+  })
 })
 t.teardown(async () => {
   await browser?.close()
@@ -59,7 +79,10 @@ t.test('live status page while tunnels play; drain a backend from the page', asy
   // Basic challenge with the token as password (and sends it for the page's own requests).
   t.equal((await fetch(`http://127.0.0.1:${gw.port}/`)).status, 404, 'no status page on the tunnel port')
   t.equal((await fetch(`http://127.0.0.1:${gw.opsPort}/`)).status, 401, 'the ops listener wants the token')
-  const page = await browser.newPage({ viewport: { width: 1100, height: 1250 }, httpCredentials: { username: 'ops', password: TOKEN } })
+  const page = await browser.newPage({
+    viewport: { width: 1100, height: 1250 },
+    httpCredentials: { username: 'ops', password: TOKEN }
+  })
   const foreign: string[] = []
   const consoleErrors: string[] = []
   page.on('request', r => { const u = new URL(r.url()); if (u.hostname !== '127.0.0.1') foreign.push(r.url()) })
@@ -81,8 +104,13 @@ t.test('live status page while tunnels play; drain a backend from the page', asy
   const stream = page.locator('#streams tr[data-stream="/live/demo"] td.n').first()
   await t.resolves(stream.waitFor({ timeout: 10_000 }), 'busiest streams lists /live/demo')
   t.equal(await stream.textContent(), '2', '/live/demo has 2 tunnels')
-  const sessions = async (name: string): Promise<number> => Number(await page.locator(`#backends tr[data-backend="${name}"] td[data-testid="sessions"]`).textContent())
-  await until(async () => await sessions('origin-a') + await sessions('origin-b'), n => n === 2, 'backend sessions sum to 2')
+  const sessions = async (name: string): Promise<number> =>
+    Number(await page.locator(`#backends tr[data-backend="${name}"] td[data-testid="sessions"]`).textContent())
+  await until(
+    async () => await sessions('origin-a') + await sessions('origin-b'),
+    n => n === 2,
+    'backend sessions sum to 2'
+  )
   t.ok(await page.locator('#spark-tunnels polyline').count() === 1, 'tunnels sparkline drawn')
 
   // Drain origin-a with the page's button (the admin API on the same listener).
@@ -90,7 +118,11 @@ t.test('live status page while tunnels play; drain a backend from the page', asy
   await drainButton.waitFor({ timeout: 5000 })
   t.equal(await drainButton.textContent(), 'drain')
   await drainButton.click()
-  await page.waitForFunction('/draining/.test(document.querySelector(\'#backends tr[data-backend="origin-a"]\')?.textContent ?? \'\')', undefined, { timeout: 10_000 })
+  await page.waitForFunction(
+    "/draining/.test(document.querySelector('#backends tr[data-backend=\"origin-a\"]')?.textContent ?? '')",
+    undefined,
+    { timeout: 10_000 }
+  )
   t.pass('origin-a shown draining')
   t.match(await page.locator('#admin-msg').textContent(), /origin-a draining/, 'the page reports the API answer')
   const aBefore = await sessions('origin-a')
@@ -101,7 +133,14 @@ t.test('live status page while tunnels play; drain a backend from the page', asy
   t.equal(await sessions('origin-a'), aBefore, 'the drained backend got no new session')
   const api = adminClient(gw.opsPort, TOKEN)
   const tunnels = (await api('GET', '/admin/tunnels')).body.tunnels as Array<{ backend: string, startedAt: number }>
-  t.same(tunnels.sort((x, y) => y.startedAt - x.startedAt).slice(0, 2).map(x => x.backend), ['origin-b', 'origin-b'], 'the API agrees: new sessions on origin-b')
+  t.same(
+    tunnels
+      .sort((x, y) => y.startedAt - x.startedAt)
+      .slice(0, 2)
+      .map(x => x.backend),
+    ['origin-b', 'origin-b'],
+    'the API agrees: new sessions on origin-b'
+  )
 
   await page.waitForTimeout(1500) // a few more samples for the sparklines in the screenshot
   await page.screenshot({ path: SCREENSHOT, fullPage: true })
@@ -115,7 +154,9 @@ t.test('live status page while tunnels play; drain a backend from the page', asy
 
   // Phone viewport: the page itself does not scroll sideways (tables scroll in their boxes).
   await page.setViewportSize({ width: 375, height: 800 })
-  const overflow = await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth') as number
+  const overflow = await page.evaluate(
+    'document.documentElement.scrollWidth - document.documentElement.clientWidth'
+  ) as number
   t.ok(overflow <= 1, `no horizontal page scroll on a phone (overflow ${overflow}px)`)
   t.same(foreign, [], 'no request leaves the portal (no CDN)')
   t.same(consoleErrors, [], 'no console errors')

@@ -6,7 +6,16 @@
  * saved as a fixture.
  */
 import { loadCorpus, type CapturedPair } from './corpus.js'
-import { commitId, knownFixture, saveFixture, FIXTURES, MAX_STORED_CASES, type Fixture, type OracleName, type TimedCase } from './fixtures.js'
+import {
+  commitId,
+  knownFixture,
+  saveFixture,
+  FIXTURES,
+  MAX_STORED_CASES,
+  type Fixture,
+  type OracleName,
+  type TimedCase
+} from './fixtures.js'
 import { generateCase } from './generate.js'
 import { Harness, STALL_MS, type OracleFailure } from './harness.js'
 import type { LayoutName } from './layouts.js'
@@ -64,7 +73,13 @@ function windowFor (oracle: OracleName): number {
   return oracle === 'crash' ? 3000 : oracle === 'healthz' ? 5000 : STALL_MS + 2000
 }
 
-interface Pending { failure: OracleFailure, inputs: TimedCase[], range: { from: number, to: number }, afterMs: number, count: number }
+interface Pending {
+  failure: OracleFailure
+  inputs: TimedCase[]
+  range: { from: number, to: number }
+  afterMs: number
+  count: number
+}
 
 export async function runCampaign (o: CampaignOptions): Promise<CampaignResult> {
   const log = o.log ?? (() => {})
@@ -79,21 +94,36 @@ export async function runCampaign (o: CampaignOptions): Promise<CampaignResult> 
   // The time box counts from the first gateway up: traffic, and restarts after failures.
   const t0 = Date.now()
   const end = t0 + o.seconds * 1000
-  log(`${o.layout}: up (${harness.stack.processes().map(p => `${p.role} ${p.pid}`).join(', ')}); baseline ${describe(harness.baseline)}`)
-  const next = (): { index: number, plan: ReturnType<typeof generateCase> } => { const i = index++; return { index: i, plan: generateCase(o.seed, i, corpus) } }
+  log(
+    `${o.layout}: up (${harness.stack
+      .processes()
+      .map(p => `${p.role} ${p.pid}`)
+      .join(', ')}); baseline ${describe(harness.baseline)}`
+  )
+  const next = (): { index: number, plan: ReturnType<typeof generateCase> } => {
+    const i = index++
+    return { index: i, plan: generateCase(o.seed, i, corpus) }
+  }
   const note = (failure: OracleFailure, inputs: TimedCase[], from: number, to: number): void => {
     const key = `${failure.oracle} ${failure.signature}`
     const p = pending.get(key)
     if (p !== undefined) { p.count++; return }
     pending.set(key, { failure, inputs, range: { from, to }, afterMs: failure.atMs - t0, count: 1 })
-    log(`${o.layout}: FOUND after ${((failure.atMs - t0) / 1000).toFixed(1)} s (case ${to - 1}): ${failure.oracle}: ${failure.signature}`)
+    log(
+      `${o.layout}: FOUND after ${((failure.atMs - t0) / 1000).toFixed(1)} s (case ${to - 1}): ${failure.oracle}: ${
+        failure.signature}`
+    )
   }
   let lastReport = Date.now()
   const baseline: Baseline = harness.baseline
   // After a first failure a spare gateway is kept started (viewer playing) while the next one is
   // fuzzed, and takes over at once: restarts would otherwise eat the time box when crashes come often.
   let standby: Promise<Harness> | null = null
-  const spare = (): Promise<Harness> => { const p = Harness.start(o.layout, { baseline: false }); p.catch(() => {}); return p }
+  const spare = (): Promise<Harness> => {
+    const p = Harness.start(o.layout, { baseline: false })
+    p.catch(() => {})
+    return p
+  }
   while (harness !== null) {
     const h: Harness = harness
     const segmentFrom = index
@@ -105,7 +135,10 @@ export async function runCampaign (o: CampaignOptions): Promise<CampaignResult> 
       if (Date.now() - lastReport >= 10_000) {
         lastReport = Date.now()
         const now = h.stack.processes().map(p => figures(p.role, p.pid)).filter(f => f !== null)
-        log(`${o.layout}: ${((Date.now() - t0) / 1000).toFixed(0)} s, ${stats.cases} cases, ${(stats.cases / ((trafficMs + Date.now() - segmentAt) / 1000)).toFixed(0)} cases/s; ${describe(now)}`)
+        log(
+          `${o.layout}: ${((Date.now() - t0) / 1000).toFixed(0)} s, ${stats.cases} cases, ${
+            (stats.cases / ((trafficMs + Date.now() - segmentAt) / 1000)).toFixed(0)} cases/s; ${describe(now)}`
+        )
       }
       return failure !== null || Date.now() >= end
     })
@@ -148,21 +181,34 @@ export async function runCampaign (o: CampaignOptions): Promise<CampaignResult> 
 
 /** Shrink a new finding and save it (a finding a fixture already holds is only reported). */
 async function keep (o: CampaignOptions, p: Pending, log: (s: string) => void): Promise<Finding> {
-  const base = { layout: o.layout, oracle: p.failure.oracle, signature: p.failure.signature, message: p.failure.message, afterMs: p.afterMs, occurrences: p.count }
+  const base = {
+    layout: o.layout,
+    oracle: p.failure.oracle,
+    signature: p.failure.signature,
+    message: p.failure.message,
+    afterMs: p.afterMs,
+    occurrences: p.count
+  }
   const known = knownFixture(base, o.fixturesDir ?? FIXTURES)
   if (known !== null) return { ...base, fixture: known, replay: `npm run fuzz -- --replay ${known}`, known: true }
   const original = p.inputs.length > 0 ? p.inputs : regenerate({ seed: o.seed, ...p.range })
   // A whole run's traffic replays for as long as it ran, and each attempt needs it: shrink that on request.
-  const shrunk = p.failure.oracle !== 'crash' && original.length > MAX_STORED_CASES ? original : await minimise(o.layout, p.failure, original, o.shrinkSeconds, log)
+  const shrunk =
+    p.failure.oracle !== 'crash' && original.length > MAX_STORED_CASES
+      ? original
+      : await minimise(o.layout, p.failure, original, o.shrinkSeconds, log)
   const fixture: Fixture = {
     ...base,
     found: { seed: o.seed, afterMs: p.afterMs, date: new Date().toISOString(), commit: commitId() },
     shrunk: shrunk !== original,
     cases: shrunk.length <= MAX_STORED_CASES ? shrunk : [],
-    original: p.inputs.length > 0 ? { seed: o.seed, cases: p.inputs.map(c => [c.index, c.atMs]) } : { seed: o.seed, ...p.range }
+    original:
+      p.inputs.length > 0 ? { seed: o.seed, cases: p.inputs.map(c => [c.index, c.atMs]) } : { seed: o.seed, ...p.range }
   }
   const saved = saveFixture(fixture, o.fixturesDir ?? FIXTURES)
   log(`${o.layout}: saved ${saved.file} (${shrunk.length} case(s)); replay: ${saved.replay}`)
-  if (shrunk === original && original.length > MAX_STORED_CASES) log(`${o.layout}: to shrink it (long): npm run fuzz -- --shrink ${saved.file} --shrink-seconds 1800`)
+  if (shrunk === original && original.length > MAX_STORED_CASES) {
+    log(`${o.layout}: to shrink it (long): npm run fuzz -- --shrink ${saved.file} --shrink-seconds 1800`)
+  }
   return { ...base, fixture: saved.file, replay: saved.replay, known: false }
 }

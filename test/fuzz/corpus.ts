@@ -29,7 +29,12 @@ export interface CapturedPair {
 function retarget (url: string, path: string): string {
   const m = /^(rtsp:\/\/[^/]+)\/(?:live|test\.mkv)(\/.*)?$/.exec(url)
   if (m === null) return url
-  const track = m[2] === undefined ? '' : /(\d+)\/?$/.test(m[2]) ? `/trackID=${Number(/(\d+)\/?$/.exec(m[2])![1]) + (m[2].includes('stream=') ? 1 : 0)}` : m[2]
+  const track =
+    m[2] === undefined
+      ? ''
+      : /(\d+)\/?$/.test(m[2])
+        ? `/trackID=${Number(/(\d+)\/?$/.exec(m[2])![1]) + (m[2].includes('stream=') ? 1 : 0)}`
+        : m[2]
   return `${m[1]}${path}${track}`
 }
 

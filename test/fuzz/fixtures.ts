@@ -27,7 +27,8 @@ export interface TimedCase { index: number, atMs: number, plan: CasePlan }
  * Generated cases by their place in a run: `cases` (index and start offset, the cases in flight at a
  * failure) or every case in [from, to) (a whole run's traffic, pumped as the run sent it).
  */
-export type GeneratedInputs = { seed: number, cases: Array<[index: number, atMs: number]> } | { seed: number, from: number, to: number }
+export type GeneratedInputs =
+  { seed: number, cases: Array<[index: number, atMs: number]> } | { seed: number, from: number, to: number }
 
 export interface Fixture {
   layout: LayoutName
@@ -52,7 +53,15 @@ function toJson (c: TimedCase): JsonCase {
     index: c.index,
     atMs: c.atMs,
     kind: c.plan.kind,
-    conns: c.plan.conns.map(conn => ({ ...conn, chunks: conn.chunks.map(ch => ({ waitMs: ch.waitMs, latin1: ch.bytes.toString('latin1'), ...(ch.encode === undefined ? {} : { encode: ch.encode }), ...(ch.replies === undefined ? {} : { replies: ch.replies }) })) }))
+    conns: c.plan.conns.map(conn => ({
+      ...conn,
+      chunks: conn.chunks.map(ch => ({
+        waitMs: ch.waitMs,
+        latin1: ch.bytes.toString('latin1'),
+        ...(ch.encode === undefined ? {} : { encode: ch.encode }),
+        ...(ch.replies === undefined ? {} : { replies: ch.replies })
+      }))
+    }))
   }
 }
 
@@ -60,12 +69,27 @@ function fromJson (j: JsonCase): TimedCase {
   return {
     index: j.index,
     atMs: j.atMs,
-    plan: { kind: j.kind, conns: j.conns.map(conn => ({ ...conn, chunks: conn.chunks.map(ch => ({ waitMs: ch.waitMs, bytes: Buffer.from(ch.latin1, 'latin1'), ...(ch.encode === undefined ? {} : { encode: ch.encode }), ...(ch.replies === undefined ? {} : { replies: ch.replies }) })) })) }
+    plan: {
+      kind: j.kind,
+      conns: j.conns.map(conn => ({
+        ...conn,
+        chunks: conn.chunks.map(ch => ({
+          waitMs: ch.waitMs,
+          bytes: Buffer.from(ch.latin1, 'latin1'),
+          ...(ch.encode === undefined ? {} : { encode: ch.encode }),
+          ...(ch.replies === undefined ? {} : { replies: ch.replies })
+        }))
+      }))
+    }
   }
 }
 
 export function commitId (): string {
-  try { return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim() } catch { return 'unknown' }
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+  } catch {
+    return 'unknown'
+  }
 }
 
 function slug (s: string): string {

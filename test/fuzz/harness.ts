@@ -66,12 +66,22 @@ export class Harness {
    */
   failure (): OracleFailure | null {
     const crash = this.stack.crash
-    if (crash !== null) return { oracle: 'crash', message: `${crash.role} (pid ${crash.pid}) died: ${crash.how}\n${crash.stderr.slice(-3000)}`, signature: crash.signature, atMs: crash.atMs }
+    if (crash !== null) {
+      return {
+        oracle: 'crash',
+        message: `${crash.role} (pid ${crash.pid}) died: ${crash.how}\n${crash.stderr.slice(-3000)}`,
+        signature: crash.signature,
+        atMs: crash.atMs
+      }
+    }
     const health = this.health.failure()
     const viewer = this.viewer.failure()
-    const other: OracleFailure | null = health !== null
-      ? { oracle: 'healthz', message: health, signature: 'healthz unanswered', atMs: Date.now() }
-      : viewer !== null ? { oracle: 'viewer', message: viewer, signature: 'reference viewer stalled', atMs: Date.now() } : null
+    const other: OracleFailure | null =
+      health !== null
+        ? { oracle: 'healthz', message: health, signature: 'healthz unanswered', atMs: Date.now() }
+        : viewer !== null
+          ? { oracle: 'viewer', message: viewer, signature: 'reference viewer stalled', atMs: Date.now() }
+          : null
     if (other === null) { this.#seen = null; return null }
     this.#seen ??= other
     return Date.now() - this.#seen.atMs >= CRASH_FIRST_MS ? this.#seen : null
@@ -82,7 +92,18 @@ export class Harness {
   /** Oracle (d): after the traffic, back at the baseline within `settleMs`. */
   async resourcesBack (settleMs: number): Promise<{ failure: OracleFailure | null, now: Baseline }> {
     const r = await settledOrLeak(this.baseline, () => this.stack.processes(), this.stack.ports, settleMs)
-    return { failure: r.message === null ? null : { oracle: 'resources', message: r.message, signature: 'descriptors or memory above the baseline', atMs: Date.now() }, now: r.now }
+    return {
+      failure:
+        r.message === null
+          ? null
+          : {
+              oracle: 'resources',
+              message: r.message,
+              signature: 'descriptors or memory above the baseline',
+              atMs: Date.now()
+            },
+      now: r.now
+    }
   }
 
   async stop (): Promise<void> {

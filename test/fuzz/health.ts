@@ -23,9 +23,14 @@ function probe (port: number): Promise<{ ok: boolean, ms: number, why: string }>
       s.destroy()
       resolve({ ok, ms: Math.round(performance.now() - t0), why })
     }
-    const s = net.connect(port, '127.0.0.1', () => s.write('GET /healthz HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n\r\n'))
+    const s = net.connect(port, '127.0.0.1', () =>
+      s.write('GET /healthz HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n\r\n')
+    )
     const timer = setTimeout(() => finish(false, `no answer within ${ANSWER_MS} ms`), ANSWER_MS)
-    s.on('data', d => { text += d.toString('latin1'); if (text.includes('\r\n')) finish(/^HTTP\/1\.[01] 200 /.test(text), text.split('\r\n')[0]!) })
+    s.on('data', d => {
+      text += d.toString('latin1')
+      if (text.includes('\r\n')) finish(/^HTTP\/1\.[01] 200 /.test(text), text.split('\r\n')[0]!)
+    })
     s.on('error', err => finish(false, err.message))
     s.on('close', () => finish(false, `closed: '${text.slice(0, 80)}'`))
   })
@@ -53,7 +58,9 @@ export class HealthPoller {
     if (r.ok) { this.worstMs = Math.max(this.worstMs, r.ms); this.#misses = []; return }
     if (this.#lag.totalMs - lagBefore > ANSWER_MS / 4) return // this process was held up: inconclusive
     this.#misses.push(`${r.why} (${r.ms} ms)`)
-    if (this.#misses.length >= MISSES_IN_A_ROW && this.#failure === null) this.#failure = `GET /healthz failed ${MISSES_IN_A_ROW} times in a row: ${this.#misses.join('; ')}`
+    if (this.#misses.length >= MISSES_IN_A_ROW && this.#failure === null) {
+      this.#failure = `GET /healthz failed ${MISSES_IN_A_ROW} times in a row: ${this.#misses.join('; ')}`
+    }
   }
 
   failure (): string | null { return this.#failure }

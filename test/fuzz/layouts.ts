@@ -48,24 +48,52 @@ export interface ProcessSpec {
  * What to start for `layout`, in order; the last one is where clients connect. `extra` settings go
  * to the process clients connect to (the gateway, or the cluster's portal).
  */
-export function layoutProcesses (layout: LayoutName, ports: { front: number, relay: number, origin: number }, extra: Record<string, unknown> = {}): ProcessSpec[] {
+export function layoutProcesses (
+  layout: LayoutName,
+  ports: { front: number, relay: number, origin: number },
+  extra: Record<string, unknown> = {}
+): ProcessSpec[] {
   if (layout === 'all' || layout === 'workers') {
     const workers = layout === 'all' ? 0 : 2
-    return [{ role: 'gateway', args: [], config: { ...FUZZED_SETTINGS, port: ports.front, workers, ...extra }, port: ports.front, workers }]
+    return [
+      {
+        role: 'gateway',
+        args: [],
+        config: { ...FUZZED_SETTINGS, port: ports.front, workers, ...extra },
+        port: ports.front,
+        workers
+      }
+    ]
   }
   return [
-    { role: 'origin', args: ['origin', '--port', String(ports.origin), '--host', '127.0.0.1'], port: ports.origin, workers: 0 },
+    {
+      role: 'origin',
+      args: ['origin', '--port', String(ports.origin), '--host', '127.0.0.1'],
+      port: ports.origin,
+      workers: 0
+    },
     {
       role: 'relay',
       args: ['relay'],
-      config: { ...FUZZED_SETTINGS, port: ports.relay, workers: 0, backends: [`rtsp://127.0.0.1:${ports.origin}`], cluster: { ...CLUSTER_SHARED } },
+      config: {
+        ...FUZZED_SETTINGS,
+        port: ports.relay,
+        workers: 0,
+        backends: [`rtsp://127.0.0.1:${ports.origin}`],
+        cluster: { ...CLUSTER_SHARED }
+      },
       port: ports.relay,
       workers: 0
     },
     {
       role: 'portal',
       args: ['portal'],
-      config: { ...FUZZED_SETTINGS, port: ports.front, cluster: { ...CLUSTER_SHARED, relays: [`127.0.0.1:${ports.relay}`], probeIntervalMs: 1000 }, ...extra },
+      config: {
+        ...FUZZED_SETTINGS,
+        port: ports.front,
+        cluster: { ...CLUSTER_SHARED, relays: [`127.0.0.1:${ports.relay}`], probeIntervalMs: 1000 },
+        ...extra
+      },
       port: ports.front,
       workers: 0
     }

@@ -67,12 +67,21 @@ export function parseStream (bytes: Buffer): StreamUnit[] {
     const lines = bytes.toString('latin1', off, end).split('\r\n')
     const headers: HeaderLine[] = lines.slice(1).map(l => {
       const c = l.indexOf(':')
-      return c === -1 ? { name: l, sep: '', value: '', eol: '\r\n' } : { name: l.slice(0, c), sep: ': ', value: l.slice(c + 1).trim(), eol: '\r\n' }
+      return c === -1
+        ? { name: l, sep: '', value: '', eol: '\r\n' }
+        : { name: l.slice(0, c), sep: ': ', value: l.slice(c + 1).trim(), eol: '\r\n' }
     })
     const cl = Number(headers.find(h => h.name.toLowerCase() === 'content-length')?.value ?? 0)
     const bodyStart = end + 4
     const len = Number.isInteger(cl) && cl > 0 ? Math.min(cl, bytes.length - bodyStart) : 0
-    units.push({ start: lines[0]!.split(' '), startSep: ' ', startEol: '\r\n', headers, blank: '\r\n', body: Buffer.from(bytes.subarray(bodyStart, bodyStart + len)) })
+    units.push({
+      start: lines[0]!.split(' '),
+      startSep: ' ',
+      startEol: '\r\n',
+      headers,
+      blank: '\r\n',
+      body: Buffer.from(bytes.subarray(bodyStart, bodyStart + len))
+    })
     off = bodyStart + len
   }
   return units

@@ -8,7 +8,13 @@ import type { LayoutName } from './layouts.js'
 import { crashProbe, oracleProbe } from './probe.js'
 import { shrink } from './shrink.js'
 
-export async function minimise (layout: LayoutName, failure: { oracle: OracleName, signature: string }, inputs: TimedCase[], seconds: number, log: (s: string) => void): Promise<TimedCase[]> {
+export async function minimise (
+  layout: LayoutName,
+  failure: { oracle: OracleName, signature: string },
+  inputs: TimedCase[],
+  seconds: number,
+  log: (s: string) => void
+): Promise<TimedCase[]> {
   const probe = failure.oracle === 'crash' ? crashProbe(layout, failure.signature) : oracleProbe(layout, failure.oracle)
   try {
     return (await shrink(inputs, probe.reproduces, seconds * 1000, s => log(`${layout}: ${s}`))).cases

@@ -49,7 +49,12 @@ export interface CasePlan {
 
 /** Pauses: mostly none, sometimes short, rarely past the gateway's head timeout. */
 export function pause (rng: Rng): number {
-  return rng.weighted<() => number>([[80, () => 0], [14, () => rng.int(1, 60)], [5, () => rng.int(60, 400)], [1, () => rng.int(900, 1600)]])()
+  return rng.weighted<() => number>([
+    [80, () => 0],
+    [14, () => rng.int(1, 60)],
+    [5, () => rng.int(60, 400)],
+    [1, () => rng.int(900, 1600)]
+  ])()
 }
 
 /** Cut `bytes` at random offsets (sometimes byte by byte) with a pause before each piece. */
@@ -57,11 +62,19 @@ export function split (bytes: Buffer, rng: Rng, extra: Omit<Chunk, 'bytes' | 'wa
   if (bytes.length <= 1) return [{ waitMs: pause(rng), bytes, ...extra }]
   let cuts: number[]
   if (bytes.length <= 96 && rng.chance(0.03)) cuts = Array.from({ length: bytes.length - 1 }, (_, i) => i + 1)
-  else cuts = [...new Set(Array.from({ length: rng.small(0, 6) }, () => rng.int(1, bytes.length - 1)))].sort((a, b) => a - b)
+  else {
+    cuts = [...new Set(Array.from({ length: rng.small(0, 6) }, () => rng.int(1, bytes.length - 1)))].sort(
+      (a, b) => a - b
+    )
+  }
   const out: Chunk[] = []
   let prev = 0
   for (const c of [...cuts, bytes.length]) {
-    out.push({ waitMs: out.length === 0 ? 0 : pause(rng), bytes: bytes.subarray(prev, c), ...(out.length === 0 ? extra : {}) })
+    out.push({
+      waitMs: out.length === 0 ? 0 : pause(rng),
+      bytes: bytes.subarray(prev, c),
+      ...(out.length === 0 ? extra : {})
+    })
     prev = c
   }
   return out
@@ -70,7 +83,11 @@ export function split (bytes: Buffer, rng: Rng, extra: Omit<Chunk, 'bytes' | 'wa
 /** Ending, hold time and reading of one connection, by the weights the driver uses. */
 export function connEnding (rng: Rng): Pick<ConnPlan, 'close' | 'holdMs' | 'read'> {
   const close = rng.weighted<CloseMode>([[45, 'destroy'], [25, 'end'], [12, 'half'], [18, 'reset']])
-  const holdMs = rng.weighted<() => number>([[60, () => rng.int(0, 100)], [30, () => rng.int(100, 800)], [10, () => rng.int(800, 3000)]])()
+  const holdMs = rng.weighted<() => number>([
+    [60, () => rng.int(0, 100)],
+    [30, () => rng.int(100, 800)],
+    [10, () => rng.int(800, 3000)]
+  ])()
   return { close, holdMs, read: rng.chance(0.92) }
 }
 

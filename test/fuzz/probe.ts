@@ -33,11 +33,17 @@ export function crashProbe (layout: LayoutName, signature: string): Probe {
 }
 
 /** Replay `cases` on a fresh harness and report the first oracle that fails (null: all held). */
-export async function replayOnHarness (layout: LayoutName, cases: readonly TimedCase[], settleMs = SETTLE_MS): Promise<OracleFailure | null> {
+export async function replayOnHarness (
+  layout: LayoutName,
+  cases: readonly TimedCase[],
+  settleMs = SETTLE_MS
+): Promise<OracleFailure | null> {
   const h = await Harness.start(layout)
   try {
     let failure: OracleFailure | null = null
-    const watch = setInterval(() => { failure ??= h.failure() }, 250)
+    const watch = setInterval(() => {
+      failure ??= h.failure()
+    }, 250)
     await replayCases(h.stack.port, cases)
     // The live oracles get the viewer's stall window after the traffic to show a failure.
     for (let waited = 0; failure === null && waited < STALL_MS + 2000; waited += 250) await sleep(250)

@@ -57,7 +57,11 @@ function tcpTable (pid: number): Map<string, { state: string, local: number, rem
     for (const line of text.split('\n').slice(1)) {
       const p = line.trim().split(/\s+/)
       if (p.length < 10) continue
-      m.set(p[9]!, { state: TCP_STATES[p[3]!] ?? p[3]!, local: parseInt(p[1]!.split(':')[1]!, 16), remote: parseInt(p[2]!.split(':')[1]!, 16) })
+      m.set(p[9]!, {
+        state: TCP_STATES[p[3]!] ?? p[3]!,
+        local: parseInt(p[1]!.split(':')[1]!, 16),
+        remote: parseInt(p[2]!.split(':')[1]!, 16)
+      })
     }
   }
   return m
@@ -71,7 +75,16 @@ function tcpTable (pid: number): Map<string, { state: string, local: number, rem
 export function census (pid: number, listening: readonly number[] = []): Record<string, number> {
   const tcp = tcpTable(pid)
   const inodes = (file: string, column: number): Set<string> => {
-    try { return new Set(readFileSync(`/proc/${pid}/net/${file}`, 'utf8').split('\n').slice(1).map(l => l.trim().split(/\s+/)[column] ?? '')) } catch { return new Set() }
+    try {
+      return new Set(
+        readFileSync(`/proc/${pid}/net/${file}`, 'utf8')
+          .split('\n')
+          .slice(1)
+          .map(l => l.trim().split(/\s+/)[column] ?? '')
+      )
+    } catch {
+      return new Set()
+    }
   }
   const unix = inodes('unix', 6)
   const udp = new Set([...inodes('udp', 9), ...inodes('udp6', 9)])
@@ -83,10 +96,14 @@ export function census (pid: number, listening: readonly number[] = []): Record<
     let target = ''
     try { target = readlinkSync(`/proc/${pid}/fd/${fd}`) } catch { continue }
     const sock = /^socket:\[(\d+)\]$/.exec(target)
-    if (sock === null) { add(target.startsWith('pipe:') ? 'pipe' : target.startsWith('anon_inode:') ? 'anon' : 'file'); continue }
+    if (sock === null) {
+      add(target.startsWith('pipe:') ? 'pipe' : target.startsWith('anon_inode:') ? 'anon' : 'file')
+      continue
+    }
     const t = tcp.get(sock[1]!)
-    if (t !== undefined) add(`tcp ${t.state} ${listening.includes(t.local) || t.state === 'LISTEN' ? `:${t.local}` : `->:${t.remote}`}`)
-    else if (unix.has(sock[1]!)) add('unix')
+    if (t !== undefined) {
+      add(`tcp ${t.state} ${listening.includes(t.local) || t.state === 'LISTEN' ? `:${t.local}` : `->:${t.remote}`}`)
+    } else if (unix.has(sock[1]!)) add('unix')
     else if (udp.has(sock[1]!)) add('udp')
     else add('socket not in TCP tables')
   }

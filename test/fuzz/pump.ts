@@ -52,7 +52,9 @@ export class Pump {
       this.stats.cases++
       this.stats.conns += r.conns.length
       bump(this.stats.kinds, plan.kind.replace(/-.*/, ''))
-      for (const c of r.conns) bump(this.stats.answers, c.firstLine === '' ? '(nothing)' : c.firstLine.split(' ').slice(0, 2).join(' ').slice(0, 24))
+      for (
+        const c of r.conns
+      ) bump(this.stats.answers, c.firstLine === '' ? '(nothing)' : c.firstLine.split(' ').slice(0, 2).join(' ').slice(0, 24))
     }, () => {}).finally(() => {
       rec.endedAt = Date.now()
       this.#inFlight -= plan.conns.length
@@ -98,14 +100,30 @@ export class Pump {
  * Send `cases` as they were found: each at its offset, but never more than `maxConns` connections
  * at once (a long list, e.g. a generated range, is pumped through like the run that made it).
  */
-export async function replayCases (port: number, cases: readonly TimedCase[], maxConns = DEFAULT_CONNECTIONS): Promise<void> {
+export async function replayCases (
+  port: number,
+  cases: readonly TimedCase[],
+  maxConns = DEFAULT_CONNECTIONS
+): Promise<void> {
   const pump = new Pump(port, maxConns)
   const t0 = Date.now()
   let i = 0
-  await pump.run(() => { const c = cases[i++]!; return { index: c.index, plan: c.plan } }, () => i >= cases.length || cases[i]!.atMs > Date.now() - t0)
+  await pump.run(
+    () => {
+      const c = cases[i++]!
+      return { index: c.index, plan: c.plan }
+    },
+    () => i >= cases.length || cases[i]!.atMs > Date.now() - t0
+  )
   while (i < cases.length) {
     await new Promise(resolve => setTimeout(resolve, Math.max(1, Math.min(50, cases[i]!.atMs - (Date.now() - t0)))))
-    await pump.run(() => { const c = cases[i++]!; return { index: c.index, plan: c.plan } }, () => i >= cases.length || cases[i]!.atMs > Date.now() - t0)
+    await pump.run(
+      () => {
+        const c = cases[i++]!
+        return { index: c.index, plan: c.plan }
+      },
+      () => i >= cases.length || cases[i]!.atMs > Date.now() - t0
+    )
   }
   await pump.drain()
 }

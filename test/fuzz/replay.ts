@@ -3,7 +3,14 @@
  * that range makes again) against a fresh gateway of its layout with every oracle attached.
  */
 import { loadCorpus } from './corpus.js'
-import { loadFixture, MAX_STORED_CASES, rewriteFixture, type Fixture, type GeneratedInputs, type TimedCase } from './fixtures.js'
+import {
+  loadFixture,
+  MAX_STORED_CASES,
+  rewriteFixture,
+  type Fixture,
+  type GeneratedInputs,
+  type TimedCase
+} from './fixtures.js'
 import { generateCase } from './generate.js'
 import type { OracleFailure } from './harness.js'
 import { replayOnHarness } from './probe.js'
@@ -12,7 +19,8 @@ import { minimise } from './minimise.js'
 /** Generated inputs made again (the same cases as long as the generator is that of the commit that found them). */
 export function regenerate (g: GeneratedInputs): TimedCase[] {
   const corpus = loadCorpus()
-  const at: Array<[number, number]> = 'cases' in g ? g.cases : Array.from({ length: g.to - g.from }, (_, i) => [g.from + i, 0])
+  const at: Array<[number, number]> =
+    'cases' in g ? g.cases : Array.from({ length: g.to - g.from }, (_, i) => [g.from + i, 0])
   return at.map(([index, atMs]) => ({ index, atMs, plan: generateCase(g.seed, index, corpus) }))
 }
 

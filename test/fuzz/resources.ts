@@ -33,7 +33,10 @@ export async function sampleWindow (procs: ReadonlyArray<{ role: string, pid: nu
       const f = figures(p.role, p.pid)
       if (f === null) continue
       const prev = low.get(p.pid)
-      low.set(p.pid, prev === undefined ? f : { ...f, fds: Math.min(prev.fds, f.fds), rssKiB: Math.min(prev.rssKiB, f.rssKiB) })
+      low.set(
+        p.pid,
+        prev === undefined ? f : { ...f, fds: Math.min(prev.fds, f.fds), rssKiB: Math.min(prev.rssKiB, f.rssKiB) }
+      )
     }
   }
   return [...low.values()]
@@ -49,8 +52,15 @@ export function overBaseline (base: Baseline, now: Baseline): string[] {
   for (const b of base) {
     const n = now.find(x => x.pid === b.pid)
     if (n === undefined) { out.push(`${b.role} (pid ${b.pid}) is gone`); continue }
-    if (n.fds > b.fds + FD_SLACK) out.push(`${b.role} (pid ${b.pid}): ${b.fds} -> ${n.fds} descriptors (tolerance +${FD_SLACK})`)
-    if (n.rssKiB > rssBoundKiB(b.rssKiB)) out.push(`${b.role} (pid ${b.pid}): RSS ${Math.round(b.rssKiB / 1024)} -> ${Math.round(n.rssKiB / 1024)} MiB (bound ${Math.round(rssBoundKiB(b.rssKiB) / 1024)} MiB)`)
+    if (n.fds > b.fds + FD_SLACK) {
+      out.push(`${b.role} (pid ${b.pid}): ${b.fds} -> ${n.fds} descriptors (tolerance +${FD_SLACK})`)
+    }
+    if (n.rssKiB > rssBoundKiB(b.rssKiB)) {
+      out.push(
+        `${b.role} (pid ${b.pid}): RSS ${Math.round(b.rssKiB / 1024)} -> ${Math.round(n.rssKiB / 1024)} MiB (bound ${
+          Math.round(rssBoundKiB(b.rssKiB) / 1024)} MiB)`
+      )
+    }
   }
   return out
 }
@@ -61,20 +71,36 @@ export function describe (figs: Baseline): string {
 
 /** What each process over its baseline holds (descriptor census), for the failure message. */
 export function censusOf (base: Baseline, now: Baseline, ports: readonly number[]): string {
-  return now.filter(n => { const b = base.find(x => x.pid === n.pid); return b !== undefined && n.fds > b.fds + FD_SLACK })
-    .map(n => `${n.role} (pid ${n.pid}) holds: ${JSON.stringify(census(n.pid, ports))}`).join('\n')
+  return now
+    .filter(n => {
+      const b = base.find(x => x.pid === n.pid)
+      return b !== undefined && n.fds > b.fds + FD_SLACK
+    })
+    .map(n => `${n.role} (pid ${n.pid}) holds: ${JSON.stringify(census(n.pid, ports))}`)
+    .join('\n')
 }
 
 /**
  * Wait (up to `settleMs`) until every process is back within its tolerance; null when it is,
  * otherwise what stayed over, with the census of the descriptors held.
  */
-export async function settledOrLeak (base: Baseline, procs: () => ReadonlyArray<{ role: string, pid: number }>, ports: readonly number[], settleMs: number): Promise<{ message: string, now: Baseline } | { message: null, now: Baseline }> {
+export async function settledOrLeak (
+  base: Baseline,
+  procs: () => ReadonlyArray<{ role: string, pid: number }>,
+  ports: readonly number[],
+  settleMs: number
+): Promise<{ message: string, now: Baseline } | { message: null, now: Baseline }> {
   const deadline = Date.now() + settleMs
   for (;;) {
     const now = await sampleWindow(procs())
     const over = overBaseline(base, now)
     if (over.length === 0) return { message: null, now }
-    if (Date.now() > deadline) return { message: `not back at the baseline ${Math.round(settleMs / 1000)} s after the traffic stopped: ${over.join('; ')}\n${censusOf(base, now, ports)}`, now }
+    if (Date.now() > deadline) {
+      return {
+        message: `not back at the baseline ${Math.round(settleMs / 1000)} s after the traffic stopped: ${
+          over.join('; ')}\n${censusOf(base, now, ports)}`,
+        now
+      }
+    }
   }
 }

@@ -40,18 +40,25 @@ async function main (): Promise<number> {
   })
   if (!existsSync(join(ROOT, 'dist/main.js'))) throw new Error('dist/ is missing: run `npm run build` first')
   if (values.shrink !== undefined) {
-    const f = await reshrinkFixture(values.shrink, whole(values['shrink-seconds'], 'shrink-seconds', 120), line => process.stdout.write(`[fuzz] ${line}\n`))
+    const f = await reshrinkFixture(values.shrink, whole(values['shrink-seconds'], 'shrink-seconds', 120), line =>
+      process.stdout.write(`[fuzz] ${line}\n`)
+    )
     process.stdout.write(`${values.shrink}: ${f.cases.length} case(s) (shrunk: ${f.shrunk})\n`)
     return 0
   }
   if (values.replay !== undefined) {
     const { fixture, failure } = await replayFixture(values.replay)
-    if (failure === null) { process.stdout.write(`${values.replay}: every oracle held (${fixture.layout}, ${fixture.cases.length} case(s))\n`); return 0 }
+    if (failure === null) {
+      process.stdout.write(`${values.replay}: every oracle held (${fixture.layout}, ${fixture.cases.length} case(s))\n`)
+      return 0
+    }
     process.stdout.write(`${values.replay}: ${failure.oracle} failed: ${failure.signature}\n${failure.message}\n`)
     return 1
   }
   const which = values.layout ?? 'every'
-  if (which !== 'every' && !isLayout(which)) throw new Error(`--layout must be one of ${LAYOUTS.join(', ')} or every (got '${which}')`)
+  if (which !== 'every' && !isLayout(which)) {
+    throw new Error(`--layout must be one of ${LAYOUTS.join(', ')} or every (got '${which}')`)
+  }
   const layouts: readonly LayoutName[] = which === 'every' ? LAYOUTS : [which as LayoutName]
   const seed = whole(values.seed, 'seed', Date.now() % 1_000_000)
   let failed = false
@@ -71,4 +78,10 @@ async function main (): Promise<number> {
   return failed ? 1 : 0
 }
 
-main().then(code => process.exit(code), err => { process.stderr.write(`fuzz: ${(err as Error).stack ?? String(err)}\n`); process.exit(2) })
+main().then(
+  code => process.exit(code),
+  err => {
+    process.stderr.write(`fuzz: ${(err as Error).stack ?? String(err)}\n`)
+    process.exit(2)
+  }
+)

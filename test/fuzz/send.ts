@@ -51,7 +51,13 @@ class CaseState {
   }
 
   #wake (): void {
-    this.#waiters = this.#waiters.filter(w => { if (this.replies >= w.n || this.reading <= 0) { w.done(); return false } return true })
+    this.#waiters = this.#waiters.filter(w => {
+      if (this.replies >= w.n || this.reading <= 0) {
+        w.done()
+        return false
+      }
+      return true
+    })
   }
 
   until (n: number, ms: number): Promise<void> {
@@ -66,12 +72,24 @@ class CaseState {
 
 export function encodeChunk (c: Chunk, session: string): Buffer {
   if (c.encode === undefined) return c.bytes
-  const raw = Buffer.from(c.bytes.toString('latin1').split(SESSION_MARK).join(session === '' ? 'nosession' : session), 'latin1')
+  const raw = Buffer.from(
+    c.bytes
+      .toString('latin1')
+      .split(SESSION_MARK)
+      .join(session === '' ? 'nosession' : session),
+    'latin1'
+  )
   switch (c.encode) {
-    case 'text': return raw
-    case 'base64': return Buffer.from(raw.toString('base64'), 'latin1')
-    case 'chunked-base64': { const b = raw.toString('base64'); return Buffer.from(`${b.length.toString(16)}\r\n${b}\r\n`, 'latin1') }
-    case 'ws': return encodeFrame({ fin: true, rsv: 0, opcode: 2, masked: true, payload: raw })
+    case 'text':
+      return raw
+    case 'base64':
+      return Buffer.from(raw.toString('base64'), 'latin1')
+    case 'chunked-base64': {
+      const b = raw.toString('base64')
+      return Buffer.from(`${b.length.toString(16)}\r\n${b}\r\n`, 'latin1')
+    }
+    case 'ws':
+      return encodeFrame({ fin: true, rsv: 0, opcode: 2, masked: true, payload: raw })
   }
 }
 

@@ -34,11 +34,29 @@ interface Proc { role: string, child: ChildProcess, stderr: string, stopping: bo
 /** The last uncaught error in `stderr`: "Name: message @ function (file)", quoted values elided. */
 export function crashSignature (stderr: string): string {
   const m = [...stderr.matchAll(/^(\w*Error|Error \[\w+\])(?::\s*([^\n]*))?\n((?:\s+at [^\n]*\n?)+)/gm)].pop()
-  if (m === undefined) return stderr.trim() === '' ? 'exited without an error on stderr' : `exited: ${stderr.trim().split('\n').pop()!.slice(0, 120)}`
-  const message = (m[2] ?? '').replace(/'[^']*'/g, "'…'").replace(/"[^"]*"/g, '"…"').replace(/\d{3,}/g, 'N').slice(0, 120)
+  if (m === undefined) {
+    return stderr.trim() === ''
+      ? 'exited without an error on stderr'
+      : `exited: ${stderr.trim().split('\n').pop()!.slice(0, 120)}`
+  }
+  const message = (m[2] ?? '')
+    .replace(/'[^']*'/g, "'…'")
+    .replace(/"[^"]*"/g, '"…"')
+    .replace(/\d{3,}/g, 'N')
+    .slice(0, 120)
   const frame = /at (?:async )?([^\s(]+(?: [^\s(]+)?) \(([^)]+)\)/.exec(m[3]!) ?? /at ([^\s]+)/.exec(m[3]!)
   // The file without its directory, position and extension (source maps turn .js into .ts).
-  const where = frame === null ? '' : ` @ ${frame[1]}${frame[2] === undefined ? '' : ` (${frame[2].replace(/^.*\//, '').replace(/:\d+:\d+$/, '').replace(/\.[cm]?[jt]s$/, '')})`}`
+  const where =
+    frame === null
+      ? ''
+      : ` @ ${frame[1]}${
+          frame[2] === undefined
+            ? ''
+            : ` (${frame[2]
+                .replace(/^.*\//, '')
+                .replace(/:\d+:\d+$/, '')
+                .replace(/\.[cm]?[jt]s$/, '')})`
+        }`
   return `${m[1]}: ${message}${where}`
 }
 
@@ -76,7 +94,12 @@ export class GatewayStack {
   static async start (layout: LayoutName, extra: Record<string, unknown> = {}): Promise<GatewayStack> {
     const ports = { front: await freePort(), relay: await freePort(), origin: await freePort() }
     const specs = layoutProcesses(layout, ports, extra)
-    const stack = new GatewayStack(layout, ports.front, [ports.front, ports.relay, ports.origin], mkdtempSync(join(tmpdir(), 'tg-fuzz-')))
+    const stack = new GatewayStack(
+      layout,
+      ports.front,
+      [ports.front, ports.relay, ports.origin],
+      mkdtempSync(join(tmpdir(), 'tg-fuzz-'))
+    )
     try {
       for (const spec of specs) {
         const args = [...spec.args]
@@ -86,7 +109,9 @@ export class GatewayStack {
           args.push('--config', file)
         }
         const p = stack.#spawn(spec.role, args)
-        if (!await waitPort(spec.port, 20_000) || p.child.exitCode !== null) throw new Error(`${layout}: ${spec.role} did not start: ${p.stderr.slice(-2000)}`)
+        if (!await waitPort(spec.port, 20_000) || p.child.exitCode !== null) {
+          throw new Error(`${layout}: ${spec.role} did not start: ${p.stderr.slice(-2000)}`)
+        }
         if (spec.workers > 0) await stack.#findWorkers(p, spec.workers)
       }
     } catch (err) {
@@ -103,13 +128,26 @@ export class GatewayStack {
     const out = logDir === undefined ? 'ignore' : openSync(join(logDir, `${role}-${Date.now()}.log`), 'a')
     // NODE_OPTIONS: not a test runner's loader; the gateway runs as it does in production.
     const env = { ...process.env, NODE_OPTIONS: '', TUNNELGATE_LOG_LEVEL: logDir === undefined ? 'warn' : 'info' }
-    const child = spawn(process.execPath, ['bin/tunnelgate.js', ...args], { cwd: ROOT, stdio: ['ignore', out, 'pipe'], env })
+    const child = spawn(process.execPath, ['bin/tunnelgate.js', ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', out, 'pipe'],
+      env
+    })
     if (typeof out === 'number') closeSync(out)
     const p: Proc = { role, child, stderr: '', stopping: false }
     child.stderr!.on('data', (d: Buffer) => { p.stderr = (p.stderr + d.toString()).slice(-STDERR_KEEP) })
     // 'close', not 'exit': the stack trace is in stderr by then.
     child.once('close', (code, signal) => {
-      if (!p.stopping) this.#crashed({ role, pid: child.pid ?? 0, how: signal === null ? `exit code ${code}` : `signal ${signal}`, stderr: p.stderr, signature: crashSignature(p.stderr), atMs: Date.now() })
+      if (!p.stopping) {
+        this.#crashed({
+          role,
+          pid: child.pid ?? 0,
+          how: signal === null ? `exit code ${code}` : `signal ${signal}`,
+          stderr: p.stderr,
+          signature: crashSignature(p.stderr),
+          atMs: Date.now()
+        })
+      }
     })
     this.#procs.push(p)
     return p
@@ -120,7 +158,9 @@ export class GatewayStack {
     for (;;) {
       const pids = childrenOf(p.child.pid!, /worker\.js/)
       if (pids.length >= n) { this.#workers = pids.map((pid, i) => ({ role: `w${i}`, pid })); return }
-      if (Date.now() > deadline) throw new Error(`${this.layout}: ${n} relay workers did not start (found ${pids.length})`)
+      if (Date.now() > deadline) {
+        throw new Error(`${this.layout}: ${n} relay workers did not start (found ${pids.length})`)
+      }
       await new Promise(resolve => setTimeout(resolve, 50))
     }
   }
@@ -130,7 +170,18 @@ export class GatewayStack {
       if (alive(w.pid)) continue
       const portal = this.#procs[0]!
       // Give the portal's stderr (the worker's is inherited) a moment to receive the stack trace.
-      setTimeout(() => this.#crashed({ role: w.role, pid: w.pid, how: 'relay worker gone (the portal restarts it)', stderr: portal.stderr, signature: crashSignature(portal.stderr), atMs: Date.now() }), 100)
+      setTimeout(
+        () =>
+          this.#crashed({
+            role: w.role,
+            pid: w.pid,
+            how: 'relay worker gone (the portal restarts it)',
+            stderr: portal.stderr,
+            signature: crashSignature(portal.stderr),
+            atMs: Date.now()
+          }),
+        100
+      )
       this.#workers = this.#workers.filter(x => x !== w)
     }
   }
@@ -146,7 +197,12 @@ export class GatewayStack {
 
   /** Every process to measure: the started ones and the relay workers. */
   processes (): Array<{ role: string, pid: number }> {
-    return [...this.#procs.filter(p => p.child.exitCode === null && p.child.pid !== undefined).map(p => ({ role: p.role, pid: p.child.pid! })), ...this.#workers]
+    return [
+      ...this.#procs
+        .filter(p => p.child.exitCode === null && p.child.pid !== undefined)
+        .map(p => ({ role: p.role, pid: p.child.pid! })),
+      ...this.#workers
+    ]
   }
 
   async stop (): Promise<void> {

@@ -24,7 +24,26 @@ export class Viewer {
   private constructor (port: number, lag: LagMeter, stallMs: number) {
     this.#lag = lag
     this.#stallMs = stallMs
-    this.#ff = spawn('ffmpeg', ['-nostdin', '-v', 'error', '-rtsp_transport', 'http', '-i', `rtsp://127.0.0.1:${port}/live/demo`, '-f', 'null', '-', '-progress', 'pipe:1', '-stats_period', '0.5'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.#ff = spawn(
+      'ffmpeg',
+      [
+        '-nostdin',
+        '-v',
+        'error',
+        '-rtsp_transport',
+        'http',
+        '-i',
+        `rtsp://127.0.0.1:${port}/live/demo`,
+        '-f',
+        'null',
+        '-',
+        '-progress',
+        'pipe:1',
+        '-stats_period',
+        '0.5'
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] }
+    )
     this.#ff.stdout!.on('data', (d: Buffer) => {
       for (const m of d.toString().matchAll(/^frame=(\d+)/gm)) {
         const n = Number(m[1])
@@ -37,7 +56,9 @@ export class Viewer {
       }
     })
     this.#ff.stderr!.on('data', (d: Buffer) => { this.#stderr = (this.#stderr + d.toString()).slice(-4000) })
-    this.#ff.once('exit', (code, signal) => { if (!this.#stopping) this.#exited = signal === null ? `exit code ${code}` : `signal ${signal}` })
+    this.#ff.once('exit', (code, signal) => {
+      if (!this.#stopping) this.#exited = signal === null ? `exit code ${code}` : `signal ${signal}`
+    })
   }
 
   /** Start playing; resolves once frames flow (rejects after `startMs`). */
@@ -45,7 +66,12 @@ export class Viewer {
     const v = new Viewer(port, lag, stallMs)
     const deadline = Date.now() + startMs
     while (v.#frames === 0) {
-      if (v.#exited !== null || Date.now() > deadline) { await v.stop(); throw new Error(`the reference viewer did not start playing (${v.#exited ?? 'timeout'}): ${v.#stderr.slice(-500)}`) }
+      if (v.#exited !== null || Date.now() > deadline) {
+        await v.stop()
+        throw new Error(
+          `the reference viewer did not start playing (${v.#exited ?? 'timeout'}): ${v.#stderr.slice(-500)}`
+        )
+      }
       await new Promise(resolve => setTimeout(resolve, 100))
     }
     return v
@@ -60,9 +86,14 @@ export class Viewer {
 
   /** Why the viewer is not playing, or null while it is. */
   failure (): string | null {
-    if (this.#exited !== null) return `the reference viewer stopped (${this.#exited}) after ${this.#frames} frames: ${this.#stderr.slice(-500)}`
+    if (this.#exited !== null) {
+      return `the reference viewer stopped (${this.#exited}) after ${this.#frames} frames: ${this.#stderr.slice(-500)}`
+    }
     const gap = this.#gap(Date.now())
-    if (gap > this.#stallMs) return `the reference viewer stalled: no new frame for ${gap} ms (at frame ${this.#frames}; stderr: ${this.#stderr.slice(-300)})`
+    if (gap > this.#stallMs) {
+      return `the reference viewer stalled: no new frame for ${gap} ms (at frame ${this.#frames}; stderr: ${
+        this.#stderr.slice(-300)})`
+    }
     return null
   }
 

@@ -27,13 +27,31 @@ function dialogue (base: string): string[] {
 }
 
 function steps (base: string, encode: Chunk['encode']): Chunk[] {
-  return dialogue(base).map((text, i) => ({ waitMs: 0, bytes: Buffer.from(text, 'latin1'), encode, ...(i === 0 ? {} : { replies: i }) }))
+  return dialogue(base).map((text, i) => ({
+    waitMs: 0,
+    bytes: Buffer.from(text, 'latin1'),
+    encode,
+    ...(i === 0 ? {} : { replies: i })
+  }))
 }
 
 function tunnel (path: string, cookie: string): CasePlan {
-  const get = serialize(message(['GET', path, 'HTTP/1.0'], [header('x-sessioncookie', cookie), header('Accept', TUNNEL_TYPE)]))
-  const post = serialize(message(['POST', path, 'HTTP/1.0'], [header('x-sessioncookie', cookie), header('Content-Type', TUNNEL_TYPE), header('Content-Length', '32767')]))
-  return { kind: 'warm-tunnel', conns: [conn([{ waitMs: 0, bytes: get }], { holdMs: 1500 }), conn([{ waitMs: 0, bytes: post }, ...steps(`rtsp://127.0.0.1${path}`, 'base64')], { startMs: 50, holdMs: 1200 })] }
+  const get = serialize(
+    message(['GET', path, 'HTTP/1.0'], [header('x-sessioncookie', cookie), header('Accept', TUNNEL_TYPE)])
+  )
+  const post = serialize(
+    message(
+      ['POST', path, 'HTTP/1.0'],
+      [header('x-sessioncookie', cookie), header('Content-Type', TUNNEL_TYPE), header('Content-Length', '32767')]
+    )
+  )
+  return {
+    kind: 'warm-tunnel',
+    conns: [
+      conn([{ waitMs: 0, bytes: get }], { holdMs: 1500 }),
+      conn([{ waitMs: 0, bytes: post }, ...steps(`rtsp://127.0.0.1${path}`, 'base64')], { startMs: 50, holdMs: 1200 })
+    ]
+  }
 }
 
 export function warmupCases (): CasePlan[] {
@@ -42,14 +60,36 @@ export function warmupCases (): CasePlan[] {
   ws.startSep = ' '
   ws.startEol = '\r\n'
   ws.blank = '\r\n'
-  ws.headers = [header('Host', '127.0.0.1'), header('Upgrade', 'websocket'), header('Connection', 'Upgrade'), header('Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='), header('Sec-WebSocket-Version', '13'), header('Sec-WebSocket-Protocol', 'binary')]
+  ws.headers = [
+    header('Host', '127.0.0.1'),
+    header('Upgrade', 'websocket'),
+    header('Connection', 'Upgrade'),
+    header('Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='),
+    header('Sec-WebSocket-Version', '13'),
+    header('Sec-WebSocket-Protocol', 'binary')
+  ]
   return [
     tunnel('/live/demo', 'warmupLiveCookie01'),
     tunnel('/demo', 'warmupVodCookie001'),
-    { kind: 'warm-websocket', conns: [conn([{ waitMs: 0, bytes: serialize(ws) }, ...steps('rtsp://127.0.0.1/live/demo', 'ws')])] },
+    {
+      kind: 'warm-websocket',
+      conns: [conn([{ waitMs: 0, bytes: serialize(ws) }, ...steps('rtsp://127.0.0.1/live/demo', 'ws')])]
+    },
     { kind: 'warm-rtsp', conns: [conn(steps('rtsp://127.0.0.1/demo', 'text'))] },
-    ...['/', '/metrics', '/status', '/watch/demo', '/status/summary'].map(p => ({ kind: 'warm-web', conns: [conn([raw(`GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)], { holdMs: 500 })] })),
-    { kind: 'warm-unpaired', conns: [conn([raw('GET /demo HTTP/1.0\r\nx-sessioncookie: warmupLoneGet0001\r\n\r\n')], { holdMs: 300 }), conn([raw(`POST /demo HTTP/1.0\r\nx-sessioncookie: warmupLonePost001\r\nContent-Type: ${TUNNEL_TYPE}\r\n\r\n`)], { holdMs: 300 })] },
+    ...['/', '/metrics', '/status', '/watch/demo', '/status/summary'].map(p => ({
+      kind: 'warm-web',
+      conns: [conn([raw(`GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)], { holdMs: 500 })]
+    })),
+    {
+      kind: 'warm-unpaired',
+      conns: [
+        conn([raw('GET /demo HTTP/1.0\r\nx-sessioncookie: warmupLoneGet0001\r\n\r\n')], { holdMs: 300 }),
+        conn(
+          [raw(`POST /demo HTTP/1.0\r\nx-sessioncookie: warmupLonePost001\r\nContent-Type: ${TUNNEL_TYPE}\r\n\r\n`)],
+          { holdMs: 300 }
+        )
+      ]
+    },
     { kind: 'warm-refused', conns: [conn([raw('BAD\r\n\r\n')], { holdMs: 200 })] }
   ]
 }

@@ -13,8 +13,17 @@ export async function launchChromium (): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (see .ci/run)`)
   return await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+    args: [
+      '--no-sandbox',
+      '--headless',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required'
+    ],
     timeout: 30_000
   })
 }
@@ -31,7 +40,9 @@ export function watchPage (page: Page): PageLog {
   const log: PageLog = { errors: [], wsFramesIn: 0 }
   page.on('pageerror', e => log.errors.push(`pageerror: ${e.message}`))
   page.on('console', m => {
-    if (m.type() === 'error' && !/favicon\.ico|404 \(Not Found\)/.test(m.text() + (m.location().url ?? ''))) log.errors.push(`console: ${m.text()}`)
+    if (m.type() === 'error' && !/favicon\.ico|404 \(Not Found\)/.test(m.text() + (m.location().url ?? ''))) {
+      log.errors.push(`console: ${m.text()}`)
+    }
   })
   page.on('websocket', ws => { ws.on('framereceived', () => { log.wsFramesIn++ }) })
   return log
@@ -56,11 +67,18 @@ export async function videoTime (page: Page): Promise<number> {
 }
 
 /** Wait until `fn` holds (polled in the test process), or throw with the last value. */
-export async function until<T> (fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, what: string): Promise<T> {
+export async function until<T> (
+  fn: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs: number,
+  what: string
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let v = await fn()
   while (!ok(v)) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(v)}`)
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(v)}`)
+    }
     await new Promise(resolve => setTimeout(resolve, 200))
     v = await fn()
   }
@@ -103,10 +121,25 @@ export async function videoErrors (page: Page): Promise<string[]> {
  * The player at `url` plays: currentTime advances by ≥ `seconds` with no error event, and a frame
  * read through a canvas is not black. Returns what was measured.
  */
-export async function checkPlays (page: Page, url: string, seconds = 5, timeoutMs = 30_000): Promise<{ t0: number, t1: number, share: number, width: number, height: number, state: PlayerState }> {
+export async function checkPlays (
+  page: Page,
+  url: string,
+  seconds = 5,
+  timeoutMs = 30_000
+): Promise<{ t0: number, t1: number, share: number, width: number, height: number, state: PlayerState }> {
   await page.goto(url)
-  const t0 = await until(() => videoTime(page), t => t > 0, timeoutMs, `the video at ${url} to start`)
-  const t1 = await until(() => videoTime(page), t => t >= t0 + seconds, timeoutMs, `currentTime to advance ${seconds} s at ${url}`)
+  const t0 = await until(
+    () => videoTime(page),
+    t => t > 0,
+    timeoutMs,
+    `the video at ${url} to start`
+  )
+  const t1 = await until(
+    () => videoTime(page),
+    t => t >= t0 + seconds,
+    timeoutMs,
+    `currentTime to advance ${seconds} s at ${url}`
+  )
   const pixels = await nonBlackShare(page)
   return { t0, t1, ...pixels, state: await playerState(page) }
 }

@@ -49,15 +49,31 @@ export interface ChildOptions {
   env?: NodeJS.ProcessEnv
 }
 
-const BASE = { host: '127.0.0.1', logLevel: 'info', ops: { port: 0 }, tunnel: { pairingTimeoutMs: 4000 }, limits: { headerTimeoutMs: 3000 } }
+const BASE = {
+  host: '127.0.0.1',
+  logLevel: 'info',
+  ops: { port: 0 },
+  tunnel: { pairingTimeoutMs: 4000 },
+  limits: { headerTimeoutMs: 3000 }
+}
 const CLUSTER = { secret: TEST_CLUSTER_SECRET }
 
 export async function startChildGateway (layout: Layout, o: ChildOptions = {}): Promise<ChildGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'tg-child-'))
   const procs: ChildProc[] = []
   const run = (name: string, args: string[]): ChildProc => {
-    const child = spawn(process.execPath, ['bin/tunnelgate.js', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } })
-    const p: ChildProc = { name, child, logs: [], stderr: '', exited: new Promise(resolve => child.once('exit', code => resolve(code))) }
+    const child = spawn(process.execPath, ['bin/tunnelgate.js', ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...o.env }
+    })
+    const p: ChildProc = {
+      name,
+      child,
+      logs: [],
+      stderr: '',
+      exited: new Promise(resolve => child.once('exit', code => resolve(code)))
+    }
     let rest = ''
     child.stdout!.on('data', d => {
       rest += String(d)
@@ -80,9 +96,31 @@ export async function startChildGateway (layout: Layout, o: ChildOptions = {}): 
     const relayPort = await freePort()
     run('origin', ['origin', '--port', String(originPort)])
     await listening(originPort, procs)
-    run('relay', ['relay', '--config', config('relay', { ...BASE, ...o.relay, role: 'relay', port: relayPort, workers: 0, cluster: CLUSTER, backends: [`rtsp://127.0.0.1:${originPort}`] })])
+    run('relay', [
+      'relay',
+      '--config',
+      config('relay', {
+        ...BASE,
+        ...o.relay,
+        role: 'relay',
+        port: relayPort,
+        workers: 0,
+        cluster: CLUSTER,
+        backends: [`rtsp://127.0.0.1:${originPort}`]
+      })
+    ])
     await listening(relayPort, procs)
-    run('portal', ['portal', '--config', config('portal', { ...BASE, ...o.front, role: 'portal', port, cluster: { ...CLUSTER, relays: [`127.0.0.1:${relayPort}`] } })])
+    run('portal', [
+      'portal',
+      '--config',
+      config('portal', {
+        ...BASE,
+        ...o.front,
+        role: 'portal',
+        port,
+        cluster: { ...CLUSTER, relays: [`127.0.0.1:${relayPort}`] }
+      })
+    ])
   } else {
     run('gateway', ['--config', config('gateway', { ...BASE, ...o.front, port, workers: layout === 'all' ? 0 : 2 })])
   }
@@ -105,10 +143,18 @@ export async function startChildGateway (layout: Layout, o: ChildOptions = {}): 
 async function listening (port: number, procs: ChildProc[]): Promise<void> {
   const deadline = Date.now() + 20_000
   for (;;) {
-    const ok = await new Promise<boolean>(resolve => { const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) }); s.on('error', () => resolve(false)) })
+    const ok = await new Promise<boolean>(resolve => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy()
+        resolve(true)
+      })
+      s.on('error', () => resolve(false))
+    })
     if (ok) return
     const dead = procs.find(p => p.child.exitCode !== null)
-    if (dead !== undefined || Date.now() > deadline) throw new Error(`port ${port} not listening: ${procs.map(p => `${p.name}: ${p.stderr.slice(-500)}`).join('; ')}`)
+    if (dead !== undefined || Date.now() > deadline) {
+      throw new Error(`port ${port} not listening: ${procs.map(p => `${p.name}: ${p.stderr.slice(-500)}`).join('; ')}`)
+    }
     await new Promise(resolve => setTimeout(resolve, 100))
   }
 }
@@ -124,7 +170,9 @@ export async function healthz (port: number, timeoutMs = 1000): Promise<boolean>
 async function healthy (port: number, procs: ChildProc[]): Promise<void> {
   const deadline = Date.now() + 20_000
   while (!(await healthz(port))) {
-    if (Date.now() > deadline) throw new Error(`no /healthz on ${port}: ${procs.map(p => `${p.name}: ${p.stderr.slice(-500)}`).join('; ')}`)
+    if (Date.now() > deadline) {
+      throw new Error(`no /healthz on ${port}: ${procs.map(p => `${p.name}: ${p.stderr.slice(-500)}`).join('; ')}`)
+    }
     await new Promise(resolve => setTimeout(resolve, 100))
   }
   // A portal forwards legs only to relays its probe has seen up; readiness says so.

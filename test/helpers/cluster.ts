@@ -39,19 +39,29 @@ export async function origin (t: Teardown, mediaDir: string, port = 0): Promise<
 
 /** A gateway in process (ephemeral port unless `layer.port`), silent, workers 0 unless set. */
 export async function gateway (t: Teardown, layer: Obj): Promise<Gateway> {
-  const gw = await startGateway(buildConfig([withClusterSecret({ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ops: { port: 0 }, ...layer })]))
+  const gw = await startGateway(
+    buildConfig([
+      withClusterSecret({ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 0, ops: { port: 0 }, ...layer })
+    ])
+  )
   t.teardown(async () => { await gw.close() })
   return gw
 }
 
 /** Sum of a metric's series whose labels include `labels` (undefined when no series matches). */
-export async function metricValue (gw: Gateway, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+export async function metricValue (
+  gw: Gateway,
+  name: string,
+  labels: Record<string, string> = {}
+): Promise<number | undefined> {
   const m = gw.metrics.registry.getSingleMetric(name)
   if (m === undefined) return undefined
   const got = await m.get()
   let sum: number | undefined
   for (const v of got.values) {
-    if (Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)) sum = (sum ?? 0) + v.value
+    if (Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)) {
+      sum = (sum ?? 0) + v.value
+    }
   }
   return sum
 }
@@ -62,7 +72,12 @@ export async function originSessions (o: OriginHandle): Promise<number> {
 }
 
 /** Poll `fn` until `ok(value)`; returns the last value (the caller asserts on it). */
-export async function until<T> (fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, intervalMs = 50): Promise<T> {
+export async function until<T> (
+  fn: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs: number,
+  intervalMs = 50
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const v = await fn()
@@ -75,40 +90,83 @@ export async function until<T> (fn: () => Promise<T>, ok: (v: T) => boolean, tim
  * A tunnel that plays `path` (DESCRIBE, SETUP track 1, PLAY) and stays open; closed at teardown.
  * Generous timeouts: these tests share two cores with other suites.
  */
-export async function playing (t: Teardown, port: number, path: string, timeoutMs = 15_000): Promise<{ client: TunnelClient, status: number }> {
+export async function playing (
+  t: Teardown,
+  port: number,
+  path: string,
+  timeoutMs = 15_000
+): Promise<{ client: TunnelClient, status: number }> {
   const client = await TunnelClient.open(port, { path, url: `rtsp://gw.test${path}`, headTimeoutMs: timeoutMs })
   t.teardown(() => client.close())
   const describe = await client.request('DESCRIBE', client.url, [['Accept', 'application/sdp']], { timeoutMs })
   if (describe.status !== 200) return { client, status: describe.status }
   const base = getHeader(describe, 'Content-Base') ?? `${client.url}/`
-  const setup = await client.request('SETUP', `${base}trackID=1`, [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']], { timeoutMs })
+  const setup = await client.request(
+    'SETUP',
+    `${base}trackID=1`,
+    [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']],
+    { timeoutMs }
+  )
   if (setup.status !== 200) return { client, status: setup.status }
   const session = (getHeader(setup, 'Session') ?? '').split(';')[0]!
-  const play = await client.request('PLAY', base, [['Session', session], ['Range', 'npt=0.000-']], { timeoutMs })
+  const play = await client.request(
+    'PLAY',
+    base,
+    [
+      ['Session', session],
+      ['Range', 'npt=0.000-']
+    ],
+    { timeoutMs }
+  )
   return { client, status: play.status }
 }
 
 export interface Prometheus { url: string, child: ChildProcess, output: () => string, stop: () => Promise<void> }
 
 /** A real Prometheus on a loopback port scraping `targets` (host:port → metrics path) every `intervalS`. */
-export async function startPrometheus (t: Teardown, jobs: Array<{ job: string, targets: string[], path?: string }>, intervalS = 1): Promise<Prometheus> {
+export async function startPrometheus (
+  t: Teardown,
+  jobs: Array<{ job: string, targets: string[], path?: string }>,
+  intervalS = 1
+): Promise<Prometheus> {
   const dir = mkdtempSync(join(tmpdir(), 'tg-prom-'))
   const port = await freePort()
-  const cfg = [
-    'global:',
-    `  scrape_interval: ${intervalS}s`,
-    `  scrape_timeout: ${Math.round(Math.max(0.5, intervalS * 0.8) * 1000)}ms`,
-    'scrape_configs:',
-    ...jobs.flatMap(j => [`  - job_name: ${j.job}`, `    metrics_path: ${j.path ?? '/metrics'}`, '    static_configs:', `      - targets: [${j.targets.map(x => `'${x}'`).join(', ')}]`])
-  ].join('\n') + '\n'
+  const cfg =
+    [
+      'global:',
+      `  scrape_interval: ${intervalS}s`,
+      `  scrape_timeout: ${Math.round(Math.max(0.5, intervalS * 0.8) * 1000)}ms`,
+      'scrape_configs:',
+      ...jobs.flatMap(j => [
+        `  - job_name: ${j.job}`,
+        `    metrics_path: ${j.path ?? '/metrics'}`,
+        '    static_configs:',
+        `      - targets: [${j.targets.map(x => `'${x}'`).join(', ')}]`
+      ])
+    ].join('\n') + '\n'
   writeFileSync(join(dir, 'prometheus.yml'), cfg)
   let out = ''
-  const child = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
+  const child = spawn(
+    'prometheus',
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn'
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] }
+  )
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
   const failed = new Promise<never>((_resolve, reject) => {
     child.once('error', e => reject(new Error(`cannot run prometheus (Debian package 'prometheus'): ${e.message}`)))
-    child.once('exit', (code, signal) => reject(new Error(`prometheus exited (${code ?? signal}): ${out.slice(-1000)}`)))
+    child.once('exit', (code, signal) =>
+      reject(new Error(`prometheus exited (${code ?? signal}): ${out.slice(-1000)}`))
+    )
   })
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return
@@ -118,7 +176,10 @@ export async function startPrometheus (t: Teardown, jobs: Array<{ job: string, t
     await gone
     clearTimeout(k)
   }
-  t.teardown(async () => { await stop(); rmSync(dir, { recursive: true, force: true }) })
+  t.teardown(async () => {
+    await stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
   const url = `http://127.0.0.1:${port}`
   // Ready, and every target scraped once (`up` is 1 for all of them).
   const want = jobs.reduce((n, j) => n + j.targets.length, 0)
@@ -128,7 +189,9 @@ export async function startPrometheus (t: Teardown, jobs: Array<{ job: string, t
       if (r.status !== 200) return 0
       const j = await r.json() as { data?: { result?: Array<{ value: [number, string] }> } }
       return Number(j.data?.result?.[0]?.value[1] ?? 0)
-    } catch { return 0 }
+    } catch {
+      return 0
+    }
   }
   const n = await Promise.race([failed, until(upCount, v => v >= want, 30_000, 200)])
   if (n < want) throw new Error(`prometheus: ${n} of ${want} targets up after 30 s: ${out.slice(-1000)}`)

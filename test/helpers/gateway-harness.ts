@@ -19,8 +19,11 @@ export const TEST_CLUSTER_SECRET = 'test-cluster-secret-0123456789'
 /** `layer` with cluster.secret set when its role or peers need one and it has none. */
 export function withClusterSecret (layer: Obj): Obj {
   const cluster = (layer.cluster ?? {}) as Obj
-  const needs = layer.role === 'portal' || layer.role === 'relay' || (Array.isArray(cluster.peers) && cluster.peers.length > 0)
-  return needs && cluster.secret === undefined ? { ...layer, cluster: { ...cluster, secret: TEST_CLUSTER_SECRET } } : layer
+  const needs =
+    layer.role === 'portal' || layer.role === 'relay' || (Array.isArray(cluster.peers) && cluster.peers.length > 0)
+  return needs && cluster.secret === undefined
+    ? { ...layer, cluster: { ...cluster, secret: TEST_CLUSTER_SECRET } }
+    : layer
 }
 
 /** A backend entry: a URL, a named URL, or a scripted backend. */
@@ -55,7 +58,9 @@ export async function metric (gw: Gateway, name: string, labels: Record<string, 
   const got = await m.get()
   let sum = 0
   for (const v of got.values) {
-    if (Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)) sum += v.value
+    if (Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)) {
+      sum += v.value
+    }
   }
   return sum
 }
@@ -72,7 +77,12 @@ export async function settled (gw: Gateway, backends: ScriptedBackend[] = [], ti
     const unpaired = await metric(gw, 'tunnelgate_unpaired_legs')
     const open = backends.reduce((n, b) => n + b.conns.filter(c => !c.closed).length, 0)
     if (active === 0 && unpaired === 0 && open === 0 && gw.relay.activeSessions === 0) return
-    if (Date.now() > deadline) throw new Error(`not settled after ${timeoutMs} ms: tunnels_active=${active} unpaired=${unpaired} backend connections open=${open}`)
+    if (Date.now() > deadline) {
+      throw new Error(
+        `not settled after ${timeoutMs} ms: tunnels_active=${active} unpaired=${unpaired} backend connections open=${
+          open}`
+      )
+    }
     await new Promise(resolve => setTimeout(resolve, 10))
   }
 }

@@ -64,15 +64,19 @@ function canConnect (port: number, host: string): Promise<boolean> {
 
 /** Throws a clear error when Debian's python3-gi / GStreamer RTSP server bindings are missing. */
 export async function checkGstPython (): Promise<void> {
-  const probe = "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); " +
+  const probe =
+    "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); " +
     'from gi.repository import Gst, GstRtspServer; Gst.init(None); ' +
-    "missing = [e for e in ('x264enc', 'rtph264pay', 'rtpmp4gpay', 'qtdemux', 'h264parse', 'aacparse', 'videotestsrc') if Gst.ElementFactory.find(e) is None]; " +
+    "missing = [e for e in ('x264enc', 'rtph264pay', 'rtpmp4gpay', 'qtdemux', 'h264parse', 'aacparse', " +
+    "'videotestsrc') if Gst.ElementFactory.find(e) is None]; " +
     "print('MISSING ' + ' '.join(missing) if missing else 'OK')"
   let r
   try {
     r = await runPeer(PYTHON, ['-c', probe], { timeoutMs: 20000 })
   } catch (err) {
-    throw new Error(`interop: ${PYTHON} cannot be run (${(err as Error).message}); install Debian's python3 and python3-gi`)
+    throw new Error(
+      `interop: ${PYTHON} cannot be run (${(err as Error).message}); install Debian's python3 and python3-gi`
+    )
   }
   if (r.code !== 0) {
     throw new Error('interop: GStreamer RTSP server bindings are missing for ' + PYTHON +
@@ -80,7 +84,9 @@ export async function checkGstPython (): Promise<void> {
       `gstreamer1.0-plugins-ugly gstreamer1.0-libav): ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}`)
   }
   if (r.stdout.trim() !== 'OK') {
-    throw new Error(`interop: GStreamer elements missing (${r.stdout.trim()}); install gstreamer1.0-plugins-{base,good,bad,ugly} and gstreamer1.0-libav`)
+    throw new Error(
+      `interop: GStreamer elements missing (${r.stdout.trim()}); install gstreamer1.0-plugins-{base,good,bad,ugly} and gstreamer1.0-libav`
+    )
   }
 }
 
@@ -139,13 +145,18 @@ async function spawnOn (port: number, o: GstServerOptions): Promise<GstServer> {
   const deadline = Date.now() + (o.startTimeoutMs ?? 15000)
   for (;;) {
     if (exited !== undefined) {
-      throw new Error(`gst-origin.py exited (code ${String(exited.code)}, signal ${String(exited.signal)}) before listening on ${host}:${port}: ${out.trim()}`)
+      throw new Error(
+        `gst-origin.py exited (code ${String(exited.code)}, signal ${String(exited.signal)}) before listening on ${
+          host}:${port}: ${out.trim()}`
+      )
     }
     if (spawnError !== undefined) throw new Error(`cannot run ${PYTHON}: ${spawnError.message}`)
     if (await canConnect(port, host)) break
     if (Date.now() > deadline) {
       await close()
-      throw new Error(`gst-origin.py did not listen on ${host}:${port} within ${o.startTimeoutMs ?? 15000} ms: ${out.trim()}`)
+      throw new Error(
+        `gst-origin.py did not listen on ${host}:${port} within ${o.startTimeoutMs ?? 15000} ms: ${out.trim()}`
+      )
     }
     await new Promise(resolve => setTimeout(resolve, 100))
   }

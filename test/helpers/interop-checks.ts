@@ -35,7 +35,10 @@ export interface Target {
  * server serving it (/vod, /live) and a gateway in front, started before the file's tests and
  * closed after them. `target()` is valid inside the tests.
  */
-export function gstBackendBed (name: string, gstOptions: Omit<GstServerOptions, 'vodFile'> = {}): { target: () => Target, gst: () => GstServer } {
+export function gstBackendBed (
+  name: string,
+  gstOptions: Omit<GstServerOptions, 'vodFile'> = {}
+): { target: () => Target, gst: () => GstServer } {
   let dir = ''
   let gst: GstServer | undefined
   let gw: Gateway | undefined
@@ -59,7 +62,11 @@ const requests = async (t: Target, method: string): Promise<number> =>
 
 export async function assertQuiet (tt: Test, t: Target): Promise<void> {
   const s = await waitQuiet(t.gw, t.backendPorts)
-  tt.same(s, { tunnels: 0, backendSessions: 0, backendConnections: 0 }, 'no tunnel, backend session or backend connection left')
+  tt.same(
+    s,
+    { tunnels: 0, backendSessions: 0, backendConnections: 0 },
+    'no tunnel, backend session or backend connection left'
+  )
 }
 
 /** ffmpeg -rtsp_transport http decodes DECODE_SECONDS of `path`, -v error silent. */
@@ -82,8 +89,21 @@ export async function checkFfmpegDecode (tt: Test, t: Target, path: string, o: {
 
 /** ffprobe -rtsp_transport http lists exactly one h264 and one aac stream. */
 export async function checkFfprobe (tt: Test, t: Target, path: string): Promise<void> {
-  const r = await runPeer('ffprobe', ['-v', 'error', '-rtsp_transport', 'http', '-show_entries', 'stream=codec_name,codec_type',
-    '-of', 'csv=p=0', gwUrl(t, path)], { timeoutMs: 20000 })
+  const r = await runPeer(
+    'ffprobe',
+    [
+      '-v',
+      'error',
+      '-rtsp_transport',
+      'http',
+      '-show_entries',
+      'stream=codec_name,codec_type',
+      '-of',
+      'csv=p=0',
+      gwUrl(t, path)
+    ],
+    { timeoutMs: 20000 }
+  )
   tt.equal(r.code, 0, 'ffprobe exit 0')
   tt.equal(r.stderr, '', 'ffprobe -v error printed nothing')
   const streams = r.stdout.trim().split('\n').map(l => l.trim()).sort()
@@ -96,8 +116,31 @@ export async function checkFfmpegSeek (tt: Test, t: Target, path: string): Promi
   const plays0 = await requests(t, 'PLAY')
   const pauses0 = await requests(t, 'PAUSE')
   // -copyts keeps the input timestamps, which ffmpeg's RTSP demuxer bases on the PLAY reply's Range
-  const r = await runPeer('ffmpeg', ['-nostdin', '-v', 'error', '-rtsp_transport', 'http', '-ss', '8', '-i', gwUrl(t, path),
-    '-copyts', '-fps_mode', 'passthrough', '-frames:v', '50', '-frames:a', '50', '-f', 'framecrc', '-'], { timeoutMs: 30000 })
+  const r = await runPeer(
+    'ffmpeg',
+    [
+      '-nostdin',
+      '-v',
+      'error',
+      '-rtsp_transport',
+      'http',
+      '-ss',
+      '8',
+      '-i',
+      gwUrl(t, path),
+      '-copyts',
+      '-fps_mode',
+      'passthrough',
+      '-frames:v',
+      '50',
+      '-frames:a',
+      '50',
+      '-f',
+      'framecrc',
+      '-'
+    ],
+    { timeoutMs: 30000 }
+  )
   tt.equal(r.code, 0, 'ffmpeg exit 0')
   tt.equal(r.stderr, '', 'ffmpeg -v error printed nothing')
   const { frames, firstPts, timebase } = parseFramecrc(r.stdout)
@@ -145,9 +188,15 @@ export async function checkPauseResume (tt: Test, t: Target, path: string): Prom
   videoChannel = 2 * medias.findIndex(m => m.media === 'video')
   const audioChannel = 2 * medias.findIndex(m => m.media === 'audio')
   for (const [i, m] of medias.entries()) {
-    const s = await c.request('SETUP', controlUrl(base, m.control), { Transport: `RTP/AVP/TCP;unicast;interleaved=${2 * i}-${2 * i + 1}` })
+    const s = await c.request('SETUP', controlUrl(base, m.control), {
+      Transport: `RTP/AVP/TCP;unicast;interleaved=${2 * i}-${2 * i + 1}`
+    })
     tt.equal(s.status, 200, `SETUP ${m.media} 200`)
-    tt.match(s.header('transport') ?? '', new RegExp(`interleaved=${2 * i}-${2 * i + 1}`), `${m.media} interleaved ${2 * i}-${2 * i + 1}`)
+    tt.match(
+      s.header('transport') ?? '',
+      new RegExp(`interleaved=${2 * i}-${2 * i + 1}`),
+      `${m.media} interleaved ${2 * i}-${2 * i + 1}`
+    )
   }
   tt.ok(c.session, 'got a session id')
 
@@ -159,7 +208,11 @@ export async function checkPauseResume (tt: Test, t: Target, path: string): Prom
   // the probes used by assertQuiet() do see a live session (so their 0 afterwards means something)
   tt.equal(await metricValue(t.gw, 'tunnelgate_tunnels_active'), 1, 'one tunnel active while playing')
   tt.equal(await metricValue(t.gw, 'tunnelgate_backend_sessions'), 1, 'one backend session while playing')
-  tt.equal(t.backendPorts.reduce((s, port) => s + establishedTo(port), 0), 1, 'one TCP connection to the backend while playing')
+  tt.equal(
+    t.backendPorts.reduce((s, port) => s + establishedTo(port), 0),
+    1,
+    'one TCP connection to the backend while playing'
+  )
 
   const pause = await c.request('PAUSE', base)
   tt.equal(pause.status, 200, 'PAUSE 200')
@@ -198,7 +251,11 @@ export async function checkPauseResume (tt: Test, t: Target, path: string): Prom
  */
 export async function checkGstDecode (tt: Test, t: Target, path: string): Promise<void> {
   const play = async () => {
-    const before = { PLAY: await requests(t, 'PLAY'), PAUSE: await requests(t, 'PAUSE'), TEARDOWN: await requests(t, 'TEARDOWN') }
+    const before = {
+      PLAY: await requests(t, 'PLAY'),
+      PAUSE: await requests(t, 'PAUSE'),
+      TEARDOWN: await requests(t, 'TEARDOWN')
+    }
     const gwAnswers0 = await metricValue(t.gw, 'tunnelgate_gateway_responses_total')
     const r = await runGst(['rtspsrc', `location=rtsph://127.0.0.1:${t.gw.port}${path}`,
       '!', 'rtph264depay', '!', 'h264parse', '!', 'avdec_h264'], GST_BUFFERS, { timeoutMs: 30000 })
@@ -214,11 +271,18 @@ export async function checkGstDecode (tt: Test, t: Target, path: string): Promis
   tt.equal(r.buffers, GST_BUFFERS, `GStreamer decoded all ${GST_BUFFERS} frames`)
   tt.equal(r.code, 0, `gst-launch exit 0${r.code === 0 ? '' : `: ${r.stderr}`}`)
   tt.equal(r.stderr, '', 'nothing on stderr')
-  tt.ok(r.ms >= (GST_BUFFERS / FPS) * 1000 - 200, `decoded in real time (${r.ms} ms for ${GST_BUFFERS} frames at ${FPS} fps)`)
+  tt.ok(
+    r.ms >= (GST_BUFFERS / FPS) * 1000 - 200,
+    `decoded in real time (${r.ms} ms for ${GST_BUFFERS} frames at ${FPS} fps)`
+  )
   tt.equal(await requests(t, 'PLAY') - before.PLAY, 1, 'gateway relayed the PLAY')
   tt.equal(await requests(t, 'PAUSE') - before.PAUSE, 1, 'gateway relayed the PAUSE rtspsrc sends on stop')
   tt.equal(await requests(t, 'TEARDOWN') - before.TEARDOWN, 1, 'gateway relayed the TEARDOWN')
-  tt.equal(await metricValue(t.gw, 'tunnelgate_gateway_responses_total') - gwAnswers0, 0, 'the gateway answered no request itself')
+  tt.equal(
+    await metricValue(t.gw, 'tunnelgate_gateway_responses_total') - gwAnswers0,
+    0,
+    'the gateway answered no request itself'
+  )
   await assertQuiet(tt, t)
 }
 
@@ -227,9 +291,17 @@ export async function checkGstDecode (tt: Test, t: Target, path: string): Promis
  * resumes, seeks to `seekTo` seconds and tears down, all through the gateway.
  */
 export async function checkGstControls (tt: Test, t: Target, path: string, seekTo: number): Promise<void> {
-  const before = { PLAY: await requests(t, 'PLAY'), PAUSE: await requests(t, 'PAUSE'), TEARDOWN: await requests(t, 'TEARDOWN') }
+  const before = {
+    PLAY: await requests(t, 'PLAY'),
+    PAUSE: await requests(t, 'PAUSE'),
+    TEARDOWN: await requests(t, 'TEARDOWN')
+  }
   const script = new URL('../peers/gst-player.py', import.meta.url).pathname
-  const r = await runPeer('/usr/bin/python3', [script, `rtsph://127.0.0.1:${t.gw.port}${path}`, '--seek', String(seekTo)], { timeoutMs: 60000 })
+  const r = await runPeer(
+    '/usr/bin/python3',
+    [script, `rtsph://127.0.0.1:${t.gw.port}${path}`, '--seek', String(seekTo)],
+    { timeoutMs: 60000 }
+  )
   const seen = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Record<string, number | string | boolean>
   tt.equal(r.code, 0, `play, pause, resume, seek and teardown held: ${r.stdout.trim()} ${r.stderr.slice(0, 300)}`)
   tt.ok(Number(seen.after_pause) - Number(seen.paused_at) < 0.2, 'the position held while paused')

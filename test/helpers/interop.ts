@@ -54,13 +54,20 @@ export async function waitQuiet (gw: Gateway, backendPorts: number[], timeoutMs 
 }
 
 /** `-f framecrc` output → frames per stream index, and each stream's first pts (in its time base). */
-export function parseFramecrc (text: string): { frames: Map<number, number>, firstPts: Map<number, number>, timebase: Map<number, number> } {
+export function parseFramecrc (text: string): {
+  frames: Map<number, number>
+  firstPts: Map<number, number>
+  timebase: Map<number, number>
+} {
   const frames = new Map<number, number>()
   const firstPts = new Map<number, number>()
   const timebase = new Map<number, number>()
   for (const line of text.split('\n')) {
     const tb = /^#tb (\d+): (\d+)\/(\d+)/.exec(line)
-    if (tb !== null) { timebase.set(Number(tb[1]), Number(tb[2]) / Number(tb[3])); continue }
+    if (tb !== null) {
+      timebase.set(Number(tb[1]), Number(tb[2]) / Number(tb[3]))
+      continue
+    }
     const m = /^\s*(\d+),\s*(-?\d+),\s*(-?\d+),/.exec(line)
     if (m === null) continue
     const idx = Number(m[1])
@@ -81,7 +88,9 @@ export function sdpMediaControls (sdp: string): Array<{ media: string, control: 
   const out: Array<{ media: string, control: string }> = []
   for (const line of sdp.split(/\r?\n/)) {
     if (line.startsWith('m=')) out.push({ media: line.slice(2).split(' ')[0]!, control: '' })
-    else if (line.startsWith('a=control:') && out.length > 0) out[out.length - 1]!.control = line.slice('a=control:'.length).trim()
+    else if (line.startsWith('a=control:') && out.length > 0) {
+      out[out.length - 1]!.control = line.slice('a=control:'.length).trim()
+    }
   }
   return out
 }

@@ -52,14 +52,28 @@ export async function leakSnapshot (gw: Gateway): Promise<LeakSnapshot> {
  * all), sockets and the tunnels gauge are back to `before` and every backend connection is closed; otherwise throw
  * with the difference.
  */
-export async function assertNoLeaks (gw: Gateway, before: LeakSnapshot, backends: ScriptedBackend[] = [], timeoutMs = 6000): Promise<LeakSnapshot> {
+export async function assertNoLeaks (
+  gw: Gateway,
+  before: LeakSnapshot,
+  backends: ScriptedBackend[] = [],
+  timeoutMs = 6000
+): Promise<LeakSnapshot> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const now = await leakSnapshot(gw)
     const open = backends.reduce((n, b) => n + b.conns.filter(c => !c.closed).length, 0)
-    if (now.fds <= before.fds && now.timers <= before.timers && now.allTimers <= before.allTimers && now.sockets <= before.sockets && now.tunnels === before.tunnels && open === 0) return now
+    if (
+      now.fds <= before.fds &&
+      now.timers <= before.timers &&
+      now.allTimers <= before.allTimers &&
+      now.sockets <= before.sockets &&
+      now.tunnels === before.tunnels &&
+      open === 0
+    ) { return now }
     if (Date.now() > deadline) {
-      throw new Error(`leak: before ${JSON.stringify(before)} after ${JSON.stringify(now)} backend connections open=${open}`)
+      throw new Error(
+        `leak: before ${JSON.stringify(before)} after ${JSON.stringify(now)} backend connections open=${open}`
+      )
     }
     await new Promise(resolve => setTimeout(resolve, 50))
   }
@@ -102,13 +116,24 @@ export interface ChildLeakSnapshot {
 /** A GET on a connection of its own (Connection: close): no keep-alive socket left in the gateway. */
 function getClose (port: number, path: string, token?: string): Promise<{ status: number, body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false, headers: { connection: 'close', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) } }, res => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', d => { body += d })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-      res.on('error', reject)
-    })
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        agent: false,
+        headers: { connection: 'close', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) }
+      },
+      res => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', d => {
+          body += d
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+        res.on('error', reject)
+      }
+    )
     req.setTimeout(5000, () => req.destroy(new Error(`GET ${path}: no answer in 5 s`)))
     req.on('error', reject)
     req.end()
@@ -126,12 +151,24 @@ export async function childLeakSnapshot (gw: ChildGateway): Promise<ChildLeakSna
   const processes: ProcessLeakFigures[] = []
   for (const p of list) {
     if (gw.include !== undefined && !gw.include(p.id)) continue
-    if (!p.up || p.pid === undefined || p.handles === undefined) throw new Error(`process ${p.id} is not up: ${JSON.stringify(p)}`)
-    processes.push({ id: p.id, pid: p.pid, fds: p.fds ?? -1, procFds: procFds(p.pid), timers: p.handles.timers, ...(p.handles.allTimers === undefined ? {} : { allTimers: p.handles.allTimers }), sockets: p.handles.tcp + p.handles.pipes })
+    if (!p.up || p.pid === undefined || p.handles === undefined) {
+      throw new Error(`process ${p.id} is not up: ${JSON.stringify(p)}`)
+    }
+    processes.push({
+      id: p.id,
+      pid: p.pid,
+      fds: p.fds ?? -1,
+      procFds: procFds(p.pid),
+      timers: p.handles.timers,
+      ...(p.handles.allTimers === undefined ? {} : { allTimers: p.handles.allTimers }),
+      sockets: p.handles.tcp + p.handles.pipes
+    })
   }
   const m = await getClose(gw.opsPort, '/metrics', gw.token)
   let tunnels = 0
-  for (const line of m.body.split('\n')) if (/^tunnelgate_tunnels_active(\{| )/.test(line)) tunnels += Number(line.slice(line.lastIndexOf(' ') + 1))
+  for (
+    const line of m.body.split('\n')
+  ) if (/^tunnelgate_tunnels_active(\{| )/.test(line)) tunnels += Number(line.slice(line.lastIndexOf(' ') + 1))
   return { processes, tunnels }
 }
 
@@ -142,8 +179,12 @@ function childDiff (before: ChildLeakSnapshot, now: ChildLeakSnapshot): string[]
     const n = now.processes.find(p => p.id === b.id)
     if (n === undefined) { out.push(`${b.id}: gone`); continue }
     if (n.pid !== b.pid) { out.push(`${b.id}: pid ${b.pid} -> ${n.pid} (restarted)`); continue }
-    for (const k of ['fds', 'procFds', 'timers', 'sockets'] as const) if (n[k] > b[k]) out.push(`${b.id} (pid ${b.pid}): ${k} ${b[k]} -> ${n[k]}`)
-    if (b.allTimers !== undefined && n.allTimers !== undefined && n.allTimers > b.allTimers) out.push(`${b.id} (pid ${b.pid}): allTimers ${b.allTimers} -> ${n.allTimers}`)
+    for (
+      const k of ['fds', 'procFds', 'timers', 'sockets'] as const
+    ) if (n[k] > b[k]) out.push(`${b.id} (pid ${b.pid}): ${k} ${b[k]} -> ${n[k]}`)
+    if (b.allTimers !== undefined && n.allTimers !== undefined && n.allTimers > b.allTimers) {
+      out.push(`${b.id} (pid ${b.pid}): allTimers ${b.allTimers} -> ${n.allTimers}`)
+    }
   }
   for (const n of now.processes) if (!before.processes.some(b => b.id === n.id)) out.push(`${n.id}: new process`)
   return out
@@ -154,13 +195,21 @@ function childDiff (before: ChildLeakSnapshot, now: ChildLeakSnapshot): string[]
  * (its own count and /proc/<pid>/fd), timers and sockets are back to `before`, the same processes
  * run, and the tunnels gauge is back; otherwise throw with the difference.
  */
-export async function assertNoChildLeaks (gw: ChildGateway, before: ChildLeakSnapshot, timeoutMs = 6000): Promise<ChildLeakSnapshot> {
+export async function assertNoChildLeaks (
+  gw: ChildGateway,
+  before: ChildLeakSnapshot,
+  timeoutMs = 6000
+): Promise<ChildLeakSnapshot> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const now = await childLeakSnapshot(gw)
     const diff = childDiff(before, now)
     if (diff.length === 0) return now
-    if (Date.now() > deadline) throw new Error(`leak after ${timeoutMs} ms: ${diff.join('; ')}\nbefore ${JSON.stringify(before)}\nafter ${JSON.stringify(now)}`)
+    if (Date.now() > deadline) {
+      throw new Error(
+        `leak after ${timeoutMs} ms: ${diff.join('; ')}\nbefore ${JSON.stringify(before)}\nafter ${JSON.stringify(now)}`
+      )
+    }
     await new Promise(resolve => setTimeout(resolve, 50))
   }
 }

@@ -69,7 +69,12 @@ export class LiveViewerClient {
     const cb = o.channelBase ?? 0
     const mine = new Set<number>()
     for (const [i, m] of medias.entries()) {
-      const s = await c.request('SETUP', controlUrl(base, m.control), { Transport: `RTP/AVP/TCP;unicast;interleaved=${cb + 2 * i}-${cb + 2 * i + 1}` }, { timeoutMs: timeout })
+      const s = await c.request(
+        'SETUP',
+        controlUrl(base, m.control),
+        { Transport: `RTP/AVP/TCP;unicast;interleaved=${cb + 2 * i}-${cb + 2 * i + 1}` },
+        { timeoutMs: timeout }
+      )
       if (s.status !== 200) throw new Error(`SETUP ${m.control}: ${s.status}`)
       const ch = /interleaved=(\d+)/.exec(s.header('transport') ?? '')
       const rtp = ch === null ? cb + 2 * i : Number(ch[1])
@@ -86,7 +91,9 @@ export class LiveViewerClient {
       if (channel !== videoChannel) return
       const body = payload.subarray(12 + 4 * (payload[0]! & 0x0f))
       if (this.firstVideo === null) this.firstVideo = Buffer.from(body)
-      if (o.recordVideo === true) this.video.push({ seq: payload.readUInt16BE(2), hash: createHash('md5').update(body).digest('hex') })
+      if (o.recordVideo === true) {
+        this.video.push({ seq: payload.readUInt16BE(2), hash: createHash('md5').update(body).digest('hex') })
+      }
     }
     this.playSentAt = performance.now()
     this.play = await c.request('PLAY', base, { Range: 'npt=0.000-' }, { timeoutMs: timeout })
@@ -104,7 +111,12 @@ export class LiveViewerClient {
 }
 
 /** Open `count` viewers, `batch` at a time (each batch in parallel). */
-export async function openLiveViewers (port: number, path: string, count: number, o: LiveViewerOptions & { batch?: number } = {}): Promise<LiveViewerClient[]> {
+export async function openLiveViewers (
+  port: number,
+  path: string,
+  count: number,
+  o: LiveViewerOptions & { batch?: number } = {}
+): Promise<LiveViewerClient[]> {
   const out: LiveViewerClient[] = []
   const batch = Math.max(1, o.batch ?? 25)
   try {
@@ -124,7 +136,11 @@ export async function openLiveViewers (port: number, path: string, count: number
  * earliest last seq (16-bit serial arithmetic). Returns each viewer's hashes in that window, in
  * arrival order, plus whether every viewer's seqs in it are contiguous.
  */
-export function commonVideoWindow (viewers: LiveViewerClient[]): { length: number, identical: boolean, contiguous: boolean } {
+export function commonVideoWindow (viewers: LiveViewerClient[]): {
+  length: number
+  identical: boolean
+  contiguous: boolean
+} {
   const lists = viewers.map(v => v.video)
   if (lists.some(l => l.length === 0)) return { length: 0, identical: false, contiguous: false }
   // Unwrap each list to a monotonically increasing 32-bit-ish index relative to the first viewer's first seq.
@@ -143,7 +159,11 @@ export function commonVideoWindow (viewers: LiveViewerClient[]): { length: numbe
   const end = Math.min(...idx.map(a => a[a.length - 1]!))
   if (end <= start) return { length: 0, identical: false, contiguous: false }
   const windows = lists.map((l, k) => l.filter((_, i) => idx[k]![i]! >= start && idx[k]![i]! <= end))
-  const contiguous = windows.every((w, k) => w.length === end - start + 1 && idx[k]!.filter(x => x >= start && x <= end).every((x, i, a) => i === 0 || x === a[i - 1]! + 1))
+  const contiguous = windows.every(
+    (w, k) =>
+      w.length === end - start + 1 &&
+      idx[k]!.filter(x => x >= start && x <= end).every((x, i, a) => i === 0 || x === a[i - 1]! + 1)
+  )
   const first = windows[0]!.map(r => r.hash).join(',')
   const identical = windows.every(w => w.map(r => r.hash).join(',') === first)
   return { length: end - start + 1, identical, contiguous }

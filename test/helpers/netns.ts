@@ -118,7 +118,9 @@ export class NetnsBed {
     } catch (e) {
       bed.destroySync()
       const err = e as Error & { stderr?: string }
-      throw new Error(`cannot build the network-namespace test bed (needs root with CAP_NET_ADMIN/CAP_SYS_ADMIN, iproute2, veth and bridge support): ${(err.stderr ?? '').trim() || err.message}`)
+      throw new Error(
+        `cannot build the network-namespace test bed (needs root with CAP_NET_ADMIN/CAP_SYS_ADMIN, iproute2, veth and bridge support): ${(err.stderr ?? '').trim() || err.message}`
+      )
     }
     return bed
   }
@@ -141,7 +143,10 @@ export class NetnsBed {
 
   /** Load an nftables ruleset into a host's namespace. */
   nft (host: Host, ruleset: string): void {
-    execFileSync('ip', ['netns', 'exec', host.ns, 'nft', '-f', '-'], { input: ruleset, stdio: ['pipe', 'pipe', 'pipe'] })
+    execFileSync('ip', ['netns', 'exec', host.ns, 'nft', '-f', '-'], {
+      input: ruleset,
+      stdio: ['pipe', 'pipe', 'pipe']
+    })
   }
 
   nftList (host: Host): string {

@@ -17,7 +17,10 @@ export interface Nginx {
   port: number
   url: string
   pid: number
-  /** Parsed access log lines (fields: client, request, status, bytes, host, xff, xfhost, xfproto, range, connection). */
+  /**
+   * Parsed access log lines (fields: client, request, status, bytes, host, xff, xfhost, xfproto, range,
+   * connection).
+   */
   accessLog (): Array<Record<string, string>>
   kill (): Promise<void>
   running (): boolean
@@ -42,12 +45,34 @@ export async function waitPort (port: number, timeoutMs = 5000): Promise<void> {
   }
 }
 
-const FIELDS = ['client', 'request', 'status', 'bytes', 'host', 'xff', 'xfhost', 'xfproto', 'range', 'connection', 'cookie', 'xhop', 'proxyauth', 'auth']
+const FIELDS = [
+  'client',
+  'request',
+  'status',
+  'bytes',
+  'host',
+  'xff',
+  'xfhost',
+  'xfproto',
+  'range',
+  'connection',
+  'cookie',
+  'xhop',
+  'proxyauth',
+  'auth'
+]
 
 /** Start nginx serving `root` on a free loopback port (or `opts.port`, e.g. to restart one); killed at teardown. */
-export async function startNginx (t: TestContext, root: string, name: string, opts: { port?: number } = {}): Promise<Nginx> {
+export async function startNginx (
+  t: TestContext,
+  root: string,
+  name: string,
+  opts: { port?: number } = {}
+): Promise<Nginx> {
   const prefix = mkdtempSync(join(tmpdir(), `tg-nginx-${name}-`))
-  t.teardown(() => { rmSync(prefix, { recursive: true, force: true }) })
+  t.teardown(() => {
+    rmSync(prefix, { recursive: true, force: true })
+  })
   for (let attempt = 0; ; attempt++) {
     const port = opts.port ?? await freePort()
     const conf = `daemon off;
@@ -73,14 +98,35 @@ http {
 }
 `
     writeFileSync(join(prefix, 'nginx.conf'), conf)
-    const child: ChildProcess = spawn(NGINX_BIN, ['-p', prefix, '-e', join(prefix, 'error.log'), '-c', join(prefix, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const child: ChildProcess = spawn(
+      NGINX_BIN,
+      ['-p', prefix, '-e', join(prefix, 'error.log'), '-c', join(prefix, 'nginx.conf')],
+      { stdio: ['ignore', 'ignore', 'pipe'] }
+    )
     let stderr = ''
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString()
+    })
     let exited = false
-    const exit = new Promise<void>(resolve => child.once('exit', () => { exited = true; resolve() }))
-    t.teardown(async () => { if (!exited) { child.kill('SIGKILL'); await exit } })
+    const exit = new Promise<void>(resolve =>
+      child.once('exit', () => {
+        exited = true
+        resolve()
+      })
+    )
+    t.teardown(async () => {
+      if (!exited) {
+        child.kill('SIGKILL')
+        await exit
+      }
+    })
     try {
-      await Promise.race([waitPort(port), exit.then(() => { throw new Error(`nginx exited: ${stderr}${readMaybe(join(prefix, 'error.log'))}`) })])
+      await Promise.race([
+        waitPort(port),
+        exit.then(() => {
+          throw new Error(`nginx exited: ${stderr}${readMaybe(join(prefix, 'error.log'))}`)
+        })
+      ])
     } catch (err) {
       if (attempt < 3 && opts.port === undefined && /in use/.test(String(err))) continue
       throw err
@@ -90,8 +136,17 @@ http {
       port,
       url: `http://127.0.0.1:${port}`,
       pid: child.pid!,
-      accessLog: () => readMaybe(join(prefix, 'access.log')).split('\n').filter(Boolean).map(l => Object.fromEntries(l.split('\t').map((v, i) => [FIELDS[i] ?? `f${i}`, v]))),
-      async kill () { if (!exited) { child.kill('SIGKILL'); await exit } },
+      accessLog: () =>
+        readMaybe(join(prefix, 'access.log'))
+          .split('\n')
+          .filter(Boolean)
+          .map(l => Object.fromEntries(l.split('\t').map((v, i) => [FIELDS[i] ?? `f${i}`, v]))),
+      async kill () {
+        if (!exited) {
+          child.kill('SIGKILL')
+          await exit
+        }
+      },
       running: () => !exited
     }
   }
@@ -111,13 +166,67 @@ export function makeMedia (t: TestContext, seconds = 24): Media {
   const hlsDir = join(root, 'hls')
   mkdirSync(hlsDir)
   mkdirSync(join(root, 'media'))
-  const common = ['-hide_banner', '-v', 'error', '-f', 'lavfi', '-i', `testsrc=size=320x240:rate=25:duration=${seconds}`, '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=44100:duration=${seconds}`,
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-g', '25', '-keyint_min', '25', '-sc_threshold', '0', '-c:a', 'aac', '-b:a', '64k']
-  const hls = spawnSync('ffmpeg', [...common, '-f', 'hls', '-hls_time', '1', '-hls_playlist_type', 'vod', '-hls_segment_filename', join(hlsDir, 'seg%03d.ts'), join(hlsDir, 'stream.m3u8')], { encoding: 'utf8', timeout: 60_000 })
+  const common = [
+    '-hide_banner',
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc=size=320x240:rate=25:duration=${seconds}`,
+    '-f',
+    'lavfi',
+    '-i',
+    `sine=frequency=440:sample_rate=44100:duration=${seconds}`,
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-profile:v',
+    'baseline',
+    '-pix_fmt',
+    'yuv420p',
+    '-g',
+    '25',
+    '-keyint_min',
+    '25',
+    '-sc_threshold',
+    '0',
+    '-c:a',
+    'aac',
+    '-b:a',
+    '64k'
+  ]
+  const hls = spawnSync(
+    'ffmpeg',
+    [
+      ...common,
+      '-f',
+      'hls',
+      '-hls_time',
+      '1',
+      '-hls_playlist_type',
+      'vod',
+      '-hls_segment_filename',
+      join(hlsDir, 'seg%03d.ts'),
+      join(hlsDir, 'stream.m3u8')
+    ],
+    { encoding: 'utf8', timeout: 60_000 }
+  )
   if (hls.status !== 0) throw new Error(`ffmpeg -f hls failed: ${hls.stderr}`)
   const mp4 = join(root, 'media', 'clip.mp4')
-  const m = spawnSync('ffmpeg', [...common.map(a => a.replace(`duration=${seconds}`, 'duration=6')), '-movflags', '+faststart', mp4], { encoding: 'utf8', timeout: 60_000 })
+  const m = spawnSync(
+    'ffmpeg',
+    [...common.map(a => a.replace(`duration=${seconds}`, 'duration=6')), '-movflags', '+faststart', mp4],
+    { encoding: 'utf8', timeout: 60_000 }
+  )
   if (m.status !== 0) throw new Error(`ffmpeg mp4 failed: ${m.stderr}`)
   const playlist = readFileSync(join(hlsDir, 'stream.m3u8'), 'utf8')
-  return { root, hlsDir, mp4, mp4Bytes: readFileSync(mp4), segments: playlist.split('\n').filter(l => l.endsWith('.ts')).length }
+  return {
+    root,
+    hlsDir,
+    mp4,
+    mp4Bytes: readFileSync(mp4),
+    segments: playlist.split('\n').filter(l => l.endsWith('.ts')).length
+  }
 }

@@ -124,7 +124,9 @@ function readPcapng (file: Buffer): Frame[] {
     } else if (type === 3) {
       // SPB: original length(4) data (interface 0, no timestamp)
       const ifc = interfaces[0]
-      if (ifc !== undefined) frames.push({ linktype: ifc.linktype, data: file.subarray(body + 4, off + len - 4), time: 0 })
+      if (ifc !== undefined) {
+        frames.push({ linktype: ifc.linktype, data: file.subarray(body + 4, off + len - 4), time: 0 })
+      }
     }
     off += len
   }
@@ -287,6 +289,9 @@ export function loadTcpConnections (path: string): TcpConnection[] {
 /** Payload segments of one direction, in arrival order (for "as sent per TCP segment" tests). */
 export function directionSegments (segments: TcpSegment[], from: TcpEndpoint, to: TcpEndpoint): Buffer[] {
   return segments
-    .filter((s) => s.src === from.addr && s.sport === from.port && s.dst === to.addr && s.dport === to.port && s.payload.length > 0)
+    .filter(
+      (s) =>
+        s.src === from.addr && s.sport === from.port && s.dst === to.addr && s.dport === to.port && s.payload.length > 0
+    )
     .map((s) => s.payload)
 }

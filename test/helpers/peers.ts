@@ -51,7 +51,14 @@ export function runPeer (cmd: string, args: string[], opts: RunPeerOptions = {})
     child.once('close', (code, signal) => {
       clearTimeout(timer)
       if (killTimer !== undefined) clearTimeout(killTimer)
-      resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), timedOut, ms: Date.now() - t0 })
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+        timedOut,
+        ms: Date.now() - t0
+      })
     })
   })
 }
@@ -81,20 +88,35 @@ export interface GstResult extends PeerResult {
  * but ERRORs, and every ERROR one of those two.
  */
 export async function runGst (elements: string[], buffers: number, opts: RunPeerOptions = {}): Promise<GstResult> {
-  return gstOutcome(await runPeer('gst-launch-1.0', ['-v', ...elements, '!', 'fakesink', `num-buffers=${buffers}`, 'sync=true', 'silent=false'], opts), buffers)
+  return gstOutcome(
+    await runPeer(
+      'gst-launch-1.0',
+      ['-v', ...elements, '!', 'fakesink', `num-buffers=${buffers}`, 'sync=true', 'silent=false'],
+      opts
+    ),
+    buffers
+  )
 }
 
 /** A runGst result for an assertion message: exit, buffers, the race if it was one, the start of stderr. */
 export function gstSummary (r: GstResult, stderrChars = 300): string {
-  return `exit ${r.code}, ${r.buffers} buffers${r.stopRace ? ', GStreamer\'s own stop-time race' : ''}; stderr: ${r.stderr.slice(0, stderrChars)}`
+  return `exit ${r.code}, ${r.buffers} buffers${r.stopRace ? ", GStreamer's own stop-time race" : ''}; stderr: ${
+    r.stderr.slice(0, stderrChars)}`
 }
 
 /** runGst's reading of a finished gst-launch -v run that was to play `buffers` buffers. */
 export function gstOutcome (r: PeerResult, buffers: number): GstResult {
   const got = (r.stdout.match(/last-message = chain/g) ?? []).length
   const [before, ...errors] = r.stderr.split(/^ERROR: /m)
-  const stopRace = r.code === 1 && !r.timedOut && got >= buffers && before!.trim() === '' && errors.length > 0 &&
-    errors.every(e => /gst_rtspsrc_(try_send|pause) \(\)/.test(e) && /Could not send message\. \(Received end-of-file\)/.test(e))
+  const stopRace =
+    r.code === 1 &&
+    !r.timedOut &&
+    got >= buffers &&
+    before!.trim() === '' &&
+    errors.length > 0 &&
+    errors.every(
+      e => /gst_rtspsrc_(try_send|pause) \(\)/.test(e) && /Could not send message\. \(Received end-of-file\)/.test(e)
+    )
   return { ...r, buffers: got, stopRace, played: r.code === 0 || stopRace }
 }
 
@@ -123,7 +145,16 @@ export async function makeTestMedia (dir: string, seconds: number, o: TestMediaO
   args.push('-map', '0:v')
   if (o.audio !== false) args.push('-map', '1:a')
   args.push('-c:v', vcodec, '-pix_fmt', 'yuv420p', '-b:v', `${o.kbps ?? 300}k`, '-g', String(o.gop ?? fps))
-  if (vcodec === 'libx264') args.push('-preset', 'veryfast', '-bf', '0', '-x264-params', `keyint=${o.gop ?? fps}:min-keyint=${o.gop ?? fps}:scenecut=0`)
+  if (vcodec === 'libx264') {
+    args.push(
+      '-preset',
+      'veryfast',
+      '-bf',
+      '0',
+      '-x264-params',
+      `keyint=${o.gop ?? fps}:min-keyint=${o.gop ?? fps}:scenecut=0`
+    )
+  }
   if (o.audio !== false) args.push('-c:a', 'aac', '-b:a', '64k', '-ar', '48000', '-ac', '2')
   args.push('-movflags', '+faststart', file)
   const r = await runPeer('ffmpeg', args, { timeoutMs: 60000 })
@@ -184,7 +215,9 @@ export class RawRtspClient {
     const cseq = String(++this.#cseq)
     let head = `${method} ${url} RTSP/1.0\r\nCSeq: ${cseq}\r\nUser-Agent: tunnelgate-test\r\n`
     const hs = { ...headers }
-    if (this.session !== undefined && !Object.keys(hs).some((k) => k.toLowerCase() === 'session')) hs.Session = this.session
+    if (this.session !== undefined && !Object.keys(hs).some((k) => k.toLowerCase() === 'session')) {
+      hs.Session = this.session
+    }
     for (const [k, v] of Object.entries(hs)) head += `${k}: ${v}\r\n`
     const bodyBuf = body === undefined ? undefined : Buffer.from(body)
     if (bodyBuf !== undefined) head += `Content-Length: ${bodyBuf.length}\r\n`

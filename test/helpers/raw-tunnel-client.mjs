@@ -7,8 +7,8 @@
 //       one tunnel (GET to `get`, POST to `post`), OPTIONS/DESCRIBE/SETUP*/PLAY, read `frames`
 //       `$` frames from the GET, TEARDOWN; prints one JSON result line.
 //   {"mode":"load","portals":["H:P","H:P"],"total":50,"concurrency":4,"frames":10,"holdMs":0,"gapMs":0,"path":"/demo"}
-//       `total` such tunnels (each playing ≥ `frames` frames and ≥ `holdMs` ms), `concurrency` at a time, GET and POST on different portals
-//       (alternating); prints one JSON line per finished tunnel, then {"done":true}.
+//       `total` such tunnels (each playing ≥ `frames` frames and ≥ `holdMs` ms), `concurrency` at a time, GET and
+//       POST on different portals (alternating); prints one JSON line per finished tunnel, then {"done":true}.
 //   {"mode":"wait","tcp":["H:P",...],"timeoutMs":15000}
 //       until every address accepts a TCP connection; prints {"ok":true} or exits 1.
 //   {"mode":"fetch","urls":["http://H:P/metrics",...]}
@@ -38,7 +38,8 @@ function dial (addr, timeoutMs = 4000) {
 
 /**
  * Reads the GET leg: the HTTP reply head, then a stream of RTSP responses and `$` frames.
- * `next()` resolves the next unit: {kind:'head',text} | {kind:'response',status,headers,body} | {kind:'frame',channel,length}.
+ * `next()` resolves the next unit: {kind:'head',text} | {kind:'response',status,headers,body} |
+ * {kind:'frame',channel,length}.
  */
 class GetReader {
   constructor (socket) {
@@ -94,7 +95,11 @@ class GetReader {
       if (this.buf.length < end + 4 + clen) return
       const body = this.buf.toString('latin1', end + 4, end + 4 + clen)
       const m = /^RTSP\/1\.0 (\d{3})/.exec(lines[0])
-      this.push(m ? { kind: 'response', status: Number(m[1]), line: lines[0], headers, body } : { kind: 'garbage', line: lines[0] })
+      this.push(
+        m
+          ? { kind: 'response', status: Number(m[1]), line: lines[0], headers, body }
+          : { kind: 'garbage', line: lines[0] }
+      )
       this.buf = this.buf.subarray(end + 4 + clen)
     }
   }
@@ -140,7 +145,9 @@ async function tunnel ({ get, post, path, frames, holdMs = 0 }) {
     g.write(`GET ${path} HTTP/1.0\r\nUser-Agent: raw-tunnel-client\r\nx-sessioncookie: ${cookie}\r\n` +
       'Accept: application/x-rtsp-tunnelled\r\nPragma: no-cache\r\nCache-Control: no-cache\r\n\r\n')
     const head = await reader.next()
-    if (head.kind !== 'head' || !head.text.startsWith('HTTP/1.0 200 OK')) throw new Error(`GET reply: ${head.text ?? head.kind}`)
+    if (head.kind !== 'head' || !head.text.startsWith('HTTP/1.0 200 OK')) {
+      throw new Error(`GET reply: ${head.text ?? head.kind}`)
+    }
     res.steps.push('GET 200')
     p = await dial(post)
     p.on('error', () => {})
@@ -188,7 +195,9 @@ async function tunnel ({ get, post, path, frames, holdMs = 0 }) {
     res.frames = counter.frames
     // TEARDOWN: its reply may come after more frames.
     const n = ++cseq
-    p.write(Buffer.from(`TEARDOWN ${url} RTSP/1.0\r\nCSeq: ${n}\r\nSession: ${session}\r\n\r\n`, 'latin1').toString('base64'))
+    p.write(
+      Buffer.from(`TEARDOWN ${url} RTSP/1.0\r\nCSeq: ${n}\r\nSession: ${session}\r\n\r\n`, 'latin1').toString('base64')
+    )
     const td = await reader.response(n, counter)
     res.steps.push(`TEARDOWN ${td.status}`)
     res.ok = td.status === 200
@@ -217,7 +226,16 @@ async function main () {
         if (i >= cfg.total) return
         const a = cfg.portals[i % cfg.portals.length]
         const b = cfg.portals[(i + 1) % cfg.portals.length]
-        out({ i, ...(await tunnel({ get: a, post: b, path: cfg.path ?? '/demo', frames: cfg.frames ?? 10, holdMs: cfg.holdMs ?? 0 })) })
+        out({
+          i,
+          ...(await tunnel({
+            get: a,
+            post: b,
+            path: cfg.path ?? '/demo',
+            frames: cfg.frames ?? 10,
+            holdMs: cfg.holdMs ?? 0
+          }))
+        })
         if (cfg.gapMs) await new Promise(resolve => setTimeout(resolve, cfg.gapMs))
       }
     }

@@ -16,10 +16,25 @@ export interface ReferenceViewer {
   stop (): Promise<number | null>
 }
 
-export async function startReferenceViewer (url: string, o: { seconds?: number, userAgent?: string, localAddress?: string } = {}): Promise<ReferenceViewer> {
+export async function startReferenceViewer (
+  url: string,
+  o: { seconds?: number, userAgent?: string, localAddress?: string } = {}
+): Promise<ReferenceViewer> {
   const args = ['-nostdin', '-v', 'error', '-rtsp_transport', 'http']
   if (o.userAgent !== undefined) args.push('-user_agent', o.userAgent)
-  args.push('-i', url, '-t', String(o.seconds ?? 600), '-f', 'null', '-', '-progress', 'pipe:1', '-stats_period', '0.25')
+  args.push(
+    '-i',
+    url,
+    '-t',
+    String(o.seconds ?? 600),
+    '-f',
+    'null',
+    '-',
+    '-progress',
+    'pipe:1',
+    '-stats_period',
+    '0.25'
+  )
   const ff: ChildProcess = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] })
   const done = new Promise<number | null>(resolve => ff.once('exit', code => resolve(code)))
   let lastOut = -1
@@ -27,7 +42,9 @@ export async function startReferenceViewer (url: string, o: { seconds?: number, 
   let worst = 0
   let frames = 0
   let stderr = ''
-  ff.stderr!.on('data', d => { stderr += String(d) })
+  ff.stderr!.on('data', d => {
+    stderr += String(d)
+  })
   ff.stdout!.on('data', d => {
     const text = String(d)
     for (const m of text.matchAll(/frame=(\d+)/g)) frames = Math.max(frames, Number(m[1]))
@@ -43,11 +60,16 @@ export async function startReferenceViewer (url: string, o: { seconds?: number, 
   })
   const deadline = Date.now() + 20_000
   while (lastAdvance === 0) {
-    if (ff.exitCode !== null || Date.now() > deadline) { ff.kill('SIGKILL'); throw new Error(`the reference viewer did not start playing ${url}: ${stderr.slice(0, 500)}`) }
+    if (ff.exitCode !== null || Date.now() > deadline) {
+      ff.kill('SIGKILL')
+      throw new Error(`the reference viewer did not start playing ${url}: ${stderr.slice(0, 500)}`)
+    }
     await new Promise(resolve => setTimeout(resolve, 50))
   }
   return {
-    get frames () { return frames },
+    get frames () {
+      return frames
+    },
     worstGapMs: () => Math.max(worst, Date.now() - lastAdvance),
     sinceAdvanceMs: () => Date.now() - lastAdvance,
     exited: () => ff.exitCode !== null,

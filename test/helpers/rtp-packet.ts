@@ -1,5 +1,11 @@
 /** RTP packets built by hand for the live fan-out's unit tests (payload type 96, version 2). */
-export function rtp (seq: number, ts: number, ssrc: number, payload = Buffer.from([0x41, 1, 2, 3]), marker = false): Buffer {
+export function rtp (
+  seq: number,
+  ts: number,
+  ssrc: number,
+  payload = Buffer.from([0x41, 1, 2, 3]),
+  marker = false
+): Buffer {
   const b = Buffer.alloc(12 + payload.length)
   b[0] = 0x80
   b[1] = (marker ? 0x80 : 0) | 96

@@ -40,15 +40,28 @@ export class BackendConn {
     this.backend = backend
   }
 
-  get closed (): boolean { return this.closedAt !== 0 }
-  get raw (): Buffer { return Buffer.concat(this.chunks) }
-  requests (): Request[] { return this.units.filter((u): u is Request => u.kind === 'request') }
-  frames (): Array<Extract<RtspUnit, { kind: 'frame' }>> { return this.units.filter((u): u is Extract<RtspUnit, { kind: 'frame' }> => u.kind === 'frame') }
+  get closed (): boolean {
+    return this.closedAt !== 0
+  }
+
+  get raw (): Buffer {
+    return Buffer.concat(this.chunks)
+  }
+
+  requests (): Request[] {
+    return this.units.filter((u): u is Request => u.kind === 'request')
+  }
+
+  frames (): Array<Extract<RtspUnit, { kind: 'frame' }>> {
+    return this.units.filter((u): u is Extract<RtspUnit, { kind: 'frame' }> => u.kind === 'frame')
+  }
 
   /** @internal */
   feed (chunk: Buffer): RtspUnit[] {
     this.chunks.push(chunk)
-    const units = this.#demux.push(chunk).map(u => u.kind === 'frame' ? { ...u, raw: Buffer.from(u.raw), payload: Buffer.from(u.payload) } : u)
+    const units = this.#demux
+      .push(chunk)
+      .map(u => u.kind === 'frame' ? { ...u, raw: Buffer.from(u.raw), payload: Buffer.from(u.payload) } : u)
     this.units.push(...units)
     return units
   }
@@ -61,20 +74,47 @@ export class BackendConn {
   }
 
   /** Answer `req` echoing its CSeq. */
-  respond (req: RtspRequest, status: number, reason: string, headers: Header[] = [], body: string | Buffer = ''): boolean {
+  respond (
+    req: RtspRequest,
+    status: number,
+    reason: string,
+    headers: Header[] = [],
+    body: string | Buffer = ''
+  ): boolean {
     const cseq = getHeader(req, 'CSeq')
-    return this.send(rtspResponse(status, reason, [...(cseq === undefined ? [] : [['CSeq', cseq] as Header]), ...headers], body))
+    return this.send(
+      rtspResponse(status, reason, [...(cseq === undefined ? [] : [['CSeq', cseq] as Header]), ...headers], body)
+    )
   }
 
-  sendFrame (channel: number, payload: Buffer): boolean { return this.send(frame(channel, payload)) }
+  sendFrame (channel: number, payload: Buffer): boolean {
+    return this.send(frame(channel, payload))
+  }
 
   /** Wait until `n` units matching `pred` have arrived. */
-  async waitUnits (pred: (u: RtspUnit) => boolean, n = 1, timeoutMs = 3000, what = 'units at the backend'): Promise<RtspUnit[]> {
-    return await waitFor(() => { const m = this.units.filter(pred); return m.length >= n ? m : undefined }, what, timeoutMs)
+  async waitUnits (
+    pred: (u: RtspUnit) => boolean,
+    n = 1,
+    timeoutMs = 3000,
+    what = 'units at the backend'
+  ): Promise<RtspUnit[]> {
+    return await waitFor(
+      () => {
+        const m = this.units.filter(pred)
+        return m.length >= n ? m : undefined
+      },
+      what,
+      timeoutMs
+    )
   }
 
   async waitRequest (method: string, n = 1, timeoutMs = 3000): Promise<Request> {
-    const all = await this.waitUnits(u => u.kind === 'request' && u.method === method, n, timeoutMs, `${n} ${method} at the backend`)
+    const all = await this.waitUnits(
+      u => u.kind === 'request' && u.method === method,
+      n,
+      timeoutMs,
+      `${n} ${method} at the backend`
+    )
     return all[n - 1] as Request
   }
 
@@ -93,7 +133,13 @@ export function lcg (seed: number): (n: number) => number {
  * chooses (patternBytes), with an RTSP 200 reply (CSeq cseqBase + i) right after each frame i in
  * `replyAfter`. Returns the bytes and the frames alone, for checking what a client received.
  */
-export function frameStream (o: { count: number, seed: number, size: (i: number, rnd: (n: number) => number) => number, replyAfter: number[], cseqBase: number }): { bytes: Buffer, frames: Buffer[] } {
+export function frameStream (o: {
+  count: number
+  seed: number
+  size: (i: number, rnd: (n: number) => number) => number
+  replyAfter: number[]
+  cseqBase: number
+}): { bytes: Buffer, frames: Buffer[] } {
   const frames: Buffer[] = []
   const parts: Buffer[] = []
   const rnd = lcg(o.seed)
@@ -111,7 +157,11 @@ export function frameStream (o: { count: number, seed: number, size: (i: number,
  * 1 byte to 70 KB; `seed` fixes the cuts). With `pauseEvery`, a 1 ms pause every that many writes;
  * without, every write is made before this returns its promise.
  */
-export async function sendCut (conn: BackendConn, bytes: Buffer, o: { seed: number, pauseEvery?: number }): Promise<void> {
+export async function sendCut (
+  conn: BackendConn,
+  bytes: Buffer,
+  o: { seed: number, pauseEvery?: number }
+): Promise<void> {
   const rnd = lcg(o.seed)
   for (let off = 0, i = 0; off < bytes.length; i++) {
     const n = i % 5 === 0 ? 1 + rnd(8) : 1 + rnd(70_000)
@@ -205,7 +255,14 @@ export function parseDigest (value: string): Record<string, string> {
 }
 
 /** A client's Authorization value for `method uri` (RFC 2617 without qop, as live555/DSS use). */
-export function digestAuthorization (o: { user: string, password: string, realm: string, nonce: string, method: string, uri: string }): string {
+export function digestAuthorization (o: {
+  user: string
+  password: string
+  realm: string
+  nonce: string
+  method: string
+  uri: string
+}): string {
   const ha1 = md5(`${o.user}:${o.realm}:${o.password}`)
   const ha2 = md5(`${o.method}:${o.uri}`)
   const response = md5(`${ha1}:${o.nonce}:${ha2}`)
@@ -233,12 +290,17 @@ export function dssScript (o: DssOptions = {}): Script {
       let ok = false
       if (auth !== undefined) {
         const p = parseDigest(auth)
-        const expected = md5(`${md5(`${d.user}:${d.realm}:${d.password}`)}:${d.nonce}:${md5(`${method}:${p.uri ?? ''}`)}`)
+        const expected = md5(
+          `${md5(`${d.user}:${d.realm}:${d.password}`)}:${d.nonce}:${md5(`${method}:${p.uri ?? ''}`)}`
+        )
         ok = p.username === d.user && p.nonce === d.nonce && p.response === expected
       }
       if (!ok) {
         conn.state.challenges = (conn.state.challenges as number ?? 0) + 1
-        conn.respond(req, 401, 'Unauthorized', [['Server', 'DSS/6.0.3'], ['WWW-Authenticate', `Digest realm="${d.realm}", nonce="${d.nonce}"`]])
+        conn.respond(req, 401, 'Unauthorized', [
+          ['Server', 'DSS/6.0.3'],
+          ['WWW-Authenticate', `Digest realm="${d.realm}", nonce="${d.nonce}"`]
+        ])
         return
       }
     }
@@ -250,7 +312,10 @@ export function dssScript (o: DssOptions = {}): Script {
     }
     switch (method) {
       case 'OPTIONS':
-        conn.respond(req, 200, 'OK', [['Server', 'DSS/6.0.3'], ['Public', o.public ?? 'DESCRIBE, SETUP, TEARDOWN, PLAY, PAUSE, OPTIONS, ANNOUNCE, RECORD']])
+        conn.respond(req, 200, 'OK', [
+          ['Server', 'DSS/6.0.3'],
+          ['Public', o.public ?? 'DESCRIBE, SETUP, TEARDOWN, PLAY, PAUSE, OPTIONS, ANNOUNCE, RECORD']
+        ])
         return
       case 'DESCRIBE': {
         const path = pathOf(req.uri)
@@ -260,7 +325,18 @@ export function dssScript (o: DssOptions = {}): Script {
           `m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:${ctl('trackID=1')}\r\n` +
           `m=audio 0 RTP/AVP 97\r\na=rtpmap:97 mpeg4-generic/48000/2\r\na=control:${ctl('trackID=2')}\r\n`
         const base = req.uri.endsWith('/') ? req.uri : `${req.uri}/`
-        conn.respond(req, 200, 'OK', [['Server', 'DSS/6.0.3'], ['Content-Base', base], ...(o.describeHeaders?.(req, conn) ?? []), ['Content-Type', 'application/sdp']], sdp)
+        conn.respond(
+          req,
+          200,
+          'OK',
+          [
+            ['Server', 'DSS/6.0.3'],
+            ['Content-Base', base],
+            ...(o.describeHeaders?.(req, conn) ?? []),
+            ['Content-Type', 'application/sdp']
+          ],
+          sdp
+        )
         return
       }
       case 'SETUP': {
@@ -273,14 +349,23 @@ export function dssScript (o: DssOptions = {}): Script {
         const ch = (o.interleavedBase ?? 0) + 2 * n
         const transport = getHeader(req, 'Transport') ?? ''
         conn.state.lastTransport = transport
-        conn.respond(req, 200, 'OK', [['Server', 'DSS/6.0.3'], ['Session', sessionId], ['Transport', `RTP/AVP/TCP;unicast;interleaved=${ch}-${ch + 1};ssrc=6B8B4567`]])
+        conn.respond(req, 200, 'OK', [
+          ['Server', 'DSS/6.0.3'],
+          ['Session', sessionId],
+          ['Transport', `RTP/AVP/TCP;unicast;interleaved=${ch}-${ch + 1};ssrc=6B8B4567`]
+        ])
         return
       }
       case 'PLAY': {
         const tracks = (conn.state.tracks as string[] | undefined) ?? []
         const info = tracks.map((p, i) => `url=${self}${p};seq=${1000 + i};rtptime=${90000 * (i + 1)}`).join(',')
         const range = getHeader(req, 'Range') ?? 'npt=0.00000-'
-        conn.respond(req, 200, 'OK', [['Server', 'DSS/6.0.3'], ['Session', sessionId], ['Range', range], ...(info === '' ? [] : [['RTP-Info', info] as Header])])
+        conn.respond(req, 200, 'OK', [
+          ['Server', 'DSS/6.0.3'],
+          ['Session', sessionId],
+          ['Range', range],
+          ...(info === '' ? [] : [['RTP-Info', info] as Header])
+        ])
         return
       }
       case 'PAUSE':

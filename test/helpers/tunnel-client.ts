@@ -31,7 +31,10 @@ export function destroyAllClients (): void {
   openSockets.clear()
 }
 
-/** A client connection (tracked for destroyAllClients); `localAddress` picks a loopback source address (127.0.0.0/8 all reach 127.0.0.1). */
+/**
+ * A client connection (tracked for destroyAllClients); `localAddress` picks a loopback source address (127.0.0.0/8 all
+ * reach 127.0.0.1).
+ */
 export function connect (port: number, host = '127.0.0.1', localAddress?: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ port, host, noDelay: true, ...(localAddress === undefined ? {} : { localAddress }) })
@@ -43,7 +46,10 @@ export function connect (port: number, host = '127.0.0.1', localAddress?: string
 }
 
 /** Write and wait for the bytes to be handed to the kernel. */
-/** Write `bytes` on a connection of its own; everything received (latin1) until the peer closed or `timeoutMs` passed. */
+/**
+ * Write `bytes` on a connection of its own; everything received (latin1) until the peer closed or `timeoutMs`
+ * passed.
+ */
 export async function exchangeRaw (port: number, bytes: Buffer | string, timeoutMs = 4000): Promise<string> {
   const s = await connect(port)
   let got = ''
@@ -62,7 +68,14 @@ export function writeAsync (s: net.Socket, data: Buffer | string): Promise<void>
 }
 
 /** Serialize an RTSP request (CRLF, Content-Length added for a body). */
-export function rtspRequest (method: string, uri: string, cseq: number | string | null, headers: Header[] = [], body: string | Buffer = '', version = 'RTSP/1.0'): Buffer {
+export function rtspRequest (
+  method: string,
+  uri: string,
+  cseq: number | string | null,
+  headers: Header[] = [],
+  body: string | Buffer = '',
+  version = 'RTSP/1.0'
+): Buffer {
   let head = `${method} ${uri} ${version}\r\n`
   if (cseq !== null) head += `CSeq: ${cseq}\r\n`
   for (const [k, v] of headers) head += `${k}: ${v}\r\n`
@@ -72,7 +85,12 @@ export function rtspRequest (method: string, uri: string, cseq: number | string 
 }
 
 /** Serialize an RTSP response. */
-export function rtspResponse (status: number, reason: string, headers: Header[] = [], body: string | Buffer = ''): Buffer {
+export function rtspResponse (
+  status: number,
+  reason: string,
+  headers: Header[] = [],
+  body: string | Buffer = ''
+): Buffer {
   let head = `RTSP/1.0 ${status} ${reason}\r\n`
   for (const [k, v] of headers) head += `${k}: ${v}\r\n`
   const b = Buffer.isBuffer(body) ? body : Buffer.from(body, 'latin1')
@@ -127,9 +145,23 @@ export interface LegOptions {
 function legHead (method: 'GET' | 'POST', o: LegOptions): string {
   const version = o.version ?? 'HTTP/1.0'
   let head = `${method} ${o.path ?? '/live/cam1'} ${version}\r\n`
-  const std: Header[] = o.onlyHeaders ?? (method === 'GET'
-    ? [['User-Agent', 'tg-test/1.0'], ['Accept', 'application/x-rtsp-tunnelled'], ['Pragma', 'no-cache'], ['Cache-Control', 'no-cache']]
-    : [['User-Agent', 'tg-test/1.0'], ['Content-Type', 'application/x-rtsp-tunnelled'], ['Pragma', 'no-cache'], ['Cache-Control', 'no-cache'], ['Content-Length', '32767'], ['Expires', 'Sun, 9 Jan 1972 00:00:00 GMT']])
+  const std: Header[] =
+    o.onlyHeaders ??
+    (method === 'GET'
+      ? [
+          ['User-Agent', 'tg-test/1.0'],
+          ['Accept', 'application/x-rtsp-tunnelled'],
+          ['Pragma', 'no-cache'],
+          ['Cache-Control', 'no-cache']
+        ]
+      : [
+          ['User-Agent', 'tg-test/1.0'],
+          ['Content-Type', 'application/x-rtsp-tunnelled'],
+          ['Pragma', 'no-cache'],
+          ['Cache-Control', 'no-cache'],
+          ['Content-Length', '32767'],
+          ['Expires', 'Sun, 9 Jan 1972 00:00:00 GMT']
+        ])
   if (o.cookie !== null && o.cookie !== undefined) head += `${o.cookieHeader ?? 'x-sessioncookie'}: ${o.cookie}\r\n`
   for (const [k, v] of std) head += `${k}: ${v}\r\n`
   for (const [k, v] of o.headers ?? []) head += `${k}: ${v}\r\n`
@@ -215,7 +247,10 @@ export class GetLeg extends Leg {
       if (end === -1) return
       const text = this.#headBuf.toString('latin1', 0, end + 4)
       const lines = text.slice(0, -4).split('\r\n')
-      const headers: Header[] = lines.slice(1).map(l => { const i = l.indexOf(':'); return [l.slice(0, i), l.slice(i + 1).trim()] as Header })
+      const headers: Header[] = lines.slice(1).map(l => {
+        const i = l.indexOf(':')
+        return [l.slice(0, i), l.slice(i + 1).trim()] as Header
+      })
       this.head = { text, statusLine: lines[0]!, headers }
       chunk = this.#headBuf.subarray(end + 4)
       this.#headBuf = this.#headBuf.subarray(0, end + 4)
@@ -369,7 +404,11 @@ export class TunnelClient {
    */
   static async player (port: number, path: string, host = '127.0.0.1'): Promise<TunnelClient> {
     const c = await TunnelClient.open(port, {
-      path, url: `rtsp://${host}:${port}${path}`, keepSession: true, requestTimeoutMs: 10_000, retain: false
+      path,
+      url: `rtsp://${host}:${port}${path}`,
+      keepSession: true,
+      requestTimeoutMs: 10_000,
+      retain: false
     })
     if (!/^HTTP\/1\.[01] 200(\s|$)/.test(c.get.head?.statusLine ?? '')) {
       c.close()
@@ -379,8 +418,13 @@ export class TunnelClient {
   }
 
   /** Called with each `$` frame the GET reads. */
-  get onFrame (): GetLeg['onFrame'] { return this.get.onFrame }
-  set onFrame (cb: GetLeg['onFrame']) { this.get.onFrame = cb }
+  get onFrame (): GetLeg['onFrame'] {
+    return this.get.onFrame
+  }
+
+  set onFrame (cb: GetLeg['onFrame']) {
+    this.get.onFrame = cb
+  }
 
   /** Open another POST leg with this tunnel's cookie (re-POST, overlapping POSTs). */
   async openPost (body?: Buffer | string, o: LegOptions = {}): Promise<PostLeg> {
@@ -390,18 +434,32 @@ export class TunnelClient {
   }
 
   /** Build the next request (CSeq auto-numbered); returns it and its CSeq. */
-  build (method: string, uri: string = this.url, headers: Header[] = [], body: string | Buffer = ''): { bytes: Buffer, cseq: number } {
+  build (
+    method: string,
+    uri: string = this.url,
+    headers: Header[] = [],
+    body: string | Buffer = ''
+  ): { bytes: Buffer, cseq: number } {
     const cseq = ++this.cseq
     return { bytes: rtspRequest(method, uri, cseq, headers, body), cseq }
   }
 
   /** Send a request on the POST (base64, own padding) and wait for its response on the GET. */
-  async request (method: string, uri: string = this.url, headers: Header[] | Record<string, string> = [],
-    opts: { post?: PostLeg, timeoutMs?: number, body?: string | Buffer } = {}): Promise<Response> {
+  async request (
+    method: string,
+    uri: string = this.url,
+    headers: Header[] | Record<string, string> = [],
+    opts: { post?: PostLeg, timeoutMs?: number, body?: string | Buffer } = {}
+  ): Promise<Response> {
     const lines = Array.isArray(headers) ? headers : Object.entries(headers)
-    const withSession = this.#o.keepSession === true && this.session !== undefined &&
-      method !== 'DESCRIBE' && method !== 'OPTIONS'
-    const { bytes, cseq } = this.build(method, uri, withSession ? [['Session', this.session!], ...lines] : lines, opts.body)
+    const withSession =
+      this.#o.keepSession === true && this.session !== undefined && method !== 'DESCRIBE' && method !== 'OPTIONS'
+    const { bytes, cseq } = this.build(
+      method,
+      uri,
+      withSession ? [['Session', this.session!], ...lines] : lines,
+      opts.body
+    )
     await (opts.post ?? this.post).send(bytes)
     const r = await this.get.response(cseq, opts.timeoutMs ?? this.#o.requestTimeoutMs)
     if (this.#o.keepSession === true && method === 'SETUP' && r.status === 200) {
@@ -411,12 +469,19 @@ export class TunnelClient {
   }
 
   /** DESCRIBE + SETUP (one track, TCP interleaved) + PLAY; returns the session id. */
-  async play (opts: { track?: string, transport?: string } = {}): Promise<{ session: string, describe: Response, setup: Response, play: Response }> {
+  async play (
+    opts: { track?: string, transport?: string } = {}
+  ): Promise<{ session: string, describe: Response, setup: Response, play: Response }> {
     const describe = await this.request('DESCRIBE', this.url, [['Accept', 'application/sdp']])
     const base = getHeader(describe, 'Content-Base') ?? `${this.url}/`
-    const setup = await this.request('SETUP', `${base}${opts.track ?? 'trackID=1'}`, [['Transport', opts.transport ?? 'RTP/AVP/TCP;unicast;interleaved=0-1']])
+    const setup = await this.request('SETUP', `${base}${opts.track ?? 'trackID=1'}`, [
+      ['Transport', opts.transport ?? 'RTP/AVP/TCP;unicast;interleaved=0-1']
+    ])
     const session = (getHeader(setup, 'Session') ?? '').split(';')[0]!
-    const play = await this.request('PLAY', base, [['Session', session], ['Range', 'npt=0.000-']])
+    const play = await this.request('PLAY', base, [
+      ['Session', session],
+      ['Range', 'npt=0.000-']
+    ])
     return { session, describe, setup, play }
   }
 
@@ -428,22 +493,39 @@ export class TunnelClient {
 }
 
 /** A minimal tunnel GET (cookie and Accept only) from a chosen loopback source address. */
-export async function getLegFrom (port: number, localAddress: string, cookie: string, path = '/live/cam1'): Promise<GetLeg> {
+export async function getLegFrom (
+  port: number,
+  localAddress: string,
+  cookie: string,
+  path = '/live/cam1'
+): Promise<GetLeg> {
   const leg = new GetLeg(await connect(port, '127.0.0.1', localAddress), cookie)
   await leg.write(`GET ${path} HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n`)
   return leg
 }
 
 /** A minimal tunnel POST from a chosen loopback source address, followed by `body` (base64 text). */
-export async function postLegFrom (port: number, localAddress: string, cookie: string, body = '', path = '/live/cam1'): Promise<PostLeg> {
+export async function postLegFrom (
+  port: number,
+  localAddress: string,
+  cookie: string,
+  body = '',
+  path = '/live/cam1'
+): Promise<PostLeg> {
   const leg = new PostLeg(await connect(port, '127.0.0.1', localAddress), cookie)
-  await leg.write(`POST ${path} HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\n\r\n${body}`)
+  await leg.write(
+    `POST ${path} HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\n\r\n${body}`
+  )
   return leg
 }
 
 /** The status line a GET got (the 200 tunnel reply or an HTTP error; 'closed' for none), waiting for it. */
 export async function getStatusLine (leg: GetLeg, timeoutMs = 3000): Promise<string> {
-  return await waitFor(() => leg.head?.statusLine ?? (leg.closed ? (leg.rawBeforeHead.split('\r\n')[0] ?? 'closed') : undefined), 'a GET status', timeoutMs)
+  return await waitFor(
+    () => leg.head?.statusLine ?? (leg.closed ? (leg.rawBeforeHead.split('\r\n')[0] ?? 'closed') : undefined),
+    'a GET status',
+    timeoutMs
+  )
 }
 
 /** A cookie that rendezvous hashing over workers '0' and '1' gives to worker `want`. */
@@ -459,14 +541,24 @@ export function cookieForWorker (want: 0 | 1 | number): string {
  * trackID=1 (interleaved 0-1) and PLAY for `url` and got their replies; every unit it receives is
  * collected in `units` (frames copied out of the read). Tracked for destroyAllClients.
  */
-export async function playPlainRtsp (port: number, url = 'rtsp://gw.example.net/live/cam1'): Promise<{ socket: net.Socket, units: RtspUnit[] }> {
+export async function playPlainRtsp (
+  port: number,
+  url = 'rtsp://gw.example.net/live/cam1'
+): Promise<{ socket: net.Socket, units: RtspUnit[] }> {
   const socket = await connect(port)
   const demux = new RtspDemuxer()
   const units: RtspUnit[] = []
-  socket.on('data', (c: Buffer) => { for (const u of demux.push(c)) units.push(u.kind === 'frame' ? { ...u, raw: Buffer.from(u.raw), payload: Buffer.from(u.payload) } : u) })
+  socket.on('data', (c: Buffer) => {
+    for (
+      const u of demux.push(c)
+    ) units.push(u.kind === 'frame' ? { ...u, raw: Buffer.from(u.raw), payload: Buffer.from(u.payload) } : u)
+  })
   const ask = async (method: string, uri: string, cseq: number, headers: Header[] = []): Promise<RtspUnit> => {
     socket.write(rtspRequest(method, uri, cseq, headers))
-    return await waitFor(() => units.find(u => u.kind === 'response' && getHeader(u, 'CSeq') === String(cseq)), `${method} reply`)
+    return await waitFor(
+      () => units.find(u => u.kind === 'response' && getHeader(u, 'CSeq') === String(cseq)),
+      `${method} reply`
+    )
   }
   await ask('DESCRIBE', url, 1)
   const setup = await ask('SETUP', `${url}/trackID=1`, 2, [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']])

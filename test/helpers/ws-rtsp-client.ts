@@ -48,11 +48,14 @@ export class WsRtspClient {
   }
 
   static open (port: number, o: WsOpenOptions = {}): Promise<WsRtspClient> {
-    const url = `${o.scheme ?? 'ws'}://127.0.0.1:${port}${o.path ?? '/rtsp-over-websocket'}${o.query === undefined ? '' : `?${o.query}`}`
+    const url = `${o.scheme ?? 'ws'}://127.0.0.1:${port}${o.path ?? '/rtsp-over-websocket'}${
+      o.query === undefined ? '' : `?${o.query}`}`
     const ws = new WebSocket(url, o.protocol ?? 'binary', o.wsOptions)
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(new WsRtspClient(ws)))
-      ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode ?? '?'}`), { status: res.statusCode })))
+      ws.once('unexpected-response', (_req, res) =>
+        reject(Object.assign(new Error(`HTTP ${res.statusCode ?? '?'}`), { status: res.statusCode }))
+      )
       ws.once('error', reject)
     })
   }
@@ -115,11 +118,16 @@ export class WsRtspClient {
     const cseq = String(++this.#cseq)
     let text = `${method} ${url} RTSP/1.0\r\nCSeq: ${cseq}\r\nUser-Agent: tunnelgate-ws-test\r\n`
     const hs = { ...headers }
-    if (this.session !== undefined && !Object.keys(hs).some(k => k.toLowerCase() === 'session')) hs.Session = this.session
+    if (this.session !== undefined && !Object.keys(hs).some(k => k.toLowerCase() === 'session')) {
+      hs.Session = this.session
+    }
     for (const [k, v] of Object.entries(hs)) text += `${k}: ${v}\r\n`
     text += '\r\n'
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.#pending.delete(cseq); reject(new Error(`no reply to ${method} within ${timeoutMs} ms`)) }, timeoutMs)
+      const timer = setTimeout(() => {
+        this.#pending.delete(cseq)
+        reject(new Error(`no reply to ${method} within ${timeoutMs} ms`))
+      }, timeoutMs)
       this.#pending.set(cseq, r => {
         clearTimeout(timer)
         if (method === 'SETUP' && r.status === 200) this.session = r.header('Session')?.split(';')[0]
@@ -136,7 +144,12 @@ export class WsRtspClient {
     const d = await this.request('DESCRIBE', url, { Accept: 'application/sdp' })
     if (d.status !== 200) return d
     const base = d.header('Content-Base') ?? `${url}/`
-    const controls = d.body.toString('latin1').split(/\r?\n/).filter(l => l.startsWith('a=control:')).map(l => l.slice(10)).filter(c => c !== '*')
+    const controls = d.body
+      .toString('latin1')
+      .split(/\r?\n/)
+      .filter(l => l.startsWith('a=control:'))
+      .map(l => l.slice(10))
+      .filter(c => c !== '*')
     for (const [i, c] of controls.entries()) {
       const u = /^rtsp:/i.test(c) ? c : new URL(c, base).href
       const s = await this.request('SETUP', u, { Transport: `RTP/AVP/TCP;unicast;interleaved=${2 * i}-${2 * i + 1}` })

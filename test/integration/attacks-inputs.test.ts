@@ -42,15 +42,30 @@ async function rawWebSocket (port: number): Promise<net.Socket> {
   const s = net.connect(port, '127.0.0.1')
   s.on('error', () => {})
   await new Promise(resolve => s.once('connect', resolve))
-  s.write(`GET /rtsp-over-websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: binary\r\n\r\n`)
-  await new Promise<void>(resolve => { let h = ''; const on = (d: Buffer): void => { h += d.toString('latin1'); if (h.includes('\r\n\r\n')) { s.off('data', on); resolve() } }; s.on('data', on) })
+  s.write(
+    `GET /rtsp-over-websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: binary\r\n\r\n`
+  )
+  await new Promise<void>(resolve => {
+    let h = ''
+    const on = (d: Buffer): void => {
+      h += d.toString('latin1')
+      if (h.includes('\r\n\r\n')) {
+        s.off('data', on)
+        resolve()
+      }
+    }
+    s.on('data', on)
+  })
   return s
 }
 
 /** A masked client frame (RFC 6455 §5.2). */
 function clientFrame (opcode: number, payload: Buffer): Buffer {
   const mask = randomBytes(4)
-  const head = payload.length < 126 ? Buffer.from([0x80 | opcode, 0x80 | payload.length]) : Buffer.from([0x80 | opcode, 0x80 | 126, payload.length >> 8, payload.length & 0xff])
+  const head =
+    payload.length < 126
+      ? Buffer.from([0x80 | opcode, 0x80 | payload.length])
+      : Buffer.from([0x80 | opcode, 0x80 | 126, payload.length >> 8, payload.length & 0xff])
   const body = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))
   return Buffer.concat([head, mask, body])
 }
@@ -59,7 +74,9 @@ function clientFrame (opcode: number, payload: Buffer): Buffer {
 async function flood (s: net.Socket, chunk: Buffer, ms: number, stop: () => boolean = () => false): Promise<number> {
   const end = Date.now() + ms
   while (Date.now() < end && !s.destroyed && !stop()) {
-    if (!s.write(chunk)) await Promise.race([new Promise(resolve => s.once('drain', resolve)), pause(Math.max(1, end - Date.now()))])
+    if (!s.write(chunk)) {
+      await Promise.race([new Promise(resolve => s.once('drain', resolve)), pause(Math.max(1, end - Date.now()))])
+    }
   }
   return s.bytesWritten - s.writableLength
 }
@@ -74,17 +91,31 @@ t.test('WebSocket pings from a client that never reads: closed at its output bud
   const sent = await flood(s, batch, 20_000, overflowed)
   t.ok(overflowed(), `closed for TG_ERR_TUN_OUTPUT_OVERFLOW after ${(sent / 1e6).toFixed(1)} MB of pings`)
   t.ok(sent < 200 * 1024 * 1024, 'long before 200 MB')
-  await waitFor(async () => (await metric(gw, 'tunnelgate_tunnels_active')) === 0 || undefined, 'the session closed', 5000)
+  await waitFor(
+    async () => (await metric(gw, 'tunnelgate_tunnels_active')) === 0 || undefined,
+    'the session closed',
+    5000
+  )
   s.destroy()
 })
 
 t.test('a live viewer sending malformed requests without reading its GET: closed at its output budget', async t => {
   const media = await clipDir(t, 20)
   const o = await origin(t, media)
-  const gw = await startTestGateway(t, [`rtsp://127.0.0.1:${o.port}`], { routes: [{ path: '/', backends: [] }, { path: '/live', backends: [], live: true }], limits: { clientOutputBytes: 256 * 1024 } })
+  const gw = await startTestGateway(t, [`rtsp://127.0.0.1:${o.port}`], {
+    routes: [
+      { path: '/', backends: [] },
+      { path: '/live', backends: [], live: true }
+    ],
+    limits: { clientOutputBytes: 256 * 1024 }
+  })
   const overflowed = await countedOnce(t, gw, 'TG_ERR_TUN_OUTPUT_OVERFLOW')
   const c = await TunnelClient.open(gw.port, { path: '/live/clip', url: 'rtsp://gw.test/live/clip' })
-  t.equal((await c.request('DESCRIBE', c.url, [['Accept', 'application/sdp']], { timeoutMs: 15_000 })).status, 200, 'the live path answers')
+  t.equal(
+    (await c.request('DESCRIBE', c.url, [['Accept', 'application/sdp']], { timeoutMs: 15_000 })).status,
+    200,
+    'the live path answers'
+  )
   c.get.socket.pause()
   const bad = Buffer.from(Buffer.from('BAD LINE\r\nCSeq: 1\r\n\r\n').toString('base64'))
   const batch = Buffer.concat(Array.from({ length: 2000 }, () => bad))
@@ -95,18 +126,42 @@ t.test('a live viewer sending malformed requests without reading its GET: closed
 })
 
 t.test('$ frames on the GET leg towards a backend that stopped reading: paused, bounded', async t => {
-  const backend = await ScriptedBackend.start(dssScript({ before: (req, conn) => { if (req.method === 'PLAY') { conn.respond(req, 200, 'OK', [['Session', '7368154426419384412']]); conn.socket.pause(); return true } return false } }))
+  const backend = await ScriptedBackend.start(
+    dssScript({
+      before: (req, conn) => {
+        if (req.method === 'PLAY') {
+          conn.respond(req, 200, 'OK', [['Session', '7368154426419384412']])
+          conn.socket.pause()
+          return true
+        }
+        return false
+      }
+    })
+  )
   t.teardown(() => backend.close())
   const gw = await startTestGateway(t, [backend])
   const c = await TunnelClient.open(gw.port)
   await c.play()
   const conn = backend.conns[0]!
   const rssBefore = process.memoryUsage().rss
-  const sent = await flood(c.get.socket, Buffer.concat(Array.from({ length: 16 }, (_, i) => frame(1, Buffer.alloc(60_000, i)))), 4000)
+  const sent = await flood(
+    c.get.socket,
+    Buffer.concat(Array.from({ length: 16 }, (_, i) => frame(1, Buffer.alloc(60_000, i)))),
+    4000
+  )
   const gwToBackend = gwSocketTo(backend.port)
-  t.ok(sent < 48 * 1024 * 1024, `the client could push only ${(sent / 1e6).toFixed(1)} MB in 4 s (TCP backpressure reached it)`)
-  t.ok(gwToBackend !== undefined && gwToBackend.writableLength <= gw.relay.config.limits.backendOutputBytes, `at most limits.backendOutputBytes queued towards the backend (${gwToBackend?.writableLength ?? '?'})`)
-  t.ok(process.memoryUsage().rss - rssBefore < 96 * 1024 * 1024, `RSS grew ${((process.memoryUsage().rss - rssBefore) / 1e6).toFixed(0)} MB`)
+  t.ok(
+    sent < 48 * 1024 * 1024,
+    `the client could push only ${(sent / 1e6).toFixed(1)} MB in 4 s (TCP backpressure reached it)`
+  )
+  t.ok(
+    gwToBackend !== undefined && gwToBackend.writableLength <= gw.relay.config.limits.backendOutputBytes,
+    `at most limits.backendOutputBytes queued towards the backend (${gwToBackend?.writableLength ?? '?'})`
+  )
+  t.ok(
+    process.memoryUsage().rss - rssBefore < 96 * 1024 * 1024,
+    `RSS grew ${((process.memoryUsage().rss - rssBefore) / 1e6).toFixed(0)} MB`
+  )
   t.notOk(conn.closed, 'the tunnel is held, not dropped')
   c.close()
 })
@@ -114,7 +169,9 @@ t.test('$ frames on the GET leg towards a backend that stopped reading: paused, 
 /** The gateway's socket connected to `port` (in this process). */
 function gwSocketTo (port: number): net.Socket | undefined {
   const handles = (process as unknown as { _getActiveHandles (): unknown[] })._getActiveHandles()
-  return handles.find((h): h is net.Socket => h instanceof net.Socket && h.remotePort === port && h.remoteAddress === '127.0.0.1')
+  return handles.find(
+    (h): h is net.Socket => h instanceof net.Socket && h.remotePort === port && h.remoteAddress === '127.0.0.1'
+  )
 }
 
 t.test('a backend granting a new Session id per reply: closed at limits.sessionsPerTunnel', async t => {
@@ -122,7 +179,11 @@ t.test('a backend granting a new Session id per reply: closed at limits.sessions
   const teardowns: string[] = []
   const backend = await ScriptedBackend.start(dssScript({
     before: (req, conn) => {
-      if (req.method === 'TEARDOWN') { teardowns.push(getHeader(req, 'Session') ?? ''); conn.respond(req, 200, 'OK'); return true }
+      if (req.method === 'TEARDOWN') {
+        teardowns.push(getHeader(req, 'Session') ?? '')
+        conn.respond(req, 200, 'OK')
+        return true
+      }
       if (req.method !== 'OPTIONS') return false
       conn.respond(req, 200, 'OK', [['Session', `s${++n}`], ['Public', 'OPTIONS, DESCRIBE']])
       return true
@@ -132,7 +193,9 @@ t.test('a backend granting a new Session id per reply: closed at limits.sessions
   const gw = await startTestGateway(t, [backend], { limits: { sessionsPerTunnel: 8 } })
   const c = await TunnelClient.open(gw.port)
   const statuses: number[] = []
-  for (let i = 0; i < 12 && !c.get.closed; i++) statuses.push((await c.request('OPTIONS', c.url).catch(() => ({ status: 0 }))).status)
+  for (
+    let i = 0; i < 12 && !c.get.closed; i++
+  ) statuses.push((await c.request('OPTIONS', c.url).catch(() => ({ status: 0 }))).status)
   t.same(statuses.slice(0, 8), Array(8).fill(200), 'the first 8 ids are kept')
   t.equal(statuses[8], 502, 'the 9th new id: RTSP 502')
   await c.get.waitClosed(5000, 'the tunnel closed')
@@ -151,7 +214,9 @@ function live555LikeScript (udp: dgram.Socket, seen: Buffer[]): Parameters<typeo
       const at = text.search(/Transport:/i)
       const m = at === -1 ? null : /^Transport:\s*([^\r\n]*)/i.exec(text.slice(at))
       const port = m === null ? null : /client_port=(\d+)/.exec(m[1]!)?.[1]
-      if (unit.method === 'SETUP' && port !== undefined && port !== null) udp.send(Buffer.from('RTP to the port a client chose'), Number(port), '127.0.0.1')
+      if (unit.method === 'SETUP' && port !== undefined && port !== null) {
+        udp.send(Buffer.from('RTP to the port a client chose'), Number(port), '127.0.0.1')
+      }
     }
     inner(unit, conn)
   }
@@ -187,7 +252,10 @@ t.test('control bytes and hidden header names never reach a backend', async t =>
     const c = await TunnelClient.open(gw.port, { path: '/demo', url: 'rtsp://gw.test/demo' })
     const d = await c.request('DESCRIBE', c.url, [['Accept', 'application/sdp']])
     t.equal(d.status, 200, `${name}: DESCRIBE first`)
-    const r = await c.request('SETUP', `rtsp://gw.test${path ?? '/demo/trackID=1'}`, [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1'], ...headers])
+    const r = await c.request('SETUP', `rtsp://gw.test${path ?? '/demo/trackID=1'}`, [
+      ['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1'],
+      ...headers
+    ])
     t.equal(r.status, 400, `${name}: RTSP 400`)
     c.close()
   }
@@ -200,26 +268,66 @@ t.test('control bytes and hidden header names never reach a backend', async t =>
   // The same backend does send media where a client may legitimately ask for it: proof the oracle works.
   const ok = await TunnelClient.open(gw.port, { path: '/demo', url: 'rtsp://gw.test/demo' })
   await ok.request('DESCRIBE', ok.url)
-  t.equal((await ok.request('SETUP', 'rtsp://gw.test/demo/trackID=1', [['Transport', `RTP/AVP/TCP;unicast;interleaved=0-1;client_port=${victimPort}-${victimPort + 1}`]])).status, 200, 'a TCP SETUP is forwarded')
-  await waitFor(() => datagrams > 0 || undefined, 'the live555-like backend to act on client_port (the oracle is live)', 3000)
+  t.equal(
+    (
+      await ok.request('SETUP', 'rtsp://gw.test/demo/trackID=1', [
+        ['Transport', `RTP/AVP/TCP;unicast;interleaved=0-1;client_port=${victimPort}-${victimPort + 1}`]
+      ])
+    ).status,
+    200,
+    'a TCP SETUP is forwarded'
+  )
+  await waitFor(
+    () => datagrams > 0 || undefined,
+    'the live555-like backend to act on client_port (the oracle is live)',
+    3000
+  )
   ok.close()
 })
 
 t.test('one live stream spelt many ways: one backend session', async t => {
   const media = await clipDir(t, 20)
   const o = await origin(t, media)
-  const gw = await startTestGateway(t, [`rtsp://127.0.0.1:${o.port}`], { routes: [{ path: '/', backends: [] }, { path: '/live', backends: [], live: true }], live: { lingerMs: 2000 } })
-  const spellings = ['/live/clip', '/live//clip', '/live/./clip', '/live/%63lip', '/live/clip/', '//live/clip', '/live/clip?x=1', '/live/clip?x=2']
+  const gw = await startTestGateway(t, [`rtsp://127.0.0.1:${o.port}`], {
+    routes: [
+      { path: '/', backends: [] },
+      { path: '/live', backends: [], live: true }
+    ],
+    live: { lingerMs: 2000 }
+  })
+  const spellings = [
+    '/live/clip',
+    '/live//clip',
+    '/live/./clip',
+    '/live/%63lip',
+    '/live/clip/',
+    '//live/clip',
+    '/live/clip?x=1',
+    '/live/clip?x=2'
+  ]
   const clients: TunnelClient[] = []
   for (const p of spellings) {
     const c = await TunnelClient.open(gw.port, { path: '/live/clip', url: `rtsp://gw.test${p}` })
     clients.push(c)
-    t.equal((await c.request('DESCRIBE', c.url, [['Accept', 'application/sdp']], { timeoutMs: 15_000 })).status, 200, `DESCRIBE ${p}`)
+    t.equal(
+      (await c.request('DESCRIBE', c.url, [['Accept', 'application/sdp']], { timeoutMs: 15_000 })).status,
+      200,
+      `DESCRIBE ${p}`
+    )
   }
   t.equal(gw.relay.live.paths().length, 1, `one live path (${gw.relay.live.paths().map(p => p.path).join(', ')})`)
   t.equal(await originSessions(o), 1, 'one backend session')
   for (const c of clients) c.close()
-  t.match(await (async () => { const c = await TunnelClient.open(gw.port, { url: 'rtsp://gw.test/live/../clip' }); const r = await c.request('DESCRIBE', c.url); c.close(); return r.status })(), 400, '.. is refused')
+  t.match(
+    await (async () => {
+      const c = await TunnelClient.open(gw.port, { url: 'rtsp://gw.test/live/../clip' })
+      const r = await c.request('DESCRIBE', c.url)
+      c.close()
+      return r.status
+    })(),
+    400,
+    '.. is refused'
+  )
 })
 
 t.test('an SDP over 256 KiB still has the backend address masked and its controls rewritten', async t => {
@@ -227,8 +335,12 @@ t.test('an SDP over 256 KiB still has the backend address masked and its control
     before: (req, conn) => {
       if (req.method !== 'DESCRIBE') return false
       const self = `rtsp://${conn.backend.authority}`
-      const pad = Array.from({ length: 6000 }, (_, i) => `a=x-pad-${i}:${createHash('sha256').update(String(i)).digest('hex')}`).join('\r\n')
-      const sdp = `v=0\r\no=- 1 1 IN IP4 ${conn.backend.host}\r\ns=big\r\nc=IN IP4 ${conn.backend.host}\r\nt=0 0\r\n${pad}\r\na=control:${self}/big/\r\nm=video 0 RTP/AVP 96\r\na=control:${self}/big/trackID=1\r\n`
+      const pad = Array.from(
+        { length: 6000 },
+        (_, i) => `a=x-pad-${i}:${createHash('sha256').update(String(i)).digest('hex')}`
+      ).join('\r\n')
+      const sdp = `v=0\r\no=- 1 1 IN IP4 ${conn.backend.host}\r\ns=big\r\nc=IN IP4 ${conn.backend.host}\r\nt=0 0\r\n${
+        pad}\r\na=control:${self}/big/\r\nm=video 0 RTP/AVP 96\r\na=control:${self}/big/trackID=1\r\n`
       conn.respond(req, 200, 'OK', [['Content-Base', `${self}/big/`], ['Content-Type', 'application/sdp']], sdp)
       return true
     }

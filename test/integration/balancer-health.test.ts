@@ -18,11 +18,16 @@ t.test('limits, drain and health probes', async t => {
   const media = await clipDir(t)
   const o1 = await origin(t, media)
   const o2 = await origin(t, media)
-  const backends = (extra: Array<Record<string, unknown>> = [{}, {}]): object[] => [o1, o2].map((o, i) => ({ name: `o${i + 1}`, url: `rtsp://127.0.0.1:${o.port}`, ...extra[i] }))
-  const choices = async (gw: Gateway, b: string): Promise<number> => await metricValue(gw, 'tunnelgate_backend_choices_total', { backend: b }) ?? 0
+  const backends = (extra: Array<Record<string, unknown>> = [{}, {}]): object[] =>
+    [o1, o2].map((o, i) => ({ name: `o${i + 1}`, url: `rtsp://127.0.0.1:${o.port}`, ...extra[i] }))
+  const choices = async (gw: Gateway, b: string): Promise<number> =>
+    await metricValue(gw, 'tunnelgate_backend_choices_total', { backend: b }) ?? 0
 
   await t.test('maxSessions: all full → RTSP 453 + Retry-After, promptly', async t => {
-    const gw = await gateway(t, { backends: backends([{ maxSessions: 1 }, { maxSessions: 1 }]), backend: { probeIntervalMs: 0 } })
+    const gw = await gateway(t, {
+      backends: backends([{ maxSessions: 1 }, { maxSessions: 1 }]),
+      backend: { probeIntervalMs: 0 }
+    })
     t.equal((await playing(t, gw.port, '/clip')).status, 200)
     t.equal((await playing(t, gw.port, '/clip')).status, 200)
     t.same([await choices(gw, 'o1'), await choices(gw, 'o2')], [1, 1], 'one session on each')
@@ -38,9 +43,18 @@ t.test('limits, drain and health probes', async t => {
   })
 
   await t.test('maxBandwidth: a backend at its measured bit rate takes no new session', async t => {
-    const gw = await gateway(t, { backends: backends([{ maxBandwidth: 8000 }, {}]), routes: [{ path: '/', backends: ['o1'] }], backend: { probeIntervalMs: 0 }, balancer: { scrapeIntervalMs: 250 } })
+    const gw = await gateway(t, {
+      backends: backends([{ maxBandwidth: 8000 }, {}]),
+      routes: [{ path: '/', backends: ['o1'] }],
+      backend: { probeIntervalMs: 0 },
+      balancer: { scrapeIntervalMs: 250 }
+    })
     t.equal((await playing(t, gw.port, '/clip')).status, 200, 'first session plays')
-    const bits = await until(async () => await metricValue(gw, 'tunnelgate_backend_bandwidth_bits', { backend: 'o1' }) ?? 0, v => v >= 8000, 5000)
+    const bits = await until(
+      async () => await metricValue(gw, 'tunnelgate_backend_bandwidth_bits', { backend: 'o1' }) ?? 0,
+      v => v >= 8000,
+      5000
+    )
     t.ok(bits >= 8000, `measured ${bits} bit/s from o1 (maxBandwidth 8000)`)
     const c = await TunnelClient.open(gw.port, { path: '/clip', url: 'rtsp://gw.test/clip' })
     t.teardown(() => c.close())
@@ -66,9 +80,17 @@ t.test('limits, drain and health probes', async t => {
   })
 
   await t.test('RTSP OPTIONS probes: a stopped origin leaves the choice, and returns after passing probes', async t => {
-    const gw = await gateway(t, { backends: backends(), backend: { probeIntervalMs: 200, probeTimeoutMs: 500, probeRise: 2, failureCooldownMs: 500 } })
-    const up = async (b: string): Promise<number | undefined> => await metricValue(gw, 'tunnelgate_backend_up', { backend: b })
-    await until(async () => await metricValue(gw, 'tunnelgate_backend_probe_seconds_count', { backend: 'o1' }) ?? 0, n => n >= 1, 3000)
+    const gw = await gateway(t, {
+      backends: backends(),
+      backend: { probeIntervalMs: 200, probeTimeoutMs: 500, probeRise: 2, failureCooldownMs: 500 }
+    })
+    const up = async (b: string): Promise<number | undefined> =>
+      await metricValue(gw, 'tunnelgate_backend_up', { backend: b })
+    await until(
+      async () => await metricValue(gw, 'tunnelgate_backend_probe_seconds_count', { backend: 'o1' }) ?? 0,
+      n => n >= 1,
+      3000
+    )
     t.same([await up('o1'), await up('o2')], [1, 1], 'both up after the first probes')
     const port1 = o1.port
     t.equal(await originSessions(o1), 0)
@@ -78,13 +100,27 @@ t.test('limits, drain and health probes', async t => {
     const leftMs = Date.now() - t0
     t.equal(down, 0, `o1 out of the choice ${leftMs} ms after it stopped`)
     t.ok(leftMs < 2000, 'within 2 s (probe every 200 ms)')
-    t.ok((await metricValue(gw, 'tunnelgate_errors_total', { code: 'TG_ERR_BACKEND_PROBE' }) ?? 0) >= 1, 'probe failure counted')
+    t.ok(
+      (await metricValue(gw, 'tunnelgate_errors_total', { code: 'TG_ERR_BACKEND_PROBE' }) ?? 0) >= 1,
+      'probe failure counted'
+    )
     const before = await choices(gw, 'o2')
-    for (let i = 0; i < 3; i++) t.equal((await playing(t, gw.port, '/clip')).status, 200, `session ${i + 1} plays while o1 is down`)
+    for (
+      let i = 0; i < 3; i++
+    ) t.equal((await playing(t, gw.port, '/clip')).status, 200, `session ${i + 1} plays while o1 is down`)
     t.equal(await choices(gw, 'o2') - before, 3, 'all three went to o2')
-    t.equal(await metricValue(gw, 'tunnelgate_backend_connect_failures_total', { backend: 'o1' }), undefined, 'and none tried o1 first')
+    t.equal(
+      await metricValue(gw, 'tunnelgate_backend_connect_failures_total', { backend: 'o1' }),
+      undefined,
+      'and none tried o1 first'
+    )
 
-    const again = await startOrigin({ port: port1, host: '127.0.0.1', mediaDir: media, logger: { info () {}, warn () {}, error () {} } })
+    const again = await startOrigin({
+      port: port1,
+      host: '127.0.0.1',
+      mediaDir: media,
+      logger: { info () {}, warn () {}, error () {} }
+    })
     t.teardown(async () => { await again.close() })
     const t1 = Date.now()
     const back = await until(async () => await up('o1'), v => v === 1, 5000, 20)

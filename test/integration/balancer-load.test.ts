@@ -11,7 +11,17 @@
  * when Prometheus stops, R4's figures go stale and it falls back to its own counts.
  */
 import t from 'tap'
-import { clipDir, freePort, gateway, metricValue, origin, originSessions, playing, startPrometheus, until } from '../helpers/cluster.js'
+import {
+  clipDir,
+  freePort,
+  gateway,
+  metricValue,
+  origin,
+  originSessions,
+  playing,
+  startPrometheus,
+  until
+} from '../helpers/cluster.js'
 import type { Gateway } from '../../src/gateway.js'
 
 t.test('cluster peers, backend metrics URL and PromQL (real Prometheus) feed the balancer', async t => {
@@ -27,12 +37,21 @@ t.test('cluster peers, backend metrics URL and PromQL (real Prometheus) feed the
   const balancer = { scrapeIntervalMs: 250, scrapeTimeoutMs: 1000, staleIntervals: 4 }
   const [p1, p2, dead] = [await freePort(), await freePort(), await freePort()]
   const peers = [`127.0.0.1:${p1}`, `127.0.0.1:${p2}`, `127.0.0.1:${dead}`]
-  const relay = (port: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ role: 'relay', port, backends: backends(false), routes, balancer, backend: { probeIntervalMs: 0 }, ...extra })
+  const relay = (port: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    role: 'relay',
+    port,
+    backends: backends(false),
+    routes,
+    balancer,
+    backend: { probeIntervalMs: 0 },
+    ...extra
+  })
   const r1 = await gateway(t, relay(p1, { cluster: { peers } }))
   const r2 = await gateway(t, relay(p2, { cluster: { peers } }))
   const r3 = await gateway(t, relay(0, { backends: backends(true) }))
   // Relay nodes take legs from a portal only (signed): each relay played through gets one in front.
-  const portalFor = async (r: Gateway): Promise<number> => (await gateway(t, { role: 'portal', cluster: { relays: [`127.0.0.1:${r.port}`], probeIntervalMs: 500 } })).port
+  const portalFor = async (r: Gateway): Promise<number> =>
+    (await gateway(t, { role: 'portal', cluster: { relays: [`127.0.0.1:${r.port}`], probeIntervalMs: 500 } })).port
   const [via1, via3] = [await portalFor(r1), await portalFor(r3)]
 
   // Three sessions on o1 through R1.
@@ -56,11 +75,19 @@ t.test('cluster peers, backend metrics URL and PromQL (real Prometheus) feed the
       return await metricValue(r1, 'tunnelgate_balancer_backend_load', { backend: 'o1', source: 'cluster' })
     }, v => v !== undefined, 5000)
     t.equal(own, 3, 'R1 uses 3 for o1 (its own 3 + 0 from R2; itself skipped)')
-    const errs = await until(async () => await metricValue(r1, 'tunnelgate_balancer_scrape_errors_total', { target: `127.0.0.1:${dead}` }), v => (v ?? 0) >= 2, 5000)
+    const errs = await until(
+      async () => await metricValue(r1, 'tunnelgate_balancer_scrape_errors_total', { target: `127.0.0.1:${dead}` }),
+      v => (v ?? 0) >= 2,
+      5000
+    )
     t.ok((errs ?? 0) >= 2, `the dead peer's scrape errors are counted (${errs})`)
-    t.ok((await metricValue(r1, 'tunnelgate_errors_total', { code: 'TG_ERR_BALANCER_SCRAPE' }) ?? 0) >= 2, 'and as TG_ERR_BALANCER_SCRAPE')
+    t.ok(
+      (await metricValue(r1, 'tunnelgate_errors_total', { code: 'TG_ERR_BALANCER_SCRAPE' }) ?? 0) >= 2,
+      'and as TG_ERR_BALANCER_SCRAPE'
+    )
     // R2 started after R1: R1's first scrapes of it may have failed, but none fails any more.
-    const live = async (): Promise<number> => await metricValue(r1, 'tunnelgate_balancer_scrape_errors_total', { target: `127.0.0.1:${p2}` }) ?? 0
+    const live = async (): Promise<number> =>
+      await metricValue(r1, 'tunnelgate_balancer_scrape_errors_total', { target: `127.0.0.1:${p2}` }) ?? 0
     const before = await live()
     await new Promise(resolve => setTimeout(resolve, 1000))
     t.equal(await live(), before, `no new scrape error for the live peer R2 (${before} at startup)`)
@@ -85,7 +112,19 @@ t.test('cluster peers, backend metrics URL and PromQL (real Prometheus) feed the
       { job: 'origins', targets: [`127.0.0.1:${o1.metricsPort}`, `127.0.0.1:${o2.metricsPort}`] }
     ], 1)
     t.comment('prometheus up; every target scraped at least once')
-    const r4 = await gateway(t, relay(0, { balancer: { ...balancer, promql: { url: prom.url, query: 'sum by (backend) (tunnelgate_backend_sessions)', bandwidthQuery: 'sum by (backend) (tunnelgate_backend_bandwidth_bits)' } } }))
+    const r4 = await gateway(
+      t,
+      relay(0, {
+        balancer: {
+          ...balancer,
+          promql: {
+            url: prom.url,
+            query: 'sum by (backend) (tunnelgate_backend_sessions)',
+            bandwidthQuery: 'sum by (backend) (tunnelgate_backend_bandwidth_bits)'
+          }
+        }
+      })
+    )
     const load = async (b: string): Promise<number | undefined> => {
       r4.relay.pool.snapshots(routes[0]!)
       return await metricValue(r4, 'tunnelgate_balancer_backend_load', { backend: b, source: 'promql' })
@@ -98,7 +137,11 @@ t.test('cluster peers, backend metrics URL and PromQL (real Prometheus) feed the
     // Two new sessions through R4: both go to the less loaded o2 (in-flight counted between scrapes).
     const via4 = await portalFor(r4)
     for (let i = 0; i < 2; i++) t.equal((await playing(t, via4, '/clip')).status, 200)
-    t.equal(await metricValue(r4, 'tunnelgate_backend_choices_total', { backend: 'o2' }), 2, 'both new sessions went to o2')
+    t.equal(
+      await metricValue(r4, 'tunnelgate_backend_choices_total', { backend: 'o2' }),
+      2,
+      'both new sessions went to o2'
+    )
     t.equal(await metricValue(r4, 'tunnelgate_backend_choices_total', { backend: 'o1' }), undefined, 'none to o1')
     t.equal(await metricValue(r4, 'tunnelgate_balancer_scrape_errors_total'), undefined, 'no PromQL scrape error')
 
@@ -110,6 +153,9 @@ t.test('cluster peers, backend metrics URL and PromQL (real Prometheus) feed the
       return await metricValue(r4, 'tunnelgate_balancer_backend_load', { backend: 'o1', source: 'local' })
     }, v => v !== undefined, 5000)
     t.equal(src, 0, `R4 falls back to its own count for o1 (0) after ${Date.now() - t0} ms`)
-    t.ok((await metricValue(r4, 'tunnelgate_balancer_scrape_errors_total', { target: `promql:${prom.url}` }) ?? 0) >= 1, 'failed PromQL scrapes are counted')
+    t.ok(
+      (await metricValue(r4, 'tunnelgate_balancer_scrape_errors_total', { target: `promql:${prom.url}` }) ?? 0) >= 1,
+      'failed PromQL scrapes are counted'
+    )
   })
 })

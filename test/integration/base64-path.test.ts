@@ -35,8 +35,16 @@ function expectedAtBackend (cseq: number, mod: 0 | 1 | 2): Buffer {
 /** Raw bytes of the requests with these CSeqs at the backend, once all have arrived. */
 async function receivedRaw (conn: BackendConn, cseqs: number[], timeoutMs = 3000): Promise<Buffer[]> {
   const want = new Set(cseqs.map(String))
-  const units = await conn.waitUnits(u => u.kind === 'request' && want.has(getHeader(u, 'CSeq') ?? ''), cseqs.length, timeoutMs, `requests ${cseqs.join(',')} at the backend`)
-  return cseqs.map(c => { const u = units.find(x => x.kind === 'request' && getHeader(x, 'CSeq') === String(c)); return u !== undefined && u.kind === 'request' ? u.raw : Buffer.alloc(0) })
+  const units = await conn.waitUnits(
+    u => u.kind === 'request' && want.has(getHeader(u, 'CSeq') ?? ''),
+    cseqs.length,
+    timeoutMs,
+    `requests ${cseqs.join(',')} at the backend`
+  )
+  return cseqs.map(c => {
+    const u = units.find(x => x.kind === 'request' && getHeader(x, 'CSeq') === String(c))
+    return u !== undefined && u.kind === 'request' ? u.raw : Buffer.alloc(0)
+  })
 }
 
 async function openTunnel (): Promise<{ tc: TunnelClient, conn: BackendConn }> {
@@ -61,7 +69,10 @@ t.test('check 10: a body split at every byte boundary decodes like the unsplit b
     await tc.post.sendSplit(body, [k], 2)
     const [ra, rb] = await receivedRaw(conn, [a, b])
     cases++
-    if (!ra!.equals(expectedAtBackend(a, 1)) || !rb!.equals(expectedAtBackend(b, 2))) { bad++; if (bad < 3) tt.fail(`split at ${k} decoded differently`) }
+    if (!ra!.equals(expectedAtBackend(a, 1)) || !rb!.equals(expectedAtBackend(b, 2))) {
+      bad++
+      if (bad < 3) tt.fail(`split at ${k} decoded differently`)
+    }
   }
   tt.equal(bad, 0, `all ${cases} two-segment splits decode identically`)
   // Three-way splits inside one quantum (every offset pair in the first 12 symbols).
@@ -83,7 +94,13 @@ t.test('check 11: separately padded messages decode to their concatenation', asy
   tt.equal(body.split('=').filter(Boolean).length >= 3, true, 'padding appears mid-stream')
   await tc.post.sendRaw(body)
   const got = await receivedRaw(conn, [11, 12, 13, 14])
-  tt.same(got.map(b => b.toString('latin1')), [expectedAtBackend(11, 1), expectedAtBackend(12, 2), expectedAtBackend(13, 0), expectedAtBackend(14, 1)].map(b => b.toString('latin1')), 'all four messages intact and in order')
+  tt.same(
+    got.map(b => b.toString('latin1')),
+    [expectedAtBackend(11, 1), expectedAtBackend(12, 2), expectedAtBackend(13, 0), expectedAtBackend(14, 1)].map(b =>
+      b.toString('latin1')
+    ),
+    'all four messages intact and in order'
+  )
   for (const c of [11, 12, 13, 14]) tt.equal((await tc.get.response(c)).status, 200, `CSeq ${c} answered`)
   tc.close()
 })
@@ -94,7 +111,12 @@ t.test('check 12: one continuous base64 stream for several messages', async tt =
   tt.not(optionsOf(21, 1).length % 3, 0, 'message boundaries fall mid-quantum')
   await tc.post.sendSplit(b64(plain), [7, 50, 51, 133], 2)
   const got = await receivedRaw(conn, [21, 22, 23])
-  tt.ok(got[0]!.equals(expectedAtBackend(21, 1)) && got[1]!.equals(expectedAtBackend(22, 2)) && got[2]!.equals(expectedAtBackend(23, 1)), 'three messages from one unpadded stream, identical')
+  tt.ok(
+    got[0]!.equals(expectedAtBackend(21, 1)) &&
+      got[1]!.equals(expectedAtBackend(22, 2)) &&
+      got[2]!.equals(expectedAtBackend(23, 1)),
+    'three messages from one unpadded stream, identical'
+  )
   tc.close()
 })
 
@@ -110,7 +132,13 @@ t.test('check 13: CR/LF/SP/TAB (76-col MIME lines) and NUL bytes are ignored', a
   const messy = b64(optionsOf(35, 2)).replace(/(.)(.)(.)/g, '$1 $2\t$3').replace(/(.{10})/g, '$1\0\n')
   await tc.post.sendSplit(messy, [3, 4, 40], 2)
   const got = await receivedRaw(conn, [31, 32, 33, 34, 35])
-  const want = [expectedAtBackend(31, 1), expectedAtBackend(32, 2), expectedAtBackend(33, 1), expectedAtBackend(34, 0), expectedAtBackend(35, 2)]
+  const want = [
+    expectedAtBackend(31, 1),
+    expectedAtBackend(32, 2),
+    expectedAtBackend(33, 1),
+    expectedAtBackend(34, 0),
+    expectedAtBackend(35, 2)
+  ]
   tt.ok(got.every((g, i) => g.equals(want[i]!)), 'all five messages identical despite CR/LF/SP/TAB/NUL')
   tc.close()
 })
@@ -121,7 +149,12 @@ t.test('check 14: other garbage is counted and never desynchronises later messag
   // Garbage between separately padded messages: skipped.
   await tc.post.sendRaw(b64(optionsOf(41, 1)) + '!*~.' + b64(optionsOf(42, 2)) + '\u00ff' + b64(optionsOf(43, 0)))
   const got = await receivedRaw(conn, [41, 42, 43])
-  tt.ok(got[0]!.equals(expectedAtBackend(41, 1)) && got[1]!.equals(expectedAtBackend(42, 2)) && got[2]!.equals(expectedAtBackend(43, 0)), 'messages around the garbage intact')
+  tt.ok(
+    got[0]!.equals(expectedAtBackend(41, 1)) &&
+      got[1]!.equals(expectedAtBackend(42, 2)) &&
+      got[2]!.equals(expectedAtBackend(43, 0)),
+    'messages around the garbage intact'
+  )
   const after = await errorCount(gw, 'TG_ERR_B64_GARBAGE')
   tt.ok(after >= before + 4, `garbage counted (${after - before})`)
   // Garbage inside a message's quanta: that message is skipped or answered 400, the next ones work.
@@ -133,7 +166,10 @@ t.test('check 14: other garbage is counted and never desynchronises later messag
   tt.ok(r46!.equals(expectedAtBackend(46, 1)), 'and so does the one after it')
   tt.equal((await tc.get.response(45)).status, 200, 'CSeq 45 answered 200')
   const r44 = tc.get.responses().find(r => getHeader(r, 'CSeq') === '44')
-  tt.ok(r44 === undefined || r44.status === 400 || r44.status === 200, `the corrupted message was skipped, answered 400 or decoded (${r44?.status ?? 'none'})`)
+  tt.ok(
+    r44 === undefined || r44.status === 400 || r44.status === 200,
+    `the corrupted message was skipped, answered 400 or decoded (${r44?.status ?? 'none'})`
+  )
   // The tunnel keeps working.
   tt.equal((await tc.request('OPTIONS')).status, 200, 'tunnel still in sync')
   tc.close()

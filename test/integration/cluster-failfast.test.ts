@@ -21,7 +21,12 @@ import { getHeader } from '../../src/tunnel/codec/rtsp-message.js'
 interface Split { get: GetLeg, post: PostLeg, cseq: number, url: string }
 
 /** A tunnel with its GET on one port and its POST on another; plays /clip (DESCRIBE, SETUP, PLAY). */
-async function splitPlay (t: { teardown (fn: () => void): void }, getPort: number, postPort: number, cookie: string): Promise<Split & { statuses: number[] }> {
+async function splitPlay (
+  t: { teardown(fn: () => void): void },
+  getPort: number,
+  postPort: number,
+  cookie: string
+): Promise<Split & { statuses: number[] }> {
   const url = 'rtsp://gw.test/clip'
   const get = await GetLeg.open(getPort, { cookie, path: '/clip' })
   t.teardown(() => get.destroy())
@@ -30,7 +35,11 @@ async function splitPlay (t: { teardown (fn: () => void): void }, getPort: numbe
   t.teardown(() => post.destroy())
   const s: Split = { get, post, cseq: 0, url }
   const statuses: number[] = []
-  const req = async (method: string, uri: string, headers: Array<[string, string]> = []): Promise<ReturnType<GetLeg['response']> extends Promise<infer R> ? R : never> => {
+  const req = async (
+    method: string,
+    uri: string,
+    headers: Array<[string, string]> = []
+  ): Promise<ReturnType<GetLeg['response']> extends Promise<infer R> ? R : never> => {
     const cseq = ++s.cseq
     await post.send(rtspRequest(method, uri, cseq, headers))
     const r = await get.response(cseq, 5000)
@@ -41,23 +50,41 @@ async function splitPlay (t: { teardown (fn: () => void): void }, getPort: numbe
   const base = getHeader(d, 'Content-Base') ?? `${url}/`
   const setup = await req('SETUP', `${base}trackID=1`, [['Transport', 'RTP/AVP/TCP;unicast;interleaved=0-1']])
   const session = (getHeader(setup, 'Session') ?? '').split(';')[0]!
-  await req('PLAY', base, [['Session', session], ['Range', 'npt=0.000-']])
+  await req('PLAY', base, [
+    ['Session', session],
+    ['Range', 'npt=0.000-']
+  ])
   return { ...s, statuses }
 }
 
 t.test('relay joins, leaves and drains: only moved tunnels fail, and fast', async t => {
   const media = await clipDir(t, 60)
   const o = await origin(t, media)
-  const relayCfg = { role: 'relay', backends: [{ name: 'o', url: `rtsp://127.0.0.1:${o.port}` }], backend: { probeIntervalMs: 0 }, tunnel: { orphanPostMs: 600, pairingTimeoutMs: 20_000 } }
+  const relayCfg = {
+    role: 'relay',
+    backends: [{ name: 'o', url: `rtsp://127.0.0.1:${o.port}` }],
+    backend: { probeIntervalMs: 0 },
+    tunnel: { orphanPostMs: 600, pairingTimeoutMs: 20_000 }
+  }
   const r1 = await gateway(t, relayCfg)
   const r2 = await gateway(t, relayCfg)
   const r3 = await gateway(t, relayCfg)
   const id = (r: Gateway): string => `127.0.0.1:${r.port}`
   const byId = new Map([r1, r2, r3].map(r => [id(r), r]))
-  const portal = async (relays: Gateway[]): Promise<Gateway> => await gateway(t, { role: 'portal', cluster: { relays: relays.map(id), probeIntervalMs: 200, connectTimeoutMs: 1000 } })
+  const portal = async (relays: Gateway[]): Promise<Gateway> =>
+    await gateway(t, {
+      role: 'portal',
+      cluster: { relays: relays.map(id), probeIntervalMs: 200, connectTimeoutMs: 1000 }
+    })
   const p1 = await portal([r1, r2])
   const p2 = await portal([r1, r2, r3])
-  const owner = (cookie: string, relays: Gateway[]): Gateway => byId.get(rankNodes(cookie, relays.map(r => ({ id: id(r), weight: 1 })))[0]!)!
+  const owner = (cookie: string, relays: Gateway[]): Gateway =>
+    byId.get(
+      rankNodes(
+        cookie,
+        relays.map(r => ({ id: id(r), weight: 1 }))
+      )[0]!
+    )!
   /** A fresh cookie whose owners under both views satisfy `ok`. */
   const cookieWhere = (ok: (own12: Gateway, own123: Gateway) => boolean): string => {
     for (let i = 0; i < 10_000; i++) {
@@ -66,7 +93,8 @@ t.test('relay joins, leaves and drains: only moved tunnels fail, and fast', asyn
     }
     throw new Error('no such cookie')
   }
-  const asks = async (result: string): Promise<number> => await metricValue(p2, 'tunnelgate_relay_post_asks_total', { result }) ?? 0
+  const asks = async (result: string): Promise<number> =>
+    await metricValue(p2, 'tunnelgate_relay_post_asks_total', { result }) ?? 0
 
   await t.test('1: owner changed between the portals\' views: GET via P1, POST via P2 still pair', async t => {
     const cookie = cookieWhere((a, b) => b === r3 && a === r1)
@@ -87,7 +115,9 @@ t.test('relay joins, leaves and drains: only moved tunnels fail, and fast', asyn
     // Both legs through one portal: its POST goes straight to the GET's relay, with no hand-shake.
     const asksAt = async (g: Gateway): Promise<number> => {
       let n = 0
-      for (const result of ['known', 'unknown', 'error']) n += await metricValue(g, 'tunnelgate_relay_post_asks_total', { result }) ?? 0
+      for (const result of [
+        'known', 'unknown', 'error'
+      ]) n += await metricValue(g, 'tunnelgate_relay_post_asks_total', { result }) ?? 0
       return n
     }
     const before = await asksAt(p1)
@@ -119,7 +149,11 @@ t.test('relay joins, leaves and drains: only moved tunnels fail, and fast', asyn
     await post.waitClosed(5000, 'the orphan POST to close')
     const ms = Date.now() - t0
     t.ok(ms >= 500 && ms < 2500, `closed after ${ms} ms (orphanPostMs 600; pairingTimeoutMs is 20000)`)
-    t.equal(await metricValue(own, 'tunnelgate_errors_total', { code: 'TG_ERR_TUN_ORPHAN_POST' }), 1, 'counted as TG_ERR_TUN_ORPHAN_POST on its owner')
+    t.equal(
+      await metricValue(own, 'tunnelgate_errors_total', { code: 'TG_ERR_TUN_ORPHAN_POST' }),
+      1,
+      'counted as TG_ERR_TUN_ORPHAN_POST on its owner'
+    )
     t.equal(post.received.length, 0, 'the client saw nothing of the hand-shake on its POST')
   })
 
@@ -133,7 +167,11 @@ t.test('relay joins, leaves and drains: only moved tunnels fail, and fast', asyn
     const r1Before = r1.relay.activeSessions
     let drained = false
     const draining = r1.drain(20_000).then(() => { drained = true })
-    const seen = await until(async () => await metricValue(p1, 'tunnelgate_relay_draining', { relay: id(r1) }), v => v === 1, 3000)
+    const seen = await until(
+      async () => await metricValue(p1, 'tunnelgate_relay_draining', { relay: id(r1) }),
+      v => v === 1,
+      3000
+    )
     t.equal(seen, 1, 'P1 sees R1 draining (its /healthz)')
     // A new tunnel whose owner is R1 goes to R2.
     const fresh = cookieWhere(a => a === r1)

@@ -19,7 +19,13 @@ t.afterEach(async () => { destroyAllClients(); await settled(gw, [backend]) })
 
 /** A deterministic stream: frames of many sizes (0 to 65535-byte payloads) with two replies among them. */
 function stream (): { bytes: Buffer, frames: Buffer[] } {
-  return frameStream({ count: 400, seed: 7, size: (i, rnd) => i % 97 === 0 ? 65535 : i % 13 === 0 ? 0 : 1 + rnd(3000), replyAfter: [150, 300], cseqBase: 900 })
+  return frameStream({
+    count: 400,
+    seed: 7,
+    size: (i, rnd) => i % 97 === 0 ? 65535 : i % 13 === 0 ? 0 : 1 + rnd(3000),
+    replyAfter: [150, 300],
+    cseqBase: 900
+  })
 }
 
 function check (tt: Test, units: RtspUnit[], frames: Buffer[]): void {
@@ -40,7 +46,11 @@ t.test('tunnel GET: frames cut anywhere by backend writes arrive intact', async 
   const before = tc.get.units.length
   const { bytes, frames } = stream()
   await sendCut(conn, bytes, { seed: 3, pauseEvery: 4 })
-  await waitFor(() => tc.get.units.slice(before).filter(u => u.kind === 'frame').length >= frames.length, 'all frames at the client', 10_000)
+  await waitFor(
+    () => tc.get.units.slice(before).filter(u => u.kind === 'frame').length >= frames.length,
+    'all frames at the client',
+    10_000
+  )
   check(tt, tc.get.units.slice(before), frames)
   tc.close()
 })
@@ -51,7 +61,11 @@ t.test('plain RTSP client: the same', async tt => {
   const before = units.length
   const { bytes, frames } = stream()
   await sendCut(conn, bytes, { seed: 3, pauseEvery: 4 })
-  await waitFor(() => units.slice(before).filter(u => u.kind === 'frame').length >= frames.length, 'all frames at the client', 10_000)
+  await waitFor(
+    () => units.slice(before).filter(u => u.kind === 'frame').length >= frames.length,
+    'all frames at the client',
+    10_000
+  )
   check(tt, units.slice(before), frames)
   s.destroy()
 })

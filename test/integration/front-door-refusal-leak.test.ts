@@ -41,7 +41,13 @@ const AFTER = 'more bytes after the refused head'
  * baseline, send each `times` times with bytes after it; the gateway's descriptors (lowest over
  * a 2 s window) must come back to the baseline.
  */
-async function check (t: Test, settings: Record<string, unknown>, cases: Array<{ what: string, head: string, status: RegExp }>, first?: (port: number) => Promise<unknown>, times = 5): Promise<void> {
+async function check (
+  t: Test,
+  settings: Record<string, unknown>,
+  cases: Array<{ what: string, head: string, status: RegExp }>,
+  first?: (port: number) => Promise<unknown>,
+  times = 5
+): Promise<void> {
   const stack = await GatewayStack.start('all', settings)
   t.teardown(() => stack.stop())
   await first?.(stack.port)
@@ -50,17 +56,35 @@ async function check (t: Test, settings: Record<string, unknown>, cases: Array<{
   const [before] = await sampleWindow(gateway)
   for (const c of cases) for (let i = 0; i < times; i++) t.match(await refused(stack.port, c.head, AFTER), c.status, `${c.what}, then more bytes: refused`)
   let [now] = await sampleWindow(gateway)
-  for (const deadline = Date.now() + 5000; now!.fds > before!.fds && Date.now() < deadline;) [now] = await sampleWindow(gateway)
-  t.ok(now!.fds <= before!.fds, `descriptors back at the baseline: ${before!.fds} -> ${now!.fds}; held: ${JSON.stringify(census(now!.pid, stack.ports))}`)
+  for (
+    const deadline = Date.now() + 5000; now!.fds > before!.fds && Date.now() < deadline;
+  ) [now] = await sampleWindow(gateway)
+  t.ok(
+    now!.fds <= before!.fds,
+    `descriptors back at the baseline: ${before!.fds} -> ${now!.fds}; held: ${
+      JSON.stringify(census(now!.pid, stack.ports))}`
+  )
   t.equal(stack.crash, null, 'the gateway did not crash')
 }
 
 t.test('refused heads followed by more bytes leave no descriptor behind', async t => {
   await check(t, {}, [
     { what: 'a malformed request line', head: 'NOT HTTP AT ALL\r\n\r\n', status: /^HTTP\/1\.0 400 / },
-    { what: 'a head over limits.httpHeadBytes', head: `GET / HTTP/1.1\r\nX-Big: ${'b'.repeat(9000)}\r\n\r\n`, status: /^HTTP\/1\.0 431 / },
-    { what: 'a tunnel GET with a cookie too short', head: 'GET /demo HTTP/1.0\r\nx-sessioncookie: abc\r\n\r\n', status: /^HTTP\/1\.0 400 / },
-    { what: 'a tunnel POST without a cookie', head: 'POST /demo HTTP/1.0\r\nContent-Type: application/x-rtsp-tunnelled\r\n\r\n', status: /^HTTP\/1\.0 400 / }
+    {
+      what: 'a head over limits.httpHeadBytes',
+      head: `GET / HTTP/1.1\r\nX-Big: ${'b'.repeat(9000)}\r\n\r\n`,
+      status: /^HTTP\/1\.0 431 /
+    },
+    {
+      what: 'a tunnel GET with a cookie too short',
+      head: 'GET /demo HTTP/1.0\r\nx-sessioncookie: abc\r\n\r\n',
+      status: /^HTTP\/1\.0 400 /
+    },
+    {
+      what: 'a tunnel POST without a cookie',
+      head: 'POST /demo HTTP/1.0\r\nContent-Type: application/x-rtsp-tunnelled\r\n\r\n',
+      status: /^HTTP\/1\.0 400 /
+    }
   ])
 })
 
@@ -78,21 +102,51 @@ function holdSession (t: Test): (port: number) => Promise<void> {
 // nodes has its own answer (refuseLeg) for the same limits.
 t.test('legs the relay refuses over its limits, followed by more bytes, leave no descriptor behind', async t => {
   const settings = { limits: { maxTunnels: 1 }, tunnel: { idleTimeoutMs: 60_000 } }
-  await check(t, settings, [
-    { what: 'a tunnel GET over limits.maxTunnels', head: 'GET /demo HTTP/1.0\r\nx-sessioncookie: abcdefghijkl\r\n\r\n', status: /^HTTP\/1\.0 503 / },
-    { what: 'plain RTSP over limits.maxTunnels', head: 'OPTIONS rtsp://gw/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n', status: /^RTSP\/1\.0 503 / }
-  ], holdSession(t))
+  await check(
+    t,
+    settings,
+    [
+      {
+        what: 'a tunnel GET over limits.maxTunnels',
+        head: 'GET /demo HTTP/1.0\r\nx-sessioncookie: abcdefghijkl\r\n\r\n',
+        status: /^HTTP\/1\.0 503 /
+      },
+      {
+        what: 'plain RTSP over limits.maxTunnels',
+        head: 'OPTIONS rtsp://gw/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n',
+        status: /^RTSP\/1\.0 503 /
+      }
+    ],
+    holdSession(t)
+  )
 })
 
 t.test('plain RTSP over limits.maxTunnelsPerIp, followed by more bytes, leaves no descriptor behind', async t => {
-  await check(t, { limits: { maxTunnelsPerIp: 1 }, tunnel: { idleTimeoutMs: 60_000 } }, [
-    { what: 'plain RTSP over limits.maxTunnelsPerIp', head: 'OPTIONS rtsp://gw/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n', status: /^RTSP\/1\.0 503 / }
-  ], holdSession(t))
+  await check(
+    t,
+    { limits: { maxTunnelsPerIp: 1 }, tunnel: { idleTimeoutMs: 60_000 } },
+    [
+      {
+        what: 'plain RTSP over limits.maxTunnelsPerIp',
+        head: 'OPTIONS rtsp://gw/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n',
+        status: /^RTSP\/1\.0 503 /
+      }
+    ],
+    holdSession(t)
+  )
 })
 
 t.test('refusals of gateway authentication followed by more bytes leave no descriptor behind', async t => {
   await check(t, { auth: { basic: [{ user: 'u', hash: hashPassword('p', 1024) }] } }, [
-    { what: 'a tunnel GET without credentials', head: 'GET /demo HTTP/1.0\r\nx-sessioncookie: abcdefghijkl\r\n\r\n', status: /^HTTP\/1\.0 401 / },
-    { what: 'plain RTSP with gateway authentication on', head: 'OPTIONS rtsp://gw/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n', status: /^RTSP\/1\.0 403 / }
+    {
+      what: 'a tunnel GET without credentials',
+      head: 'GET /demo HTTP/1.0\r\nx-sessioncookie: abcdefghijkl\r\n\r\n',
+      status: /^HTTP\/1\.0 401 /
+    },
+    {
+      what: 'plain RTSP with gateway authentication on',
+      head: 'OPTIONS rtsp://gw/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n',
+      status: /^RTSP\/1\.0 403 /
+    }
   ])
 })

@@ -15,7 +15,18 @@ import { randomBytes } from 'node:crypto'
 import type { Gateway } from '../../src/gateway.js'
 import { startTestGateway, errorCount, metric } from '../helpers/gateway-harness.js'
 import { waitFor } from '../helpers/wait.js'
-import { GetLeg, TunnelClient, b64, connect, cookieForWorker, destroyAllClients, getLegFrom, getStatusLine, postLegFrom, rtspRequest } from '../helpers/tunnel-client.js'
+import {
+  GetLeg,
+  TunnelClient,
+  b64,
+  connect,
+  cookieForWorker,
+  destroyAllClients,
+  getLegFrom,
+  getStatusLine,
+  postLegFrom,
+  rtspRequest
+} from '../helpers/tunnel-client.js'
 import { ScriptedBackend } from '../helpers/scripted-backend.js'
 import { WsRtspClient } from '../helpers/ws-rtsp-client.js'
 import { assertNoLeaks, leakSnapshot } from '../helpers/leaks.js'
@@ -28,7 +39,8 @@ t.afterEach(() => { for (const s of mine) s.destroy(); mine.length = 0; destroyA
 const LIMITS = { maxTunnelsPerIp: 3, maxTunnels: 4, maxUnpairedLegsPerIp: 2, maxUnpairedLegs: 3 }
 const RTSP_503 = 'RTSP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n'
 
-const connectFrom = async (port: number, localAddress: string): Promise<net.Socket> => await connect(port, '127.0.0.1', localAddress)
+const connectFrom = async (port: number, localAddress: string): Promise<net.Socket> =>
+  await connect(port, '127.0.0.1', localAddress)
 const getFrom = getLegFrom
 const postFrom = postLegFrom
 const statusOf = getStatusLine
@@ -41,7 +53,14 @@ async function rtspFrom (port: number, local: string): Promise<{ socket: net.Soc
   socket.on('data', (c: Buffer) => { got += c.toString('latin1') })
   socket.on('error', () => {})
   socket.write(rtspRequest('OPTIONS', 'rtsp://gw/live/cam1', 1))
-  const reply = await waitFor(() => { const i = got.indexOf('\r\n\r\n'); return i === -1 ? undefined : got.slice(0, i + 4) }, 'a plain RTSP reply', 3000)
+  const reply = await waitFor(
+    () => {
+      const i = got.indexOf('\r\n\r\n')
+      return i === -1 ? undefined : got.slice(0, i + 4)
+    },
+    'a plain RTSP reply',
+    3000
+  )
   return { socket, reply }
 }
 
@@ -51,21 +70,34 @@ async function wsFrom (port: number, local: string): Promise<WsRtspClient> {
   return c
 }
 
-const retryAfter = (leg: GetLeg): string | undefined => leg.head?.headers.find(([k]) => k.toLowerCase() === 'retry-after')?.[1]
-const hits = async (gw: Gateway, limit: string): Promise<number> => await metric(gw, 'tunnelgate_limit_hits_total', { limit })
+const retryAfter = (leg: GetLeg): string | undefined =>
+  leg.head?.headers.find(([k]) => k.toLowerCase() === 'retry-after')?.[1]
+const hits = async (gw: Gateway, limit: string): Promise<number> =>
+  await metric(gw, 'tunnelgate_limit_hits_total', { limit })
 
 /**
  * One session of each kind from `from` over a tunnel limit: a GET (HTTP 503 + Retry-After: 5), plain
  * RTSP (RTSP 503 + Retry-After) and a WebSocket (HTTP 503), each counted as `code` and as a hit of
  * limits.`limit` by the counting process (3 of each: this is the limit's first refusal round).
  */
-async function refusedThreeWays (t: Test, gw: Gateway, from: string, cookie: string, limit: string, code: string): Promise<void> {
+async function refusedThreeWays (
+  t: Test,
+  gw: Gateway,
+  from: string,
+  cookie: string,
+  limit: string,
+  code: string
+): Promise<void> {
   const g = await getFrom(gw.port, from, cookie)
   t.match(await statusOf(g), /^HTTP\/1\.0 503 /, `GET over ${limit}: HTTP 503`)
   t.equal(retryAfter(g), '5', 'with Retry-After: 5')
   g.destroy()
   t.equal((await rtspFrom(gw.port, from)).reply, RTSP_503, `plain RTSP over ${limit}: RTSP 503 + Retry-After`)
-  t.equal(await WsRtspClient.refused(gw.port, { wsOptions: { localAddress: from } }), 503, `WebSocket over ${limit}: HTTP 503`)
+  t.equal(
+    await WsRtspClient.refused(gw.port, { wsOptions: { localAddress: from } }),
+    503,
+    `WebSocket over ${limit}: HTTP 503`
+  )
   t.equal(await errorCount(gw, code), 3, `${code} counted by the portal`)
   t.equal(await hits(gw, `limits.${limit}`), 3, `limits.${limit} hits counted`)
 }
@@ -87,14 +119,25 @@ async function workersEnv (t: Test): Promise<Env> {
   const backend = await ScriptedBackend.start()
   t.teardown(() => backend.close())
   const gw = await startTestGateway(t, [backend], { workers: 2, limits: LIMITS, tunnel: { pairingTimeoutMs: 2000 } })
-  return { gw, backend, counts: gw.workers!, cookie: n => cookieFor(n % 2), perWorker: async () => (await gw.workers!.status()).map(s => s.tunnels) }
+  return {
+    gw,
+    backend,
+    counts: gw.workers!,
+    cookie: n => cookieFor(n % 2),
+    perWorker: async () => (await gw.workers!.status()).map(s => s.tunnels)
+  }
 }
 
 async function portalEnv (t: Test): Promise<Env> {
   const backend = await ScriptedBackend.start()
   t.teardown(() => backend.close())
   const relay = await startTestGateway(t, [backend], { role: 'relay', tunnel: { pairingTimeoutMs: 2000 } })
-  const gw = await startTestGateway(t, [], { role: 'portal', limits: LIMITS, tunnel: { pairingTimeoutMs: 2000 }, cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 } })
+  const gw = await startTestGateway(t, [], {
+    role: 'portal',
+    limits: LIMITS,
+    tunnel: { pairingTimeoutMs: 2000 },
+    cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 }
+  })
   return { gw, backend, counts: gw.remote!, cookie: () => randomBytes(16).toString('base64url') }
 }
 
@@ -118,7 +161,11 @@ async function tunnelsCase (t: Test, env: Env): Promise<void> {
 
   // Another address gets a session (a WebSocket): the 4th in total.
   const w5 = await wsFrom(gw.port, '127.0.0.5')
-  t.equal((await w5.request('OPTIONS', 'rtsp://gw/live/cam1')).status, 200, 'another address is not limited by 127.0.0.1')
+  t.equal(
+    (await w5.request('OPTIONS', 'rtsp://gw/live/cam1')).status,
+    200,
+    'another address is not limited by 127.0.0.1'
+  )
   await waitFor(() => pool.tunnels === 4, 'the portal counts 4 sessions')
 
   // limits.maxTunnels: a 5th session from any address is refused.
@@ -136,7 +183,11 @@ async function tunnelsCase (t: Test, env: Env): Promise<void> {
   r.socket.destroy()
   await waitFor(() => pool.tunnels === 3, 'the closed RTSP session stops counting', 3000)
   const w1 = await wsFrom(gw.port, '127.0.0.1')
-  t.equal((await w1.request('OPTIONS', 'rtsp://gw/live/cam1')).status, 200, 'after its session closed, 127.0.0.1 gets a new one')
+  t.equal(
+    (await w1.request('OPTIONS', 'rtsp://gw/live/cam1')).status,
+    200,
+    'after its session closed, 127.0.0.1 gets a new one'
+  )
   t.equal(await errorCount(gw, 'TG_ERR_TUN_IP_LIMIT'), 3, 'no further per-address refusal')
   t.equal(await errorCount(gw, 'TG_ERR_TUN_TOO_MANY'), 3, 'no further total refusal')
 
@@ -228,7 +279,13 @@ t.test('portal role — legs of one tunnel split over two portals stop counting 
   const backend = await ScriptedBackend.start()
   t.teardown(() => backend.close())
   const relay = await startTestGateway(t, [backend], { role: 'relay', tunnel: { pairingTimeoutMs: 20_000 } })
-  const portal = async (): Promise<Gateway> => await startTestGateway(t, [], { role: 'portal', limits: LIMITS, tunnel: { pairingTimeoutMs: 20_000 }, cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 } })
+  const portal = async (): Promise<Gateway> =>
+    await startTestGateway(t, [], {
+      role: 'portal',
+      limits: LIMITS,
+      tunnel: { pairingTimeoutMs: 20_000 },
+      cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 }
+    })
   const p1 = await portal()
   const p2 = await portal()
   const cookie = randomBytes(16).toString('base64url')
@@ -237,8 +294,16 @@ t.test('portal role — legs of one tunnel split over two portals stop counting 
   t.equal(p1.remote!.unpairedLegs, 1, 'portal 1 counts it unpaired')
   const post = await postFrom(p2.port, '127.0.0.1', cookie, b64(rtspRequest('OPTIONS', 'rtsp://gw/live/cam1', 1)))
   t.equal((await get.response(1)).status, 200, 'its POST through portal 2 pairs it at the relay')
-  await waitFor(() => p1.remote!.unpairedLegs === 0, 'portal 1 sees the tunnel paired (RTSP after the GET reply head)', 2000)
-  await waitFor(() => p2.remote!.unpairedLegs === 0, 'portal 2 counts the POST paired (the relay said it holds the GET)', 2000)
+  await waitFor(
+    () => p1.remote!.unpairedLegs === 0,
+    'portal 1 sees the tunnel paired (RTSP after the GET reply head)',
+    2000
+  )
+  await waitFor(
+    () => p2.remote!.unpairedLegs === 0,
+    'portal 2 counts the POST paired (the relay said it holds the GET)',
+    2000
+  )
   t.equal(p1.remote!.tunnels, 1, 'the GET still counts as a session at portal 1')
   t.equal(p2.remote!.tunnels, 0, 'a POST is no session')
   get.destroy(); post.destroy()

@@ -31,12 +31,18 @@ function exposed (text: string): Set<string> {
   return names
 }
 
-const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Array<{ title: string, targets: Array<{ expr: string }> }> }
+const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+  panels: Array<{ title: string, targets: Array<{ expr: string }> }>
+}
 const queried = [...new Set(dash.panels.flatMap(p => p.targets.flatMap(x => metricNames(x.expr))))]
 
 t.test('the dashboard queries the promised figures', async t => {
   const exprs = dash.panels.flatMap(p => p.targets.map(x => x.expr)).join('\n')
-  t.match(exprs, /histogram_quantile\(0\.99, sum by \(le\) \(rate\(tunnelgate_tunnel_setup_seconds_bucket/, 'setup latency quantiles')
+  t.match(
+    exprs,
+    /histogram_quantile\(0\.99, sum by \(le\) \(rate\(tunnelgate_tunnel_setup_seconds_bucket/,
+    'setup latency quantiles'
+  )
   t.match(exprs, /sum by \(relay\) \(rate\(tunnelgate_relay_bytes_total/, 'Mbit/s per relay')
   t.match(exprs, /sum by \(backend\) \(rate\(tunnelgate_backend_bytes_total/, 'Mbit/s per backend')
   t.match(exprs, /tunnelgate_backend_choices_total/, 'balancer decisions')
@@ -45,18 +51,51 @@ t.test('the dashboard queries the promised figures', async t => {
 })
 
 for (const workers of [0, 2]) {
-  t.test(`every queried metric is in /metrics on the ops listener, read with its token as Prometheus does (workers: ${workers})`, async t => {
-    const origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: quiet })
-    t.teardown(() => origin.close())
-    const gw = await startGateway(buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers, ops: { port: 0, token: OPS_TOKEN }, backends: [`rtsp://127.0.0.1:${origin.port}`] }]))
-    t.teardown(() => gw.close())
-    const r = await runPeer('ffmpeg', ['-v', 'error', '-rtsp_transport', 'http', '-i', `rtsp://127.0.0.1:${gw.port}/demo`, '-t', '1', '-f', 'null', '-'], { timeoutMs: 30_000 })
-    t.equal(r.code, 0, `ffmpeg played 1 s through the gateway ${r.stderr.slice(0, 300)}`)
-    t.equal((await fetch(`http://127.0.0.1:${gw.port}/metrics`)).status, 404, 'not on the tunnel port')
-    t.equal((await fetch(`http://127.0.0.1:${gw.opsPort}/metrics`)).status, 401, 'not without the token')
-    const text = await (await fetch(`http://127.0.0.1:${gw.opsPort}/metrics`, { headers: { authorization: `Bearer ${OPS_TOKEN}` } })).text()
-    const have = exposed(text)
-    for (const name of queried) t.ok(have.has(name), `${name} is exposed`)
-    t.match(text, /tunnelgate_relay_bytes_total\{relay="(local|w\d+)"\} [1-9]/, 'relay bytes counted')
-  })
+  t.test(
+    `every queried metric is in /metrics on the ops listener, read with its token as Prometheus does (workers: ${
+      workers})`,
+    async t => {
+      const origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: quiet })
+      t.teardown(() => origin.close())
+      const gw = await startGateway(
+        buildConfig([
+          {
+            port: 0,
+            host: '127.0.0.1',
+            logLevel: 'silent',
+            workers,
+            ops: { port: 0, token: OPS_TOKEN },
+            backends: [`rtsp://127.0.0.1:${origin.port}`]
+          }
+        ])
+      )
+      t.teardown(() => gw.close())
+      const r = await runPeer(
+        'ffmpeg',
+        [
+          '-v',
+          'error',
+          '-rtsp_transport',
+          'http',
+          '-i',
+          `rtsp://127.0.0.1:${gw.port}/demo`,
+          '-t',
+          '1',
+          '-f',
+          'null',
+          '-'
+        ],
+        { timeoutMs: 30_000 }
+      )
+      t.equal(r.code, 0, `ffmpeg played 1 s through the gateway ${r.stderr.slice(0, 300)}`)
+      t.equal((await fetch(`http://127.0.0.1:${gw.port}/metrics`)).status, 404, 'not on the tunnel port')
+      t.equal((await fetch(`http://127.0.0.1:${gw.opsPort}/metrics`)).status, 401, 'not without the token')
+      const text = await (
+        await fetch(`http://127.0.0.1:${gw.opsPort}/metrics`, { headers: { authorization: `Bearer ${OPS_TOKEN}` } })
+      ).text()
+      const have = exposed(text)
+      for (const name of queried) t.ok(have.has(name), `${name} is exposed`)
+      t.match(text, /tunnelgate_relay_bytes_total\{relay="(local|w\d+)"\} [1-9]/, 'relay bytes counted')
+    }
+  )
 }

@@ -16,7 +16,11 @@ t.teardown(() => { destroyAllClients() })
 t.test('pipelined requests before a fatal one get their replies, then the 400, then the close', async t => {
   // The backend answers each request 300 ms late, so the replies are still due when the bad one arrives.
   const dss = dssScript()
-  const backend = await ScriptedBackend.start((u, conn) => { setTimeout(() => { if (!conn.socket.destroyed) dss(u, conn) }, 300) })
+  const backend = await ScriptedBackend.start((u, conn) => {
+    setTimeout(() => {
+      if (!conn.socket.destroyed) dss(u, conn)
+    }, 300)
+  })
   t.teardown(() => backend.close())
   const gw = await startTestGateway(t, [backend])
   const before = await leakSnapshot(gw)

@@ -58,8 +58,16 @@ t.test('backend resets, stalls mid-response, sends garbage: 502/504/legs closed;
     before: (req, conn) => {
       const path = /\/fault\/(\w+)/.exec(req.uri)?.[1]
       if (path === 'reset') { conn.socket.resetAndDestroy(); return true }
-      if (path === 'stall') { conn.send(`RTSP/1.0 200 OK\r\nCSeq: ${getHeader(req, 'CSeq') ?? ''}\r\nContent-Type: application/sdp\r\nContent-Len`); return true }
-      if (path === 'garbage') { conn.send(Buffer.from('\x00\x01\x02HELLO garbage \xff\xfe\r\n\r\n', 'latin1')); return true }
+      if (path === 'stall') {
+        conn.send(
+          `RTSP/1.0 200 OK\r\nCSeq: ${getHeader(req, 'CSeq') ?? ''}\r\nContent-Type: application/sdp\r\nContent-Len`
+        )
+        return true
+      }
+      if (path === 'garbage') {
+        conn.send(Buffer.from('\x00\x01\x02HELLO garbage \xff\xfe\r\n\r\n', 'latin1'))
+        return true
+      }
       return false
     }
   }))
@@ -87,7 +95,11 @@ t.test('backend resets, stalls mid-response, sends garbage: 502/504/legs closed;
   t.equal(g.status, 502, 'garbage: RTSP 502')
   await garbage.get.waitClosed(3000, 'tunnel closed after garbage')
 
-  t.equal((await neighbour.request('GET_PARAMETER', neighbour.url, [['Session', session]])).status, 200, 'the neighbour tunnel is untouched')
+  t.equal(
+    (await neighbour.request('GET_PARAMETER', neighbour.url, [['Session', session]])).status,
+    200,
+    'the neighbour tunnel is untouched'
+  )
   t.equal(await errorCount(gw, 'TG_ERR_BACKEND_CLOSED'), 1)
   t.equal(await errorCount(gw, 'TG_ERR_BACKEND_TIMEOUT'), 1)
   t.equal(await errorCount(gw, 'TG_ERR_BACKEND_PROTOCOL'), 1)
@@ -102,12 +114,21 @@ t.test('relay worker killed: its tunnel closes, it is restarted, the portal keep
   const c = await open(gw.port)
   t.equal((await c.request('DESCRIBE', c.url, [], { timeoutMs: 5000 })).status, 200, 'a tunnel through the worker')
   const pids = childrenOf(process.pid, /worker\.(ts|js)/)
-  t.equal(pids.length, 1, `one worker process (${pids.map(p => readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')).join(' | ')})`)
+  t.equal(
+    pids.length,
+    1,
+    `one worker process (${pids.map(p => readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')).join(' | ')})`
+  )
   // Status and /metrics queries keep going to the worker while it dies: an IPC write that fails
   // with EPIPE must not surface as an uncaught error in the portal (it did, once, at teardown).
   let querying = true
   const queries = (async () => {
-    while (querying) { await Promise.all([gw.workers!.status(), fetch(`http://127.0.0.1:${gw.opsPort}/metrics`).then(async r => await r.text())]) }
+    while (querying) {
+      await Promise.all([
+        gw.workers!.status(),
+        fetch(`http://127.0.0.1:${gw.opsPort}/metrics`).then(async r => await r.text())
+      ])
+    }
   })()
   await new Promise(resolve => setTimeout(resolve, 50))
   process.kill(pids[0]!, 'SIGKILL')
@@ -118,7 +139,14 @@ t.test('relay worker killed: its tunnel closes, it is restarted, the portal keep
   t.equal(health.status, 200, 'the portal still answers')
   querying = false
   await queries
-  await waitFor(() => { const p = childrenOf(process.pid, /worker\.(ts|js)/); return p.length === 1 && p[0] !== pids[0] }, 'the worker restarted', 10_000)
+  await waitFor(
+    () => {
+      const p = childrenOf(process.pid, /worker\.(ts|js)/)
+      return p.length === 1 && p[0] !== pids[0]
+    },
+    'the worker restarted',
+    10_000
+  )
   let ok = false
   for (let i = 0; i < 50 && !ok; i++) {
     let n: TunnelClient | null = null
@@ -134,49 +162,101 @@ t.test('relay worker killed: its tunnel closes, it is restarted, the portal keep
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
-t.test('SIGTERM drain of the real process: stop accepting, finish up to the deadline, TEARDOWN the rest, exit 0', { skip: existsSync(`${ROOT}dist/main.js`) ? false : 'dist/ not built (npm test builds it)' }, async t => {
-  const backend = await ScriptedBackend.start()
-  t.teardown(() => backend.close())
-  const port = await freePort()
-  const child = spawn(process.execPath, ['bin/tunnelgate.js', '--port', String(port), '--host', '127.0.0.1', '--ops-port', '0', '--workers', '0', '--backend', backend.url, '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stderr = ''
-  child.stderr.on('data', d => { stderr += String(d) })
-  child.stdout.resume()
-  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  await until(async () => await new Promise<boolean>(resolve => {
-    const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) })
-    s.on('error', () => resolve(false))
-  }), 'the gateway listening', 15_000)
-  const playing = await open(port)
-  const { session } = await playing.play()
-  const finishing = await open(port)
-  const fin = await finishing.play()
-  // (health probes may open other backend connections: pick the sessions' own by their PLAY)
-  const playConns = (): typeof backend.conns => backend.conns.filter(c => c.requests().some(r => r.method === 'PLAY'))
-  t.equal(playConns().length, 2, 'two backend sessions')
-  const sentAt = Date.now()
-  child.kill('SIGTERM')
-  // Stops accepting at once.
-  await until(async () => await new Promise<boolean>(resolve => {
-    const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(false) })
-    s.on('error', () => resolve(true))
-  }), 'new connections refused', 3000)
-  t.pass('new connections are refused during the drain')
-  // Open tunnels keep working during the drain; one finishes on its own.
-  t.equal((await playing.request('GET_PARAMETER', playing.url, [['Session', session]])).status, 200, 'a tunnel still works while draining')
-  t.equal((await finishing.request('TEARDOWN', finishing.url, [['Session', fin.session]])).status, 200)
-  finishing.close()
-  // The rest get TEARDOWN at the deadline, then the process exits 0.
-  const code = await exited
-  t.equal(code, 0, `exit 0 (stderr: ${stderr.slice(0, 300)})`)
-  const elapsed = Date.now() - sentAt
-  t.ok(elapsed >= 3000 && elapsed < 12_000, `exited after the drain deadline (${elapsed} ms)`)
-  const first = playConns().find(c => c.requests().some(r => getHeader(r, 'Session') === session && r.method === 'PLAY'))!
-  const td = first.requests().filter(r => r.method === 'TEARDOWN')
-  t.equal(td.length, 1, 'the still-open tunnel got a TEARDOWN from the gateway')
-  t.equal(td[0] === undefined ? undefined : getHeader(td[0], 'Session'), session, 'for its session')
-  t.equal(getHeader(td[0] ?? { headers: [] } as never, 'User-Agent'), 'tunnelgate', 'sent by the gateway, not the client')
-  await playing.get.waitClosed(3000, 'the drained client closed')
-  await waitFor(() => backend.conns.every(c => c.closed), 'backend connections closed', 3000)
-})
+t.test(
+  'SIGTERM drain of the real process: stop accepting, finish up to the deadline, TEARDOWN the rest, exit 0',
+  { skip: existsSync(`${ROOT}dist/main.js`) ? false : 'dist/ not built (npm test builds it)' },
+  async t => {
+    const backend = await ScriptedBackend.start()
+    t.teardown(() => backend.close())
+    const port = await freePort()
+    const child = spawn(
+      process.execPath,
+      [
+        'bin/tunnelgate.js',
+        '--port',
+        String(port),
+        '--host',
+        '127.0.0.1',
+        '--ops-port',
+        '0',
+        '--workers',
+        '0',
+        '--backend',
+        backend.url,
+        '--log-level',
+        'warn'
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }
+    )
+    let stderr = ''
+    child.stderr.on('data', d => {
+      stderr += String(d)
+    })
+    child.stdout.resume()
+    const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+    t.teardown(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
+    await until(
+      async () =>
+        await new Promise<boolean>(resolve => {
+          const s = net.connect(port, '127.0.0.1', () => {
+            s.destroy()
+            resolve(true)
+          })
+          s.on('error', () => resolve(false))
+        }),
+      'the gateway listening',
+      15_000
+    )
+    const playing = await open(port)
+    const { session } = await playing.play()
+    const finishing = await open(port)
+    const fin = await finishing.play()
+    // (health probes may open other backend connections: pick the sessions' own by their PLAY)
+    const playConns = (): typeof backend.conns => backend.conns.filter(c => c.requests().some(r => r.method === 'PLAY'))
+    t.equal(playConns().length, 2, 'two backend sessions')
+    const sentAt = Date.now()
+    child.kill('SIGTERM')
+    // Stops accepting at once.
+    await until(
+      async () =>
+        await new Promise<boolean>(resolve => {
+          const s = net.connect(port, '127.0.0.1', () => {
+            s.destroy()
+            resolve(false)
+          })
+          s.on('error', () => resolve(true))
+        }),
+      'new connections refused',
+      3000
+    )
+    t.pass('new connections are refused during the drain')
+    // Open tunnels keep working during the drain; one finishes on its own.
+    t.equal(
+      (await playing.request('GET_PARAMETER', playing.url, [['Session', session]])).status,
+      200,
+      'a tunnel still works while draining'
+    )
+    t.equal((await finishing.request('TEARDOWN', finishing.url, [['Session', fin.session]])).status, 200)
+    finishing.close()
+    // The rest get TEARDOWN at the deadline, then the process exits 0.
+    const code = await exited
+    t.equal(code, 0, `exit 0 (stderr: ${stderr.slice(0, 300)})`)
+    const elapsed = Date.now() - sentAt
+    t.ok(elapsed >= 3000 && elapsed < 12_000, `exited after the drain deadline (${elapsed} ms)`)
+    const first = playConns().find(c =>
+      c.requests().some(r => getHeader(r, 'Session') === session && r.method === 'PLAY')
+    )!
+    const td = first.requests().filter(r => r.method === 'TEARDOWN')
+    t.equal(td.length, 1, 'the still-open tunnel got a TEARDOWN from the gateway')
+    t.equal(td[0] === undefined ? undefined : getHeader(td[0], 'Session'), session, 'for its session')
+    t.equal(
+      getHeader(td[0] ?? { headers: [] } as never, 'User-Agent'),
+      'tunnelgate',
+      'sent by the gateway, not the client'
+    )
+    await playing.get.waitClosed(3000, 'the drained client closed')
+    await waitFor(() => backend.conns.every(c => c.closed), 'backend connections closed', 3000)
+  }
+)

@@ -8,7 +8,18 @@
 import t from 'tap'
 import { startTestGateway, errorCount, metric } from '../helpers/gateway-harness.js'
 import { waitFor } from '../helpers/wait.js'
-import { GetLeg, TunnelClient, b64, connect, destroyAllClients, frame, getLegFrom, getStatusLine, postLegFrom, rtspRequest } from '../helpers/tunnel-client.js'
+import {
+  GetLeg,
+  TunnelClient,
+  b64,
+  connect,
+  destroyAllClients,
+  frame,
+  getLegFrom,
+  getStatusLine,
+  postLegFrom,
+  rtspRequest
+} from '../helpers/tunnel-client.js'
 import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
 import { randomBytes } from 'node:crypto'
 
@@ -21,7 +32,8 @@ t.teardown(() => { destroyAllClients() })
 
 t.afterEach(() => { destroyAllClients() })
 
-const getFrom = async (port: number, local: string, cookie = newCookie()): Promise<GetLeg> => await getLegFrom(port, local, cookie)
+const getFrom = async (port: number, local: string, cookie = newCookie()): Promise<GetLeg> =>
+  await getLegFrom(port, local, cookie)
 const postFrom = postLegFrom
 const statusOf = getStatusLine
 
@@ -31,7 +43,11 @@ t.test('unpaired legs per client address and in total; other addresses untouched
   const gw = await startTestGateway(t, [backend], { limits: { maxUnpairedLegsPerIp: 3, maxUnpairedLegs: 5 } })
   const before = await leakSnapshot(gw)
 
-  const gets = [await getFrom(gw.port, '127.0.0.1'), await getFrom(gw.port, '127.0.0.1'), await getFrom(gw.port, '127.0.0.1')]
+  const gets = [
+    await getFrom(gw.port, '127.0.0.1'),
+    await getFrom(gw.port, '127.0.0.1'),
+    await getFrom(gw.port, '127.0.0.1')
+  ]
   for (const g of gets) t.equal(await statusOf(g), 'HTTP/1.0 200 OK', 'unpaired GET within the per-address limit')
   t.equal(await metric(gw, 'tunnelgate_unpaired_legs'), 3, 'unpaired GETs are counted as unpaired legs')
   const fourth = await getFrom(gw.port, '127.0.0.1')
@@ -40,7 +56,11 @@ t.test('unpaired legs per client address and in total; other addresses untouched
   const post = await postFrom(gw.port, '127.0.0.1', newCookie())
   await post.waitClosed(3000, 'an unpaired POST over the per-address limit closed')
   t.equal(await errorCount(gw, 'TG_ERR_TUN_IP_LIMIT'), 2, 'TG_ERR_TUN_IP_LIMIT counted')
-  t.equal(await metric(gw, 'tunnelgate_limit_hits_total', { limit: 'limits.maxUnpairedLegsPerIp' }), 2, 'limit hit counted by setting name')
+  t.equal(
+    await metric(gw, 'tunnelgate_limit_hits_total', { limit: 'limits.maxUnpairedLegsPerIp' }),
+    2,
+    'limit hit counted by setting name'
+  )
 
   // Another address is untouched by 127.0.0.1's limit, up to the total.
   const other = [await getFrom(gw.port, '127.0.0.2'), await getFrom(gw.port, '127.0.0.2')]
@@ -51,7 +71,12 @@ t.test('unpaired legs per client address and in total; other addresses untouched
   t.equal(await metric(gw, 'tunnelgate_limit_hits_total', { limit: 'limits.maxUnpairedLegs' }), 1)
 
   // Pairing one GET frees a slot for its address.
-  const paired = await postFrom(gw.port, '127.0.0.1', gets[0]!.cookie!, b64(rtspRequest('OPTIONS', 'rtsp://gw/live/cam1', 1)))
+  const paired = await postFrom(
+    gw.port,
+    '127.0.0.1',
+    gets[0]!.cookie!,
+    b64(rtspRequest('OPTIONS', 'rtsp://gw/live/cam1', 1))
+  )
   await gets[0]!.response(1)
   t.equal(await metric(gw, 'tunnelgate_unpaired_legs'), 4, 'a paired GET is no longer unpaired')
   const again = await getFrom(gw.port, '127.0.0.1')
@@ -90,7 +115,9 @@ t.test('tunnels per client address (tunnel and plain RTSP), other addresses unto
 t.test('$ frame size cap, RTSP request rate, cookie length', async t => {
   const backend = await ScriptedBackend.start()
   t.teardown(() => backend.close())
-  const gw = await startTestGateway(t, [backend], { limits: { clientFrameBytes: 104, rtspRequestsPerSecond: 4, rtspRequestBurst: 5 } })
+  const gw = await startTestGateway(t, [backend], {
+    limits: { clientFrameBytes: 104, rtspRequestsPerSecond: 4, rtspRequestBurst: 5 }
+  })
   const before = await leakSnapshot(gw)
   const c = await TunnelClient.open(gw.port, { cookie: newCookie() })
   await c.play()
@@ -106,7 +133,11 @@ t.test('$ frame size cap, RTSP request rate, cookie length', async t => {
   await new Promise(resolve => setTimeout(resolve, 1300))
   const burst: number[] = []
   let bytes = Buffer.alloc(0)
-  for (let i = 0; i < 9; i++) { const r = c.build('OPTIONS'); burst.push(r.cseq); bytes = Buffer.concat([bytes, r.bytes]) }
+  for (let i = 0; i < 9; i++) {
+    const r = c.build('OPTIONS')
+    burst.push(r.cseq)
+    bytes = Buffer.concat([bytes, r.bytes])
+  }
   await c.post.send(bytes)
   const statuses: number[] = []
   for (const cseq of burst) statuses.push((await c.get.response(cseq)).status)
@@ -134,7 +165,12 @@ t.test('tunnel.requireSameClientIp: POST from another address refused (both orde
   const cookie = newCookie()
   const get = await getFrom(strict.port, '127.0.0.1', cookie)
   await get.readHead()
-  const foreign = await postFrom(strict.port, '127.0.0.9', cookie, b64(rtspRequest('OPTIONS', 'rtsp://gw/live/cam1', 1)))
+  const foreign = await postFrom(
+    strict.port,
+    '127.0.0.9',
+    cookie,
+    b64(rtspRequest('OPTIONS', 'rtsp://gw/live/cam1', 1))
+  )
   await foreign.waitClosed(3000, 'the foreign POST closed')
   t.match(foreign.received.toString('latin1'), /^HTTP\/1\.0 403 /, 'foreign POST: HTTP 403')
   t.equal(backend.conns.length, 0, 'nothing from the foreign POST reached a backend')
@@ -184,7 +220,9 @@ t.test('lag: whole frames dropped and counted (never part of one); RTSP replies 
   const stop = { now: false }
   const backend = await ScriptedBackend.start(streamingBackend(stop))
   t.teardown(() => { stop.now = true; return backend.close() })
-  const gw = await startTestGateway(t, [backend], { limits: { dropFramesAboveBytes: 256 * 1024, clientOutputBytes: 64 * 1024 * 1024 } })
+  const gw = await startTestGateway(t, [backend], {
+    limits: { dropFramesAboveBytes: 256 * 1024, clientOutputBytes: 64 * 1024 * 1024 }
+  })
   const before = await leakSnapshot(gw)
   const c = await TunnelClient.open(gw.port, { cookie: newCookie() })
   await c.play()
@@ -235,7 +273,11 @@ t.test('lag without dropping: backend paused, a client that reads nothing for cl
   c.get.socket.pause()
   const conn = await backend.waitConn()
   await conn.waitClosed(10_000)
-  t.equal(await metric(gw, 'tunnelgate_limit_hits_total', { limit: 'limits.clientStallMs' }), 1, 'stall limit hit counted')
+  t.equal(
+    await metric(gw, 'tunnelgate_limit_hits_total', { limit: 'limits.clientStallMs' }),
+    1,
+    'stall limit hit counted'
+  )
   t.equal(await errorCount(gw, 'TG_ERR_TUN_OUTPUT_OVERFLOW'), 1, 'closed as an output overflow')
   t.ok(conn.written < 64 * 1024 * 1024, `backpressure bounded what the backend could write (${conn.written} bytes)`)
   stop.now = true

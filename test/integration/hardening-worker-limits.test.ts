@@ -7,7 +7,13 @@
 import t from 'tap'
 import { startTestGateway, errorCount, metric } from '../helpers/gateway-harness.js'
 import { waitFor } from '../helpers/wait.js'
-import { TunnelClient, cookieForWorker, destroyAllClients, getLegFrom, getStatusLine } from '../helpers/tunnel-client.js'
+import {
+  TunnelClient,
+  cookieForWorker,
+  destroyAllClients,
+  getLegFrom,
+  getStatusLine
+} from '../helpers/tunnel-client.js'
 import { ScriptedBackend } from '../helpers/scripted-backend.js'
 import { assertNoLeaks, leakSnapshot } from '../helpers/leaks.js'
 
@@ -55,7 +61,11 @@ t.test('workers: 2, maxTunnelsPerIp: 3 → the 4th tunnel from one address is re
 t.test('legs a worker drops without a session stop counting at the next status refresh', async t => {
   const backend = await ScriptedBackend.start()
   t.teardown(() => backend.close())
-  const gw = await startTestGateway(t, [backend], { workers: 2, limits: { maxTunnelsPerIp: 2 }, balancer: { scrapeIntervalMs: 200 } })
+  const gw = await startTestGateway(t, [backend], {
+    workers: 2,
+    limits: { maxTunnelsPerIp: 2 },
+    balancer: { scrapeIntervalMs: 200 }
+  })
   const before = await leakSnapshot(gw)
   const a = await TunnelClient.open(gw.port, { cookie: cookieFor(0) })
   t.equal((await a.request('OPTIONS')).status, 200)

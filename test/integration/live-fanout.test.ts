@@ -38,7 +38,11 @@ t.before(async () => {
   origin = await startOrigin({ port: 0, host: '127.0.0.1', metricsPort: 0, logger: quietLog })
   gw = await startTestGateway(t, [`rtsp://127.0.0.1:${origin.port}`], {
     workers: 0,
-    routes: [{ path: '/', backends: [] }, { path: '/live', backends: [], live: true }, { path: '/auto', backends: [], backendPath: '/', live: 'auto' }],
+    routes: [
+      { path: '/', backends: [] },
+      { path: '/live', backends: [], live: true },
+      { path: '/auto', backends: [], backendPath: '/', live: 'auto' }
+    ],
     live: { lingerMs: LINGER_MS }
   })
 })
@@ -55,18 +59,34 @@ t.test('200 viewers of /live/demo through one relay share ONE backend session', 
   tt.teardown(() => { for (const v of viewers) v.close() })
   tt.equal(viewers.length, 200, '200 viewers playing')
   tt.equal(await originScrape('tunnelgate_origin_sessions'), 1, "the origin's own /metrics: one RTSP session")
-  tt.equal(await metric(gw, 'tunnelgate_live_upstreams', { path: '/live/demo' }), 1, 'tunnelgate_live_upstreams{path="/live/demo"} 1')
-  tt.equal(await metric(gw, 'tunnelgate_live_viewers', { path: '/live/demo' }), 200, 'tunnelgate_live_viewers{path="/live/demo"} 200')
+  tt.equal(
+    await metric(gw, 'tunnelgate_live_upstreams', { path: '/live/demo' }),
+    1,
+    'tunnelgate_live_upstreams{path="/live/demo"} 1'
+  )
+  tt.equal(
+    await metric(gw, 'tunnelgate_live_viewers', { path: '/live/demo' }),
+    200,
+    'tunnelgate_live_viewers{path="/live/demo"} 200'
+  )
   tt.ok(await metric(gw, 'tunnelgate_live_gop_cache_bytes', { path: '/live/demo' }) > 0, 'GOP cache holds bytes')
   // Let every viewer receive a common stretch (~2 s) after the last one started.
   const marks = viewers.map(v => v.video.length)
-  await waitFor(() => viewers.every((v, i) => v.video.length >= marks[i]! + 60), 'every viewer got 60 more video packets', 10000, 50)
+  await waitFor(
+    () => viewers.every((v, i) => v.video.length >= marks[i]! + 60),
+    'every viewer got 60 more video packets',
+    10000,
+    50
+  )
   const w = commonVideoWindow(viewers)
   tt.ok(w.length >= 60, `common window of ${w.length} video packets`)
   tt.ok(w.identical, 'every viewer received the same video payloads (md5) in the same order')
   tt.ok(w.contiguous, 'no viewer missed a packet in the window (sequence numbers contiguous)')
   tt.ok(viewers.every(v => firstIsKey(v.firstVideo)), 'every viewer\'s first video packet is SPS/PPS or an IDR')
-  tt.ok(viewers.every(v => /seq=\d+;rtptime=\d+/.test(v.play?.header('rtp-info') ?? '')), 'every PLAY reply has RTP-Info with seq and rtptime')
+  tt.ok(
+    viewers.every(v => /seq=\d+;rtptime=\d+/.test(v.play?.header('rtp-info') ?? '')),
+    'every PLAY reply has RTP-Info with seq and rtptime'
+  )
   // RTP-Info names the viewer's first packet.
   const v0 = viewers[viewers.length - 1]!
   const seq0 = Number(/trackID=1;seq=(\d+)/.exec(v0.play!.header('rtp-info')!)![1])
@@ -105,11 +125,19 @@ t.test('start time: a viewer of a playing live path starts sooner than a direct 
     const v = await LiveViewerClient.start(gw.port, '/live/demo')
     await waitFor(() => v.firstVideo !== null, 'first relayed video packet', 5000, 2)
     relayed.push(v.startMs)
-    tt.ok(firstIsKey(v.firstVideo), `relayed viewer ${i}: first video packet is SPS/PPS/IDR (NAL ${h264Nal(v.firstVideo!).type})`)
+    tt.ok(
+      firstIsKey(v.firstVideo),
+      `relayed viewer ${i}: first video packet is SPS/PPS/IDR (NAL ${h264Nal(v.firstVideo!).type})`
+    )
     v.close()
   }
   const median = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!
-  tt.ok(median(relayed) < median(direct), `median time to first RTP: relayed ${median(relayed).toFixed(1)} ms < direct ${median(direct).toFixed(1)} ms (relayed ${relayed.map(x => x.toFixed(0)).join('/')}, direct ${direct.map(x => x.toFixed(0)).join('/')})`)
+  tt.ok(
+    median(relayed) < median(direct),
+    `median time to first RTP: relayed ${median(relayed).toFixed(1)} ms < direct ${
+      median(direct).toFixed(1)} ms (relayed ${relayed.map(x => x.toFixed(0)).join('/')}, direct ${
+      direct.map(x => x.toFixed(0)).join('/')})`
+  )
 })
 
 t.test('viewers starting together, on two channel layouts: each gets the GOP on its own channels only', async tt => {
@@ -118,14 +146,27 @@ t.test('viewers starting together, on two channel layouts: each gets the GOP on 
   const keeper = await LiveViewerClient.start(gw.port, '/live/demo')
   tt.teardown(() => keeper.close())
   await waitFor(() => keeper.firstVideo !== null, 'the path plays', 5000, 5)
-  const viewers = await Promise.all(Array.from({ length: 12 }, async (_, i) => await LiveViewerClient.start(gw.port, '/live/demo', { recordVideo: true, channelBase: i % 2 === 0 ? 0 : 10 })))
+  const viewers = await Promise.all(
+    Array.from(
+      { length: 12 },
+      async (_, i) =>
+        await LiveViewerClient.start(gw.port, '/live/demo', { recordVideo: true, channelBase: i % 2 === 0 ? 0 : 10 })
+    )
+  )
   tt.teardown(() => { for (const v of viewers) v.close() })
   await waitFor(() => viewers.every(v => v.video.length >= 60), 'every viewer got 60 video packets', 10000, 20)
-  tt.same([...new Set(viewers.map(v => v.channelOf.video))].sort((a, b) => a - b), [0, 10], 'video on interleaved 0 for half of them, 10 for the others')
+  tt.same(
+    [...new Set(viewers.map(v => v.channelOf.video))].sort((a, b) => a - b),
+    [0, 10],
+    'video on interleaved 0 for half of them, 10 for the others'
+  )
   tt.ok(viewers.every(v => v.foreignFrames === 0), 'no frame on a channel a viewer did not set up')
   tt.ok(viewers.every(v => firstIsKey(v.firstVideo)), 'every viewer starts at SPS/PPS or an IDR')
   const w = commonVideoWindow(viewers)
-  tt.ok(w.length >= 30 && w.identical && w.contiguous, `the same video payloads, contiguous, in a common window of ${w.length} packets`)
+  tt.ok(
+    w.length >= 30 && w.identical && w.contiguous,
+    `the same video payloads, contiguous, in a common window of ${w.length} packets`
+  )
 })
 
 t.test('the relay answers a live viewer\'s RTSP itself: keepalive, PAUSE, resume, TEARDOWN, errors', async tt => {
@@ -140,8 +181,16 @@ t.test('the relay answers a live viewer\'s RTSP itself: keepalive, PAUSE, resume
   tt.match(sdp, /a=range:npt=now-/, 'SDP says live')
   tt.notMatch(sdp, new RegExp(`:${origin.port}`), 'no backend port in the SDP')
   tt.equal(d.header('content-base'), `${url}/`, 'Content-Base is the request URL + /')
-  tt.equal((await c.request('SETUP', `${url}/trackID=1`, { Transport: 'RTP/AVP;unicast;client_port=5000-5001' })).status, 461, 'UDP-only Transport: 461')
-  tt.equal((await c.request('SETUP', `${url}/trackID=9`, { Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1' })).status, 404, 'unknown track: 404')
+  tt.equal(
+    (await c.request('SETUP', `${url}/trackID=1`, { Transport: 'RTP/AVP;unicast;client_port=5000-5001' })).status,
+    461,
+    'UDP-only Transport: 461'
+  )
+  tt.equal(
+    (await c.request('SETUP', `${url}/trackID=9`, { Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1' })).status,
+    404,
+    'unknown track: 404'
+  )
   tt.equal((await c.request('PLAY', `${url}/`)).status, 455, 'PLAY before SETUP: 455')
   const s = await c.request('SETUP', `${url}/trackID=1`, { Transport: 'RTP/AVP/TCP;unicast;interleaved=4-5' })
   tt.equal(s.status, 200)
@@ -151,15 +200,27 @@ t.test('the relay answers a live viewer\'s RTSP itself: keepalive, PAUSE, resume
   c.onFrame = ch => { frames++; channels.add(ch) }
   const p = await c.request('PLAY', `${url}/`)
   tt.equal(p.status, 200)
-  tt.match(p.header('rtp-info'), new RegExp(`^url=${url}/trackID=1;seq=\\d+;rtptime=\\d+$`), 'RTP-Info for the one track set up, with its SETUP URL')
+  tt.match(
+    p.header('rtp-info'),
+    new RegExp(`^url=${url}/trackID=1;seq=\\d+;rtptime=\\d+$`),
+    'RTP-Info for the one track set up, with its SETUP URL'
+  )
   await waitFor(() => frames > 20, 'RTP after PLAY', 5000)
-  tt.same([...channels].filter(ch => ch % 2 === 0), [4], 'video arrives on the viewer\'s channel 4 only (audio not set up)')
+  tt.same(
+    [...channels].filter(ch => ch % 2 === 0),
+    [4],
+    "video arrives on the viewer's channel 4 only (audio not set up)"
+  )
   tt.equal((await c.request('GET_PARAMETER', `${url}/`)).status, 200, 'GET_PARAMETER keepalive: 200')
   tt.equal((await c.request('PLAY', `${url}/`)).status, 200, 'PLAY while playing (ping): 200')
   tt.equal((await c.request('RECORD', `${url}/`)).status, 405, 'RECORD: 405')
   const other = await TunnelClient.player(gw.port, '/live/demo')
   tt.teardown(() => other.close())
-  tt.equal((await other.request('GET_PARAMETER', url, { Session: c.session! })).status, 454, "another viewer's Session: 454")
+  tt.equal(
+    (await other.request('GET_PARAMETER', url, { Session: c.session! })).status,
+    454,
+    "another viewer's Session: 454"
+  )
   tt.equal((await c.request('PAUSE', `${url}/`)).status, 200, 'PAUSE: 200')
   await new Promise(resolve => setTimeout(resolve, 100))
   const atPause = frames
@@ -182,13 +243,29 @@ t.test('route live: auto — /auto/live/demo is detected live (fan-out), /auto/d
   const b = await LiveViewerClient.start(gw.port, '/auto/live/demo')
   tt.teardown(() => { a.close(); b.close() })
   await waitFor(() => a.packets > 0 && b.packets > 0, 'both play', 5000)
-  tt.equal(await originScrape('tunnelgate_origin_sessions'), 1, 'two viewers of the auto-detected live path: one backend session')
-  tt.equal(await metric(gw, 'tunnelgate_live_detections_total', { result: 'live' }), 1, 'detected live once (then remembered)')
+  tt.equal(
+    await originScrape('tunnelgate_origin_sessions'),
+    1,
+    'two viewers of the auto-detected live path: one backend session'
+  )
+  tt.equal(
+    await metric(gw, 'tunnelgate_live_detections_total', { result: 'live' }),
+    1,
+    'detected live once (then remembered)'
+  )
   const v1 = await LiveViewerClient.start(gw.port, '/auto/demo')
   const v2 = await LiveViewerClient.start(gw.port, '/auto/demo')
   tt.teardown(() => { v1.close(); v2.close() })
   await waitFor(() => v1.packets > 0 && v2.packets > 0, 'VOD viewers play', 5000)
-  tt.equal(await originScrape('tunnelgate_origin_sessions'), 3, 'each VOD viewer has its own backend session (1 live + 2 VOD)')
+  tt.equal(
+    await originScrape('tunnelgate_origin_sessions'),
+    3,
+    'each VOD viewer has its own backend session (1 live + 2 VOD)'
+  )
   tt.match(v1.play?.header('range') ?? '', /^npt=0/, 'the VOD PLAY reply comes from the backend (npt=0-…)')
-  tt.equal(await metric(gw, 'tunnelgate_live_detections_total', { result: 'vod' }), 1, 'detected VOD once (then remembered)')
+  tt.equal(
+    await metric(gw, 'tunnelgate_live_detections_total', { result: 'vod' }),
+    1,
+    'detected VOD once (then remembered)'
+  )
 })

@@ -36,7 +36,12 @@ class QueueViewer implements ChannelViewer {
   write (buf: Buffer): void {
     for (const u of this.#demux.push(buf)) {
       if (u.kind !== 'frame' || u.channel !== 0) continue
-      this.video.push({ seq: u.payload.readUInt16BE(2), nal: h264Nal(u.payload.subarray(12)).type, marker: (u.payload[1]! & 0x80) !== 0, at: Date.now() })
+      this.video.push({
+        seq: u.payload.readUInt16BE(2),
+        nal: h264Nal(u.payload.subarray(12)).type,
+        marker: (u.payload[1]! & 0x80) !== 0,
+        at: Date.now()
+      })
     }
   }
 
@@ -50,9 +55,24 @@ class QueueViewer implements ChannelViewer {
 
 t.test('a slow viewer drops whole frames to the next keyframe; the other viewer is untouched', async tt => {
   const origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: quietLog })
-  const config = buildConfig([{ port: 0, workers: 0, logLevel: 'silent', backends: [`rtsp://127.0.0.1:${origin.port}`], backend: { probeIntervalMs: 0 }, routes: [{ path: '/live', backends: [], live: true }], live: { viewerQueueBytes: 64 * 1024 } }])
+  const config = buildConfig([
+    {
+      port: 0,
+      workers: 0,
+      logLevel: 'silent',
+      backends: [`rtsp://127.0.0.1:${origin.port}`],
+      backend: { probeIntervalMs: 0 },
+      routes: [{ path: '/live', backends: [], live: true }],
+      live: { viewerQueueBytes: 64 * 1024 }
+    }
+  ])
   const metrics = createMetrics({ defaultMetrics: false })
-  const registry = new LiveRegistry({ config, pool: new BackendPool(config, metrics), metrics, logger: pino({ level: 'silent' }) })
+  const registry = new LiveRegistry({
+    config,
+    pool: new BackendPool(config, metrics),
+    metrics,
+    logger: pino({ level: 'silent' })
+  })
   tt.teardown(async () => { registry.close(); await origin.close() })
   const ch = registry.channelFor('/live/demo', resolveRoute(config.routes, '/live/demo')!, false) as LiveChannel
   const fast = new QueueViewer()
@@ -87,13 +107,19 @@ t.test('a slow viewer drops whole frames to the next keyframe; the other viewer 
   tt.equal(gaps, 0, `fast viewer: ${seqs.length} video packets, contiguous`)
   const m = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
     const got = await metrics.registry.getSingleMetric(name)!.get()
-    return got.values.filter(v => Object.entries(labels).every(([k, x]) => String((v.labels as Record<string, unknown>)[k]) === x)).reduce((a, v) => a + v.value, 0)
+    return got.values
+      .filter(v => Object.entries(labels).every(([k, x]) => String((v.labels as Record<string, unknown>)[k]) === x))
+      .reduce((a, v) => a + v.value, 0)
   }
   const frames = await m('tunnelgate_live_dropped_frames_total', { path: '/live/demo' })
   tt.ok(frames >= 50, `dropped frames counted (${frames}: ~2.5 s of video + audio frames)`)
   tt.equal(slow.play.droppedFrames, frames, 'the per-viewer count matches')
   tt.ok(await m('tunnelgate_live_dropped_bytes_total', { path: '/live/demo' }) > 0, 'dropped bytes counted')
-  tt.equal(await m('tunnelgate_errors_total', { code: 'TG_ERR_LIVE_VIEWER_SLOW' }), 1, 'one slow episode (TG_ERR_LIVE_VIEWER_SLOW)')
+  tt.equal(
+    await m('tunnelgate_errors_total', { code: 'TG_ERR_LIVE_VIEWER_SLOW' }),
+    1,
+    'one slow episode (TG_ERR_LIVE_VIEWER_SLOW)'
+  )
   ch.detach(fast)
   ch.detach(slow)
 })

@@ -45,7 +45,11 @@ t.test('200 tunnels over two origins with capacity 1:3 through 2 workers end wit
     const rs = await Promise.all(Array.from({ length: batch }, async () => (await playing(t, gw.port, '/clip')).status))
     statuses.push(...rs)
   }
-  t.equal(statuses.filter(s => s === 200).length, total, `all ${total} tunnels play (${JSON.stringify(statuses.filter(s => s !== 200))})`)
+  t.equal(
+    statuses.filter(s => s === 200).length,
+    total,
+    `all ${total} tunnels play (${JSON.stringify(statuses.filter(s => s !== 200))})`
+  )
   const small = await until(async () => await originSessions(o1), n => n > 0, 2000)
   const large = await originSessions(o2)
   t.equal(small + large, total, `the origins hold ${small} + ${large} sessions`)
@@ -58,18 +62,40 @@ t.test('200 tunnels over two origins with capacity 1:3 through 2 workers end wit
   const status = await gw.workers!.status()
   t.equal(status.length, 2)
   t.ok(status.every(w => w.tunnels >= 50), `both workers carry tunnels (${status.map(w => w.tunnels).join(' + ')})`)
-  t.ok(samples.some(s => s.name === 'tunnelgate_balancer_backend_load' && s.labels.source === 'workers'), 'workers balanced on each other\'s load (source="workers")')
+  t.ok(
+    samples.some(s => s.name === 'tunnelgate_balancer_backend_load' && s.labels.source === 'workers'),
+    'workers balanced on each other\'s load (source="workers")'
+  )
 })
 
 t.test('node bin/tunnelgate.js: workers auto = one per core, plays, /metrics aggregates', async t => {
-  if (!existsSync(join(ROOT, 'dist', 'main.js'))) { t.fail('dist/ is missing: run `npm run build` (npm test builds first)'); return }
+  if (!existsSync(join(ROOT, 'dist', 'main.js'))) {
+    t.fail('dist/ is missing: run `npm run build` (npm test builds first)')
+    return
+  }
   const media = await clipDir(t, 20)
   const o = await origin(t, media)
   const port = await freePort()
   const opsPort = await freePort()
   const env = { ...process.env }
   delete env.TUNNELGATE_WORKERS
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'tunnelgate.js'), '--port', String(port), '--host', '127.0.0.1', '--ops-port', String(opsPort), '--backend', `rtsp://127.0.0.1:${o.port}`, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'], env })
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'bin', 'tunnelgate.js'),
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--ops-port',
+      String(opsPort),
+      '--backend',
+      `rtsp://127.0.0.1:${o.port}`,
+      '--log-level',
+      'warn'
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env }
+  )
   let out = ''
   child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
   child.stderr!.on('data', (d: Buffer) => { out += d.toString() })
@@ -81,14 +107,41 @@ t.test('node bin/tunnelgate.js: workers auto = one per core, plays, /metrics agg
     await gone
     clearTimeout(k)
   })
-  const text = await until(async () => { try { return await metricsText(opsPort) } catch { return '' } }, s => s.includes('tunnelgate_backend_up'), 20_000, 100)
-  t.ok(text.includes('tunnelgate_backend_up'), `the binary serves /metrics on its ops port ${text === '' ? out.slice(-2000) : ''}`)
-  const kids = execFileSync('ps', ['--ppid', String(child.pid), '-o', 'args=']).toString().split('\n').filter(l => l.includes('worker.js'))
+  const text = await until(
+    async () => {
+      try {
+        return await metricsText(opsPort)
+      } catch {
+        return ''
+      }
+    },
+    s => s.includes('tunnelgate_backend_up'),
+    20_000,
+    100
+  )
+  t.ok(
+    text.includes('tunnelgate_backend_up'),
+    `the binary serves /metrics on its ops port ${text === '' ? out.slice(-2000) : ''}`
+  )
+  const kids = execFileSync('ps', ['--ppid', String(child.pid), '-o', 'args='])
+    .toString()
+    .split('\n')
+    .filter(l => l.includes('worker.js'))
   t.equal(kids.length, os.availableParallelism(), `${kids.length} relay workers = ${os.availableParallelism()} cores`)
   const p = await playing(t, port, '/clip')
   t.equal(p.status, 200, 'a tunnel plays through the binary')
-  const samples = parsePromText(await until(async () => await metricsText(opsPort), s => /tunnelgate_backend_sessions\{[^}]*\} 1\b/.test(s), 5000))
-  t.equal([...sumBy(samples, 'tunnelgate_backend_sessions', 'backend').values()].reduce((a, b) => a + b, 0), 1, 'aggregated /metrics: 1 backend session')
+  const samples = parsePromText(
+    await until(
+      async () => await metricsText(opsPort),
+      s => /tunnelgate_backend_sessions\{[^}]*\} 1\b/.test(s),
+      5000
+    )
+  )
+  t.equal(
+    [...sumBy(samples, 'tunnelgate_backend_sessions', 'backend').values()].reduce((a, b) => a + b, 0),
+    1,
+    'aggregated /metrics: 1 backend session'
+  )
   t.equal(valueOf(samples, 'tunnelgate_backend_up'), 1, 'backend up in every worker (min)')
   t.ok(samples.some(s => s.name === 'tunnelgate_relay_instance_info'), 'the process tree publishes its instance id')
 })

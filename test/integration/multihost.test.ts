@@ -117,22 +117,39 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
   /** Run the raw client script inside a host; returns its JSON lines. */
   const script = async (host: Host, cfg: object, timeoutMs = 20_000): Promise<Array<Record<string, unknown>>> => {
     const r = await bed.run(host, 'node', [CLIENT_SCRIPT, JSON.stringify(cfg)], { timeoutMs })
-    if (r.code !== 0) throw new Error(`client script in ${host.name} failed (code ${r.code}, timedOut ${r.timedOut}): ${r.stderr.slice(-2000)} ${r.stdout.slice(-2000)}`)
+    if (r.code !== 0) {
+      throw new Error(
+        `client script in ${host.name} failed (code ${r.code}, timedOut ${r.timedOut}): ${r.stderr.slice(-2000)} ${
+          r.stdout.slice(-2000)}`
+      )
+    }
     return r.stdout.split('\n').filter(l => l.trim() !== '').map(l => JSON.parse(l) as Record<string, unknown>)
   }
-  const dump = (): string => [...procs.values()].map(p => `--- ${p.label} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'})\n${p.output().slice(-3000)}`).join('\n')
+  const dump = (): string =>
+    [...procs.values()]
+      .map(
+        p => `--- ${p.label} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'})\n${p.output().slice(-3000)}`
+      )
+      .join('\n')
   const fetchText = async (from: Host, url: string): Promise<string> => {
     const [r] = await script(from, { mode: 'fetch', urls: [url] }, 10_000)
     if (r === undefined || r.status !== 200) throw new Error(`GET ${url}: ${JSON.stringify(r)}`)
     return r.body as string
   }
   /** A node's /metrics, read on its own host: the ops listener is on that host's loopback. */
-  const opsMetrics = async (host: Host): Promise<string> => await fetchText(host, `http://127.0.0.1:${OPS_PORT}/metrics`)
+  const opsMetrics = async (host: Host): Promise<string> =>
+    await fetchText(host, `http://127.0.0.1:${OPS_PORT}/metrics`)
 
   try {
     // Origins and relays first, so the portals' first health probe sees every relay up.
-    await script(h('pa'), { mode: 'wait', tcp: [...origins.map(o => `${o.ip}:554`), ...relays.map(r => `${r.ip}:8081`)], timeoutMs: 20_000 })
-    for (const p of portals) startNode(p, ['portal', '--port', '80', '--host', '0.0.0.0', ...relays.flatMap(r => ['--relay', `${r.ip}:8081`])])
+    await script(h('pa'), {
+      mode: 'wait',
+      tcp: [...origins.map(o => `${o.ip}:554`), ...relays.map(r => `${r.ip}:8081`)],
+      timeoutMs: 20_000
+    })
+    for (
+      const p of portals
+    ) startNode(p, ['portal', '--port', '80', '--host', '0.0.0.0', ...relays.flatMap(r => ['--relay', `${r.ip}:8081`])])
     await script(h('r1'), { mode: 'wait', tcp: portals.map(p => `${p.ip}:80`), timeoutMs: 20_000 })
     for (const p of portals) {
       const up = metricByLabel(await opsMetrics(p), 'tunnelgate_relay_up', 'relay')
@@ -147,14 +164,32 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
   // 1. Plain RTSP from the client to an origin is blocked by the client's egress firewall.
   await t.test('1: plain RTSP client → origin:554 is blocked', async t => {
     const url = `rtsp://${origins[0]!.ip}:554/demo`
-    const blocked = await bed.run(client, 'timeout', ['5', 'ffprobe', '-v', 'error', '-rtsp_transport', 'tcp', '-timeout', '3000000', url], { timeoutMs: 8000 })
+    const blocked = await bed.run(
+      client,
+      'timeout',
+      ['5', 'ffprobe', '-v', 'error', '-rtsp_transport', 'tcp', '-timeout', '3000000', url],
+      { timeoutMs: 8000 }
+    )
     t.not(blocked.code, 0, `ffprobe ${url} from the client fails (code ${blocked.code}, ${blocked.ms} ms)`)
     t.ok(blocked.ms < 7000, 'and fails quickly')
     const counter = /counter packets (\d+)/.exec(bed.nftList(client))
-    t.ok(counter !== null && Number(counter[1]) > 0, `the client's output chain dropped its SYNs (${counter?.[1] ?? '?'} packets)`)
+    t.ok(
+      counter !== null && Number(counter[1]) > 0,
+      `the client's output chain dropped its SYNs (${counter?.[1] ?? '?'} packets)`
+    )
     // Control: the same probe from a relay host (no firewall) works, so it was the firewall.
-    const open = await bed.run(relays[0]!, 'ffprobe', ['-v', 'error', '-rtsp_transport', 'tcp', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', url], { timeoutMs: 10_000 })
-    t.equal(open.code, 0, `the same ffprobe from host r1 succeeds (${open.ms} ms): ${open.stdout.trim().replace(/\n/g, ',')} ${open.stderr.slice(-500)}`)
+    const open = await bed.run(
+      relays[0]!,
+      'ffprobe',
+      ['-v', 'error', '-rtsp_transport', 'tcp', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', url],
+      { timeoutMs: 10_000 }
+    )
+    t.equal(
+      open.code,
+      0,
+      `the same ffprobe from host r1 succeeds (${open.ms} ms): ${open.stdout.trim().replace(/\n/g, ',')} ${
+        open.stderr.slice(-500)}`
+    )
     t.comment(`[${since()}] step 1 done`)
   })
 
@@ -162,28 +197,64 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
   // straight: its forged headers, plain RTSP and unsigned cluster reads are refused, and counted.
   await t.test('1b: a host that reaches a relay node directly is not believed', async t => {
     const r1 = relays[0]!
-    const raw = async (send: string): Promise<string> => String((await script(origins[1]!, { mode: 'raw', to: `${r1.ip}:8081`, send }, 10_000))[0]?.received ?? '')
-    const forgedGet = `GET /demo HTTP/1.0\r\nx-sessioncookie: ${'f'.repeat(22)}\r\nX-Tunnelgate-Client: ${client.ip}\r\nX-Tunnelgate-Path: %2F\r\n\r\n`
+    const raw = async (send: string): Promise<string> =>
+      String((await script(origins[1]!, { mode: 'raw', to: `${r1.ip}:8081`, send }, 10_000))[0]?.received ?? '')
+    const forgedGet = `GET /demo HTTP/1.0\r\nx-sessioncookie: ${'f'.repeat(22)}\r\nX-Tunnelgate-Client: ${
+      client.ip}\r\nX-Tunnelgate-Path: %2F\r\n\r\n`
     t.match(await raw(forgedGet), /^HTTP\/1\.[01] 403/, 'a GET with forged X-Tunnelgate-Client/-Path: 403')
-    t.match(await raw(`DESCRIBE rtsp://${r1.ip}:8081/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n`), /^RTSP\/1\.0 403/, 'plain RTSP: RTSP 403')
+    t.match(
+      await raw(`DESCRIBE rtsp://${r1.ip}:8081/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n`),
+      /^RTSP\/1\.0 403/,
+      'plain RTSP: RTSP 403'
+    )
     t.equal(await raw(`TUNNELGATE-FORWARD tgf1.forged.proof\r\n${forgedGet}`), '', 'a forged preamble: closed')
-    const [summary] = await script(origins[1]!, { mode: 'fetch', urls: [`http://${r1.ip}:8081/status/summary`, `http://${r1.ip}:8081/metrics`] }, 10_000)
+    const [summary] = await script(
+      origins[1]!,
+      { mode: 'fetch', urls: [`http://${r1.ip}:8081/status/summary`, `http://${r1.ip}:8081/metrics`] },
+      10_000
+    )
     t.equal(summary?.status, 404, 'its /status/summary and /metrics are not served unsigned')
     const refused = metricByLabel(await opsMetrics(r1), 'tunnelgate_relay_untrusted_total', 'reason')
-    t.ok((refused.get('missing') ?? 0) >= 2 && (refused.get('bad-signature') ?? 0) >= 1, `r1 counted the refusals: ${JSON.stringify(Object.fromEntries(refused))}`)
+    t.ok(
+      (refused.get('missing') ?? 0) >= 2 && (refused.get('bad-signature') ?? 0) >= 1,
+      `r1 counted the refusals: ${JSON.stringify(Object.fromEntries(refused))}`
+    )
     t.comment(`[${since()}] step 1b done`)
   })
 
   // 2. ffmpeg through the tunnel, port 80 only.
   await t.test('2: ffmpeg -rtsp_transport http through portal A', async t => {
-    const r = await bed.run(client, 'ffmpeg', ['-v', 'error', '-rtsp_transport', 'http', '-i', `rtsp://${portals[0]!.ip}:80/demo`, '-t', '3', '-f', 'null', '-'], { timeoutMs: 20_000 })
+    const r = await bed.run(
+      client,
+      'ffmpeg',
+      [
+        '-v',
+        'error',
+        '-rtsp_transport',
+        'http',
+        '-i',
+        `rtsp://${portals[0]!.ip}:80/demo`,
+        '-t',
+        '3',
+        '-f',
+        'null',
+        '-'
+      ],
+      { timeoutMs: 20_000 }
+    )
     t.equal(r.code, 0, `ffmpeg plays /demo through the tunnel (${r.ms} ms) ${r.stderr.slice(-1000)}`)
     t.comment(`[${since()}] step 2 done`)
   })
 
   // 3. GET at portal A, POST at portal B, written by hand.
   await t.test('3: hand-written tunnel, GET → portal A, POST → portal B', async t => {
-    const [r] = await script(client, { mode: 'one', get: `${portals[0]!.ip}:80`, post: `${portals[1]!.ip}:80`, path: '/demo', frames: 50 }) as unknown as TunnelResult[]
+    const [r] = await script(client, {
+      mode: 'one',
+      get: `${portals[0]!.ip}:80`,
+      post: `${portals[1]!.ip}:80`,
+      path: '/demo',
+      frames: 50
+    }) as unknown as TunnelResult[]
     t.ok(r?.ok, `tunnel with split legs plays: ${JSON.stringify(r)}`)
     t.ok((r?.frames ?? 0) >= 50, `≥ 50 interleaved frames read from the GET (${r?.frames})`)
     t.same(r?.steps.slice(0, 2), ['GET 200', 'OPTIONS 200'])
@@ -194,8 +265,19 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
   await t.test('4: relay + origin killed during 50 tunnels; new sessions keep succeeding', async t => {
     const total = 50
     const killAfter = 12
-    const cfg = { mode: 'load', portals: portals.map(p => `${p.ip}:80`), total, concurrency: 4, frames: 25, holdMs: 1000, gapMs: 50, path: '/demo' }
-    const child = spawn('ip', ['netns', 'exec', client.ns, 'node', CLIENT_SCRIPT, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const cfg = {
+      mode: 'load',
+      portals: portals.map(p => `${p.ip}:80`),
+      total,
+      concurrency: 4,
+      frames: 25,
+      holdMs: 1000,
+      gapMs: 50,
+      path: '/demo'
+    }
+    const child = spawn('ip', ['netns', 'exec', client.ns, 'node', CLIENT_SCRIPT, JSON.stringify(cfg)], {
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
     const killTimer = setTimeout(() => child.kill('SIGKILL'), 70_000)
     let stderr = ''
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
@@ -211,11 +293,14 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
       const relay = relays.find(r => r.ip === relayIp)!
       const choices = new Map<string, number>()
       for (const body of bodies.slice(1)) {
-        for (const [b, n] of metricByLabel(body, 'tunnelgate_backend_choices_total', 'backend')) choices.set(b, (choices.get(b) ?? 0) + n)
+        for (
+          const [b, n] of metricByLabel(body, 'tunnelgate_backend_choices_total', 'backend')
+        ) choices.set(b, (choices.get(b) ?? 0) + n)
       }
       const top = [...choices.entries()].sort((a, b) => b[1] - a[1])[0]![0]
       const origin = origins.find(o => top.includes(o.ip)) ?? origins[0]!
-      victims = `relay ${relay.name} (legs so far ${JSON.stringify(Object.fromEntries(legs))}), origin ${origin.name} (choices so far ${JSON.stringify(Object.fromEntries(choices))})`
+      victims = `relay ${relay.name} (legs so far ${JSON.stringify(Object.fromEntries(legs))}), origin ${
+        origin.name} (choices so far ${JSON.stringify(Object.fromEntries(choices))})`
       killedAt = Date.now()
       await Promise.all([bed.kill(procs.get(relay.name)!), bed.kill(procs.get(origin.name)!)])
       t.comment(`[${since()}] killed ${victims}; ${results.length} tunnels had finished`)
@@ -236,12 +321,17 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
     const after = results.filter(r => r.started >= killedAt).sort((a, b) => a.started - b.started)
     const okBefore = before.filter(r => r.ok).length
     const okAfter = after.filter(r => r.ok).length
-    t.comment(`[${since()}] before the kill: ${okBefore}/${before.length} ok; started after it: ${okAfter}/${after.length} ok`)
+    t.comment(
+      `[${since()}] before the kill: ${okBefore}/${before.length} ok; started after it: ${okAfter}/${after.length} ok`
+    )
     for (const r of results.filter(r => !r.ok)) t.comment(`  failed #${r.i} (${r.started >= killedAt ? '+' : ''}${r.started - killedAt} ms from kill): ${r.error} [${r.steps.join(', ')}]`)
     t.ok(killedAt > 0, 'a relay and an origin were killed mid-load')
     t.equal(okBefore >= killAfter, true, `the ${killAfter} tunnels finished before the kill succeeded`)
     t.ok(after.length >= 20, `enough sessions started after the kill (${after.length})`)
-    t.ok(okAfter >= Math.ceil(after.length * 0.9), `≥ 90 % of sessions started after the kill succeed (${okAfter}/${after.length})`)
+    t.ok(
+      okAfter >= Math.ceil(after.length * 0.9),
+      `≥ 90 % of sessions started after the kill succeed (${okAfter}/${after.length})`
+    )
     const last10 = after.slice(-10)
     t.ok(last10.length === 10 && last10.every(r => r.ok), 'the last 10 sessions all succeed')
 
@@ -253,7 +343,11 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
         if ([...up.values()].filter(v => v === 0).length === 1) break
         await new Promise(resolve => setTimeout(resolve, 200))
       }
-      t.equal([...up.values()].filter(v => v === 0).length, 1, `portal ${p.name} marks exactly one relay down: ${JSON.stringify(Object.fromEntries(up))}`)
+      t.equal(
+        [...up.values()].filter(v => v === 0).length,
+        1,
+        `portal ${p.name} marks exactly one relay down: ${JSON.stringify(Object.fromEntries(up))}`
+      )
     }
     if (results.length < total || okAfter < after.length) t.comment(dump())
   })

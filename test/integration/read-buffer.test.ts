@@ -19,9 +19,18 @@ import { pause, waitFor } from '../helpers/wait.js'
 
 const FRAMES = 6000
 
-/** ≈24 MB of frames (up to 8000-byte payloads, some empty), two replies among them: more than loopback TCP buffers take in while the client does not read. */
+/**
+ * ≈24 MB of frames (up to 8000-byte payloads, some empty), two replies among them: more than loopback TCP buffers
+ * take in while the client does not read.
+ */
 function stream (): { bytes: Buffer, frames: Buffer[] } {
-  return frameStream({ count: FRAMES, seed: 11, size: (i, rnd) => i % 17 === 0 ? 0 : 1 + rnd(8000), replyAfter: [1000, 2000], cseqBase: 9000 })
+  return frameStream({
+    count: FRAMES,
+    seed: 11,
+    size: (i, rnd) => i % 17 === 0 ? 0 : 1 + rnd(8000),
+    replyAfter: [1000, 2000],
+    cseqBase: 9000
+  })
 }
 
 function check (tt: Test, units: RtspUnit[], frames: Buffer[]): void {
@@ -38,11 +47,24 @@ function check (tt: Test, units: RtspUnit[], frames: Buffer[]): void {
 
 /** The backend's queue grows while the client does not read: the gateway stopped reading the backend. */
 async function backendBlocked (conn: BackendConn): Promise<void> {
-  await waitFor(() => conn.socket.writableLength > 0 ? true : undefined, 'the backend\'s writes queue up (gateway not reading)', 10_000)
+  await waitFor(
+    () => conn.socket.writableLength > 0 ? true : undefined,
+    "the backend's writes queue up (gateway not reading)",
+    10_000
+  )
 }
 
-/** The client stops reading while the backend sends stream(); once the backend blocks it reads again and gets it all. */
-async function stallThenRead (tt: Test, conn: BackendConn, client: net.Socket, units: RtspUnit[], timeoutMs = 20_000): Promise<void> {
+/**
+ * The client stops reading while the backend sends stream(); once the backend blocks it reads again and gets it
+ * all.
+ */
+async function stallThenRead (
+  tt: Test,
+  conn: BackendConn,
+  client: net.Socket,
+  units: RtspUnit[],
+  timeoutMs = 20_000
+): Promise<void> {
   const before = units.length
   client.pause()
   const { bytes, frames } = stream()
@@ -50,17 +72,28 @@ async function stallThenRead (tt: Test, conn: BackendConn, client: net.Socket, u
   await backendBlocked(conn)
   await pause(200)
   client.resume()
-  await waitFor(() => units.slice(before).filter(u => u.kind === 'frame').length >= frames.length ? true : undefined, 'all frames at the client', timeoutMs)
+  await waitFor(
+    () => units.slice(before).filter(u => u.kind === 'frame').length >= frames.length ? true : undefined,
+    'all frames at the client',
+    timeoutMs
+  )
   check(tt, units.slice(before), frames)
 }
 
-for (const [label, readBufferBytes] of [['1 KiB', 1024], ['default (16 KiB)', undefined], ['0 (a buffer per read)', 0]] as const) {
+for (const [label, readBufferBytes] of [
+  ['1 KiB', 1024],
+  ['default (16 KiB)', undefined],
+  ['0 (a buffer per read)', 0]
+] as const) {
   t.test(`backend.readBufferBytes ${label}`, async t => {
     const backend = await ScriptedBackend.start(dssScript())
     t.teardown(() => backend.close())
     const layer = readBufferBytes === undefined ? {} : { backend: { readBufferBytes } }
     const gw = await startTestGateway(t, [backend], layer)
-    t.afterEach(async () => { destroyAllClients(); await settled(gw, [backend]) })
+    t.afterEach(async () => {
+      destroyAllClients()
+      await settled(gw, [backend])
+    })
 
     t.test('tunnel GET that stops reading, then reads again', async tt => {
       const tc = await TunnelClient.open(gw.port)
@@ -72,7 +105,11 @@ for (const [label, readBufferBytes] of [['1 KiB', 1024], ['default (16 KiB)', un
     t.test('tunnel GET through a portal and a relay node, the client stops reading, then reads again', async tt => {
       // The portal reads its relay node into a buffer of its own too (RelayReads): both hops at once.
       const relay = await startTestGateway(tt, [backend], { role: 'relay', ...layer })
-      const portal = await startTestGateway(tt, [], { role: 'portal', ...layer, cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 } })
+      const portal = await startTestGateway(tt, [], {
+        role: 'portal',
+        ...layer,
+        cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 }
+      })
       for (const deadline = Date.now() + 10_000; await metric(portal, 'tunnelgate_relay_up') !== 1;) {
         if (Date.now() > deadline) throw new Error('the portal never saw its relay node up')
         await pause(50)
@@ -95,7 +132,13 @@ for (const [label, readBufferBytes] of [['1 KiB', 1024], ['default (16 KiB)', un
 t.test('backend.readBufferBytes is checked', async t => {
   const { buildConfig } = await import('../../src/config/config.js')
   for (const v of [-1, 1, 1023, (1 << 20) + 1, 1.5, '16384']) {
-    t.throws(() => buildConfig([{ backend: { readBufferBytes: v } }]), /backend\.readBufferBytes/, `refused: ${JSON.stringify(v)}`)
+    t.throws(
+      () => buildConfig([{ backend: { readBufferBytes: v } }]),
+      /backend\.readBufferBytes/,
+      `refused: ${JSON.stringify(v)}`
+    )
   }
-  for (const v of [0, 1024, 65536, 1 << 20]) t.equal(buildConfig([{ backend: { readBufferBytes: v } }]).backend.readBufferBytes, v)
+  for (const v of [
+    0, 1024, 65536, 1 << 20
+  ]) t.equal(buildConfig([{ backend: { readBufferBytes: v } }]).backend.readBufferBytes, v)
 })

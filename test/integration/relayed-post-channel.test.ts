@@ -3,7 +3,14 @@
 // IPC delivers it. The portal's end holds a real accepted socket; the client is a real TCP socket.
 import t from 'tap'
 import net from 'node:net'
-import { PostRelays, RelayedPost, isPostControl, isPostToWorker, type PostControl, type PostToWorker } from '../../src/route/relayed-post.js'
+import {
+  PostRelays,
+  RelayedPost,
+  isPostControl,
+  isPostToWorker,
+  type PostControl,
+  type PostToWorker
+} from '../../src/route/relayed-post.js'
 import { patternBytes } from '../helpers/tunnel-client.js'
 import { waitFor } from '../helpers/wait.js'
 import type { TestContext } from '../helpers/gateway-harness.js'
@@ -22,7 +29,13 @@ interface Wired {
   legClosed: () => boolean
 }
 
-const head = { method: 'POST', target: '/live/cam1', version: 'HTTP/1.0', headers: [['x-sessioncookie', 'abc']], headLength: 0 } as never
+const head = {
+  method: 'POST',
+  target: '/live/cam1',
+  version: 'HTTP/1.0',
+  headers: [['x-sessioncookie', 'abc']],
+  headLength: 0
+} as never
 
 /** A connected client socket and the portal's side of it, accepted paused (as the front door leaves it). */
 async function acceptedPair (t: TestContext): Promise<{ client: net.Socket, socket: net.Socket }> {
@@ -78,7 +91,10 @@ t.test('client bytes reach the worker in order, every byte value intact, the ear
   const w = await wire(t, Buffer.from('early', 'latin1'))
   const all = Buffer.alloc(256 * 64)
   for (let i = 0; i < all.length; i++) all[i] = i & 0xff
-  for (let o = 0; o < all.length; o += 1000) { w.client.write(all.subarray(o, o + 1000)); await new Promise(resolve => setImmediate(resolve)) }
+  for (let o = 0; o < all.length; o += 1000) {
+    w.client.write(all.subarray(o, o + 1000))
+    await new Promise(resolve => setImmediate(resolve))
+  }
   await waitFor(() => Buffer.concat(w.got).length === all.length + 5, 'all bytes', 5000)
   t.same(Buffer.concat(w.got), Buffer.concat([Buffer.from('early'), all]), 'same bytes, same order')
 })

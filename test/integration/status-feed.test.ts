@@ -32,14 +32,27 @@ function forbidRendering (gw: Gateway): void {
 
 /** A tunnel to `path` (DESCRIBE, SETUP, PLAY) and one refused DESCRIBE on `/dead` (TG_ERR_BACKEND_UNAVAILABLE). */
 async function traffic (t: Test, gw: Gateway, cookies: [string?, string?] = []): Promise<TunnelClient> {
-  const c = await TunnelClient.open(gw.port, { path: '/demo', url: `rtsp://127.0.0.1:${gw.port}/demo`, ...(cookies[0] === undefined ? {} : { cookie: cookies[0] }) })
+  const c = await TunnelClient.open(gw.port, {
+    path: '/demo',
+    url: `rtsp://127.0.0.1:${gw.port}/demo`,
+    ...(cookies[0] === undefined ? {} : { cookie: cookies[0] })
+  })
   const { play } = await c.play({ track: 'trackID=1' })
   t.equal(play.status, 200, 'a tunnel plays')
-  const dead = await TunnelClient.open(gw.port, { path: '/dead/x', url: `rtsp://127.0.0.1:${gw.port}/dead/x`, ...(cookies[1] === undefined ? {} : { cookie: cookies[1] }) })
+  const dead = await TunnelClient.open(gw.port, {
+    path: '/dead/x',
+    url: `rtsp://127.0.0.1:${gw.port}/dead/x`,
+    ...(cookies[1] === undefined ? {} : { cookie: cookies[1] })
+  })
   const d = await dead.request('DESCRIBE', dead.url, [['Accept', 'application/sdp']])
   t.equal(d.status, 503, 'a DESCRIBE to an unreachable backend is refused')
   dead.close()
-  await until(async () => (await gw.ops.operator.summaries()).reduce((n, r) => n + r.tunnels, 0), n => n === 1, 'only the playing tunnel left open', 5000)
+  await until(
+    async () => (await gw.ops.operator.summaries()).reduce((n, r) => n + r.tunnels, 0),
+    n => n === 1,
+    'only the playing tunnel left open',
+    5000
+  )
   return c
 }
 
@@ -69,7 +82,9 @@ t.test('two relay workers: errors counted in the workers reach the sample', asyn
   // The playing tunnel on worker 1, the refused one on worker 0: both workers answer.
   const c = await traffic(t, gw, [cookieForWorker(1), cookieForWorker(0)])
   const text = await gw.workers!.metricsText(gw.metrics)
-  const inWorkers = parsePromText(text).filter(x => x.name === 'tunnelgate_errors_total' && x.labels.code === 'TG_ERR_BACKEND_UNAVAILABLE').reduce((n, x) => n + x.value, 0)
+  const inWorkers = parsePromText(text)
+    .filter(x => x.name === 'tunnelgate_errors_total' && x.labels.code === 'TG_ERR_BACKEND_UNAVAILABLE')
+    .reduce((n, x) => n + x.value, 0)
   t.ok(inWorkers >= 1, '/metrics (portal + workers) counts the refusal')
   t.equal(await errorCount(gw, 'TG_ERR_BACKEND_UNAVAILABLE'), 0, 'the portal process did not count it itself')
   forbidRendering(gw)
@@ -83,13 +98,26 @@ t.test('two relay workers: errors counted in the workers reach the sample', asyn
 
 t.test('portal in front of a relay node: the relay row and the streams come from its /status/summary', async t => {
   const relay = await startTestGateway(t, [], { ...routes(), role: 'relay', status: { sampleIntervalMs: 60_000 } })
-  const portal = await startTestGateway(t, [], { role: 'portal', cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 }, status: { sampleIntervalMs: 60_000 } })
+  const portal = await startTestGateway(t, [], {
+    role: 'portal',
+    cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 },
+    status: { sampleIntervalMs: 60_000 }
+  })
   const id = `127.0.0.1:${relay.port}`
   const empty = await portal.ops.feed.sample()
-  t.same(empty.relays.map(r => [r.id, r.kind, r.tunnels]), [[id, 'remote', 0]], 'the relay node answers: no tunnels yet')
+  t.same(
+    empty.relays.map(r => [r.id, r.kind, r.tunnels]),
+    [[id, 'remote', 0]],
+    'the relay node answers: no tunnels yet'
+  )
   const c = await TunnelClient.open(portal.port, { path: '/demo', url: `rtsp://127.0.0.1:${portal.port}/demo` })
   t.equal((await c.play({ track: 'trackID=1' })).play.status, 200, 'a tunnel plays through the portal')
-  const s = await until(async () => await portal.ops.feed.sample(), x => x.tunnels === 1 && (x.streams[0]?.mbps ?? 0) >= 0, 'the portal sees the tunnel', 5000)
+  const s = await until(
+    async () => await portal.ops.feed.sample(),
+    x => x.tunnels === 1 && (x.streams[0]?.mbps ?? 0) >= 0,
+    'the portal sees the tunnel',
+    5000
+  )
   t.same(s.relays.map(r => [r.id, r.tunnels]), [[id, 1]], 'the relay row counts the relay node\'s tunnel')
   t.equal(s.streams[0]?.path, '/demo', 'the busiest stream is /demo')
   const direct = await fetch(`http://127.0.0.1:${relay.opsPort}/status/summary`)
@@ -97,6 +125,15 @@ t.test('portal in front of a relay node: the relay row and the streams come from
   t.same(body.relays.map(r => r.tunnels), [1], 'the relay node\'s /status/summary')
   c.close()
   await relay.close()
-  const gone = await until(async () => await portal.ops.feed.sample(), x => x.relays.every(r => !r.up), 'the portal sees the relay down', 5000)
-  t.same(gone.relays.map(r => [r.id, r.tunnels]), [[id, null]], 'a relay node that does not answer: tunnels unknown (null), not 0')
+  const gone = await until(
+    async () => await portal.ops.feed.sample(),
+    x => x.relays.every(r => !r.up),
+    'the portal sees the relay down',
+    5000
+  )
+  t.same(
+    gone.relays.map(r => [r.id, r.tunnels]),
+    [[id, null]],
+    'a relay node that does not answer: tunnels unknown (null), not 0'
+  )
 })

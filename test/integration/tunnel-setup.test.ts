@@ -6,7 +6,19 @@ import t, { type Test } from 'tap'
 import { getHeader, type Header } from '../../src/tunnel/codec/rtsp-message.js'
 import { ScriptedBackend, dssScript } from '../helpers/scripted-backend.js'
 import { errorCount, metric, settled, startTestGateway } from '../helpers/gateway-harness.js'
-import { GetLeg, PostLeg, TunnelClient, b64, connect, destroyAllClients, frame, newCookie, patternBytes, rtspRequest, writeAsync } from '../helpers/tunnel-client.js'
+import {
+  GetLeg,
+  PostLeg,
+  TunnelClient,
+  b64,
+  connect,
+  destroyAllClients,
+  frame,
+  newCookie,
+  patternBytes,
+  rtspRequest,
+  writeAsync
+} from '../helpers/tunnel-client.js'
 import { waitFor } from '../helpers/wait.js'
 
 const PAIRING_MS = 600
@@ -23,11 +35,17 @@ function checkReplyHead (tt: Test, head: { statusLine: string, headers: Header[]
   tt.equal(h('Cache-Control'), 'no-store', `${name}: Cache-Control`)
   tt.equal(h('Pragma'), 'no-cache', `${name}: Pragma`)
   tt.equal(h('Connection'), 'close', `${name}: Connection`)
-  for (const banned of ['Content-Length', 'Transfer-Encoding', 'x-server-ip-address']) tt.equal(h(banned), undefined, `${name}: no ${banned}`)
+  for (const banned of [
+    'Content-Length', 'Transfer-Encoding', 'x-server-ip-address'
+  ]) tt.equal(h(banned), undefined, `${name}: no ${banned}`)
 }
 
 /** OPTIONS through the tunnel and back: proves both legs are paired and the GET is open. */
-async function roundTrip (tc: TunnelClient | { get: GetLeg, post: PostLeg }, cseq: number, url = 'rtsp://gw.example.net/live/cam1'): Promise<void> {
+async function roundTrip (
+  tc: TunnelClient | { get: GetLeg, post: PostLeg },
+  cseq: number,
+  url = 'rtsp://gw.example.net/live/cam1'
+): Promise<void> {
   await tc.post.send(rtspRequest('OPTIONS', url, cseq, [['User-Agent', 'tg-test']]))
   const res = await tc.get.response(cseq)
   if (res.status !== 200) throw new Error(`OPTIONS ${cseq} answered ${res.status}`)
@@ -45,7 +63,12 @@ t.test('check 1: immediate exact HTTP/1.0 reply, before any backend connection; 
   tt.ok(ms < 100, `reply head within 100 ms (${ms.toFixed(1)} ms)`)
   tt.equal(backend.conns.length, connsBefore, 'no backend connection opened for the GET')
   checkReplyHead(tt, head, 'plain GET')
-  tt.equal(head.text, 'HTTP/1.0 200 OK\r\nServer: tunnelgate\r\nConnection: close\r\nDate: Thu, 19 Aug 1982 18:30:00 GMT\r\nCache-Control: no-store\r\nPragma: no-cache\r\nContent-Type: application/x-rtsp-tunnelled\r\n\r\n', 'DSS-template head, byte for byte')
+  tt.equal(
+    head.text,
+    'HTTP/1.0 200 OK\r\nServer: tunnelgate\r\nConnection: close\r\nDate: Thu, 19 Aug 1982 18:30:00 GMT\r\n' +
+    'Cache-Control: no-store\r\nPragma: no-cache\r\nContent-Type: application/x-rtsp-tunnelled\r\n\r\n',
+    'DSS-template head, byte for byte'
+  )
   tt.equal(get.bodyLength, 0, 'nothing after the head yet')
   tt.notOk(get.closed, 'GET open after the reply')
   const post = await PostLeg.open(gw.port, { cookie })
@@ -58,9 +81,25 @@ t.test('check 1: immediate exact HTTP/1.0 reply, before any backend connection; 
 
 t.test('check 2: HTTP/1.1 GETs from FFmpeg, live555 and gortsplib get the same reply', async tt => {
   const variants: Array<{ name: string, version: 'HTTP/1.0' | 'HTTP/1.1', headers: Header[] }> = [
-    { name: 'ffmpeg', version: 'HTTP/1.1', headers: [['Range', 'bytes=0-'], ['Icy-MetaData', '1'], ['Connection', 'close'], ['Host', 'gw.example.net']] },
+    {
+      name: 'ffmpeg',
+      version: 'HTTP/1.1',
+      headers: [
+        ['Range', 'bytes=0-'],
+        ['Icy-MetaData', '1'],
+        ['Connection', 'close'],
+        ['Host', 'gw.example.net']
+      ]
+    },
     { name: 'live555', version: 'HTTP/1.0', headers: [['CSeq', '1']] },
-    { name: 'gortsplib', version: 'HTTP/1.1', headers: [['Content-Length', '30000'], ['Host', 'gw.example.net']] }
+    {
+      name: 'gortsplib',
+      version: 'HTTP/1.1',
+      headers: [
+        ['Content-Length', '30000'],
+        ['Host', 'gw.example.net']
+      ]
+    }
   ]
   let first: string | null = null
   for (const v of variants) {
@@ -98,7 +137,11 @@ t.test('check 3: cookie header name case-insensitive, value exact, 16–64 chars
   const conns = backend.conns.length
   const get = await GetLeg.open(gw.port, { cookie: 'CaseSensitiveCookie01' })
   await get.readHead()
-  const post = await PostLeg.open(gw.port, { cookie: 'casesensitivecookie01' }, b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 99)))
+  const post = await PostLeg.open(
+    gw.port,
+    { cookie: 'casesensitivecookie01' },
+    b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 99))
+  )
   await get.waitClosed(PAIRING_MS + 2000, 'unpaired GET dropped')
   await post.waitClosed(PAIRING_MS + 2000, 'unpaired POST dropped')
   tt.equal(get.responses().length, 0, 'no reply through a case-mismatched pair')
@@ -109,7 +152,11 @@ t.test('check 4: POST before GET binds; lone GET / lone POST dropped after the p
   // Gap 0: POST (with its first request) and GET written back to back.
   {
     const cookie = newCookie(23)
-    const post = await PostLeg.open(gw.port, { cookie }, b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1)))
+    const post = await PostLeg.open(
+      gw.port,
+      { cookie },
+      b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1))
+    )
     const get = await GetLeg.open(gw.port, { cookie })
     checkReplyHead(tt, await get.readHead(), 'GET after POST (gap 0)')
     tt.equal((await get.response(1)).status, 200, 'request sent before the GET existed is answered')
@@ -120,7 +167,11 @@ t.test('check 4: POST before GET binds; lone GET / lone POST dropped after the p
   // A gap: the POST waits (counted as unpaired) until the GET arrives.
   {
     const cookie = newCookie(23)
-    const post = await PostLeg.open(gw.port, { cookie }, b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1)))
+    const post = await PostLeg.open(
+      gw.port,
+      { cookie },
+      b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1))
+    )
     const unpaired = await waitFor(() => gw.relay.pendingPostCount === 1 || undefined, 'the POST to be held')
     tt.ok(unpaired, 'POST held while waiting for its GET')
     tt.equal(await metric(gw, 'tunnelgate_unpaired_legs'), 1, 'unpaired gauge = 1')
@@ -146,7 +197,11 @@ t.test('check 4: POST before GET binds; lone GET / lone POST dropped after the p
   }
   // Lone POST.
   {
-    const post = await PostLeg.open(gw.port, { cookie: newCookie() }, b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1)))
+    const post = await PostLeg.open(
+      gw.port,
+      { cookie: newCookie() },
+      b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1))
+    )
     const t0 = Date.now()
     await post.waitClosed(PAIRING_MS + 2000, 'lone POST dropped')
     tt.ok(post.closedAt - t0 >= PAIRING_MS - 100, `lone POST kept for the pairing window (${post.closedAt - t0} ms)`)
@@ -155,27 +210,30 @@ t.test('check 4: POST before GET binds; lone GET / lone POST dropped after the p
   }
 })
 
-t.test('check 5: unknown-cookie POST, cookie-less GET and a second GET are refused; the live tunnel is untouched', async tt => {
-  const tc = await TunnelClient.open(gw.port)
-  await roundTrip(tc, 1)
-  // POST for an unknown cookie: dropped after the window.
-  const stray = await PostLeg.open(gw.port, { cookie: newCookie() }, b64(rtspRequest('OPTIONS', tc.url, 50)))
-  await stray.waitClosed(PAIRING_MS + 2000, 'unknown-cookie POST dropped')
-  // GET without a cookie: HTTP 400.
-  const bare = await GetLeg.open(gw.port, { cookie: null })
-  await bare.waitClosed(2000, 'cookie-less GET closed')
-  tt.match(bare.rawBeforeHead, /^HTTP\/1\.0 400 /, 'cookie-less tunnel GET gets HTTP 400')
-  // A second GET with the live cookie: closed, the first GET keeps working.
-  const before = await errorCount(gw, 'TG_ERR_TUN_DUPLICATE_GET')
-  const dup = await GetLeg.open(gw.port, { cookie: tc.cookie })
-  await dup.waitClosed(2000, 'duplicate GET closed')
-  tt.equal(dup.head, null, 'duplicate GET gets no tunnel reply')
-  tt.equal(await errorCount(gw, 'TG_ERR_TUN_DUPLICATE_GET'), before + 1, 'duplicate GET counted')
-  await roundTrip(tc, 2)
-  tt.notOk(tc.get.closed, 'original GET still open')
-  tt.equal(tc.get.responses().filter(r => getHeader(r, 'CSeq') === '50').length, 0, 'the stray POST reached nothing')
-  tc.close()
-})
+t.test(
+  'check 5: unknown-cookie POST, cookie-less GET and a second GET are refused; the live tunnel is untouched',
+  async tt => {
+    const tc = await TunnelClient.open(gw.port)
+    await roundTrip(tc, 1)
+    // POST for an unknown cookie: dropped after the window.
+    const stray = await PostLeg.open(gw.port, { cookie: newCookie() }, b64(rtspRequest('OPTIONS', tc.url, 50)))
+    await stray.waitClosed(PAIRING_MS + 2000, 'unknown-cookie POST dropped')
+    // GET without a cookie: HTTP 400.
+    const bare = await GetLeg.open(gw.port, { cookie: null })
+    await bare.waitClosed(2000, 'cookie-less GET closed')
+    tt.match(bare.rawBeforeHead, /^HTTP\/1\.0 400 /, 'cookie-less tunnel GET gets HTTP 400')
+    // A second GET with the live cookie: closed, the first GET keeps working.
+    const before = await errorCount(gw, 'TG_ERR_TUN_DUPLICATE_GET')
+    const dup = await GetLeg.open(gw.port, { cookie: tc.cookie })
+    await dup.waitClosed(2000, 'duplicate GET closed')
+    tt.equal(dup.head, null, 'duplicate GET gets no tunnel reply')
+    tt.equal(await errorCount(gw, 'TG_ERR_TUN_DUPLICATE_GET'), before + 1, 'duplicate GET counted')
+    await roundTrip(tc, 2)
+    tt.notOk(tc.get.closed, 'original GET still open')
+    tt.equal(tc.get.responses().filter(r => getHeader(r, 'CSeq') === '50').length, 0, 'the stray POST reached nothing')
+    tc.close()
+  }
+)
 
 t.test('check 6: GET then POST of one cookie on the same TCP connection is refused cleanly', async tt => {
   const other = await TunnelClient.open(gw.port)
@@ -184,10 +242,17 @@ t.test('check 6: GET then POST of one cookie on the same TCP connection is refus
   const cookie = newCookie()
   const s = await connect(gw.port)
   const leg = new GetLeg(s, cookie)
-  await writeAsync(s, `GET /live/cam1 HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n`)
+  await writeAsync(
+    s,
+    `GET /live/cam1 HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n`
+  )
   await leg.readHead()
-  await writeAsync(s, `POST /live/cam1 HTTP/1.0\r\nx-sessioncookie: ${cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\nExpires: Sun, 9 Jan 1972 00:00:00 GMT\r\n\r\n` +
-    b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1)))
+  await writeAsync(
+    s,
+    `POST /live/cam1 HTTP/1.0\r\nx-sessioncookie: ${
+      cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\nExpires: Sun, 9 Jan 1972 00:00:00 GMT\r\n\r\n` +
+      b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1))
+  )
   await leg.waitClosed(2000, 'the connection carrying GET and POST to be closed')
   tt.equal(await errorCount(gw, 'TG_ERR_TUN_SAME_CONNECTION'), before + 1, 'counted as TG_ERR_TUN_SAME_CONNECTION')
   tt.equal(leg.responses().length, 0, 'the base64 after the POST head was not executed')
@@ -200,7 +265,9 @@ t.test('check 7: base64 in the same TCP segment as the POST head is processed', 
   const cookie = newCookie()
   const get = await GetLeg.open(gw.port, { cookie })
   await get.readHead()
-  const body = b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1)) + b64(rtspRequest('DESCRIBE', 'rtsp://gw.example.net/live/cam1', 2, [['Accept', 'application/sdp']]))
+  const body =
+    b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1)) +
+    b64(rtspRequest('DESCRIBE', 'rtsp://gw.example.net/live/cam1', 2, [['Accept', 'application/sdp']]))
   const post = await PostLeg.open(gw.port, { cookie }, body)
   tt.equal((await get.response(1)).status, 200, 'OPTIONS in the head segment answered')
   tt.equal((await get.response(2)).status, 200, 'DESCRIBE in the head segment answered')
@@ -237,15 +304,27 @@ t.test('check 9: chunked POST is de-chunked; Expect: 100-continue does not stall
   await get.readHead()
   const s = await connect(gw.port)
   const post = new PostLeg(s, cookie)
-  await writeAsync(s, `POST /live/cam1 HTTP/1.1\r\nHost: gw.example.net\r\nx-sessioncookie: ${cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n`)
+  await writeAsync(
+    s,
+    `POST /live/cam1 HTTP/1.1\r\nHost: gw.example.net\r\nx-sessioncookie: ${
+      cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n`
+  )
   // Do not wait for "100 Continue" (clients must not block on the POST); send the body at once.
-  const body = Buffer.from(b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1)) + b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 2, [['User-Agent', 'x']])), 'latin1')
+  const body = Buffer.from(
+    b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 1)) +
+      b64(rtspRequest('OPTIONS', 'rtsp://gw.example.net/live/cam1', 2, [['User-Agent', 'x']])),
+    'latin1'
+  )
   const sizes = [5, 1, 17, 64, 3]
   let off = 0
   let i = 0
   while (off < body.length) {
     const n = Math.min(sizes[i++ % sizes.length]!, body.length - off)
-    const chunk = Buffer.concat([Buffer.from(`${n.toString(16)};ext=1\r\n`), body.subarray(off, off + n), Buffer.from('\r\n')])
+    const chunk = Buffer.concat([
+      Buffer.from(`${n.toString(16)};ext=1\r\n`),
+      body.subarray(off, off + n),
+      Buffer.from('\r\n')
+    ])
     // Split each chunk's framing across two writes (inside the size line or the data).
     const cut = Math.min(2, chunk.length - 1)
     await writeAsync(s, chunk.subarray(0, cut))
@@ -255,6 +334,9 @@ t.test('check 9: chunked POST is de-chunked; Expect: 100-continue does not stall
   tt.equal((await get.response(1)).status, 200, 'first request in the chunked body answered')
   tt.equal((await get.response(2)).status, 200, 'second request in the chunked body answered')
   const reply = post.received.toString('latin1')
-  tt.ok(reply === '' || reply === 'HTTP/1.1 100 Continue\r\n\r\n', `POST got at most an interim 100 (${JSON.stringify(reply)})`)
+  tt.ok(
+    reply === '' || reply === 'HTTP/1.1 100 Continue\r\n\r\n',
+    `POST got at most an interim 100 (${JSON.stringify(reply)})`
+  )
   get.destroy(); post.destroy()
 })

@@ -12,7 +12,9 @@ import { connect, destroyAllClients, writeAsync } from '../helpers/tunnel-client
 
 const backend = await ScriptedBackend.start(dssScript())
 t.teardown(() => backend.close())
-const gw = await startTestGateway(t, [backend], { limits: { httpHeadBytes: 1024, httpHeaders: 10, headerTimeoutMs: 600 } })
+const gw = await startTestGateway(t, [backend], {
+  limits: { httpHeadBytes: 1024, httpHeaders: 10, headerTimeoutMs: 600 }
+})
 t.afterEach(() => { destroyAllClients() })
 
 const ok = 'GET /healthz HTTP/1.1\r\nHost: gw.test\r\n\r\n'
@@ -22,7 +24,10 @@ async function twoRequests (second: string, waitMs = 0): Promise<{ text: string,
   const s: net.Socket = await connect(gw.port)
   let text = ''
   s.on('data', (d: Buffer) => { text += d.toString('latin1') })
-  const closed = new Promise<boolean>(resolve => { s.once('close', () => resolve(true)); setTimeout(() => resolve(false), 5000) })
+  const closed = new Promise<boolean>(resolve => {
+    s.once('close', () => resolve(true))
+    setTimeout(() => resolve(false), 5000)
+  })
   await writeAsync(s, ok)
   for (let i = 0; i < 50 && !text.includes('"ok"'); i++) await new Promise(resolve => setTimeout(resolve, 20))
   await writeAsync(s, second)
@@ -38,8 +43,16 @@ t.test('a later request head over limits.httpHeadBytes: 431, counted, closed', a
   t.match(r.text, /^HTTP\/1\.1 200 OK\r\n/, 'the first request is answered')
   t.match(r.text, /HTTP\/1\.0 431 Request Header Fields Too Large\r\n/, 'the second gets 431')
   t.ok(r.closed, 'and the connection is closed')
-  t.equal(await metric(gw, 'tunnelgate_limit_hits_total', { limit: 'limits.httpHeadBytes' }), before + 1, 'limit hit counted')
-  t.equal(await metric(gw, 'tunnelgate_errors_total', { code: 'TG_ERR_HTTP_HEAD_TOO_LARGE' }), errs + 1, 'error counted')
+  t.equal(
+    await metric(gw, 'tunnelgate_limit_hits_total', { limit: 'limits.httpHeadBytes' }),
+    before + 1,
+    'limit hit counted'
+  )
+  t.equal(
+    await metric(gw, 'tunnelgate_errors_total', { code: 'TG_ERR_HTTP_HEAD_TOO_LARGE' }),
+    errs + 1,
+    'error counted'
+  )
 })
 
 t.test('a later request with more header lines than limits.httpHeaders: 431, counted, closed', async t => {
@@ -50,7 +63,11 @@ t.test('a later request with more header lines than limits.httpHeaders: 431, cou
   t.match(r.text, /HTTP\/1\.1 431 Request Header Fields Too Large\r\n/, 'the second gets 431')
   t.match(r.text, /TG_ERR_HTTP_HEAD_TOO_LARGE/, 'with the error code in the body')
   t.ok(r.closed, 'and the connection is closed')
-  t.equal(await metric(gw, 'tunnelgate_limit_hits_total', { limit: 'limits.httpHeaders' }), before + 1, 'limit hit counted')
+  t.equal(
+    await metric(gw, 'tunnelgate_limit_hits_total', { limit: 'limits.httpHeaders' }),
+    before + 1,
+    'limit hit counted'
+  )
   // Exactly at the limit is fine.
   const atLimit = Array.from({ length: 8 }, (_, i) => `X-H${i}: ${i}\r\n`).join('')
   const fine = await twoRequests(`GET /healthz HTTP/1.1\r\nHost: gw.test\r\n${atLimit}Connection: close\r\n\r\n`)
@@ -63,7 +80,11 @@ t.test('a later request head not finished within limits.headerTimeoutMs: 408, co
   t.match(r.text, /^HTTP\/1\.1 200 OK\r\n/, 'the first request is answered')
   t.match(r.text, /HTTP\/1\.0 408 Request Timeout\r\n/, 'the unfinished second head gets 408')
   t.ok(r.closed, 'and the connection is closed')
-  t.equal(await metric(gw, 'tunnelgate_limit_hits_total', { limit: 'limits.headerTimeoutMs' }), before + 1, 'limit hit counted')
+  t.equal(
+    await metric(gw, 'tunnelgate_limit_hits_total', { limit: 'limits.headerTimeoutMs' }),
+    before + 1,
+    'limit hit counted'
+  )
 })
 
 t.test('the first head (read by the front door) counts the same limit hits', async t => {
@@ -78,10 +99,21 @@ t.test('the first head (read by the front door) counts the same limit hits', asy
     return text
   }
   const bytes = await hits('limits.httpHeadBytes')
-  t.match(await send(`GET /healthz HTTP/1.1\r\nHost: gw.test\r\nX-Big: ${'a'.repeat(2000)}\r\n\r\n`), /^HTTP\/1\.0 431 /, 'too large: 431')
+  t.match(
+    await send(`GET /healthz HTTP/1.1\r\nHost: gw.test\r\nX-Big: ${'a'.repeat(2000)}\r\n\r\n`),
+    /^HTTP\/1\.0 431 /,
+    'too large: 431'
+  )
   t.equal(await hits('limits.httpHeadBytes'), bytes + 1, 'limits.httpHeadBytes hit counted')
   const lines = await hits('limits.httpHeaders')
-  t.match(await send(`GET /healthz HTTP/1.1\r\nHost: gw.test\r\n${Array.from({ length: 12 }, (_, i) => `X-H${i}: ${i}\r\n`).join('')}\r\n`), /^HTTP\/1\.0 431 /, 'too many lines: 431')
+  t.match(
+    await send(
+      `GET /healthz HTTP/1.1\r\nHost: gw.test\r\n${
+        Array.from({ length: 12 }, (_, i) => `X-H${i}: ${i}\r\n`).join('')}\r\n`
+    ),
+    /^HTTP\/1\.0 431 /,
+    'too many lines: 431'
+  )
   t.equal(await hits('limits.httpHeaders'), lines + 1, 'limits.httpHeaders hit counted')
   const slow = await hits('limits.headerTimeoutMs')
   t.equal(await send('GET /healthz HTTP/1.1\r\nHost: gw'), '', 'an unfinished first head: closed without a reply')

@@ -58,14 +58,31 @@ const configOf = (sdp: string): string | undefined => /config=([0-9a-fA-F]+)/.ex
 t.test('the origin itself and an HTTP tunnel viewer of the live path see the 5-byte AAC config', async tt => {
   const d0 = await plainDescribe(origin.port, '/live/demo')
   tt.equal(d0.status, 200)
-  tt.equal(configOf(d0.body.toString('latin1')), '119056e500', 'the origin announces the 5-byte config (FFmpeg-made AAC)')
+  tt.equal(
+    configOf(d0.body.toString('latin1')),
+    '119056e500',
+    'the origin announces the 5-byte config (FFmpeg-made AAC)'
+  )
   const c = await TunnelClient.player(gw.port, '/live/demo')
   tt.teardown(() => c.close())
-  const d = await c.request('DESCRIBE', `rtsp://127.0.0.1:${gw.port}/live/demo`, { Accept: 'application/sdp' }, { timeoutMs: 8000 })
+  const d = await c.request(
+    'DESCRIBE',
+    `rtsp://127.0.0.1:${gw.port}/live/demo`,
+    { Accept: 'application/sdp' },
+    { timeoutMs: 8000 }
+  )
   tt.equal(d.status, 200)
   tt.match(d.body.toString('latin1'), /a=range:npt=now-/, 'live SDP')
-  tt.equal(await metric(gw, 'tunnelgate_live_viewers', { path: '/live/demo' }), 1, 'answered by the live fan-out (one live viewer)')
-  tt.equal(configOf(d.body.toString('latin1')), '119056e500', 'an RTSP-over-HTTP viewer gets the config as the origin sent it')
+  tt.equal(
+    await metric(gw, 'tunnelgate_live_viewers', { path: '/live/demo' }),
+    1,
+    'answered by the live fan-out (one live viewer)'
+  )
+  tt.equal(
+    configOf(d.body.toString('latin1')),
+    '119056e500',
+    'an RTSP-over-HTTP viewer gets the config as the origin sent it'
+  )
   c.close()
   await waitFor(() => metric(gw, 'tunnelgate_live_viewers', { path: '/live/demo' }), n => n === 0, 8000)
 })
@@ -78,19 +95,34 @@ t.test('a WebSocket viewer of a live: true path gets config=1190 and plays', asy
   tt.equal(d.status, 200, 'DESCRIBE 200')
   const sdp = d.body.toString('latin1')
   tt.match(sdp, /a=range:npt=now-/, 'live SDP')
-  tt.equal(await metric(gw, 'tunnelgate_live_viewers', { path: '/live/demo' }), 1, 'served by src/live/ (tunnelgate_live_viewers 1)')
+  tt.equal(
+    await metric(gw, 'tunnelgate_live_viewers', { path: '/live/demo' }),
+    1,
+    'served by src/live/ (tunnelgate_live_viewers 1)'
+  )
   tt.equal(await metric(gw, 'tunnelgate_live_upstreams', { path: '/live/demo' }), 1, 'one upstream session')
-  tt.match(audioFmtp(sdp), /^a=fmtp:\d+ streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;config=1190$/, 'AAC config reduced to its 2-byte core, other parameters kept')
+  tt.match(
+    audioFmtp(sdp),
+    /^a=fmtp:\d+ streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;config=1190$/,
+    'AAC config reduced to its 2-byte core, other parameters kept'
+  )
   tt.equal(Number(d.header('Content-Length')), d.body.length, 'Content-Length = the reduced body')
   tt.equal(d.message.length, d.raw.length, 'the DESCRIBE reply is alone in its message')
   tt.equal((await ws.request('PLAY', url)).status, 200, 'PLAY 200')
   await waitFor(() => ws.frameCount(0) >= 25 && ws.frameCount(2) >= 10, ok => ok, 10_000)
-  tt.ok(ws.frameCount(0) >= 25 && ws.frameCount(2) >= 10, `video ${ws.frameCount(0)} and audio ${ws.frameCount(2)} RTP packets through the live fan-out`)
+  tt.ok(
+    ws.frameCount(0) >= 25 && ws.frameCount(2) >= 10,
+    `video ${ws.frameCount(0)} and audio ${ws.frameCount(2)} RTP packets through the live fan-out`
+  )
 
   const ws2 = await WsRtspClient.open(gw.port)
   tt.teardown(() => ws2.ws.terminate())
   const d2 = await ws2.setup(url)
-  tt.equal(configOf(d2.body.toString('latin1')), '1190', 'a second WebSocket viewer joining the running path: config=1190 too')
+  tt.equal(
+    configOf(d2.body.toString('latin1')),
+    '1190',
+    'a second WebSocket viewer joining the running path: config=1190 too'
+  )
   tt.equal(await metric(gw, 'tunnelgate_live_viewers', { path: '/live/demo' }), 2, 'two live viewers')
   tt.same(ws.badMessages, [], 'every message was one whole response or whole $ frames')
   tt.same(ws2.badMessages, [])

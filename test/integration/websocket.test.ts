@@ -51,14 +51,21 @@ t.test('VOD /demo: play, pause, seek, teardown over WebSocket', async tt => {
   const d = await c.setup(url)
   tt.equal(d.status, 200, 'DESCRIBE 200')
   const sdp = d.body.toString('latin1')
-  tt.match(sdp, /a=fmtp:\d+ packetization-mode=1;profile-level-id=[0-9a-f]{6};sprop-parameter-sets=[A-Za-z0-9+/=]+,[A-Za-z0-9+/=]+/, 'SDP has profile-level-id and sprop-parameter-sets')
+  tt.match(
+    sdp,
+    /a=fmtp:\d+ packetization-mode=1;profile-level-id=[0-9a-f]{6};sprop-parameter-sets=[A-Za-z0-9+/=]+,[A-Za-z0-9+/=]+/,
+    'SDP has profile-level-id and sprop-parameter-sets'
+  )
   tt.equal(d.message.length, d.raw.length, 'nothing follows the SDP body in its message')
   tt.equal(d.header('Content-Base'), `${url}/`, 'Content-Base rewritten to the gateway')
   tt.notMatch(sdp, new RegExp(`:${origin.port}`), 'no backend address in the SDP')
   const play = await c.request('PLAY', url, { Range: 'npt=0-' })
   tt.equal(play.status, 200, 'PLAY 200')
   await waitFor(() => c.frameCount(0), n => n >= 50, 8000)
-  tt.ok(c.frameCount(0) >= 50 && c.frameCount(2) >= 10, `video ${c.frameCount(0)} and audio ${c.frameCount(2)} RTP packets`)
+  tt.ok(
+    c.frameCount(0) >= 50 && c.frameCount(2) >= 10,
+    `video ${c.frameCount(0)} and audio ${c.frameCount(2)} RTP packets`
+  )
   const pause = await c.request('PAUSE', url)
   tt.equal(pause.status, 200, 'PAUSE 200')
   await new Promise(resolve => setTimeout(resolve, 300))
@@ -67,7 +74,11 @@ t.test('VOD /demo: play, pause, seek, teardown over WebSocket', async tt => {
   tt.equal(c.frameCount(), before, 'no RTP for 1 s while paused')
   const seek = await c.request('PLAY', url, { Range: 'npt=8-' })
   tt.equal(seek.status, 200, 'seek PLAY 200')
-  tt.match(seek.header('Range') ?? '', /^npt=[78]\.\d+-12\.0+$/, `Range ${seek.header('Range') ?? ''}: playback from about 8 s`)
+  tt.match(
+    seek.header('Range') ?? '',
+    /^npt=[78]\.\d+-12\.0+$/,
+    `Range ${seek.header('Range') ?? ''}: playback from about 8 s`
+  )
   await waitFor(() => c.frameCount(), n => n >= before + 30, 8000)
   tt.ok(c.frameCount() > before, 'RTP flows again after the seek')
   const td = await c.request('TEARDOWN', url)
@@ -76,8 +87,14 @@ t.test('VOD /demo: play, pause, seek, teardown over WebSocket', async tt => {
   c.close()
   tt.equal(await c.closed, 1000, 'closed normally')
   await quiet(tt, gw, origin.port)
-  tt.ok(await metric(gw, 'tunnelgate_tunnels_total', { transport: 'websocket' }) >= 1, 'tunnels_total{transport="websocket"}')
-  tt.ok(await metric(gw, 'tunnelgate_legs_total', { leg: 'websocket', transport: 'websocket' }) >= 1, 'legs_total{leg="websocket"}')
+  tt.ok(
+    await metric(gw, 'tunnelgate_tunnels_total', { transport: 'websocket' }) >= 1,
+    'tunnels_total{transport="websocket"}'
+  )
+  tt.ok(
+    await metric(gw, 'tunnelgate_legs_total', { leg: 'websocket', transport: 'websocket' }) >= 1,
+    'legs_total{leg="websocket"}'
+  )
 })
 
 t.test('live /live/demo plays; closing the WebSocket tears the backend session down', async tt => {
@@ -94,25 +111,40 @@ t.test('live /live/demo plays; closing the WebSocket tears the backend session d
   tt.same(c.badMessages, [])
   c.ws.terminate()
   await quiet(tt, gw, origin.port)
-  const sessions = await waitFor(async () => (await origin.registry.getSingleMetric('tunnelgate_origin_sessions')!.get()).values.reduce((s, x) => s + x.value, 0), n => n === 0, 5000)
+  const sessions = await waitFor(
+    async () =>
+      (await origin.registry.getSingleMetric('tunnelgate_origin_sessions')!.get()).values.reduce(
+        (s, x) => s + x.value,
+        0
+      ),
+    n => n === 0,
+    5000
+  )
   tt.equal(sessions, 0, 'the origin has no session left (TEARDOWN on client loss)')
 })
 
 t.test('server-originated RTSP requests are answered by the gateway, never sent to the WebSocket', async tt => {
   const answered: string[] = []
-  const be = await ScriptedBackend.start(dssScript({
-    before: (req, conn) => {
-      if (req.method === 'PLAY') {
-        conn.respond(req, 200, 'OK', [['Session', '7368154426419384412'], ['Range', 'npt=0-']])
-        conn.send('GET_PARAMETER rtsp://127.0.0.1/x RTSP/1.0\r\nCSeq: 901\r\nSession: 7368154426419384412\r\n\r\n')
-        conn.send('ANNOUNCE rtsp://127.0.0.1/x RTSP/1.0\r\nCSeq: 902\r\n\r\n')
-        conn.send(Buffer.concat([Buffer.from([0x24, 0, 0, 12]), Buffer.alloc(12, 0x80)]))
-        return true
+  const be = await ScriptedBackend.start(
+    dssScript({
+      before: (req, conn) => {
+        if (req.method === 'PLAY') {
+          conn.respond(req, 200, 'OK', [
+            ['Session', '7368154426419384412'],
+            ['Range', 'npt=0-']
+          ])
+          conn.send('GET_PARAMETER rtsp://127.0.0.1/x RTSP/1.0\r\nCSeq: 901\r\nSession: 7368154426419384412\r\n\r\n')
+          conn.send('ANNOUNCE rtsp://127.0.0.1/x RTSP/1.0\r\nCSeq: 902\r\n\r\n')
+          conn.send(Buffer.concat([Buffer.from([0x24, 0, 0, 12]), Buffer.alloc(12, 0x80)]))
+          return true
+        }
+        return false
+      },
+      other: u => {
+        if (u.kind === 'response') answered.push(`${u.status} ${u.headers.find(([k]) => k === 'CSeq')?.[1] ?? ''}`)
       }
-      return false
-    },
-    other: u => { if (u.kind === 'response') answered.push(`${u.status} ${u.headers.find(([k]) => k === 'CSeq')?.[1] ?? ''}`) }
-  }))
+    })
+  )
   const g = await startTestGateway(tt, [be], { workers: 0 })
   tt.teardown(async () => { await be.close() })
   const c = await WsRtspClient.open(g.port)
@@ -120,10 +152,17 @@ t.test('server-originated RTSP requests are answered by the gateway, never sent 
   await c.setup(url)
   tt.equal((await c.request('PLAY', url)).status, 200)
   await waitFor(() => answered.length, n => n >= 2, 5000)
-  tt.same(answered.sort(), ['200 901', '501 902'], 'backend got 200 for GET_PARAMETER and 501 for ANNOUNCE from the gateway')
+  tt.same(
+    answered.sort(),
+    ['200 901', '501 902'],
+    'backend got 200 for GET_PARAMETER and 501 for ANNOUNCE from the gateway'
+  )
   await waitFor(() => c.frameCount(0), n => n >= 1, 3000)
   tt.same(c.badMessages, [], 'the client saw only responses and frames')
-  tt.notOk(c.messages.some(m => /^(GET_PARAMETER|ANNOUNCE) /.test(m.toString('latin1', 0, 20))), 'no request reached the client')
+  tt.notOk(
+    c.messages.some(m => /^(GET_PARAMETER|ANNOUNCE) /.test(m.toString('latin1', 0, 20))),
+    'no request reached the client'
+  )
   c.close()
   await c.closed
   await quiet(tt, g, be.port)
@@ -134,7 +173,11 @@ t.test('handshake and frame errors are refused with codes and close codes', asyn
   tt.equal(await WsRtspClient.refused(gw.port, { protocol: 'chat' }), 400, 'unsupported subprotocol → 400')
   tt.equal(await WsRtspClient.refused(gw.port, { wsOptions: { protocolVersion: 8 } }), 426, 'version 8 → 426')
   tt.equal(await errorCount(gw, 'TG_ERR_WS_HANDSHAKE'), before + 2, 'TG_ERR_WS_HANDSHAKE counted twice')
-  tt.equal(await WsRtspClient.refused(gw.port, { path: '/other-path' }), 404, 'another path is ordinary HTTP (404 from the web surface)')
+  tt.equal(
+    await WsRtspClient.refused(gw.port, { path: '/other-path' }),
+    404,
+    'another path is ordinary HTTP (404 from the web surface)'
+  )
 
   // A raw client: an unmasked frame after a valid handshake → close 1002.
   const raw = async (payload: Buffer): Promise<Buffer> => {
@@ -142,8 +185,17 @@ t.test('handshake and frame errors are refused with codes and close codes', asyn
     const chunks: Buffer[] = []
     s.on('data', d => chunks.push(d))
     await new Promise(resolve => s.once('connect', resolve))
-    s.write('GET /rtsp-over-websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: binary\r\n\r\n')
-    await waitFor(() => Buffer.concat(chunks).includes('\r\n\r\n'), v => v, 3000, 10)
+    s.write(
+      'GET /rtsp-over-websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+      'Sec-WebSocket-Protocol: binary\r\n\r\n'
+    )
+    await waitFor(
+      () => Buffer.concat(chunks).includes('\r\n\r\n'),
+      v => v,
+      3000,
+      10
+    )
     s.write(payload)
     await new Promise(resolve => s.once('close', resolve))
     const all = Buffer.concat(chunks)
@@ -154,7 +206,8 @@ t.test('handshake and frame errors are refused with codes and close codes', asyn
   tt.same([close1[0], close1.readUInt16BE(2)], [0x88, 1002], 'unmasked frame → close frame 1002')
   tt.equal(await errorCount(gw, 'TG_ERR_WS_PROTOCOL'), e1 + 1, 'TG_ERR_WS_PROTOCOL counted')
   const e2 = await errorCount(gw, 'TG_ERR_WS_TOO_LARGE')
-  const big = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4]) // a 1 MiB message announced, over limits.wsMessageBytes
+  // a 1 MiB message announced, over limits.wsMessageBytes
+  const big = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4])
   const close2 = await raw(big)
   tt.same([close2[0], close2.readUInt16BE(2)], [0x88, 1009], 'oversized message → close frame 1009')
   tt.equal(await errorCount(gw, 'TG_ERR_WS_TOO_LARGE'), e2 + 1, 'TG_ERR_WS_TOO_LARGE counted')
@@ -163,7 +216,11 @@ t.test('handshake and frame errors are refused with codes and close codes', asyn
 
 t.test('tokens bind a WebSocket to one stream path; limits apply; local workers serve WebSockets', async tt => {
   const secret = 'watch-secret-0123456789'
-  const g = await startTestGateway(tt, [`rtsp://127.0.0.1:${origin.port}`], { workers: 0, auth: { tokenSecrets: [secret] }, limits: { maxTunnels: 1 } })
+  const g = await startTestGateway(tt, [`rtsp://127.0.0.1:${origin.port}`], {
+    workers: 0,
+    auth: { tokenSecrets: [secret] },
+    limits: { maxTunnels: 1 }
+  })
   tt.equal(await WsRtspClient.refused(g.port), 401, 'no token → 401')
   tt.equal(await WsRtspClient.refused(g.port, { query: 'token=tg1.1.x.y' }), 401, 'bad token → 401')
   const token = signHmacToken(secret, '/demo', Math.floor(Date.now() / 1000) + 600)
@@ -172,7 +229,11 @@ t.test('tokens bind a WebSocket to one stream path; limits apply; local workers 
   tt.equal(other.status, 403, 'RTSP 403 for a path outside the token')
   tt.equal(establishedTo(origin.port), 0, 'nothing dialled for it')
   tt.equal((await c.setup(`rtsp://127.0.0.1:${g.port}/demo`)).status, 200, 'the token\'s stream plays')
-  tt.equal(await WsRtspClient.refused(g.port, { query: `token=${encodeURIComponent(token)}` }), 503, 'limits.maxTunnels = 1: a second WebSocket gets 503')
+  tt.equal(
+    await WsRtspClient.refused(g.port, { query: `token=${encodeURIComponent(token)}` }),
+    503,
+    'limits.maxTunnels = 1: a second WebSocket gets 503'
+  )
   c.close()
   await c.closed
   await quiet(tt, g, origin.port)
@@ -187,7 +248,15 @@ t.test('tokens bind a WebSocket to one stream path; limits apply; local workers 
   tt.equal(w.relay.activeSessions, 0, 'the portal process holds no session (the worker does)')
   wc.close()
   await wc.closed
-  const m = await waitFor(async () => await w.workers!.metricsText(w.metrics), text => /tunnelgate_tunnels_total\{[^}]*transport="websocket"[^}]*\} 1/.test(text), 5000)
-  tt.match(m, /tunnelgate_tunnels_total\{[^}]*transport="websocket"[^}]*\} 1/, 'worker metrics: one websocket tunnel closed')
+  const m = await waitFor(
+    async () => await w.workers!.metricsText(w.metrics),
+    text => /tunnelgate_tunnels_total\{[^}]*transport="websocket"[^}]*\} 1/.test(text),
+    5000
+  )
+  tt.match(
+    m,
+    /tunnelgate_tunnels_total\{[^}]*transport="websocket"[^}]*\} 1/,
+    'worker metrics: one websocket tunnel closed'
+  )
   await waitFor(() => establishedTo(origin.port), n => n === 0, 5000)
 })

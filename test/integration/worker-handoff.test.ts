@@ -17,7 +17,17 @@ const silent = pino({ level: 'silent' })
 t.test('POST bodies written right after the head survive the hand-off to a worker', async t => {
   const origin = await startOrigin({ port: 0, host: '127.0.0.1', logger: silent })
   t.teardown(() => origin.close())
-  const config = buildConfig([{ port: 0, host: '127.0.0.1', logLevel: 'silent', workers: 2, ops: { port: 0 }, backends: [`rtsp://127.0.0.1:${origin.port}`], limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 } }])
+  const config = buildConfig([
+    {
+      port: 0,
+      host: '127.0.0.1',
+      logLevel: 'silent',
+      workers: 2,
+      ops: { port: 0 },
+      backends: [`rtsp://127.0.0.1:${origin.port}`],
+      limits: { maxTunnelsPerIp: 0, maxUnpairedLegsPerIp: 0 }
+    }
+  ])
   const gw = await startGateway(config, { logger: silent })
   t.teardown(() => gw.close())
   const url = `rtsp://127.0.0.1:${gw.port}/demo`

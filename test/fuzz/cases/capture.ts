@@ -33,7 +33,10 @@ export function captureCase (rng: Rng, corpus: readonly CapturedPair[]): CasePla
   if (rng.chance(0.3)) units = mutateStream(units, rng, rng.pick(corpus).postUnits)
   const bytewise = rng.chance(0.15)
   const getBytes = Buffer.concat([serialize(getHead), pair.getUpstream])
-  const get = conn(rng, split(bytewise && rng.chance(0.5) ? mutateBytes(getBytes, rng) : getBytes, rng), { from, holdMs: rng.int(800, 3500) })
+  const get = conn(rng, split(bytewise && rng.chance(0.5) ? mutateBytes(getBytes, rng) : getBytes, rng), {
+    from,
+    holdMs: rng.int(800, 3500)
+  })
   const postChunks = [...split(serialize(postHead), rng), ...streamChunks(rng, units, 'base64')]
   if (bytewise) {
     const i = rng.int(0, postChunks.length - 1)

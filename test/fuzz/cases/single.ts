@@ -25,14 +25,21 @@ function anyHead (rng: Rng): TextMessage {
 
 export function headCase (rng: Rng): CasePlan {
   const head = serialize(anyHead(rng))
-  const after = rng.weighted<() => Buffer>([[60, () => Buffer.alloc(0)], [20, () => rng.bytes(rng.small(1, 2000))], [10, () => serialize(webHead(rng))], [10, () => Buffer.from(Buffer.from('OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n').toString('base64'))]])()
+  const after = rng.weighted<() => Buffer>([
+    [60, () => Buffer.alloc(0)],
+    [20, () => rng.bytes(rng.small(1, 2000))],
+    [10, () => serialize(webHead(rng))],
+    [10, () => Buffer.from(Buffer.from('OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n').toString('base64'))]
+  ])()
   const chunks = split(head, rng)
   if (after.length > 0) chunks.push({ waitMs: rng.chance(0.5) ? 0 : rng.int(1, 300), bytes: after })
   return { kind: 'head', conns: [conn(rng, chunks)] }
 }
 
 export function rtspCase (rng: Rng): CasePlan {
-  const units: StreamUnit[] = rng.chance(0.8) ? dialogue(rng) : Array.from({ length: rng.int(1, 4) }, (_, i) => rtspRequest(rng, undefined, i + 1))
+  const units: StreamUnit[] = rng.chance(0.8)
+    ? dialogue(rng)
+    : Array.from({ length: rng.int(1, 4) }, (_, i) => rtspRequest(rng, undefined, i + 1))
   for (let n = rng.small(0, 4); n > 0; n--) units.splice(rng.int(1, units.length), 0, interleaved(rng))
   const chunks = streamChunks(rng, units, 'text')
   return { kind: 'rtsp', conns: [conn(rng, chunks, { holdMs: rng.int(200, 3000) })] }
@@ -63,7 +70,17 @@ export function bytesCase (rng: Rng): CasePlan {
     [40, () => mutateBytes(serialize(anyHead(rng)), rng, 6)],
     [25, () => rng.bytes(rng.small(1, 4096))],
     [15, () => mutateBytes(serialize(rtspRequest(rng, undefined, 1)), rng, 4)],
-    [10, () => Buffer.concat([Buffer.from(rng.pick(['GET ', 'POST ', 'OPTIONS ', 'G', '\x16\x03\x01', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', '$']), 'latin1'), rng.bytes(rng.small(0, 512))])],
+    [
+      10,
+      () =>
+        Buffer.concat([
+          Buffer.from(
+            rng.pick(['GET ', 'POST ', 'OPTIONS ', 'G', '\x16\x03\x01', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', '$']),
+            'latin1'
+          ),
+          rng.bytes(rng.small(0, 512))
+        ])
+    ],
     [10, () => interleaved(rng)]
   ])()
   return { kind: 'bytes', conns: [conn(rng, split(bytes, rng))] }

@@ -10,7 +10,10 @@ import { isMessage, unitBytes, type StreamUnit } from '../message.js'
 import { split, pause, type Chunk, type Encoding } from '../plan.js'
 
 function noise (rng: Rng): Buffer {
-  return Buffer.from(rng.pick(['\r\n', '\x00', ' ', '\t', '!!!', '=', '==', '%%%', '\xff\xfe', 'A', 'AB', 'ABC', '====']), 'latin1')
+  return Buffer.from(
+    rng.pick(['\r\n', '\x00', ' ', '\t', '!!!', '=', '==', '%%%', '\xff\xfe', 'A', 'AB', 'ABC', '====']),
+    'latin1'
+  )
 }
 
 export function streamChunks (rng: Rng, units: readonly StreamUnit[], encode: Encoding, waitReplies = true): Chunk[] {
@@ -22,7 +25,12 @@ export function streamChunks (rng: Rng, units: readonly StreamUnit[], encode: En
     if (isMessage(u)) requests++
     const pieces = rng.chance(0.7) ? [bytes] : split(bytes, rng).map(c => c.bytes)
     pieces.forEach((p, i) => {
-      out.push({ waitMs: i === 0 && replies === undefined ? pause(rng) : 0, bytes: p, encode, ...(i === 0 && replies !== undefined ? { replies } : {}) })
+      out.push({
+        waitMs: i === 0 && replies === undefined ? pause(rng) : 0,
+        bytes: p,
+        encode,
+        ...(i === 0 && replies !== undefined ? { replies } : {})
+      })
     })
     if (encode === 'base64' && rng.chance(0.05)) out.push({ waitMs: 0, bytes: noise(rng) })
   }

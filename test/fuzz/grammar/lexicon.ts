@@ -7,7 +7,15 @@
 import type { Rng } from '../prng.js'
 
 /** Bytes that may stray in front of a line terminator, the usual mistakes first. */
-const STRAY: ReadonlyArray<readonly [number, string]> = [[3, '\r'], [2, ' '], [1, '\t'], [1, '\x00'], [1, '\x0b'], [1, '\x0c'], [1, '\n']]
+const STRAY: ReadonlyArray<readonly [number, string]> = [
+  [3, '\r'],
+  [2, ' '],
+  [1, '\t'],
+  [1, '\x00'],
+  [1, '\x0b'],
+  [1, '\x0c'],
+  [1, '\n']
+]
 const TERMINATORS = ['\r\n', '\n', '\r']
 
 export function lineEnd (rng: Rng, oddness = 0.15): string {
@@ -66,6 +74,19 @@ export function cookie (rng: Rng): string {
 
 /** Stream paths the gateway serves (or almost does). */
 export function streamPath (rng: Rng): string {
-  return rng.weighted([[30, '/demo'], [30, '/live/demo'], [4, '/'], [4, '/nothing'], [3, '/live/nothing'], [3, '/demo/trackID=1'],
-    [2, '/live/demo/trackID=2'], [2, '/live/'], [2, '/live'], [1, '/DEMO'], [1, '/demo/'], [1, '/live//demo'], [1, '']])
+  return rng.weighted([
+    [30, '/demo'],
+    [30, '/live/demo'],
+    [4, '/'],
+    [4, '/nothing'],
+    [3, '/live/nothing'],
+    [3, '/demo/trackID=1'],
+    [2, '/live/demo/trackID=2'],
+    [2, '/live/'],
+    [2, '/live'],
+    [1, '/DEMO'],
+    [1, '/demo/'],
+    [1, '/live//demo'],
+    [1, '']
+  ])
 }

@@ -9,8 +9,19 @@ import type { Rng } from '../prng.js'
 import { streamPath } from './lexicon.js'
 
 function scheme (rng: Rng): string {
-  return rng.weighted([[70, 'rtsp://'], [3, 'RTSP://'], [2, 'rtsps://'], [3, 'rtspt://'], [2, 'rtsph://'], [2, 'rtspu://'],
-    [2, 'http://'], [1, 'rtsp:/'], [1, 'rtsp:'], [1, '//'], [1, 'rtsp:///']])
+  return rng.weighted([
+    [70, 'rtsp://'],
+    [3, 'RTSP://'],
+    [2, 'rtsps://'],
+    [3, 'rtspt://'],
+    [2, 'rtsph://'],
+    [2, 'rtspu://'],
+    [2, 'http://'],
+    [1, 'rtsp:/'],
+    [1, 'rtsp:'],
+    [1, '//'],
+    [1, 'rtsp:///']
+  ])
 }
 
 function userinfo (rng: Rng): string {
@@ -19,7 +30,16 @@ function userinfo (rng: Rng): string {
 }
 
 function ipv6 (rng: Rng): string {
-  const body = rng.pick(['::1', 'fe80::1%25lo', '::ffff:127.0.0.1', '2001:db8::5', '::', 'v1.x', '1:2:3:4:5:6:7:8:9', 'zz::1'])
+  const body = rng.pick([
+    '::1',
+    'fe80::1%25lo',
+    '::ffff:127.0.0.1',
+    '2001:db8::5',
+    '::',
+    'v1.x',
+    '1:2:3:4:5:6:7:8:9',
+    'zz::1'
+  ])
   return rng.weighted([[8, `[${body}]`], [1, `[${body}`], [1, `${body}]`], [1, body], [1, `[[${body}]]`]])
 }
 
@@ -58,7 +78,9 @@ function path (rng: Rng): string {
   if (rng.chance(0.08)) p = p.replace(/^\/?/, rng.pick(['/./', '/../', '//', '/%2e%2e/', '/%2F', '/a/../']))
   if (rng.chance(0.04)) p = p.replace(/[a-z]/, c => `%${c.charCodeAt(0).toString(16)}`)
   if (rng.chance(0.03)) p += rng.pick(['%00', '%', '%zz', '%ff', '\\..\\'])
-  if (rng.chance(0.08)) p += rng.pick(['?token=x', '?a=1&b', '?', '#frag', '?sessioncookie=abc', '?token=tg1.1.L2RlbW8.AAAA'])
+  if (rng.chance(0.08)) {
+    p += rng.pick(['?token=x', '?a=1&b', '?', '#frag', '?sessioncookie=abc', '?token=tg1.1.L2RlbW8.AAAA'])
+  }
   return p
 }
 
