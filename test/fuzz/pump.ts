@@ -52,9 +52,10 @@ export class Pump {
       this.stats.cases++
       this.stats.conns += r.conns.length
       bump(this.stats.kinds, plan.kind.replace(/-.*/, ''))
-      for (
-        const c of r.conns
-      ) bump(this.stats.answers, c.firstLine === '' ? '(nothing)' : c.firstLine.split(' ').slice(0, 2).join(' ').slice(0, 24))
+      for (const c of r.conns) {
+        const answer = c.firstLine === '' ? '(nothing)' : c.firstLine.split(' ').slice(0, 2).join(' ').slice(0, 24)
+        bump(this.stats.answers, answer)
+      }
     }, () => {}).finally(() => {
       rec.endedAt = Date.now()
       this.#inFlight -= plan.conns.length

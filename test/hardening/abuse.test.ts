@@ -45,7 +45,9 @@ function exchange (port: number, local: string, data: string | Buffer, waitMs: n
 
 async function inBatches<T> (n: number, batch: number, fn: (i: number) => Promise<T>): Promise<T[]> {
   const out: T[] = []
-  for (let i = 0; i < n; i += batch) out.push(...await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, j) => fn(i + j))))
+  for (let i = 0; i < n; i += batch) {
+    out.push(...await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, j) => fn(i + j))))
+  }
   return out
 }
 
@@ -54,7 +56,11 @@ async function metricsText (port: number): Promise<string> {
 }
 function metricValue (text: string, name: string, label = ''): number {
   let sum = 0
-  for (const line of text.split('\n')) if (line.startsWith(name) && line.includes(label) && !line.startsWith('#')) sum += Number(line.slice(line.lastIndexOf(' ') + 1))
+  for (const line of text.split('\n')) {
+    if (line.startsWith(name) && line.includes(label) && !line.startsWith('#')) {
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1))
+    }
+  }
   return sum
 }
 

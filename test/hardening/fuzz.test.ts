@@ -34,7 +34,9 @@ t.teardown(() => { process.off('uncaughtException', onUncaught); process.off('un
 /** Client→server byte streams of every captured leg (GET and POST heads + bodies). */
 const corpus: Buffer[] = []
 for (const f of readdirSync(DIR).filter(n => n.endsWith('.pcap'))) {
-  for (const c of loadTcpConnections(DIR + f)) if (c.clientToServer.length > 0) corpus.push(c.clientToServer.subarray(0, 64 * 1024))
+  for (const c of loadTcpConnections(DIR + f)) {
+    if (c.clientToServer.length > 0) corpus.push(c.clientToServer.subarray(0, 64 * 1024))
+  }
 }
 
 /** Replace the captured cookie with a fresh one so a mutated pair forms its own tunnel. */

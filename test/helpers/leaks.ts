@@ -166,9 +166,9 @@ export async function childLeakSnapshot (gw: ChildGateway): Promise<ChildLeakSna
   }
   const m = await getClose(gw.opsPort, '/metrics', gw.token)
   let tunnels = 0
-  for (
-    const line of m.body.split('\n')
-  ) if (/^tunnelgate_tunnels_active(\{| )/.test(line)) tunnels += Number(line.slice(line.lastIndexOf(' ') + 1))
+  for (const line of m.body.split('\n')) {
+    if (/^tunnelgate_tunnels_active(\{| )/.test(line)) tunnels += Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
   return { processes, tunnels }
 }
 
@@ -179,9 +179,9 @@ function childDiff (before: ChildLeakSnapshot, now: ChildLeakSnapshot): string[]
     const n = now.processes.find(p => p.id === b.id)
     if (n === undefined) { out.push(`${b.id}: gone`); continue }
     if (n.pid !== b.pid) { out.push(`${b.id}: pid ${b.pid} -> ${n.pid} (restarted)`); continue }
-    for (
-      const k of ['fds', 'procFds', 'timers', 'sockets'] as const
-    ) if (n[k] > b[k]) out.push(`${b.id} (pid ${b.pid}): ${k} ${b[k]} -> ${n[k]}`)
+    for (const k of ['fds', 'procFds', 'timers', 'sockets'] as const) {
+      if (n[k] > b[k]) out.push(`${b.id} (pid ${b.pid}): ${k} ${b[k]} -> ${n[k]}`)
+    }
     if (b.allTimers !== undefined && n.allTimers !== undefined && n.allTimers > b.allTimers) {
       out.push(`${b.id} (pid ${b.pid}): allTimers ${b.allTimers} -> ${n.allTimers}`)
     }

@@ -549,9 +549,9 @@ export async function playPlainRtsp (
   const demux = new RtspDemuxer()
   const units: RtspUnit[] = []
   socket.on('data', (c: Buffer) => {
-    for (
-      const u of demux.push(c)
-    ) units.push(u.kind === 'frame' ? { ...u, raw: Buffer.from(u.raw), payload: Buffer.from(u.payload) } : u)
+    for (const u of demux.push(c)) {
+      units.push(u.kind === 'frame' ? { ...u, raw: Buffer.from(u.raw), payload: Buffer.from(u.payload) } : u)
+    }
   })
   const ask = async (method: string, uri: string, cseq: number, headers: Header[] = []): Promise<RtspUnit> => {
     socket.write(rtspRequest(method, uri, cseq, headers))

@@ -193,9 +193,9 @@ t.test('a backend granting a new Session id per reply: closed at limits.sessions
   const gw = await startTestGateway(t, [backend], { limits: { sessionsPerTunnel: 8 } })
   const c = await TunnelClient.open(gw.port)
   const statuses: number[] = []
-  for (
-    let i = 0; i < 12 && !c.get.closed; i++
-  ) statuses.push((await c.request('OPTIONS', c.url).catch(() => ({ status: 0 }))).status)
+  for (let i = 0; i < 12 && !c.get.closed; i++) {
+    statuses.push((await c.request('OPTIONS', c.url).catch(() => ({ status: 0 }))).status)
+  }
   t.same(statuses.slice(0, 8), Array(8).fill(200), 'the first 8 ids are kept')
   t.equal(statuses[8], 502, 'the 9th new id: RTSP 502')
   await c.get.waitClosed(5000, 'the tunnel closed')

@@ -105,9 +105,9 @@ t.test('limits, drain and health probes', async t => {
       'probe failure counted'
     )
     const before = await choices(gw, 'o2')
-    for (
-      let i = 0; i < 3; i++
-    ) t.equal((await playing(t, gw.port, '/clip')).status, 200, `session ${i + 1} plays while o1 is down`)
+    for (let i = 0; i < 3; i++) {
+      t.equal((await playing(t, gw.port, '/clip')).status, 200, `session ${i + 1} plays while o1 is down`)
+    }
     t.equal(await choices(gw, 'o2') - before, 3, 'all three went to o2')
     t.equal(
       await metricValue(gw, 'tunnelgate_backend_connect_failures_total', { backend: 'o1' }),

@@ -284,9 +284,9 @@ t.test(
     await injected(t, gw, 'session-backend-drain', 'v-drain', async () => {
       const v = await victimTunnel(gw.port, 'v-drain', '/slowread')
       await v.send('DESCRIBE', url('/slowread'))
-      for (
-        let i = 0; i < 150 && !reached.has('session-backend-drain'); i++
-      ) await v.post!.send(frame(1, patternBytes(60_000, i)))
+      for (let i = 0; i < 150 && !reached.has('session-backend-drain'); i++) {
+        await v.post!.send(frame(1, patternBytes(60_000, i)))
+      }
       await v.get.waitClosed(5000)
     })
     await injected(t, gw, 'session-stall-timer', 'v-stall', async () => {

@@ -225,9 +225,9 @@ t.test('check 18: gateway-originated replies are never inserted inside a $ frame
     await pause(1)
   }
   await waitFor(() => tc.get.frames().length >= before + frames.length, 'all streamed frames', 5000)
-  for (
-    const c of gatewayAnswered
-  ) tt.ok([461, 551].includes((await tc.get.response(c)).status), `gateway reply CSeq ${c} intact`)
+  for (const c of gatewayAnswered) {
+    tt.ok([461, 551].includes((await tc.get.response(c)).status), `gateway reply CSeq ${c} intact`)
+  }
   const got = tc.get.frames().slice(before)
   tt.ok(
     got.length === frames.length && got.every((f, i) => f.raw.equals(frames[i]!)),

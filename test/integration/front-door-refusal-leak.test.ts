@@ -56,9 +56,9 @@ async function check (
   const [before] = await sampleWindow(gateway)
   for (const c of cases) for (let i = 0; i < times; i++) t.match(await refused(stack.port, c.head, AFTER), c.status, `${c.what}, then more bytes: refused`)
   let [now] = await sampleWindow(gateway)
-  for (
-    const deadline = Date.now() + 5000; now!.fds > before!.fds && Date.now() < deadline;
-  ) [now] = await sampleWindow(gateway)
+  for (const deadline = Date.now() + 5000; now!.fds > before!.fds && Date.now() < deadline;) {
+    [now] = await sampleWindow(gateway)
+  }
   t.ok(
     now!.fds <= before!.fds,
     `descriptors back at the baseline: ${before!.fds} -> ${now!.fds}; held: ${

@@ -198,9 +198,9 @@ t.test(
       auth: { tokenSecrets: [SECRET] },
       cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 }
     })
-    for (
-      let i = 0; i < 100 && (await fetch(`http://127.0.0.1:${portal.port}/readyz`)).status !== 200; i++
-    ) await new Promise(resolve => setTimeout(resolve, 100))
+    for (let i = 0; i < 100 && (await fetch(`http://127.0.0.1:${portal.port}/readyz`)).status !== 200; i++) {
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
     const c = await TunnelClient.open(portal.port, {
       cookie: newCookie(),
       path: `/live/cam1?token=${encodeURIComponent(signHmacToken(SECRET, '/live/cam1', now() + 60))}`,
@@ -446,9 +446,9 @@ t.test(
       auth: { tokenSecrets: [SECRET] },
       cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 }
     })
-    for (
-      let i = 0; i < 100 && (await fetch(`http://127.0.0.1:${portal.port}/readyz`)).status !== 200; i++
-    ) await new Promise(resolve => setTimeout(resolve, 100))
+    for (let i = 0; i < 100 && (await fetch(`http://127.0.0.1:${portal.port}/readyz`)).status !== 200; i++) {
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
     const ff = await runPeer(
       'ffmpeg',
       [

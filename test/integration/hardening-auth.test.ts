@@ -75,9 +75,9 @@ t.test(
     })
     const before = await leakSnapshot(gw)
     const attacker = '127.0.0.21'
-    for (
-      let i = 0; i < 3; i++
-    ) t.equal(status(await ask(gw.port, attacker, tunnelGet(basic('alice', `guess-${i}`)))), 401, `guess ${i}: 401`)
+    for (let i = 0; i < 3; i++) {
+      t.equal(status(await ask(gw.port, attacker, tunnelGet(basic('alice', `guess-${i}`)))), 401, `guess ${i}: 401`)
+    }
     t.equal(await checks(gw), 3, 'three scrypt runs')
     const refused = await ask(gw.port, attacker, tunnelGet(basic('alice', 'guess-3')))
     t.match(refused, /^HTTP\/1\.0 429 Too Many Requests\r\n/, 'tunnel GET: 429')
@@ -161,9 +161,9 @@ t.test('per user: guesses from many addresses back the user off for new addresse
     200,
     'bob signs in from his address'
   )
-  for (
-    let i = 0; i < 6; i++
-  ) t.equal(status(await ask(gw.port, `127.0.0.${31 + (i % 3)}`, tunnelGet(basic('bob', `guess-${i}`)))), 401)
+  for (let i = 0; i < 6; i++) {
+    t.equal(status(await ask(gw.port, `127.0.0.${31 + (i % 3)}`, tunnelGet(basic('bob', `guess-${i}`)))), 401)
+  }
   const runs = await checks(gw)
   t.equal(
     status(await ask(gw.port, '127.0.0.40', tunnelGet(basic('bob', 'bob-pw')))),
@@ -268,9 +268,9 @@ t.test('a portal hands a Basic-authenticated leg to a relay node with its bytes 
     auth: { basic: users },
     cluster: { relays: [`127.0.0.1:${relay.port}`], probeIntervalMs: 200, connectTimeoutMs: 1000 }
   })
-  for (
-    let i = 0; i < 100 && (await fetch(`http://127.0.0.1:${portal.port}/readyz`)).status !== 200; i++
-  ) await new Promise(resolve => setTimeout(resolve, 100))
+  for (let i = 0; i < 100 && (await fetch(`http://127.0.0.1:${portal.port}/readyz`)).status !== 200; i++) {
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
   const c = await TunnelClient.open(portal.port, {
     cookie: newCookie(),
     getHeaders: [

@@ -147,9 +147,9 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
       tcp: [...origins.map(o => `${o.ip}:554`), ...relays.map(r => `${r.ip}:8081`)],
       timeoutMs: 20_000
     })
-    for (
-      const p of portals
-    ) startNode(p, ['portal', '--port', '80', '--host', '0.0.0.0', ...relays.flatMap(r => ['--relay', `${r.ip}:8081`])])
+    for (const p of portals) {
+      startNode(p, ['portal', '--port', '80', '--host', '0.0.0.0', ...relays.flatMap(r => ['--relay', `${r.ip}:8081`])])
+    }
     await script(h('r1'), { mode: 'wait', tcp: portals.map(p => `${p.ip}:80`), timeoutMs: 20_000 })
     for (const p of portals) {
       const up = metricByLabel(await opsMetrics(p), 'tunnelgate_relay_up', 'relay')
@@ -293,9 +293,9 @@ t.test('multi-host: firewall, tunnel through portals, split legs, relay+origin l
       const relay = relays.find(r => r.ip === relayIp)!
       const choices = new Map<string, number>()
       for (const body of bodies.slice(1)) {
-        for (
-          const [b, n] of metricByLabel(body, 'tunnelgate_backend_choices_total', 'backend')
-        ) choices.set(b, (choices.get(b) ?? 0) + n)
+        for (const [b, n] of metricByLabel(body, 'tunnelgate_backend_choices_total', 'backend')) {
+          choices.set(b, (choices.get(b) ?? 0) + n)
+        }
       }
       const top = [...choices.entries()].sort((a, b) => b[1] - a[1])[0]![0]
       const origin = origins.find(o => top.includes(o.ip)) ?? origins[0]!

@@ -22,9 +22,9 @@ function checkShape (t: Test, p: ProcessInfo): void {
   t.ok(Number.isInteger(p.pid) && p.pid! > 0, `${p.id}: pid`)
   t.ok(Number.isInteger(p.fds) && p.fds! > 3, `${p.id}: fds ${p.fds}`)
   const h = p.handles!
-  for (
-    const k of ['timers', 'tcp', 'pipes', 'other'] as const
-  ) t.ok(Number.isInteger(h[k]) && h[k] >= 0, `${p.id}: handles.${k} ${h[k]}`)
+  for (const k of ['timers', 'tcp', 'pipes', 'other'] as const) {
+    t.ok(Number.isInteger(h[k]) && h[k] >= 0, `${p.id}: handles.${k} ${h[k]}`)
+  }
   t.equal(
     Object.values(h.byType).reduce((a, b) => a + b, 0),
     h.timers + h.tcp + h.pipes + h.other,

@@ -96,7 +96,9 @@ t.test('two portals, two relays: /watch/demo at portal A and /watch/live/demo at
   for (const p of portals) forwarded += await metric(p, 'tunnelgate_legs_total', { leg: 'websocket' })
   tt.equal(forwarded, 2, 'each portal forwarded one websocket leg')
   let admitted = 0
-  for (const r of relays) admitted += await metric(r, 'tunnelgate_legs_total', { leg: 'websocket', transport: 'websocket' })
+  for (const r of relays) {
+    admitted += await metric(r, 'tunnelgate_legs_total', { leg: 'websocket', transport: 'websocket' })
+  }
   tt.equal(admitted, 2, 'the relays admitted two websocket legs')
   await ctx.close()
   await backToZero(tt, [...portals, ...relays])

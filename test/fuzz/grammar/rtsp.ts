@@ -169,9 +169,9 @@ export function dialogue (rng: Rng): TextMessage[] {
   const steps: Array<[string, string]> = [['OPTIONS', base], ['DESCRIBE', base], ['SETUP', `${base}/trackID=1`]]
   if (rng.chance(0.4)) steps.push(['SETUP', `${base}/trackID=2`])
   steps.push(['PLAY', base])
-  for (
-    let n = rng.small(0, 3); n > 0; n--
-  ) steps.push([rng.pick(['GET_PARAMETER', 'OPTIONS', 'PAUSE', 'PLAY', 'SET_PARAMETER']), base])
+  for (let n = rng.small(0, 3); n > 0; n--) {
+    steps.push([rng.pick(['GET_PARAMETER', 'OPTIONS', 'PAUSE', 'PLAY', 'SET_PARAMETER']), base])
+  }
   if (rng.chance(0.6)) steps.push(['TEARDOWN', base])
   if (rng.chance(0.3)) steps.splice(0, rng.int(1, 2))
   return steps.map(([method, url], i) => rtspRequest(rng, method, i + 1, url))

@@ -284,7 +284,9 @@ t.test('malformed lines throw a SyntaxError naming the line', async (t) => {
     ['# TYPE a fancy', /unknown metric type 'fancy'/],
     ['# HELP', /needs a metric name/]
   ]
-  for (const [text, re] of bad) t.throws(() => parsePromText(text), { name: 'SyntaxError', message: re }, JSON.stringify(text))
+  for (const [text, re] of bad) {
+    t.throws(() => parsePromText(text), { name: 'SyntaxError', message: re }, JSON.stringify(text))
+  }
 })
 
 t.test('sumBy and valueOf', async (t) => {

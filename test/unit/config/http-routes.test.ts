@@ -63,7 +63,9 @@ t.test('httpRoutes / httpProxy validation', async t => {
     [{ httpProxy: { cookie: 'a b' } }, /httpProxy\.cookie/],
     [{ httpProxy: { nope: 1 } }, /httpProxy\.nope' is not a known setting/]
   ]
-  for (const [layer, re] of bad) t.throws(() => buildConfig([layer as Record<string, unknown>]), re, JSON.stringify(layer))
+  for (const [layer, re] of bad) {
+    t.throws(() => buildConfig([layer as Record<string, unknown>]), re, JSON.stringify(layer))
+  }
 })
 
 t.test('healthPath, rtspBackend and httpProxy.probe* settings', async t => {
@@ -102,5 +104,7 @@ t.test('healthPath, rtspBackend and httpProxy.probe* settings', async t => {
     [{ httpProxy: { probeRise: 0 } }, /httpProxy\.probeRise' must be between 1 and 100/],
     [{ httpProxy: { probeFall: 101 } }, /httpProxy\.probeFall' must be between 1 and 100/]
   ]
-  for (const [layer, re] of bad) t.throws(() => buildConfig([layer as Record<string, unknown>]), re, JSON.stringify(layer))
+  for (const [layer, re] of bad) {
+    t.throws(() => buildConfig([layer as Record<string, unknown>]), re, JSON.stringify(layer))
+  }
 })

@@ -153,7 +153,11 @@ t.test('compose.yml: Grafana provisioned with the Prometheus datasource and the 
     panels: Array<{ datasource: { uid: string }, targets: Array<{ expr: string, datasource: { uid: string } }> }>
   }
   t.ok(dash.panels.length >= 10, `${dash.panels.length} panels`)
-  for (const p of dash.panels) for (const q of [p.datasource, ...p.targets.map(x => x.datasource)]) t.equal(q.uid, ds.datasources[0]!.uid, 'panels use the provisioned datasource')
+  for (const p of dash.panels) {
+    for (const q of [p.datasource, ...p.targets.map(x => x.datasource)]) {
+      t.equal(q.uid, ds.datasources[0]!.uid, 'panels use the provisioned datasource')
+    }
+  }
 })
 
 t.test('Dockerfile: multi-stage, non-root on port 80, runs bin/tunnelgate.js', async (t) => {

@@ -33,7 +33,9 @@ t.test('anything else is a failure', async t => {
     gstOutcome(run({ code: 1, stderr: race, stdout: cut }), 50).buffers],
   [false, 49], 'the same errors one buffer short')
   const other = race +
-    'ERROR: from element /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0: Unauthorized\nAdditional debug info:\n../gst/rtsp/gstrtspsrc.c(6821): gst_rtspsrc_send (): /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0:\nUnauthorized (401)\n'
+    'ERROR: from element /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0: Unauthorized\nAdditional debug info:\n' +
+    '../gst/rtsp/gstrtspsrc.c(6821): gst_rtspsrc_send (): /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0:\n' +
+    'Unauthorized (401)\n'
   t.equal(gstOutcome(run({ code: 1, stderr: other }), 50).played, false, 'another ERROR beside the race')
   const receive = race.replace(/Could not send message\. \(Received end-of-file\)/,
     'Could not receive message. (Timeout while waiting for server response)')

@@ -19,7 +19,9 @@ t.test('no node: no order', async t => {
 })
 
 t.test('all open: the HRW order of the key', async t => {
-  for (const key of ['a', 'cookie-1', 'rtsp:7', 'x'.repeat(40)]) t.same(ids(legOrder(key, nodes())), hrw(key, ['n0', 'n1', 'n2', 'n3']), key)
+  for (const key of ['a', 'cookie-1', 'rtsp:7', 'x'.repeat(40)]) {
+    t.same(ids(legOrder(key, nodes())), hrw(key, ['n0', 'n1', 'n2', 'n3']), key)
+  }
 })
 
 t.test('draining nodes after the open ones, each part in HRW order', async t => {

@@ -198,5 +198,7 @@ t.test('the rate bucket: a burst, then the rate; 0 = unlimited', async t => {
   t.equal(r.take(limits, 10_000), true)
   t.equal(r.take(limits, 10_000), false, 'never more than the burst saved up')
   const off = new RequestRate()
-  for (let i = 0; i < 100; i++) if (!off.take({ rtspRequestsPerSecond: 0, rtspRequestBurst: 0 }, 0)) t.fail('rate 0 limits nothing')
+  for (let i = 0; i < 100; i++) {
+    if (!off.take({ rtspRequestsPerSecond: 0, rtspRequestBurst: 0 }, 0)) t.fail('rate 0 limits nothing')
+  }
 })

@@ -103,7 +103,9 @@ t.test('property: heads built from random line terminators and bytes never throw
   fc.assert(fc.property(fc.oneof(head, mutated), text => {
     const h = parseHttpHead(Buffer.from(text, 'latin1'))
     if (h.state === 'error' && !codes.has(h.code)) return false
-    for (const u of new RtspDemuxer().push(Buffer.from(text, 'latin1'))) if (u.kind === 'error' && !codes.has(u.code)) return false
+    for (const u of new RtspDemuxer().push(Buffer.from(text, 'latin1'))) {
+      if (u.kind === 'error' && !codes.has(u.code)) return false
+    }
     return true
   }), { seed: 19, numRuns: 20000 })
   t.pass('no throw, only known codes')

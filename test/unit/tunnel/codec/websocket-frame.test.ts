@@ -162,7 +162,10 @@ t.test('interop with the ws package: its Sender frames decode, our frames pass i
   const sender = new Sender(fake as never)
   const payloads = [Buffer.alloc(0), Buffer.from('OPTIONS rtsp://gw/demo RTSP/1.0\r\nCSeq: 1\r\n\r\n'),
     Buffer.alloc(200), Buffer.alloc(70_000, 7)]
-  for (const p of payloads) await new Promise<void>(resolve => sender.send(p, { binary: true, mask: true, fin: true, compress: false }, () => resolve()))
+  for (const p of payloads) {
+    const options = { binary: true, mask: true, fin: true, compress: false }
+    await new Promise<void>(resolve => sender.send(p, options, () => resolve()))
+  }
   const d = new WsFrameDecoder({ maxMessageBytes: 1 << 20 })
   const got = messages(d.push(Buffer.concat(chunks)))
   t.same(got, payloads.map(p => p.toString('hex')), "ws's masked frames decode to the same messages")
