@@ -17,14 +17,15 @@
  * `liveLagMs` (late), and tunnels that failed. A step is held with zero lost, late, failed.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
-import { cpus, tmpdir } from 'node:os'
+import { cpus } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cpuSeconds, processTree, sumCpu, sumRss } from './procstat.js'
 import { BenchTunnel, newStats, percentile, pool, resetCounters, type LoadStats } from './load.js'
 import { freePort, GATEWAY_BENCH_CONFIG, hardNofile, NOFILE, stopChild, tunnelgateArgs } from './scenarios.js'
+import { benchTempDir } from './temp-dirs.js'
 
 export const LIVE_NAME = 'viewers per core on one live stream: tunnelgate live fan-out vs gst-rtsp-server shared media'
 
@@ -170,7 +171,7 @@ export async function startGstLive (kbps: number): Promise<Proc & { port: number
 /** tunnelgate all-in-one with every path live, in front of `backendPort`. */
 async function startTunnelgateLive (backendPort: number): Promise<Proc & { port: number, pids: () => number[] }> {
   const port = await freePort()
-  const file = join(mkdtempSync(join(tmpdir(), 'tg-bench-live-')), 'tunnelgate.json')
+  const file = join(benchTempDir('live'), 'tunnelgate.json')
   writeFileSync(file, JSON.stringify({ ...GATEWAY_BENCH_CONFIG, routes: [{ path: '/', backends: [], live: true }] }))
   const { child, output } = spawnLimited(process.execPath, [...tunnelgateArgs(), '--config', file,
     '--port', String(port), '--host', '127.0.0.1', '--ops-port', '0',

@@ -11,12 +11,12 @@
  */
 import { randomBytes } from 'node:crypto'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
-import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { processTree } from './procstat.js'
+import { benchTempDir } from './temp-dirs.js'
 import { tunnelgateBin } from './tunnelgate-bin.js'
 
 export type ScenarioId = 'a' | 'b1' | 'b2' | 'c' | 'd' | 'e' | 'f'
@@ -77,7 +77,7 @@ export function tunnelgateArgs (opts: { gcHook?: boolean } = {}): string[] {
 
 /** A fresh directory for gc-hook.ts reports, and the environment that points a box at it. */
 function gcEnv (env: NodeJS.ProcessEnv): { gcDir: string, env: NodeJS.ProcessEnv } {
-  const gcDir = mkdtempSync(join(tmpdir(), 'tg-bench-gc-'))
+  const gcDir = benchTempDir('gc')
   return { gcDir, env: { ...env, TUNNELGATE_BENCH_GC_DIR: gcDir } }
 }
 
@@ -189,7 +189,7 @@ export const GATEWAY_BENCH_CONFIG = {
 }
 
 function gatewayConfig (): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'tg-bench-gw-')), 'tunnelgate.json')
+  const file = join(benchTempDir('gw'), 'tunnelgate.json')
   writeFileSync(file, JSON.stringify(GATEWAY_BENCH_CONFIG))
   return file
 }
@@ -206,7 +206,7 @@ export async function startScenario (id: ScenarioId, sourcePort: number): Promis
   }
   const port = await freePort()
   if (id === 'd') {
-    const dir = mkdtempSync(join(tmpdir(), 'tg-bench-haproxy-'))
+    const dir = benchTempDir('haproxy')
     const cfg = join(dir, 'haproxy.cfg')
     writeFileSync(cfg, [
       'global',
