@@ -281,13 +281,14 @@ export class WorkerPool implements LegSink {
   get unpairedLegs (): number { return this.#legs.unpaired }
 
   /**
-   * Where a leg goes: a POST to the worker holding its cookie's GET; anything else to the HRW
-   * owner among live workers that are not draining (all live workers when every one drains).
+   * Where a leg goes: a POST (or a duplicate GET, which its tunnel's worker drops) to the worker
+   * holding its cookie's GET; anything else to the HRW owner among live workers that are not
+   * draining (all live workers when every one drains).
    */
   #pick (kind: LegKind, cookie: string, key: string): WorkerSlot | null {
     const live = this.#slots.filter(s => s.ready && s.child !== null)
       .map(slot => ({ id: String(slot.id), draining: slot.draining, slot }))
-    const held = kind === 'post' ? this.#cookieOwner.get(cookie) : undefined
+    const held = kind === 'post' || kind === 'get' ? this.#cookieOwner.get(cookie) : undefined
     const slot = legOrder(key, live, held === undefined ? undefined : String(held))[0]?.slot ?? null
     if (slot !== null && kind === 'get') this.#cookieOwner.set(cookie, slot.id)
     return slot
